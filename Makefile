@@ -1,0 +1,42 @@
+# Postern: the two commands a new user needs are `make run` and `make test`.
+GO        ?= go
+BIN       ?= bin/postern
+DATA_DIR  ?= postern-data
+LISTEN    ?= 127.0.0.1:8443
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+
+.PHONY: run build test test-deps vet unit fuzz bench clean
+
+## run: build postern and start a one-machine server (SQLite, self-made TLS) in ./postern-data
+run: build
+	./$(BIN) server --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+## build: compile bin/postern
+build:
+	$(GO) build -o $(BIN) ./cmd/postern
+
+## test: install what the tests need, then vet, race-test everything and fuzz each parser briefly
+test: test-deps vet unit fuzz
+
+test-deps:
+	./scripts/test-deps.sh
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## fuzz: run every fuzz target for FUZZTIME
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+## bench: measure API and policy throughput (see README "Performance")
+bench:
+	./scripts/bench.sh $(BENCHTIME)
+
+clean:
+	rm -rf bin

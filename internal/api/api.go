@@ -1,0 +1,344 @@
+// Package api is the network edge of Postern's AWS-compatible API: it reads
+// `POST /` requests, authenticates them (SigV4), routes them to a service by
+// the credential scope's signing name and the Action or X-Amz-Target, and
+// writes responses and errors in the service's protocol. Services (IAM, STS,
+// EC2, …) register Actions; an Action receives a Call and returns a result
+// value or an error, and asks the Call to authorize what it does.
+//
+// AWS error codes are produced here and in the services' action code, never
+// in inner packages.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/policy"
+	"github.com/postern/postern/internal/sigv4"
+)
+
+// Protocol is the wire protocol of a service.
+type Protocol int
+
+// The protocols Postern serves.
+const (
+	ProtocolQuery Protocol = iota + 1 // IAM, STS: form in, <ActionResponse><ActionResult> out
+	ProtocolEC2                       // EC2: form in, <ActionResponse><requestId> out
+	ProtocolJSON                      // JSON 1.1 with X-Amz-Target
+)
+
+// ActionFunc performs one API action. It returns the result to encode (a
+// struct marshalled as XML children for Query/EC2, or as JSON) or an error;
+// an *awsproto.Error reaches the client as is, any other error becomes an
+// internal error and is logged.
+type ActionFunc func(c *Call) (any, error)
+
+// Service describes one AWS service that the dispatcher serves.
+type Service struct {
+	// SigningName is the SigV4 service name clients sign with ("iam").
+	SigningName string
+	Protocol    Protocol
+	// Namespace is the XML namespace of responses (Query and EC2).
+	Namespace string
+	// Version is the API version Query clients send (informational; a
+	// request with another Version is still served).
+	Version string
+	// Actions maps the action name (Query "Action", or the operation part
+	// of X-Amz-Target) to its implementation.
+	Actions map[string]ActionFunc
+}
+
+// Call is one API request being served.
+type Call struct {
+	Ctx       context.Context
+	Service   *Service
+	Action    string
+	Params    awsproto.Params // Query and EC2
+	Body      []byte          // JSON
+	RequestID string
+	Principal *identity.Principal
+	Info      identity.RequestInfo
+	UserAgent string
+	Logger    *slog.Logger
+
+	d *Dispatcher
+}
+
+// DecodeJSON decodes a JSON 1.1 request body into v.
+func (c *Call) DecodeJSON(v any) error {
+	if len(c.Body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.Body, v); err != nil {
+		return awsproto.Errorf(http.StatusBadRequest, "SerializationException", "Unable to parse the request body: %v", err)
+	}
+	return nil
+}
+
+// Authorize checks that the caller may perform action on resource, with
+// extra condition keys. A denial is returned as the service's error
+// (AccessDenied, UnauthorizedOperation or AccessDeniedException) with
+// AWS's wording.
+func (c *Call) Authorize(action, resource string, extra policy.Context) error {
+	dec, err := c.d.authz.Authorize(c.Ctx, c.Principal, c.Info, action, resource, extra)
+	if err != nil {
+		return fmt.Errorf("api: authorize %s: %w", action, err)
+	}
+	if dec.Allowed {
+		return nil
+	}
+	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "access denied",
+		slog.String("request_id", c.RequestID), slog.String("principal", c.Principal.ARN),
+		slog.String("action", action), slog.String("resource", resource), slog.String("effect", string(dec.Effect)))
+	return DenyError(c.Service.Protocol, c.Principal.ARN, action, resource, dec)
+}
+
+// DenyError words a denial as AWS does for the protocol.
+func DenyError(p Protocol, principalARN, action, resource string, dec policy.Decision) *awsproto.Error {
+	why := "because no identity-based policy allows the " + action + " action"
+	if dec.Effect == policy.Deny {
+		why = "with an explicit deny in an identity-based policy"
+	}
+	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", principalARN, action, resource, why)
+	switch p {
+	case ProtocolEC2:
+		return awsproto.Errorf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. %s", msg)
+	case ProtocolJSON:
+		return awsproto.Errorf(http.StatusBadRequest, "AccessDeniedException", "%s", msg)
+	}
+	return awsproto.Errorf(http.StatusForbidden, "AccessDenied", "%s", msg)
+}
+
+// Dispatcher is the http.Handler for `POST /`.
+type Dispatcher struct {
+	auth     *identity.Authenticator
+	authz    *identity.Authorizer
+	logger   *slog.Logger
+	maxBody  int64
+	services map[string]*Service
+}
+
+// Config configures a Dispatcher.
+type Config struct {
+	Authenticator *identity.Authenticator
+	Authorizer    *identity.Authorizer
+	Logger        *slog.Logger
+	// MaxBody bounds request bodies; default 2 MiB (an IAM policy document
+	// may be 128 KiB before form encoding).
+	MaxBody  int64
+	Services []*Service
+}
+
+// New returns a Dispatcher.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Authenticator == nil || cfg.Authorizer == nil || cfg.Logger == nil {
+		return nil, errors.New("api: Config needs Authenticator, Authorizer and Logger")
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 2 << 20
+	}
+	d := &Dispatcher{auth: cfg.Authenticator, authz: cfg.Authorizer, logger: cfg.Logger, maxBody: cfg.MaxBody, services: map[string]*Service{}}
+	for _, s := range cfg.Services {
+		d.services[s.SigningName] = s
+	}
+	return d, nil
+}
+
+// ServeHTTP serves one API request.
+func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := awsproto.NewRequestID()
+	svc := d.guessService(r)
+	fail := func(e *awsproto.Error) { d.writeError(w, svc, reqID, e) }
+
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		fail(awsproto.Errorf(http.StatusMethodNotAllowed, "InvalidAction", "The HTTP method %s is not supported.", r.Method))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, d.maxBody+1))
+	if err != nil {
+		fail(awsproto.Errorf(http.StatusBadRequest, "MalformedQueryString", "The request body could not be read."))
+		return
+	}
+	if int64(len(body)) > d.maxBody {
+		fail(awsproto.Errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body must be at most %d bytes.", d.maxBody))
+		return
+	}
+	p, res, err := d.auth.Authenticate(r.Context(), r, body)
+	if err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			fail(authError(svc, se))
+			return
+		}
+		d.logger.LogAttrs(r.Context(), slog.LevelError, "authentication failed", slog.String("request_id", reqID), slog.Any("error", err))
+		fail(awsproto.InternalError())
+		return
+	}
+	svc = d.services[res.Service]
+	if svc == nil {
+		fail(awsproto.Errorf(http.StatusBadRequest, "UnknownService", "Postern does not serve the service %q.", res.Service))
+		return
+	}
+	call := &Call{
+		Ctx: r.Context(), Service: svc, RequestID: reqID, Principal: p, Body: body,
+		Info:      identity.RequestInfo{SourceIP: remoteIP(r), Secure: r.TLS != nil},
+		UserAgent: r.UserAgent(), d: d,
+	}
+	if svc.Protocol == ProtocolJSON {
+		target := r.Header.Get("X-Amz-Target")
+		call.Action = target[strings.LastIndexByte(target, '.')+1:]
+		if target == "" {
+			fail(awsproto.Errorf(http.StatusBadRequest, "UnknownOperationException", "Missing X-Amz-Target header."))
+			return
+		}
+	} else {
+		params, err := queryParams(r, body)
+		if err != nil {
+			fail(awsproto.Errorf(http.StatusBadRequest, "MalformedQueryString", "The request parameters could not be parsed."))
+			return
+		}
+		call.Params = params
+		call.Action = params.Get("Action")
+		if call.Action == "" {
+			fail(awsproto.Errorf(http.StatusBadRequest, "MissingAction", "The request must contain the parameter Action."))
+			return
+		}
+	}
+	call.Logger = d.logger.With(slog.String("request_id", reqID))
+	fn := svc.Actions[call.Action]
+	if fn == nil {
+		code := "InvalidAction"
+		if svc.Protocol == ProtocolJSON {
+			code = "UnknownOperationException"
+		}
+		fail(awsproto.Errorf(http.StatusBadRequest, code, "Could not find operation %s for version %s", call.Action, svc.Version))
+		return
+	}
+	start := time.Now()
+	result, err := fn(call)
+	if err != nil {
+		e := awsproto.AsError(err)
+		if e.Status >= 500 {
+			call.Logger.LogAttrs(r.Context(), slog.LevelError, "action failed", slog.String("action", call.Action), slog.Any("error", err))
+		}
+		fail(e)
+		return
+	}
+	switch svc.Protocol {
+	case ProtocolQuery:
+		err = awsproto.WriteQueryResult(w, svc.Namespace, call.Action, reqID, result)
+	case ProtocolEC2:
+		err = awsproto.WriteEC2Result(w, svc.Namespace, call.Action, reqID, result)
+	default:
+		err = awsproto.WriteJSONResult(w, reqID, result)
+	}
+	if err != nil {
+		call.Logger.LogAttrs(r.Context(), slog.LevelError, "encode response", slog.String("action", call.Action), slog.Any("error", err))
+		fail(awsproto.InternalError())
+		return
+	}
+	call.Logger.LogAttrs(r.Context(), slog.LevelDebug, "api call", slog.String("action", call.Action),
+		slog.String("principal", p.ARN), slog.Duration("took", time.Since(start)))
+}
+
+// guessService picks the service whose error format a failure before
+// authentication should use, from the credential scope or the headers.
+func (d *Dispatcher) guessService(r *http.Request) *Service {
+	name := ""
+	if a := r.Header.Get("Authorization"); a != "" {
+		if i := strings.Index(a, "Credential="); i >= 0 {
+			parts := strings.Split(a[i+len("Credential="):], "/")
+			if len(parts) >= 4 {
+				name = parts[3]
+			}
+		}
+	} else if c := r.URL.Query().Get("X-Amz-Credential"); c != "" {
+		if parts := strings.Split(c, "/"); len(parts) >= 4 {
+			name = parts[3]
+		}
+	}
+	if s := d.services[name]; s != nil {
+		return s
+	}
+	if r.Header.Get("X-Amz-Target") != "" {
+		return &Service{Protocol: ProtocolJSON}
+	}
+	return &Service{Protocol: ProtocolQuery, Namespace: "https://iam.amazonaws.com/doc/2010-05-08/"}
+}
+
+func (d *Dispatcher) writeError(w http.ResponseWriter, svc *Service, reqID string, e *awsproto.Error) {
+	switch svc.Protocol {
+	case ProtocolEC2:
+		awsproto.WriteEC2Error(w, reqID, e)
+	case ProtocolJSON:
+		awsproto.WriteJSONError(w, reqID, e)
+	default:
+		awsproto.WriteQueryError(w, svc.Namespace, reqID, e)
+	}
+}
+
+// authError maps a signature failure to the AWS code the service's clients
+// expect.
+func authError(svc *Service, e *sigv4.Error) *awsproto.Error {
+	ec2 := svc.Protocol == ProtocolEC2
+	switch e.Reason {
+	case sigv4.ReasonMissingAuth:
+		if ec2 {
+			return awsproto.Errorf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+		}
+		return awsproto.Errorf(http.StatusForbidden, "MissingAuthenticationToken", "%s", e.Message)
+	case sigv4.ReasonIncomplete, sigv4.ReasonMalformed:
+		return awsproto.Errorf(http.StatusBadRequest, "IncompleteSignature", "%s", e.Message)
+	case sigv4.ReasonUnknownKey, sigv4.ReasonInvalidToken:
+		if ec2 {
+			return awsproto.Errorf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+		}
+		return awsproto.Errorf(http.StatusForbidden, "InvalidClientTokenId", "%s", e.Message)
+	case sigv4.ReasonExpiredToken:
+		return awsproto.Errorf(http.StatusBadRequest, "ExpiredToken", "%s", e.Message)
+	case sigv4.ReasonExpired, sigv4.ReasonSkew:
+		if ec2 {
+			return awsproto.Errorf(http.StatusBadRequest, "RequestExpired", "%s", e.Message)
+		}
+		return awsproto.Errorf(http.StatusForbidden, "SignatureDoesNotMatch", "%s", e.Message)
+	}
+	return awsproto.Errorf(http.StatusForbidden, "SignatureDoesNotMatch", "%s", e.Message)
+}
+
+func queryParams(r *http.Request, body []byte) (awsproto.Params, error) {
+	out := awsproto.Params{}
+	for k, v := range r.URL.Query() {
+		if !strings.HasPrefix(k, "X-Amz-") {
+			out[k] = v
+		}
+	}
+	if r.Method == http.MethodPost && len(body) > 0 {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range form {
+			out[k] = append(out[k], v...)
+		}
+	}
+	return out, nil
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,289 @@
+// Package awsproto holds the wire codecs of the AWS protocols Postern
+// speaks: the Query protocol of IAM and STS (form parameters, XML responses
+// wrapped in <ActionResult> and <ResponseMetadata>), the EC2 flavour of the
+// Query protocol, and JSON 1.1 (X-Amz-Target). It also defines Error, the
+// only place where AWS error codes and HTTP statuses live; inner packages
+// return plain Go errors and the service edge turns them into Errors.
+package awsproto
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Error is an AWS error as a client sees it.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // AWS error code, e.g. "AccessDenied"
+	Message string // safe to show to the caller
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Common errors shared by the Query services.
+func MissingParameter(name string) *Error {
+	return Errorf(http.StatusBadRequest, "MissingParameter", "The request must contain the parameter %s", name)
+}
+
+// InvalidParameterValue reports a parameter whose value is not acceptable.
+func InvalidParameterValue(format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, "InvalidParameterValue", format, args...)
+}
+
+// InternalError hides an internal failure behind AWS's generic message.
+func InternalError() *Error {
+	return Errorf(http.StatusInternalServerError, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure.")
+}
+
+// AsError converts any error into an *Error: an *Error anywhere in the
+// chain is returned as is, anything else becomes InternalError (the
+// caller logs the original).
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return InternalError()
+}
+
+// NewRequestID returns a request id in AWS's UUID form.
+func NewRequestID() string { return uuid.NewString() }
+
+// Params holds the parameters of a Query-protocol request (the form body
+// of a POST, or the URL query of a GET).
+type Params map[string][]string
+
+// Get returns the first value of name, or "".
+func (p Params) Get(name string) string {
+	if v := p[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Has reports whether name was sent (even with an empty value).
+func (p Params) Has(name string) bool {
+	_, ok := p[name]
+	return ok
+}
+
+// Required returns the value of name or a MissingParameter error. An empty
+// value counts as missing.
+func (p Params) Required(name string) (string, error) {
+	v := p.Get(name)
+	if v == "" {
+		return "", MissingParameter(name)
+	}
+	return v, nil
+}
+
+// Int returns name as an integer within [min, max], def when absent.
+func (p Params) Int(name string, def, min, max int64) (int64, error) {
+	v := p.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min || n > max {
+		return 0, InvalidParameterValue("Invalid value '%s' for %s. It must be an integer between %d and %d.", v, name, min, max)
+	}
+	return n, nil
+}
+
+// Bool returns name as a boolean, def when absent.
+func (p Params) Bool(name string, def bool) (bool, error) {
+	switch strings.ToLower(p.Get(name)) {
+	case "":
+		return def, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, InvalidParameterValue("Invalid value '%s' for %s: must be true or false.", p.Get(name), name)
+}
+
+// List returns the values of a flattened list, prefix.1, prefix.2, … in
+// order, stopping at the first gap. For IAM-style "member" lists pass
+// "Name.member" as the prefix; for EC2-style lists pass "Name".
+func (p Params) List(prefix string) []string {
+	var out []string
+	for i := 1; ; i++ {
+		v, ok := p[prefix+"."+strconv.Itoa(i)]
+		if !ok {
+			return out
+		}
+		out = append(out, firstOf(v))
+	}
+}
+
+// Count returns how many consecutive indexed entries start with
+// prefix.N. (for lists of structures such as Tags.member.N.Key).
+func (p Params) Count(prefix string) int {
+	n := 0
+	for i := 1; ; i++ {
+		pre := prefix + "." + strconv.Itoa(i) + "."
+		found := false
+		for k := range p {
+			if strings.HasPrefix(k, pre) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return n
+		}
+		n++
+	}
+}
+
+func firstOf(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// xmlHeader starts every XML response, as AWS sends it.
+const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+
+// WriteQueryResult writes an IAM/STS-style success response:
+//
+//	<ActionResponse xmlns="ns"><ActionResult>…result…</ActionResult>
+//	<ResponseMetadata><RequestId>id</RequestId></ResponseMetadata></ActionResponse>
+//
+// result is marshalled as the children of <ActionResult>; nil writes no
+// Result element (AWS omits it for actions without output).
+func WriteQueryResult(w http.ResponseWriter, ns, action, requestID string, result any) error {
+	var b strings.Builder
+	b.WriteString(xmlHeader)
+	fmt.Fprintf(&b, "<%sResponse xmlns=%q>\n", action, ns)
+	if result != nil {
+		enc := xml.NewEncoder(&b)
+		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
+			return fmt.Errorf("awsproto: encode %s result: %w", action, err)
+		}
+		if err := enc.Flush(); err != nil {
+			return fmt.Errorf("awsproto: encode %s result: %w", action, err)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("<ResponseMetadata><RequestId>")
+	xmlEscape(&b, requestID)
+	fmt.Fprintf(&b, "</RequestId></ResponseMetadata>\n</%sResponse>\n", action)
+	writeBody(w, http.StatusOK, "text/xml", requestID, b.String())
+	return nil
+}
+
+// WriteQueryError writes an IAM/STS-style error response:
+//
+//	<ErrorResponse xmlns="ns"><Error><Type>Sender</Type><Code>…</Code>
+//	<Message>…</Message></Error><RequestId>…</RequestId></ErrorResponse>
+func WriteQueryError(w http.ResponseWriter, ns, requestID string, e *Error) {
+	var b strings.Builder
+	b.WriteString(xmlHeader)
+	fmt.Fprintf(&b, "<ErrorResponse xmlns=%q>\n  <Error>\n    <Type>%s</Type>\n    <Code>", ns, faultType(e.Status))
+	xmlEscape(&b, e.Code)
+	b.WriteString("</Code>\n    <Message>")
+	xmlEscape(&b, e.Message)
+	b.WriteString("</Message>\n  </Error>\n  <RequestId>")
+	xmlEscape(&b, requestID)
+	b.WriteString("</RequestId>\n</ErrorResponse>\n")
+	writeBody(w, e.Status, "text/xml", requestID, b.String())
+}
+
+// WriteEC2Result writes an EC2-style success response: the result's
+// children under <ActionResponse xmlns="ns"> after <requestId>.
+func WriteEC2Result(w http.ResponseWriter, ns, action, requestID string, result any) error {
+	var b strings.Builder
+	b.WriteString(xmlHeader)
+	fmt.Fprintf(&b, "<%sResponse xmlns=%q>\n    <requestId>", action, ns)
+	xmlEscape(&b, requestID)
+	b.WriteString("</requestId>\n")
+	if result != nil {
+		// The result's own element is dropped: marshal it under a
+		// throwaway name and keep only its children.
+		var inner strings.Builder
+		if err := xml.NewEncoder(&inner).EncodeElement(result, xml.StartElement{Name: xml.Name{Local: "r"}}); err != nil {
+			return fmt.Errorf("awsproto: encode %s result: %w", action, err)
+		}
+		if s := strings.TrimSuffix(strings.TrimPrefix(inner.String(), "<r>"), "</r>"); s != "<r/>" && s != "" {
+			b.WriteString("    ")
+			b.WriteString(s)
+			b.WriteString("\n")
+		}
+	}
+	fmt.Fprintf(&b, "</%sResponse>\n", action)
+	writeBody(w, http.StatusOK, "text/xml;charset=UTF-8", requestID, b.String())
+	return nil
+}
+
+// WriteEC2Error writes an EC2-style error response (note RequestID, not
+// requestId, as AWS sends it).
+func WriteEC2Error(w http.ResponseWriter, requestID string, e *Error) {
+	var b strings.Builder
+	b.WriteString(xmlHeader)
+	b.WriteString("<Response><Errors><Error><Code>")
+	xmlEscape(&b, e.Code)
+	b.WriteString("</Code><Message>")
+	xmlEscape(&b, e.Message)
+	b.WriteString("</Message></Error></Errors><RequestID>")
+	xmlEscape(&b, requestID)
+	b.WriteString("</RequestID></Response>\n")
+	writeBody(w, e.Status, "text/xml;charset=UTF-8", requestID, b.String())
+}
+
+// WriteJSONResult writes a JSON 1.1 success response.
+func WriteJSONResult(w http.ResponseWriter, requestID string, result any) error {
+	if result == nil {
+		result = struct{}{}
+	}
+	body, err := json.Marshal(result)
+	if err != nil {
+		return fmt.Errorf("awsproto: encode JSON result: %w", err)
+	}
+	writeBody(w, http.StatusOK, "application/x-amz-json-1.1", requestID, string(body))
+	return nil
+}
+
+// WriteJSONError writes a JSON 1.1 error: {"__type":code,"Message":msg}.
+func WriteJSONError(w http.ResponseWriter, requestID string, e *Error) {
+	body, _ := json.Marshal(struct {
+		Type    string `json:"__type"`
+		Message string `json:"Message"`
+	}{e.Code, e.Message})
+	w.Header().Set("X-Amzn-Errortype", e.Code)
+	writeBody(w, e.Status, "application/x-amz-json-1.1", requestID, string(body))
+}
+
+func writeBody(w http.ResponseWriter, status int, contentType, requestID, body string) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("x-amzn-RequestId", requestID)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func faultType(status int) string {
+	if status >= 500 {
+		return "Receiver"
+	}
+	return "Sender"
+}
+
+func xmlEscape(b *strings.Builder, s string) {
+	_ = xml.EscapeText(b, []byte(s))
+}

@@ -1,0 +1,134 @@
+// Package config holds the server's settings: a versioned YAML file with
+// strict decoding (unknown keys are errors), defaults, and validation.
+// Command-line flags override the file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Version is the only config file version this build reads.
+const Version = 1
+
+// Server is the server configuration (config file version 1).
+type Server struct {
+	Version int `yaml:"version"`
+	// Listen is the TLS listener for the API and tunnels, HOST:PORT.
+	Listen string `yaml:"listen"`
+	// DataDir holds the database, keys, certificates and client files.
+	DataDir string `yaml:"data_dir"`
+	// PublicHost is the host name clients use to reach the server; it is
+	// the dnsName of endpoints and the first name on the certificate.
+	PublicHost string `yaml:"public_host"`
+	// AccountID is the installation's account id; generated on first
+	// start when empty, and may not change afterwards.
+	AccountID string `yaml:"account_id"`
+	// Region is the region name clients sign for.
+	Region string `yaml:"region"`
+	// AdminUser is the bootstrap administrator's user name.
+	AdminUser string `yaml:"admin_user"`
+	// Database is the store: empty for SQLite in DataDir.
+	Database string `yaml:"database"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	TLS      TLS    `yaml:"tls"`
+}
+
+// TLS configures the server certificate.
+type TLS struct {
+	// CertFile and KeyFile, when both set, are used instead of the
+	// certificate Postern makes from its own CA.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile is what clients must trust when CertFile is the operator's;
+	// it is copied to DataDir/ca.pem for the client config.
+	CAFile string `yaml:"ca_file"`
+	// SANs are the names and addresses on the self-made certificate.
+	SANs []string `yaml:"sans"`
+}
+
+// Default returns the built-in defaults.
+func Default() Server {
+	return Server{
+		Version:    Version,
+		Listen:     "127.0.0.1:8443",
+		DataDir:    "postern-data",
+		PublicHost: "localhost",
+		Region:     "us-east-1",
+		AdminUser:  "admin",
+		LogLevel:   "info",
+		TLS:        TLS{SANs: []string{"localhost", "127.0.0.1", "::1"}},
+	}
+}
+
+// Load reads a config file over the defaults. Unknown keys are errors.
+func Load(path string) (Server, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := Decode(bytes.NewReader(data), &cfg); err != nil {
+		return cfg, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Decode strictly decodes YAML from r into cfg, keeping cfg's values for
+// keys the document does not set.
+func Decode(r io.Reader, cfg *Server) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+var (
+	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+)
+
+// Validate checks the configuration and says what is wrong.
+func (c *Server) Validate() error {
+	var errs []error
+	if c.Version != Version {
+		errs = append(errs, fmt.Errorf("version is %d, this build reads version %d", c.Version, Version))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q is not HOST:PORT", c.Listen))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if c.PublicHost == "" {
+		errs = append(errs, errors.New("public_host is empty"))
+	}
+	if c.AccountID != "" && !accountRe.MatchString(c.AccountID) {
+		errs = append(errs, fmt.Errorf("account_id %q is not 12 digits", c.AccountID))
+	}
+	if !regionRe.MatchString(c.Region) {
+		errs = append(errs, fmt.Errorf("region %q is not a region name such as us-east-1", c.Region))
+	}
+	if c.AdminUser == "" {
+		errs = append(errs, errors.New("admin_user is empty"))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls.cert_file and tls.key_file go together"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,47 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadAndValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+	}{
+		{"empty file keeps defaults", "", ""},
+		{"override", "version: 1\nregion: eu-west-1\naccount_id: '123456789012'\n", ""},
+		{"unknown key", "version: 1\nlisten_addr: x\n", "field listen_addr not found"},
+		{"bad version", "version: 2\n", "this build reads version 1"},
+		{"bad account", "account_id: '12'\n", "not 12 digits"},
+		{"bad region", "region: Mars\n", "not a region name"},
+		{"bad listen", "listen: nope\n", "not HOST:PORT"},
+		{"cert without key", "tls:\n  cert_file: a.pem\n", "go together"},
+		{"bad log level", "log_level: loud\n", "log_level"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "postern.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}

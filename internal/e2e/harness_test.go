@@ -1,0 +1,205 @@
+// Package e2e runs the real postern binary as a new user would: it builds
+// it once, starts `postern server` on a loopback port chosen by the kernel,
+// and drives it with the postern CLI and the AWS SDK for Go v2, configured
+// only through the files the server writes.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	// A developer's own AWS settings must not leak into the tests.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			os.Unsetenv(k)
+		}
+	}
+	dir, err := os.MkdirTemp("", "postern-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "postern")
+	build := exec.Command("go", "build", "-o", binPath, "github.com/postern/postern/cmd/postern")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building postern:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// serverProc is a running `postern server`.
+type serverProc struct {
+	t       *testing.T
+	dataDir string
+	url     string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	mu      sync.Mutex // guards out
+	out     bytes.Buffer
+	exitErr error
+}
+
+// startServer starts `postern server` on dataDir with a kernel-chosen port
+// and waits for its "running on" line.
+func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
+	t.Helper()
+	args := append([]string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(binPath, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{t: t, dataDir: dataDir, cmd: cmd, done: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{p: p}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.out.WriteString(line + "\n")
+			p.mu.Unlock()
+			if rest, ok := strings.CutPrefix(line, "Postern is running on "); ok {
+				ready <- strings.Fields(rest)[0]
+			}
+		}
+		p.exitErr = cmd.Wait()
+		close(p.done)
+	}()
+	select {
+	case p.url = <-ready:
+	case <-p.done:
+		t.Fatalf("server exited before it was ready: %v\n%s", p.exitErr, p.output())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server not ready after 60s:\n%s", p.output())
+	}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+type lockedWriter struct{ p *serverProc }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+func (p *serverProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *serverProc) stop() error {
+	select {
+	case <-p.done:
+		return p.exitErr
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("server did not stop within 30s")
+	}
+	return p.exitErr
+}
+
+// env returns the three variables the README tells users to set.
+func (p *serverProc) env() []string {
+	return []string{
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(p.dataDir, "credentials"),
+		"AWS_CONFIG_FILE=" + filepath.Join(p.dataDir, "config"),
+		"AWS_PROFILE=postern",
+	}
+}
+
+// cli runs the postern binary with the server's client environment.
+func (p *serverProc) cli(t *testing.T, extraEnv []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(cleanEnv(), p.env()...)
+	cmd.Env = append(cmd.Env, extraEnv...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run postern %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+// cleanEnv is the test's environment without AWS_* variables, so a
+// developer's own AWS setup cannot leak in.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// adminConfig loads an aws.Config exactly as an SDK user would: from the
+// shared files the server wrote, profile postern.
+func (p *serverProc) adminConfig(t *testing.T) aws.Config {
+	t.Helper()
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
+		awsconfig.WithSharedConfigFiles([]string{filepath.Join(p.dataDir, "config")}),
+		awsconfig.WithSharedCredentialsFiles([]string{filepath.Join(p.dataDir, "credentials")}),
+		awsconfig.WithSharedConfigProfile("postern"),
+	)
+	if err != nil {
+		t.Fatalf("load shared config: %v", err)
+	}
+	return cfg
+}
+
+// withCreds returns a copy of base signing with other credentials.
+func withCreds(base aws.Config, akid, secret, token string) aws.Config {
+	c := base.Copy()
+	c.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(akid, secret, token))
+	return c
+}
+
+func readAll(t *testing.T, r io.Reader) string {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

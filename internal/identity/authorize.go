@@ -1,0 +1,151 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/internal/policy"
+	"github.com/postern/postern/internal/store"
+)
+
+// Authorizer gathers the identity policies that apply to a principal and
+// evaluates requests against them. Parsed documents are cached by content,
+// so a request costs the store reads and the evaluation, not a JSON parse.
+type Authorizer struct {
+	store store.Repo
+	now   func() time.Time
+
+	mu    sync.Mutex // guards cache
+	cache map[[32]byte]*policy.Document
+}
+
+// maxCachedDocs bounds the parsed-document cache.
+const maxCachedDocs = 4096
+
+// NewAuthorizer returns an Authorizer over st. now defaults to time.Now.
+func NewAuthorizer(st store.Repo, now func() time.Time) *Authorizer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Authorizer{store: st, now: now, cache: make(map[[32]byte]*policy.Document)}
+}
+
+// Parse parses a stored identity policy, using the cache.
+func (a *Authorizer) Parse(doc string, kind policy.Kind) (*policy.Document, error) {
+	key := sha256.Sum256(append([]byte{byte(kind)}, doc...))
+	a.mu.Lock()
+	d, ok := a.cache[key]
+	a.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err := policy.Parse(doc, kind)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.cache) >= maxCachedDocs {
+		clear(a.cache)
+	}
+	a.cache[key] = d
+	a.mu.Unlock()
+	return d, nil
+}
+
+// Sources returns every identity policy that applies to ref: its inline and
+// attached policies and, for a user, those of each of its groups.
+func (a *Authorizer) Sources(ctx context.Context, ref store.PrincipalRef) ([]policy.Source, error) {
+	var out []policy.Source
+	add := func(owner store.PrincipalRef) error {
+		inline, err := a.store.ListInlinePolicies(ctx, owner)
+		if err != nil {
+			return fmt.Errorf("identity: inline policies of %s %s: %w", owner.Kind, owner.Name, err)
+		}
+		for _, p := range inline {
+			d, err := a.Parse(p.Document, policy.IdentityPolicy)
+			if err != nil {
+				return fmt.Errorf("identity: stored policy %s of %s %s: %w", p.PolicyName, owner.Kind, owner.Name, err)
+			}
+			out = append(out, policy.Source{Name: string(owner.Kind) + "/" + owner.Name + ":inline/" + p.PolicyName, Doc: d})
+		}
+		attached, err := a.store.ListAttachedPolicies(ctx, owner)
+		if err != nil {
+			return fmt.Errorf("identity: attached policies of %s %s: %w", owner.Kind, owner.Name, err)
+		}
+		for _, p := range attached {
+			d, err := a.Parse(p.Document, policy.IdentityPolicy)
+			if err != nil {
+				return fmt.Errorf("identity: stored policy %s: %w", p.ARN, err)
+			}
+			out = append(out, policy.Source{Name: p.ARN, Doc: d})
+		}
+		return nil
+	}
+	if err := add(ref); err != nil {
+		return nil, err
+	}
+	if ref.Kind == store.KindUser {
+		groups, err := a.store.ListGroupsForUser(ctx, ref.Name)
+		if err != nil {
+			return nil, fmt.Errorf("identity: groups of %s: %w", ref.Name, err)
+		}
+		for _, g := range groups {
+			if err := add(store.PrincipalRef{Kind: store.KindGroup, Name: g.GroupName}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// RequestInfo is what the edge knows about the request beyond the principal.
+type RequestInfo struct {
+	SourceIP string
+	Secure   bool
+}
+
+// GlobalContext returns the aws:* condition keys for a principal's request.
+func GlobalContext(p *Principal, info RequestInfo, now time.Time) policy.Context {
+	c := policy.Context{}
+	now = now.UTC()
+	c.Set("aws:CurrentTime", now.Format(time.RFC3339))
+	c.Set("aws:EpochTime", strconv.FormatInt(now.Unix(), 10))
+	c.Set("aws:SecureTransport", strconv.FormatBool(info.Secure))
+	if info.SourceIP != "" {
+		c.Set("aws:SourceIp", info.SourceIP)
+	}
+	if p != nil {
+		c.Set("aws:PrincipalArn", p.ARN)
+		c.Set("aws:PrincipalAccount", p.AccountID)
+		c.Set("aws:PrincipalType", p.Type)
+		c.Set("aws:userid", p.PrincipalID)
+		switch p.Type {
+		case TypeIAMUser:
+			c.Set("aws:username", p.UserName)
+		case TypeAssumedRole:
+			c.Set("aws:PrincipalArn", p.RoleARN) // AWS: the role's ARN for sessions
+			c.Set("aws:TokenIssueTime", p.SessionIssued.UTC().Format(time.RFC3339))
+			c.Set("aws:MultiFactorAuthPresent", "false")
+		}
+	}
+	return c
+}
+
+// Authorize decides whether p may perform action on resource. extra holds
+// the action's own condition keys (they override global ones of the same
+// name). The decision names the deciding statement.
+func (a *Authorizer) Authorize(ctx context.Context, p *Principal, info RequestInfo, action, resource string, extra policy.Context) (policy.Decision, error) {
+	sources, err := a.Sources(ctx, p.Policies)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	c := GlobalContext(p, info, a.now())
+	for k, v := range extra {
+		c[k] = v
+	}
+	return policy.Evaluate(sources, policy.Request{Action: action, Resource: resource, Context: c}), nil
+}

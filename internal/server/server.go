@@ -1,0 +1,402 @@
+// Package server is Postern's composition root: it prepares the data
+// directory (keys, certificates, database, client files), opens the store,
+// builds the API handlers and serves them on one TLS listener until the
+// context ends, then shuts down gracefully.
+//
+// Servers never pick their own listener in tests: Serve takes one. Run is
+// the `postern server` command's body and listens on the configured
+// address.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/internal/api"
+	"github.com/postern/postern/internal/awsid"
+	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/iamapi"
+	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/pki"
+	"github.com/postern/postern/internal/sealer"
+	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/store/sqlstore"
+)
+
+// Options are the settings `postern server` takes from its flags. Anything
+// else comes from the config file.
+type Options struct {
+	DataDir    string // --data-dir
+	Listen     string // --listen HOST:PORT
+	ConfigFile string // --config; empty means DataDir/postern.yaml if it exists
+}
+
+// Files the server writes into its data directory.
+const (
+	DatabaseFile    = "postern.db"
+	SecretKeyFile   = "secret.key"
+	CredentialsFile = "credentials"
+	ClientConfig    = "config"
+	ConfigFileName  = "postern.yaml"
+	// Profile is the AWS profile name in the client files.
+	Profile = "postern"
+)
+
+// Settings keys in the store.
+const (
+	settingAccountID = "account_id"
+	settingRegion    = "region"
+)
+
+// Run starts the server and blocks until ctx is cancelled (SIGINT/SIGTERM
+// in the CLI), then shuts down gracefully. What it made and how to connect
+// is printed to out; logs go to logger.
+func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) error {
+	cfg, err := resolveConfig(opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	s, err := New(ctx, cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer s.Close()
+	if err := s.WriteClientConfig(ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
+	s.PrintWelcome(out, ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	fmt.Fprintln(out, "Postern stopped.")
+	return nil
+}
+
+func resolveConfig(opts Options) (config.Server, error) {
+	cfg := config.Default()
+	path := opts.ConfigFile
+	if path == "" && opts.DataDir != "" {
+		if p := filepath.Join(opts.DataDir, ConfigFileName); fileExists(p) {
+			path = p
+		}
+	}
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return cfg, err
+		}
+	}
+	if opts.DataDir != "" {
+		cfg.DataDir = opts.DataDir
+	}
+	if opts.Listen != "" {
+		cfg.Listen = opts.Listen
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("server: invalid configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// Server is a prepared Postern server: data directory, store, handlers.
+type Server struct {
+	Config    config.Server
+	AccountID string
+	Store     store.Store
+	Sealer    *sealer.Sealer
+	Certs     *pki.Bundle
+	// Admin is set when this start created the bootstrap administrator.
+	Admin *iamapi.BootstrapResult
+	// Created lists the files this start created in the data directory.
+	Created []string
+
+	logger  *slog.Logger
+	handler http.Handler
+	http    *http.Server
+	tls     *tls.Config
+}
+
+// New prepares the data directory and builds the handlers.
+func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, error) {
+	s := &Server{Config: cfg, logger: logger}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	keyPath := filepath.Join(cfg.DataDir, SecretKeyFile)
+	key, created, err := sealer.LoadOrCreateKeyFile(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.Created = append(s.Created, keyPath)
+	}
+	if s.Sealer, err = sealer.New(key); err != nil {
+		return nil, err
+	}
+	if err := s.loadCerts(); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	if cfg.Database != "" && cfg.Database != "sqlite" {
+		return nil, fmt.Errorf("server: database %q is not supported by this build (only SQLite)", cfg.Database)
+	}
+	if !fileExists(dbPath) {
+		s.Created = append(s.Created, dbPath)
+	}
+	st, err := sqlstore.OpenSQLite(ctx, dbPath, logger)
+	if err != nil {
+		return nil, fmt.Errorf("server: open database: %w", err)
+	}
+	s.Store = st
+	if err := s.bootstrap(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.buildHandler(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) loadCerts() error {
+	cfg := s.Config
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("server: load TLS certificate: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.TLS.CAFile != "" {
+			pemBytes, err := os.ReadFile(cfg.TLS.CAFile)
+			if err != nil {
+				return fmt.Errorf("server: read tls.ca_file: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(cfg.DataDir, pki.CAFile), pemBytes, 0o644); err != nil {
+				return fmt.Errorf("server: write ca.pem: %w", err)
+			}
+		}
+		return nil
+	}
+	sans := append([]string{cfg.PublicHost}, cfg.TLS.SANs...)
+	b, err := pki.LoadOrCreate(cfg.DataDir, dedupe(sans), time.Now())
+	if err != nil {
+		return err
+	}
+	s.Certs = b
+	s.Created = append(s.Created, b.Created...)
+	s.tls = &tls.Config{Certificates: []tls.Certificate{b.ServerTLS}, MinVersion: tls.VersionTLS12}
+	return nil
+}
+
+// bootstrap records the account and region on first start (and checks
+// them on later starts) and creates the administrator.
+func (s *Server) bootstrap(ctx context.Context) error {
+	err := s.Store.InTx(ctx, func(tx store.Repo) error {
+		acct, err := tx.GetSetting(ctx, settingAccountID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			acct = s.Config.AccountID
+			if acct == "" {
+				acct = awsid.AccountID()
+			}
+			if err := tx.PutSetting(ctx, settingAccountID, acct); err != nil {
+				return err
+			}
+			if err := tx.PutSetting(ctx, settingRegion, s.Config.Region); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case s.Config.AccountID != "" && s.Config.AccountID != acct:
+			return fmt.Errorf("server: account_id %s in the configuration differs from %s in the database", s.Config.AccountID, acct)
+		}
+		s.AccountID = acct
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("server: account settings: %w", err)
+	}
+	res, err := iamapi.Bootstrap(ctx, s.iamConfig(nil), s.Config.AdminUser)
+	if err != nil {
+		return fmt.Errorf("server: bootstrap administrator: %w", err)
+	}
+	if res.Created {
+		s.Admin = &res
+		path := filepath.Join(s.Config.DataDir, CredentialsFile)
+		content := fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", Profile, res.AccessKeyID, res.SecretAccessKey)
+		if err := writeFileAtomic(path, []byte(content), 0o600); err != nil {
+			return fmt.Errorf("server: write credentials: %w", err)
+		}
+		s.Created = append(s.Created, path)
+	}
+	return nil
+}
+
+func (s *Server) iamConfig(authz *identity.Authorizer) iamapi.Config {
+	return iamapi.Config{Store: s.Store, Sealer: s.Sealer, Authorizer: authz, AccountID: s.AccountID}
+}
+
+func (s *Server) buildHandler() error {
+	authn, err := identity.NewAuthenticator(identity.AuthConfig{Store: s.Store, Sealer: s.Sealer, AccountID: s.AccountID, Region: s.Config.Region})
+	if err != nil {
+		return err
+	}
+	authz := identity.NewAuthorizer(s.Store, nil)
+	iamSvc, err := iamapi.NewIAM(s.iamConfig(authz))
+	if err != nil {
+		return err
+	}
+	stsSvc, err := iamapi.NewSTS(s.iamConfig(authz))
+	if err != nil {
+		return err
+	}
+	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc}})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("POST /{$}", disp)
+	mux.Handle("GET /{$}", disp)
+	s.handler = mux
+	return nil
+}
+
+// Handler returns the server's HTTP handler (for in-process tests).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// TLSConfig returns the listener's TLS configuration.
+func (s *Server) TLSConfig() *tls.Config { return s.tls.Clone() }
+
+// Serve serves TLS on ln until Shutdown. It always closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.http = &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.tls,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	err := s.http.Serve(tls.NewListener(ln, s.tls))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.http == nil {
+		return nil
+	}
+	return s.http.Shutdown(ctx)
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.Store.Close() }
+
+// EndpointURL is the URL clients use for a listener address.
+func (s *Server) EndpointURL(addr net.Addr) string {
+	host := s.Config.PublicHost
+	_, port, _ := net.SplitHostPort(addr.String())
+	if lh, _, err := net.SplitHostPort(s.Config.Listen); err == nil {
+		if ip := net.ParseIP(lh); ip != nil && ip.IsLoopback() {
+			host = lh // a loopback listener is reached at that address
+		}
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
+// WriteClientConfig writes DataDir/config (AWS shared-config format) for
+// the listener's address; it holds no secret and is rewritten every start.
+func (s *Server) WriteClientConfig(addr net.Addr) error {
+	ca, _ := filepath.Abs(filepath.Join(s.Config.DataDir, pki.CAFile))
+	content := fmt.Sprintf("[profile %s]\nregion = %s\nendpoint_url = %s\nca_bundle = %s\n", Profile, s.Config.Region, s.EndpointURL(addr), ca)
+	path := filepath.Join(s.Config.DataDir, ClientConfig)
+	if err := writeFileAtomic(path, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("server: write client config: %w", err)
+	}
+	return nil
+}
+
+// PrintWelcome tells the operator what was made and how to connect.
+func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
+	dir, _ := filepath.Abs(s.Config.DataDir)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Postern is running on %s (account %s, region %s)\n", s.EndpointURL(addr), s.AccountID, s.Config.Region)
+	fmt.Fprintf(&b, "  data directory: %s\n", dir)
+	for _, f := range s.Created {
+		fmt.Fprintf(&b, "  created: %s\n", f)
+	}
+	if s.Certs != nil {
+		fmt.Fprintf(&b, "  CA certificate: %s (SHA-256 %s)\n", filepath.Join(dir, pki.CAFile), pki.Fingerprint(s.Certs.CA))
+	}
+	if s.Admin != nil {
+		fmt.Fprintf(&b, "  administrator: %s, access key %s (secret in %s)\n", s.Admin.User.ARN, s.Admin.AccessKeyID, filepath.Join(dir, CredentialsFile))
+	}
+	fmt.Fprintf(&b, "\nConnect with postern, the AWS CLI or an AWS SDK:\n")
+	fmt.Fprintf(&b, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s AWS_PROFILE=%s\n",
+		filepath.Join(dir, CredentialsFile), filepath.Join(dir, ClientConfig), Profile)
+	fmt.Fprintf(&b, "  postern sts get-caller-identity\n")
+	_, _ = io.WriteString(out, b.String())
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,405 @@
+package sigv4
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	algorithm     = "AWS4-HMAC-SHA256"
+	timeFormat    = "20060102T150405Z"
+	dateFormat    = "20060102"
+	emptySHA256   = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	unsignedBody  = "UNSIGNED-PAYLOAD"
+	terminator    = "aws4_request"
+	defaultSkew   = 15 * time.Minute
+	defaultExpiry = 15 * time.Minute
+	maxExpiry     = 7 * 24 * time.Hour
+)
+
+func errorf(r Reason, format string, args ...any) *Error {
+	return &Error{Reason: r, Message: fmt.Sprintf(format, args...)}
+}
+
+var mismatch = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+
+// Scope is a credential scope: AKID/date/region/service/aws4_request.
+type Scope struct {
+	AccessKeyID string
+	Date        string
+	Region      string
+	Service     string
+}
+
+// String returns the scope without the access key id.
+func (s Scope) String() string { return s.Date + "/" + s.Region + "/" + s.Service + "/" + terminator }
+
+// ParseCredential parses "AKID/yyyymmdd/region/service/aws4_request".
+func ParseCredential(c string) (Scope, error) {
+	parts := strings.Split(c, "/")
+	if len(parts) != 5 || parts[0] == "" || parts[4] != terminator {
+		return Scope{}, errorf(ReasonMalformed, "Credential should be scoped to a valid region, service and date: %q", c)
+	}
+	if _, err := time.Parse(dateFormat, parts[1]); err != nil {
+		return Scope{}, errorf(ReasonMalformed, "Credential should be scoped to a valid date: %q", c)
+	}
+	if parts[2] == "" || parts[3] == "" {
+		return Scope{}, errorf(ReasonMalformed, "Credential should be scoped to a valid region and service: %q", c)
+	}
+	return Scope{AccessKeyID: parts[0], Date: parts[1], Region: parts[2], Service: parts[3]}, nil
+}
+
+// Authorization is a parsed Authorization header.
+type Authorization struct {
+	Scope         Scope
+	SignedHeaders []string
+	Signature     string
+}
+
+// ParseAuthorization parses an AWS4-HMAC-SHA256 Authorization header value.
+func ParseAuthorization(h string) (Authorization, error) {
+	var a Authorization
+	rest, ok := strings.CutPrefix(h, algorithm)
+	if !ok || (rest != "" && rest[0] != ' ') {
+		return a, errorf(ReasonIncomplete, "Unsupported authorization type or algorithm in header: %q", truncate(h))
+	}
+	var cred, signed, sig string
+	var haveCred, haveSigned, haveSig bool
+	for _, part := range strings.Split(rest, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return a, errorf(ReasonIncomplete, "Authorization header requires each component to be of the form key=value. Authorization=%s", truncate(h))
+		}
+		switch k {
+		case "Credential":
+			cred, haveCred = v, true
+		case "SignedHeaders":
+			signed, haveSigned = v, true
+		case "Signature":
+			sig, haveSig = v, true
+		default:
+			return a, errorf(ReasonIncomplete, "Authorization header has an unknown component %q. Authorization=%s", k, truncate(h))
+		}
+	}
+	for _, m := range []struct {
+		ok   bool
+		name string
+	}{{haveCred, "Credential"}, {haveSigned, "SignedHeaders"}, {haveSig, "Signature"}} {
+		if !m.ok {
+			return a, errorf(ReasonIncomplete, "Authorization header requires '%s' parameter. Authorization=%s", m.name, truncate(h))
+		}
+	}
+	scope, err := ParseCredential(cred)
+	if err != nil {
+		return a, err
+	}
+	a.Scope = scope
+	if signed == "" {
+		return a, errorf(ReasonIncomplete, "Authorization header requires 'SignedHeaders' parameter. Authorization=%s", truncate(h))
+	}
+	a.SignedHeaders = strings.Split(signed, ";")
+	for _, name := range a.SignedHeaders {
+		if name == "" || strings.ToLower(name) != name {
+			return a, errorf(ReasonMalformed, "SignedHeaders %q must list lower-case header names separated by ';'", signed)
+		}
+	}
+	if !isHex64(sig) {
+		return a, errorf(ReasonMalformed, "Signature %q is not 64 hexadecimal digits", truncate(sig))
+	}
+	a.Signature = sig
+	return a, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+func (v *Verifier) skew() time.Duration {
+	if v.MaxSkew > 0 {
+		return v.MaxSkew
+	}
+	return defaultSkew
+}
+
+// Verify picks the form: the Authorization header when present, the
+// presigned query when X-Amz-Algorithm is in the URL, else
+// ReasonMissingAuth.
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*Result, error) {
+	if r.Header.Get("Authorization") != "" {
+		return v.VerifyRequest(ctx, r, body)
+	}
+	if r.URL.Query().Has("X-Amz-Algorithm") {
+		return v.VerifyPresigned(ctx, r)
+	}
+	return nil, errorf(ReasonMissingAuth, "Request is missing Authentication Token")
+}
+
+func (v *Verifier) checkScope(s Scope) error {
+	if len(v.Regions) == 0 {
+		return nil
+	}
+	for _, r := range v.Regions {
+		if r == s.Region {
+			return nil
+		}
+	}
+	return errorf(ReasonWrongScope, "Credential should be scoped to a valid region. ")
+}
+
+// VerifyRequest verifies the Authorization-header form. body is the whole
+// request body.
+func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []byte) (*Result, error) {
+	auth, err := ParseAuthorization(r.Header.Get("Authorization"))
+	if err != nil {
+		return nil, err
+	}
+	if !contains(auth.SignedHeaders, "host") {
+		return nil, errorf(ReasonIncomplete, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	amzDate := r.Header.Get("X-Amz-Date")
+	if amzDate == "" {
+		return nil, errorf(ReasonIncomplete, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", truncate(r.Header.Get("Authorization")))
+	}
+	t, err := time.Parse(timeFormat, amzDate)
+	if err != nil {
+		return nil, errorf(ReasonMalformed, "Invalid X-Amz-Date %q: it must be in the form yyyyMMddTHHmmssZ", truncate(amzDate))
+	}
+	if t.Format(dateFormat) != auth.Scope.Date {
+		return nil, errorf(ReasonSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", auth.Scope.Date, t.Format(dateFormat))
+	}
+	if err := v.checkScope(auth.Scope); err != nil {
+		return nil, err
+	}
+	now := v.now()
+	if d := t.Sub(now); d > v.skew() {
+		return nil, errorf(ReasonSkew, "Signature not yet current: %s is still later than %s (%s + %d min.)", amzDate, now.Add(v.skew()).UTC().Format(timeFormat), now.UTC().Format(timeFormat), int(v.skew().Minutes()))
+	} else if -d > v.skew() {
+		return nil, errorf(ReasonSkew, "Signature expired: %s is now earlier than %s (%s - %d min.)", amzDate, now.Add(-v.skew()).UTC().Format(timeFormat), now.UTC().Format(timeFormat), int(v.skew().Minutes()))
+	}
+	bodyHash := sha256Hex(body)
+	payload := bodyHash
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
+		if h != unsignedBody && h != bodyHash {
+			return nil, errorf(ReasonSignatureMismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+		}
+		if contains(auth.SignedHeaders, "x-amz-content-sha256") {
+			payload = h
+		}
+	}
+	token := r.Header.Get("X-Amz-Security-Token")
+	cred, err := v.Lookup(ctx, auth.Scope.AccessKeyID, token)
+	if err != nil {
+		return nil, err
+	}
+	canon, err := CanonicalRequest(r, CanonicalQuery(r.URL.Query(), ""), auth.SignedHeaders, payload)
+	if err != nil {
+		return nil, err
+	}
+	want := Signature(v.signingKey(cred.SecretAccessKey, auth.Scope), StringToSign(amzDate, auth.Scope, canon))
+	if !hmac.Equal([]byte(want), []byte(auth.Signature)) {
+		return nil, errorf(ReasonSignatureMismatch, "%s", mismatch)
+	}
+	return &Result{AccessKeyID: auth.Scope.AccessKeyID, SessionToken: token, Region: auth.Scope.Region, Service: auth.Scope.Service,
+		SigningTime: t, SignedHeaders: auth.SignedHeaders, Signature: auth.Signature}, nil
+}
+
+// Presigned holds the SigV4 parameters of a presigned URL.
+type Presigned struct {
+	Scope         Scope
+	Date          time.Time
+	AmzDate       string
+	Expires       time.Duration // 0 when X-Amz-Expires was absent
+	SignedHeaders []string
+	SecurityToken string
+	Signature     string
+}
+
+// ParsePresigned reads the X-Amz-* parameters of a presigned query.
+func ParsePresigned(q url.Values) (Presigned, error) {
+	var p Presigned
+	if !q.Has("X-Amz-Algorithm") && !q.Has("X-Amz-Credential") && !q.Has("X-Amz-Signature") {
+		return p, errorf(ReasonMissingAuth, "Request is missing Authentication Token")
+	}
+	for _, name := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
+		if q.Get(name) == "" {
+			return p, errorf(ReasonIncomplete, "AWS query-string parameters must include '%s'. Re-examine the query-string parameters.", name)
+		}
+	}
+	if a := q.Get("X-Amz-Algorithm"); a != algorithm {
+		return p, errorf(ReasonMalformed, "X-Amz-Algorithm only supports %q, not %q", algorithm, truncate(a))
+	}
+	scope, err := ParseCredential(q.Get("X-Amz-Credential"))
+	if err != nil {
+		return p, err
+	}
+	p.Scope = scope
+	p.AmzDate = q.Get("X-Amz-Date")
+	if p.Date, err = time.Parse(timeFormat, p.AmzDate); err != nil {
+		return p, errorf(ReasonMalformed, "Invalid X-Amz-Date %q: it must be in the form yyyyMMddTHHmmssZ", truncate(p.AmzDate))
+	}
+	if p.Date.Format(dateFormat) != scope.Date {
+		return p, errorf(ReasonSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", scope.Date, p.Date.Format(dateFormat))
+	}
+	if e := q.Get("X-Amz-Expires"); e != "" || q.Has("X-Amz-Expires") {
+		n, err := strconv.ParseInt(e, 10, 64)
+		if err != nil || n <= 0 {
+			return p, errorf(ReasonMalformed, "X-Amz-Expires must be a positive number of seconds, not %q", truncate(e))
+		}
+		if n > int64(maxExpiry/time.Second) {
+			return p, errorf(ReasonMalformed, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+		}
+		p.Expires = time.Duration(n) * time.Second
+	}
+	p.SignedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	for _, name := range p.SignedHeaders {
+		if name == "" || strings.ToLower(name) != name {
+			return p, errorf(ReasonMalformed, "X-Amz-SignedHeaders %q must list lower-case header names separated by ';'", truncate(q.Get("X-Amz-SignedHeaders")))
+		}
+	}
+	if !contains(p.SignedHeaders, "host") {
+		return p, errorf(ReasonIncomplete, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	p.Signature = q.Get("X-Amz-Signature")
+	if !isHex64(p.Signature) {
+		return p, errorf(ReasonMalformed, "X-Amz-Signature %q is not 64 hexadecimal digits", truncate(p.Signature))
+	}
+	p.SecurityToken = q.Get("X-Amz-Security-Token")
+	return p, nil
+}
+
+// VerifyPresigned verifies the presigned query form (as /openTunnel uses).
+// The payload hash may be the SHA-256 of the empty string (what the AWS
+// CLI and the Go SDK sign) or UNSIGNED-PAYLOAD.
+func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Result, error) {
+	q := r.URL.Query()
+	p, err := ParsePresigned(q)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkScope(p.Scope); err != nil {
+		return nil, err
+	}
+	maxExp := v.MaxPresignExpiry
+	if maxExp == 0 {
+		maxExp = maxExpiry
+	}
+	if p.Expires > maxExp {
+		return nil, errorf(ReasonMalformed, "X-Amz-Expires must be at most %d seconds", int64(maxExp/time.Second))
+	}
+	exp := p.Expires
+	if exp == 0 {
+		exp = v.DefaultPresignExpiry
+		if exp == 0 {
+			exp = defaultExpiry
+		}
+	}
+	now := v.now()
+	if p.Date.Sub(now) > v.skew() {
+		return nil, errorf(ReasonSkew, "Signature not yet current: %s is still later than %s", p.AmzDate, now.Add(v.skew()).UTC().Format(timeFormat))
+	}
+	expires := p.Date.Add(exp)
+	if now.After(expires) {
+		return nil, errorf(ReasonExpired, "Request has expired")
+	}
+	cred, err := v.Lookup(ctx, p.Scope.AccessKeyID, p.SecurityToken)
+	if err != nil {
+		return nil, err
+	}
+	key := v.signingKey(cred.SecretAccessKey, p.Scope)
+	query := CanonicalQuery(q, "X-Amz-Signature")
+	ok := false
+	for _, payload := range []string{emptySHA256, unsignedBody} {
+		canon, err := CanonicalRequest(r, query, p.SignedHeaders, payload)
+		if err != nil {
+			return nil, err
+		}
+		want := Signature(key, StringToSign(p.AmzDate, p.Scope, canon))
+		if hmac.Equal([]byte(want), []byte(p.Signature)) {
+			ok = true
+		}
+	}
+	if !ok {
+		return nil, errorf(ReasonSignatureMismatch, "%s", mismatch)
+	}
+	return &Result{AccessKeyID: p.Scope.AccessKeyID, SessionToken: p.SecurityToken, Region: p.Scope.Region, Service: p.Scope.Service,
+		SigningTime: p.Date, SignedHeaders: p.SignedHeaders, Presigned: true, Expires: expires, Signature: p.Signature}, nil
+}
+
+// keyCache memoises derived signing keys: one HMAC chain per
+// (secret, day, region, service) instead of four HMACs per request.
+type keyCache struct {
+	mu sync.Mutex // guards m
+	m  map[[32]byte][]byte
+}
+
+const maxCachedKeys = 1024
+
+func (v *Verifier) signingKey(secret string, s Scope) []byte {
+	id := sha256.Sum256([]byte(secret + "\x00" + s.String()))
+	v.cacheOnce.Do(func() { v.cache = &keyCache{m: make(map[[32]byte][]byte)} })
+	c := v.cache
+	c.mu.Lock()
+	k, ok := c.m[id]
+	c.mu.Unlock()
+	if ok {
+		return k
+	}
+	k = SigningKey(secret, s)
+	c.mu.Lock()
+	if len(c.m) >= maxCachedKeys {
+		clear(c.m)
+	}
+	c.m[id] = k
+	c.mu.Unlock()
+	return k
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,116 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"strconv"
+	"strings"
+)
+
+// errClass is what a dialect makes of a driver error.
+type errClass int
+
+const (
+	errOther      errClass = iota
+	errUnique              // a UNIQUE or PRIMARY KEY constraint was violated
+	errForeignKey          // a FOREIGN KEY constraint was violated
+	errBusy                // a lock was still held when the busy timeout ran out
+)
+
+// dialect is everything that differs between SQL databases. The statements
+// in queries.go are written once, in the subset SQLite and PostgreSQL share
+// ('?' placeholders, ON CONFLICT, substr, count(*), LEFT JOIN); a dialect
+// rewrites placeholders, spells the upsert clauses, classifies its driver's
+// errors and brings its own DDL as migrations.
+//
+// Timestamps are BIGINT/INTEGER microseconds since the Unix epoch in every
+// dialect (see toMicros), so no dialect needs to convert time values.
+type dialect interface {
+	// name identifies the dialect ("sqlite", "postgres") in logs and errors.
+	name() string
+	// rebind rewrites a statement written with '?' placeholders into the
+	// dialect's own placeholder syntax.
+	rebind(query string) string
+	// onConflictUpdate returns the clause that turns an INSERT into an
+	// upsert: on a conflict over the target columns, the set columns take
+	// the values the INSERT proposed.
+	onConflictUpdate(target, set []string) string
+	// onConflictIgnore returns the clause that makes an INSERT a no-op when
+	// a row with the same target columns exists.
+	onConflictIgnore(target []string) string
+	// classify says whether err is a constraint violation or lock
+	// contention. It must see through wrapping (errors.As).
+	classify(err error) errClass
+	// migrations holds the dialect's migration files, NNNN_name.sql, at
+	// its root.
+	migrations() fs.FS
+	// lockMigrations runs first in the migration transaction and keeps
+	// concurrent migrators (several replicas starting at once) apart.
+	lockMigrations(ctx context.Context, tx *sql.Tx) error
+	// beforeClose runs on the write handle when the Store closes
+	// (housekeeping such as SQLite's PRAGMA optimize).
+	beforeClose(ctx context.Context, writer *sql.DB) error
+}
+
+// onConflict spells the ON CONFLICT clauses that SQLite (3.24+) and
+// PostgreSQL (9.5+) share; dialects that speak them embed it.
+type onConflict struct{}
+
+func (onConflict) onConflictUpdate(target, set []string) string {
+	var b strings.Builder
+	b.WriteString("ON CONFLICT (")
+	b.WriteString(strings.Join(target, ", "))
+	b.WriteString(") DO UPDATE SET ")
+	for i, c := range set {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c)
+		b.WriteString(" = excluded.")
+		b.WriteString(c)
+	}
+	return b.String()
+}
+
+func (onConflict) onConflictIgnore(target []string) string {
+	return "ON CONFLICT (" + strings.Join(target, ", ") + ") DO NOTHING"
+}
+
+// rebindDollar rewrites '?' placeholders as $1, $2, … (PostgreSQL). A '?'
+// inside a single-quoted literal, a double-quoted identifier or a comment is
+// left alone.
+func rebindDollar(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(query) && query[j] != c {
+				j++
+			}
+			if j >= len(query) {
+				j = len(query) - 1
+			}
+			b.WriteString(query[i : j+1])
+			i = j
+		case c == '-' && i+1 < len(query) && query[i+1] == '-':
+			j := strings.IndexByte(query[i:], '\n')
+			if j < 0 {
+				j = len(query) - i - 1
+			}
+			b.WriteString(query[i : i+j+1])
+			i += j
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

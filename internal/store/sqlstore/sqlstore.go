@@ -1,0 +1,398 @@
+// Package sqlstore implements store.Store on database/sql.
+//
+// OpenSQLite opens the default backend, a single SQLite file (pure-Go
+// driver modernc.org/sqlite, no cgo). The package is organised so that a
+// PostgreSQL backend can reuse nearly all of it: the DML is written once in
+// queries.go in the SQL both databases share, and the few differences
+// (placeholders, upsert clauses, error codes, DDL, migration locking) sit
+// behind the unexported dialect interface, with one migrations/<dialect>/
+// directory of DDL per dialect.
+//
+// # Transactions and connections
+//
+// Every Store method runs in its own transaction (single statements rely on
+// the database's statement atomicity; multi-statement reads run in a
+// read-only transaction). InTx runs several methods in one write
+// transaction; the Repo it passes to fn also has an InTx method, which
+// nests with a SAVEPOINT.
+//
+// Writes and InTx go through a write handle, reads outside InTx through a
+// read handle. With SQLite these are two connection pools on the same file:
+// one writer connection (database/sql MaxOpenConns(1), BEGIN IMMEDIATE) and
+// several query-only reader connections. Goroutines that write at the same
+// time therefore queue in Go, first come first served, for the one writer
+// connection instead of racing for SQLite's write lock, so they never see
+// "database is locked" and the slowest waits stay close to the average
+// (measurements in sqlite.go); WAL mode lets readers run alongside the
+// writer. BEGIN IMMEDIATE and SQLite's busy_timeout still cover another
+// process (an admin command) writing to the same file. A goroutine that
+// waits longer than the busy timeout (10 s) for the writer connection gets
+// an error. Reads outside transactions use prepared statements.
+//
+// Because there is one writer connection, fn given to InTx must use only
+// the Repo it is passed: a write through the Store itself inside fn waits
+// for the connection fn holds, and fails after the busy timeout.
+//
+// # Errors
+//
+// Every error names the operation ("sqlstore: create user \"bob\": ...")
+// and wraps store.ErrNotFound, store.ErrConflict or store.ErrInUse where
+// one applies, so callers test it with errors.Is.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/postern/postern/internal/store"
+)
+
+// busyTimeout bounds how long a statement waits for a lock: SQLite's
+// busy_timeout (another process holds the file's write lock) and the wait
+// for the in-process writer connection.
+const busyTimeout = 10 * time.Second
+
+// Store is a store.Store on a SQL database. It is safe for concurrent use.
+// The methods of store.Repo are documented in package store; the notes
+// here are only about this implementation.
+type Store struct {
+	repo // the Repo methods, each in its own transaction
+
+	d      dialect
+	q      *queries
+	writer *sql.DB    // writes and InTx
+	reader *sql.DB    // reads outside InTx; may be the same pool as writer
+	reads  *stmtCache // prepared statements on reader
+	log    *slog.Logger
+	// writeWait bounds the wait for a write connection (busyTimeout).
+	writeWait time.Duration
+	// writeGate, when not nil, holds one token per write connection.
+	// Writers queue for a token first-come first-served (a channel's
+	// waiters are FIFO, database/sql's are served at random), which keeps
+	// the worst-case wait close to the average.
+	writeGate chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// newStore wires a Store around open handles and brings the schema up to
+// date. writeSlots is the writer's connection limit (0: do not queue
+// writers in Go). On error it closes nothing; the caller owns the handles.
+func newStore(ctx context.Context, d dialect, writer, reader *sql.DB, writeSlots int, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{d: d, q: newQueries(d), writer: writer, reader: reader, reads: newStmtCache(reader),
+		log: logger, writeWait: busyTimeout}
+	if writeSlots > 0 {
+		s.writeGate = make(chan struct{}, writeSlots)
+	}
+	s.repo = repo{s: s}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// InTx runs fn in one write transaction and commits it if fn returns nil.
+// If fn returns an error the transaction is rolled back and that error is
+// returned as is; if fn panics the transaction is rolled back and the panic
+// continues. The Repo passed to fn also implements
+//
+//	InTx(ctx context.Context, fn func(store.Repo) error) error
+//
+// which runs a nested fn inside a SAVEPOINT of the same transaction.
+func (s *Store) InTx(ctx context.Context, fn func(tx store.Repo) error) error {
+	return s.repo.InTx(ctx, fn)
+}
+
+// Close closes the database handles (with SQLite, after refreshing the
+// query planner's statistics). It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := s.d.beforeClose(ctx, s.writer); err != nil {
+			s.log.Debug("sqlstore: before close", "dialect", s.d.name(), "err", err)
+		}
+		cancel()
+		errs := []error{s.reads.Close(), s.writer.Close()}
+		if s.reader != s.writer {
+			errs = append(errs, s.reader.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlstore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// repo implements store.Repo. Outside a transaction (tx == nil, the Store's
+// own repo) each method opens what it needs; inside InTx every method runs
+// on tx.
+type repo struct {
+	s  *Store
+	tx *sql.Tx
+	// savepoints counts the SAVEPOINTs taken in tx, to name them uniquely.
+	savepoints *int
+}
+
+// InTx runs fn in a transaction: a new one outside a transaction, a
+// SAVEPOINT of the current one inside. See Store.InTx.
+func (r *repo) InTx(ctx context.Context, fn func(tx store.Repo) error) error {
+	if r.tx != nil {
+		return r.savepoint(ctx, fn)
+	}
+	return r.s.writeTx(ctx, func(tx *sql.Tx) error {
+		return fn(&repo{s: r.s, tx: tx, savepoints: new(int)})
+	})
+}
+
+// savepoint runs fn inside a SAVEPOINT of r.tx, undoing only fn's writes
+// when fn fails. A panic unwinds to the outer InTx, which rolls back all.
+func (r *repo) savepoint(ctx context.Context, fn func(tx store.Repo) error) error {
+	*r.savepoints++
+	name := "postern_sp" + strconv.Itoa(*r.savepoints)
+	if _, err := r.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("sqlstore: savepoint: %w", err)
+	}
+	if err := fn(r); err != nil {
+		if _, rbErr := r.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("sqlstore: rollback to savepoint: %w", rbErr))
+		}
+		if _, relErr := r.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); relErr != nil {
+			return errors.Join(err, fmt.Errorf("sqlstore: release savepoint: %w", relErr))
+		}
+		return err
+	}
+	if _, err := r.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("sqlstore: release savepoint: %w", err)
+	}
+	return nil
+}
+
+// read returns where a single-statement read runs: the current
+// transaction, or the read handle's prepared statements.
+func (r *repo) read() querier {
+	if r.tx != nil {
+		return r.tx
+	}
+	return r.s.reads
+}
+
+// view runs a multi-statement read on one snapshot: in the current
+// transaction, or in a read-only transaction on the read handle.
+func (r *repo) view(ctx context.Context, fn func(q querier) error) error {
+	if r.tx != nil {
+		return fn(r.tx)
+	}
+	tx, err := r.s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
+	return fn(tx)
+}
+
+// update runs a write: in the current transaction, or in a transaction of
+// its own on the write handle.
+func (r *repo) update(ctx context.Context, fn func(q querier) error) error {
+	if r.tx != nil {
+		return fn(r.tx)
+	}
+	return r.s.writeTx(ctx, func(tx *sql.Tx) error { return fn(tx) })
+}
+
+// writeTx runs fn in a transaction on the write handle: commit if fn
+// returns nil, roll back if it fails or panics (the panic goes on).
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	conn, release, err := s.writeConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin transaction: %w", s.classified(err))
+	}
+	finished := false
+	defer func() {
+		if !finished { // fn panicked
+			if rbErr := tx.Rollback(); rbErr != nil {
+				s.log.Error("sqlstore: roll back after panic", "err", rbErr)
+			}
+		}
+	}()
+	if err := fn(tx); err != nil {
+		finished = true
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			s.log.Error("sqlstore: roll back", "err", rbErr)
+		}
+		return err
+	}
+	finished = true
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", s.classified(err))
+	}
+	return nil
+}
+
+// writeConn takes a connection of the write handle, waiting at most
+// s.writeWait for it (SQLite has one, shared by every writer). release
+// returns it.
+func (s *Store) writeConn(ctx context.Context) (conn *sql.Conn, release func(), err error) {
+	busy := func(err error) error {
+		return fmt.Errorf("sqlstore: no write connection free after %v"+
+			" (is the Store used inside its own InTx?): %w", s.writeWait, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.writeWait)
+	defer cancel()
+	if s.writeGate != nil {
+		select {
+		case s.writeGate <- struct{}{}:
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("sqlstore: write connection: %w", ctx.Err())
+			}
+			return nil, nil, busy(wctx.Err())
+		}
+	}
+	conn, err = s.writer.Conn(wctx)
+	if err != nil {
+		if s.writeGate != nil {
+			<-s.writeGate
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, busy(err)
+		}
+		return nil, nil, fmt.Errorf("sqlstore: write connection: %w", err)
+	}
+	return conn, func() {
+		conn.Close()
+		if s.writeGate != nil {
+			<-s.writeGate
+		}
+	}, nil
+}
+
+// classified makes a driver error wrap the sentinel it stands for: a
+// unique violation becomes store.ErrConflict and a foreign-key violation
+// becomes fk (store.ErrNotFound when inserting a child of a missing parent,
+// store.ErrInUse when deleting a parent that still has children).
+// sql.ErrNoRows becomes store.ErrNotFound. Other errors are returned as is.
+func (s *Store) classifiedFK(err error, fk error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrInUse):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	}
+	switch s.d.classify(err) {
+	case errUnique:
+		return fmt.Errorf("%w (%w)", store.ErrConflict, err)
+	case errForeignKey:
+		if fk != nil {
+			return fmt.Errorf("%w (%w)", fk, err)
+		}
+	}
+	return err
+}
+
+// classified is classifiedFK for operations that only insert: a foreign-key
+// violation means a parent is missing.
+func (s *Store) classified(err error) error { return s.classifiedFK(err, store.ErrNotFound) }
+
+// fail wraps err, classified, with the operation that failed. It returns
+// nil for a nil err.
+func (r *repo) fail(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sqlstore: "+format+": %w", append(args, r.s.classified(err))...)
+}
+
+// failDelete is fail for deletes: a foreign-key violation means the record
+// is still in use.
+func (r *repo) failDelete(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sqlstore: "+format+": %w", append(args, r.s.classifiedFK(err, store.ErrInUse))...)
+}
+
+// notFound is store.ErrNotFound with a subject, e.g. `user "bob"`.
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), store.ErrNotFound)
+}
+
+// mustAffect turns "no row changed" into store.ErrNotFound.
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// inUse reports the non-zero dependents as a store.ErrInUse error, or
+// returns nil when there are none.
+func inUse(counts []int64, nouns []string) error {
+	var parts []string
+	for i, n := range counts {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, nouns[i]))
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", store.ErrInUse, strings.Join(parts, ", "))
+}
+
+// nameKey is the case-insensitive key of an IAM name.
+func nameKey(name string) string { return strings.ToLower(name) }
+
+// prefixArgs are the arguments of a pathPrefix filter; "" matches all.
+func prefixArgs(prefix string) []any {
+	return []any{utf8.RuneCountInString(prefix), prefix}
+}
+
+// toMicros is how every dialect stores a time: microseconds since the Unix
+// epoch, UTC.
+func toMicros(t time.Time) int64 { return t.UnixMicro() }
+
+// fromMicros is the inverse of toMicros; the result is in UTC.
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// blob keeps a nil byte slice from becoming SQL NULL.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

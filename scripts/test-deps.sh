@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and is missing, when it can (root and
+# apt-get available). Each later feature adds its packages here.
+set -euo pipefail
+need=()
+command -v go >/dev/null || { echo "test-deps: Go is required (https://go.dev/dl/)" >&2; exit 1; }
+command -v git >/dev/null || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test-deps: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "test-deps: please install: ${need[*]}" >&2
+    exit 1
+  fi
+fi
+go mod download
