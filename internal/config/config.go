@@ -40,6 +40,15 @@ type Server struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	TLS      TLS    `yaml:"tls"`
+	EC2      EC2    `yaml:"ec2"`
+}
+
+// EC2 configures the EC2 side: quotas on Instance Connect Endpoints.
+type EC2 struct {
+	// EndpointsPerVPC and EndpointsPerSubnet default to 1, as AWS;
+	// -1 means unlimited.
+	EndpointsPerVPC    int `yaml:"endpoints_per_vpc"`
+	EndpointsPerSubnet int `yaml:"endpoints_per_subnet"`
 }
 
 // TLS configures the server certificate.
@@ -66,6 +75,7 @@ func Default() Server {
 		AdminUser:  "admin",
 		LogLevel:   "info",
 		TLS:        TLS{SANs: []string{"localhost", "127.0.0.1", "::1"}},
+		EC2:        EC2{EndpointsPerVPC: 1, EndpointsPerSubnet: 1},
 	}
 }
 
@@ -124,6 +134,11 @@ func (c *Server) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls.cert_file and tls.key_file go together"))
+	}
+	for name, v := range map[string]int{"ec2.endpoints_per_vpc": c.EC2.EndpointsPerVPC, "ec2.endpoints_per_subnet": c.EC2.EndpointsPerSubnet} {
+		if v < -1 || v == 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive number, or -1 for unlimited", name))
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -22,6 +22,8 @@ func TestLoadAndValidate(t *testing.T) {
 		{"bad listen", "listen: nope\n", "not HOST:PORT"},
 		{"cert without key", "tls:\n  cert_file: a.pem\n", "go together"},
 		{"bad log level", "log_level: loud\n", "log_level"},
+		{"quota", "ec2:\n  endpoints_per_vpc: -1\n  endpoints_per_subnet: 3\n", ""},
+		{"bad quota", "ec2:\n  endpoints_per_vpc: 0\n", "ec2.endpoints_per_vpc"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

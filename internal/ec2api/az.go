@@ -145,6 +145,7 @@ func (s *service) describeAvailabilityZones(c *api.Call) (any, error) {
 	return out, nil
 }
 
+// contains reports whether ss holds s.
 func contains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {

@@ -121,6 +121,7 @@ type service struct {
 	st  store.Store
 }
 
+// newService validates cfg and builds the action implementations.
 func newService(cfg Config) (*service, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {

@@ -43,6 +43,7 @@ const maxClientTokenLen = 64
 // action).
 const actionCreateEndpoint = "CreateInstanceConnectEndpoint"
 
+// serviceLinkedRoleARN is the ARN of the EICE service-linked role of the account.
 func (s *service) serviceLinkedRoleARN() string {
 	return "arn:aws:iam::" + s.cfg.AccountID + ":role/aws-service-role/" + serviceLinkedRoleService + "/" + serviceLinkedRoleName
 }
@@ -62,6 +63,7 @@ type createParams struct {
 	Tags             []store.Tag `json:"tags"`
 }
 
+// hash digests the parameters; the order of groups and tags does not matter.
 func (cp createParams) hash() string {
 	groups := append([]string{}, cp.SecurityGroupIDs...)
 	sort.Strings(groups)
@@ -380,14 +382,16 @@ func (s *service) describeEndpoints(c *api.Call) (any, error) {
 	if err := s.authorizeAndDryRunDescribe(c); err != nil {
 		return nil, err
 	}
-	all, err := s.listEndpoints(ctx(c))
+	var all []store.Endpoint
+	if len(ids) > 0 {
+		all, err = s.getEndpoints(ctx(c), ids)
+	} else {
+		all, err = s.listEndpoints(ctx(c))
+	}
 	if err != nil {
 		return nil, err
 	}
 	endpointID := func(e store.Endpoint) string { return e.EndpointID }
-	if all, err = selectIDs(all, endpointID, ids, kindEndpoint); err != nil {
-		return nil, err
-	}
 	var matched []store.Endpoint
 	for _, e := range all {
 		if matchFilters(filters, endpointFilterValues(e)) {
@@ -405,6 +409,7 @@ func (s *service) describeEndpoints(c *api.Call) (any, error) {
 	return out, nil
 }
 
+// endpointFilterValues answers the DescribeInstanceConnectEndpoints filters for e.
 func endpointFilterValues(e store.Endpoint) func(string) []string {
 	return func(name string) []string {
 		if vals, ok := tagFilterValues(name, e.Tags); ok {
@@ -433,20 +438,20 @@ func (s *service) listEndpoints(ctx context.Context) ([]store.Endpoint, error) {
 		return nil, storeErr(err, "list endpoints")
 	}
 	cutoff := s.now().Add(-s.cfg.DeletedRetention)
-	var expired []string
+	var purge []string
 	kept := all[:0:0]
 	for _, e := range all {
-		if e.State == eice.DeleteComplete && !e.DeletedAt.IsZero() && e.DeletedAt.Before(cutoff) {
-			expired = append(expired, e.EndpointID)
+		if expired(e, cutoff) {
+			purge = append(purge, e.EndpointID)
 			continue
 		}
 		kept = append(kept, e)
 	}
-	if len(expired) == 0 {
+	if len(purge) == 0 {
 		return all, nil
 	}
 	err = s.st.InTx(ctx, func(tx store.Repo) error {
-		for _, id := range expired {
+		for _, id := range purge {
 			if err := clearTags(ctx, tx, id); err != nil {
 				return err
 			}
@@ -460,6 +465,69 @@ func (s *service) listEndpoints(ctx context.Context) ([]store.Endpoint, error) {
 		return nil, err
 	}
 	return kept, nil
+}
+
+// purgeDeletedUsing removes, inside tx, the delete-complete endpoints for
+// which uses reports true, so that deleting the subnet, VPC or security
+// group they referenced is not refused because of endpoints that are only
+// still listed. The store purges by deletion time, so endpoints deleted
+// even earlier go too (their retention is only informational).
+func purgeDeletedUsing(ctx context.Context, tx store.Repo, uses func(store.Endpoint) bool) error {
+	all, err := tx.ListEndpoints(ctx)
+	if err != nil {
+		return storeErr(err, "list endpoints")
+	}
+	var latest time.Time
+	for _, e := range all {
+		if e.State == eice.DeleteComplete && !e.DeletedAt.IsZero() && uses(e) && e.DeletedAt.After(latest) {
+			latest = e.DeletedAt
+		}
+	}
+	if latest.IsZero() {
+		return nil
+	}
+	for _, e := range all {
+		if e.State == eice.DeleteComplete && !e.DeletedAt.IsZero() && !e.DeletedAt.After(latest) {
+			if err := clearTags(ctx, tx, e.EndpointID); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.PurgeEndpoints(ctx, latest.Add(time.Nanosecond)); err != nil {
+		return storeErr(err, "purge deleted endpoints")
+	}
+	return nil
+}
+
+// getEndpoints reads the endpoints ids (the CLI's lookup by id) without
+// listing them all. Unknown ids, and deleted endpoints past their
+// retention (not yet purged), are InvalidInstanceConnectEndpointId.NotFound.
+func (s *service) getEndpoints(ctx context.Context, ids []string) ([]store.Endpoint, error) {
+	cutoff := s.now().Add(-s.cfg.DeletedRetention)
+	out := make([]store.Endpoint, 0, len(ids))
+	var missing []string
+	for _, id := range ids {
+		e, err := s.st.GetEndpoint(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			missing = append(missing, id)
+		case err != nil:
+			return nil, storeErr(err, "get endpoint %s", id)
+		case expired(e, cutoff):
+			missing = append(missing, id)
+		default:
+			out = append(out, e)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, kindEndpoint.errNotFound(missing...)
+	}
+	return out, nil
+}
+
+// expired reports whether a deleted endpoint has outlived its retention.
+func expired(e store.Endpoint, cutoff time.Time) bool {
+	return e.State == eice.DeleteComplete && !e.DeletedAt.IsZero() && e.DeletedAt.Before(cutoff)
 }
 
 // getLiveEndpoint reads an endpoint for Delete/Modify: unknown, purged and
@@ -533,6 +601,8 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.Logger.LogAttrs(ctx(c), slog.LevelInfo, "instance connect endpoint deleted",
+		slog.String("endpoint", id), slog.Int("agents", len(shown.NetworkInterfaceIDs)), slog.String("principal", c.Principal.ARN))
 	return deleteEndpointResult{InstanceConnectEndpoint: endpointToXML(shown)}, nil
 }
 

@@ -41,10 +41,10 @@ const (
 	codeVpcIDMalformed       = "InvalidVpcID.Malformed"
 	codeVpcIDNotFound        = "InvalidVpcID.NotFound"
 	codeGroupIDMalformed     = "InvalidGroupId.Malformed"
-	codeInvalidAvailZone     = "InvalidAvailabilityZone"
 	codeUnsupportedOperation = "UnsupportedOperation"
 )
 
+// badRequest is an AWS client error (HTTP 400) with code.
 func badRequest(code, format string, args ...any) *awsproto.Error {
 	return awsproto.Errorf(http.StatusBadRequest, code, format, args...)
 }
@@ -54,6 +54,7 @@ func errDryRun() *awsproto.Error {
 	return awsproto.Errorf(http.StatusPreconditionFailed, codeDryRun, "Request would have succeeded, but DryRun flag is set.")
 }
 
+// errCombination is InvalidParameterCombination.
 func errCombination(format string, args ...any) *awsproto.Error {
 	return badRequest(codeParamCombination, format, args...)
 }

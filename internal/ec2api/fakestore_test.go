@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/postern/postern/internal/eice"
 	"github.com/postern/postern/internal/store"
 )
 
@@ -109,7 +108,9 @@ func (m *memEC2) with(fn func(d *memData) error) error {
 	return fn(m.d)
 }
 
-func notFound(what, id string) error { return fmt.Errorf("mem: %s %q: %w", what, id, store.ErrNotFound) }
+func notFound(what, id string) error {
+	return fmt.Errorf("mem: %s %q: %w", what, id, store.ErrNotFound)
+}
 
 func (d *memData) tagsOf(id string) []store.Tag {
 	t := slices.Clone(d.tags[id])
@@ -117,9 +118,12 @@ func (d *memData) tagsOf(id string) []store.Tag {
 	return t
 }
 
+// endpointsUsing reports whether an endpoint depends on a resource. Like
+// the strictest reading of the store contract, deleted endpoints that are
+// still listed count too; the service purges them first.
 func (d *memData) endpointsUsing(pred func(store.Endpoint) bool) bool {
 	for _, e := range d.endpoints {
-		if e.State != eice.DeleteComplete && pred(e) {
+		if pred(e) {
 			return true
 		}
 	}
@@ -605,9 +609,11 @@ func (t *memTx) CreateVpc(ctx context.Context, v store.Vpc) error { return t.m.C
 func (t *memTx) GetVpc(ctx context.Context, id string) (store.Vpc, error) {
 	return t.m.GetVpc(ctx, id)
 }
-func (t *memTx) ListVpcs(ctx context.Context) ([]store.Vpc, error)      { return t.m.ListVpcs(ctx) }
-func (t *memTx) DeleteVpc(ctx context.Context, id string) error         { return t.m.DeleteVpc(ctx, id) }
-func (t *memTx) CreateSubnet(ctx context.Context, s store.Subnet) error { return t.m.CreateSubnet(ctx, s) }
+func (t *memTx) ListVpcs(ctx context.Context) ([]store.Vpc, error) { return t.m.ListVpcs(ctx) }
+func (t *memTx) DeleteVpc(ctx context.Context, id string) error    { return t.m.DeleteVpc(ctx, id) }
+func (t *memTx) CreateSubnet(ctx context.Context, s store.Subnet) error {
+	return t.m.CreateSubnet(ctx, s)
+}
 func (t *memTx) GetSubnet(ctx context.Context, id string) (store.Subnet, error) {
 	return t.m.GetSubnet(ctx, id)
 }
@@ -651,7 +657,9 @@ func (t *memTx) ListInstances(ctx context.Context) ([]store.Instance, error) {
 func (t *memTx) SetInstanceSecurityGroups(ctx context.Context, id string, g []string) error {
 	return t.m.SetInstanceSecurityGroups(ctx, id, g)
 }
-func (t *memTx) DeleteInstance(ctx context.Context, id string) error { return t.m.DeleteInstance(ctx, id) }
+func (t *memTx) DeleteInstance(ctx context.Context, id string) error {
+	return t.m.DeleteInstance(ctx, id)
+}
 func (t *memTx) CreateEndpoint(ctx context.Context, e store.Endpoint) error {
 	return t.m.CreateEndpoint(ctx, e)
 }

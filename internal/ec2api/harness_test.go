@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"flag"
@@ -154,7 +155,8 @@ type harness struct {
 	admin  creds
 	ec2    *ec2.Client // as admin
 	hooks  *Endpoints
-	fake   bool // the EC2 repositories are the in-memory stand-in
+	fake   bool   // the EC2 repositories are the in-memory stand-in
+	caPEM  []byte // the TLS server's certificate, PEM
 }
 
 type harnessOption func(*Config)
@@ -218,6 +220,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
+	h.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	base := srv.Client().Transport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 64
 	h.rec = &recorder{next: base, keep: true}
@@ -406,6 +409,5 @@ func (h *harness) snapshot() string {
 	fmt.Fprintf(&b, "slr=%q %v\n", v, errors.Is(err, store.ErrNotFound))
 	return b.String()
 }
-
 
 func xmlUnmarshal(s string, v any) error { return xml.Unmarshal([]byte(s), v) }

@@ -58,6 +58,7 @@ func (s *service) groupsInVpc(c *api.Call, ids []string, vpcID, subnetID string)
 	return out, nil
 }
 
+// groupIDs returns the ids of groups, in order.
 func groupIDs(groups []store.SecurityGroup) []string {
 	out := make([]string, len(groups))
 	for i, g := range groups {
@@ -171,6 +172,7 @@ func (s *service) registerInstance(c *api.Call) (any, error) {
 	return s.reservationXML(inst, names), nil
 }
 
+// firstNonEmpty returns the first non-empty string of ss.
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
 		if s != "" {
@@ -297,6 +299,7 @@ func (s *service) groupNames(c *api.Call) (groupNames, error) {
 	return names, nil
 }
 
+// instanceFilterValues answers the DescribeInstances filters for i.
 func (s *service) instanceFilterValues(i store.Instance, names groupNames) func(string) []string {
 	return func(name string) []string {
 		if vals, ok := tagFilterValues(name, i.Tags); ok {

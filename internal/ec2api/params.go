@@ -141,9 +141,9 @@ func boolParam(p awsproto.Params, name string) (b, present bool, err error) {
 	return b, true, err
 }
 
-// Filter is one Filter.N of a Describe request: a name and the values
+// reqFilter is one Filter.N of a Describe request: a name and the values
 // any of which may match. Values may hold the wildcards * and ?.
-type Filter struct {
+type reqFilter struct {
 	Name   string
 	Values []string
 }
@@ -155,6 +155,7 @@ type filterSpec struct {
 	tags bool
 }
 
+// newFilterSpec accepts names and, with tags, the tag filters.
 func newFilterSpec(tags bool, names ...string) filterSpec {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -167,6 +168,7 @@ func newFilterSpec(tags bool, names ...string) filterSpec {
 	return filterSpec{names: m, tags: tags}
 }
 
+// allows reports whether a filter name is accepted.
 func (fs filterSpec) allows(name string) bool {
 	if fs.names[name] {
 		return true
@@ -182,9 +184,9 @@ func (fs filterSpec) allows(name string) bool {
 // parseFilters decodes Filter.N.Name / Filter.N.Value.M. Unknown names are
 // InvalidParameterValue, a filter without values is MissingParameter and
 // more than 200 values in all is FilterLimitExceeded, as AWS answers.
-func parseFilters(p awsproto.Params, spec filterSpec) ([]Filter, error) {
+func parseFilters(p awsproto.Params, spec filterSpec) ([]reqFilter, error) {
 	entries := structList(p, "Filter")
-	out := make([]Filter, 0, len(entries))
+	out := make([]reqFilter, 0, len(entries))
 	total := 0
 	for i, e := range entries {
 		name := e.Get("Name")
@@ -203,7 +205,7 @@ func parseFilters(p awsproto.Params, spec filterSpec) ([]Filter, error) {
 			return nil, awsproto.Errorf(http.StatusBadRequest, "FilterLimitExceeded",
 				"The maximum number of filter values specified on a single call is %d", maxFilterValues)
 		}
-		out = append(out, Filter{Name: name, Values: vals})
+		out = append(out, reqFilter{Name: name, Values: vals})
 	}
 	return out, nil
 }
@@ -211,7 +213,7 @@ func parseFilters(p awsproto.Params, spec filterSpec) ([]Filter, error) {
 // matchFilters reports whether an item passes every filter: for each
 // filter, one of the item's values for that filter name matches one of the
 // filter's values. values returns the item's values for a name.
-func matchFilters(filters []Filter, values func(name string) []string) bool {
+func matchFilters(filters []reqFilter, values func(name string) []string) bool {
 	for _, f := range filters {
 		if !matchAny(values(f.Name), f.Values) {
 			return false
@@ -220,6 +222,7 @@ func matchFilters(filters []Filter, values func(name string) []string) bool {
 	return true
 }
 
+// matchAny reports whether one of have matches one of patterns.
 func matchAny(have, patterns []string) bool {
 	for _, h := range have {
 		for _, p := range patterns {

@@ -32,25 +32,25 @@ const (
 	protoICMPv6 = "icmpv6"
 )
 
-// Permission is one decoded IpPermission.
-type Permission struct {
+// permission is one decoded IpPermission.
+type permission struct {
 	Protocol string // canonical: tcp, udp, icmp, icmpv6, -1 or a number
 	FromPort int32  // -1 when the protocol has no ports
 	ToPort   int32
-	IPv4     []CIDRPeer
-	IPv6     []CIDRPeer
-	Groups   []GroupPeer
+	IPv4     []cidrPeer
+	IPv6     []cidrPeer
+	Groups   []groupPeer
 }
 
-// CIDRPeer is an IPv4 or IPv6 range of a permission.
-type CIDRPeer struct {
+// cidrPeer is an IPv4 or IPv6 range of a permission.
+type cidrPeer struct {
 	CIDR        string // canonical
 	Description string
 }
 
-// GroupPeer is a security group of a permission (a UserIdGroupPair),
+// groupPeer is a security group of a permission (a UserIdGroupPair),
 // named by id or, within the rule's VPC, by name.
-type GroupPeer struct {
+type groupPeer struct {
 	GroupID     string
 	GroupName   string
 	UserID      string
@@ -63,7 +63,7 @@ var shorthandParams = []string{"IpProtocol", "FromPort", "ToPort", "CidrIp", "So
 // parsePermissions decodes the rules of an Authorize/Revoke request. It
 // returns no permissions and no error when the request names rules by
 // SecurityGroupRuleId instead (the caller checks that).
-func parsePermissions(p awsproto.Params) ([]Permission, error) {
+func parsePermissions(p awsproto.Params) ([]permission, error) {
 	shorthand := false
 	for _, name := range shorthandParams {
 		if p.Get(name) != "" {
@@ -79,9 +79,9 @@ func parsePermissions(p awsproto.Params) ([]Permission, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []Permission{perm}, nil
+		return []permission{perm}, nil
 	}
-	out := make([]Permission, 0, len(entries))
+	out := make([]permission, 0, len(entries))
 	for i, e := range entries {
 		perm, err := parsePermission(e, fmt.Sprintf("IpPermissions.%d", i+1))
 		if err != nil {
@@ -94,89 +94,89 @@ func parsePermissions(p awsproto.Params) ([]Permission, error) {
 
 // parseShorthand decodes the top-level form. A source group alone means
 // every protocol, as AWS reads it.
-func parseShorthand(p awsproto.Params) (Permission, error) {
+func parseShorthand(p awsproto.Params) (permission, error) {
 	rawProto := p.Get("IpProtocol")
 	group := p.Get("SourceSecurityGroupName")
 	if rawProto == "" {
 		if group == "" {
-			return Permission{}, awsproto.MissingParameter("IpProtocol")
+			return permission{}, awsproto.MissingParameter("IpProtocol")
 		}
 		rawProto = protoAll
 	}
 	perm, err := permissionHead(rawProto, p.Get("FromPort"), p.Get("ToPort"), p.Has("FromPort"), p.Has("ToPort"))
 	if err != nil {
-		return Permission{}, err
+		return permission{}, err
 	}
 	if cidr := p.Get("CidrIp"); cidr != "" {
 		canon, err := canonicalCIDR(cidr, 4)
 		if err != nil {
-			return Permission{}, errMalformedCIDR(cidr)
+			return permission{}, errMalformedCIDR(cidr)
 		}
-		perm.IPv4 = append(perm.IPv4, CIDRPeer{CIDR: canon})
+		perm.IPv4 = append(perm.IPv4, cidrPeer{CIDR: canon})
 	}
 	if group != "" || p.Get("SourceSecurityGroupOwnerId") != "" {
-		gp := GroupPeer{UserID: p.Get("SourceSecurityGroupOwnerId")}
+		gp := groupPeer{UserID: p.Get("SourceSecurityGroupOwnerId")}
 		if strings.HasPrefix(group, "sg-") {
 			gp.GroupID = group
 		} else {
 			gp.GroupName = group
 		}
 		if gp.GroupID == "" && gp.GroupName == "" {
-			return Permission{}, awsproto.MissingParameter("SourceSecurityGroupName")
+			return permission{}, awsproto.MissingParameter("SourceSecurityGroupName")
 		}
 		perm.Groups = append(perm.Groups, gp)
 	}
 	if err := perm.validatePeers(); err != nil {
-		return Permission{}, err
+		return permission{}, err
 	}
 	return perm, nil
 }
 
 // parsePermission decodes one IpPermissions.N entry.
-func parsePermission(e awsproto.Params, name string) (Permission, error) {
+func parsePermission(e awsproto.Params, name string) (permission, error) {
 	rawProto := e.Get("IpProtocol")
 	if rawProto == "" {
-		return Permission{}, awsproto.MissingParameter(name + ".IpProtocol")
+		return permission{}, awsproto.MissingParameter(name + ".IpProtocol")
 	}
 	perm, err := permissionHead(rawProto, e.Get("FromPort"), e.Get("ToPort"), e.Has("FromPort"), e.Has("ToPort"))
 	if err != nil {
-		return Permission{}, err
+		return permission{}, err
 	}
 	for _, r := range structList(e, "IpRanges") {
 		cidr := r.Get("CidrIp")
 		canon, err := canonicalCIDR(cidr, 4)
 		if err != nil {
-			return Permission{}, errMalformedCIDR(cidr)
+			return permission{}, errMalformedCIDR(cidr)
 		}
-		perm.IPv4 = append(perm.IPv4, CIDRPeer{CIDR: canon, Description: r.Get("Description")})
+		perm.IPv4 = append(perm.IPv4, cidrPeer{CIDR: canon, Description: r.Get("Description")})
 	}
 	for _, r := range structList(e, "Ipv6Ranges") {
 		cidr := r.Get("CidrIpv6")
 		canon, err := canonicalCIDR(cidr, 6)
 		if err != nil {
-			return Permission{}, errMalformedCIDR(cidr)
+			return permission{}, errMalformedCIDR(cidr)
 		}
-		perm.IPv6 = append(perm.IPv6, CIDRPeer{CIDR: canon, Description: r.Get("Description")})
+		perm.IPv6 = append(perm.IPv6, cidrPeer{CIDR: canon, Description: r.Get("Description")})
 	}
 	for _, g := range structList(e, "Groups") {
-		gp := GroupPeer{GroupID: g.Get("GroupId"), GroupName: g.Get("GroupName"), UserID: g.Get("UserId"), Description: g.Get("Description")}
+		gp := groupPeer{GroupID: g.Get("GroupId"), GroupName: g.Get("GroupName"), UserID: g.Get("UserId"), Description: g.Get("Description")}
 		if gp.GroupID == "" && gp.GroupName == "" {
-			return Permission{}, awsproto.MissingParameter(name + ".Groups.GroupId")
+			return permission{}, awsproto.MissingParameter(name + ".Groups.GroupId")
 		}
 		perm.Groups = append(perm.Groups, gp)
 	}
 	if len(structList(e, "PrefixListIds")) > 0 {
-		return Permission{}, badRequest(codeUnsupportedOperation, "Prefix lists are not supported by Postern.")
+		return permission{}, badRequest(codeUnsupportedOperation, "Prefix lists are not supported by Postern.")
 	}
 	if err := perm.validatePeers(); err != nil {
-		return Permission{}, err
+		return permission{}, err
 	}
 	return perm, nil
 }
 
 // validatePeers checks that a permission has a peer and that descriptions
 // are acceptable.
-func (perm *Permission) validatePeers() error {
+func (perm *permission) validatePeers() error {
 	if len(perm.IPv4)+len(perm.IPv6)+len(perm.Groups) == 0 {
 		return badRequest(codePermissionMalformed, "The permission must name at least one source or destination: IpRanges, Ipv6Ranges or UserIdGroupPairs.")
 	}
@@ -207,12 +207,12 @@ func (perm *Permission) validatePeers() error {
 }
 
 // permissionHead decodes the protocol and port range of a permission.
-func permissionHead(rawProto, rawFrom, rawTo string, hasFrom, hasTo bool) (Permission, error) {
+func permissionHead(rawProto, rawFrom, rawTo string, hasFrom, hasTo bool) (permission, error) {
 	proto, err := normalizeProtocol(rawProto)
 	if err != nil {
-		return Permission{}, err
+		return permission{}, err
 	}
-	perm := Permission{Protocol: proto, FromPort: -1, ToPort: -1}
+	perm := permission{Protocol: proto, FromPort: -1, ToPort: -1}
 	parsePort := func(raw string, min, max int64) (int32, error) {
 		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 32)
 		if err != nil || n < min || n > max {
@@ -223,38 +223,38 @@ func permissionHead(rawProto, rawFrom, rawTo string, hasFrom, hasTo bool) (Permi
 	switch proto {
 	case protoTCP, protoUDP:
 		if !hasFrom || !hasTo || rawFrom == "" || rawTo == "" {
-			return Permission{}, awsproto.InvalidParameterValue("Invalid value 'null' for portRange. Must specify both from and to ports with TCP/UDP.")
+			return permission{}, awsproto.InvalidParameterValue("Invalid value 'null' for portRange. Must specify both from and to ports with TCP/UDP.")
 		}
 		from, err := parsePort(rawFrom, -1, 65535)
 		if err != nil {
-			return Permission{}, err
+			return permission{}, err
 		}
 		to, err := parsePort(rawTo, -1, 65535)
 		if err != nil {
-			return Permission{}, err
+			return permission{}, err
 		}
 		switch {
 		case from == -1 && to == -1:
 			from, to = 0, 65535 // "all ports", as the AWS CLI's --port all sends it
 		case from == -1 || to == -1:
-			return Permission{}, awsproto.InvalidParameterValue("Invalid value '%s-%s' for portRange.", rawFrom, rawTo)
+			return permission{}, awsproto.InvalidParameterValue("Invalid value '%s-%s' for portRange.", rawFrom, rawTo)
 		case from > to:
-			return Permission{}, awsproto.InvalidParameterValue("Invalid value '%d-%d' for portRange. The from port must not exceed the to port.", from, to)
+			return permission{}, awsproto.InvalidParameterValue("Invalid value '%d-%d' for portRange. The from port must not exceed the to port.", from, to)
 		}
 		perm.FromPort, perm.ToPort = from, to
 	case protoICMP, protoICMPv6:
 		if hasFrom && rawFrom != "" {
 			if perm.FromPort, err = parsePort(rawFrom, -1, 255); err != nil {
-				return Permission{}, err
+				return permission{}, err
 			}
 		}
 		if hasTo && rawTo != "" {
 			if perm.ToPort, err = parsePort(rawTo, -1, 255); err != nil {
-				return Permission{}, err
+				return permission{}, err
 			}
 		}
 		if perm.FromPort == -1 && perm.ToPort != -1 {
-			return Permission{}, awsproto.InvalidParameterValue("Invalid value '%d' for ICMP code. The code must be -1 when the type is -1.", perm.ToPort)
+			return permission{}, awsproto.InvalidParameterValue("Invalid value '%d' for ICMP code. The code must be -1 when the type is -1.", perm.ToPort)
 		}
 	}
 	return perm, nil
@@ -281,6 +281,7 @@ func normalizeProtocol(raw string) (string, error) {
 	return "", awsproto.InvalidParameterValue("Invalid value '%s' for IP protocol. Unknown protocol.", raw)
 }
 
+// errMalformedCIDR is AWS's answer to a bad CIDR in a rule.
 func errMalformedCIDR(cidr string) *awsproto.Error {
 	return awsproto.InvalidParameterValue("CIDR block %s is malformed", cidr)
 }
@@ -320,6 +321,7 @@ type ruleKey struct {
 	peer     string
 }
 
+// keyOf returns the identity of a rule.
 func keyOf(r store.SecurityGroupRule) ruleKey {
 	peer := r.CidrIpv4
 	if r.CidrIpv6 != "" {

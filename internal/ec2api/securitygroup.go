@@ -2,6 +2,7 @@ package ec2api
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -138,7 +139,7 @@ func (s *service) groupCheck(action string, g store.SecurityGroup) check {
 // resolvePeer returns the id of a permission's group peer, which must lie
 // in the VPC vpcID. For revokes the group need not exist any more when it
 // is named by id.
-func (s *service) resolvePeer(c *api.Call, vpcID string, gp GroupPeer, mustExist bool) (string, error) {
+func (s *service) resolvePeer(c *api.Call, vpcID string, gp groupPeer, mustExist bool) (string, error) {
 	if gp.UserID != "" && gp.UserID != s.cfg.AccountID {
 		return "", awsproto.InvalidParameterValue("Invalid user id '%s': this Postern installation has only account %s.", gp.UserID, s.cfg.AccountID)
 	}
@@ -167,7 +168,7 @@ func (s *service) resolvePeer(c *api.Call, vpcID string, gp GroupPeer, mustExist
 
 // expandRules turns permissions into one rule per peer for group g (rule
 // ids not yet assigned).
-func (s *service) expandRules(c *api.Call, g store.SecurityGroup, perms []Permission, egress, mustExist bool) ([]store.SecurityGroupRule, error) {
+func (s *service) expandRules(c *api.Call, g store.SecurityGroup, perms []permission, egress, mustExist bool) ([]store.SecurityGroupRule, error) {
 	var out []store.SecurityGroupRule
 	for _, perm := range perms {
 		base := store.SecurityGroupRule{GroupID: g.GroupID, IsEgress: egress, IpProtocol: perm.Protocol, FromPort: perm.FromPort, ToPort: perm.ToPort}
@@ -199,8 +200,11 @@ type authorizeResult struct {
 	SecurityGroupRuleSet securityGroupRuleSetXML `xml:"securityGroupRuleSet"`
 }
 
+// authorizeIngress is AuthorizeSecurityGroupIngress.
 func (s *service) authorizeIngress(c *api.Call) (any, error) { return s.authorizeRules(c, false) }
-func (s *service) authorizeEgress(c *api.Call) (any, error)  { return s.authorizeRules(c, true) }
+
+// authorizeEgress is AuthorizeSecurityGroupEgress.
+func (s *service) authorizeEgress(c *api.Call) (any, error) { return s.authorizeRules(c, true) }
 
 // authorizeRules is AuthorizeSecurityGroupIngress/Egress: GroupId (or
 // GroupName) and the rules in either form. A rule that exists already, or
@@ -266,8 +270,11 @@ type revokeResult struct {
 	} `xml:"revokedSecurityGroupRuleSet"`
 }
 
+// revokeIngress is RevokeSecurityGroupIngress.
 func (s *service) revokeIngress(c *api.Call) (any, error) { return s.revokeRules(c, false) }
-func (s *service) revokeEgress(c *api.Call) (any, error)  { return s.revokeRules(c, true) }
+
+// revokeEgress is RevokeSecurityGroupEgress.
+func (s *service) revokeEgress(c *api.Call) (any, error) { return s.revokeRules(c, true) }
 
 // revokeRules is RevokeSecurityGroupIngress/Egress: GroupId (or
 // GroupName) and the rules in either form, or SecurityGroupRuleId.N. A
@@ -447,6 +454,8 @@ func (s *service) describeSecurityGroups(c *api.Call) (any, error) {
 	return out, nil
 }
 
+// groupFilterValues answers the DescribeSecurityGroups filters for g
+// (ip-permission.* over its ingress rules, egress.ip-permission.* over egress).
 func (s *service) groupFilterValues(g store.SecurityGroup, rules []store.SecurityGroupRule) func(string) []string {
 	return func(name string) []string {
 		if vals, ok := tagFilterValues(name, g.Tags); ok {
@@ -490,6 +499,7 @@ func (s *service) groupFilterValues(g store.SecurityGroup, rules []store.Securit
 	}
 }
 
+// appendIf appends v unless it is empty.
 func appendIf(vals []string, v string) []string {
 	if v == "" {
 		return vals
@@ -518,6 +528,9 @@ func (s *service) deleteSecurityGroup(c *api.Call) (any, error) {
 		return nil, badRequest(codeCannotDelete, "the specified group: \"%s\" name: \"%s\" cannot be deleted by a user", g.GroupID, g.GroupName)
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
+		if err := purgeDeletedUsing(ctx(c), tx, func(e store.Endpoint) bool { return slices.Contains(e.SecurityGroupIDs, g.GroupID) }); err != nil {
+			return err
+		}
 		if err := tx.DeleteSecurityGroup(ctx(c), g.GroupID); err != nil {
 			switch {
 			case errors.Is(err, store.ErrInUse):

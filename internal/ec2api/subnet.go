@@ -216,6 +216,7 @@ func (s *service) describeSubnets(c *api.Call) (any, error) {
 	return out, nil
 }
 
+// subnetFilterValues answers the DescribeSubnets filters for sn.
 func (s *service) subnetFilterValues(sn store.Subnet) func(string) []string {
 	return func(name string) []string {
 		if vals, ok := tagFilterValues(name, sn.Tags); ok {
@@ -270,6 +271,9 @@ func (s *service) deleteSubnet(c *api.Call) (any, error) {
 		return nil, err
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
+		if err := purgeDeletedUsing(ctx(c), tx, func(e store.Endpoint) bool { return e.SubnetID == id }); err != nil {
+			return err
+		}
 		if err := tx.DeleteSubnet(ctx(c), id); err != nil {
 			switch {
 			case errors.Is(err, store.ErrInUse):

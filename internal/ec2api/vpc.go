@@ -202,6 +202,7 @@ func (s *service) describeVpcs(c *api.Call) (any, error) {
 	return out, nil
 }
 
+// vpcFilterValues answers the DescribeVpcs filters for v.
 func (s *service) vpcFilterValues(v store.Vpc) func(string) []string {
 	return func(name string) []string {
 		if vals, ok := tagFilterValues(name, v.Tags); ok {
@@ -251,6 +252,9 @@ func (s *service) deleteVpc(c *api.Call) (any, error) {
 		return nil, err
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
+		if err := purgeDeletedUsing(ctx(c), tx, func(e store.Endpoint) bool { return e.VpcID == id }); err != nil {
+			return err
+		}
 		def, err := tx.GetSecurityGroupByName(ctx(c), id, defaultGroupName)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return storeErr(err, "default security group of %s", id)

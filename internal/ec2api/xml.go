@@ -17,6 +17,7 @@ import (
 // timeFormat is AWS's timestamp form, with milliseconds.
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
+// formatTime formats t as AWS does, in UTC with milliseconds.
 func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 
 type tagXML struct {
@@ -28,6 +29,7 @@ type tagSetXML struct {
 	Items []tagXML `xml:"item"`
 }
 
+// tagSet renders tags sorted by key; none gives an empty <tagSet>.
 func tagSet(tags []store.Tag) tagSetXML {
 	sorted := sortTags(tags)
 	out := tagSetXML{Items: make([]tagXML, 0, len(sorted))}
@@ -41,6 +43,7 @@ type stringSetXML struct {
 	Items []string `xml:"item"`
 }
 
+// stringSet renders ids as <item>s; none gives an empty set.
 func stringSet(ss []string) stringSetXML {
 	return stringSetXML{Items: append([]string{}, ss...)}
 }
@@ -96,6 +99,7 @@ func assocID(resourceID, kind string) string {
 	return prefix + "-" + kind + "-assoc-" + rest
 }
 
+// vpcXML renders a VPC.
 func (s *service) vpcXML(v store.Vpc) vpcXML {
 	out := vpcXML{
 		VpcID: v.VpcID, OwnerID: s.cfg.AccountID, State: v.State, CidrBlock: v.CidrBlock,
@@ -133,6 +137,7 @@ type subnetXML struct {
 	TagSet                      tagSetXML        `xml:"tagSet"`
 }
 
+// subnetXML renders a subnet.
 func (s *service) subnetXML(sn store.Subnet) subnetXML {
 	out := subnetXML{
 		SubnetID: sn.SubnetID, SubnetArn: s.arn(kindSubnet, sn.SubnetID), State: sn.State, VpcID: sn.VpcID,
@@ -237,6 +242,8 @@ func (s *service) ipPermissions(rules []store.SecurityGroupRule) ipPermissionSet
 	return out
 }
 
+// securityGroupXML renders a group with its rules (rules of other groups
+// are ignored).
 func (s *service) securityGroupXML(g store.SecurityGroup, rules []store.SecurityGroupRule) securityGroupXML {
 	var in, eg []store.SecurityGroupRule
 	for _, r := range rules {
@@ -281,6 +288,7 @@ type securityGroupRuleSetXML struct {
 	Items []securityGroupRuleXML `xml:"item"`
 }
 
+// ruleXML renders one rule in the SecurityGroupRule shape.
 func (s *service) ruleXML(r store.SecurityGroupRule) securityGroupRuleXML {
 	out := securityGroupRuleXML{
 		SecurityGroupRuleID: r.RuleID, GroupID: r.GroupID, GroupOwnerID: s.cfg.AccountID, IsEgress: r.IsEgress,
@@ -294,6 +302,7 @@ func (s *service) ruleXML(r store.SecurityGroupRule) securityGroupRuleXML {
 	return out
 }
 
+// ruleSetXML renders rules as a securityGroupRuleSet.
 func (s *service) ruleSetXML(rules []store.SecurityGroupRule) securityGroupRuleSetXML {
 	out := securityGroupRuleSetXML{Items: make([]securityGroupRuleXML, 0, len(rules))}
 	for _, r := range rules {
@@ -391,6 +400,7 @@ func (s *service) privateDNSName(ip string) string {
 // groupNames maps security group ids to names for groupSet.
 type groupNames map[string]string
 
+// instanceXML renders an instance; names maps group ids to names.
 func (s *service) instanceXML(i store.Instance, names groupNames) instanceXML {
 	out := instanceXML{
 		InstanceID:     i.InstanceID,
@@ -411,6 +421,7 @@ func (s *service) instanceXML(i store.Instance, names groupNames) instanceXML {
 	return out
 }
 
+// instanceStateCode is AWS's numeric code of an instance state.
 func instanceStateCode(state string) int {
 	switch state {
 	case "pending":
@@ -434,6 +445,7 @@ func reservationID(instanceID string) string {
 	return "r-" + strings.TrimPrefix(instanceID, "i-")
 }
 
+// reservationXML renders an instance as a reservation of its own.
 func (s *service) reservationXML(i store.Instance, names groupNames) reservationXML {
 	return reservationXML{
 		ReservationID: reservationID(i.InstanceID), OwnerID: s.cfg.AccountID,
@@ -475,6 +487,7 @@ type endpointXML struct {
 	AvailabilityZoneID         string       `xml:"availabilityZoneId"`
 }
 
+// endpointToXML renders an endpoint.
 func endpointToXML(e store.Endpoint) endpointXML {
 	return endpointXML{
 		OwnerID: e.OwnerID, InstanceConnectEndpointID: e.EndpointID, InstanceConnectEndpointArn: e.ARN,

@@ -257,3 +257,23 @@ func isAccountID(s string) bool {
 	}
 	return true
 }
+
+// NamesPrincipal reports whether an Allow statement of the document names
+// arn itself in its Principal element (not only its account or "*"). AWS
+// lets a role's trust policy that names a same-account caller exactly
+// grant sts:AssumeRole on its own; one that trusts the account needs the
+// caller's identity policy to allow it too.
+func (d *Document) NamesPrincipal(arn string) bool {
+	for i := range d.Statements {
+		st := &d.Statements[i]
+		if st.Effect != Allow || st.notPrinc || st.principals == nil {
+			continue
+		}
+		for _, a := range st.principals.arns {
+			if a == arn {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/ec2api"
 	"github.com/postern/postern/internal/iamapi"
 	"github.com/postern/postern/internal/identity"
 	"github.com/postern/postern/internal/pki"
@@ -268,6 +269,13 @@ func (s *Server) iamConfig(authz *identity.Authorizer) iamapi.Config {
 	return iamapi.Config{Store: s.Store, Sealer: s.Sealer, Authorizer: authz, AccountID: s.AccountID}
 }
 
+func (s *Server) ec2Config() ec2api.Config {
+	return ec2api.Config{
+		Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, DNSName: s.Config.PublicHost,
+		EndpointsPerVPC: s.Config.EC2.EndpointsPerVPC, EndpointsPerSubnet: s.Config.EC2.EndpointsPerSubnet,
+	}
+}
+
 func (s *Server) buildHandler() error {
 	authn, err := identity.NewAuthenticator(identity.AuthConfig{Store: s.Store, Sealer: s.Sealer, AccountID: s.AccountID, Region: s.Config.Region})
 	if err != nil {
@@ -282,7 +290,11 @@ func (s *Server) buildHandler() error {
 	if err != nil {
 		return err
 	}
-	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc}})
+	ec2Svc, err := ec2api.NewEC2(s.ec2Config())
+	if err != nil {
+		return err
+	}
+	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc}})
 	if err != nil {
 		return err
 	}
