@@ -102,8 +102,8 @@ func NewIAM(cfg Config) (*api.Service, error) {
 			"AttachRolePolicy": h.attach(store.KindRole), "DetachRolePolicy": h.detach(store.KindRole),
 			"ListAttachedUserPolicies": h.listAttached(store.KindUser), "ListAttachedGroupPolicies": h.listAttached(store.KindGroup),
 			"ListAttachedRolePolicies": h.listAttached(store.KindRole),
-			"CreateRole": h.createRole, "GetRole": h.getRole, "ListRoles": h.listRoles, "DeleteRole": h.deleteRole,
-			"UpdateAssumeRolePolicy": h.updateAssumeRolePolicy,
+			"CreateRole":               h.createRole, "GetRole": h.getRole, "ListRoles": h.listRoles, "DeleteRole": h.deleteRole,
+			"UpdateAssumeRolePolicy":  h.updateAssumeRolePolicy,
 			"SimulatePrincipalPolicy": h.simulatePrincipalPolicy,
 		},
 	}, nil

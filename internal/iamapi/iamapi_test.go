@@ -176,8 +176,14 @@ func TestErrors(t *testing.T) {
 		call func() error
 		want string
 	}{
-		{"duplicate user", func() error { _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("DAVE")}); return err }, "EntityAlreadyExists"},
-		{"bad user name", func() error { _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("no spaces")}); return err }, "ValidationError"},
+		{"duplicate user", func() error {
+			_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("DAVE")})
+			return err
+		}, "EntityAlreadyExists"},
+		{"bad user name", func() error {
+			_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("no spaces")})
+			return err
+		}, "ValidationError"},
 		{"long user name", func() error {
 			_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(strings.Repeat("a", 65))})
 			return err
@@ -186,10 +192,22 @@ func TestErrors(t *testing.T) {
 			_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("x"), Path: aws.String("nopath")})
 			return err
 		}, "ValidationError"},
-		{"unknown user", func() error { _, err := admin.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("nobody")}); return err }, "NoSuchEntity"},
-		{"third key", func() error { _, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("dave")}); return err }, "LimitExceeded"},
-		{"delete user with keys", func() error { _, err := admin.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("dave")}); return err }, "DeleteConflict"},
-		{"delete attached policy", func() error { _, err := admin.DeletePolicy(ctx, &iam.DeletePolicyInput{PolicyArn: pol.Policy.Arn}); return err }, "DeleteConflict"},
+		{"unknown user", func() error {
+			_, err := admin.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("nobody")})
+			return err
+		}, "NoSuchEntity"},
+		{"third key", func() error {
+			_, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("dave")})
+			return err
+		}, "LimitExceeded"},
+		{"delete user with keys", func() error {
+			_, err := admin.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("dave")})
+			return err
+		}, "DeleteConflict"},
+		{"delete attached policy", func() error {
+			_, err := admin.DeletePolicy(ctx, &iam.DeletePolicyInput{PolicyArn: pol.Policy.Arn})
+			return err
+		}, "DeleteConflict"},
 		{"malformed policy", func() error {
 			_, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("dave"), PolicyName: aws.String("bad"), PolicyDocument: aws.String(`{"Statement":[{"Effect":"Allow","Action":"x","Resource":"*"}]}`)})
 			return err
@@ -214,7 +232,10 @@ func TestErrors(t *testing.T) {
 			_, err := admin.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: aws.String("dave"), PolicyArn: aws.String(AdministratorAccessARN)})
 			return err
 		}, "NoSuchEntity"},
-		{"missing name", func() error { _, err := admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("")}); return err }, "ValidationError"},
+		{"missing name", func() error {
+			_, err := admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("")})
+			return err
+		}, "ValidationError"},
 		{"bad status", func() error {
 			_, err := admin.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{AccessKeyId: aws.String("AKIAXXXXXXXXXXXXXXXX"), Status: "Sleeping"})
 			return err

@@ -119,4 +119,3 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 		AssumedRoleUser user  `xml:"AssumedRoleUser"`
 	}{creds{akid, secret, token, ts(exp)}, user{role.RoleID + ":" + session, identity.AssumedRoleARN(h.cfg.AccountID, role.RoleName, session)}}, nil
 }
-
