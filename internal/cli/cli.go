@@ -1,0 +1,184 @@
+// Package cli is the `postern` command tree. Beside Postern's own commands
+// (server, version, …) it offers the AWS CLI's service commands — `postern
+// iam create-user --user-name alice`, `postern sts get-caller-identity`,
+// `postern ec2 describe-instance-connect-endpoints --filters …` — generated
+// by reflection from the AWS SDK for Go v2 clients, so command and flag
+// names, request serialisation, signing, credentials, region and endpoint
+// resolution are exactly the SDK's, and the output is the AWS CLI's JSON.
+//
+// Main is callable from tests: it takes its arguments and streams.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/postern/postern/internal/server"
+)
+
+// Exit codes, as the AWS CLI uses them.
+const (
+	ExitOK          = 0
+	ExitUsage       = 252 // bad arguments
+	ExitConfig      = 253 // configuration, e.g. no credentials
+	ExitServiceFail = 254 // the service returned an error
+	ExitOther       = 255
+)
+
+// Version is the build's version, set by the linker when released.
+var Version = "0.1.0-dev"
+
+// exitError carries an exit code and a message already worded for stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: ExitUsage, msg: "postern: error: " + fmt.Sprintf(format, args...)}
+}
+
+// globals are the AWS CLI's global options.
+type globals struct {
+	profile, region, endpointURL, output, caBundle string
+	noVerifySSL, debug                             bool
+}
+
+// Env is what hand-written commands get: the streams, the global options
+// and a way to load the AWS configuration they imply.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	g              *globals
+}
+
+// Main runs the postern command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, g: &globals{}}
+	root := newRoot(env, args)
+	root.SetArgs(expandListArgs(root, args))
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		fmt.Fprintln(stderr, ee.msg)
+		return ee.code
+	}
+	// Errors from cobra itself: unknown commands and flags.
+	fmt.Fprintln(stderr, "postern: error: "+err.Error())
+	return ExitUsage
+}
+
+func newRoot(env *Env, args []string) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "postern",
+		Short:         "Postern: a self-hosted EC2 Instance Connect Endpoint, and an AWS-CLI-compatible client for it",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&env.g.profile, "profile", "", "use a specific profile from the shared credentials and config files")
+	pf.StringVar(&env.g.region, "region", "", "the region to use")
+	pf.StringVar(&env.g.endpointURL, "endpoint-url", "", "override the service endpoint URL")
+	pf.StringVar(&env.g.output, "output", "json", "output format: json or text")
+	pf.StringVar(&env.g.caBundle, "ca-bundle", "", "the CA certificate bundle to use when verifying TLS certificates")
+	pf.BoolVar(&env.g.noVerifySSL, "no-verify-ssl", false, "do not verify TLS certificates")
+	pf.BoolVar(&env.g.debug, "debug", false, "log requests and responses to stderr")
+
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(env.Stdout, "postern", Version) },
+	})
+	root.AddCommand(serverCommand(env))
+	// Service commands are built only for the service named on the command
+	// line, so that `postern --help` does not reflect over every SDK client.
+	wanted := firstWord(args)
+	for _, svc := range services {
+		if svc.name == wanted {
+			root.AddCommand(serviceCommand(env, svc))
+		} else {
+			root.AddCommand(&cobra.Command{Use: svc.name, Short: svc.short, DisableFlagParsing: true,
+				RunE: func(*cobra.Command, []string) error { return nil }})
+		}
+	}
+	for _, add := range registry {
+		add(env, root)
+	}
+	return root
+}
+
+// registry holds hand-written commands added by other files of this package.
+var registry []func(env *Env, root *cobra.Command)
+
+// firstWord returns the first argument that is not a flag or a flag's value.
+func firstWord(args []string) string {
+	takesValue := map[string]bool{"--profile": true, "--region": true, "--endpoint-url": true, "--output": true, "--ca-bundle": true}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if takesValue[a] {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		return a
+	}
+	return ""
+}
+
+func serverCommand(env *Env) *cobra.Command {
+	var opts server.Options
+	var level string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Postern server (API and tunnels on one TLS listener)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(level)); err != nil {
+				return usageErr("--log-level %q: %v", level, err)
+			}
+			logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
+			if err := server.Run(cmd.Context(), opts, env.Stdout, logger); err != nil {
+				return &exitError{code: ExitOther, msg: "postern server: " + err.Error()}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data, or data_dir in the config file)")
+	cmd.Flags().StringVar(&opts.Listen, "listen", "", "TLS listener HOST:PORT (default 127.0.0.1:8443, or listen in the config file)")
+	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
+	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// readFileArg implements the AWS CLI's file:// and fileb:// prefixes.
+func readFileArg(v string) (string, error) {
+	for _, p := range []string{"file://", "fileb://"} {
+		if path, ok := strings.CutPrefix(v, p); ok {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", usageErr("Unable to load paramfile %s: %v", v, err)
+			}
+			return string(b), nil
+		}
+	}
+	return v, nil
+}

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/spf13/cobra"
+)
+
+// service is one AWS service whose SDK client the CLI reflects over.
+type service struct {
+	name  string // the AWS CLI's service command
+	short string
+	// client makes the SDK client for cfg, with endpoint as its
+	// BaseEndpoint when not empty.
+	client func(cfg aws.Config, endpoint string) any
+}
+
+var services = []service{
+	{"iam", "AWS Identity and Access Management (users, keys, groups, policies, roles)", func(c aws.Config, ep string) any {
+		return iam.NewFromConfig(c, func(o *iam.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+	}},
+	{"sts", "AWS Security Token Service (caller identity, role sessions)", func(c aws.Config, ep string) any {
+		return sts.NewFromConfig(c, func(o *sts.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+	}},
+	{"ec2", "Amazon EC2: VPCs, subnets, security groups, instances, Instance Connect Endpoints", func(c aws.Config, ep string) any {
+		return ec2.NewFromConfig(c, func(o *ec2.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+	}},
+	{"ec2-instance-connect", "EC2 Instance Connect (SSH keys, tunnels)", func(c aws.Config, ep string) any {
+		return ec2instanceconnect.NewFromConfig(c, func(o *ec2instanceconnect.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+	}},
+	{"cloudtrail", "AWS CloudTrail (event history)", func(c aws.Config, ep string) any {
+		return cloudtrail.NewFromConfig(c, func(o *cloudtrail.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+	}},
+}
+
+func setEndpoint(dst **string, ep string) {
+	if ep != "" {
+		*dst = aws.String(ep)
+	}
+}
+
+// LoadAWSConfig loads the AWS configuration as AWS tools do: environment,
+// shared config and credentials files, and the global options.
+func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if env.g.profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(env.g.profile))
+	}
+	if env.g.region != "" {
+		opts = append(opts, awsconfig.WithRegion(env.g.region))
+	}
+	if env.g.caBundle != "" {
+		f, err := os.Open(env.g.caBundle)
+		if err != nil {
+			return aws.Config{}, &exitError{code: ExitConfig, msg: "postern: error: --ca-bundle: " + err.Error()}
+		}
+		defer f.Close()
+		opts = append(opts, awsconfig.WithCustomCABundle(f))
+	}
+	if env.g.noVerifySSL {
+		opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for --no-verify-ssl
+		})))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, &exitError{code: ExitConfig, msg: "postern: error: " + err.Error()}
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, &exitError{code: ExitConfig, msg: "You must specify a region. You can also configure your region by running \"aws configure\"."}
+	}
+	return cfg, nil
+}
+
+// EndpointURL is the --endpoint-url option ("" when unset).
+func (env *Env) EndpointURL() string { return env.g.endpointURL }
+
+// operation is one SDK client method.
+type operation struct {
+	name   string // "CreateUser"
+	method reflect.Value
+	input  reflect.Type // the Input struct type (not pointer)
+}
+
+// operations lists the client's API operations: methods shaped
+// func(ctx, *XInput, ...func(*Options)) (*XOutput, error).
+func operations(client any) []operation {
+	v := reflect.ValueOf(client)
+	t := v.Type()
+	ctxType := reflect.TypeOf((*context.Context)(nil)).Elem()
+	errType := reflect.TypeOf((*error)(nil)).Elem()
+	var ops []operation
+	for i := 0; i < t.NumMethod(); i++ {
+		m := t.Method(i)
+		mt := m.Type
+		if mt.NumIn() != 4 || !mt.IsVariadic() || mt.NumOut() != 2 || mt.In(1) != ctxType || mt.Out(1) != errType {
+			continue
+		}
+		in := mt.In(2)
+		if in.Kind() != reflect.Pointer || in.Elem().Kind() != reflect.Struct || !strings.HasSuffix(in.Elem().Name(), "Input") {
+			continue
+		}
+		ops = append(ops, operation{name: m.Name, method: v.Method(i), input: in.Elem()})
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].name < ops[j].name })
+	return ops
+}
+
+// serviceCommand builds `postern <service>` with one subcommand per SDK
+// operation, plus any hand-written ones registered for the service.
+func serviceCommand(env *Env, svc service) *cobra.Command {
+	cmd := &cobra.Command{Use: svc.name, Short: svc.short}
+	custom := map[string]bool{}
+	for _, c := range customCommands[svc.name] {
+		sub := c(env)
+		custom[sub.Name()] = true
+		cmd.AddCommand(sub)
+	}
+	for _, op := range operations(svc.client(aws.Config{}, "")) {
+		if custom[kebab(op.name)] {
+			continue
+		}
+		cmd.AddCommand(operationCommand(env, svc, op))
+	}
+	return cmd
+}
+
+// customCommands holds hand-written subcommands per service; they win over
+// reflected ones with the same name.
+var customCommands = map[string][]func(env *Env) *cobra.Command{}
+
+func operationCommand(env *Env, svc service, op operation) *cobra.Command {
+	fields := inputFields(op.input)
+	var pg pagination
+	cmd := &cobra.Command{
+		Use:   kebab(op.name),
+		Short: op.name + " (" + svc.name + ")",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in := reflect.New(op.input)
+			for _, f := range fields {
+				if err := f.apply(cmd, in.Elem()); err != nil {
+					return err
+				}
+			}
+			cfg, err := env.LoadAWSConfig(cmd.Context())
+			if err != nil {
+				return err
+			}
+			client := reflect.ValueOf(svc.client(cfg, env.g.endpointURL))
+			method := client.MethodByName(op.name)
+			out, err := pg.run(cmd.Context(), method, in)
+			if err != nil {
+				return apiError(op.name, err)
+			}
+			return printOutput(env.Stdout, env.g.output, out)
+		},
+	}
+	if paginates(op.input) {
+		pg.register(cmd)
+	}
+	kept := fields[:0]
+	for _, f := range fields {
+		// The paging options stand for the input's own (IAM's MaxItems).
+		if cmd.Flags().Lookup(f.name) != nil || cmd.Flags().Lookup("no-"+f.name) != nil {
+			continue
+		}
+		f.register(cmd)
+		kept = append(kept, f)
+	}
+	fields = kept
+	return cmd
+}
+
+// apiError words an error as the AWS CLI does.
+func apiError(op string, err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return &exitError{code: ExitServiceFail, msg: fmt.Sprintf("\nAn error occurred (%s) when calling the %s operation: %s", ae.ErrorCode(), op, ae.ErrorMessage())}
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "failed to retrieve credentials") || strings.Contains(msg, "no EC2 IMDS role found") {
+		return &exitError{code: ExitConfig, msg: "\nUnable to locate credentials. You can configure credentials by running \"aws configure\"."}
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee
+	}
+	return &exitError{code: ExitOther, msg: "\n" + msg}
+}
