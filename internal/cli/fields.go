@@ -28,10 +28,10 @@ func kebab(name string) string {
 
 // field is one member of an operation's input structure.
 type field struct {
-	name  string // flag name
-	index int
-	typ   reflect.Type
-	list  bool // the flag takes several arguments
+	name   string // flag name
+	index  int
+	typ    reflect.Type
+	list   bool // the flag takes several arguments
 	isBool bool
 }
 

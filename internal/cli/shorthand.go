@@ -130,8 +130,6 @@ func (p *shParser) structure(top bool) (map[string]any, error) {
 	}
 }
 
-
-
 // nextIsPair reports whether the text after the comma at p.i starts a
 // key=value pair rather than another list item.
 func (p *shParser) nextIsPair() bool {
