@@ -76,6 +76,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrency/SameName", testConcurrentSameName},
 		{"Concurrency/InTx", testConcurrentTx},
 		{"Concurrency/ReadersAndWriters", testConcurrentReadWrite},
+		{"EC2/VpcsAndSubnets", testVpcsSubnets},
+		{"EC2/SecurityGroups", testSecurityGroups},
+		{"EC2/Instances", testInstances},
+		{"EC2/Endpoints", testEndpoints},
+		{"EC2/Tags", testResourceTags},
+		{"EC2/ClientTokens", testClientTokens},
+		{"EC2/InTxRollback", testEC2Rollback},
+		{"EC2/ConcurrentCreates", testEC2Concurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
