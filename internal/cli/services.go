@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -66,13 +67,12 @@ func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if env.g.region != "" {
 		opts = append(opts, awsconfig.WithRegion(env.g.region))
 	}
-	if env.g.caBundle != "" {
-		f, err := os.Open(env.g.caBundle)
-		if err != nil {
-			return aws.Config{}, &exitError{code: ExitConfig, msg: "postern: error: --ca-bundle: " + err.Error()}
-		}
-		defer f.Close()
-		opts = append(opts, awsconfig.WithCustomCABundle(f))
+	bundle, err := caBundle(ctx, env.g)
+	if err != nil {
+		return aws.Config{}, &exitError{code: ExitConfig, msg: "postern: error: " + err.Error()}
+	}
+	if bundle != nil {
+		opts = append(opts, awsconfig.WithCustomCABundle(bytes.NewReader(bundle)))
 	}
 	if env.g.noVerifySSL {
 		opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
@@ -87,6 +87,52 @@ func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 		return aws.Config{}, &exitError{code: ExitConfig, msg: "You must specify a region. You can also configure your region by running \"aws configure\"."}
 	}
 	return cfg, nil
+}
+
+// caBundle returns the CA certificates to trust beyond the SDK's own
+// resolution, or nil to leave it to the SDK: --ca-bundle; or, when
+// AWS_CA_BUNDLE is set and the profile has its own ca_bundle, both files.
+// (The SDK lets the variable hide the profile's bundle; a machine-wide
+// AWS_CA_BUNDLE would then make a Postern profile unusable.)
+func caBundle(ctx context.Context, g *globals) ([]byte, error) {
+	if g.caBundle != "" {
+		b, err := os.ReadFile(g.caBundle)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-bundle: %w", err)
+		}
+		return b, nil
+	}
+	envBundle := os.Getenv("AWS_CA_BUNDLE")
+	if envBundle == "" {
+		return nil, nil
+	}
+	profile := g.profile
+	if profile == "" {
+		profile = os.Getenv("AWS_PROFILE")
+	}
+	if profile == "" {
+		profile = "default"
+	}
+	sc, err := awsconfig.LoadSharedConfigProfile(ctx, profile, func(o *awsconfig.LoadSharedConfigOptions) {
+		if f := os.Getenv("AWS_CONFIG_FILE"); f != "" {
+			o.ConfigFiles = []string{f}
+		}
+		if f := os.Getenv("AWS_SHARED_CREDENTIALS_FILE"); f != "" {
+			o.CredentialsFiles = []string{f}
+		}
+	})
+	if err != nil || sc.CustomCABundle == "" || sc.CustomCABundle == envBundle {
+		return nil, nil
+	}
+	var all []byte
+	for _, path := range []string{sc.CustomCABundle, envBundle} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("CA bundle: %w", err)
+		}
+		all = append(append(all, b...), '\n')
+	}
+	return all, nil
 }
 
 // EndpointURL is the --endpoint-url option ("" when unset).
@@ -160,6 +206,11 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 					return err
 				}
 			}
+			if tw, ok := tweaks[op.name]; ok {
+				if err := tw.apply(cmd, in.Elem()); err != nil {
+					return err
+				}
+			}
 			cfg, err := env.LoadAWSConfig(cmd.Context())
 			if err != nil {
 				return err
@@ -175,6 +226,9 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 	}
 	if paginates(op.input) {
 		pg.register(cmd)
+	}
+	if tw, ok := tweaks[op.name]; ok {
+		tw.register(cmd)
 	}
 	kept := fields[:0]
 	for _, f := range fields {

@@ -467,38 +467,6 @@ func (s *service) listEndpoints(ctx context.Context) ([]store.Endpoint, error) {
 	return kept, nil
 }
 
-// purgeDeletedUsing removes, inside tx, the delete-complete endpoints for
-// which uses reports true, so that deleting the subnet, VPC or security
-// group they referenced is not refused because of endpoints that are only
-// still listed. The store purges by deletion time, so endpoints deleted
-// even earlier go too (their retention is only informational).
-func purgeDeletedUsing(ctx context.Context, tx store.Repo, uses func(store.Endpoint) bool) error {
-	all, err := tx.ListEndpoints(ctx)
-	if err != nil {
-		return storeErr(err, "list endpoints")
-	}
-	var latest time.Time
-	for _, e := range all {
-		if e.State == eice.DeleteComplete && !e.DeletedAt.IsZero() && uses(e) && e.DeletedAt.After(latest) {
-			latest = e.DeletedAt
-		}
-	}
-	if latest.IsZero() {
-		return nil
-	}
-	for _, e := range all {
-		if e.State == eice.DeleteComplete && !e.DeletedAt.IsZero() && !e.DeletedAt.After(latest) {
-			if err := clearTags(ctx, tx, e.EndpointID); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := tx.PurgeEndpoints(ctx, latest.Add(time.Nanosecond)); err != nil {
-		return storeErr(err, "purge deleted endpoints")
-	}
-	return nil
-}
-
 // getEndpoints reads the endpoints ids (the CLI's lookup by id) without
 // listing them all. Unknown ids, and deleted endpoints past their
 // retention (not yet purged), are InvalidInstanceConnectEndpointId.NotFound.

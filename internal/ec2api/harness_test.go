@@ -166,12 +166,6 @@ func withQuotas(perVPC, perSubnet int) harnessOption {
 	return func(c *Config) { c.EndpointsPerVPC, c.EndpointsPerSubnet = perVPC, perSubnet }
 }
 
-// ec2NotImplemented reports whether the SQLite store still stubs the EC2
-// repositories.
-func ec2NotImplemented(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "not implemented")
-}
-
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := context.Background()
@@ -182,12 +176,6 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	t.Cleanup(func() { sql.Close() })
 	h := &harness{t: t, st: sql, clock: &clock{t: startTime}, ids: &seqIDs{}}
-	if _, err := sql.ListVpcs(ctx); ec2NotImplemented(err) {
-		t.Log("NOTE: the SQLite EC2 repositories are not implemented yet; using the in-memory stand-in (fakestore_test.go)")
-		h.st, h.fake = newMemEC2(sql), true
-	} else if err != nil {
-		t.Fatal(err)
-	}
 	key := make([]byte, sealer.KeySize)
 	rand.Read(key)
 	if h.sealer, err = sealer.New(key); err != nil {

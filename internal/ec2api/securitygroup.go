@@ -2,7 +2,6 @@ package ec2api
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -528,9 +527,6 @@ func (s *service) deleteSecurityGroup(c *api.Call) (any, error) {
 		return nil, badRequest(codeCannotDelete, "the specified group: \"%s\" name: \"%s\" cannot be deleted by a user", g.GroupID, g.GroupName)
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := purgeDeletedUsing(ctx(c), tx, func(e store.Endpoint) bool { return slices.Contains(e.SecurityGroupIDs, g.GroupID) }); err != nil {
-			return err
-		}
 		if err := tx.DeleteSecurityGroup(ctx(c), g.GroupID); err != nil {
 			switch {
 			case errors.Is(err, store.ErrInUse):

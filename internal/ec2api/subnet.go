@@ -271,9 +271,6 @@ func (s *service) deleteSubnet(c *api.Call) (any, error) {
 		return nil, err
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := purgeDeletedUsing(ctx(c), tx, func(e store.Endpoint) bool { return e.SubnetID == id }); err != nil {
-			return err
-		}
 		if err := tx.DeleteSubnet(ctx(c), id); err != nil {
 			switch {
 			case errors.Is(err, store.ErrInUse):

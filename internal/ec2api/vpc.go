@@ -252,9 +252,6 @@ func (s *service) deleteVpc(c *api.Call) (any, error) {
 		return nil, err
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := purgeDeletedUsing(ctx(c), tx, func(e store.Endpoint) bool { return e.VpcID == id }); err != nil {
-			return err
-		}
 		def, err := tx.GetSecurityGroupByName(ctx(c), id, defaultGroupName)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return storeErr(err, "default security group of %s", id)
