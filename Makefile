@@ -6,7 +6,7 @@ LISTEN    ?= 127.0.0.1:8443
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: run build test test-deps vet unit fuzz bench clean
+.PHONY: run build test test-deps vet unit tutorial fuzz bench clean
 
 ## run: build postern and start a one-machine server (SQLite, self-made TLS) in ./postern-data
 run: build
@@ -17,7 +17,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/postern
 
 ## test: install what the tests need, then vet, race-test everything and fuzz each parser briefly
-test: test-deps vet unit fuzz
+test: test-deps vet unit tutorial fuzz
 
 test-deps:
 	./scripts/test-deps.sh
@@ -29,6 +29,10 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## tutorial: the seeds' tutorial with `aws` replaced by `postern`, against a real server
+tutorial: build
+	./tests/tutorial.sh $(BIN)
 
 ## fuzz: run every fuzz target for FUZZTIME
 fuzz:

@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 command -v go >/dev/null || { echo "test-deps: Go is required (https://go.dev/dl/)" >&2; exit 1; }
 command -v git >/dev/null || need+=(git)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test-deps: installing ${need[*]}"
@@ -16,3 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 go mod download
+# The AWS SDK for JavaScript v3, for internal/e2e's JS SDK test.
+if [ ! -d tests/js/node_modules/@aws-sdk/client-ec2 ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
