@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/postern/postern/internal/api"
@@ -119,6 +120,9 @@ func (cfg Config) withDefaults() (Config, error) {
 type service struct {
 	cfg Config
 	st  store.Store
+	// purgedAt is when paged listings last purged expired deleted
+	// endpoints (unix seconds); see maybePurge.
+	purgedAt atomic.Int64
 }
 
 // newService validates cfg and builds the action implementations.

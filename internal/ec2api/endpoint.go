@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/internal/api"
@@ -382,6 +384,11 @@ func (s *service) describeEndpoints(c *api.Call) (any, error) {
 	if err := s.authorizeAndDryRunDescribe(c); err != nil {
 		return nil, err
 	}
+	if len(ids) == 0 {
+		if q, ok := pushDown(filters); ok {
+			return s.describeEndpointsPage(c, q, filters, page)
+		}
+	}
 	var all []store.Endpoint
 	if len(ids) > 0 {
 		all, err = s.getEndpoints(ctx(c), ids)
@@ -407,6 +414,96 @@ func (s *service) describeEndpoints(c *api.Call) (any, error) {
 	}
 	out.NextToken = next
 	return out, nil
+}
+
+// pushDown turns filters the store can apply itself (exact vpc-id,
+// subnet-id, state and id values) into a query; ok is false when a filter
+// needs the full scan (tags, wildcards).
+func pushDown(filters []reqFilter) (store.EndpointQuery, bool) {
+	var q store.EndpointQuery
+	for _, f := range filters {
+		for _, v := range f.Values {
+			if strings.ContainsAny(v, "*?") {
+				return q, false
+			}
+		}
+		switch f.Name {
+		case "vpc-id":
+			q.VpcIDs = intersect(q.VpcIDs, f.Values)
+		case "subnet-id":
+			q.SubnetIDs = intersect(q.SubnetIDs, f.Values)
+		case "state":
+			q.States = intersect(q.States, f.Values)
+		case "instance-connect-endpoint-id":
+			q.IDs = intersect(q.IDs, f.Values)
+		default:
+			return q, false
+		}
+		if len(f.Values) == 0 {
+			return q, false
+		}
+	}
+	return q, true
+}
+
+// intersect ANDs two value lists of the same filter name; nil means no
+// restriction yet. An empty result keeps one impossible value.
+func intersect(have, values []string) []string {
+	if have == nil {
+		return append([]string(nil), values...)
+	}
+	var out []string
+	for _, v := range values {
+		if slices.Contains(have, v) {
+			out = append(out, v)
+		}
+	}
+	if out == nil {
+		out = []string{"\x00none"}
+	}
+	return out
+}
+
+// describeEndpointsPage serves a listing whose filters the store applies:
+// it reads one page of rows (plus one, to know whether more follow)
+// instead of every endpoint.
+func (s *service) describeEndpointsPage(c *api.Call, q store.EndpointQuery, filters []reqFilter, page pageRequest) (any, error) {
+	s.maybePurge(ctx(c))
+	q.AfterID = page.after
+	if page.max > 0 {
+		q.Limit = page.max + 1
+	}
+	rows, err := s.st.ListEndpointsPage(ctx(c), q)
+	if err != nil {
+		return nil, storeErr(err, "list endpoints")
+	}
+	next := ""
+	if page.max > 0 && len(rows) > page.max {
+		rows = rows[:page.max]
+		next = encodeToken(c.Action, rows[len(rows)-1].EndpointID)
+	}
+	cutoff := s.now().Add(-s.cfg.DeletedRetention)
+	var out describeEndpointsResult
+	out.InstanceConnectEndpointSet.Items = make([]endpointXML, 0, len(rows))
+	for _, e := range rows {
+		if expired(e, cutoff) || !matchFilters(filters, endpointFilterValues(e)) {
+			continue
+		}
+		out.InstanceConnectEndpointSet.Items = append(out.InstanceConnectEndpointSet.Items, endpointToXML(e))
+	}
+	out.NextToken = next
+	return out, nil
+}
+
+// maybePurge removes deleted endpoints past their retention, at most once
+// a minute, for listings that do not scan every endpoint.
+func (s *service) maybePurge(ctx context.Context) {
+	now := s.now().Unix()
+	last := s.purgedAt.Load()
+	if now-last < 60 || !s.purgedAt.CompareAndSwap(last, now) {
+		return
+	}
+	_, _ = s.listEndpoints(ctx) // purges as a side effect; errors surface on the next full listing
 }
 
 // endpointFilterValues answers the DescribeInstanceConnectEndpoints filters for e.

@@ -175,6 +175,20 @@ type Endpoints interface {
 	UpdateEndpoint(ctx context.Context, e Endpoint) error
 	// PurgeEndpoints removes endpoints deleted before t.
 	PurgeEndpoints(ctx context.Context, before time.Time) (int, error)
+	// ListEndpointsPage returns the endpoints q selects, ordered by id,
+	// reading only those rows (a page of a listing without a full scan).
+	ListEndpointsPage(ctx context.Context, q EndpointQuery) ([]Endpoint, error)
+}
+
+// EndpointQuery selects endpoints for ListEndpointsPage. Every non-empty
+// list restricts the result to records whose field is one of its values.
+type EndpointQuery struct {
+	AfterID   string // only ids greater than this
+	Limit     int    // at most this many; 0 for all
+	IDs       []string
+	VpcIDs    []string
+	SubnetIDs []string
+	States    []string
 }
 
 // ResourceTags holds tags of EC2 resources, keyed by resource id.

@@ -704,10 +704,44 @@ func (r *repo) CreateEndpoint(ctx context.Context, e store.Endpoint) error {
 	return r.fail(err, "create endpoint %s", e.EndpointID)
 }
 
+// ListEndpointsPage implements store.Endpoints.
+func (r *repo) ListEndpointsPage(ctx context.Context, eq store.EndpointQuery) ([]store.Endpoint, error) {
+	var conds []string
+	var args []any
+	if eq.AfterID != "" {
+		conds, args = append(conds, "endpoint_id > ?"), append(args, eq.AfterID)
+	}
+	for _, f := range []struct {
+		col    string
+		values []string
+	}{{"endpoint_id", eq.IDs}, {"vpc_id", eq.VpcIDs}, {"subnet_id", eq.SubnetIDs}, {"state", eq.States}} {
+		if len(f.values) > 0 {
+			conds = append(conds, f.col+" IN ("+placeholders(len(f.values))+")")
+			args = append(args, anySlice(f.values)...)
+		}
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	limit := ""
+	if eq.Limit > 0 {
+		limit = fmt.Sprintf(" LIMIT %d", eq.Limit)
+	}
+	es, err := r.listEndpointsSel(ctx, where, limit, true, args...)
+	return es, r.fail(err, "list endpoints page")
+}
+
 func (r *repo) listEndpoints(ctx context.Context, where string, args ...any) ([]store.Endpoint, error) {
+	return r.listEndpointsSel(ctx, where, "", len(args) > 0, args...)
+}
+
+// listEndpointsSel reads endpoints and their child rows; when byID is set
+// the child rows are read for the selected endpoints only.
+func (r *repo) listEndpointsSel(ctx context.Context, where, limit string, byID bool, args ...any) ([]store.Endpoint, error) {
 	var out []store.Endpoint
 	err := r.view(ctx, func(q querier) error {
-		rows, err := q.QueryContext(ctx, r.q("SELECT "+endpointCols+" FROM endpoints"+where+" ORDER BY endpoint_id"), args...)
+		rows, err := q.QueryContext(ctx, r.q("SELECT "+endpointCols+" FROM endpoints"+where+" ORDER BY endpoint_id"+limit), args...)
 		if err != nil {
 			return err
 		}
@@ -728,7 +762,15 @@ func (r *repo) listEndpoints(ctx context.Context, where string, args ...any) ([]
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		ids := idsIf(len(args) > 0, args)
+		var ids []string
+		if byID {
+			if len(out) == 0 {
+				return nil
+			}
+			for _, e := range out {
+				ids = append(ids, e.EndpointID)
+			}
+		}
 		groups, err := r.ordered(ctx, q, "endpoint_security_groups", "endpoint_id", "group_id", ids)
 		if err != nil {
 			return err

@@ -320,3 +320,53 @@ func testEC2Concurrent(t *testing.T, s store.Store) {
 		t.Fatalf("instances %d (conflicts %d), subnets %d", len(is), conflicts, len(ss))
 	}
 }
+
+func testEndpointsPage(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, sn1, g1 := network(t, s, 1)
+	_, sn2, g2 := network(t, s, 2)
+	for n := range 6 {
+		sn, g := sn1, g1
+		if n%2 == 1 {
+			sn, g = sn2, g2
+		}
+		e := endpoint(n, sn, g.GroupID)
+		e.Tags = []store.Tag{{Key: "n", Value: fmt.Sprint(n)}}
+		if n == 4 {
+			e.State = "create-complete"
+		}
+		want(t, s.CreateEndpoint(ctx, e), nil, "create")
+	}
+	ids := func(es []store.Endpoint) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.EndpointID[len(e.EndpointID)-1:])
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		q    store.EndpointQuery
+		want []string
+	}{
+		{"all", store.EndpointQuery{}, []string{"0", "1", "2", "3", "4", "5"}},
+		{"first page", store.EndpointQuery{Limit: 2}, []string{"0", "1"}},
+		{"next page", store.EndpointQuery{Limit: 2, AfterID: fmt.Sprintf("eice-%017d", 1)}, []string{"2", "3"}},
+		{"vpc", store.EndpointQuery{VpcIDs: []string{sn1.VpcID}}, []string{"0", "2", "4"}},
+		{"subnet and state", store.EndpointQuery{SubnetIDs: []string{sn1.SubnetID}, States: []string{"create-complete"}}, []string{"4"}},
+		{"ids", store.EndpointQuery{IDs: []string{fmt.Sprintf("eice-%017d", 5), fmt.Sprintf("eice-%017d", 3)}}, []string{"3", "5"}},
+		{"none", store.EndpointQuery{States: []string{"update-failed"}}, nil},
+	}
+	for _, tc := range tests {
+		got, err := s.ListEndpointsPage(ctx, tc.q)
+		want(t, err, nil, tc.name)
+		if !reflect.DeepEqual(ids(got), tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.name, ids(got), tc.want)
+		}
+		for _, e := range got {
+			if len(e.Tags) != 1 || len(e.SecurityGroupIDs) != 1 {
+				t.Fatalf("%s: children not loaded: %+v", tc.name, e)
+			}
+		}
+	}
+}

@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EC2/SecurityGroups", testSecurityGroups},
 		{"EC2/Instances", testInstances},
 		{"EC2/Endpoints", testEndpoints},
+		{"EC2/EndpointsPage", testEndpointsPage},
 		{"EC2/Tags", testResourceTags},
 		{"EC2/ClientTokens", testClientTokens},
 		{"EC2/InTxRollback", testEC2Rollback},
