@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -160,6 +161,15 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := awsproto.NewRequestID()
 	svc := d.guessService(r)
 	fail := func(e *awsproto.Error) { d.writeError(w, svc, reqID, e) }
+	defer func() {
+		// A bug must not reach the client as a dropped connection or a Go
+		// error string: log it and answer AWS's internal error.
+		if v := recover(); v != nil {
+			d.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving API request", slog.String("request_id", reqID),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			fail(awsproto.InternalError())
+		}
+	}()
 
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		fail(awsproto.Errorf(http.StatusMethodNotAllowed, "InvalidAction", "The HTTP method %s is not supported.", r.Method))
@@ -185,11 +195,12 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(awsproto.InternalError())
 		return
 	}
-	svc = d.services[res.Service]
-	if svc == nil {
+	known := d.services[res.Service]
+	if known == nil {
 		fail(awsproto.Errorf(http.StatusBadRequest, "UnknownService", "Postern does not serve the service %q.", res.Service))
 		return
 	}
+	svc = known
 	call := &Call{
 		Ctx: r.Context(), Service: svc, RequestID: reqID, Principal: p, Body: body,
 		Info:      identity.RequestInfo{SourceIP: remoteIP(r), Secure: r.TLS != nil},
