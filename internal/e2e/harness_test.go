@@ -80,13 +80,19 @@ func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		url := ""
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
 			p.out.WriteString(line + "\n")
 			p.mu.Unlock()
 			if rest, ok := strings.CutPrefix(line, "Postern is running on "); ok {
-				ready <- strings.Fields(rest)[0]
+				url = strings.Fields(rest)[0]
+			}
+			// The welcome text ends with the command to try first.
+			if url != "" && strings.TrimSpace(line) == "postern sts get-caller-identity" {
+				ready <- url
+				url = ""
 			}
 		}
 		p.exitErr = cmd.Wait()
