@@ -18,9 +18,20 @@ import (
 type Authorizer struct {
 	store store.Repo
 	now   func() time.Time
+	// changes, when the store offers it, lets Sources reuse what it read
+	// while nothing was written (see store.ChangeCounter).
+	changes store.ChangeCounter
 
-	mu    sync.Mutex // guards cache
-	cache map[[32]byte]*policy.Document
+	mu      sync.Mutex // guards cache and sources
+	cache   map[[32]byte]*policy.Document
+	sources map[store.PrincipalRef]cachedSources
+}
+
+// cachedSources are the policies of one identity as read while the
+// store's change count was gen.
+type cachedSources struct {
+	gen     uint64
+	sources []policy.Source
 }
 
 // maxCachedDocs bounds the parsed-document cache.
@@ -31,7 +42,9 @@ func NewAuthorizer(st store.Repo, now func() time.Time) *Authorizer {
 	if now == nil {
 		now = time.Now
 	}
-	return &Authorizer{store: st, now: now, cache: make(map[[32]byte]*policy.Document)}
+	a := &Authorizer{store: st, now: now, cache: make(map[[32]byte]*policy.Document), sources: make(map[store.PrincipalRef]cachedSources)}
+	a.changes, _ = st.(store.ChangeCounter)
+	return a
 }
 
 // Parse parses a stored identity policy, using the cache.
@@ -58,7 +71,37 @@ func (a *Authorizer) Parse(doc string, kind policy.Kind) (*policy.Document, erro
 
 // Sources returns every identity policy that applies to ref: its inline and
 // attached policies and, for a user, those of each of its groups.
+//
+// When the store counts its writes, the result is reused until anything
+// is written: the count is read before the policies, so a write that
+// lands during the read makes the next call read again, and a change of
+// access is seen by the first request after its write commits.
 func (a *Authorizer) Sources(ctx context.Context, ref store.PrincipalRef) ([]policy.Source, error) {
+	if a.changes == nil {
+		return a.readSources(ctx, ref)
+	}
+	gen := a.changes.Changes()
+	a.mu.Lock()
+	c, ok := a.sources[ref]
+	a.mu.Unlock()
+	if ok && c.gen == gen {
+		return c.sources, nil
+	}
+	out, err := a.readSources(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.sources) >= maxCachedDocs {
+		clear(a.sources)
+	}
+	a.sources[ref] = cachedSources{gen: gen, sources: out}
+	a.mu.Unlock()
+	return out, nil
+}
+
+// readSources reads the policies of ref from the store.
+func (a *Authorizer) readSources(ctx context.Context, ref store.PrincipalRef) ([]policy.Source, error) {
 	var out []policy.Source
 	add := func(owner store.PrincipalRef) error {
 		inline, err := a.store.ListInlinePolicies(ctx, owner)

@@ -43,6 +43,15 @@ type Store interface {
 	Close() error
 }
 
+// ChangeCounter is implemented by stores that can tell cheaply whether
+// anything was written: Changes returns a number that grows with every
+// committed write. Callers may cache what they read while it stays the
+// same. A store shared by several processes (PostgreSQL with replicas)
+// must not implement it unless the count covers every process's writes.
+type ChangeCounter interface {
+	Changes() uint64
+}
+
 // Repo groups every repository of the store. It is one interface so that a
 // transaction can span them all.
 type Repo interface {

@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -74,6 +75,8 @@ type Store struct {
 	log    *slog.Logger
 	// writeWait bounds the wait for a write connection (busyTimeout).
 	writeWait time.Duration
+	// changes counts committed write transactions; see Changes.
+	changes atomic.Uint64
 	// writeGate, when not nil, holds one token per write connection.
 	// Writers queue for a token first-come first-served (a channel's
 	// waiters are FIFO, database/sql's are served at random), which keeps
@@ -251,8 +254,15 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) (err err
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", s.classified(err))
 	}
+	s.changes.Add(1)
 	return nil
 }
+
+// Changes implements store.ChangeCounter: it counts the write
+// transactions this process committed. Only this process writes to the
+// SQLite file, so a reader that saw the same count before and after
+// reading saw no change.
+func (s *Store) Changes() uint64 { return s.changes.Load() }
 
 // writeConn takes a connection of the write handle, waiting at most
 // s.writeWait for it (SQLite has one, shared by every writer). release
