@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func TestGoldenXML(t *testing.T) {
 	created := time.Date(2026, 11, 22, 11, 46, 33, 0, time.UTC)
 	user := store.User{UserID: "AIDAEXAMPLEUSER000001", UserName: "alice", Path: "/", ARN: "arn:aws:iam::123456789012:user/alice",
-		CreateDate: created, Tags: []store.Tag{{Key: "team", Value: "a&b"}}}
+		CreateDate: created, Tags: []store.Tag{{Key: "team", Value: "a+b=c"}}}
 	role := store.Role{RoleID: "AROAEXAMPLEROLE000001", RoleName: "ops", Path: "/", ARN: "arn:aws:iam::123456789012:role/ops",
 		AssumeRolePolicyDocument: `{"Version":"2012-10-17"}`, MaxSessionDuration: 3600, CreateDate: created}
 	const reqID = "49c1ecc9-278d-c362-7dbd-ca094d8e3a92"

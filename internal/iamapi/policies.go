@@ -2,38 +2,41 @@ package iamapi
 
 import (
 	"errors"
-	"net/http"
 	"strings"
 
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
-	"github.com/postern/postern/internal/awsproto"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/store"
 )
 
 // kindInfo names what differs between the User, Group and Role variants of
-// an action: the parameter, the noun and the name length limit.
+// an action.
 type kindInfo struct {
-	param, noun, arnKind, action string
-	max                          int
+	param  string // the name parameter: "UserName"
+	noun   string // for messages and ARNs: "user"
+	action string // in action names: "User"
+	max    int    // longest name that addresses an entity
+	quota  int    // size quota of all inline policies together
 }
 
+// kinds describes users, groups and roles.
 var kinds = map[store.PrincipalKind]kindInfo{
-	store.KindUser:  {"UserName", "user", "user", "User", 128},
-	store.KindGroup: {"GroupName", "group", "group", "Group", 128},
-	store.KindRole:  {"RoleName", "role", "role", "Role", 64},
+	store.KindUser:  {"UserName", "user", "User", maxExistingUserName, quotaUserInline},
+	store.KindGroup: {"GroupName", "group", "Group", maxGroupName, quotaGroupInline},
+	store.KindRole:  {"RoleName", "role", "Role", maxRoleName, quotaRoleInline},
 }
 
 // owner finds the user, group or role named in the request and authorizes
-// action on its ARN. It returns the owner and its ARN.
-func (h *handler) owner(c *api.Call, kind store.PrincipalKind, action string) (store.PrincipalRef, string, error) {
+// action on its ARN (with the extra condition keys), before revealing
+// whether it exists. It returns the entity (its name as created) and ARN.
+func (h *handler) owner(c *api.Call, kind store.PrincipalKind, action string, extra ...policy.Context) (store.PrincipalRef, string, error) {
 	ki := kinds[kind]
 	n, err := name(c.Params, ki.param, ki.max)
 	if err != nil {
 		return store.PrincipalRef{}, "", err
 	}
-	arn := h.arn(ki.arnKind, "/", n)
+	arn := h.arn(ki.noun, "/", n)
 	var found error
 	switch kind {
 	case store.KindUser:
@@ -53,9 +56,13 @@ func (h *handler) owner(c *api.Call, kind store.PrincipalKind, action string) (s
 		}
 	}
 	if found != nil && !errors.Is(found, store.ErrNotFound) {
-		return store.PrincipalRef{}, "", found
+		return store.PrincipalRef{}, "", wrap(found, "get %s %s", ki.noun, n)
 	}
-	if err := c.Authorize(action, arn, nil); err != nil {
+	var ctx policy.Context
+	if len(extra) > 0 {
+		ctx = extra[0]
+	}
+	if err := c.Authorize(action, arn, ctx); err != nil {
 		return store.PrincipalRef{}, "", err
 	}
 	if found != nil {
@@ -64,14 +71,17 @@ func (h *handler) owner(c *api.Call, kind store.PrincipalKind, action string) (s
 	return store.PrincipalRef{Kind: kind, Name: n}, arn, nil
 }
 
+// putInline is Put{User,Group,Role}Policy: the name parameter,
+// PolicyName, PolicyDocument. The owner's size quota (all its inline
+// policies together) is checked in the transaction that writes.
 func (h *handler) putInline(kind store.PrincipalKind) api.ActionFunc {
 	return func(c *api.Call) (any, error) {
 		ki := kinds[kind]
-		policyName, err := name(c.Params, "PolicyName", 128)
+		policyName, err := name(c.Params, "PolicyName", maxPolicyName)
 		if err != nil {
 			return nil, err
 		}
-		doc, err := required(c.Params, "PolicyDocument")
+		doc, err := policyParam(c.Params, "PolicyDocument", policy.IdentityPolicy)
 		if err != nil {
 			return nil, err
 		}
@@ -79,20 +89,34 @@ func (h *handler) putInline(kind store.PrincipalKind) api.ActionFunc {
 		if err != nil {
 			return nil, err
 		}
-		if err := checkPolicy(doc, policy.IdentityPolicy); err != nil {
-			return nil, err
-		}
-		if err := h.cfg.Store.PutInlinePolicy(c.Ctx, store.InlinePolicy{Owner: owner, PolicyName: policyName, Document: doc}); err != nil {
-			return nil, storeErr(err, ki.noun+" with name "+owner.Name)
+		err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
+			existing, err := tx.ListInlinePolicies(c.Ctx, owner)
+			if err != nil {
+				return err
+			}
+			total := policySize(doc)
+			for _, p := range existing {
+				if !strings.EqualFold(p.PolicyName, policyName) { // a put replaces its namesake
+					total += policySize(p.Document)
+				}
+			}
+			if total > ki.quota {
+				return limitExceeded("Maximum policy size of %d bytes exceeded for %s %s", ki.quota, ki.noun, owner.Name)
+			}
+			return tx.PutInlinePolicy(c.Ctx, store.InlinePolicy{Owner: owner, PolicyName: policyName, Document: doc})
+		})
+		if err != nil {
+			return nil, storeErr(err, "put policy "+policyName+" of "+ki.noun+" "+owner.Name, ki.noun+" with name "+owner.Name)
 		}
 		return nil, nil
 	}
 }
 
+// getInline is Get{User,Group,Role}Policy; the document is URL-encoded.
 func (h *handler) getInline(kind store.PrincipalKind) api.ActionFunc {
 	return func(c *api.Call) (any, error) {
 		ki := kinds[kind]
-		policyName, err := name(c.Params, "PolicyName", 128)
+		policyName, err := name(c.Params, "PolicyName", maxPolicyName)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +129,7 @@ func (h *handler) getInline(kind store.PrincipalKind) api.ActionFunc {
 			return nil, noSuchEntity("The %s policy with name %s cannot be found.", ki.noun, policyName)
 		}
 		if err != nil {
-			return nil, err
+			return nil, wrap(err, "get policy %s of %s %s", policyName, ki.noun, owner.Name)
 		}
 		type result struct {
 			UserName       string `xml:"UserName,omitempty"`
@@ -127,6 +151,7 @@ func (h *handler) getInline(kind store.PrincipalKind) api.ActionFunc {
 	}
 }
 
+// listInline is List{User,Group,Role}Policies: the inline policy names.
 func (h *handler) listInline(kind store.PrincipalKind) api.ActionFunc {
 	return func(c *api.Call) (any, error) {
 		ki := kinds[kind]
@@ -136,7 +161,7 @@ func (h *handler) listInline(kind store.PrincipalKind) api.ActionFunc {
 		}
 		ps, err := h.cfg.Store.ListInlinePolicies(c.Ctx, owner)
 		if err != nil {
-			return nil, storeErr(err, ki.noun+" with name "+owner.Name)
+			return nil, storeErr(err, "list policies of "+ki.noun+" "+owner.Name, ki.noun+" with name "+owner.Name)
 		}
 		start, end, next, err := paginate(c.Params, len(ps))
 		if err != nil {
@@ -145,7 +170,7 @@ func (h *handler) listInline(kind store.PrincipalKind) api.ActionFunc {
 		out := struct {
 			PolicyNames []string `xml:"PolicyNames>member"`
 			page
-		}{PolicyNames: []string{}, page: page{IsTruncated: next != "", Marker: next}}
+		}{PolicyNames: []string{}, page: pageOf(next)}
 		for _, p := range ps[start:end] {
 			out.PolicyNames = append(out.PolicyNames, p.PolicyName)
 		}
@@ -153,10 +178,11 @@ func (h *handler) listInline(kind store.PrincipalKind) api.ActionFunc {
 	}
 }
 
+// deleteInline is Delete{User,Group,Role}Policy.
 func (h *handler) deleteInline(kind store.PrincipalKind) api.ActionFunc {
 	return func(c *api.Call) (any, error) {
 		ki := kinds[kind]
-		policyName, err := name(c.Params, "PolicyName", 128)
+		policyName, err := name(c.Params, "PolicyName", maxPolicyName)
 		if err != nil {
 			return nil, err
 		}
@@ -168,52 +194,59 @@ func (h *handler) deleteInline(kind store.PrincipalKind) api.ActionFunc {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, noSuchEntity("The %s policy with name %s cannot be found.", ki.noun, policyName)
 		}
-		return nil, err
+		return nil, wrap(err, "delete policy %s of %s %s", policyName, ki.noun, owner.Name)
 	}
 }
 
+// createPolicy is CreatePolicy: PolicyName, Path, PolicyDocument,
+// Description. Postern keeps one version, v1.
 func (h *handler) createPolicy(c *api.Call) (any, error) {
-	policyName, err := name(c.Params, "PolicyName", 128)
+	policyName, err := name(c.Params, "PolicyName", maxPolicyName)
 	if err != nil {
 		return nil, err
 	}
-	p, err := path(c.Params, "Path")
+	p, err := pathParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := required(c.Params, "PolicyDocument")
+	desc, err := descriptionParam(c.Params)
 	if err != nil {
 		return nil, err
+	}
+	if c.Params.Count("Tags.member") > 0 {
+		return nil, invalidInput("Postern does not support tags on managed policies; create the policy without Tags.")
+	}
+	doc, err := policyParam(c.Params, "PolicyDocument", policy.IdentityPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if policySize(doc) > quotaManaged {
+		return nil, limitExceeded("Cannot exceed quota for PolicySize: %d", quotaManaged)
 	}
 	arn := h.arn("policy", p, policyName)
 	if err := c.Authorize("iam:CreatePolicy", arn, nil); err != nil {
 		return nil, err
 	}
-	if err := checkPolicy(doc, policy.IdentityPolicy); err != nil {
-		return nil, err
-	}
 	now := h.now()
-	mp := store.ManagedPolicy{PolicyID: awsid.Unique(awsid.PrefixPolicy), PolicyName: policyName, Path: p, ARN: arn,
-		Description: c.Params.Get("Description"), Document: doc, DefaultVersionID: "v1", CreateDate: now, UpdateDate: now}
+	mp := store.ManagedPolicy{PolicyID: h.cfg.NewID(awsid.PrefixPolicy), PolicyName: policyName, Path: p, ARN: arn,
+		Description: desc, Document: doc, DefaultVersionID: "v1", CreateDate: now, UpdateDate: now}
 	if err := h.cfg.Store.CreateManagedPolicy(c.Ctx, mp); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, awsproto.Errorf(http.StatusConflict, "EntityAlreadyExists", "A policy called %s already exists. Duplicate names are not allowed.", policyName)
+			return nil, entityExists("A policy called %s already exists. Duplicate names are not allowed.", policyName)
 		}
-		return nil, err
+		return nil, wrap(err, "create policy %s", policyName)
 	}
 	return struct {
 		Policy xmlPolicy `xml:"Policy"`
 	}{policyXML(mp)}, nil
 }
 
-// managed finds a managed policy by PolicyArn and authorizes action on it.
+// managed finds the managed policy named by PolicyArn, authorizing action
+// on it first.
 func (h *handler) managed(c *api.Call, action string) (store.ManagedPolicy, error) {
-	arn, err := required(c.Params, "PolicyArn")
+	arn, err := policyARNParam(c.Params)
 	if err != nil {
 		return store.ManagedPolicy{}, err
-	}
-	if !strings.HasPrefix(arn, "arn:aws:iam::") {
-		return store.ManagedPolicy{}, awsproto.Errorf(http.StatusBadRequest, "InvalidInput", "ARN %s is not valid.", arn)
 	}
 	if err := c.Authorize(action, arn, nil); err != nil {
 		return store.ManagedPolicy{}, err
@@ -222,9 +255,10 @@ func (h *handler) managed(c *api.Call, action string) (store.ManagedPolicy, erro
 	if errors.Is(err, store.ErrNotFound) {
 		return p, noSuchEntity("Policy %s does not exist or is not attachable.", arn)
 	}
-	return p, err
+	return p, wrap(err, "get policy %s", arn)
 }
 
+// getPolicy is GetPolicy.
 func (h *handler) getPolicy(c *api.Call) (any, error) {
 	p, err := h.managed(c, "iam:GetPolicy")
 	if err != nil {
@@ -235,12 +269,16 @@ func (h *handler) getPolicy(c *api.Call) (any, error) {
 	}{policyXML(p)}, nil
 }
 
+// getPolicyVersion is GetPolicyVersion; only v1 exists.
 func (h *handler) getPolicyVersion(c *api.Call) (any, error) {
-	p, err := h.managed(c, "iam:GetPolicyVersion")
+	v, err := required(c.Params, "VersionId")
 	if err != nil {
 		return nil, err
 	}
-	v, err := required(c.Params, "VersionId")
+	if !versionRe.MatchString(v) {
+		return nil, validation(`1 validation error detected: Value '%s' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`, v)
+	}
+	p, err := h.managed(c, "iam:GetPolicyVersion")
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +296,13 @@ func (h *handler) getPolicyVersion(c *api.Call) (any, error) {
 	}{version{encodeDoc(p.Document), v, true, ts(p.CreateDate)}}, nil
 }
 
+// isAWSManaged reports whether arn is an AWS-managed policy.
+func isAWSManaged(arn string) bool { return strings.HasPrefix(arn, "arn:aws:iam::aws:") }
+
+// listPolicies is ListPolicies: Scope (All|AWS|Local), OnlyAttached,
+// PathPrefix, Marker, MaxItems.
 func (h *handler) listPolicies(c *api.Call) (any, error) {
-	prefix, err := path(c.Params, "PathPrefix")
+	prefix, err := pathPrefixParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
@@ -271,18 +314,18 @@ func (h *handler) listPolicies(c *api.Call) (any, error) {
 	}
 	onlyAttached, err := c.Params.Bool("OnlyAttached", false)
 	if err != nil {
-		return nil, err
+		return nil, validation("1 validation error detected: Value '%s' at 'onlyAttached' failed to satisfy constraint: Member must be true or false", c.Params.Get("OnlyAttached"))
 	}
 	if err := c.Authorize("iam:ListPolicies", "*", nil); err != nil {
 		return nil, err
 	}
 	all, err := h.cfg.Store.ListManagedPolicies(c.Ctx, prefix)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err, "list policies")
 	}
 	var ps []store.ManagedPolicy
 	for _, p := range all {
-		aws := strings.HasPrefix(p.ARN, "arn:aws:iam::aws:")
+		aws := isAWSManaged(p.ARN)
 		if (scope == "AWS" && !aws) || (scope == "Local" && aws) || (onlyAttached && p.AttachmentCount == 0) {
 			continue
 		}
@@ -295,80 +338,103 @@ func (h *handler) listPolicies(c *api.Call) (any, error) {
 	out := struct {
 		Policies []xmlPolicy `xml:"Policies>member"`
 		page
-	}{Policies: []xmlPolicy{}, page: page{IsTruncated: next != "", Marker: next}}
+	}{Policies: []xmlPolicy{}, page: pageOf(next)}
 	for _, p := range ps[start:end] {
 		out.Policies = append(out.Policies, policyXML(p))
 	}
 	return out, nil
 }
 
+// deletePolicy is DeletePolicy; an attached policy cannot be deleted.
 func (h *handler) deletePolicy(c *api.Call) (any, error) {
 	p, err := h.managed(c, "iam:DeletePolicy")
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasPrefix(p.ARN, "arn:aws:iam::aws:") {
-		return nil, awsproto.Errorf(http.StatusBadRequest, "InvalidInput", "Cannot delete an AWS managed policy.")
+	if isAWSManaged(p.ARN) {
+		return nil, invalidInput("Cannot delete an AWS managed policy.")
 	}
 	if err := h.cfg.Store.DeleteManagedPolicy(c.Ctx, p.ARN); err != nil {
 		if errors.Is(err, store.ErrInUse) {
-			return nil, awsproto.Errorf(http.StatusConflict, "DeleteConflict", "Cannot delete a policy attached to entities.")
+			return nil, deleteConflictPolicy()
 		}
-		return nil, storeErr(err, "policy "+p.ARN)
+		return nil, storeErr(err, "delete policy "+p.ARN, "policy "+p.ARN)
 	}
 	return nil, nil
 }
 
+// attach is Attach{User,Group,Role}Policy: the name parameter, PolicyArn.
+// The request carries the iam:PolicyARN condition key, as in AWS.
 func (h *handler) attach(kind store.PrincipalKind) api.ActionFunc {
 	return func(c *api.Call) (any, error) {
-		arn, err := required(c.Params, "PolicyArn")
+		arn, err := policyARNParam(c.Params)
 		if err != nil {
 			return nil, err
 		}
-		owner, _, err := h.owner(c, kind, "iam:Attach"+kinds[kind].action+"Policy")
+		extra := policy.Context{}
+		extra.Set("iam:PolicyARN", arn)
+		owner, _, err := h.owner(c, kind, "iam:Attach"+kinds[kind].action+"Policy", extra)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := h.cfg.Store.GetManagedPolicy(c.Ctx, arn); errors.Is(err, store.ErrNotFound) {
-			return nil, noSuchEntity("Policy %s does not exist or is not attachable.", arn)
-		} else if err != nil {
-			return nil, err
-		}
-		if err := h.cfg.Store.AttachPolicy(c.Ctx, owner, arn); err != nil {
-			return nil, storeErr(err, "policy "+arn)
+		err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
+			if _, err := tx.GetManagedPolicy(c.Ctx, arn); errors.Is(err, store.ErrNotFound) {
+				return noSuchEntity("Policy %s does not exist or is not attachable.", arn)
+			} else if err != nil {
+				return err
+			}
+			return tx.AttachPolicy(c.Ctx, owner, arn)
+		})
+		if err != nil {
+			return nil, storeErr(err, "attach "+arn+" to "+owner.Name, kinds[kind].noun+" with name "+owner.Name)
 		}
 		return nil, nil
 	}
 }
 
+// detach is Detach{User,Group,Role}Policy.
 func (h *handler) detach(kind store.PrincipalKind) api.ActionFunc {
 	return func(c *api.Call) (any, error) {
-		arn, err := required(c.Params, "PolicyArn")
+		arn, err := policyARNParam(c.Params)
 		if err != nil {
 			return nil, err
 		}
-		owner, _, err := h.owner(c, kind, "iam:Detach"+kinds[kind].action+"Policy")
+		extra := policy.Context{}
+		extra.Set("iam:PolicyARN", arn)
+		owner, _, err := h.owner(c, kind, "iam:Detach"+kinds[kind].action+"Policy", extra)
 		if err != nil {
 			return nil, err
 		}
 		if err := h.cfg.Store.DetachPolicy(c.Ctx, owner, arn); errors.Is(err, store.ErrNotFound) {
 			return nil, noSuchEntity("Policy %s was not found.", arn)
 		} else if err != nil {
-			return nil, err
+			return nil, wrap(err, "detach %s from %s", arn, owner.Name)
 		}
 		return nil, nil
 	}
 }
 
+// listAttached is ListAttached{User,Group,Role}Policies: PathPrefix,
+// Marker, MaxItems.
 func (h *handler) listAttached(kind store.PrincipalKind) api.ActionFunc {
 	return func(c *api.Call) (any, error) {
+		prefix, err := pathPrefixParam(c.Params)
+		if err != nil {
+			return nil, err
+		}
 		owner, _, err := h.owner(c, kind, "iam:ListAttached"+kinds[kind].action+"Policies")
 		if err != nil {
 			return nil, err
 		}
-		ps, err := h.cfg.Store.ListAttachedPolicies(c.Ctx, owner)
+		all, err := h.cfg.Store.ListAttachedPolicies(c.Ctx, owner)
 		if err != nil {
-			return nil, storeErr(err, kinds[kind].noun+" with name "+owner.Name)
+			return nil, storeErr(err, "list attached policies of "+owner.Name, kinds[kind].noun+" with name "+owner.Name)
+		}
+		var ps []store.ManagedPolicy
+		for _, p := range all {
+			if strings.HasPrefix(p.Path, prefix) {
+				ps = append(ps, p)
+			}
 		}
 		start, end, next, err := paginate(c.Params, len(ps))
 		if err != nil {
@@ -377,7 +443,7 @@ func (h *handler) listAttached(kind store.PrincipalKind) api.ActionFunc {
 		out := struct {
 			AttachedPolicies []xmlAttached `xml:"AttachedPolicies>member"`
 			page
-		}{AttachedPolicies: []xmlAttached{}, page: page{IsTruncated: next != "", Marker: next}}
+		}{AttachedPolicies: []xmlAttached{}, page: pageOf(next)}
 		for _, p := range ps[start:end] {
 			out.AttachedPolicies = append(out.AttachedPolicies, xmlAttached{p.PolicyName, p.ARN})
 		}

@@ -2,56 +2,97 @@ package iamapi
 
 import (
 	"errors"
-	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
-	"github.com/postern/postern/internal/awsproto"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/store"
 )
 
+// trustParam returns a trust policy parameter: a resource policy, within
+// the trust policy quota, without Resource and with STS actions only (as
+// IAM requires of AssumeRolePolicyDocument).
+func trustParam(c *api.Call, param string) (string, error) {
+	doc, err := policyParam(c.Params, param, policy.ResourcePolicy)
+	if err != nil {
+		return "", err
+	}
+	d, err := policy.Parse(doc, policy.ResourcePolicy)
+	if err != nil { // policyParam parsed it already
+		return "", wrap(err, "parse trust policy")
+	}
+	for _, st := range d.Statements {
+		if len(st.Resource) > 0 || len(st.NotResource) > 0 {
+			return "", malformedPolicy("Has prohibited field Resource")
+		}
+		for _, a := range st.Action {
+			if !strings.HasPrefix(strings.ToLower(a), "sts:") {
+				return "", malformedPolicy("AssumeRole policy may only specify STS AssumeRole actions.")
+			}
+		}
+	}
+	if policySize(doc) > quotaTrust {
+		return "", limitExceeded("Cannot exceed quota for ACLSizePerRole: %d", quotaTrust)
+	}
+	return doc, nil
+}
+
+// createRole is CreateRole: RoleName, Path, AssumeRolePolicyDocument,
+// Description, MaxSessionDuration, Tags.
 func (h *handler) createRole(c *api.Call) (any, error) {
-	roleName, err := name(c.Params, "RoleName", 64)
+	roleName, err := name(c.Params, "RoleName", maxRoleName)
 	if err != nil {
 		return nil, err
 	}
-	p, err := path(c.Params, "Path")
+	p, err := pathParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
-	trust, err := required(c.Params, "AssumeRolePolicyDocument")
+	desc, err := descriptionParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
-	maxDur, err := c.Params.Int("MaxSessionDuration", 3600, 3600, 43200)
-	if err != nil {
-		return nil, validation("The requested MaxSessionDuration is invalid: it must be between 3600 and 43200 seconds.")
+	maxDur := int64(3600)
+	if v := c.Params.Get("MaxSessionDuration"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		switch {
+		case err != nil:
+			return nil, validation("1 validation error detected: Value '%s' at 'maxSessionDuration' failed to satisfy constraint: Member must be a number", v)
+		case n < 3600:
+			return nil, validation("1 validation error detected: Value '%s' at 'maxSessionDuration' failed to satisfy constraint: Member must have value greater than or equal to 3600", v)
+		case n > 43200:
+			return nil, validation("1 validation error detected: Value '%s' at 'maxSessionDuration' failed to satisfy constraint: Member must have value less than or equal to 43200", v)
+		}
+		maxDur = n
 	}
 	tags, err := tagsParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
+	trust, err := trustParam(c, "AssumeRolePolicyDocument")
+	if err != nil {
+		return nil, err
+	}
 	arn := h.arn("role", p, roleName)
-	if err := c.Authorize("iam:CreateRole", arn, nil); err != nil {
+	if err := authorizeCreate(c, "iam:CreateRole", "iam:TagRole", arn, tags); err != nil {
 		return nil, err
 	}
-	if err := checkPolicy(trust, policy.ResourcePolicy); err != nil {
-		return nil, err
-	}
-	r := store.Role{RoleID: awsid.Unique(awsid.PrefixRole), RoleName: roleName, Path: p, ARN: arn, AssumeRolePolicyDocument: trust,
-		Description: c.Params.Get("Description"), MaxSessionDuration: int32(maxDur), CreateDate: h.now(), Tags: tags}
+	r := store.Role{RoleID: h.cfg.NewID(awsid.PrefixRole), RoleName: roleName, Path: p, ARN: arn, AssumeRolePolicyDocument: trust,
+		Description: desc, MaxSessionDuration: int32(maxDur), CreateDate: h.now(), Tags: tags}
 	if err := h.cfg.Store.CreateRole(c.Ctx, r); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, awsproto.Errorf(http.StatusConflict, "EntityAlreadyExists", "Role with name %s already exists.", roleName)
+			return nil, entityExists("Role with name %s already exists.", roleName)
 		}
-		return nil, err
+		return nil, wrap(err, "create role %s", roleName)
 	}
 	return struct {
 		Role xmlRole `xml:"Role"`
 	}{roleXML(r)}, nil
 }
 
+// getRole is GetRole.
 func (h *handler) getRole(c *api.Call) (any, error) {
 	owner, _, err := h.owner(c, store.KindRole, "iam:GetRole")
 	if err != nil {
@@ -59,24 +100,25 @@ func (h *handler) getRole(c *api.Call) (any, error) {
 	}
 	r, err := h.cfg.Store.GetRole(c.Ctx, owner.Name)
 	if err != nil {
-		return nil, storeErr(err, "role with name "+owner.Name)
+		return nil, storeErr(err, "get role "+owner.Name, "role with name "+owner.Name)
 	}
 	return struct {
 		Role xmlRole `xml:"Role"`
 	}{roleXML(r)}, nil
 }
 
+// listRoles is ListRoles: PathPrefix, Marker, MaxItems.
 func (h *handler) listRoles(c *api.Call) (any, error) {
-	prefix, err := path(c.Params, "PathPrefix")
+	prefix, err := pathPrefixParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Authorize("iam:ListRoles", h.arn("role", prefix, "*"), nil); err != nil {
+	if err := c.Authorize("iam:ListRoles", h.arn("role", prefix, ""), nil); err != nil {
 		return nil, err
 	}
 	roles, err := h.cfg.Store.ListRoles(c.Ctx, prefix)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err, "list roles")
 	}
 	start, end, next, err := paginate(c.Params, len(roles))
 	if err != nil {
@@ -85,26 +127,39 @@ func (h *handler) listRoles(c *api.Call) (any, error) {
 	out := struct {
 		Roles []xmlRole `xml:"Roles>member"`
 		page
-	}{Roles: []xmlRole{}, page: page{IsTruncated: next != "", Marker: next}}
+	}{Roles: []xmlRole{}, page: pageOf(next)}
 	for _, r := range roles[start:end] {
+		r.Tags = nil // ListRoles does not return tags
 		out.Roles = append(out.Roles, roleXML(r))
 	}
 	return out, nil
 }
 
+// deleteRole is DeleteRole. A role with policies cannot be deleted; the
+// checks and the delete run in one transaction. Sessions already issued
+// still authenticate until they expire, but with the role's policies gone
+// they may do nothing but GetCallerIdentity.
 func (h *handler) deleteRole(c *api.Call) (any, error) {
 	owner, _, err := h.owner(c, store.KindRole, "iam:DeleteRole")
 	if err != nil {
 		return nil, err
 	}
-	if err := h.cfg.Store.DeleteRole(c.Ctx, owner.Name); err != nil {
-		return nil, storeErr(err, "role with name "+owner.Name)
+	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
+		if err := ownerDependents(c, tx, owner); err != nil {
+			return err
+		}
+		return tx.DeleteRole(c.Ctx, owner.Name)
+	})
+	if err != nil {
+		return nil, storeErr(err, "delete role "+owner.Name, "role with name "+owner.Name)
 	}
 	return nil, nil
 }
 
+// updateAssumeRolePolicy is UpdateAssumeRolePolicy: RoleName,
+// PolicyDocument (the new trust policy).
 func (h *handler) updateAssumeRolePolicy(c *api.Call) (any, error) {
-	doc, err := required(c.Params, "PolicyDocument")
+	doc, err := trustParam(c, "PolicyDocument")
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +167,8 @@ func (h *handler) updateAssumeRolePolicy(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPolicy(doc, policy.ResourcePolicy); err != nil {
-		return nil, err
-	}
 	if err := h.cfg.Store.UpdateAssumeRolePolicy(c.Ctx, owner.Name, doc); err != nil {
-		return nil, storeErr(err, "role with name "+owner.Name)
+		return nil, storeErr(err, "update trust policy of "+owner.Name, "role with name "+owner.Name)
 	}
 	return nil, nil
 }

@@ -2,20 +2,50 @@ package iamapi
 
 import (
 	"errors"
-	"net/http"
+	"log/slog"
 
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
-	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/store"
 )
 
+// tagContext returns the request-tag condition keys (aws:RequestTag/<key>,
+// aws:TagKeys) of a create with tags, or nil without tags.
+func tagContext(tags []store.Tag) policy.Context {
+	if len(tags) == 0 {
+		return nil
+	}
+	ctx := policy.Context{}
+	keys := make([]string, len(tags))
+	for i, t := range tags {
+		ctx.Set("aws:RequestTag/"+t.Key, t.Value)
+		keys[i] = t.Key
+	}
+	ctx.Set("aws:TagKeys", keys...)
+	return ctx
+}
+
+// authorizeCreate authorizes a create action on arn and, when the request
+// carries tags, the matching tag action (AWS requires both).
+func authorizeCreate(c *api.Call, action, tagAction, arn string, tags []store.Tag) error {
+	extra := tagContext(tags)
+	if err := c.Authorize(action, arn, extra); err != nil {
+		return err
+	}
+	if len(tags) > 0 {
+		return c.Authorize(tagAction, arn, extra)
+	}
+	return nil
+}
+
+// createUser is CreateUser: UserName, Path, Tags.
 func (h *handler) createUser(c *api.Call) (any, error) {
-	userName, err := name(c.Params, "UserName", 64)
+	userName, err := name(c.Params, "UserName", maxUserName)
 	if err != nil {
 		return nil, err
 	}
-	p, err := path(c.Params, "Path")
+	p, err := pathParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
@@ -24,32 +54,33 @@ func (h *handler) createUser(c *api.Call) (any, error) {
 		return nil, err
 	}
 	arn := h.arn("user", p, userName)
-	if err := c.Authorize("iam:CreateUser", arn, nil); err != nil {
+	if err := authorizeCreate(c, "iam:CreateUser", "iam:TagUser", arn, tags); err != nil {
 		return nil, err
 	}
-	u := store.User{UserID: awsid.Unique(awsid.PrefixUser), UserName: userName, Path: p, ARN: arn, CreateDate: h.now(), Tags: tags}
+	// The store writes the user and its tags in one transaction.
+	u := store.User{UserID: h.cfg.NewID(awsid.PrefixUser), UserName: userName, Path: p, ARN: arn, CreateDate: h.now(), Tags: tags}
 	if err := h.cfg.Store.CreateUser(c.Ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, awsproto.Errorf(http.StatusConflict, "EntityAlreadyExists", "User with name %s already exists.", userName)
+			return nil, entityExists("User with name %s already exists.", userName)
 		}
-		return nil, err
+		return nil, wrap(err, "create user %s", userName)
 	}
 	return struct {
 		User xmlUser `xml:"User"`
 	}{userXML(u)}, nil
 }
 
-// lookupUser finds a user for an action, authorizing on its ARN. An empty
-// name means the caller.
+// lookupUser finds the user userName for action, authorizing action on its
+// ARN first so that a caller without the permission cannot learn whether
+// the user exists.
 func (h *handler) lookupUser(c *api.Call, action, userName string) (store.User, error) {
 	u, err := h.cfg.Store.GetUser(c.Ctx, userName)
 	arn := h.arn("user", "/", userName)
 	if err == nil {
 		arn = u.ARN
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return u, err
+		return u, wrap(err, "get user %s", userName)
 	}
-	// Authorize before revealing whether the user exists.
 	if aerr := c.Authorize(action, arn, nil); aerr != nil {
 		return u, aerr
 	}
@@ -59,14 +90,7 @@ func (h *handler) lookupUser(c *api.Call, action, userName string) (store.User, 
 	return u, nil
 }
 
-// userParam returns UserName, or the caller's name when it is absent.
-func userParam(c *api.Call) (string, error) {
-	if c.Params.Get("UserName") == "" {
-		return callerUser(c)
-	}
-	return name(c.Params, "UserName", 128)
-}
-
+// getUser is GetUser: UserName, or the caller.
 func (h *handler) getUser(c *api.Call) (any, error) {
 	userName, err := userParam(c)
 	if err != nil {
@@ -81,17 +105,19 @@ func (h *handler) getUser(c *api.Call) (any, error) {
 	}{userXML(u)}, nil
 }
 
+// listUsers is ListUsers: PathPrefix, Marker, MaxItems.
 func (h *handler) listUsers(c *api.Call) (any, error) {
-	prefix, err := path(c.Params, "PathPrefix")
+	prefix, err := pathPrefixParam(c.Params)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Authorize("iam:ListUsers", h.arn("user", prefix, "*"), nil); err != nil {
+	// AWS names the path as the resource: arn:aws:iam::<acct>:user/.
+	if err := c.Authorize("iam:ListUsers", h.arn("user", prefix, ""), nil); err != nil {
 		return nil, err
 	}
 	users, err := h.cfg.Store.ListUsers(c.Ctx, prefix)
 	if err != nil {
-		return nil, err
+		return nil, wrap(err, "list users")
 	}
 	start, end, next, err := paginate(c.Params, len(users))
 	if err != nil {
@@ -100,28 +126,75 @@ func (h *handler) listUsers(c *api.Call) (any, error) {
 	out := struct {
 		Users []xmlUser `xml:"Users>member"`
 		page
-	}{page: page{IsTruncated: next != "", Marker: next}}
-	out.Users = []xmlUser{}
+	}{Users: []xmlUser{}, page: pageOf(next)}
 	for _, u := range users[start:end] {
+		u.Tags = nil // ListUsers does not return tags
 		out.Users = append(out.Users, userXML(u))
 	}
 	return out, nil
 }
 
+// deleteUser is DeleteUser. As in AWS, a user with access keys, policies
+// or group memberships cannot be deleted; the checks and the delete run in
+// one transaction.
 func (h *handler) deleteUser(c *api.Call) (any, error) {
-	userName, err := name(c.Params, "UserName", 128)
+	userName, err := name(c.Params, "UserName", maxExistingUserName)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.lookupUser(c, "iam:DeleteUser", userName); err != nil {
+	u, err := h.lookupUser(c, "iam:DeleteUser", userName)
+	if err != nil {
 		return nil, err
 	}
-	if err := h.cfg.Store.DeleteUser(c.Ctx, userName); err != nil {
-		return nil, storeErr(err, "user with name "+userName)
+	ref := store.PrincipalRef{Kind: store.KindUser, Name: u.UserName}
+	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
+		keys, err := tx.ListAccessKeys(c.Ctx, u.UserName)
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			return deleteConflict("must delete access keys first")
+		}
+		if err := ownerDependents(c, tx, ref); err != nil {
+			return err
+		}
+		groups, err := tx.ListGroupsForUser(c.Ctx, u.UserName)
+		if err != nil {
+			return err
+		}
+		if len(groups) > 0 {
+			return deleteConflict("must remove users from group first")
+		}
+		return tx.DeleteUser(c.Ctx, u.UserName)
+	})
+	if err != nil {
+		return nil, storeErr(err, "delete user "+u.UserName, "user with name "+u.UserName)
 	}
 	return nil, nil
 }
 
+// ownerDependents returns DeleteConflict when a user, group or role still
+// has inline or attached policies.
+func ownerDependents(c *api.Call, tx store.Repo, ref store.PrincipalRef) error {
+	inline, err := tx.ListInlinePolicies(c.Ctx, ref)
+	if err != nil {
+		return err
+	}
+	if len(inline) > 0 {
+		return deleteConflict("must delete policies first")
+	}
+	attached, err := tx.ListAttachedPolicies(c.Ctx, ref)
+	if err != nil {
+		return err
+	}
+	if len(attached) > 0 {
+		return deleteConflict("must detach all policies first")
+	}
+	return nil
+}
+
+// createAccessKey is CreateAccessKey: UserName, or the caller. A user has
+// at most two keys; the count and the insert run in one transaction.
 func (h *handler) createAccessKey(c *api.Call) (any, error) {
 	userName, err := userParam(c)
 	if err != nil {
@@ -141,18 +214,21 @@ func (h *handler) createAccessKey(c *api.Call) (any, error) {
 			return err
 		}
 		if len(keys) >= maxKeysPerUser {
-			return awsproto.Errorf(http.StatusConflict, "LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
+			return limitExceeded("Cannot exceed quota for AccessKeysPerUser: %d", maxKeysPerUser)
 		}
 		return tx.CreateAccessKey(c.Ctx, key)
 	})
 	if err != nil {
-		return nil, storeErr(err, "user with name "+u.UserName)
+		return nil, storeErr(err, "create access key for "+u.UserName, "user with name "+u.UserName)
 	}
+	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "access key created", slog.String("user", u.UserName),
+		slog.String("access_key_id", key.AccessKeyID), slog.String("by", c.Principal.ARN))
 	return struct {
 		AccessKey xmlAccessKey `xml:"AccessKey"`
 	}{xmlAccessKey{UserName: u.UserName, AccessKeyID: key.AccessKeyID, Status: key.Status, SecretAccessKey: secret, CreateDate: ts(key.CreateDate)}}, nil
 }
 
+// listAccessKeys is ListAccessKeys: UserName, or the caller.
 func (h *handler) listAccessKeys(c *api.Call) (any, error) {
 	userName, err := userParam(c)
 	if err != nil {
@@ -164,24 +240,32 @@ func (h *handler) listAccessKeys(c *api.Call) (any, error) {
 	}
 	keys, err := h.cfg.Store.ListAccessKeys(c.Ctx, u.UserName)
 	if err != nil {
-		return nil, storeErr(err, "user with name "+u.UserName)
+		return nil, storeErr(err, "list access keys of "+u.UserName, "user with name "+u.UserName)
+	}
+	start, end, next, err := paginate(c.Params, len(keys))
+	if err != nil {
+		return nil, err
 	}
 	out := struct {
 		AccessKeyMetadata []xmlAccessKey `xml:"AccessKeyMetadata>member"`
 		page
-	}{AccessKeyMetadata: []xmlAccessKey{}}
-	for _, k := range keys {
+	}{AccessKeyMetadata: []xmlAccessKey{}, page: pageOf(next)}
+	for _, k := range keys[start:end] {
 		out.AccessKeyMetadata = append(out.AccessKeyMetadata, xmlAccessKey{UserName: k.UserName, AccessKeyID: k.AccessKeyID, Status: k.Status, CreateDate: ts(k.CreateDate)})
 	}
 	return out, nil
 }
 
-// ownKey finds an access key of the user named by UserName (or the caller)
-// and authorizes action on that user.
+// ownKey finds the access key AccessKeyId of the user named by UserName
+// (or the caller), authorizing action on that user. A key of another
+// user is NoSuchEntity, as in AWS.
 func (h *handler) ownKey(c *api.Call, action string) (store.AccessKey, error) {
 	id, err := required(c.Params, "AccessKeyId")
 	if err != nil {
 		return store.AccessKey{}, err
+	}
+	if len(id) < 16 || len(id) > 128 {
+		return store.AccessKey{}, validation("1 validation error detected: Value '%s' at 'accessKeyId' failed to satisfy constraint: Member must have length between 16 and 128", id)
 	}
 	userName, err := userParam(c)
 	if err != nil {
@@ -195,9 +279,10 @@ func (h *handler) ownKey(c *api.Call, action string) (store.AccessKey, error) {
 	if errors.Is(err, store.ErrNotFound) || (err == nil && k.UserName != u.UserName) {
 		return k, noSuchEntity("The Access Key with id %s cannot be found.", id)
 	}
-	return k, err
+	return k, wrap(err, "get access key %s", id)
 }
 
+// updateAccessKey is UpdateAccessKey: AccessKeyId, Status, UserName.
 func (h *handler) updateAccessKey(c *api.Call) (any, error) {
 	status, err := required(c.Params, "Status")
 	if err != nil {
@@ -211,18 +296,23 @@ func (h *handler) updateAccessKey(c *api.Call) (any, error) {
 		return nil, err
 	}
 	if err := h.cfg.Store.UpdateAccessKeyStatus(c.Ctx, k.AccessKeyID, status); err != nil {
-		return nil, storeErr(err, "Access Key with id "+k.AccessKeyID)
+		return nil, storeErr(err, "update access key "+k.AccessKeyID, "Access Key with id "+k.AccessKeyID)
 	}
+	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "access key status changed", slog.String("access_key_id", k.AccessKeyID),
+		slog.String("status", status), slog.String("by", c.Principal.ARN))
 	return nil, nil
 }
 
+// deleteAccessKey is DeleteAccessKey: AccessKeyId, UserName.
 func (h *handler) deleteAccessKey(c *api.Call) (any, error) {
 	k, err := h.ownKey(c, "iam:DeleteAccessKey")
 	if err != nil {
 		return nil, err
 	}
 	if err := h.cfg.Store.DeleteAccessKey(c.Ctx, k.AccessKeyID); err != nil {
-		return nil, storeErr(err, "Access Key with id "+k.AccessKeyID)
+		return nil, storeErr(err, "delete access key "+k.AccessKeyID, "Access Key with id "+k.AccessKeyID)
 	}
+	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "access key deleted", slog.String("access_key_id", k.AccessKeyID),
+		slog.String("by", c.Principal.ARN))
 	return nil, nil
 }

@@ -2,24 +2,30 @@ package iamapi
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/postern/postern/internal/store"
 )
 
-// The XML shapes of IAM and STS results, with the element names of the
-// IAM and STS API references. Lists are <member> elements.
+// The XML shapes of IAM and STS results, with the element names and order
+// of the IAM and STS API references. Lists are <member> elements.
 
+// ts formats a timestamp as IAM does: RFC 3339 in UTC, whole seconds.
 func ts(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
 
-// encodeDoc URL-encodes a policy document as IAM returns it.
-func encodeDoc(doc string) string { return url.QueryEscape(doc) }
+// encodeDoc URL-encodes a policy document as IAM returns it: RFC 3986
+// percent-encoding, with a space as %20 (clients decode it with a plain
+// unquote, which would leave a "+" as is).
+func encodeDoc(doc string) string { return strings.ReplaceAll(url.QueryEscape(doc), "+", "%20") }
 
+// xmlTag is a Tag.
 type xmlTag struct {
 	Key   string `xml:"Key"`
 	Value string `xml:"Value"`
 }
 
+// xmlTags converts tags; nil or empty gives no Tags element.
 func xmlTags(tags []store.Tag) []xmlTag {
 	out := make([]xmlTag, len(tags))
 	for i, t := range tags {
@@ -28,6 +34,7 @@ func xmlTags(tags []store.Tag) []xmlTag {
 	return out
 }
 
+// xmlUser is a User.
 type xmlUser struct {
 	Path       string   `xml:"Path"`
 	UserName   string   `xml:"UserName"`
@@ -37,10 +44,13 @@ type xmlUser struct {
 	Tags       []xmlTag `xml:"Tags>member,omitempty"`
 }
 
+// userXML converts a user.
 func userXML(u store.User) xmlUser {
 	return xmlUser{Path: u.Path, UserName: u.UserName, UserID: u.UserID, Arn: u.ARN, CreateDate: ts(u.CreateDate), Tags: xmlTags(u.Tags)}
 }
 
+// xmlAccessKey is an AccessKey (with the secret, CreateAccessKey only)
+// or an AccessKeyMetadata (without).
 type xmlAccessKey struct {
 	UserName        string `xml:"UserName"`
 	AccessKeyID     string `xml:"AccessKeyId"`
@@ -49,6 +59,7 @@ type xmlAccessKey struct {
 	CreateDate      string `xml:"CreateDate"`
 }
 
+// xmlGroup is a Group.
 type xmlGroup struct {
 	Path       string `xml:"Path"`
 	GroupName  string `xml:"GroupName"`
@@ -57,10 +68,12 @@ type xmlGroup struct {
 	CreateDate string `xml:"CreateDate"`
 }
 
+// groupXML converts a group.
 func groupXML(g store.Group) xmlGroup {
 	return xmlGroup{Path: g.Path, GroupName: g.GroupName, GroupID: g.GroupID, Arn: g.ARN, CreateDate: ts(g.CreateDate)}
 }
 
+// xmlPolicy is a Policy (a managed policy).
 type xmlPolicy struct {
 	PolicyName                    string `xml:"PolicyName"`
 	PolicyID                      string `xml:"PolicyId"`
@@ -75,11 +88,13 @@ type xmlPolicy struct {
 	UpdateDate                    string `xml:"UpdateDate"`
 }
 
+// policyXML converts a managed policy.
 func policyXML(p store.ManagedPolicy) xmlPolicy {
 	return xmlPolicy{PolicyName: p.PolicyName, PolicyID: p.PolicyID, Arn: p.ARN, Path: p.Path, DefaultVersionID: p.DefaultVersionID,
 		AttachmentCount: p.AttachmentCount, IsAttachable: true, Description: p.Description, CreateDate: ts(p.CreateDate), UpdateDate: ts(p.UpdateDate)}
 }
 
+// xmlRole is a Role; the trust policy is URL-encoded as IAM sends it.
 type xmlRole struct {
 	Path                     string   `xml:"Path"`
 	RoleName                 string   `xml:"RoleName"`
@@ -92,19 +107,15 @@ type xmlRole struct {
 	Tags                     []xmlTag `xml:"Tags>member,omitempty"`
 }
 
+// roleXML converts a role.
 func roleXML(r store.Role) xmlRole {
 	return xmlRole{Path: r.Path, RoleName: r.RoleName, RoleID: r.RoleID, Arn: r.ARN, CreateDate: ts(r.CreateDate),
 		AssumeRolePolicyDocument: encodeDoc(r.AssumeRolePolicyDocument), Description: r.Description,
 		MaxSessionDuration: r.MaxSessionDuration, Tags: xmlTags(r.Tags)}
 }
 
+// xmlAttached is an AttachedPolicy.
 type xmlAttached struct {
 	PolicyName string `xml:"PolicyName"`
 	PolicyArn  string `xml:"PolicyArn"`
-}
-
-// page carries IAM's truncation markers.
-type page struct {
-	IsTruncated bool   `xml:"IsTruncated"`
-	Marker      string `xml:"Marker,omitempty"`
 }

@@ -109,7 +109,10 @@ func TestMigrationsFromEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"settings", "users", "user_tags", "access_keys", "groups", "group_members",
-		"roles", "role_tags", "inline_policies", "managed_policies", "policy_attachments", "sessions"} {
+		"roles", "role_tags", "inline_policies", "managed_policies", "policy_attachments", "sessions",
+		"vpcs", "subnets", "security_groups", "security_group_rules", "instances", "instance_security_groups",
+		"endpoints", "endpoint_security_groups", "endpoint_network_interfaces", "resource_tags", "client_tokens",
+		"change_counters"} {
 		var n int
 		if err := s.reader.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 			t.Errorf("table %s: %v", table, err)

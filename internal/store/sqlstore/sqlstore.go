@@ -82,6 +82,8 @@ type Store struct {
 	// waiters are FIFO, database/sql's are served at random), which keeps
 	// the worst-case wait close to the average.
 	writeGate chan struct{}
+	// endpoints caches the full endpoint listing (ec2cache.go).
+	endpoints endpointCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -198,6 +200,16 @@ func (r *repo) read() querier {
 		return r.tx
 	}
 	return r.s.reads
+}
+
+// readAdHoc is read for statements built at run time (IN lists of any
+// length): outside a transaction they run unprepared, so that they do not
+// fill the read handle's statement cache.
+func (r *repo) readAdHoc() querier {
+	if r.tx != nil {
+		return r.tx
+	}
+	return r.s.reader
 }
 
 // view runs a multi-statement read on one snapshot: in the current
