@@ -132,6 +132,10 @@ type Instances interface {
 	// CreateInstance returns ErrConflict when the private address is taken in the VPC.
 	CreateInstance(ctx context.Context, i Instance) error
 	GetInstance(ctx context.Context, instanceID string) (Instance, error)
+	// FindInstanceByAddress returns the instance of the VPC whose private
+	// IPv4 address or IPv6 address is ip (canonical text form), or
+	// ErrNotFound.
+	FindInstanceByAddress(ctx context.Context, vpcID, ip string) (Instance, error)
 	// ListInstances returns instances ordered by id.
 	ListInstances(ctx context.Context) ([]Instance, error)
 	// SetInstanceSecurityGroups replaces the instance's groups.

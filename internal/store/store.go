@@ -45,7 +45,9 @@ type Store interface {
 
 // ChangeCounter is implemented by stores that can tell cheaply whether
 // anything was written: Changes returns a number that grows with every
-// committed write. Callers may cache what they read while it stays the
+// committed write of the records callers cache (identities, policies, the
+// EC2 model); writes to the tunnel side's own tables (audit events,
+// presigned-URL uses, agent connection times) need not count. Callers may cache what they read while it stays the
 // same. A store shared by several processes (PostgreSQL with replicas)
 // must not implement it unless the count covers every process's writes.
 type ChangeCounter interface {
@@ -63,6 +65,7 @@ type Repo interface {
 	Policies
 	Sessions
 	EC2
+	Tunnels
 }
 
 // Settings holds installation-wide values such as the account id and the

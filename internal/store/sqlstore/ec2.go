@@ -41,6 +41,15 @@ import (
 // q rewrites a statement for the dialect.
 func (r *repo) q(query string) string { return r.s.d.rebind(query) }
 
+// writeQuiet is write for records no reader caches: a commit of its own
+// does not count as a change (see Store.writeTxCounted).
+func (r *repo) writeQuiet(ctx context.Context, fn func(q querier) error) error {
+	if r.tx == nil {
+		return r.s.writeTxCounted(ctx, false, func(tx *sql.Tx) error { return fn(tx) })
+	}
+	return r.savepoint(ctx, func(store.Repo) error { return fn(r.tx) })
+}
+
 // write runs fn atomically: in a transaction of its own outside InTx, in a
 // SAVEPOINT of the current transaction inside.
 func (r *repo) write(ctx context.Context, fn func(q querier) error) error {
@@ -703,6 +712,29 @@ func (r *repo) GetInstance(ctx context.Context, instanceID string) (store.Instan
 	}
 	if err != nil {
 		return store.Instance{}, r.fail(err, "get instance %s", instanceID)
+	}
+	return is[0], nil
+}
+
+// FindInstanceByAddress implements store.Instances. ip is compared as
+// text, so the caller passes the canonical form the instances were stored
+// in. If several instances of the VPC share an IPv6 address (nothing
+// forbids it) the one with the lowest id is returned.
+func (r *repo) FindInstanceByAddress(ctx context.Context, vpcID, ip string) (store.Instance, error) {
+	var is []store.Instance
+	var err error
+	if ip != "" { // "" is the IPv6 address of every instance without one
+		// Two index searches (0002's UNIQUE (vpc_id, private_ip_address),
+		// 0004's instances_by_ipv6); an OR would scan the VPC's instances.
+		is, err = r.selectInstances(ctx, " WHERE instance_id IN ("+
+			"SELECT instance_id FROM instances WHERE vpc_id = ? AND private_ip_address = ? UNION ALL "+
+			"SELECT instance_id FROM instances WHERE vpc_id = ? AND ipv6_address = ?)", vpcID, ip, vpcID, ip)
+	}
+	if err == nil && len(is) == 0 {
+		err = notFound("instance with address %q in %s", ip, vpcID)
+	}
+	if err != nil {
+		return store.Instance{}, r.fail(err, "find instance by address %q in %s", ip, vpcID)
 	}
 	return is[0], nil
 }

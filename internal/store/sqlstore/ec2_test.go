@@ -114,14 +114,20 @@ func TestMigration0003KeepsTags(t *testing.T) {
 	}
 	upTo2.Close()
 
-	// A database at version 2, written by hand.
+	// A database at version 2, written by hand: without what 0003 and
+	// later migrations made.
 	db, err := sql.Open("sqlite", sqliteDSN(path, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	for _, stmt := range []string{
-		"DROP TABLE IF EXISTS change_counters",
+		"DROP TABLE IF EXISTS agents", // 0004
+		"DROP TABLE IF EXISTS join_tokens",
+		"DROP TABLE IF EXISTS presign_uses",
+		"DROP TABLE IF EXISTS events",
+		"DROP INDEX IF EXISTS instances_by_ipv6",
+		"DROP TABLE IF EXISTS change_counters", // 0003
 		"DROP TABLE IF EXISTS resource_tags",
 		"DELETE FROM schema_migrations WHERE version > 2",
 	} {

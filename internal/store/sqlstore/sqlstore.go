@@ -238,6 +238,14 @@ func (r *repo) update(ctx context.Context, fn func(q querier) error) error {
 // writeTx runs fn in a transaction on the write handle: commit if fn
 // returns nil, roll back if it fails or panics (the panic goes on).
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	return s.writeTxCounted(ctx, true, fn)
+}
+
+// writeTxCounted is writeTx; counted says whether the commit counts as a
+// change (Changes). Writes to records no reader caches (the tunnel
+// tables: audit events, presigned-URL uses, agent connections) do not
+// count, so that opening tunnels does not empty the Authorizer's cache.
+func (s *Store) writeTxCounted(ctx context.Context, counted bool, fn func(tx *sql.Tx) error) (err error) {
 	conn, release, err := s.writeConn(ctx)
 	if err != nil {
 		return err
@@ -266,7 +274,9 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) (err err
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", s.classified(err))
 	}
-	s.changes.Add(1)
+	if counted {
+		s.changes.Add(1)
+	}
 	return nil
 }
 

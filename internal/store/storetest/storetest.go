@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EC2/SecurityGroupRules", testSecurityGroupRules},
 		{"EC2/DeleteSecurityGroupInUse", testDeleteSecurityGroupInUse},
 		{"EC2/Instances", testInstances},
+		{"EC2/FindInstanceByAddress", testFindInstanceByAddress},
 		{"EC2/Endpoints", testEndpoints},
 		{"EC2/EndpointsPage", testEndpointsPage},
 		{"EC2/Tags", testResourceTags},
@@ -93,6 +94,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EC2/RecordsAreCopies", testEC2RecordsAreCopies},
 		{"EC2/ConcurrentCreates", testEC2Concurrent},
 		{"EC2/ConcurrentReadWrite", testEC2ConcurrentReadWrite},
+		{"Tunnels/Agents", testAgents},
+		{"Tunnels/JoinTokens", testJoinTokens},
+		{"Tunnels/JoinTokenRace", testJoinTokenRace},
+		{"Tunnels/PresignUses", testPresignUses},
+		{"Tunnels/PresignUseRace", testPresignUseRace},
+		{"Tunnels/Events", testEvents},
+		{"Tunnels/InTxRollback", testTunnelsRollback},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,465 @@
+// Package agent is the endpoint agent (`postern endpoint-agent`): the
+// process inside a private network that serves one Instance Connect
+// Endpoint. It needs no inbound port: it dials out to the Postern server,
+// joins its endpoint once with a single-use join token, and then keeps a
+// TLS link to the server open, authenticating with its own key on every
+// connection. Over that link the server asks it to connect tunnels to
+// targets; it dials them (only inside its VPC, see package egress) and
+// carries the bytes.
+//
+// The link is kept alive with keepalives; a lost link is re-dialled with
+// exponential backoff and jitter; permanent refusals (a revoked agent, a
+// deleted endpoint) stop the agent instead of being retried. On SIGTERM
+// (its context ending) the agent drains: it tells the server to route no
+// new tunnels to it, lets open tunnels finish for up to DrainTimeout, then
+// ends the rest with a reason their clients see.
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/internal/egress"
+	"github.com/postern/postern/internal/linkmux"
+	"github.com/postern/postern/internal/tunnelproto"
+)
+
+// Config configures an agent.
+type Config struct {
+	// StateDir holds the agent's identity (see Identity.Save).
+	StateDir string
+	// Name is what the agent calls itself; default the host name.
+	Name    string
+	Version string
+	// AllowLoopback and AllowHost relax the egress policy (package egress)
+	// for agents that serve their own host.
+	AllowLoopback bool
+	AllowHost     bool
+	// DialTimeout bounds a connection attempt to a target (default 10 s;
+	// a dial request may ask for less).
+	DialTimeout time.Duration
+	// DrainTimeout is how long open tunnels may go on after the agent is
+	// told to stop (default 30 s).
+	DrainTimeout time.Duration
+	// Backoff bounds the wait between reconnection attempts (defaults
+	// 250 ms and 30 s).
+	MinBackoff, MaxBackoff time.Duration
+	// KeepAlive is the link's keepalive interval (default 15 s).
+	KeepAlive time.Duration
+	Logger    *slog.Logger
+	// RootCAs, when set, replaces the pinned CA for verifying the server
+	// (tests).
+	RootCAs *x509.CertPool
+}
+
+func (c *Config) defaults() {
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 250 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// PermanentError is a refusal from the server that retrying cannot fix.
+type PermanentError struct {
+	Code, Message string
+}
+
+func (e *PermanentError) Error() string {
+	return fmt.Sprintf("the server refused this agent permanently (%s): %s", e.Code, e.Message)
+}
+
+// Join redeems a join token: it makes the agent's key, connects to the
+// server named in the token trusting only the pinned CA, and saves the
+// identity the server assigns into cfg.StateDir.
+func Join(ctx context.Context, token string, cfg Config) (*Identity, error) {
+	cfg.defaults()
+	tok, err := tunnelproto.ParseJoinToken(token)
+	if err != nil {
+		return nil, &PermanentError{Code: "InvalidToken", Message: err.Error()}
+	}
+	cert, err := NewKey(cfg.Name, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("agent: make key: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(tok.Server)
+	var ca *x509.Certificate
+	tlsCfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         host,
+		Certificates:       []tls.Certificate{cert},
+		InsecureSkipVerify: true, // verified by VerifyConnection against the pinned CA
+		VerifyConnection:   pinnedVerifier(tok.CAPin, host, &ca),
+	}
+	body, _ := json.Marshal(tunnelproto.JoinRequest{Token: tok.Secret, Name: cfg.Name, Version: cfg.Version})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: false}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+tok.Server+tunnelproto.JoinPath, strings.NewReader(string(body)))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent: join %s: %w", tok.Server, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return nil, responseError(resp.StatusCode, data)
+	}
+	var jr tunnelproto.JoinResponse
+	if err := json.Unmarshal(data, &jr); err != nil {
+		return nil, fmt.Errorf("agent: join answer: %w", err)
+	}
+	if ca == nil {
+		return nil, errors.New("agent: the server's CA was not seen")
+	}
+	id := &Identity{AgentID: jr.AgentID, EndpointID: jr.EndpointID, VpcID: jr.VpcID, Server: tok.Server,
+		VpcCIDRs: jr.VpcCIDRs, Cert: cert, CA: ca}
+	if err := id.Save(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("joined endpoint", "agent", id.AgentID, "endpoint", id.EndpointID, "server", id.Server)
+	return id, nil
+}
+
+func responseError(status int, body []byte) error {
+	var er tunnelproto.ErrorResponse
+	if json.Unmarshal(body, &er) == nil && er.Code != "" {
+		if er.Permanent {
+			return &PermanentError{Code: er.Code, Message: er.Message}
+		}
+		return fmt.Errorf("server answered %d %s: %s", status, er.Code, er.Message)
+	}
+	return fmt.Errorf("server answered %d: %.200s", status, body)
+}
+
+// Agent serves an endpoint with a saved identity.
+type Agent struct {
+	cfg Config
+	id  *Identity
+	log *slog.Logger
+
+	mu       sync.Mutex
+	draining bool
+	tunnels  map[*tunnel]struct{}
+	idle     chan struct{} // closed when draining and no tunnel is open
+}
+
+// New returns an agent for an identity.
+func New(id *Identity, cfg Config) *Agent {
+	cfg.defaults()
+	return &Agent{cfg: cfg, id: id, log: cfg.Logger.With("agent", id.AgentID, "endpoint", id.EndpointID),
+		tunnels: map[*tunnel]struct{}{}}
+}
+
+// Run keeps the agent connected until ctx ends (then it drains and
+// returns nil) or the server refuses it permanently (a *PermanentError).
+func (a *Agent) Run(ctx context.Context) error {
+	backoff := a.cfg.MinBackoff
+	for {
+		start := time.Now()
+		err := a.connect(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var pe *PermanentError
+		if errors.As(err, &pe) {
+			a.log.Error("stopping: the server refused this agent", "code", pe.Code, "message", pe.Message)
+			return err
+		}
+		if time.Since(start) > 30*time.Second {
+			backoff = a.cfg.MinBackoff // the link was up a while: start over
+		}
+		wait := backoff/2 + rand.N(backoff/2+1) // jitter in [backoff/2, backoff]
+		a.log.Warn("link to server lost; reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, a.cfg.MaxBackoff)
+	}
+}
+
+// tlsConfig is the link's TLS configuration: the pinned server CA and the
+// agent's key.
+func (a *Agent) tlsConfig() *tls.Config {
+	host, _, _ := net.SplitHostPort(a.id.Server)
+	roots := a.cfg.RootCAs
+	if roots == nil {
+		roots = x509.NewCertPool()
+		roots.AddCert(a.id.CA)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, RootCAs: roots,
+		Certificates: []tls.Certificate{a.id.Cert}}
+}
+
+// connect dials the server, opens the link and serves it until it breaks
+// or ctx ends (then it drains first).
+func (a *Agent) connect(ctx context.Context) error {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}, Config: a.tlsConfig()}
+	conn, err := d.DialContext(ctx, "tcp", a.id.Server)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", a.id.Server, err)
+	}
+	// The upgrade request, by hand: the connection is ours afterwards.
+	host, _, _ := net.SplitHostPort(a.id.Server)
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n\r\n",
+		tunnelproto.LinkPath, host, tunnelproto.UpgradeProtocol,
+		tunnelproto.HeaderAgentName, sanitizeHeader(a.cfg.Name), tunnelproto.HeaderAgentVersion, sanitizeHeader(a.cfg.Version))
+	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		conn.Close()
+		return fmt.Errorf("link request: %w", err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("link answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		conn.Close()
+		return responseError(resp.StatusCode, body)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if cidrs := resp.Header.Get(tunnelproto.HeaderVPCCIDRs); cidrs != "" {
+		a.id.VpcCIDRs = strings.Split(cidrs, ",")
+	}
+	policy, err := a.policy()
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	// Bytes the server sent right after its answer belong to the session.
+	sess, err := linkmux.Acceptor(&prefixConn{Conn: conn, r: br}, linkmux.Config{KeepAliveInterval: a.cfg.KeepAlive, Logger: a.cfg.Logger})
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer sess.Close()
+	a.log.Info("connected to server", "server", a.id.Server)
+
+	ctrl, err := sess.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("open control stream: %w", err)
+	}
+	revoked := make(chan string, 1)
+	go a.readControl(ctrl, revoked)
+
+	streams := make(chan net.Conn)
+	acceptErr := make(chan error, 1)
+	go func() {
+		for {
+			s, err := sess.Accept()
+			if err != nil {
+				acceptErr <- err
+				return
+			}
+			streams <- s
+		}
+	}()
+	for {
+		select {
+		case s := <-streams:
+			go a.serveStream(ctx, s, policy)
+		case err := <-acceptErr:
+			return fmt.Errorf("link: %w", err)
+		case msg := <-revoked:
+			a.endAll(tunnelproto.CodeRevoked, "The endpoint agent was revoked")
+			return &PermanentError{Code: "AgentRevoked", Message: msg}
+		case <-ctx.Done():
+			return a.drain(ctrl, streams, acceptErr, policy)
+		}
+	}
+}
+
+// drain tells the server to send no new tunnels, waits for open ones (up
+// to DrainTimeout), then ends those left.
+func (a *Agent) drain(ctrl net.Conn, streams chan net.Conn, acceptErr chan error, policy egress.Policy) error {
+	a.mu.Lock()
+	a.draining = true
+	a.idle = make(chan struct{})
+	if len(a.tunnels) == 0 {
+		close(a.idle)
+	}
+	idle := a.idle
+	open := len(a.tunnels)
+	a.mu.Unlock()
+	a.log.Info("draining", "open_tunnels", open, "timeout", a.cfg.DrainTimeout)
+	line, _ := json.Marshal(tunnelproto.Control{Type: tunnelproto.ControlDrain})
+	_ = ctrl.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = ctrl.Write(append(line, '\n'))
+	timer := time.NewTimer(a.cfg.DrainTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case s := <-streams:
+			// A tunnel the server sent before it saw the drain notice.
+			go a.serveStream(context.Background(), s, policy)
+		case <-acceptErr:
+			a.endAll(tunnelproto.CodeAgentShutdown, "The endpoint agent lost its link while shutting down")
+			return nil
+		case <-idle:
+			a.log.Info("drained")
+			return nil
+		case <-timer.C:
+			a.endAll(tunnelproto.CodeAgentShutdown, "The endpoint agent is shutting down")
+			a.log.Info("drain timeout: ended the remaining tunnels")
+			return nil
+		}
+	}
+}
+
+// readControl reads the server's control messages.
+func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string) {
+	sc := bufio.NewScanner(ctrl)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for sc.Scan() {
+		var m tunnelproto.Control
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue
+		}
+		if m.Type == tunnelproto.ControlRevoked {
+			select {
+			case revoked <- m.Message:
+			default:
+			}
+		}
+	}
+}
+
+// policy builds the egress policy from the VPC CIDRs and the host's own
+// addresses.
+func (a *Agent) policy() (egress.Policy, error) {
+	p := egress.Policy{AllowLoopback: a.cfg.AllowLoopback, AllowHost: a.cfg.AllowHost}
+	for _, c := range a.id.VpcCIDRs {
+		pfx, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return p, fmt.Errorf("agent: VPC CIDR %q from the server: %w", c, err)
+		}
+		p.VPC = append(p.VPC, pfx)
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, ad := range addrs {
+			if ipn, ok := ad.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+					p.HostAddrs = append(p.HostAddrs, ip.Unmap())
+				}
+			}
+		}
+	}
+	return p, nil
+}
+
+func (a *Agent) register(t *tunnel) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.draining && t != nil && t.dialing {
+		return false
+	}
+	a.tunnels[t] = struct{}{}
+	return true
+}
+
+func (a *Agent) unregister(t *tunnel) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.tunnels, t)
+	if a.draining && len(a.tunnels) == 0 && a.idle != nil {
+		select {
+		case <-a.idle:
+		default:
+			close(a.idle)
+		}
+	}
+}
+
+// endAll ends every open tunnel with a reason.
+func (a *Agent) endAll(code, msg string) {
+	a.mu.Lock()
+	ts := make([]*tunnel, 0, len(a.tunnels))
+	for t := range a.tunnels {
+		ts = append(ts, t)
+	}
+	a.mu.Unlock()
+	for _, t := range ts {
+		t.end(code, msg)
+	}
+}
+
+// Draining reports whether the agent is draining.
+func (a *Agent) Draining() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.draining
+}
+
+// OpenTunnels is the number of open tunnels.
+func (a *Agent) OpenTunnels() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.tunnels)
+}
+
+func sanitizeHeader(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// prefixConn reads first what a bufio.Reader already buffered.
+type prefixConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if c.r != nil {
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p)
+		}
+		c.r = nil
+	}
+	return c.Conn.Read(p)
+}

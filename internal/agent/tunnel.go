@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/internal/bufpool"
+	"github.com/postern/postern/internal/egress"
+	"github.com/postern/postern/internal/netutil"
+	"github.com/postern/postern/internal/tunnelproto"
+)
+
+// tunnel is one tunnel the agent carries: a link stream and the target
+// connection.
+type tunnel struct {
+	id      string
+	link    *tunnelproto.Conn
+	target  net.Conn
+	dialing bool
+
+	endOnce sync.Once
+}
+
+// end ends the tunnel with a reason (sent to the server) and closes both
+// sides.
+func (t *tunnel) end(code, msg string) {
+	t.endOnce.Do(func() {
+		_ = t.link.SendEnd(code, msg)
+		if t.target != nil {
+			t.target.Close()
+		}
+		t.link.Close()
+	})
+}
+
+// serveStream handles one tunnel stream: the dial request, the dial, then
+// the bytes.
+func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Policy) {
+	defer s.Close()
+	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var req tunnelproto.DialRequest
+	if err := tunnelproto.ReadJSON(s, tunnelproto.FrameDial, &req); err != nil {
+		a.log.Warn("bad dial request", "error", err)
+		_ = tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{Code: tunnelproto.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	_ = s.SetReadDeadline(time.Time{})
+	log := a.log.With("tunnel", req.TunnelID)
+	refuse := func(code, msg string) {
+		log.Info("tunnel refused", "target", net.JoinHostPort(req.Address, strconv.Itoa(req.Port)), "code", code, "reason", msg)
+		_ = tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{Code: code, Message: msg})
+	}
+	t := &tunnel{id: req.TunnelID, link: tunnelproto.NewConn(s), dialing: true}
+	if !a.register(t) {
+		refuse(tunnelproto.CodeDraining, "The endpoint agent is shutting down")
+		return
+	}
+	defer a.unregister(t)
+	conn, res := DialTarget(ctx, policy, req, a.cfg.DialTimeout)
+	if conn == nil {
+		refuse(res.Code, res.Message)
+		return
+	}
+	target := conn.RemoteAddr().String()
+	t.target = conn
+	if err := tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{OK: true}); err != nil {
+		conn.Close()
+		return
+	}
+	log.Debug("tunnel open", "target", target)
+	pump(t)
+	log.Debug("tunnel closed", "target", target)
+}
+
+// DialTarget checks a dial request against the egress policy and
+// connects its target. On failure the connection is nil and the result
+// says why.
+func DialTarget(ctx context.Context, policy egress.Policy, req tunnelproto.DialRequest, timeout time.Duration) (net.Conn, tunnelproto.DialResult) {
+	if err := req.Validate(); err != nil {
+		return nil, tunnelproto.DialResult{Code: tunnelproto.CodeBadRequest, Message: err.Error()}
+	}
+	addr, err := netip.ParseAddr(req.Address)
+	if err != nil {
+		return nil, tunnelproto.DialResult{Code: tunnelproto.CodeBadRequest, Message: fmt.Sprintf("%q is not an IP address", req.Address)}
+	}
+	if err := policy.Check(addr); err != nil {
+		return nil, tunnelproto.DialResult{Code: tunnelproto.CodeNotAllowed, Message: "The endpoint agent may not connect there: " + err.Error()}
+	}
+	if req.TimeoutMillis > 0 {
+		timeout = min(timeout, time.Duration(req.TimeoutMillis)*time.Millisecond)
+	}
+	target := netip.AddrPortFrom(addr, uint16(req.Port)).String()
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", target)
+	if err != nil {
+		code, msg := dialFailure(err, target)
+		return nil, tunnelproto.DialResult{Code: code, Message: msg}
+	}
+	return conn, tunnelproto.DialResult{OK: true}
+}
+
+// dialFailure words a failed dial for the client.
+func dialFailure(err error, target string) (code, msg string) {
+	switch netutil.Classify(err) {
+	case netutil.KindRefused:
+		return tunnelproto.CodeRefused, "Connection refused by " + target
+	case netutil.KindTimeout:
+		return tunnelproto.CodeTimeout, "Timed out connecting to " + target
+	case netutil.KindUnreachable:
+		return tunnelproto.CodeUnreachable, target + " is unreachable from the endpoint agent"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return tunnelproto.CodeUnreachable, fmt.Sprintf("Could not connect to %s: %v", target, oe.Err)
+	}
+	return tunnelproto.CodeUnreachable, fmt.Sprintf("Could not connect to %s: %v", target, err)
+}
+
+// pump carries bytes both ways until the tunnel ends. The server decides
+// when a tunnel is over: after both directions ended (EOF each way) it
+// closes the stream; an End frame from it, or the stream breaking, aborts.
+func pump(t *tunnel) {
+	targetDone := make(chan struct{})
+	go func() {
+		defer close(targetDone)
+		targetToLink(t)
+	}()
+	linkToTarget(t)
+	t.target.Close()
+	<-targetDone
+	t.link.Close()
+}
+
+// targetToLink copies the target's bytes into Data frames. It borrows a
+// buffer only once the target has data.
+func targetToLink(t *tunnel) {
+	for {
+		if err := netutil.WaitReadable(t.target); err != nil {
+			t.end(targetEnd(err))
+			return
+		}
+		bp := bufpool.Get()
+		buf := *bp
+		n, err := t.target.Read(buf[tunnelproto.HeaderLen:])
+		if n > 0 {
+			if werr := t.link.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil {
+				bufpool.Put(bp)
+				t.target.Close()
+				return
+			}
+		}
+		bufpool.Put(bp)
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			_ = t.link.SendEOF()
+			return
+		case errors.Is(err, net.ErrClosed):
+			return // closed on our side: the tunnel is over already
+		default:
+			t.end(targetEnd(err))
+			return
+		}
+	}
+}
+
+func targetEnd(err error) (string, string) {
+	if netutil.Classify(err) == netutil.KindReset {
+		return tunnelproto.CodeTargetReset, "The target reset the connection"
+	}
+	return tunnelproto.CodeTargetError, "Connection to the target failed: " + err.Error()
+}
+
+// linkToTarget copies Data frames to the target. An EOF frame half-closes
+// the target and the loop goes on (only an End or the stream closing can
+// follow); it returns when the server ends or closes the stream.
+func linkToTarget(t *tunnel) {
+	var bp *[]byte
+	get := func(n int) []byte {
+		bp = bufpool.Get()
+		return (*bp)[:min(n, bufpool.Size)]
+	}
+	for {
+		data, err := t.link.Recv(get)
+		if data != nil {
+			_, werr := t.target.Write(data)
+			bufpool.Put(bp)
+			bp = nil
+			if werr != nil {
+				t.end(targetEnd(werr))
+				return
+			}
+			continue
+		}
+		if bp != nil {
+			bufpool.Put(bp)
+			bp = nil
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			if tc, ok := t.target.(interface{ CloseWrite() error }); ok {
+				_ = tc.CloseWrite()
+			}
+		default:
+			var er *tunnelproto.EndReason
+			if errors.As(err, &er) {
+				// The server ended the tunnel; reset the target so that
+				// it does not wait for more.
+				if tc, ok := t.target.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+			}
+			return
+		}
+	}
+}

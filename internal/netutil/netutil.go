@@ -1,0 +1,59 @@
+// Package netutil holds small socket helpers shared by the tunnel's copy
+// loops: waiting for data without holding a buffer, and naming why a
+// connection to a target failed.
+package netutil
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+)
+
+// WaitReadable blocks until c has data to read, has reached EOF or has
+// failed, without reading anything, so the caller can borrow a buffer only
+// when there is something to put in it. For connections that do not expose
+// their socket it returns nil at once (the caller then reads with its
+// buffer, as usual).
+func WaitReadable(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return waitReadable(rc)
+}
+
+// Classification of connection errors, for dial results and end reasons.
+const (
+	KindRefused     = "refused"
+	KindReset       = "reset"
+	KindTimeout     = "timeout"
+	KindUnreachable = "unreachable"
+	KindClosed      = "closed"
+	KindOther       = "other"
+)
+
+// Classify names the kind of a connection error.
+func Classify(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return KindRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return KindReset
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return KindTimeout
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTDOWN),
+		errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.ENETDOWN):
+		return KindUnreachable
+	case errors.Is(err, net.ErrClosed):
+		return KindClosed
+	}
+	return KindOther
+}

@@ -1,0 +1,33 @@
+//go:build unix
+
+package netutil
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// waitReadable parks the goroutine in the runtime's poller until the
+// socket is readable: a one-byte MSG_PEEK that would block makes the
+// callback return false, which tells the runtime to wait for readability
+// and call it again.
+func waitReadable(rc syscall.RawConn) error {
+	var peek [1]byte
+	var opErr error
+	err := rc.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		for err == unix.EINTR {
+			_, _, err = unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		}
+		if err == unix.EAGAIN || err == unix.EWOULDBLOCK {
+			return false
+		}
+		opErr = nil // data, EOF or an error: the next Read reports it
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return opErr
+}

@@ -1,0 +1,238 @@
+package netns_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/testutil/netns"
+)
+
+// When the test binary is started with listenEnv set, it is a tiny TCP
+// server (run inside a namespace by the tests): it listens on the address
+// given, says so, and greets each connection.
+const listenEnv = "NETNSTEST_LISTEN"
+
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(listenEnv); addr != "" {
+		serve(addr)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func serve(addr string) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening on", l.Addr())
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			os.Exit(1)
+		}
+		fmt.Fprintf(c, "hello from %s\n", addr)
+		c.Close()
+	}
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// isNoRoute reports whether err is the immediate failure of a dial without
+// a route (no packet sent, no timeout).
+func isNoRoute(err error) bool {
+	return errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
+}
+
+func greeting(t *testing.T, ctx context.Context, from *netns.NS, addr string) string {
+	t.Helper()
+	c, err := from.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, from, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read from %s: %v", addr, err)
+	}
+	return line
+}
+
+// TestPrivateNetwork builds
+//
+//	host ==veth== priv (private0: 10.214.N.10/32, server on :8080) ==veth== other
+//
+// and checks who can reach whom; afterwards, that nothing is left.
+func TestPrivateNetwork(t *testing.T) {
+	netns.Require(t)
+	var (
+		nsNames  []string
+		hostVeth string
+		privNet  netip.Prefix
+		server   *netns.Proc
+	)
+	t.Run("reachability", func(t *testing.T) {
+		ctx := testContext(t)
+		priv := netns.New(t, "priv")
+		other := netns.New(t, "other")
+		nsNames = []string{priv.Name, other.Name}
+		privNet = netns.PrivateNet(t)
+		privIP := netns.Nth(privNet, 10)
+		priv.AddDummy(t, "private0", privIP.String()+"/32")
+		hostLink := netns.Link(t, netns.Host, priv, "", "")
+		hostVeth = hostLink.AName
+		otherLink := netns.Link(t, other, priv, "", "")
+		other.AddRoute(t, privNet.String(), otherLink.BAddr.Addr().String())
+
+		// A server process inside priv, on the private address.
+		privAddr := net.JoinHostPort(privIP.String(), "8080")
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := priv.Command(context.Background(), exe)
+		cmd.Env = append(os.Environ(), listenEnv+"="+privAddr)
+		server = priv.StartCmd(t, cmd)
+		server.WaitFor(t, "listening on "+privAddr, 10*time.Second)
+
+		// Inside priv, and from other (which has a route), the server answers.
+		if got := greeting(t, ctx, priv, privAddr); got != "hello from "+privAddr+"\n" {
+			t.Errorf("greeting in priv: %q", got)
+		}
+		if got := greeting(t, ctx, other, privAddr); got != "hello from "+privAddr+"\n" {
+			t.Errorf("greeting from other: %q", got)
+		}
+
+		// From priv, the host end of the veth is reachable: a listener there
+		// accepts, and sees priv's end as the peer.
+		hostLn := netns.Host.Listen(t, "tcp", net.JoinHostPort(hostLink.AAddr.Addr().String(), "0"))
+		accepted := make(chan net.Addr, 1)
+		go func() {
+			c, err := hostLn.Accept()
+			if err != nil {
+				accepted <- nil
+				return
+			}
+			accepted <- c.RemoteAddr()
+			c.Close()
+		}()
+		if err := priv.CanDial(ctx, hostLn.Addr().String()); err != nil {
+			t.Fatalf("host end %s from priv: %v", hostLn.Addr(), err)
+		}
+		peer := <-accepted
+		if peer == nil || peer.(*net.TCPAddr).IP.String() != hostLink.BAddr.Addr().String() {
+			t.Errorf("host listener saw peer %v; want %v", peer, hostLink.BAddr.Addr())
+		}
+
+		// From the host, the private address is not reachable: no route.
+		if err := netns.Host.CanDial(ctx, privAddr); !isNoRoute(err) {
+			t.Errorf("private %s from the host: %v; want no route", privAddr, err)
+		}
+		// From other, the host is not reachable: no route either.
+		if err := other.CanDial(ctx, hostLn.Addr().String()); !isNoRoute(err) {
+			t.Errorf("host %s from other: %v; want no route", hostLn.Addr(), err)
+		}
+
+		// Control: with a host route through the veth, the private address
+		// answers — so the failure above was about routing alone.
+		netns.Host.AddRoute(t, privIP.String()+"/32", hostLink.BAddr.Addr().String())
+		if got := greeting(t, ctx, netns.Host, privAddr); got != "hello from "+privAddr+"\n" {
+			t.Errorf("greeting from the host with a route: %q", got)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	// Everything the subtest made is gone.
+	select {
+	case <-server.Done():
+	default:
+		t.Errorf("server process %d still running", server.Cmd.Process.Pid)
+	}
+	list := netns.Host.IP(t, "netns", "list")
+	for _, n := range nsNames {
+		if strings.Contains(list, n) {
+			t.Errorf("namespace %s left behind:\n%s", n, list)
+		}
+	}
+	if links := netns.Host.IP(t, "-o", "link", "show"); strings.Contains(links, hostVeth) {
+		t.Errorf("veth %s left behind:\n%s", hostVeth, links)
+	}
+	if routes := netns.Host.IP(t, "-4", "route", "show", "table", "all"); strings.Contains(routes, privNet.Masked().Addr().String()) {
+		t.Errorf("route for %v left behind:\n%s", privNet, routes)
+	}
+}
+
+// TestLinkExplicitAddresses links two namespaces with given addresses and
+// uses Listen and Dial inside them.
+func TestLinkExplicitAddresses(t *testing.T) {
+	netns.Require(t)
+	t.Parallel()
+	ctx := testContext(t)
+	a := netns.New(t, "a")
+	b := netns.New(t, "b")
+	// Fixed addresses are fine between namespaces the test made.
+	v := netns.Link(t, a, b, "192.168.77.1/24", "192.168.77.2/24")
+	if v.AAddr.String() != "192.168.77.1/24" || len(v.AName) > 15 || len(a.Name) > 15 {
+		t.Fatalf("veth %+v, namespace %q", v, a.Name)
+	}
+	b.AddAddress(t, v.BName, "192.168.77.3/24")
+	l := b.Listen(t, "tcp", "192.168.77.3:80")
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			c.Write([]byte("from b\n"))
+			c.Close()
+		}
+	}()
+	c, err := a.Dial(ctx, "tcp", "192.168.77.3:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if line != "from b\n" {
+		t.Errorf("got %q", line)
+	}
+	out := a.IP(t, "-o", "addr", "show", "dev", v.AName)
+	if !strings.Contains(out, "192.168.77.1/24") {
+		t.Errorf("a's end: %s", out)
+	}
+	// Commands run inside the namespace see its interfaces.
+	cmdOut, err := b.Command(ctx, "ip", "-o", "addr", "show").CombinedOutput()
+	if err != nil || !strings.Contains(string(cmdOut), "192.168.77.3/24") {
+		t.Errorf("ip addr inside b: %v\n%s", err, cmdOut)
+	}
+}
+
+func TestNthAndAllocation(t *testing.T) {
+	netns.Require(t)
+	t.Parallel()
+	if got := netns.Nth(netip.MustParsePrefix("10.214.7.0/24"), 10).String(); got != "10.214.7.10" {
+		t.Errorf("Nth = %s", got)
+	}
+	seen := map[netip.Prefix]bool{}
+	for range 4 {
+		p := netns.PrivateNet(t)
+		if seen[p] || !netns.PrivatePool.Contains(p.Addr()) || p.Bits() != 24 {
+			t.Fatalf("PrivateNet gave %v (seen before: %v)", p, seen[p])
+		}
+		seen[p] = true
+	}
+}

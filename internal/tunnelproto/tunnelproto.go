@@ -1,0 +1,349 @@
+// Package tunnelproto is the wire format between the Postern server and its
+// endpoint agents. It is pure: types, constants and codecs, no sockets.
+//
+// # The link
+//
+// An agent dials out to the server's TLS listener and authenticates with a
+// TLS client certificate made from its own key. It joins once
+// (POST JoinPath with a JoinRequest, answered with a JoinResponse), then
+// opens its link on every (re)connection: GET LinkPath with
+// "Upgrade: postern-link/1". On 101 Switching Protocols the connection
+// carries a multiplexed session (package relay chooses the multiplexer):
+// the server opens one stream per tunnel; the agent opens one control
+// stream first, on which both sides write JSON lines (Control).
+//
+// # A tunnel stream
+//
+// Each stream carries frames: a 4-byte header (1 byte FrameType, 3 bytes
+// big-endian payload length) and the payload. The server writes one Dial
+// frame (a JSON DialRequest); the agent answers with one DialResult frame;
+// if it is OK, both sides then write Data frames, one EOF frame when their
+// side of the byte stream ends (a half-close), and an End frame (a JSON
+// EndReason) when the tunnel ends abnormally (target reset, agent going
+// away, maximum duration, revocation). Zero-length Data frames are legal
+// and ignored.
+package tunnelproto
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+)
+
+// HTTP surface of the server for agents.
+const (
+	// JoinPath redeems a join token: POST, JSON JoinRequest → JoinResponse.
+	JoinPath = "/agent/v1/join"
+	// LinkPath opens the link: GET with Upgrade: UpgradeProtocol.
+	LinkPath = "/agent/v1/link"
+	// UpgradeProtocol is the Upgrade token of the link.
+	UpgradeProtocol = "postern-link/1"
+	// HeaderAgentName and HeaderAgentVersion describe the agent on LinkPath.
+	HeaderAgentName    = "Postern-Agent-Name"
+	HeaderAgentVersion = "Postern-Agent-Version"
+	// HeaderVPCCIDRs lists, in the 101 answer, the CIDRs of the endpoint's
+	// VPC (comma-separated): the only networks the agent may dial.
+	HeaderVPCCIDRs = "Postern-Vpc-Cidrs"
+	// HeaderAgentID and HeaderEndpointID name the agent and its endpoint in
+	// the 101 answer.
+	HeaderAgentID    = "Postern-Agent-Id"
+	HeaderEndpointID = "Postern-Endpoint-Id"
+)
+
+// JoinRequest is the body of POST JoinPath. The agent's public key is the
+// one in its TLS client certificate.
+type JoinRequest struct {
+	Token   string `json:"token"` // the join token's secret part
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// JoinResponse answers a successful join.
+type JoinResponse struct {
+	AgentID    string   `json:"agentId"` // eni-…
+	EndpointID string   `json:"endpointId"`
+	VpcID      string   `json:"vpcId"`
+	VpcCIDRs   []string `json:"vpcCidrs"`
+}
+
+// ErrorResponse is the JSON body of every non-2xx answer on the agent
+// paths. Permanent errors (a revoked agent, a used token, a deleted
+// endpoint) must not be retried.
+type ErrorResponse struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Permanent bool   `json:"permanent"`
+}
+
+// Control is one JSON line on the control stream.
+type Control struct {
+	Type string `json:"type"` // ControlDrain, ControlRevoked, ControlPing, ControlPong
+	// Message says why, for ControlRevoked.
+	Message string `json:"message,omitempty"`
+}
+
+// Control message types.
+const (
+	// ControlDrain (agent → server): route no new tunnels to this agent;
+	// it is shutting down once its open tunnels end.
+	ControlDrain = "drain"
+	// ControlRevoked (server → agent): the agent was revoked; it must stop
+	// and not reconnect.
+	ControlRevoked = "revoked"
+)
+
+// FrameType is the first byte of a frame header.
+type FrameType byte
+
+// Frame types.
+const (
+	FrameDial       FrameType = 1 // server → agent, JSON DialRequest, first frame
+	FrameDialResult FrameType = 2 // agent → server, JSON DialResult, first frame
+	FrameData       FrameType = 3 // bytes of the tunnel
+	FrameEOF        FrameType = 4 // the sender's byte stream ended (half-close)
+	FrameEnd        FrameType = 5 // JSON EndReason: the tunnel ends now
+)
+
+func (t FrameType) String() string {
+	switch t {
+	case FrameDial:
+		return "Dial"
+	case FrameDialResult:
+		return "DialResult"
+	case FrameData:
+		return "Data"
+	case FrameEOF:
+		return "EOF"
+	case FrameEnd:
+		return "End"
+	}
+	return fmt.Sprintf("FrameType(%d)", byte(t))
+}
+
+// HeaderLen is the size of a frame header.
+const HeaderLen = 4
+
+// MaxPayload bounds a frame's payload (the 3-byte length could say 16 MiB).
+// Data frames carry at most one copy buffer (64 KiB); JSON frames are
+// small.
+const MaxPayload = 1 << 20
+
+// maxJSON bounds the JSON frames (Dial, DialResult, End).
+const maxJSON = 16 << 10
+
+// ErrFrame is wrapped by every error about a malformed frame.
+var ErrFrame = errors.New("tunnelproto: malformed frame")
+
+// PutHeader writes a frame header for a payload of n bytes into b[:4].
+func PutHeader(b []byte, t FrameType, n int) {
+	_ = b[3]
+	b[0] = byte(t)
+	b[1] = byte(n >> 16)
+	b[2] = byte(n >> 8)
+	b[3] = byte(n)
+}
+
+// ParseHeader decodes a frame header, checking the type and the length.
+func ParseHeader(h [HeaderLen]byte) (FrameType, int, error) {
+	t := FrameType(h[0])
+	n := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+	if t < FrameDial || t > FrameEnd {
+		return 0, 0, fmt.Errorf("%w: unknown type %d", ErrFrame, h[0])
+	}
+	if n > MaxPayload {
+		return 0, 0, fmt.Errorf("%w: %s payload of %d bytes exceeds %d", ErrFrame, t, n, MaxPayload)
+	}
+	if t == FrameEOF && n != 0 {
+		return 0, 0, fmt.Errorf("%w: EOF frame with a %d-byte payload", ErrFrame, n)
+	}
+	if (t == FrameDial || t == FrameDialResult || t == FrameEnd) && n > maxJSON {
+		return 0, 0, fmt.Errorf("%w: %s payload of %d bytes exceeds %d", ErrFrame, t, n, maxJSON)
+	}
+	return t, n, nil
+}
+
+// ReadHeader reads and decodes one frame header from r. A clean end of r
+// before the header is io.EOF; a partial header is io.ErrUnexpectedEOF.
+func ReadHeader(r io.Reader, scratch *[HeaderLen]byte) (FrameType, int, error) {
+	if _, err := io.ReadFull(r, scratch[:]); err != nil {
+		return 0, 0, err
+	}
+	return ParseHeader(*scratch)
+}
+
+// WriteFrame writes a small frame (header and payload in one Write).
+func WriteFrame(w io.Writer, t FrameType, payload []byte) error {
+	if len(payload) > MaxPayload {
+		return fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrFrame, len(payload), MaxPayload)
+	}
+	b := make([]byte, HeaderLen+len(payload))
+	PutHeader(b, t, len(payload))
+	copy(b[HeaderLen:], payload)
+	_, err := w.Write(b)
+	return err
+}
+
+// WriteJSON writes a frame whose payload is v as JSON.
+func WriteJSON(w io.Writer, t FrameType, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("tunnelproto: encode %s: %w", t, err)
+	}
+	return WriteFrame(w, t, b)
+}
+
+// ReadJSON reads one frame from r, which must be of type want, and decodes
+// its JSON payload into v.
+func ReadJSON(r io.Reader, want FrameType, v any) error {
+	var h [HeaderLen]byte
+	t, n, err := ReadHeader(r, &h)
+	if err != nil {
+		return err
+	}
+	if t != want {
+		return fmt.Errorf("%w: got a %s frame, want %s", ErrFrame, t, want)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return fmt.Errorf("tunnelproto: read %s payload: %w", t, noEOF(err))
+	}
+	return DecodeJSON(t, b, v)
+}
+
+// DecodeJSON decodes a JSON frame payload, rejecting trailing data.
+func DecodeJSON(t FrameType, b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %s payload: %v", ErrFrame, t, err)
+	}
+	return nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// DialRequest asks the agent to connect a tunnel to a target.
+type DialRequest struct {
+	TunnelID string `json:"tunnelId"`
+	Address  string `json:"address"` // an IP address, IPv4 or IPv6
+	Port     int    `json:"port"`
+	// TimeoutMillis bounds the agent's connection attempt.
+	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
+}
+
+// Validate checks the request's form (not the agent's policy).
+func (d DialRequest) Validate() error {
+	if d.TunnelID == "" || len(d.TunnelID) > 64 {
+		return fmt.Errorf("%w: dial request needs a tunnel id of at most 64 bytes", ErrFrame)
+	}
+	if d.Port < 1 || d.Port > 65535 {
+		return fmt.Errorf("%w: dial request port %d out of range", ErrFrame, d.Port)
+	}
+	if d.Address == "" || len(d.Address) > 64 {
+		return fmt.Errorf("%w: dial request needs an address", ErrFrame)
+	}
+	if d.TimeoutMillis < 0 {
+		return fmt.Errorf("%w: negative dial timeout", ErrFrame)
+	}
+	return nil
+}
+
+// DialResult answers a DialRequest.
+type DialResult struct {
+	OK      bool   `json:"ok"`
+	Code    string `json:"code,omitempty"` // one of the Code… constants when not OK
+	Message string `json:"message,omitempty"`
+}
+
+// EndReason says why a tunnel ended abnormally.
+type EndReason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error lets an EndReason travel as an error.
+func (e *EndReason) Error() string { return e.Message }
+
+// Codes of failed dials and abnormal ends.
+const (
+	// Dial failures, reported by the agent.
+	CodeRefused     = "ConnectionRefused"     // the target refused the connection
+	CodeUnreachable = "TargetUnreachable"     // no route, host down
+	CodeTimeout     = "ConnectTimeout"        // the attempt timed out
+	CodeNotAllowed  = "DestinationNotAllowed" // the agent's egress policy refused
+	CodeDraining    = "AgentDraining"         // the agent is shutting down
+	CodeBadRequest  = "BadRequest"            // malformed dial request
+	// Ends.
+	CodeTargetReset   = "TargetReset"   // the target reset the connection
+	CodeTargetError   = "TargetError"   // another I/O error on the target side
+	CodeAgentShutdown = "AgentShutdown" // the agent stopped (drain timeout)
+	CodeAgentLost     = "AgentLost"     // the server lost the agent's link
+	CodeMaxDuration   = "MaxDuration"   // maxTunnelDuration passed
+	CodeRevoked       = "Revoked"       // access was revoked
+	CodeServerStop    = "ServerShutdown"
+	CodeInternal      = "InternalError"
+)
+
+// JoinTokenPrefix starts every join token.
+const JoinTokenPrefix = "PJT1."
+
+// JoinToken is what an operator hands to a new agent: where the server is,
+// the fingerprint of the CA its certificate chains to (so the agent trusts
+// nothing else on first contact), the endpoint and a secret. It is a
+// single string: JoinTokenPrefix + base64url(JSON).
+type JoinToken struct {
+	Server     string `json:"s"` // host:port of the server's TLS listener
+	CAPin      string `json:"c"` // hex SHA-256 of the CA certificate (DER)
+	EndpointID string `json:"e"`
+	Secret     string `json:"t"`
+}
+
+// Encode returns the token's text form.
+func (t JoinToken) Encode() string {
+	b, _ := json.Marshal(t)
+	return JoinTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ParseJoinToken decodes a token's text form and checks its fields.
+func ParseJoinToken(s string) (JoinToken, error) {
+	var t JoinToken
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, JoinTokenPrefix) {
+		return t, errors.New("not a Postern join token (it must start with " + JoinTokenPrefix + ")")
+	}
+	if len(s) > 4096 {
+		return t, errors.New("join token too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s[len(JoinTokenPrefix):])
+	if err != nil {
+		return t, fmt.Errorf("join token: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return t, fmt.Errorf("join token: %w", err)
+	}
+	host, port, err := net.SplitHostPort(t.Server)
+	if err != nil || host == "" || port == "" {
+		return t, fmt.Errorf("join token: server %q is not host:port", t.Server)
+	}
+	if p, err := hex.DecodeString(t.CAPin); err != nil || len(p) != 32 {
+		return t, errors.New("join token: CA pin is not a hex SHA-256")
+	}
+	if !strings.HasPrefix(t.EndpointID, "eice-") {
+		return t, fmt.Errorf("join token: endpoint %q is not an eice- id", t.EndpointID)
+	}
+	if len(t.Secret) < 20 {
+		return t, errors.New("join token: secret too short")
+	}
+	return t, nil
+}

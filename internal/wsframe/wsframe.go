@@ -1,0 +1,314 @@
+// Package wsframe reads and writes the WebSocket frames of an openTunnel
+// connection (RFC 6455), on top of github.com/gobwas/ws's frame-level API.
+//
+// It works frame by frame rather than message by message so that tunnel
+// bytes are never buffered whole: a frame's header is read with no buffer
+// at hand, then its payload is streamed in chunks into a borrowed buffer,
+// unmasked in place; an outgoing frame's header is written into headroom in
+// front of its payload, so header and payload leave in one write. The
+// library choice is measured in internal/bench/wsbench/RESULTS.md.
+package wsframe
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// Close codes used by Postern (RFC 6455 §7.4.1).
+const (
+	CloseNormal          = 1000
+	CloseGoingAway       = 1001
+	CloseProtocolError   = 1002
+	CloseUnsupportedData = 1003
+	CloseNoStatus        = 1005 // never sent: "no code in the frame"
+	ClosePolicyViolation = 1008
+	CloseTooBig          = 1009
+	CloseInternalError   = 1011
+)
+
+// MaxHeader is the largest frame header (masked, 64-bit length).
+const MaxHeader = 14
+
+// Frame kinds Reader.Next reports.
+type Kind int
+
+// Frame kinds.
+const (
+	KindData  Kind = iota + 1 // binary (or continuation) payload follows
+	KindText                  // a text frame: the tunnel refuses it
+	KindPing                  // payload in Frame.Control
+	KindPong                  // payload in Frame.Control
+	KindClose                 // Frame.Code and Frame.Reason
+)
+
+// Frame is a frame header Reader.Next read. For data frames the payload
+// is still on the wire (Reader.ReadPayload); control frames come whole.
+type Frame struct {
+	Kind    Kind
+	Length  int64
+	Control []byte // ping/pong payload
+	Code    int    // close code, CloseNoStatus when none
+	Reason  string
+}
+
+// Reader reads frames from one peer. It is for one goroutine.
+type Reader struct {
+	r       io.Reader
+	masked  bool // frames from this peer must be masked (the peer is a client)
+	mask    [4]byte
+	remain  int64
+	offset  int
+	scratch [MaxHeader]byte
+}
+
+// NewReader reads frames from r; fromClient says the peer is a client,
+// whose frames must be masked (a server's must not be).
+func NewReader(r io.Reader, fromClient bool) *Reader { return &Reader{r: r, masked: fromClient} }
+
+// ErrProtocol is wrapped by errors about frames that break RFC 6455.
+var ErrProtocol = errors.New("websocket protocol error")
+
+// Next reads the next frame header. For a data frame the caller then reads
+// Frame.Length bytes with ReadPayload (Next skips what it left unread).
+func (r *Reader) Next() (Frame, error) {
+	if r.remain > 0 {
+		if _, err := io.CopyN(io.Discard, r, r.remain); err != nil {
+			return Frame{}, err
+		}
+	}
+	h, err := ws.ReadHeaderBuffer(r.r, r.scratch[:])
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+			return Frame{}, err
+		}
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return Frame{}, err
+		}
+		return Frame{}, fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	if h.Masked != r.masked {
+		return Frame{}, fmt.Errorf("%w: masked=%v frame from a peer that must send masked=%v", ErrProtocol, h.Masked, r.masked)
+	}
+	if h.Rsv != 0 {
+		return Frame{}, fmt.Errorf("%w: reserved bits set (no extension was negotiated)", ErrProtocol)
+	}
+	r.mask, r.offset = h.Mask, 0
+	if h.OpCode.IsControl() {
+		if h.Length > 125 || !h.Fin {
+			return Frame{}, fmt.Errorf("%w: control frame of %d bytes or fragmented", ErrProtocol, h.Length)
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(r.r, p); err != nil {
+			return Frame{}, err
+		}
+		if h.Masked {
+			ws.Cipher(p, h.Mask, 0)
+		}
+		switch h.OpCode {
+		case ws.OpPing:
+			return Frame{Kind: KindPing, Control: p}, nil
+		case ws.OpPong:
+			return Frame{Kind: KindPong, Control: p}, nil
+		case ws.OpClose:
+			f := Frame{Kind: KindClose, Code: CloseNoStatus}
+			if len(p) == 1 {
+				return Frame{}, fmt.Errorf("%w: one-byte close payload", ErrProtocol)
+			}
+			if len(p) >= 2 {
+				f.Code = int(binary.BigEndian.Uint16(p))
+				f.Reason = string(p[2:])
+			}
+			return f, nil
+		}
+		return Frame{}, fmt.Errorf("%w: unknown control opcode %d", ErrProtocol, h.OpCode)
+	}
+	switch h.OpCode {
+	case ws.OpBinary, ws.OpContinuation:
+		r.remain = h.Length
+		return Frame{Kind: KindData, Length: h.Length}, nil
+	case ws.OpText:
+		r.remain = h.Length
+		return Frame{Kind: KindText, Length: h.Length}, nil
+	}
+	return Frame{}, fmt.Errorf("%w: unknown opcode %d", ErrProtocol, h.OpCode)
+}
+
+// Read reads the current data frame's payload, unmasked; io.EOF at its
+// end.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.remain == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.remain {
+		p = p[:r.remain]
+	}
+	n, err := r.r.Read(p)
+	if n > 0 {
+		if r.masked {
+			ws.Cipher(p[:n], r.mask, r.offset)
+		}
+		r.offset += n
+		r.remain -= int64(n)
+	}
+	if err == io.EOF && r.remain > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// ReadPayload fills p (at most the frame's remaining bytes) and returns
+// the number of bytes read.
+func (r *Reader) ReadPayload(p []byte) (int, error) {
+	if int64(len(p)) > r.remain {
+		p = p[:r.remain]
+	}
+	return io.ReadFull(r, p)
+}
+
+// Remaining is the number of payload bytes of the current frame not read.
+func (r *Reader) Remaining() int64 { return r.remain }
+
+// Writer writes frames to one peer; it is safe for concurrent use (each
+// frame is one write).
+type Writer struct {
+	mu       sync.Mutex
+	w        io.Writer
+	masked   bool // this side is a client: frames are masked
+	closed   bool // a close frame was written
+	deadline func(time.Time) error
+}
+
+// NewWriter writes frames to w; toServer says this side is a client whose
+// frames must be masked. If w is a net.Conn, writes get a deadline.
+func NewWriter(w io.Writer, toServer bool) *Writer {
+	wr := &Writer{w: w, masked: toServer}
+	if c, ok := w.(net.Conn); ok {
+		wr.deadline = c.SetWriteDeadline
+	}
+	return wr
+}
+
+// WriteTimeout bounds a frame write: a peer that stops reading for this
+// long is given up.
+const WriteTimeout = 60 * time.Second
+
+// ErrClosed means a close frame was written already.
+var ErrClosed = errors.New("websocket: close frame already sent")
+
+// headerInto writes the header of a frame with n payload bytes just before
+// b[headroom:] and returns where the frame starts.
+func (w *Writer) headerInto(b []byte, headroom int, op ws.OpCode, n int) (int, error) {
+	h := ws.Header{Fin: true, OpCode: op, Length: int64(n), Masked: w.masked}
+	if w.masked {
+		h.Mask = ws.NewMask()
+	}
+	size := ws.HeaderSize(h)
+	if size > headroom {
+		return 0, fmt.Errorf("wsframe: %d bytes of headroom for a %d-byte header", headroom, size)
+	}
+	start := headroom - size
+	if err := ws.WriteHeaderBuffer(sliceWriter{b[start:headroom]}, h, b[start:headroom]); err != nil {
+		return 0, err
+	}
+	if w.masked {
+		ws.Cipher(b[headroom:headroom+n], h.Mask, 0)
+	}
+	return start, nil
+}
+
+// sliceWriter writes into a fixed slice (exactly filled by one header).
+type sliceWriter struct{ b []byte }
+
+func (s sliceWriter) Write(p []byte) (int, error) {
+	if len(p) > len(s.b) {
+		return 0, io.ErrShortWrite
+	}
+	return copy(s.b, p), nil
+}
+
+// WriteData writes buf[headroom:] as one binary frame, using the headroom
+// for the header (at least MaxHeader bytes). A masking writer masks the
+// payload in place.
+func (w *Writer) WriteData(buf []byte, headroom int) error {
+	start, err := w.headerInto(buf, headroom, ws.OpBinary, len(buf)-headroom)
+	if err != nil {
+		return err
+	}
+	return w.write(buf[start:], false)
+}
+
+func (w *Writer) write(frame []byte, closing bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if closing {
+		w.closed = true
+	}
+	if w.deadline != nil {
+		_ = w.deadline(time.Now().Add(WriteTimeout))
+	}
+	_, err := w.w.Write(frame)
+	return err
+}
+
+func (w *Writer) control(op ws.OpCode, payload []byte) error {
+	if len(payload) > 125 {
+		payload = payload[:125]
+	}
+	b := make([]byte, MaxHeader+len(payload))
+	copy(b[MaxHeader:], payload)
+	start, err := w.headerInto(b, MaxHeader, op, len(payload))
+	if err != nil {
+		return err
+	}
+	return w.write(b[start:], op == ws.OpClose)
+}
+
+// Ping writes a ping frame.
+func (w *Writer) Ping(payload []byte) error { return w.control(ws.OpPing, payload) }
+
+// Pong answers a ping with its payload.
+func (w *Writer) Pong(payload []byte) error { return w.control(ws.OpPong, payload) }
+
+// Close writes a close frame with a code and a reason (cut to fit 123
+// bytes of UTF-8); code 0 writes an empty close frame. Later writes fail
+// with ErrClosed.
+func (w *Writer) Close(code int, reason string) error {
+	if code == 0 {
+		return w.control(ws.OpClose, nil)
+	}
+	reason = truncateUTF8(reason, 123)
+	p := make([]byte, 2+len(reason))
+	binary.BigEndian.PutUint16(p, uint16(code))
+	copy(p[2:], reason)
+	return w.control(ws.OpClose, p)
+}
+
+// Closed reports whether a close frame was written.
+func (w *Writer) Closed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
