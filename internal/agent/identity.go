@@ -39,7 +39,7 @@ type Identity struct {
 
 	// Cert is the agent's TLS client certificate (self-signed over its
 	// key); CA is the server's CA, pinned at join time.
-	Cert tls.Certificate  `json:"-"`
+	Cert tls.Certificate   `json:"-"`
 	CA   *x509.Certificate `json:"-"`
 }
 

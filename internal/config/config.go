@@ -39,9 +39,49 @@ type Server struct {
 	Database string `yaml:"database"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
-	TLS      TLS    `yaml:"tls"`
-	EC2      EC2    `yaml:"ec2"`
+	// Advertise is the HOST:PORT clients and agents reach the server at
+	// (behind a load balancer or NAT, its address there). Default:
+	// public_host with the listener's port. Endpoints' dnsName is its host,
+	// with the port unless it is 443 (the AWS CLI always dials 443).
+	Advertise string `yaml:"advertise"`
+	TLS       TLS    `yaml:"tls"`
+	EC2       EC2    `yaml:"ec2"`
+	Tunnel    Tunnel `yaml:"tunnel"`
+	Agent     Agent  `yaml:"agent"`
 }
+
+// Tunnel configures the openTunnel front door.
+type Tunnel struct {
+	// Ports are the remote ports tunnels may reach: "22", "8000-8999",
+	// or "*". Default 22 and 3389, as AWS.
+	Ports []string `yaml:"ports"`
+	// MaxDurationSeconds is the longest maxTunnelDuration a request may
+	// ask for (default and AWS's maximum: 3600).
+	MaxDurationSeconds int `yaml:"max_duration_seconds"`
+	// ConcurrencyPerEndpoint limits open tunnels per endpoint (default
+	// 10000; AWS's is 20).
+	ConcurrencyPerEndpoint int `yaml:"concurrency_per_endpoint"`
+	// Replay is how presigned URLs may be reused within their 60 s:
+	// "source-ip" (default: only from the address that used them first)
+	// or "single-use".
+	Replay string `yaml:"replay"`
+	// JoinTokenTTLSeconds is the default lifetime of agent join tokens
+	// (default 900).
+	JoinTokenTTLSeconds int `yaml:"join_token_ttl_seconds"`
+}
+
+// Agent configures the endpoint agent embedded in the server.
+type Agent struct {
+	// Embedded makes the server serve, from its own process, a local
+	// network holding this machine (VPC 127.0.0.0/8, the machine as an
+	// instance at 127.0.0.1, an endpoint). Default true: the one-machine
+	// run. Turn it off when the server is not inside the network it
+	// serves.
+	Embedded *bool `yaml:"embedded"`
+}
+
+// EmbeddedAgent reports whether the embedded agent is on.
+func (c *Server) EmbeddedAgent() bool { return c.Agent.Embedded == nil || *c.Agent.Embedded }
 
 // EC2 configures the EC2 side: quotas on Instance Connect Endpoints.
 type EC2 struct {
@@ -76,6 +116,8 @@ func Default() Server {
 		LogLevel:   "info",
 		TLS:        TLS{SANs: []string{"localhost", "127.0.0.1", "::1"}},
 		EC2:        EC2{EndpointsPerVPC: 1, EndpointsPerSubnet: 1},
+		Tunnel: Tunnel{Ports: []string{"22", "3389"}, MaxDurationSeconds: 3600, ConcurrencyPerEndpoint: 10000,
+			Replay: "source-ip", JoinTokenTTLSeconds: 900},
 	}
 }
 
@@ -139,6 +181,26 @@ func (c *Server) Validate() error {
 		if v < -1 || v == 0 {
 			errs = append(errs, fmt.Errorf("%s must be a positive number, or -1 for unlimited", name))
 		}
+	}
+	if c.Advertise != "" {
+		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("advertise %q is not HOST:PORT", c.Advertise))
+		}
+	}
+	if len(c.Tunnel.Ports) == 0 {
+		errs = append(errs, errors.New("tunnel.ports is empty: no tunnel could open"))
+	}
+	if c.Tunnel.MaxDurationSeconds < 1 {
+		errs = append(errs, errors.New("tunnel.max_duration_seconds must be at least 1"))
+	}
+	if c.Tunnel.ConcurrencyPerEndpoint < 1 {
+		errs = append(errs, errors.New("tunnel.concurrency_per_endpoint must be at least 1"))
+	}
+	if c.Tunnel.Replay != "source-ip" && c.Tunnel.Replay != "single-use" {
+		errs = append(errs, fmt.Errorf("tunnel.replay %q is not source-ip or single-use", c.Tunnel.Replay))
+	}
+	if c.Tunnel.JoinTokenTTLSeconds < 60 || c.Tunnel.JoinTokenTTLSeconds > 86400 {
+		errs = append(errs, errors.New("tunnel.join_token_ttl_seconds must be from 60 to 86400"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

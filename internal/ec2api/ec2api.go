@@ -69,6 +69,15 @@ type Config struct {
 	DeletedRetention time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Agents is the tunnel side's directory of connected agents; nil
+	// when the server runs no tunnel side (tests of the API alone).
+	Agents AgentDirectory
+	// JoinServer (host:port) and JoinCAPin (hex SHA-256 of the CA
+	// certificate) go into join tokens; without them
+	// CreateEndpointJoinToken is unavailable.
+	JoinServer, JoinCAPin string
+	// JoinTokenTTL is the default lifetime of join tokens (15 minutes).
+	JoinTokenTTL time.Duration
 	// IDs makes resource ids for a prefix ("vpc", "subnet", "sg", "sgr",
 	// "i", "eice"); default awsid.EC2. Tests inject a deterministic one.
 	IDs func(prefix string) string
@@ -168,6 +177,10 @@ func (s *service) actions() map[string]api.ActionFunc {
 		"RevokeSecurityGroupIngress":    s.revokeIngress,
 		"RevokeSecurityGroupEgress":     s.revokeEgress,
 		"DescribeSecurityGroupRules":    s.describeSecurityGroupRules,
+
+		"CreateEndpointJoinToken": s.createJoinToken,
+		"DescribeEndpointAgents":  s.describeAgents,
+		"RevokeEndpointAgent":     s.revokeAgent,
 
 		"RegisterInstance":          s.registerInstance,
 		"DeregisterInstance":        s.deregisterInstance,

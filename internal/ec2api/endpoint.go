@@ -666,6 +666,9 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if shown.State == eice.DeleteInProgress && s.cfg.Agents != nil {
+		s.cfg.Agents.EndpointDeleting(id)
+	}
 	c.Logger.LogAttrs(ctx(c), slog.LevelInfo, "instance connect endpoint deleted",
 		slog.String("endpoint", id), slog.Int("agents", len(shown.NetworkInterfaceIDs)), slog.String("principal", c.Principal.ARN))
 	return deleteEndpointResult{InstanceConnectEndpoint: endpointToXML(shown)}, nil

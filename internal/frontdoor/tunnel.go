@@ -423,4 +423,3 @@ func headerHasToken(h http.Header, name, token string) bool {
 	}
 	return false
 }
-

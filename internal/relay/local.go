@@ -20,7 +20,7 @@ type localAgent struct {
 	policy      egress.Policy
 	dialTimeout time.Duration
 
-	mu   sync.Mutex
+	mu      sync.Mutex
 	streams map[*localStream]struct{}
 }
 

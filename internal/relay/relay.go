@@ -125,7 +125,7 @@ type link struct {
 	agentID, endpointID string
 	name, version, addr string
 	since               time.Time
-	local               *localAgent     // embedded agent; nil for remote ones
+	local               *localAgent      // embedded agent; nil for remote ones
 	sess                *linkmux.Session // remote agents
 	ctrl                net.Conn
 

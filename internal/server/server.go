@@ -23,16 +23,22 @@ import (
 	"strings"
 	"time"
 
+	"crypto/x509"
+
+	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/ec2api"
+	"github.com/postern/postern/internal/frontdoor"
 	"github.com/postern/postern/internal/iamapi"
 	"github.com/postern/postern/internal/identity"
 	"github.com/postern/postern/internal/pki"
+	"github.com/postern/postern/internal/relay"
 	"github.com/postern/postern/internal/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/tunnelproto"
 )
 
 // Options are the settings `postern server` takes from its flags. Anything
@@ -71,6 +77,10 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.Advertise == "" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		cfg.Advertise = net.JoinHostPort(cfg.PublicHost, port)
 	}
 	s, err := New(ctx, cfg, logger)
 	if err != nil {
@@ -142,10 +152,18 @@ type Server struct {
 	// Created lists the files this start created in the data directory.
 	Created []string
 
-	logger  *slog.Logger
-	handler http.Handler
-	http    *http.Server
-	tls     *tls.Config
+	// Local is the one-machine network the embedded agent serves (zero
+	// when agent.embedded is off).
+	Local ec2api.LocalNetwork
+
+	logger    *slog.Logger
+	handler   http.Handler
+	http      *http.Server
+	tls       *tls.Config
+	relay     *relay.Relay
+	frontdoor *frontdoor.FrontDoor
+	endpoints *ec2api.Endpoints
+	caPin     string
 }
 
 // New prepares the data directory and builds the handlers.
@@ -184,11 +202,30 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 		st.Close()
 		return nil, err
 	}
-	if err := s.buildHandler(); err != nil {
+	if err := s.buildHandler(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// DNSName is the dnsName of this server's endpoints: the advertised host,
+// with the port unless it is 443.
+func (s *Server) DNSName() string {
+	host, port, err := net.SplitHostPort(s.advertise())
+	if err != nil || port == "443" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// advertise is where clients and agents reach the server.
+func (s *Server) advertise() string {
+	if s.Config.Advertise != "" {
+		return s.Config.Advertise
+	}
+	_, port, _ := net.SplitHostPort(s.Config.Listen)
+	return net.JoinHostPort(s.Config.PublicHost, port)
 }
 
 func (s *Server) loadCerts() error {
@@ -198,7 +235,12 @@ func (s *Server) loadCerts() error {
 		if err != nil {
 			return fmt.Errorf("server: load TLS certificate: %w", err)
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}
+		// Agents pin the last certificate of the chain the server sends
+		// (the CA when the chain includes it).
+		if last, err := x509.ParseCertificate(cert.Certificate[len(cert.Certificate)-1]); err == nil {
+			s.caPin = agent.CertFingerprint(last)
+		}
 		if cfg.TLS.CAFile != "" {
 			pemBytes, err := os.ReadFile(cfg.TLS.CAFile)
 			if err != nil {
@@ -217,7 +259,10 @@ func (s *Server) loadCerts() error {
 	}
 	s.Certs = b
 	s.Created = append(s.Created, b.Created...)
-	s.tls = &tls.Config{Certificates: []tls.Certificate{b.ServerTLS}, MinVersion: tls.VersionTLS12}
+	// Agents present their key as a client certificate; other clients
+	// send none. The certificate is checked by the relay, per request.
+	s.tls = &tls.Config{Certificates: []tls.Certificate{b.ServerTLS}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}
+	s.caPin = agent.CertFingerprint(b.CA)
 	return nil
 }
 
@@ -270,18 +315,27 @@ func (s *Server) iamConfig(authz *identity.Authorizer) iamapi.Config {
 }
 
 func (s *Server) ec2Config() ec2api.Config {
-	return ec2api.Config{
-		Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, DNSName: s.Config.PublicHost,
+	cfg := ec2api.Config{
+		Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, DNSName: s.DNSName(),
 		EndpointsPerVPC: s.Config.EC2.EndpointsPerVPC, EndpointsPerSubnet: s.Config.EC2.EndpointsPerSubnet,
+		JoinServer: s.advertise(), JoinCAPin: s.caPin,
+		JoinTokenTTL: time.Duration(s.Config.Tunnel.JoinTokenTTLSeconds) * time.Second,
 	}
+	if s.relay != nil {
+		cfg.Agents = agentDirectory{s}
+	}
+	return cfg
 }
 
-func (s *Server) buildHandler() error {
+func (s *Server) buildHandler(ctx context.Context) error {
 	authn, err := identity.NewAuthenticator(identity.AuthConfig{Store: s.Store, Sealer: s.Sealer, AccountID: s.AccountID, Region: s.Config.Region})
 	if err != nil {
 		return err
 	}
 	authz := identity.NewAuthorizer(s.Store, nil)
+	if err := s.buildTunnels(ctx, authn, authz); err != nil {
+		return err
+	}
 	iamSvc, err := iamapi.NewIAM(s.iamConfig(authz))
 	if err != nil {
 		return err
@@ -305,6 +359,9 @@ func (s *Server) buildHandler() error {
 	})
 	mux.Handle("POST /{$}", disp)
 	mux.Handle("GET /{$}", disp)
+	mux.Handle("GET /openTunnel", s.frontdoor)
+	mux.HandleFunc("POST "+tunnelproto.JoinPath, s.relay.HandleJoin)
+	mux.HandleFunc("GET "+tunnelproto.LinkPath, s.relay.HandleLink)
 	s.handler = mux
 	return nil
 }
@@ -331,16 +388,36 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting requests and waits for those in flight.
+// Shutdown stops accepting requests, ends open tunnels (close code 1001,
+// recorded), closes the agents' links (they reconnect to the next start)
+// and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.http == nil {
-		return nil
+	var errs []error
+	if s.frontdoor != nil {
+		errs = append(errs, s.frontdoor.Shutdown(ctx))
 	}
-	return s.http.Shutdown(ctx)
+	if s.relay != nil {
+		s.relay.Close()
+	}
+	if s.http != nil {
+		errs = append(errs, s.http.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+func (s *Server) Close() error {
+	if s.relay != nil {
+		s.relay.Close()
+	}
+	return s.Store.Close()
+}
+
+// Relay is the registry of agent links.
+func (s *Server) Relay() *relay.Relay { return s.relay }
+
+// FrontDoor is the openTunnel handler.
+func (s *Server) FrontDoor() *frontdoor.FrontDoor { return s.frontdoor }
 
 // EndpointURL is the URL clients use for a listener address.
 func (s *Server) EndpointURL(addr net.Addr) string {
@@ -385,6 +462,15 @@ func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
 	fmt.Fprintf(&b, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s AWS_PROFILE=%s\n",
 		filepath.Join(dir, CredentialsFile), filepath.Join(dir, ClientConfig), Profile)
 	fmt.Fprintf(&b, "  postern sts get-caller-identity\n")
+	if s.Local.EndpointID != "" {
+		user := os.Getenv("USER")
+		if user == "" {
+			user = "$USER"
+		}
+		fmt.Fprintf(&b, "\nThis machine is instance %s behind endpoint %s (served from this process).\n", s.Local.InstanceID, s.Local.EndpointID)
+		fmt.Fprintf(&b, "With an sshd on port 22, ssh to it through a tunnel:\n")
+		fmt.Fprintf(&b, "  ssh -o ProxyCommand='postern ec2-instance-connect open-tunnel --instance-id %%h' %s@%s\n", user, s.Local.InstanceID)
+	}
 	_, _ = io.WriteString(out, b.String())
 }
 

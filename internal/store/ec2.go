@@ -175,7 +175,8 @@ type Endpoints interface {
 	// ListEndpoints returns endpoints ordered by id.
 	ListEndpoints(ctx context.Context) ([]Endpoint, error)
 	// UpdateEndpoint replaces the mutable fields (state, message, groups,
-	// preserve-client-ip, ip address type, interfaces, deleted-at).
+	// preserve-client-ip, ip address type, interfaces, deleted-at, DNS
+	// names).
 	UpdateEndpoint(ctx context.Context, e Endpoint) error
 	// PurgeEndpoints removes endpoints deleted before t.
 	PurgeEndpoints(ctx context.Context, before time.Time) (int, error)

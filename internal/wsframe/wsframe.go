@@ -205,34 +205,44 @@ const WriteTimeout = 60 * time.Second
 var ErrClosed = errors.New("websocket: close frame already sent")
 
 // headerInto writes the header of a frame with n payload bytes just before
-// b[headroom:] and returns where the frame starts.
+// b[headroom:] (masking the payload in place when this side is a client)
+// and returns where the frame starts.
 func (w *Writer) headerInto(b []byte, headroom int, op ws.OpCode, n int) (int, error) {
-	h := ws.Header{Fin: true, OpCode: op, Length: int64(n), Masked: w.masked}
-	if w.masked {
-		h.Mask = ws.NewMask()
+	size := 2
+	switch {
+	case n > 0xffff:
+		size += 8
+	case n > 125:
+		size += 2
 	}
-	size := ws.HeaderSize(h)
+	if w.masked {
+		size += 4
+	}
 	if size > headroom {
 		return 0, fmt.Errorf("wsframe: %d bytes of headroom for a %d-byte header", headroom, size)
 	}
-	start := headroom - size
-	if err := ws.WriteHeaderBuffer(sliceWriter{b[start:headroom]}, h, b[start:headroom]); err != nil {
-		return 0, err
+	h := b[headroom-size : headroom]
+	h[0] = 0x80 | byte(op) // FIN
+	i := 2
+	switch {
+	case n > 0xffff:
+		h[1] = 127
+		binary.BigEndian.PutUint64(h[2:], uint64(n))
+		i += 8
+	case n > 125:
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+		i += 2
+	default:
+		h[1] = byte(n)
 	}
 	if w.masked {
-		ws.Cipher(b[headroom:headroom+n], h.Mask, 0)
+		h[1] |= 0x80
+		mask := ws.NewMask()
+		copy(h[i:], mask[:])
+		ws.Cipher(b[headroom:headroom+n], mask, 0)
 	}
-	return start, nil
-}
-
-// sliceWriter writes into a fixed slice (exactly filled by one header).
-type sliceWriter struct{ b []byte }
-
-func (s sliceWriter) Write(p []byte) (int, error) {
-	if len(p) > len(s.b) {
-		return 0, io.ErrShortWrite
-	}
-	return copy(s.b, p), nil
+	return headroom - size, nil
 }
 
 // WriteData writes buf[headroom:] as one binary frame, using the headroom

@@ -939,8 +939,8 @@ func (r *repo) ListEndpointsPage(ctx context.Context, eq store.EndpointQuery) ([
 func (r *repo) UpdateEndpoint(ctx context.Context, e store.Endpoint) error {
 	err := r.write(ctx, func(q querier) error {
 		err := mustAffect(q.ExecContext(ctx, r.q("UPDATE endpoints SET state = ?, state_message = ?, preserve_client_ip = ?,"+
-			" ip_address_type = ?, deleted_at = ? WHERE endpoint_id = ?"),
-			e.State, e.StateMessage, boolInt(e.PreserveClientIP), e.IPAddressType, deletedMicros(e.DeletedAt), e.EndpointID))
+			" ip_address_type = ?, deleted_at = ?, dns_name = ?, fips_dns_name = ? WHERE endpoint_id = ?"),
+			e.State, e.StateMessage, boolInt(e.PreserveClientIP), e.IPAddressType, deletedMicros(e.DeletedAt), e.DNSName, e.FipsDNSName, e.EndpointID))
 		if errors.Is(err, store.ErrNotFound) {
 			return notFound("endpoint %s", e.EndpointID)
 		}

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/postern/postern/internal/agent"
+)
+
+func init() {
+	customCommands["ec2"] = append(customCommands["ec2"], createJoinTokenCommand, describeAgentsCommand, revokeAgentCommand)
+	registry = append(registry, func(env *Env, root *cobra.Command) { root.AddCommand(endpointAgentCommand(env)) })
+}
+
+// defaultAgentStateDir is where an agent keeps its identity.
+func defaultAgentStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/postern/agent"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "postern", "agent")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "postern-agent"
+	}
+	return filepath.Join(home, ".local", "state", "postern", "agent")
+}
+
+func endpointAgentCommand(env *Env) *cobra.Command {
+	var cfg agent.Config
+	var token, level string
+	cmd := &cobra.Command{
+		Use:   "endpoint-agent",
+		Short: "Run an endpoint agent: serve an Instance Connect Endpoint from inside its private network",
+		Long: `Run an endpoint agent inside a private network. It dials out to the Postern server (no inbound
+port), joins an endpoint once with a join token, and then serves tunnels to the network's servers.
+
+  postern ec2 create-endpoint-join-token --instance-connect-endpoint-id eice-…   # on an admin machine
+  postern endpoint-agent --join-token PJT1.…                                     # in the private network
+
+The identity it receives is kept in --state-dir; later starts need no token. SIGTERM drains: no
+new tunnels, open ones may finish for --drain-timeout.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lv slog.Level
+			if err := lv.UnmarshalText([]byte(level)); err != nil {
+				return usageErr("--log-level %q: %v", level, err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
+			cfg.Version = Version
+			if token == "" {
+				token = os.Getenv("POSTERN_JOIN_TOKEN")
+			}
+			ctx := cmd.Context()
+			id, err := agent.LoadIdentity(cfg.StateDir)
+			switch {
+			case errors.Is(err, agent.ErrNoIdentity):
+				if token == "" {
+					return usageErr("this agent has not joined an endpoint yet: pass --join-token (from `postern ec2 create-endpoint-join-token`)")
+				}
+				if id, err = agent.Join(ctx, token, cfg); err != nil {
+					return &exitError{code: ExitOther, msg: "postern endpoint-agent: join: " + err.Error()}
+				}
+				fmt.Fprintf(env.Stderr, "Joined endpoint %s as %s; identity saved in %s\n", id.EndpointID, id.AgentID, cfg.StateDir)
+			case err != nil:
+				return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+			case token != "":
+				cfg.Logger.Info("already joined; the join token was not used", "agent", id.AgentID, "endpoint", id.EndpointID)
+			}
+			if err := agent.New(id, cfg).Run(ctx); err != nil {
+				return &exitError{code: ExitOther, msg: "postern endpoint-agent: " + err.Error()}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&token, "join-token", "", "join token (or POSTERN_JOIN_TOKEN); needed only the first time")
+	f.StringVar(&cfg.StateDir, "state-dir", defaultAgentStateDir(), "where the agent keeps its key and identity")
+	f.StringVar(&cfg.Name, "name", "", "the agent's name as operators see it (default: host name)")
+	f.BoolVar(&cfg.AllowHost, "allow-host-addresses", false, "allow tunnels to this host's own addresses")
+	f.BoolVar(&cfg.AllowLoopback, "allow-loopback", false, "allow tunnels to this host's loopback addresses (if the VPC contains them)")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "how long open tunnels may go on after SIGTERM")
+	f.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "how long to wait for a target to accept")
+	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// postern's agent actions print JSON like the AWS CLI's output.
+
+type joinTokenOut struct {
+	JoinToken                 string `xml:"joinToken" json:"JoinToken"`
+	JoinTokenID               string `xml:"joinTokenId" json:"JoinTokenId"`
+	InstanceConnectEndpointID string `xml:"instanceConnectEndpointId" json:"InstanceConnectEndpointId"`
+	ExpiresAt                 string `xml:"expiresAt" json:"ExpiresAt"`
+	Server                    string `xml:"server" json:"Server"`
+}
+
+type agentOut struct {
+	AgentID                   string `xml:"agentId" json:"AgentId"`
+	InstanceConnectEndpointID string `xml:"instanceConnectEndpointId" json:"InstanceConnectEndpointId"`
+	Name                      string `xml:"name" json:"Name"`
+	State                     string `xml:"state" json:"State"`
+	Embedded                  bool   `xml:"embedded" json:"Embedded"`
+	Address                   string `xml:"address" json:"Address,omitempty"`
+	Version                   string `xml:"version" json:"Version,omitempty"`
+	ConnectedSince            string `xml:"connectedSince" json:"ConnectedSince,omitempty"`
+	LastConnectedAt           string `xml:"lastConnectedAt" json:"LastConnectedAt,omitempty"`
+	Tunnels                   int    `xml:"tunnels" json:"Tunnels"`
+	CreatedAt                 string `xml:"createdAt" json:"CreatedAt"`
+	CreatedBy                 string `xml:"createdBy" json:"CreatedBy,omitempty"`
+	RevokedAt                 string `xml:"revokedAt" json:"RevokedAt,omitempty"`
+}
+
+// posternAction calls a Postern EC2 action and prints its result as JSON.
+func posternAction(ctx context.Context, env *Env, action string, params url.Values, out any, printed any) error {
+	cfg, err := env.LoadAWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	body, err := CallQuery(ctx, cfg, env.g.endpointURL, "ec2", action, "2016-11-15", params)
+	if err != nil {
+		return apiError(action, err)
+	}
+	if err := xml.Unmarshal(body, out); err != nil {
+		return &exitError{code: ExitOther, msg: fmt.Sprintf("%s: unexpected answer: %v", action, err)}
+	}
+	b, err := json.MarshalIndent(printed, "", "    ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(env.Stdout, string(b))
+	return err
+}
+
+func createJoinTokenCommand(env *Env) *cobra.Command {
+	var id string
+	var ttl int
+	cmd := &cobra.Command{
+		Use:   "create-endpoint-join-token",
+		Short: "Make a single-use, short-lived token for a new endpoint agent (Postern action)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p := url.Values{"InstanceConnectEndpointId": {id}}
+			if ttl > 0 {
+				p.Set("ExpiresInSeconds", strconv.Itoa(ttl))
+			}
+			var out joinTokenOut
+			return posternAction(cmd.Context(), env, "CreateEndpointJoinToken", p, &out, &out)
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance-connect-endpoint-id", "", "the endpoint the agent will serve (required)")
+	cmd.Flags().IntVar(&ttl, "expires-in-seconds", 0, "the token's lifetime (60-86400; default 900)")
+	_ = cmd.MarkFlagRequired("instance-connect-endpoint-id")
+	return cmd
+}
+
+func describeAgentsCommand(env *Env) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use:   "describe-endpoint-agents",
+		Short: "List endpoint agents: id, address, version, connected since, tunnels (Postern action)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p := url.Values{}
+			if id != "" {
+				p.Set("InstanceConnectEndpointId", id)
+			}
+			var out struct {
+				Agents []agentOut `xml:"endpointAgentSet>item"`
+			}
+			printed := struct {
+				EndpointAgents *[]agentOut `json:"EndpointAgents"`
+			}{&out.Agents}
+			out.Agents = []agentOut{}
+			return posternAction(cmd.Context(), env, "DescribeEndpointAgents", p, &out, &printed)
+		},
+	}
+	cmd.Flags().StringVar(&id, "instance-connect-endpoint-id", "", "only this endpoint's agents")
+	return cmd
+}
+
+func revokeAgentCommand(env *Env) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
+		Use:   "revoke-endpoint-agent",
+		Short: "Revoke an endpoint agent: its link and tunnels close, it can never reconnect (Postern action)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Return bool     `xml:"return"`
+				Agent  agentOut `xml:"endpointAgent"`
+			}
+			printed := struct {
+				Return        *bool     `json:"Return"`
+				EndpointAgent *agentOut `json:"EndpointAgent"`
+			}{&out.Return, &out.Agent}
+			return posternAction(cmd.Context(), env, "RevokeEndpointAgent", url.Values{"AgentId": {id}}, &out, &printed)
+		},
+	}
+	cmd.Flags().StringVar(&id, "agent-id", "", "the agent (eni-…) to revoke (required)")
+	_ = cmd.MarkFlagRequired("agent-id")
+	return cmd
+}

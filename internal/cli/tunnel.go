@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/postern/postern/internal/client"
+)
+
+func init() {
+	customCommands["ec2-instance-connect"] = append(customCommands["ec2-instance-connect"], openTunnelCommand)
+	registry = append(registry, func(env *Env, root *cobra.Command) {
+		c := openTunnelCommand(env)
+		c.Use = "tunnel"
+		c.Short = "Open a tunnel (alias of `ec2-instance-connect open-tunnel`)"
+		root.AddCommand(c)
+	})
+}
+
+var instanceIDRe = regexp.MustCompile(`^i-[0-9a-zA-Z]+$`)
+
+// tunnelOptions are open-tunnel's flags, as the AWS CLI names them.
+type tunnelOptions struct {
+	instanceID, endpointID, dnsName, privateIP string
+	remotePort, localPort, maxDuration, maxConns int
+}
+
+func openTunnelCommand(env *Env) *cobra.Command {
+	var o tunnelOptions
+	cmd := &cobra.Command{
+		Use:   "open-tunnel",
+		Short: "Open a WebSocket tunnel to a private instance through an Instance Connect Endpoint",
+		Long: `Open a tunnel to a TCP port of a private instance through an Instance Connect Endpoint.
+
+Without --local-port the tunnel uses stdin and stdout, for ssh's ProxyCommand:
+  ssh -o ProxyCommand='postern ec2-instance-connect open-tunnel --instance-id %h' ec2-user@i-0123456789abcdef0
+With --local-port it listens on localhost and opens one tunnel per connection, e.g. for RDP
+or a database (when the server allows the port):
+  postern ec2-instance-connect open-tunnel --instance-id i-0123456789abcdef0 --remote-port 3389 --local-port 13389`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runOpenTunnel(cmd.Context(), env, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.instanceID, "instance-id", "", "the instance to connect to (its IP, VPC and endpoint are looked up)")
+	f.StringVar(&o.endpointID, "instance-connect-endpoint-id", "", "the endpoint to use (default: one in the instance's VPC, same subnet first)")
+	f.StringVar(&o.dnsName, "instance-connect-endpoint-dns-name", "", "the endpoint's DNS name (skips the endpoint lookup; needs --instance-connect-endpoint-id)")
+	f.StringVar(&o.privateIP, "private-ip-address", "", "the private IPv4 or IPv6 address to connect to (skips the instance lookup; needs --instance-connect-endpoint-id)")
+	f.IntVar(&o.remotePort, "remote-port", 22, "the port to connect to on the instance")
+	f.IntVar(&o.localPort, "local-port", 0, "listen on this local port instead of using stdin/stdout (0: stdin/stdout)")
+	f.IntVar(&o.maxDuration, "max-tunnel-duration", 0, "close the tunnel after this many seconds (1-3600 with AWS; default 3600)")
+	f.IntVar(&o.maxConns, "max-websocket-connections", 10, "with --local-port, the most tunnels open at once")
+	return cmd
+}
+
+func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
+	switch {
+	case o.instanceID == "" && o.privateIP == "":
+		return usageErr("the following arguments are required: --instance-id or --private-ip-address")
+	case o.instanceID != "" && !instanceIDRe.MatchString(o.instanceID):
+		return usageErr("--instance-id %q is not an instance id (i-…)", o.instanceID)
+	case o.privateIP != "" && o.endpointID == "":
+		return usageErr("--private-ip-address needs --instance-connect-endpoint-id")
+	case o.dnsName != "" && o.endpointID == "":
+		return usageErr("--instance-connect-endpoint-dns-name needs --instance-connect-endpoint-id")
+	case o.remotePort < 1 || o.remotePort > 65535:
+		return usageErr("--remote-port %d is not a port", o.remotePort)
+	case o.maxDuration < 0:
+		return usageErr("Invalid max connection timeout specified. Value must be greater than 1 and less than 3600.")
+	case o.maxConns < 1:
+		return usageErr("--max-websocket-connections must be at least 1")
+	case o.localPort < 0 || o.localPort > 65535:
+		return usageErr("--local-port %d is not a port", o.localPort)
+	}
+	if o.privateIP != "" {
+		if ip := net.ParseIP(o.privateIP); ip == nil {
+			return usageErr("--private-ip-address %q is not an IP address", o.privateIP)
+		}
+	}
+	if o.localPort == 0 {
+		if f, ok := env.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return usageErr("This command does not support interactive mode. Use it as ssh's ProxyCommand, pipe data into it, or pass --local-port.")
+		}
+	}
+	cfg, err := env.LoadAWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	t := client.Target{InstanceID: o.instanceID, EndpointID: o.endpointID, DNSName: o.dnsName, PrivateIP: o.privateIP,
+		RemotePort: o.remotePort, MaxTunnelDuration: o.maxDuration}
+	if t.PrivateIP == "" || t.DNSName == "" {
+		api := ec2.NewFromConfig(cfg, func(eo *ec2.Options) { setEndpoint(&eo.BaseEndpoint, env.g.endpointURL) })
+		if err := client.Resolve(ctx, api, &t); err != nil {
+			var re *client.ResolveError
+			if errors.As(err, &re) {
+				return &exitError{code: ExitOther, msg: re.Message}
+			}
+			return apiError("DescribeInstances", err)
+		}
+	}
+	d := &client.Dialer{Credentials: cfg.Credentials, Region: cfg.Region, TLS: tlsConfigOf(cfg, env.g.noVerifySSL),
+		UserAgent: "postern/" + Version + " command/ec2-instance-connect.open-tunnel"}
+	if o.localPort == 0 {
+		if err := client.RunStdio(ctx, d, t, env.Stdin, env.Stdout); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return &exitError{code: ExitOther, msg: client.ErrorLine(err)}
+		}
+		return nil
+	}
+	ln, err := net.Listen("tcp4", net.JoinHostPort("localhost", strconv.Itoa(o.localPort)))
+	if err != nil {
+		return &exitError{code: ExitOther, msg: fmt.Sprintf("Cannot listen on port %d: %v", o.localPort, err)}
+	}
+	l := &client.Listener{Dialer: d, Target: t, Max: o.maxConns, Out: env.Stdout}
+	if err := l.Serve(ctx, ln); err != nil {
+		return &exitError{code: ExitOther, msg: err.Error()}
+	}
+	return nil
+}
+
+// tlsConfigOf returns the TLS settings the SDK's HTTP client uses (the
+// trusted CA bundle), for the tunnel's own connection.
+func tlsConfigOf(cfg aws.Config, insecure bool) *tls.Config {
+	out := &tls.Config{MinVersion: tls.VersionTLS12}
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		if tr := bc.GetTransport(); tr != nil && tr.TLSClientConfig != nil {
+			out = tr.TLSClientConfig.Clone()
+		}
+	} else if hc, ok := cfg.HTTPClient.(*http.Client); ok {
+		if tr, ok := hc.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+			out = tr.TLSClientConfig.Clone()
+		}
+	}
+	if insecure {
+		out.InsecureSkipVerify = true //nolint:gosec // the user asked for --no-verify-ssl
+	}
+	return out
+}

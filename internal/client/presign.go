@@ -1,0 +1,109 @@
+// Package client is the tunnel client: `postern ec2-instance-connect
+// open-tunnel` (and its alias `postern tunnel`). It resolves an instance
+// and an endpoint as the AWS CLI does (spec/aws-eice.md §1.8), presigns the
+// openTunnel URL exactly as the AWS CLI builds it (§1.1–1.2), opens the
+// WebSocket and carries bytes between it and stdin/stdout (ssh's
+// ProxyCommand) or a local listener (one tunnel per accepted connection).
+//
+// It talks to the server only through its public wire protocols; it never
+// imports the server side.
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// Target is what a tunnel connects to, through which endpoint.
+type Target struct {
+	InstanceID string
+	EndpointID string
+	// DNSName is the endpoint's dnsName: a host (the tunnel goes to port
+	// 443, as the AWS CLI's) or, for Postern servers on another port,
+	// host:port.
+	DNSName    string
+	PrivateIP  string
+	RemotePort int
+	// MaxTunnelDuration in seconds; 0 leaves it out of the URL (the server
+	// then applies 3600).
+	MaxTunnelDuration int
+}
+
+// emptySHA256 is the payload hash the AWS CLI signs openTunnel URLs with.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// PresignExpiry is the lifetime of an openTunnel URL, as the AWS CLI signs it.
+const PresignExpiry = 60 * time.Second
+
+// HostPort splits a dnsName into the host (Host header and SNI) and the
+// address to dial (port 443 unless the name carries one).
+func HostPort(dnsName string) (hostHeader, sni, addr string) {
+	if h, p, err := net.SplitHostPort(dnsName); err == nil && p != "" {
+		return dnsName, h, dnsName
+	}
+	return dnsName, dnsName, net.JoinHostPort(dnsName, "443")
+}
+
+// PresignURL returns the wss:// URL of an openTunnel request signed with
+// SigV4 for service ec2-instance-connect, with its query in the AWS CLI's
+// order: instanceConnectEndpointId, remotePort, privateIpAddress,
+// maxTunnelDuration (only when set), the X-Amz-* parameters, then
+// X-Amz-Signature.
+func PresignURL(ctx context.Context, creds aws.Credentials, region string, t Target, now time.Time) (string, error) {
+	host, _, _ := HostPort(t.DNSName)
+	params := [][2]string{
+		{"instanceConnectEndpointId", t.EndpointID},
+		{"remotePort", strconv.Itoa(t.RemotePort)},
+		{"privateIpAddress", t.PrivateIP},
+	}
+	if t.MaxTunnelDuration > 0 {
+		params = append(params, [2]string{"maxTunnelDuration", strconv.Itoa(t.MaxTunnelDuration)})
+	}
+	q := url.Values{}
+	for _, p := range params {
+		q.Set(p[0], p[1])
+	}
+	q.Set("X-Amz-Expires", strconv.Itoa(int(PresignExpiry/time.Second)))
+	u := &url.URL{Scheme: "https", Host: host, Path: "/openTunnel", RawQuery: q.Encode()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	signed, _, err := v4.NewSigner().PresignHTTP(ctx, creds, req, emptySHA256, "ec2-instance-connect", region, now.UTC())
+	if err != nil {
+		return "", fmt.Errorf("presign openTunnel: %w", err)
+	}
+	su, err := url.Parse(signed)
+	if err != nil {
+		return "", err
+	}
+	sq := su.Query()
+	// Rebuild the query in the AWS CLI's order.
+	var b strings.Builder
+	add := func(k, v string) {
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(k))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(v))
+	}
+	for _, p := range params {
+		add(p[0], p[1])
+	}
+	for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"} {
+		if v := sq.Get(k); v != "" {
+			add(k, v)
+		}
+	}
+	return "wss://" + host + "/openTunnel?" + b.String(), nil
+}

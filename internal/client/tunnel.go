@@ -1,0 +1,245 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/gobwas/ws"
+
+	"github.com/postern/postern/internal/bufpool"
+	"github.com/postern/postern/internal/wsframe"
+)
+
+// Dialer opens tunnels.
+type Dialer struct {
+	Credentials aws.CredentialsProvider
+	Region      string
+	// TLS is the client TLS configuration (trusted CAs); ServerName is
+	// set per tunnel.
+	TLS       *tls.Config
+	UserAgent string
+	// Now is the signing clock; default time.Now.
+	Now func() time.Time
+	// DialAddr, when set, replaces the address derived from the dnsName
+	// (tests).
+	DialAddr string
+}
+
+// RefusedError is an openTunnel refused before the upgrade: the server's
+// HTTP status and JSON body.
+type RefusedError struct {
+	Status    int
+	ErrorCode string
+	Message   string
+	RequestID string
+}
+
+func (e *RefusedError) Error() string {
+	if e.ErrorCode != "" {
+		return fmt.Sprintf("the tunnel was refused (HTTP %d): %s: %s", e.Status, e.ErrorCode, e.Message)
+	}
+	return fmt.Sprintf("the tunnel was refused (HTTP %d): %s", e.Status, e.Message)
+}
+
+// ClosedError is a tunnel the server closed with a code other than 1000.
+type ClosedError struct {
+	Code   int
+	Reason string
+}
+
+func (e *ClosedError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("the tunnel was closed (code %d)", e.Code)
+	}
+	return "the tunnel was closed: " + e.Reason
+}
+
+// Dial presigns the URL and opens the tunnel's WebSocket.
+func (d *Dialer) Dial(ctx context.Context, t Target) (*Tunnel, error) {
+	creds, err := d.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	u, err := PresignURL(ctx, creds, d.Region, t, now())
+	if err != nil {
+		return nil, err
+	}
+	return d.DialURL(ctx, u, t.DNSName)
+}
+
+// DialURL opens a tunnel's WebSocket at a presigned URL.
+func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, error) {
+	_, sni, addr := HostPort(dnsName)
+	if d.DialAddr != "" {
+		addr = d.DialAddr
+	}
+	tcfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.TLS != nil {
+		tcfg = d.TLS.Clone()
+	}
+	tcfg.ServerName = sni
+	tcfg.NextProtos = []string{"http/1.1"}
+	var refused *RefusedError
+	hdr := http.Header{}
+	if d.UserAgent != "" {
+		hdr.Set("User-Agent", d.UserAgent)
+	}
+	dialer := ws.Dialer{
+		Timeout:   30 * time.Second,
+		Header:    ws.HandshakeHeaderHTTP(hdr),
+		TLSConfig: tcfg,
+		NetDial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var nd net.Dialer
+			return nd.DialContext(ctx, network, addr)
+		},
+		OnStatusError: func(status int, reason []byte, resp io.Reader) {
+			refused = readRefusal(status, resp)
+		},
+	}
+	conn, br, _, err := dialer.Dial(ctx, rawURL)
+	if err != nil {
+		if refused != nil {
+			return nil, refused
+		}
+		return nil, fmt.Errorf("open tunnel to %s: %w", addr, err)
+	}
+	var rd io.Reader = conn
+	if br != nil {
+		rd = io.MultiReader(br, conn)
+	}
+	return &Tunnel{conn: conn, rd: wsframe.NewReader(rd, false), wr: wsframe.NewWriter(conn, true)}, nil
+}
+
+// readRefusal reads the HTTP response of a refused upgrade.
+func readRefusal(status int, resp io.Reader) *RefusedError {
+	e := &RefusedError{Status: status}
+	r, err := http.ReadResponse(bufio.NewReader(resp), nil)
+	if err != nil {
+		return e
+	}
+	defer r.Body.Close()
+	e.RequestID = r.Header.Get("x-amzn-RequestId")
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	var j struct {
+		ErrorCode string `json:"ErrorCode"`
+		Message   string `json:"Message"`
+	}
+	if json.Unmarshal(body, &j) == nil && (j.ErrorCode != "" || j.Message != "") {
+		e.ErrorCode, e.Message = j.ErrorCode, j.Message
+	} else {
+		e.Message = strings.TrimSpace(string(body))
+	}
+	return e
+}
+
+// Tunnel is an open tunnel: a byte stream over the WebSocket.
+type Tunnel struct {
+	conn net.Conn
+	rd   *wsframe.Reader
+	wr   *wsframe.Writer
+
+	rmu    sync.Mutex
+	closed error // what Read returns once the server closed
+}
+
+// Write sends p as binary frames of at most 64 KiB.
+func (t *Tunnel) Write(p []byte) (int, error) {
+	bp := bufpool.Get()
+	defer bufpool.Put(bp)
+	buf := *bp
+	max := len(buf) - bufpool.Headroom
+	n := 0
+	for n < len(p) {
+		c := copy(buf[bufpool.Headroom:], p[n:min(len(p), n+max)])
+		if err := t.wr.WriteData(buf[:bufpool.Headroom+c], bufpool.Headroom); err != nil {
+			return n, err
+		}
+		n += c
+	}
+	return n, nil
+}
+
+// Read reads tunnel bytes. It returns io.EOF when the server closed with
+// code 1000 (or none), a *ClosedError for other codes.
+func (t *Tunnel) Read(p []byte) (int, error) {
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
+	if t.closed != nil {
+		return 0, t.closed
+	}
+	for {
+		if t.rd.Remaining() > 0 {
+			n, err := t.rd.Read(p)
+			if err == io.EOF {
+				err = nil
+			}
+			return n, err
+		}
+		f, err := t.rd.Next()
+		if err != nil {
+			if t.wr.Closed() {
+				t.closed = io.EOF // we closed; the server went
+				return 0, io.EOF
+			}
+			return 0, err
+		}
+		switch f.Kind {
+		case wsframe.KindData:
+			if f.Length == 0 {
+				continue
+			}
+		case wsframe.KindText:
+			t.closed = errors.New("received invalid data from server (a text frame)")
+			_ = t.wr.Close(wsframe.CloseUnsupportedData, "")
+			return 0, t.closed
+		case wsframe.KindPing:
+			_ = t.wr.Pong(f.Control)
+		case wsframe.KindPong:
+		case wsframe.KindClose:
+			if f.Code == wsframe.CloseNormal || f.Code == wsframe.CloseNoStatus {
+				t.closed = io.EOF
+			} else {
+				t.closed = &ClosedError{Code: f.Code, Reason: f.Reason}
+			}
+			if !t.wr.Closed() {
+				code := f.Code
+				if code == wsframe.CloseNoStatus {
+					code = 0
+				}
+				_ = t.wr.Close(code, "")
+			}
+			return 0, t.closed
+		}
+	}
+}
+
+// CloseWrite tells the server this side is done sending (a close frame
+// with code 1000); the server's last bytes still arrive through Read.
+func (t *Tunnel) CloseWrite() error {
+	err := t.wr.Close(wsframe.CloseNormal, "")
+	if errors.Is(err, wsframe.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close closes the connection.
+func (t *Tunnel) Close() error { return t.conn.Close() }
+
+// SetReadDeadline sets the read deadline of the connection.
+func (t *Tunnel) SetReadDeadline(d time.Time) error { return t.conn.SetReadDeadline(d) }
