@@ -34,7 +34,7 @@ var instanceIDRe = regexp.MustCompile(`^i-[0-9a-zA-Z]+$`)
 
 // tunnelOptions are open-tunnel's flags, as the AWS CLI names them.
 type tunnelOptions struct {
-	instanceID, endpointID, dnsName, privateIP string
+	instanceID, endpointID, dnsName, privateIP   string
 	remotePort, localPort, maxDuration, maxConns int
 }
 

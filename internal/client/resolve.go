@@ -92,4 +92,3 @@ func Resolve(ctx context.Context, api *ec2.Client, t *Target) error {
 	t.EndpointID, t.DNSName = aws.ToString(first.InstanceConnectEndpointId), aws.ToString(first.DnsName)
 	return nil
 }
-

@@ -34,6 +34,8 @@ type Dialer struct {
 	// DialAddr, when set, replaces the address derived from the dnsName
 	// (tests).
 	DialAddr string
+	// LocalAddr, when set, is the local address to dial from.
+	LocalAddr net.Addr
 }
 
 // RefusedError is an openTunnel refused before the upgrade: the server's
@@ -104,7 +106,7 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		Header:    ws.HandshakeHeaderHTTP(hdr),
 		TLSConfig: tcfg,
 		NetDial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var nd net.Dialer
+			nd := net.Dialer{LocalAddr: d.LocalAddr}
 			return nd.DialContext(ctx, network, addr)
 		},
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
