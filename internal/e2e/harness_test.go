@@ -63,19 +63,32 @@ type serverProc struct {
 }
 
 // startServer starts `postern server` on dataDir with a kernel-chosen port
-// and waits for its "running on" line.
+// and waits for its "running on" line. Later --listen flags in extra
+// override the default one.
 func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
+	t.Helper()
+	p, err := tryStartServer(t, dataDir, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryStartServer is startServer returning an error (with the server's
+// output) instead of failing t, for callers that retry, e.g. when a fixed
+// port they picked was taken in the meantime.
+func tryStartServer(t *testing.T, dataDir string, extra ...string) (*serverProc, error) {
 	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binPath, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &serverProc{t: t, dataDir: dataDir, cmd: cmd, done: make(chan struct{})}
 	cmd.Stderr = &lockedWriter{p: p}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ready := make(chan string, 1)
 	go func() {
@@ -101,12 +114,14 @@ func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	select {
 	case p.url = <-ready:
 	case <-p.done:
-		t.Fatalf("server exited before it was ready: %v\n%s", p.exitErr, p.output())
+		return nil, fmt.Errorf("server exited before it was ready: %v\n%s", p.exitErr, p.output())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("server not ready after 60s:\n%s", p.output())
+		_ = cmd.Process.Kill()
+		<-p.done
+		return nil, fmt.Errorf("server not ready after 60s:\n%s", p.output())
 	}
 	t.Cleanup(func() { p.stop() })
-	return p
+	return p, nil
 }
 
 type lockedWriter struct{ p *serverProc }

@@ -103,6 +103,9 @@ type FrontDoor struct {
 	tunnels    map[string]*tunnel
 	byEndpoint map[string]int
 	stopping   bool
+	pinging    bool          // the keepalive goroutine runs
+	done       chan struct{} // closed by Shutdown
+	closedDone bool
 	wg         sync.WaitGroup
 }
 
@@ -140,7 +143,7 @@ func New(cfg Config) (*FrontDoor, error) {
 		cfg.Now = time.Now
 	}
 	return &FrontDoor{cfg: cfg, log: cfg.Logger, audit: &audit.Writer{Store: cfg.Store},
-		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}}, nil
+		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}, done: make(chan struct{})}, nil
 }
 
 // request is one openTunnel attempt while it is decided.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/gobwas/ws"
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/config"
@@ -196,3 +198,138 @@ func wantRefusal(t *testing.T, err error, status int, code, msgPart string) {
 }
 
 func strconvItoa(n int) string { return strconv.Itoa(n) }
+
+// closedWith reads the tunnel to its end and checks the close code and
+// reason.
+func closedWith(t *testing.T, tun *client.Tunnel, code int, reasonPart string) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, tun)
+	var ce *client.ClosedError
+	if !errors.As(err, &ce) {
+		t.Fatalf("tunnel ended with %v, want a close with code %d", err, code)
+	}
+	if ce.Code != code || !strings.Contains(ce.Reason, reasonPart) {
+		t.Fatalf("closed with %d %q, want %d with %q", ce.Code, ce.Reason, code, reasonPart)
+	}
+}
+
+func lastClose(t *testing.T, e *tunneltest.Env) (reason string, code int) {
+	t.Helper()
+	ev := waitEvent(t, e, "CloseTunnel", 1)[0]
+	var rec struct {
+		ServiceEventDetails struct {
+			Reason    string
+			CloseCode int
+		}
+	}
+	if err := json.Unmarshal([]byte(ev.Body), &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec.ServiceEventDetails.Reason, rec.ServiceEventDetails.CloseCode
+}
+
+// maxTunnelDuration ends the tunnel with a reason the client prints.
+func TestMaxTunnelDuration(t *testing.T) {
+	e := startAll(t)
+	echo := tunneltest.Echo(t)
+	target := e.Local(echo.Port)
+	target.MaxTunnelDuration = 1
+	tun, err := e.Dialer(e.Admin).Dial(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	roundTrip(t, tun, "before the deadline")
+	closedWith(t, tun, 1008, "Maximum tunnel duration of 1 seconds reached")
+	if reason, code := lastClose(t, e); reason != "MaxDuration" || code != 1008 {
+		t.Fatalf("close record %s %d", reason, code)
+	}
+}
+
+// A target that resets its connection ends the tunnel with that reason.
+func TestTargetReset(t *testing.T) {
+	e := startAll(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		b := make([]byte, 1)
+		c.Read(b)
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}()
+	tun, err := e.Dialer(e.Admin).Dial(context.Background(), e.Local(ln.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	tun.Write([]byte("x"))
+	closedWith(t, tun, 1011, "reset")
+	if reason, _ := lastClose(t, e); reason != "TargetReset" {
+		t.Fatalf("close record reason %s", reason)
+	}
+}
+
+// The AWS CLI sends empty binary frames after stdin ends and answers
+// pings; the server ignores the former and answers the client's pings.
+func TestEmptyFramesAndPing(t *testing.T) {
+	e := startAll(t)
+	echo := tunneltest.Echo(t)
+	u, err := client.PresignURL(context.Background(), e.Admin, e.Region, e.Local(echo.Port), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: e.Roots, ServerName: "localhost"},
+		NetDial: func(ctx context.Context, n, _ string) (net.Conn, error) { return net.Dial(n, e.Addr) }}
+	conn, _, _, err := d.Dial(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send := func(f ws.Frame) {
+		if err := ws.WriteFrame(conn, ws.MaskFrame(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		send(ws.NewBinaryFrame(nil))
+	}
+	send(ws.NewPingFrame([]byte("are you there")))
+	send(ws.NewBinaryFrame([]byte("data")))
+	var gotPong, gotData bool
+	for !(gotPong && gotData) {
+		f, err := ws.ReadFrame(conn)
+		if err != nil {
+			t.Fatalf("read: %v (pong %v, data %v)", err, gotPong, gotData)
+		}
+		switch f.Header.OpCode {
+		case ws.OpPong:
+			gotPong = string(f.Payload) == "are you there"
+		case ws.OpBinary:
+			gotData = string(f.Payload) == "data"
+		default:
+			t.Fatalf("unexpected frame %v %q", f.Header.OpCode, f.Payload)
+		}
+	}
+	// A close from the client is answered with 1000.
+	send(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+	for {
+		f, err := ws.ReadFrame(conn)
+		if err != nil {
+			t.Fatalf("no close answer: %v", err)
+		}
+		if f.Header.OpCode == ws.OpClose {
+			code, _ := ws.ParseCloseFrameData(f.Payload)
+			if code != ws.StatusNormalClosure {
+				t.Fatalf("close answer %d", code)
+			}
+			return
+		}
+	}
+}

@@ -3,6 +3,7 @@
 package netutil
 
 import (
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,7 +24,11 @@ func waitReadable(rc syscall.RawConn) error {
 		if err == unix.EAGAIN || err == unix.EWOULDBLOCK {
 			return false
 		}
-		opErr = nil // data, EOF or an error: the next Read reports it
+		if err != nil {
+			// A pending socket error (a reset) is consumed by the peek:
+			// report it here, or the next Read would only see EOF.
+			opErr = os.NewSyscallError("recvfrom", err)
+		}
 		return true
 	})
 	if err != nil {

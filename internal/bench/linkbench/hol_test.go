@@ -36,8 +36,9 @@ func stalled(tb testing.TB, p *pair, dir string, k int, warm uint64) float64 {
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, chunk)
+			dc := deadlineConn{Conn: c, limit: 10 * time.Second}
 			if dir == "s2a" {
-				if err := writeN(c, warm, buf); err != nil {
+				if err := writeN(dc, warm, buf); err != nil {
 					errs <- err
 					return
 				}
@@ -45,7 +46,7 @@ func stalled(tb testing.TB, p *pair, dir string, k int, warm uint64) float64 {
 				return
 			}
 			// a2s: read warm bytes, then never read c again.
-			if err := readN(c, warm, buf); err != nil {
+			if err := readN(dc, warm, buf); err != nil {
 				errs <- err
 			}
 		}()

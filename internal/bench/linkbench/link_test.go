@@ -9,11 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +45,19 @@ var (
 func tlsConfigs(tb testing.TB) (*tls.Config, *tls.Config) {
 	tb.Helper()
 	tlsOnce.Do(func() {
+		if v := os.Getenv(certEnv); v != "" {
+			// A helper process uses its parent's certificate.
+			d, k, _ := strings.Cut(v, ":")
+			der, err1 := hex.DecodeString(d)
+			kb, err2 := hex.DecodeString(k)
+			key, err3 := x509.ParseECPrivateKey(kb)
+			cert, err4 := x509.ParseCertificate(der)
+			if clientTLSErr = errors.Join(err1, err2, err3, err4); clientTLSErr != nil {
+				return
+			}
+			setTLS(der, cert, key)
+			return
+		}
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			clientTLSErr = err
@@ -69,12 +84,7 @@ func tlsConfigs(tb testing.TB) (*tls.Config, *tls.Config) {
 			clientTLSErr = err
 			return
 		}
-		rootPool = x509.NewCertPool()
-		rootPool.AddCert(cert)
-		serverTLS = &tls.Config{
-			MinVersion:   tls.VersionTLS13,
-			Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
-		}
+		setTLS(der, cert, key)
 	})
 	if clientTLSErr != nil {
 		tb.Fatal(clientTLSErr)
@@ -87,6 +97,26 @@ func tlsConfigs(tb testing.TB) (*tls.Config, *tls.Config) {
 	}
 	return serverTLS, client
 }
+
+// certEnv passes the certificate and key to a helper process.
+const certEnv = "LINKBENCH_CERT"
+
+func setTLS(der []byte, cert *x509.Certificate, key *ecdsa.PrivateKey) {
+	rootPool = x509.NewCertPool()
+	rootPool.AddCert(cert)
+	serverTLS = &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		clientTLSErr = err
+		return
+	}
+	certForChild = hex.EncodeToString(der) + ":" + hex.EncodeToString(kb)
+}
+
+var certForChild string
 
 // serverLink is the server's view of a link: it opens tunnel streams.
 type serverLink interface {
@@ -341,10 +371,21 @@ func (k *counter) add(d int) {
 	k.c.Broadcast()
 }
 
-// waitFor blocks until pred(n) holds or done is closed.
+// waitFor blocks until pred(n) holds or done (which may be nil) is closed.
 func (k *counter) waitFor(pred func(int) bool, done <-chan struct{}) bool {
-	stop := context.AfterFunc(contextFromChan(done), func() { k.c.Broadcast() })
-	defer stop()
+	if done != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-done:
+				k.mu.Lock()
+				k.mu.Unlock() //nolint:staticcheck // orders the wake-up after the waiter's check
+				k.c.Broadcast()
+			case <-stop:
+			}
+		}()
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for !pred(k.n) {
@@ -356,15 +397,6 @@ func (k *counter) waitFor(pred func(int) bool, done <-chan struct{}) bool {
 		k.c.Wait()
 	}
 	return true
-}
-
-func contextFromChan(done <-chan struct{}) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-done
-		cancel()
-	}()
-	return ctx
 }
 
 // poolServer hands out connections the agent dialled in advance.
@@ -587,7 +619,8 @@ func settle(l any, done <-chan struct{}) bool {
 //	'S' + uint64 n sink: read n bytes, reply 'K'
 //	'G' + uint64 n generate: write n bytes, then wait for EOF
 //	'H' + uint64 n stall: read n bytes, then stop reading until the agent stops
-//	'P' + uint64 n push: write until a write makes no progress for stallWait
+//	'P' + uint64 n push: write n bytes, then write until a write makes no
+//	               progress for stallWait
 //	               (the server has stopped reading), send on full, wait for
 //	               the agent to stop
 type handler struct {
@@ -655,6 +688,9 @@ func (h *handler) serve(c net.Conn) {
 		<-h.done
 	case 'P':
 		if _, err := io.ReadFull(c, hdr[1:]); err != nil {
+			return
+		}
+		if err := writeN(c, binary.BigEndian.Uint64(hdr[1:]), h.zero); err != nil {
 			return
 		}
 		pushUntilFull(c, h.zero)

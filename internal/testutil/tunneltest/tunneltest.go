@@ -225,7 +225,8 @@ type Agent struct {
 	ID     *agent.Identity
 	A      *agent.Agent
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{}
+	err    error
 }
 
 // StartAgent joins an endpoint with a new in-process agent and runs it
@@ -248,8 +249,11 @@ func (e *Env) StartAgent(endpointID string, cfg agent.Config) *Agent {
 // RunAgent runs an agent with a saved identity.
 func RunAgent(t testing.TB, id *agent.Identity, cfg agent.Config) *Agent {
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &Agent{ID: id, A: agent.New(id, cfg), cancel: cancel, done: make(chan error, 1)}
-	go func() { a.done <- a.A.Run(ctx) }()
+	a := &Agent{ID: id, A: agent.New(id, cfg), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		a.err = a.A.Run(ctx)
+		close(a.done)
+	}()
 	t.Cleanup(func() { a.Stop() })
 	return a
 }
@@ -257,15 +261,18 @@ func RunAgent(t testing.TB, id *agent.Identity, cfg agent.Config) *Agent {
 // Stop stops the agent (draining) and returns Run's result.
 func (a *Agent) Stop() error {
 	a.cancel()
-	err, ok := <-a.done
-	if ok {
-		close(a.done)
-	}
-	return err
+	<-a.done
+	return a.err
 }
 
-// Done is Run's result channel.
-func (a *Agent) Done() <-chan error { return a.done }
+// Done is closed when Run returned; Err is then its result.
+func (a *Agent) Done() <-chan struct{} { return a.done }
+
+// Err is Run's result, once Done is closed.
+func (a *Agent) Err() error {
+	<-a.done
+	return a.err
+}
 
 // WaitConnected waits until the server lists the agent as connected.
 func (e *Env) WaitConnected(agentID string, timeout time.Duration) {
