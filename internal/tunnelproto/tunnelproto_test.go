@@ -1,0 +1,191 @@
+package tunnelproto
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestParseHeader(t *testing.T) {
+	tests := []struct {
+		name string
+		h    [HeaderLen]byte
+		typ  FrameType
+		n    int
+		bad  string
+	}{
+		{"data", [4]byte{3, 0, 1, 0}, FrameData, 256, ""},
+		{"empty data", [4]byte{3, 0, 0, 0}, FrameData, 0, ""},
+		{"max data", [4]byte{3, 0x10, 0, 0}, FrameData, MaxPayload, ""},
+		{"too big", [4]byte{3, 0x10, 0, 1}, 0, 0, "exceeds"},
+		{"eof", [4]byte{4, 0, 0, 0}, FrameEOF, 0, ""},
+		{"eof with payload", [4]byte{4, 0, 0, 1}, 0, 0, "EOF frame"},
+		{"json too big", [4]byte{1, 0, 0x40, 1}, 0, 0, "exceeds"},
+		{"type zero", [4]byte{0, 0, 0, 0}, 0, 0, "unknown type"},
+		{"type 6", [4]byte{6, 0, 0, 0}, 0, 0, "unknown type"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			typ, n, err := ParseHeader(tc.h)
+			if tc.bad != "" {
+				if err == nil || !errors.Is(err, ErrFrame) || !strings.Contains(err.Error(), tc.bad) {
+					t.Fatalf("ParseHeader(%v) = %v, want an ErrFrame with %q", tc.h, err, tc.bad)
+				}
+				return
+			}
+			if err != nil || typ != tc.typ || n != tc.n {
+				t.Fatalf("ParseHeader(%v) = %v %d %v", tc.h, typ, n, err)
+			}
+			var b [HeaderLen]byte
+			PutHeader(b[:], typ, n)
+			if b != tc.h {
+				t.Fatalf("PutHeader round trip %v, want %v", b, tc.h)
+			}
+		})
+	}
+}
+
+type rwc struct {
+	io.Reader
+	io.Writer
+}
+
+func (rwc) Close() error { return nil }
+
+// A tunnel stream as the agent writes it, read back by Conn.Recv.
+func TestConnRoundTrip(t *testing.T) {
+	var wire bytes.Buffer
+	w := NewConn(rwc{Writer: &wire})
+	frame := func(p string) []byte { return append(make([]byte, HeaderLen), p...) }
+	if err := w.SendData(frame("hello ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SendData(frame("")); err != nil { // empty frames are skipped
+		t.Fatal(err)
+	}
+	if err := w.SendData(frame("world")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SendEOF(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SendData(frame("late")); err == nil {
+		t.Fatal("data after EOF was accepted")
+	}
+	if err := w.SendEnd(CodeTargetReset, "reset"); err != nil {
+		t.Fatal(err)
+	}
+	r := NewConn(rwc{Reader: &wire})
+	var got []string
+	small := func(n int) []byte { return make([]byte, min(n, 3)) } // forces partial reads
+	for {
+		b, err := r.Recv(small)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("Recv: %v", err)
+			}
+			break
+		}
+		got = append(got, string(b))
+	}
+	if strings.Join(got, "") != "hello world" {
+		t.Fatalf("got %q", got)
+	}
+	_, err := r.Recv(small)
+	var er *EndReason
+	if !errors.As(err, &er) || er.Code != CodeTargetReset || er.Message != "reset" {
+		t.Fatalf("after EOF: %v, want the End reason", err)
+	}
+	if _, err := r.Recv(small); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a stream that stops: %v", err)
+	}
+}
+
+func TestJSONFrames(t *testing.T) {
+	var wire bytes.Buffer
+	req := DialRequest{TunnelID: "tnl-1", Address: "10.0.0.1", Port: 22, TimeoutMillis: 1000}
+	if err := WriteJSON(&wire, FrameDial, req); err != nil {
+		t.Fatal(err)
+	}
+	var got DialRequest
+	if err := ReadJSON(bytes.NewReader(wire.Bytes()), FrameDial, &got); err != nil || got != req {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if err := ReadJSON(bytes.NewReader(wire.Bytes()), FrameDialResult, &got); err == nil {
+		t.Fatal("a Dial frame was read as a DialResult")
+	}
+	for _, bad := range []DialRequest{{}, {TunnelID: "t", Address: "a", Port: 0}, {TunnelID: "t", Port: 22}, {TunnelID: "t", Address: "a", Port: 22, TimeoutMillis: -1}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+}
+
+func TestJoinToken(t *testing.T) {
+	tok := JoinToken{Server: "postern.example:443", CAPin: strings.Repeat("ab", 32), EndpointID: "eice-0123456789abcdef0", Secret: strings.Repeat("s", 43)}
+	got, err := ParseJoinToken(" " + tok.Encode() + "\n")
+	if err != nil || got != tok {
+		t.Fatalf("%+v %v", got, err)
+	}
+	bad := map[string]JoinToken{
+		"no port":      {Server: "postern.example", CAPin: tok.CAPin, EndpointID: tok.EndpointID, Secret: tok.Secret},
+		"short pin":    {Server: tok.Server, CAPin: "abcd", EndpointID: tok.EndpointID, Secret: tok.Secret},
+		"not eice":     {Server: tok.Server, CAPin: tok.CAPin, EndpointID: "vpc-1", Secret: tok.Secret},
+		"short secret": {Server: tok.Server, CAPin: tok.CAPin, EndpointID: tok.EndpointID, Secret: "x"},
+	}
+	for name, b := range bad {
+		if _, err := ParseJoinToken(b.Encode()); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for _, s := range []string{"", "PJT1.", "PJT1.!!!", "XYZ", JoinTokenPrefix + "eyJ4IjoxfQ"} {
+		if _, err := ParseJoinToken(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
+
+func FuzzParseJoinToken(f *testing.F) {
+	f.Add(JoinToken{Server: "h:1", CAPin: strings.Repeat("0", 64), EndpointID: "eice-1", Secret: strings.Repeat("s", 20)}.Encode())
+	f.Add("PJT1.e30")
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := ParseJoinToken(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseJoinToken(tok.Encode())
+		if err != nil || again != tok {
+			t.Fatalf("a parsed token does not round-trip: %+v %v", again, err)
+		}
+	})
+}
+
+// FuzzConnRecv feeds arbitrary bytes to a tunnel stream reader: it must
+// never panic, never deliver more bytes than the input held, and end with
+// an error.
+func FuzzConnRecv(f *testing.F) {
+	var seed bytes.Buffer
+	c := NewConn(rwc{Writer: &seed})
+	c.SendData(append(make([]byte, HeaderLen), "abc"...))
+	c.SendEOF()
+	f.Add(seed.Bytes())
+	f.Add([]byte{5, 0, 0, 2, '{', '}'})
+	f.Add([]byte{3, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewConn(rwc{Reader: bytes.NewReader(in)})
+		total := 0
+		for i := 0; i < len(in)+2; i++ {
+			b, err := r.Recv(func(n int) []byte { return make([]byte, min(n, 64)) })
+			total += len(b)
+			if total > len(in) {
+				t.Fatalf("delivered %d bytes from %d", total, len(in))
+			}
+			if err != nil {
+				return
+			}
+		}
+		t.Fatalf("Recv did not end on %d bytes", len(in))
+	})
+}

@@ -1,0 +1,121 @@
+package wsframe
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/gobwas/ws"
+)
+
+// Frames written by a client-side Writer are read back by a server-side
+// Reader (and the other way round), at every length class.
+func TestRoundTrip(t *testing.T) {
+	for _, fromClient := range []bool{true, false} {
+		for _, n := range []int{0, 1, 125, 126, 65535, 65536, 65000 + 3} {
+			var wire bytes.Buffer
+			w := NewWriter(&wire, fromClient)
+			payload := bytes.Repeat([]byte{0xa5, 0x5a, 0x01}, n/3+1)[:n]
+			buf := append(make([]byte, MaxHeader), payload...)
+			if err := w.WriteData(buf, MaxHeader); err != nil {
+				t.Fatal(err)
+			}
+			// Cross-check the encoding with gobwas's own reader.
+			f, err := ws.ReadFrame(bytes.NewReader(wire.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Header.Masked != fromClient || f.Header.OpCode != ws.OpBinary || !f.Header.Fin || int(f.Header.Length) != n {
+				t.Fatalf("n=%d header %+v", n, f.Header)
+			}
+			r := NewReader(bytes.NewReader(wire.Bytes()), fromClient)
+			fr, err := r.Next()
+			if err != nil || fr.Kind != KindData || fr.Length != int64(n) {
+				t.Fatalf("n=%d Next %+v %v", n, fr, err)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil || !bytes.Equal(got, payload) {
+				t.Fatalf("n=%d payload mismatch (%d bytes) %v", n, len(got), err)
+			}
+		}
+	}
+}
+
+func TestControlFrames(t *testing.T) {
+	var wire bytes.Buffer
+	w := NewWriter(&wire, true)
+	w.Ping([]byte("p"))
+	w.Pong([]byte("q"))
+	w.Close(CloseGoingAway, strings.Repeat("é", 100)) // cut to 123 bytes of UTF-8
+	if err := w.Ping(nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	r := NewReader(&wire, true)
+	want := []Kind{KindPing, KindPong, KindClose}
+	for i, k := range want {
+		f, err := r.Next()
+		if err != nil || f.Kind != k {
+			t.Fatalf("frame %d: %+v %v", i, f, err)
+		}
+		if k == KindClose && (f.Code != CloseGoingAway || len(f.Reason) > 123 || !strings.HasPrefix(f.Reason, "é")) {
+			t.Fatalf("close %d %q", f.Code, f.Reason)
+		}
+	}
+}
+
+func TestProtocolErrors(t *testing.T) {
+	tests := map[string][]byte{
+		"unmasked from client": {0x82, 0x01, 'x'},
+		"reserved bits":        {0xc2, 0x80, 0, 0, 0, 0},
+		"fragmented control":   {0x09, 0x80, 0, 0, 0, 0},
+		"long control":         {0x89, 0xfe, 0x00, 0x7e, 0, 0, 0, 0},
+		"unknown opcode":       {0x83, 0x80, 0, 0, 0, 0},
+		"one-byte close":       {0x88, 0x81, 0, 0, 0, 0, 1},
+		"unknown control":      {0x8b, 0x80, 0, 0, 0, 0},
+	}
+	for name, in := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := NewReader(bytes.NewReader(in), true).Next()
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("got %v, want a protocol error", err)
+			}
+		})
+	}
+}
+
+// FuzzReader: arbitrary bytes from a client never panic the reader, and
+// it never yields more payload than it was given.
+func FuzzReader(f *testing.F) {
+	var wire bytes.Buffer
+	w := NewWriter(&wire, true)
+	w.WriteData(append(make([]byte, MaxHeader), "hello"...), MaxHeader)
+	w.Ping([]byte("x"))
+	w.Close(CloseNormal, "bye")
+	f.Add(wire.Bytes(), true)
+	f.Add([]byte{0x82, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false)
+	f.Fuzz(func(t *testing.T, in []byte, fromClient bool) {
+		r := NewReader(bytes.NewReader(in), fromClient)
+		total := 0
+		buf := make([]byte, 100)
+		for i := 0; i <= len(in); i++ {
+			fr, err := r.Next()
+			if err != nil {
+				return
+			}
+			if fr.Kind == KindData || fr.Kind == KindText {
+				for r.Remaining() > 0 {
+					n, err := r.ReadPayload(buf)
+					total += n
+					if total > len(in) {
+						t.Fatalf("%d payload bytes from %d input bytes", total, len(in))
+					}
+					if err != nil {
+						return
+					}
+				}
+			}
+		}
+	})
+}
