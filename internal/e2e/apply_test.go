@@ -10,7 +10,7 @@ import (
 // TestApply: postern apply -f creates a declared network, is idempotent,
 // reports changes, and --dry-run changes nothing.
 func TestApply(t *testing.T) {
-	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
 	spec, err := os.ReadFile("../../examples/network.yaml")
 	if err != nil {
 		t.Fatal(err)

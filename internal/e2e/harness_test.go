@@ -224,3 +224,16 @@ func readAll(t *testing.T, r io.Reader) string {
 	}
 	return string(b)
 }
+
+// startBareServer starts a server without the one-machine local network
+// (agent.embedded: false), for tests that count what they create.
+func startBareServer(t *testing.T, dataDir string) *serverProc {
+	t.Helper()
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "postern.yaml"), []byte("version: 1\nagent:\n  embedded: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, dataDir)
+}

@@ -10,7 +10,7 @@ import (
 // TestCLIPaging: the postern CLI follows NextToken/Marker as the AWS CLI
 // does, merging pages, and --max-items cuts the listing.
 func TestCLIPaging(t *testing.T) {
-	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
 	run := func(args ...string) string {
 		t.Helper()
 		out, errOut, code := srv.cli(t, nil, args...)

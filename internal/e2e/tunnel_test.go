@@ -68,9 +68,7 @@ func TestSSHThroughTunnel(t *testing.T) {
 		if code != 0 || out != "hello\n" {
 			t.Fatalf("ssh through the tunnel: exit %d, stdout %q, stderr %q\n%s", code, out, errOut, logs())
 		}
-		t.Logf("ssh done")
 		waitNoProcess(t, bin, logs)
-		t.Logf("no process")
 	})
 
 	t.Run("scp100MiB", func(t *testing.T) {
@@ -103,7 +101,9 @@ func TestSSHThroughTunnel(t *testing.T) {
    "Condition":{"NumericEquals":{"ec2-instance-connect:remotePort":"3389"}}}]}`)
 		srv.mustCLI(t, "iam", "create-user", "--user-name", "dev")
 		srv.mustCLI(t, "iam", "put-user-policy", "--user-name", "dev", "--policy-name", "rdp-only", "--policy-document", "file://"+policy)
-		var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey string } }
+		var key struct {
+			AccessKey struct{ AccessKeyId, SecretAccessKey string }
+		}
 		srv.mustJSON(t, &key, "iam", "create-access-key", "--user-name", "dev")
 		// dev's own credentials file; the server's config file (endpoint,
 		// CA bundle, region) as before.
@@ -197,7 +197,9 @@ func TestTunnelAcrossNetworkNamespaces(t *testing.T) {
 		t.Fatalf("register-instance: %+v", reg)
 	}
 	instanceID := reg.Instances[0].InstanceId
-	var ep struct{ InstanceConnectEndpoint struct{ InstanceConnectEndpointId, DnsName string } }
+	var ep struct {
+		InstanceConnectEndpoint struct{ InstanceConnectEndpointId, DnsName string }
+	}
 	srv.mustJSON(t, &ep, "ec2", "create-instance-connect-endpoint", "--subnet-id", subnet.Subnet.SubnetId)
 	endpointID := ep.InstanceConnectEndpoint.InstanceConnectEndpointId
 	if want := listen; ep.InstanceConnectEndpoint.DnsName != want {
@@ -427,12 +429,13 @@ func markedBinary(t *testing.T) string {
 	return p
 }
 
-// waitNoProcess waits (bounded) until no process runs with marker in its
-// command line (pgrep -f).
-func waitNoProcess(t *testing.T, marker string, logs func() string) {
+// waitNoProcess waits (bounded) until no process runs the program at path
+// (pgrep -f on a command line starting with it; ssh's own command line,
+// which holds the ProxyCommand, does not count).
+func waitNoProcess(t *testing.T, path string, logs func() string) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, "no process running "+marker, logs, func() (bool, string) {
-		out, err := exec.Command("pgrep", "-a", "-f", regexp.QuoteMeta(marker)).Output()
+	waitUntil(t, 10*time.Second, "no process running "+path, logs, func() (bool, string) {
+		out, err := exec.Command("pgrep", "-a", "-f", "^"+regexp.QuoteMeta(path)+"( |$)").Output()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 1 {
 			return true, "" // none matched
@@ -583,4 +586,3 @@ func (c *tunnelClient) wait(t *testing.T, timeout time.Duration, logs func() str
 	}
 	return code, errOut
 }
-

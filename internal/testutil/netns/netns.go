@@ -165,9 +165,17 @@ func (n *NS) destroy(t testing.TB) {
 		out, _ := run("netns", "pids", n.Name)
 		var pids []int
 		for _, f := range strings.Fields(out) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
 			}
+			if pid == os.Getpid() {
+				// A thread of this process is still inside n: killing
+				// "it" would stop and kill the test binary itself.
+				t.Errorf("netns: the test process itself (a thread left behind by Do?) is inside %s; not killing it", n.Name)
+				continue
+			}
+			pids = append(pids, pid)
 		}
 		if len(pids) == 0 {
 			break
@@ -483,8 +491,18 @@ func (n *NS) Do(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		// No UnlockOSThread: when this goroutine ends while locked, the Go
-		// runtime terminates the thread, namespace and all.
+		// runtime terminates the thread. Except the main thread: the
+		// runtime cannot end it and parks it for good instead, so the
+		// thread is moved back to its own namespace first — otherwise
+		// the whole test process would count as a process inside n
+		// (`ip netns pids`), and destroy would SIGSTOP and kill it.
 		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
 		f, err := os.Open(filepath.Join("/run/netns", n.Name))
 		if err != nil {
 			errc <- err
@@ -496,7 +514,11 @@ func (n *NS) Do(fn func() error) error {
 			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if rerr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); rerr != nil && err == nil {
+			err = fmt.Errorf("netns: returning from %s: %w", n.Name, rerr)
+		}
+		errc <- err
 	}()
 	return <-errc
 }

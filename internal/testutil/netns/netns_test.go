@@ -8,10 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/postern/postern/internal/testutil/netns"
 )
@@ -25,6 +29,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(listenEnv); addr != "" {
 		serve(addr)
 		return
+	}
+	if name := os.Getenv(doMainEnv); name != "" {
+		os.Exit(doFromMainThread(name))
 	}
 	os.Exit(m.Run())
 }
@@ -234,5 +241,66 @@ func TestNthAndAllocation(t *testing.T) {
 			t.Fatalf("PrivateNet gave %v (seen before: %v)", p, seen[p])
 		}
 		seen[p] = true
+	}
+}
+
+// When the test binary is started with doMainEnv set to a namespace name,
+// it calls Do on that namespace from the main thread (see
+// TestDoLeavesNoThreadInside) and exits 0 if the main thread is back in its
+// own namespace afterwards, 1 if it is still inside.
+const doMainEnv = "NETNSTEST_DO_MAIN"
+
+func init() {
+	if os.Getenv(doMainEnv) != "" {
+		runtime.LockOSThread() // keeps the main goroutine on the main thread
+	}
+}
+
+func doFromMainThread(name string) int {
+	// Still on the main thread, which is now free to run Do's goroutine:
+	// it is started there and runs as soon as this goroutine blocks.
+	runtime.UnlockOSThread()
+	ran := "elsewhere"
+	if err := (&netns.NS{Name: name}).Do(func() error {
+		if unix.Gettid() == os.Getpid() {
+			ran = "main"
+		}
+		return nil
+	}); err != nil {
+		fmt.Println("Do:", err)
+		return 2
+	}
+	var main, inside unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), os.Getpid()), &main); err != nil {
+		fmt.Println(err)
+		return 2
+	}
+	if err := unix.Stat("/run/netns/"+name, &inside); err != nil {
+		fmt.Println(err)
+		return 2
+	}
+	fmt.Println("fn ran on thread:", ran)
+	if main.Ino == inside.Ino {
+		return 1
+	}
+	return 0
+}
+
+// TestDoLeavesNoThreadInside: Do's goroutine may run on the main thread,
+// which the Go runtime parks for good rather than ends; that thread must
+// not stay inside the namespace, or the test process would count as one of
+// the namespace's processes (and be stopped and killed with them at
+// cleanup).
+func TestDoLeavesNoThreadInside(t *testing.T) {
+	ns := netns.New(t, "doleak")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), doMainEnv+"="+ns.Name)
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 1 {
+		t.Fatalf("after Do, the main thread is still inside %s", ns.Name)
+	} else if err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 }
