@@ -333,3 +333,5 @@ func TestEmptyFramesAndPing(t *testing.T) {
 		}
 	}
 }
+
+func timeNow() time.Time { return time.Now() }
