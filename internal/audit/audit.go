@@ -174,14 +174,20 @@ type Meta struct {
 	UserAgent         string
 	RequestID         string
 	Time              time.Time
+	// EventID is the record's id; a new uuid when empty.
+	EventID string
 }
 
 func (m Meta) record(name, eventType string) Record {
+	id := m.EventID
+	if id == "" {
+		id = uuid.NewString()
+	}
 	return Record{
 		EventVersion: EventVersion, UserIdentity: Identity(m.Principal, m.AccountID, m.AccessKeyID),
 		EventTime: m.Time.UTC().Format(timeFormat), EventSource: SourceInstanceConn, EventName: name,
 		AWSRegion: m.Region, SourceIPAddress: m.SourceIP, UserAgent: m.UserAgent, RequestID: m.RequestID,
-		EventID: uuid.NewString(), EventType: eventType, ManagementEvent: true,
+		EventID: id, EventType: eventType, ManagementEvent: true,
 		RecipientAccountID: m.AccountID, EventCategory: categoryManagement, at: m.Time.UTC(),
 	}
 }
