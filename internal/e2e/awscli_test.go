@@ -20,7 +20,7 @@ func TestAWSCLI(t *testing.T) {
 	if out, err := exec.Command(awsBin, "--version").CombinedOutput(); err != nil {
 		t.Skipf("the AWS CLI does not run here: %v %s", err, out)
 	}
-	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
 	run := func(args ...string) (string, string, int) {
 		cmd := exec.Command(awsBin, args...)
 		cmd.Env = append(cleanEnv(), srv.env()...)

@@ -20,7 +20,7 @@ func TestJSSDK(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "@aws-sdk", "client-ec2")); err != nil {
 		t.Fatalf("tests/js has no node_modules (run `make test-deps`): %v", err)
 	}
-	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
+	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
 	creds, err := os.ReadFile(filepath.Join(srv.dataDir, "credentials"))
 	if err != nil {
 		t.Fatal(err)
