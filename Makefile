@@ -38,9 +38,9 @@ tutorial: build
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-## bench: measure API and policy throughput (see README "Performance")
+## bench: measure API, policy and tunnel performance against same-run baselines (TUNNELS=10000 for the 10,000-tunnel run; see internal/bench/tunnelbench)
 bench:
-	./scripts/bench.sh $(BENCHTIME)
+	POSTERN_BENCH_TUNNELS=$(or $(TUNNELS),1000) ./scripts/bench.sh $(BENCHTIME)
 
 clean:
 	rm -rf bin

@@ -1,0 +1,54 @@
+// Package tunnelbench measures Postern's tunnels against baselines taken in
+// the same run (DESIGN.md §6): throughput of one tunnel each way, how long a
+// tunnel takes to open, and what an idle open tunnel costs the server and
+// the agent when thousands are open at once.
+//
+// Every Postern figure has a baseline beside it, measured by the same
+// benchmark process on the same machine a moment before or after:
+//
+//   - direct TCP to the target (the limit);
+//   - an OpenSSH bastion: `ssh -N -L` through a real sshd (package sshdtest,
+//     chacha20-poly1305@openssh.com), and a new `ssh … true` session for
+//     open latency. Without sshd (`make test-deps` installs it) those
+//     sub-benchmarks are skipped and the summary says "not measured";
+//   - Postern one hop: the server's embedded agent dials the target;
+//   - Postern two hops: client → server → remote agent (over its TLS link)
+//     → target.
+//
+// The benchmarks (all on loopback, kernel-chosen ports):
+//
+//	BenchmarkTunnelThroughput  up/… (client→target, into a sink) and down/…
+//	                           (target→client, from a source); b.SetBytes,
+//	                           one 64 KiB write or read per op. `make bench`
+//	                           runs -benchtime 4096x (256 MiB) -count 3 and
+//	                           takes the median.
+//	BenchmarkTunnelOpen        in-process Dial + 1-byte echo, sequential;
+//	                           p50-ms and p99-ms metrics (-benchtime 500x).
+//	BenchmarkTunnelOpenCLI     exec `postern ec2-instance-connect open-tunnel`
+//	                           (stdin/stdout mode) against an in-process
+//	                           server, from exec to the first echoed byte;
+//	                           with the target given by flags (no lookup) or
+//	                           by --instance-id (DescribeInstances and
+//	                           DescribeInstanceConnectEndpoints first)
+//	                           (-benchtime 100x).
+//	BenchmarkSSHSessionOpen    exec `ssh … true` through the sshd
+//	                           (-benchtime 20x).
+//	BenchmarkConcurrentTunnels the server and the agent as separate processes
+//	                           of the built binary; N tunnels to an echo
+//	                           target held by a helper process, each
+//	                           exchanging one byte and then idle. Reports
+//	                           failures, tunnels/s, and PSS (and Go heap,
+//	                           from gctrace) per tunnel for each process.
+//	                           N = 1,000, or POSTERN_BENCH_TUNNELS
+//	                           (`make bench TUNNELS=10000`). One round
+//	                           whatever b.N is (-benchtime 1x).
+//
+// scripts/bench.sh (`make bench`) runs them and prints the summary with
+// ratios and the DESIGN §6 targets. Run one by hand with e.g.
+//
+//	go test -run '^$' -bench TunnelThroughput -benchtime 4096x ./internal/bench/tunnelbench/
+//
+// The package has no non-test code and no Test functions; the binary it
+// needs is built on demand (or taken from POSTERN_BIN). RESULTS.md records
+// runs and where each target stands.
+package tunnelbench

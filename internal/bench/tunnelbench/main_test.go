@@ -1,0 +1,370 @@
+package tunnelbench
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// helperEnv makes the test binary a helper process instead of running
+// benchmarks: "echo" serves a TCP echo on 127.0.0.1:0, prints its address
+// and runs until its stdin ends.
+const helperEnv = "POSTERN_TUNNELBENCH_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "echo" {
+		os.Exit(echoHelper())
+	}
+	// A developer's own AWS settings must not leak into the benchmarks.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			os.Unsetenv(k)
+		}
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// --- the postern binary ---
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// posternBinary returns the path of the postern binary: POSTERN_BIN when
+// set, else one built once for this process.
+func posternBinary(b testing.TB) string {
+	b.Helper()
+	buildOnce.Do(func() {
+		if p := os.Getenv("POSTERN_BIN"); p != "" {
+			binPath, buildErr = filepath.Abs(p)
+			return
+		}
+		binDir, buildErr = os.MkdirTemp("", "tunnelbench-bin")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "postern")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/postern/postern/cmd/postern").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building postern: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// raiseNoFile raises this process's RLIMIT_NOFILE soft limit to want (and
+// the hard limit too when allowed, as root), else to the hard limit.
+// Children started afterwards inherit it. It returns the soft limit.
+func raiseNoFile(want uint64) uint64 {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0
+	}
+	if r.Cur >= want {
+		return r.Cur
+	}
+	if r.Max < want {
+		nr := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &nr) == nil {
+			return want
+		}
+	}
+	r.Cur = r.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r)
+	return r.Cur
+}
+
+// --- targets ---
+
+const chunk = 64 << 10 // bytes per write or read in the throughput benchmarks
+
+// listen serves each accepted connection with serve until the benchmark
+// ends, and returns the listener's port.
+func listen(b testing.TB, serve func(net.Conn)) int {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	b.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// sink reads an 8-byte big-endian count n, then n bytes, then answers one
+// byte ('k'), for as long as the client sends counts.
+func sink(c net.Conn) {
+	buf := make([]byte, 256<<10)
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return
+		}
+		left := binary.BigEndian.Uint64(hdr[:])
+		for left > 0 {
+			n, err := c.Read(buf[:min(uint64(len(buf)), left)])
+			left -= uint64(n)
+			if err != nil {
+				return
+			}
+		}
+		if _, err := c.Write([]byte{'k'}); err != nil {
+			return
+		}
+	}
+}
+
+// source reads an 8-byte big-endian count n and writes n bytes in 64 KiB
+// writes, for as long as the client sends counts.
+func source(c net.Conn) {
+	buf := make([]byte, chunk)
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return
+		}
+		left := binary.BigEndian.Uint64(hdr[:])
+		for left > 0 {
+			n, err := c.Write(buf[:min(uint64(len(buf)), left)])
+			left -= uint64(n)
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// echo copies what it reads back with a small buffer (no splice, so no pipe
+// per connection), then half-closes.
+func echo(c net.Conn) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+}
+
+// echoHelper is the helper process "echo": an echo server whose
+// connections do not count against the benchmark process's descriptors.
+func echoHelper() int {
+	raiseNoFile(1 << 20)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				fmt.Fprintln(os.Stderr, "echo helper:", err)
+				continue
+			}
+			go func() {
+				defer c.Close()
+				echo(c)
+			}()
+		}
+	}()
+	fmt.Println(ln.Addr().String())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	ln.Close()
+	return 0
+}
+
+// startEchoProcess starts the echo helper and returns its port; it stops at
+// the benchmark's end.
+func startEchoProcess(b testing.TB) int {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=echo")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("echo helper: %v", err)
+	}
+	addr, err := net.ResolveTCPAddr("tcp", strings.TrimSpace(line))
+	if err != nil {
+		b.Fatalf("echo helper said %q: %v", line, err)
+	}
+	return addr.Port
+}
+
+// --- statistics ---
+
+// latencies collects durations and reports percentiles.
+type latencies []time.Duration
+
+// percentile is the nearest-rank percentile p (0 < p ≤ 100).
+func (l latencies) percentile(p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// report adds p50-ms and p99-ms metrics.
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(l.percentile(50)), "p50-ms")
+	b.ReportMetric(ms(l.percentile(99)), "p99-ms")
+}
+
+// --- processes ---
+
+// pssKiB is a process's proportional set size in KiB, from
+// /proc/PID/smaps_rollup.
+func pssKiB(pid int) (int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "Pss:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no Pss line in /proc/%d/smaps_rollup", pid)
+}
+
+// fdCount is the number of open descriptors of a process.
+func fdCount(pid int) int {
+	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	return len(ents)
+}
+
+// settledPSS polls a process's PSS every 100 ms until two readings in a row
+// differ by less than 0.5 % (or 3 s pass), and returns the last reading.
+func settledPSS(pid int) (int64, error) {
+	prev, err := pssKiB(pid)
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		<-tick.C
+		cur, err := pssKiB(pid)
+		if err != nil {
+			return 0, err
+		}
+		if math.Abs(float64(cur-prev)) < 0.005*float64(prev) {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
+}
+
+// lockedBuffer collects a child's output.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// cleanEnv is this process's environment without AWS_* variables.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

@@ -1,0 +1,204 @@
+package tunnelbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/testutil/sshdtest"
+)
+
+// BenchmarkTunnelOpen opens b.N connections one after the other, each
+// timed from the start of the dial to the first echoed byte, then closed
+// (the close is not timed): direct (TCP dial), postern1 and postern2
+// (client.Dialer.Dial: TLS handshake, presigned WebSocket upgrade, the
+// server's checks, audit record, the agent's dial). Reports p50-ms and
+// p99-ms.
+func BenchmarkTunnelOpen(b *testing.B) {
+	port := listen(b, echo)
+	p := startPostern(b)
+	type dialFunc func(ctx context.Context) (io.ReadWriteCloser, error)
+	cases := []struct {
+		name string
+		dial dialFunc
+	}{
+		{"direct", func(ctx context.Context) (io.ReadWriteCloser, error) { return dialTCP(ctx, port) }},
+		{"postern1", func(ctx context.Context) (io.ReadWriteCloser, error) { return p.dial(ctx, p.oneHop(port)) }},
+		{"postern2", func(ctx context.Context) (io.ReadWriteCloser, error) { return p.dial(ctx, p.twoHops(port)) }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			lat := make(latencies, 0, b.N)
+			buf := []byte{'x'}
+			for range b.N {
+				start := time.Now()
+				conn, err := c.dial(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := conn.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(conn, buf); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+				b.StopTimer()
+				closeGracefully(conn)
+				b.StartTimer()
+			}
+			lat.report(b)
+		})
+	}
+}
+
+// closeGracefully half-closes conn, waits (bounded) for the other side's
+// end, and closes it, as a finished ssh session would.
+func closeGracefully(c io.ReadWriteCloser) {
+	type closeWriter interface{ CloseWrite() error }
+	type deadliner interface{ SetReadDeadline(time.Time) error }
+	if cw, ok := c.(closeWriter); ok {
+		_ = cw.CloseWrite()
+		if d, ok := c.(deadliner); ok {
+			_ = d.SetReadDeadline(time.Now().Add(5 * time.Second))
+		}
+		_, _ = io.Copy(io.Discard, c)
+	}
+	_ = c.Close()
+}
+
+// BenchmarkTunnelOpenCLI runs `postern ec2-instance-connect open-tunnel`
+// in stdin/stdout mode b.N times against an in-process server, timed from
+// exec to the first byte echoed back on its stdout; then its stdin is
+// closed and it must exit 0 (not timed). The client process finds its
+// server and credentials only through AWS_SHARED_CREDENTIALS_FILE,
+// AWS_CONFIG_FILE and AWS_PROFILE=postern.
+//
+//	postern1         --private-ip-address, --instance-connect-endpoint-id
+//	                 and --instance-connect-endpoint-dns-name: no lookup
+//	postern1-lookup  --instance-id: DescribeInstances and
+//	                 DescribeInstanceConnectEndpoints first, as ssh's
+//	                 ProxyCommand usually runs it
+//	postern2         flags, through the remote agent
+//	exec             baseline: `postern version` from exec to exit
+func BenchmarkTunnelOpenCLI(b *testing.B) {
+	bin := posternBinary(b)
+	port := listen(b, echo)
+	p := startPostern(b)
+	addr, err := net.ResolveTCPAddr("tcp", p.e.Addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.e.Server.WriteClientConfig(addr); err != nil {
+		b.Fatal(err)
+	}
+	env := append(cleanEnv(),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(p.e.Dir, "credentials"),
+		"AWS_CONFIG_FILE="+filepath.Join(p.e.Dir, "config"),
+		"AWS_PROFILE=postern")
+	flags := func(ep, dns string) []string {
+		return []string{"ec2-instance-connect", "open-tunnel", "--private-ip-address", "127.0.0.1",
+			"--instance-connect-endpoint-id", ep, "--instance-connect-endpoint-dns-name", dns, "--remote-port", strconv.Itoa(port)}
+	}
+	local := p.oneHop(port)
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"postern1", flags(local.EndpointID, local.DNSName)},
+		{"postern1-lookup", []string{"ec2-instance-connect", "open-tunnel", "--instance-id", local.InstanceID, "--remote-port", strconv.Itoa(port)}},
+		{"postern2", flags(p.remoteEP, p.e.DNSName())},
+	}
+	b.Run("exec", func(b *testing.B) {
+		lat := make(latencies, 0, b.N)
+		for range b.N {
+			start := time.Now()
+			cmd := exec.Command(bin, "version")
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("postern version: %v: %s", err, out)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		lat.report(b)
+	})
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			lat := make(latencies, 0, b.N)
+			for range b.N {
+				d, err := openCLI(bin, env, c.args)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, d)
+			}
+			lat.report(b)
+		})
+	}
+}
+
+// openCLI runs one open-tunnel process: exec, write one byte to its stdin,
+// time until that byte comes back on its stdout, close stdin, wait for a
+// clean exit (bounded).
+func openCLI(bin string, env, args []string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	buf := []byte{'x'}
+	_, err = stdin.Write(buf)
+	if err == nil {
+		_, err = io.ReadFull(stdout, buf)
+	}
+	d := time.Since(start)
+	stdin.Close()
+	_, _ = io.Copy(io.Discard, stdout)
+	werr := cmd.Wait()
+	if err != nil || werr != nil {
+		return 0, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, stderr.String())
+	}
+	return d, nil
+}
+
+// BenchmarkSSHSessionOpen is the bastion's open latency: a new `ssh …
+// true` session to the sshd (key exchange, authentication, a session
+// channel running true), timed from exec to exit.
+func BenchmarkSSHSessionOpen(b *testing.B) {
+	if why := sshMissing(); why != "" {
+		b.Skip(why)
+	}
+	sshd := sshdtest.Start(b, sshdtest.Options{})
+	lat := make(latencies, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		cmd := sshd.Command(context.Background(), "", "", "true")
+		cmd.Env = cleanEnv()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("ssh true: %v: %s\nsshd log:\n%s", err, out, sshd.Log())
+		}
+		lat = append(lat, time.Since(start))
+	}
+	lat.report(b)
+}
