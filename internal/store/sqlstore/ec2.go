@@ -45,7 +45,7 @@ func (r *repo) q(query string) string { return r.s.d.rebind(query) }
 // does not count as a change (see Store.writeTxCounted).
 func (r *repo) writeQuiet(ctx context.Context, fn func(q querier) error) error {
 	if r.tx == nil {
-		return r.s.writeTxCounted(ctx, false, func(tx *sql.Tx) error { return fn(tx) })
+		return r.s.writeTxCounted(ctx, false, func(tx *cachedTx) error { return fn(tx) })
 	}
 	return r.savepoint(ctx, func(store.Repo) error { return fn(r.tx) })
 }
@@ -54,7 +54,7 @@ func (r *repo) writeQuiet(ctx context.Context, fn func(q querier) error) error {
 // SAVEPOINT of the current transaction inside.
 func (r *repo) write(ctx context.Context, fn func(q querier) error) error {
 	if r.tx == nil {
-		return r.s.writeTx(ctx, func(tx *sql.Tx) error { return fn(tx) })
+		return r.s.writeTx(ctx, func(tx *cachedTx) error { return fn(tx) })
 	}
 	return r.savepoint(ctx, func(store.Repo) error { return fn(r.tx) })
 }

@@ -75,7 +75,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		return nil
 	}
 
-	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(ctx2 *cachedTx) error {
+		tx := ctx2.Tx // DDL runs unprepared
 		if err := s.d.lockMigrations(ctx, tx); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}

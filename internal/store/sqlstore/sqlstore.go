@@ -72,6 +72,7 @@ type Store struct {
 	writer *sql.DB    // writes and InTx
 	reader *sql.DB    // reads outside InTx; may be the same pool as writer
 	reads  *stmtCache // prepared statements on reader
+	writes *stmtCache // prepared statements on writer, for write transactions
 	log    *slog.Logger
 	// writeWait bounds the wait for a write connection (busyTimeout).
 	writeWait time.Duration
@@ -98,7 +99,7 @@ func newStore(ctx context.Context, d dialect, writer, reader *sql.DB, writeSlots
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{d: d, q: newQueries(d), writer: writer, reader: reader, reads: newStmtCache(reader),
+	s := &Store{d: d, q: newQueries(d), writer: writer, reader: reader, reads: newStmtCache(reader), writes: newStmtCache(writer),
 		log: logger, writeWait: busyTimeout}
 	if writeSlots > 0 {
 		s.writeGate = make(chan struct{}, writeSlots)
@@ -131,7 +132,7 @@ func (s *Store) Close() error {
 			s.log.Debug("sqlstore: before close", "dialect", s.d.name(), "err", err)
 		}
 		cancel()
-		errs := []error{s.reads.Close(), s.writer.Close()}
+		errs := []error{s.reads.Close(), s.writes.Close(), s.writer.Close()}
 		if s.reader != s.writer {
 			errs = append(errs, s.reader.Close())
 		}
@@ -154,7 +155,7 @@ type querier interface {
 // on tx.
 type repo struct {
 	s  *Store
-	tx *sql.Tx
+	tx *cachedTx
 	// savepoints counts the SAVEPOINTs taken in tx, to name them uniquely.
 	savepoints *int
 }
@@ -165,7 +166,7 @@ func (r *repo) InTx(ctx context.Context, fn func(tx store.Repo) error) error {
 	if r.tx != nil {
 		return r.savepoint(ctx, fn)
 	}
-	return r.s.writeTx(ctx, func(tx *sql.Tx) error {
+	return r.s.writeTx(ctx, func(tx *cachedTx) error {
 		return fn(&repo{s: r.s, tx: tx, savepoints: new(int)})
 	})
 }
@@ -223,7 +224,7 @@ func (r *repo) view(ctx context.Context, fn func(q querier) error) error {
 		return fmt.Errorf("begin read transaction: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only; nothing to keep
-	return fn(tx)
+	return fn(&cachedTx{Tx: tx, c: r.s.reads})
 }
 
 // update runs a write: in the current transaction, or in a transaction of
@@ -232,12 +233,12 @@ func (r *repo) update(ctx context.Context, fn func(q querier) error) error {
 	if r.tx != nil {
 		return fn(r.tx)
 	}
-	return r.s.writeTx(ctx, func(tx *sql.Tx) error { return fn(tx) })
+	return r.s.writeTx(ctx, func(tx *cachedTx) error { return fn(tx) })
 }
 
 // writeTx runs fn in a transaction on the write handle: commit if fn
 // returns nil, roll back if it fails or panics (the panic goes on).
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (s *Store) writeTx(ctx context.Context, fn func(tx *cachedTx) error) (err error) {
 	return s.writeTxCounted(ctx, true, fn)
 }
 
@@ -245,7 +246,7 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) (err err
 // change (Changes). Writes to records no reader caches (the tunnel
 // tables: audit events, presigned-URL uses, agent connections) do not
 // count, so that opening tunnels does not empty the Authorizer's cache.
-func (s *Store) writeTxCounted(ctx context.Context, counted bool, fn func(tx *sql.Tx) error) (err error) {
+func (s *Store) writeTxCounted(ctx context.Context, counted bool, fn func(tx *cachedTx) error) (err error) {
 	conn, release, err := s.writeConn(ctx)
 	if err != nil {
 		return err
@@ -263,7 +264,7 @@ func (s *Store) writeTxCounted(ctx context.Context, counted bool, fn func(tx *sq
 			}
 		}
 	}()
-	if err := fn(tx); err != nil {
+	if err := fn(&cachedTx{Tx: tx, c: s.writes}); err != nil {
 		finished = true
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			s.log.Error("sqlstore: roll back", "err", rbErr)

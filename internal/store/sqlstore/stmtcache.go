@@ -13,9 +13,11 @@ import (
 // SQLite, so the read path goes through one. The set of statements is
 // fixed (queries.go), so the cache is bounded.
 type stmtCache struct {
-	db *sql.DB
-	mu sync.RWMutex
-	m  map[string]*sql.Stmt
+	db      *sql.DB
+	mu      sync.RWMutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool // being prepared in the background
+	closed  bool
 }
 
 func newStmtCache(db *sql.DB) *stmtCache {
@@ -69,10 +71,86 @@ func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...a
 func (c *stmtCache) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	var errs []error
 	for q, st := range c.m {
 		errs = append(errs, st.Close())
 		delete(c.m, q)
 	}
 	return errors.Join(errs...)
+}
+
+// maxCached bounds the statements a cache holds: statements built at run
+// time (IN lists of every length) must not grow it without end.
+const maxCached = 512
+
+// cached returns the prepared statement for query if the cache has it.
+// Otherwise it prepares it in the background, on a connection of the pool
+// that is free, and the caller runs query unprepared this time: a caller
+// inside a transaction holds a connection, and waiting for another one
+// could deadlock a pool that has no other.
+func (c *stmtCache) cached(query string) *sql.Stmt {
+	c.mu.RLock()
+	st := c.m[query]
+	n := len(c.m)
+	c.mu.RUnlock()
+	if st != nil || n >= maxCached {
+		return st
+	}
+	c.mu.Lock()
+	if c.pending == nil {
+		c.pending = map[string]bool{}
+	}
+	if c.pending[query] || c.m[query] != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.pending[query] = true
+	c.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), busyTimeout)
+		defer cancel()
+		st, err := c.db.PrepareContext(ctx, query)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		delete(c.pending, query)
+		if err != nil || c.closed {
+			if st != nil {
+				st.Close()
+			}
+			return
+		}
+		c.m[query] = st
+	}()
+	return nil
+}
+
+// cachedTx is a transaction whose statements come from a cache of
+// prepared statements (parsing SQL is a large part of a small write's
+// cost with the pure-Go SQLite): each runs as tx.StmtContext of the
+// cached statement, which database/sql prepares once per connection.
+type cachedTx struct {
+	*sql.Tx
+	c *stmtCache
+}
+
+func (t *cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.c.cached(query); st != nil {
+		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.c.cached(query); st != nil {
+		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+func (t *cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.c.cached(query); st != nil {
+		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
 }
