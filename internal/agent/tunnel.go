@@ -148,7 +148,7 @@ func targetToLink(t *tunnel) {
 		}
 		bp := bufpool.Get()
 		buf := *bp
-		n, err := t.target.Read(buf[tunnelproto.HeaderLen:])
+		n, err := t.target.Read(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+bufpool.Chunk])
 		if n > 0 {
 			if werr := t.link.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil {
 				bufpool.Put(bp)
@@ -185,7 +185,7 @@ func linkToTarget(t *tunnel) {
 	var bp *[]byte
 	get := func(n int) []byte {
 		bp = bufpool.Get()
-		return (*bp)[:min(n, bufpool.Size)]
+		return (*bp)[:min(n, bufpool.Chunk)]
 	}
 	for {
 		data, err := t.link.Recv(get)

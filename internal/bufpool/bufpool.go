@@ -9,10 +9,13 @@ package bufpool
 
 import "sync"
 
-// Size is the capacity of every buffer: room for the largest payload a
-// copy loop moves at once (64 KiB, above the AWS CLI's 65,000-byte
-// frames) plus Headroom.
-const Size = 64<<10 + Headroom
+// Chunk is the most a copy loop moves at once: with a tunnelproto header
+// in front, one frame of the agent link's multiplexer (at most 65,535
+// bytes), and above the AWS CLI's 65,000-byte WebSocket frames.
+const Chunk = 65535 - 4
+
+// Size is the capacity of every buffer: Headroom plus Chunk.
+const Size = Chunk + Headroom
 
 // Headroom is the space kept in front of a payload so that a frame header
 // (WebSocket: at most 14 bytes; tunnelproto: 4) can be written in place

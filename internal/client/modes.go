@@ -29,7 +29,7 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 	go func() {
 		bp := bufpool.Get()
 		defer bufpool.Put(bp)
-		buf := (*bp)[:64<<10]
+		buf := (*bp)[:bufpool.Chunk]
 		for {
 			n, err := stdin.Read(buf)
 			if n > 0 {
@@ -55,7 +55,7 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 func copyOut(w io.Writer, tun *Tunnel) error {
 	bp := bufpool.Get()
 	defer bufpool.Put(bp)
-	buf := (*bp)[:64<<10]
+	buf := (*bp)[:bufpool.Chunk]
 	for {
 		n, err := tun.Read(buf)
 		if n > 0 {
@@ -132,7 +132,7 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn) error {
 	go func() {
 		bp := bufpool.Get()
 		defer bufpool.Put(bp)
-		buf := (*bp)[:64<<10]
+		buf := (*bp)[:bufpool.Chunk]
 		for {
 			n, err := c.Read(buf)
 			if n > 0 {

@@ -164,7 +164,7 @@ func (t *Tunnel) Write(p []byte) (int, error) {
 	bp := bufpool.Get()
 	defer bufpool.Put(bp)
 	buf := *bp
-	max := len(buf) - bufpool.Headroom
+	max := bufpool.Chunk
 	n := 0
 	for n < len(p) {
 		c := copy(buf[bufpool.Headroom:], p[n:min(len(p), n+max)])

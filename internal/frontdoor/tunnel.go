@@ -297,7 +297,7 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 					bp = bufpool.Get()
 				}
 				buf := *bp
-				n, err := t.rd.ReadPayload(buf[tunnelproto.HeaderLen:])
+				n, err := t.rd.ReadPayload(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+bufpool.Chunk])
 				if n > 0 {
 					t.bytesIn.Add(int64(n))
 					if werr := t.stream.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil && !t.isEnded() {
@@ -379,7 +379,7 @@ func (t *tunnel) agentToClient() {
 	var bp *[]byte
 	get := func(n int) []byte {
 		bp = bufpool.Get()
-		return (*bp)[bufpool.Headroom:min(bufpool.Headroom+n, bufpool.Size)]
+		return (*bp)[bufpool.Headroom : bufpool.Headroom+min(n, bufpool.Chunk)]
 	}
 	for {
 		data, err := t.stream.Recv(get)

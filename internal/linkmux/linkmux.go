@@ -13,9 +13,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/hashicorp/yamux"
+	"github.com/xtaci/smux"
 )
 
 // Config tunes a session. Zero values take the defaults.
@@ -40,8 +42,31 @@ const (
 
 // Session is one end of a multiplexed link.
 type Session struct {
-	s *yamux.Session
+	m muxer
 }
+
+// muxer is what a multiplexer library gives a Session.
+type muxer interface {
+	open() (net.Conn, error)
+	accept() (net.Conn, error)
+	close() error
+	done() <-chan struct{}
+	numStreams() int
+	ping() (time.Duration, error)
+}
+
+type yamuxSession struct{ s *yamux.Session }
+
+func (m yamuxSession) open() (net.Conn, error)      { return m.s.OpenStream() }
+func (m yamuxSession) accept() (net.Conn, error)    { return m.s.AcceptStream() }
+func (m yamuxSession) close() error                 { return m.s.Close() }
+func (m yamuxSession) done() <-chan struct{}        { return m.s.CloseChan() }
+func (m yamuxSession) numStreams() int              { return m.s.NumStreams() }
+func (m yamuxSession) ping() (time.Duration, error) { return m.s.Ping() }
+
+// useSmux picks the multiplexer (POSTERN_LINKMUX=smux|yamux) until the
+// measurement settles it.
+var useSmux = os.Getenv("POSTERN_LINKMUX") == "smux"
 
 func (c Config) yamux() *yamux.Config {
 	y := yamux.DefaultConfig()
@@ -73,39 +98,51 @@ func (c Config) yamux() *yamux.Config {
 // Opener makes the session of the side that opens tunnel streams (the
 // server).
 func Opener(conn net.Conn, cfg Config) (*Session, error) {
+	if useSmux {
+		s, err := smux.Client(conn, cfg.smux())
+		if err != nil {
+			return nil, err
+		}
+		return &Session{m: smuxSession{s}}, nil
+	}
 	s, err := yamux.Client(conn, cfg.yamux())
 	if err != nil {
 		return nil, err
 	}
-	return &Session{s: s}, nil
+	return &Session{m: yamuxSession{s}}, nil
 }
 
 // Acceptor makes the session of the side that serves tunnel streams (the
 // agent).
 func Acceptor(conn net.Conn, cfg Config) (*Session, error) {
+	if useSmux {
+		s, err := smux.Server(conn, cfg.smux())
+		if err != nil {
+			return nil, err
+		}
+		return &Session{m: smuxSession{s}}, nil
+	}
 	s, err := yamux.Server(conn, cfg.yamux())
 	if err != nil {
 		return nil, err
 	}
-	return &Session{s: s}, nil
+	return &Session{m: yamuxSession{s}}, nil
 }
 
 // Open opens a stream.
-func (s *Session) Open(ctx context.Context) (net.Conn, error) {
-	return s.s.OpenStream()
-}
+func (s *Session) Open(ctx context.Context) (net.Conn, error) { return s.m.open() }
 
 // Accept waits for the peer's next stream.
-func (s *Session) Accept() (net.Conn, error) { return s.s.AcceptStream() }
+func (s *Session) Accept() (net.Conn, error) { return s.m.accept() }
 
 // Close closes the link and every stream on it.
-func (s *Session) Close() error { return s.s.Close() }
+func (s *Session) Close() error { return s.m.close() }
 
 // Done is closed when the link is gone.
-func (s *Session) Done() <-chan struct{} { return s.s.CloseChan() }
+func (s *Session) Done() <-chan struct{} { return s.m.done() }
 
 // NumStreams is the number of open streams.
-func (s *Session) NumStreams() int { return s.s.NumStreams() }
+func (s *Session) NumStreams() int { return s.m.numStreams() }
 
 // Ping measures a round trip on the link.
-func (s *Session) Ping() (time.Duration, error) { return s.s.Ping() }
+func (s *Session) Ping() (time.Duration, error) { return s.m.ping() }

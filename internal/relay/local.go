@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/agent"
+	"github.com/postern/postern/internal/bufpool"
 	"github.com/postern/postern/internal/egress"
 	"github.com/postern/postern/internal/netutil"
 	"github.com/postern/postern/internal/tunnelproto"
@@ -74,7 +75,7 @@ func (s *localStream) Recv(get func(n int) []byte) ([]byte, error) {
 	if err := netutil.WaitReadable(s.conn); err != nil {
 		return nil, s.mapErr(err)
 	}
-	buf := get(64 << 10)
+	buf := get(bufpool.Chunk)
 	n, err := s.conn.Read(buf)
 	if n > 0 {
 		if err != nil {
