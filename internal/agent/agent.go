@@ -295,8 +295,12 @@ func (a *Agent) connect(ctx context.Context) error {
 			streams <- s
 		}
 	}()
+	shrink := time.NewTicker(shrinkInterval)
+	defer shrink.Stop()
 	for {
 		select {
+		case <-shrink.C:
+			a.shrinkAll()
 		case s := <-streams:
 			go a.serveStream(ctx, s, policy)
 		case err := <-acceptErr:
@@ -409,6 +413,23 @@ func (a *Agent) unregister(t *tunnel) {
 		default:
 			close(a.idle)
 		}
+	}
+}
+
+// shrinkInterval is how often idle tunnels give back their streams'
+// receive buffers.
+const shrinkInterval = 20 * time.Second
+
+// shrinkAll lets every tunnel's stream give back an empty receive buffer.
+func (a *Agent) shrinkAll() {
+	a.mu.Lock()
+	ts := make([]*tunnel, 0, len(a.tunnels))
+	for t := range a.tunnels {
+		ts = append(ts, t)
+	}
+	a.mu.Unlock()
+	for _, t := range ts {
+		t.link.Shrink()
 	}
 }
 

@@ -101,6 +101,7 @@ type Relay struct {
 	byEndpoint map[string][]*link
 	byAgent    map[string]*link
 	closed     bool
+	stop       chan struct{} // closed by Close
 }
 
 // New returns a Relay.
@@ -117,7 +118,9 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.OpenTimeout <= 0 {
 		cfg.OpenTimeout = 15 * time.Second
 	}
-	return &Relay{cfg: cfg, log: cfg.Logger, byEndpoint: map[string][]*link{}, byAgent: map[string]*link{}}, nil
+	r := &Relay{cfg: cfg, log: cfg.Logger, byEndpoint: map[string][]*link{}, byAgent: map[string]*link{}, stop: make(chan struct{})}
+	go r.shrinkLoop()
+	return r, nil
 }
 
 // link is one connected agent.
@@ -131,7 +134,8 @@ type link struct {
 
 	mu       sync.Mutex
 	draining bool
-	open     int // tunnels open through this link
+	open     int                            // tunnels open through this link
+	streams  map[*tunnelproto.Conn]struct{} // its open streams (remote agents)
 	ctrlMu   sync.Mutex
 }
 
@@ -339,14 +343,60 @@ func (r *Relay) openOn(ctx context.Context, l *link, req tunnelproto.DialRequest
 
 // track counts a stream against its link until it is closed.
 func (r *Relay) track(l *link, s Stream) Stream {
+	t := &tracked{Stream: s}
 	l.mu.Lock()
 	l.open++
+	if c, ok := s.(*tunnelproto.Conn); ok {
+		if l.streams == nil {
+			l.streams = map[*tunnelproto.Conn]struct{}{}
+		}
+		l.streams[c] = struct{}{}
+	}
 	l.mu.Unlock()
-	return &tracked{Stream: s, done: func() {
+	t.done = func() {
 		l.mu.Lock()
 		l.open--
+		if c, ok := s.(*tunnelproto.Conn); ok {
+			delete(l.streams, c)
+		}
 		l.mu.Unlock()
-	}}
+	}
+	return t
+}
+
+// ShrinkInterval is how often idle streams give back their receive
+// buffers.
+const ShrinkInterval = 20 * time.Second
+
+// shrinkLoop lets, every ShrinkInterval, every open stream of every link
+// give back an empty receive buffer (tunnelproto.Conn.Shrink).
+func (r *Relay) shrinkLoop() {
+	t := time.NewTicker(ShrinkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		ls := make([]*link, 0, len(r.byAgent))
+		for _, l := range r.byAgent {
+			ls = append(ls, l)
+		}
+		r.mu.Unlock()
+		for _, l := range ls {
+			l.mu.Lock()
+			cs := make([]*tunnelproto.Conn, 0, len(l.streams))
+			for c := range l.streams {
+				cs = append(cs, c)
+			}
+			l.mu.Unlock()
+			for _, c := range cs {
+				c.Shrink()
+			}
+		}
+	}
 }
 
 type tracked struct {
@@ -400,6 +450,9 @@ func (r *Relay) DisconnectEndpoint(endpointID, message string) {
 // its next start).
 func (r *Relay) Close() {
 	r.mu.Lock()
+	if !r.closed {
+		close(r.stop)
+	}
 	r.closed = true
 	ls := make([]*link, 0, len(r.byAgent))
 	for _, l := range r.byAgent {

@@ -116,5 +116,16 @@ func (c *Conn) SendEnd(code, message string) error {
 	return WriteJSON(c.rw, FrameEnd, EndReason{Code: code, Message: message})
 }
 
+// Shrink lets the stream give back its receive buffer if it holds no
+// data (yamux keeps the largest it ever needed). Owners call it now and
+// then on every tunnel, so that idle tunnels cost a few KiB each
+// (internal/bench/linkbench); a busy tunnel simply allocates again. It
+// is safe to call while Recv runs.
+func (c *Conn) Shrink() {
+	if s, ok := c.rw.(interface{ Shrink() }); ok {
+		s.Shrink()
+	}
+}
+
 // Close closes the stream.
 func (c *Conn) Close() error { return c.rw.Close() }

@@ -1,6 +1,7 @@
 package linkbench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,8 +18,9 @@ import (
 // reads ('H'), "a2s" the agent push into streams the server no longer reads
 // ('P'). It returns the bytes each stalled sender got rid of after the
 // receiver stopped, on average. The streams stay stalled until the pair is
-// closed.
-func stalled(tb testing.TB, p *pair, dir string, k int, warm uint64) float64 {
+// closed. An error means the warm-up itself got stuck (a link with
+// head-of-line blocking can stall while the first streams fill up).
+func stalled(tb testing.TB, p *pair, dir string, k int, warm uint64) (float64, error) {
 	tb.Helper()
 	var pushed atomic.Int64
 	var wg sync.WaitGroup
@@ -31,6 +33,9 @@ func stalled(tb testing.TB, p *pair, dir string, k int, warm uint64) float64 {
 		c, err := request(p.server, op, warm)
 		if err != nil {
 			tb.Fatal(err)
+		}
+		if _, ok := c.(*tls.Conn); ok {
+			tb.Cleanup(func() { hardClose(c) })
 		}
 		wg.Add(1)
 		go func() {
@@ -54,18 +59,18 @@ func stalled(tb testing.TB, p *pair, dir string, k int, warm uint64) float64 {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		tb.Fatal(err)
+		return 0, err
 	}
 	if dir == "a2s" {
 		for range k {
 			select {
 			case <-p.full:
 			case <-time.After(30 * time.Second):
-				tb.Fatal("stalled senders never blocked")
+				return 0, errors.New("stalled senders never blocked")
 			}
 		}
 	}
-	return float64(pushed.Load()) / float64(k)
+	return float64(pushed.Load()) / float64(k), nil
 }
 
 // transfer moves n bytes over a fresh stream in dir, failing with a timeout
@@ -124,7 +129,10 @@ func TestNoHeadOfLineBlocking(t *testing.T) {
 			t.Run(name+"/"+dir, func(t *testing.T) {
 				t.Parallel()
 				p := newPair(t, c)
-				pushed := stalled(t, p, dir, 2, 256<<10)
+				pushed, err := stalled(t, p, dir, 2, 256<<10)
+				if err != nil {
+					t.Fatalf("stalling two streams: %v", err)
+				}
 				if err := transfer(p, dir, 2<<20, 3*time.Second); err != nil {
 					t.Fatalf("stream next to stalled ones: %v", err)
 				}
@@ -143,8 +151,13 @@ func TestNoHeadOfLineBlocking(t *testing.T) {
 // progress for 3 s reports stalled=1 (and no MB/s). pushed-KiB/stream (s2a)
 // is how much each stalled sender got rid of after its receiver stopped: the
 // per-stream buffering (window, plus socket buffers for tls-pool).
+//
+// smux-v2-1M-sess4M shows smux's session-wide receive budget: when stalled
+// streams hold more than MaxReceiveBuffer between them, the whole session
+// stops (8 × 1 MiB > 4 MiB).
 func BenchmarkHeadOfLine(b *testing.B) {
-	for _, c := range candidates() {
+	extra := smuxCandidate("smux-v2-1M-sess4M", smuxConfig(2, 65535, 1<<20, 4<<20))
+	for _, c := range append(candidates(), extra) {
 		if c.sameDataPathAs != "" || c.name == "tcp-pool" {
 			continue
 		}
@@ -152,11 +165,13 @@ func BenchmarkHeadOfLine(b *testing.B) {
 			for _, dir := range []string{"s2a", "a2s"} {
 				b.Run(fmt.Sprintf("%s/stalled=%d/%s", c.name, k, dir), func(b *testing.B) {
 					p := newPair(b, c)
-					pushed := stalled(b, p, dir, k, 8<<20)
-					b.SetBytes(chunk)
-					b.ResetTimer()
-					err := transfer(p, dir, uint64(b.N)*chunk, 3*time.Second)
-					b.StopTimer()
+					pushed, err := stalled(b, p, dir, k, 8<<20)
+					if err == nil {
+						b.SetBytes(chunk)
+						b.ResetTimer()
+						err = transfer(p, dir, uint64(b.N)*chunk, 3*time.Second)
+						b.StopTimer()
+					}
 					if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
 						b.ReportMetric(1, "stalled")
 						b.SetBytes(0)

@@ -143,6 +143,9 @@ type candidate struct {
 	// sameDataPathAs names a candidate that moves bytes identically (only
 	// opening differs), so throughput benchmarks skip this one.
 	sameDataPathAs string
+	// shrinkIdle has both sides call yamux's Stream.Shrink (free the empty
+	// receive buffer) before waiting on an idle stream.
+	shrinkIdle bool
 }
 
 func yamuxConfig(window uint32) *yamux.Config {
@@ -181,6 +184,7 @@ func candidates() []candidate {
 		yamuxCandidate("yamux-1M", 1<<20),
 		yamuxCandidate("yamux-4M", 4<<20),
 		yamuxCandidate("yamux-4M-coalesce", 4<<20),
+		yamuxCandidate("yamux-4M-coalesce+shrink", 4<<20),
 		smuxCandidate("smux-v1-default", smuxConfig(1, 0, 0, 0)),
 		smuxCandidate("smux-v2-default", smuxConfig(2, 0, 0, 0)),
 		smuxCandidate("smux-v2-1M", smuxConfig(2, 65535, 1<<20, 64<<20)),
@@ -294,10 +298,10 @@ func muxCandidate(name string, server, agent func(net.Conn) (muxSession, error))
 
 func yamuxCandidate(name string, window uint32) candidate {
 	wrap := func(c net.Conn) net.Conn { return c }
-	if strings.HasSuffix(name, "-coalesce") {
+	if strings.Contains(name, "-coalesce") {
 		wrap = func(c net.Conn) net.Conn { return &coalesceConn{Conn: c} }
 	}
-	return muxCandidate(name,
+	cand := muxCandidate(name,
 		func(c net.Conn) (muxSession, error) {
 			s, err := yamux.Client(wrap(c), yamuxConfig(window))
 			return yamuxSess{s}, err
@@ -306,6 +310,11 @@ func yamuxCandidate(name string, window uint32) candidate {
 			s, err := yamux.Server(wrap(c), yamuxConfig(window))
 			return yamuxSess{s}, err
 		})
+	if base, ok := strings.CutSuffix(name, "+shrink"); ok {
+		cand.shrinkIdle = true
+		cand.sameDataPathAs = base
+	}
+	return cand
 }
 
 func smuxCandidate(name string, cfg *smux.Config) candidate {
@@ -320,10 +329,12 @@ func smuxCandidate(name string, cfg *smux.Config) candidate {
 		})
 }
 
-// coalesceConn merges each yamux data-frame header (written on its own by
-// yamux's send loop, which would cost a TLS record and a syscall) with the
-// body written right after it. It only changes how bytes are grouped into
-// Writes, never their order.
+// coalesceConn merges a yamux data-frame header (written on its own by
+// yamux's send loop, which costs a TLS record and a syscall) with the body
+// written right after it, for bodies up to one TLS record (16 KiB): the
+// interactive case, where the extra record doubles the work. Larger bodies
+// pass through, as copying them costs more than the record saves. It only
+// changes how bytes are grouped into Writes, never their order.
 type coalesceConn struct {
 	net.Conn
 	buf  []byte
@@ -331,8 +342,11 @@ type coalesceConn struct {
 }
 
 func (c *coalesceConn) Write(b []byte) (int, error) {
-	const yamuxHeader, typeData = 12, 0
-	if !c.held && len(b) == yamuxHeader && b[1] == typeData && binary.BigEndian.Uint32(b[8:]) > 0 {
+	const yamuxHeader, typeData, maxBody = 12, 0, 16 << 10
+	if !c.held && len(b) == yamuxHeader && b[1] == typeData {
+		if n := binary.BigEndian.Uint32(b[8:]); n == 0 || n > maxBody {
+			return c.Conn.Write(b)
+		}
 		c.buf = append(c.buf[:0], b...)
 		c.held = true
 		return len(b), nil
@@ -537,15 +551,24 @@ func (a *poolAgent) dialOne() (net.Conn, error) {
 
 func (a *poolAgent) Close() error {
 	a.once.Do(func() {
-		close(a.done)
 		a.mu.Lock()
+		close(a.done)
 		for c := range a.conns {
-			c.Close()
+			hardClose(c)
 		}
 		a.mu.Unlock()
 		a.wg.Wait()
 	})
 	return nil
+}
+
+// hardClose closes a connection without the TLS close_notify alert, which
+// waits up to 5 s when the peer has stopped reading.
+func hardClose(c net.Conn) error {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn().Close()
+	}
+	return c.Close()
 }
 
 // prefixConn returns the byte the pool agent already read before the rest.
@@ -624,18 +647,21 @@ func settle(l any, done <-chan struct{}) bool {
 //	               (the server has stopped reading), send on full, wait for
 //	               the agent to stop
 type handler struct {
-	done <-chan struct{}
-	full chan<- struct{}
-	zero []byte
+	done   <-chan struct{}
+	full   chan<- struct{}
+	zero   []byte
+	shrink bool // call Shrink, if the stream has it, before an echo read
 }
 
 // stallWait is how long a write must block before the sender counts its
 // stream as full. A too-early guess only makes a head-of-line check weaker.
 const stallWait = 200 * time.Millisecond
 
-func newHandler(done <-chan struct{}, full chan<- struct{}) *handler {
-	return &handler{done: done, full: full, zero: make([]byte, chunk)}
+func newHandler(done <-chan struct{}, full chan<- struct{}, shrink bool) *handler {
+	return &handler{done: done, full: full, zero: make([]byte, chunk), shrink: shrink}
 }
+
+type shrinker interface{ Shrink() }
 
 func (h *handler) serve(c net.Conn) {
 	defer c.Close()
@@ -651,6 +677,9 @@ func (h *handler) serve(c net.Conn) {
 			return
 		}
 		for {
+			if s, ok := c.(shrinker); ok && h.shrink {
+				s.Shrink()
+			}
 			n, err := c.Read(buf)
 			if n > 0 {
 				if _, werr := c.Write(buf[:n]); werr != nil {
@@ -764,7 +793,7 @@ func newPair(tb testing.TB, c candidate) *pair {
 		tb.Fatal(err)
 	}
 	p := &pair{done: make(chan struct{}), full: make(chan struct{}, 64)}
-	h := newHandler(p.done, p.full)
+	h := newHandler(p.done, p.full, c.shrinkIdle)
 	type res struct {
 		a   agentLink
 		err error

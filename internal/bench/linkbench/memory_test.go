@@ -22,8 +22,8 @@ const helperEnv = "LINKBENCH_HELPER" // "server:<candidate>" or "agent:<candidat
 
 // snapshot is one side's resource use.
 type snapshot struct {
-	heapAlloc, heapInuse, stackInuse, rss uint64
-	goroutines, fds                       int
+	heapAlloc, heapInuse, stackInuse uint64
+	goroutines, fds                  int
 }
 
 func takeSnapshot() snapshot {
@@ -40,12 +40,6 @@ func takeSnapshot() snapshot {
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		s.fds = len(ents)
 	}
-	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 1 {
-			pages, _ := strconv.ParseUint(f[1], 10, 64)
-			s.rss = pages * uint64(os.Getpagesize())
-		}
-	}
 	return s
 }
 
@@ -58,7 +52,7 @@ type idleStreams struct {
 	active *counter
 }
 
-func openIdle(l serverLink, n, warm int) (*idleStreams, error) {
+func openIdle(l serverLink, n, warm int, shrink bool) (*idleStreams, error) {
 	is := &idleStreams{active: newCounter()}
 	jobs := make(chan struct{}, n)
 	for range n {
@@ -86,6 +80,9 @@ func openIdle(l serverLink, n, warm int) (*idleStreams, error) {
 				is.mu.Lock()
 				is.conns = append(is.conns, c)
 				is.mu.Unlock()
+				if s, ok := c.(shrinker); ok && shrink {
+					s.Shrink()
+				}
 				is.active.add(1)
 				go func() {
 					defer is.active.add(-1)
@@ -152,14 +149,15 @@ func runHelper(t *testing.T, spec string) error {
 	in := bufio.NewScanner(os.Stdin)
 	switch parts[0] {
 	case "agent":
-		a, err := c.dial(parts[2], cliCfg, newHandler(done, make(chan struct{}, 1)).serve)
+		a, err := c.dial(parts[2], cliCfg, newHandler(done, make(chan struct{}, 1), c.shrinkIdle).serve)
 		if err != nil {
 			return err
 		}
 		for in.Scan() { // until stdin closes
 		}
 		close(done)
-		return a.Close()
+		a.Close() // errors from tearing down are not interesting here
+		return nil
 	case "server":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -180,7 +178,7 @@ func runHelper(t *testing.T, spec string) error {
 			case len(f) == 3 && f[0] == "open":
 				n, _ := strconv.Atoi(f[1])
 				warm, _ := strconv.Atoi(f[2])
-				if is, err = openIdle(l, n, warm); err != nil {
+				if is, err = openIdle(l, n, warm, c.shrinkIdle); err != nil {
 					return err
 				}
 				settle(l, done)
@@ -268,14 +266,14 @@ func idleCost(t *testing.T, c candidate, side string, n, warm int) (before, afte
 			ch.in.Close()
 		}()
 		settle(l, done)
-		warmup, err := openIdle(l, 32, warm)
+		warmup, err := openIdle(l, 32, warm, c.shrinkIdle)
 		if err != nil {
 			t.Fatal(err)
 		}
 		warmup.close()
 		settle(l, done)
 		before = takeSnapshot()
-		is, err := openIdle(l, n, warm)
+		is, err := openIdle(l, n, warm, c.shrinkIdle)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +284,7 @@ func idleCost(t *testing.T, c candidate, side string, n, warm int) (before, afte
 		ch := startChild(t, "server:"+c.name)
 		addr := ch.expect(t, "addr ")
 		active := newCounter()
-		a, err := c.dial(addr, cliCfg, countingHandler(newHandler(done, make(chan struct{}, 1)), active))
+		a, err := c.dial(addr, cliCfg, countingHandler(newHandler(done, make(chan struct{}, 1), c.shrinkIdle), active))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,8 +306,8 @@ func idleCost(t *testing.T, c candidate, side string, n, warm int) (before, afte
 
 // TestIdleMemory reports, for each candidate and each side, the cost per
 // idle open stream with 5,000 streams (POSTERN_BENCH_STREAMS overrides):
-// Go heap in use + goroutine stacks, live heap, RSS, goroutines and file
-// descriptors. "warm" rows first move 64 KiB each way through every stream,
+// Go heap in use + goroutine stacks, live heap, goroutines and file
+// descriptors (kernel socket buffers are not included). "warm" rows first move 64 KiB each way through every stream,
 // so buffers that grow with use and are kept afterwards show up. Heavy:
 // runs only with POSTERN_BENCH=1.
 func TestIdleMemory(t *testing.T) {
@@ -322,19 +320,18 @@ func TestIdleMemory(t *testing.T) {
 	}
 	only := os.Getenv("POSTERN_BENCH_CANDIDATES") // comma-separated, optional
 	t.Logf("%d idle streams; per stream: heap+stack = HeapInuse+StackInuse delta, live = HeapAlloc delta", n)
-	t.Logf("%-18s %-6s %-5s %10s %10s %10s %8s %6s", "candidate", "side", "warm", "heap+stack", "live", "rss", "gorout.", "fds")
+	t.Logf("%-24s %-6s %-5s %10s %10s %8s %6s", "candidate", "side", "warm", "heap+stack", "live", "gorout.", "fds")
 	for _, c := range candidates() {
-		if c.sameDataPathAs != "" || (only != "" && !strings.Contains(","+only+",", ","+c.name+",")) {
+		if (c.sameDataPathAs != "" && !c.shrinkIdle) || (only != "" && !strings.Contains(","+only+",", ","+c.name+",")) {
 			continue
 		}
 		for _, warm := range []int{0, 64 << 10} {
 			for _, side := range []string{"server", "agent"} {
 				b, a := idleCost(t, c, side, n, warm)
 				per := func(x, y uint64) float64 { return (float64(y) - float64(x)) / float64(n) }
-				t.Logf("%-18s %-6s %-5s %10.0f %10.0f %10.0f %8.2f %6.2f", c.name, side, map[bool]string{true: "64K", false: "1B"}[warm > 0],
+				t.Logf("%-24s %-6s %-5s %10.0f %10.0f %8.2f %6.2f", c.name, side, map[bool]string{true: "64K", false: "1B"}[warm > 0],
 					per(b.heapInuse+b.stackInuse, a.heapInuse+a.stackInuse),
 					per(b.heapAlloc, a.heapAlloc),
-					per(b.rss, a.rss),
 					float64(a.goroutines-b.goroutines)/float64(n),
 					float64(a.fds-b.fds)/float64(n))
 			}

@@ -32,6 +32,9 @@ func reportLatency(b *testing.B, samples []time.Duration) {
 // full again, as when tunnels open now and then; no effect on the muxes.
 func BenchmarkOpen(b *testing.B) {
 	for _, c := range candidates() {
+		if c.shrinkIdle {
+			continue
+		}
 		for _, mode := range []string{"back-to-back", "paced"} {
 			if c.muxed && mode == "paced" {
 				continue
@@ -68,6 +71,9 @@ func BenchmarkOpen(b *testing.B) {
 func BenchmarkOpenParallel64(b *testing.B) {
 	const openers = 64
 	for _, c := range candidates() {
+		if c.shrinkIdle {
+			continue
+		}
 		b.Run(c.name, func(b *testing.B) {
 			p := newPair(b, c)
 			var mu sync.Mutex
