@@ -66,6 +66,7 @@ type Repo interface {
 	Sessions
 	EC2
 	Tunnels
+	SSHKeys
 }
 
 // Settings holds installation-wide values such as the account id and the

@@ -94,6 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EC2/RecordsAreCopies", testEC2RecordsAreCopies},
 		{"EC2/ConcurrentCreates", testEC2Concurrent},
 		{"EC2/ConcurrentReadWrite", testEC2ConcurrentReadWrite},
+		{"SSHKeys/PushedKeys", testPushedKeys},
 		{"Tunnels/Agents", testAgents},
 		{"Tunnels/JoinTokens", testJoinTokens},
 		{"Tunnels/JoinTokenRace", testJoinTokenRace},
