@@ -65,6 +65,12 @@ type Config struct {
 	// RootCAs, when set, replaces the pinned CA for verifying the server
 	// (tests).
 	RootCAs *x509.CertPool
+	// KeysListen, when set, is where the agent serves pushed SSH keys to
+	// the instance helpers of its network (HOST:PORT).
+	KeysListen string
+	// KeysListener, when set, is used instead of listening on KeysListen
+	// (tests).
+	KeysListener net.Listener
 }
 
 func (c *Config) defaults() {
@@ -188,6 +194,24 @@ func New(id *Identity, cfg Config) *Agent {
 // Run keeps the agent connected until ctx ends (then it drains and
 // returns nil) or the server refuses it permanently (a *PermanentError).
 func (a *Agent) Run(ctx context.Context) error {
+	ln := a.cfg.KeysListener
+	if ln == nil && a.cfg.KeysListen != "" {
+		var err error
+		if ln, err = net.Listen("tcp", a.cfg.KeysListen); err != nil {
+			return fmt.Errorf("agent: key service: %w", err)
+		}
+	}
+	if ln != nil {
+		kctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := a.serveKeys(kctx, ln); err != nil {
+				a.log.Error("key service stopped", "error", err)
+			}
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	backoff := a.cfg.MinBackoff
 	for {
 		start := time.Now()

@@ -207,6 +207,21 @@ func OpenTunnel(m Meta, p OpenTunnelParams, endpointARN string, data OpenTunnelD
 	return r
 }
 
+// APICall builds the record of an API call: its source and name, whether
+// it only reads, its request parameters and response elements (nil when
+// it failed), the resource it acted on, and the error when it failed.
+func APICall(m Meta, source, name string, readOnly bool, params, response any, resourceType, arn, errCode, errMsg string) Record {
+	r := m.record(name, eventTypeAPICall)
+	r.EventSource = source
+	r.ReadOnly = readOnly
+	r.RequestParameters, r.ResponseElements = params, response
+	r.ErrorCode, r.ErrorMessage = errCode, errMsg
+	if arn != "" {
+		r.Resources = []Resource{{AccountID: m.AccountID, Type: resourceType, ARN: arn}}
+	}
+	return r
+}
+
 // CloseTunnel builds the record of a tunnel's end.
 func CloseTunnel(m Meta, d CloseDetails, endpointARN string) Record {
 	r := m.record(EventCloseTunnel, eventTypeService)

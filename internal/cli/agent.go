@@ -93,6 +93,7 @@ new tunnels, open ones may finish for --drain-timeout.`,
 	f.BoolVar(&cfg.AllowLoopback, "allow-loopback", false, "allow tunnels to this host's loopback addresses (if the VPC contains them)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "how long open tunnels may go on after SIGTERM")
 	f.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "how long to wait for a target to accept")
+	f.StringVar(&cfg.KeysListen, "keys-listen", "", "serve pushed SSH keys to the network's instance helpers on HOST:PORT (TLS)")
 	f.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

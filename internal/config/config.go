@@ -48,6 +48,14 @@ type Server struct {
 	EC2       EC2    `yaml:"ec2"`
 	Tunnel    Tunnel `yaml:"tunnel"`
 	Agent     Agent  `yaml:"agent"`
+	SSH       SSH    `yaml:"ssh"`
+}
+
+// SSH configures keyless SSH (SendSSHPublicKey).
+type SSH struct {
+	// KeyTTLSeconds is how long a pushed key stays valid (default and
+	// AWS: 60).
+	KeyTTLSeconds int `yaml:"key_ttl_seconds"`
 }
 
 // Tunnel configures the openTunnel front door.
@@ -118,6 +126,7 @@ func Default() Server {
 		EC2:        EC2{EndpointsPerVPC: 1, EndpointsPerSubnet: 1},
 		Tunnel: Tunnel{Ports: []string{"22", "3389"}, MaxDurationSeconds: 3600, ConcurrencyPerEndpoint: 10000,
 			Replay: "source-ip", JoinTokenTTLSeconds: 900},
+		SSH: SSH{KeyTTLSeconds: 60},
 	}
 }
 
@@ -201,6 +210,9 @@ func (c *Server) Validate() error {
 	}
 	if c.Tunnel.JoinTokenTTLSeconds < 60 || c.Tunnel.JoinTokenTTLSeconds > 86400 {
 		errs = append(errs, errors.New("tunnel.join_token_ttl_seconds must be from 60 to 86400"))
+	}
+	if c.SSH.KeyTTLSeconds < 1 || c.SSH.KeyTTLSeconds > 3600 {
+		errs = append(errs, errors.New("ssh.key_ttl_seconds must be from 1 to 3600"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

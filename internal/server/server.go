@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"crypto/ed25519"
 	"crypto/x509"
 
 	"github.com/postern/postern/internal/agent"
@@ -31,9 +32,11 @@ import (
 	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/ec2api"
+	"github.com/postern/postern/internal/eicapi"
 	"github.com/postern/postern/internal/frontdoor"
 	"github.com/postern/postern/internal/iamapi"
 	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/keyservice"
 	"github.com/postern/postern/internal/pki"
 	"github.com/postern/postern/internal/relay"
 	"github.com/postern/postern/internal/sealer"
@@ -172,6 +175,7 @@ type Server struct {
 	frontdoor *frontdoor.FrontDoor
 	endpoints *ec2api.Endpoints
 	caPin     string
+	signer    ed25519.PrivateKey
 }
 
 // New prepares the data directory and builds the handlers.
@@ -192,6 +196,9 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 		return nil, err
 	}
 	if err := s.loadCerts(); err != nil {
+		return nil, err
+	}
+	if err := s.loadSigner(); err != nil {
 		return nil, err
 	}
 	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
@@ -356,7 +363,12 @@ func (s *Server) buildHandler(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc}})
+	eicSvc, err := eicapi.New(eicapi.Config{Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, Signer: s.signer,
+		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second})
+	if err != nil {
+		return err
+	}
+	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc, eicSvc}})
 	if err != nil {
 		return err
 	}
@@ -370,6 +382,7 @@ func (s *Server) buildHandler(ctx context.Context) error {
 	mux.Handle("GET /openTunnel", s.frontdoor)
 	mux.HandleFunc("POST "+tunnelproto.JoinPath, s.relay.HandleJoin)
 	mux.HandleFunc("GET "+tunnelproto.LinkPath, s.relay.HandleLink)
+	mux.Handle(keyservice.Pattern, keyservice.Handler(s.keySource, s.authorizeKeys, s.logger.With("component", "keys")))
 	s.handler = mux
 	return nil
 }
@@ -478,6 +491,8 @@ func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
 		fmt.Fprintf(&b, "\nThis machine is instance %s behind endpoint %s (served from this process).\n", s.Local.InstanceID, s.Local.EndpointID)
 		fmt.Fprintf(&b, "With an sshd on port 22, ssh to it through a tunnel:\n")
 		fmt.Fprintf(&b, "  ssh -o ProxyCommand='postern ec2-instance-connect open-tunnel --instance-id %%h' %s@%s\n", user, s.Local.InstanceID)
+		fmt.Fprintf(&b, "or, keyless (after `postern instance init` and sshd's AuthorizedKeysCommand, see README):\n")
+		fmt.Fprintf(&b, "  postern ssh %s@%s\n", user, s.Local.InstanceID)
 	}
 	_, _ = io.WriteString(out, b.String())
 }
