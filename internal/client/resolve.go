@@ -51,6 +51,16 @@ func Resolve(ctx context.Context, api *ec2.Client, t *Target) error {
 		}
 		return nil
 	}
+	return ResolveEndpoint(ctx, api, t, vpcID, subnetID)
+}
+
+// ResolveEndpoint fills in t's endpoint id and DNS name: by id when t names
+// one, otherwise the first usable endpoint of the VPC, one in the subnet
+// first (spec §1.8).
+func ResolveEndpoint(ctx context.Context, api *ec2.Client, t *Target, vpcID, subnetID string) error {
+	if t.DNSName != "" && t.EndpointID != "" {
+		return nil
+	}
 	stateFilter := ec2types.Filter{Name: aws.String("state"), Values: usableStates}
 	if t.EndpointID != "" {
 		out, err := api.DescribeInstanceConnectEndpoints(ctx, &ec2.DescribeInstanceConnectEndpointsInput{
