@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"crypto/ed25519"
@@ -176,6 +177,8 @@ type Server struct {
 	endpoints *ec2api.Endpoints
 	caPin     string
 	signer    ed25519.PrivateKey
+	stopSweep chan struct{}
+	closeOnce sync.Once
 }
 
 // New prepares the data directory and builds the handlers.
@@ -221,6 +224,8 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 		st.Close()
 		return nil, err
 	}
+	s.stopSweep = make(chan struct{})
+	go s.sweep(s.stopSweep)
 	return s, nil
 }
 
@@ -428,6 +433,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close releases the store.
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.stopSweep != nil {
+			close(s.stopSweep)
+		}
+	})
 	if s.relay != nil {
 		s.relay.Close()
 	}

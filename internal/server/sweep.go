@@ -1,0 +1,39 @@
+package server
+
+import (
+	"context"
+	"time"
+)
+
+// sweepInterval is how often the server deletes records that expired.
+const sweepInterval = 10 * time.Minute
+
+// sweep deletes, every sweepInterval until stop closes, what expired:
+// pushed SSH keys, presigned-URL uses (their URLs can no longer be used),
+// and join tokens a day after their expiry (kept a while for operators).
+// Audit events are never deleted here.
+func (s *Server) sweep(stop <-chan struct{}) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		now := time.Now()
+		keys, err1 := s.Store.DeleteExpiredPushedKeys(ctx, now)
+		uses, err2 := s.Store.DeleteExpiredPresignUses(ctx, now)
+		toks, err3 := s.Store.DeleteExpiredJoinTokens(ctx, now.Add(-24*time.Hour))
+		cancel()
+		for _, err := range []error{err1, err2, err3} {
+			if err != nil {
+				s.logger.Warn("sweeping expired records", "error", err)
+			}
+		}
+		if keys+uses+toks > 0 {
+			s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks)
+		}
+	}
+}
