@@ -36,6 +36,7 @@ import (
 
 	"github.com/postern/postern/internal/egress"
 	"github.com/postern/postern/internal/linkmux"
+	"github.com/postern/postern/internal/netutil"
 	"github.com/postern/postern/internal/tunnelproto"
 )
 
@@ -292,7 +293,7 @@ func (a *Agent) connect(ctx context.Context) error {
 		return err
 	}
 	// Bytes the server sent right after its answer belong to the session.
-	sess, err := linkmux.Acceptor(&prefixConn{Conn: conn, r: br}, linkmux.Config{KeepAliveInterval: a.cfg.KeepAlive, Logger: a.cfg.Logger})
+	sess, err := linkmux.Acceptor(&netutil.BufferedConn{Conn: conn, R: br}, linkmux.Config{KeepAliveInterval: a.cfg.KeepAlive, Logger: a.cfg.Logger})
 	if err != nil {
 		conn.Close()
 		return err
@@ -491,20 +492,4 @@ func sanitizeHeader(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// prefixConn reads first what a bufio.Reader already buffered.
-type prefixConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *prefixConn) Read(p []byte) (int, error) {
-	if c.r != nil {
-		if c.r.Buffered() > 0 {
-			return c.r.Read(p)
-		}
-		c.r = nil
-	}
-	return c.Conn.Read(p)
 }

@@ -26,28 +26,36 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 	defer tun.Close()
 	stop := context.AfterFunc(ctx, func() { tun.Close() })
 	defer stop()
-	go func() {
-		bp := bufpool.Get()
-		defer bufpool.Put(bp)
-		buf := (*bp)[:bufpool.Chunk]
-		for {
-			n, err := stdin.Read(buf)
-			if n > 0 {
-				if _, werr := tun.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				_ = tun.CloseWrite()
-				return
-			}
-		}
-	}()
+	go copyIn(tun, stdin, nil)
 	err = copyOut(stdout, tun)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	return err
+}
+
+// copyIn copies input into the tunnel until the input ends (then it tells
+// the server with a close frame) or the tunnel fails (then it calls
+// onFail, when given).
+func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
+	bp := bufpool.Get()
+	defer bufpool.Put(bp)
+	buf := (*bp)[:bufpool.Chunk]
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			if _, werr := tun.Write(buf[:n]); werr != nil {
+				if onFail != nil {
+					onFail()
+				}
+				return
+			}
+		}
+		if err != nil {
+			_ = tun.CloseWrite()
+			return
+		}
+	}
 }
 
 // copyOut copies tunnel bytes to w until the tunnel ends; a normal close is
@@ -129,24 +137,7 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn) error {
 	defer tun.Close()
 	stop := context.AfterFunc(ctx, func() { tun.Close(); c.Close() })
 	defer stop()
-	go func() {
-		bp := bufpool.Get()
-		defer bufpool.Put(bp)
-		buf := (*bp)[:bufpool.Chunk]
-		for {
-			n, err := c.Read(buf)
-			if n > 0 {
-				if _, werr := tun.Write(buf[:n]); werr != nil {
-					c.Close()
-					return
-				}
-			}
-			if err != nil {
-				_ = tun.CloseWrite()
-				return
-			}
-		}
-	}()
+	go copyIn(tun, c, func() { c.Close() })
 	err = copyOut(c, tun)
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()

@@ -71,20 +71,7 @@ func (h *Endpoints) AgentJoined(ctx context.Context, endpointID, eniID string) e
 		return errors.New("ec2api: AgentJoined needs a network interface id")
 	}
 	return h.update(ctx, endpointID, func(e *store.Endpoint) (bool, error) {
-		switch {
-		case e.State == eice.CreateInProgress:
-			if !eice.CanTransition(e.State, eice.CreateComplete) {
-				return false, fmt.Errorf("%w: %s → %s", ErrInvalidTransition, e.State, eice.CreateComplete)
-			}
-			e.State, e.StateMessage = eice.CreateComplete, ""
-		case eice.Usable(e.State):
-		default:
-			return false, fmt.Errorf("%w: agent cannot join endpoint %s in state %s", ErrInvalidTransition, endpointID, e.State)
-		}
-		if !slices.Contains(e.NetworkInterfaceIDs, eniID) {
-			e.NetworkInterfaceIDs = append(slices.Clone(e.NetworkInterfaceIDs), eniID)
-		}
-		return true, nil
+		return agentJoined(e, endpointID, eniID)
 	})
 }
 

@@ -4,6 +4,7 @@
 package netutil
 
 import (
+	"bufio"
 	"errors"
 	"net"
 	"os"
@@ -56,4 +57,22 @@ func Classify(err error) string {
 		return KindClosed
 	}
 	return KindOther
+}
+
+// BufferedConn is a connection whose first bytes were read into a
+// bufio.Reader (an HTTP exchange before an upgrade): reads drain the
+// reader first, then go to the connection.
+type BufferedConn struct {
+	net.Conn
+	R *bufio.Reader
+}
+
+func (c *BufferedConn) Read(p []byte) (int, error) {
+	if c.R != nil {
+		if c.R.Buffered() > 0 {
+			return c.R.Read(p)
+		}
+		c.R = nil
+	}
+	return c.Conn.Read(p)
 }

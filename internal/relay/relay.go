@@ -38,6 +38,7 @@ import (
 	"github.com/postern/postern/internal/egress"
 	"github.com/postern/postern/internal/eice"
 	"github.com/postern/postern/internal/linkmux"
+	"github.com/postern/postern/internal/netutil"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/tunnelproto"
 )
@@ -628,7 +629,7 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 		conn.Close()
 		return
 	}
-	sess, err := linkmux.Opener(&bufConn{Conn: conn, r: brw.Reader}, linkmux.Config{KeepAliveInterval: r.cfg.KeepAlive, Logger: r.log})
+	sess, err := linkmux.Opener(&netutil.BufferedConn{Conn: conn, R: brw.Reader}, linkmux.Config{KeepAliveInterval: r.cfg.KeepAlive, Logger: r.log})
 	if err != nil {
 		conn.Close()
 		return
@@ -701,22 +702,6 @@ func (r *Relay) readControl(l *link) {
 			r.log.Info("agent draining", "agent", l.agentID)
 		}
 	}
-}
-
-// bufConn reads first what the HTTP server had buffered.
-type bufConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufConn) Read(p []byte) (int, error) {
-	if c.r != nil {
-		if c.r.Buffered() > 0 {
-			return c.r.Read(p)
-		}
-		c.r = nil
-	}
-	return c.Conn.Read(p)
 }
 
 // ---- the embedded agent ----
