@@ -45,7 +45,9 @@ type Config struct {
 	Signer ed25519.PrivateKey
 	// KeyTTL is a pushed key's lifetime; default DefaultKeyTTL.
 	KeyTTL time.Duration
-	Now    func() time.Time
+	// Tunnels, when set, serves ListTunnels and TerminateTunnel.
+	Tunnels Tunnels
+	Now     func() time.Time
 }
 
 type service struct {
@@ -71,6 +73,8 @@ func New(cfg Config) (*api.Service, error) {
 		Version:     APIVersion,
 		Actions: map[string]api.ActionFunc{
 			"SendSSHPublicKey": s.sendSSHPublicKey,
+			"ListTunnels":      s.listTunnels,
+			"TerminateTunnel":  s.terminateTunnel,
 		},
 	}, nil
 }

@@ -369,7 +369,7 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	eicSvc, err := eicapi.New(eicapi.Config{Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, Signer: s.signer,
-		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second})
+		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.frontdoor})
 	if err != nil {
 		return err
 	}

@@ -37,3 +37,10 @@ func callQuery(cfg aws.Config, endpoint, action string, params map[string]string
 func (e *Env) Call(creds aws.Credentials, action string, params map[string]string) (string, error) {
 	return callQuery(e.AWS(creds), e.URL, action, params)
 }
+
+// CallJSON calls a Postern EC2 Instance Connect action as creds and
+// returns the JSON answer.
+func (e *Env) CallJSON(creds aws.Credentials, action string, input any) (string, error) {
+	b, err := cli.CallJSON(context.Background(), e.AWS(creds), e.URL, "ec2-instance-connect", "AWSEC2InstanceConnectService."+action, input)
+	return string(b), err
+}

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	registry = append(registry, func(env *Env, root *cobra.Command) { root.AddCommand(tunnelsCommand(env)) })
+}
+
+// CallJSON sends a JSON 1.1 action the SDK does not know (Postern's own),
+// signed with the SDK's SigV4 signer, and returns the response body or an
+// error that apiError prints as the AWS CLI prints service errors.
+func CallJSON(ctx context.Context, cfg aws.Config, endpoint, service, target string, input any) ([]byte, error) {
+	if endpoint == "" && cfg.BaseEndpoint != nil {
+		endpoint = *cfg.BaseEndpoint
+	}
+	if endpoint == "" {
+		return nil, fmt.Errorf("no endpoint for %s: set --endpoint-url or endpoint_url in the config file", service)
+	}
+	body, err := json.Marshal(input)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", target)
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to retrieve credentials: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), service, cfg.Region, time.Now()); err != nil {
+		return nil, err
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Type    string `json:"__type"`
+			Message string `json:"Message"`
+		}
+		_ = json.Unmarshal(data, &e)
+		if e.Type == "" {
+			e.Type, e.Message = "HTTP"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(data))
+		}
+		return nil, &queryError{code: e.Type, message: e.Message}
+	}
+	return data, nil
+}
+
+func tunnelsCommand(env *Env) *cobra.Command {
+	root := &cobra.Command{Use: "tunnels", Short: "Open tunnels: list them, terminate one (Postern actions)"}
+	call := func(cmd *cobra.Command, action string, input any) error {
+		cfg, err := env.LoadAWSConfig(cmd.Context())
+		if err != nil {
+			return err
+		}
+		out, err := CallJSON(cmd.Context(), cfg, env.g.endpointURL, "ec2-instance-connect", "AWSEC2InstanceConnectService."+action, input)
+		if err != nil {
+			return apiError(action, err)
+		}
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, out, "", "    ") != nil {
+			pretty.Write(out)
+		}
+		fmt.Fprintln(env.Stdout, pretty.String())
+		return nil
+	}
+	var endpoint, id string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List open tunnels: id, principal, source, endpoint, agent, target, started, bytes so far, seconds left",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in := map[string]string{}
+			if endpoint != "" {
+				in["InstanceConnectEndpointId"] = endpoint
+			}
+			return call(cmd, "ListTunnels", in)
+		},
+	}
+	list.Flags().StringVar(&endpoint, "instance-connect-endpoint-id", "", "only this endpoint's tunnels")
+	term := &cobra.Command{
+		Use:   "terminate",
+		Short: "Close an open tunnel now (its client sees who terminated it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return call(cmd, "TerminateTunnel", map[string]string{"TunnelId": id})
+		},
+	}
+	term.Flags().StringVar(&id, "tunnel-id", "", "the tunnel (tnl-…) to close (required)")
+	_ = term.MarkFlagRequired("tunnel-id")
+	root.AddCommand(list, term)
+	return root
+}

@@ -1,0 +1,111 @@
+package eicapi
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/postern/postern/internal/api"
+	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/frontdoor"
+	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wsframe"
+)
+
+// Postern's live-tunnel actions, in the EC2 Instance Connect API (they are
+// not AWS's): ListTunnels (IAM ec2-instance-connect:ListTunnels on "*", or
+// on the endpoint's ARN when InstanceConnectEndpointId is given) and
+// TerminateTunnel (ec2-instance-connect:TerminateTunnel on the tunnel's
+// endpoint ARN), which closes the tunnel with 1008 and a reason naming
+// who terminated it.
+
+// Tunnels is the front door's view of open tunnels.
+type Tunnels interface {
+	Tunnels() []frontdoor.TunnelInfo
+	Terminate(match func(frontdoor.TunnelInfo) bool, code int, reason, message string) int
+}
+
+type tunnelJSON struct {
+	TunnelID                  string  `json:"TunnelId"`
+	Principal                 string  `json:"Principal"`
+	SourceIP                  string  `json:"SourceIp"`
+	InstanceConnectEndpointID string  `json:"InstanceConnectEndpointId"`
+	AgentID                   string  `json:"AgentId"`
+	PrivateIPAddress          string  `json:"PrivateIpAddress"`
+	RemotePort                int     `json:"RemotePort"`
+	StartedAt                 float64 `json:"StartedAt"` // epoch seconds, as AWS JSON timestamps
+	BytesIn                   int64   `json:"BytesIn"`
+	BytesOut                  int64   `json:"BytesOut"`
+	SecondsLeft               int64   `json:"SecondsLeft"`
+}
+
+func (s *service) endpointARN(id string) string {
+	return "arn:aws:ec2:" + s.cfg.Region + ":" + s.cfg.AccountID + ":instance-connect-endpoint/" + id
+}
+
+func (s *service) listTunnels(c *api.Call) (any, error) {
+	var req struct {
+		InstanceConnectEndpointID string `json:"InstanceConnectEndpointId"`
+	}
+	if err := c.DecodeJSON(&req); err != nil {
+		return nil, err
+	}
+	resource := "*"
+	if req.InstanceConnectEndpointID != "" {
+		resource = s.endpointARN(req.InstanceConnectEndpointID)
+	}
+	if err := c.Authorize("ec2-instance-connect:ListTunnels", resource, nil); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	out := struct {
+		Tunnels []tunnelJSON `json:"Tunnels"`
+	}{Tunnels: []tunnelJSON{}}
+	if s.cfg.Tunnels == nil {
+		return out, nil
+	}
+	for _, t := range s.cfg.Tunnels.Tunnels() {
+		if req.InstanceConnectEndpointID != "" && t.EndpointID != req.InstanceConnectEndpointID {
+			continue
+		}
+		out.Tunnels = append(out.Tunnels, tunnelJSON{TunnelID: t.TunnelID, Principal: t.Principal, SourceIP: t.SourceIP,
+			InstanceConnectEndpointID: t.EndpointID, AgentID: t.AgentID, PrivateIPAddress: t.Address, RemotePort: t.Port,
+			StartedAt: float64(t.Started.UnixMilli()) / 1000, BytesIn: t.BytesIn, BytesOut: t.BytesOut,
+			SecondsLeft: int64(max(0, t.Deadline.Sub(now)/time.Second))})
+	}
+	sort.Slice(out.Tunnels, func(i, j int) bool { return out.Tunnels[i].StartedAt < out.Tunnels[j].StartedAt })
+	return out, nil
+}
+
+func (s *service) terminateTunnel(c *api.Call) (any, error) {
+	var req struct {
+		TunnelID string `json:"TunnelId"`
+	}
+	if err := c.DecodeJSON(&req); err != nil {
+		return nil, err
+	}
+	if req.TunnelID == "" {
+		return nil, invalidArgs("TunnelId is required.")
+	}
+	var found *frontdoor.TunnelInfo
+	if s.cfg.Tunnels != nil {
+		for _, t := range s.cfg.Tunnels.Tunnels() {
+			if t.TunnelID == req.TunnelID {
+				found = &t
+				break
+			}
+		}
+	}
+	if found == nil {
+		return nil, awsproto.Errorf(http.StatusBadRequest, "ResourceNotFoundException", "No open tunnel %s.", truncate(req.TunnelID))
+	}
+	if err := c.Authorize("ec2-instance-connect:TerminateTunnel", s.endpointARN(found.EndpointID), nil); err != nil {
+		return nil, err
+	}
+	n := s.cfg.Tunnels.Terminate(func(t frontdoor.TunnelInfo) bool { return t.TunnelID == req.TunnelID },
+		wsframe.ClosePolicyViolation, tunnelproto.CodeRevoked, "The tunnel was terminated by "+c.Principal.ARN)
+	return struct {
+		TunnelID   string `json:"TunnelId"`
+		Terminated bool   `json:"Terminated"`
+	}{req.TunnelID, n > 0}, nil
+}
