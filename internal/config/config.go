@@ -76,6 +76,10 @@ type Tunnel struct {
 	// JoinTokenTTLSeconds is the default lifetime of agent join tokens
 	// (default 900).
 	JoinTokenTTLSeconds int `yaml:"join_token_ttl_seconds"`
+	// EndOnSessionExpiry closes a tunnel when the role session that opened
+	// it expires (default false: as AWS, a tunnel runs to its maximum
+	// duration whatever happens to the credentials' expiry).
+	EndOnSessionExpiry bool `yaml:"end_on_session_expiry"`
 }
 
 // Agent configures the endpoint agent embedded in the server.

@@ -89,8 +89,11 @@ type Config struct {
 	PingInterval time.Duration
 	// CloseGrace is how long a half-closed tunnel may go on (default 5 s).
 	CloseGrace time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// EndOnSessionExpiry ends a tunnel when the role session that opened
+	// it expires (AWS lets it run to its maximum duration).
+	EndOnSessionExpiry bool
+	Logger             *slog.Logger
+	Now                func() time.Time
 }
 
 // FrontDoor is the http.Handler of GET /openTunnel.

@@ -145,6 +145,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	if !f.pinging {
 		f.pinging = true
 		go f.keepalive()
+		go f.revalidate()
 	}
 	f.mu.Unlock()
 	f.wg.Add(1)
