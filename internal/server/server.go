@@ -32,6 +32,7 @@ import (
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/ctapi"
 	"github.com/postern/postern/internal/ec2api"
 	"github.com/postern/postern/internal/eicapi"
 	"github.com/postern/postern/internal/frontdoor"
@@ -373,7 +374,7 @@ func (s *Server) buildHandler(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc, eicSvc}})
+	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc, eicSvc, ctapi.New(s.Store)}})
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,18 @@ type EventQuery struct {
 	Since     time.Time // EventTime at or after
 	Until     time.Time // EventTime before
 	Limit     int       // 0: all
+	// CloudTrail's lookup attributes.
+	EventID      string
+	EventSource  string
+	Username     string
+	AccessKeyID  string
+	ResourceType string
+	ResourceName string
+	ReadOnly     *bool
+	// After continues a listing after the event with this time and id
+	// (the last of the previous page): only older events come.
+	AfterTime time.Time
+	AfterID   string
 }
 
 // Events is the append-only audit trail.

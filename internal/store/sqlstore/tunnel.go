@@ -343,6 +343,19 @@ func (r *repo) ListEvents(ctx context.Context, eq store.EventQuery) ([]store.Eve
 	if !eq.Until.IsZero() {
 		conds, args = append(conds, "event_time < ?"), append(args, toMicros(eq.Until))
 	}
+	for _, f := range []struct{ col, v string }{{"event_id", eq.EventID}, {"event_source", eq.EventSource}, {"username", eq.Username},
+		{"access_key_id", eq.AccessKeyID}, {"resource_type", eq.ResourceType}, {"resource_name", eq.ResourceName}} {
+		if f.v != "" {
+			conds, args = append(conds, f.col+" = ?"), append(args, f.v)
+		}
+	}
+	if eq.ReadOnly != nil {
+		conds, args = append(conds, "read_only = ?"), append(args, boolInt(*eq.ReadOnly))
+	}
+	if !eq.AfterTime.IsZero() {
+		t := toMicros(eq.AfterTime)
+		conds, args = append(conds, "(event_time < ? OR (event_time = ? AND event_id < ?))"), append(args, t, t, eq.AfterID)
+	}
 	query := "SELECT " + eventCols + " FROM events"
 	if len(conds) > 0 {
 		query += " WHERE " + strings.Join(conds, " AND ")
@@ -351,9 +364,8 @@ func (r *repo) ListEvents(ctx context.Context, eq store.EventQuery) ([]store.Eve
 	if eq.Limit > 0 {
 		query, args = query+" LIMIT ?", append(args, eq.Limit)
 	}
-	// The filters make at most 32 distinct statements, so they can share
-	// the read handle's statement cache.
-	rows, err := r.read().QueryContext(ctx, r.q(query), args...)
+	// The filters make many distinct statements: run them unprepared.
+	rows, err := r.readAdHoc().QueryContext(ctx, r.q(query), args...)
 	if err != nil {
 		return nil, r.fail(err, "list events")
 	}

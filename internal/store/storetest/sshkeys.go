@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/postern/postern/internal/store"
@@ -43,5 +44,59 @@ func testPushedKeys(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.ListPushedKeys(ctx, "i-2", "ec2-user", at(0)); len(got) != 1 {
 		t.Fatalf("i-2's key: %+v", got)
+	}
+}
+
+// testEventLookup: CloudTrail's lookup attributes and paging newest first.
+func testEventLookup(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mk := func(id string, minute int, name, source, user, akid, rtype, rname string, ro bool) store.Event {
+		return store.Event{EventID: id, EventTime: at(minute), EventName: name, EventSource: source, Username: user, AccessKeyID: akid,
+			ResourceType: rtype, ResourceName: rname, ReadOnly: ro, RequestID: "r-" + id, Body: `{"eventID":"` + id + `"}`}
+	}
+	evs := []store.Event{
+		mk("e1", 1, "OpenTunnel", "ec2-instance-connect.amazonaws.com", "alice", "AKIA1", "AWS::EC2::InstanceConnectEndpoint", "eice-1", false),
+		mk("e2", 2, "DescribeInstances", "ec2.amazonaws.com", "alice", "AKIA1", "", "", true),
+		mk("e3", 3, "OpenTunnel", "ec2-instance-connect.amazonaws.com", "bob", "AKIA2", "AWS::EC2::InstanceConnectEndpoint", "eice-2", false),
+		mk("e4", 3, "CreateUser", "iam.amazonaws.com", "admin", "AKIA0", "AWS::IAM::User", "carol", false),
+	}
+	for _, e := range evs {
+		if err := s.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(q store.EventQuery) string {
+		got, err := s.ListEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range got {
+			out = append(out, e.EventID)
+		}
+		return strings.Join(out, ",")
+	}
+	yes, no := true, false
+	tests := []struct {
+		name string
+		q    store.EventQuery
+		want string
+	}{
+		{"all newest first, ties by id", store.EventQuery{}, "e4,e3,e2,e1"},
+		{"event id", store.EventQuery{EventID: "e2"}, "e2"},
+		{"source", store.EventQuery{EventSource: "ec2-instance-connect.amazonaws.com"}, "e3,e1"},
+		{"user", store.EventQuery{Username: "alice"}, "e2,e1"},
+		{"access key", store.EventQuery{AccessKeyID: "AKIA2"}, "e3"},
+		{"resource type", store.EventQuery{ResourceType: "AWS::IAM::User"}, "e4"},
+		{"resource name", store.EventQuery{ResourceName: "eice-1"}, "e1"},
+		{"read only", store.EventQuery{ReadOnly: &yes}, "e2"},
+		{"not read only", store.EventQuery{ReadOnly: &no}, "e4,e3,e1"},
+		{"page after e4", store.EventQuery{AfterTime: at(3), AfterID: "e4", Limit: 2}, "e3,e2"},
+		{"page after e3", store.EventQuery{AfterTime: at(3), AfterID: "e3"}, "e2,e1"},
+	}
+	for _, tc := range tests {
+		if got := ids(tc.q); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }

@@ -95,6 +95,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EC2/ConcurrentCreates", testEC2Concurrent},
 		{"EC2/ConcurrentReadWrite", testEC2ConcurrentReadWrite},
 		{"SSHKeys/PushedKeys", testPushedKeys},
+		{"Tunnels/EventLookup", testEventLookup},
 		{"Tunnels/Agents", testAgents},
 		{"Tunnels/JoinTokens", testJoinTokens},
 		{"Tunnels/JoinTokenRace", testJoinTokenRace},
