@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postern/postern/internal/audit"
 	"github.com/postern/postern/internal/awsproto"
 	"github.com/postern/postern/internal/identity"
 	"github.com/postern/postern/internal/policy"
@@ -58,6 +59,8 @@ type Service struct {
 	// Actions maps the action name (Query "Action", or the operation part
 	// of X-Amz-Target) to its implementation.
 	Actions map[string]ActionFunc
+	// SelfAudited lists actions that write their own audit records.
+	SelfAudited map[string]bool
 }
 
 // Call is one API request being served.
@@ -128,6 +131,9 @@ type Dispatcher struct {
 	logger   *slog.Logger
 	maxBody  int64
 	services map[string]*Service
+	audit    *audit.Writer
+	account  string
+	region   string
 }
 
 // Config configures a Dispatcher.
@@ -139,6 +145,10 @@ type Config struct {
 	// may be 128 KiB before form encoding).
 	MaxBody  int64
 	Services []*Service
+	// Audit, when set, records every call (see record); AccountID and
+	// Region name the installation in the records.
+	Audit             *audit.Writer
+	AccountID, Region string
 }
 
 // New returns a Dispatcher.
@@ -149,7 +159,8 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 2 << 20
 	}
-	d := &Dispatcher{auth: cfg.Authenticator, authz: cfg.Authorizer, logger: cfg.Logger, maxBody: cfg.MaxBody, services: map[string]*Service{}}
+	d := &Dispatcher{auth: cfg.Authenticator, authz: cfg.Authorizer, logger: cfg.Logger, maxBody: cfg.MaxBody, services: map[string]*Service{},
+		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region}
 	for _, s := range cfg.Services {
 		d.services[s.SigningName] = s
 	}
@@ -160,7 +171,13 @@ func New(cfg Config) (*Dispatcher, error) {
 func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := awsproto.NewRequestID()
 	svc := d.guessService(r)
-	fail := func(e *awsproto.Error) { d.writeError(w, svc, reqID, e) }
+	rec := &callRecord{at: time.Now(), id: reqID}
+	fail := func(e *awsproto.Error) {
+		if err := d.record(r, svc, rec, e); err != nil {
+			e = awsproto.InternalError()
+		}
+		d.writeError(w, svc, reqID, e)
+	}
 	defer func() {
 		// A bug must not reach the client as a dropped connection or a Go
 		// error string: log it and answer AWS's internal error.
@@ -184,6 +201,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(awsproto.Errorf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "Request body must be at most %d bytes.", d.maxBody))
 		return
 	}
+	rec.body = body
 	p, res, err := d.auth.Authenticate(r.Context(), r, body)
 	if err != nil {
 		var se *sigv4.Error
@@ -201,6 +219,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	svc = known
+	rec.principal = p
 	call := &Call{
 		Ctx: r.Context(), Service: svc, RequestID: reqID, Principal: p, Body: body,
 		Info:      identity.RequestInfo{SourceIP: remoteIP(r), Secure: r.TLS != nil},
@@ -209,6 +228,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if svc.Protocol == ProtocolJSON {
 		target := r.Header.Get("X-Amz-Target")
 		call.Action = target[strings.LastIndexByte(target, '.')+1:]
+		rec.action = call.Action
 		if target == "" {
 			fail(awsproto.Errorf(http.StatusBadRequest, "UnknownOperationException", "Missing X-Amz-Target header."))
 			return
@@ -221,6 +241,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		call.Params = params
 		call.Action = params.Get("Action")
+		rec.action, rec.params = call.Action, params
 		if call.Action == "" {
 			fail(awsproto.Errorf(http.StatusBadRequest, "MissingAction", "The request must contain the parameter Action."))
 			return
@@ -236,6 +257,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(awsproto.Errorf(http.StatusBadRequest, code, "Could not find operation %s for version %s", call.Action, svc.Version))
 		return
 	}
+	rec.selfAudited = svc.SelfAudited[call.Action]
 	start := time.Now()
 	result, err := fn(call)
 	if err != nil {
@@ -244,6 +266,10 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			call.Logger.LogAttrs(r.Context(), slog.LevelError, "action failed", slog.String("action", call.Action), slog.Any("error", err))
 		}
 		fail(e)
+		return
+	}
+	if err := d.record(r, svc, rec, nil); err != nil {
+		d.writeError(w, svc, reqID, awsproto.InternalError())
 		return
 	}
 	switch svc.Protocol {

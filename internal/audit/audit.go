@@ -254,18 +254,24 @@ func Event(r Record, tunnelID, resourceName string) (store.Event, error) {
 	return e, nil
 }
 
-// Writer stores records durably.
+// Writer stores records durably, through a Batcher (group commit).
 type Writer struct {
-	Store store.Repo
+	b *Batcher
 }
+
+// NewWriter returns a Writer over a store.
+func NewWriter(st store.Events) *Writer { return &Writer{b: NewBatcher(st)} }
 
 // Write stores a record; when it returns nil the record is committed.
 func (w *Writer) Write(ctx context.Context, r Record, tunnelID, resourceName string) error {
+	if w == nil || w.b == nil {
+		return ErrNoStore
+	}
 	e, err := Event(r, tunnelID, resourceName)
 	if err != nil {
 		return err
 	}
-	if err := w.Store.AppendEvent(ctx, e); err != nil {
+	if err := w.b.Append(ctx, e); err != nil {
 		return fmt.Errorf("audit: store %s event: %w", r.EventName, err)
 	}
 	return nil

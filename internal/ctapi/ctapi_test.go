@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -76,6 +80,17 @@ func TestLookupEventsSDK(t *testing.T) {
 		rec.UserIdentity.UserName != "alice" || rec.ErrorCode != "AccessDeniedException" {
 		t.Fatalf("newest record %+v %v", rec, err)
 	}
+	// Every API call is on record too (the admin's IAM calls, these
+	// lookups); count the tunnel records among what each lookup finds.
+	tunnelEvents := func(evs []cttypes.Event) int {
+		n := 0
+		for _, ev := range evs {
+			if aws.ToString(ev.EventSource) == "ec2-instance-connect.amazonaws.com" {
+				n++
+			}
+		}
+		return n
+	}
 	cases := []struct {
 		key   cttypes.LookupAttributeKey
 		value string
@@ -93,20 +108,32 @@ func TestLookupEventsSDK(t *testing.T) {
 		{cttypes.LookupAttributeKeyEventName, "CloseTunnel", 3},
 	}
 	for _, tc := range cases {
-		if got := lookup(tc.key, tc.value); len(got) != tc.want {
-			t.Errorf("%s=%s: %d events, want %d", tc.key, tc.value, len(got), tc.want)
+		if got := tunnelEvents(lookup(tc.key, tc.value)); got != tc.want {
+			t.Errorf("%s=%s: %d tunnel events, want %d", tc.key, tc.value, got, tc.want)
 		}
 	}
-	// Paging one at a time visits every event once.
+	for _, name := range []string{"CreateUser", "CreateAccessKey"} {
+		evs := lookup(cttypes.LookupAttributeKeyEventName, name)
+		if len(evs) == 0 || aws.ToString(evs[0].EventSource) != "iam.amazonaws.com" || aws.ToString(evs[0].ReadOnly) != "false" {
+			t.Errorf("%s is not on record: %+v", name, evs)
+		}
+	}
+	if ro := lookup(cttypes.LookupAttributeKeyEventName, "LookupEvents"); len(ro) == 0 || aws.ToString(ro[0].ReadOnly) != "true" {
+		t.Errorf("LookupEvents calls are not on record as read-only")
+	}
+	// Paging one at a time visits every event once (new lookups add
+	// newer events above the first page, not between pages).
+	before := lookup("", "")
 	seen := map[string]bool{}
 	p := cloudtrail.NewLookupEventsPaginator(ct, &cloudtrail.LookupEventsInput{MaxResults: aws.Int32(1)})
-	pages := 0
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pages++
+		if len(page.Events) > 1 {
+			t.Fatalf("a page of %d events with MaxResults 1", len(page.Events))
+		}
 		for _, ev := range page.Events {
 			if seen[aws.ToString(ev.EventId)] {
 				t.Fatalf("event %s on two pages", aws.ToString(ev.EventId))
@@ -114,8 +141,10 @@ func TestLookupEventsSDK(t *testing.T) {
 			seen[aws.ToString(ev.EventId)] = true
 		}
 	}
-	if len(seen) != len(lookup("", "")) || pages < len(seen) {
-		t.Fatalf("paging saw %d events in %d pages", len(seen), pages)
+	for _, ev := range before {
+		if !seen[aws.ToString(ev.EventId)] {
+			t.Fatalf("paging missed event %s", aws.ToString(ev.EventId))
+		}
 	}
 	// A time range that ends before everything finds nothing.
 	out, err := ct.LookupEvents(ctx, &cloudtrail.LookupEventsInput{EndTime: aws.Time(time.Now().Add(-time.Hour))})
@@ -145,4 +174,39 @@ func TestLookupEventsSDK(t *testing.T) {
 	if err == nil {
 		t.Fatal("alice looked up events without a policy")
 	}
+}
+
+// No secret access key or session token reaches the trail.
+func TestNoSecretsInRecords(t *testing.T) {
+	e := tunneltest.Start(t, tunneltest.Options{})
+	ctx := context.Background()
+	creds := e.NewUser("bob", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)
+	ic := iam.NewFromConfig(e.AWS(e.Admin))
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + accountOf(t, e) + `:root"},"Action":"sts:AssumeRole"}]}`
+	if _, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ops"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sts.NewFromConfig(e.AWS(creds)).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + accountOf(t, e) + ":role/ops"), RoleSessionName: aws.String("audit-check")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := e.Server.Store.ListEvents(ctx, store.EventQuery{})
+	if err != nil || len(evs) == 0 {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{creds.SecretAccessKey, e.Admin.SecretAccessKey, aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken)} {
+		for _, ev := range evs {
+			if strings.Contains(ev.Body, secret) {
+				t.Fatalf("a secret is in the %s record", ev.EventName)
+			}
+		}
+	}
+}
+
+func accountOf(t *testing.T, e *tunneltest.Env) string {
+	out, err := sts.NewFromConfig(e.AWS(e.Admin)).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.Account)
 }

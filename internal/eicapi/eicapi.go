@@ -47,7 +47,9 @@ type Config struct {
 	KeyTTL time.Duration
 	// Tunnels, when set, serves ListTunnels and TerminateTunnel.
 	Tunnels Tunnels
-	Now     func() time.Time
+	// Audit records pushes; default a Writer of its own on Store.
+	Audit *audit.Writer
+	Now   func() time.Time
 }
 
 type service struct {
@@ -66,11 +68,15 @@ func New(cfg Config) (*api.Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &service{cfg: cfg, audit: &audit.Writer{Store: cfg.Store}}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.NewWriter(cfg.Store)
+	}
+	s := &service{cfg: cfg, audit: cfg.Audit}
 	return &api.Service{
 		SigningName: SigningName,
 		Protocol:    api.ProtocolJSON,
 		Version:     APIVersion,
+		SelfAudited: map[string]bool{"SendSSHPublicKey": true},
 		Actions: map[string]api.ActionFunc{
 			"SendSSHPublicKey": s.sendSSHPublicKey,
 			"ListTunnels":      s.listTunnels,

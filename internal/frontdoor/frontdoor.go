@@ -92,8 +92,10 @@ type Config struct {
 	// EndOnSessionExpiry ends a tunnel when the role session that opened
 	// it expires (AWS lets it run to its maximum duration).
 	EndOnSessionExpiry bool
-	Logger             *slog.Logger
-	Now                func() time.Time
+	// Audit records attempts and closes; default a Writer of its own.
+	Audit  *audit.Writer
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // FrontDoor is the http.Handler of GET /openTunnel.
@@ -145,7 +147,10 @@ func New(cfg Config) (*FrontDoor, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &FrontDoor{cfg: cfg, log: cfg.Logger, audit: &audit.Writer{Store: cfg.Store},
+	if cfg.Audit == nil {
+		cfg.Audit = audit.NewWriter(cfg.Store)
+	}
+	return &FrontDoor{cfg: cfg, log: cfg.Logger, audit: cfg.Audit,
 		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}, done: make(chan struct{})}, nil
 }
 

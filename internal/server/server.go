@@ -30,6 +30,7 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/api"
+	"github.com/postern/postern/internal/audit"
 	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/ctapi"
@@ -179,6 +180,7 @@ type Server struct {
 	caPin     string
 	signer    ed25519.PrivateKey
 	stopSweep chan struct{}
+	audit     *audit.Writer
 	closeOnce sync.Once
 }
 
@@ -354,6 +356,7 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	authz := identity.NewAuthorizer(s.Store, nil)
+	s.audit = audit.NewWriter(s.Store)
 	if err := s.buildTunnels(ctx, authn, authz); err != nil {
 		return err
 	}
@@ -370,11 +373,12 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	eicSvc, err := eicapi.New(eicapi.Config{Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, Signer: s.signer,
-		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.frontdoor})
+		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.frontdoor, Audit: s.audit})
 	if err != nil {
 		return err
 	}
-	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc, eicSvc, ctapi.New(s.Store)}})
+	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc, eicSvc, ctapi.New(s.Store)},
+		Audit: s.audit, AccountID: s.AccountID, Region: s.Config.Region})
 	if err != nil {
 		return err
 	}

@@ -146,6 +146,9 @@ type Events interface {
 	// AppendEvent stores e; ErrConflict when its id exists. When it
 	// returns nil the event is committed (durable).
 	AppendEvent(ctx context.Context, e Event) error
+	// AppendEvents stores several events in one transaction: all or none
+	// (ErrConflict when an id exists).
+	AppendEvents(ctx context.Context, evs []Event) error
 	// ListEvents returns the events q selects, newest first.
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
 }

@@ -317,13 +317,26 @@ const eventCols = "event_id, event_time, event_source, event_name, read_only, us
 // committed: on its own, with SQLite's synchronous=FULL, on disk; inside
 // InTx, with the transaction.
 func (r *repo) AppendEvent(ctx context.Context, e store.Event) error {
+	return r.AppendEvents(ctx, []store.Event{e})
+}
+
+// AppendEvents implements store.Events: all in one transaction (one
+// commit, one sync), or none.
+func (r *repo) AppendEvents(ctx context.Context, evs []store.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	insert := r.q("INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	err := r.writeQuiet(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, r.q("INSERT INTO events ("+eventCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-			e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly), e.Username, e.AccessKeyID,
-			e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body)
-		return err
+		for _, e := range evs {
+			if _, err := q.ExecContext(ctx, insert, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
+				e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body); err != nil {
+				return fmt.Errorf("event %s: %w", e.EventID, err)
+			}
+		}
+		return nil
 	})
-	return r.fail(err, "append event %s", e.EventID)
+	return r.fail(err, "append %d events", len(evs))
 }
 
 // ListEvents implements store.Events: newest first, events of the same

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/internal/audit"
+	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/sigv4"
+)
+
+// callRecord is what the dispatcher knows of a call for its audit record.
+type callRecord struct {
+	at          time.Time
+	id          string
+	principal   *identity.Principal
+	action      string
+	params      awsproto.Params // Query and EC2
+	body        []byte          // JSON
+	selfAudited bool
+	written     bool
+}
+
+// readOnlyPrefixes mark the actions CloudTrail records as readOnly.
+var readOnlyPrefixes = []string{"Describe", "List", "Get", "Lookup", "Simulate"}
+
+// hidden are parameter name parts whose values never reach a record.
+var hidden = []string{"password", "secret", "token", "privatekey"}
+
+const hiddenValue = "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+func hide(name string) bool {
+	n := strings.ToLower(name)
+	for _, h := range hidden {
+		if strings.Contains(n, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// record writes the call's audit record (CloudTrail's AwsApiCall shape,
+// responseElements left out so that no secret a response carries, such as
+// a new access key's, reaches the trail). It is committed before the
+// answer; an error means the answer must not claim success.
+func (d *Dispatcher) record(r *http.Request, svc *Service, rec *callRecord, e *awsproto.Error) error {
+	if d.audit == nil || rec.written || rec.selfAudited {
+		return nil
+	}
+	rec.written = true
+	name := rec.action
+	if name == "" {
+		name = actionGuess(r, rec)
+	}
+	source := "unknown.amazonaws.com"
+	if svc != nil && svc.SigningName != "" {
+		source = svc.SigningName + ".amazonaws.com"
+	}
+	readOnly := false
+	for _, p := range readOnlyPrefixes {
+		readOnly = readOnly || strings.HasPrefix(name, p)
+	}
+	akid := ""
+	if rec.principal == nil {
+		akid = accessKeyOf(r)
+	}
+	m := audit.Meta{AccountID: d.account, Region: d.region, Principal: rec.principal, AccessKeyID: akid, SourceIP: remoteIP(r),
+		UserAgent: r.UserAgent(), RequestID: rec.id, Time: rec.at}
+	var errCode, errMsg string
+	if e != nil {
+		errCode, errMsg = e.Code, e.Message
+	}
+	ev := audit.APICall(m, source, name, readOnly, requestParameters(rec), nil, "", "", errCode, errMsg)
+	if err := d.audit.Write(r.Context(), ev, "", ""); err != nil {
+		d.logger.Error("could not record an API call", "request_id", rec.id, "action", name, "error", err)
+		return err
+	}
+	return nil
+}
+
+// requestParameters are the call's parameters for the record, with
+// secret-looking values hidden.
+func requestParameters(rec *callRecord) any {
+	if rec.params != nil {
+		out := map[string]any{}
+		for k, v := range rec.params {
+			if k == "Action" || k == "Version" {
+				continue
+			}
+			val := any(v)
+			if len(v) == 1 {
+				val = v[0]
+			}
+			if hide(k) {
+				val = hiddenValue
+			}
+			out[k] = val
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	if len(rec.body) > 0 {
+		var m map[string]any
+		if json.Unmarshal(rec.body, &m) == nil {
+			for k := range m {
+				if hide(k) {
+					m[k] = hiddenValue
+				}
+			}
+			return m
+		}
+	}
+	return nil
+}
+
+// actionGuess names a call that failed before its action was known.
+func actionGuess(r *http.Request, rec *callRecord) string {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		return t[strings.LastIndexByte(t, '.')+1:]
+	}
+	if a := r.URL.Query().Get("Action"); a != "" {
+		return a
+	}
+	if len(rec.body) > 0 && len(rec.body) < 1<<16 {
+		if p, err := queryParams(r, rec.body); err == nil && p.Get("Action") != "" {
+			return p.Get("Action")
+		}
+	}
+	return "Unknown"
+}
+
+// accessKeyOf is the access key a request names, for unauthenticated
+// records.
+func accessKeyOf(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); a != "" {
+		if auth, err := sigv4.ParseAuthorization(a); err == nil {
+			return auth.Scope.AccessKeyID
+		}
+	}
+	if c, err := sigv4.ParseCredential(r.URL.Query().Get("X-Amz-Credential")); err == nil {
+		return c.AccessKeyID
+	}
+	return ""
+}

@@ -1,0 +1,86 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/postern/postern/internal/store"
+)
+
+// Batcher commits events for many concurrent callers in shared
+// transactions (group commit): each caller waits until its event is
+// durable, but one commit (one fsync with SQLite) carries every event that
+// arrived meanwhile, so auditing every API call does not cap the API at
+// the disk's sync rate. An event whose batch fails is retried alone, so
+// that one bad event does not fail its neighbours.
+type Batcher struct {
+	st      store.Events
+	mu      sync.Mutex
+	queue   []*pending
+	running bool
+}
+
+type pending struct {
+	ev   store.Event
+	done chan error
+}
+
+// maxBatch bounds a batch.
+const maxBatch = 512
+
+// NewBatcher returns a Batcher over a store.
+func NewBatcher(st store.Events) *Batcher { return &Batcher{st: st} }
+
+// Append stores e and returns once it is committed (or failed). A caller
+// whose ctx ends stops waiting; the event is still committed.
+func (b *Batcher) Append(ctx context.Context, e store.Event) error {
+	p := &pending{ev: e, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, p)
+	if !b.running {
+		b.running = true
+		go b.flush()
+	}
+	b.mu.Unlock()
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush commits queued events until the queue is empty.
+func (b *Batcher) flush() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), maxBatch)
+		if n == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		batch := b.queue[:n:n]
+		b.queue = b.queue[n:]
+		b.mu.Unlock()
+		evs := make([]store.Event, len(batch))
+		for i, p := range batch {
+			evs[i] = p.ev
+		}
+		// Events are committed whatever happens to the callers' requests.
+		err := b.st.AppendEvents(context.Background(), evs)
+		if err != nil && len(batch) > 1 {
+			for _, p := range batch {
+				p.done <- b.st.AppendEvent(context.Background(), p.ev)
+			}
+			continue
+		}
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
+}
+
+// ErrNoStore is returned by a Writer without a store.
+var ErrNoStore = errors.New("audit: no store")
