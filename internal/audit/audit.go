@@ -259,8 +259,13 @@ type Writer struct {
 	b *Batcher
 }
 
-// NewWriter returns a Writer over a store.
-func NewWriter(st store.Events) *Writer { return &Writer{b: NewBatcher(st)} }
+// NewWriter returns a Writer over a store, copying what it commits to
+// sinks; onSinkError (may be nil) hears of a sink's failure.
+func NewWriter(st store.Events, onSinkError func(error), sinks ...Sink) *Writer {
+	b := NewBatcher(st)
+	b.sinks, b.onSink = sinks, onSinkError
+	return &Writer{b: b}
+}
 
 // Write stores a record; when it returns nil the record is committed.
 func (w *Writer) Write(ctx context.Context, r Record, tunnelID, resourceName string) error {

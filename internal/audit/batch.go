@@ -16,6 +16,8 @@ import (
 // that one bad event does not fail its neighbours.
 type Batcher struct {
 	st      store.Events
+	sinks   []Sink
+	onSink  func(error)
 	mu      sync.Mutex
 	queue   []*pending
 	running bool
@@ -71,13 +73,36 @@ func (b *Batcher) flush() {
 		// Events are committed whatever happens to the callers' requests.
 		err := b.st.AppendEvents(context.Background(), evs)
 		if err != nil && len(batch) > 1 {
-			for _, p := range batch {
-				p.done <- b.st.AppendEvent(context.Background(), p.ev)
+			var ok []store.Event
+			errs := make([]error, len(batch))
+			for i, p := range batch {
+				if errs[i] = b.st.AppendEvent(context.Background(), p.ev); errs[i] == nil {
+					ok = append(ok, p.ev)
+				}
+			}
+			b.toSinks(ok)
+			for i, p := range batch {
+				p.done <- errs[i]
 			}
 			continue
 		}
+		if err == nil {
+			b.toSinks(evs)
+		}
 		for _, p := range batch {
 			p.done <- err
+		}
+	}
+}
+
+// toSinks hands committed events to the sinks.
+func (b *Batcher) toSinks(evs []store.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	for _, s := range b.sinks {
+		if err := s.Write(evs); err != nil && b.onSink != nil {
+			b.onSink(err)
 		}
 	}
 }

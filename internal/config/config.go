@@ -49,6 +49,24 @@ type Server struct {
 	Tunnel    Tunnel `yaml:"tunnel"`
 	Agent     Agent  `yaml:"agent"`
 	SSH       SSH    `yaml:"ssh"`
+	Audit     Audit  `yaml:"audit"`
+}
+
+// Audit configures the copies of the audit trail beside the store.
+type Audit struct {
+	// File is a JSON Lines copy (one CloudTrail record per line), relative
+	// to data_dir unless absolute; "none" disables it. Default audit.jsonl.
+	File string `yaml:"file"`
+	// FileMaxMB rotates the file at this size (default 100); FileKeep
+	// rotated files are kept (default 10).
+	FileMaxMB int `yaml:"file_max_mb"`
+	FileKeep  int `yaml:"file_keep"`
+	// WebhookURL, when set, receives every batch of records as JSON Lines
+	// (POST, application/x-ndjson), in the background.
+	WebhookURL string `yaml:"webhook_url"`
+	// Syslog, when set, sends every record to syslog: "local", or
+	// "udp://host:514" / "tcp://host:514".
+	Syslog string `yaml:"syslog"`
 }
 
 // SSH configures keyless SSH (SendSSHPublicKey).
@@ -130,7 +148,8 @@ func Default() Server {
 		EC2:        EC2{EndpointsPerVPC: 1, EndpointsPerSubnet: 1},
 		Tunnel: Tunnel{Ports: []string{"22", "3389"}, MaxDurationSeconds: 3600, ConcurrencyPerEndpoint: 10000,
 			Replay: "source-ip", JoinTokenTTLSeconds: 900},
-		SSH: SSH{KeyTTLSeconds: 60},
+		SSH:   SSH{KeyTTLSeconds: 60},
+		Audit: Audit{File: "audit.jsonl", FileMaxMB: 100, FileKeep: 10},
 	}
 }
 
@@ -214,6 +233,9 @@ func (c *Server) Validate() error {
 	}
 	if c.Tunnel.JoinTokenTTLSeconds < 60 || c.Tunnel.JoinTokenTTLSeconds > 86400 {
 		errs = append(errs, errors.New("tunnel.join_token_ttl_seconds must be from 60 to 86400"))
+	}
+	if c.Audit.FileMaxMB < 1 || c.Audit.FileKeep < 0 {
+		errs = append(errs, errors.New("audit.file_max_mb must be at least 1 and audit.file_keep at least 0"))
 	}
 	if c.SSH.KeyTTLSeconds < 1 || c.SSH.KeyTTLSeconds > 3600 {
 		errs = append(errs, errors.New("ssh.key_ttl_seconds must be from 1 to 3600"))

@@ -69,7 +69,7 @@ func New(cfg Config) (*api.Service, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Audit == nil {
-		cfg.Audit = audit.NewWriter(cfg.Store)
+		cfg.Audit = audit.NewWriter(cfg.Store, nil)
 	}
 	s := &service{cfg: cfg, audit: cfg.Audit}
 	return &api.Service{

@@ -148,7 +148,7 @@ func New(cfg Config) (*FrontDoor, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Audit == nil {
-		cfg.Audit = audit.NewWriter(cfg.Store)
+		cfg.Audit = audit.NewWriter(cfg.Store, nil)
 	}
 	return &FrontDoor{cfg: cfg, log: cfg.Logger, audit: cfg.Audit,
 		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}, done: make(chan struct{})}, nil

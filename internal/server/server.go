@@ -356,7 +356,11 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	authz := identity.NewAuthorizer(s.Store, nil)
-	s.audit = audit.NewWriter(s.Store)
+	sinks, err := s.auditSinks()
+	if err != nil {
+		return err
+	}
+	s.audit = audit.NewWriter(s.Store, func(err error) { s.logger.Error("audit sink failed", "error", err) }, sinks...)
 	if err := s.buildTunnels(ctx, authn, authz); err != nil {
 		return err
 	}

@@ -1,0 +1,171 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/store"
+)
+
+func events(n int, prefix string) []store.Event {
+	out := make([]store.Event, n)
+	for i := range out {
+		id := prefix + strconv.Itoa(i)
+		out[i] = store.Event{EventID: id, Body: `{"eventID":"` + id + `","pad":"` + strings.Repeat("x", 100) + `"}`}
+	}
+	return out
+}
+
+func TestFileSinkRotation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	s, err := NewFileSink(path, 1000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < 10; i++ {
+		if err := s.Write(events(3, "b"+strconv.Itoa(i)+"-")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotated, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	if len(rotated) != 2 {
+		t.Fatalf("%d rotated files kept, want 2: %v", len(rotated), rotated)
+	}
+	for _, p := range append(rotated, path) {
+		f, _ := os.Open(p)
+		sc := bufio.NewScanner(f)
+		lines := 0
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("%s: line %d is not JSON: %v", p, lines, err)
+			}
+			lines++
+		}
+		f.Close()
+		if st, _ := os.Stat(p); lines == 0 || st.Size() > 1000+int64(3*200) {
+			t.Fatalf("%s: %d lines, %d bytes", p, lines, st.Size())
+		}
+	}
+	// The newest batch is in the current file.
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"b9-2"`) {
+		t.Fatalf("the last batch is not in the current file")
+	}
+}
+
+func TestWebhookSink(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	done := make(chan struct{}, 10)
+	fails := 1
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails > 0 { // the first delivery fails: it is retried
+			fails--
+			http.Error(w, "busy", 503)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+		done <- struct{}{}
+	}))
+	defer srv.Close()
+	w := &WebhookSink{URL: srv.URL}
+	w.Write(events(3, "w"))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the webhook got nothing")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || !strings.Contains(got[2], `"w2"`) {
+		t.Fatalf("webhook got %v", got)
+	}
+}
+
+// The batcher commits concurrent events together and copies each once to
+// the sinks, in commit order.
+type memEvents struct {
+	mu   sync.Mutex
+	evs  []store.Event
+	txns int
+}
+
+func (m *memEvents) AppendEvent(ctx context.Context, e store.Event) error {
+	return m.AppendEvents(ctx, []store.Event{e})
+}
+func (m *memEvents) AppendEvents(_ context.Context, evs []store.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range evs {
+		for _, x := range m.evs {
+			if x.EventID == e.EventID {
+				return store.ErrConflict
+			}
+		}
+	}
+	m.evs = append(m.evs, evs...)
+	m.txns++
+	return nil
+}
+func (m *memEvents) ListEvents(context.Context, store.EventQuery) ([]store.Event, error) {
+	return nil, nil
+}
+
+type memSink struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (s *memSink) Write(evs []store.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range evs {
+		s.ids = append(s.ids, e.EventID)
+	}
+	return nil
+}
+
+func TestBatcher(t *testing.T) {
+	st := &memEvents{}
+	sink := &memSink{}
+	w := NewWriter(st, nil, sink)
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := "e" + strconv.Itoa(i%199) // one duplicate id: only that event fails
+			errs <- w.b.Append(context.Background(), store.Event{EventID: id})
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 1 || len(st.evs) != 199 || len(sink.ids) != 199 {
+		t.Fatalf("failed %d, stored %d, copied %d", failed, len(st.evs), len(sink.ids))
+	}
+	t.Logf("%d events in %d transactions", len(st.evs), st.txns)
+}
