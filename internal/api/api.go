@@ -26,6 +26,7 @@ import (
 	"github.com/postern/postern/internal/audit"
 	"github.com/postern/postern/internal/awsproto"
 	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/metrics"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/sigv4"
 )
@@ -134,6 +135,7 @@ type Dispatcher struct {
 	audit    *audit.Writer
 	account  string
 	region   string
+	metrics  *metrics.Metrics
 }
 
 // Config configures a Dispatcher.
@@ -149,6 +151,8 @@ type Config struct {
 	// Region name the installation in the records.
 	Audit             *audit.Writer
 	AccountID, Region string
+	// Metrics, when set, counts calls and signature failures.
+	Metrics *metrics.Metrics
 }
 
 // New returns a Dispatcher.
@@ -160,7 +164,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.MaxBody = 2 << 20
 	}
 	d := &Dispatcher{auth: cfg.Authenticator, authz: cfg.Authorizer, logger: cfg.Logger, maxBody: cfg.MaxBody, services: map[string]*Service{},
-		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region}
+		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region, metrics: cfg.Metrics}
 	for _, s := range cfg.Services {
 		d.services[s.SigningName] = s
 	}
@@ -206,7 +210,9 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
-			fail(authError(svc, se))
+			ae := authError(svc, se)
+			d.metrics.SignatureFailure(ae.Code)
+			fail(ae)
 			return
 		}
 		d.logger.LogAttrs(r.Context(), slog.LevelError, "authentication failed", slog.String("request_id", reqID), slog.Any("error", err))

@@ -47,7 +47,7 @@ func hide(name string) bool {
 // a new access key's, reaches the trail). It is committed before the
 // answer; an error means the answer must not claim success.
 func (d *Dispatcher) record(r *http.Request, svc *Service, rec *callRecord, e *awsproto.Error) error {
-	if d.audit == nil || rec.written || rec.selfAudited {
+	if rec.written {
 		return nil
 	}
 	rec.written = true
@@ -55,9 +55,17 @@ func (d *Dispatcher) record(r *http.Request, svc *Service, rec *callRecord, e *a
 	if name == "" {
 		name = actionGuess(r, rec)
 	}
-	source := "unknown.amazonaws.com"
+	source, service := "unknown.amazonaws.com", "unknown"
 	if svc != nil && svc.SigningName != "" {
-		source = svc.SigningName + ".amazonaws.com"
+		source, service = svc.SigningName+".amazonaws.com", svc.SigningName
+	}
+	code := ""
+	if e != nil {
+		code = e.Code
+	}
+	d.metrics.APIRequest(service, name, code)
+	if d.audit == nil || rec.selfAudited {
+		return nil
 	}
 	readOnly := false
 	for _, p := range readOnlyPrefixes {

@@ -267,6 +267,13 @@ func NewWriter(st store.Events, onSinkError func(error), sinks ...Sink) *Writer 
 	return &Writer{b: b}
 }
 
+// ObserveCommits sets a function told how long each commit took.
+func (w *Writer) ObserveCommits(f func(time.Duration)) {
+	if w != nil && w.b != nil {
+		w.b.observe = f
+	}
+}
+
 // Write stores a record; when it returns nil the record is committed.
 func (w *Writer) Write(ctx context.Context, r Record, tunnelID, resourceName string) error {
 	if w == nil || w.b == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/postern/postern/internal/store"
 )
@@ -18,6 +19,7 @@ type Batcher struct {
 	st      store.Events
 	sinks   []Sink
 	onSink  func(error)
+	observe func(time.Duration) // commit latency, when set
 	mu      sync.Mutex
 	queue   []*pending
 	running bool
@@ -71,7 +73,11 @@ func (b *Batcher) flush() {
 			evs[i] = p.ev
 		}
 		// Events are committed whatever happens to the callers' requests.
+		start := time.Now()
 		err := b.st.AppendEvents(context.Background(), evs)
+		if b.observe != nil {
+			b.observe(time.Since(start))
+		}
 		if err != nil && len(batch) > 1 {
 			var ok []store.Event
 			errs := make([]error, len(batch))

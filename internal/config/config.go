@@ -44,12 +44,15 @@ type Server struct {
 	// public_host with the listener's port. Endpoints' dnsName is its host,
 	// with the port unless it is 443 (the AWS CLI always dials 443).
 	Advertise string `yaml:"advertise"`
-	TLS       TLS    `yaml:"tls"`
-	EC2       EC2    `yaml:"ec2"`
-	Tunnel    Tunnel `yaml:"tunnel"`
-	Agent     Agent  `yaml:"agent"`
-	SSH       SSH    `yaml:"ssh"`
-	Audit     Audit  `yaml:"audit"`
+	// MetricsListen, when set, serves Prometheus metrics at /metrics on
+	// this HOST:PORT (TLS, the server's certificate), apart from the API.
+	MetricsListen string `yaml:"metrics_listen"`
+	TLS           TLS    `yaml:"tls"`
+	EC2           EC2    `yaml:"ec2"`
+	Tunnel        Tunnel `yaml:"tunnel"`
+	Agent         Agent  `yaml:"agent"`
+	SSH           SSH    `yaml:"ssh"`
+	Audit         Audit  `yaml:"audit"`
 }
 
 // Audit configures the copies of the audit trail beside the store.
@@ -217,6 +220,11 @@ func (c *Server) Validate() error {
 	if c.Advertise != "" {
 		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
 			errs = append(errs, fmt.Errorf("advertise %q is not HOST:PORT", c.Advertise))
+		}
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics_listen %q is not HOST:PORT", c.MetricsListen))
 		}
 	}
 	if len(c.Tunnel.Ports) == 0 {

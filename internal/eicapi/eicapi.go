@@ -22,6 +22,7 @@ import (
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/audit"
 	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/metrics"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/sshkeys"
 	"github.com/postern/postern/internal/store"
@@ -49,7 +50,9 @@ type Config struct {
 	Tunnels Tunnels
 	// Audit records pushes; default a Writer of its own on Store.
 	Audit *audit.Writer
-	Now   func() time.Time
+	// Metrics, when set, counts pushed keys.
+	Metrics *metrics.Metrics
+	Now     func() time.Time
 }
 
 type service struct {
@@ -233,6 +236,7 @@ func (s *service) sendSSHPublicKey(c *api.Call) (result any, err error) {
 	if err := rec("", "", arn); err != nil {
 		return nil, err
 	}
+	s.cfg.Metrics.KeyPushed()
 	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "ssh public key pushed", slog.String("instance", i.InstanceID),
 		slog.String("os_user", req.InstanceOSUser), slog.String("fingerprint", ssh.FingerprintSHA256(pk)),
 		slog.String("principal", c.Principal.ARN), slog.Duration("ttl", s.cfg.KeyTTL))

@@ -35,6 +35,7 @@ import (
 	"github.com/postern/postern/internal/awsproto"
 	"github.com/postern/postern/internal/eice"
 	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/metrics"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/relay"
 	"github.com/postern/postern/internal/sigv4"
@@ -93,9 +94,11 @@ type Config struct {
 	// it expires (AWS lets it run to its maximum duration).
 	EndOnSessionExpiry bool
 	// Audit records attempts and closes; default a Writer of its own.
-	Audit  *audit.Writer
-	Logger *slog.Logger
-	Now    func() time.Time
+	Audit *audit.Writer
+	// Metrics, when set, counts tunnels.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // FrontDoor is the http.Handler of GET /openTunnel.
@@ -547,6 +550,7 @@ func (f *FrontDoor) refuse(w http.ResponseWriter, r *http.Request, req *request,
 	if req.principal != nil {
 		principal = req.principal.ARN
 	}
+	f.cfg.Metrics.TunnelRefused(ref.Reason)
 	log.Log(r.Context(), lvl, "tunnel refused", "reason", ref.Reason, "code", ref.Code, "status", ref.Status,
 		"principal", principal, "source", req.sourceIP, "endpoint", req.params.InstanceConnectEndpointID,
 		"target", net.JoinHostPort(req.params.PrivateIPAddress, req.params.RemotePort), "message", ref.Message)

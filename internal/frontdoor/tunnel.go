@@ -148,6 +148,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		go f.revalidate()
 	}
 	f.mu.Unlock()
+	f.cfg.Metrics.TunnelOpened(f.cfg.Now().Sub(req.at))
 	f.wg.Add(1)
 	go f.run(t, openEventID)
 }
@@ -206,6 +207,9 @@ func (f *FrontDoor) recordClose(req *request, openEventID string, t *tunnel) {
 		EndpointID: req.endpoint.EndpointID}
 	m := f.meta(req)
 	m.Time = end
+	if t.conn != nil { // it was upgraded, hence counted open
+		f.cfg.Metrics.TunnelClosed(reason, d.BytesIn, d.BytesOut)
+	}
 	rec := audit.CloseTunnel(m, d, req.endpointRN)
 	if err := f.audit.Write(context.Background(), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
 		f.log.Error("could not record a tunnel's close", "tunnel", req.tunnelID, "error", err)

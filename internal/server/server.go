@@ -40,6 +40,7 @@ import (
 	"github.com/postern/postern/internal/iamapi"
 	"github.com/postern/postern/internal/identity"
 	"github.com/postern/postern/internal/keyservice"
+	"github.com/postern/postern/internal/metrics"
 	"github.com/postern/postern/internal/pki"
 	"github.com/postern/postern/internal/relay"
 	"github.com/postern/postern/internal/sealer"
@@ -108,6 +109,19 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 	}
 	s.PrintWelcome(out, ln.Addr())
 
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: metrics listener %s: %w", cfg.MetricsListen, err)
+		}
+		go func() {
+			if err := s.ServeMetrics(mln); err != nil {
+				logger.Error("metrics listener stopped", "error", err)
+			}
+		}()
+		fmt.Fprintf(out, "  metrics: https://%s/metrics\n", mln.Addr())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	select {
@@ -170,18 +184,21 @@ type Server struct {
 	// when agent.embedded is off).
 	Local ec2api.LocalNetwork
 
-	logger    *slog.Logger
-	handler   http.Handler
-	http      *http.Server
-	tls       *tls.Config
-	relay     *relay.Relay
-	frontdoor *frontdoor.FrontDoor
-	endpoints *ec2api.Endpoints
-	caPin     string
-	signer    ed25519.PrivateKey
-	stopSweep chan struct{}
-	audit     *audit.Writer
-	closeOnce sync.Once
+	logger     *slog.Logger
+	handler    http.Handler
+	http       *http.Server
+	tls        *tls.Config
+	relay      *relay.Relay
+	frontdoor  *frontdoor.FrontDoor
+	endpoints  *ec2api.Endpoints
+	caPin      string
+	signer     ed25519.PrivateKey
+	stopSweep  chan struct{}
+	audit      *audit.Writer
+	metrics    *metrics.Metrics
+	metricsMu  sync.Mutex
+	metricsSrv *http.Server
+	closeOnce  sync.Once
 }
 
 // New prepares the data directory and builds the handlers.
@@ -361,6 +378,8 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	s.audit = audit.NewWriter(s.Store, func(err error) { s.logger.Error("audit sink failed", "error", err) }, sinks...)
+	s.metrics = metrics.New()
+	s.audit.ObserveCommits(s.metrics.StoreCommit)
 	if err := s.buildTunnels(ctx, authn, authz); err != nil {
 		return err
 	}
@@ -377,12 +396,12 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	eicSvc, err := eicapi.New(eicapi.Config{Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, Signer: s.signer,
-		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.frontdoor, Audit: s.audit})
+		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.frontdoor, Audit: s.audit, Metrics: s.metrics})
 	if err != nil {
 		return err
 	}
 	disp, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: s.logger, Services: []*api.Service{iamSvc, stsSvc, ec2Svc, eicSvc, ctapi.New(s.Store)},
-		Audit: s.audit, AccountID: s.AccountID, Region: s.Config.Region})
+		Audit: s.audit, AccountID: s.AccountID, Region: s.Config.Region, Metrics: s.metrics})
 	if err != nil {
 		return err
 	}
@@ -436,6 +455,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
+	}
+	s.metricsMu.Lock()
+	msrv := s.metricsSrv
+	s.metricsMu.Unlock()
+	if msrv != nil {
+		errs = append(errs, msrv.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
 }

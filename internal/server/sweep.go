@@ -2,7 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"time"
@@ -77,4 +81,20 @@ func (s *Server) auditSinks() ([]audit.Sink, error) {
 		sinks = append(sinks, sl)
 	}
 	return sinks, nil
+}
+
+// ServeMetrics serves Prometheus metrics at /metrics on ln, with TLS (the
+// server's certificate), until Shutdown. It always closes ln.
+func (s *Server) ServeMetrics(ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	srv := &http.Server{Handler: mux, TLSConfig: s.TLSConfig(), ReadHeaderTimeout: 10 * time.Second}
+	s.metricsMu.Lock()
+	s.metricsSrv = srv
+	s.metricsMu.Unlock()
+	err := srv.Serve(tls.NewListener(ln, srv.TLSConfig))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }

@@ -41,6 +41,8 @@ func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator
 			}
 		}
 	}
+	s.metrics.GaugeFunc("postern_agents_connected", "Endpoint agents connected now (the embedded one included).",
+		func() float64 { return float64(len(s.relay.Connected(""))) })
 	ports, err := frontdoor.ParsePorts(s.Config.Tunnel.Ports)
 	if err != nil {
 		return fmt.Errorf("server: tunnel.ports: %w", err)
@@ -50,7 +52,7 @@ func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator
 		AccountID: s.AccountID, Region: s.Config.Region, Ports: ports,
 		MaxDuration: time.Duration(s.Config.Tunnel.MaxDurationSeconds) * time.Second,
 		Concurrency: s.Config.Tunnel.ConcurrencyPerEndpoint, Replay: s.Config.Tunnel.Replay,
-		EndOnSessionExpiry: s.Config.Tunnel.EndOnSessionExpiry, Audit: s.audit,
+		EndOnSessionExpiry: s.Config.Tunnel.EndOnSessionExpiry, Audit: s.audit, Metrics: s.metrics,
 		Logger: s.logger.With("component", "frontdoor"),
 	})
 	return err
