@@ -113,12 +113,15 @@ func (m *memEvents) AppendEvent(ctx context.Context, e store.Event) error {
 func (m *memEvents) AppendEvents(_ context.Context, evs []store.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, e := range evs {
-		for _, x := range m.evs {
-			if x.EventID == e.EventID {
-				return store.ErrConflict
-			}
+	seen := map[string]bool{}
+	for _, x := range m.evs {
+		seen[x.EventID] = true
+	}
+	for _, e := range evs { // a unique key, as the real store has
+		if seen[e.EventID] {
+			return store.ErrConflict
 		}
+		seen[e.EventID] = true
 	}
 	m.evs = append(m.evs, evs...)
 	m.txns++
