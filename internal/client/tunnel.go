@@ -97,6 +97,7 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	tcfg.ServerName = sni
 	tcfg.NextProtos = []string{"http/1.1"}
 	var refused *RefusedError
+	var requestID string
 	hdr := http.Header{}
 	if d.UserAgent != "" {
 		hdr.Set("User-Agent", d.UserAgent)
@@ -112,6 +113,12 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
 			refused = readRefusal(status, resp)
 		},
+		OnHeader: func(key, value []byte) error {
+			if strings.EqualFold(string(key), "x-amzn-RequestId") {
+				requestID = string(value)
+			}
+			return nil
+		},
 	}
 	conn, br, _, err := dialer.Dial(ctx, rawURL)
 	if err != nil {
@@ -124,7 +131,7 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	if br != nil {
 		rd = io.MultiReader(br, conn)
 	}
-	return &Tunnel{conn: conn, rd: wsframe.NewReader(rd, false), wr: wsframe.NewWriter(conn, true)}, nil
+	return &Tunnel{conn: conn, rd: wsframe.NewReader(rd, false), wr: wsframe.NewWriter(conn, true), RequestID: requestID}, nil
 }
 
 // readRefusal reads the HTTP response of a refused upgrade.
@@ -151,6 +158,10 @@ func readRefusal(status int, resp io.Reader) *RefusedError {
 
 // Tunnel is an open tunnel: a byte stream over the WebSocket.
 type Tunnel struct {
+	// RequestID is the server's id of the openTunnel request (its audit
+	// record's requestID).
+	RequestID string
+
 	conn net.Conn
 	rd   *wsframe.Reader
 	wr   *wsframe.Writer

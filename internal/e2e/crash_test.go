@@ -2,9 +2,14 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
 )
@@ -26,8 +32,10 @@ import (
 // record: an event is committed before its answer.
 func TestCrashKeepsAnsweredEvents(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
+	writeServerConfig(t, dataDir, "version: 1\ntunnel:\n  ports: [\"*\"]\n")
 	srv := startServer(t, dataDir)
 	cfg := srv.adminConfig(t)
+	dialer, target := tunnelDialer(t, cfg, srv, localInstance(t, srv), echoServer(t))
 	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	stsc := sts.NewFromConfig(cfg)
 	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Retryer = retry.AddWithMaxAttempts(retry.NewStandard(), 1) })
@@ -37,6 +45,23 @@ func TestCrashKeepsAnsweredEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
+	// Tunnels too: each opened tunnel's request id must be on record.
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000 && ctx.Err() == nil; i++ { // bounded
+				tun, err := dialer.Dial(ctx, target)
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				answered[tun.RequestID] = "OpenTunnel"
+				mu.Unlock()
+				tun.Close()
+			}
+		}()
+	}
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -87,6 +112,15 @@ func TestCrashKeepsAnsweredEvents(t *testing.T) {
 	if len(answered) < 300 {
 		t.Fatalf("only %d calls answered before the kill", len(answered))
 	}
+	tunnels := 0
+	for _, a := range answered {
+		if a == "OpenTunnel" {
+			tunnels++
+		}
+	}
+	if tunnels == 0 {
+		t.Fatal("no tunnel opened during the load")
+	}
 
 	// The database as the killed server left it.
 	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dataDir, "postern.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -114,5 +148,44 @@ func TestCrashKeepsAnsweredEvents(t *testing.T) {
 	if lost > 0 {
 		t.Fatalf("%d of %d answered calls lost their event", lost, len(answered))
 	}
-	t.Logf("%d answered calls, all on record (%d events in the store)", len(answered), len(evs))
+	t.Logf("%d answered calls (%d tunnels opened), all on record (%d events in the store)", len(answered), tunnels, len(evs))
+}
+
+// echoServer is a TCP echo target on loopback; it returns the port.
+func echoServer(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// tunnelDialer returns a dialer with the admin's credentials and the
+// resolved target of the local instance's port.
+func tunnelDialer(t *testing.T, cfg aws.Config, srv *serverProc, instanceID string, port int) (*client.Dialer, client.Target) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	pemBytes, err := os.ReadFile(filepath.Join(srv.dataDir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots.AppendCertsFromPEM(pemBytes)
+	target := client.Target{InstanceID: instanceID, RemotePort: port}
+	if err := client.Resolve(context.Background(), ec2.NewFromConfig(cfg), &target); err != nil {
+		t.Fatal(err)
+	}
+	d := &client.Dialer{Credentials: cfg.Credentials, Region: cfg.Region, TLS: &tls.Config{RootCAs: roots},
+		DialAddr: strings.TrimPrefix(srv.url, "https://")}
+	return d, target
 }
