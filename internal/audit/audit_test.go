@@ -75,6 +75,17 @@ func TestGoldenRecords(t *testing.T) {
 		EndpointID: "eice-0123456789abcdef0"}, eiceARN))
 }
 
+func TestGoldenAPICalls(t *testing.T) {
+	golden(t, "api_call", APICall(meta(user(), "11111111-2222-3333-4444-555555555559"), "iam.amazonaws.com", "CreateUser", false,
+		map[string]any{"UserName": "bob"}, nil, "", "", "", ""))
+	golden(t, "api_call_read_only_denied", APICall(meta(role(), "11111111-2222-3333-4444-55555555555a"), "ec2.amazonaws.com",
+		"DescribeInstanceConnectEndpoints", true, nil, nil, "", "", "UnauthorizedOperation", "You are not authorized to perform this operation."))
+	golden(t, "send_ssh_public_key", APICall(meta(user(), "11111111-2222-3333-4444-55555555555b"), SourceInstanceConn, "SendSSHPublicKey", false,
+		map[string]string{"instanceId": "i-0123456789abcdef0", "instanceOSUser": "ec2-user", "sSHPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample"},
+		map[string]any{"requestId": "83c3f923-507f-7265-fabb-967ec5c4e1fe", "success": true}, "AWS::EC2::Instance",
+		"arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0", "", ""))
+}
+
 // The fields spec §6 names, checked one by one on the decoded document.
 func TestOpenTunnelShape(t *testing.T) {
 	r := OpenTunnel(meta(user(), ""), params, eiceARN, OpenTunnelData{TunnelID: "tnl-1"}, "", "")
