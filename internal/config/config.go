@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -53,6 +54,9 @@ type Server struct {
 	Agent         Agent  `yaml:"agent"`
 	SSH           SSH    `yaml:"ssh"`
 	Audit         Audit  `yaml:"audit"`
+	// TunnelClock, when set, is the tunnel front door's clock (tests that
+	// let time pass; never in the file).
+	TunnelClock func() time.Time `yaml:"-"`
 }
 
 // Audit configures the copies of the audit trail beside the store.

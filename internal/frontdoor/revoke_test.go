@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,8 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -132,5 +135,55 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With tunnel.end_on_session_expiry, a tunnel opened by a role session
+// ends when the session expires (time is moved on by an injected clock).
+func TestSessionExpiryEndsTunnel(t *testing.T) {
+	var offset atomic.Int64
+	e := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) {
+		allPorts(c)
+		c.Tunnel.EndOnSessionExpiry = true
+		c.TunnelClock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	}})
+	ctx := context.Background()
+	echo := tunneltest.Echo(t)
+	acct, err := sts.NewFromConfig(e.AWS(e.Admin)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	must(t, err)
+	ic := iam.NewFromConfig(e.AWS(e.Admin))
+	_, err = ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ops"), AssumeRolePolicyDocument: aws.String(
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + aws.ToString(acct.Account) + `:root"},"Action":"sts:AssumeRole"}]}`)})
+	must(t, err)
+	_, err = ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("ops"), PolicyName: aws.String("p"), PolicyDocument: aws.String(tunnelPolicy)})
+	must(t, err)
+	out, err := sts.NewFromConfig(e.AWS(e.Admin)).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + aws.ToString(acct.Account) + ":role/ops"),
+		RoleSessionName: aws.String("short"), DurationSeconds: aws.Int32(900)})
+	must(t, err)
+	creds := aws.Credentials{AccessKeyID: aws.ToString(out.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
+		SessionToken: aws.ToString(out.Credentials.SessionToken)}
+	tun, err := e.Dialer(creds).Dial(ctx, e.Local(echo.Port))
+	must(t, err)
+	defer tun.Close()
+	roundTrip(t, tun, "while the session lasts")
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, tun)
+		ended <- err
+	}()
+	offset.Store(int64(16 * time.Minute)) // past the session's 15 minutes
+	start := time.Now()
+	var end error
+	select {
+	case end = <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the tunnel outlived its session")
+	}
+	var ce *client.ClosedError
+	if !errors.As(end, &ce) || ce.Code != 1008 || !strings.Contains(ce.Reason, "session") {
+		t.Fatalf("closed with %v", end)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("closed %v after the expiry", took)
 	}
 }
