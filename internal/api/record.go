@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -81,8 +82,9 @@ func (d *Dispatcher) record(r *http.Request, svc *Service, rec *callRecord, e *a
 	if e != nil {
 		errCode, errMsg = e.Code, e.Message
 	}
-	ev := audit.APICall(m, source, name, readOnly, requestParameters(rec), nil, "", "", errCode, errMsg)
-	if err := d.audit.Write(r.Context(), ev, "", ""); err != nil {
+	rtype, rname, arn := d.resourceOf(service, rec)
+	ev := audit.APICall(m, source, name, readOnly, requestParameters(rec), nil, rtype, arn, errCode, errMsg)
+	if err := d.audit.Write(r.Context(), ev, "", rname); err != nil {
 		d.logger.Error("could not record an API call", "request_id", rec.id, "action", name, "error", err)
 		return err
 	}
@@ -154,4 +156,38 @@ func accessKeyOf(r *http.Request) string {
 		return c.AccessKeyID
 	}
 	return ""
+}
+
+// resourceKeys map a request parameter to the resource it names, per
+// service: the CloudTrail resource type and the ARN's form.
+var resourceKeys = map[string][]struct{ param, typ, arn string }{
+	"iam": {
+		{"UserName", "AWS::IAM::User", "arn:aws:iam::%[1]s:user/%[3]s"},
+		{"RoleName", "AWS::IAM::Role", "arn:aws:iam::%[1]s:role/%[3]s"},
+		{"GroupName", "AWS::IAM::Group", "arn:aws:iam::%[1]s:group/%[3]s"},
+		{"PolicyArn", "AWS::IAM::Policy", "%[3]s"},
+	},
+	"sts": {{"RoleArn", "AWS::IAM::Role", "%[3]s"}},
+	"ec2": {
+		{"InstanceConnectEndpointId", "AWS::EC2::InstanceConnectEndpoint", "arn:aws:ec2:%[2]s:%[1]s:instance-connect-endpoint/%[3]s"},
+		{"InstanceId", "AWS::EC2::Instance", "arn:aws:ec2:%[2]s:%[1]s:instance/%[3]s"},
+		{"InstanceId.1", "AWS::EC2::Instance", "arn:aws:ec2:%[2]s:%[1]s:instance/%[3]s"},
+		{"GroupId", "AWS::EC2::SecurityGroup", "arn:aws:ec2:%[2]s:%[1]s:security-group/%[3]s"},
+		{"SubnetId", "AWS::EC2::Subnet", "arn:aws:ec2:%[2]s:%[1]s:subnet/%[3]s"},
+		{"VpcId", "AWS::EC2::VPC", "arn:aws:ec2:%[2]s:%[1]s:vpc/%[3]s"},
+	},
+}
+
+// resourceOf names the resource a call acts on, from its parameters, for
+// the record's resources and LookupEvents' ResourceType/ResourceName.
+func (d *Dispatcher) resourceOf(service string, rec *callRecord) (typ, name, arn string) {
+	if rec.params == nil {
+		return "", "", ""
+	}
+	for _, k := range resourceKeys[service] {
+		if v := rec.params.Get(k.param); v != "" {
+			return k.typ, v, fmt.Sprintf(k.arn, d.account, d.region, v)
+		}
+	}
+	return "", "", ""
 }

@@ -118,6 +118,10 @@ func TestLookupEventsSDK(t *testing.T) {
 			t.Errorf("%s is not on record: %+v", name, evs)
 		}
 	}
+	if byName := lookup(cttypes.LookupAttributeKeyResourceName, "alice"); len(byName) < 2 ||
+		aws.ToString(byName[0].Resources[0].ResourceType) != "AWS::IAM::User" {
+		t.Errorf("alice's user record by ResourceName: %+v", byName)
+	}
 	if ro := lookup(cttypes.LookupAttributeKeyEventName, "LookupEvents"); len(ro) == 0 || aws.ToString(ro[0].ReadOnly) != "true" {
 		t.Errorf("LookupEvents calls are not on record as read-only")
 	}
