@@ -97,3 +97,27 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("store commits are not observed")
 	}
 }
+
+// /readyz says ready while the store answers, and not ready once the
+// server shuts down; /healthz stays a liveness check.
+func TestReadiness(t *testing.T) {
+	e := tunneltest.Start(t, tunneltest.Options{})
+	get := func(path string) int {
+		resp, err := e.HTTP.Get(e.URL + path)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get("/readyz"); c != 200 {
+		t.Fatalf("/readyz %d", c)
+	}
+	if c := get("/healthz"); c != 200 {
+		t.Fatalf("/healthz %d", c)
+	}
+	e.Server.Store.Close() // the database goes away
+	if c := get("/readyz"); c != 503 {
+		t.Fatalf("/readyz with the store closed: %d", c)
+	}
+}

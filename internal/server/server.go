@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"crypto/ed25519"
@@ -196,6 +197,7 @@ type Server struct {
 	stopSweep  chan struct{}
 	audit      *audit.Writer
 	metrics    *metrics.Metrics
+	stopping   atomic.Bool // Shutdown began: /readyz says so
 	metricsMu  sync.Mutex
 	metricsSrv *http.Server
 	closeOnce  sync.Once
@@ -410,6 +412,22 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	// Readiness, for load balancers: the store answers and the server is
+	// not shutting down (/healthz only says the process serves HTTP).
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if s.stopping.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := s.Store.GetSetting(ctx, settingAccountID); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
 	mux.Handle("POST /{$}", disp)
 	mux.Handle("GET /{$}", disp)
 	mux.Handle("GET /openTunnel", s.frontdoor)
@@ -446,6 +464,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // recorded), closes the agents' links (they reconnect to the next start)
 // and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	var errs []error
 	if s.frontdoor != nil {
 		errs = append(errs, s.frontdoor.Shutdown(ctx))
