@@ -13,9 +13,17 @@ command -v npm >/dev/null || need+=(npm)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v scp >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)
+# The PostgreSQL server binaries (initdb, postgres) for the PostgreSQL store
+# tests; internal/testutil/pgtest starts its own throwaway server in a
+# temporary directory, so the package's default cluster is not wanted.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test-deps: installing ${need[*]}"
+    if [[ " ${need[*]} " == *" postgresql "* ]]; then
+      mkdir -p /etc/postgresql-common/createcluster.d
+      echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/postern-tests.conf
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else

@@ -306,6 +306,7 @@ func EnsureLocalNetwork(ctx context.Context, cfg Config) (LocalNetwork, error) {
 	}
 	var ln LocalNetwork
 	err = s.st.InTx(ctx, func(tx store.Repo) error {
+		ln = LocalNetwork{} // InTx may run this again after a serialization failure
 		ep, err := tx.GetSetting(ctx, settingLocalEndpoint)
 		if err == nil {
 			ln.EndpointID = ep
@@ -389,6 +390,7 @@ func EnsureLocalNetwork(ctx context.Context, cfg Config) (LocalNetwork, error) {
 func SyncDNSNames(ctx context.Context, st store.Store, name string) (int, error) {
 	n := 0
 	err := st.InTx(ctx, func(tx store.Repo) error {
+		n = 0 // InTx may run this again after a serialization failure
 		eps, err := tx.ListEndpoints(ctx)
 		if err != nil {
 			return err

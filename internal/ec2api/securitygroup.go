@@ -307,6 +307,7 @@ func (s *service) revokeRules(c *api.Call, egress bool) (any, error) {
 	}
 	var removed []store.SecurityGroupRule
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
+		removed = nil // InTx may run this again after a serialization failure
 		existing, err := tx.ListSecurityGroupRules(ctx(c), []string{g.GroupID})
 		if err != nil {
 			return storeErr(err, "list rules of %s", g.GroupID)

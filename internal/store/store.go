@@ -38,6 +38,14 @@ type Store interface {
 	// the transaction is rolled back and nothing fn wrote stays behind;
 	// otherwise it is committed. The Repo passed to fn must not be used
 	// after fn returns.
+	//
+	// A backend with several concurrent writers (PostgreSQL) runs InTx
+	// transactions as if one after the other, and may run fn again when
+	// the database aborts an attempt because a concurrent transaction
+	// changed what fn read. fn must therefore start from scratch each
+	// time: variables outside fn that it fills (slices it appends to,
+	// counters, flags) must be reset at its start, not only declared
+	// before the call.
 	InTx(ctx context.Context, fn func(tx Repo) error) error
 	// Close releases the backend's resources.
 	Close() error

@@ -16,6 +16,7 @@ const (
 	errUnique              // a UNIQUE or PRIMARY KEY constraint was violated
 	errForeignKey          // a FOREIGN KEY constraint was violated
 	errBusy                // a lock was still held when the busy timeout ran out
+	errRetry               // a serialization failure or deadlock: the transaction may succeed if run again
 )
 
 // dialect is everything that differs between SQL databases. The statements
@@ -51,6 +52,23 @@ type dialect interface {
 	// beforeClose runs on the write handle when the Store closes
 	// (housekeeping such as SQLite's PRAGMA optimize).
 	beforeClose(ctx context.Context, writer *sql.DB) error
+	// writeTxOptions are the options of write transactions (writeTx,
+	// InTx): the isolation that keeps check-then-write invariants true
+	// with several writers. A transaction that fails with errRetry is run
+	// again (see Store.writeTxWith).
+	writeTxOptions() *sql.TxOptions
+	// readTxOptions are the options of multi-statement reads (repo.view):
+	// read only, every statement on one snapshot.
+	readTxOptions() *sql.TxOptions
+	// abortsTxOnError says that a failed statement aborts the rest of its
+	// transaction (PostgreSQL), so single-statement writes inside InTx run
+	// in a SAVEPOINT too, and a caller may go on after one fails, as it
+	// can with SQLite.
+	abortsTxOnError() bool
+	// contendedTxStart is the statement that a write transaction which
+	// lost to concurrent ones escalateAfter times runs first, so that it
+	// cannot lose again the same way; "" for none.
+	contendedTxStart() string
 }
 
 // onConflict spells the ON CONFLICT clauses that SQLite (3.24+) and

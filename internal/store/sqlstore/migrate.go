@@ -75,7 +75,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		return nil
 	}
 
-	err = s.writeTx(ctx, func(ctx2 *cachedTx) error {
+	// The migration transaction runs at the database's default isolation
+	// (READ COMMITTED with PostgreSQL), not writeTx's: after
+	// lockMigrations waited for another migrator, each statement must see
+	// what that one committed.
+	err = s.writeTxWith(ctx, nil, true, func(ctx2 *cachedTx) error {
 		tx := ctx2.Tx // DDL runs unprepared
 		if err := s.d.lockMigrations(ctx, tx); err != nil {
 			return fmt.Errorf("lock: %w", err)

@@ -184,6 +184,20 @@ func (sqliteDialect) migrations() fs.FS {
 // IMMEDIATE and so already holds the database's write lock.
 func (sqliteDialect) lockMigrations(context.Context, *sql.Tx) error { return nil }
 
+// writeTxOptions: none; the transactions begin IMMEDIATE (the _txlock
+// connection parameter), which takes the database's write lock first, so
+// write transactions are serial.
+func (sqliteDialect) writeTxOptions() *sql.TxOptions { return nil }
+
+// readTxOptions: a read transaction in WAL mode reads one snapshot.
+func (sqliteDialect) readTxOptions() *sql.TxOptions { return &sql.TxOptions{ReadOnly: true} }
+
+// abortsTxOnError: a failed statement undoes only itself.
+func (sqliteDialect) abortsTxOnError() bool { return false }
+
+// contendedTxStart: none; write transactions never abort each other.
+func (sqliteDialect) contendedTxStart() string { return "" }
+
 func (sqliteDialect) beforeClose(ctx context.Context, writer *sql.DB) error {
 	_, err := writer.ExecContext(ctx, "PRAGMA optimize")
 	return err

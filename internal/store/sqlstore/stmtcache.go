@@ -129,28 +129,51 @@ func (c *stmtCache) cached(query string) *sql.Stmt {
 // prepared statements (parsing SQL is a large part of a small write's
 // cost with the pure-Go SQLite): each runs as tx.StmtContext of the
 // cached statement, which database/sql prepares once per connection.
+//
+// A write transaction also remembers whether a statement failed because
+// of a concurrent transaction (errRetry), so that writeTx runs it again
+// even when the caller's fn turned that error into another one.
 type cachedTx struct {
 	*sql.Tx
 	c *stmtCache
+	// classify, when set, is the dialect's; retry records an errRetry.
+	classify func(error) errClass
+	retry    bool
+}
+
+// note records err if it is an errRetry, and returns it.
+func (t *cachedTx) note(err error) error {
+	if err != nil && t.classify != nil && t.classify(err) == errRetry {
+		t.retry = true
+	}
+	return err
 }
 
 func (t *cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if st := t.c.cached(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		res, err := t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		return res, t.note(err)
 	}
-	return t.Tx.ExecContext(ctx, query, args...)
+	res, err := t.Tx.ExecContext(ctx, query, args...)
+	return res, t.note(err)
 }
 
 func (t *cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := t.c.cached(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		rows, err := t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		return rows, t.note(err)
 	}
-	return t.Tx.QueryContext(ctx, query, args...)
+	rows, err := t.Tx.QueryContext(ctx, query, args...)
+	return rows, t.note(err)
 }
 
 func (t *cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	var row *sql.Row
 	if st := t.c.cached(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+		row = t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	} else {
+		row = t.Tx.QueryRowContext(ctx, query, args...)
 	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
+	_ = t.note(row.Err()) // recorded; the caller gets the error from Scan
+	return row
 }

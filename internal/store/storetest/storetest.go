@@ -23,7 +23,11 @@
 //     caller used;
 //   - inline policy names are compared exactly;
 //   - writes from many goroutines at once, directly and through InTx,
-//     either succeed or fail with store.ErrConflict.
+//     either succeed or fail with store.ErrConflict;
+//   - InTx transactions that read, decide and write at once behave as if
+//     they ran one after the other (a quota check, a client-token
+//     lookup; see shared.go), on one store and, with RunShared, across
+//     several stores on one database.
 package storetest
 
 import (
@@ -94,6 +98,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EC2/RecordsAreCopies", testEC2RecordsAreCopies},
 		{"EC2/ConcurrentCreates", testEC2Concurrent},
 		{"EC2/ConcurrentReadWrite", testEC2ConcurrentReadWrite},
+		{"EC2/QuotaRace", func(t *testing.T, s store.Store) { testQuotaRace(t, []store.Store{s}) }},
+		{"EC2/ClientTokenRace", func(t *testing.T, s store.Store) { testClientTokenRace(t, []store.Store{s}) }},
 		{"SSHKeys/PushedKeys", testPushedKeys},
 		{"Tunnels/EventLookup", testEventLookup},
 		{"Tunnels/Agents", testAgents},
