@@ -107,7 +107,7 @@ func newRoot(env *Env, args []string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(env.Stdout, "postern", Version) },
 	})
-	root.AddCommand(serverCommand(env))
+	root.AddCommand(serverCommand(env), migrateCommand(env))
 	// Service commands are built only for the service named on the command
 	// line, so that `postern --help` does not reflect over every SDK client.
 	wanted := firstWord(args)
@@ -168,6 +168,28 @@ func serverCommand(env *Env) *cobra.Command {
 	cmd.Flags().StringVar(&opts.Listen, "listen", "", "TLS listener HOST:PORT (default 127.0.0.1:8443, or listen in the config file)")
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&opts.Database, "database", "", "the store: sqlite (default, DATA_DIR/postern.db) or a postgres:// URL shared by replicas")
+	return cmd
+}
+
+func migrateCommand(env *Env) *cobra.Command {
+	var opts server.Options
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or bring up to date the store's schema, then exit (servers also migrate on start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			if err := server.Migrate(cmd.Context(), opts, logger); err != nil {
+				return &exitError{code: ExitOther, msg: "postern migrate: " + err.Error()}
+			}
+			fmt.Fprintln(env.Stdout, "The store's schema is up to date.")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data)")
+	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
+	cmd.Flags().StringVar(&opts.Database, "database", "", "sqlite (default) or a postgres:// URL")
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -56,6 +57,7 @@ type Options struct {
 	DataDir    string // --data-dir
 	Listen     string // --listen HOST:PORT
 	ConfigFile string // --config; empty means DataDir/postern.yaml if it exists
+	Database   string // --database: sqlite (default) or a postgres:// URL
 }
 
 // Files the server writes into its data directory.
@@ -74,6 +76,41 @@ const (
 	settingAccountID = "account_id"
 	settingRegion    = "region"
 )
+
+// OpenStore opens (creating and migrating as needed) the configured store:
+// SQLite in the data directory by default, or PostgreSQL when database is
+// a postgres:// URL (several replicas share one).
+func OpenStore(ctx context.Context, cfg config.Server, logger *slog.Logger) (store.Store, error) {
+	switch {
+	case cfg.Database == "" || cfg.Database == "sqlite":
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("server: data directory: %w", err)
+		}
+		st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile), logger)
+		if err != nil {
+			return nil, fmt.Errorf("server: open database: %w", err)
+		}
+		return st, nil
+	case strings.HasPrefix(cfg.Database, "postgres://") || strings.HasPrefix(cfg.Database, "postgresql://"):
+		st, err := sqlstore.OpenPostgres(ctx, cfg.Database, logger)
+		if err != nil {
+			return nil, fmt.Errorf("server: open PostgreSQL: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("server: database %q: want sqlite (the default) or a postgres:// URL", redactDSN(cfg.Database))
+}
+
+// redactDSN hides a password in a database URL.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return dsn
+}
 
 // Run starts the server and blocks until ctx is cancelled (SIGINT/SIGTERM
 // in the CLI), then shuts down gracefully. What it made and how to connect
@@ -163,6 +200,9 @@ func resolveConfig(opts Options) (config.Server, error) {
 	if opts.Listen != "" {
 		cfg.Listen = opts.Listen
 	}
+	if opts.Database != "" {
+		cfg.Database = opts.Database
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("server: invalid configuration: %w", err)
 	}
@@ -226,16 +266,14 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	if err := s.loadSigner(); err != nil {
 		return nil, err
 	}
-	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
-	if cfg.Database != "" && cfg.Database != "sqlite" {
-		return nil, fmt.Errorf("server: database %q is not supported by this build (only SQLite)", cfg.Database)
-	}
-	if !fileExists(dbPath) {
-		s.Created = append(s.Created, dbPath)
-	}
-	st, err := sqlstore.OpenSQLite(ctx, dbPath, logger)
+	st, err := OpenStore(ctx, cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("server: open database: %w", err)
+		return nil, err
+	}
+	if cfg.Database == "" || cfg.Database == "sqlite" {
+		if dbPath := filepath.Join(cfg.DataDir, DatabaseFile); !fileExists(dbPath) {
+			s.Created = append(s.Created, dbPath)
+		}
 	}
 	s.Store = st
 	if err := s.bootstrap(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,4 +98,19 @@ func (s *Server) ServeMetrics(ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// Migrate brings the configured store's schema up to date and returns
+// (`postern migrate`): replicas may also migrate on start, one at a time
+// (the migrations take a lock).
+func Migrate(ctx context.Context, opts Options, logger *slog.Logger) error {
+	cfg, err := resolveConfig(opts)
+	if err != nil {
+		return err
+	}
+	st, err := OpenStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return st.Close()
 }
