@@ -75,6 +75,7 @@ type Repo interface {
 	EC2
 	Tunnels
 	SSHKeys
+	Replicas
 }
 
 // Settings holds installation-wide values such as the account id and the

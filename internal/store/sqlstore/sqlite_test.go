@@ -112,7 +112,7 @@ func TestMigrationsFromEmpty(t *testing.T) {
 		"roles", "role_tags", "inline_policies", "managed_policies", "policy_attachments", "sessions",
 		"vpcs", "subnets", "security_groups", "security_group_rules", "instances", "instance_security_groups",
 		"endpoints", "endpoint_security_groups", "endpoint_network_interfaces", "resource_tags", "client_tokens",
-		"change_counters", "pushed_keys", "agents", "join_tokens", "presign_uses", "events"} {
+		"change_counters", "pushed_keys", "replicas", "agents", "join_tokens", "presign_uses", "events"} {
 		var n int
 		if err := s.reader.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 			t.Errorf("table %s: %v", table, err)

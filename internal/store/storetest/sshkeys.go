@@ -100,3 +100,30 @@ func testEventLookup(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+func testReplicas(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.PutReplica(ctx, store.Replica{ReplicaID: "r2", Advertise: "b:443", StartedAt: at(0), LastSeen: at(1)}))
+	must(s.PutReplica(ctx, store.Replica{ReplicaID: "r1", Advertise: "a:443", StartedAt: at(0), LastSeen: at(5)}))
+	// A refresh keeps the start time and moves the address and last-seen time.
+	must(s.PutReplica(ctx, store.Replica{ReplicaID: "r2", Advertise: "b2:443", StartedAt: at(9), LastSeen: at(6)}))
+	got, err := s.ListReplicas(ctx, at(0))
+	must(err)
+	if len(got) != 2 || got[0].ReplicaID != "r1" || got[1].Advertise != "b2:443" || !got[1].StartedAt.Equal(at(0).UTC()) || !got[1].LastSeen.Equal(at(6).UTC()) {
+		t.Fatalf("replicas %+v", got)
+	}
+	if got, _ := s.ListReplicas(ctx, at(5)); len(got) != 1 || got[0].ReplicaID != "r2" {
+		t.Fatalf("replicas seen after 5: %+v", got)
+	}
+	must(s.DeleteReplica(ctx, "r2"))
+	must(s.DeleteReplica(ctx, "nope"))
+	if got, _ := s.ListReplicas(ctx, at(0)); len(got) != 1 {
+		t.Fatalf("after delete: %+v", got)
+	}
+}

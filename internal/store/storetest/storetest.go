@@ -102,6 +102,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EC2/ClientTokenRace", func(t *testing.T, s store.Store) { testClientTokenRace(t, []store.Store{s}) }},
 		{"SSHKeys/PushedKeys", testPushedKeys},
 		{"Tunnels/EventLookup", testEventLookup},
+		{"Replicas", testReplicas},
 		{"Tunnels/Agents", testAgents},
 		{"Tunnels/JoinTokens", testJoinTokens},
 		{"Tunnels/JoinTokenRace", testJoinTokenRace},
