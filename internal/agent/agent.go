@@ -213,23 +213,58 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 		defer func() { cancel(); <-done }()
 	}
+	// Links to the server's replicas (links.go); the first permanent
+	// refusal stops them all.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		refusal error
+	)
+	var m *linkSet
+	loop := func(id string) {
+		defer wg.Done()
+		defer m.exit(id)
+		if err := a.linkLoop(runCtx, m, id); err != nil {
+			errOnce.Do(func() { refusal = err })
+			stop()
+		}
+	}
+	m = newLinkSet(func(id string) { wg.Add(1); go loop(id) })
+	wg.Add(1)
+	go loop("")
+	<-runCtx.Done()
+	m.close()
+	wg.Wait()
+	return refusal
+}
+
+// linkLoop keeps one link up: to replica id, or for id "" to the address
+// the agent joined through. It returns nil when ctx ends or the replica is
+// gone, and the *PermanentError of a refusal.
+func (a *Agent) linkLoop(ctx context.Context, m *linkSet, id string) error {
 	backoff := a.cfg.MinBackoff
 	for {
+		addr, ok := m.turn(ctx, id, a.id.Server)
+		if !ok {
+			return nil
+		}
 		start := time.Now()
-		err := a.connect(ctx)
+		err := a.connect(ctx, addr, id, m)
 		if ctx.Err() != nil {
 			return nil
 		}
 		var pe *PermanentError
 		if errors.As(err, &pe) {
-			a.log.Error("stopping: the server refused this agent", "code", pe.Code, "message", pe.Message)
+			a.log.Error("stopping: the server refused this agent", "server", addr, "code", pe.Code, "message", pe.Message)
 			return err
 		}
 		if time.Since(start) > 30*time.Second {
 			backoff = a.cfg.MinBackoff // the link was up a while: start over
 		}
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter in [backoff/2, backoff]
-		a.log.Warn("link to server lost; reconnecting", "error", err, "in", wait.Round(time.Millisecond))
+		a.log.Warn("link to server lost; reconnecting", "server", addr, "error", err, "in", wait.Round(time.Millisecond))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -241,10 +276,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// tlsConfig is the link's TLS configuration: the pinned server CA and the
-// agent's key.
-func (a *Agent) tlsConfig() *tls.Config {
-	host, _, _ := net.SplitHostPort(a.id.Server)
+// tlsConfig is the TLS configuration for reaching the server at addr: the
+// pinned server CA and the agent's key.
+func (a *Agent) tlsConfig(addr string) *tls.Config {
+	host, _, _ := net.SplitHostPort(addr)
 	roots := a.cfg.RootCAs
 	if roots == nil {
 		roots = x509.NewCertPool()
@@ -254,16 +289,16 @@ func (a *Agent) tlsConfig() *tls.Config {
 		Certificates: []tls.Certificate{a.id.Cert}}
 }
 
-// connect dials the server, opens the link and serves it until it breaks
-// or ctx ends (then it drains first).
-func (a *Agent) connect(ctx context.Context) error {
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}, Config: a.tlsConfig()}
-	conn, err := d.DialContext(ctx, "tcp", a.id.Server)
+// connect dials the server at addr for link loop id, opens the link and
+// serves it until it breaks or ctx ends (then it drains first).
+func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}, Config: a.tlsConfig(addr)}
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", a.id.Server, err)
+		return fmt.Errorf("dial %s: %w", addr, err)
 	}
 	// The upgrade request, by hand: the connection is ours afterwards.
-	host, _, _ := net.SplitHostPort(a.id.Server)
+	host, _, _ := net.SplitHostPort(addr)
 	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n\r\n",
 		tunnelproto.LinkPath, host, tunnelproto.UpgradeProtocol,
 		tunnelproto.HeaderAgentName, sanitizeHeader(a.cfg.Name), tunnelproto.HeaderAgentVersion, sanitizeHeader(a.cfg.Version))
@@ -284,13 +319,22 @@ func (a *Agent) connect(ctx context.Context) error {
 		return responseError(resp.StatusCode, body)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	if cidrs := resp.Header.Get(tunnelproto.HeaderVPCCIDRs); cidrs != "" {
-		a.id.VpcCIDRs = strings.Split(cidrs, ",")
+	cidrs := a.id.VpcCIDRs
+	if h := resp.Header.Get(tunnelproto.HeaderVPCCIDRs); h != "" {
+		cidrs = strings.Split(h, ",")
 	}
-	policy, err := a.policy()
+	policy, err := a.policy(cidrs)
 	if err != nil {
 		conn.Close()
 		return err
+	}
+	reached := resp.Header.Get(tunnelproto.HeaderReplicaID)
+	var replicas []tunnelproto.Replica
+	if reached != "" {
+		if replicas, err = tunnelproto.ParseReplicas(resp.Header.Get(tunnelproto.HeaderReplicas)); err != nil {
+			a.log.Warn("ignoring the server's list of replicas", "server", addr, "error", err)
+			replicas = nil
+		}
 	}
 	// Bytes the server sent right after its answer belong to the session.
 	sess, err := linkmux.Acceptor(&netutil.BufferedConn{Conn: conn, R: br}, linkmux.Config{KeepAliveInterval: a.cfg.KeepAlive, Logger: a.cfg.Logger})
@@ -299,14 +343,19 @@ func (a *Agent) connect(ctx context.Context) error {
 		return err
 	}
 	defer sess.Close()
-	a.log.Info("connected to server", "server", a.id.Server)
+	a.log.Info("connected to server", "server", addr, "replica", reached)
 
 	ctrl, err := sess.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("open control stream: %w", err)
 	}
+	m.up(id, reached)
+	defer m.down(id)
+	if replicas != nil {
+		m.setReplicas(replicas)
+	}
 	revoked := make(chan string, 1)
-	go a.readControl(ctrl, revoked)
+	go a.readControl(ctrl, revoked, m)
 
 	streams := make(chan net.Conn)
 	acceptErr := make(chan error, 1)
@@ -339,19 +388,21 @@ func (a *Agent) connect(ctx context.Context) error {
 	}
 }
 
-// drain tells the server to send no new tunnels, waits for open ones (up
-// to DrainTimeout), then ends those left.
+// drain tells the server at the link's end to send no new tunnels, waits
+// for the agent's open tunnels (up to DrainTimeout), then ends those left.
+// Every link drains at once; they share the wait.
 func (a *Agent) drain(ctrl net.Conn, streams chan net.Conn, acceptErr chan error, policy egress.Policy) error {
 	a.mu.Lock()
-	a.draining = true
-	a.idle = make(chan struct{})
-	if len(a.tunnels) == 0 {
-		close(a.idle)
+	if !a.draining {
+		a.draining = true
+		a.idle = make(chan struct{})
+		if len(a.tunnels) == 0 {
+			close(a.idle)
+		}
+		a.log.Info("draining", "open_tunnels", len(a.tunnels), "timeout", a.cfg.DrainTimeout)
 	}
 	idle := a.idle
-	open := len(a.tunnels)
 	a.mu.Unlock()
-	a.log.Info("draining", "open_tunnels", open, "timeout", a.cfg.DrainTimeout)
 	line, _ := json.Marshal(tunnelproto.Control{Type: tunnelproto.ControlDrain})
 	_ = ctrl.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = ctrl.Write(append(line, '\n'))
@@ -377,28 +428,37 @@ func (a *Agent) drain(ctrl net.Conn, streams chan net.Conn, acceptErr chan error
 }
 
 // readControl reads the server's control messages.
-func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string) {
+func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string, m *linkSet) {
 	sc := bufio.NewScanner(ctrl)
 	sc.Buffer(make([]byte, 4096), 64<<10)
 	for sc.Scan() {
-		var m tunnelproto.Control
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
+		var msg tunnelproto.Control
+		if json.Unmarshal(sc.Bytes(), &msg) != nil {
 			continue
 		}
-		if m.Type == tunnelproto.ControlRevoked {
+		switch msg.Type {
+		case tunnelproto.ControlRevoked:
 			select {
-			case revoked <- m.Message:
+			case revoked <- msg.Message:
 			default:
 			}
+		case tunnelproto.ControlReplicas:
+			valid := make([]tunnelproto.Replica, 0, len(msg.Replicas))
+			for _, r := range msg.Replicas {
+				if tunnelproto.ValidReplica(r) {
+					valid = append(valid, r)
+				}
+			}
+			m.setReplicas(valid)
 		}
 	}
 }
 
 // policy builds the egress policy from the VPC CIDRs and the host's own
 // addresses.
-func (a *Agent) policy() (egress.Policy, error) {
+func (a *Agent) policy(cidrs []string) (egress.Policy, error) {
 	p := egress.Policy{AllowLoopback: a.cfg.AllowLoopback, AllowHost: a.cfg.AllowHost}
-	for _, c := range a.id.VpcCIDRs {
+	for _, c := range cidrs {
 		pfx, err := netip.ParsePrefix(strings.TrimSpace(c))
 		if err != nil {
 			return p, fmt.Errorf("agent: VPC CIDR %q from the server: %w", c, err)

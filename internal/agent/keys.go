@@ -20,7 +20,7 @@ import (
 // the connection.
 func (a *Agent) serveKeys(ctx context.Context, ln net.Listener) error {
 	upstream := &http.Client{Timeout: 4 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: a.tlsConfig(), MaxIdleConnsPerHost: 4, IdleConnTimeout: 60 * time.Second}}
+		TLSClientConfig: a.tlsConfig(a.id.Server), MaxIdleConnsPerHost: 4, IdleConnTimeout: 60 * time.Second}}
 	defer upstream.CloseIdleConnections()
 	src := func(ctx context.Context, instanceID, user string) ([]sshkeys.Entry, error) {
 		return keyservice.Fetch(ctx, upstream, "https://"+a.id.Server, instanceID, user)

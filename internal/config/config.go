@@ -57,6 +57,9 @@ type Server struct {
 	// TunnelClock, when set, is the tunnel front door's clock (tests that
 	// let time pass; never in the file).
 	TunnelClock func() time.Time `yaml:"-"`
+	// ReplicaHeartbeat is how often a replica on PostgreSQL announces
+	// itself and reads the others (default 5 s; tests shorten it).
+	ReplicaHeartbeat time.Duration `yaml:"-"`
 }
 
 // Audit configures the copies of the audit trail beside the store.

@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -91,6 +92,9 @@ type Config struct {
 	KeepAlive time.Duration
 	// OpenTimeout bounds asking an agent for a tunnel (default 15 s).
 	OpenTimeout time.Duration
+	// ReplicaID names this server replica to agents (HeaderReplicaID);
+	// empty when the server runs alone.
+	ReplicaID string
 }
 
 // Relay is the registry of agent links. It is safe for concurrent use.
@@ -103,6 +107,7 @@ type Relay struct {
 	byAgent    map[string]*link
 	closed     bool
 	stop       chan struct{} // closed by Close
+	replicas   []tunnelproto.Replica
 }
 
 // New returns a Relay.
@@ -621,9 +626,18 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		return
 	}
-	resp := fmt.Sprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n%s: %s\r\n\r\n",
+	replicas := ""
+	var told []tunnelproto.Replica
+	if r.cfg.ReplicaID != "" {
+		r.mu.Lock()
+		told = r.replicas
+		replicas = fmt.Sprintf("%s: %s\r\n%s: %s\r\n", tunnelproto.HeaderReplicaID, r.cfg.ReplicaID,
+			tunnelproto.HeaderReplicas, tunnelproto.FormatReplicas(r.replicas))
+		r.mu.Unlock()
+	}
+	resp := fmt.Sprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n%s: %s\r\n%s\r\n",
 		tunnelproto.UpgradeProtocol, tunnelproto.HeaderVPCCIDRs, strings.Join(VPCCIDRs(vpc), ","),
-		tunnelproto.HeaderAgentID, a.AgentID, tunnelproto.HeaderEndpointID, a.EndpointID)
+		tunnelproto.HeaderAgentID, a.AgentID, tunnelproto.HeaderEndpointID, a.EndpointID, replicas)
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
 	if _, err := io.WriteString(conn, resp); err != nil {
 		conn.Close()
@@ -650,6 +664,14 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 	}
 	r.log.Info("agent connected", "agent", a.AgentID, "endpoint", a.EndpointID, "address", req.RemoteAddr, "version", version)
 	go r.readControl(l)
+	if r.cfg.ReplicaID != "" {
+		r.mu.Lock()
+		now := r.replicas
+		r.mu.Unlock()
+		if !slices.Equal(now, told) { // the list changed while the agent connected
+			go r.tellReplicas(l)
+		}
+	}
 	go func() {
 		// Agents open no other streams; refuse any.
 		for {
@@ -684,6 +706,41 @@ func acceptTimeout(sess *linkmux.Session, d time.Duration) (net.Conn, error) {
 		sess.Close()
 		return nil, errors.New("timed out")
 	}
+}
+
+// SetReplicas records the live server replicas and, when the list
+// changed, tells every connected agent (they keep a link to each).
+func (r *Relay) SetReplicas(rs []tunnelproto.Replica) {
+	r.mu.Lock()
+	if slices.Equal(rs, r.replicas) || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.replicas = slices.Clone(rs)
+	ls := make([]*link, 0, len(r.byAgent))
+	for _, l := range r.byAgent {
+		if l.ctrl != nil {
+			ls = append(ls, l)
+		}
+	}
+	r.mu.Unlock()
+	for _, l := range ls {
+		go r.tellReplicas(l) // a slow agent must not hold up the others
+	}
+}
+
+// tellReplicas sends an agent the live replicas. It reads the list while
+// holding the link's control lock, so that of two sends racing the later
+// one carries the newer list.
+func (r *Relay) tellReplicas(l *link) {
+	l.ctrlMu.Lock()
+	defer l.ctrlMu.Unlock()
+	r.mu.Lock()
+	rs := r.replicas
+	r.mu.Unlock()
+	line, _ := json.Marshal(tunnelproto.Control{Type: tunnelproto.ControlReplicas, Replicas: rs})
+	_ = l.ctrl.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = l.ctrl.Write(append(line, '\n'))
 }
 
 // readControl handles the agent's control messages.

@@ -5,11 +5,14 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/postern/postern/internal/agent"
+	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/testutil/pgtest"
 	"github.com/postern/postern/internal/testutil/tunneltest"
@@ -56,5 +59,62 @@ func TestTwoServersOnPostgres(t *testing.T) {
 			t.Fatalf("echo %q %v", buf, err)
 		}
 		tun.Close()
+	}
+}
+
+// An agent joined through one replica links to every replica, so a tunnel
+// works through whichever replica the client reaches; a replica that
+// stops drops out of the agents' lists and one that starts is linked to
+// without restarting the agent.
+func TestAgentLinksToEveryReplica(t *testing.T) {
+	dsn := pgtest.Start(t)
+	opts := func(c *config.Server) {
+		c.Database = dsn
+		c.Tunnel.Ports = []string{"*"}
+		c.ReplicaHeartbeat = 200 * time.Millisecond
+	}
+	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
+	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
+	_, _, ep, _ := a.Network("127.0.0.0/16", "127.0.0.0/24")
+	ag := a.StartAgent(ep, agent.Config{AllowLoopback: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		DrainTimeout: 300 * time.Millisecond})
+	a.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	b.WaitConnected(ag.ID.AgentID, 10*time.Second)
+
+	echo := tunneltest.Echo(t)
+	target := func(e *tunneltest.Env) client.Target {
+		return client.Target{EndpointID: ep, DNSName: e.DNSName(), PrivateIP: "127.0.0.1", RemotePort: echo.Port}
+	}
+	roundTrip := func(e *tunneltest.Env) {
+		t.Helper()
+		tun, err := e.Dialer(a.Admin).Dial(context.Background(), target(e))
+		if err != nil {
+			t.Fatalf("tunnel through %s: %v", e.Addr, err)
+		}
+		defer tun.Close()
+		if _, err := tun.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(tun, buf); err != nil || string(buf) != "hello" {
+			t.Fatalf("echo through %s: %q %v", e.Addr, buf, err)
+		}
+	}
+	roundTrip(a)
+	roundTrip(b)
+
+	// A stops: B goes on serving the agent's tunnels.
+	a.Stop()
+	roundTrip(b)
+
+	// C starts: the agent links to it by itself.
+	c := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
+	c.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	roundTrip(c)
+	roundTrip(b)
+	select {
+	case <-ag.Done():
+		t.Fatalf("the agent stopped: %v", ag.Err())
+	default:
 	}
 }

@@ -241,6 +241,10 @@ type Server struct {
 	metricsMu  sync.Mutex
 	metricsSrv *http.Server
 	closeOnce  sync.Once
+	// Replicas on PostgreSQL (replicas.go).
+	replicaID  string
+	startedAt  time.Time
+	announceMu sync.Mutex
 }
 
 // New prepares the data directory and builds the handlers.
@@ -286,6 +290,11 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	}
 	s.stopSweep = make(chan struct{})
 	go s.sweep(s.stopSweep)
+	if s.replicaID != "" {
+		s.announce(ctx)
+		go s.announceLoop(s.stopSweep)
+		logger.Info("replica announced", "replica", s.replicaID, "advertise", s.advertise())
+	}
 	return s, nil
 }
 
@@ -502,8 +511,15 @@ func (s *Server) Serve(ln net.Listener) error {
 // recorded), closes the agents' links (they reconnect to the next start)
 // and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.announceMu.Lock()
 	s.stopping.Store(true)
+	s.announceMu.Unlock()
 	var errs []error
+	if s.replicaID != "" {
+		if err := s.withdraw(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("withdraw replica: %w", err))
+		}
+	}
 	if s.frontdoor != nil {
 		errs = append(errs, s.frontdoor.Shutdown(ctx))
 	}

@@ -19,7 +19,10 @@ func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator
 		return err
 	}
 	s.endpoints = hooks
-	if s.relay, err = relay.New(relay.Config{Store: s.Store, Hooks: hooks, Logger: s.logger.With("component", "relay")}); err != nil {
+	if s.replicated() {
+		s.replicaID, s.startedAt = newReplicaID(), time.Now().UTC()
+	}
+	if s.relay, err = relay.New(relay.Config{Store: s.Store, Hooks: hooks, ReplicaID: s.replicaID, Logger: s.logger.With("component", "relay")}); err != nil {
 		return err
 	}
 	if n, err := ec2api.SyncDNSNames(ctx, s.Store, s.DNSName()); err != nil {

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -54,6 +55,10 @@ const (
 	// the 101 answer.
 	HeaderAgentID    = "Postern-Agent-Id"
 	HeaderEndpointID = "Postern-Endpoint-Id"
+	// HeaderReplicas lists, in the 101 answer, the live server replicas
+	// (FormatReplicas); HeaderReplicaID names the replica that answered.
+	HeaderReplicas  = "Postern-Replicas"
+	HeaderReplicaID = "Postern-Replica-Id"
 )
 
 // JoinRequest is the body of POST JoinPath. The agent's public key is the
@@ -83,9 +88,11 @@ type ErrorResponse struct {
 
 // Control is one JSON line on the control stream.
 type Control struct {
-	Type string `json:"type"` // ControlDrain, ControlRevoked, ControlPing, ControlPong
+	Type string `json:"type"` // ControlDrain, ControlRevoked, ControlReplicas
 	// Message says why, for ControlRevoked.
 	Message string `json:"message,omitempty"`
+	// Replicas lists the live server replicas, for ControlReplicas.
+	Replicas []Replica `json:"replicas,omitempty"`
 }
 
 // Control message types.
@@ -96,7 +103,78 @@ const (
 	// ControlRevoked (server → agent): the agent was revoked; it must stop
 	// and not reconnect.
 	ControlRevoked = "revoked"
+	// ControlReplicas (server → agent): the server replicas the agent
+	// should keep a link to (each serves tunnels only through agents
+	// linked to it).
+	ControlReplicas = "replicas"
 )
+
+// Replica is a running server replica as agents see it: its id and the
+// address (host:port) agents dial to link to it.
+type Replica struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// FormatReplicas encodes replicas for HeaderReplicas: "id=host:port"
+// entries separated by commas.
+func FormatReplicas(rs []Replica) string {
+	parts := make([]string, 0, len(rs))
+	for _, r := range rs {
+		parts = append(parts, r.ID+"="+r.Addr)
+	}
+	return strings.Join(parts, ",")
+}
+
+// maxReplicas bounds how many replicas an agent accepts from one list.
+const maxReplicas = 64
+
+// ParseReplicas decodes a HeaderReplicas value. Entries that are not
+// "id=host:port" (an id of letters, digits and '-', a valid host:port)
+// are an error; so are duplicates and more than 64 entries.
+func ParseReplicas(s string) ([]Replica, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > maxReplicas {
+		return nil, fmt.Errorf("tunnelproto: %d replicas, at most %d", len(parts), maxReplicas)
+	}
+	out := make([]Replica, 0, len(parts))
+	seen := map[string]bool{}
+	for _, p := range parts {
+		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !ValidReplica(Replica{ID: id, Addr: addr}) {
+			return nil, fmt.Errorf("tunnelproto: replica %q is not id=host:port", p)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("tunnelproto: replica %s listed twice", id)
+		}
+		seen[id] = true
+		out = append(out, Replica{ID: id, Addr: addr})
+	}
+	return out, nil
+}
+
+// ValidReplica reports whether a replica's id is 1-64 letters, digits or
+// '-' and its address a host:port with a port in 1-65535.
+func ValidReplica(r Replica) bool {
+	if r.ID == "" || len(r.ID) > 64 {
+		return false
+	}
+	for _, c := range r.ID {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
+	if err != nil || host == "" || strings.ContainsAny(host, " ,=/") {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
+}
 
 // FrameType is the first byte of a frame header.
 type FrameType byte

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -187,5 +188,48 @@ func FuzzConnRecv(f *testing.F) {
 			}
 		}
 		t.Fatalf("Recv did not end on %d bytes", len(in))
+	})
+}
+
+func TestParseReplicas(t *testing.T) {
+	good := []Replica{{ID: "r-1a2b", Addr: "10.0.0.5:443"}, {ID: "B", Addr: "[::1]:8443"}, {ID: "c", Addr: "postern-2.example.com:443"}}
+	got, err := ParseReplicas(FormatReplicas(good))
+	if err != nil || !reflect.DeepEqual(got, good) {
+		t.Fatalf("round trip: %v %v", got, err)
+	}
+	if got, err := ParseReplicas(" "); err != nil || got != nil {
+		t.Fatalf("empty: %v %v", got, err)
+	}
+	for name, s := range map[string]string{
+		"no address":     "r-1",
+		"no port":        "r-1=host",
+		"port 0":         "r-1=host:0",
+		"port too big":   "r-1=host:70000",
+		"empty id":       "=host:443",
+		"id with space":  "r 1=host:443",
+		"empty host":     "r-1=:443",
+		"twice":          "r-1=h:1,r-1=h:2",
+		"empty entry":    "r-1=h:1,,r-2=h:2",
+		"too many":       strings.Repeat("a=h:1,", 64) + "b=h:1",
+		"host with path": "r-1=h/x:443",
+	} {
+		if _, err := ParseReplicas(s); err == nil {
+			t.Errorf("%s: %q accepted", name, s)
+		}
+	}
+}
+
+func FuzzParseReplicas(f *testing.F) {
+	f.Add("r-1=10.0.0.1:443,r-2=[::1]:8443")
+	f.Add("a=h:1,,")
+	f.Fuzz(func(t *testing.T, s string) {
+		rs, err := ParseReplicas(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseReplicas(FormatReplicas(rs))
+		if err != nil || !reflect.DeepEqual(again, rs) {
+			t.Fatalf("a parsed list does not round-trip: %v → %v %v", rs, again, err)
+		}
 	})
 }

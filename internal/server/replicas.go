@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/tunnelproto"
+)
+
+// Replicas on one PostgreSQL database find each other through the store:
+// each records itself (id, advertised address) every heartbeat and reads
+// the replicas seen within three heartbeats. The relay tells agents the
+// list, and agents keep a link to every replica, so that whichever replica
+// a client reaches can route its tunnel. On SQLite the server runs alone
+// and announces nothing.
+
+// defaultReplicaHeartbeat is how often a replica announces itself.
+const defaultReplicaHeartbeat = 5 * time.Second
+
+// replicated reports whether other replicas may share the store.
+func (s *Server) replicated() bool {
+	_, ok := s.Store.(*sqlstore.PostgresStore)
+	return ok
+}
+
+func (s *Server) heartbeat() time.Duration {
+	if s.Config.ReplicaHeartbeat > 0 {
+		return s.Config.ReplicaHeartbeat
+	}
+	return defaultReplicaHeartbeat
+}
+
+func newReplicaID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "r-" + hex.EncodeToString(b)
+}
+
+// announce records this replica and hands the live list to the relay, once
+// now and then every heartbeat until stop is closed.
+func (s *Server) announce(ctx context.Context) {
+	s.announceMu.Lock()
+	defer s.announceMu.Unlock()
+	if s.stopping.Load() {
+		return // Shutdown removed the record; do not bring it back
+	}
+	now := time.Now().UTC()
+	if err := s.Store.PutReplica(ctx, store.Replica{ReplicaID: s.replicaID, Advertise: s.advertise(), StartedAt: s.startedAt, LastSeen: now}); err != nil {
+		s.logger.Warn("could not announce this replica", "replica", s.replicaID, "error", err)
+	}
+	rs, err := s.Store.ListReplicas(ctx, now.Add(-3*s.heartbeat()))
+	if err != nil {
+		s.logger.Warn("could not list the replicas", "error", err)
+		return
+	}
+	list := make([]tunnelproto.Replica, 0, len(rs))
+	self := false
+	for _, r := range rs {
+		rp := tunnelproto.Replica{ID: r.ReplicaID, Addr: r.Advertise}
+		if !tunnelproto.ValidReplica(rp) {
+			s.logger.Warn("ignoring a replica with an invalid id or address", "replica", r.ReplicaID, "advertise", r.Advertise)
+			continue
+		}
+		self = self || r.ReplicaID == s.replicaID
+		list = append(list, rp)
+	}
+	if !self { // the write failed: agents linked here still count this one
+		list = append(list, tunnelproto.Replica{ID: s.replicaID, Addr: s.advertise()})
+	}
+	s.relay.SetReplicas(list)
+}
+
+// announceLoop runs announce every heartbeat until stop is closed.
+func (s *Server) announceLoop(stop <-chan struct{}) {
+	t := time.NewTicker(s.heartbeat())
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.heartbeat())
+		s.announce(ctx)
+		cancel()
+	}
+}
+
+// withdraw removes this replica's record (Shutdown) so that agents stop
+// linking to it.
+func (s *Server) withdraw(ctx context.Context) error {
+	s.announceMu.Lock()
+	defer s.announceMu.Unlock()
+	return s.Store.DeleteReplica(ctx, s.replicaID)
+}
