@@ -28,7 +28,7 @@ vet:
 	$(GO) vet ./...
 
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	GO=$(GO) ./scripts/unit.sh
 
 ## tutorial: the seeds' tutorial with `aws` replaced by `postern`, against a real server
 tutorial: build

@@ -26,6 +26,9 @@ func newStmtCache(db *sql.DB) *stmtCache {
 
 // stmt returns the prepared statement for query, or nil if it cannot be
 // prepared (the caller then runs the query unprepared and gets the error).
+// It prepares without holding mu: preparing waits for a free connection of
+// the pool, and the connections may all be held by transactions whose next
+// statement waits for mu (cached), which would never come back.
 func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
 	c.mu.RLock()
 	st := c.m[query]
@@ -33,14 +36,17 @@ func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
 	if st != nil {
 		return st
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st = c.m[query]; st != nil {
-		return st
-	}
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.m[query]; prev != nil || c.closed {
+		// Another caller prepared it meanwhile (use that one), or the
+		// cache was closed (nil: the caller runs the query unprepared).
+		st.Close()
+		return prev
 	}
 	c.m[query] = st
 	return st

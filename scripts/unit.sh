@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every package's tests with the race detector. On a failure it ends
+# with a summary (which tests failed, which were still running when the
+# timeout struck), because a CI log is often read from its tail and a
+# timeout's goroutine dump buries the test's name at its top.
+set -uo pipefail
+GO=${GO:-go}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+"$GO" test -race -count=1 -timeout "${UNIT_TIMEOUT:-20m}" ./... 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+  echo
+  echo "unit: go test failed (exit $status); summary:"
+  grep -E -A8 '^panic: test timed out|^panic:|^fatal error:' "$log" | grep -vE '^\s+/|^goroutine ' | head -40
+  grep -E '^(--- FAIL|FAIL|ok  )' "$log" | grep -v '^ok' | head -60
+fi
+exit "$status"
