@@ -8,6 +8,9 @@ trap 'rm -f "$out"' EXIT
 # A failing benchmark does not stop the others; the exit status says so.
 status=0
 go test -run '^$' -bench 'Healthz|GetCallerIdentity|Authorize100' -benchtime "$benchtime" ./internal/server/ | tee -a "$out" || status=1
+# Two replicas on one PostgreSQL beside one (skipped without PostgreSQL).
+go test -run '^$' -bench 'ReplicasAPI' -benchtime "$benchtime" ./internal/server/ | tee -a "$out" || status=1
+go test -run '^$' -bench 'ReplicasTunnelOpen' -benchtime 300x ./internal/server/ | tee -a "$out" || status=1
 go test -run '^$' -bench DescribeInstanceConnectEndpoints1000 -benchtime "$benchtime" ./internal/ec2api/ | tee -a "$out" || status=1
 go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./internal/sigv4/ ./internal/policy/ | tee -a "$out" || status=1
 metric() { awk -v name="$1" -v unit="$2" '$1 ~ "^"name"(-[0-9]+)?$" { for (i=2;i<=NF;i++) if ($i==unit) print $(i-1) }' "$out" | tail -1; }
@@ -109,4 +112,21 @@ m40=n/a; [ -n "$cs" ] && m40=$(ok "$cs <= 40")
 printf '  DESIGN §6: 10,000 open with none failing: %s (no failures at N=%s: %s); ≤40 KiB server memory per idle tunnel: %s\n' "$n10" "$(num "$cn" %.0f)" "$f0" "$m40"
 [ -n "$cn" ] && [ "${cn%.*}" -lt 10000 ] && echo "  (for the 10,000-tunnel figure: make bench TUNNELS=10000)"
 echo "(peers on this kind of machine, DESIGN §6: direct 3,841 MB/s; ssh -L 657 MB/s, new session 186 ms, 67.5 KiB/conn; chisel 309 MB/s, 6.8 ms, 61 KiB)"
+
+echo
+echo "== Replicas on PostgreSQL (this run) =="
+ra1=$(metric BenchmarkReplicasAPI/one req/s); ra2=$(metric BenchmarkReplicasAPI/two req/s)
+ro1=$(metric BenchmarkReplicasTunnelOpen/one opens/s); ro2=$(metric BenchmarkReplicasTunnelOpen/two opens/s)
+nopg="not measured (PostgreSQL missing: run make test-deps; or the benchmark failed, see above)"
+if [ -n "$ra1$ra2" ]; then
+  printf 'signed GetCallerIdentity: one replica %s req/s; two replicas %s req/s (two/one %s)\n' "$(num "$ra1" %.0f)" "$(num "$ra2" %.0f)" "$(x "$ra2" "$ra1")"
+else
+  echo "signed GetCallerIdentity on replicas: $nopg"
+fi
+if [ -n "$ro1$ro2" ]; then
+  printf 'tunnel opens (open, 4-byte echo, close; one agent linked to both): one replica %s opens/s; two replicas %s opens/s (two/one %s)\n' "$(num "$ro1" %.0f)" "$(num "$ro2" %.0f)" "$(x "$ro2" "$ro1")"
+else
+  echo "tunnel opens on replicas: $nopg"
+fi
+echo "(both replicas, PostgreSQL and the client share this machine's $(nproc 2>/dev/null || echo '?') cores: the ratio shows what the cross-replica machinery costs, not scale-out on more machines)"
 exit $status

@@ -24,3 +24,42 @@ type Replicas interface {
 	// DeleteReplica forgets a replica; an unknown id is not an error.
 	DeleteReplica(ctx context.Context, replicaID string) error
 }
+
+// LiveTunnel is an open tunnel as the replica carrying it publishes it, so
+// that every replica can list it and ask for it to end.
+type LiveTunnel struct {
+	TunnelID   string
+	ReplicaID  string // the replica carrying it
+	EndpointID string
+	AgentID    string
+	Principal  string // ARN of who opened it
+	SourceIP   string
+	Address    string // target address
+	Port       int
+	Started    time.Time
+	Deadline   time.Time
+	BytesIn    int64 // client → target, as of Updated
+	BytesOut   int64 // target → client, as of Updated
+	Updated    time.Time
+	// TerminateMessage is set when a replica asked the carrying one to
+	// end the tunnel; it is the close reason the client gets.
+	TerminateMessage string
+}
+
+// LiveTunnels is the table of open tunnels that replicas sharing a
+// database publish. Writes do not count as changes.
+type LiveTunnels interface {
+	// SyncLiveTunnels records a replica's tunnels in one transaction:
+	// put are inserted or refreshed (bytes and Updated; a pending
+	// termination request stays), gone are removed. It returns the
+	// replica's tunnels that another replica asked to end.
+	SyncLiveTunnels(ctx context.Context, replicaID string, put []LiveTunnel, gone []string) (terminate []LiveTunnel, err error)
+	// ListLiveTunnels returns every published tunnel, oldest first.
+	ListLiveTunnels(ctx context.Context) ([]LiveTunnel, error)
+	// RequestTunnelTermination asks the replica carrying a tunnel to end
+	// it with message; ErrNotFound when no replica publishes it.
+	RequestTunnelTermination(ctx context.Context, tunnelID, message string) error
+	// DeleteLiveTunnels removes the tunnels of replicas not in keep (the
+	// replicas still running); it returns how many it removed.
+	DeleteLiveTunnels(ctx context.Context, keep []string) (int, error)
+}

@@ -76,6 +76,7 @@ type Repo interface {
 	Tunnels
 	SSHKeys
 	Replicas
+	LiveTunnels
 }
 
 // Settings holds installation-wide values such as the account id and the

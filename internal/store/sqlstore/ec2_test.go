@@ -122,9 +122,10 @@ func TestMigration0003KeepsTags(t *testing.T) {
 	}
 	defer db.Close()
 	for _, stmt := range []string{
-		"DROP TABLE IF EXISTS replicas",    // 0006
-		"DROP TABLE IF EXISTS pushed_keys", // 0005
-		"DROP TABLE IF EXISTS agents",      // 0004
+		"DROP TABLE IF EXISTS live_tunnels", // 0007
+		"DROP TABLE IF EXISTS replicas",     // 0006
+		"DROP TABLE IF EXISTS pushed_keys",  // 0005
+		"DROP TABLE IF EXISTS agents",       // 0004
 		"DROP TABLE IF EXISTS join_tokens",
 		"DROP TABLE IF EXISTS presign_uses",
 		"DROP TABLE IF EXISTS events",

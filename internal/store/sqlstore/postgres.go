@@ -40,16 +40,28 @@ func defaultPostgresOptions() postgresOptions {
 }
 
 // PostgresStore is a Store on PostgreSQL, for several server replicas
-// sharing one database. It is a *Store seen through store.Store, so that
-// it does not implement store.ChangeCounter: the Store's change count
-// covers only this process's writes, and other replicas write too.
-// Callers that cache by the count (identity.Authorizer, the front door's
-// revocation re-check) see a store without one and read again instead.
-// The endpoint listing cache stays on: it is keyed by a counter that
-// triggers keep in the database, whoever writes (ec2cache.go).
+// sharing one database. It implements store.ChangeCounter over every
+// replica's writes: each counted write transaction ends with a NOTIFY on
+// changesChannel, and a dedicated connection LISTENs to it (pgchanges.go),
+// so that callers caching by the count (identity.Authorizer, the front
+// door's revocation re-check) follow another replica's writes within
+// milliseconds of their commit. While that connection is down, Changes
+// changes at every call, so that nothing is cached on a stale count. The
+// endpoint listing cache is keyed by a counter that triggers keep in the
+// database (ec2cache.go).
 type PostgresStore struct {
 	store.Store
-	s *Store
+	s    *Store
+	feed *changeFeed
+}
+
+// Changes implements store.ChangeCounter.
+func (p *PostgresStore) Changes() uint64 { return p.s.changes.Load() + p.feed.count() }
+
+// Close stops listening for changes and closes the store.
+func (p *PostgresStore) Close() error {
+	p.feed.close()
+	return p.s.Close()
 }
 
 // SchemaVersion returns the version of the newest migration applied to
@@ -73,18 +85,18 @@ func (p *PostgresStore) SchemaVersion(ctx context.Context) (int, error) {
 // keeps at most 16 connections for writes and 16 for reads.
 // Close the store when done.
 func OpenPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*PostgresStore, error) {
-	s, err := openPostgres(ctx, dsn, logger, defaultPostgresOptions())
+	s, cfg, err := openPostgres(ctx, dsn, logger, defaultPostgresOptions())
 	if err != nil {
 		return nil, err
 	}
-	return &PostgresStore{Store: s, s: s}, nil
+	return &PostgresStore{Store: s, s: s, feed: listenForChanges(cfg, s.log)}, nil
 }
 
-func openPostgres(ctx context.Context, dsn string, logger *slog.Logger, o postgresOptions) (*Store, error) {
+func openPostgres(ctx context.Context, dsn string, logger *slog.Logger, o postgresOptions) (*Store, *pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgconn's parse errors do not repeat the password.
-		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
+		return nil, nil, fmt.Errorf("sqlstore: open postgres: %w", err)
 	}
 	for k, v := range map[string]string{
 		"application_name": "postern",
@@ -110,17 +122,18 @@ func openPostgres(ctx context.Context, dsn string, logger *slog.Logger, o postgr
 	if err := writer.PingContext(ctx); err != nil {
 		writer.Close()
 		reader.Close()
-		return nil, fmt.Errorf("sqlstore: open postgres %s: %w", where, err)
+		return nil, nil, fmt.Errorf("sqlstore: open postgres %s: %w", where, err)
 	}
 	s, err := newStore(ctx, postgresDialect{}, writer, reader, o.writers, logger)
 	if err != nil {
 		writer.Close()
 		reader.Close()
-		return nil, fmt.Errorf("sqlstore: open postgres %s: %w", where, err)
+		return nil, nil, fmt.Errorf("sqlstore: open postgres %s: %w", where, err)
 	}
 	s.log.Debug("sqlstore: opened postgres", "database", cfg.Database, "host", cfg.Host, "port", cfg.Port,
 		"writers", o.writers, "readers", o.readers)
-	return s, nil
+	s.notifyStmt = "SELECT pg_notify('" + changesChannel + "', '')"
+	return s, cfg, nil
 }
 
 // postgresDialect is PostgreSQL 13 or later through pgx.

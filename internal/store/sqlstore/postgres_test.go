@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -55,16 +56,59 @@ func TestPostgresReplicas(t *testing.T) {
 	})
 }
 
-// TestPostgresIsNotAChangeCounter: the store's change count would cover
-// only this process's writes, so a PostgreSQL store must not offer one.
-func TestPostgresIsNotAChangeCounter(t *testing.T) {
-	s := openPG(t, pgtest.Start(t))
-	if _, ok := any(s).(store.ChangeCounter); ok {
-		t.Error("*PostgresStore implements store.ChangeCounter")
+// TestPostgresChangeFeed: a replica's change count follows another
+// replica's committed writes (NOTIFY/LISTEN), not its quiet ones, and
+// recovers when its feed connection is killed.
+func TestPostgresChangeFeed(t *testing.T) {
+	dsn := pgtest.Start(t)
+	a, b := openPG(t, dsn), openPG(t, dsn)
+	var st store.Store = b
+	if _, ok := st.(store.ChangeCounter); !ok {
+		t.Fatal("the store.Store of OpenPostgres is not a store.ChangeCounter")
 	}
-	var st store.Store = s
-	if _, ok := st.(store.ChangeCounter); ok {
-		t.Error("the store.Store of OpenPostgres implements store.ChangeCounter")
+	ctx := t.Context()
+	// waitFor waits for cond: the feed's notices arrive after the commit,
+	// asynchronously.
+	waitFor := func(cond func() bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 10s for %s", what)
+			}
+			runtime.Gosched()
+		}
+	}
+	feedUp := func() bool { return !b.feed.down.Load() }
+	waitChange := func(c uint64, what string) {
+		t.Helper()
+		waitFor(func() bool { return b.Changes() != c }, "B's count to move after "+what)
+	}
+	waitFor(feedUp, "B's feed")
+	c := b.Changes()
+	if b.Changes() != c {
+		t.Fatal("the count moves with nothing written")
+	}
+	if err := a.PutReplica(ctx, store.Replica{ReplicaID: "r", Advertise: "a:1", StartedAt: time.Now(), LastSeen: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PutSetting(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	waitChange(c, "A's write")
+
+	// The feed's connection dies: B reconnects and follows A again.
+	if _, err := a.s.writer.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+		feedApplicationName); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		waitFor(feedUp, "B's feed to come back")
+		c = b.Changes()
+		if err := a.PutSetting(ctx, "k", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		waitChange(c, "A's write after the feed was cut")
 	}
 }
 
@@ -287,7 +331,7 @@ func TestPostgresOpenErrors(t *testing.T) {
 // gives up after the busy timeout rather than hanging.
 func TestPostgresStoreInsideInTxFailsInsteadOfHanging(t *testing.T) {
 	ctx := context.Background()
-	s, err := openPostgres(ctx, pgtest.Start(t), testLogger(t), postgresOptions{writers: 1, readers: 2})
+	s, _, err := openPostgres(ctx, pgtest.Start(t), testLogger(t), postgresOptions{writers: 1, readers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,10 @@ type Store struct {
 	writeWait time.Duration
 	// changes counts committed write transactions; see Changes.
 	changes atomic.Uint64
+	// notifyStmt, when set, runs at the end of every counted write
+	// transaction, so that other processes learn of the change
+	// (PostgreSQL's NOTIFY, delivered at commit; see pgchanges.go).
+	notifyStmt string
 	// writeGate, when not nil, holds one token per write connection.
 	// Writers queue for a token first-come first-served (a channel's
 	// waiters are FIFO, database/sql's are served at random), which keeps
@@ -349,6 +353,13 @@ func (s *Store) writeTxOnce(ctx context.Context, opts *sql.TxOptions, escalate, 
 			s.log.Error("sqlstore: roll back", "err", rbErr)
 		}
 		return ct.retry || s.d.classify(err) == errRetry, err
+	}
+	if counted && s.notifyStmt != "" {
+		if _, err := ct.ExecContext(ctx, s.notifyStmt); err != nil {
+			finished = true
+			tx.Rollback() //nolint:errcheck // the error that matters is err
+			return s.d.classify(err) == errRetry, fmt.Errorf("sqlstore: announce the change: %w", err)
+		}
 	}
 	finished = true
 	if err := tx.Commit(); err != nil {

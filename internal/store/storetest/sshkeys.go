@@ -127,3 +127,73 @@ func testReplicas(t *testing.T, s store.Store) {
 		t.Fatalf("after delete: %+v", got)
 	}
 }
+
+func testLiveTunnels(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tun := func(id string, started, bytes int) store.LiveTunnel {
+		return store.LiveTunnel{TunnelID: id, EndpointID: "eice-1", AgentID: "eni-1", Principal: "arn:aws:iam::1:user/a",
+			SourceIP: "192.0.2.1", Address: "10.0.0.5", Port: 22, Started: at(started), Deadline: at(started + 3600),
+			BytesIn: int64(bytes), BytesOut: int64(2 * bytes), Updated: at(started + bytes)}
+	}
+	term, err := s.SyncLiveTunnels(ctx, "r1", []store.LiveTunnel{tun("t1", 2, 0), tun("t2", 1, 0)}, nil)
+	must(err)
+	if len(term) != 0 {
+		t.Fatalf("nothing asked to end: %+v", term)
+	}
+	_, err = s.SyncLiveTunnels(ctx, "r2", []store.LiveTunnel{tun("t3", 3, 0)}, nil)
+	must(err)
+	list, err := s.ListLiveTunnels(ctx)
+	must(err)
+	if len(list) != 3 || list[0].TunnelID != "t2" || list[1].TunnelID != "t1" || list[2].ReplicaID != "r2" {
+		t.Fatalf("list %+v", list)
+	}
+	if got := list[1]; got.ReplicaID != "r1" || got.EndpointID != "eice-1" || got.AgentID != "eni-1" || got.SourceIP != "192.0.2.1" ||
+		got.Address != "10.0.0.5" || got.Port != 22 || !got.Started.Equal(at(2)) || !got.Deadline.Equal(at(3602)) ||
+		got.Principal != "arn:aws:iam::1:user/a" || got.TerminateMessage != "" {
+		t.Fatalf("t1 read back as %+v", got)
+	}
+
+	// Another replica asks r1 to end t1; a refresh keeps the request.
+	must(s.RequestTunnelTermination(ctx, "t1", "terminated by bob"))
+	if err := s.RequestTunnelTermination(ctx, "nope", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown tunnel: %v", err)
+	}
+	term, err = s.SyncLiveTunnels(ctx, "r1", []store.LiveTunnel{tun("t1", 2, 7)}, nil)
+	must(err)
+	if len(term) != 1 || term[0].TunnelID != "t1" || term[0].TerminateMessage != "terminated by bob" || term[0].BytesIn != 7 {
+		t.Fatalf("to terminate %+v", term)
+	}
+	// r2 is not told about r1's tunnels, and cannot remove them.
+	term, err = s.SyncLiveTunnels(ctx, "r2", nil, []string{"t1"})
+	must(err)
+	if len(term) != 0 {
+		t.Fatalf("r2 told to end %+v", term)
+	}
+	term, err = s.SyncLiveTunnels(ctx, "r1", nil, []string{"t1", "never"})
+	must(err)
+	if len(term) != 0 {
+		t.Fatalf("after t1 ended: %+v", term)
+	}
+	list, err = s.ListLiveTunnels(ctx)
+	must(err)
+	if len(list) != 2 {
+		t.Fatalf("after t1 ended: %+v", list)
+	}
+	// r2 stopped: its tunnels go, r1's stay.
+	n, err := s.DeleteLiveTunnels(ctx, []string{"r1"})
+	must(err)
+	if list, _ = s.ListLiveTunnels(ctx); n != 1 || len(list) != 1 || list[0].TunnelID != "t2" {
+		t.Fatalf("after r2 went (%d removed): %+v", n, list)
+	}
+	n, err = s.DeleteLiveTunnels(ctx, nil)
+	must(err)
+	if list, _ = s.ListLiveTunnels(ctx); n != 1 || len(list) != 0 {
+		t.Fatalf("after every replica went (%d removed): %+v", n, list)
+	}
+}

@@ -103,6 +103,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SSHKeys/PushedKeys", testPushedKeys},
 		{"Tunnels/EventLookup", testEventLookup},
 		{"Replicas", testReplicas},
+		{"Replicas/LiveTunnels", testLiveTunnels},
 		{"Tunnels/Agents", testAgents},
 		{"Tunnels/JoinTokens", testJoinTokens},
 		{"Tunnels/JoinTokenRace", testJoinTokenRace},
