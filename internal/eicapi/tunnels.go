@@ -1,6 +1,8 @@
 package eicapi
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -19,10 +21,15 @@ import (
 // endpoint ARN), which closes the tunnel with 1008 and a reason naming
 // who terminated it.
 
-// Tunnels is the front door's view of open tunnels.
+// Tunnels is the view of open tunnels: this server's front door alone, or
+// every replica's when several share a database.
 type Tunnels interface {
-	Tunnels() []frontdoor.TunnelInfo
-	Terminate(match func(frontdoor.TunnelInfo) bool, code int, reason, message string) int
+	// Tunnels lists the open tunnels.
+	Tunnels(ctx context.Context) ([]frontdoor.TunnelInfo, error)
+	// Terminate ends the open tunnels that match, with a close code and
+	// reason (a tunnel carried by another replica gets code 1008 and
+	// message), and returns how many it ended or had ended.
+	Terminate(ctx context.Context, match func(frontdoor.TunnelInfo) bool, code int, reason, message string) (int, error)
 }
 
 type tunnelJSON struct {
@@ -64,7 +71,11 @@ func (s *service) listTunnels(c *api.Call) (any, error) {
 	if s.cfg.Tunnels == nil {
 		return out, nil
 	}
-	for _, t := range s.cfg.Tunnels.Tunnels() {
+	list, err := s.cfg.Tunnels.Tunnels(c.Ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list tunnels: %w", err)
+	}
+	for _, t := range list {
 		if req.InstanceConnectEndpointID != "" && t.EndpointID != req.InstanceConnectEndpointID {
 			continue
 		}
@@ -89,7 +100,11 @@ func (s *service) terminateTunnel(c *api.Call) (any, error) {
 	}
 	var found *frontdoor.TunnelInfo
 	if s.cfg.Tunnels != nil {
-		for _, t := range s.cfg.Tunnels.Tunnels() {
+		list, err := s.cfg.Tunnels.Tunnels(c.Ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list tunnels: %w", err)
+		}
+		for _, t := range list {
 			if t.TunnelID == req.TunnelID {
 				found = &t
 				break
@@ -102,8 +117,11 @@ func (s *service) terminateTunnel(c *api.Call) (any, error) {
 	if err := c.Authorize("ec2-instance-connect:TerminateTunnel", s.endpointARN(found.EndpointID), nil); err != nil {
 		return nil, err
 	}
-	n := s.cfg.Tunnels.Terminate(func(t frontdoor.TunnelInfo) bool { return t.TunnelID == req.TunnelID },
+	n, err := s.cfg.Tunnels.Terminate(c.Ctx, func(t frontdoor.TunnelInfo) bool { return t.TunnelID == req.TunnelID },
 		wsframe.ClosePolicyViolation, tunnelproto.CodeRevoked, "The tunnel was terminated by "+c.Principal.ARN)
+	if err != nil {
+		return nil, fmt.Errorf("terminate tunnel %s: %w", req.TunnelID, err)
+	}
 	return struct {
 		TunnelID   string `json:"TunnelId"`
 		Terminated bool   `json:"Terminated"`

@@ -3,7 +3,10 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,5 +119,138 @@ func TestAgentLinksToEveryReplica(t *testing.T) {
 	case <-ag.Done():
 		t.Fatalf("the agent stopped: %v", ag.Err())
 	default:
+	}
+}
+
+// Live tunnels across replicas: a tunnel carried by B is listed on A with
+// its bytes, terminated from A, and revoked by a change made on A, each
+// closing it within a second with a reason the client prints.
+func TestTunnelsAcrossReplicas(t *testing.T) {
+	dsn := pgtest.Start(t)
+	opts := func(c *config.Server) {
+		c.Database = dsn
+		c.Tunnel.Ports = []string{"*"}
+		c.ReplicaHeartbeat = 200 * time.Millisecond
+	}
+	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
+	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
+	_, _, ep, _ := a.Network("127.0.0.0/16", "127.0.0.0/24")
+	ag := a.StartAgent(ep, agent.Config{AllowLoopback: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	a.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	b.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	echo := tunneltest.Echo(t)
+	ctx := context.Background()
+	const tunnelPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2-instance-connect:OpenTunnel","Resource":"*"}]}`
+
+	// open opens a tunnel through B as creds and echoes n bytes.
+	open := func(creds aws.Credentials, n int) (*client.Tunnel, <-chan error) {
+		t.Helper()
+		tun, err := b.Dialer(creds).Dial(ctx, client.Target{EndpointID: ep, DNSName: b.DNSName(), PrivateIP: "127.0.0.1", RemotePort: echo.Port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tun.Close() })
+		msg := bytes.Repeat([]byte("x"), n)
+		if _, err := tun.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(tun, msg); err != nil {
+			t.Fatal(err)
+		}
+		ended := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, tun)
+			ended <- err
+		}()
+		return tun, ended
+	}
+	type listing struct {
+		Tunnels []struct {
+			TunnelId, Principal string
+			BytesIn, BytesOut   int64
+		}
+	}
+	// listOnA waits until A lists a tunnel of principal suffix with n
+	// bytes each way (B publishes within a sync interval).
+	listOnA := func(user string, n int64) string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := a.CallJSON(a.Admin, "ListTunnels", map[string]string{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var l listing
+			if err := json.Unmarshal([]byte(out), &l); err != nil {
+				t.Fatal(err)
+			}
+			for _, tn := range l.Tunnels {
+				if strings.HasSuffix(tn.Principal, ":user/"+user) && tn.BytesIn == n && tn.BytesOut == n {
+					return tn.TunnelId
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("A does not list %s's tunnel through B with %d bytes: %s", user, n, out)
+			}
+		}
+	}
+	// closedWithin waits for the tunnel to end after start and checks the
+	// close code, reason and delay.
+	closedWithin := func(ended <-chan error, start time.Time, reason string) {
+		t.Helper()
+		var err error
+		select {
+		case err = <-ended:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the tunnel through B stayed open")
+		}
+		took := time.Since(start)
+		var ce *client.ClosedError
+		if !errors.As(err, &ce) || ce.Code != 1008 || !strings.Contains(ce.Reason, reason) {
+			t.Fatalf("closed with %v, want 1008 and %q", err, reason)
+		}
+		if took > time.Second {
+			t.Fatalf("closed %v after the request on A, want within 1 s", took)
+		}
+		t.Logf("closed %v after the request on A: %s", took.Round(time.Millisecond), ce.Reason)
+	}
+
+	// Listed on A with B's bytes, then terminated from A.
+	erin := a.NewUser("erin", tunnelPolicy)
+	_, ended := open(erin, 300)
+	id := listOnA("erin", 300)
+	start := time.Now()
+	out, err := a.CallJSON(a.Admin, "TerminateTunnel", map[string]string{"TunnelId": id})
+	if err != nil || !strings.Contains(out, `"Terminated":true`) {
+		t.Fatalf("TerminateTunnel on A: %s %v", out, err)
+	}
+	closedWithin(ended, start, "terminated by")
+
+	// Revoked on A: the access key is deactivated there.
+	fred := a.NewUser("fred", tunnelPolicy)
+	_, ended = open(fred, 10)
+	start = time.Now()
+	if _, err := iam.NewFromConfig(a.AWS(a.Admin)).UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("fred"),
+		AccessKeyId: aws.String(fred.AccessKeyID), Status: "Inactive"}); err != nil {
+		t.Fatal(err)
+	}
+	closedWithin(ended, start, "deactivated")
+
+	// Ended tunnels leave the listing; an unknown id is refused.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := a.CallJSON(a.Admin, "ListTunnels", map[string]string{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, `"Tunnels":[]`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ended tunnels still listed: %s", out)
+		}
+	}
+	if out, err := a.CallJSON(a.Admin, "TerminateTunnel", map[string]string{"TunnelId": id}); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Fatalf("terminating an ended tunnel: %s %v", out, err)
 	}
 }

@@ -72,6 +72,18 @@ func (s *Server) announce(ctx context.Context) {
 		list = append(list, tunnelproto.Replica{ID: s.replicaID, Addr: s.advertise()})
 	}
 	s.relay.SetReplicas(list)
+	ids := make([]string, len(list))
+	for i, r := range list {
+		ids[i] = r.ID
+	}
+	s.pub.setLive(ids)
+	// The tunnels of replicas that vanished without withdrawing (killed,
+	// cut off) ended with them.
+	if n, err := s.Store.DeleteLiveTunnels(ctx, ids); err != nil {
+		s.logger.Warn("could not remove the tunnels of vanished replicas", "error", err)
+	} else if n > 0 {
+		s.logger.Info("removed the tunnels of vanished replicas", "tunnels", n)
+	}
 }
 
 // announceLoop runs announce every heartbeat until stop is closed.

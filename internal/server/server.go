@@ -245,6 +245,7 @@ type Server struct {
 	replicaID  string
 	startedAt  time.Time
 	announceMu sync.Mutex
+	pub        tunnelPublisher // this replica's rows of live_tunnels
 }
 
 // New prepares the data directory and builds the handlers.
@@ -293,6 +294,7 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	if s.replicaID != "" {
 		s.announce(ctx)
 		go s.announceLoop(s.stopSweep)
+		go s.publishLoop(s.stopSweep)
 		logger.Info("replica announced", "replica", s.replicaID, "advertise", s.advertise())
 	}
 	return s, nil
@@ -445,7 +447,7 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	eicSvc, err := eicapi.New(eicapi.Config{Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, Signer: s.signer,
-		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.frontdoor, Audit: s.audit, Metrics: s.metrics})
+		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.tunnelView(), Audit: s.audit, Metrics: s.metrics})
 	if err != nil {
 		return err
 	}
@@ -522,6 +524,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.frontdoor != nil {
 		errs = append(errs, s.frontdoor.Shutdown(ctx))
+		if s.replicaID != "" {
+			// The tunnels ended: remove their rows now rather than leave
+			// them to the other replicas' sweep.
+			if err := s.syncTunnels(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if s.relay != nil {
 		s.relay.Close()
