@@ -5,14 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/client"
@@ -252,5 +256,68 @@ func TestTunnelsAcrossReplicas(t *testing.T) {
 	}
 	if out, err := a.CallJSON(a.Admin, "TerminateTunnel", map[string]string{"TunnelId": id}); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Fatalf("terminating an ended tunnel: %s %v", out, err)
+	}
+}
+
+// Competing API calls on two replicas at once: creates of an endpoint in
+// one subnet with different client tokens (exactly one wins, the others
+// get the quota error), then with one client token (one endpoint, every
+// caller gets it).
+func TestReplicasRaceOnAPI(t *testing.T) {
+	dsn := pgtest.Start(t)
+	off := false
+	opts := func(c *config.Server) { c.Database = dsn; c.Agent.Embedded = &off }
+	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
+	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
+	clients := []*ec2.Client{a.EC2(a.Admin), b.EC2(a.Admin)}
+	ctx := context.Background()
+	subnet := func(cidr string) string {
+		v, err := clients[0].CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(cidr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := clients[1].CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: v.Vpc.VpcId, CidrBlock: aws.String(cidr)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *s.Subnet.SubnetId
+	}
+	const callers = 8
+	race := func(subnetID string, token func(i int) string) (codes map[string]int, ids map[string]bool) {
+		codes, ids = map[string]int{}, map[string]bool{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range callers {
+			wg.Go(func() {
+				<-start
+				out, err := clients[i%2].CreateInstanceConnectEndpoint(ctx, &ec2.CreateInstanceConnectEndpointInput{
+					SubnetId: aws.String(subnetID), ClientToken: aws.String(token(i))})
+				mu.Lock()
+				defer mu.Unlock()
+				code := ""
+				var ae smithy.APIError
+				if errors.As(err, &ae) {
+					code = ae.ErrorCode()
+				} else if err != nil {
+					code = err.Error()
+				}
+				codes[code]++
+				if err == nil {
+					ids[*out.InstanceConnectEndpoint.InstanceConnectEndpointId] = true
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		return codes, ids
+	}
+	codes, ids := race(subnet("10.1.0.0/16"), func(i int) string { return fmt.Sprint("token-", i) })
+	if codes[""] != 1 || codes["ResourceLimitExceeded"] != callers-1 || len(ids) != 1 {
+		t.Errorf("different tokens on two replicas: codes %v, endpoints %v", codes, ids)
+	}
+	codes, ids = race(subnet("10.2.0.0/16"), func(int) string { return "same-token" })
+	if codes[""] != callers || len(ids) != 1 {
+		t.Errorf("one token on two replicas: codes %v, endpoints %v", codes, ids)
 	}
 }
