@@ -17,6 +17,17 @@ import (
 // list, and agents keep a link to every replica, so that whichever replica
 // a client reaches can route its tunnel. On SQLite the server runs alone
 // and announces nothing.
+//
+// Why agents link to every replica rather than replicas forwarding a
+// tunnel to the replica that holds the agent's link (Teleport's proxy
+// peering): the data path stays one hop (client → replica → agent), as
+// fast as a single server; replicas need no trust or connections between
+// each other, only the database; each link is authenticated as any agent
+// link (the agent's key as TLS client certificate, the pinned CA), so a
+// replica needs no new credential to reach an agent; and a replica that
+// dies takes only its own tunnels with it. The cost is one idle link per
+// agent and replica (a few KiB on each side) and one heartbeat write per
+// replica every few seconds.
 
 // defaultReplicaHeartbeat is how often a replica announces itself.
 const defaultReplicaHeartbeat = 5 * time.Second
