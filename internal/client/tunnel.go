@@ -209,7 +209,19 @@ func (t *Tunnel) Read(p []byte) (int, error) {
 				t.closed = io.EOF // we closed; the server went
 				return 0, io.EOF
 			}
-			return 0, err
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				return 0, err // a read deadline; the tunnel may go on
+			}
+			// The connection ended without a WebSocket close (the server
+			// died, the network broke): not a normal end, whatever the
+			// error (often io.EOF). 1006 is the code WebSocket reserves
+			// for an abnormal closure.
+			reason := "The connection to the Postern server was lost"
+			if !errors.Is(err, io.EOF) {
+				reason += ": " + err.Error()
+			}
+			t.closed = &ClosedError{Code: wsframe.CloseAbnormal, Reason: reason}
+			return 0, t.closed
 		}
 		switch f.Kind {
 		case wsframe.KindData:

@@ -29,6 +29,7 @@ const (
 	CloseProtocolError   = 1002
 	CloseUnsupportedData = 1003
 	CloseNoStatus        = 1005 // never sent: "no code in the frame"
+	CloseAbnormal        = 1006 // never sent: the connection ended without a close frame
 	ClosePolicyViolation = 1008
 	CloseTooBig          = 1009
 	CloseInternalError   = 1011

@@ -6,6 +6,13 @@
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
+// or, when TestMain has more to do (build something first, clean up
+// after), Run, which returns the exit code instead of exiting:
+//
+//	code := pgtest.Run(m)
+//	cleanUp()
+//	os.Exit(code)
+//
 // and each test that needs a database calls Start, which returns the DSN
 // of a new, empty database on the binary's one server (started on first
 // use, with initdb into a temporary directory) and drops the database when
@@ -64,7 +71,7 @@ const port = 5432
 
 var (
 	mu       sync.Mutex
-	mainRan  bool    // Main is running the tests
+	mainRan  bool    // Main or Run is running the tests
 	srv      *server // the running server, nil before the first Start or after Stop
 	startErr error   // why the server could not start; sticks for the binary's life
 )
@@ -85,6 +92,14 @@ type server struct {
 // Main runs the tests and then stops the server, if one was started, and
 // removes its directory. Call it from TestMain. It does not return.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main returning the exit code instead of exiting: it runs the
+// tests, stops the server, if one was started, and removes its directory.
+// A failure to stop the server turns a success into exit code 1. Call it
+// from a TestMain that has more to do and then passes the code to os.Exit.
+func Run(m *testing.M) int {
 	mu.Lock()
 	mainRan = true
 	mu.Unlock()
@@ -95,7 +110,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // Start returns the DSN (a postgres:// URL) of a new, empty database on
@@ -134,7 +149,7 @@ func running() (*server, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if !mainRan {
-		return nil, errors.New("call pgtest.Main(m) from the package's TestMain, so that the server is stopped after the tests")
+		return nil, errors.New("call pgtest.Main(m) or pgtest.Run(m) from the package's TestMain, so that the server is stopped after the tests")
 	}
 	if srv == nil && startErr == nil {
 		srv, startErr = start()

@@ -9,7 +9,10 @@ import (
 
 // Main runs the tests. Without Unix sockets and credentials there is no
 // PostgreSQL server to stop.
-func Main(m *testing.M) { os.Exit(m.Run()) }
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run runs the tests and returns the exit code.
+func Run(m *testing.M) int { return m.Run() }
 
 // Start skips the test: pgtest starts PostgreSQL on Unix-like systems only.
 func Start(t testing.TB) string {

@@ -1,0 +1,71 @@
+package client_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/wsframe"
+)
+
+// A server that ends the connection without a WebSocket close frame (it
+// died, the network broke) is an abnormal closure (1006), not a normal end:
+// Read must not return io.EOF, so that open-tunnel does not exit 0 with a
+// cut-off stream. A close frame with 1000 is the normal end.
+func TestTunnelEndings(t *testing.T) {
+	tests := []struct {
+		name     string
+		close    func(c io.Writer) // what the server sends after "hi"
+		wantEOF  bool
+		wantCode int
+	}{
+		{"close 1000", func(c io.Writer) {
+			_ = ws.WriteFrame(c, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+		}, true, 0},
+		{"close 1011 with a reason", func(c io.Writer) {
+			_ = ws.WriteFrame(c, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusInternalServerError, "agent lost")))
+		}, false, 1011},
+		{"connection dropped", func(io.Writer) {}, false, wsframe.CloseAbnormal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				conn, _, _, err := ws.UpgradeHTTP(r, w)
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				_ = wsutil.WriteServerBinary(conn, []byte("hi"))
+				tc.close(conn)
+			}))
+			defer srv.Close()
+			d := &client.Dialer{TLS: &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs},
+				DialAddr: strings.TrimPrefix(srv.URL, "https://")}
+			tun, err := d.DialURL(context.Background(), "wss://example.com/openTunnel", "example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tun.Close()
+			got, err := io.ReadAll(tun)
+			if string(got) != "hi" {
+				t.Errorf("read %q", got)
+			}
+			var ce *client.ClosedError
+			switch {
+			case tc.wantEOF && err != nil:
+				t.Errorf("ReadAll: %v, want a normal end", err)
+			case !tc.wantEOF && (!errors.As(err, &ce) || ce.Code != tc.wantCode):
+				t.Errorf("ReadAll: %v, want a ClosedError with code %d", err, tc.wantCode)
+			}
+		})
+	}
+}
