@@ -45,6 +45,10 @@ type Server struct {
 	// public_host with the listener's port. Endpoints' dnsName is its host,
 	// with the port unless it is 443 (the AWS CLI always dials 443).
 	Advertise string `yaml:"advertise"`
+	// ReplicaAddress is the HOST:PORT where agents reach this replica
+	// itself, when several replicas share a PostgreSQL database behind
+	// one advertised address (a load balancer). Default: advertise.
+	ReplicaAddress string `yaml:"replica_address"`
 	// MetricsListen, when set, serves Prometheus metrics at /metrics on
 	// this HOST:PORT (TLS, the server's certificate), apart from the API.
 	MetricsListen string `yaml:"metrics_listen"`
@@ -227,6 +231,11 @@ func (c *Server) Validate() error {
 	if c.Advertise != "" {
 		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
 			errs = append(errs, fmt.Errorf("advertise %q is not HOST:PORT", c.Advertise))
+		}
+	}
+	if c.ReplicaAddress != "" {
+		if _, _, err := net.SplitHostPort(c.ReplicaAddress); err != nil {
+			errs = append(errs, fmt.Errorf("replica_address %q is not HOST:PORT", c.ReplicaAddress))
 		}
 	}
 	if c.MetricsListen != "" {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,22 +47,46 @@ import (
 // the agent keeps running, and every request either replica answered
 // (API calls, opened and refused tunnels) has its audit event in the store.
 // It also runs postern open-tunnel as a user would, through A and, after
-// the kill, with B's profile; two product bugs show there (the constants
-// before knownBug).
+// the kill, with B's profile to the endpoint's dnsName: the load
+// balancer's address, which both replicas advertise.
 func TestReplicaKilled(t *testing.T) {
 	dsn := pgtest.Start(t)
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	// Replica A on a fresh data directory; B on a copy of it, made once A
-	// is ready, so that both have the same secrets.
+	// An L4 load balancer in front, as the README says: clients and new
+	// agents use its address (every replica's advertise, so endpoints'
+	// dnsName); each replica also has its own (replica_address), which
+	// agents link to. Replica A on a fresh data directory; B on a copy of
+	// it, made once A is ready, so that both have the same secrets.
+	lb := startBalancer(t)
+	_, lbPort, _ := net.SplitHostPort(lb.addr)
+	public := net.JoinHostPort("localhost", lbPort)
 	root := t.TempDir()
 	dirA, dirB := filepath.Join(root, "a"), filepath.Join(root, "b")
-	writeServerConfig(t, dirA, fmt.Sprintf("version: 1\ndatabase: '%s'\ntunnel:\n  ports: [\"*\"]\n", strings.ReplaceAll(dsn, "'", "''")))
-	a := startServer(t, dirA)
-	copyDataDir(t, dirA, dirB)
-	b := startServer(t, dirB)
+	startReplica := func(dir string, prepare func()) *serverProc {
+		t.Helper()
+		for attempt := 0; ; attempt++ {
+			listen := freePort(t, netip.MustParseAddr("127.0.0.1"))
+			_, port, _ := net.SplitHostPort(listen)
+			if prepare != nil {
+				prepare()
+			}
+			writeServerConfig(t, dir, fmt.Sprintf("version: 1\ndatabase: '%s'\nadvertise: %s\nreplica_address: %s\ntunnel:\n  ports: [\"*\"]\n",
+				strings.ReplaceAll(dsn, "'", "''"), public, net.JoinHostPort("localhost", port)))
+			p, err := tryStartServer(t, dir, "--listen", listen)
+			if err == nil {
+				return p
+			}
+			if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
+				t.Fatal(err)
+			}
+		}
+	}
+	a := startReplica(dirA, nil)
+	b := startReplica(dirB, func() { copyDataDir(t, dirA, dirB) })
 	addrA, addrB := strings.TrimPrefix(a.url, "https://"), strings.TrimPrefix(b.url, "https://")
+	lb.setBackends(addrA, addrB) // A first: the agent joins through A
 	var ag *replicaAgent
 	logs := func() string {
 		s := "--- replica A output:\n" + a.output() + "\n--- replica B output:\n" + b.output()
@@ -113,8 +138,11 @@ func TestReplicaKilled(t *testing.T) {
 	endpointID := ep.InstanceConnectEndpoint.InstanceConnectEndpointId
 	var tok struct{ JoinToken, Server string }
 	a.mustJSON(t, &tok, "ec2", "create-endpoint-join-token", "--instance-connect-endpoint-id", endpointID)
-	if tok.Server != advA {
-		t.Fatalf("the join token made on A names server %q, want A's advertised %q", tok.Server, advA)
+	if tok.Server != public {
+		t.Fatalf("the join token made on A names server %q, want the public address %q", tok.Server, public)
+	}
+	if got := ep.InstanceConnectEndpoint.DnsName; got != public {
+		t.Fatalf("the endpoint's dnsName is %q, want the public address %q", got, public)
 	}
 
 	// The agent joins through A. The echo target is on loopback.
@@ -141,7 +169,7 @@ func TestReplicaKilled(t *testing.T) {
 		cfg                aws.Config
 	}{"A": {addrA, advA, cfgA}, "B": {addrB, advB, cfgB}} {
 		dialers[name] = &client.Dialer{Credentials: r.cfg.Credentials, Region: r.cfg.Region, TLS: &tls.Config{RootCAs: roots}, DialAddr: r.listen}
-		targets[name] = client.Target{EndpointID: endpointID, DNSName: r.advertised, PrivateIP: "127.0.0.1", RemotePort: echoPort}
+		targets[name] = client.Target{EndpointID: endpointID, DNSName: public, PrivateIP: "127.0.0.1", RemotePort: echoPort}
 	}
 
 	// Every answered request: id → replica and action.
@@ -333,7 +361,7 @@ func TestReplicaKilled(t *testing.T) {
 	// The tunnel through A ended with A, and so did postern open-tunnel's.
 	// A could not send a reason, but the client knows the connection
 	// broke without a WebSocket close (1006) and must not take it for a
-	// normal end (see abnormalCloseIsEOF).
+	// normal end.
 	var errA error
 	select {
 	case errA = <-endedA:
@@ -344,7 +372,7 @@ func TestReplicaKilled(t *testing.T) {
 	code, stderr := cliA.wait(t, 10*time.Second, logs)
 	t.Logf("postern open-tunnel through A exited %d after the kill; stderr %q", code, stderr)
 	if errors.Is(errA, io.EOF) || code == 0 || strings.TrimSpace(stderr) == "" {
-		knownBug(t, abnormalCloseIsEOF, "a tunnel whose replica was killed ends like a normal close: Read returned %v, postern open-tunnel exited %d with stderr %q", errA, code, stderr)
+		t.Errorf("a tunnel whose replica was killed ends like a normal close: Read returned %v, postern open-tunnel exited %d with stderr %q", errA, code, stderr)
 	}
 	// The tunnel through B goes on.
 	if err := echoThrough(tunB, "still there"); err != nil {
@@ -366,7 +394,7 @@ func TestReplicaKilled(t *testing.T) {
 	}
 	// A user of B opens a tunnel as the CLI does by default: to the
 	// endpoint's dnsName, looked up through B. It must reach a live
-	// replica (see endpointDNSNameIsAReplica).
+	// replica: the dnsName is the load balancer, which sends it to B.
 	var desc struct {
 		InstanceConnectEndpoints []struct{ InstanceConnectEndpointId, DnsName string }
 	}
@@ -397,9 +425,9 @@ func TestReplicaKilled(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("after the kill the endpoint's dnsName (on B) is %s; postern open-tunnel with B's profile: echoed %v, stderr %q", dnsName, cliBOK, cliBErr)
-	if dnsName == advA || !cliBOK {
-		knownBug(t, endpointDNSNameIsAReplica, "the endpoint's dnsName is %s (A's own address; B's is %s), so after A's kill postern open-tunnel with B's profile fails: stdout %q, stderr %q",
-			dnsName, advB, cliBOut, cliBErr)
+	if dnsName != public || !cliBOK {
+		t.Errorf("after A's kill the endpoint's dnsName is %s (want the public %s) and postern open-tunnel with B's profile echoed %v: stdout %q, stderr %q",
+			dnsName, public, cliBOK, cliBOut, cliBErr)
 	}
 
 	// B goes on answering under load.
@@ -462,33 +490,6 @@ func TestReplicaKilled(t *testing.T) {
 		beforeKill.apiA, beforeKill.apiB, beforeKill.tunnelsB, apiBAfter.Load(), tunnelsBAfter.Load(), newTunnel.Round(time.Millisecond))
 	t.Logf("%d answered requests (A %d, B %d; %d refused tunnels), all on record (%d events in the store)",
 		len(answered), perReplica["A"], perReplica["B"], refused, len(evs))
-}
-
-// Product bugs this test shows. While one is true, the test logs the bug
-// and passes; set it to false once the bug is fixed, so that the test
-// guards the fix.
-const (
-	// abnormalCloseIsEOF: when the server carrying a tunnel dies (no
-	// WebSocket close frame, the TCP connection just ends), client.Tunnel.Read
-	// returns io.EOF, as for a normal close, and postern open-tunnel exits
-	// 0 without a word: a truncated stream looks complete.
-	abnormalCloseIsEOF = false
-	// endpointDNSNameIsAReplica: an endpoint's dnsName is the advertise
-	// address of the replica that created it, rewritten to its own by
-	// every replica that starts (ec2api.SyncDNSNames); with per-replica
-	// advertise addresses, clients that dial the dnsName (the CLI's
-	// default) tunnel through one replica and fail when it is gone.
-	endpointDNSNameIsAReplica = true
-)
-
-// knownBug logs a product bug while known is true, else fails t.
-func knownBug(t *testing.T, known bool, format string, args ...any) {
-	t.Helper()
-	if known {
-		t.Logf("KNOWN PRODUCT BUG: "+format, args...)
-		return
-	}
-	t.Errorf(format, args...)
 }
 
 // startOpenTunnel starts postern with args (an open-tunnel on stdin and
@@ -637,4 +638,89 @@ func startReplicaAgent(t *testing.T, args ...string) *replicaAgent {
 		}
 	})
 	return p
+}
+
+// balancer is a TCP load balancer for the test: each connection goes to
+// the first backend that accepts it, as an L4 balancer whose health check
+// is the connect.
+type balancer struct {
+	addr     string
+	mu       sync.Mutex // guards backends, conns
+	backends []string
+	conns    map[net.Conn]bool
+}
+
+func startBalancer(t *testing.T) *balancer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		b.mu.Lock()
+		for c := range b.conns {
+			c.Close()
+		}
+		b.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.serve(c)
+			}()
+		}
+	}()
+	return b
+}
+
+func (b *balancer) setBackends(addrs ...string) {
+	b.mu.Lock()
+	b.backends = addrs
+	b.mu.Unlock()
+}
+
+// track adds (or removes) a connection to close at cleanup.
+func (b *balancer) track(c net.Conn, on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if on {
+		b.conns[c] = true
+	} else {
+		delete(b.conns, c)
+	}
+}
+
+func (b *balancer) serve(c net.Conn) {
+	b.track(c, true)
+	defer b.track(c, false)
+	defer c.Close()
+	b.mu.Lock()
+	backends := slices.Clone(b.backends)
+	b.mu.Unlock()
+	for _, addr := range backends {
+		up, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			continue
+		}
+		b.track(up, true)
+		defer b.track(up, false)
+		defer up.Close()
+		done := make(chan struct{}, 2)
+		go func() { io.Copy(up, c); done <- struct{}{} }()
+		go func() { io.Copy(c, up); done <- struct{}{} }()
+		<-done // either side ended: end both
+		return
+	}
 }

@@ -708,6 +708,13 @@ func acceptTimeout(sess *linkmux.Session, d time.Duration) (net.Conn, error) {
 	}
 }
 
+// Replicas returns the live server replicas as last set.
+func (r *Relay) Replicas() []tunnelproto.Replica {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.replicas)
+}
+
 // SetReplicas records the live server replicas and, when the list
 // changed, tells every connected agent (they keep a link to each).
 func (r *Relay) SetReplicas(rs []tunnelproto.Replica) {

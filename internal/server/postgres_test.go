@@ -321,3 +321,32 @@ func TestReplicasRaceOnAPI(t *testing.T) {
 		t.Errorf("one token on two replicas: codes %v, endpoints %v", codes, ids)
 	}
 }
+
+// A replica that starts or stops tells the others at once (NOTIFY), so
+// agents link to a new replica long before the others' next heartbeat
+// (a minute here) and a stopped one leaves the list as soon.
+func TestReplicasNoticeEachOtherAtOnce(t *testing.T) {
+	dsn := pgtest.Start(t)
+	opts := func(c *config.Server) {
+		c.Database = dsn
+		c.Tunnel.Ports = []string{"*"}
+		c.ReplicaHeartbeat = time.Minute
+	}
+	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
+	_, _, ep, _ := a.Network("127.0.0.0/16", "127.0.0.0/24")
+	ag := a.StartAgent(ep, agent.Config{AllowLoopback: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	a.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
+	b.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	if got := len(a.Server.Relay().Replicas()); got != 2 {
+		t.Fatalf("A's relay lists %d replicas, want 2", got)
+	}
+	b.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(a.Server.Relay().Replicas()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("A still lists %d replicas 10 s after B stopped", len(a.Server.Relay().Replicas()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // Replicas on one PostgreSQL database find each other through the store:
-// each records itself (id, advertised address) every heartbeat and reads
+// each records itself (id, replica_address) every heartbeat and reads
 // the replicas seen within three heartbeats. The relay tells agents the
 // list, and agents keep a link to every replica, so that whichever replica
 // a client reaches can route its tunnel. On SQLite the server runs alone
@@ -60,7 +60,7 @@ func (s *Server) announce(ctx context.Context) {
 		return // Shutdown removed the record; do not bring it back
 	}
 	now := time.Now().UTC()
-	if err := s.Store.PutReplica(ctx, store.Replica{ReplicaID: s.replicaID, Advertise: s.advertise(), StartedAt: s.startedAt, LastSeen: now}); err != nil {
+	if err := s.Store.PutReplica(ctx, store.Replica{ReplicaID: s.replicaID, Advertise: s.replicaAddress(), StartedAt: s.startedAt, LastSeen: now}); err != nil {
 		s.logger.Warn("could not announce this replica", "replica", s.replicaID, "error", err)
 	}
 	rs, err := s.Store.ListReplicas(ctx, now.Add(-3*s.heartbeat()))
@@ -80,7 +80,7 @@ func (s *Server) announce(ctx context.Context) {
 		list = append(list, rp)
 	}
 	if !self { // the write failed: agents linked here still count this one
-		list = append(list, tunnelproto.Replica{ID: s.replicaID, Addr: s.advertise()})
+		list = append(list, tunnelproto.Replica{ID: s.replicaID, Addr: s.replicaAddress()})
 	}
 	s.relay.SetReplicas(list)
 	ids := make([]string, len(list))
@@ -97,15 +97,21 @@ func (s *Server) announce(ctx context.Context) {
 	}
 }
 
-// announceLoop runs announce every heartbeat until stop is closed.
+// announceLoop runs announce every heartbeat, and when another replica
+// says it joined or left, until stop is closed.
 func (s *Server) announceLoop(stop <-chan struct{}) {
 	t := time.NewTicker(s.heartbeat())
 	defer t.Stop()
+	var changed <-chan struct{}
+	if ps, ok := s.Store.(*sqlstore.PostgresStore); ok {
+		changed = ps.ReplicasChanged()
+	}
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		case <-changed:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.heartbeat())
 		s.announce(ctx)
@@ -114,9 +120,21 @@ func (s *Server) announceLoop(stop <-chan struct{}) {
 }
 
 // withdraw removes this replica's record (Shutdown) so that agents stop
-// linking to it.
+// linking to it, and tells the others.
 func (s *Server) withdraw(ctx context.Context) error {
 	s.announceMu.Lock()
 	defer s.announceMu.Unlock()
-	return s.Store.DeleteReplica(ctx, s.replicaID)
+	if err := s.Store.DeleteReplica(ctx, s.replicaID); err != nil {
+		return err
+	}
+	return s.notifyReplicas(ctx)
+}
+
+// notifyReplicas tells the other replicas to read the replica list now
+// (they would at their next heartbeat otherwise).
+func (s *Server) notifyReplicas(ctx context.Context) error {
+	if ps, ok := s.Store.(*sqlstore.PostgresStore); ok {
+		return ps.NotifyReplicas(ctx)
+	}
+	return nil
 }

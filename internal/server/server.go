@@ -293,9 +293,12 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	go s.sweep(s.stopSweep)
 	if s.replicaID != "" {
 		s.announce(ctx)
+		if err := s.notifyReplicas(ctx); err != nil {
+			logger.Warn("could not tell the other replicas that this one started; they learn it at their next heartbeat", "error", err)
+		}
 		go s.announceLoop(s.stopSweep)
 		go s.publishLoop(s.stopSweep)
-		logger.Info("replica announced", "replica", s.replicaID, "advertise", s.advertise())
+		logger.Info("replica announced", "replica", s.replicaID, "replica_address", s.replicaAddress())
 	}
 	return s, nil
 }
@@ -308,6 +311,14 @@ func (s *Server) DNSName() string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// replicaAddress is where agents reach this replica itself.
+func (s *Server) replicaAddress() string {
+	if s.Config.ReplicaAddress != "" {
+		return s.Config.ReplicaAddress
+	}
+	return s.advertise()
 }
 
 // advertise is where clients and agents reach the server.

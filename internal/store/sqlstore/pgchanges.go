@@ -16,6 +16,11 @@ import (
 // rollback.
 const changesChannel = "postern_changes"
 
+// replicasChannel is the NOTIFY channel on which a replica says that it
+// joined or left, so that the others refresh their replica lists (and
+// tell their agents) at once instead of at their next heartbeat.
+const replicasChannel = "postern_replicas"
+
 // feedApplicationName names the feed's connection in pg_stat_activity.
 const feedApplicationName = "postern-changes"
 
@@ -26,6 +31,9 @@ const feedApplicationName = "postern-changes"
 // may go unseen, and reconnecting adds one for the same reason.
 type changeFeed struct {
 	seen   atomic.Uint64 // notices received, plus one per (re)connection
+	// replicas gets a value (without blocking) for every notice on
+	// replicasChannel.
+	replicas chan struct{}
 	down   atomic.Bool
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -34,7 +42,7 @@ type changeFeed struct {
 // listenForChanges starts the feed on a connection made from cfg.
 func listenForChanges(cfg *pgx.ConnConfig, log *slog.Logger) *changeFeed {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &changeFeed{cancel: cancel}
+	f := &changeFeed{cancel: cancel, replicas: make(chan struct{}, 1)}
 	f.down.Store(true)
 	f.wg.Add(1)
 	go func() {
@@ -101,15 +109,23 @@ func (f *changeFeed) listen(ctx context.Context, cfg *pgx.ConnConfig) error {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel+"; LISTEN "+replicasChannel); err != nil {
 		return err
 	}
 	// Anything committed before LISTEN took effect went unseen.
 	f.seen.Add(1)
 	f.down.Store(false)
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
+		}
+		if n.Channel == replicasChannel {
+			select {
+			case f.replicas <- struct{}{}:
+			default: // one pending signal is enough
+			}
+			continue
 		}
 		f.seen.Add(1)
 	}

@@ -58,6 +58,19 @@ type PostgresStore struct {
 // Changes implements store.ChangeCounter.
 func (p *PostgresStore) Changes() uint64 { return p.s.changes.Load() + p.feed.count() }
 
+// NotifyReplicas tells the other replicas (through NOTIFY) that this one
+// joined or is leaving, so that they read the replica list now.
+func (p *PostgresStore) NotifyReplicas(ctx context.Context) error {
+	if _, err := p.s.writer.ExecContext(ctx, "SELECT pg_notify('"+replicasChannel+"', '')"); err != nil {
+		return fmt.Errorf("sqlstore: notify replicas: %w", err)
+	}
+	return nil
+}
+
+// ReplicasChanged receives a value when a replica (this one included)
+// called NotifyReplicas; several notices may arrive as one.
+func (p *PostgresStore) ReplicasChanged() <-chan struct{} { return p.feed.replicas }
+
 // Close stops listening for changes and closes the store.
 func (p *PostgresStore) Close() error {
 	p.feed.close()
