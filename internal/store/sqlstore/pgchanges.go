@@ -30,13 +30,13 @@ const feedApplicationName = "postern-changes"
 // in place again) count returns a new value at every call, since changes
 // may go unseen, and reconnecting adds one for the same reason.
 type changeFeed struct {
-	seen   atomic.Uint64 // notices received, plus one per (re)connection
+	seen atomic.Uint64 // notices received, plus one per (re)connection
 	// replicas gets a value (without blocking) for every notice on
 	// replicasChannel.
 	replicas chan struct{}
-	down   atomic.Bool
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	down     atomic.Bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // listenForChanges starts the feed on a connection made from cfg.
