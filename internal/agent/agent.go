@@ -37,6 +37,7 @@ import (
 	"github.com/postern/postern/internal/egress"
 	"github.com/postern/postern/internal/linkmux"
 	"github.com/postern/postern/internal/netutil"
+	"github.com/postern/postern/internal/tlsbatch"
 	"github.com/postern/postern/internal/tunnelproto"
 )
 
@@ -292,9 +293,19 @@ func (a *Agent) tlsConfig(addr string) *tls.Config {
 // connect dials the server at addr for link loop id, opens the link and
 // serves it until it breaks or ctx ends (then it drains first).
 func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error {
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}, Config: a.tlsConfig(addr)}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	nd := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	raw, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		return fmt.Errorf("dial %s: %w", addr, err)
+	}
+	// Beneath TLS, a tlsbatch.Conn lets the link send a large frame's
+	// records in one system call (linkmux).
+	conn := tls.Client(tlsbatch.Wrap(raw), a.tlsConfig(addr))
+	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = conn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		raw.Close()
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}
 	// The upgrade request, by hand: the connection is ours afterwards.

@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/postern/postern/internal/bufpool"
+	"github.com/postern/postern/internal/tlsbatch"
 	"github.com/postern/postern/internal/wsframe"
 )
 
@@ -108,7 +109,11 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		TLSConfig: tcfg,
 		NetDial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			nd := net.Dialer{LocalAddr: d.LocalAddr}
-			return nd.DialContext(ctx, network, addr)
+			c, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return tlsbatch.Wrap(c), nil
 		},
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
 			refused = readRefusal(status, resp)
@@ -177,15 +182,26 @@ func (t *Tunnel) Write(p []byte) (int, error) {
 	buf := *bp
 	max := bufpool.Chunk
 	n := 0
+	bc := tlsbatch.Of(t.conn)
 	for n < len(p) {
 		c := copy(buf[bufpool.Headroom:], p[n:min(len(p), n+max)])
-		if err := t.wr.WriteData(buf[:bufpool.Headroom+c], bufpool.Headroom); err != nil {
+		write := func() error { return t.wr.WriteData(buf[:bufpool.Headroom+c], bufpool.Headroom) }
+		var err error
+		if bc != nil && c > tlsRecord {
+			err = bc.Batch(write) // several TLS records: one system call
+		} else {
+			err = write()
+		}
+		if err != nil {
 			return n, err
 		}
 		n += c
 	}
 	return n, nil
 }
+
+// tlsRecord is the most plaintext one TLS record carries.
+const tlsRecord = 16 << 10
 
 // Read reads tunnel bytes. It returns io.EOF when the server closed with
 // code 1000 (or none), a *ClosedError for other codes.

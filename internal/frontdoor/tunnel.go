@@ -19,6 +19,7 @@ import (
 	"github.com/postern/postern/internal/audit"
 	"github.com/postern/postern/internal/bufpool"
 	"github.com/postern/postern/internal/relay"
+	"github.com/postern/postern/internal/tlsbatch"
 	"github.com/postern/postern/internal/tunnelproto"
 	"github.com/postern/postern/internal/wsframe"
 )
@@ -379,6 +380,9 @@ func (t *tunnel) clientGone(err error) {
 	_ = t.stream.SendEnd(reason, msg)
 }
 
+// tlsRecord is the most plaintext one TLS record carries.
+const tlsRecord = 16 << 10
+
 // agentToClient copies the target's bytes to the client as binary frames.
 func (t *tunnel) agentToClient() {
 	var bp *[]byte
@@ -386,11 +390,20 @@ func (t *tunnel) agentToClient() {
 		bp = bufpool.Get()
 		return (*bp)[bufpool.Headroom : bufpool.Headroom+min(n, bufpool.Chunk)]
 	}
+	// Frames of several TLS records go out in one system call.
+	bc := tlsbatch.Of(t.conn)
 	for {
 		data, err := t.stream.Recv(get)
 		if data != nil {
 			t.bytesOut.Add(int64(len(data)))
-			werr := t.wr.WriteData((*bp)[:bufpool.Headroom+len(data)], bufpool.Headroom)
+			frame := (*bp)[:bufpool.Headroom+len(data)]
+			write := func() error { return t.wr.WriteData(frame, bufpool.Headroom) }
+			var werr error
+			if bc != nil && len(data) > tlsRecord {
+				werr = bc.Batch(write)
+			} else {
+				werr = write()
+			}
 			bufpool.Put(bp)
 			bp = nil
 			if werr != nil {

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+
+	"github.com/postern/postern/internal/tlsbatch"
 )
 
 // Config tunes a session. Zero values take the defaults.
@@ -84,7 +86,7 @@ func (c Config) yamux() *yamux.Config {
 // Opener makes the session of the side that opens tunnel streams (the
 // server).
 func Opener(conn net.Conn, cfg Config) (*Session, error) {
-	s, err := yamux.Client(&coalesceConn{Conn: conn}, cfg.yamux())
+	s, err := yamux.Client(newCoalesceConn(conn), cfg.yamux())
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func Opener(conn net.Conn, cfg Config) (*Session, error) {
 // Acceptor makes the session of the side that serves tunnel streams (the
 // agent).
 func Acceptor(conn net.Conn, cfg Config) (*Session, error) {
-	s, err := yamux.Server(&coalesceConn{Conn: conn}, cfg.yamux())
+	s, err := yamux.Server(newCoalesceConn(conn), cfg.yamux())
 	if err != nil {
 		return nil, err
 	}
@@ -127,10 +129,20 @@ func (s *Session) Ping() (time.Duration, error) { return s.s.Ping() }
 // bodies pass through, as copying them costs more than the record saves.
 // It changes only how bytes are grouped into Writes, never their order.
 // TestCoalesceConn guards yamux's write pattern across upgrades.
+//
+// When the connection is a tls.Conn over a tlsbatch.Conn, a larger body
+// and its header go out as one batch instead: the header's record and the
+// body's records in one system call, without copying the body.
 type coalesceConn struct {
 	net.Conn
-	buf  []byte
-	held bool
+	batch *tlsbatch.Conn // beneath Conn's TLS, or nil
+	buf   []byte
+	held  bool
+	large bool // the held header's body is larger than coalesceMax
+}
+
+func newCoalesceConn(c net.Conn) *coalesceConn {
+	return &coalesceConn{Conn: c, batch: tlsbatch.Of(c)}
 }
 
 const (
@@ -141,11 +153,27 @@ const (
 
 func (c *coalesceConn) Write(b []byte) (int, error) {
 	if !c.held && len(b) == yamuxHeaderLen && b[1] == yamuxTypeData {
-		if n := binary.BigEndian.Uint32(b[8:]); n == 0 || n > coalesceMax {
+		n := binary.BigEndian.Uint32(b[8:])
+		if n == 0 || n > coalesceMax && c.batch == nil {
 			return c.Conn.Write(b)
 		}
 		c.buf = append(c.buf[:0], b...)
-		c.held = true
+		c.held, c.large = true, n > coalesceMax
+		return len(b), nil
+	}
+	if c.held && c.large {
+		// Header and a body of several TLS records, in one system call.
+		c.held = false
+		err := c.batch.Batch(func() error {
+			if _, err := c.Conn.Write(c.buf); err != nil {
+				return err
+			}
+			_, err := c.Conn.Write(b)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
 		return len(b), nil
 	}
 	if c.held {

@@ -67,6 +67,10 @@ type BufferedConn struct {
 	R *bufio.Reader
 }
 
+// NetConn returns the wrapped connection (as tls.Conn.NetConn does), so
+// that what lies beneath can be found (tlsbatch.Of).
+func (c *BufferedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *BufferedConn) Read(p []byte) (int, error) {
 	if c.R != nil {
 		if c.R.Buffered() > 0 {

@@ -48,6 +48,7 @@ import (
 	"github.com/postern/postern/internal/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/tlsbatch"
 	"github.com/postern/postern/internal/tunnelproto"
 )
 
@@ -513,7 +514,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	err := s.http.Serve(tls.NewListener(ln, s.tls))
+	err := s.http.Serve(tls.NewListener(tlsbatch.Listener{Listener: ln}, s.tls))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
