@@ -183,7 +183,7 @@ func Bootstrap(ctx context.Context, cfg Config, adminName string) (BootstrapResu
 	if err != nil {
 		return BootstrapResult{}, err
 	}
-	if !nameRe.MatchString(adminName) || len(adminName) > maxUserName {
+	if !nameRe().MatchString(adminName) || len(adminName) > maxUserName {
 		return BootstrapResult{}, fmt.Errorf("iamapi: bootstrap: invalid user name %q", adminName)
 	}
 	h := &handler{cfg: cfg}

@@ -275,7 +275,7 @@ func (h *handler) getPolicyVersion(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !versionRe.MatchString(v) {
+	if !versionRe().MatchString(v) {
 		return nil, validation(`1 validation error detected: Value '%s' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`, v)
 	}
 	p, err := h.managed(c, "iam:GetPolicyVersion")

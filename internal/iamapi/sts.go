@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -37,11 +36,11 @@ const (
 
 var (
 	// sessionNameRe is RoleSessionName: 2–64 of [\w+=,.@-].
-	sessionNameRe = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	sessionNameRe = lazyRegexp(`^[\w+=,.@-]{2,64}$`)
 	// externalIDRe is ExternalId's pattern; its length is 2–1224.
-	externalIDRe = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	externalIDRe = lazyRegexp(`^[\w+=,.@:/-]+$`)
 	// roleARNRe is a role ARN: account, optional path, name.
-	roleARNRe = regexp.MustCompile(`^arn:aws:iam::(\d{12}):role/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})$`)
+	roleARNRe = lazyRegexp(`^arn:aws:iam::(\d{12}):role/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})$`)
 )
 
 // unsupportedAssumeRole lists AssumeRole parameters Postern does not
@@ -76,7 +75,7 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !sessionNameRe.MatchString(sessionName) {
+	if !sessionNameRe().MatchString(sessionName) {
 		return nil, validation(`1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@-]* and have length between 2 and 64`, sessionName)
 	}
 	for _, u := range unsupportedAssumeRole {
@@ -91,12 +90,12 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 	extra := policy.Context{}
 	extra.Set("sts:RoleSessionName", sessionName)
 	if ext := c.Params.Get("ExternalId"); ext != "" {
-		if len(ext) < 2 || len(ext) > 1224 || !externalIDRe.MatchString(ext) {
+		if len(ext) < 2 || len(ext) > 1224 || !externalIDRe().MatchString(ext) {
 			return nil, validation(`1 validation error detected: Value '%s' at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@:\/-]* and have length between 2 and 1224`, ext)
 		}
 		extra.Set("sts:ExternalId", ext)
 	}
-	m := roleARNRe.FindStringSubmatch(roleARN)
+	m := roleARNRe().FindStringSubmatch(roleARN)
 	if len(roleARN) < 20 || len(roleARN) > 2048 || m == nil {
 		return nil, validation("%s is not a valid role ARN.", roleARN)
 	}
