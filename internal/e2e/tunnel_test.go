@@ -509,32 +509,7 @@ func (w notifyWriter) Write(b []byte) (int, error) {
 // held open; it is killed at cleanup if still running.
 func startTunnelClient(t *testing.T, srv *serverProc, instanceID string) *tunnelClient {
 	t.Helper()
-	c := &tunnelClient{done: make(chan struct{}), changed: make(chan struct{}, 1)}
-	c.cmd = exec.Command(binPath, "tunnel", "--instance-id", instanceID)
-	c.cmd.Env = append(cleanEnv(), srv.env()...)
-	c.cmd.Stdout, c.cmd.Stderr = notifyWriter{c, &c.stdout}, notifyWriter{c, &c.stderr}
-	c.cmd.WaitDelay = 5 * time.Second
-	var err error
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		c.stdin.Close()
-		select {
-		case <-c.done:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
-	})
-	return c
+	return startOpenTunnel(t, srv, "tunnel", "--instance-id", instanceID)
 }
 
 func (c *tunnelClient) output() (stdout, stderr string) {

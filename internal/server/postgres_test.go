@@ -74,19 +74,10 @@ func TestTwoServersOnPostgres(t *testing.T) {
 // stops drops out of the agents' lists and one that starts is linked to
 // without restarting the agent.
 func TestAgentLinksToEveryReplica(t *testing.T) {
-	dsn := pgtest.Start(t)
-	opts := func(c *config.Server) {
-		c.Database = dsn
-		c.Tunnel.Ports = []string{"*"}
-		c.ReplicaHeartbeat = 200 * time.Millisecond
-	}
+	opts := replicaConfig(pgtest.Start(t), 200*time.Millisecond)
 	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
 	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
-	_, _, ep, _ := a.Network("127.0.0.0/16", "127.0.0.0/24")
-	ag := a.StartAgent(ep, agent.Config{AllowLoopback: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		DrainTimeout: 300 * time.Millisecond})
-	a.WaitConnected(ag.ID.AgentID, 10*time.Second)
-	b.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	ep, ag := joinAgent(t, a, agent.Config{DrainTimeout: 300 * time.Millisecond}, b)
 
 	echo := tunneltest.Echo(t)
 	target := func(e *tunneltest.Env) client.Target {
@@ -130,18 +121,10 @@ func TestAgentLinksToEveryReplica(t *testing.T) {
 // its bytes, terminated from A, and revoked by a change made on A, each
 // closing it within a second with a reason the client prints.
 func TestTunnelsAcrossReplicas(t *testing.T) {
-	dsn := pgtest.Start(t)
-	opts := func(c *config.Server) {
-		c.Database = dsn
-		c.Tunnel.Ports = []string{"*"}
-		c.ReplicaHeartbeat = 200 * time.Millisecond
-	}
+	opts := replicaConfig(pgtest.Start(t), 200*time.Millisecond)
 	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
 	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
-	_, _, ep, _ := a.Network("127.0.0.0/16", "127.0.0.0/24")
-	ag := a.StartAgent(ep, agent.Config{AllowLoopback: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
-	a.WaitConnected(ag.ID.AgentID, 10*time.Second)
-	b.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	ep, _ := joinAgent(t, a, agent.Config{}, b)
 	echo := tunneltest.Echo(t)
 	ctx := context.Background()
 	const tunnelPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2-instance-connect:OpenTunnel","Resource":"*"}]}`
@@ -326,16 +309,9 @@ func TestReplicasRaceOnAPI(t *testing.T) {
 // agents link to a new replica long before the others' next heartbeat
 // (a minute here) and a stopped one leaves the list as soon.
 func TestReplicasNoticeEachOtherAtOnce(t *testing.T) {
-	dsn := pgtest.Start(t)
-	opts := func(c *config.Server) {
-		c.Database = dsn
-		c.Tunnel.Ports = []string{"*"}
-		c.ReplicaHeartbeat = time.Minute
-	}
+	opts := replicaConfig(pgtest.Start(t), time.Minute)
 	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
-	_, _, ep, _ := a.Network("127.0.0.0/16", "127.0.0.0/24")
-	ag := a.StartAgent(ep, agent.Config{AllowLoopback: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
-	a.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	_, ag := joinAgent(t, a, agent.Config{})
 	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
 	b.WaitConnected(ag.ID.AgentID, 10*time.Second)
 	if got := len(a.Server.Relay().Replicas()); got != 2 {
@@ -349,4 +325,28 @@ func TestReplicasNoticeEachOtherAtOnce(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// replicaConfig configures a replica on the database dsn: every port
+// allowed, heartbeat every hb.
+func replicaConfig(dsn string, hb time.Duration) func(*config.Server) {
+	return func(c *config.Server) {
+		c.Database = dsn
+		c.Tunnel.Ports = []string{"*"}
+		c.ReplicaHeartbeat = hb
+	}
+}
+
+// joinAgent makes a network of a's (127.0.0.0/16) with an endpoint, starts
+// an agent for it through a (loopback allowed, quick retries, then cfg's
+// other fields) and waits until it is linked to a and to each of others.
+func joinAgent(t *testing.T, a *tunneltest.Env, cfg agent.Config, others ...*tunneltest.Env) (endpointID string, ag *tunneltest.Agent) {
+	t.Helper()
+	_, _, endpointID, _ = a.Network("127.0.0.0/16", "127.0.0.0/24")
+	cfg.AllowLoopback, cfg.MinBackoff, cfg.MaxBackoff = true, 20*time.Millisecond, 200*time.Millisecond
+	ag = a.StartAgent(endpointID, cfg)
+	for _, e := range append([]*tunneltest.Env{a}, others...) {
+		e.WaitConnected(ag.ID.AgentID, 10*time.Second)
+	}
+	return endpointID, ag
 }
