@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
 // TestCrashKeepsAnsweredEvents kills the server with SIGKILL while
@@ -67,22 +67,7 @@ func TestCrashKeepsAnsweredEvents(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < 5000 && ctx.Err() == nil; i++ { // bounded
-				var md middleware.Metadata
-				var action string
-				if (w+i)%2 == 0 {
-					out, err := stsc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-					if err != nil {
-						continue
-					}
-					md, action = out.ResultMetadata, "GetCallerIdentity"
-				} else {
-					out, err := ec2c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
-					if err != nil {
-						continue
-					}
-					md, action = out.ResultMetadata, "DescribeVpcs"
-				}
-				if id, ok := awsmw.GetRequestIDMetadata(md); ok && id != "" {
+				if id, action := signedCall(ctx, stsc, ec2c, w+i); id != "" {
 					mu.Lock()
 					answered[id] = action
 					mu.Unlock()
@@ -152,24 +137,7 @@ func TestCrashKeepsAnsweredEvents(t *testing.T) {
 }
 
 // echoServer is a TCP echo target on loopback; it returns the port.
-func echoServer(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func echoServer(t *testing.T) int { return tunneltest.Echo(t).Port }
 
 // tunnelDialer returns a dialer with the admin's credentials and the
 // resolved target of the local instance's port.
@@ -188,4 +156,29 @@ func tunnelDialer(t *testing.T, cfg aws.Config, srv *serverProc, instanceID stri
 	d := &client.Dialer{Credentials: cfg.Credentials, Region: cfg.Region, TLS: &tls.Config{RootCAs: roots},
 		DialAddr: strings.TrimPrefix(srv.url, "https://")}
 	return d, target
+}
+
+// signedCall makes one signed API call, GetCallerIdentity for even k and
+// DescribeVpcs for odd k, and returns the answer's request id and the
+// action ("" when it was not answered).
+func signedCall(ctx context.Context, stsc *sts.Client, ec2c *ec2.Client, k int) (requestID, action string) {
+	var md middleware.Metadata
+	if k%2 == 0 {
+		out, err := stsc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return "", ""
+		}
+		md, action = out.ResultMetadata, "GetCallerIdentity"
+	} else {
+		out, err := ec2c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
+		if err != nil {
+			return "", ""
+		}
+		md, action = out.ResultMetadata, "DescribeVpcs"
+	}
+	id, _ := awsmw.GetRequestIDMetadata(md)
+	if id == "" {
+		return "", ""
+	}
+	return id, action
 }

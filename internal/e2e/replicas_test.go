@@ -25,12 +25,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmw "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/store"
@@ -285,22 +283,7 @@ func TestReplicaKilled(t *testing.T) {
 	api := func(ctx context.Context, replica string, w int, stsc *sts.Client, ec2c *ec2.Client, n *atomic.Int64) {
 		defer wg.Done()
 		for i := 0; i < 3000 && ctx.Err() == nil; i++ { // bounded
-			var md middleware.Metadata
-			var action string
-			if (w+i)%2 == 0 {
-				out, err := stsc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-				if err != nil {
-					continue
-				}
-				md, action = out.ResultMetadata, "GetCallerIdentity"
-			} else {
-				out, err := ec2c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
-				if err != nil {
-					continue
-				}
-				md, action = out.ResultMetadata, "DescribeVpcs"
-			}
-			if id, ok := awsmw.GetRequestIDMetadata(md); ok && id != "" {
+			if id, action := signedCall(ctx, stsc, ec2c, w+i); id != "" {
 				record(id, replica, action)
 				n.Add(1)
 				if replica == "B" && killed.Load() {
