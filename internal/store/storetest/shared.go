@@ -225,10 +225,9 @@ func presignUseRace(t *testing.T, ss []store.Store) {
 		if winner < 0 {
 			t.Fatalf("round %d: no racer was first", round)
 		}
+		w := store.PresignUse{SignatureHash: sig, SourceIP: fmt.Sprint("192.0.2.", winner), FirstUsedAt: tt(winner), ExpiresAt: tt(60)}
 		for i := range firsts {
-			if firsts[i].SourceIP != fmt.Sprint("192.0.2.", winner) {
-				t.Fatalf("round %d: racer %d was told the first use came from %s, want racer %d's", round, i, firsts[i].SourceIP, winner)
-			}
+			same(t, firsts[i], w, fmt.Sprintf("round %d: first use seen by racer %d", round, i))
 		}
 	}
 }

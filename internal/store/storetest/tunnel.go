@@ -343,44 +343,7 @@ func testPresignUses(t *testing.T, s store.Store) {
 
 // testPresignUseRace: concurrent first uses of one URL from different
 // addresses, on their own and inside InTx, agree on one first use.
-func testPresignUseRace(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	for round := range 3 {
-		sig := hash(fmt.Sprint("raced sig ", round))
-		firsts := make([]store.PresignUse, concurrency)
-		flags := make([]bool, concurrency)
-		errs := parallel(concurrency, func(i int) error {
-			u := store.PresignUse{SignatureHash: sig, SourceIP: fmt.Sprintf("192.0.2.%d", i+1), FirstUsedAt: tt(i), ExpiresAt: tt(100)}
-			if i%2 == 0 {
-				var err error
-				firsts[i], flags[i], err = s.RecordPresignUse(ctx, u)
-				return err
-			}
-			return s.InTx(ctx, func(tx store.Repo) error {
-				var err error
-				firsts[i], flags[i], err = tx.RecordPresignUse(ctx, u)
-				return err
-			})
-		})
-		winner := -1
-		for i, err := range errs {
-			want(t, err, nil, fmt.Sprintf("round %d: racer %d", round, i))
-			if flags[i] {
-				if winner >= 0 {
-					t.Fatalf("round %d: racers %d and %d were both first", round, winner, i)
-				}
-				winner = i
-			}
-		}
-		if winner < 0 {
-			t.Fatalf("round %d: no racer was first", round)
-		}
-		w := store.PresignUse{SignatureHash: sig, SourceIP: fmt.Sprintf("192.0.2.%d", winner+1), FirstUsedAt: tt(winner), ExpiresAt: tt(100)}
-		for i := range firsts {
-			same(t, firsts[i], w, fmt.Sprintf("round %d: first use seen by racer %d", round, i))
-		}
-	}
-}
+func testPresignUseRace(t *testing.T, s store.Store) { presignUseRace(t, []store.Store{s}) }
 
 func testEvents(t *testing.T, s store.Store) {
 	ctx := context.Background()
