@@ -171,31 +171,55 @@ func (e *queryError) ErrorFault() smithy.ErrorFault { return smithy.FaultClient 
 // returns the response body, or an error that apiError prints as the AWS
 // CLI prints service errors.
 func CallQuery(ctx context.Context, cfg aws.Config, endpoint, service, action, version string, params url.Values) ([]byte, error) {
-	if endpoint == "" && cfg.BaseEndpoint != nil {
-		endpoint = *cfg.BaseEndpoint
-	}
-	if endpoint == "" {
-		return nil, fmt.Errorf("no endpoint for %s: set --endpoint-url or endpoint_url in the config file", service)
-	}
 	form := url.Values{}
 	for k, v := range params {
 		form[k] = v
 	}
 	form.Set("Action", action)
 	form.Set("Version", version)
-	body := form.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/", strings.NewReader(body))
-	if err != nil {
-		return nil, err
+	data, status, err := signedPost(ctx, cfg, endpoint, service, []byte(form.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded; charset=utf-8"}})
+	if err != nil || status/100 == 2 {
+		return data, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	var e struct {
+		Code    string `xml:"Errors>Error>Code"`
+		Message string `xml:"Errors>Error>Message"`
+		Code2   string `xml:"Error>Code"`
+		Msg2    string `xml:"Error>Message"`
+	}
+	_ = xml.NewDecoder(bytes.NewReader(data)).Decode(&e)
+	code, msg := e.Code+e.Code2, e.Message+e.Msg2
+	if code == "" {
+		code, msg = "HTTP"+strconv.Itoa(status), strings.TrimSpace(string(data))
+	}
+	return nil, &queryError{code: code, message: msg}
+}
+
+// signedPost POSTs body to endpoint (or the service's configured
+// endpoint_url when empty) with header, signed with the SDK's SigV4 signer
+// for service, and returns the response body (at most 16 MiB) and status.
+func signedPost(ctx context.Context, cfg aws.Config, endpoint, service string, body []byte, header http.Header) ([]byte, int, error) {
+	if endpoint == "" && cfg.BaseEndpoint != nil {
+		endpoint = *cfg.BaseEndpoint
+	}
+	if endpoint == "" {
+		return nil, 0, fmt.Errorf("no endpoint for %s: set --endpoint-url or endpoint_url in the config file", service)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/", bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("failed to retrieve credentials: %w", err)
+		return nil, 0, fmt.Errorf("failed to retrieve credentials: %w", err)
 	}
-	sum := sha256.Sum256([]byte(body))
+	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), service, cfg.Region, time.Now()); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -203,26 +227,12 @@ func CallQuery(ctx context.Context, cfg aws.Config, endpoint, service, action, v
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Code    string `xml:"Errors>Error>Code"`
-			Message string `xml:"Errors>Error>Message"`
-			Code2   string `xml:"Error>Code"`
-			Msg2    string `xml:"Error>Message"`
-		}
-		_ = xml.NewDecoder(bytes.NewReader(data)).Decode(&e)
-		code, msg := e.Code+e.Code2, e.Message+e.Msg2
-		if code == "" {
-			code, msg = "HTTP"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(data))
-		}
-		return nil, &queryError{code: code, message: msg}
-	}
-	return data, nil
+	return data, resp.StatusCode, nil
 }

@@ -3,18 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/spf13/cobra"
 )
 
@@ -26,55 +21,24 @@ func init() {
 // signed with the SDK's SigV4 signer, and returns the response body or an
 // error that apiError prints as the AWS CLI prints service errors.
 func CallJSON(ctx context.Context, cfg aws.Config, endpoint, service, target string, input any) ([]byte, error) {
-	if endpoint == "" && cfg.BaseEndpoint != nil {
-		endpoint = *cfg.BaseEndpoint
-	}
-	if endpoint == "" {
-		return nil, fmt.Errorf("no endpoint for %s: set --endpoint-url or endpoint_url in the config file", service)
-	}
 	body, err := json.Marshal(input)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	data, status, err := signedPost(ctx, cfg, endpoint, service, body, http.Header{
+		"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {target}})
+	if err != nil || status/100 == 2 {
+		return data, err
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", target)
-	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("failed to retrieve credentials: %w", err)
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"Message"`
 	}
-	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), service, cfg.Region, time.Now()); err != nil {
-		return nil, err
+	_ = json.Unmarshal(data, &e)
+	if e.Type == "" {
+		e.Type, e.Message = "HTTP"+strconv.Itoa(status), strings.TrimSpace(string(data))
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Type    string `json:"__type"`
-			Message string `json:"Message"`
-		}
-		_ = json.Unmarshal(data, &e)
-		if e.Type == "" {
-			e.Type, e.Message = "HTTP"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(data))
-		}
-		return nil, &queryError{code: e.Type, message: e.Message}
-	}
-	return data, nil
+	return nil, &queryError{code: e.Type, message: e.Message}
 }
 
 func tunnelsCommand(env *Env) *cobra.Command {
