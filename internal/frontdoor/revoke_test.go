@@ -2,9 +2,6 @@ package frontdoor_test
 
 import (
 	"context"
-	"errors"
-	"io"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,7 +12,6 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
@@ -102,28 +98,10 @@ func TestRevocationClosesTunnels(t *testing.T) {
 			must(t, err)
 			defer tun.Close()
 			roundTrip(t, tun, "before")
-			ended := make(chan error, 1)
-			go func() {
-				_, err := io.Copy(io.Discard, tun)
-				ended <- err
-			}()
+			end := tunneltest.WatchEnd(tun)
 			start := time.Now()
 			tc.revoke(t, setup{e: e, creds: creds, user: user, iam: ic})
-			var err2 error
-			select {
-			case err2 = <-ended:
-			case <-time.After(5 * time.Second):
-				t.Fatal("the tunnel stayed open after its access was revoked")
-			}
-			took := time.Since(start)
-			var ce *client.ClosedError
-			if !errors.As(err2, &ce) || ce.Code != tc.code || !strings.Contains(ce.Reason, tc.reason) {
-				t.Fatalf("closed with %v, want %d and %q", err2, tc.code, tc.reason)
-			}
-			if took > time.Second {
-				t.Fatalf("closed %v after the revocation, want within 1 s", took)
-			}
-			t.Logf("closed %v after the revocation: %s", took.Round(time.Millisecond), ce.Reason)
+			end.Within(t, start, time.Second, tc.code, tc.reason)
 			if reason, _ := lastClose(t, e); reason != "Revoked" {
 				t.Errorf("close record reason %q", reason)
 			}
@@ -166,24 +144,7 @@ func TestSessionExpiryEndsTunnel(t *testing.T) {
 	must(t, err)
 	defer tun.Close()
 	roundTrip(t, tun, "while the session lasts")
-	ended := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, tun)
-		ended <- err
-	}()
+	end := tunneltest.WatchEnd(tun)
 	offset.Store(int64(16 * time.Minute)) // past the session's 15 minutes
-	start := time.Now()
-	var end error
-	select {
-	case end = <-ended:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the tunnel outlived its session")
-	}
-	var ce *client.ClosedError
-	if !errors.As(end, &ce) || ce.Code != 1008 || !strings.Contains(ce.Reason, "session") {
-		t.Fatalf("closed with %v", end)
-	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("closed %v after the expiry", took)
-	}
+	end.Within(t, time.Now(), time.Second, 1008, "session")
 }

@@ -130,7 +130,7 @@ func TestTunnelsAcrossReplicas(t *testing.T) {
 	const tunnelPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2-instance-connect:OpenTunnel","Resource":"*"}]}`
 
 	// open opens a tunnel through B as creds and echoes n bytes.
-	open := func(creds aws.Credentials, n int) (*client.Tunnel, <-chan error) {
+	open := func(creds aws.Credentials, n int) (*client.Tunnel, *tunneltest.Ending) {
 		t.Helper()
 		tun, err := b.Dialer(creds).Dial(ctx, client.Target{EndpointID: ep, DNSName: b.DNSName(), PrivateIP: "127.0.0.1", RemotePort: echo.Port})
 		if err != nil {
@@ -144,12 +144,7 @@ func TestTunnelsAcrossReplicas(t *testing.T) {
 		if _, err := io.ReadFull(tun, msg); err != nil {
 			t.Fatal(err)
 		}
-		ended := make(chan error, 1)
-		go func() {
-			_, err := io.Copy(io.Discard, tun)
-			ended <- err
-		}()
-		return tun, ended
+		return tun, tunneltest.WatchEnd(tun)
 	}
 	type listing struct {
 		Tunnels []struct {
@@ -181,26 +176,6 @@ func TestTunnelsAcrossReplicas(t *testing.T) {
 			}
 		}
 	}
-	// closedWithin waits for the tunnel to end after start and checks the
-	// close code, reason and delay.
-	closedWithin := func(ended <-chan error, start time.Time, reason string) {
-		t.Helper()
-		var err error
-		select {
-		case err = <-ended:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the tunnel through B stayed open")
-		}
-		took := time.Since(start)
-		var ce *client.ClosedError
-		if !errors.As(err, &ce) || ce.Code != 1008 || !strings.Contains(ce.Reason, reason) {
-			t.Fatalf("closed with %v, want 1008 and %q", err, reason)
-		}
-		if took > time.Second {
-			t.Fatalf("closed %v after the request on A, want within 1 s", took)
-		}
-		t.Logf("closed %v after the request on A: %s", took.Round(time.Millisecond), ce.Reason)
-	}
 
 	// Listed on A with B's bytes, then terminated from A.
 	erin := a.NewUser("erin", tunnelPolicy)
@@ -211,7 +186,7 @@ func TestTunnelsAcrossReplicas(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"Terminated":true`) {
 		t.Fatalf("TerminateTunnel on A: %s %v", out, err)
 	}
-	closedWithin(ended, start, "terminated by")
+	ended.Within(t, start, time.Second, 1008, "terminated by")
 
 	// Revoked on A: the access key is deactivated there.
 	fred := a.NewUser("fred", tunnelPolicy)
@@ -221,7 +196,7 @@ func TestTunnelsAcrossReplicas(t *testing.T) {
 		AccessKeyId: aws.String(fred.AccessKeyID), Status: "Inactive"}); err != nil {
 		t.Fatal(err)
 	}
-	closedWithin(ended, start, "deactivated")
+	ended.Within(t, start, time.Second, 1008, "deactivated")
 
 	// Ended tunnels leave the listing; an unknown id is refused.
 	deadline := time.Now().Add(10 * time.Second)

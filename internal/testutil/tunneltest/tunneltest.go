@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +343,41 @@ func (e *Env) Network(cidr, subnetCIDR string) (vpcID, subnetID, endpointID, def
 		e.T.Fatal(err)
 	}
 	return vpcID, subnetID, *ep.InstanceConnectEndpoint.InstanceConnectEndpointId, defaultGroup
+}
+
+// Ending watches a tunnel for its end: it drains the tunnel in the
+// background, and Within waits for the end.
+type Ending struct{ ended chan error }
+
+// WatchEnd starts draining tun (whose reads the caller no longer makes).
+func WatchEnd(tun *client.Tunnel) *Ending {
+	e := &Ending{ended: make(chan error, 1)}
+	go func() {
+		_, err := io.Copy(io.Discard, tun)
+		e.ended <- err
+	}()
+	return e
+}
+
+// Within waits (at most 5 s) for the tunnel to be closed with code and a
+// reason containing reason, and fails t unless that happened within limit
+// of start. It returns the close reason and how long it took.
+func (e *Ending) Within(t testing.TB, start time.Time, limit time.Duration, code int, reason string) (string, time.Duration) {
+	t.Helper()
+	var err error
+	select {
+	case err = <-e.ended:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the tunnel stayed open (want it closed with %d %q)", code, reason)
+	}
+	took := time.Since(start)
+	var ce *client.ClosedError
+	if !errors.As(err, &ce) || ce.Code != code || !strings.Contains(ce.Reason, reason) {
+		t.Fatalf("closed with %v, want %d and %q", err, code, reason)
+	}
+	if took > limit {
+		t.Fatalf("closed %v after the trigger, want within %v", took, limit)
+	}
+	t.Logf("closed %v after the trigger: %s", took.Round(time.Millisecond), ce.Reason)
+	return ce.Reason, took
 }
