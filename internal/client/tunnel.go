@@ -185,23 +185,14 @@ func (t *Tunnel) Write(p []byte) (int, error) {
 	bc := tlsbatch.Of(t.conn)
 	for n < len(p) {
 		c := copy(buf[bufpool.Headroom:], p[n:min(len(p), n+max)])
-		write := func() error { return t.wr.WriteData(buf[:bufpool.Headroom+c], bufpool.Headroom) }
-		var err error
-		if bc != nil && c > tlsRecord {
-			err = bc.Batch(write) // several TLS records: one system call
-		} else {
-			err = write()
-		}
-		if err != nil {
+		// Several TLS records go out in one system call.
+		if err := bc.Send(c, func() error { return t.wr.WriteData(buf[:bufpool.Headroom+c], bufpool.Headroom) }); err != nil {
 			return n, err
 		}
 		n += c
 	}
 	return n, nil
 }
-
-// tlsRecord is the most plaintext one TLS record carries.
-const tlsRecord = 16 << 10
 
 // Read reads tunnel bytes. It returns io.EOF when the server closed with
 // code 1000 (or none), a *ClosedError for other codes.

@@ -380,9 +380,6 @@ func (t *tunnel) clientGone(err error) {
 	_ = t.stream.SendEnd(reason, msg)
 }
 
-// tlsRecord is the most plaintext one TLS record carries.
-const tlsRecord = 16 << 10
-
 // agentToClient copies the target's bytes to the client as binary frames.
 func (t *tunnel) agentToClient() {
 	var bp *[]byte
@@ -397,13 +394,7 @@ func (t *tunnel) agentToClient() {
 		if data != nil {
 			t.bytesOut.Add(int64(len(data)))
 			frame := (*bp)[:bufpool.Headroom+len(data)]
-			write := func() error { return t.wr.WriteData(frame, bufpool.Headroom) }
-			var werr error
-			if bc != nil && len(data) > tlsRecord {
-				werr = bc.Batch(write)
-			} else {
-				werr = write()
-			}
+			werr := bc.Send(len(data), func() error { return t.wr.WriteData(frame, bufpool.Headroom) })
 			bufpool.Put(bp)
 			bp = nil
 			if werr != nil {

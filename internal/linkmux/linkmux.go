@@ -148,7 +148,7 @@ func newCoalesceConn(c net.Conn) *coalesceConn {
 const (
 	yamuxHeaderLen = 12
 	yamuxTypeData  = 0
-	coalesceMax    = 16 << 10
+	coalesceMax    = tlsbatch.Record
 )
 
 func (c *coalesceConn) Write(b []byte) (int, error) {

@@ -63,6 +63,20 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// Record is the most plaintext one TLS record carries: a write of at most
+// this much is one record and one system call without a batch.
+const Record = 16 << 10
+
+// Send runs fn, which writes n bytes of plaintext to the tls.Conn above c:
+// as a batch when they span several records, directly otherwise. c may be
+// nil (no Conn beneath), and then fn runs directly.
+func (c *Conn) Send(n int, fn func() error) error {
+	if c == nil || n <= Record {
+		return fn()
+	}
+	return c.Batch(fn)
+}
+
 // Batch runs fn, which writes to the tls.Conn above c, and sends the
 // records written meanwhile in one write. It returns fn's error, or the
 // send's.

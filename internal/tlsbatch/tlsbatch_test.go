@@ -211,3 +211,30 @@ func TestOf(t *testing.T) {
 type netConner struct{ net.Conn }
 
 func (n netConner) NetConn() net.Conn { return n.Conn }
+
+// Send batches only writes of several records, and runs fn directly on a
+// nil Conn.
+func TestSend(t *testing.T) {
+	client, bc, cnt, server := pair(t)
+	go func() { _, _ = io.Copy(io.Discard, server) }()
+	// Past crypto/tls's small records at a connection's start (dynamic
+	// record sizing), a write of Record bytes is one record.
+	if _, err := client.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{100, Record, 3 * Record} {
+		msg := make([]byte, n)
+		before := cnt.count()
+		if err := bc.Send(n, func() error { _, err := client.Write(msg); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if got := cnt.count() - before; got != 1 {
+			t.Errorf("%d bytes: %d socket writes, want 1", n, got)
+		}
+	}
+	var none *Conn
+	ran := false
+	if err := none.Send(3*Record, func() error { ran = true; return nil }); err != nil || !ran {
+		t.Errorf("nil Conn: ran %v, %v", ran, err)
+	}
+}
