@@ -13,10 +13,20 @@ command -v npm >/dev/null || need+=(npm)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v scp >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)
+# nss_wrapper gives a test's sshd users the host does not have (user names
+# that look like flags, for the instance helper's test).
+compgen -G '/usr/lib/*/libnss_wrapper.so' >/dev/null || need+=(libnss-wrapper)
 # The PostgreSQL server binaries (initdb, postgres) for the PostgreSQL store
 # tests; internal/testutil/pgtest starts its own throwaway server in a
 # temporary directory, so the package's default cluster is not wanted.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# Foreign TLS/HTTP stacks for internal/e2e (the AWS CLI's must work):
+# OpenSSL's s_client, and for Debian's own Python (/usr/bin/python3, not a
+# python3 earlier on PATH) awscrt, the AWS CLI v2's TLS, WebSocket and
+# SigV4 library, and botocore.
+command -v openssl >/dev/null || need+=(openssl)
+/usr/bin/python3 -c 'import awscrt.auth, awscrt.io, awscrt.websocket' 2>/dev/null || need+=(python3-awscrt)
+/usr/bin/python3 -c 'import botocore.session' 2>/dev/null || need+=(python3-botocore)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test-deps: installing ${need[*]}"

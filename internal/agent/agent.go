@@ -3,7 +3,9 @@
 // Endpoint. It needs no inbound port: it dials out to the Postern server,
 // joins its endpoint once with a single-use join token, and then keeps a
 // TLS link to the server open, authenticating with its own key on every
-// connection. Over that link the server asks it to connect tunnels to
+// connection (a TLS client certificate, in handshakes that offer the ALPN
+// protocol tunnelproto.AgentALPN: the server asks other clients for no
+// certificate). Over that link the server asks it to connect tunnels to
 // targets; it dials them (only inside its VPC, see package egress) and
 // carries the bytes.
 //
@@ -127,7 +129,8 @@ func Join(ctx context.Context, token string, cfg Config) (*Identity, error) {
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         host,
 		Certificates:       []tls.Certificate{cert},
-		InsecureSkipVerify: true, // verified by VerifyConnection against the pinned CA
+		NextProtos:         tunnelproto.AgentNextProtos(), // the server asks for the key only then
+		InsecureSkipVerify: true,                          // verified by VerifyConnection against the pinned CA
 		VerifyConnection:   pinnedVerifier(tok.CAPin, host, &ca),
 	}
 	body, _ := json.Marshal(tunnelproto.JoinRequest{Token: tok.Secret, Name: cfg.Name, Version: cfg.Version})
@@ -169,9 +172,21 @@ func responseError(status int, body []byte) error {
 		if er.Permanent {
 			return &PermanentError{Code: er.Code, Message: er.Message}
 		}
-		return fmt.Errorf("server answered %d %s: %s", status, er.Code, er.Message)
+		return &RefusedError{Status: status, Code: er.Code, Message: er.Message}
 	}
 	return fmt.Errorf("server answered %d: %.200s", status, body)
+}
+
+// RefusedError is a refusal from the server that may pass (retried with
+// backoff), such as AgentAlreadyConnected: another process holds this
+// agent's link.
+type RefusedError struct {
+	Status        int
+	Code, Message string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
 // Agent serves an endpoint with a saved identity.
@@ -265,7 +280,13 @@ func (a *Agent) linkLoop(ctx context.Context, m *linkSet, id string) error {
 			backoff = a.cfg.MinBackoff // the link was up a while: start over
 		}
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter in [backoff/2, backoff]
-		a.log.Warn("link to server lost; reconnecting", "server", addr, "error", err, "in", wait.Round(time.Millisecond))
+		var re *RefusedError
+		if errors.As(err, &re) {
+			// Not a lost link: say what the server said.
+			a.log.Error("the server refused the link; retrying", "server", addr, "code", re.Code, "message", re.Message, "in", wait.Round(time.Millisecond))
+		} else {
+			a.log.Warn("link to server lost; reconnecting", "server", addr, "error", err, "in", wait.Round(time.Millisecond))
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -278,7 +299,8 @@ func (a *Agent) linkLoop(ctx context.Context, m *linkSet, id string) error {
 }
 
 // tlsConfig is the TLS configuration for reaching the server at addr: the
-// pinned server CA and the agent's key.
+// pinned server CA and the agent's key, offered with the agent ALPN
+// protocol (the server asks for a client certificate only then).
 func (a *Agent) tlsConfig(addr string) *tls.Config {
 	host, _, _ := net.SplitHostPort(addr)
 	roots := a.cfg.RootCAs
@@ -287,7 +309,7 @@ func (a *Agent) tlsConfig(addr string) *tls.Config {
 		roots.AddCert(a.id.CA)
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, RootCAs: roots,
-		Certificates: []tls.Certificate{a.id.Cert}}
+		Certificates: []tls.Certificate{a.id.Cert}, NextProtos: tunnelproto.AgentNextProtos()}
 }
 
 // connect dials the server at addr for link loop id, opens the link and
@@ -391,7 +413,12 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 		case err := <-acceptErr:
 			return fmt.Errorf("link: %w", err)
 		case msg := <-revoked:
-			a.endAll(tunnelproto.CodeRevoked, "The endpoint agent was revoked")
+			// Its tunnels through other replicas' links end as revoked too,
+			// with the server's reason ("Access was revoked: …").
+			if msg == "" {
+				msg = "Access was revoked: the endpoint agent was revoked"
+			}
+			a.endAll(tunnelproto.CodeRevoked, msg)
 			return &PermanentError{Code: "AgentRevoked", Message: msg}
 		case <-ctx.Done():
 			return a.drain(ctrl, streams, acceptErr, policy)

@@ -20,12 +20,15 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/postern/postern/internal/audit"
 	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/httpedge"
 	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/jsonkeys"
 	"github.com/postern/postern/internal/metrics"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/sigv4"
@@ -96,17 +99,45 @@ func (c *Call) DecodeJSON(v any) error {
 // (AccessDenied, UnauthorizedOperation or AccessDeniedException) with
 // AWS's wording.
 func (c *Call) Authorize(action, resource string, extra policy.Context) error {
-	dec, err := c.d.authz.Authorize(c.Ctx, c.Principal, c.Info, action, resource, extra)
+	dec, err := c.Decide(action, resource, extra)
 	if err != nil {
-		return fmt.Errorf("api: authorize %s: %w", action, err)
+		return err
 	}
 	if dec.Allowed {
 		return nil
 	}
+	return c.Deny(action, resource, dec)
+}
+
+// Decide is Authorize's question without its answer: the decision, for an
+// action that asks several questions before it answers (so that what it
+// answers does not depend on whether the resource exists).
+func (c *Call) Decide(action, resource string, extra policy.Context) (policy.Decision, error) {
+	dec, err := c.d.authz.Authorize(c.Ctx, c.Principal, c.Info, action, resource, extra)
+	if err != nil {
+		return policy.Decision{}, c.AuthorizeError(action, err)
+	}
+	return dec, nil
+}
+
+// Deny logs a denial decided by Decide and returns it worded as Authorize
+// words it.
+func (c *Call) Deny(action, resource string, dec policy.Decision) error {
 	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "access denied",
 		slog.String("request_id", c.RequestID), slog.String("principal", c.Principal.ARN),
 		slog.String("action", action), slog.String("resource", resource), slog.String("effect", string(dec.Effect)))
 	return DenyError(c.Service.Protocol, c.Principal.ARN, action, resource, dec)
+}
+
+// AuthorizeError turns an error of identity.Authorizer.Authorize into
+// what the caller gets: a credential whose identity was deleted during the
+// request is refused as authentication refuses it (InvalidClientTokenId,
+// or AuthFailure for EC2); anything else is an internal failure.
+func (c *Call) AuthorizeError(action string, err error) error {
+	if errors.Is(err, identity.ErrPrincipalGone) {
+		return authError(c.Service, &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."})
+	}
+	return fmt.Errorf("api: authorize %s: %w", action, err)
 }
 
 // DenyError words a denial as AWS does for the protocol.
@@ -219,6 +250,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(awsproto.InternalError())
 		return
 	}
+	httpedge.Trust(r.Context()) // the connection no longer counts as unauthenticated
 	known := d.services[res.Service]
 	if known == nil {
 		fail(awsproto.Errorf(http.StatusBadRequest, "UnknownService", "Postern does not serve the service %q.", res.Service))
@@ -226,6 +258,14 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	svc = known
 	rec.principal = p
+	// A presigned URL covers its query string and signed headers, never a
+	// body: only a Query-protocol GET with every parameter in that query
+	// may be acted on.
+	if res.Presigned && (r.Method != http.MethodGet || svc.Protocol == ProtocolJSON || r.Header.Get("X-Amz-Target") != "") {
+		fail(awsproto.Errorf(http.StatusBadRequest, "IncompleteSignature",
+			"A presigned request must be a GET with every parameter in its signed query string; sign POST and X-Amz-Target (JSON) requests in the Authorization header."))
+		return
+	}
 	call := &Call{
 		Ctx: r.Context(), Service: svc, RequestID: reqID, Principal: p, Body: body,
 		Info:      identity.RequestInfo{SourceIP: remoteIP(r), Secure: r.TLS != nil},
@@ -239,8 +279,23 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(awsproto.Errorf(http.StatusBadRequest, "UnknownOperationException", "Missing X-Amz-Target header."))
 			return
 		}
+		if !slices.Contains(res.SignedHeaders, "x-amz-target") {
+			fail(awsproto.Errorf(http.StatusBadRequest, "IncompleteSignature", "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."))
+			return
+		}
+		if len(body) > 0 {
+			if err := jsonkeys.Check(body, true); err != nil {
+				fail(jsonBodyError(err))
+				return
+			}
+		}
 	} else {
 		params, err := queryParams(r, body)
+		var dup *duplicateParamError
+		if errors.As(err, &dup) {
+			fail(awsproto.Errorf(http.StatusBadRequest, "InvalidQueryParameter", "The parameter %s appears more than once in the request; each parameter may be sent once.", truncateName(dup.name)))
+			return
+		}
 		if err != nil {
 			fail(awsproto.Errorf(http.StatusBadRequest, "MalformedQueryString", "The request parameters could not be parsed."))
 			return
@@ -265,7 +320,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.selfAudited = svc.SelfAudited[call.Action]
 	start := time.Now()
-	result, err := fn(call)
+	result, err := d.perform(r, svc, rec, call, fn)
 	if err != nil {
 		e := awsproto.AsError(err)
 		if e.Status >= 500 {
@@ -359,9 +414,28 @@ func authError(svc *Service, e *sigv4.Error) *awsproto.Error {
 	return awsproto.Errorf(http.StatusForbidden, "SignatureDoesNotMatch", "%s", e.Message)
 }
 
+// duplicateParamError is a Query parameter sent more than once.
+type duplicateParamError struct{ name string }
+
+func (e *duplicateParamError) Error() string {
+	return "api: parameter " + e.name + " sent more than once"
+}
+
+// queryParams reads the URL query and, for a POST, the form body. A name
+// sent twice (in either, or once in each) is a *duplicateParamError: the
+// Query protocols send lists as Name.1, Name.2, so a repeat is never a
+// list, and taking one of the values would act on something other than
+// what a reader of the request (or its audit record) sees.
 func queryParams(r *http.Request, body []byte) (awsproto.Params, error) {
 	out := awsproto.Params{}
-	for k, v := range r.URL.Query() {
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("api: parse query: %w", err)
+	}
+	for k, v := range query {
+		if len(v) > 1 {
+			return nil, &duplicateParamError{name: k}
+		}
 		if !strings.HasPrefix(k, "X-Amz-") {
 			out[k] = v
 		}
@@ -369,13 +443,34 @@ func queryParams(r *http.Request, body []byte) (awsproto.Params, error) {
 	if r.Method == http.MethodPost && len(body) > 0 {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("api: parse form body: %w", err)
 		}
 		for k, v := range form {
-			out[k] = append(out[k], v...)
+			if _, inQuery := query[k]; len(v) > 1 || inQuery {
+				return nil, &duplicateParamError{name: k}
+			}
+			out[k] = v
 		}
 	}
 	return out, nil
+}
+
+// jsonBodyError words a JSON body that repeats a member or does not parse.
+func jsonBodyError(err error) *awsproto.Error {
+	var de *jsonkeys.DuplicateError
+	if errors.As(err, &de) {
+		return awsproto.Errorf(http.StatusBadRequest, "SerializationException",
+			"Unable to parse the request body: the member %s appears more than once in one object.", truncateName(de.Key))
+	}
+	return awsproto.Errorf(http.StatusBadRequest, "SerializationException", "Unable to parse the request body: it is not a JSON document.")
+}
+
+// truncateName bounds a client-chosen name quoted in a message.
+func truncateName(s string) string {
+	if len(s) > 128 {
+		s = s[:128] + "…"
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 func remoteIP(r *http.Request) string {

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -23,6 +25,9 @@ type callRecord struct {
 	body        []byte          // JSON
 	selfAudited bool
 	written     bool
+	// committed says that the record was committed with the call's
+	// changes (perform); record then only counts the call.
+	committed bool
 }
 
 // readOnlyPrefixes mark the actions CloudTrail records as readOnly.
@@ -43,35 +48,99 @@ func hide(name string) bool {
 	return false
 }
 
+// isReadOnly says whether an action only reads (CloudTrail's readOnly).
+func isReadOnly(action string) bool {
+	for _, p := range readOnlyPrefixes {
+		if strings.HasPrefix(action, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// perform runs the call's action. An action that may change something
+// (every action but the read-only ones) runs in one store transaction
+// with the call's record (audit.Writer.InTx): the action's store calls
+// with c.Ctx join the transaction, its record is inserted last, and both
+// are committed together before the answer, so that a crash at any point
+// leaves either the change and its record or neither. When the action
+// fails, its changes are rolled back and the failure is recorded on its
+// own (the dispatcher's fail). Read-only actions run as they are and are
+// recorded after.
+func (d *Dispatcher) perform(r *http.Request, svc *Service, rec *callRecord, call *Call, fn ActionFunc) (any, error) {
+	if !d.audit.Transactional() || isReadOnly(call.Action) {
+		return fn(call)
+	}
+	var result any
+	err := d.audit.InTx(call.Ctx, func(ctx context.Context) error {
+		result = nil // an attempt run again starts afresh
+		c := *call
+		c.Ctx = ctx
+		res, err := fn(&c)
+		if err != nil {
+			return err
+		}
+		result = res
+		return d.write(ctx, r, svc, rec, nil)
+	})
+	if err != nil {
+		if errors.Is(err, audit.ErrNotCommitted) {
+			// Not even an action's own record was committed: the
+			// dispatcher records the failure.
+			rec.selfAudited = false
+		}
+		return nil, err
+	}
+	rec.committed = true
+	return result, nil
+}
+
 // record writes the call's audit record (CloudTrail's AwsApiCall shape,
 // responseElements left out so that no secret a response carries, such as
-// a new access key's, reaches the trail). It is committed before the
-// answer; an error means the answer must not claim success.
+// a new access key's, reaches the trail), unless perform committed it with
+// the call's changes. It is committed before the answer; an error means
+// the answer must not claim success.
 func (d *Dispatcher) record(r *http.Request, svc *Service, rec *callRecord, e *awsproto.Error) error {
 	if rec.written {
 		return nil
 	}
 	rec.written = true
-	name := rec.action
-	if name == "" {
-		name = actionGuess(r, rec)
-	}
-	source, service := "unknown.amazonaws.com", "unknown"
-	if svc != nil && svc.SigningName != "" {
-		source, service = svc.SigningName+".amazonaws.com", svc.SigningName
-	}
 	code := ""
 	if e != nil {
 		code = e.Code
 	}
-	d.metrics.APIRequest(service, name, code)
+	d.metrics.APIRequest(serviceName(svc), actionName(r, rec), code)
+	if rec.committed && e == nil {
+		return nil
+	}
+	return d.write(r.Context(), r, svc, rec, e)
+}
+
+// actionName names the call's action for its record.
+func actionName(r *http.Request, rec *callRecord) string {
+	if rec.action != "" {
+		return rec.action
+	}
+	return actionGuess(r, rec)
+}
+
+// serviceName is the signing name of svc, or "unknown".
+func serviceName(svc *Service) string {
+	if svc != nil && svc.SigningName != "" {
+		return svc.SigningName
+	}
+	return "unknown"
+}
+
+// write builds the call's record and writes it with ctx: at once, or,
+// with the context of perform's transaction, in that transaction.
+func (d *Dispatcher) write(ctx context.Context, r *http.Request, svc *Service, rec *callRecord, e *awsproto.Error) error {
 	if d.audit == nil || rec.selfAudited {
 		return nil
 	}
-	readOnly := false
-	for _, p := range readOnlyPrefixes {
-		readOnly = readOnly || strings.HasPrefix(name, p)
-	}
+	name, service := actionName(r, rec), serviceName(svc)
+	source := service + ".amazonaws.com"
+	readOnly := isReadOnly(name)
 	akid := ""
 	if rec.principal == nil {
 		akid = accessKeyOf(r)
@@ -84,7 +153,7 @@ func (d *Dispatcher) record(r *http.Request, svc *Service, rec *callRecord, e *a
 	}
 	rtype, rname, arn := d.resourceOf(service, rec)
 	ev := audit.APICall(m, source, name, readOnly, requestParameters(rec), nil, rtype, arn, errCode, errMsg)
-	if err := d.audit.Write(r.Context(), ev, "", rname); err != nil {
+	if err := d.audit.Write(ctx, ev, "", rname); err != nil {
 		d.logger.Error("could not record an API call", "request_id", rec.id, "action", name, "error", err)
 		return err
 	}

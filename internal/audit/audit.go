@@ -254,17 +254,26 @@ func Event(r Record, tunnelID, resourceName string) (store.Event, error) {
 	return e, nil
 }
 
-// Writer stores records durably, through a Batcher (group commit).
+// Writer stores records durably, through a Batcher (group commit), or,
+// for the work run by InTx, in the transaction of that work.
 type Writer struct {
-	b *Batcher
+	b   *Batcher
+	txs txStore // nil when the store has no transactions
+}
+
+// txStore is the part of store.Store that InTx needs.
+type txStore interface {
+	InTx(ctx context.Context, fn func(tx store.Repo) error) error
 }
 
 // NewWriter returns a Writer over a store, copying what it commits to
-// sinks; onSinkError (may be nil) hears of a sink's failure.
+// sinks; onSinkError (may be nil) hears of a sink's failure. When st is a
+// store.Store, InTx commits records with the changes they describe.
 func NewWriter(st store.Events, onSinkError func(error), sinks ...Sink) *Writer {
 	b := NewBatcher(st)
 	b.sinks, b.onSink = sinks, onSinkError
-	return &Writer{b: b}
+	txs, _ := st.(txStore)
+	return &Writer{b: b, txs: txs}
 }
 
 // ObserveCommits sets a function told how long each commit took.
@@ -274,7 +283,10 @@ func (w *Writer) ObserveCommits(f func(time.Duration)) {
 	}
 }
 
-// Write stores a record; when it returns nil the record is committed.
+// Write stores a record; when it returns nil the record is committed. With
+// the context of work run by InTx, the record joins that work's
+// transaction instead: it is committed with the work's changes, or, when
+// the work fails, on its own after the rollback (see InTx).
 func (w *Writer) Write(ctx context.Context, r Record, tunnelID, resourceName string) error {
 	if w == nil || w.b == nil {
 		return ErrNoStore
@@ -282,6 +294,9 @@ func (w *Writer) Write(ctx context.Context, r Record, tunnelID, resourceName str
 	e, err := Event(r, tunnelID, resourceName)
 	if err != nil {
 		return err
+	}
+	if c, _ := ctx.Value(callKey{}).(*callRecords); c != nil && c.add(e) {
+		return nil
 	}
 	if err := w.b.Append(ctx, e); err != nil {
 		return fmt.Errorf("audit: store %s event: %w", r.EventName, err)

@@ -50,8 +50,10 @@ port), joins an endpoint once with a join token, and then serves tunnels to the 
   postern ec2 create-endpoint-join-token --instance-connect-endpoint-id eice-…   # on an admin machine
   postern endpoint-agent --join-token PJT1.…                                     # in the private network
 
-The identity it receives is kept in --state-dir; later starts need no token. SIGTERM drains: no
-new tunnels, open ones may finish for --drain-timeout.`,
+The identity it receives is kept in --state-dir; later starts need no token. One agent runs per
+--state-dir (it is locked while the agent runs); to serve another endpoint from the same host, run
+another agent with its own --state-dir and that endpoint's token. SIGTERM drains: no new tunnels,
+open ones may finish for --drain-timeout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lv slog.Level
@@ -64,20 +66,27 @@ new tunnels, open ones may finish for --drain-timeout.`,
 				token = os.Getenv("POSTERN_JOIN_TOKEN")
 			}
 			ctx := cmd.Context()
-			id, err := agent.LoadIdentity(cfg.StateDir)
+			// One agent per state directory: two with one identity would
+			// take each other's link in turns.
+			unlock, err := agent.LockStateDir(cfg.StateDir)
+			if err != nil {
+				return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+			}
+			defer unlock()
+			id, joined, err := agent.LoadOrJoin(ctx, token, cfg)
 			switch {
 			case errors.Is(err, agent.ErrNoIdentity):
-				if token == "" {
-					return usageErr("this agent has not joined an endpoint yet: pass --join-token (from `postern ec2 create-endpoint-join-token`)")
-				}
-				if id, err = agent.Join(ctx, token, cfg); err != nil {
-					return &exitError{code: ExitOther, msg: "postern endpoint-agent: join: " + err.Error()}
-				}
-				fmt.Fprintf(env.Stderr, "Joined endpoint %s as %s; identity saved in %s\n", id.EndpointID, id.AgentID, cfg.StateDir)
+				return usageErr("this agent has not joined an endpoint yet: pass --join-token (from `postern ec2 create-endpoint-join-token`)")
+			case errors.Is(err, agent.ErrOtherEndpoint):
+				return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+			case err != nil && joined:
+				return &exitError{code: ExitOther, msg: "postern endpoint-agent: join: " + err.Error()}
 			case err != nil:
 				return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+			case joined:
+				fmt.Fprintf(env.Stderr, "Joined endpoint %s as %s; identity saved in %s\n", id.EndpointID, id.AgentID, cfg.StateDir)
 			case token != "":
-				cfg.Logger.Info("already joined; the join token was not used", "agent", id.AgentID, "endpoint", id.EndpointID)
+				cfg.Logger.Info("already joined this endpoint; the join token was not used", "agent", id.AgentID, "endpoint", id.EndpointID)
 			}
 			if err := agent.New(id, cfg).Run(ctx); err != nil {
 				return &exitError{code: ExitOther, msg: "postern endpoint-agent: " + err.Error()}

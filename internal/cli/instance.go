@@ -21,12 +21,14 @@ func authorizedKeysCommand(env *Env) *cobra.Command {
 	var configPath, runAs string
 	var printConfig bool
 	cmd := &cobra.Command{
-		Use:   "authorized-keys USER [FINGERPRINT]",
+		Use:   "authorized-keys [--config FILE] -- USER [FINGERPRINT]",
 		Short: "sshd's AuthorizedKeysCommand: print the keys pushed to this instance for USER that are valid now",
-		Long: `Run by sshd as its AuthorizedKeysCommand (%u %f), as an unprivileged user. It asks the key
+		Long: `Run by sshd as its AuthorizedKeysCommand (-- %u %f), as an unprivileged user. It asks the key
 service named in the config (an endpoint agent on this network) for the keys pushed to this instance
 with SendSSHPublicKey, and prints those whose server signature verifies, for this instance and USER,
 not expired, and (when sshd passes it) with the offered key's FINGERPRINT. On any error it prints nothing.
+USER and FINGERPRINT come after "--" and are data, whatever they look like: a user named "--help"
+is looked up as "--help". Flags go before "--" (or before USER); nothing after USER is a flag.
 
   postern instance init --instance-id i-… --keys-url https://AGENT:PORT --signer-key-file ssh-signer.pub
   postern authorized-keys --print-sshd-config >> /etc/ssh/sshd_config`,
@@ -52,12 +54,19 @@ not expired, and (when sshd passes it) with the offered key's FINGERPRINT. On an
 			if len(args) == 2 {
 				fp = args[1]
 			}
+			if cmd.ArgsLenAtDash() < 0 {
+				// An sshd_config line written before "--" was printed: a
+				// user name starting with "-" would be read as a flag.
+				fmt.Fprintf(env.Stderr, "postern authorized-keys: warning: sshd should pass %q; replace the AuthorizedKeysCommand line with the one --print-sshd-config prints\n", "-- %u %f")
+			}
 			if err := helper.Run(cmd.Context(), configPath, args[0], fp, env.Stdout, env.Stderr); err != nil {
 				return &exitError{code: 1, msg: err.Error()}
 			}
 			return nil
 		},
 	}
+	// Flags only before the first argument: after USER everything is data.
+	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVar(&configPath, "config", helper.DefaultConfigPath, "the helper's configuration (written by `postern instance init`)")
 	cmd.Flags().BoolVar(&printConfig, "print-sshd-config", false, "print the sshd_config lines that run this helper")
 	cmd.Flags().StringVar(&runAs, "run-as", "nobody", "with --print-sshd-config: the user sshd runs the helper as")

@@ -58,6 +58,7 @@ type Server struct {
 	Agent         Agent  `yaml:"agent"`
 	SSH           SSH    `yaml:"ssh"`
 	Audit         Audit  `yaml:"audit"`
+	HTTP          HTTP   `yaml:"http"`
 	// TunnelClock, when set, is the tunnel front door's clock (tests that
 	// let time pass; never in the file).
 	TunnelClock func() time.Time `yaml:"-"`
@@ -83,6 +84,27 @@ type Audit struct {
 	Syslog string `yaml:"syslog"`
 }
 
+// HTTP bounds what a client may hold on the listener (API, tunnels and
+// agent links) before or between requests. Open tunnels and agent links
+// are not bound by these timeouts once upgraded.
+type HTTP struct {
+	// HeaderTimeoutSeconds bounds the TLS handshake, and then each
+	// request's line and headers (default 10).
+	HeaderTimeoutSeconds int `yaml:"header_timeout_seconds"`
+	// BodyTimeoutSeconds bounds reading a request's body, from the end
+	// of its headers (default 30).
+	BodyTimeoutSeconds int `yaml:"body_timeout_seconds"`
+	// IdleTimeoutSeconds is how long a kept-alive connection may wait
+	// for its next request (default 120).
+	IdleTimeoutSeconds int `yaml:"idle_timeout_seconds"`
+	// MaxUnauthenticatedPerSource caps the connections one source
+	// address (an IPv6 /64) may hold that have not yet made an
+	// authenticated request; more are closed as soon as they are
+	// accepted (default 128; -1 means unlimited, for a server behind a
+	// proxy that hides the clients' addresses).
+	MaxUnauthenticatedPerSource int `yaml:"max_unauthenticated_per_source"`
+}
+
 // SSH configures keyless SSH (SendSSHPublicKey).
 type SSH struct {
 	// KeyTTLSeconds is how long a pushed key stays valid (default and
@@ -96,8 +118,13 @@ type Tunnel struct {
 	// or "*". Default 22 and 3389, as AWS.
 	Ports []string `yaml:"ports"`
 	// MaxDurationSeconds is the longest maxTunnelDuration a request may
-	// ask for (default and AWS's maximum: 3600).
+	// ask for (default and AWS's maximum: 3600; at most a week).
 	MaxDurationSeconds int `yaml:"max_duration_seconds"`
+	// MaxURLLifetimeSeconds caps how long a presigned openTunnel URL is
+	// good for: a longer X-Amz-Expires is refused, and a URL without one
+	// (the AWS SDKs' form) expires this long after its X-Amz-Date. Default
+	// 300; at least 60 (the AWS CLI signs 60 s), at most 3600.
+	MaxURLLifetimeSeconds int `yaml:"max_url_lifetime_seconds"`
 	// ConcurrencyPerEndpoint limits open tunnels per endpoint (default
 	// 10000; AWS's is 20).
 	ConcurrencyPerEndpoint int `yaml:"concurrency_per_endpoint"`
@@ -160,10 +187,11 @@ func Default() Server {
 		LogLevel:   "info",
 		TLS:        TLS{SANs: []string{"localhost", "127.0.0.1", "::1"}},
 		EC2:        EC2{EndpointsPerVPC: 1, EndpointsPerSubnet: 1},
-		Tunnel: Tunnel{Ports: []string{"22", "3389"}, MaxDurationSeconds: 3600, ConcurrencyPerEndpoint: 10000,
+		Tunnel: Tunnel{Ports: []string{"22", "3389"}, MaxDurationSeconds: 3600, MaxURLLifetimeSeconds: 300, ConcurrencyPerEndpoint: 10000,
 			Replay: "source-ip", JoinTokenTTLSeconds: 900},
 		SSH:   SSH{KeyTTLSeconds: 60},
 		Audit: Audit{File: "audit.jsonl", FileMaxMB: 100, FileKeep: 10},
+		HTTP:  HTTP{HeaderTimeoutSeconds: 10, BodyTimeoutSeconds: 30, IdleTimeoutSeconds: 120, MaxUnauthenticatedPerSource: 128},
 	}
 }
 
@@ -246,8 +274,11 @@ func (c *Server) Validate() error {
 	if len(c.Tunnel.Ports) == 0 {
 		errs = append(errs, errors.New("tunnel.ports is empty: no tunnel could open"))
 	}
-	if c.Tunnel.MaxDurationSeconds < 1 {
-		errs = append(errs, errors.New("tunnel.max_duration_seconds must be at least 1"))
+	if c.Tunnel.MaxDurationSeconds < 1 || c.Tunnel.MaxDurationSeconds > 604800 {
+		errs = append(errs, errors.New("tunnel.max_duration_seconds must be from 1 to 604800 (a week)"))
+	}
+	if c.Tunnel.MaxURLLifetimeSeconds < 60 || c.Tunnel.MaxURLLifetimeSeconds > 3600 {
+		errs = append(errs, errors.New("tunnel.max_url_lifetime_seconds must be from 60 (the AWS CLI signs 60 s) to 3600"))
 	}
 	if c.Tunnel.ConcurrencyPerEndpoint < 1 {
 		errs = append(errs, errors.New("tunnel.concurrency_per_endpoint must be at least 1"))
@@ -263,6 +294,15 @@ func (c *Server) Validate() error {
 	}
 	if c.SSH.KeyTTLSeconds < 1 || c.SSH.KeyTTLSeconds > 3600 {
 		errs = append(errs, errors.New("ssh.key_ttl_seconds must be from 1 to 3600"))
+	}
+	for name, v := range map[string]int{"http.header_timeout_seconds": c.HTTP.HeaderTimeoutSeconds,
+		"http.body_timeout_seconds": c.HTTP.BodyTimeoutSeconds, "http.idle_timeout_seconds": c.HTTP.IdleTimeoutSeconds} {
+		if v < 1 || v > 3600 {
+			errs = append(errs, fmt.Errorf("%s must be from 1 to 3600", name))
+		}
+	}
+	if v := c.HTTP.MaxUnauthenticatedPerSource; v < -1 || v == 0 {
+		errs = append(errs, errors.New("http.max_unauthenticated_per_source must be a positive number, or -1 for unlimited"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -27,6 +27,15 @@ func TestLoadAndValidate(t *testing.T) {
 		{"bad log level", "log_level: loud\n", "log_level"},
 		{"quota", "ec2:\n  endpoints_per_vpc: -1\n  endpoints_per_subnet: 3\n", ""},
 		{"bad quota", "ec2:\n  endpoints_per_vpc: 0\n", "ec2.endpoints_per_vpc"},
+		{"url lifetime", "tunnel:\n  max_url_lifetime_seconds: 60\n", ""},
+		{"url lifetime below the CLI's 60 s", "tunnel:\n  max_url_lifetime_seconds: 59\n", "tunnel.max_url_lifetime_seconds"},
+		{"url lifetime of a week", "tunnel:\n  max_url_lifetime_seconds: 604800\n", "tunnel.max_url_lifetime_seconds"},
+		{"tunnel duration that overflows", "tunnel:\n  max_duration_seconds: 9223372036854775807\n", "tunnel.max_duration_seconds"},
+		{"http limits", "http:\n  header_timeout_seconds: 5\n  body_timeout_seconds: 60\n  idle_timeout_seconds: 30\n  max_unauthenticated_per_source: -1\n", ""},
+		{"no header timeout", "http:\n  header_timeout_seconds: 0\n", "http.header_timeout_seconds must be from 1 to 3600"},
+		{"endless body timeout", "http:\n  body_timeout_seconds: 86400\n", "http.body_timeout_seconds must be from 1 to 3600"},
+		{"no idle timeout", "http:\n  idle_timeout_seconds: -1\n", "http.idle_timeout_seconds must be from 1 to 3600"},
+		{"zero connections per source", "http:\n  max_unauthenticated_per_source: 0\n", "http.max_unauthenticated_per_source"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -17,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmw "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 
@@ -181,4 +185,142 @@ func signedCall(ctx context.Context, stsc *sts.Client, ec2c *ec2.Client, k int) 
 		return "", ""
 	}
 	return id, action
+}
+
+// TestCrashLeavesNoUnrecordedChange kills the server with SIGKILL during a
+// burst of CreateUser calls (some of them for names already taken, so that
+// failures are in the burst too), restarts it, and checks the audit trail
+// in both directions: every user in the store is named by a successful
+// CreateUser event (a change never commits without its record), and every
+// call the client saw answered is on record with the outcome the client
+// saw, and every user whose creation was answered exists.
+func TestCrashLeavesNoUnrecordedChange(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	srv := startBareServer(t, dataDir)
+	cfg := srv.adminConfig(t)
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} } // a retry would blur which call was answered
+	iamc := iam.NewFromConfig(cfg)
+
+	type answer struct{ user, code string } // code "" when the user was created
+	var mu sync.Mutex
+	answered := map[string]answer{} // request id → what the client saw
+	const prefix = "crash-"
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 3000 && ctx.Err() == nil; i++ { // bounded
+				name := fmt.Sprintf("%s%d-%d", prefix, w, i)
+				if i%5 == 4 {
+					name = fmt.Sprintf("%s%d-%d", prefix, w, i-1) // taken: EntityAlreadyExists
+				}
+				out, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)})
+				var id, code string
+				var re *awshttp.ResponseError
+				switch {
+				case err == nil:
+					id, _ = awsmw.GetRequestIDMetadata(out.ResultMetadata)
+				case errors.As(err, &re) && apiCode(err) != "":
+					id, code = re.ServiceRequestID(), apiCode(err)
+				}
+				if id != "" {
+					mu.Lock()
+					answered[id] = answer{user: name, code: code}
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	// Let the burst run, then kill the server in the middle of it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(answered)
+		mu.Unlock()
+		if n >= 400 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(answered) < 400 {
+		t.Fatalf("only %d calls answered before the kill", len(answered))
+	}
+
+	// The server starts again on what the killed one left, and works.
+	srv2 := startServer(t, dataDir)
+	if _, err := iam.NewFromConfig(srv2.adminConfig(t)).CreateUser(context.Background(),
+		&iam.CreateUserInput{UserName: aws.String("after-restart")}); err != nil {
+		t.Fatalf("CreateUser after the restart: %v", err)
+	}
+	if err := srv2.stop(); err != nil {
+		t.Fatalf("stop the restarted server: %v\n%s", err, srv2.output())
+	}
+
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dataDir, "postern.db"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.ListEvents(context.Background(), store.EventQuery{EventName: "CreateUser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]bool{}     // user names of successful CreateUser events
+	byRequest := map[string]string{} // request id → error code of its event
+	for _, e := range evs {
+		byRequest[e.RequestID] = e.ErrorCode
+		if e.ErrorCode == "" {
+			created[strings.ToLower(e.ResourceName)] = true
+		}
+	}
+	users, err := st.ListUsers(context.Background(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := map[string]bool{}
+	unrecorded := 0
+	for _, u := range users {
+		exists[u.UserName] = true
+		if !strings.HasPrefix(u.UserName, prefix) && u.UserName != "after-restart" {
+			continue // the administrator, made at the first start
+		}
+		if !created[strings.ToLower(u.UserName)] {
+			unrecorded++
+			if unrecorded <= 5 {
+				t.Errorf("user %s exists, but no CreateUser event names it", u.UserName)
+			}
+		}
+	}
+	lost := 0
+	for id, a := range answered {
+		code, ok := byRequest[id]
+		switch {
+		case !ok:
+			lost++
+			if lost <= 5 {
+				t.Errorf("answered CreateUser %s (%s, code %q) is not on record", a.user, id, a.code)
+			}
+		case code != a.code:
+			t.Errorf("CreateUser %s (%s): the record says error %q, the client saw %q", a.user, id, code, a.code)
+		}
+		if !exists[a.user] {
+			t.Errorf("CreateUser %s (%s) was answered (code %q), but the user does not exist", a.user, id, a.code)
+		}
+	}
+	if unrecorded > 0 || lost > 0 {
+		t.Fatalf("%d users without a CreateUser event; %d of %d answered calls not on record", unrecorded, lost, len(answered))
+	}
+	t.Logf("%d answered CreateUser calls, %d users, %d CreateUser events: every user on record, every answer on record",
+		len(answered), len(users), len(evs))
 }

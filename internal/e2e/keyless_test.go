@@ -35,7 +35,7 @@ func TestKeylessSSH(t *testing.T) {
 	helperBin := sshdtest.SafeExecutable(t, binPath)
 	helperConfig := filepath.Join(filepath.Dir(helperBin), "instance.json") // readable by nobody
 	sshd := sshdtest.Start(t, sshdtest.Options{NoAuthorizedKeysFile: true, ExtraConfig: []string{
-		fmt.Sprintf("AuthorizedKeysCommand %s authorized-keys --config %s %%u %%f", helperBin, helperConfig),
+		fmt.Sprintf("AuthorizedKeysCommand %s authorized-keys --config %s -- %%u %%f", helperBin, helperConfig),
 		"AuthorizedKeysCommandUser nobody",
 	}})
 	dataDir := filepath.Join(t.TempDir(), "data")
@@ -50,7 +50,7 @@ func TestKeylessSSH(t *testing.T) {
 	if !strings.Contains(out, "AuthorizedKeysCommand") {
 		t.Fatalf("instance init printed no sshd lines:\n%s", out)
 	}
-	if cfg := srv.mustCLI(t, "authorized-keys", "--print-sshd-config", "--config", helperConfig); !strings.Contains(cfg, "%u %f") {
+	if cfg := srv.mustCLI(t, "authorized-keys", "--print-sshd-config", "--config", helperConfig); !strings.Contains(cfg, " -- %u %f") {
 		t.Fatalf("--print-sshd-config:\n%s", cfg)
 	}
 	hostOpts := []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"}
@@ -87,7 +87,7 @@ func TestKeylessSSH(t *testing.T) {
 		return code, stderr
 	}
 	printed := func(u string) string {
-		out, _, _ := srv.cli(t, nil, "authorized-keys", "--config", helperConfig, u)
+		out, _, _ := srv.cli(t, nil, "authorized-keys", "--config", helperConfig, "--", u)
 		return out
 	}
 
@@ -140,7 +140,7 @@ func TestKeylessSSH(t *testing.T) {
 		// A key service that serves a real entry with its key replaced.
 		_, pub := newKey("tampered")
 		push(instanceID, me.Username, pub)
-		real := srv.mustCLIRaw(t, "authorized-keys", "--config", helperConfig, me.Username)
+		real := srv.mustCLIRaw(t, "authorized-keys", "--config", helperConfig, "--", me.Username)
 		if !strings.Contains(real, "ssh-ed25519") {
 			t.Fatalf("no key to tamper with: %q", real)
 		}
@@ -163,7 +163,7 @@ func TestKeylessSSH(t *testing.T) {
 		cfg := filepath.Join(t.TempDir(), "fake.json")
 		srv.mustCLI(t, "instance", "init", "--instance-id", instanceID, "--keys-url", fake.URL,
 			"--signer-key-file", filepath.Join(dataDir, "ssh-signer.pub"), "--config", cfg)
-		out, stderr, _ := srv.cli(t, nil, "authorized-keys", "--config", cfg, me.Username)
+		out, stderr, _ := srv.cli(t, nil, "authorized-keys", "--config", cfg, "--", me.Username)
 		if strings.TrimSpace(out) != "" {
 			t.Fatalf("a tampered entry was printed: %q (%s)", out, stderr)
 		}
@@ -180,7 +180,7 @@ func TestKeylessSSH(t *testing.T) {
 		srv.mustCLI(t, "instance", "init", "--instance-id", instanceID, "--keys-url", "https://"+addr,
 			"--signer-key-file", filepath.Join(dataDir, "ssh-signer.pub"), "--config", cfg)
 		start := time.Now()
-		out, _, code := srv.cli(t, nil, "authorized-keys", "--config", cfg, me.Username)
+		out, _, code := srv.cli(t, nil, "authorized-keys", "--config", cfg, "--", me.Username)
 		if out != "" || code == 0 {
 			t.Fatalf("unreachable key service: exit %d, printed %q", code, out)
 		}

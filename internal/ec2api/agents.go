@@ -223,7 +223,10 @@ func (s *service) revokeAgent(c *api.Call) (any, error) {
 		return nil, storeErr(err, "revoke agent %s", agentID)
 	}
 	if s.cfg.Agents != nil {
-		s.cfg.Agents.DisconnectAgent(agentID, "The endpoint agent was revoked by "+c.Principal.ARN)
+		// Once the revocation is committed (the call's transaction), so
+		// that the agent cannot reconnect before it is on record.
+		by := c.Principal.ARN
+		store.AfterCommit(ctx(c), func() { s.cfg.Agents.DisconnectAgent(agentID, "the endpoint agent "+agentID+" was revoked by "+by) })
 	}
 	if err := s.hooks().AgentLeft(ctx(c), a.EndpointID, agentID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, storeErr(err, "remove agent %s from its endpoint", agentID)

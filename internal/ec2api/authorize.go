@@ -2,6 +2,7 @@ package ec2api
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsproto"
@@ -117,6 +118,23 @@ func explicitDeny(c *api.Call, action, resource string, err error) bool {
 	}
 	want := api.DenyError(api.ProtocolEC2, c.Principal.ARN, action, resource, policy.Decision{Effect: policy.Deny})
 	return e.Code == want.Code && e.Message == want.Message
+}
+
+// hideMissing passes on lookupErr, the answer of a lookup of the resource
+// with id id. When that answer is the resource's NotFound, the caller must
+// first be allowed checks (on the ARN built from the id alone, without
+// tags): AWS authorizes before it looks up, so a caller without
+// permission is told UnauthorizedOperation whether the resource exists
+// or not.
+func (s *service) hideMissing(c *api.Call, lookupErr error, id string, checks ...check) error {
+	var e *awsproto.Error
+	if id == "" || !errors.As(lookupErr, &e) || !strings.HasSuffix(e.Code, ".NotFound") {
+		return lookupErr
+	}
+	if err := s.authorize(c, checks...); err != nil {
+		return err
+	}
+	return lookupErr
 }
 
 // authorizeAndDryRunDescribe authorizes a Describe* action, which AWS

@@ -667,7 +667,9 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 		return nil, err
 	}
 	if shown.State == eice.DeleteInProgress && s.cfg.Agents != nil {
-		s.cfg.Agents.EndpointDeleting(id)
+		// Once the deletion is committed (the call's transaction): the
+		// agents' leaving writes the endpoint again.
+		store.AfterCommit(ctx(c), func() { s.cfg.Agents.EndpointDeleting(id) })
 	}
 	c.Logger.LogAttrs(ctx(c), slog.LevelInfo, "instance connect endpoint deleted",
 		slog.String("endpoint", id), slog.Int("agents", len(shown.NetworkInterfaceIDs)), slog.String("principal", c.Principal.ARN))

@@ -202,7 +202,7 @@ func (s *service) deregisterInstance(c *api.Call) (any, error) {
 	}
 	inst, err := s.getInstance(c, id)
 	if err != nil {
-		return nil, err
+		return nil, s.hideMissing(c, err, id, check{action: "ec2:DeregisterInstance", resource: s.arn(kindInstance, id)})
 	}
 	if err := s.authorizeAndDryRun(c, check{action: "ec2:DeregisterInstance", resource: s.arn(kindInstance, id), ctx: withResourceTags(policyContext(), inst.Tags)}); err != nil {
 		return nil, err
@@ -379,13 +379,19 @@ func (s *service) modifyInstanceAttribute(c *api.Call) (any, error) {
 	}
 	inst, err := s.getInstance(c, id)
 	if err != nil {
+		return nil, s.hideMissing(c, err, id, check{action: "ec2:ModifyInstanceAttribute", resource: s.arn(kindInstance, id)})
+	}
+	// The instance first: what the groups are checked against (its
+	// network) is for a caller allowed on the instance to learn.
+	instCheck := check{action: "ec2:ModifyInstanceAttribute", resource: s.arn(kindInstance, id), ctx: withResourceTags(policyContext(), inst.Tags)}
+	if err := s.authorize(c, instCheck); err != nil {
 		return nil, err
 	}
 	groups, err := s.groupsInVpc(c, ids, inst.VpcID, inst.SubnetID)
 	if err != nil {
 		return nil, err
 	}
-	checks := []check{{action: "ec2:ModifyInstanceAttribute", resource: s.arn(kindInstance, id), ctx: withResourceTags(policyContext(), inst.Tags)}}
+	checks := []check{instCheck}
 	for _, g := range groups {
 		checks = append(checks, s.groupCheck("ec2:ModifyInstanceAttribute", g))
 	}

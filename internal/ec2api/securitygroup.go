@@ -130,6 +130,13 @@ func (s *service) targetGroup(c *api.Call) (store.SecurityGroup, error) {
 	return store.SecurityGroup{}, awsproto.InvalidParameterValue("The security group name '%s' is used in several VPCs; specify the group by GroupId.", name)
 }
 
+// hideMissingGroup is hideMissing for the group targetGroup did not find
+// by its GroupId (a name does not make an ARN).
+func (s *service) hideMissingGroup(c *api.Call, err error, action string) error {
+	id := c.Params.Get("GroupId")
+	return s.hideMissing(c, err, id, s.groupCheck(action, store.SecurityGroup{GroupID: id}))
+}
+
 // groupARNCheck authorizes action on a group with its tags.
 func (s *service) groupCheck(action string, g store.SecurityGroup) check {
 	return check{action: action, resource: s.arn(kindGroup, g.GroupID), ctx: withResourceTags(policyContext(), g.Tags)}
@@ -218,7 +225,7 @@ func (s *service) authorizeRules(c *api.Call, egress bool) (any, error) {
 	}
 	g, err := s.targetGroup(c)
 	if err != nil {
-		return nil, err
+		return nil, s.hideMissingGroup(c, err, "ec2:"+c.Action)
 	}
 	rules, err := s.expandRules(c, g, perms, egress, true)
 	if err != nil {
@@ -296,7 +303,7 @@ func (s *service) revokeRules(c *api.Call, egress bool) (any, error) {
 	}
 	g, err := s.targetGroup(c)
 	if err != nil {
-		return nil, err
+		return nil, s.hideMissingGroup(c, err, "ec2:"+c.Action)
 	}
 	wanted, err := s.expandRules(c, g, perms, egress, false)
 	if err != nil {
@@ -519,7 +526,7 @@ type deleteSecurityGroupResult struct {
 func (s *service) deleteSecurityGroup(c *api.Call) (any, error) {
 	g, err := s.targetGroup(c)
 	if err != nil {
-		return nil, err
+		return nil, s.hideMissingGroup(c, err, "ec2:DeleteSecurityGroup")
 	}
 	if err := s.authorizeAndDryRun(c, s.groupCheck("ec2:DeleteSecurityGroup", g)); err != nil {
 		return nil, err

@@ -265,7 +265,7 @@ func (s *service) deleteSubnet(c *api.Call) (any, error) {
 	}
 	sn, err := s.getSubnet(c, id)
 	if err != nil {
-		return nil, err
+		return nil, s.hideMissing(c, err, id, check{action: "ec2:DeleteSubnet", resource: s.arn(kindSubnet, id)})
 	}
 	if err := s.authorizeAndDryRun(c, check{action: "ec2:DeleteSubnet", resource: s.arn(kindSubnet, id), ctx: withResourceTags(policyContext(), sn.Tags)}); err != nil {
 		return nil, err

@@ -243,7 +243,7 @@ func (s *service) deleteVpc(c *api.Call) (any, error) {
 	}
 	vpc, err := s.st.GetVpc(ctx(c), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, kindVpc.errNotFound(id)
+		return nil, s.hideMissing(c, kindVpc.errNotFound(id), id, check{action: "ec2:DeleteVpc", resource: s.arn(kindVpc, id)})
 	}
 	if err != nil {
 		return nil, storeErr(err, "get vpc %s", id)

@@ -197,14 +197,15 @@ func (s *service) sendSSHPublicKey(c *api.Call) (result any, err error) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	// The caller is authorized before it learns whether the instance
+	// exists: on the ARN built from the id, with the instance's tags when
+	// there is one.
 	i, err := s.cfg.Store.GetInstance(c.Ctx, req.InstanceID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, awsproto.Errorf(http.StatusBadRequest, "EC2InstanceNotFoundException", "Instance not found: %s", req.InstanceID)
-	}
-	if err != nil {
+	missing := errors.Is(err, store.ErrNotFound)
+	if err != nil && !missing {
 		return nil, fmt.Errorf("eicapi: get instance: %w", err)
 	}
-	arn := s.instanceARN(i.InstanceID)
+	arn := s.instanceARN(req.InstanceID)
 	cx := policy.Context{}
 	cx.Set("ec2:osuser", req.InstanceOSUser)
 	for _, t := range i.Tags {
@@ -213,6 +214,9 @@ func (s *service) sendSSHPublicKey(c *api.Call) (result any, err error) {
 	}
 	if err := c.Authorize(ActionSendSSHPublicKey, arn, cx); err != nil {
 		return nil, err
+	}
+	if missing {
+		return nil, awsproto.Errorf(http.StatusBadRequest, "EC2InstanceNotFoundException", "Instance not found: %s", req.InstanceID)
 	}
 	if req.AvailabilityZone != "" && i.AvailabilityZone != "" && req.AvailabilityZone != i.AvailabilityZone {
 		return nil, invalidArgs("Instance %s is not in availability zone %s.", i.InstanceID, req.AvailabilityZone)

@@ -10,6 +10,7 @@ import (
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsproto"
 	"github.com/postern/postern/internal/frontdoor"
+	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/tunnelproto"
 	"github.com/postern/postern/internal/wsframe"
 )
@@ -20,6 +21,13 @@ import (
 // TerminateTunnel (ec2-instance-connect:TerminateTunnel on the tunnel's
 // endpoint ARN), which closes the tunnel with 1008 and a reason naming
 // who terminated it.
+//
+// A tunnel id does not name its endpoint, so TerminateTunnel first asks
+// whether the caller may terminate tunnels on every endpoint
+// (instance-connect-endpoint/*). A caller who may not is answered the
+// same AccessDeniedException, naming that resource, for an unknown tunnel
+// and for a tunnel on an endpoint it has no permission on: only a caller
+// allowed on all endpoints learns that a tunnel does not exist.
 
 // Tunnels is the view of open tunnels: this server's front door alone, or
 // every replica's when several share a database.
@@ -98,6 +106,15 @@ func (s *service) terminateTunnel(c *api.Call) (any, error) {
 	if req.TunnelID == "" {
 		return nil, invalidArgs("TunnelId is required.")
 	}
+	const action = "ec2-instance-connect:TerminateTunnel"
+	anyEndpoint := s.endpointARN("*")
+	everywhere, err := c.Decide(action, anyEndpoint, nil)
+	if err != nil {
+		return nil, err
+	}
+	if everywhere.Effect == policy.Deny {
+		return nil, c.Deny(action, anyEndpoint, everywhere)
+	}
 	var found *frontdoor.TunnelInfo
 	if s.cfg.Tunnels != nil {
 		list, err := s.cfg.Tunnels.Tunnels(c.Ctx)
@@ -112,10 +129,21 @@ func (s *service) terminateTunnel(c *api.Call) (any, error) {
 		}
 	}
 	if found == nil {
+		if !everywhere.Allowed {
+			return nil, c.Deny(action, anyEndpoint, everywhere)
+		}
 		return nil, awsproto.Errorf(http.StatusBadRequest, "ResourceNotFoundException", "No open tunnel %s.", truncate(req.TunnelID))
 	}
-	if err := c.Authorize("ec2-instance-connect:TerminateTunnel", s.endpointARN(found.EndpointID), nil); err != nil {
+	resource := s.endpointARN(found.EndpointID)
+	dec, err := c.Decide(action, resource, nil)
+	if err != nil {
 		return nil, err
+	}
+	if !dec.Allowed {
+		if !everywhere.Allowed {
+			return nil, c.Deny(action, anyEndpoint, everywhere)
+		}
+		return nil, c.Deny(action, resource, dec)
 	}
 	n, err := s.cfg.Tunnels.Terminate(c.Ctx, func(t frontdoor.TunnelInfo) bool { return t.TunnelID == req.TunnelID },
 		wsframe.ClosePolicyViolation, tunnelproto.CodeRevoked, "The tunnel was terminated by "+c.Principal.ARN)

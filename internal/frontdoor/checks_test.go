@@ -3,6 +3,8 @@ package frontdoor
 import (
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +95,10 @@ func FuzzParseParams(f *testing.F) {
 	f.Add("eice-0123456789abcdef0", "22", "10.0.0.1", "")
 	f.Add("eice-1", "3389", "fd00::1", "3600")
 	f.Add("eice-$", "0", "1.2.3.4%eth0", "-1")
+	// Durations whose product with a second overflows int64.
+	f.Add("eice-1", "22", "10.0.0.1", "36028797018964468")
+	f.Add("eice-1", "22", "10.0.0.1", "9223372036854775807")
+	f.Add("eice-1", "+22", "10.0.0.1", "+60")
 	f.Fuzz(func(t *testing.T, id, port, ip, dur string) {
 		req := &request{params: audit.OpenTunnelParams{InstanceConnectEndpointID: id, RemotePort: port, PrivateIPAddress: ip, MaxTunnelDuration: dur}}
 		if ref := parseParams(req, time.Hour); ref != nil {
@@ -103,6 +109,13 @@ func FuzzParseParams(f *testing.F) {
 		}
 		if req.port < 1 || req.port > 65535 || !req.addr.IsValid() || req.duration < time.Second || req.duration > time.Hour {
 			t.Fatalf("accepted out of range: %+v", req)
+		}
+		// What IAM and the audit record see is the same number.
+		if want := strconv.Itoa(int(req.duration / time.Second)); dur != "" && strings.TrimLeft(dur, "0") != want {
+			t.Fatalf("maxTunnelDuration %q became %s s", dur, want)
+		}
+		if strings.TrimLeft(port, "0") != strconv.Itoa(req.port) {
+			t.Fatalf("remotePort %q became %d", port, req.port)
 		}
 	})
 }

@@ -4,8 +4,11 @@
 //
 // A request is decided before any upgrade, in this order, each refusal a
 // JSON body {"ErrorCode":…,"Message":…} with a fitting HTTP status:
-// the presigned SigV4 signature (service ec2-instance-connect, expiry,
-// clock skew, session token) and the replay guard; the endpoint (exists,
+// a query string that parses strictly and names each parameter once; the
+// presigned SigV4 signature (service ec2-instance-connect, expiry, clock
+// skew, session token), the URL's lifetime (at most MaxURLLifetime) and
+// the replay guard; parameters parsed and bounded before any arithmetic
+// (remotePort 1–65535, maxTunnelDuration 1–MaxDuration); the endpoint (exists,
 // usable, an agent connected); the port policy; the address (inside the
 // endpoint's VPC, of a family its IpAddressType serves); IAM
 // (ec2-instance-connect:OpenTunnel on the endpoint's ARN with its condition
@@ -26,6 +29,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -57,6 +62,9 @@ const (
 // Defaults.
 const (
 	DefaultMaxDuration = 3600 * time.Second
+	// DefaultMaxURLLifetime is how long a presigned URL may be good for
+	// (the AWS CLI signs 60 s).
+	DefaultMaxURLLifetime = 5 * time.Minute
 	// DefaultConcurrency is the default limit of open tunnels per
 	// endpoint (AWS's is 20).
 	DefaultConcurrency = 10000
@@ -81,6 +89,10 @@ type Config struct {
 	// maximum lets requests ask for longer tunnels; requests that ask for
 	// nothing still get DefaultMaxDuration.
 	MaxDuration time.Duration
+	// MaxURLLifetime caps how long a presigned URL is good for (default
+	// DefaultMaxURLLifetime): a longer X-Amz-Expires is refused, and a URL
+	// without X-Amz-Expires expires this long after its X-Amz-Date.
+	MaxURLLifetime time.Duration
 	// Concurrency is the default limit of open tunnels per endpoint.
 	Concurrency int
 	// Replay is ReplaySourceIP (default) or ReplaySingleUse.
@@ -127,6 +139,9 @@ func New(cfg Config) (*FrontDoor, error) {
 	}
 	if cfg.MaxDuration <= 0 {
 		cfg.MaxDuration = DefaultMaxDuration
+	}
+	if cfg.MaxURLLifetime <= 0 {
+		cfg.MaxURLLifetime = DefaultMaxURLLifetime
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -218,6 +233,9 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusa
 	if !isWebSocketUpgrade(r) {
 		return nil, refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "openTunnel must be a WebSocket upgrade request (Upgrade: websocket).")
 	}
+	if ref := checkQuery(r.URL.RawQuery); ref != nil {
+		return nil, ref
+	}
 	// 1. The presigned signature.
 	if q.Get("X-Amz-Signature") == "" || r.Header.Get("Authorization") != "" {
 		return nil, refuse(http.StatusForbidden, "MissingAuthenticationTokenException", ReasonSignature,
@@ -236,6 +254,9 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusa
 	if res.Service != SigningName {
 		return nil, refuse(http.StatusForbidden, "InvalidSignatureException", ReasonSignature,
 			"Credential should be scoped to correct service: '%s'.", SigningName)
+	}
+	if ref := f.checkLifetime(q, req, res); ref != nil {
+		return nil, ref
 	}
 	if ref := f.checkReplay(ctx, req, res); ref != nil {
 		return nil, ref
@@ -316,11 +337,11 @@ func parseParams(req *request, maxDur time.Duration) *Refusal {
 	if p.RemotePort == "" {
 		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request must contain the parameter remotePort.")
 	}
-	port, err := strconv.Atoi(p.RemotePort)
-	if err != nil || port < 1 || port > 65535 {
+	port, ok := boundedInt(p.RemotePort, 1, 65535)
+	if !ok {
 		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The specified RemotePort %q is not a port number.", limit(p.RemotePort, 16))
 	}
-	req.port = port
+	req.port = int(port)
 	if p.PrivateIPAddress == "" {
 		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request must contain the parameter privateIpAddress.")
 	}
@@ -333,12 +354,80 @@ func parseParams(req *request, maxDur time.Duration) *Refusal {
 	if p.MaxTunnelDuration == "" {
 		req.params.MaxTunnelDuration = strconv.Itoa(int(DefaultMaxDuration / time.Second))
 	} else {
-		n, err := strconv.Atoi(p.MaxTunnelDuration)
-		if err != nil || n < 1 || time.Duration(n)*time.Second > maxDur {
+		// Bounded before the multiplication, which cannot overflow then.
+		maxSeconds := int64(maxDur / time.Second)
+		n, ok := boundedInt(p.MaxTunnelDuration, 1, maxSeconds)
+		if !ok {
 			return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest,
-				"The specified MaxTunnelDuration %q is not valid. Specify a number of seconds from 1 to %d.", limit(p.MaxTunnelDuration, 16), int(maxDur/time.Second))
+				"The specified MaxTunnelDuration %q is not valid. Specify a number of seconds from 1 to %d.", limit(p.MaxTunnelDuration, 24), maxSeconds)
 		}
 		req.duration = time.Duration(n) * time.Second
+	}
+	return nil
+}
+
+// boundedInt parses s, decimal digits only (no sign, no spaces), as a
+// number within [lo, hi].
+func boundedInt(s string, lo, hi int64) (int64, bool) {
+	if s == "" || len(s) > 18 { // 18 digits fit an int64
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
+}
+
+// checkQuery refuses a query string that does not parse strictly or that
+// repeats a parameter (any parameter, X-Amz-* included): a URL signed
+// with remotePort twice must not open a tunnel to whichever value a
+// parser happens to take.
+func checkQuery(raw string) *Refusal {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request's query string could not be parsed.")
+	}
+	names := make([]string, 0, len(q))
+	for k, v := range q {
+		if len(v) > 1 {
+			names = append(names, k)
+		}
+	}
+	if len(names) > 0 {
+		slices.Sort(names)
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest,
+			"The parameter %q appears more than once in the request; each parameter may be sent once.", limit(names[0], 64))
+	}
+	return nil
+}
+
+// checkLifetime caps how long the presigned URL is good for: an
+// X-Amz-Expires over MaxURLLifetime is refused, and a URL without one
+// (the SDKs' form, which sigv4 gives a longer default window) expires
+// MaxURLLifetime after its X-Amz-Date. It narrows res.Expires to match.
+func (f *FrontDoor) checkLifetime(q url.Values, req *request, res *sigv4.Result) *Refusal {
+	maxLife := f.cfg.MaxURLLifetime
+	if q.Has("X-Amz-Expires") {
+		// sigv4 has parsed it already; bound it before any arithmetic.
+		if _, ok := boundedInt(q.Get("X-Amz-Expires"), 1, int64(maxLife/time.Second)); !ok {
+			return refuse(http.StatusBadRequest, "InvalidParameter", ReasonSignature,
+				"X-Amz-Expires must be at most %d seconds for openTunnel URLs on this server; presign a URL that expires sooner (the AWS CLI signs 60 s).", int64(maxLife/time.Second))
+		}
+		return nil
+	}
+	expires := res.SigningTime.Add(maxLife)
+	if req.at.After(expires) {
+		return refuse(http.StatusForbidden, "InvalidSignatureException", ReasonSignature,
+			"Request has expired: a URL without X-Amz-Expires is good for %d seconds after its X-Amz-Date on this server.", int64(maxLife/time.Second))
+	}
+	if res.Expires.IsZero() || res.Expires.After(expires) {
+		res.Expires = expires
 	}
 	return nil
 }

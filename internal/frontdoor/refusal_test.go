@@ -3,6 +3,7 @@ package frontdoor_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -76,14 +77,21 @@ func policy(condition string) string {
 // answered before any upgrade with its HTTP status and ErrorCode, and each
 // recorded as an OpenTunnel event with that errorCode.
 func TestRefusals(t *testing.T) {
+	// A port this test reserved and closed stands in for a target that
+	// refuses: nothing is assumed about the host's own ports (an RDP or
+	// echo service may listen on 3389). The port policy allows it besides
+	// AWS's 22 and 3389.
+	closed := closedPort(t)
 	e := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) {
 		c.EC2.EndpointsPerVPC, c.EC2.EndpointsPerSubnet = -1, -1
+		c.Tunnel.Ports = []string{"22", "3389", strconv.Itoa(closed)}
 	}})
 	ctx := context.Background()
 	local := e.Server.Local
 	admin := e.Admin
 	nobody := e.NewUser("nobody", "")
 	rdpOnly := e.NewUser("rdp-only", policy(`{"NumericEquals":{"ec2-instance-connect:remotePort":"3389"}}`))
+	closedOnly := e.NewUser("closed-only", policy(`{"NumericEquals":{"ec2-instance-connect:remotePort":"`+strconv.Itoa(closed)+`"}}`))
 	capped := e.NewUser("capped", policy(`{"NumericLessThanEquals":{"ec2-instance-connect:maxTunnelDuration":"600"}}`))
 	elsewhere := e.NewUser("elsewhere", policy(`{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}`))
 	prodOnly := e.NewUser("prod-only", policy(`{"StringEquals":{"aws:ResourceTag/env":"prod"}}`))
@@ -175,9 +183,10 @@ func TestRefusals(t *testing.T) {
 		{"unknown endpoint", raw(admin, query("eice-00000000000000000", "22", "127.0.0.1"), "ec2-instance-connect", now), 404, "InvalidInstanceConnectEndpointId.NotFound", "does not exist"},
 		{"endpoint not ready", raw(admin, query(pending, "22", "10.8.1.5"), "ec2-instance-connect", now), 409, "IncorrectState", "create-in-progress"},
 		{"no agent connected", raw(admin, query(idle, "22", "10.7.1.5"), "ec2-instance-connect", now), 503, "EndpointUnavailable", "No endpoint agent"},
-		// 3. The port policy (AWS's, with AWS's wording).
+		// 3. The port policy (AWS's wording for AWS's policy is checked in
+		// TestParsePorts; here the policy also has the closed port).
 		{"port not allowed", signed(admin, localTarget(8080, 0)), 400, "InvalidParameter",
-			"The specified RemotePort is not valid. Specify either 22 or 3389 as the RemotePort and retry your request."},
+			"The specified RemotePort is not valid. Specify one of 22, 3389, " + strconv.Itoa(closed) + " as the RemotePort"},
 		// 4. The address.
 		{"address outside the VPC", raw(admin, query(L, "22", "10.1.2.3"), "ec2-instance-connect", now), 400, "InvalidParameter", "not in the VPC"},
 		{"IPv6 address on an IPv4 endpoint", raw(admin, query(L, "22", "::1"), "ec2-instance-connect", now), 400, "InvalidParameter", "IpAddressType ipv4"},
@@ -191,9 +200,9 @@ func TestRefusals(t *testing.T) {
 		// 6. Security groups.
 		{"endpoint egress denies", raw(admin, query(ep2, "22", "10.9.1.10"), "ec2-instance-connect", now), 403, "AccessDeniedException", "do not allow outbound"},
 		{"instance ingress denies", raw(admin, query(ep2, "22", "10.9.1.20"), "ec2-instance-connect", now), 403, "AccessDeniedException", "do not allow inbound"},
-		// After every check: the agent's dial (nothing listens on 3389).
-		{"target refuses", signed(rdpOnly, localTarget(3389, 0)), 502, "ConnectionRefused", "Connection refused"},
-		{"capped policy, request within the cap", signed(capped, localTarget(3389, 600)), 502, "ConnectionRefused", "Connection refused"},
+		// After every check: the agent's dial (to the port reserved and closed above).
+		{"target refuses", signed(closedOnly, localTarget(closed, 0)), 502, "ConnectionRefused", "Connection refused"},
+		{"capped policy, request within the cap", signed(capped, localTarget(closed, 600)), 502, "ConnectionRefused", "Connection refused"},
 	}
 	d := e.Dialer(admin)
 	for _, tc := range cases {
@@ -225,6 +234,26 @@ func TestRefusals(t *testing.T) {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
 	})
+}
+
+// closedPort returns a loopback TCP port that this test reserved and
+// closed again, so that no listener of the host's is assumed absent. It
+// is never 8080, which TestRefusals uses as a port outside the policy.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if port != 8080 {
+			return port
+		}
+	}
+	t.Fatal("no free loopback port other than 8080")
+	return 0
 }
 
 // The endpoint's concurrency limit.

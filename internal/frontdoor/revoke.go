@@ -138,7 +138,8 @@ func (f *FrontDoor) recheck(now time.Time) {
 }
 
 // credentialGone says why the principal's credentials no longer hold, or
-// "".
+// "". The user and the role are looked up by their unique ids: a new
+// identity created under a deleted one's name does not keep its tunnels.
 func (f *FrontDoor) credentialGone(ctx context.Context, p *identity.Principal, now time.Time) string {
 	if p.Type == identity.TypeAssumedRole {
 		if _, err := f.cfg.Store.GetSession(ctx, p.AccessKeyID); errors.Is(err, store.ErrNotFound) {
@@ -147,7 +148,7 @@ func (f *FrontDoor) credentialGone(ctx context.Context, p *identity.Principal, n
 		if f.cfg.EndOnSessionExpiry && !p.SessionExpires.IsZero() && !now.Before(p.SessionExpires) {
 			return "the role session that opened the tunnel expired"
 		}
-		if _, err := f.cfg.Store.GetRole(ctx, p.UserName); errors.Is(err, store.ErrNotFound) {
+		if _, err := f.cfg.Store.GetRoleByID(ctx, p.RoleID); errors.Is(err, store.ErrNotFound) {
 			return "the role was deleted"
 		}
 		return ""
@@ -162,7 +163,7 @@ func (f *FrontDoor) credentialGone(ctx context.Context, p *identity.Principal, n
 	case k.Status != store.KeyActive:
 		return "the access key was deactivated"
 	}
-	if _, err := f.cfg.Store.GetUser(ctx, p.UserName); errors.Is(err, store.ErrNotFound) {
+	if _, err := f.cfg.Store.GetUserByID(ctx, p.PrincipalID); errors.Is(err, store.ErrNotFound) {
 		return "the user was deleted"
 	}
 	return ""
@@ -198,6 +199,9 @@ func (f *FrontDoor) deniedNow(ctx context.Context, req *request) string {
 		cx.Set("ec2:ResourceTag/"+tg.Key, tg.Value)
 	}
 	dec, err := f.cfg.Authorizer.Authorize(ctx, req.principal, identity.RequestInfo{SourceIP: req.sourceIP, Secure: true}, ActionOpenTunnel, req.endpointRN, cx)
+	if errors.Is(err, identity.ErrPrincipalGone) {
+		return "the identity that opened the tunnel was deleted"
+	}
 	if err != nil {
 		f.log.Warn("revocation check: authorize", "error", err)
 		return ""

@@ -18,6 +18,7 @@ import (
 
 	"github.com/postern/postern/internal/audit"
 	"github.com/postern/postern/internal/bufpool"
+	"github.com/postern/postern/internal/httpedge"
 	"github.com/postern/postern/internal/relay"
 	"github.com/postern/postern/internal/tlsbatch"
 	"github.com/postern/postern/internal/tunnelproto"
@@ -122,6 +123,10 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 // tunnel lives (about 23 KiB per idle tunnel, measured in
 // internal/bench/wsbench).
 func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *request, stream relay.Stream, openEventID string, log *slog.Logger) {
+	// Every check passed: the connection becomes a tunnel and no longer
+	// counts among its source's unauthenticated ones. The upgrader
+	// clears any deadline net/http left on it.
+	httpedge.Trust(r.Context())
 	up := ws.HTTPUpgrader{Timeout: 10 * time.Second, Header: http.Header{"x-amzn-RequestId": {req.id}}}
 	conn, brw, _, err := up.Upgrade(r, w)
 	if err != nil {
@@ -307,7 +312,12 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 				if n > 0 {
 					t.bytesIn.Add(int64(n))
 					if werr := t.stream.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil && !t.isEnded() {
-						t.finish(wsframe.CloseInternalError, tunnelproto.CodeAgentLost, "The connection to the endpoint agent was lost", false)
+						var er *tunnelproto.EndReason
+						if errors.As(werr, &er) { // e.g. the agent was revoked
+							t.finish(closeCodeFor(er.Code), er.Code, er.Message, false)
+						} else {
+							t.finish(wsframe.CloseInternalError, tunnelproto.CodeAgentLost, "The connection to the endpoint agent was lost", false)
+						}
 					}
 				}
 				if err != nil {

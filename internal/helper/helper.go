@@ -1,5 +1,5 @@
 // Package helper is the instance helper, `postern authorized-keys`: sshd
-// runs it as its AuthorizedKeysCommand (`%u %f`, as an unprivileged user)
+// runs it as its AuthorizedKeysCommand (`-- %u %f`, as an unprivileged user)
 // to learn which keys pushed with SendSSHPublicKey it may accept now. It
 // asks a key service on the private network (an endpoint agent's, or the
 // server's own in the one-machine run) for the instance's keys for that
@@ -144,13 +144,16 @@ func Run(ctx context.Context, configPath, user, fingerprint string, out, log io.
 	return nil
 }
 
-// SSHDConfig returns the sshd_config lines that run the helper.
+// SSHDConfig returns the sshd_config lines that run the helper. sshd's
+// tokens come after "--": a user name such as "--help" or "--config=…"
+// (sshd passes any name its user database knows) is then an argument, never
+// a flag.
 func SSHDConfig(exe, configPath, runAs string) string {
 	cmd := exe + " authorized-keys"
 	if configPath != DefaultConfigPath {
 		cmd += " --config " + configPath
 	}
-	return fmt.Sprintf("AuthorizedKeysCommand %s %%u %%f\nAuthorizedKeysCommandUser %s\n", cmd, runAs)
+	return fmt.Sprintf("AuthorizedKeysCommand %s -- %%u %%f\nAuthorizedKeysCommandUser %s\n", cmd, runAs)
 }
 
 // ErrNoUser is returned when sshd gave no user.

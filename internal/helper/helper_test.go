@@ -140,8 +140,15 @@ func between(s, a, b string) string {
 
 func TestSSHDConfig(t *testing.T) {
 	got := helper.SSHDConfig("/usr/local/bin/postern", helper.DefaultConfigPath, "nobody")
-	want := "AuthorizedKeysCommand /usr/local/bin/postern authorized-keys %u %f\nAuthorizedKeysCommandUser nobody\n"
+	want := "AuthorizedKeysCommand /usr/local/bin/postern authorized-keys -- %u %f\nAuthorizedKeysCommandUser nobody\n"
 	if got != want {
+		t.Fatalf("%q", got)
+	}
+	// sshd's tokens follow "--" with a config path too: a user name that
+	// starts with "-" is data (internal/e2e TestHelperArgumentsAreData runs
+	// this line in a real sshd).
+	got = helper.SSHDConfig("/usr/local/bin/postern", "/etc/x.json", "nobody")
+	if !strings.Contains(got, "authorized-keys --config /etc/x.json -- %u %f\n") {
 		t.Fatalf("%q", got)
 	}
 }

@@ -30,13 +30,19 @@ var kinds = map[store.PrincipalKind]kindInfo{
 // owner finds the user, group or role named in the request and authorizes
 // action on its ARN (with the extra condition keys), before revealing
 // whether it exists. It returns the entity (its name as created) and ARN.
+//
+// A caller denied on the entity gets the denial it would get were there no
+// such entity (see authorizeEntity): neither the answer nor its wording
+// (the name's case as created, the entity's path) tells it the entity
+// exists.
 func (h *handler) owner(c *api.Call, kind store.PrincipalKind, action string, extra ...policy.Context) (store.PrincipalRef, string, error) {
 	ki := kinds[kind]
 	n, err := name(c.Params, ki.param, ki.max)
 	if err != nil {
 		return store.PrincipalRef{}, "", err
 	}
-	arn := h.arn(ki.noun, "/", n)
+	asAsked := h.arn(ki.noun, "/", n)
+	arn := asAsked
 	var found error
 	switch kind {
 	case store.KindUser:
@@ -62,13 +68,36 @@ func (h *handler) owner(c *api.Call, kind store.PrincipalKind, action string, ex
 	if len(extra) > 0 {
 		ctx = extra[0]
 	}
-	if err := c.Authorize(action, arn, ctx); err != nil {
+	if err := authorizeEntity(c, action, arn, asAsked, ctx); err != nil {
 		return store.PrincipalRef{}, "", err
 	}
 	if found != nil {
 		return store.PrincipalRef{}, "", noSuchEntity("The %s with name %s cannot be found.", ki.noun, n)
 	}
 	return store.PrincipalRef{Kind: kind, Name: n}, arn, nil
+}
+
+// authorizeEntity authorizes action on an entity's ARN, arn (asAsked when
+// there is no such entity). A denial there is answered, when the caller
+// is denied on asAsked too, as the denial on asAsked: the ARN as the
+// request spells the name, with path "/", which is what a caller asking
+// about a missing entity is told. The answer to a caller without
+// permission is then the same whether the entity exists or not.
+func authorizeEntity(c *api.Call, action, arn, asAsked string, ctx policy.Context) error {
+	dec, err := c.Decide(action, arn, ctx)
+	if err != nil || dec.Allowed {
+		return err
+	}
+	if arn != asAsked {
+		missing, err := c.Decide(action, asAsked, ctx)
+		if err != nil {
+			return err
+		}
+		if !missing.Allowed {
+			return c.Deny(action, asAsked, missing)
+		}
+	}
+	return c.Deny(action, arn, dec)
 }
 
 // putInline is Put{User,Group,Role}Policy: the name parameter,

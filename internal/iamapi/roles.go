@@ -137,8 +137,9 @@ func (h *handler) listRoles(c *api.Call) (any, error) {
 
 // deleteRole is DeleteRole. A role with policies cannot be deleted; the
 // checks and the delete run in one transaction. Sessions already issued
-// still authenticate until they expire, but with the role's policies gone
-// they may do nothing but GetCallerIdentity.
+// are bound to the role's id, not its name: from the delete on they are
+// refused (InvalidClientTokenId), even once a role of the same name is
+// created again, and the tunnels they opened close as revoked.
 func (h *handler) deleteRole(c *api.Call) (any, error) {
 	owner, _, err := h.owner(c, store.KindRole, "iam:DeleteRole")
 	if err != nil {

@@ -109,7 +109,7 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 	// The identity policies first (store reads outside the transaction).
 	idDec, err := h.cfg.Authorizer.Authorize(c.Ctx, c.Principal, c.Info, "sts:AssumeRole", roleARN, extra)
 	if err != nil {
-		return nil, fmt.Errorf("iamapi: authorize sts:AssumeRole: %w", err)
+		return nil, c.AuthorizeError("sts:AssumeRole", err)
 	}
 	if idDec.Effect == policy.Deny {
 		h.logDenied(c, roleARN, idDec)

@@ -75,13 +75,14 @@ func (h *handler) createUser(c *api.Call) (any, error) {
 // the user exists.
 func (h *handler) lookupUser(c *api.Call, action, userName string) (store.User, error) {
 	u, err := h.cfg.Store.GetUser(c.Ctx, userName)
-	arn := h.arn("user", "/", userName)
+	asAsked := h.arn("user", "/", userName)
+	arn := asAsked
 	if err == nil {
 		arn = u.ARN
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return u, wrap(err, "get user %s", userName)
 	}
-	if aerr := c.Authorize(action, arn, nil); aerr != nil {
+	if aerr := authorizeEntity(c, action, arn, asAsked, nil); aerr != nil {
 		return u, aerr
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -24,7 +25,20 @@ type Authorizer struct {
 
 	mu      sync.Mutex // guards cache and sources
 	cache   map[[32]byte]*policy.Document
-	sources map[store.PrincipalRef]cachedSources
+	sources map[sourcesKey]cachedSources
+}
+
+// ErrPrincipalGone means the identity a principal's credential was issued
+// to (Principal.PoliciesID) no longer exists, though its name may now
+// belong to another identity. The edge answers it as it answers an invalid
+// credential.
+var ErrPrincipalGone = errors.New("identity: the identity of the credential no longer exists")
+
+// sourcesKey is what cached policies were read for: an identity's name
+// and, when known, its unique id.
+type sourcesKey struct {
+	ref store.PrincipalRef
+	id  string
 }
 
 // cachedSources are the policies of one identity as read while the
@@ -42,7 +56,7 @@ func NewAuthorizer(st store.Repo, now func() time.Time) *Authorizer {
 	if now == nil {
 		now = time.Now
 	}
-	a := &Authorizer{store: st, now: now, cache: make(map[[32]byte]*policy.Document), sources: make(map[store.PrincipalRef]cachedSources)}
+	a := &Authorizer{store: st, now: now, cache: make(map[[32]byte]*policy.Document), sources: make(map[sourcesKey]cachedSources)}
 	a.changes, _ = st.(store.ChangeCounter)
 	return a
 }
@@ -77,17 +91,24 @@ func (a *Authorizer) Parse(doc string, kind policy.Kind) (*policy.Document, erro
 // lands during the read makes the next call read again, and a change of
 // access is seen by the first request after its write commits.
 func (a *Authorizer) Sources(ctx context.Context, ref store.PrincipalRef) ([]policy.Source, error) {
+	return a.sourcesOf(ctx, sourcesKey{ref: ref})
+}
+
+// sourcesOf is Sources for the identity k names; when k.id is set, only
+// while ref's name belongs to the identity with that id (ErrPrincipalGone
+// otherwise).
+func (a *Authorizer) sourcesOf(ctx context.Context, k sourcesKey) ([]policy.Source, error) {
 	if a.changes == nil {
-		return a.readSources(ctx, ref)
+		return a.readSources(ctx, k)
 	}
 	gen := a.changes.Changes()
 	a.mu.Lock()
-	c, ok := a.sources[ref]
+	c, ok := a.sources[k]
 	a.mu.Unlock()
 	if ok && c.gen == gen {
 		return c.sources, nil
 	}
-	out, err := a.readSources(ctx, ref)
+	out, err := a.readSources(ctx, k)
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +116,51 @@ func (a *Authorizer) Sources(ctx context.Context, ref store.PrincipalRef) ([]pol
 	if len(a.sources) >= maxCachedDocs {
 		clear(a.sources)
 	}
-	a.sources[ref] = cachedSources{gen: gen, sources: out}
+	a.sources[k] = cachedSources{gen: gen, sources: out}
 	a.mu.Unlock()
 	return out, nil
 }
 
-// readSources reads the policies of ref from the store.
-func (a *Authorizer) readSources(ctx context.Context, ref store.PrincipalRef) ([]policy.Source, error) {
+// readSources reads the policies of k.ref from the store. With k.id set,
+// it checks after reading that the name still belongs to that identity:
+// ids are never reused, so an identity found under its id after the reads
+// existed throughout them, and what was read is its own.
+func (a *Authorizer) readSources(ctx context.Context, k sourcesKey) ([]policy.Source, error) {
+	out, err := a.readPolicies(ctx, k.ref)
+	if k.id == "" {
+		return out, err
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	// A read that found no owner saw the identity deleted (ErrNotFound);
+	// otherwise the owner must still be the same identity.
+	if err == nil {
+		var id string
+		switch k.ref.Kind {
+		case store.KindUser:
+			var u store.User
+			u, err = a.store.GetUser(ctx, k.ref.Name)
+			id = u.UserID
+		case store.KindRole:
+			var r store.Role
+			r, err = a.store.GetRole(ctx, k.ref.Name)
+			id = r.RoleID
+		default:
+			return nil, fmt.Errorf("identity: principal of kind %q", k.ref.Kind)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("identity: %s %s: %w", k.ref.Kind, k.ref.Name, err)
+		}
+		if err == nil && id == k.id {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s %s (%s)", ErrPrincipalGone, k.ref.Kind, k.ref.Name, k.id)
+}
+
+// readPolicies reads the policies of ref from the store.
+func (a *Authorizer) readPolicies(ctx context.Context, ref store.PrincipalRef) ([]policy.Source, error) {
 	var out []policy.Source
 	add := func(owner store.PrincipalRef) error {
 		inline, err := a.store.ListInlinePolicies(ctx, owner)
@@ -180,9 +239,11 @@ func GlobalContext(p *Principal, info RequestInfo, now time.Time) policy.Context
 
 // Authorize decides whether p may perform action on resource. extra holds
 // the action's own condition keys (they override global ones of the same
-// name). The decision names the deciding statement.
+// name). The decision names the deciding statement. It returns an error
+// wrapping ErrPrincipalGone when the identity p was authenticated as has
+// been deleted since.
 func (a *Authorizer) Authorize(ctx context.Context, p *Principal, info RequestInfo, action, resource string, extra policy.Context) (policy.Decision, error) {
-	sources, err := a.Sources(ctx, p.Policies)
+	sources, err := a.sourcesOf(ctx, sourcesKey{ref: p.Policies, id: p.PoliciesID})
 	if err != nil {
 		return policy.Decision{}, err
 	}

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -65,5 +66,76 @@ func TestSourcesCacheFollowsWrites(t *testing.T) {
 	}
 	if !decide() {
 		t.Fatal("group policy not seen")
+	}
+}
+
+// TestAuthorizeBindsTheIdentity: a principal authenticated as one role
+// (or user) is never given the policies of another identity that takes
+// its name later, even when the swap falls between authentication and
+// authorization; the error is ErrPrincipalGone, which the edge answers as
+// an invalid credential.
+func TestAuthorizeBindsTheIdentity(t *testing.T) {
+	ctx := context.Background()
+	allow := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+	const acct = "123456789012"
+	cases := []struct {
+		name   string
+		kind   store.PrincipalKind
+		create func(st store.Store, id string) error
+		remove func(st store.Store) error
+	}{
+		{"role", store.KindRole, func(st store.Store, id string) error {
+			return st.CreateRole(ctx, store.Role{RoleID: id, RoleName: "ops", Path: "/", ARN: "arn:aws:iam::" + acct + ":role/ops",
+				AssumeRolePolicyDocument: "{}", MaxSessionDuration: 3600, CreateDate: time.Now()})
+		}, func(st store.Store) error { return st.DeleteRole(ctx, "ops") }},
+		{"user", store.KindUser, func(st store.Store, id string) error {
+			return st.CreateUser(ctx, store.User{UserID: id, UserName: "ops", Path: "/", ARN: "arn:aws:iam::" + acct + ":user/ops", CreateDate: time.Now()})
+		}, func(st store.Store) error { return st.DeleteUser(ctx, "ops") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ref := store.PrincipalRef{Kind: tc.kind, Name: "ops"}
+			if err := tc.create(st, "OLDID"); err != nil {
+				t.Fatal(err)
+			}
+			a := NewAuthorizer(st, nil)
+			p := &Principal{Type: TypeIAMUser, AccountID: acct, ARN: "arn:aws:iam::" + acct + ":" + string(tc.kind) + "/ops",
+				UserName: "ops", Policies: ref, PoliciesID: "OLDID"}
+			if tc.kind == store.KindRole {
+				p.Type, p.RoleID = TypeAssumedRole, "OLDID"
+			}
+			d, err := a.Authorize(ctx, p, RequestInfo{}, "iam:CreateUser", "*", nil)
+			if err != nil || d.Allowed {
+				t.Fatalf("before: %v, %v; want denied", d, err)
+			}
+			// Deleted: gone, not a store failure.
+			if err := tc.remove(st); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Authorize(ctx, p, RequestInfo{}, "iam:CreateUser", "*", nil); !errors.Is(err, ErrPrincipalGone) {
+				t.Fatalf("deleted: %v, want ErrPrincipalGone", err)
+			}
+			// Re-created with allow-all under the same name: still gone.
+			if err := tc.create(st, "NEWID"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.PutInlinePolicy(ctx, store.InlinePolicy{Owner: ref, PolicyName: "all", Document: allow}); err != nil {
+				t.Fatal(err)
+			}
+			d, err = a.Authorize(ctx, p, RequestInfo{}, "iam:CreateUser", "*", nil)
+			if !errors.Is(err, ErrPrincipalGone) || d.Allowed {
+				t.Fatalf("re-created: %v, %v; want ErrPrincipalGone", d, err)
+			}
+			// The new identity itself is allowed.
+			p.PoliciesID = "NEWID"
+			if d, err := a.Authorize(ctx, p, RequestInfo{}, "iam:CreateUser", "*", nil); err != nil || !d.Allowed {
+				t.Fatalf("new identity: %v, %v; want allowed", d, err)
+			}
+		})
 	}
 }

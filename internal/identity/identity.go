@@ -40,6 +40,12 @@ type Principal struct {
 	// Policies names the identity whose policies apply (the user, or the
 	// role of a session).
 	Policies store.PrincipalRef
+	// PoliciesID is the unique id (AIDA…, AROA…) of the identity Policies
+	// names, as authentication found it. Authorizer.Authorize applies the
+	// policies of that identity only: once it is deleted, a new identity
+	// of the same name lends it nothing (ErrPrincipalGone). Empty for
+	// principals that no credential stands behind (policy simulation).
+	PoliciesID string
 	// Role session details (TypeAssumedRole only).
 	RoleARN        string
 	RoleID         string
@@ -173,27 +179,45 @@ func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.C
 	}
 }
 
+// principal builds the caller from the verified credential. A credential
+// belongs to one identity, found by its unique id: an access key to its
+// user (AIDA…), a role session to its role (AROA…). When that identity is
+// gone the credential is invalid, even if an identity of the same name
+// was created since (AWS answers InvalidClientTokenId).
 func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, error) {
+	gone := &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
 	switch {
 	case h.key != nil:
-		u, err := a.store.GetUser(ctx, h.key.UserName)
+		u, err := a.store.GetUserByID(ctx, h.key.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, gone
+		}
 		if err != nil {
 			return nil, fmt.Errorf("identity: user of access key %s: %w", h.key.AccessKeyID, err)
 		}
 		return &Principal{
 			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
 			UserName: u.UserName, AccessKeyID: h.key.AccessKeyID,
-			Policies: store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
+			Policies:   store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
+			PoliciesID: u.UserID,
 		}, nil
 	case h.session != nil:
 		s := h.session
+		role, err := a.store.GetRoleByID(ctx, s.RoleID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, gone
+		}
+		if err != nil {
+			return nil, fmt.Errorf("identity: role of session %s: %w", s.AccessKeyID, err)
+		}
 		return &Principal{
 			Type: TypeAssumedRole, AccountID: a.accountID,
-			ARN:         AssumedRoleARN(a.accountID, s.RoleName, s.SessionName),
-			PrincipalID: s.RoleID + ":" + s.SessionName, UserName: s.RoleName,
+			ARN:         AssumedRoleARN(a.accountID, role.RoleName, s.SessionName),
+			PrincipalID: role.RoleID + ":" + s.SessionName, UserName: role.RoleName,
 			AccessKeyID: s.AccessKeyID,
-			Policies:    store.PrincipalRef{Kind: store.KindRole, Name: s.RoleName},
-			RoleARN:     s.RoleARN, RoleID: s.RoleID, SessionName: s.SessionName,
+			Policies:    store.PrincipalRef{Kind: store.KindRole, Name: role.RoleName},
+			PoliciesID:  role.RoleID,
+			RoleARN:     role.ARN, RoleID: role.RoleID, SessionName: s.SessionName,
 			SessionIssued: s.CreateDate, SessionExpires: s.Expiration,
 		}, nil
 	}

@@ -26,6 +26,7 @@ type Metrics struct {
 	openLatency    prometheus.Histogram
 	storeCommit    prometheus.Histogram
 	keysPushed     prometheus.Counter
+	connsRefused   *prometheus.CounterVec
 }
 
 // New makes the metrics and a registry holding them and the Go runtime's
@@ -51,7 +52,9 @@ func New() *Metrics {
 		Help:    "Time to commit a batch of audit records to the store.",
 		Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1}})
 	m.keysPushed = prometheus.NewCounter(prometheus.CounterOpts{Name: "postern_ssh_keys_pushed_total", Help: "SSH public keys pushed with SendSSHPublicKey."})
-	m.reg.MustRegister(m.apiRequests, m.signatureFails, m.tunnelsOpen, m.tunnelsOpened, m.tunnelsRefused, m.tunnelsClosed,
+	m.connsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "postern_connections_refused_total",
+		Help: "Connections closed as soon as accepted, by reason (per_source_limit: the source held too many unauthenticated connections)."}, []string{"reason"})
+	m.reg.MustRegister(m.connsRefused, m.apiRequests, m.signatureFails, m.tunnelsOpen, m.tunnelsOpened, m.tunnelsRefused, m.tunnelsClosed,
 		m.tunnelBytes, m.openLatency, m.storeCommit, m.keysPushed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -92,6 +95,13 @@ func (m *Metrics) SignatureFailure(code string) {
 func (m *Metrics) TunnelRefused(reason string) {
 	if m != nil {
 		m.tunnelsRefused.WithLabelValues(reason).Inc()
+	}
+}
+
+// ConnectionRefused counts a connection closed as soon as it was accepted.
+func (m *Metrics) ConnectionRefused(reason string) {
+	if m != nil {
+		m.connsRefused.WithLabelValues(reason).Inc()
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/postern/postern/internal/jsonkeys"
 )
 
 // fuzzRequests are evaluated against every document FuzzParse accepts.
@@ -37,6 +39,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"Statement":{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::${*}?","Condition":{"ForAllValues:StringLike":{"aws:TagKeys":["a*","${k:a}"]},"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/${aws:username}"},"Null":{"k:z":true},"DateLessThanIfExists":{"aws:CurrentTime":1893456000},"BinaryEquals":{"k:b":"aGVsbG8="}}}}`, uint8(IdentityPolicy))
 	f.Add(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEqualz":{"k:a":"x"}}}]}`, uint8(IdentityPolicy))
 	f.Add(`[1,2`, uint8(0))
+	// A repeated member must be refused, not read as its last value.
+	f.Add(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Effect":"Allow"}]}`, uint8(IdentityPolicy))
 	f.Fuzz(func(t *testing.T, doc string, kind uint8) {
 		d, err := Parse(doc, Kind(kind))
 		if err != nil {
@@ -48,6 +52,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if d.Kind != Kind(kind) {
 			t.Fatalf("parsed kind %v, asked for %v", d.Kind, Kind(kind))
+		}
+		if jsonkeys.Check([]byte(doc), false) != nil {
+			t.Fatalf("accepted a document that repeats a member: %q", doc)
 		}
 		src := []Source{{Name: "fuzz", Doc: d}}
 		for _, req := range fuzzRequests {

@@ -3,9 +3,12 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/postern/postern/internal/jsonkeys"
 )
 
 // Messages AWS returns, word for word, in MalformedPolicyDocument.
@@ -36,8 +39,9 @@ const (
 // policy variables are literal text); Effect Allow or Deny; alphanumeric,
 // unique Sids; actions of the form service:action or "*"; resources that
 // are "*" or ARNs; known condition operators; and numeric, date, IP,
-// base64 and Null values that parse. Duplicate JSON keys are allowed, the
-// last one winning.
+// base64 and Null values that parse. A JSON object that names a member
+// twice, at any depth, is refused: encoding/json would keep the last one,
+// so {"Effect":"Deny",…,"Effect":"Allow"} would silently mean Allow.
 func Parse(doc string, kind Kind) (*Document, error) {
 	d, msg := parse(doc, kind)
 	if msg != "" {
@@ -55,6 +59,12 @@ func parse(doc string, kind Kind) (*Document, string) {
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(doc), &top); err != nil || top == nil {
+		return nil, msgSyntax
+	}
+	var dup *jsonkeys.DuplicateError
+	if err := jsonkeys.Check([]byte(doc), false); errors.As(err, &dup) {
+		return nil, msgSyntax + " The key " + quote(dup.Key) + " appears more than once in one object."
+	} else if err != nil {
 		return nil, msgSyntax
 	}
 	for _, k := range sortedKeys(top) {

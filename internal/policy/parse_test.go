@@ -147,7 +147,6 @@ func TestParseValid(t *testing.T) {
 		{"id", IdentityPolicy, `{"Version":"2012-10-17","Id":"p1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`, Version2012, 1},
 		{"empty statement list", IdentityPolicy, `{"Version":"2012-10-17","Statement":[]}`, Version2012, 0},
 		{"whitespace", IdentityPolicy, " \n{ \"Statement\" : [ { \"Effect\" : \"Deny\" , \"NotAction\" : [ \"iam:*\" ] , \"NotResource\" : \"arn:aws:s3:::x\" } ] }\n", "", 1},
-		{"duplicate keys last wins", IdentityPolicy, `{"Version":"2008-10-17","Version":"2012-10-17","Statement":{"Effect":"Deny","Effect":"Allow","Action":"*","Resource":"*"}}`, Version2012, 1},
 		{"mixed condition values", IdentityPolicy, stmt(`{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"k:a":["x",1,true,2.5]},"Bool":{"aws:SecureTransport":false}}}`), Version2012, 1},
 		{"lower-case operator", IdentityPolicy, stmt(`{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"numericlessthanequals":{"k:n":60}}}`), Version2012, 1},
 		{"unicode", IdentityPolicy, stmt(`{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bücket/ø/*","Condition":{"StringLike":{"s3:prefix":"日本/*"}}}`), Version2012, 1},

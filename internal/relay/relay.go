@@ -33,11 +33,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/egress"
 	"github.com/postern/postern/internal/eice"
+	"github.com/postern/postern/internal/httpedge"
 	"github.com/postern/postern/internal/linkmux"
 	"github.com/postern/postern/internal/netutil"
 	"github.com/postern/postern/internal/store"
@@ -68,6 +70,10 @@ type DialError struct {
 }
 
 func (e *DialError) Error() string { return e.Message }
+
+// CodeAgentAlreadyConnected refuses (409, retryable) a link of an agent
+// that has a live link to this replica already.
+const CodeAgentAlreadyConnected = "AgentAlreadyConnected"
 
 // ErrNoAgent means no agent of the endpoint is connected (or all drain).
 var ErrNoAgent = errors.New("relay: no agent of the endpoint is connected")
@@ -140,6 +146,7 @@ type link struct {
 
 	mu       sync.Mutex
 	draining bool
+	revoked  string                         // why the agent was revoked, once Disconnect says so
 	open     int                            // tunnels open through this link
 	streams  map[*tunnelproto.Conn]struct{} // its open streams (remote agents)
 	ctrlMu   sync.Mutex
@@ -196,14 +203,24 @@ func (r *Relay) HasAgent(endpointID string) bool {
 	return false
 }
 
-// add registers a link, replacing an older link of the same agent.
-func (r *Relay) add(l *link) error {
+// errDuplicate: the agent has a live link already (see HandleLink).
+var errDuplicate = errors.New("relay: the agent has another live link")
+
+// add registers a link. An older link of the same agent is replaced when
+// it is stale, the link HandleLink probed and found dead (nil when there
+// was none); another one is a link that came up meanwhile, and l is then
+// refused with errDuplicate.
+func (r *Relay) add(l *link, stale *link) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return errors.New("relay: shutting down")
 	}
 	old := r.byAgent[l.agentID]
+	if old != nil && old != stale && l.local == nil {
+		r.mu.Unlock()
+		return errDuplicate
+	}
 	r.byAgent[l.agentID] = l
 	ls := r.byEndpoint[l.endpointID]
 	if old != nil {
@@ -212,10 +229,46 @@ func (r *Relay) add(l *link) error {
 	r.byEndpoint[l.endpointID] = append(ls, l)
 	r.mu.Unlock()
 	if old != nil && old.sess != nil {
-		r.log.Info("agent reconnected; closing its previous link", "agent", l.agentID)
+		r.log.Info("agent reconnected; closing its previous link, which no longer answered", "agent", l.agentID,
+			"address", l.addr, "previous_address", old.addr)
 		old.sess.Close()
 	}
 	return nil
+}
+
+// LinkProbeTimeout bounds the wait for a connected agent's link to answer
+// a ping when a second link with the agent's key arrives.
+const LinkProbeTimeout = 3 * time.Second
+
+// staleLink returns, when a new link of agentID arrives, the agent's
+// current remote link if it is dead (it did not answer a ping within
+// LinkProbeTimeout: the agent reconnected before this replica noticed the
+// old link was gone), nil if there is none, and the live link in live
+// otherwise: a second process with the agent's identity, which must not
+// take the link from the first.
+func (r *Relay) staleLink(agentID string) (stale, live *link) {
+	r.mu.Lock()
+	cur := r.byAgent[agentID]
+	r.mu.Unlock()
+	if cur == nil || cur.sess == nil {
+		return cur, nil
+	}
+	answered := make(chan error, 1)
+	go func() {
+		_, err := cur.sess.Ping()
+		answered <- err
+	}()
+	t := time.NewTimer(LinkProbeTimeout)
+	defer t.Stop()
+	select {
+	case err := <-answered:
+		if err == nil {
+			return nil, cur
+		}
+	case <-t.C:
+	case <-cur.sess.Done():
+	}
+	return cur, nil
 }
 
 // remove unregisters a link if it is still the agent's current one.
@@ -349,7 +402,7 @@ func (r *Relay) openOn(ctx context.Context, l *link, req tunnelproto.DialRequest
 
 // track counts a stream against its link until it is closed.
 func (r *Relay) track(l *link, s Stream) Stream {
-	t := &tracked{Stream: s}
+	t := &tracked{Stream: s, l: l}
 	l.mu.Lock()
 	l.open++
 	if c, ok := s.(*tunnelproto.Conn); ok {
@@ -407,8 +460,35 @@ func (r *Relay) shrinkLoop() {
 
 type tracked struct {
 	Stream
+	l    *link
 	once sync.Once
 	done func()
+}
+
+// Recv, SendData and SendEOF report the link's end as what it was: when
+// the agent was revoked (Disconnect), a broken stream is the revocation's
+// *tunnelproto.EndReason, not a lost agent.
+func (t *tracked) Recv(get func(n int) []byte) ([]byte, error) {
+	b, err := t.Stream.Recv(get)
+	return b, t.revoked(err)
+}
+
+func (t *tracked) SendData(frame []byte) error { return t.revoked(t.Stream.SendData(frame)) }
+
+func (t *tracked) SendEOF() error { return t.revoked(t.Stream.SendEOF()) }
+
+func (t *tracked) revoked(err error) error {
+	var er *tunnelproto.EndReason
+	if err == nil || errors.Is(err, io.EOF) || errors.As(err, &er) {
+		return err
+	}
+	t.l.mu.Lock()
+	msg := t.l.revoked
+	t.l.mu.Unlock()
+	if msg == "" {
+		return err
+	}
+	return &tunnelproto.EndReason{Code: tunnelproto.CodeRevoked, Message: msg}
 }
 
 func (t *tracked) Close() error {
@@ -417,13 +497,22 @@ func (t *tracked) Close() error {
 }
 
 // Disconnect closes an agent's link, telling it why when revoked. It
-// returns whether the agent was connected.
+// returns whether the agent was connected. When revoked, the tunnels
+// through the link end as revoked (tunnelproto.CodeRevoked, which clients
+// see as close code 1008) with RevokedMessage(message), not as a lost
+// agent: an auditor tells a revocation from a network failure.
 func (r *Relay) Disconnect(agentID string, revoked bool, message string) bool {
 	r.mu.Lock()
 	l := r.byAgent[agentID]
 	r.mu.Unlock()
 	if l == nil {
 		return false
+	}
+	if revoked {
+		message = RevokedMessage(message)
+		l.mu.Lock()
+		l.revoked = message
+		l.mu.Unlock()
 	}
 	if l.local != nil {
 		l.local.closeAll(tunnelproto.CodeRevoked, message)
@@ -440,6 +529,22 @@ func (r *Relay) Disconnect(agentID string, revoked bool, message string) bool {
 	l.sess.Close()
 	r.remove(l)
 	return true
+}
+
+// RevokedMessage is the reason a revoked tunnel's client sees: "Access was
+// revoked: " and why, as for every revocation (package frontdoor).
+func RevokedMessage(why string) string {
+	const prefix = "Access was revoked: "
+	if why == "" {
+		why = "the endpoint agent was revoked"
+	}
+	if strings.HasPrefix(why, prefix) {
+		return why
+	}
+	if r := []rune(why); len(r) > 1 && unicode.IsUpper(r[0]) && !unicode.IsUpper(r[1]) {
+		why = string(unicode.ToLower(r[0])) + string(r[1:])
+	}
+	return prefix + why
 }
 
 // DisconnectEndpoint closes the links of every agent of an endpoint.
@@ -503,7 +608,7 @@ func HashSecret(secret string) []byte {
 func (r *Relay) HandleJoin(w http.ResponseWriter, req *http.Request) {
 	fp, _, ok := clientKey(req)
 	if !ok {
-		writeErr(w, http.StatusUnauthorized, "ClientCertificateRequired", "An agent must present its key as a TLS client certificate.", true)
+		writeErr(w, http.StatusUnauthorized, "ClientCertificateRequired", "An agent must present its key as a TLS client certificate, offering the TLS ALPN protocol "+tunnelproto.AgentALPN+".", true)
 		return
 	}
 	var jr tunnelproto.JoinRequest
@@ -550,6 +655,7 @@ func (r *Relay) HandleJoin(w http.ResponseWriter, req *http.Request) {
 		writeErr(w, http.StatusInternalServerError, "InternalError", "The server could not record the agent.", false)
 		return
 	}
+	httpedge.Trust(ctx) // the join token was good
 	r.log.Info("agent joined", "agent", agentID, "endpoint", ep.EndpointID, "name", jr.Name, "address", req.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(tunnelproto.JoinResponse{AgentID: agentID, EndpointID: ep.EndpointID, VpcID: vpc.VpcID, VpcCIDRs: VPCCIDRs(vpc)})
@@ -577,7 +683,7 @@ func limit(s string, n int) string {
 func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 	fp, _, ok := clientKey(req)
 	if !ok {
-		writeErr(w, http.StatusUnauthorized, "ClientCertificateRequired", "An agent must present its key as a TLS client certificate.", true)
+		writeErr(w, http.StatusUnauthorized, "ClientCertificateRequired", "An agent must present its key as a TLS client certificate, offering the TLS ALPN protocol "+tunnelproto.AgentALPN+".", true)
 		return
 	}
 	if !strings.EqualFold(req.Header.Get("Upgrade"), tunnelproto.UpgradeProtocol) {
@@ -613,6 +719,21 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	name, version := limit(req.Header.Get(tunnelproto.HeaderAgentName), 128), limit(req.Header.Get(tunnelproto.HeaderAgentVersion), 64)
+	// One link per agent and replica. A second one while the first still
+	// answers is another process with this agent's key (a copied state
+	// directory): refuse it, rather than let the two take the link from
+	// each other in turns. One whose predecessor is dead replaces it.
+	stale, live := r.staleLink(a.AgentID)
+	if live != nil {
+		r.log.Warn("refused a second link of a connected agent: two processes share its identity", "agent", a.AgentID,
+			"endpoint", a.EndpointID, "address", req.RemoteAddr, "name", name, "connected_address", live.addr,
+			"connected_name", live.name, "connected_since", live.since)
+		writeErr(w, http.StatusConflict, CodeAgentAlreadyConnected, fmt.Sprintf("Agent %s is connected to this server already "+
+			"(from %s, name %q, since %s) and its link answers: two processes are using this agent's identity (a copied "+
+			"state directory?). Stop one of them; run each agent with its own state directory and join token.",
+			a.AgentID, live.addr, live.name, live.since.Format(time.RFC3339)), false)
+		return
+	}
 	now := r.cfg.Now().UTC()
 	if err := r.cfg.Store.UpdateAgentConnection(ctx, a.AgentID, req.RemoteAddr, version, now); err != nil {
 		r.log.Warn("could not record the agent's connection", "agent", a.AgentID, "error", err)
@@ -622,6 +743,7 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 		writeErr(w, http.StatusInternalServerError, "InternalError", "The connection cannot be upgraded.", false)
 		return
 	}
+	httpedge.Trust(ctx) // a known, unrevoked agent: its link is not unauthenticated
 	conn, brw, err := hj.Hijack()
 	if err != nil {
 		return
@@ -658,7 +780,11 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 	_ = conn.SetDeadline(time.Time{})
 	l := &link{agentID: a.AgentID, endpointID: a.EndpointID, name: name, version: version, addr: req.RemoteAddr,
 		since: now, sess: sess, ctrl: ctrl}
-	if err := r.add(l); err != nil {
+	if err := r.add(l, stale); err != nil {
+		if errors.Is(err, errDuplicate) {
+			r.log.Warn("refused a second link of a connected agent: two processes share its identity", "agent", a.AgentID,
+				"endpoint", a.EndpointID, "address", req.RemoteAddr, "name", name)
+		}
 		sess.Close()
 		return
 	}
@@ -778,7 +904,7 @@ func (r *Relay) AddLocal(endpointID, agentID, name string, policy egress.Policy,
 	}
 	l := &link{agentID: agentID, endpointID: endpointID, name: name, version: "embedded", addr: "in-process",
 		since: r.cfg.Now().UTC(), local: &localAgent{policy: policy, dialTimeout: dialTimeout, streams: map[*localStream]struct{}{}}}
-	return r.add(l)
+	return r.add(l, nil)
 }
 
 // LoopbackPolicy is the egress policy of an embedded agent serving its own

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,6 +95,34 @@ func BenchmarkGetCallerIdentity(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkCreateUser measures a write call, CreateUser, through the
+// whole server: the user and the call's audit record are one commit
+// (audit.Writer.InTx). clients is the number of concurrent callers.
+func BenchmarkCreateUser(b *testing.B) {
+	for _, clients := range []int{2, 32} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			s, hc, url := benchServer(b)
+			client := iam.NewFromConfig(sdkConfig(hc, s.Admin.AccessKeyID, s.Admin.SecretAccessKey), func(o *iam.Options) {
+				o.BaseEndpoint = aws.String(url)
+			})
+			ctx := context.Background()
+			var n atomic.Int64
+			b.SetParallelism(max(1, clients/max(1, runtime.GOMAXPROCS(0))))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					name := fmt.Sprintf("bench-%d", n.Add(1))
+					if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
 }
 
 // BenchmarkAuthorize100 measures policy decisions for a user with 100

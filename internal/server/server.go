@@ -338,7 +338,7 @@ func (s *Server) loadCerts() error {
 		if err != nil {
 			return fmt.Errorf("server: load TLS certificate: %w", err)
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}
+		s.tls = listenerTLS(cert)
 		// Agents pin the last certificate of the chain the server sends
 		// (the CA when the chain includes it).
 		if last, err := x509.ParseCertificate(cert.Certificate[len(cert.Certificate)-1]); err == nil {
@@ -362,9 +362,10 @@ func (s *Server) loadCerts() error {
 	}
 	s.Certs = b
 	s.Created = append(s.Created, b.Created...)
-	// Agents present their key as a client certificate; other clients
-	// send none. The certificate is checked by the relay, per request.
-	s.tls = &tls.Config{Certificates: []tls.Certificate{b.ServerTLS}, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert}
+	// Agents present their key as a client certificate (asked for only
+	// when they offer the agent ALPN protocol); other clients send none.
+	// The certificate is checked by the relay, per request.
+	s.tls = listenerTLS(b.ServerTLS)
 	s.caPin = agent.CertFingerprint(b.CA)
 	return nil
 }
@@ -502,19 +503,22 @@ func (s *Server) buildHandler(ctx context.Context) error {
 // Handler returns the server's HTTP handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// TLSConfig returns the listener's TLS configuration.
+// TLSConfig returns the listener's TLS configuration: the server's
+// certificate, and a client certificate asked for only from clients that
+// offer the agents' ALPN protocol (listenerTLS).
 func (s *Server) TLSConfig() *tls.Config { return s.tls.Clone() }
 
 // Serve serves TLS on ln until Shutdown. It always closes ln.
 func (s *Server) Serve(ln net.Listener) error {
 	s.http = &http.Server{
-		Handler:           s.handler,
-		TLSConfig:         s.tls,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		Handler:   s.handler,
+		TLSConfig: s.tls,
+		ErrorLog:  slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	err := s.http.Serve(tls.NewListener(tlsbatch.Listener{Listener: ln}, s.tls))
+	// Timeouts and the per-source cap on unauthenticated connections
+	// (edge.go); the cap sits beneath TLS, so that a refused connection
+	// costs no handshake.
+	err := s.http.Serve(tls.NewListener(s.edge(s.http, tlsbatch.Listener{Listener: ln}), s.tls))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/eicapi"
+	"github.com/postern/postern/internal/httpedge"
 	"github.com/postern/postern/internal/sshkeys"
 	"github.com/postern/postern/internal/store"
 )
@@ -105,9 +106,11 @@ func (s *Server) authorizeKeys(r *http.Request, instanceID string) error {
 		if err != nil || ep.VpcID != inst.VpcID {
 			return errors.New("the instance is not in the agent's VPC")
 		}
+		httpedge.Trust(ctx)
 		return nil
 	}
 	if s.Local.EndpointID != "" && inst.VpcID == s.Local.VpcID && isLoopback(r.RemoteAddr) {
+		httpedge.Trust(ctx)
 		return nil
 	}
 	return errors.New("only endpoint agents, or this host for its local network, may read pushed keys")

@@ -53,7 +53,7 @@ func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator
 	s.frontdoor, err = frontdoor.New(frontdoor.Config{
 		Store: s.Store, Authenticator: authn, Authorizer: authz, Relay: s.relay,
 		AccountID: s.AccountID, Region: s.Config.Region, Ports: ports,
-		MaxDuration: time.Duration(s.Config.Tunnel.MaxDurationSeconds) * time.Second,
+		MaxDuration: time.Duration(s.Config.Tunnel.MaxDurationSeconds) * time.Second, MaxURLLifetime: time.Duration(s.Config.Tunnel.MaxURLLifetimeSeconds) * time.Second,
 		Concurrency: s.Config.Tunnel.ConcurrencyPerEndpoint, Replay: s.Config.Tunnel.Replay,
 		EndOnSessionExpiry: s.Config.Tunnel.EndOnSessionExpiry, Audit: s.audit, Metrics: s.metrics, Now: s.Config.TunnelClock,
 		Logger: s.logger.With("component", "frontdoor"),

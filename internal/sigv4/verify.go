@@ -159,12 +159,16 @@ func (v *Verifier) skew() time.Duration {
 
 // Verify picks the form: the Authorization header when present, the
 // presigned query when X-Amz-Algorithm is in the URL, else
-// ReasonMissingAuth.
+// ReasonMissingAuth. A presigned request must have an empty body: its
+// signature covers no payload.
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*Result, error) {
 	if r.Header.Get("Authorization") != "" {
 		return v.VerifyRequest(ctx, r, body)
 	}
 	if r.URL.Query().Has("X-Amz-Algorithm") {
+		if len(body) > 0 {
+			return nil, errorf(ReasonIncomplete, "A presigned request must not carry a body: its signature does not cover one. Sign the request in the Authorization header instead.")
+		}
 		return v.VerifyPresigned(ctx, r)
 	}
 	return nil, errorf(ReasonMissingAuth, "Request is missing Authentication Token")
@@ -212,14 +216,15 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []by
 	} else if -d > v.skew() {
 		return nil, errorf(ReasonSkew, "Signature expired: %s is now earlier than %s (%s - %d min.)", amzDate, now.Add(-v.skew()).UTC().Format(timeFormat), now.UTC().Format(timeFormat), int(v.skew().Minutes()))
 	}
+	// The signature always covers the body's own hash: UNSIGNED-PAYLOAD
+	// and the STREAMING-* forms would let the body change after signing.
 	bodyHash := sha256Hex(body)
-	payload := bodyHash
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
-		if h != unsignedBody && h != bodyHash {
+	if vals := r.Header.Values("X-Amz-Content-Sha256"); len(vals) > 0 {
+		if h := vals[0]; len(vals) > 1 || h != bodyHash {
+			if h == unsignedBody || strings.HasPrefix(h, "STREAMING-") {
+				return nil, errorf(ReasonSignatureMismatch, "Unsigned and streaming payloads are not accepted: the 'x-amz-content-sha256' header must be the SHA-256 of the request body, and the signature must cover it.")
+			}
 			return nil, errorf(ReasonSignatureMismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-		}
-		if contains(auth.SignedHeaders, "x-amz-content-sha256") {
-			payload = h
 		}
 	}
 	token := r.Header.Get("X-Amz-Security-Token")
@@ -227,7 +232,7 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []by
 	if err != nil {
 		return nil, err
 	}
-	canon, err := CanonicalRequest(r, CanonicalQuery(r.URL.Query(), ""), auth.SignedHeaders, payload)
+	canon, err := CanonicalRequest(r, CanonicalQuery(r.URL.Query(), ""), auth.SignedHeaders, bodyHash)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +310,9 @@ func ParsePresigned(q url.Values) (Presigned, error) {
 
 // VerifyPresigned verifies the presigned query form (as /openTunnel uses).
 // The payload hash may be the SHA-256 of the empty string (what the AWS
-// CLI and the Go SDK sign) or UNSIGNED-PAYLOAD.
+// CLI and the Go SDK sign) or UNSIGNED-PAYLOAD; either way the request's
+// body is not covered, so the caller must not act on one (Verify refuses
+// a presigned request that carries a body).
 func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Result, error) {
 	q := r.URL.Query()
 	p, err := ParsePresigned(q)

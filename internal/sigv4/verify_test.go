@@ -271,3 +271,63 @@ func BenchmarkVerifyRequest(b *testing.B) {
 		}
 	}
 }
+
+// TestPayloadMustBeSigned: the signature of a header-signed request always
+// covers the body's own SHA-256, and a presigned request carries no body.
+func TestPayloadMustBeSigned(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	const body = "Action=GetCallerIdentity&Version=2011-06-15"
+	sum := sha256.Sum256([]byte(body))
+	bodyHash := hex.EncodeToString(sum[:])
+	creds := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "s"}
+	// sign signs body over payloadHash with header set first (so that the
+	// SDK signs it).
+	sign := func(payloadHash string, header map[string]string) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1:8443/", strings.NewReader(body))
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, payloadHash, "sts", "us-east-1", now); err != nil {
+			t.Fatal(err)
+		}
+		return req
+	}
+	presign := func() *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, "https://127.0.0.1:8443/?Action=GetCallerIdentity&Version=2011-06-15", nil)
+		u, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, req, emptySHA256, "sts", "us-east-1", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return getRequest(t, u)
+	}
+	tests := []struct {
+		name string
+		req  *http.Request
+		body string
+		want Reason
+	}{
+		{"body hash", sign(bodyHash, nil), body, 0},
+		{"body hash in a signed header", sign(bodyHash, map[string]string{"X-Amz-Content-Sha256": bodyHash}), body, 0},
+		{"UNSIGNED-PAYLOAD", sign("UNSIGNED-PAYLOAD", map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}), body, ReasonSignatureMismatch},
+		{"UNSIGNED-PAYLOAD, other body", sign("UNSIGNED-PAYLOAD", map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}), "Action=ListUsers&Version=2010-05-08", ReasonSignatureMismatch},
+		{"STREAMING-AWS4-HMAC-SHA256-PAYLOAD", sign("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", map[string]string{"X-Amz-Content-Sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}), body, ReasonSignatureMismatch},
+		{"STREAMING-UNSIGNED-PAYLOAD-TRAILER", sign("STREAMING-UNSIGNED-PAYLOAD-TRAILER", map[string]string{"X-Amz-Content-Sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER"}), body, ReasonSignatureMismatch},
+		{"signed over UNSIGNED-PAYLOAD without the header", sign("UNSIGNED-PAYLOAD", nil), body, ReasonSignatureMismatch},
+		{"two body hash headers", func() *http.Request {
+			r := sign(bodyHash, map[string]string{"X-Amz-Content-Sha256": bodyHash})
+			r.Header.Add("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+			return r
+		}(), body, ReasonSignatureMismatch},
+		{"presigned, no body", presign(), "", 0},
+		{"presigned with a body", presign(), "Action=ListUsers&Version=2010-05-08", ReasonIncomplete},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &Verifier{Now: func() time.Time { return now }, Lookup: staticLookup("AKIDEXAMPLE", "s", "")}
+			_, err := v.Verify(context.Background(), tc.req, []byte(tc.body))
+			if reason(err) != tc.want {
+				t.Fatalf("got %v, want reason %d", err, tc.want)
+			}
+		})
+	}
+}

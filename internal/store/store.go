@@ -130,6 +130,7 @@ const (
 type AccessKey struct {
 	AccessKeyID  string // AKIA…, unique
 	UserName     string
+	UserID       string // the owner's AIDA…, filled by reads; CreateAccessKey goes by UserName
 	SecretSealed []byte // the secret access key, sealed; never plain text
 	Status       string // KeyActive or KeyInactive
 	CreateDate   time.Time
@@ -191,6 +192,10 @@ type Role struct {
 type Roles interface {
 	CreateRole(ctx context.Context, r Role) error
 	GetRole(ctx context.Context, roleName string) (Role, error)
+	// GetRoleByID looks a role up by its AROA… id. A role deleted and
+	// created again under the same name has a new id, so the old id stays
+	// ErrNotFound.
+	GetRoleByID(ctx context.Context, roleID string) (Role, error)
 	ListRoles(ctx context.Context, pathPrefix string) ([]Role, error)
 	// UpdateAssumeRolePolicy replaces the trust policy.
 	UpdateAssumeRolePolicy(ctx context.Context, roleName, document string) error

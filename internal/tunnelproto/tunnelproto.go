@@ -4,7 +4,12 @@
 // # The link
 //
 // An agent dials out to the server's TLS listener and authenticates with a
-// TLS client certificate made from its own key. It joins once
+// TLS client certificate made from its own key. It offers the TLS ALPN
+// protocols AgentALPN then "http/1.1" (AgentNextProtos): the server asks
+// for a client certificate only in handshakes that offer AgentALPN, so
+// that ordinary clients (the AWS CLI's TLS stack fails on a
+// CertificateRequest) never get one, and it selects "http/1.1", so the
+// connection carries HTTP/1.1 as usual. It joins once
 // (POST JoinPath with a JoinRequest, answered with a JoinResponse), then
 // opens its link on every (re)connection: GET LinkPath with
 // "Upgrade: postern-link/1". On 101 Switching Protocols the connection
@@ -39,6 +44,10 @@ import (
 
 // HTTP surface of the server for agents.
 const (
+	// AgentALPN is the TLS ALPN protocol an agent offers (before
+	// "http/1.1") on every connection to the server; only handshakes that
+	// offer it are asked for a client certificate.
+	AgentALPN = "postern-agent/1"
 	// JoinPath redeems a join token: POST, JSON JoinRequest → JoinResponse.
 	JoinPath = "/agent/v1/join"
 	// LinkPath opens the link: GET with Upgrade: UpgradeProtocol.
@@ -60,6 +69,10 @@ const (
 	HeaderReplicas  = "Postern-Replicas"
 	HeaderReplicaID = "Postern-Replica-Id"
 )
+
+// AgentNextProtos returns the ALPN list an agent's tls.Config offers:
+// AgentALPN, then "http/1.1" (which the server selects).
+func AgentNextProtos() []string { return []string{AgentALPN, "http/1.1"} }
 
 // JoinRequest is the body of POST JoinPath. The agent's public key is the
 // one in its TLS client certificate.

@@ -33,7 +33,7 @@ func (r *repo) CreateAccessKey(ctx context.Context, k store.AccessKey) error {
 }
 
 // GetAccessKey implements store.AccessKeys. UserName is the user's name as
-// created.
+// created; UserID the owner's id.
 func (r *repo) GetAccessKey(ctx context.Context, accessKeyID string) (store.AccessKey, error) {
 	k, err := scanAccessKey(r.read().QueryRowContext(ctx, r.s.q.getAccessKey, accessKeyID))
 	if err != nil {
@@ -98,7 +98,7 @@ func scanAccessKey(sc scanner) (store.AccessKey, error) {
 		k  store.AccessKey
 		cd int64
 	)
-	if err := sc.Scan(&k.AccessKeyID, &k.UserName, &k.SecretSealed, &k.Status, &cd); err != nil {
+	if err := sc.Scan(&k.AccessKeyID, &k.UserName, &k.UserID, &k.SecretSealed, &k.Status, &cd); err != nil {
 		return store.AccessKey{}, err
 	}
 	k.CreateDate = fromMicros(cd)

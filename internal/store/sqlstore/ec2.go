@@ -56,6 +56,7 @@ func (r *repo) write(ctx context.Context, fn func(q querier) error) error {
 	if r.tx == nil {
 		return r.s.writeTx(ctx, func(tx *cachedTx) error { return fn(tx) })
 	}
+	r.tx.changed = true
 	return r.savepoint(ctx, func(store.Repo) error { return fn(r.tx) })
 }
 

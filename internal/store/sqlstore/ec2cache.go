@@ -75,6 +75,11 @@ func (r *repo) cachedEndpoints(ctx context.Context) *endpointSnapshot {
 // endpointSnapshot returns the current full listing: the cached one, or
 // one read now (and cached, outside a transaction).
 func (r *repo) endpointSnapshot(ctx context.Context) (*endpointSnapshot, error) {
+	if b := r.s.bound(ctx); r.tx == nil && b != nil {
+		// In the transaction ctx is bound to: what it sees may never be
+		// committed, so it must not be cached.
+		return b.endpointSnapshot(ctx)
+	}
 	if s := r.cachedEndpoints(ctx); s != nil {
 		return s, nil
 	}

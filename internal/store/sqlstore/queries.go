@@ -61,6 +61,7 @@ type queries struct {
 	groupDependents, deleteGroup                       string
 	addMember, removeMember, groupsForUser, membersOf  string
 	insertRole, insertRoleTag, getRole, listRoles      string
+	getRoleByID                                        string
 	updateTrustPolicy, roleDependents, deleteRole      string
 	insertPolicy, getPolicy, listPolicies, policyByARN string
 	policyAttachments, deletePolicy                    string
@@ -81,7 +82,7 @@ const (
 	roleTagJoin = " LEFT JOIN role_tags t ON t.role_id = r.role_id"
 	policyCols  = "p.policy_id, p.policy_name, p.path, p.arn, p.description, p.document, p.default_version_id, " +
 		"(SELECT count(*) FROM policy_attachments c WHERE c.policy_id = p.policy_id), p.create_date, p.update_date"
-	accessKeyCols = "k.access_key_id, u.user_name, k.secret_sealed, k.status, k.create_date"
+	accessKeyCols = "k.access_key_id, u.user_name, u.user_id, k.secret_sealed, k.status, k.create_date"
 	sessionCols   = "access_key_id, secret_sealed, session_token_hash, role_name, role_arn, role_id, " +
 		"session_name, source_user_arn, source_ip, expiration, create_date"
 	// pathPrefix filters on a table alias's path; its arguments are the
@@ -141,6 +142,8 @@ func newQueries(d dialect) *queries {
 		insertRoleTag: r("INSERT INTO role_tags (role_id, position, tag_key, tag_value) VALUES (?, ?, ?, ?)"),
 		getRole: r("SELECT " + roleCols + " FROM roles r" + roleTagJoin +
 			" WHERE r.name_key = ? ORDER BY t.position"),
+		getRoleByID: r("SELECT " + roleCols + " FROM roles r" + roleTagJoin +
+			" WHERE r.role_id = ? ORDER BY t.position"),
 		listRoles: r("SELECT " + roleCols + " FROM roles r" + roleTagJoin +
 			" WHERE " + prefix("r") + " ORDER BY r.name_key, r.role_id, t.position"),
 		updateTrustPolicy: r("UPDATE roles SET assume_role_policy = ? WHERE name_key = ?"),

@@ -35,6 +35,18 @@ func (r *repo) GetRole(ctx context.Context, roleName string) (store.Role, error)
 	return rs[0], nil
 }
 
+// GetRoleByID implements store.Roles.
+func (r *repo) GetRoleByID(ctx context.Context, roleID string) (store.Role, error) {
+	rs, err := queryRoles(ctx, r.read(), r.s.q.getRoleByID, roleID)
+	if err == nil && len(rs) == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Role{}, r.fail(err, "get role by id %q", roleID)
+	}
+	return rs[0], nil
+}
+
 // ListRoles implements store.Roles, ordered by name case-insensitively.
 func (r *repo) ListRoles(ctx context.Context, pathPrefix string) ([]store.Role, error) {
 	rs, err := queryRoles(ctx, r.read(), r.s.q.listRoles, prefixArgs(pathPrefix)...)

@@ -9,7 +9,8 @@ import (
 
 // CreateSession implements store.Sessions. It returns store.ErrConflict if
 // the access key id exists. Sessions do not reference their role: deleting
-// the role leaves them in place until they expire.
+// the role leaves them in place until they expire (authentication refuses
+// them, as it finds no role with their RoleID).
 func (r *repo) CreateSession(ctx context.Context, s store.Session) error {
 	err := r.update(ctx, func(q querier) error {
 		_, err := q.ExecContext(ctx, r.s.q.insertSession,

@@ -45,6 +45,14 @@
 // connection, which fn holds, and fails after the busy timeout; with
 // PostgreSQL it would run in a transaction of its own, outside fn's.
 //
+// The exception is a context bound to the transaction (store.BindTx): every
+// Store method called with it runs in that transaction (reads on it,
+// writes and InTx in a SAVEPOINT of it; see Store.bound), which is how an
+// API call's changes and its audit record become one commit. A write
+// transaction that rolls back after a write that counts still counts as a
+// change, since what code read through a bound context may have been
+// cached; the endpoint listing is never cached from a bound context.
+//
 // # Errors
 //
 // Every error names the operation ("sqlstore: create user \"bob\": ...")
@@ -183,9 +191,28 @@ func (r *repo) InTx(ctx context.Context, fn func(tx store.Repo) error) error {
 	if r.tx != nil {
 		return r.savepoint(ctx, fn)
 	}
-	return r.s.writeTx(ctx, func(tx *cachedTx) error {
+	if b := r.s.bound(ctx); b != nil {
+		return b.savepoint(ctx, fn)
+	}
+	return r.s.writeTxMode(ctx, r.s.d.writeTxOptions(), countIfChanged, func(tx *cachedTx) error {
 		return fn(&repo{s: r.s, tx: tx, savepoints: new(int)})
 	})
+}
+
+// bound returns the transaction of this Store that ctx is bound to
+// (store.BindTx), or nil. Every call outside InTx checks it: reads (read,
+// readAdHoc, view) and writes (writeTxWith) with a bound context run in
+// the bound transaction, so that code given a bound context commits
+// nothing of its own.
+func (s *Store) bound(ctx context.Context) *repo {
+	if ctx == nil {
+		return nil
+	}
+	b, ok := store.BoundTx(ctx).(*repo)
+	if !ok || b.s != s || b.tx == nil {
+		return nil
+	}
+	return b
 }
 
 // savepoint runs fn inside a SAVEPOINT of r.tx, undoing only fn's writes
@@ -217,7 +244,7 @@ func (r *repo) read() querier {
 	if r.tx != nil {
 		return r.tx
 	}
-	return r.s.reads
+	return boundOr{s: r.s, q: r.s.reads}
 }
 
 // readAdHoc is read for statements built at run time (IN lists of any
@@ -227,7 +254,33 @@ func (r *repo) readAdHoc() querier {
 	if r.tx != nil {
 		return r.tx
 	}
-	return r.s.reader
+	return boundOr{s: r.s, q: r.s.reader}
+}
+
+// boundOr runs a statement in the transaction its context is bound to
+// (Store.bound), or else on q.
+type boundOr struct {
+	s *Store
+	q querier
+}
+
+func (b boundOr) on(ctx context.Context) querier {
+	if t := b.s.bound(ctx); t != nil {
+		return t.tx
+	}
+	return b.q
+}
+
+func (b boundOr) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return b.on(ctx).ExecContext(ctx, query, args...)
+}
+
+func (b boundOr) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return b.on(ctx).QueryContext(ctx, query, args...)
+}
+
+func (b boundOr) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return b.on(ctx).QueryRowContext(ctx, query, args...)
 }
 
 // view runs a multi-statement read on one snapshot: in the current
@@ -235,6 +288,9 @@ func (r *repo) readAdHoc() querier {
 func (r *repo) view(ctx context.Context, fn func(q querier) error) error {
 	if r.tx != nil {
 		return fn(r.tx)
+	}
+	if b := r.s.bound(ctx); b != nil {
+		return fn(b.tx)
 	}
 	tx, err := r.s.reader.BeginTx(ctx, r.s.d.readTxOptions())
 	if err != nil {
@@ -250,6 +306,7 @@ func (r *repo) view(ctx context.Context, fn func(q querier) error) error {
 // SAVEPOINT, so that the caller may go on after it fails.
 func (r *repo) update(ctx context.Context, fn func(q querier) error) error {
 	if r.tx != nil {
+		r.tx.changed = true
 		if r.s.d.abortsTxOnError() {
 			return r.savepoint(ctx, func(store.Repo) error { return fn(r.tx) })
 		}
@@ -289,16 +346,48 @@ const maxTxAttempts = 20
 // next ones start with the dialect's contendedTxStart.
 const escalateAfter = 2
 
+// countMode says whether a write transaction's commit counts as a change
+// (Changes).
+type countMode int
+
+const (
+	countNever countMode = iota
+	countAlways
+	// countIfChanged counts the commit only when a write that counts ran
+	// in the transaction (cachedTx.changed): InTx, whose fn may only read
+	// or write records no reader caches (a pushed key, an audit record).
+	countIfChanged
+)
+
 // writeTxWith runs fn in a transaction with the options opts on the write
 // handle: commit if fn returns nil, roll back if it fails or panics (the
 // panic goes on). A transaction that fails with a serialization failure
 // or deadlock runs again, up to maxTxAttempts times in all.
+//
+// With a context bound to a transaction of this Store (store.BindTx), fn
+// runs instead in a savepoint of that transaction, once: the bound
+// transaction's owner commits it, or runs it again.
 func (s *Store) writeTxWith(ctx context.Context, opts *sql.TxOptions, counted bool, fn func(tx *cachedTx) error) error {
+	mode := countNever
+	if counted {
+		mode = countAlways
+	}
+	return s.writeTxMode(ctx, opts, mode, fn)
+}
+
+// writeTxMode is writeTxWith with a countMode.
+func (s *Store) writeTxMode(ctx context.Context, opts *sql.TxOptions, mode countMode, fn func(tx *cachedTx) error) error {
+	if b := s.bound(ctx); b != nil {
+		if mode == countAlways {
+			b.tx.changed = true
+		}
+		return b.savepoint(ctx, func(store.Repo) error { return fn(b.tx) })
+	}
 	for attempt := 1; ; attempt++ {
 		// The migration transaction (opts nil) never escalates: it may
 		// run before the table contendedTxStart locks exists.
 		escalate := attempt > escalateAfter && opts != nil
-		retry, err := s.writeTxOnce(ctx, opts, escalate, counted, fn)
+		retry, err := s.writeTxOnce(ctx, opts, escalate, mode, fn)
 		if err == nil || !retry || attempt == maxTxAttempts || ctx.Err() != nil {
 			return err
 		}
@@ -320,7 +409,7 @@ func (s *Store) writeTxWith(ctx context.Context, opts *sql.TxOptions, counted bo
 // dialect's contendedTxStart first. retry says that the transaction failed
 // because of a concurrent one (errRetry), whether or not fn passed the
 // error on.
-func (s *Store) writeTxOnce(ctx context.Context, opts *sql.TxOptions, escalate, counted bool, fn func(tx *cachedTx) error) (retry bool, err error) {
+func (s *Store) writeTxOnce(ctx context.Context, opts *sql.TxOptions, escalate bool, mode countMode, fn func(tx *cachedTx) error) (retry bool, err error) {
 	conn, release, err := s.writeConn(ctx)
 	if err != nil {
 		return false, err
@@ -352,8 +441,16 @@ func (s *Store) writeTxOnce(ctx context.Context, opts *sql.TxOptions, escalate, 
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			s.log.Error("sqlstore: roll back", "err", rbErr)
 		}
+		if ct.changed {
+			// Code given a context bound to this transaction read through
+			// the Store, and may have cached what it read, writes that are
+			// now undone included: count a change, so that nothing cached
+			// from the rolled-back transaction is used again.
+			s.changes.Add(1)
+		}
 		return ct.retry || s.d.classify(err) == errRetry, err
 	}
+	counted := mode == countAlways || (mode == countIfChanged && ct.changed)
 	if counted && s.notifyStmt != "" {
 		if _, err := ct.ExecContext(ctx, s.notifyStmt); err != nil {
 			finished = true

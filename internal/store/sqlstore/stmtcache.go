@@ -145,6 +145,9 @@ type cachedTx struct {
 	// classify, when set, is the dialect's; retry records an errRetry.
 	classify func(error) errClass
 	retry    bool
+	// changed records that a write that counts as a change (Changes) ran
+	// in the transaction.
+	changed bool
 }
 
 // note records err if it is an errRetry, and returns it.

@@ -25,6 +25,12 @@ func testRolesCRUD(t *testing.T, s store.Store) {
 	_, err = s.GetRole(ctx, "nobody")
 	is(t, err, store.ErrNotFound, "GetRole missing")
 	wrapped(t, err, "GetRole missing")
+	got, err = s.GetRoleByID(ctx, admin.RoleID)
+	ok(t, err, "GetRoleByID")
+	sameRole(t, got, admin)
+	_, err = s.GetRoleByID(ctx, "AROANOSUCHROLE0000000")
+	is(t, err, store.ErrNotFound, "GetRoleByID missing")
+	wrapped(t, err, "GetRoleByID missing")
 
 	is(t, s.CreateRole(ctx, roleRec("TUNNELADMIN", "/")), store.ErrConflict, "CreateRole with the name in another case")
 	dup := roleRec("other", "/")
@@ -61,6 +67,12 @@ func testRolesCRUD(t *testing.T, s store.Store) {
 	fresh := mustCreateRole(t, ctx, s, roleRec("tunneladmin", "/"))
 	got, err = s.GetRole(ctx, "TunnelAdmin")
 	ok(t, err, "GetRole re-created")
+	sameRole(t, got, fresh)
+	// The old id does not lead to the new role of the same name.
+	_, err = s.GetRoleByID(ctx, admin.RoleID)
+	is(t, err, store.ErrNotFound, "GetRoleByID of the deleted role")
+	got, err = s.GetRoleByID(ctx, fresh.RoleID)
+	ok(t, err, "GetRoleByID re-created")
 	sameRole(t, got, fresh)
 }
 

@@ -76,6 +76,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InTx/RollbackOnStoreError", testTxRollbackOnStoreError},
 		{"InTx/RollbackOnPanic", testTxRollbackOnPanic},
 		{"InTx/Nested", testTxNested},
+		{"InTx/BoundContext", testBoundTx},
+		{"InTx/BoundContextCaches", testBoundTxCaches},
 		{"Concurrency/CreateUsers", testConcurrentCreate},
 		{"Concurrency/SameName", testConcurrentSameName},
 		{"Concurrency/InTx", testConcurrentTx},

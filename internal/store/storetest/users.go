@@ -172,7 +172,7 @@ func testAccessKeysCRUD(t *testing.T, s store.Store) {
 	is(t, err, store.ErrNotFound, "CreateAccessKey for a missing user")
 	wrapped(t, err, "CreateAccessKey")
 
-	mustCreateUser(t, ctx, s, userRec("Alice", "/"))
+	alice := mustCreateUser(t, ctx, s, userRec("Alice", "/"))
 	mustCreateUser(t, ctx, s, userRec("bob", "/"))
 	k := keyRec("ALICE", at(5)) // another case than the user's
 	ok(t, s.CreateAccessKey(ctx, k), "CreateAccessKey")
@@ -183,9 +183,9 @@ func testAccessKeysCRUD(t *testing.T, s store.Store) {
 
 	got, err := s.GetAccessKey(ctx, k.AccessKeyID)
 	ok(t, err, "GetAccessKey")
-	if got.AccessKeyID != k.AccessKeyID || got.UserName != "Alice" || got.Status != store.KeyActive ||
+	if got.AccessKeyID != k.AccessKeyID || got.UserName != "Alice" || got.UserID != alice.UserID || got.Status != store.KeyActive ||
 		!bytes.Equal(got.SecretSealed, k.SecretSealed) {
-		t.Errorf("GetAccessKey = %+v, want %+v with UserName %q", got, k, "Alice")
+		t.Errorf("GetAccessKey = %+v, want %+v with UserName %q and UserID %q", got, k, "Alice", alice.UserID)
 	}
 	sameTime(t, got.CreateDate, k.CreateDate, "access key CreateDate")
 
@@ -212,7 +212,7 @@ func testAccessKeysCRUD(t *testing.T, s store.Store) {
 
 	ks, err = s.ListAccessKeys(ctx, "alice")
 	ok(t, err, "ListAccessKeys")
-	if len(ks) != 1 || ks[0].AccessKeyID != k.AccessKeyID || ks[0].UserName != "Alice" {
+	if len(ks) != 1 || ks[0].AccessKeyID != k.AccessKeyID || ks[0].UserName != "Alice" || ks[0].UserID != alice.UserID {
 		t.Errorf("ListAccessKeys(alice) = %+v", ks)
 	}
 

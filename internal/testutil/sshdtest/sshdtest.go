@@ -107,6 +107,12 @@ type Options struct {
 
 	// SSHD is the sshd binary; default DefaultSSHD.
 	SSHD string
+
+	// Env adds variables to sshd's environment, e.g. nss_wrapper's
+	// LD_PRELOAD, NSS_WRAPPER_PASSWD and NSS_WRAPPER_GROUP to give sshd
+	// users that the host does not have. (sshd starts the
+	// AuthorizedKeysCommand and sessions with an environment of its own.)
+	Env []string
 }
 
 // Server is a running sshd and the files a client needs to log in to it.
@@ -143,6 +149,7 @@ type Server struct {
 	sshd      string
 	sshPath   string
 	scpPath   string
+	env       []string // sshd's environment; nil: the test's
 	ln        net.Listener
 	logFile   *os.File
 	mu        sync.Mutex // guards the fields below
@@ -183,6 +190,9 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 
 	s.User = opts.User
+	if len(opts.Env) > 0 {
+		s.env = append(os.Environ(), opts.Env...)
+	}
 	if s.User == "" {
 		u, err := user.Current()
 		if err != nil {
@@ -383,6 +393,7 @@ func (s *Server) serve(c *net.TCPConn) {
 	}
 	defer f.Close()
 	cmd := exec.Command(s.sshd, "-i", "-f", s.ConfigPath, "-E", s.LogPath)
+	cmd.Env = s.env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, s.logFile
 	if _, err := s.startProc(cmd); err != nil {
 		fmt.Fprintf(s.logFile, "sshdtest: starting sshd -i: %v\n", err)
@@ -418,6 +429,7 @@ func (s *Server) startDaemon(opts Options) {
 	argv := append(append([]string{}, opts.CommandPrefix...),
 		s.sshd, "-D", "-f", s.ConfigPath, "-E", s.LogPath)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = s.logFile, s.logFile
 	p, err := s.startProc(cmd)
 	if err != nil {
