@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -22,18 +19,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	_ "github.com/jackc/pgx/v5/stdlib" // the outside view of a PostgreSQL store
 	"golang.org/x/crypto/ssh"
 
 	"github.com/postern/postern/internal/api"
-	"github.com/postern/postern/internal/audit"
-	"github.com/postern/postern/internal/ctapi"
-	"github.com/postern/postern/internal/ec2api"
 	"github.com/postern/postern/internal/eicapi"
-	"github.com/postern/postern/internal/iamapi"
-	"github.com/postern/postern/internal/identity"
-	"github.com/postern/postern/internal/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
 	"github.com/postern/postern/internal/testutil/pgtest"
@@ -150,63 +140,41 @@ func TestCallAndRecordCommitTogether(t *testing.T) {
 
 func testCallAndRecordCommitTogether(t *testing.T, b atomicBackend) {
 	ctx := context.Background()
-	const account, region = "123456789012", "us-east-1"
+	const account, region = edgeAccount, edgeRegion
 	st := b.st
-	key := make([]byte, sealer.KeySize)
-	rand.Read(key)
-	seal, _ := sealer.New(key)
-	_, signer, _ := ed25519.GenerateKey(rand.Reader)
-	authn, _ := identity.NewAuthenticator(identity.AuthConfig{Store: st, Sealer: seal, AccountID: account, Region: region})
-	authz := identity.NewAuthorizer(st, nil)
-	writer := audit.NewWriter(st, nil)
-	cfg := iamapi.Config{Store: st, Sealer: seal, Authorizer: authz, AccountID: account}
-	iamSvc, _ := iamapi.NewIAM(cfg)
-	stsSvc, _ := iamapi.NewSTS(cfg)
-	ec2Svc, err := ec2api.NewEC2(ec2api.Config{Store: st, AccountID: account, Region: region, DNSName: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eicSvc, err := eicapi.New(eicapi.Config{Store: st, AccountID: account, Region: region, Signer: signer, Audit: writer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	services := []*api.Service{iamSvc, stsSvc, ec2Svc, eicSvc, ctapi.New(st)}
-
 	// Every action is watched: what is committed when it returns must be
 	// what was committed when it began.
 	var mu sync.Mutex
 	var early []string
-	for _, svc := range services {
-		for name, fn := range svc.Actions {
-			svc.Actions[name] = func(c *api.Call) (any, error) {
-				before := b.snapshot(t)
-				res, err := fn(c)
-				if after := b.snapshot(t); after != before {
-					mu.Lock()
-					early = append(early, fmt.Sprintf("%s %s (error %v)", svc.SigningName, name, err))
-					mu.Unlock()
+	e := startEdge(t, edgeOptions{store: st, audited: true, services: func(p edgeParts) []*api.Service {
+		_, signer, _ := ed25519.GenerateKey(rand.Reader)
+		eicSvc, err := eicapi.New(eicapi.Config{Store: st, AccountID: account, Region: region, Signer: signer, Audit: p.audit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		services := []*api.Service{p.iam, p.sts, p.ec2, eicSvc, p.cloudTrail}
+		for _, svc := range services {
+			for name, fn := range svc.Actions {
+				svc.Actions[name] = func(c *api.Call) (any, error) {
+					before := b.snapshot(t)
+					res, err := fn(c)
+					if after := b.snapshot(t); after != before {
+						mu.Lock()
+						early = append(early, fmt.Sprintf("%s %s (error %v)", svc.SigningName, name, err))
+						mu.Unlock()
+					}
+					return res, err
 				}
-				return res, err
 			}
 		}
-	}
-	d, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Services: services, Audit: writer, AccountID: account, Region: region})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := iamapi.Bootstrap(ctx, cfg, "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d)
-	defer srv.Close()
+		return services
+	}})
 
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	sshPub, _ := ssh.NewPublicKey(pub)
 	pushKey := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + account + `:root"},"Action":"sts:AssumeRole"}]}`
-	vars := map[string]string{"adminKey": admin.AccessKeyID, "adminSecret": admin.SecretAccessKey}
+	vars := map[string]string{"adminKey": e.admin.AccessKeyID, "adminSecret": e.admin.SecretAccessKey}
 
 	steps := []struct {
 		name    string
@@ -260,30 +228,18 @@ func testCallAndRecordCommitTogether(t *testing.T, b atomicBackend) {
 		if s.setup != nil {
 			s.setup(t)
 		}
-		body := expand(s.body)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader(body))
+		var header map[string]string
 		if s.target != "" {
-			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-			req.Header.Set("X-Amz-Target", s.target)
-		} else {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			header = map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": s.target}
 		}
-		creds := aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey}
+		creds := e.admin
 		if s.as != "" {
 			k, sec, _ := strings.Cut(expand(s.as), ":")
 			creds = aws.Credentials{AccessKeyID: k, SecretAccessKey: sec}
 		}
-		sum := sha256.Sum256([]byte(body))
-		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), s.service, region, time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		req := e.signedAs(t, creds, s.service, "", expand(s.body), "", header)
 		before := b.snapshot(t, "events")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, out := send(t, req)
 		id := resp.Header.Get("x-amzn-RequestId")
 		if s.code == "" && resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: status %d: %s", s.name, resp.StatusCode, out)

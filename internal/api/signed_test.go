@@ -2,15 +2,11 @@ package api_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,84 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go"
-
-	"github.com/postern/postern/internal/api"
-	"github.com/postern/postern/internal/ctapi"
-	"github.com/postern/postern/internal/ec2api"
-	"github.com/postern/postern/internal/iamapi"
-	"github.com/postern/postern/internal/identity"
-	"github.com/postern/postern/internal/sealer"
-	"github.com/postern/postern/internal/store/sqlstore"
 )
 
 const emptyBodySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-// edge is a dispatcher serving IAM, STS, EC2 and CloudTrail (JSON) on a
-// real store, with the bootstrap administrator's key.
-type edge struct {
-	url   string
-	admin aws.Credentials
-}
-
-func startEdge(t *testing.T) edge {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key := make([]byte, sealer.KeySize)
-	rand.Read(key)
-	seal, _ := sealer.New(key)
-	authn, _ := identity.NewAuthenticator(identity.AuthConfig{Store: st, Sealer: seal, AccountID: "123456789012", Region: "us-east-1"})
-	authz := identity.NewAuthorizer(st, nil)
-	cfg := iamapi.Config{Store: st, Sealer: seal, Authorizer: authz, AccountID: "123456789012"}
-	iamSvc, _ := iamapi.NewIAM(cfg)
-	stsSvc, _ := iamapi.NewSTS(cfg)
-	ec2Svc, err := ec2api.NewEC2(ec2api.Config{Store: st, AccountID: "123456789012", Region: "us-east-1", DNSName: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := api.New(api.Config{Authenticator: authn, Authorizer: authz, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Services: []*api.Service{iamSvc, stsSvc, ec2Svc, ctapi.New(st)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := iamapi.Bootstrap(ctx, cfg, "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d)
-	t.Cleanup(srv.Close)
-	return edge{url: srv.URL, admin: aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey}}
-}
-
-// signed is a request signed in the Authorization header over payloadHash
-// ("" for the body's SHA-256); header is set before signing.
-func (e edge) signed(t *testing.T, service, query, body, payloadHash string, header map[string]string) *http.Request {
-	t.Helper()
-	u := e.url + "/"
-	if query != "" {
-		u += "?" + query
-	}
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if service == ctapi.SigningName {
-		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	if payloadHash == "" {
-		sum := sha256.Sum256([]byte(body))
-		payloadHash = hex.EncodeToString(sum[:])
-	}
-	if err := v4.NewSigner().SignHTTP(context.Background(), e.admin, req, payloadHash, service, "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	return req
-}
 
 // presigned is a URL presigned with the SDK's signer (as for a GET) and
 // then sent with method, body and extra (unsigned) headers.
@@ -107,7 +28,7 @@ func (e edge) presigned(t *testing.T, method, service, query string, signedHeade
 	for k, v := range signedHeader {
 		req.Header.Set(k, v)
 	}
-	u, hdr, err := v4.NewSigner().PresignHTTP(context.Background(), e.admin, req, emptyBodySHA, service, "us-east-1", time.Now())
+	u, hdr, err := v4.NewSigner().PresignHTTP(context.Background(), e.admin, req, emptyBodySHA, service, edgeRegion, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +70,7 @@ func runEdgeCases(t *testing.T, cases []edgeCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := http.DefaultClient.Do(tc.req(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, body := send(t, tc.req(t))
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
 			}
@@ -176,7 +92,7 @@ func runEdgeCases(t *testing.T, cases []edgeCase) {
 // or an X-Amz-Target under a presigned URL, an unsigned X-Amz-Target),
 // while what the real clients send keeps working.
 func TestPayloadMustBeSigned(t *testing.T) {
-	e := startEdge(t)
+	e := startEdge(t, edgeOptions{})
 	const lookup = "CloudTrail_20131101.LookupEvents"
 	unsigned := map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}
 	runEdgeCases(t, []edgeCase{
@@ -243,7 +159,7 @@ func TestPayloadMustBeSigned(t *testing.T) {
 // the query, or in both) is refused, as AWS refuses it, and so is a JSON
 // body with a repeated member.
 func TestParametersAppearOnce(t *testing.T) {
-	e := startEdge(t)
+	e := startEdge(t, edgeOptions{})
 	const lookup = "CloudTrail_20131101.LookupEvents"
 	form := func(service, body string) func(t *testing.T) *http.Request {
 		return func(t *testing.T) *http.Request { return e.signed(t, service, "", body, "", nil) }
@@ -279,9 +195,9 @@ func TestParametersAppearOnce(t *testing.T) {
 // call that takes a policy document refuses one that repeats a member
 // ({"Effect":"Deny",…,"Effect":"Allow"}) with MalformedPolicyDocument.
 func TestPolicyDuplicateKeysRefused(t *testing.T) {
-	e := startEdge(t)
+	e := startEdge(t, edgeOptions{})
 	ctx := context.Background()
-	c := iam.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.StaticCredentialsProvider{Value: e.admin}},
+	c := iam.NewFromConfig(aws.Config{Region: edgeRegion, Credentials: credentials.StaticCredentialsProvider{Value: e.admin}},
 		func(o *iam.Options) { o.BaseEndpoint = aws.String(e.url) })
 	const denyThenAllow = `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:*","Resource":"*","Effect":"Allow"}]}`
 	const trustTwice = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root","AWS":"*"},"Action":"sts:AssumeRole"}]}`

@@ -80,27 +80,9 @@ func TestCrashKeepsAnsweredEvents(t *testing.T) {
 		}(w)
 	}
 	// Let the load run, then kill the server in the middle of it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		n := len(answered)
-		mu.Unlock()
-		if n >= 300 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	cancel()
-	wg.Wait()
+	killUnderLoad(t, srv, 300, func() int { mu.Lock(); defer mu.Unlock(); return len(answered) }, cancel, &wg)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(answered) < 300 {
-		t.Fatalf("only %d calls answered before the kill", len(answered))
-	}
 	tunnels := 0
 	for _, a := range answered {
 		if a == "OpenTunnel" {
@@ -138,6 +120,27 @@ func TestCrashKeepsAnsweredEvents(t *testing.T) {
 		t.Fatalf("%d of %d answered calls lost their event", lost, len(answered))
 	}
 	t.Logf("%d answered calls (%d tunnels opened), all on record (%d events in the store)", len(answered), tunnels, len(evs))
+}
+
+// killUnderLoad lets the workers in wg call srv until answered reports
+// want answers (or 30 s pass), kills the server with SIGKILL in the middle
+// of that, then stops the workers and waits for them. Fewer than want
+// answers before the kill fail the test.
+func killUnderLoad(t *testing.T, srv *serverProc, want int, answered func() int, stop context.CancelFunc, wg *sync.WaitGroup) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for answered() < want && !time.Now().After(deadline) { // bounded
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	stop()
+	wg.Wait()
+	if n := answered(); n < want {
+		t.Fatalf("only %d calls answered before the kill", n)
+	}
 }
 
 // echoServer is a TCP echo target on loopback; it returns the port.
@@ -235,27 +238,9 @@ func TestCrashLeavesNoUnrecordedChange(t *testing.T) {
 		}(w)
 	}
 	// Let the burst run, then kill the server in the middle of it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		n := len(answered)
-		mu.Unlock()
-		if n >= 400 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	cancel()
-	wg.Wait()
+	killUnderLoad(t, srv, 400, func() int { mu.Lock(); defer mu.Unlock(); return len(answered) }, cancel, &wg)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(answered) < 400 {
-		t.Fatalf("only %d calls answered before the kill", len(answered))
-	}
 
 	// The server starts again on what the killed one left, and works.
 	srv2 := startServer(t, dataDir)

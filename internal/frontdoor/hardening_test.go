@@ -2,7 +2,6 @@ package frontdoor_test
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -10,27 +9,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
-// presignRaw signs an openTunnel query exactly as given (repeated values
-// included) at time at; expires "" sends no X-Amz-Expires (the SDK's
-// form). Parameters the caller put in q stay in q's order of values.
+// presignRaw signs an openTunnel query for EC2 Instance Connect exactly
+// as given (repeated values included) at time at; expires "" sends no
+// X-Amz-Expires (the SDK's form). See presignQuery.
 func presignRaw(t *testing.T, e *tunneltest.Env, creds aws.Credentials, q url.Values, expires string, at time.Time) string {
 	t.Helper()
-	q = cloneValues(q)
-	if expires != "" {
-		q.Set("X-Amz-Expires", expires)
-	}
-	req, _ := http.NewRequest(http.MethodGet, "https://"+e.DNSName()+"/openTunnel?"+q.Encode(), nil)
-	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, req, emptySHA, "ec2-instance-connect", e.Region, at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "wss" + strings.TrimPrefix(signed, "https")
+	return presignQuery(t, e, creds, q, "ec2-instance-connect", expires, at)
 }
 
 type dialCase struct {
@@ -41,9 +30,10 @@ type dialCase struct {
 	msg    string
 }
 
-func runDialCases(t *testing.T, e *tunneltest.Env, cases []dialCase) {
+// runDialCases dials each case's URL with a dialer holding creds.
+func runDialCases(t *testing.T, e *tunneltest.Env, creds aws.Credentials, cases []dialCase) {
 	t.Helper()
-	d := e.Dialer(e.Admin)
+	d := e.Dialer(creds)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tun, err := d.DialURL(context.Background(), tc.url(t), e.DNSName())
@@ -69,16 +59,15 @@ func runDialCases(t *testing.T, e *tunneltest.Env, cases []dialCase) {
 // SDKs' form) is good for that long after its X-Amz-Date.
 func TestTunnelURLLifetime(t *testing.T) {
 	echo := tunneltest.Echo(t)
+	// signedAgo is the URL of a tunnel to echo with X-Amz-Expires expires,
+	// signed age ago.
+	type signedAgo = func(expires string, age time.Duration) func(t *testing.T) string
 	for _, tc := range []struct {
 		name   string
 		config func(*config.Server)
-		cases  func(e *tunneltest.Env) []dialCase
+		cases  func(url signedAgo) []dialCase
 	}{
-		{"default", allPorts, func(e *tunneltest.Env) []dialCase {
-			q := query(e.Server.Local.EndpointID, strconv.Itoa(echo.Port), "127.0.0.1")
-			url := func(expires string, age time.Duration) func(t *testing.T) string {
-				return func(t *testing.T) string { return presignRaw(t, e, e.Admin, q, expires, time.Now().Add(-age)) }
-			}
+		{"default", allPorts, func(url signedAgo) []dialCase {
 			return []dialCase{
 				{"the AWS CLI's 60 s", url("60", 0), 0, "", ""},
 				{"300 s", url("300", 0), 0, "", ""},
@@ -91,11 +80,7 @@ func TestTunnelURLLifetime(t *testing.T) {
 				{"no X-Amz-Expires, used after 6 minutes", url("", 6*time.Minute), 403, "InvalidSignatureException", "expired"},
 			}
 		}},
-		{"configured 120 s", func(c *config.Server) { allPorts(c); c.Tunnel.MaxURLLifetimeSeconds = 120 }, func(e *tunneltest.Env) []dialCase {
-			q := query(e.Server.Local.EndpointID, strconv.Itoa(echo.Port), "127.0.0.1")
-			url := func(expires string, age time.Duration) func(t *testing.T) string {
-				return func(t *testing.T) string { return presignRaw(t, e, e.Admin, q, expires, time.Now().Add(-age)) }
-			}
+		{"configured 120 s", func(c *config.Server) { allPorts(c); c.Tunnel.MaxURLLifetimeSeconds = 120 }, func(url signedAgo) []dialCase {
 			return []dialCase{
 				{"the AWS CLI's 60 s", url("60", 0), 0, "", ""},
 				{"120 s", url("120", 0), 0, "", ""},
@@ -106,7 +91,11 @@ func TestTunnelURLLifetime(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tunneltest.Start(t, tunneltest.Options{Config: tc.config})
-			runDialCases(t, e, tc.cases(e))
+			q := query(e.Server.Local.EndpointID, strconv.Itoa(echo.Port), "127.0.0.1")
+			url := func(expires string, age time.Duration) func(t *testing.T) string {
+				return func(t *testing.T) string { return presignRaw(t, e, e.Admin, q, expires, time.Now().Add(-age)) }
+			}
+			runDialCases(t, e, e.Admin, tc.cases(url))
 		})
 	}
 }
@@ -125,7 +114,7 @@ func TestTunnelParametersAppearOnce(t *testing.T) {
 			return presignRaw(t, e, e.Admin, q, "60", time.Now())
 		}
 	}
-	runDialCases(t, e, []dialCase{
+	runDialCases(t, e, e.Admin, []dialCase{
 		{"each once", twice("remotePort", port), 0, "", ""},
 		{"remotePort twice", twice("remotePort", port, "22"), 400, "InvalidParameter", "remotePort"},
 		{"remotePort twice, same value", twice("remotePort", port, port), 400, "InvalidParameter", "remotePort"},
@@ -169,8 +158,7 @@ func TestTunnelNumbersBounded(t *testing.T) {
 			return presignRaw(t, e, creds, q, "60", time.Now())
 		}
 	}
-	d := e.Dialer(capped)
-	cases := []dialCase{
+	runDialCases(t, e, capped, []dialCase{
 		{"capped user within the cap", url(capped, port, "600"), 0, "", ""},
 		{"capped user over the cap", url(capped, port, "601"), 403, "AccessDeniedException", "not authorized"},
 		{"capped user, 2^63-1", url(capped, port, "9223372036854775807"), 400, "InvalidParameter", "MaxTunnelDuration"},
@@ -186,24 +174,7 @@ func TestTunnelNumbersBounded(t *testing.T) {
 		{"port 65536", url(capped, "65536", ""), 400, "InvalidParameter", "RemotePort"},
 		{"port 2^64+22", url(capped, "18446744073709551638", ""), 400, "InvalidParameter", "RemotePort"},
 		{"port signed", url(capped, "+"+port, "600"), 400, "InvalidParameter", "RemotePort"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tun, err := d.DialURL(context.Background(), tc.url(t), e.DNSName())
-			if tc.status == 0 {
-				if err != nil {
-					t.Fatalf("want an open tunnel, got %v", err)
-				}
-				defer tun.Close()
-				roundTrip(t, tun, tc.name)
-				return
-			}
-			if err == nil {
-				tun.Close()
-			}
-			wantRefusal(t, err, tc.status, tc.code, tc.msg)
-		})
-	}
+	})
 	// What was refused is on record as sent; nothing huge was opened.
 	for _, ev := range events(t, e, "OpenTunnel") {
 		if ev.ErrorCode == "" && strings.Contains(ev.Body, "36028797018964468") {

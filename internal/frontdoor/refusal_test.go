@@ -25,11 +25,15 @@ import (
 const emptySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // presignQuery signs an openTunnel query as given (any parameters, any
-// service, any time) with the AWS SDK's signer, X-Amz-Expires=60.
-func presignQuery(t *testing.T, e *tunneltest.Env, creds aws.Credentials, q url.Values, service string, at time.Time) string {
+// service, any time) with the AWS SDK's signer; expires "" sends no
+// X-Amz-Expires (the SDK's form). Parameters the caller put in q stay in
+// q's order of values.
+func presignQuery(t *testing.T, e *tunneltest.Env, creds aws.Credentials, q url.Values, service, expires string, at time.Time) string {
 	t.Helper()
 	q = cloneValues(q)
-	q.Set("X-Amz-Expires", "60")
+	if expires != "" {
+		q.Set("X-Amz-Expires", expires)
+	}
 	u := "https://" + e.DNSName() + "/openTunnel?" + q.Encode()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, req, emptySHA, service, e.Region, at)
@@ -145,7 +149,7 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	raw := func(creds aws.Credentials, q url.Values, service string, at time.Time) func() string {
-		return func() string { return presignQuery(t, e, creds, q, service, at) }
+		return func() string { return presignQuery(t, e, creds, q, service, "60", at) }
 	}
 	L := local.EndpointID
 	cases := []tc{
