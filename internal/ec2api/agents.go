@@ -83,7 +83,7 @@ func (s *service) createJoinToken(c *api.Call) (any, error) {
 	}
 	e, err := getLiveEndpoint(ctx(c), s.st, id)
 	if err != nil {
-		return nil, err
+		return nil, s.hideMissing(c, err, id, s.endpointIDCheck("ec2:CreateEndpointJoinToken", id))
 	}
 	if err := s.authorizeAndDryRun(c, s.endpointCheck("ec2:CreateEndpointJoinToken", e)); err != nil {
 		return nil, err
@@ -150,7 +150,7 @@ func (s *service) describeAgents(c *api.Call) (any, error) {
 		}
 		e, err := getLiveEndpoint(ctx(c), s.st, id)
 		if err != nil {
-			return nil, err
+			return nil, s.hideMissing(c, err, id, s.endpointIDCheck("ec2:DescribeEndpointAgents", id))
 		}
 		if err := s.authorizeAndDryRun(c, s.endpointCheck("ec2:DescribeEndpointAgents", e)); err != nil {
 			return nil, err
@@ -197,25 +197,51 @@ type revokeAgentResult struct {
 }
 
 // revokeAgent is RevokeEndpointAgent.
+//
+// An agent id does not name its endpoint, so, as TerminateTunnel does
+// for a tunnel id, a caller is told that an agent does not exist only
+// when it may revoke agents on every endpoint (instance-connect-endpoint/*,
+// or every subnet). A caller who may not is answered the denial on
+// instance-connect-endpoint/* both for an unknown agent and for an agent
+// of an endpoint it has no permission on.
 func (s *service) revokeAgent(c *api.Call) (any, error) {
+	const action = "ec2:RevokeEndpointAgent"
 	agentID, err := c.Params.Required("AgentId")
 	if err != nil {
 		return nil, err
 	}
+	if _, err := dryRun(c); err != nil {
+		return nil, err
+	}
+	everywhere := s.endpointIDCheck(action, "*")
 	a, err := s.st.GetAgent(ctx(c), agentID)
 	if errors.Is(err, store.ErrNotFound) {
+		if err := s.authorize(c, everywhere); err != nil {
+			return nil, err
+		}
 		return nil, badRequest("InvalidAgentId.NotFound", "The endpoint agent ID '%s' does not exist.", agentID)
 	}
 	if err != nil {
 		return nil, storeErr(err, "get agent %s", agentID)
 	}
 	e, err := s.st.GetEndpoint(ctx(c), a.EndpointID)
-	resource := s.arn(kindEndpoint, a.EndpointID)
-	chk := check{action: "ec2:RevokeEndpointAgent", resource: resource}
+	chk := check{action: action, resource: s.arn(kindEndpoint, a.EndpointID)}
 	if err == nil {
-		chk = s.endpointCheck("ec2:RevokeEndpointAgent", e)
+		chk = s.endpointCheck(action, e)
 	}
-	if err := s.authorizeAndDryRun(c, chk); err != nil {
+	if err := s.authorize(c, chk); err != nil {
+		if !asAWS(err) {
+			return nil, err
+		}
+		// Denied on the agent's endpoint: unless the caller may revoke
+		// everywhere (and so learns of unknown agents anyway), the denial
+		// names every endpoint, as for an unknown agent.
+		if everyErr := s.authorize(c, everywhere); everyErr != nil {
+			return nil, everyErr
+		}
+		return nil, err
+	}
+	if err := honourDryRun(c); err != nil {
 		return nil, err
 	}
 	now := s.now()

@@ -137,6 +137,27 @@ func (s *service) hideMissing(c *api.Call, lookupErr error, id string, checks ..
 	return lookupErr
 }
 
+// endpointIDCheck is the check on an endpoint known by its id alone (one
+// that does not exist): its ARN without tags and, as endpointCheck allows
+// the endpoint's subnet, every subnet.
+func (s *service) endpointIDCheck(action, id string) check {
+	return check{action: action, resource: s.arn(kindEndpoint, id), alt: []string{s.arn(kindSubnet, "*")}}
+}
+
+// honourDryRun answers DryRunOperation when the request asked for a dry
+// run, for an action that authorized the caller itself (before it checked
+// the request against the resources it looked up).
+func honourDryRun(c *api.Call) error {
+	dry, err := dryRun(c)
+	if err != nil {
+		return err
+	}
+	if dry {
+		return errDryRun()
+	}
+	return nil
+}
+
 // authorizeAndDryRunDescribe authorizes a Describe* action, which AWS
 // evaluates on "*" (no resource-level permissions), and honours DryRun.
 func (s *service) authorizeAndDryRunDescribe(c *api.Call) error {

@@ -119,8 +119,22 @@ func resolveIPAddressType(requested string, sn store.Subnet, preserve bool) (str
 func (s *service) subnetContext(sn store.Subnet) policy.Context {
 	cx := withResourceTags(policyContext(), sn.Tags)
 	cx.Set("ec2:SubnetID", sn.SubnetID)
-	cx.Set("ec2:Vpc", s.arn(kindVpc, sn.VpcID))
+	if sn.VpcID != "" { // "" for a subnet known by its id alone
+		cx.Set("ec2:Vpc", s.arn(kindVpc, sn.VpcID))
+	}
 	return cx
+}
+
+// createEndpointSubnetChecks are the checks of CreateInstanceConnectEndpoint
+// on its subnet, the first ones asked: ec2:CreateInstanceConnectEndpoint
+// (with the request's tags) and ec2:CreateNetworkInterface.
+func (s *service) createEndpointSubnetChecks(sn store.Subnet, tags []store.Tag) []check {
+	subnetARN := s.arn(kindSubnet, sn.SubnetID)
+	subCtx := s.subnetContext(sn)
+	return []check{
+		{action: "ec2:CreateInstanceConnectEndpoint", resource: subnetARN, ctx: withRequestTags(merged(subCtx), tags)},
+		{action: "ec2:CreateNetworkInterface", resource: subnetARN, ctx: subCtx},
+	}
 }
 
 // createEndpointChecks are the authorization questions of
@@ -133,12 +147,7 @@ func (s *service) subnetContext(sn store.Subnet) policy.Context {
 // satisfies those two.
 func (s *service) createEndpointChecks(sn store.Subnet, groups []store.SecurityGroup, endpointARN string, tags []store.Tag, needRole bool) []check {
 	subnetARN := s.arn(kindSubnet, sn.SubnetID)
-	subCtx := s.subnetContext(sn)
-	reqCtx := withRequestTags(merged(subCtx), tags)
-	checks := []check{
-		{action: "ec2:CreateInstanceConnectEndpoint", resource: subnetARN, ctx: reqCtx},
-		{action: "ec2:CreateNetworkInterface", resource: subnetARN, ctx: subCtx},
-	}
+	checks := s.createEndpointSubnetChecks(sn, tags)
 	for _, g := range groups {
 		checks = append(checks, s.groupCheck("ec2:CreateNetworkInterface", g))
 	}
@@ -195,8 +204,14 @@ func (s *service) createEndpoint(c *api.Call) (any, error) {
 	}
 	hash := cp.hash()
 
+	// The subnet is authorized before anything about it (its groups, its
+	// address types) is told: on the ARN built from its id when it does
+	// not exist.
 	sn, err := s.getSubnet(c, subnetID)
 	if err != nil {
+		return nil, s.hideMissing(c, err, subnetID, s.createEndpointSubnetChecks(store.Subnet{SubnetID: subnetID}, tags)...)
+	}
+	if err := s.authorize(c, s.createEndpointSubnetChecks(sn, tags)...); err != nil {
 		return nil, err
 	}
 	groups, err := s.groupsInVpc(c, sgIDs, sn.VpcID, subnetID)
@@ -635,7 +650,7 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 	}
 	e, err := getLiveEndpoint(ctx(c), s.st, id)
 	if err != nil {
-		return nil, err
+		return nil, s.hideMissing(c, err, id, s.endpointIDCheck("ec2:DeleteInstanceConnectEndpoint", id))
 	}
 	if err := s.authorizeAndDryRun(c, s.endpointCheck("ec2:DeleteInstanceConnectEndpoint", e)); err != nil {
 		return nil, err
@@ -706,6 +721,12 @@ func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 	}
 	e, err := getLiveEndpoint(ctx(c), s.st, id)
 	if err != nil {
+		return nil, s.hideMissing(c, err, id, s.endpointIDCheck("ec2:ModifyInstanceConnectEndpoint", id))
+	}
+	// The endpoint first: its subnet and what the groups are checked
+	// against are for a caller allowed on it to learn.
+	endpointChk := s.endpointCheck("ec2:ModifyInstanceConnectEndpoint", e)
+	if err := s.authorize(c, endpointChk); err != nil {
 		return nil, err
 	}
 	sn, err := s.getSubnet(c, e.SubnetID)
@@ -727,7 +748,7 @@ func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 	if ipType, err = resolveIPAddressType(ipType, sn, preserve); err != nil {
 		return nil, err
 	}
-	checks := []check{s.endpointCheck("ec2:ModifyInstanceConnectEndpoint", e)}
+	checks := []check{endpointChk}
 	for _, g := range groups {
 		checks = append(checks, s.groupCheck("ec2:CreateNetworkInterface", g))
 	}

@@ -108,8 +108,23 @@ func (s *service) registerInstance(c *api.Call) (any, error) {
 			return nil, awsproto.InvalidParameterValue("Invalid value '%s' for ipv6Address. It must be an IPv6 address.", rawIP6)
 		}
 	}
+	if _, err := dryRun(c); err != nil {
+		return nil, err
+	}
+	// The subnet is authorized first, and before anything about it (its
+	// address ranges, its groups) is told: on the ARN built from its id
+	// when it does not exist.
+	id := s.newID(kindInstance)
+	subnetCheck := check{action: "ec2:RegisterInstance", resource: s.arn(kindSubnet, subnetID)}
+	subnetCheck.ctx = policyContext()
+	subnetCheck.ctx.Set("ec2:SubnetID", subnetID)
+	newChecks := createChecks("RegisterInstance", s.arn(kindInstance, id), tags)
 	sn, err := s.getSubnet(c, subnetID)
 	if err != nil {
+		return nil, s.hideMissing(c, err, subnetID, append([]check{subnetCheck}, newChecks...)...)
+	}
+	subnetCheck.ctx = withResourceTags(subnetCheck.ctx, sn.Tags)
+	if err := s.authorize(c, append([]check{subnetCheck}, newChecks...)...); err != nil {
 		return nil, err
 	}
 	switch {
@@ -130,12 +145,7 @@ func (s *service) registerInstance(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := s.newID(kindInstance)
-	checks := createChecks("RegisterInstance", s.arn(kindInstance, id), tags)
-	subCtx := withResourceTags(policyContext(), sn.Tags)
-	subCtx.Set("ec2:SubnetID", subnetID)
-	checks = append(checks, check{action: "ec2:RegisterInstance", resource: s.arn(kindSubnet, subnetID), ctx: subCtx})
-	if err := s.authorizeAndDryRun(c, checks...); err != nil {
+	if err := honourDryRun(c); err != nil {
 		return nil, err
 	}
 	inst := store.Instance{

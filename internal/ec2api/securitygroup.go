@@ -49,15 +49,19 @@ func (s *service) createSecurityGroup(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	vpc, err := s.getVpc(c, vpcID)
-	if err != nil {
-		return nil, err
-	}
+	// The VPC is authorized first: on the ARN built from its id when it
+	// does not exist, so that a caller without permission is told the
+	// same for a VPC that exists and one that does not.
 	id := s.newID(kindGroup)
 	arn := s.arn(kindGroup, id)
-	checks := createChecks("CreateSecurityGroup", arn, tags)
-	checks = append(checks, check{action: "ec2:CreateSecurityGroup", resource: s.arn(kindVpc, vpcID), ctx: withResourceTags(policyContext(), vpc.Tags)})
-	if err := s.authorizeAndDryRun(c, checks...); err != nil {
+	vpcCheck := check{action: "ec2:CreateSecurityGroup", resource: s.arn(kindVpc, vpcID)}
+	newChecks := createChecks("CreateSecurityGroup", arn, tags)
+	vpc, err := s.getVpc(c, vpcID)
+	if err != nil {
+		return nil, s.hideMissing(c, err, vpcID, append([]check{vpcCheck}, newChecks...)...)
+	}
+	vpcCheck.ctx = withResourceTags(policyContext(), vpc.Tags)
+	if err := s.authorizeAndDryRun(c, append([]check{vpcCheck}, newChecks...)...); err != nil {
 		return nil, err
 	}
 	g := store.SecurityGroup{GroupID: id, GroupName: name, Description: desc, VpcID: vpcID, CreateDate: s.now()}
@@ -227,6 +231,10 @@ func (s *service) authorizeRules(c *api.Call, egress bool) (any, error) {
 	if err != nil {
 		return nil, s.hideMissingGroup(c, err, "ec2:"+c.Action)
 	}
+	// The target group before the groups its rules refer to are looked up.
+	if err := s.authorize(c, s.groupCheck("ec2:"+c.Action, g)); err != nil {
+		return nil, err
+	}
 	rules, err := s.expandRules(c, g, perms, egress, true)
 	if err != nil {
 		return nil, err
@@ -304,6 +312,10 @@ func (s *service) revokeRules(c *api.Call, egress bool) (any, error) {
 	g, err := s.targetGroup(c)
 	if err != nil {
 		return nil, s.hideMissingGroup(c, err, "ec2:"+c.Action)
+	}
+	// The target group before the groups its rules refer to are looked up.
+	if err := s.authorize(c, s.groupCheck("ec2:"+c.Action, g)); err != nil {
+		return nil, err
 	}
 	wanted, err := s.expandRules(c, g, perms, egress, false)
 	if err != nil {

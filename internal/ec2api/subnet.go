@@ -82,8 +82,21 @@ func (s *service) createSubnet(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := dryRun(c); err != nil {
+		return nil, err
+	}
+	// The VPC is authorized first, and before anything about it (whether
+	// the blocks fit it) is told: on the ARN built from its id when it
+	// does not exist.
+	id := s.newID(kindSubnet)
+	vpcCheck := check{action: "ec2:CreateSubnet", resource: s.arn(kindVpc, vpcID)}
+	newChecks := createChecks("CreateSubnet", s.arn(kindSubnet, id), tags)
 	vpc, err := s.getVpc(c, vpcID)
 	if err != nil {
+		return nil, s.hideMissing(c, err, vpcID, append([]check{vpcCheck}, newChecks...)...)
+	}
+	vpcCheck.ctx = withResourceTags(policyContext(), vpc.Tags)
+	if err := s.authorize(c, append([]check{vpcCheck}, newChecks...)...); err != nil {
 		return nil, err
 	}
 	if v4.IsValid() && !containsPrefix(mustPrefix(vpc.CidrBlock), v4) {
@@ -92,10 +105,7 @@ func (s *service) createSubnet(c *api.Call) (any, error) {
 	if v6.IsValid() && !containsPrefix(mustPrefix(vpc.Ipv6CidrBlock), v6) {
 		return nil, badRequest(codeSubnetRange, "The IPv6 CIDR '%s' is invalid.", cidr6)
 	}
-	id := s.newID(kindSubnet)
-	checks := createChecks("CreateSubnet", s.arn(kindSubnet, id), tags)
-	checks = append(checks, check{action: "ec2:CreateSubnet", resource: s.arn(kindVpc, vpcID), ctx: withResourceTags(policyContext(), vpc.Tags)})
-	if err := s.authorizeAndDryRun(c, checks...); err != nil {
+	if err := honourDryRun(c); err != nil {
 		return nil, err
 	}
 	sn := store.Subnet{

@@ -14,10 +14,24 @@ type taggedResource struct {
 	id   string
 	kind resourceKind
 	tags []store.Tag
+	// notFound is the kind's NotFound error when the resource does not
+	// exist. The caller is authorized on its ARN (built from the id,
+	// without tags) before being told: AWS authorizes before it looks up.
+	notFound error
 }
 
-// resolveTagged checks that every id names an existing taggable resource
-// and returns them with their current tags.
+// firstNotFound returns the NotFound error of the first missing resource.
+func firstNotFound(rs []taggedResource) error {
+	for _, r := range rs {
+		if r.notFound != nil {
+			return r.notFound
+		}
+	}
+	return nil
+}
+
+// resolveTagged checks that every id names a taggable resource and returns
+// them with their current tags; missing ones carry their notFound error.
 func (s *service) resolveTagged(c *api.Call, ids []string) ([]taggedResource, error) {
 	out := make([]taggedResource, 0, len(ids))
 	for _, id := range ids {
@@ -29,6 +43,11 @@ func (s *service) resolveTagged(c *api.Call, ids []string) ([]taggedResource, er
 			return nil, err
 		}
 		tags, err := s.resourceTags(c, k, id)
+		var e *awsproto.Error
+		if errors.As(err, &e) && e.Code == k.notFound {
+			out = append(out, taggedResource{id: id, kind: k, notFound: err})
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -93,19 +112,32 @@ func (s *service) createTags(c *api.Call) (any, error) {
 	if err := validateTags(tags); err != nil {
 		return nil, err
 	}
+	if _, err := dryRun(c); err != nil {
+		return nil, err
+	}
 	resources, err := s.resolveTagged(c, ids)
 	if err != nil {
 		return nil, err
 	}
 	checks := make([]check, 0, len(resources))
 	for _, r := range resources {
-		if countAfterSet(r.tags, tags) > maxTagsPerResource {
-			return nil, badRequest("TagLimitExceeded", "The maximum number of tags per resource is %d.", maxTagsPerResource)
-		}
 		cx := withRequestTags(withResourceTags(policyContext(), r.tags), tags)
 		checks = append(checks, check{action: "ec2:CreateTags", resource: s.arn(r.kind, r.id), ctx: cx})
 	}
-	if err := s.authorizeAndDryRun(c, checks...); err != nil {
+	// Authorized on every resource before anything about one (whether it
+	// exists, how many tags it has) is told.
+	if err := s.authorize(c, checks...); err != nil {
+		return nil, err
+	}
+	if err := firstNotFound(resources); err != nil {
+		return nil, err
+	}
+	for _, r := range resources {
+		if countAfterSet(r.tags, tags) > maxTagsPerResource {
+			return nil, badRequest("TagLimitExceeded", "The maximum number of tags per resource is %d.", maxTagsPerResource)
+		}
+	}
+	if err := honourDryRun(c); err != nil {
 		return nil, err
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
@@ -156,6 +188,9 @@ func (s *service) deleteTags(c *api.Call) (any, error) {
 		specs = append(specs, spec{key: e.Get("Key"), value: e.Get("Value"), hasValue: e.Has("Value")})
 		keys = append(keys, e.Get("Key"))
 	}
+	if _, err := dryRun(c); err != nil {
+		return nil, err
+	}
 	resources, err := s.resolveTagged(c, ids)
 	if err != nil {
 		return nil, err
@@ -168,7 +203,14 @@ func (s *service) deleteTags(c *api.Call) (any, error) {
 		}
 		checks = append(checks, check{action: "ec2:DeleteTags", resource: s.arn(r.kind, r.id), ctx: cx})
 	}
-	if err := s.authorizeAndDryRun(c, checks...); err != nil {
+	// Authorized on every resource before being told one does not exist.
+	if err := s.authorize(c, checks...); err != nil {
+		return nil, err
+	}
+	if err := firstNotFound(resources); err != nil {
+		return nil, err
+	}
+	if err := honourDryRun(c); err != nil {
 		return nil, err
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {

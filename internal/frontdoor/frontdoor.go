@@ -508,6 +508,12 @@ func (f *FrontDoor) authorize(ctx context.Context, req *request) *Refusal {
 	}
 	info := identity.RequestInfo{SourceIP: req.sourceIP, Secure: true}
 	dec, err := f.cfg.Authorizer.Authorize(ctx, req.principal, info, ActionOpenTunnel, req.endpointRN, cx)
+	if errors.Is(err, identity.ErrPrincipalGone) {
+		// Deleted since the URL was authenticated: refused as its
+		// credential now is.
+		f.log.Info("openTunnel: the identity was deleted during the request", "principal", req.principal.ARN)
+		return signatureRefusal(&sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."})
+	}
 	if err != nil {
 		return f.internal("authorize", err)
 	}

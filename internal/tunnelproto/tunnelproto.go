@@ -322,12 +322,17 @@ func noEOF(err error) error {
 	return err
 }
 
+// MaxDialTimeoutMillis bounds DialRequest.TimeoutMillis: two minutes,
+// well above the 10 s the front door asks for.
+const MaxDialTimeoutMillis = 120_000
+
 // DialRequest asks the agent to connect a tunnel to a target.
 type DialRequest struct {
 	TunnelID string `json:"tunnelId"`
 	Address  string `json:"address"` // an IP address, IPv4 or IPv6
 	Port     int    `json:"port"`
-	// TimeoutMillis bounds the agent's connection attempt.
+	// TimeoutMillis bounds the agent's connection attempt: 1 to
+	// MaxDialTimeoutMillis, or 0 (absent) for the agent's own timeout.
 	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
 }
 
@@ -342,8 +347,8 @@ func (d DialRequest) Validate() error {
 	if d.Address == "" || len(d.Address) > 64 {
 		return fmt.Errorf("%w: dial request needs an address", ErrFrame)
 	}
-	if d.TimeoutMillis < 0 {
-		return fmt.Errorf("%w: negative dial timeout", ErrFrame)
+	if d.TimeoutMillis < 0 || d.TimeoutMillis > MaxDialTimeoutMillis {
+		return fmt.Errorf("%w: dial timeout %d ms out of range (1 to %d, or absent)", ErrFrame, d.TimeoutMillis, MaxDialTimeoutMillis)
 	}
 	return nil
 }

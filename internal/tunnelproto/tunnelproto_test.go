@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -122,6 +123,60 @@ func TestJSONFrames(t *testing.T) {
 			t.Errorf("%+v validated", bad)
 		}
 	}
+}
+
+// TestDialRequestValidate: the agent multiplies TimeoutMillis into a
+// time.Duration, so the value from the server is bounded before that
+// (0 means "not given": the agent's own dial timeout applies).
+func TestDialRequestValidate(t *testing.T) {
+	ok := DialRequest{TunnelID: "tnl-1", Address: "10.0.0.1", Port: 22}
+	with := func(ms int64) DialRequest { d := ok; d.TimeoutMillis = ms; return d }
+	tests := []struct {
+		name string
+		req  DialRequest
+		ok   bool
+	}{
+		{"no timeout (the agent's own)", ok, true},
+		{"1 ms", with(1), true},
+		{"what the server sends", with(10_000), true},
+		{"the maximum", with(MaxDialTimeoutMillis), true},
+		{"over the maximum", with(MaxDialTimeoutMillis + 1), false},
+		{"a year", with(365 * 24 * 3600 * 1000), false},
+		{"overflows a Duration in ms", with(9223372036854775807 / 1000), false},
+		{"the largest int64", with(9223372036854775807), false},
+		{"negative", with(-1), false},
+		{"the smallest int64", with(-9223372036854775808), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.req.Validate()
+			if (err == nil) != tc.ok {
+				t.Fatalf("Validate(%+v) = %v, want ok=%v", tc.req, err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, ErrFrame) {
+				t.Errorf("%v, want ErrFrame", err)
+			}
+		})
+	}
+}
+
+// FuzzDialRequest decodes arbitrary dial frame payloads: whatever
+// Validate accepts has a timeout that is a bounded, non-negative Duration.
+func FuzzDialRequest(f *testing.F) {
+	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":10000}`))
+	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22}`))
+	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":9223372036854775807}`))
+	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":9223372036854776}`))
+	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":-1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d DialRequest
+		if DecodeJSON(FrameDial, b, &d) != nil || d.Validate() != nil {
+			return
+		}
+		if timeout := time.Duration(d.TimeoutMillis) * time.Millisecond; timeout < 0 || timeout > MaxDialTimeoutMillis*time.Millisecond {
+			t.Fatalf("accepted timeout %d ms (%v)", d.TimeoutMillis, timeout)
+		}
+	})
 }
 
 func TestJoinToken(t *testing.T) {
