@@ -178,6 +178,11 @@ type BootstrapResult struct {
 // user adminName with it attached and one access key, all in one
 // transaction. When the user exists it changes nothing and returns
 // Created=false. cfg.Authorizer is not needed.
+//
+// The first time it runs on a store, Bootstrap also binds the trust
+// policies saved by a Postern that stored principals by ARN (see
+// bindStoredTrust), so that they name identities by unique id as the ones
+// saved since do.
 func Bootstrap(ctx context.Context, cfg Config, adminName string) (BootstrapResult, error) {
 	cfg, err := cfg.withDefaults(false)
 	if err != nil {
@@ -189,6 +194,9 @@ func Bootstrap(ctx context.Context, cfg Config, adminName string) (BootstrapResu
 	h := &handler{cfg: cfg}
 	var res BootstrapResult
 	err = cfg.Store.InTx(ctx, func(tx store.Repo) error {
+		if err := h.bindStoredTrust(ctx, tx); err != nil {
+			return err
+		}
 		u, err := tx.GetUser(ctx, adminName)
 		if err == nil {
 			res = BootstrapResult{User: u}

@@ -623,14 +623,14 @@ func TestAssumeRoleAccountTrust(t *testing.T) {
 	must(admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("external"), AssumeRolePolicyDocument: aws.String(
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + testAccount + `"},"Action":"sts:AssumeRole",
 		  "Condition":{"StringEquals":{"sts:ExternalId":"s3cret-id"}}}]}`)}))(t)
+	allowed := e.user("allowed", doc(allow("sts:AssumeRole", roleARNOf+"*")))
+	plain := e.user("plain", doc(allow("iam:GetUser", "*")))
 	// "mixed" names plain, but only with an external id; otherwise it
 	// trusts the account, which needs the identity's allow.
 	must(admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("mixed"), AssumeRolePolicyDocument: aws.String(
 		`{"Version":"2012-10-17","Statement":[
 		  {"Effect":"Allow","Principal":{"AWS":"` + userARN + `plain"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"named-id"}}},
 		  {"Effect":"Allow","Principal":{"AWS":"` + testAccount + `"},"Action":"sts:AssumeRole"}]}`)}))(t)
-	allowed := e.user("allowed", doc(allow("sts:AssumeRole", roleARNOf+"*")))
-	plain := e.user("plain", doc(allow("iam:GetUser", "*")))
 	tests := []struct {
 		name   string
 		caller aws.Config
@@ -1410,6 +1410,7 @@ func TestRoles(t *testing.T) {
 	if lr := must(a.ListRoles(ctx, &iam.ListRolesInput{PathPrefix: aws.String("/ci/"), MaxItems: aws.Int32(1)}))(t); len(lr.Roles) != 1 || lr.IsTruncated {
 		t.Fatalf("roles under /ci/ %+v", lr)
 	}
+	must(a.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")}))(t)
 	alice := trustOf(userARN + "alice")
 	must(a.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String("deploy"), PolicyDocument: aws.String(alice)}))(t)
 	if got := must(a.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("deploy")}))(t).Role; !strings.Contains(*got.AssumeRolePolicyDocument, "alice") {

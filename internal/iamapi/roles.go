@@ -40,7 +40,9 @@ func trustParam(c *api.Call, param string) (string, error) {
 }
 
 // createRole is CreateRole: RoleName, Path, AssumeRolePolicyDocument,
-// Description, MaxSessionDuration, Tags.
+// Description, MaxSessionDuration, Tags. The users and roles the trust
+// policy names must exist; it is stored naming them by unique id
+// (bindTrust), in one transaction with the role.
 func (h *handler) createRole(c *api.Call) (any, error) {
 	roleName, err := name(c.Params, "RoleName", maxRoleName)
 	if err != nil {
@@ -81,7 +83,16 @@ func (h *handler) createRole(c *api.Call) (any, error) {
 	}
 	r := store.Role{RoleID: h.cfg.NewID(awsid.PrefixRole), RoleName: roleName, Path: p, ARN: arn, AssumeRolePolicyDocument: trust,
 		Description: desc, MaxSessionDuration: int32(maxDur), CreateDate: h.now(), Tags: tags}
-	if err := h.cfg.Store.CreateRole(c.Ctx, r); err != nil {
+	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
+		stored := r
+		doc, err := h.bindTrust(c.Ctx, tx, trust)
+		if err != nil {
+			return err
+		}
+		stored.AssumeRolePolicyDocument = doc
+		return tx.CreateRole(c.Ctx, stored)
+	})
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, entityExists("Role with name %s already exists.", roleName)
 		}
@@ -101,6 +112,9 @@ func (h *handler) getRole(c *api.Call) (any, error) {
 	r, err := h.cfg.Store.GetRole(c.Ctx, owner.Name)
 	if err != nil {
 		return nil, storeErr(err, "get role "+owner.Name, "role with name "+owner.Name)
+	}
+	if r, err = h.showRole(c.Ctx, h.cfg.Store, r, nil); err != nil {
+		return nil, err
 	}
 	return struct {
 		Role xmlRole `xml:"Role"`
@@ -128,8 +142,12 @@ func (h *handler) listRoles(c *api.Call) (any, error) {
 		Roles []xmlRole `xml:"Roles>member"`
 		page
 	}{Roles: []xmlRole{}, page: pageOf(next)}
+	arns := map[string]string{}
 	for _, r := range roles[start:end] {
 		r.Tags = nil // ListRoles does not return tags
+		if r, err = h.showRole(c.Ctx, h.cfg.Store, r, arns); err != nil {
+			return nil, err
+		}
 		out.Roles = append(out.Roles, roleXML(r))
 	}
 	return out, nil
@@ -158,7 +176,8 @@ func (h *handler) deleteRole(c *api.Call) (any, error) {
 }
 
 // updateAssumeRolePolicy is UpdateAssumeRolePolicy: RoleName,
-// PolicyDocument (the new trust policy).
+// PolicyDocument (the new trust policy). As in CreateRole, the users and
+// roles it names are stored by unique id (bindTrust).
 func (h *handler) updateAssumeRolePolicy(c *api.Call) (any, error) {
 	doc, err := trustParam(c, "PolicyDocument")
 	if err != nil {
@@ -168,7 +187,14 @@ func (h *handler) updateAssumeRolePolicy(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.cfg.Store.UpdateAssumeRolePolicy(c.Ctx, owner.Name, doc); err != nil {
+	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
+		bound, err := h.bindTrust(c.Ctx, tx, doc)
+		if err != nil {
+			return err
+		}
+		return tx.UpdateAssumeRolePolicy(c.Ctx, owner.Name, bound)
+	})
+	if err != nil {
 		return nil, storeErr(err, "update trust policy of "+owner.Name, "role with name "+owner.Name)
 	}
 	return nil, nil

@@ -100,6 +100,13 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 		return nil, validation("%s is not a valid role ARN.", roleARN)
 	}
 	callerARN := c.Principal.ARN
+	// The trust policy names users and roles by unique id (bindTrust):
+	// the caller is matched by its own (a user's AIDA…) or its role's
+	// (a session's AROA…), never by a name a new identity could take.
+	callerID := c.Principal.PoliciesID
+	if callerID == "" {
+		callerID = noAccountPrincipal // matches no user or role
+	}
 	denied := accessDenied("User: %s is not authorized to perform: sts:AssumeRole on resource: %s", callerARN, roleARN)
 	if m[1] != h.cfg.AccountID {
 		return nil, denied // no other account exists here
@@ -142,7 +149,7 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 		}
 		src := []policy.Source{{Name: role.ARN + ":trust", Doc: trust}}
 		req := policy.Request{Action: "sts:AssumeRole", Resource: roleARN, Context: ctx,
-			Principal: &policy.Principal{ARN: callerARN, Account: c.Principal.AccountID}}
+			Principal: &policy.Principal{ARN: callerARN, Account: c.Principal.AccountID, ID: callerID}}
 		if dec := policy.Evaluate(src, req); !dec.Allowed {
 			h.logDenied(c, roleARN, dec)
 			return denied
@@ -151,7 +158,7 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 			// Only the identity's own ARN (or its role's) may stand in
 			// for the identity policy's allow: evaluate the trust with
 			// the account taken out of the caller's identities.
-			req.Principal = &policy.Principal{ARN: callerARN, Account: noAccountPrincipal}
+			req.Principal = &policy.Principal{ARN: callerARN, Account: noAccountPrincipal, ID: callerID}
 			if dec := policy.Evaluate(src, req); !dec.Allowed {
 				h.logDenied(c, roleARN, idDec)
 				return api.DenyError(c.Service.Protocol, callerARN, "sts:AssumeRole", roleARN, idDec)

@@ -39,6 +39,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"Statement":{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::${*}?","Condition":{"ForAllValues:StringLike":{"aws:TagKeys":["a*","${k:a}"]},"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/${aws:username}"},"Null":{"k:z":true},"DateLessThanIfExists":{"aws:CurrentTime":1893456000},"BinaryEquals":{"k:b":"aGVsbG8="}}}}`, uint8(IdentityPolicy))
 	f.Add(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEqualz":{"k:a":"x"}}}]}`, uint8(IdentityPolicy))
 	f.Add(`[1,2`, uint8(0))
+	f.Add("{\"Statement\" : [ {\"Effect\":\"Allow\",\"Principal\" : {\"AWS\" : [ \"arn:aws:iam::111122223333:user\\/bob\" ,\"*\"]},\"Action\":\"sts:AssumeRole\"} ]}", uint8(ResourcePolicy))
 	// A repeated member must be refused, not read as its last value.
 	f.Add(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Effect":"Allow"}]}`, uint8(IdentityPolicy))
 	f.Fuzz(func(t *testing.T, doc string, kind uint8) {
@@ -55,6 +56,19 @@ func FuzzParse(f *testing.F) {
 		}
 		if jsonkeys.Check([]byte(doc), false) != nil {
 			t.Fatalf("accepted a document that repeats a member: %q", doc)
+		}
+		// MapAWSPrincipals walks every accepted document: unchanged when
+		// nothing is mapped, and still a policy when every value is.
+		same, err := MapAWSPrincipals(doc, func(v string) (string, error) { return v, nil })
+		if err != nil || same != doc {
+			t.Fatalf("MapAWSPrincipals with no change: %q, %v", same, err)
+		}
+		mapped, err := MapAWSPrincipals(doc, func(string) (string, error) { return "AIDAAAAAAAAAAAAAAAAAB", nil })
+		if err != nil {
+			t.Fatalf("MapAWSPrincipals: %v", err)
+		}
+		if _, err := Parse(mapped, Kind(kind)); err != nil {
+			t.Fatalf("mapped document %q does not parse: %v", mapped, err)
 		}
 		src := []Source{{Name: "fuzz", Doc: d}}
 		for _, req := range fuzzRequests {

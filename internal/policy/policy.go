@@ -32,7 +32,9 @@
 //   - In resource policies a Principal names a caller when it names the
 //     caller, its role (for a role session) or its account; NotPrincipal
 //     exempts a caller only when it names all of them, as AWS documents
-//     for NotPrincipal with Deny.
+//     for NotPrincipal with Deny. A stored policy names IAM users and
+//     roles by unique id (AIDA…, AROA…; MapAWSPrincipals rewrites them),
+//     and a caller with Principal.ID is matched to them by id only.
 package policy
 
 import (
@@ -167,6 +169,14 @@ type Principal struct {
 	// Service is set for service principals, e.g. ec2.amazonaws.com;
 	// usually "".
 	Service string
+	// ID is the caller's IAM unique id: AIDA… for an IAM user, the role's
+	// AROA… for a role session. When it is set, an IAM user or role named
+	// in a Principal element matches the caller only by unique id, as IAM
+	// stores them (MapAWSPrincipals): an ARN of a user or role left in a
+	// stored policy named no existing identity when the policy was saved,
+	// so it matches nobody, not whoever has that name now. Session ARNs
+	// and accounts still match by ARN and id. Empty: by ARN, as written.
+	ID string
 }
 
 // Request is what is being decided: who does what to which resource, in

@@ -12,6 +12,7 @@ type principalSet struct {
 	accounts   []string // 12-digit ids, from an id or an arn:…:iam::<id>:root ARN
 	arns       []string // user, assumed-role session and other principal ARNs, exact
 	roles      []roleRef
+	ids        []string // AIDA…/AROA… ids of users and roles, as stored policies name them (MapAWSPrincipals)
 	services   []string // lower-cased service principal names
 	anyService bool
 	// Federated and CanonicalUser principals are accepted but match no
@@ -30,6 +31,10 @@ type identity struct {
 	arn     string
 	account string
 	role    string
+	// id is the unique id of an IAM user (idARN) or role (idRole) when
+	// the caller's Principal has one: such an identity is then matched by
+	// id, never by name.
+	id string
 }
 
 type identityKind uint8
@@ -64,11 +69,14 @@ func identities(p *Principal, buf *[4]identity) []identity {
 		case ok && seg[2] == "iam" && seg[5] == "root":
 			// The account root user is the account.
 		case ok && seg[2] == "sts" && strings.HasPrefix(seg[5], "assumed-role/"):
+			// The session is named by its ARN, as in IAM; its role by id.
 			out = append(out, identity{kind: idARN, arn: p.ARN})
 			role, _, _ := strings.Cut(strings.TrimPrefix(seg[5], "assumed-role/"), "/")
-			out = append(out, identity{kind: idRole, account: seg[4], role: role})
+			out = append(out, identity{kind: idRole, account: seg[4], role: role, id: p.ID})
 		case ok && seg[2] == "iam" && strings.HasPrefix(seg[5], "role/"):
-			out = append(out, identity{kind: idRole, account: seg[4], role: roleName(seg[5])})
+			out = append(out, identity{kind: idRole, account: seg[4], role: roleName(seg[5]), id: p.ID})
+		case ok && seg[2] == "iam" && strings.HasPrefix(seg[5], "user/"):
+			out = append(out, identity{kind: idARN, arn: p.ARN, id: p.ID})
 		default:
 			out = append(out, identity{kind: idARN, arn: p.ARN})
 		}
@@ -92,8 +100,14 @@ func (ps *principalSet) covers(id *identity) bool {
 	}
 	switch id.kind {
 	case idARN:
+		if id.id != "" {
+			return slices.Contains(ps.ids, id.id)
+		}
 		return slices.Contains(ps.arns, id.arn)
 	case idRole:
+		if id.id != "" {
+			return slices.Contains(ps.ids, id.id)
+		}
 		for _, r := range ps.roles {
 			if r.account == id.account && r.name == id.role {
 				return true
@@ -200,11 +214,17 @@ func parsePrincipal(raw json.RawMessage) (*principalSet, string) {
 	return ps, ""
 }
 
-// addAWS adds one value of an "AWS" principal: "*", an account id, or an
-// IAM/STS principal ARN. Wildcards inside a value are not allowed.
+// addAWS adds one value of an "AWS" principal: "*", an account id, an
+// IAM/STS principal ARN, or the unique id of an IAM user or role (which
+// IAM stores in place of the ARN it was given; see MapAWSPrincipals).
+// Wildcards inside a value are not allowed.
 func (ps *principalSet) addAWS(v string) bool {
 	if v == "*" {
 		ps.all = true
+		return true
+	}
+	if IsUniqueID(v) {
+		ps.ids = append(ps.ids, v)
 		return true
 	}
 	if isAccountID(v) {
@@ -241,6 +261,27 @@ func (ps *principalSet) addAWS(v string) bool {
 		}
 	default:
 		return false
+	}
+	return true
+}
+
+// Unique id prefixes of the principals a policy may name by id.
+const (
+	userIDPrefix = "AIDA"
+	roleIDPrefix = "AROA"
+)
+
+// IsUniqueID reports whether s has the form of an IAM user's (AIDA…) or
+// role's (AROA…) unique id: the prefix and 16 to 128 upper-case letters
+// and digits.
+func IsUniqueID(s string) bool {
+	if len(s) < 20 || len(s) > 132 || (!strings.HasPrefix(s, userIDPrefix) && !strings.HasPrefix(s, roleIDPrefix)) {
+		return false
+	}
+	for i := 4; i < len(s); i++ {
+		if (s[i] < 'A' || s[i] > 'Z') && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
 	}
 	return true
 }

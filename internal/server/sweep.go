@@ -18,9 +18,15 @@ import (
 // sweepInterval is how often the server deletes records that expired.
 const sweepInterval = 10 * time.Minute
 
+// sessionKeep is how long the sweep keeps a role session after it
+// expired: until then its callers are told ExpiredToken (and refresh),
+// not that their token is unknown.
+const sessionKeep = 24 * time.Hour
+
 // sweep deletes, every sweepInterval until stop closes, what expired:
 // pushed SSH keys, presigned-URL uses (their URLs can no longer be used),
-// and join tokens a day after their expiry (kept a while for operators).
+// join tokens a day after their expiry (kept a while for operators) and
+// role sessions sessionKeep after theirs.
 // Audit events are never deleted here.
 func (s *Server) sweep(stop <-chan struct{}) {
 	t := time.NewTicker(sweepInterval)
@@ -32,19 +38,24 @@ func (s *Server) sweep(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		now := time.Now()
-		keys, err1 := s.Store.DeleteExpiredPushedKeys(ctx, now)
-		uses, err2 := s.Store.DeleteExpiredPresignUses(ctx, now)
-		toks, err3 := s.Store.DeleteExpiredJoinTokens(ctx, now.Add(-24*time.Hour))
+		s.sweepOnce(ctx, time.Now())
 		cancel()
-		for _, err := range []error{err1, err2, err3} {
-			if err != nil {
-				s.logger.Warn("sweeping expired records", "error", err)
-			}
+	}
+}
+
+// sweepOnce deletes what expired by now; see sweep.
+func (s *Server) sweepOnce(ctx context.Context, now time.Time) {
+	keys, err1 := s.Store.DeleteExpiredPushedKeys(ctx, now)
+	uses, err2 := s.Store.DeleteExpiredPresignUses(ctx, now)
+	toks, err3 := s.Store.DeleteExpiredJoinTokens(ctx, now.Add(-24*time.Hour))
+	sess, err4 := s.Store.DeleteExpiredSessions(ctx, now.Add(-sessionKeep))
+	for _, err := range []error{err1, err2, err3, err4} {
+		if err != nil {
+			s.logger.Warn("sweeping expired records", "error", err)
 		}
-		if keys+uses+toks > 0 {
-			s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks)
-		}
+	}
+	if keys+uses+toks+sess > 0 {
+		s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks, "role_sessions", sess)
 	}
 }
 

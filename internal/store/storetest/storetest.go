@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Groups/DeleteInUse", testGroupsDeleteInUse},
 		{"Roles/CRUD", testRolesCRUD},
 		{"Roles/DeleteInUse", testRolesDeleteInUse},
+		{"Identity/RecreatedNameInheritsNothing", testRecreatedNameInheritsNothing},
 		{"InlinePolicies", testInlinePolicies},
 		{"ManagedPolicies/CRUD", testManagedPoliciesCRUD},
 		{"ManagedPolicies/Attachments", testAttachments},
