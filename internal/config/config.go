@@ -97,6 +97,10 @@ type HTTP struct {
 	// IdleTimeoutSeconds is how long a kept-alive connection may wait
 	// for its next request (default 120).
 	IdleTimeoutSeconds int `yaml:"idle_timeout_seconds"`
+	// WriteTimeoutSeconds bounds each response, from the start of its
+	// handling to its last byte written: a client that does not read
+	// what it asked for loses the connection then (default 60).
+	WriteTimeoutSeconds int `yaml:"write_timeout_seconds"`
 	// MaxUnauthenticatedPerSource caps the connections one source
 	// address (an IPv6 /64) may hold that have not yet made an
 	// authenticated request; more are closed as soon as they are
@@ -191,7 +195,7 @@ func Default() Server {
 			Replay: "source-ip", JoinTokenTTLSeconds: 900},
 		SSH:   SSH{KeyTTLSeconds: 60},
 		Audit: Audit{File: "audit.jsonl", FileMaxMB: 100, FileKeep: 10},
-		HTTP:  HTTP{HeaderTimeoutSeconds: 10, BodyTimeoutSeconds: 30, IdleTimeoutSeconds: 120, MaxUnauthenticatedPerSource: 128},
+		HTTP:  HTTP{HeaderTimeoutSeconds: 10, BodyTimeoutSeconds: 30, IdleTimeoutSeconds: 120, WriteTimeoutSeconds: 60, MaxUnauthenticatedPerSource: 128},
 	}
 }
 
@@ -296,7 +300,8 @@ func (c *Server) Validate() error {
 		errs = append(errs, errors.New("ssh.key_ttl_seconds must be from 1 to 3600"))
 	}
 	for name, v := range map[string]int{"http.header_timeout_seconds": c.HTTP.HeaderTimeoutSeconds,
-		"http.body_timeout_seconds": c.HTTP.BodyTimeoutSeconds, "http.idle_timeout_seconds": c.HTTP.IdleTimeoutSeconds} {
+		"http.body_timeout_seconds": c.HTTP.BodyTimeoutSeconds, "http.idle_timeout_seconds": c.HTTP.IdleTimeoutSeconds,
+		"http.write_timeout_seconds": c.HTTP.WriteTimeoutSeconds} {
 		if v < 1 || v > 3600 {
 			errs = append(errs, fmt.Errorf("%s must be from 1 to 3600", name))
 		}

@@ -35,6 +35,8 @@ func TestLoadAndValidate(t *testing.T) {
 		{"no header timeout", "http:\n  header_timeout_seconds: 0\n", "http.header_timeout_seconds must be from 1 to 3600"},
 		{"endless body timeout", "http:\n  body_timeout_seconds: 86400\n", "http.body_timeout_seconds must be from 1 to 3600"},
 		{"no idle timeout", "http:\n  idle_timeout_seconds: -1\n", "http.idle_timeout_seconds must be from 1 to 3600"},
+		{"write timeout", "http:\n  write_timeout_seconds: 5\n", ""},
+		{"no write timeout", "http:\n  write_timeout_seconds: 0\n", "http.write_timeout_seconds must be from 1 to 3600"},
 		{"zero connections per source", "http:\n  max_unauthenticated_per_source: 0\n", "http.max_unauthenticated_per_source"},
 	}
 	for _, tc := range tests {

@@ -1,7 +1,9 @@
 // Package httpedge guards the server's HTTP listener against clients that
 // hold connections without using them: it caps, per source address, the
-// connections that have not yet made an authenticated request, and it
-// bounds the time to read a request's body. The other bounds (the TLS
+// connections that have not yet made an authenticated request, it bounds
+// the time to read a request's body and to write its response, and it
+// keeps net/http's per-connection log lines about failed TLS handshakes
+// from flooding the log (ErrorLogHandler). The other bounds (the TLS
 // handshake, request headers, idle keep-alive connections) are net/http's
 // own timeouts, which the server sets.
 //

@@ -132,6 +132,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, byEndpoint: map[string][]*link{}, byAgent: map[string]*link{}, stop: make(chan struct{})}
 	go r.shrinkLoop()
+	go r.watchRevocations() // revoke.go
 	return r, nil
 }
 
@@ -331,6 +332,16 @@ func (r *Relay) Open(ctx context.Context, endpointID string, req tunnelproto.Dia
 	defer cancel()
 	var lastErr error = ErrNoAgent
 	for _, l := range r.candidates(endpointID) {
+		if err := r.usable(ctx, l.agentID); err != nil { // revoked through another replica a moment ago? (revoke.go)
+			if !errors.Is(err, errAgentRevoked) {
+				r.log.Warn("could not check an agent before routing a tunnel to it; trying another", "agent", l.agentID, "error", err)
+				lastErr = err
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
 		s, err := r.openOn(ctx, l, req)
 		if err == nil {
 			return s, l.agentID, nil
@@ -786,6 +797,15 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 				"endpoint", a.EndpointID, "address", req.RemoteAddr, "name", name)
 		}
 		sess.Close()
+		return
+	}
+	// A revocation committed since the look-up above may have been checked
+	// for (watchRevocations) before this link was registered.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	err = r.usable(cctx, a.AgentID)
+	cancel()
+	if errors.Is(err, errAgentRevoked) {
+		r.Disconnect(a.AgentID, true, revokedMessage(a.AgentID))
 		return
 	}
 	r.log.Info("agent connected", "agent", a.AgentID, "endpoint", a.EndpointID, "address", req.RemoteAddr, "version", version)

@@ -265,7 +265,7 @@ func TestUnauthenticatedConnectionsPerSource(t *testing.T) {
 func TestLongLivedConnectionsOutliveEdgeLimits(t *testing.T) {
 	e := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) {
 		c.Tunnel.Ports = []string{"*"}
-		c.HTTP.HeaderTimeoutSeconds, c.HTTP.BodyTimeoutSeconds, c.HTTP.IdleTimeoutSeconds = 1, 1, 1
+		c.HTTP.HeaderTimeoutSeconds, c.HTTP.BodyTimeoutSeconds, c.HTTP.IdleTimeoutSeconds, c.HTTP.WriteTimeoutSeconds = 1, 1, 1, 1
 		c.HTTP.MaxUnauthenticatedPerSource = 2
 	}})
 	_, _, ep, _ := e.Network("127.0.0.0/16", "127.0.0.0/24")

@@ -513,11 +513,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.http = &http.Server{
 		Handler:   s.handler,
 		TLSConfig: s.tls,
-		ErrorLog:  slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	// Timeouts and the per-source cap on unauthenticated connections
-	// (edge.go); the cap sits beneath TLS, so that a refused connection
-	// costs no handshake.
+	// Timeouts, the per-source cap on unauthenticated connections and the
+	// error log (edge.go); the cap sits beneath TLS, so that a refused
+	// connection costs no handshake.
 	err := s.http.Serve(tls.NewListener(s.edge(s.http, tlsbatch.Listener{Listener: ln}), s.tls))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

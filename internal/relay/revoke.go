@@ -1,0 +1,136 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/postern/postern/internal/store"
+)
+
+// Revocation across replicas. RevokeEndpointAgent on one replica closes
+// the agent's link there at once (Disconnect) and tells the agent to stop;
+// every other replica must not depend on the agent obeying. Each relay
+// therefore re-reads the revoked flags of the agents linked to it when the
+// store says something was written (store.ChangeCounter, polled every
+// RevocationPoll; on PostgreSQL it counts every replica's writes) and
+// every RevocationRecheck in any case, and disconnects the revoked ones as
+// the revoking replica does: their tunnels end as revoked (close code
+// 1008, CloseTunnel reason Revoked). A revoked agent found is disconnected
+// at the next poll rather than at once, so that on the revoking replica
+// the API's own Disconnect, which names who revoked the agent, comes
+// first. Open asks the store before routing a tunnel to an agent, so that
+// no tunnel goes to an agent revoked a moment ago whose link this replica
+// has not dropped yet.
+
+// Revocation re-check timing.
+const (
+	RevocationPoll    = 200 * time.Millisecond
+	RevocationRecheck = 30 * time.Second
+)
+
+// watchRevocations runs until Close.
+func (r *Relay) watchRevocations() {
+	counter, _ := r.cfg.Store.(store.ChangeCounter)
+	var last uint64
+	if counter != nil {
+		last = counter.Changes()
+	}
+	lastFull := time.Now()
+	pending := map[string]bool{} // revoked agents found at the last check
+	tick := time.NewTicker(RevocationPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		due := len(pending) > 0 || now.Sub(lastFull) >= RevocationRecheck ||
+			counter == nil && now.Sub(lastFull) >= 5*RevocationPoll // no counter: every second
+		if counter != nil {
+			if c := counter.Changes(); c != last {
+				last, due = c, true
+			}
+		}
+		if due {
+			lastFull = now
+			pending = r.dropRevoked(pending)
+		}
+	}
+}
+
+// dropRevoked disconnects the linked agents that are revoked and were so
+// at the previous check too (pending), and returns those revoked now.
+func (r *Relay) dropRevoked(pending map[string]bool) map[string]bool {
+	r.mu.Lock()
+	linked := map[string][]string{} // endpoint → its linked agents
+	for id, l := range r.byAgent {
+		linked[l.endpointID] = append(linked[l.endpointID], id)
+	}
+	r.mu.Unlock()
+	revoked := map[string]bool{}
+	if len(linked) == 0 {
+		return revoked
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for ep, ids := range linked {
+		agents, err := r.cfg.Store.ListAgents(ctx, ep)
+		if err != nil {
+			r.log.Warn("revocation check: list the endpoint's agents", "endpoint", ep, "error", err)
+			for _, id := range ids {
+				if pending[id] {
+					revoked[id] = true // try again at the next poll
+				}
+			}
+			continue
+		}
+		isRevoked := map[string]bool{}
+		for _, a := range agents {
+			if !a.RevokedAt.IsZero() {
+				isRevoked[a.AgentID] = true
+			}
+		}
+		for _, id := range ids {
+			if !isRevoked[id] {
+				continue
+			}
+			if !pending[id] {
+				revoked[id] = true // disconnected at the next poll, unless the API did it
+				continue
+			}
+			if r.Disconnect(id, true, revokedMessage(id)) {
+				r.log.Warn("closed the link of a revoked endpoint agent (revoked through another replica, or it ignored the revocation)",
+					"agent", id, "endpoint", ep)
+			}
+		}
+	}
+	return revoked
+}
+
+// revokedMessage is why a revoked agent's tunnels ended, when this replica
+// found the revocation in the store.
+func revokedMessage(agentID string) string {
+	return "the endpoint agent " + agentID + " was revoked"
+}
+
+// errAgentRevoked: Open found the agent revoked.
+var errAgentRevoked = errors.New("relay: the endpoint agent was revoked")
+
+// usable reports, from the store, whether tunnels may be routed to the
+// agent: nil when it is on record and not revoked.
+func (r *Relay) usable(ctx context.Context, agentID string) error {
+	a, err := r.cfg.Store.GetAgent(ctx, agentID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: agent %s is not on record", errAgentRevoked, agentID)
+	case err != nil:
+		return fmt.Errorf("relay: look agent %s up: %w", agentID, err)
+	case !a.RevokedAt.IsZero():
+		return fmt.Errorf("%w: agent %s", errAgentRevoked, agentID)
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/agent"
+	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/linkmux"
+	"github.com/postern/postern/internal/netutil"
+	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/testutil/pgtest"
+	"github.com/postern/postern/internal/testutil/tunneltest"
+	"github.com/postern/postern/internal/tunnelproto"
+)
+
+// A revoked endpoint agent is cut off by every replica on its own, not
+// only by the one that revoked it: an agent that ignores the revocation
+// (a compromised one, played here by a link that reads and discards
+// every control message) loses its link to the other replica too, its
+// tunnels there end as revoked (1008, CloseTunnel reason Revoked), and
+// no new tunnel is routed to it.
+func TestRevokedAgentIsDroppedByEveryReplica(t *testing.T) {
+	opts := replicaConfig(pgtest.Start(t), 200*time.Millisecond)
+	a := tunneltest.Start(t, tunneltest.Options{Config: opts})
+	b := tunneltest.Start(t, tunneltest.Options{Config: opts, DataDir: a.Dir})
+	ctx := context.Background()
+	_, _, ep, _ := a.Network("127.0.0.0/16", "127.0.0.0/24")
+	id, err := agent.Join(ctx, a.JoinToken(ep), agent.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toA, err := linkDisobedient(t, a, id)
+	if err != nil {
+		t.Fatalf("link to A: %v", err)
+	}
+	toB, err := linkDisobedient(t, b, id)
+	if err != nil {
+		t.Fatalf("link to B: %v", err)
+	}
+	a.WaitConnected(id.AgentID, 10*time.Second)
+	b.WaitConnected(id.AgentID, 10*time.Second)
+
+	target := client.Target{EndpointID: ep, DNSName: b.DNSName(), PrivateIP: "127.0.0.1", RemotePort: 22}
+	tun, err := b.Dialer(a.Admin).Dial(ctx, target)
+	if err != nil {
+		t.Fatalf("tunnel through B: %v", err)
+	}
+	defer tun.Close()
+	if _, err := io.WriteString(tun, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(tun, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("echo through B: %q %v", buf, err)
+	}
+	ended := tunneltest.WatchEnd(tun)
+
+	start := time.Now()
+	if _, err := a.Call(a.Admin, "RevokeEndpointAgent", map[string]string{"AgentId": id.AgentID}); err != nil {
+		t.Fatal(err)
+	}
+	// No new tunnel through B, even right after the revocation.
+	if tun2, err := b.Dialer(a.Admin).Dial(ctx, target); err == nil {
+		tun2.Close()
+		t.Fatal("B routed a new tunnel to the revoked agent right after the revocation")
+	}
+	want := "Access was revoked: the endpoint agent " + id.AgentID + " was revoked"
+	reason, _ := ended.Within(t, start, time.Second, 1008, want)
+	for name, sess := range map[string]*linkmux.Session{"A": toA, "B": toB} {
+		select {
+		case <-sess.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s kept the revoked agent's link", name)
+		}
+	}
+	if got := b.Server.Relay().Connected(ep); len(got) != 0 {
+		t.Fatalf("B lists the revoked agent as connected: %+v", got)
+	}
+	// B recorded the end as a revocation.
+	deadline := time.Now().Add(10 * time.Second)
+	var rec struct {
+		ServiceEventDetails struct {
+			Reason, Message string
+			CloseCode       int
+		}
+	}
+	for {
+		evs, err := b.Server.Store.ListEvents(ctx, store.EventQuery{EventName: "CloseTunnel"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) > 0 {
+			if err := json.Unmarshal([]byte(evs[0].Body), &rec); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no CloseTunnel record 10 s after the revocation")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := rec.ServiceEventDetails; d.Reason != "Revoked" || d.CloseCode != 1008 || d.Message != reason {
+		t.Fatalf("CloseTunnel record %+v; want reason Revoked, code 1008 and the message %q", d, reason)
+	}
+
+	// Neither a new tunnel nor a new link.
+	if tun2, err := b.Dialer(a.Admin).Dial(ctx, target); err == nil || !strings.Contains(err.Error(), "EndpointUnavailable") {
+		if tun2 != nil {
+			tun2.Close()
+		}
+		t.Fatalf("a new tunnel through B after the revocation: %v, want EndpointUnavailable", err)
+	}
+	if _, err := linkDisobedient(t, b, id); err == nil || !strings.Contains(err.Error(), "AgentRevoked") {
+		t.Fatalf("the revoked agent linked to B again: %v", err)
+	}
+}
+
+// linkDisobedient links an agent identity to e as a compromised agent
+// would: it speaks the link protocol, echoes the bytes of every tunnel it
+// is asked to open (without dialling anything), and reads and ignores
+// every control message, the revocation included. The link lasts until
+// the server closes it or the test ends.
+func linkDisobedient(t *testing.T, e *tunneltest.Env, id *agent.Identity) (*linkmux.Session, error) {
+	t.Helper()
+	raw, err := net.Dial("tcp", e.Addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, &tls.Config{RootCAs: e.Roots, ServerName: "127.0.0.1",
+		Certificates: []tls.Certificate{id.Cert}, NextProtos: tunnelproto.AgentNextProtos()})
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
+		tunnelproto.LinkPath, tunnelproto.UpgradeProtocol); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		conn.Close()
+		return nil, fmt.Errorf("link refused: %s %s", resp.Status, body)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	sess, err := linkmux.Acceptor(&netutil.BufferedConn{Conn: conn, R: br}, linkmux.Config{})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { sess.Close() })
+	ctrl, err := sess.Open(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	go func() { _, _ = io.Copy(io.Discard, ctrl) }() // revocations included
+	go func() {
+		for {
+			s, err := sess.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer s.Close()
+				var req tunnelproto.DialRequest
+				if tunnelproto.ReadJSON(s, tunnelproto.FrameDial, &req) != nil ||
+					tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{OK: true}) != nil {
+					return
+				}
+				c := tunnelproto.NewConn(s)
+				var frame []byte
+				for { // ends when the stream does
+					b, err := c.Recv(func(n int) []byte {
+						frame = make([]byte, tunnelproto.HeaderLen+n)
+						return frame[tunnelproto.HeaderLen:]
+					})
+					if err != nil {
+						return
+					}
+					if c.SendData(frame[:tunnelproto.HeaderLen+len(b)]) != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return sess, nil
+}
