@@ -28,7 +28,7 @@ for case in byID page50 all; do
   v=$(metric "BenchmarkDescribeInstanceConnectEndpoints1000/$case" req/s)
   printf 'DescribeInstanceConnectEndpoints, 1,000 stored, %-6s %8.0f req/s  (%.2fx baseline)\n' "$case" "${v:-0}" "$(echo "${v:-0} ${base:-1}" | awk '{print $1/$2}')"
 done
-echo "(client and server share this machine's cores; DESIGN §6 targets 3,000 signed Describe calls per second)"
+echo "(client and server share this machine's cores; docs/performance.md §1 targets 3,000 signed Describe calls per second)"
 
 # --- Tunnels (internal/bench/tunnelbench): fixed counts, every figure beside
 # a baseline of this run. POSTERN_BENCH_TUNNELS sets N for the concurrency
@@ -72,7 +72,7 @@ for dir in up down; do
   t2=n/a; [ -n "$p2" ] && t2=$(ok "$p2 >= 1000")
   t2s=n/a; [ -n "$p2" ] && [ -n "$s" ] && t2s=$(ok "$p2 >= 1.5 * $s")
   t1=n/a; [ -n "$p1" ] && [ -n "$d" ] && t1=$(ok "$p1 >= 0.4 * $d")
-  printf '  DESIGN §6: two hops ≥1,000 MB/s: %s; two hops ≥1.5x ssh -L: %s; one hop ≥0.4x direct: %s\n' "$t2" "$t2s" "$t1"
+  printf '  docs/performance.md §1: two hops ≥1,000 MB/s: %s; two hops ≥1.5x ssh -L: %s; one hop ≥0.4x direct: %s\n' "$t2" "$t2s" "$t1"
 done
 
 pp() { # p50/p99 of a benchmark, "a / b ms"
@@ -94,7 +94,7 @@ fi
 o50=n/a; o99=n/a; [ -n "$c2" ] && o50=$(ok "$c2 < 10") && o99=$(ok "$c2p < 50")
 l50=n/a; l99=n/a; [ -n "$cl" ] && l50=$(ok "$cl < 10") && l99=$(ok "$clp < 50")
 s30=n/a; [ -n "$sp" ] && [ -n "$c2" ] && s30=$(ok "$sp >= 30 * $c2")
-printf '  DESIGN §6 (exec to first echoed byte): two hops p50 < 10 ms: %s, p99 < 50 ms: %s; with --instance-id lookup p50: %s, p99: %s; 30x faster than a new ssh session: %s\n' "$o50" "$o99" "$l50" "$l99" "$s30"
+printf '  docs/performance.md §1 (exec to first echoed byte): two hops p50 < 10 ms: %s, p99 < 50 ms: %s; with --instance-id lookup p50: %s, p99: %s; 30x faster than a new ssh session: %s\n' "$o50" "$o99" "$l50" "$l99" "$s30"
 
 cn=$(median BenchmarkConcurrentTunnels tunnels)
 cf=$(median BenchmarkConcurrentTunnels failures)
@@ -109,9 +109,9 @@ n10=n/a; [ -n "$cn" ] && n10=$(ok "$cn >= 10000 && $cf == 0")
 [ -n "$cn" ] && [ "${cn%.*}" -lt 10000 ] && n10="not measured"
 f0=n/a; [ -n "$cf" ] && f0=$(ok "$cf == 0")
 m40=n/a; [ -n "$cs" ] && m40=$(ok "$cs <= 40")
-printf '  DESIGN §6: 10,000 open with none failing: %s (no failures at N=%s: %s); ≤40 KiB server memory per idle tunnel: %s\n' "$n10" "$(num "$cn" %.0f)" "$f0" "$m40"
+printf '  docs/performance.md §1: 10,000 open with none failing: %s (no failures at N=%s: %s); ≤40 KiB server memory per idle tunnel: %s\n' "$n10" "$(num "$cn" %.0f)" "$f0" "$m40"
 [ -n "$cn" ] && [ "${cn%.*}" -lt 10000 ] && echo "  (for the 10,000-tunnel figure: make bench TUNNELS=10000)"
-echo "(peers on this kind of machine, DESIGN §6: direct 3,841 MB/s; ssh -L 657 MB/s, new session 186 ms, 67.5 KiB/conn; chisel 309 MB/s, 6.8 ms, 61 KiB)"
+echo "(peers on this kind of machine, docs/performance.md §1: direct 3,841 MB/s; ssh -L 657 MB/s, new session 186 ms, 67.5 KiB/conn; chisel 309 MB/s, 6.8 ms, 61 KiB)"
 
 echo
 echo "== Replicas on PostgreSQL (this run) =="
