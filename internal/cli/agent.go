@@ -18,11 +18,6 @@ import (
 	"github.com/postern/postern/internal/agent"
 )
 
-func init() {
-	customCommands["ec2"] = append(customCommands["ec2"], createJoinTokenCommand, describeAgentsCommand, revokeAgentCommand)
-	registry = append(registry, func(env *Env, root *cobra.Command) { root.AddCommand(endpointAgentCommand(env)) })
-}
-
 // defaultAgentStateDir is where an agent keeps its identity.
 func defaultAgentStateDir() string {
 	if os.Geteuid() == 0 {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -19,10 +18,6 @@ import (
 
 	"github.com/postern/postern/internal/netspec"
 )
-
-func init() {
-	registry = append(registry, func(env *Env, root *cobra.Command) { root.AddCommand(applyCommand(env)) })
-}
 
 func applyCommand(env *Env) *cobra.Command {
 	var file string
@@ -434,21 +429,9 @@ func (a *applier) instances(vpcID string, v netspec.Vpc, subnets, groups map[str
 		if a.dryRun {
 			continue
 		}
-		p := url.Values{"Action": {"RegisterInstance"}, "Version": {"2016-11-15"}, "SubnetId": {subnets[in.Subnet]},
-			"TagSpecification.1.ResourceType": {"instance"}, "TagSpecification.1.Tag.1.Key": {"Name"}, "TagSpecification.1.Tag.1.Value": {in.Name}}
-		for k, v := range map[string]string{"PrivateIpAddress": in.PrivateIP, "Ipv6Address": in.Ipv6Address, "Platform": in.Platform} {
-			if v != "" {
-				p.Set(k, v)
-			}
-		}
-		for i, g := range want {
-			p.Set(fmt.Sprintf("SecurityGroupId.%d", i+1), g)
-		}
-		client := ec2.NewFromConfig(a.cfg, func(o *ec2.Options) {
-			setEndpoint(&o.BaseEndpoint, a.endpoint)
-			o.APIOptions = append(o.APIOptions, bodyRewrite(p))
-		})
-		if _, err := client.RunInstances(a.ctx, &ec2.RunInstancesInput{MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}); err != nil {
+		r := registerInstanceParams{subnet: subnets[in.Subnet], ip: in.PrivateIP, ip6: in.Ipv6Address, platform: in.Platform,
+			groups: want, tagSpecs: nameTag("instance", in.Name)}
+		if _, err := registerInstance(a.ctx, a.cfg, a.endpoint, r); err != nil {
 			return a.fail("RegisterInstance", err)
 		}
 	}

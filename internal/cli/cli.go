@@ -6,7 +6,8 @@
 // names, request serialisation, signing, credentials, region and endpoint
 // resolution are exactly the SDK's, and the output is the AWS CLI's JSON.
 //
-// Main is callable from tests: it takes its arguments and streams.
+// The whole command tree is built in one place, tree.go; Main is callable
+// from tests: it takes its arguments and streams.
 package cli
 
 import (
@@ -64,7 +65,7 @@ type Env struct {
 // Main runs the postern command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, g: &globals{}}
-	root := newRoot(env, args)
+	root := commandTree(env, args)
 	root.SetArgs(expandListArgs(root, args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -83,66 +84,6 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	// Errors from cobra itself: unknown commands and flags.
 	fmt.Fprintln(stderr, "postern: error: "+err.Error())
 	return ExitUsage
-}
-
-func newRoot(env *Env, args []string) *cobra.Command {
-	root := &cobra.Command{
-		Use:           "postern",
-		Short:         "Postern: a self-hosted EC2 Instance Connect Endpoint, and an AWS-CLI-compatible client for it",
-		SilenceErrors: true,
-		SilenceUsage:  true,
-	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&env.g.profile, "profile", "", "use a specific profile from the shared credentials and config files")
-	pf.StringVar(&env.g.region, "region", "", "the region to use")
-	pf.StringVar(&env.g.endpointURL, "endpoint-url", "", "override the service endpoint URL")
-	pf.StringVar(&env.g.output, "output", "json", "output format: json or text")
-	pf.StringVar(&env.g.caBundle, "ca-bundle", "", "the CA certificate bundle to use when verifying TLS certificates")
-	pf.BoolVar(&env.g.noVerifySSL, "no-verify-ssl", false, "do not verify TLS certificates")
-	pf.BoolVar(&env.g.debug, "debug", false, "log requests and responses to stderr")
-
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(env.Stdout, "postern", Version) },
-	})
-	root.AddCommand(serverCommand(env), migrateCommand(env))
-	// Service commands are built only for the service named on the command
-	// line, so that `postern --help` does not reflect over every SDK client.
-	wanted := firstWord(args)
-	for _, svc := range services {
-		if svc.name == wanted {
-			root.AddCommand(serviceCommand(env, svc))
-		} else {
-			root.AddCommand(&cobra.Command{Use: svc.name, Short: svc.short, DisableFlagParsing: true,
-				RunE: func(*cobra.Command, []string) error { return nil }})
-		}
-	}
-	for _, add := range registry {
-		add(env, root)
-	}
-	return root
-}
-
-// registry holds hand-written commands added by other files of this package.
-var registry []func(env *Env, root *cobra.Command)
-
-// firstWord returns the first argument that is not a flag or a flag's value.
-func firstWord(args []string) string {
-	takesValue := map[string]bool{"--profile": true, "--region": true, "--endpoint-url": true, "--output": true, "--ca-bundle": true}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if takesValue[a] {
-			i++
-			continue
-		}
-		if strings.HasPrefix(a, "-") {
-			continue
-		}
-		return a
-	}
-	return ""
 }
 
 func serverCommand(env *Env) *cobra.Command {

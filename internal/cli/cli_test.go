@@ -123,7 +123,7 @@ func TestArgsToInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, g: &globals{}}
 			var svc service
-			for _, s := range services {
+			for _, s := range awsServices() {
 				if s.name == tc.svc {
 					svc = s
 				}

@@ -11,12 +11,6 @@ import (
 	"github.com/postern/postern/internal/helper"
 )
 
-func init() {
-	registry = append(registry, func(env *Env, root *cobra.Command) {
-		root.AddCommand(authorizedKeysCommand(env), instanceCommand(env))
-	})
-}
-
 func authorizedKeysCommand(env *Env) *cobra.Command {
 	var configPath, runAs string
 	var printConfig bool

@@ -20,85 +20,76 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/spf13/cobra"
 )
 
 // Postern's own EC2 actions (RegisterInstance, DeregisterInstance) are not
-// in the AWS SDK. RegisterInstance answers in RunInstances' shape, so the
-// CLI sends it through the SDK's RunInstances operation with the request
-// body replaced: the SDK signs it, parses the reservation, and the output
-// prints exactly as `aws ec2 run-instances` would.
+// in the AWS SDK. They are sent as their own Query requests by CallQuery,
+// signed with the SDK's signer. RegisterInstance answers in RunInstances'
+// shape: its reservation is decoded into the SDK's RunInstancesOutput, so
+// the output prints exactly as `aws ec2 run-instances` would.
 
-func init() {
-	customCommands["ec2"] = append(customCommands["ec2"], registerInstanceCommand, deregisterInstanceCommand)
+// ec2Version is the EC2 Query API version Postern's EC2 actions are sent with.
+const ec2Version = "2016-11-15"
+
+// registerInstanceParams are RegisterInstance's Query parameters.
+type registerInstanceParams struct {
+	subnet, ip, ip6, platform string
+	groups                    []string
+	tagSpecs                  []ec2types.TagSpecification
 }
 
-// bodyRewrite swaps the body after the operation's own serializer ran.
-func bodyRewrite(params url.Values) func(*middleware.Stack) error {
-	return func(stack *middleware.Stack) error {
-		return stack.Build.Add(middleware.BuildMiddlewareFunc("PosternAction", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
-			req, ok := in.Request.(*smithyhttp.Request)
-			if !ok {
-				return middleware.BuildOutput{}, middleware.Metadata{}, fmt.Errorf("unexpected request type %T", in.Request)
-			}
-			body := params.Encode()
-			r, err := req.SetStream(strings.NewReader(body))
-			if err != nil {
-				return middleware.BuildOutput{}, middleware.Metadata{}, err
-			}
-			r.ContentLength = int64(len(body))
-			r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-			in.Request = r
-			return next.HandleBuild(ctx, in)
-		}), middleware.Before)
+func (r registerInstanceParams) values() url.Values {
+	p := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			p.Set(k, v)
+		}
 	}
+	set("SubnetId", r.subnet)
+	set("PrivateIpAddress", r.ip)
+	set("Ipv6Address", r.ip6)
+	set("Platform", r.platform)
+	for i, g := range r.groups {
+		p.Set(fmt.Sprintf("SecurityGroupId.%d", i+1), g)
+	}
+	for i, s := range r.tagSpecs {
+		set(fmt.Sprintf("TagSpecification.%d.ResourceType", i+1), string(s.ResourceType))
+		for j, t := range s.Tags {
+			p.Set(fmt.Sprintf("TagSpecification.%d.Tag.%d.Key", i+1, j+1), aws.ToString(t.Key))
+			p.Set(fmt.Sprintf("TagSpecification.%d.Tag.%d.Value", i+1, j+1), aws.ToString(t.Value))
+		}
+	}
+	return p
+}
+
+// registerInstance sends RegisterInstance and decodes its reservation.
+func registerInstance(ctx context.Context, cfg aws.Config, endpoint string, r registerInstanceParams) (*ec2.RunInstancesOutput, error) {
+	body, err := CallQuery(ctx, cfg, endpoint, "ec2", "RegisterInstance", ec2Version, r.values())
+	if err != nil {
+		return nil, err
+	}
+	return decodeReservation(body)
 }
 
 func registerInstanceCommand(env *Env) *cobra.Command {
-	var subnet, ip, ip6, platform string
-	var groups, tagSpecs []string
+	var r registerInstanceParams
+	var tagSpecs []string
 	cmd := &cobra.Command{
 		Use:   "register-instance",
 		Short: "Register an existing server as an instance (Postern action; answers like run-instances)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p := url.Values{"Action": {"RegisterInstance"}, "Version": {"2016-11-15"}}
-			set := func(k, v string) {
-				if v != "" {
-					p.Set(k, v)
-				}
-			}
-			set("SubnetId", subnet)
-			set("PrivateIpAddress", ip)
-			set("Ipv6Address", ip6)
-			set("Platform", platform)
-			for i, g := range groups {
-				p.Set(fmt.Sprintf("SecurityGroupId.%d", i+1), g)
-			}
 			if len(tagSpecs) > 0 {
-				var specs []ec2types.TagSpecification
-				if err := assignArgs(&specs, tagSpecs, "--tag-specifications"); err != nil {
+				if err := assignArgs(&r.tagSpecs, tagSpecs, "--tag-specifications"); err != nil {
 					return err
-				}
-				for i, s := range specs {
-					set(fmt.Sprintf("TagSpecification.%d.ResourceType", i+1), string(s.ResourceType))
-					for j, t := range s.Tags {
-						p.Set(fmt.Sprintf("TagSpecification.%d.Tag.%d.Key", i+1, j+1), aws.ToString(t.Key))
-						p.Set(fmt.Sprintf("TagSpecification.%d.Tag.%d.Value", i+1, j+1), aws.ToString(t.Value))
-					}
 				}
 			}
 			cfg, err := env.LoadAWSConfig(cmd.Context())
 			if err != nil {
 				return err
 			}
-			client := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-				setEndpoint(&o.BaseEndpoint, env.g.endpointURL)
-				o.APIOptions = append(o.APIOptions, bodyRewrite(p))
-			})
-			out, err := client.RunInstances(cmd.Context(), &ec2.RunInstancesInput{MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+			out, err := registerInstance(cmd.Context(), cfg, env.g.endpointURL, r)
 			if err != nil {
 				return apiError("RegisterInstance", err)
 			}
@@ -106,11 +97,11 @@ func registerInstanceCommand(env *Env) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&subnet, "subnet-id", "", "the subnet the server is in (required)")
-	f.StringVar(&ip, "private-ip-address", "", "the server's private IPv4 address")
-	f.StringVar(&ip6, "ipv6-address", "", "the server's IPv6 address")
-	f.StringVar(&platform, "platform", "", "linux (default) or windows")
-	f.StringArrayVar(&groups, "security-group-ids", nil, "security groups of the instance (default: the VPC's default group)")
+	f.StringVar(&r.subnet, "subnet-id", "", "the subnet the server is in (required)")
+	f.StringVar(&r.ip, "private-ip-address", "", "the server's private IPv4 address")
+	f.StringVar(&r.ip6, "ipv6-address", "", "the server's IPv6 address")
+	f.StringVar(&r.platform, "platform", "", "linux (default) or windows")
+	f.StringArrayVar(&r.groups, "security-group-ids", nil, "security groups of the instance (default: the VPC's default group)")
 	f.StringArrayVar(&tagSpecs, "tag-specifications", nil, "ResourceType=instance,Tags=[{Key=k,Value=v}]")
 	return cmd
 }
@@ -126,7 +117,7 @@ func deregisterInstanceCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = CallQuery(cmd.Context(), cfg, env.g.endpointURL, "ec2", "DeregisterInstance", "2016-11-15", url.Values{"InstanceId": {id}})
+			_, err = CallQuery(cmd.Context(), cfg, env.g.endpointURL, "ec2", "DeregisterInstance", ec2Version, url.Values{"InstanceId": {id}})
 			if err != nil {
 				return apiError("DeregisterInstance", err)
 			}

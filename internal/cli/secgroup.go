@@ -13,20 +13,21 @@ import (
 // The AWS CLI adds --protocol, --port, --cidr, --source-group and
 // --group-owner to the security-group rule commands and folds them into
 // one IpPermissions entry (awscli customizations/ec2/secgroupsimplify).
-// tweaks registers such extra options for reflected operations.
+// A tweak adds such extra options to a reflected operation.
 
 type tweak struct {
 	register func(cmd *cobra.Command)
 	apply    func(cmd *cobra.Command, in reflect.Value) error
 }
 
-var tweaks = map[string]tweak{}
-
-func init() {
+// ruleShorthandTweaks are EC2's tweaks, by operation name.
+func ruleShorthandTweaks() map[string]tweak {
 	t := tweak{register: registerRuleShorthand, apply: applyRuleShorthand}
+	tweaks := map[string]tweak{}
 	for _, op := range []string{"AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"} {
 		tweaks[op] = t
 	}
+	return tweaks
 }
 
 func registerRuleShorthand(cmd *cobra.Command) {

@@ -15,11 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 )
@@ -31,24 +26,11 @@ type service struct {
 	// client makes the SDK client for cfg, with endpoint as its
 	// BaseEndpoint when not empty.
 	client func(cfg aws.Config, endpoint string) any
-}
-
-var services = []service{
-	{"iam", "AWS Identity and Access Management (users, keys, groups, policies, roles)", func(c aws.Config, ep string) any {
-		return iam.NewFromConfig(c, func(o *iam.Options) { setEndpoint(&o.BaseEndpoint, ep) })
-	}},
-	{"sts", "AWS Security Token Service (caller identity, role sessions)", func(c aws.Config, ep string) any {
-		return sts.NewFromConfig(c, func(o *sts.Options) { setEndpoint(&o.BaseEndpoint, ep) })
-	}},
-	{"ec2", "Amazon EC2: VPCs, subnets, security groups, instances, Instance Connect Endpoints", func(c aws.Config, ep string) any {
-		return ec2.NewFromConfig(c, func(o *ec2.Options) { setEndpoint(&o.BaseEndpoint, ep) })
-	}},
-	{"ec2-instance-connect", "EC2 Instance Connect (SSH keys, tunnels)", func(c aws.Config, ep string) any {
-		return ec2instanceconnect.NewFromConfig(c, func(o *ec2instanceconnect.Options) { setEndpoint(&o.BaseEndpoint, ep) })
-	}},
-	{"cloudtrail", "AWS CloudTrail (event history)", func(c aws.Config, ep string) any {
-		return cloudtrail.NewFromConfig(c, func(o *cloudtrail.Options) { setEndpoint(&o.BaseEndpoint, ep) })
-	}},
+	// commands are hand-written subcommands beside the reflected ones
+	// (Postern's own actions, the AWS CLI's customizations).
+	commands []func(env *Env) *cobra.Command
+	// tweaks add options to reflected operations, by operation name.
+	tweaks map[string]tweak
 }
 
 func setEndpoint(dst **string, ep string) {
@@ -170,27 +152,19 @@ func operations(client any) []operation {
 }
 
 // serviceCommand builds `postern <service>` with one subcommand per SDK
-// operation, plus any hand-written ones registered for the service.
+// operation, plus the service's hand-written ones. Names must not repeat
+// (TestCommandNamesUnique): a hand-written command never hides an SDK
+// operation.
 func serviceCommand(env *Env, svc service) *cobra.Command {
 	cmd := &cobra.Command{Use: svc.name, Short: svc.short}
-	custom := map[string]bool{}
-	for _, c := range customCommands[svc.name] {
-		sub := c(env)
-		custom[sub.Name()] = true
-		cmd.AddCommand(sub)
+	for _, c := range svc.commands {
+		cmd.AddCommand(c(env))
 	}
 	for _, op := range operations(svc.client(aws.Config{}, "")) {
-		if custom[kebab(op.name)] {
-			continue
-		}
 		cmd.AddCommand(operationCommand(env, svc, op))
 	}
 	return cmd
 }
-
-// customCommands holds hand-written subcommands per service; they win over
-// reflected ones with the same name.
-var customCommands = map[string][]func(env *Env) *cobra.Command{}
 
 func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 	fields := inputFields(op.input)
@@ -206,7 +180,7 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 					return err
 				}
 			}
-			if tw, ok := tweaks[op.name]; ok {
+			if tw, ok := svc.tweaks[op.name]; ok {
 				if err := tw.apply(cmd, in.Elem()); err != nil {
 					return err
 				}
@@ -227,7 +201,7 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 	if paginates(op.input) {
 		pg.register(cmd)
 	}
-	if tw, ok := tweaks[op.name]; ok {
+	if tw, ok := svc.tweaks[op.name]; ok {
 		tw.register(cmd)
 	}
 	kept := fields[:0]

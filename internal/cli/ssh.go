@@ -24,13 +24,8 @@ import (
 	"github.com/postern/postern/internal/client"
 )
 
-func init() {
-	customCommands["ec2-instance-connect"] = append(customCommands["ec2-instance-connect"], sshCommand)
-	registry = append(registry, func(env *Env, root *cobra.Command) { root.AddCommand(sshShortcut(env)) })
-}
-
 // sshOptions are `ec2-instance-connect ssh`'s flags, as the AWS CLI names
-// them (spec §1.9).
+// them (docs/aws-compat.md §1.9).
 type sshOptions struct {
 	instanceID, instanceIP, privateKeyFile, osUser, localForwarding, connectionType, eiceOptions string
 	sshPort                                                                                      int
@@ -238,7 +233,7 @@ func runSSH(ctx context.Context, env *Env, o sshOptions) error {
 	return &exitError{code: ExitOther, msg: "postern: cannot run ssh: " + err.Error()}
 }
 
-// chooseAddress picks the address and whether to tunnel (spec §1.9).
+// chooseAddress picks the address and whether to tunnel (docs/aws-compat.md §1.9).
 func chooseAddress(inst ec2types.Instance, given, kind string) (ip string, tunnel bool, err error) {
 	pub, priv, v6 := aws.ToString(inst.PublicIpAddress), aws.ToString(inst.PrivateIpAddress), aws.ToString(inst.Ipv6Address)
 	switch kind {

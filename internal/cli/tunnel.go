@@ -20,14 +20,12 @@ import (
 	"github.com/postern/postern/internal/client"
 )
 
-func init() {
-	customCommands["ec2-instance-connect"] = append(customCommands["ec2-instance-connect"], openTunnelCommand)
-	registry = append(registry, func(env *Env, root *cobra.Command) {
-		c := openTunnelCommand(env)
-		c.Use = "tunnel"
-		c.Short = "Open a tunnel (alias of `ec2-instance-connect open-tunnel`)"
-		root.AddCommand(c)
-	})
+// tunnelShortcut is `postern tunnel`, open-tunnel under a shorter name.
+func tunnelShortcut(env *Env) *cobra.Command {
+	c := openTunnelCommand(env)
+	c.Use = "tunnel"
+	c.Short = "Open a tunnel (alias of `ec2-instance-connect open-tunnel`)"
+	return c
 }
 
 var instanceIDRe = regexp.MustCompile(`^i-[0-9a-zA-Z]+$`)

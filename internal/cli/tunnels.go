@@ -13,10 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	registry = append(registry, func(env *Env, root *cobra.Command) { root.AddCommand(tunnelsCommand(env)) })
-}
-
 // CallJSON sends a JSON 1.1 action the SDK does not know (Postern's own),
 // signed with the SDK's SigV4 signer, and returns the response body or an
 // error that apiError prints as the AWS CLI prints service errors.

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// The whole `postern` command tree is built here, and only here: the
+// global options, Postern's own commands, and the AWS services with their
+// reflected operations and hand-written additions. No other file adds a
+// command.
+
+// commandTree builds the tree Main runs for args. Reflecting over an SDK
+// client takes a while, so only the service named on the command line gets
+// its operation commands; the other services stand as placeholders, enough
+// for `postern --help`.
+func commandTree(env *Env, args []string) *cobra.Command {
+	return buildTree(env, func(root *cobra.Command) func(service string) bool {
+		word := commandWord(root, args)
+		return func(service string) bool { return service == word }
+	})
+}
+
+// buildTree builds the whole tree. expand is given the root, with its
+// global options, and says which services get their operation commands.
+func buildTree(env *Env, expand func(root *cobra.Command) func(service string) bool) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "postern",
+		Short:         "Postern: a self-hosted EC2 Instance Connect Endpoint, and an AWS-CLI-compatible client for it",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&env.g.profile, "profile", "", "use a specific profile from the shared credentials and config files")
+	pf.StringVar(&env.g.region, "region", "", "the region to use")
+	pf.StringVar(&env.g.endpointURL, "endpoint-url", "", "override the service endpoint URL")
+	pf.StringVar(&env.g.output, "output", "json", "output format: json or text")
+	pf.StringVar(&env.g.caBundle, "ca-bundle", "", "the CA certificate bundle to use when verifying TLS certificates")
+	pf.BoolVar(&env.g.noVerifySSL, "no-verify-ssl", false, "do not verify TLS certificates")
+	pf.BoolVar(&env.g.debug, "debug", false, "log requests and responses to stderr")
+
+	// Postern's own commands.
+	root.AddCommand(
+		versionCommand(env),
+		serverCommand(env),
+		migrateCommand(env),
+		applyCommand(env),
+		endpointAgentCommand(env),
+		authorizedKeysCommand(env),
+		instanceCommand(env),
+		sshShortcut(env),
+		tunnelShortcut(env),
+		tunnelsCommand(env),
+	)
+
+	// The AWS CLI's service commands.
+	expanded := expand(root)
+	for _, svc := range awsServices() {
+		if expanded(svc.name) {
+			root.AddCommand(serviceCommand(env, svc))
+			continue
+		}
+		root.AddCommand(&cobra.Command{Use: svc.name, Short: svc.short, DisableFlagParsing: true,
+			RunE: func(*cobra.Command, []string) error { return nil }})
+	}
+	return root
+}
+
+// awsServices are the AWS services the CLI offers, each with its SDK
+// client and the commands and options added to the reflected ones.
+func awsServices() []service {
+	return []service{
+		{name: "iam", short: "AWS Identity and Access Management (users, keys, groups, policies, roles)", client: func(c aws.Config, ep string) any {
+			return iam.NewFromConfig(c, func(o *iam.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+		}},
+		{name: "sts", short: "AWS Security Token Service (caller identity, role sessions)", client: func(c aws.Config, ep string) any {
+			return sts.NewFromConfig(c, func(o *sts.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+		}},
+		{name: "ec2", short: "Amazon EC2: VPCs, subnets, security groups, instances, Instance Connect Endpoints", client: func(c aws.Config, ep string) any {
+			return ec2.NewFromConfig(c, func(o *ec2.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+		},
+			commands: []func(*Env) *cobra.Command{
+				createJoinTokenCommand, describeAgentsCommand, revokeAgentCommand,
+				registerInstanceCommand, deregisterInstanceCommand,
+			},
+			tweaks: ruleShorthandTweaks(),
+		},
+		{name: "ec2-instance-connect", short: "EC2 Instance Connect (SSH keys, tunnels)", client: func(c aws.Config, ep string) any {
+			return ec2instanceconnect.NewFromConfig(c, func(o *ec2instanceconnect.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+		},
+			commands: []func(*Env) *cobra.Command{sshCommand, openTunnelCommand},
+		},
+		{name: "cloudtrail", short: "AWS CloudTrail (event history)", client: func(c aws.Config, ep string) any {
+			return cloudtrail.NewFromConfig(c, func(o *cloudtrail.Options) { setEndpoint(&o.BaseEndpoint, ep) })
+		}},
+	}
+}
+
+func versionCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(env.Stdout, "postern", Version) },
+	}
+}
+
+// commandWord returns the first argument that is neither a flag nor the
+// value of one: the command. Which flags take a value is read from the
+// root's flags, so a global option added to the tree is known here too.
+// Flags it does not know are taken to stand alone.
+func commandWord(root *cobra.Command, args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		if takesValue(root, a) {
+			i++
+		}
+	}
+	return ""
+}
+
+// takesValue says whether arg, a flag standing before the command, takes
+// the next argument as its value.
+func takesValue(root *cobra.Command, arg string) bool {
+	var f *pflag.Flag
+	switch {
+	case strings.Contains(arg, "="):
+		return false
+	case strings.HasPrefix(arg, "--"):
+		f = root.PersistentFlags().Lookup(arg[2:])
+		if f == nil {
+			f = root.Flags().Lookup(arg[2:])
+		}
+	case len(arg) == 2:
+		f = root.PersistentFlags().ShorthandLookup(arg[1:])
+		if f == nil {
+			f = root.Flags().ShorthandLookup(arg[1:])
+		}
+	}
+	return f != nil && f.NoOptDefVal == ""
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// fullTree builds the whole command tree, every service with its
+// operation commands.
+func fullTree(t *testing.T) *cobra.Command {
+	t.Helper()
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, g: &globals{}}
+	return buildTree(env, func(*cobra.Command) func(string) bool { return func(string) bool { return true } })
+}
+
+// walk calls fn for cmd and every command below it.
+func walk(cmd *cobra.Command, fn func(*cobra.Command)) {
+	fn(cmd)
+	for _, c := range cmd.Commands() {
+		walk(c, fn)
+	}
+}
+
+// TestCommandNamesUnique: no two commands answer to the same name — no
+// two services, no two operations of a service (hand-written or reflected
+// from the SDK), no Postern command beside a service — nor to a name cobra
+// adds itself; cobra would silently run the first.
+func TestCommandNamesUnique(t *testing.T) {
+	root := fullTree(t)
+	var services, commands int
+	walk(root, func(parent *cobra.Command) {
+		seen := map[string]string{}
+		if parent == root {
+			seen["help"], seen["completion"] = "cobra's own", "cobra's own"
+		}
+		for _, c := range parent.Commands() {
+			commands++
+			for _, name := range append([]string{c.Name()}, c.Aliases...) {
+				if other, dup := seen[name]; dup {
+					t.Errorf("%q: two commands named %q (%s and %q)", parent.CommandPath(), name, other, c.Short)
+				}
+				seen[name] = "\"" + c.Short + "\""
+			}
+		}
+	})
+	for _, svc := range awsServices() {
+		if c, _, err := root.Find([]string{svc.name}); err != nil || c.Name() != svc.name || !c.HasSubCommands() {
+			t.Errorf("service %s: not in the tree with its operations", svc.name)
+			continue
+		}
+		services++
+	}
+	// The tree is whole: the services and their SDK operations are there.
+	if services != 5 || commands < 500 {
+		t.Fatalf("%d services, %d commands: the tree is not whole", services, commands)
+	}
+}
+
+// TestPreParserKnowsValueFlags: commandWord, which picks the service to
+// build before the command line is parsed, skips the value of every flag
+// that takes one and may stand before the command (the flags a command
+// inherits), and only those.
+func TestPreParserKnowsValueFlags(t *testing.T) {
+	root := fullTree(t)
+	type probe struct{ flag, cmd string }
+	seen := map[probe]bool{}
+	walk(root, func(c *cobra.Command) {
+		if c == root || c.Parent() == nil {
+			return
+		}
+		top := c
+		for top.Parent() != root {
+			top = top.Parent()
+		}
+		check := func(f *pflag.Flag) {
+			p := probe{f.Name, top.Name()}
+			if seen[p] {
+				return
+			}
+			seen[p] = true
+			tests := [][]string{{"--" + f.Name + "=v", top.Name()}}
+			if f.NoOptDefVal == "" {
+				tests = append(tests, []string{"--" + f.Name, "v", top.Name()})
+				if f.Shorthand != "" {
+					tests = append(tests, []string{"-" + f.Shorthand, "v", top.Name()})
+				}
+			} else {
+				tests = append(tests, []string{"--" + f.Name, top.Name()})
+			}
+			for _, args := range tests {
+				if got := commandWord(root, append(args, "x")); got != top.Name() {
+					t.Errorf("%s: commandWord(%q) = %q, want %q (value flag %v)", c.CommandPath(), args, got, top.Name(), f.NoOptDefVal == "")
+				}
+			}
+		}
+		c.InheritedFlags().VisitAll(check)
+		if c.Parent() == root {
+			root.LocalNonPersistentFlags().VisitAll(check)
+		}
+	})
+	if len(seen) == 0 {
+		t.Fatal("no inherited flags: the global options are missing")
+	}
+	// The global options are among them.
+	for _, name := range []string{"profile", "region", "endpoint-url", "output", "ca-bundle", "debug", "no-verify-ssl"} {
+		if !seen[probe{name, "ec2"}] {
+			t.Errorf("--%s: not inherited by ec2's commands", name)
+		}
+	}
+	if got := commandWord(root, []string{"--unknown", "ec2", "x"}); got != "ec2" {
+		t.Errorf("an unknown flag is taken to stand alone: got %q", got)
+	}
+	if got := commandWord(root, []string{"--region"}); got != "" {
+		t.Errorf("no command: got %q", got)
+	}
+}
+
+// Main builds only the service named on the command line.
+func TestCommandTreeExpandsOneService(t *testing.T) {
+	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, g: &globals{}}
+	root := commandTree(env, strings.Fields("--region us-east-1 --output text sts get-caller-identity"))
+	for _, svc := range awsServices() {
+		c, _, err := root.Find([]string{svc.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := svc.name == "sts"; c.HasSubCommands() != want {
+			t.Errorf("%s: built %v, want %v", svc.name, c.HasSubCommands(), want)
+		}
+	}
+}
