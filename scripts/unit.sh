@@ -4,6 +4,9 @@
 # timeout struck), because a CI log is often read from its tail and a
 # timeout's goroutine dump buries the test's name at its top.
 set -uo pipefail
+# Tests never reach the EC2 instance metadata address (the SDKs' credential
+# chains try it when a test leaves credentials out): test traffic stays local.
+export AWS_EC2_METADATA_DISABLED=true
 GO=${GO:-go}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -3,6 +3,7 @@
 # 1-5) with `aws` replaced by `postern`, against a real server process.
 # Usage: tests/tutorial.sh [path/to/postern]   (default: bin/postern)
 set -euo pipefail
+export AWS_EC2_METADATA_DISABLED=true  # never reach the instance metadata address
 POSTERN=${1:-bin/postern}
 POSTERN=$(cd "$(dirname "$POSTERN")" && pwd)/$(basename "$POSTERN")
 work=$(mktemp -d)
