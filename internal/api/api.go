@@ -140,20 +140,42 @@ func (c *Call) AuthorizeError(action string, err error) error {
 	return fmt.Errorf("api: authorize %s: %w", action, err)
 }
 
+// Denial is a refused authorization: the policy decision as a typed
+// value, for callers that must tell an explicit Deny from a missing Allow
+// (find it with errors.As, never by the message), and the AWS error the
+// client is answered with (what Unwrap returns).
+type Denial struct {
+	Action, Resource string
+	Decision         policy.Decision
+	Err              *awsproto.Error
+}
+
+func (d *Denial) Error() string { return d.Err.Error() }
+
+// Unwrap returns the AWS error, so awsproto.AsError answers with it.
+func (d *Denial) Unwrap() error { return d.Err }
+
+// Explicit reports whether an explicit Deny refused the call (rather than
+// no policy allowing it).
+func (d *Denial) Explicit() bool { return d.Decision.Effect == policy.Deny }
+
 // DenyError words a denial as AWS does for the protocol.
-func DenyError(p Protocol, principalARN, action, resource string, dec policy.Decision) *awsproto.Error {
+func DenyError(p Protocol, principalARN, action, resource string, dec policy.Decision) *Denial {
 	why := "because no identity-based policy allows the " + action + " action"
 	if dec.Effect == policy.Deny {
 		why = "with an explicit deny in an identity-based policy"
 	}
 	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", principalARN, action, resource, why)
+	d := &Denial{Action: action, Resource: resource, Decision: dec}
 	switch p {
 	case ProtocolEC2:
-		return awsproto.Errorf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. %s", msg)
+		d.Err = awsproto.Errorf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. %s", msg)
 	case ProtocolJSON:
-		return awsproto.Errorf(http.StatusBadRequest, "AccessDeniedException", "%s", msg)
+		d.Err = awsproto.Errorf(http.StatusBadRequest, "AccessDeniedException", "%s", msg)
+	default:
+		d.Err = awsproto.Errorf(http.StatusForbidden, "AccessDenied", "%s", msg)
 	}
-	return awsproto.Errorf(http.StatusForbidden, "AccessDenied", "%s", msg)
+	return d
 }
 
 // Dispatcher is the http.Handler for `POST /`.

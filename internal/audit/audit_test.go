@@ -86,7 +86,7 @@ func TestGoldenAPICalls(t *testing.T) {
 		"arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0", "", ""))
 }
 
-// The fields spec §6 names, checked one by one on the decoded document.
+// The fields docs/aws-compat.md §6 names, checked one by one on the decoded document.
 func TestOpenTunnelShape(t *testing.T) {
 	r := OpenTunnel(meta(user(), ""), params, eiceARN, OpenTunnelData{TunnelID: "tnl-1"}, "", "")
 	b, _ := json.Marshal(r)

@@ -71,3 +71,23 @@ func AccountID() string {
 func EC2(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(randomBytes(9))[:17]
 }
+
+// EC2 resource id prefixes (without the dash), for EC2.
+const (
+	PrefixVpc               = "vpc"
+	PrefixSubnet            = "subnet"
+	PrefixSecurityGroup     = "sg"
+	PrefixSecurityGroupRule = "sgr"
+	PrefixInstance          = "i"
+	PrefixEndpoint          = "eice"
+	// PrefixNetworkInterface names endpoint agents: an agent is the
+	// network interface of its endpoint.
+	PrefixNetworkInterface = "eni"
+	PrefixJoinToken        = "ejt"
+)
+
+// EC2ARN returns the ARN of an EC2 resource: its type as ARNs name it
+// ("vpc", "instance-connect-endpoint", …) and id.
+func EC2ARN(region, accountID, resourceType, id string) string {
+	return "arn:aws:ec2:" + region + ":" + accountID + ":" + resourceType + "/" + id
+}

@@ -1,6 +1,6 @@
 // Package client is the tunnel client: `postern ec2-instance-connect
 // open-tunnel` (and its alias `postern tunnel`). It resolves an instance
-// and an endpoint as the AWS CLI does (spec/aws-eice.md §1.8), presigns the
+// and an endpoint as the AWS CLI does (docs/aws-compat.md §1.8), presigns the
 // openTunnel URL exactly as the AWS CLI builds it (§1.1–1.2), opens the
 // WebSocket and carries bytes between it and stdin/stdout (ssh's
 // ProxyCommand) or a local listener (one tunnel per accepted connection).

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// The spec's test vectors (spec/aws-eice.md §1.2): the AWS CLI's own test
+// The test vectors of docs/aws-compat.md §1.2: the AWS CLI's own test
 // URL (vector 1) and two derived with botocore's signer.
 func TestPresignURLVectors(t *testing.T) {
 	now := time.Date(2020, 1, 1, 1, 1, 1, 0, time.UTC)

@@ -17,7 +17,7 @@ type ResolveError struct{ Message string }
 
 func (e *ResolveError) Error() string { return e.Message }
 
-// Resolve fills in what t lacks as the AWS CLI does (spec §1.8): without
+// Resolve fills in what t lacks as the AWS CLI does (docs/aws-compat.md §1.8): without
 // a private IP it describes the instance (VPC, subnet, private IPv4, else
 // IPv6); without a DNS name it looks the endpoint up: by id when given,
 // otherwise the first usable endpoint of the instance's VPC, one in the
@@ -56,7 +56,7 @@ func Resolve(ctx context.Context, api *ec2.Client, t *Target) error {
 
 // ResolveEndpoint fills in t's endpoint id and DNS name: by id when t names
 // one, otherwise the first usable endpoint of the VPC, one in the subnet
-// first (spec §1.8).
+// first (docs/aws-compat.md §1.8).
 func ResolveEndpoint(ctx context.Context, api *ec2.Client, t *Target, vpcID, subnetID string) error {
 	if t.DNSName != "" && t.EndpointID != "" {
 		return nil

@@ -113,7 +113,7 @@ const cliVectorHost = "eice-123.ec2-instance-connect-endpoint.us-west-2.amazonaw
 
 // TestAWSCRTPresignsAsTheCLI checks testdata/awscrt_open_tunnel.py's
 // signing (awscrt's SigV4 signer, as the AWS CLI v2 calls it) against the
-// AWS CLI's own test vector and spec/aws-eice.md §1.2's, URL for URL.
+// AWS CLI's own test vector and docs/aws-compat.md §1.2's, URL for URL.
 func TestAWSCRTPresignsAsTheCLI(t *testing.T) {
 	needAWSCRT(t)
 	base := "wss://" + cliVectorHost + "/openTunnel?instanceConnectEndpointId=eice-123&remotePort=22&privateIpAddress=10.0.0.0&maxTunnelDuration=1" +

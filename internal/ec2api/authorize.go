@@ -87,7 +87,7 @@ func (s *service) authorize(c *api.Call, checks ...check) error {
 		if err == nil {
 			continue
 		}
-		if !asAWS(err) || len(ch.alt) == 0 || explicitDeny(c, ch.action, ch.resource, err) {
+		if !asAWS(err) || len(ch.alt) == 0 || explicitDeny(err) {
 			return err
 		}
 		satisfied := false
@@ -97,7 +97,7 @@ func (s *service) authorize(c *api.Call, checks ...check) error {
 				satisfied = true
 				break
 			}
-			if !asAWS(altErr) || explicitDeny(c, ch.action, alt, altErr) {
+			if !asAWS(altErr) || explicitDeny(altErr) {
 				return altErr
 			}
 		}
@@ -108,16 +108,11 @@ func (s *service) authorize(c *api.Call, checks ...check) error {
 	return nil
 }
 
-// explicitDeny reports whether err is the denial api.Call.Authorize gives
-// for an explicit Deny (as opposed to no Allow). It compares with the
-// dispatcher's own wording of that denial, so it follows any change there.
-func explicitDeny(c *api.Call, action, resource string, err error) bool {
-	var e *awsproto.Error
-	if !errors.As(err, &e) || c.Principal == nil {
-		return false
-	}
-	want := api.DenyError(api.ProtocolEC2, c.Principal.ARN, action, resource, policy.Decision{Effect: policy.Deny})
-	return e.Code == want.Code && e.Message == want.Message
+// explicitDeny reports whether err is a denial by an explicit Deny (as
+// opposed to no Allow), from the decision it carries.
+func explicitDeny(err error) bool {
+	var d *api.Denial
+	return errors.As(err, &d) && d.Explicit()
 }
 
 // hideMissing passes on lookupErr, the answer of a lookup of the resource

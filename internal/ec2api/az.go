@@ -102,11 +102,8 @@ type describeAvailabilityZonesResult struct {
 // describeAvailabilityZones lists the region's zones (filters zone-name,
 // zone-id, region-name, state; ZoneName.N, ZoneId.N).
 func (s *service) describeAvailabilityZones(c *api.Call) (any, error) {
-	filters, err := parseFilters(c.Params, newFilterSpec(false, "zone-name", "zone-id", "region-name", "state", "zone-type"))
+	q, err := s.readDescribe(c, describeParams{filters: newFilterSpec(false, "zone-name", "zone-id", "region-name", "state", "zone-type")})
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
 		return nil, err
 	}
 	names := scalarList(c.Params, "ZoneName")
@@ -118,7 +115,7 @@ func (s *service) describeAvailabilityZones(c *api.Call) (any, error) {
 		if len(names) > 0 && !contains(names, z) || len(ids) > 0 && !contains(ids, id) {
 			continue
 		}
-		ok := matchFilters(filters, func(name string) []string {
+		ok := matchFilters(q.filters, func(name string) []string {
 			switch name {
 			case "zone-name":
 				return []string{z}

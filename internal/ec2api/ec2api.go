@@ -7,7 +7,7 @@
 //
 // Requests and responses follow the EC2 flavour of the Query protocol
 // exactly as the AWS SDKs and the AWS CLI send and parse them
-// (spec/aws-eice.md §2, spec/aws-wire.md). Every action is authorized with
+// (docs/aws-compat.md §2, §7). Every action is authorized with
 // AWS's action names, resource ARNs and condition keys before it acts.
 // This package is the only place where EC2 error codes are produced; the
 // store below it returns plain Go errors. Every request that writes more
@@ -26,6 +26,7 @@ import (
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/store"
 )
 
@@ -69,9 +70,10 @@ type Config struct {
 	DeletedRetention time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Agents is the tunnel side's directory of connected agents; nil
-	// when the server runs no tunnel side (tests of the API alone).
-	Agents AgentDirectory
+	// Endpoints is the endpoints' and agents' life cycle, shared with the
+	// tunnel side (which connects its agents to it). Nil makes one over
+	// Store with no agents connected (tests of the API alone).
+	Endpoints *endpoints.Endpoints
 	// JoinServer (host:port) and JoinCAPin (hex SHA-256 of the CA
 	// certificate) go into join tokens; without them
 	// CreateEndpointJoinToken is unavailable.
@@ -129,6 +131,7 @@ func (cfg Config) withDefaults() (Config, error) {
 type service struct {
 	cfg Config
 	st  store.Store
+	eps *endpoints.Endpoints
 	// purgedAt is when paged listings last purged expired deleted
 	// endpoints (unix seconds); see maybePurge.
 	purgedAt atomic.Int64
@@ -140,7 +143,13 @@ func newService(cfg Config) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &service{cfg: cfg, st: cfg.Store}, nil
+	eps := cfg.Endpoints
+	if eps == nil {
+		if eps, err = endpoints.New(endpoints.Config{Store: cfg.Store, Now: cfg.Now, IDs: cfg.IDs}); err != nil {
+			return nil, err
+		}
+	}
+	return &service{cfg: cfg, st: cfg.Store, eps: eps}, nil
 }
 
 // NewEC2 returns the EC2 service for the API dispatcher.
@@ -207,7 +216,7 @@ func (s *service) newID(k resourceKind) string { return s.cfg.IDs(k.prefix) }
 
 // arn returns the ARN of an EC2 resource of this installation.
 func (s *service) arn(k resourceKind, id string) string {
-	return "arn:aws:ec2:" + s.cfg.Region + ":" + s.cfg.AccountID + ":" + k.arnType + "/" + id
+	return awsid.EC2ARN(s.cfg.Region, s.cfg.AccountID, k.arnType, id)
 }
 
 // storeErr wraps an unexpected store failure; the dispatcher answers it

@@ -15,11 +15,12 @@ import (
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsproto"
 	"github.com/postern/postern/internal/eice"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/store"
 )
 
-// Instance Connect Endpoints (spec/aws-eice.md §2.2–2.6, §4, §5).
+// Instance Connect Endpoints (docs/aws-compat.md §2.2–2.6, §4, §5).
 
 // Endpoint IP address types.
 const (
@@ -74,6 +75,34 @@ func (cp createParams) hash() string {
 	b, _ := json.Marshal(cp) // plain strings, slices and a bool: cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// endpointSettings are the parameters that CreateInstanceConnectEndpoint
+// and ModifyInstanceConnectEndpoint share.
+type endpointSettings struct {
+	groupIDs    []string // SecurityGroupId.N
+	preserve    bool     // PreserveClientIp
+	preserveSet bool     // whether PreserveClientIp was given
+	ipType      string   // IpAddressType, "" when absent
+}
+
+// parseEndpointSettings reads, in this order, the id of kind k that the
+// parameter idParam names (the subnet to create in, the endpoint to
+// modify), SecurityGroupId.N, PreserveClientIp and IpAddressType.
+func parseEndpointSettings(p awsproto.Params, idParam string, k resourceKind) (string, endpointSettings, error) {
+	var set endpointSettings
+	id, err := requiredID(p, idParam, k)
+	if err != nil {
+		return "", set, err
+	}
+	if set.groupIDs, err = parseGroupIDs(p, "SecurityGroupId"); err != nil {
+		return "", set, err
+	}
+	if set.preserve, set.preserveSet, err = boolParam(p, "PreserveClientIp"); err != nil {
+		return "", set, err
+	}
+	set.ipType, err = parseIPAddressType(p)
+	return id, set, err
 }
 
 // parseIPAddressType validates an IpAddressType parameter ("" when absent).
@@ -138,7 +167,7 @@ func (s *service) createEndpointSubnetChecks(sn store.Subnet, tags []store.Tag) 
 }
 
 // createEndpointChecks are the authorization questions of
-// CreateInstanceConnectEndpoint (spec §4): ec2:CreateInstanceConnectEndpoint
+// CreateInstanceConnectEndpoint (docs/aws-compat.md §4): ec2:CreateInstanceConnectEndpoint
 // and ec2:CreateNetworkInterface on the subnet, ec2:CreateNetworkInterface
 // on every security group, ec2:CreateTags on the new endpoint when tagging
 // and, until the account has an endpoint, iam:CreateServiceLinkedRole on
@@ -168,22 +197,10 @@ func (s *service) createEndpointChecks(sn store.Subnet, groups []store.SecurityG
 // SecurityGroupId.N (0–16; default the VPC's default group), PreserveClientIp
 // (default false), IpAddressType, ClientToken, TagSpecification.N, DryRun.
 // The endpoint starts in create-in-progress; it becomes create-complete when
-// its agent joins (Endpoints.AgentJoined).
+// its agent joins (endpoints.Endpoints.AgentJoined).
 func (s *service) createEndpoint(c *api.Call) (any, error) {
 	p := c.Params
-	subnetID, err := requiredID(p, "SubnetId", kindSubnet)
-	if err != nil {
-		return nil, err
-	}
-	sgIDs, err := parseGroupIDs(p, "SecurityGroupId")
-	if err != nil {
-		return nil, err
-	}
-	preserve, preserveSet, err := boolParam(p, "PreserveClientIp")
-	if err != nil {
-		return nil, err
-	}
-	ipType, err := parseIPAddressType(p)
+	subnetID, set, err := parseEndpointSettings(p, "SubnetId", kindSubnet)
 	if err != nil {
 		return nil, err
 	}
@@ -198,9 +215,9 @@ func (s *service) createEndpoint(c *api.Call) (any, error) {
 	if _, err := dryRun(c); err != nil {
 		return nil, err
 	}
-	cp := createParams{SubnetID: subnetID, SecurityGroupIDs: sgIDs, IPAddressType: ipType, Tags: tags}
-	if preserveSet {
-		cp.PreserveClientIP = &preserve
+	cp := createParams{SubnetID: subnetID, SecurityGroupIDs: set.groupIDs, IPAddressType: set.ipType, Tags: tags}
+	if set.preserveSet {
+		cp.PreserveClientIP = &set.preserve
 	}
 	hash := cp.hash()
 
@@ -214,11 +231,11 @@ func (s *service) createEndpoint(c *api.Call) (any, error) {
 	if err := s.authorize(c, s.createEndpointSubnetChecks(sn, tags)...); err != nil {
 		return nil, err
 	}
-	groups, err := s.groupsInVpc(c, sgIDs, sn.VpcID, subnetID)
+	groups, err := s.groupsInVpc(c, set.groupIDs, sn.VpcID, subnetID)
 	if err != nil {
 		return nil, err
 	}
-	if ipType, err = resolveIPAddressType(ipType, sn, preserve); err != nil {
+	if set.ipType, err = resolveIPAddressType(set.ipType, sn, set.preserve); err != nil {
 		return nil, err
 	}
 
@@ -251,7 +268,7 @@ func (s *service) createEndpoint(c *api.Call) (any, error) {
 		EndpointID: id, ARN: arn, OwnerID: s.cfg.AccountID, State: eice.CreateInProgress,
 		DNSName: s.cfg.DNSName, FipsDNSName: s.cfg.DNSName,
 		SubnetID: subnetID, VpcID: sn.VpcID, AvailabilityZone: sn.AvailabilityZone, AvailabilityZoneID: sn.AvailabilityZoneID,
-		PreserveClientIP: preserve, IPAddressType: ipType, SecurityGroupIDs: groupIDs(groups),
+		PreserveClientIP: set.preserve, IPAddressType: set.ipType, SecurityGroupIDs: groupIDs(groups),
 		NetworkInterfaceIDs: []string{}, ClientToken: token, CreatedAt: now,
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
@@ -372,10 +389,8 @@ func (s *service) checkQuota(ctx context.Context, tx store.Repo, sn store.Subnet
 }
 
 type describeEndpointsResult struct {
-	InstanceConnectEndpointSet struct {
-		Items []endpointXML `xml:"item"`
-	} `xml:"instanceConnectEndpointSet"`
-	NextToken string `xml:"nextToken,omitempty"`
+	InstanceConnectEndpointSet itemSet[endpointXML] `xml:"instanceConnectEndpointSet"`
+	NextToken                  string               `xml:"nextToken,omitempty"`
 }
 
 var endpointFilters = newFilterSpec(true, "instance-connect-endpoint-id", "state", "subnet-id", "vpc-id")
@@ -383,52 +398,29 @@ var endpointFilters = newFilterSpec(true, "instance-connect-endpoint-id", "state
 // describeEndpoints is DescribeInstanceConnectEndpoints:
 // InstanceConnectEndpointId.N, Filter.N, MaxResults (1–50), NextToken, DryRun.
 func (s *service) describeEndpoints(c *api.Call) (any, error) {
-	p := c.Params
-	ids := dedupe(scalarList(p, "InstanceConnectEndpointId"))
-	if err := kindEndpoint.checkAll(ids); err != nil {
-		return nil, err
-	}
-	filters, err := parseFilters(p, endpointFilters)
-	if err != nil {
-		return nil, err
-	}
-	page, err := parsePage(p, c.Action, 1, 50)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
-		return nil, err
-	}
-	if len(ids) == 0 {
-		if q, ok := pushDown(filters); ok {
-			return s.describeEndpointsPage(c, q, filters, page)
-		}
-	}
-	var all []store.Endpoint
-	if len(ids) > 0 {
-		all, err = s.getEndpoints(ctx(c), ids)
-	} else {
-		all, err = s.listEndpoints(ctx(c))
-	}
-	if err != nil {
-		return nil, err
-	}
-	endpointID := func(e store.Endpoint) string { return e.EndpointID }
-	var matched []store.Endpoint
-	for _, e := range all {
-		if matchFilters(filters, endpointFilterValues(e)) {
-			matched = append(matched, e)
-		}
-	}
-	sortByID(matched, endpointID)
-	pg, next := paginate(matched, endpointID, page, c.Action)
-	var out describeEndpointsResult
-	out.InstanceConnectEndpointSet.Items = make([]endpointXML, 0, len(pg))
-	for _, e := range pg {
-		out.InstanceConnectEndpointSet.Items = append(out.InstanceConnectEndpointSet.Items, endpointToXML(e))
-	}
-	out.NextToken = next
-	return out, nil
+	return describe(s, c, describer[store.Endpoint]{
+		describeParams: describeParams{idParam: "InstanceConnectEndpointId", kind: kindEndpoint, filters: endpointFilters, minPage: 1, maxPage: 50},
+		id:             func(e store.Endpoint) string { return e.EndpointID },
+		direct: func(c *api.Call, q describeQuery) (any, bool, error) {
+			if len(q.ids) == 0 {
+				if pq, ok := pushDown(q.filters); ok {
+					out, err := s.describeEndpointsPage(c, pq, q.filters, q.page)
+					return out, true, err
+				}
+			}
+			return nil, false, nil
+		},
+		list: func(c *api.Call, q describeQuery) ([]store.Endpoint, error) {
+			if len(q.ids) > 0 {
+				return s.getEndpoints(ctx(c), q.ids)
+			}
+			return s.listEndpoints(ctx(c))
+		},
+		values: endpointFilterValues,
+		render: func(pg []store.Endpoint, next string) any {
+			return describeEndpointsResult{InstanceConnectEndpointSet: xmlItems(pg, endpointToXML), NextToken: next}
+		},
+	})
 }
 
 // pushDown turns filters the store can apply itself (exact vpc-id,
@@ -523,10 +515,7 @@ func (s *service) maybePurge(ctx context.Context) {
 
 // endpointFilterValues answers the DescribeInstanceConnectEndpoints filters for e.
 func endpointFilterValues(e store.Endpoint) func(string) []string {
-	return func(name string) []string {
-		if vals, ok := tagFilterValues(name, e.Tags); ok {
-			return vals
-		}
+	return withTagFilters(e.Tags, func(name string) []string {
 		switch name {
 		case "instance-connect-endpoint-id":
 			return []string{e.EndpointID}
@@ -538,7 +527,7 @@ func endpointFilterValues(e store.Endpoint) func(string) []string {
 			return []string{e.VpcID}
 		}
 		return nil
-	}
+	})
 }
 
 // listEndpoints lists the endpoints after purging those deleted longer
@@ -641,7 +630,7 @@ func (s *service) endpointCheck(action string, e store.Endpoint) check {
 // deleteEndpoint is DeleteInstanceConnectEndpoint: the endpoint goes to
 // delete-in-progress (which the answer shows) and, when no agent is
 // connected, straight on to delete-complete; otherwise the last agent to
-// leave completes it (Endpoints.AgentLeft). Deleted endpoints stay listed
+// leave completes it (endpoints.Endpoints.AgentLeft). Deleted endpoints stay listed
 // for DeletedRetention.
 func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 	id, err := requiredID(c.Params, "InstanceConnectEndpointId", kindEndpoint)
@@ -661,17 +650,13 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 		if err != nil {
 			return err
 		}
-		if cur.State == eice.DeleteInProgress {
-			shown = cur // already being deleted: nothing to do
-			return nil
-		}
-		if !eice.CanTransition(cur.State, eice.DeleteInProgress) {
+		var changed bool
+		shown, changed, err = endpoints.StartDeletion(&cur, s.now())
+		if errors.Is(err, endpoints.ErrInvalidTransition) {
 			return badRequest(codeIncorrectState, "The instance connect endpoint '%s' is in state %s and cannot be deleted.", id, cur.State)
 		}
-		cur.State, cur.StateMessage = eice.DeleteInProgress, ""
-		shown = cur
-		if len(cur.NetworkInterfaceIDs) == 0 && eice.CanTransition(cur.State, eice.DeleteComplete) {
-			cur.State, cur.DeletedAt = eice.DeleteComplete, s.now()
+		if err != nil || !changed {
+			return err
 		}
 		if err := tx.UpdateEndpoint(ctx(c), cur); err != nil {
 			return storeErr(err, "update endpoint %s", id)
@@ -681,10 +666,10 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if shown.State == eice.DeleteInProgress && s.cfg.Agents != nil {
+	if shown.State == eice.DeleteInProgress {
 		// Once the deletion is committed (the call's transaction): the
 		// agents' leaving writes the endpoint again.
-		store.AfterCommit(ctx(c), func() { s.cfg.Agents.EndpointDeleting(id) })
+		store.AfterCommit(ctx(c), func() { s.eps.EndpointDeleting(id) })
 	}
 	c.Logger.LogAttrs(ctx(c), slog.LevelInfo, "instance connect endpoint deleted",
 		slog.String("endpoint", id), slog.Int("agents", len(shown.NetworkInterfaceIDs)), slog.String("principal", c.Principal.ARN))
@@ -697,23 +682,11 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 // new configuration at once.
 func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 	p := c.Params
-	id, err := requiredID(p, "InstanceConnectEndpointId", kindEndpoint)
+	id, set, err := parseEndpointSettings(p, "InstanceConnectEndpointId", kindEndpoint)
 	if err != nil {
 		return nil, err
 	}
-	sgIDs, err := parseGroupIDs(p, "SecurityGroupId")
-	if err != nil {
-		return nil, err
-	}
-	preserve, preserveSet, err := boolParam(p, "PreserveClientIp")
-	if err != nil {
-		return nil, err
-	}
-	ipType, err := parseIPAddressType(p)
-	if err != nil {
-		return nil, err
-	}
-	if len(sgIDs) == 0 && !preserveSet && ipType == "" {
+	if len(set.groupIDs) == 0 && !set.preserveSet && set.ipType == "" {
 		return nil, awsproto.MissingParameter("SecurityGroupId")
 	}
 	if _, err := dryRun(c); err != nil {
@@ -734,18 +707,18 @@ func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 		return nil, err
 	}
 	var groups []store.SecurityGroup
-	if len(sgIDs) > 0 {
-		if groups, err = s.groupsInVpc(c, sgIDs, e.VpcID, e.SubnetID); err != nil {
+	if len(set.groupIDs) > 0 {
+		if groups, err = s.groupsInVpc(c, set.groupIDs, e.VpcID, e.SubnetID); err != nil {
 			return nil, err
 		}
 	}
-	if !preserveSet {
-		preserve = e.PreserveClientIP
+	if !set.preserveSet {
+		set.preserve = e.PreserveClientIP
 	}
-	if ipType == "" {
-		ipType = e.IPAddressType
+	if set.ipType == "" {
+		set.ipType = e.IPAddressType
 	}
-	if ipType, err = resolveIPAddressType(ipType, sn, preserve); err != nil {
+	if set.ipType, err = resolveIPAddressType(set.ipType, sn, set.preserve); err != nil {
 		return nil, err
 	}
 	checks := []check{endpointChk}
@@ -766,7 +739,7 @@ func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 		if len(groups) > 0 {
 			cur.SecurityGroupIDs = groupIDs(groups)
 		}
-		cur.PreserveClientIP, cur.IPAddressType = preserve, ipType
+		cur.PreserveClientIP, cur.IPAddressType = set.preserve, set.ipType
 		cur.State, cur.StateMessage = eice.UpdateComplete, ""
 		if err := tx.UpdateEndpoint(ctx(c), cur); err != nil {
 			return storeErr(err, "update endpoint %s", id)

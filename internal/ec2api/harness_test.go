@@ -33,6 +33,7 @@ import (
 
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsid"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/identity"
 	"github.com/postern/postern/internal/sealer"
 	"github.com/postern/postern/internal/store"
@@ -154,7 +155,7 @@ type harness struct {
 	rec    *recorder
 	admin  creds
 	ec2    *ec2.Client // as admin
-	hooks  *Endpoints
+	hooks  *endpoints.Endpoints
 	fake   bool   // the EC2 repositories are the in-memory stand-in
 	caPEM  []byte // the TLS server's certificate, PEM
 }
@@ -191,7 +192,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.hooks, err = NewEndpoints(cfg); err != nil {
+	if h.hooks, err = endpoints.New(endpoints.Config{Store: cfg.Store, Now: cfg.Now, IDs: cfg.IDs}); err != nil {
 		t.Fatal(err)
 	}
 	authn, err := identity.NewAuthenticator(identity.AuthConfig{Store: h.st, Sealer: h.sealer, AccountID: testAccount, Region: testRegion})

@@ -118,13 +118,9 @@ func (s *service) registerInstance(c *api.Call) (any, error) {
 	subnetCheck := check{action: "ec2:RegisterInstance", resource: s.arn(kindSubnet, subnetID)}
 	subnetCheck.ctx = policyContext()
 	subnetCheck.ctx.Set("ec2:SubnetID", subnetID)
-	newChecks := createChecks("RegisterInstance", s.arn(kindInstance, id), tags)
-	sn, err := s.getSubnet(c, subnetID)
+	sn, err := authorizeCreateIn(s, c, subnetID, s.getSubnet, func(sn store.Subnet) []store.Tag { return sn.Tags },
+		subnetCheck, createChecks("RegisterInstance", s.arn(kindInstance, id), tags), s.authorize)
 	if err != nil {
-		return nil, s.hideMissing(c, err, subnetID, append([]check{subnetCheck}, newChecks...)...)
-	}
-	subnetCheck.ctx = withResourceTags(subnetCheck.ctx, sn.Tags)
-	if err := s.authorize(c, append([]check{subnetCheck}, newChecks...)...); err != nil {
 		return nil, err
 	}
 	switch {
@@ -159,17 +155,12 @@ func (s *service) registerInstance(c *api.Call) (any, error) {
 	if ip6.IsValid() {
 		inst.Ipv6Address = ip6.String()
 	}
-	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := tx.CreateInstance(ctx(c), inst); err != nil {
-			switch {
-			case errors.Is(err, store.ErrConflict):
-				return badRequest(codeAddressInUse, "Address %s is in use.", firstNonEmpty(inst.PrivateIPAddress, inst.Ipv6Address))
-			case errors.Is(err, store.ErrNotFound):
-				return kindSubnet.errNotFound(subnetID)
-			}
-			return storeErr(err, "create instance %s", id)
+	err = s.createTagged(c, id, tags, func(tx store.Repo) error {
+		err := tx.CreateInstance(ctx(c), inst)
+		if errors.Is(err, store.ErrConflict) {
+			return badRequest(codeAddressInUse, "Address %s is in use.", firstNonEmpty(inst.PrivateIPAddress, inst.Ipv6Address))
 		}
-		return setTags(ctx(c), tx, id, tags)
+		return createErr(err, kindInstance, id, kindSubnet, subnetID)
 	})
 	if err != nil {
 		return nil, err
@@ -194,49 +185,24 @@ func firstNonEmpty(ss ...string) string {
 
 // getInstance reads an instance, answering InvalidInstanceID.NotFound.
 func (s *service) getInstance(c *api.Call, id string) (store.Instance, error) {
-	i, err := s.st.GetInstance(ctx(c), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return i, kindInstance.errNotFound(id)
-	}
-	if err != nil {
-		return i, storeErr(err, "get instance %s", id)
-	}
-	return i, nil
+	return getOne(c, kindInstance, id, s.st.GetInstance)
 }
 
 // deregisterInstance is Postern's DeregisterInstance: InstanceId.
 func (s *service) deregisterInstance(c *api.Call) (any, error) {
-	id, err := requiredID(c.Params, "InstanceId", kindInstance)
-	if err != nil {
-		return nil, err
-	}
-	inst, err := s.getInstance(c, id)
-	if err != nil {
-		return nil, s.hideMissing(c, err, id, check{action: "ec2:DeregisterInstance", resource: s.arn(kindInstance, id)})
-	}
-	if err := s.authorizeAndDryRun(c, check{action: "ec2:DeregisterInstance", resource: s.arn(kindInstance, id), ctx: withResourceTags(policyContext(), inst.Tags)}); err != nil {
-		return nil, err
-	}
-	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := tx.DeleteInstance(ctx(c), id); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return kindInstance.errNotFound(id)
-			}
-			return storeErr(err, "delete instance %s", id)
-		}
-		return clearTags(ctx(c), tx, id)
+	return deleteOne(s, c, deletion[store.Instance]{
+		action: "ec2:DeregisterInstance", idParam: "InstanceId", kind: kindInstance,
+		get:  s.getInstance,
+		tags: func(i store.Instance) []store.Tag { return i.Tags },
+		del: func(c *api.Call, tx store.Repo, id string) error {
+			return deleteErr(tx.DeleteInstance(ctx(c), id), kindInstance, id, "")
+		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnXML{Return: true}, nil
 }
 
 type describeInstancesResult struct {
-	ReservationSet struct {
-		Items []reservationXML `xml:"item"`
-	} `xml:"reservationSet"`
-	NextToken string `xml:"nextToken,omitempty"`
+	ReservationSet itemSet[reservationXML] `xml:"reservationSet"`
+	NextToken      string                  `xml:"nextToken,omitempty"`
 }
 
 var instanceFilters = newFilterSpec(true, "instance-id", "vpc-id", "subnet-id", "private-ip-address", "ip-address",
@@ -248,52 +214,28 @@ var instanceFilters = newFilterSpec(true, "instance-id", "vpc-id", "subnet-id", 
 // reservation per instance): InstanceId.N, Filter.N, MaxResults (5–1000,
 // not with InstanceId), NextToken.
 func (s *service) describeInstances(c *api.Call) (any, error) {
-	p := c.Params
-	ids := dedupe(scalarList(p, "InstanceId"))
-	if err := kindInstance.checkAll(ids); err != nil {
-		return nil, err
-	}
-	filters, err := parseFilters(p, instanceFilters)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) > 0 && p.Get("MaxResults") != "" {
-		return nil, errCombination("The parameter instancesSet cannot be used with the parameter maxResults")
-	}
-	page, err := parsePage(p, c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
-		return nil, err
-	}
-	insts, err := s.st.ListInstances(ctx(c))
-	if err != nil {
-		return nil, storeErr(err, "list instances")
-	}
-	instID := func(i store.Instance) string { return i.InstanceID }
-	if insts, err = selectIDs(insts, instID, ids, kindInstance); err != nil {
-		return nil, err
-	}
-	names, err := s.groupNames(c)
-	if err != nil {
-		return nil, err
-	}
-	var matched []store.Instance
-	for _, i := range insts {
-		if matchFilters(filters, s.instanceFilterValues(i, names)) {
-			matched = append(matched, i)
-		}
-	}
-	sortByID(matched, instID)
-	pg, next := paginate(matched, instID, page, c.Action)
-	var out describeInstancesResult
-	out.ReservationSet.Items = make([]reservationXML, 0, len(pg))
-	for _, i := range pg {
-		out.ReservationSet.Items = append(out.ReservationSet.Items, s.reservationXML(i, names))
-	}
-	out.NextToken = next
-	return out, nil
+	var names groupNames
+	return describe(s, c, describer[store.Instance]{
+		describeParams: describeParams{idParam: "InstanceId", kind: kindInstance, filters: instanceFilters, minPage: 5, maxPage: 1000,
+			check: func(p awsproto.Params, ids []string) error {
+				if len(ids) > 0 && p.Get("MaxResults") != "" {
+					return errCombination("The parameter instancesSet cannot be used with the parameter maxResults")
+				}
+				return nil
+			}},
+		id:      func(i store.Instance) string { return i.InstanceID },
+		list:    func(c *api.Call, _ describeQuery) ([]store.Instance, error) { return s.st.ListInstances(ctx(c)) },
+		listing: "list instances",
+		prepare: func(c *api.Call, insts []store.Instance) (_ []store.Instance, err error) {
+			names, err = s.groupNames(c)
+			return insts, err
+		},
+		values: func(i store.Instance) func(string) []string { return s.instanceFilterValues(i, names) },
+		render: func(pg []store.Instance, next string) any {
+			xml := func(i store.Instance) reservationXML { return s.reservationXML(i, names) }
+			return describeInstancesResult{ReservationSet: xmlItems(pg, xml), NextToken: next}
+		},
+	})
 }
 
 // groupNames maps every security group id to its name.
@@ -311,10 +253,7 @@ func (s *service) groupNames(c *api.Call) (groupNames, error) {
 
 // instanceFilterValues answers the DescribeInstances filters for i.
 func (s *service) instanceFilterValues(i store.Instance, names groupNames) func(string) []string {
-	return func(name string) []string {
-		if vals, ok := tagFilterValues(name, i.Tags); ok {
-			return vals
-		}
+	return withTagFilters(i.Tags, func(name string) []string {
 		switch name {
 		case "instance-id":
 			return []string{i.InstanceID}
@@ -357,7 +296,7 @@ func (s *service) instanceFilterValues(i store.Instance, names groupNames) func(
 			return []string{s.cfg.AccountID}
 		}
 		return nil
-	}
+	})
 }
 
 // otherInstanceAttributes are ModifyInstanceAttribute parameters Postern

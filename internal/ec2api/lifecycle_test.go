@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/postern/postern/internal/eice"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/store"
 )
 
@@ -413,7 +414,7 @@ func TestEndpointHooks(t *testing.T) {
 	if e := get(); e.State != eice.CreateComplete || !slices.Equal(e.NetworkInterfaceIDs, []string{"eni-2"}) {
 		t.Errorf("after leave: %s %v", e.State, e.NetworkInterfaceIDs)
 	}
-	if err := h.hooks.SetState(ctx, id, eice.CreateFailed, "x"); !errors.Is(err, ErrInvalidTransition) {
+	if err := h.hooks.SetState(ctx, id, eice.CreateFailed, "x"); !errors.Is(err, endpoints.ErrInvalidTransition) {
 		t.Errorf("create-complete → create-failed: %v", err)
 	}
 	if err := h.hooks.AgentJoined(ctx, id, ""); err == nil {
@@ -431,7 +432,7 @@ func TestEndpointHooks(t *testing.T) {
 	if err != nil || again.InstanceConnectEndpoint.State != types.Ec2InstanceConnectEndpointStateDeleteInProgress {
 		t.Errorf("second delete: %v", err)
 	}
-	if err := h.hooks.AgentJoined(ctx, id, "eni-4"); !errors.Is(err, ErrInvalidTransition) {
+	if err := h.hooks.AgentJoined(ctx, id, "eni-4"); !errors.Is(err, endpoints.ErrInvalidTransition) {
 		t.Errorf("join while deleting: %v", err)
 	}
 	_, err = h.ec2.ModifyInstanceConnectEndpoint(ctx, &ec2.ModifyInstanceConnectEndpointInput{InstanceConnectEndpointId: &id, PreserveClientIp: aws.Bool(true)})
@@ -462,7 +463,7 @@ func TestEndpointHooks(t *testing.T) {
 	if err != nil || *d.InstanceConnectEndpoints[0].StateMessage != "no agent came" {
 		t.Errorf("state message: %v", err)
 	}
-	if err := h.hooks.AgentJoined(ctx, id2, "eni-5"); !errors.Is(err, ErrInvalidTransition) {
+	if err := h.hooks.AgentJoined(ctx, id2, "eni-5"); !errors.Is(err, endpoints.ErrInvalidTransition) {
 		t.Errorf("join failed endpoint: %v", err)
 	}
 	if _, err := h.ec2.DeleteInstanceConnectEndpoint(ctx, &ec2.DeleteInstanceConnectEndpointInput{InstanceConnectEndpointId: &id2}); err != nil {
@@ -478,46 +479,37 @@ func TestConcurrentCreates(t *testing.T) {
 	ctx := context.Background()
 	n := h.tutorialNetwork(false)
 	const workers = 8
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[string]int{}
-	ids := map[string]bool{}
-	// Different tokens: one wins, the others hit the quota.
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := h.ec2.CreateInstanceConnectEndpoint(ctx, &ec2.CreateInstanceConnectEndpointInput{SubnetId: &n.subnet, ClientToken: aws.String("tok-" + itoa32(int32(i)))})
-			mu.Lock()
-			defer mu.Unlock()
-			codes[apiCode(err)]++
-			if err == nil {
-				ids[*out.InstanceConnectEndpoint.InstanceConnectEndpointId] = true
-			}
-		}()
+	// createAll has workers callers create an endpoint in subnet at once,
+	// caller i with the client token token(i), and counts the error codes
+	// and the endpoints they got.
+	createAll := func(subnet string, token func(i int) string) (codes map[string]int, ids map[string]bool) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codes, ids = map[string]int{}, map[string]bool{}
+		for i := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := h.ec2.CreateInstanceConnectEndpoint(ctx, &ec2.CreateInstanceConnectEndpointInput{SubnetId: &subnet, ClientToken: aws.String(token(i))})
+				mu.Lock()
+				defer mu.Unlock()
+				codes[apiCode(err)]++
+				if err == nil {
+					ids[*out.InstanceConnectEndpoint.InstanceConnectEndpointId] = true
+				}
+			}()
+		}
+		wg.Wait()
+		return codes, ids
 	}
-	wg.Wait()
+	// Different tokens: one wins, the others hit the quota.
+	codes, ids := createAll(n.subnet, func(i int) string { return "tok-" + itoa32(int32(i)) })
 	if codes[""] != 1 || codes["ResourceLimitExceeded"] != workers-1 || len(ids) != 1 {
 		t.Errorf("codes = %v", codes)
 	}
 	// One token: every caller gets the same endpoint.
 	_, sub := h.newVPC("10.8.0.0/16", "10.8.1.0/24")
-	ids = map[string]bool{}
-	clear(codes)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := h.ec2.CreateInstanceConnectEndpoint(ctx, &ec2.CreateInstanceConnectEndpointInput{SubnetId: &sub, ClientToken: aws.String("same")})
-			mu.Lock()
-			defer mu.Unlock()
-			codes[apiCode(err)]++
-			if err == nil {
-				ids[*out.InstanceConnectEndpoint.InstanceConnectEndpointId] = true
-			}
-		}()
-	}
-	wg.Wait()
+	codes, ids = createAll(sub, func(int) string { return "same" })
 	if codes[""] != workers || len(ids) != 1 {
 		t.Errorf("same token: codes %v ids %v", codes, ids)
 	}

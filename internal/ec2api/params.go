@@ -234,6 +234,17 @@ func matchAny(have, patterns []string) bool {
 	return false
 }
 
+// withTagFilters answers the tag filters (tagFilterValues) from tags and
+// every other filter with values.
+func withTagFilters(tags []store.Tag, values func(name string) []string) func(string) []string {
+	return func(name string) []string {
+		if vals, ok := tagFilterValues(name, tags); ok {
+			return vals
+		}
+		return values(name)
+	}
+}
+
 // tagFilterValues answers the tag filters for an item with tags: tag:<key>
 // gives the value of key, tag-key every key and tag-value every value.
 // ok is false for other names.

@@ -54,32 +54,25 @@ func (s *service) createSecurityGroup(c *api.Call) (any, error) {
 	// same for a VPC that exists and one that does not.
 	id := s.newID(kindGroup)
 	arn := s.arn(kindGroup, id)
-	vpcCheck := check{action: "ec2:CreateSecurityGroup", resource: s.arn(kindVpc, vpcID)}
-	newChecks := createChecks("CreateSecurityGroup", arn, tags)
-	vpc, err := s.getVpc(c, vpcID)
-	if err != nil {
-		return nil, s.hideMissing(c, err, vpcID, append([]check{vpcCheck}, newChecks...)...)
-	}
-	vpcCheck.ctx = withResourceTags(policyContext(), vpc.Tags)
-	if err := s.authorizeAndDryRun(c, append([]check{vpcCheck}, newChecks...)...); err != nil {
+	if _, err := authorizeCreateIn(s, c, vpcID, s.getVpc, func(v store.Vpc) []store.Tag { return v.Tags },
+		check{action: "ec2:CreateSecurityGroup", resource: s.arn(kindVpc, vpcID)},
+		createChecks("CreateSecurityGroup", arn, tags), s.authorizeAndDryRun); err != nil {
 		return nil, err
 	}
 	g := store.SecurityGroup{GroupID: id, GroupName: name, Description: desc, VpcID: vpcID, CreateDate: s.now()}
-	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := tx.CreateSecurityGroup(ctx(c), g); err != nil {
-			switch {
-			case errors.Is(err, store.ErrConflict):
-				return badRequest(codeGroupDuplicate, "The security group '%s' already exists for VPC '%s'", name, vpcID)
-			case errors.Is(err, store.ErrNotFound):
-				return kindVpc.errNotFound(vpcID)
-			}
-			return storeErr(err, "create security group %s", id)
+	err = s.createTagged(c, id, tags, func(tx store.Repo) error {
+		err := tx.CreateSecurityGroup(ctx(c), g)
+		if errors.Is(err, store.ErrConflict) {
+			return badRequest(codeGroupDuplicate, "The security group '%s' already exists for VPC '%s'", name, vpcID)
+		}
+		if err := createErr(err, kindGroup, id, kindVpc, vpcID); err != nil {
+			return err
 		}
 		egress := store.SecurityGroupRule{RuleID: s.newID(kindRule), GroupID: id, IsEgress: true, IpProtocol: protoAll, FromPort: -1, ToPort: -1, CidrIpv4: "0.0.0.0/0"}
 		if err := tx.AddSecurityGroupRules(ctx(c), []store.SecurityGroupRule{egress}); err != nil {
 			return storeErr(err, "add default egress rule of %s", id)
 		}
-		return setTags(ctx(c), tx, id, tags)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -90,14 +83,7 @@ func (s *service) createSecurityGroup(c *api.Call) (any, error) {
 // getGroup reads a security group, answering InvalidGroup.NotFound when it
 // is missing.
 func (s *service) getGroup(c *api.Call, id string) (store.SecurityGroup, error) {
-	g, err := s.st.GetSecurityGroup(ctx(c), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return g, kindGroup.errNotFound(id)
-	}
-	if err != nil {
-		return g, storeErr(err, "get security group %s", id)
-	}
-	return g, nil
+	return getOne(c, kindGroup, id, s.st.GetSecurityGroup)
 }
 
 // targetGroup resolves the GroupId or GroupName parameter of an action on
@@ -381,8 +367,7 @@ func (s *service) revokeRules(c *api.Call, egress bool) (any, error) {
 	out.RevokedSecurityGroupRuleSet.Items = make([]revokedRuleXML, 0, len(removed))
 	for _, r := range removed {
 		out.RevokedSecurityGroupRuleSet.Items = append(out.RevokedSecurityGroupRuleSet.Items, revokedRuleXML{
-			SecurityGroupRuleID: r.RuleID, GroupID: r.GroupID, IsEgress: r.IsEgress, IPProtocol: r.IpProtocol,
-			FromPort: r.FromPort, ToPort: r.ToPort, CidrIpv4: r.CidrIpv4, CidrIpv6: r.CidrIpv6,
+			SecurityGroupRuleID: r.RuleID, GroupID: r.GroupID, ruleMatchXML: ruleMatch(r),
 			ReferencedGroupID: r.ReferencedGroupID, Description: r.Description,
 		})
 	}
@@ -390,10 +375,8 @@ func (s *service) revokeRules(c *api.Call, egress bool) (any, error) {
 }
 
 type describeSecurityGroupsResult struct {
-	SecurityGroupInfo struct {
-		Items []securityGroupXML `xml:"item"`
-	} `xml:"securityGroupInfo"`
-	NextToken string `xml:"nextToken,omitempty"`
+	SecurityGroupInfo itemSet[securityGroupXML] `xml:"securityGroupInfo"`
+	NextToken         string                    `xml:"nextToken,omitempty"`
 }
 
 var groupFilters = newFilterSpec(true, "vpc-id", "group-id", "group-name", "description", "owner-id",
@@ -405,81 +388,54 @@ var groupFilters = newFilterSpec(true, "vpc-id", "group-id", "group-name", "desc
 // describeSecurityGroups is DescribeSecurityGroups: GroupId.N, GroupName.N,
 // Filter.N, MaxResults (5–1000), NextToken.
 func (s *service) describeSecurityGroups(c *api.Call) (any, error) {
-	p := c.Params
-	ids := dedupe(scalarList(p, "GroupId"))
-	if err := kindGroup.checkAll(ids); err != nil {
-		return nil, err
-	}
-	names := dedupe(scalarList(p, "GroupName"))
-	filters, err := parseFilters(p, groupFilters)
-	if err != nil {
-		return nil, err
-	}
-	page, err := parsePage(p, c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
-		return nil, err
-	}
-	groups, err := s.st.ListSecurityGroups(ctx(c), "")
-	if err != nil {
-		return nil, storeErr(err, "list security groups")
-	}
-	groupID := func(g store.SecurityGroup) string { return g.GroupID }
-	if groups, err = selectIDs(groups, groupID, ids, kindGroup); err != nil {
-		return nil, err
-	}
-	if len(names) > 0 {
-		var kept []store.SecurityGroup
-		for _, n := range names {
-			found := false
-			for _, g := range groups {
-				if g.GroupName == n {
-					kept = append(kept, g)
-					found = true
+	names := dedupe(scalarList(c.Params, "GroupName"))
+	var rulesOf map[string][]store.SecurityGroupRule
+	return describe(s, c, describer[store.SecurityGroup]{
+		describeParams: describeParams{idParam: "GroupId", kind: kindGroup, filters: groupFilters, minPage: 5, maxPage: 1000},
+		id:             func(g store.SecurityGroup) string { return g.GroupID },
+		list: func(c *api.Call, _ describeQuery) ([]store.SecurityGroup, error) {
+			return s.st.ListSecurityGroups(ctx(c), "")
+		},
+		listing: "list security groups",
+		prepare: func(c *api.Call, groups []store.SecurityGroup) ([]store.SecurityGroup, error) {
+			if len(names) > 0 {
+				var kept []store.SecurityGroup
+				for _, n := range names {
+					found := false
+					for _, g := range groups {
+						if g.GroupName == n {
+							kept = append(kept, g)
+							found = true
+						}
+					}
+					if !found {
+						return nil, badRequest(codeGroupNotFound, "The security group '%s' does not exist", n)
+					}
 				}
+				groups = kept
 			}
-			if !found {
-				return nil, badRequest(codeGroupNotFound, "The security group '%s' does not exist", n)
+			rules, err := s.st.ListSecurityGroupRules(ctx(c), nil)
+			if err != nil {
+				return nil, storeErr(err, "list security group rules")
 			}
-		}
-		groups = kept
-	}
-	rules, err := s.st.ListSecurityGroupRules(ctx(c), nil)
-	if err != nil {
-		return nil, storeErr(err, "list security group rules")
-	}
-	rulesOf := map[string][]store.SecurityGroupRule{}
-	for _, r := range rules {
-		rulesOf[r.GroupID] = append(rulesOf[r.GroupID], r)
-	}
-	var matched []store.SecurityGroup
-	seen := map[string]bool{}
-	for _, g := range groups {
-		if !seen[g.GroupID] && matchFilters(filters, s.groupFilterValues(g, rulesOf[g.GroupID])) {
-			seen[g.GroupID] = true
-			matched = append(matched, g)
-		}
-	}
-	sortByID(matched, groupID)
-	pg, next := paginate(matched, groupID, page, c.Action)
-	var out describeSecurityGroupsResult
-	out.SecurityGroupInfo.Items = make([]securityGroupXML, 0, len(pg))
-	for _, g := range pg {
-		out.SecurityGroupInfo.Items = append(out.SecurityGroupInfo.Items, s.securityGroupXML(g, rulesOf[g.GroupID]))
-	}
-	out.NextToken = next
-	return out, nil
+			rulesOf = map[string][]store.SecurityGroupRule{}
+			for _, r := range rules {
+				rulesOf[r.GroupID] = append(rulesOf[r.GroupID], r)
+			}
+			return groups, nil
+		},
+		values: func(g store.SecurityGroup) func(string) []string { return s.groupFilterValues(g, rulesOf[g.GroupID]) },
+		render: func(pg []store.SecurityGroup, next string) any {
+			xml := func(g store.SecurityGroup) securityGroupXML { return s.securityGroupXML(g, rulesOf[g.GroupID]) }
+			return describeSecurityGroupsResult{SecurityGroupInfo: xmlItems(pg, xml), NextToken: next}
+		},
+	})
 }
 
 // groupFilterValues answers the DescribeSecurityGroups filters for g
 // (ip-permission.* over its ingress rules, egress.ip-permission.* over egress).
 func (s *service) groupFilterValues(g store.SecurityGroup, rules []store.SecurityGroupRule) func(string) []string {
-	return func(name string) []string {
-		if vals, ok := tagFilterValues(name, g.Tags); ok {
-			return vals
-		}
+	return withTagFilters(g.Tags, func(name string) []string {
 		switch name {
 		case "vpc-id":
 			return []string{g.VpcID}
@@ -515,7 +471,7 @@ func (s *service) groupFilterValues(g store.SecurityGroup, rules []store.Securit
 			}
 		}
 		return vals
-	}
+	})
 }
 
 // appendIf appends v unless it is empty.
@@ -547,14 +503,8 @@ func (s *service) deleteSecurityGroup(c *api.Call) (any, error) {
 		return nil, badRequest(codeCannotDelete, "the specified group: \"%s\" name: \"%s\" cannot be deleted by a user", g.GroupID, g.GroupName)
 	}
 	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := tx.DeleteSecurityGroup(ctx(c), g.GroupID); err != nil {
-			switch {
-			case errors.Is(err, store.ErrInUse):
-				return badRequest(codeDependencyViolation, "resource %s has a dependent object", g.GroupID)
-			case errors.Is(err, store.ErrNotFound):
-				return kindGroup.errNotFound(g.GroupID)
-			}
-			return storeErr(err, "delete security group %s", g.GroupID)
+		if err := deleteErr(tx.DeleteSecurityGroup(ctx(c), g.GroupID), kindGroup, g.GroupID, "resource %s has a dependent object"); err != nil {
+			return err
 		}
 		return clearTags(ctx(c), tx, g.GroupID)
 	})
@@ -575,46 +525,26 @@ var ruleFilters = newFilterSpec(true, "group-id", "security-group-rule-id")
 // SecurityGroupRuleId.N, Filter.N (group-id, security-group-rule-id, tags),
 // MaxResults (5–1000), NextToken.
 func (s *service) describeSecurityGroupRules(c *api.Call) (any, error) {
-	p := c.Params
-	ids := dedupe(scalarList(p, "SecurityGroupRuleId"))
-	if err := kindRule.checkAll(ids); err != nil {
-		return nil, err
-	}
-	filters, err := parseFilters(p, ruleFilters)
-	if err != nil {
-		return nil, err
-	}
-	page, err := parsePage(p, c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
-		return nil, err
-	}
-	rules, err := s.st.ListSecurityGroupRules(ctx(c), nil)
-	if err != nil {
-		return nil, storeErr(err, "list security group rules")
-	}
-	ruleID := func(r store.SecurityGroupRule) string { return r.RuleID }
-	if rules, err = selectIDs(rules, ruleID, ids, kindRule); err != nil {
-		return nil, err
-	}
-	var matched []store.SecurityGroupRule
-	for _, r := range rules {
-		ok := matchFilters(filters, func(name string) []string {
-			switch name {
-			case "group-id":
-				return []string{r.GroupID}
-			case "security-group-rule-id":
-				return []string{r.RuleID}
+	return describe(s, c, describer[store.SecurityGroupRule]{
+		describeParams: describeParams{idParam: "SecurityGroupRuleId", kind: kindRule, filters: ruleFilters, minPage: 5, maxPage: 1000},
+		id:             func(r store.SecurityGroupRule) string { return r.RuleID },
+		list: func(c *api.Call, _ describeQuery) ([]store.SecurityGroupRule, error) {
+			return s.st.ListSecurityGroupRules(ctx(c), nil)
+		},
+		listing: "list security group rules",
+		values: func(r store.SecurityGroupRule) func(string) []string {
+			return func(name string) []string {
+				switch name {
+				case "group-id":
+					return []string{r.GroupID}
+				case "security-group-rule-id":
+					return []string{r.RuleID}
+				}
+				return nil // rules carry no tags
 			}
-			return nil // rules carry no tags
-		})
-		if ok {
-			matched = append(matched, r)
-		}
-	}
-	sortByID(matched, ruleID)
-	pg, next := paginate(matched, ruleID, page, c.Action)
-	return describeSecurityGroupRulesResult{SecurityGroupRuleSet: s.ruleSetXML(pg), NextToken: next}, nil
+		},
+		render: func(pg []store.SecurityGroupRule, next string) any {
+			return describeSecurityGroupRulesResult{SecurityGroupRuleSet: s.ruleSetXML(pg), NextToken: next}
+		},
+	})
 }

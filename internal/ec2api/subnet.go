@@ -1,7 +1,6 @@
 package ec2api
 
 import (
-	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -89,14 +88,10 @@ func (s *service) createSubnet(c *api.Call) (any, error) {
 	// the blocks fit it) is told: on the ARN built from its id when it
 	// does not exist.
 	id := s.newID(kindSubnet)
-	vpcCheck := check{action: "ec2:CreateSubnet", resource: s.arn(kindVpc, vpcID)}
-	newChecks := createChecks("CreateSubnet", s.arn(kindSubnet, id), tags)
-	vpc, err := s.getVpc(c, vpcID)
+	vpc, err := authorizeCreateIn(s, c, vpcID, s.getVpc, func(v store.Vpc) []store.Tag { return v.Tags },
+		check{action: "ec2:CreateSubnet", resource: s.arn(kindVpc, vpcID)},
+		createChecks("CreateSubnet", s.arn(kindSubnet, id), tags), s.authorize)
 	if err != nil {
-		return nil, s.hideMissing(c, err, vpcID, append([]check{vpcCheck}, newChecks...)...)
-	}
-	vpcCheck.ctx = withResourceTags(policyContext(), vpc.Tags)
-	if err := s.authorize(c, append([]check{vpcCheck}, newChecks...)...); err != nil {
 		return nil, err
 	}
 	if v4.IsValid() && !containsPrefix(mustPrefix(vpc.CidrBlock), v4) {
@@ -118,7 +113,7 @@ func (s *service) createSubnet(c *api.Call) (any, error) {
 	if v6.IsValid() {
 		sn.Ipv6CidrBlock = v6.String()
 	}
-	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
+	err = s.createTagged(c, id, tags, func(tx store.Repo) error {
 		others, err := tx.ListSubnets(ctx(c), vpcID)
 		if err != nil {
 			return storeErr(err, "list subnets of %s", vpcID)
@@ -131,13 +126,7 @@ func (s *service) createSubnet(c *api.Call) (any, error) {
 				return badRequest(codeSubnetConflict, "The IPv6 CIDR '%s' conflicts with another subnet", cidr6)
 			}
 		}
-		if err := tx.CreateSubnet(ctx(c), sn); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return kindVpc.errNotFound(vpcID)
-			}
-			return storeErr(err, "create subnet %s", id)
-		}
-		return setTags(ctx(c), tx, id, tags)
+		return createErr(tx.CreateSubnet(ctx(c), sn), kindSubnet, id, kindVpc, vpcID)
 	})
 	if err != nil {
 		return nil, err
@@ -148,34 +137,18 @@ func (s *service) createSubnet(c *api.Call) (any, error) {
 
 // getVpc reads a VPC, answering InvalidVpcID.NotFound when it is missing.
 func (s *service) getVpc(c *api.Call, id string) (store.Vpc, error) {
-	v, err := s.st.GetVpc(ctx(c), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return v, kindVpc.errNotFound(id)
-	}
-	if err != nil {
-		return v, storeErr(err, "get vpc %s", id)
-	}
-	return v, nil
+	return getOne(c, kindVpc, id, s.st.GetVpc)
 }
 
 // getSubnet reads a subnet, answering InvalidSubnetID.NotFound when it is
 // missing.
 func (s *service) getSubnet(c *api.Call, id string) (store.Subnet, error) {
-	sn, err := s.st.GetSubnet(ctx(c), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return sn, kindSubnet.errNotFound(id)
-	}
-	if err != nil {
-		return sn, storeErr(err, "get subnet %s", id)
-	}
-	return sn, nil
+	return getOne(c, kindSubnet, id, s.st.GetSubnet)
 }
 
 type describeSubnetsResult struct {
-	SubnetSet struct {
-		Items []subnetXML `xml:"item"`
-	} `xml:"subnetSet"`
-	NextToken string `xml:"nextToken,omitempty"`
+	SubnetSet itemSet[subnetXML] `xml:"subnetSet"`
+	NextToken string             `xml:"nextToken,omitempty"`
 }
 
 var subnetFilters = newFilterSpec(true, "vpc-id", "subnet-id", "subnet-arn", "cidr-block", "cidr", "cidrBlock",
@@ -185,53 +158,21 @@ var subnetFilters = newFilterSpec(true, "vpc-id", "subnet-id", "subnet-arn", "ci
 
 // describeSubnets is DescribeSubnets: SubnetId.N, Filter.N, MaxResults (5–1000), NextToken.
 func (s *service) describeSubnets(c *api.Call) (any, error) {
-	p := c.Params
-	ids := dedupe(scalarList(p, "SubnetId"))
-	if err := kindSubnet.checkAll(ids); err != nil {
-		return nil, err
-	}
-	filters, err := parseFilters(p, subnetFilters)
-	if err != nil {
-		return nil, err
-	}
-	page, err := parsePage(p, c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
-		return nil, err
-	}
-	subnets, err := s.st.ListSubnets(ctx(c), "")
-	if err != nil {
-		return nil, storeErr(err, "list subnets")
-	}
-	subnetID := func(sn store.Subnet) string { return sn.SubnetID }
-	if subnets, err = selectIDs(subnets, subnetID, ids, kindSubnet); err != nil {
-		return nil, err
-	}
-	var matched []store.Subnet
-	for _, sn := range subnets {
-		if matchFilters(filters, s.subnetFilterValues(sn)) {
-			matched = append(matched, sn)
-		}
-	}
-	sortByID(matched, subnetID)
-	pg, next := paginate(matched, subnetID, page, c.Action)
-	var out describeSubnetsResult
-	out.SubnetSet.Items = make([]subnetXML, 0, len(pg))
-	for _, sn := range pg {
-		out.SubnetSet.Items = append(out.SubnetSet.Items, s.subnetXML(sn))
-	}
-	out.NextToken = next
-	return out, nil
+	return describe(s, c, describer[store.Subnet]{
+		describeParams: describeParams{idParam: "SubnetId", kind: kindSubnet, filters: subnetFilters, minPage: 5, maxPage: 1000},
+		id:             func(sn store.Subnet) string { return sn.SubnetID },
+		list:           func(c *api.Call, _ describeQuery) ([]store.Subnet, error) { return s.st.ListSubnets(ctx(c), "") },
+		listing:        "list subnets",
+		values:         s.subnetFilterValues,
+		render: func(pg []store.Subnet, next string) any {
+			return describeSubnetsResult{SubnetSet: xmlItems(pg, s.subnetXML), NextToken: next}
+		},
+	})
 }
 
 // subnetFilterValues answers the DescribeSubnets filters for sn.
 func (s *service) subnetFilterValues(sn store.Subnet) func(string) []string {
-	return func(name string) []string {
-		if vals, ok := tagFilterValues(name, sn.Tags); ok {
-			return vals
-		}
+	return withTagFilters(sn.Tags, func(name string) []string {
 		switch name {
 		case "vpc-id":
 			return []string{sn.VpcID}
@@ -263,37 +204,18 @@ func (s *service) subnetFilterValues(sn store.Subnet) func(string) []string {
 			return []string{strconv.Itoa(usableIPv4Count(sn.CidrBlock))}
 		}
 		return nil
-	}
+	})
 }
 
 // deleteSubnet is DeleteSubnet: the subnet must have no instances or
 // endpoints (DependencyViolation).
 func (s *service) deleteSubnet(c *api.Call) (any, error) {
-	id, err := requiredID(c.Params, "SubnetId", kindSubnet)
-	if err != nil {
-		return nil, err
-	}
-	sn, err := s.getSubnet(c, id)
-	if err != nil {
-		return nil, s.hideMissing(c, err, id, check{action: "ec2:DeleteSubnet", resource: s.arn(kindSubnet, id)})
-	}
-	if err := s.authorizeAndDryRun(c, check{action: "ec2:DeleteSubnet", resource: s.arn(kindSubnet, id), ctx: withResourceTags(policyContext(), sn.Tags)}); err != nil {
-		return nil, err
-	}
-	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		if err := tx.DeleteSubnet(ctx(c), id); err != nil {
-			switch {
-			case errors.Is(err, store.ErrInUse):
-				return badRequest(codeDependencyViolation, "The subnet '%s' has dependencies and cannot be deleted.", id)
-			case errors.Is(err, store.ErrNotFound):
-				return kindSubnet.errNotFound(id)
-			}
-			return storeErr(err, "delete subnet %s", id)
-		}
-		return clearTags(ctx(c), tx, id)
+	return deleteOne(s, c, deletion[store.Subnet]{
+		action: "ec2:DeleteSubnet", idParam: "SubnetId", kind: kindSubnet,
+		get:  s.getSubnet,
+		tags: func(sn store.Subnet) []store.Tag { return sn.Tags },
+		del: func(c *api.Call, tx store.Repo, id string) error {
+			return deleteErr(tx.DeleteSubnet(ctx(c), id), kindSubnet, id, "The subnet '%s' has dependencies and cannot be deleted.")
+		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnXML{Return: true}, nil
 }

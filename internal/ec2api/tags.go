@@ -1,11 +1,12 @@
 package ec2api
 
 import (
+	"context"
 	"errors"
-	"sort"
 
 	"github.com/postern/postern/internal/api"
 	"github.com/postern/postern/internal/awsproto"
+	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/store"
 )
 
@@ -59,48 +60,66 @@ func (s *service) resolveTagged(c *api.Call, ids []string) ([]taggedResource, er
 // resourceTags reads a resource of kind k and returns its tags, or the
 // kind's NotFound error.
 func (s *service) resourceTags(c *api.Call, k resourceKind, id string) ([]store.Tag, error) {
-	var tags []store.Tag
-	var err error
-	switch k.prefix {
-	case kindVpc.prefix:
-		var v store.Vpc
-		v, err = s.st.GetVpc(ctx(c), id)
-		tags = v.Tags
-	case kindSubnet.prefix:
-		var sn store.Subnet
-		sn, err = s.st.GetSubnet(ctx(c), id)
-		tags = sn.Tags
-	case kindGroup.prefix:
-		var g store.SecurityGroup
-		g, err = s.st.GetSecurityGroup(ctx(c), id)
-		tags = g.Tags
-	case kindInstance.prefix:
-		var i store.Instance
-		i, err = s.st.GetInstance(ctx(c), id)
-		tags = i.Tags
-	case kindEndpoint.prefix:
-		var e store.Endpoint
-		e, err = s.st.GetEndpoint(ctx(c), id)
-		tags = e.Tags
-	default:
+	get, ok := map[string]func(context.Context, string) ([]store.Tag, error){
+		kindVpc.prefix:      tagsOf(s.st.GetVpc, func(v store.Vpc) []store.Tag { return v.Tags }),
+		kindSubnet.prefix:   tagsOf(s.st.GetSubnet, func(sn store.Subnet) []store.Tag { return sn.Tags }),
+		kindGroup.prefix:    tagsOf(s.st.GetSecurityGroup, func(g store.SecurityGroup) []store.Tag { return g.Tags }),
+		kindInstance.prefix: tagsOf(s.st.GetInstance, func(i store.Instance) []store.Tag { return i.Tags }),
+		kindEndpoint.prefix: tagsOf(s.st.GetEndpoint, func(e store.Endpoint) []store.Tag { return e.Tags }),
+	}[k.prefix]
+	if !ok {
 		return nil, badRequest(codeInvalidID, "The ID '%s' is not valid", id)
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, k.errNotFound(id)
+	return getOne(c, k, id, get)
+}
+
+// tagsOf turns get, which reads one resource, into a read of its tags.
+func tagsOf[T any](get func(context.Context, string) (T, error), tags func(T) []store.Tag) func(context.Context, string) ([]store.Tag, error) {
+	return func(ctx context.Context, id string) ([]store.Tag, error) {
+		v, err := get(ctx, id)
+		return tags(v), err
 	}
+}
+
+// resourceIDs reads ResourceId.N of CreateTags/DeleteTags: at least one,
+// duplicates dropped.
+func resourceIDs(p awsproto.Params) ([]string, error) {
+	ids := dedupe(scalarList(p, "ResourceId"))
+	if len(ids) == 0 {
+		return nil, awsproto.MissingParameter("ResourceId")
+	}
+	return ids, nil
+}
+
+// authorizeTagging resolves ids and authorizes action on every resource,
+// with the context cx gives for it, before anything about one (whether it
+// exists, how many tags it has) is told; then it answers the NotFound of
+// the first missing one.
+func (s *service) authorizeTagging(c *api.Call, ids []string, action string, cx func(taggedResource) policy.Context) ([]taggedResource, error) {
+	resources, err := s.resolveTagged(c, ids)
 	if err != nil {
-		return nil, storeErr(err, "get %s %s", k.noun, id)
+		return nil, err
 	}
-	return tags, nil
+	checks := make([]check, 0, len(resources))
+	for _, r := range resources {
+		checks = append(checks, check{action: action, resource: s.arn(r.kind, r.id), ctx: cx(r)})
+	}
+	if err := s.authorize(c, checks...); err != nil {
+		return nil, err
+	}
+	if err := firstNotFound(resources); err != nil {
+		return nil, err
+	}
+	return resources, nil
 }
 
 // createTags is CreateTags: ResourceId.N (VPCs, subnets, security groups,
 // instances, endpoints) and Tag.N.Key/Value, which add or overwrite tags.
 func (s *service) createTags(c *api.Call) (any, error) {
 	p := c.Params
-	ids := dedupe(scalarList(p, "ResourceId"))
-	if len(ids) == 0 {
-		return nil, awsproto.MissingParameter("ResourceId")
+	ids, err := resourceIDs(p)
+	if err != nil {
+		return nil, err
 	}
 	tags, err := parseTagList(p, "Tag")
 	if err != nil {
@@ -115,21 +134,10 @@ func (s *service) createTags(c *api.Call) (any, error) {
 	if _, err := dryRun(c); err != nil {
 		return nil, err
 	}
-	resources, err := s.resolveTagged(c, ids)
+	resources, err := s.authorizeTagging(c, ids, "ec2:CreateTags", func(r taggedResource) policy.Context {
+		return withRequestTags(withResourceTags(policyContext(), r.tags), tags)
+	})
 	if err != nil {
-		return nil, err
-	}
-	checks := make([]check, 0, len(resources))
-	for _, r := range resources {
-		cx := withRequestTags(withResourceTags(policyContext(), r.tags), tags)
-		checks = append(checks, check{action: "ec2:CreateTags", resource: s.arn(r.kind, r.id), ctx: cx})
-	}
-	// Authorized on every resource before anything about one (whether it
-	// exists, how many tags it has) is told.
-	if err := s.authorize(c, checks...); err != nil {
-		return nil, err
-	}
-	if err := firstNotFound(resources); err != nil {
 		return nil, err
 	}
 	for _, r := range resources {
@@ -171,9 +179,9 @@ func countAfterSet(have, set []store.Tag) int {
 // deleted only when its value matches, as AWS documents.
 func (s *service) deleteTags(c *api.Call) (any, error) {
 	p := c.Params
-	ids := dedupe(scalarList(p, "ResourceId"))
-	if len(ids) == 0 {
-		return nil, awsproto.MissingParameter("ResourceId")
+	ids, err := resourceIDs(p)
+	if err != nil {
+		return nil, err
 	}
 	type spec struct {
 		key, value string
@@ -191,23 +199,14 @@ func (s *service) deleteTags(c *api.Call) (any, error) {
 	if _, err := dryRun(c); err != nil {
 		return nil, err
 	}
-	resources, err := s.resolveTagged(c, ids)
-	if err != nil {
-		return nil, err
-	}
-	checks := make([]check, 0, len(resources))
-	for _, r := range resources {
+	resources, err := s.authorizeTagging(c, ids, "ec2:DeleteTags", func(r taggedResource) policy.Context {
 		cx := withResourceTags(policyContext(), r.tags)
 		if len(keys) > 0 {
 			cx.Set("aws:TagKeys", keys...)
 		}
-		checks = append(checks, check{action: "ec2:DeleteTags", resource: s.arn(r.kind, r.id), ctx: cx})
-	}
-	// Authorized on every resource before being told one does not exist.
-	if err := s.authorize(c, checks...); err != nil {
-		return nil, err
-	}
-	if err := firstNotFound(resources); err != nil {
+		return cx
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := honourDryRun(c); err != nil {
@@ -244,10 +243,8 @@ func (s *service) deleteTags(c *api.Call) (any, error) {
 }
 
 type describeTagsResult struct {
-	TagSet struct {
-		Items []tagDescriptionXML `xml:"item"`
-	} `xml:"tagSet"`
-	NextToken string `xml:"nextToken,omitempty"`
+	TagSet    itemSet[tagDescriptionXML] `xml:"tagSet"`
+	NextToken string                     `xml:"nextToken,omitempty"`
 }
 
 var tagFilters = newFilterSpec(false, "resource-id", "resource-type", "key", "value")
@@ -256,31 +253,26 @@ var tagFilters = newFilterSpec(false, "resource-id", "resource-type", "key", "va
 // value), MaxResults (5–1000), NextToken. Tags are listed by resource id,
 // then key.
 func (s *service) describeTags(c *api.Call) (any, error) {
-	p := c.Params
-	filters, err := parseFilters(p, tagFilters)
-	if err != nil {
-		return nil, err
-	}
-	page, err := parsePage(p, c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
-		return nil, err
-	}
-	all, err := s.st.ListTags(ctx(c), nil)
-	if err != nil {
-		return nil, storeErr(err, "list tags")
-	}
-	var matched []tagDescriptionXML
-	for id, tags := range all {
-		k, ok := kindOf(id)
-		if !ok {
-			continue
-		}
-		for _, t := range tags {
-			d := tagDescriptionXML{ResourceID: id, ResourceType: k.arnType, Key: t.Key, Value: t.Value}
-			ok := matchFilters(filters, func(name string) []string {
+	return describe(s, c, describer[tagDescriptionXML]{
+		describeParams: describeParams{filters: tagFilters, minPage: 5, maxPage: 1000},
+		id:             func(d tagDescriptionXML) string { return d.ResourceID + "\x00" + d.Key },
+		list: func(c *api.Call, _ describeQuery) ([]tagDescriptionXML, error) {
+			all, err := s.st.ListTags(ctx(c), nil)
+			if err != nil {
+				return nil, storeErr(err, "list tags")
+			}
+			var out []tagDescriptionXML
+			for id, tags := range all {
+				if k, ok := kindOf(id); ok {
+					for _, t := range tags {
+						out = append(out, tagDescriptionXML{ResourceID: id, ResourceType: k.arnType, Key: t.Key, Value: t.Value})
+					}
+				}
+			}
+			return out, nil
+		},
+		values: func(d tagDescriptionXML) func(string) []string {
+			return func(name string) []string {
 				switch name {
 				case "resource-id":
 					return []string{d.ResourceID}
@@ -292,18 +284,10 @@ func (s *service) describeTags(c *api.Call) (any, error) {
 					return []string{d.Value}
 				}
 				return nil
-			})
-			if ok {
-				matched = append(matched, d)
 			}
-		}
-	}
-	tagID := func(d tagDescriptionXML) string { return d.ResourceID + "\x00" + d.Key }
-	sort.Slice(matched, func(i, j int) bool { return tagID(matched[i]) < tagID(matched[j]) })
-	pg, next := paginate(matched, tagID, page, c.Action)
-	var out describeTagsResult
-	out.TagSet.Items = make([]tagDescriptionXML, 0, len(pg))
-	out.TagSet.Items = append(out.TagSet.Items, pg...)
-	out.NextToken = next
-	return out, nil
+		},
+		render: func(pg []tagDescriptionXML, next string) any {
+			return describeTagsResult{TagSet: itemSet[tagDescriptionXML]{Items: append(make([]tagDescriptionXML, 0, len(pg)), pg...)}, NextToken: next}
+		},
+	})
 }

@@ -13,8 +13,8 @@ import (
 
 // Default security group of every VPC, as AWS makes it.
 const (
-	defaultGroupName        = "default"
-	defaultGroupDescription = "default VPC security group"
+	defaultGroupName        = store.DefaultGroupName
+	defaultGroupDescription = store.DefaultGroupDescription
 )
 
 // stateAvailable is the state of VPCs and subnets.
@@ -65,14 +65,11 @@ func (s *service) createVpc(c *api.Call) (any, error) {
 	}
 	now := s.now()
 	vpc := store.Vpc{VpcID: id, CidrBlock: v4.String(), Ipv6CidrBlock: ipv6, State: stateAvailable, CreateDate: now}
-	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
+	err = s.createTagged(c, id, tags, func(tx store.Repo) error {
 		if err := tx.CreateVpc(ctx(c), vpc); err != nil {
 			return storeErr(err, "create vpc %s", id)
 		}
-		if err := s.createDefaultGroup(ctx(c), tx, vpc, now); err != nil {
-			return err
-		}
-		return setTags(ctx(c), tx, id, tags)
+		return s.createDefaultGroup(ctx(c), tx, vpc, now)
 	})
 	if err != nil {
 		return nil, err
@@ -81,28 +78,10 @@ func (s *service) createVpc(c *api.Call) (any, error) {
 	return createVpcResult{Vpc: s.vpcXML(vpc)}, nil
 }
 
-// createDefaultGroup makes a VPC's default security group with AWS's
-// default rules: all traffic in from members of the group itself, all
-// traffic out to 0.0.0.0/0 (and ::/0 when the VPC has IPv6).
+// createDefaultGroup makes a VPC's default security group
+// (store.CreateDefaultGroup).
 func (s *service) createDefaultGroup(ctx context.Context, tx store.Repo, vpc store.Vpc, now time.Time) error {
-	g := store.SecurityGroup{
-		GroupID: s.newID(kindGroup), GroupName: defaultGroupName, Description: defaultGroupDescription,
-		VpcID: vpc.VpcID, IsDefault: true, CreateDate: now,
-	}
-	if err := tx.CreateSecurityGroup(ctx, g); err != nil {
-		return storeErr(err, "create default security group of %s", vpc.VpcID)
-	}
-	rules := []store.SecurityGroupRule{
-		{RuleID: s.newID(kindRule), GroupID: g.GroupID, IpProtocol: protoAll, FromPort: -1, ToPort: -1, ReferencedGroupID: g.GroupID},
-		{RuleID: s.newID(kindRule), GroupID: g.GroupID, IsEgress: true, IpProtocol: protoAll, FromPort: -1, ToPort: -1, CidrIpv4: "0.0.0.0/0"},
-	}
-	if vpc.Ipv6CidrBlock != "" {
-		rules = append(rules, store.SecurityGroupRule{RuleID: s.newID(kindRule), GroupID: g.GroupID, IsEgress: true, IpProtocol: protoAll, FromPort: -1, ToPort: -1, CidrIpv6: "::/0"})
-	}
-	if err := tx.AddSecurityGroupRules(ctx, rules); err != nil {
-		return storeErr(err, "add default rules of %s", g.GroupID)
-	}
-	return nil
+	return store.CreateDefaultGroup(ctx, tx, vpc, s.cfg.IDs, now)
 }
 
 // createChecks are the checks of a create action with tag-on-create: the
@@ -149,10 +128,8 @@ func clearTags(ctx context.Context, tx store.Repo, id string) error {
 }
 
 type describeVpcsResult struct {
-	VpcSet struct {
-		Items []vpcXML `xml:"item"`
-	} `xml:"vpcSet"`
-	NextToken string `xml:"nextToken,omitempty"`
+	VpcSet    itemSet[vpcXML] `xml:"vpcSet"`
+	NextToken string          `xml:"nextToken,omitempty"`
 }
 
 var vpcFilters = newFilterSpec(true, "vpc-id", "cidr", "cidr-block-association.cidr-block",
@@ -161,53 +138,21 @@ var vpcFilters = newFilterSpec(true, "vpc-id", "cidr", "cidr-block-association.c
 
 // describeVpcs is DescribeVpcs: VpcId.N, Filter.N, MaxResults (5–1000), NextToken.
 func (s *service) describeVpcs(c *api.Call) (any, error) {
-	p := c.Params
-	ids := dedupe(scalarList(p, "VpcId"))
-	if err := kindVpc.checkAll(ids); err != nil {
-		return nil, err
-	}
-	filters, err := parseFilters(p, vpcFilters)
-	if err != nil {
-		return nil, err
-	}
-	page, err := parsePage(p, c.Action, 5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAndDryRunDescribe(c); err != nil {
-		return nil, err
-	}
-	vpcs, err := s.st.ListVpcs(ctx(c))
-	if err != nil {
-		return nil, storeErr(err, "list vpcs")
-	}
-	vpcID := func(v store.Vpc) string { return v.VpcID }
-	if vpcs, err = selectIDs(vpcs, vpcID, ids, kindVpc); err != nil {
-		return nil, err
-	}
-	var matched []store.Vpc
-	for _, v := range vpcs {
-		if matchFilters(filters, s.vpcFilterValues(v)) {
-			matched = append(matched, v)
-		}
-	}
-	sortByID(matched, vpcID)
-	pg, next := paginate(matched, vpcID, page, c.Action)
-	var out describeVpcsResult
-	out.VpcSet.Items = make([]vpcXML, 0, len(pg))
-	for _, v := range pg {
-		out.VpcSet.Items = append(out.VpcSet.Items, s.vpcXML(v))
-	}
-	out.NextToken = next
-	return out, nil
+	return describe(s, c, describer[store.Vpc]{
+		describeParams: describeParams{idParam: "VpcId", kind: kindVpc, filters: vpcFilters, minPage: 5, maxPage: 1000},
+		id:             func(v store.Vpc) string { return v.VpcID },
+		list:           func(c *api.Call, _ describeQuery) ([]store.Vpc, error) { return s.st.ListVpcs(ctx(c)) },
+		listing:        "list vpcs",
+		values:         s.vpcFilterValues,
+		render: func(pg []store.Vpc, next string) any {
+			return describeVpcsResult{VpcSet: xmlItems(pg, s.vpcXML), NextToken: next}
+		},
+	})
 }
 
 // vpcFilterValues answers the DescribeVpcs filters for v.
 func (s *service) vpcFilterValues(v store.Vpc) func(string) []string {
-	return func(name string) []string {
-		if vals, ok := tagFilterValues(name, v.Tags); ok {
-			return vals
-		}
+	return withTagFilters(v.Tags, func(name string) []string {
 		switch name {
 		case "vpc-id":
 			return []string{v.VpcID}
@@ -231,51 +176,30 @@ func (s *service) vpcFilterValues(v store.Vpc) func(string) []string {
 			return []string{"default"}
 		}
 		return nil
-	}
+	})
 }
 
 // deleteVpc is DeleteVpc: the VPC must have no subnets, instances,
 // endpoints or security groups besides its default one (DependencyViolation).
 func (s *service) deleteVpc(c *api.Call) (any, error) {
-	id, err := requiredID(c.Params, "VpcId", kindVpc)
-	if err != nil {
-		return nil, err
-	}
-	vpc, err := s.st.GetVpc(ctx(c), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, s.hideMissing(c, kindVpc.errNotFound(id), id, check{action: "ec2:DeleteVpc", resource: s.arn(kindVpc, id)})
-	}
-	if err != nil {
-		return nil, storeErr(err, "get vpc %s", id)
-	}
-	if err := s.authorizeAndDryRun(c, check{action: "ec2:DeleteVpc", resource: s.arn(kindVpc, id), ctx: withResourceTags(policyContext(), vpc.Tags)}); err != nil {
-		return nil, err
-	}
-	err = s.st.InTx(ctx(c), func(tx store.Repo) error {
-		def, err := tx.GetSecurityGroupByName(ctx(c), id, defaultGroupName)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return storeErr(err, "default security group of %s", id)
-		}
-		if err := tx.DeleteVpc(ctx(c), id); err != nil {
-			switch {
-			case errors.Is(err, store.ErrInUse):
-				return badRequest(codeDependencyViolation, "The vpc '%s' has dependencies and cannot be deleted.", id)
-			case errors.Is(err, store.ErrNotFound):
-				return kindVpc.errNotFound(id)
+	return deleteOne(s, c, deletion[store.Vpc]{
+		action: "ec2:DeleteVpc", idParam: "VpcId", kind: kindVpc,
+		get:  s.getVpc,
+		tags: func(v store.Vpc) []store.Tag { return v.Tags },
+		del: func(c *api.Call, tx store.Repo, id string) error {
+			def, err := tx.GetSecurityGroupByName(ctx(c), id, defaultGroupName)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return storeErr(err, "default security group of %s", id)
 			}
-			return storeErr(err, "delete vpc %s", id)
-		}
-		if def.GroupID != "" {
-			if err := clearTags(ctx(c), tx, def.GroupID); err != nil {
+			if err := deleteErr(tx.DeleteVpc(ctx(c), id), kindVpc, id, "The vpc '%s' has dependencies and cannot be deleted."); err != nil {
 				return err
 			}
-		}
-		return clearTags(ctx(c), tx, id)
+			if def.GroupID != "" {
+				return clearTags(ctx(c), tx, def.GroupID)
+			}
+			return nil
+		},
 	})
-	if err != nil {
-		return nil, err
-	}
-	return returnXML{Return: true}, nil
 }
 
 // selectIDs returns the items whose id is in ids (all items when ids is

@@ -268,16 +268,28 @@ type referencedGroupXML struct {
 	UserID  string `xml:"userId"`
 }
 
+// ruleMatchXML is what a rule matches, as SecurityGroupRule and
+// RevokedSecurityGroupRule both show it (its elements stand in the outer
+// element, in this order).
+type ruleMatchXML struct {
+	IsEgress   bool   `xml:"isEgress"`
+	IPProtocol string `xml:"ipProtocol"`
+	FromPort   int32  `xml:"fromPort"`
+	ToPort     int32  `xml:"toPort"`
+	CidrIpv4   string `xml:"cidrIpv4,omitempty"`
+	CidrIpv6   string `xml:"cidrIpv6,omitempty"`
+}
+
+// ruleMatch is what r matches.
+func ruleMatch(r store.SecurityGroupRule) ruleMatchXML {
+	return ruleMatchXML{IsEgress: r.IsEgress, IPProtocol: r.IpProtocol, FromPort: r.FromPort, ToPort: r.ToPort, CidrIpv4: r.CidrIpv4, CidrIpv6: r.CidrIpv6}
+}
+
 type securityGroupRuleXML struct {
-	SecurityGroupRuleID  string              `xml:"securityGroupRuleId"`
-	GroupID              string              `xml:"groupId"`
-	GroupOwnerID         string              `xml:"groupOwnerId"`
-	IsEgress             bool                `xml:"isEgress"`
-	IPProtocol           string              `xml:"ipProtocol"`
-	FromPort             int32               `xml:"fromPort"`
-	ToPort               int32               `xml:"toPort"`
-	CidrIpv4             string              `xml:"cidrIpv4,omitempty"`
-	CidrIpv6             string              `xml:"cidrIpv6,omitempty"`
+	SecurityGroupRuleID string `xml:"securityGroupRuleId"`
+	GroupID             string `xml:"groupId"`
+	GroupOwnerID        string `xml:"groupOwnerId"`
+	ruleMatchXML
 	ReferencedGroupInfo  *referencedGroupXML `xml:"referencedGroupInfo,omitempty"`
 	Description          string              `xml:"description,omitempty"`
 	TagSet               tagSetXML           `xml:"tagSet"`
@@ -291,8 +303,7 @@ type securityGroupRuleSetXML struct {
 // ruleXML renders one rule in the SecurityGroupRule shape.
 func (s *service) ruleXML(r store.SecurityGroupRule) securityGroupRuleXML {
 	out := securityGroupRuleXML{
-		SecurityGroupRuleID: r.RuleID, GroupID: r.GroupID, GroupOwnerID: s.cfg.AccountID, IsEgress: r.IsEgress,
-		IPProtocol: r.IpProtocol, FromPort: r.FromPort, ToPort: r.ToPort, CidrIpv4: r.CidrIpv4, CidrIpv6: r.CidrIpv6,
+		SecurityGroupRuleID: r.RuleID, GroupID: r.GroupID, GroupOwnerID: s.cfg.AccountID, ruleMatchXML: ruleMatch(r),
 		Description: r.Description, TagSet: tagSetXML{Items: []tagXML{}},
 		SecurityGroupRuleArn: s.arn(kindRule, r.RuleID),
 	}
@@ -314,14 +325,9 @@ func (s *service) ruleSetXML(rules []store.SecurityGroupRule) securityGroupRuleS
 type revokedRuleXML struct {
 	SecurityGroupRuleID string `xml:"securityGroupRuleId"`
 	GroupID             string `xml:"groupId"`
-	IsEgress            bool   `xml:"isEgress"`
-	IPProtocol          string `xml:"ipProtocol"`
-	FromPort            int32  `xml:"fromPort"`
-	ToPort              int32  `xml:"toPort"`
-	CidrIpv4            string `xml:"cidrIpv4,omitempty"`
-	CidrIpv6            string `xml:"cidrIpv6,omitempty"`
-	ReferencedGroupID   string `xml:"referencedGroupId,omitempty"`
-	Description         string `xml:"description,omitempty"`
+	ruleMatchXML
+	ReferencedGroupID string `xml:"referencedGroupId,omitempty"`
+	Description       string `xml:"description,omitempty"`
 }
 
 // --- instances ---
@@ -466,7 +472,7 @@ type tagDescriptionXML struct {
 // --- Instance Connect Endpoints ---
 
 // endpointXML is an Ec2InstanceConnectEndpoint, members in the order the
-// real clients were shown (see spec/aws-wire.md).
+// real clients were shown (see docs/aws-compat.md §2.5, §7).
 type endpointXML struct {
 	OwnerID                    string       `xml:"ownerId"`
 	InstanceConnectEndpointID  string       `xml:"instanceConnectEndpointId"`

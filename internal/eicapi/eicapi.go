@@ -3,7 +3,7 @@
 // SendSSHPublicKey pushes an SSH public key that the instance accepts for
 // one OS user for a short time (60 s by default, as AWS), signed by the
 // server for the instance helper (package sshkeys). Validation and errors
-// follow spec/aws-eice.md §3.1; every push, refused or not, is audited.
+// follow docs/aws-compat.md §3.1; every push, refused or not, is audited.
 package eicapi
 
 import (

@@ -1,8 +1,9 @@
 // Package eice is the life cycle of an EC2 Instance Connect Endpoint: its
 // nine states, as AWS names them, and the transitions Postern allows
-// between them. The package is pure: no I/O, no AWS error codes; the API
-// edge (package ec2api) and the tunnel front door use it to decide what an
-// endpoint may do next.
+// between them. The package is pure: no I/O, no AWS error codes. Package
+// endpoints, which owns the endpoints' life cycle, applies it to stored
+// endpoints; the API edge (package ec2api) and the tunnel front door read
+// it to decide what an endpoint may do next.
 //
 // The states and the allowed transitions:
 //

@@ -1,6 +1,6 @@
 // Package frontdoor serves `GET /openTunnel`, the WebSocket door through
 // which the AWS CLI, the AWS SDKs' users and `postern … open-tunnel` open
-// TCP tunnels (spec/aws-eice.md §1, DESIGN §3).
+// TCP tunnels (docs/aws-compat.md §1, docs/architecture.md §2).
 //
 // A request is decided before any upgrade, in this order, each refusal a
 // JSON body {"ErrorCode":…,"Message":…} with a fitting HTTP status:

@@ -77,7 +77,7 @@ func policy(condition string) string {
 	return `{"Version":"2012-10-17","Statement":[` + stmt + `}]}`
 }
 
-// TestRefusals covers every refusal of DESIGN §3 step 2, in order, each
+// TestRefusals covers every refusal of docs/architecture.md §2 step 2, in order, each
 // answered before any upgrade with its HTTP status and ErrorCode, and each
 // recorded as an OpenTunnel event with that errorCode.
 func TestRefusals(t *testing.T) {

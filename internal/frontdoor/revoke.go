@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/postern/postern/internal/eice"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/identity"
 	"github.com/postern/postern/internal/policy"
 	"github.com/postern/postern/internal/store"
@@ -36,12 +36,8 @@ const (
 
 // revalidate runs until Shutdown.
 func (f *FrontDoor) revalidate() {
-	counter, _ := f.cfg.Store.(store.ChangeCounter)
-	var last uint64
-	if counter != nil {
-		last = counter.Changes()
-	}
-	lastFull := f.cfg.Now()
+	// Without a change counter: every second.
+	watch := store.NewChangeWatch(f.cfg.Store, f.cfg.Now(), RecheckInterval, RevalidateInterval*5)
 	tick := time.NewTicker(RevalidateInterval)
 	defer tick.Stop()
 	for {
@@ -51,14 +47,7 @@ func (f *FrontDoor) revalidate() {
 		case <-tick.C:
 		}
 		now := f.cfg.Now()
-		changed := counter == nil && now.Sub(lastFull) >= RevalidateInterval*5 // no counter: every second
-		if counter != nil {
-			if c := counter.Changes(); c != last {
-				last, changed = c, true
-			}
-		}
-		if changed || now.Sub(lastFull) >= RecheckInterval {
-			lastFull = now
+		if watch.Due(now, false) {
 			f.recheck(now)
 		} else if f.cfg.EndOnSessionExpiry {
 			f.expireSessions(now)
@@ -177,7 +166,7 @@ func (f *FrontDoor) endpointGone(ctx context.Context, id string) string {
 		return "the instance connect endpoint was deleted"
 	case err != nil:
 		return ""
-	case ep.State == eice.DeleteInProgress || ep.State == eice.DeleteComplete:
+	case endpoints.Deleted(ep.State):
 		return "the instance connect endpoint was deleted"
 	}
 	return ""

@@ -10,11 +10,7 @@ import (
 
 // createGroup is CreateGroup: GroupName, Path.
 func (h *handler) createGroup(c *api.Call) (any, error) {
-	groupName, err := name(c.Params, "GroupName", maxGroupName)
-	if err != nil {
-		return nil, err
-	}
-	p, err := pathParam(c.Params)
+	groupName, p, _, err := entityParams(c.Params, "GroupName", maxGroupName, false)
 	if err != nil {
 		return nil, err
 	}

@@ -152,13 +152,10 @@ func withServiceClock(now func() time.Time) envOption {
 	return func(s *envSettings) { s.serviceNow = now }
 }
 
-// newEnv starts a server with a bootstrapped administrator.
-func newEnv(t *testing.T, opts ...envOption) *env {
+// newStore opens a SQLite store in a temporary directory, closed when the
+// test ends, and a sealer with a random key.
+func newStore(t *testing.T) (*sqlstore.Store, *sealer.Sealer) {
 	t.Helper()
-	var set envSettings
-	for _, o := range opts {
-		o(&set)
-	}
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +167,17 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, seal
+}
+
+// newEnv starts a server with a bootstrapped administrator.
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	var set envSettings
+	for _, o := range opts {
+		o(&set)
+	}
+	st, seal := newStore(t)
 	clk := &clock{t: time.Now().UTC()}
 	authn, err := identity.NewAuthenticator(identity.AuthConfig{Store: st, Sealer: seal, AccountID: testAccount, Region: "us-east-1", Now: clk.Now})
 	if err != nil {

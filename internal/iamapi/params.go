@@ -105,6 +105,24 @@ func name(p awsproto.Params, param string, max int) (string, error) {
 	return v, nil
 }
 
+// entityParams reads what every Create action of a named entity reads
+// first: the new entity's name (the parameter param, at most max long),
+// Path and, when withDescription, Description ("" otherwise).
+func entityParams(p awsproto.Params, param string, max int, withDescription bool) (entityName, path, description string, err error) {
+	if entityName, err = name(p, param, max); err != nil {
+		return "", "", "", err
+	}
+	if path, err = pathParam(p); err != nil {
+		return "", "", "", err
+	}
+	if withDescription {
+		if description, err = descriptionParam(p); err != nil {
+			return "", "", "", err
+		}
+	}
+	return entityName, path, description, nil
+}
+
 // pathParam returns the optional Path parameter, "/" when absent.
 func pathParam(p awsproto.Params) (string, error) {
 	v := p.Get("Path")

@@ -230,15 +230,7 @@ func (h *handler) deleteInline(kind store.PrincipalKind) api.ActionFunc {
 // createPolicy is CreatePolicy: PolicyName, Path, PolicyDocument,
 // Description. Postern keeps one version, v1.
 func (h *handler) createPolicy(c *api.Call) (any, error) {
-	policyName, err := name(c.Params, "PolicyName", maxPolicyName)
-	if err != nil {
-		return nil, err
-	}
-	p, err := pathParam(c.Params)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := descriptionParam(c.Params)
+	policyName, p, desc, err := entityParams(c.Params, "PolicyName", maxPolicyName, true)
 	if err != nil {
 		return nil, err
 	}
@@ -393,8 +385,19 @@ func (h *handler) deletePolicy(c *api.Call) (any, error) {
 }
 
 // attach is Attach{User,Group,Role}Policy: the name parameter, PolicyArn.
-// The request carries the iam:PolicyARN condition key, as in AWS.
-func (h *handler) attach(kind store.PrincipalKind) api.ActionFunc {
+func (h *handler) attach(kind store.PrincipalKind) api.ActionFunc { return h.attachment(kind, true) }
+
+// detach is Detach{User,Group,Role}Policy: the name parameter, PolicyArn.
+func (h *handler) detach(kind store.PrincipalKind) api.ActionFunc { return h.attachment(kind, false) }
+
+// attachment is Attach{User,Group,Role}Policy (attach true) or
+// Detach{User,Group,Role}Policy. The request carries the iam:PolicyARN
+// condition key, as in AWS.
+func (h *handler) attachment(kind store.PrincipalKind, attach bool) api.ActionFunc {
+	verb := "Detach"
+	if attach {
+		verb = "Attach"
+	}
 	return func(c *api.Call) (any, error) {
 		arn, err := policyARNParam(c.Params)
 		if err != nil {
@@ -402,45 +405,42 @@ func (h *handler) attach(kind store.PrincipalKind) api.ActionFunc {
 		}
 		extra := policy.Context{}
 		extra.Set("iam:PolicyARN", arn)
-		owner, _, err := h.owner(c, kind, "iam:Attach"+kinds[kind].action+"Policy", extra)
+		owner, _, err := h.owner(c, kind, "iam:"+verb+kinds[kind].action+"Policy", extra)
 		if err != nil {
 			return nil, err
 		}
-		err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
-			if _, err := tx.GetManagedPolicy(c.Ctx, arn); errors.Is(err, store.ErrNotFound) {
-				return noSuchEntity("Policy %s does not exist or is not attachable.", arn)
-			} else if err != nil {
-				return err
-			}
-			return tx.AttachPolicy(c.Ctx, owner, arn)
-		})
-		if err != nil {
-			return nil, storeErr(err, "attach "+arn+" to "+owner.Name, kinds[kind].noun+" with name "+owner.Name)
+		if attach {
+			return nil, h.attachPolicy(c, kind, owner, arn)
 		}
-		return nil, nil
+		return nil, h.detachPolicy(c, owner, arn)
 	}
 }
 
-// detach is Detach{User,Group,Role}Policy.
-func (h *handler) detach(kind store.PrincipalKind) api.ActionFunc {
-	return func(c *api.Call) (any, error) {
-		arn, err := policyARNParam(c.Params)
-		if err != nil {
-			return nil, err
-		}
-		extra := policy.Context{}
-		extra.Set("iam:PolicyARN", arn)
-		owner, _, err := h.owner(c, kind, "iam:Detach"+kinds[kind].action+"Policy", extra)
-		if err != nil {
-			return nil, err
-		}
-		if err := h.cfg.Store.DetachPolicy(c.Ctx, owner, arn); errors.Is(err, store.ErrNotFound) {
-			return nil, noSuchEntity("Policy %s was not found.", arn)
+// attachPolicy attaches the managed policy arn, which must exist, to owner.
+func (h *handler) attachPolicy(c *api.Call, kind store.PrincipalKind, owner store.PrincipalRef, arn string) error {
+	err := h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
+		if _, err := tx.GetManagedPolicy(c.Ctx, arn); errors.Is(err, store.ErrNotFound) {
+			return noSuchEntity("Policy %s does not exist or is not attachable.", arn)
 		} else if err != nil {
-			return nil, wrap(err, "detach %s from %s", arn, owner.Name)
+			return err
 		}
-		return nil, nil
+		return tx.AttachPolicy(c.Ctx, owner, arn)
+	})
+	if err != nil {
+		return storeErr(err, "attach "+arn+" to "+owner.Name, kinds[kind].noun+" with name "+owner.Name)
 	}
+	return nil
+}
+
+// detachPolicy detaches the managed policy arn, which must be attached,
+// from owner.
+func (h *handler) detachPolicy(c *api.Call, owner store.PrincipalRef, arn string) error {
+	if err := h.cfg.Store.DetachPolicy(c.Ctx, owner, arn); errors.Is(err, store.ErrNotFound) {
+		return noSuchEntity("Policy %s was not found.", arn)
+	} else if err != nil {
+		return wrap(err, "detach %s from %s", arn, owner.Name)
+	}
+	return nil
 }
 
 // listAttached is ListAttached{User,Group,Role}Policies: PathPrefix,

@@ -44,15 +44,7 @@ func trustParam(c *api.Call, param string) (string, error) {
 // policy names must exist; it is stored naming them by unique id
 // (bindTrust), in one transaction with the role.
 func (h *handler) createRole(c *api.Call) (any, error) {
-	roleName, err := name(c.Params, "RoleName", maxRoleName)
-	if err != nil {
-		return nil, err
-	}
-	p, err := pathParam(c.Params)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := descriptionParam(c.Params)
+	roleName, p, desc, err := entityParams(c.Params, "RoleName", maxRoleName, true)
 	if err != nil {
 		return nil, err
 	}

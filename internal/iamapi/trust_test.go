@@ -1,18 +1,14 @@
 package iamapi
 
 import (
-	"crypto/rand"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
-	"github.com/postern/postern/internal/sealer"
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
 )
 
 // TestTrustPolicyStoredByID: CreateRole and UpdateAssumeRolePolicy store
@@ -99,17 +95,7 @@ func TestTrustPolicyStoredByID(t *testing.T) {
 // are bound to unique ids the first time Bootstrap runs on the store; an
 // ARN that names nobody stays and trusts nobody.
 func TestBindStoredTrust(t *testing.T) {
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key := make([]byte, sealer.KeySize)
-	rand.Read(key)
-	seal, err := sealer.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, seal := newStore(t)
 	cfg := Config{Store: st, Sealer: seal, AccountID: testAccount}
 	const bobID, opsID = "AIDAAAAAAAAAAAAAAAAAB", "AROAAAAAAAAAAAAAAAAAB"
 	if err := st.CreateUser(ctx, store.User{UserID: bobID, UserName: "bob", Path: "/", ARN: userARN + "bob"}); err != nil {

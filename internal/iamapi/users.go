@@ -41,11 +41,7 @@ func authorizeCreate(c *api.Call, action, tagAction, arn string, tags []store.Ta
 
 // createUser is CreateUser: UserName, Path, Tags.
 func (h *handler) createUser(c *api.Call) (any, error) {
-	userName, err := name(c.Params, "UserName", maxUserName)
-	if err != nil {
-		return nil, err
-	}
-	p, err := pathParam(c.Params)
+	userName, p, _, err := entityParams(c.Params, "UserName", maxUserName, false)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,10 +41,7 @@ func (a *localAgent) open(ctx context.Context, req tunnelproto.DialRequest) (Str
 
 func (a *localAgent) closeAll(code, msg string) {
 	a.mu.Lock()
-	ss := make([]*localStream, 0, len(a.streams))
-	for s := range a.streams {
-		ss = append(ss, s)
-	}
+	ss := slices.Collect(maps.Keys(a.streams))
 	a.mu.Unlock()
 	for _, s := range ss {
 		s.abort(&tunnelproto.EndReason{Code: code, Message: msg})

@@ -18,7 +18,6 @@ package relay
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -36,9 +35,8 @@ import (
 	"unicode"
 
 	"github.com/postern/postern/internal/agent"
-	"github.com/postern/postern/internal/awsid"
 	"github.com/postern/postern/internal/egress"
-	"github.com/postern/postern/internal/eice"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/httpedge"
 	"github.com/postern/postern/internal/linkmux"
 	"github.com/postern/postern/internal/netutil"
@@ -78,20 +76,13 @@ const CodeAgentAlreadyConnected = "AgentAlreadyConnected"
 // ErrNoAgent means no agent of the endpoint is connected (or all drain).
 var ErrNoAgent = errors.New("relay: no agent of the endpoint is connected")
 
-// Hooks are what the relay tells the EC2 side about agents.
-type Hooks interface {
-	// AgentJoinedIn records, inside tx, that an agent now serves the endpoint.
-	AgentJoinedIn(ctx context.Context, tx store.Repo, endpointID, agentID string) error
-	// AgentLeft records that it no longer does.
-	AgentLeft(ctx context.Context, endpointID, agentID string) error
-}
-
 // Config configures a Relay.
 type Config struct {
-	Store  store.Store
-	Hooks  Hooks
-	Logger *slog.Logger
-	Now    func() time.Time
+	Store store.Store
+	// Endpoints redeems join tokens (agents joining).
+	Endpoints *endpoints.Endpoints
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// AgentCIDRs adds networks to every agent's allowed set (the
 	// one-machine run adds nothing: its VPC already holds 127.0.0.0/8).
 	// KeepAlive is the links' keepalive interval (default 15 s).
@@ -103,7 +94,8 @@ type Config struct {
 	ReplicaID string
 }
 
-// Relay is the registry of agent links. It is safe for concurrent use.
+// Relay is the registry of agent links, the tunnel side's
+// endpoints.Links. It is safe for concurrent use.
 type Relay struct {
 	cfg Config
 	log *slog.Logger
@@ -116,10 +108,12 @@ type Relay struct {
 	replicas   []tunnelproto.Replica
 }
 
+var _ endpoints.Links = (*Relay)(nil)
+
 // New returns a Relay.
 func New(cfg Config) (*Relay, error) {
-	if cfg.Store == nil || cfg.Hooks == nil {
-		return nil, errors.New("relay: Config needs Store and Hooks")
+	if cfg.Store == nil || cfg.Endpoints == nil {
+		return nil, errors.New("relay: Config needs Store and Endpoints")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -159,19 +153,9 @@ func (l *link) isDraining() bool {
 	return l.draining
 }
 
-// AgentStatus is a connected agent as operators see it.
-type AgentStatus struct {
-	AgentID, EndpointID    string
-	Name, Version, Address string
-	ConnectedSince         time.Time
-	Tunnels                int
-	Draining               bool
-	Embedded               bool
-}
-
 // Connected returns the status of the endpoint's connected agents ("" for
 // every endpoint), ordered by agent id.
-func (r *Relay) Connected(endpointID string) []AgentStatus {
+func (r *Relay) Connected(endpointID string) []endpoints.AgentStatus {
 	r.mu.Lock()
 	var ls []*link
 	for _, l := range r.byAgent {
@@ -180,10 +164,10 @@ func (r *Relay) Connected(endpointID string) []AgentStatus {
 		}
 	}
 	r.mu.Unlock()
-	out := make([]AgentStatus, 0, len(ls))
+	out := make([]endpoints.AgentStatus, 0, len(ls))
 	for _, l := range ls {
 		l.mu.Lock()
-		out = append(out, AgentStatus{AgentID: l.agentID, EndpointID: l.endpointID, Name: l.name, Version: l.version,
+		out = append(out, endpoints.AgentStatus{AgentID: l.agentID, EndpointID: l.endpointID, Name: l.name, Version: l.version,
 			Address: l.addr, ConnectedSince: l.since, Tunnels: l.open, Draining: l.draining, Embedded: l.local != nil})
 		l.mu.Unlock()
 	}
@@ -609,13 +593,8 @@ func clientKey(r *http.Request) (string, *x509.Certificate, bool) {
 	return agent.KeyFingerprint(c), c, true
 }
 
-// HashSecret is how join-token secrets are stored.
-func HashSecret(secret string) []byte {
-	sum := sha256.Sum256([]byte(secret))
-	return sum[:]
-}
-
-// HandleJoin serves POST tunnelproto.JoinPath.
+// HandleJoin serves POST tunnelproto.JoinPath: it decodes the agent's
+// request, has package endpoints redeem the join token, and answers.
 func (r *Relay) HandleJoin(w http.ResponseWriter, req *http.Request) {
 	fp, _, ok := clientKey(req)
 	if !ok {
@@ -629,36 +608,16 @@ func (r *Relay) HandleJoin(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ctx := req.Context()
-	now := r.cfg.Now().UTC()
-	agentID := awsid.EC2("eni")
-	var ep store.Endpoint
-	var vpc store.Vpc
-	err := r.cfg.Store.InTx(ctx, func(tx store.Repo) error {
-		tok, err := tx.RedeemJoinToken(ctx, HashSecret(jr.Token), agentID, now)
-		if err != nil {
-			return err
-		}
-		if ep, err = tx.GetEndpoint(ctx, tok.EndpointID); err != nil {
-			return err
-		}
-		if vpc, err = tx.GetVpc(ctx, ep.VpcID); err != nil {
-			return err
-		}
-		if err := tx.CreateAgent(ctx, store.Agent{AgentID: agentID, EndpointID: ep.EndpointID, Name: limit(jr.Name, 128),
-			KeyFingerprint: fp, CreatedAt: now, CreatedBy: tok.CreatedBy, LastAddress: req.RemoteAddr,
-			LastVersion: limit(jr.Version, 64), LastConnectedAt: now}); err != nil {
-			return err
-		}
-		return r.cfg.Hooks.AgentJoinedIn(ctx, tx, ep.EndpointID, agentID)
-	})
+	j, err := r.cfg.Endpoints.Redeem(ctx, endpoints.JoinRequest{Secret: jr.Token, Name: limit(jr.Name, 128),
+		Version: limit(jr.Version, 64), KeyFingerprint: fp, Address: req.RemoteAddr})
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, endpoints.ErrInvalidJoinToken):
 		writeErr(w, http.StatusForbidden, "InvalidJoinToken", "The join token is unknown, expired or already used; create a new one with `postern ec2 create-endpoint-join-token`.", true)
 		return
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, endpoints.ErrAgentKeyInUse):
 		writeErr(w, http.StatusConflict, "AgentKeyInUse", "An agent with this key has joined already.", true)
 		return
-	case err != nil && strings.Contains(err.Error(), "transition"):
+	case errors.Is(err, endpoints.ErrInvalidTransition):
 		writeErr(w, http.StatusGone, "EndpointNotUsable", "The endpoint of this join token is being deleted or has failed.", true)
 		return
 	case err != nil:
@@ -667,9 +626,9 @@ func (r *Relay) HandleJoin(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	httpedge.Trust(ctx) // the join token was good
-	r.log.Info("agent joined", "agent", agentID, "endpoint", ep.EndpointID, "name", jr.Name, "address", req.RemoteAddr)
+	r.log.Info("agent joined", "agent", j.AgentID, "endpoint", j.Endpoint.EndpointID, "name", jr.Name, "address", req.RemoteAddr)
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(tunnelproto.JoinResponse{AgentID: agentID, EndpointID: ep.EndpointID, VpcID: vpc.VpcID, VpcCIDRs: VPCCIDRs(vpc)})
+	_ = json.NewEncoder(w).Encode(tunnelproto.JoinResponse{AgentID: j.AgentID, EndpointID: j.Endpoint.EndpointID, VpcID: j.Vpc.VpcID, VpcCIDRs: VPCCIDRs(j.Vpc)})
 }
 
 // VPCCIDRs lists the networks of a VPC.
@@ -716,7 +675,7 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ep, err := r.cfg.Store.GetEndpoint(ctx, a.EndpointID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && (ep.State == eice.DeleteComplete || ep.State == eice.DeleteInProgress) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && endpoints.Deleted(ep.State) {
 		writeErr(w, http.StatusGone, "EndpointDeleted", "The endpoint this agent served was deleted.", true)
 		return
 	}

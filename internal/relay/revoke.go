@@ -32,12 +32,8 @@ const (
 
 // watchRevocations runs until Close.
 func (r *Relay) watchRevocations() {
-	counter, _ := r.cfg.Store.(store.ChangeCounter)
-	var last uint64
-	if counter != nil {
-		last = counter.Changes()
-	}
-	lastFull := time.Now()
+	// Without a change counter: every second.
+	watch := store.NewChangeWatch(r.cfg.Store, time.Now(), RevocationRecheck, 5*RevocationPoll)
 	pending := map[string]bool{} // revoked agents found at the last check
 	tick := time.NewTicker(RevocationPoll)
 	defer tick.Stop()
@@ -47,16 +43,7 @@ func (r *Relay) watchRevocations() {
 			return
 		case <-tick.C:
 		}
-		now := time.Now()
-		due := len(pending) > 0 || now.Sub(lastFull) >= RevocationRecheck ||
-			counter == nil && now.Sub(lastFull) >= 5*RevocationPoll // no counter: every second
-		if counter != nil {
-			if c := counter.Changes(); c != last {
-				last, due = c, true
-			}
-		}
-		if due {
-			lastFull = now
+		if watch.Due(time.Now(), len(pending) > 0) {
 			pending = r.dropRevoked(pending)
 		}
 	}

@@ -50,14 +50,15 @@ func replicaCases(ra, rb *tunneltest.Env) []struct {
 	}{{"one", []*tunneltest.Env{ra}}, {"two", []*tunneltest.Env{ra, rb}}}
 }
 
-// BenchmarkReplicasAPI measures signed STS GetCallerIdentity calls (AWS
-// SDK for Go v2) against one replica and against two on one PostgreSQL.
-func BenchmarkReplicasAPI(b *testing.B) {
-	ra, rb := startReplicas(b)
-	ctx := context.Background()
-	for _, e := range []*tunneltest.Env{ra, rb} { // warm both up, outside the timings
-		if _, err := sts.NewFromConfig(e.AWS(ra.Admin)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
-			b.Fatalf("GetCallerIdentity on %s: %v", e.Addr, err)
+// benchReplicas warms both replicas up with one call each, outside the
+// timings, then runs one sub-benchmark a replica case: parallel callers,
+// each on the next replica of the case, make calls with the function
+// newCaller returns for their replica, and the rate is reported in unit.
+func benchReplicas(b *testing.B, ra, rb *tunneltest.Env, unit string, newCaller func(e *tunneltest.Env) func() error) {
+	b.Helper()
+	for _, e := range []*tunneltest.Env{ra, rb} {
+		if err := newCaller(e)(); err != nil {
+			b.Fatal(err)
 		}
 	}
 	for _, c := range replicaCases(ra, rb) {
@@ -65,18 +66,33 @@ func BenchmarkReplicasAPI(b *testing.B) {
 			var next atomic.Uint64
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
-				e := c.envs[(next.Add(1)-1)%uint64(len(c.envs))]
-				client := sts.NewFromConfig(e.AWS(ra.Admin))
+				call := newCaller(c.envs[(next.Add(1)-1)%uint64(len(c.envs))])
 				for pb.Next() {
-					if _, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
-						b.Errorf("GetCallerIdentity on %s: %v", e.Addr, err)
+					if err := call(); err != nil {
+						b.Error(err)
 						return
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 		})
 	}
+}
+
+// BenchmarkReplicasAPI measures signed STS GetCallerIdentity calls (AWS
+// SDK for Go v2) against one replica and against two on one PostgreSQL.
+func BenchmarkReplicasAPI(b *testing.B) {
+	ra, rb := startReplicas(b)
+	ctx := context.Background()
+	benchReplicas(b, ra, rb, "req/s", func(e *tunneltest.Env) func() error {
+		client := sts.NewFromConfig(e.AWS(ra.Admin))
+		return func() error {
+			if _, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+				return fmt.Errorf("GetCallerIdentity on %s: %w", e.Addr, err)
+			}
+			return nil
+		}
+	})
 }
 
 // BenchmarkReplicasTunnelOpen measures tunnel opens through one external
@@ -94,28 +110,15 @@ func BenchmarkReplicasTunnelOpen(b *testing.B) {
 		return client.Target{EndpointID: ep, DNSName: e.DNSName(), PrivateIP: "127.0.0.1", RemotePort: echo.Port}
 	}
 	ctx := context.Background()
-	for _, e := range []*tunneltest.Env{ra, rb} { // warm both up, outside the timings
-		if err := openEcho(ctx, e.Dialer(ra.Admin), target(e)); err != nil {
-			b.Fatalf("tunnel through %s: %v", e.Addr, err)
+	benchReplicas(b, ra, rb, "opens/s", func(e *tunneltest.Env) func() error {
+		d, t := e.Dialer(ra.Admin), target(e)
+		return func() error {
+			if err := openEcho(ctx, d, t); err != nil {
+				return fmt.Errorf("tunnel through %s: %w", e.Addr, err)
+			}
+			return nil
 		}
-	}
-	for _, c := range replicaCases(ra, rb) {
-		b.Run(c.name, func(b *testing.B) {
-			var next atomic.Uint64
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				e := c.envs[(next.Add(1)-1)%uint64(len(c.envs))]
-				d, t := e.Dialer(ra.Admin), target(e)
-				for pb.Next() {
-					if err := openEcho(ctx, d, t); err != nil {
-						b.Errorf("tunnel through %s: %v", e.Addr, err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "opens/s")
-		})
-	}
+	})
 	select {
 	case <-ag.Done():
 		b.Fatalf("the agent stopped: %v", ag.Err())

@@ -38,13 +38,17 @@ import (
 	"github.com/postern/postern/internal/ctapi"
 	"github.com/postern/postern/internal/ec2api"
 	"github.com/postern/postern/internal/eicapi"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/frontdoor"
 	"github.com/postern/postern/internal/iamapi"
 	"github.com/postern/postern/internal/identity"
 	"github.com/postern/postern/internal/keyservice"
+	"github.com/postern/postern/internal/keyservice/keyauth"
+	"github.com/postern/postern/internal/livetunnels"
 	"github.com/postern/postern/internal/metrics"
 	"github.com/postern/postern/internal/pki"
 	"github.com/postern/postern/internal/relay"
+	"github.com/postern/postern/internal/replicas"
 	"github.com/postern/postern/internal/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
@@ -224,7 +228,7 @@ type Server struct {
 
 	// Local is the one-machine network the embedded agent serves (zero
 	// when agent.embedded is off).
-	Local ec2api.LocalNetwork
+	Local endpoints.LocalNetwork
 
 	logger     *slog.Logger
 	handler    http.Handler
@@ -232,7 +236,7 @@ type Server struct {
 	tls        *tls.Config
 	relay      *relay.Relay
 	frontdoor  *frontdoor.FrontDoor
-	endpoints  *ec2api.Endpoints
+	endpoints  *endpoints.Endpoints
 	caPin      string
 	signer     ed25519.PrivateKey
 	stopSweep  chan struct{}
@@ -242,11 +246,12 @@ type Server struct {
 	metricsMu  sync.Mutex
 	metricsSrv *http.Server
 	closeOnce  sync.Once
-	// Replicas on PostgreSQL (replicas.go).
-	replicaID  string
-	startedAt  time.Time
-	announceMu sync.Mutex
-	pub        tunnelPublisher // this replica's rows of live_tunnels
+	// members is this replica's place among the replicas on PostgreSQL;
+	// nil when the server runs alone (tunnels.go).
+	members *replicas.Membership
+	// tunnels is what ListTunnels and TerminateTunnel act on: every
+	// replica's live tunnels.
+	tunnels *livetunnels.Directory
 }
 
 // New prepares the data directory and builds the handlers.
@@ -292,14 +297,9 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	}
 	s.stopSweep = make(chan struct{})
 	go s.sweep(s.stopSweep)
-	if s.replicaID != "" {
-		s.announce(ctx)
-		if err := s.notifyReplicas(ctx); err != nil {
-			logger.Warn("could not tell the other replicas that this one started; they learn it at their next heartbeat", "error", err)
-		}
-		go s.announceLoop(s.stopSweep)
-		go s.publishLoop(s.stopSweep)
-		logger.Info("replica announced", "replica", s.replicaID, "replica_address", s.replicaAddress())
+	if s.members != nil {
+		s.members.Start(ctx)
+		go s.tunnels.Run(s.stopSweep)
 	}
 	return s, nil
 }
@@ -425,9 +425,7 @@ func (s *Server) ec2Config() ec2api.Config {
 		JoinServer: s.advertise(), JoinCAPin: s.caPin,
 		JoinTokenTTL: time.Duration(s.Config.Tunnel.JoinTokenTTLSeconds) * time.Second,
 	}
-	if s.relay != nil {
-		cfg.Agents = agentDirectory{s}
-	}
+	cfg.Endpoints = s.endpoints // nil before buildTunnels
 	return cfg
 }
 
@@ -460,7 +458,7 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		return err
 	}
 	eicSvc, err := eicapi.New(eicapi.Config{Store: s.Store, AccountID: s.AccountID, Region: s.Config.Region, Signer: s.signer,
-		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.tunnelView(), Audit: s.audit, Metrics: s.metrics})
+		KeyTTL: time.Duration(s.Config.SSH.KeyTTLSeconds) * time.Second, Tunnels: s.tunnels, Audit: s.audit, Metrics: s.metrics})
 	if err != nil {
 		return err
 	}
@@ -495,7 +493,8 @@ func (s *Server) buildHandler(ctx context.Context) error {
 	mux.Handle("GET /openTunnel", s.frontdoor)
 	mux.HandleFunc("POST "+tunnelproto.JoinPath, s.relay.HandleJoin)
 	mux.HandleFunc("GET "+tunnelproto.LinkPath, s.relay.HandleLink)
-	mux.Handle(keyservice.Pattern, keyservice.Handler(s.keySource, s.authorizeKeys, s.logger.With("component", "keys")))
+	keys := keyauth.NewAuthorizer(s.Store, keyauth.Local{EndpointID: s.Local.EndpointID, VpcID: s.Local.VpcID})
+	mux.Handle(keyservice.Pattern, keyservice.Handler(keyauth.Source(s.Store), keys.Authorize, s.logger.With("component", "keys")))
 	s.handler = mux
 	return nil
 }
@@ -528,23 +527,21 @@ func (s *Server) Serve(ln net.Listener) error {
 // recorded), closes the agents' links (they reconnect to the next start)
 // and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.announceMu.Lock()
 	s.stopping.Store(true)
-	s.announceMu.Unlock()
 	var errs []error
-	if s.replicaID != "" {
-		if err := s.withdraw(ctx); err != nil {
+	if s.members != nil {
+		if err := s.members.Withdraw(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("withdraw replica: %w", err))
 		}
 	}
 	if s.frontdoor != nil {
 		errs = append(errs, s.frontdoor.Shutdown(ctx))
-		if s.replicaID != "" {
-			// The tunnels ended: remove their rows now rather than leave
-			// them to the other replicas' sweep.
-			if err := s.syncTunnels(ctx); err != nil {
-				errs = append(errs, err)
-			}
+	}
+	if s.tunnels != nil {
+		// The tunnels ended: remove their rows now rather than leave
+		// them to the other replicas' sweep (nothing when alone).
+		if err := s.tunnels.Sync(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if s.relay != nil {
@@ -567,6 +564,9 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		if s.stopSweep != nil {
 			close(s.stopSweep)
+		}
+		if s.members != nil {
+			s.members.Stop()
 		}
 	})
 	if s.relay != nil {

@@ -2,17 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
-	"path/filepath"
 	"time"
-
-	"github.com/postern/postern/internal/audit"
 )
 
 // sweepInterval is how often the server deletes records that expired.
@@ -57,71 +47,4 @@ func (s *Server) sweepOnce(ctx context.Context, now time.Time) {
 	if keys+uses+toks+sess > 0 {
 		s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks, "role_sessions", sess)
 	}
-}
-
-// auditSinks opens the audit trail's copies the configuration asks for.
-func (s *Server) auditSinks() ([]audit.Sink, error) {
-	c := s.Config.Audit
-	var sinks []audit.Sink
-	if c.File != "" && c.File != "none" {
-		path := c.File
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(s.Config.DataDir, path)
-		}
-		f, err := audit.NewFileSink(path, int64(c.FileMaxMB)<<20, c.FileKeep)
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, f)
-	}
-	if c.WebhookURL != "" {
-		sinks = append(sinks, &audit.WebhookSink{URL: c.WebhookURL, Log: s.logger})
-	}
-	if c.Syslog != "" {
-		network, addr := "", ""
-		if c.Syslog != "local" {
-			u, err := url.Parse(c.Syslog)
-			if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" {
-				return nil, fmt.Errorf("server: audit.syslog %q: want local, udp://host:port or tcp://host:port", c.Syslog)
-			}
-			network, addr = u.Scheme, u.Host
-		}
-		sl, err := audit.NewSyslogSink(network, addr)
-		if err != nil {
-			return nil, fmt.Errorf("server: audit.syslog: %w", err)
-		}
-		sinks = append(sinks, sl)
-	}
-	return sinks, nil
-}
-
-// ServeMetrics serves Prometheus metrics at /metrics on ln, with TLS (the
-// server's certificate), until Shutdown. It always closes ln.
-func (s *Server) ServeMetrics(ln net.Listener) error {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	srv := &http.Server{Handler: mux, TLSConfig: s.TLSConfig(), ReadHeaderTimeout: 10 * time.Second}
-	s.metricsMu.Lock()
-	s.metricsSrv = srv
-	s.metricsMu.Unlock()
-	err := srv.Serve(tls.NewListener(ln, srv.TLSConfig))
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// Migrate brings the configured store's schema up to date and returns
-// (`postern migrate`): replicas may also migrate on start, one at a time
-// (the migrations take a lock).
-func Migrate(ctx context.Context, opts Options, logger *slog.Logger) error {
-	cfg, err := resolveConfig(opts)
-	if err != nil {
-		return err
-	}
-	st, err := OpenStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	return st.Close()
 }

@@ -6,32 +6,49 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/ec2api"
+	"github.com/postern/postern/internal/endpoints"
 	"github.com/postern/postern/internal/frontdoor"
 	"github.com/postern/postern/internal/identity"
+	"github.com/postern/postern/internal/livetunnels"
 	"github.com/postern/postern/internal/relay"
+	"github.com/postern/postern/internal/replicas"
+	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/tunnelproto"
 )
 
-// buildTunnels makes the tunnel side: the relay (agents' links), the
-// embedded agent and its local network, and the openTunnel front door.
+// buildTunnels makes the tunnel side: the endpoints' life cycle, the
+// replica membership on a shared store (PostgreSQL), the relay (agents'
+// links, connected to the life cycle, told of the live replicas), the
+// embedded agent and its local network, the openTunnel front door and the
+// directory of live tunnels across replicas. New starts the membership
+// and the directory's publishing.
 func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator, authz *identity.Authorizer) error {
-	hooks, err := ec2api.NewEndpoints(s.ec2Config())
+	eps, err := endpoints.New(endpoints.Config{Store: s.Store, Logger: s.logger.With("component", "endpoints")})
 	if err != nil {
 		return err
 	}
-	s.endpoints = hooks
-	if s.replicated() {
-		s.replicaID, s.startedAt = newReplicaID(), time.Now().UTC()
+	s.endpoints = eps
+	replicaID := ""
+	if store.IsReplicated(s.Store) {
+		s.members = replicas.New(replicas.Config{
+			Store: s.Store, Address: s.replicaAddress(), Heartbeat: s.Config.ReplicaHeartbeat, Logger: s.logger,
+			OnChange: func(list []tunnelproto.Replica) { s.relay.SetReplicas(list) },
+		})
+		replicaID = s.members.ID()
 	}
-	if s.relay, err = relay.New(relay.Config{Store: s.Store, Hooks: hooks, ReplicaID: s.replicaID, Logger: s.logger.With("component", "relay")}); err != nil {
+	if s.relay, err = relay.New(relay.Config{Store: s.Store, Endpoints: eps, ReplicaID: replicaID, Logger: s.logger.With("component", "relay")}); err != nil {
 		return err
 	}
-	if n, err := ec2api.SyncDNSNames(ctx, s.Store, s.DNSName()); err != nil {
+	eps.SetLinks(s.relay)
+	if n, err := eps.SyncDNSNames(ctx, s.DNSName()); err != nil {
 		return fmt.Errorf("server: update endpoints' dnsName: %w", err)
 	} else if n > 0 {
 		s.logger.Info("endpoints now carry the server's address", "dns_name", s.DNSName(), "endpoints", n)
 	}
 	if s.Config.EmbeddedAgent() {
-		ln, err := ec2api.EnsureLocalNetwork(ctx, s.ec2Config())
+		zone, zoneID := ec2api.LocalZone(s.Config.Region)
+		ln, err := eps.EnsureLocalNetwork(ctx, endpoints.LocalPlace{AccountID: s.AccountID, Region: s.Config.Region,
+			DNSName: s.DNSName(), AvailabilityZone: zone, AvailabilityZoneID: zoneID})
 		if err != nil {
 			return err
 		}
@@ -58,43 +75,13 @@ func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator
 		EndOnSessionExpiry: s.Config.Tunnel.EndOnSessionExpiry, Audit: s.audit, Metrics: s.metrics, Now: s.Config.TunnelClock,
 		Logger: s.logger.With("component", "frontdoor"),
 	})
+	if err != nil {
+		return err
+	}
+	dir := livetunnels.Config{FrontDoor: s.frontdoor, Logger: s.logger}
+	if s.members != nil {
+		dir.ReplicaID, dir.Store, dir.Live = replicaID, s.Store, s.members.Live
+	}
+	s.tunnels, err = livetunnels.New(dir)
 	return err
-}
-
-// agentDirectory shows the relay to the EC2 API.
-type agentDirectory struct{ s *Server }
-
-func (d agentDirectory) ConnectedAgents(endpointID string) []ec2api.AgentStatus {
-	var out []ec2api.AgentStatus
-	for _, a := range d.s.relay.Connected(endpointID) {
-		out = append(out, ec2api.AgentStatus{AgentID: a.AgentID, Name: a.Name, Version: a.Version, Address: a.Address,
-			ConnectedSince: a.ConnectedSince, Tunnels: a.Tunnels, Draining: a.Draining, Embedded: a.Embedded})
-	}
-	return out
-}
-
-func (d agentDirectory) DisconnectAgent(agentID, message string) bool {
-	return d.s.relay.Disconnect(agentID, true, message)
-}
-
-// EndpointDeleting disconnects the endpoint's agents and removes each from
-// the endpoint; the last to leave completes the deletion.
-func (d agentDirectory) EndpointDeleting(endpointID string) {
-	ctx := context.Background()
-	d.s.relay.DisconnectEndpoint(endpointID, "The instance connect endpoint was deleted")
-	agents, err := d.s.Store.ListAgents(ctx, endpointID)
-	if err != nil {
-		d.s.logger.Error("list agents of a deleted endpoint", "endpoint", endpointID, "error", err)
-		return
-	}
-	ep, err := d.s.Store.GetEndpoint(ctx, endpointID)
-	if err != nil {
-		return
-	}
-	for _, eni := range ep.NetworkInterfaceIDs {
-		if err := d.s.endpoints.AgentLeft(ctx, endpointID, eni); err != nil {
-			d.s.logger.Error("remove agent from a deleted endpoint", "endpoint", endpointID, "agent", eni, "error", err)
-		}
-	}
-	_ = agents
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// The captures in testdata/captures are copies of ../shared/spec/captures:
+// The captures in testdata/captures are described in docs/aws-compat.md §7:
 // requests recorded from the real AWS CLI v2, AWS SDK for Go v2 and AWS SDK
 // for JavaScript v3, signed with these example credentials.
 const (
@@ -166,7 +166,7 @@ func TestCaptures(t *testing.T) {
 			posts["js"]++
 		}
 	}
-	// spec/aws-wire.md counts 42 header-signed POSTs (Go 16, JS 7, CLI 19)
+	// docs/aws-compat.md §7 counts 42 header-signed POSTs (Go 16, JS 7, CLI 19)
 	// and 9 presigned URLs; counted by User-Agent here, one CLI capture
 	// carries a Go SDK agent, so only the totals are asserted.
 	if total := posts["go"] + posts["js"] + posts["cli"]; total != 42 || gets != 9 || posts["js"] != 7 {

@@ -29,7 +29,7 @@ func staticLookup(akid, secret, token string) LookupFunc {
 }
 
 // cliPresignURL builds an openTunnel URL exactly as the AWS CLI does
-// (spec/aws-eice.md §1.1–1.2): its query order, X-Amz-Expires=60.
+// (docs/aws-compat.md §1.1–1.2): its query order, X-Amz-Expires=60.
 func cliPresignURL(ip, maxDur, token, sig string) string {
 	q := "instanceConnectEndpointId=eice-123&remotePort=22&privateIpAddress=" + url.QueryEscape(ip)
 	if maxDur != "" {
@@ -51,7 +51,7 @@ func getRequest(t *testing.T, raw string) *http.Request {
 	return &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}}
 }
 
-// TestSpecVectors checks the three presign vectors of spec §1.2.
+// TestSpecVectors checks the three presign vectors of docs/aws-compat.md §1.2.
 func TestSpecVectors(t *testing.T) {
 	at := time.Date(2020, 1, 1, 1, 1, 31, 0, time.UTC)
 	tests := []struct {

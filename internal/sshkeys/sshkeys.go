@@ -4,7 +4,7 @@
 // Ed25519 signature over all of them, so that the instance helper
 // (`postern authorized-keys`) accepts only keys the server pushed, for this
 // instance and user, before they expire — whatever agent or network
-// carried them (AWS does the same with its signer certificate, spec §3.2).
+// carried them (AWS does the same with its signer certificate, docs/aws-compat.md §3.2).
 // The package is pure.
 package sshkeys
 

@@ -25,6 +25,28 @@ type Replicas interface {
 	DeleteReplica(ctx context.Context, replicaID string) error
 }
 
+// Replicated is implemented by stores that several server processes may
+// share (PostgreSQL): each process then runs as a replica, announces
+// itself in the Replicas registry and tells the others when it joins or
+// leaves. A store that does not implement it serves one process alone.
+// Callers check it with a type assertion on the store, never on a
+// backend's concrete type.
+type Replicated interface {
+	// NotifyReplicas tells every process on the store (this one
+	// included) that the replica registry changed, so that they read it
+	// now rather than at their next heartbeat.
+	NotifyReplicas(ctx context.Context) error
+	// ReplicasChanged receives a value when a process called
+	// NotifyReplicas; several notices may arrive as one.
+	ReplicasChanged() <-chan struct{}
+}
+
+// IsReplicated reports whether other server processes may share st.
+func IsReplicated(st Store) bool {
+	_, ok := st.(Replicated)
+	return ok
+}
+
 // LiveTunnel is an open tunnel as the replica carrying it publishes it, so
 // that every replica can list it and ask for it to end.
 type LiveTunnel struct {

@@ -1,6 +1,6 @@
 // Package linkbench measures candidate data paths between the Postern server
 // and an endpoint agent, to choose how tunnel bytes travel over the link the
-// agent dials out to the server (DESIGN.md §1, §3, §6).
+// agent dials out to the server (docs/architecture.md §1–2, docs/performance.md §1).
 //
 // The candidates are:
 //

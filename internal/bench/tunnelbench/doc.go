@@ -1,5 +1,5 @@
 // Package tunnelbench measures Postern's tunnels against baselines taken in
-// the same run (DESIGN.md §6): throughput of one tunnel each way, how long a
+// the same run (docs/performance.md): throughput of one tunnel each way, how long a
 // tunnel takes to open, and what an idle open tunnel costs the server and
 // the agent when thousands are open at once.
 //
@@ -44,7 +44,7 @@
 //	                           whatever b.N is (-benchtime 1x).
 //
 // scripts/bench.sh (`make bench`) runs them and prints the summary with
-// ratios and the DESIGN §6 targets. Run one by hand with e.g.
+// ratios and the targets of docs/performance.md §1. Run one by hand with e.g.
 //
 //	go test -run '^$' -bench TunnelThroughput -benchtime 4096x ./internal/bench/tunnelbench/
 //

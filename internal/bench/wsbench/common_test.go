@@ -26,7 +26,7 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// Sizes of the AWS CLI workload (spec/aws-wire.md, "openTunnel WebSocket").
+// Sizes of the AWS CLI workload (docs/aws-compat.md §1.3, §7).
 const (
 	clientFrame = 65000    // largest payload the AWS CLI puts in one frame
 	serverChunk = 64 << 10 // bytes the server reads from the agent per read, one frame each

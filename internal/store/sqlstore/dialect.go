@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -131,4 +132,14 @@ func rebindDollar(query string) string {
 		}
 	}
 	return b.String()
+}
+
+// embeddedDir is the directory dir of the embedded files fsys, as a file
+// system of its own.
+func embeddedDir(fsys embed.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // the directory is embedded; cannot happen
+	}
+	return sub
 }

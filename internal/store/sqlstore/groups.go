@@ -58,25 +58,22 @@ func (r *repo) DeleteGroup(ctx context.Context, groupName string) error {
 
 // AddUserToGroup implements store.Groups.
 func (r *repo) AddUserToGroup(ctx context.Context, groupName, userName string) error {
-	err := r.update(ctx, func(q querier) error {
-		gid, _, err := r.lookupOwner(ctx, q, store.KindGroup, groupName)
-		if err != nil {
-			return err
-		}
-		uid, _, err := r.lookupOwner(ctx, q, store.KindUser, userName)
-		if err != nil {
-			return err
-		}
-		_, err = q.ExecContext(ctx, r.s.q.addMember, gid, uid)
-		return err
-	})
+	err := r.setMember(ctx, groupName, userName, true)
 	return r.fail(err, "add user %q to group %q", userName, groupName)
 }
 
 // RemoveUserFromGroup implements store.Groups. It returns
 // store.ErrNotFound if the group, the user or the membership is missing.
 func (r *repo) RemoveUserFromGroup(ctx context.Context, groupName, userName string) error {
-	err := r.update(ctx, func(q querier) error {
+	err := r.setMember(ctx, groupName, userName, false)
+	return r.fail(err, "remove user %q from group %q", userName, groupName)
+}
+
+// setMember adds the user userName to the group groupName (idempotently)
+// or removes it, in one update; both must exist, and a removed user must
+// have been a member.
+func (r *repo) setMember(ctx context.Context, groupName, userName string, add bool) error {
+	return r.update(ctx, func(q querier) error {
 		gid, _, err := r.lookupOwner(ctx, q, store.KindGroup, groupName)
 		if err != nil {
 			return err
@@ -85,27 +82,30 @@ func (r *repo) RemoveUserFromGroup(ctx context.Context, groupName, userName stri
 		if err != nil {
 			return err
 		}
-		err = mustAffect(q.ExecContext(ctx, r.s.q.removeMember, gid, uid))
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("user is not a member")
-		}
-		return err
+		return setLink(ctx, q, add, r.s.q.addMember, r.s.q.removeMember, "user is not a member", gid, uid)
 	})
-	return r.fail(err, "remove user %q from group %q", userName, groupName)
+}
+
+// setLink inserts the row (a, b) of a link table with addStmt, which
+// ignores a row already there, or deletes it with removeStmt: deleting a
+// row that is not there is store.ErrNotFound, told as missing.
+func setLink(ctx context.Context, q querier, add bool, addStmt, removeStmt, missing, a, b string) error {
+	if add {
+		_, err := q.ExecContext(ctx, addStmt, a, b)
+		return err
+	}
+	err := mustAffect(q.ExecContext(ctx, removeStmt, a, b))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("%s", missing)
+	}
+	return err
 }
 
 // ListGroupsForUser implements store.Groups. It returns store.ErrNotFound
 // if the user does not exist.
 func (r *repo) ListGroupsForUser(ctx context.Context, userName string) ([]store.Group, error) {
-	var out []store.Group
-	err := r.view(ctx, func(q querier) error {
-		uid, _, err := r.lookupOwner(ctx, q, store.KindUser, userName)
-		if err != nil {
-			return err
-		}
-		out, err = queryGroups(ctx, q, r.s.q.groupsForUser, uid)
-		return err
-	})
+	out, err := listOwned(ctx, r, store.PrincipalRef{Kind: store.KindUser, Name: userName},
+		func(*ownerQueries) string { return r.s.q.groupsForUser }, queryGroups)
 	if err != nil {
 		return nil, r.fail(err, "list groups of user %q", userName)
 	}
@@ -115,15 +115,8 @@ func (r *repo) ListGroupsForUser(ctx context.Context, userName string) ([]store.
 // ListGroupMembers implements store.Groups. It returns store.ErrNotFound
 // if the group does not exist.
 func (r *repo) ListGroupMembers(ctx context.Context, groupName string) ([]store.User, error) {
-	var out []store.User
-	err := r.view(ctx, func(q querier) error {
-		gid, _, err := r.lookupOwner(ctx, q, store.KindGroup, groupName)
-		if err != nil {
-			return err
-		}
-		out, err = queryUsers(ctx, q, r.s.q.membersOf, gid)
-		return err
-	})
+	out, err := listOwned(ctx, r, store.PrincipalRef{Kind: store.KindGroup, Name: groupName},
+		func(*ownerQueries) string { return r.s.q.membersOf }, queryUsers)
 	if err != nil {
 		return nil, r.fail(err, "list members of group %q", groupName)
 	}

@@ -12,11 +12,7 @@ import (
 // compared exactly (case-sensitively).
 func (r *repo) PutInlinePolicy(ctx context.Context, p store.InlinePolicy) error {
 	err := r.update(ctx, func(q querier) error {
-		oq, err := r.owner(p.Owner.Kind)
-		if err != nil {
-			return err
-		}
-		id, _, err := r.lookupOwner(ctx, q, p.Owner.Kind, p.Owner.Name)
+		oq, id, _, err := r.findOwner(ctx, q, p.Owner)
 		if err != nil {
 			return err
 		}
@@ -46,11 +42,7 @@ func (r *repo) GetInlinePolicy(ctx context.Context, owner store.PrincipalRef, po
 func (r *repo) ListInlinePolicies(ctx context.Context, owner store.PrincipalRef) ([]store.InlinePolicy, error) {
 	var out []store.InlinePolicy
 	err := r.view(ctx, func(q querier) error {
-		oq, err := r.owner(owner.Kind)
-		if err != nil {
-			return err
-		}
-		id, name, err := r.lookupOwner(ctx, q, owner.Kind, owner.Name)
+		oq, id, name, err := r.findOwner(ctx, q, owner)
 		if err != nil {
 			return err
 		}
@@ -75,11 +67,7 @@ func (r *repo) ListInlinePolicies(ctx context.Context, owner store.PrincipalRef)
 // DeleteInlinePolicy implements store.Policies.
 func (r *repo) DeleteInlinePolicy(ctx context.Context, owner store.PrincipalRef, policyName string) error {
 	err := r.update(ctx, func(q querier) error {
-		oq, err := r.owner(owner.Kind)
-		if err != nil {
-			return err
-		}
-		id, _, err := r.lookupOwner(ctx, q, owner.Kind, owner.Name)
+		oq, id, _, err := r.findOwner(ctx, q, owner)
 		if err != nil {
 			return err
 		}
@@ -141,34 +129,23 @@ func (r *repo) DeleteManagedPolicy(ctx context.Context, arn string) error {
 
 // AttachPolicy implements store.Policies.
 func (r *repo) AttachPolicy(ctx context.Context, owner store.PrincipalRef, policyARN string) error {
-	err := r.update(ctx, func(q querier) error {
-		oq, err := r.owner(owner.Kind)
-		if err != nil {
-			return err
-		}
-		oid, _, err := r.lookupOwner(ctx, q, owner.Kind, owner.Name)
-		if err != nil {
-			return err
-		}
-		pid, err := r.lookupPolicy(ctx, q, policyARN)
-		if err != nil {
-			return err
-		}
-		_, err = q.ExecContext(ctx, oq.attach, oid, pid)
-		return err
-	})
+	err := r.setAttached(ctx, owner, policyARN, true)
 	return r.fail(err, "attach policy %q to %s %q", policyARN, owner.Kind, owner.Name)
 }
 
 // DetachPolicy implements store.Policies. It returns store.ErrNotFound if
 // the owner, the policy or the attachment is missing.
 func (r *repo) DetachPolicy(ctx context.Context, owner store.PrincipalRef, policyARN string) error {
-	err := r.update(ctx, func(q querier) error {
-		oq, err := r.owner(owner.Kind)
-		if err != nil {
-			return err
-		}
-		oid, _, err := r.lookupOwner(ctx, q, owner.Kind, owner.Name)
+	err := r.setAttached(ctx, owner, policyARN, false)
+	return r.fail(err, "detach policy %q from %s %q", policyARN, owner.Kind, owner.Name)
+}
+
+// setAttached attaches the policy policyARN to owner (idempotently) or
+// detaches it, in one update; both must exist, and a detached policy must
+// have been attached.
+func (r *repo) setAttached(ctx context.Context, owner store.PrincipalRef, policyARN string, attach bool) error {
+	return r.update(ctx, func(q querier) error {
+		oq, oid, _, err := r.findOwner(ctx, q, owner)
 		if err != nil {
 			return err
 		}
@@ -176,31 +153,14 @@ func (r *repo) DetachPolicy(ctx context.Context, owner store.PrincipalRef, polic
 		if err != nil {
 			return err
 		}
-		err = mustAffect(q.ExecContext(ctx, oq.detach, oid, pid))
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("policy is not attached")
-		}
-		return err
+		return setLink(ctx, q, attach, oq.attach, oq.detach, "policy is not attached", oid, pid)
 	})
-	return r.fail(err, "detach policy %q from %s %q", policyARN, owner.Kind, owner.Name)
 }
 
 // ListAttachedPolicies implements store.Policies. It returns
 // store.ErrNotFound if the owner does not exist.
 func (r *repo) ListAttachedPolicies(ctx context.Context, owner store.PrincipalRef) ([]store.ManagedPolicy, error) {
-	var out []store.ManagedPolicy
-	err := r.view(ctx, func(q querier) error {
-		oq, err := r.owner(owner.Kind)
-		if err != nil {
-			return err
-		}
-		oid, _, err := r.lookupOwner(ctx, q, owner.Kind, owner.Name)
-		if err != nil {
-			return err
-		}
-		out, err = queryPolicies(ctx, q, oq.listAttached, oid)
-		return err
-	})
+	out, err := listOwned(ctx, r, owner, func(oq *ownerQueries) string { return oq.listAttached }, queryPolicies)
 	if err != nil {
 		return nil, r.fail(err, "list policies attached to %s %q", owner.Kind, owner.Name)
 	}

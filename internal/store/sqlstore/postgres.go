@@ -55,6 +55,10 @@ type PostgresStore struct {
 	feed *changeFeed
 }
 
+// PostgresStore is shared by replicas: it tells them when the replica
+// registry changes.
+var _ store.Replicated = (*PostgresStore)(nil)
+
 // Changes implements store.ChangeCounter.
 func (p *PostgresStore) Changes() uint64 { return p.s.changes.Load() + p.feed.count() }
 
@@ -176,11 +180,7 @@ func (postgresDialect) classify(err error) errClass {
 }
 
 func (postgresDialect) migrations() fs.FS {
-	sub, err := fs.Sub(postgresMigrationFiles, "migrations/postgres")
-	if err != nil {
-		panic(err) // the directory is embedded; cannot happen
-	}
-	return sub
+	return embeddedDir(postgresMigrationFiles, "migrations/postgres")
 }
 
 // migrationLockKey is the pg_advisory_xact_lock key that migrators take:

@@ -100,12 +100,6 @@ func newQueries(d dialect) *queries {
 
 		insertUser:    r("INSERT INTO users (user_id, user_name, name_key, path, arn, create_date) VALUES (?, ?, ?, ?, ?, ?)"),
 		insertUserTag: r("INSERT INTO user_tags (user_id, position, tag_key, tag_value) VALUES (?, ?, ?, ?)"),
-		getUser: r("SELECT " + userCols + " FROM users u" + userTagJoin +
-			" WHERE u.name_key = ? ORDER BY t.position"),
-		getUserByID: r("SELECT " + userCols + " FROM users u" + userTagJoin +
-			" WHERE u.user_id = ? ORDER BY t.position"),
-		listUsers: r("SELECT " + userCols + " FROM users u" + userTagJoin +
-			" WHERE " + prefix("u") + " ORDER BY u.name_key, u.user_id, t.position"),
 		userDependents: r("SELECT" +
 			" (SELECT count(*) FROM access_keys WHERE user_id = ?)," +
 			" (SELECT count(*) FROM inline_policies WHERE user_id = ?)," +
@@ -139,13 +133,7 @@ func newQueries(d dialect) *queries {
 
 		insertRole: r("INSERT INTO roles (role_id, role_name, name_key, path, arn, assume_role_policy, description," +
 			" max_session_duration, create_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-		insertRoleTag: r("INSERT INTO role_tags (role_id, position, tag_key, tag_value) VALUES (?, ?, ?, ?)"),
-		getRole: r("SELECT " + roleCols + " FROM roles r" + roleTagJoin +
-			" WHERE r.name_key = ? ORDER BY t.position"),
-		getRoleByID: r("SELECT " + roleCols + " FROM roles r" + roleTagJoin +
-			" WHERE r.role_id = ? ORDER BY t.position"),
-		listRoles: r("SELECT " + roleCols + " FROM roles r" + roleTagJoin +
-			" WHERE " + prefix("r") + " ORDER BY r.name_key, r.role_id, t.position"),
+		insertRoleTag:     r("INSERT INTO role_tags (role_id, position, tag_key, tag_value) VALUES (?, ?, ?, ?)"),
 		updateTrustPolicy: r("UPDATE roles SET assume_role_policy = ? WHERE name_key = ?"),
 		roleDependents: r("SELECT" +
 			" (SELECT count(*) FROM inline_policies WHERE role_id = ?)," +
@@ -166,6 +154,15 @@ func newQueries(d dialect) *queries {
 
 		owners: make(map[store.PrincipalKind]*ownerQueries, len(principals)),
 	}
+	// Users and roles are read with their tags, one row a tag.
+	taggedReads := func(cols, from, alias, idCol string) (byName, byID, list string) {
+		sel := "SELECT " + cols + " FROM " + from
+		return r(sel + " WHERE " + alias + ".name_key = ? ORDER BY t.position"),
+			r(sel + " WHERE " + alias + "." + idCol + " = ? ORDER BY t.position"),
+			r(sel + " WHERE " + prefix(alias) + " ORDER BY " + alias + ".name_key, " + alias + "." + idCol + ", t.position")
+	}
+	q.getUser, q.getUserByID, q.listUsers = taggedReads(userCols, "users u"+userTagJoin, "u", "user_id")
+	q.getRole, q.getRoleByID, q.listRoles = taggedReads(roleCols, "roles r"+roleTagJoin, "r", "role_id")
 	for kind, p := range principals {
 		id := p.idCol
 		q.owners[kind] = &ownerQueries{

@@ -173,11 +173,7 @@ func (sqliteDialect) classify(err error) errClass {
 }
 
 func (sqliteDialect) migrations() fs.FS {
-	sub, err := fs.Sub(sqliteMigrationFiles, "migrations/sqlite")
-	if err != nil {
-		panic(err) // the directory is embedded; cannot happen
-	}
-	return sub
+	return embeddedDir(sqliteMigrationFiles, "migrations/sqlite")
 }
 
 // lockMigrations has nothing to do: the migration transaction began

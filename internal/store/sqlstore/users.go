@@ -76,15 +76,39 @@ func (r *repo) DeleteUser(ctx context.Context, userName string) error {
 // lookupOwner returns the id and the name, as created, of the user, group
 // or role called name (compared case-insensitively).
 func (r *repo) lookupOwner(ctx context.Context, q querier, kind store.PrincipalKind, name string) (id, canonical string, err error) {
-	oq, err := r.owner(kind)
-	if err != nil {
-		return "", "", err
-	}
-	err = q.QueryRowContext(ctx, oq.lookup, nameKey(name)).Scan(&id, &canonical)
-	if err == sql.ErrNoRows {
-		return "", "", notFound("%s %q", oq.noun, name)
-	}
+	_, id, canonical, err = r.findOwner(ctx, q, store.PrincipalRef{Kind: kind, Name: name})
 	return id, canonical, err
+}
+
+// findOwner is lookupOwner that also returns the statements for the
+// owner's kind of principal.
+func (r *repo) findOwner(ctx context.Context, q querier, owner store.PrincipalRef) (oq *ownerQueries, id, canonical string, err error) {
+	oq, err = r.owner(owner.Kind)
+	if err != nil {
+		return nil, "", "", err
+	}
+	err = q.QueryRowContext(ctx, oq.lookup, nameKey(owner.Name)).Scan(&id, &canonical)
+	if err == sql.ErrNoRows {
+		return nil, "", "", notFound("%s %q", oq.noun, owner.Name)
+	}
+	return oq, id, canonical, err
+}
+
+// listOwned reads, in one view, what stmt (chosen from the statements of
+// the owner's kind) selects for the owner, with query; store.ErrNotFound
+// when the owner does not exist.
+func listOwned[T any](ctx context.Context, r *repo, owner store.PrincipalRef, stmt func(*ownerQueries) string,
+	query func(context.Context, querier, string, ...any) ([]T, error)) ([]T, error) {
+	var out []T
+	err := r.view(ctx, func(q querier) error {
+		oq, id, _, err := r.findOwner(ctx, q, owner)
+		if err != nil {
+			return err
+		}
+		out, err = query(ctx, q, stmt(oq), id)
+		return err
+	})
+	return out, err
 }
 
 // owner returns the statements for one kind of principal.
