@@ -11,8 +11,8 @@ go test -run '^$' -bench 'Healthz|GetCallerIdentity|Authorize100' -benchtime "$b
 # Two replicas on one PostgreSQL beside one (skipped without PostgreSQL).
 go test -run '^$' -bench 'ReplicasAPI' -benchtime "$benchtime" ./internal/server/ | tee -a "$out" || status=1
 go test -run '^$' -bench 'ReplicasTunnelOpen' -benchtime 300x ./internal/server/ | tee -a "$out" || status=1
-go test -run '^$' -bench DescribeInstanceConnectEndpoints1000 -benchtime "$benchtime" ./internal/ec2api/ | tee -a "$out" || status=1
-go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./internal/sigv4/ ./internal/policy/ | tee -a "$out" || status=1
+go test -run '^$' -bench DescribeInstanceConnectEndpoints1000 -benchtime "$benchtime" ./internal/server/ec2api/ | tee -a "$out" || status=1
+go test -run '^$' -bench . -benchmem -benchtime "$benchtime" ./internal/wire/sigv4/ ./internal/server/policy/ | tee -a "$out" || status=1
 metric() { awk -v name="$1" -v unit="$2" '$1 ~ "^"name"(-[0-9]+)?$" { for (i=2;i<=NF;i++) if ($i==unit) print $(i-1) }' "$out" | tail -1; }
 base=$(metric BenchmarkHealthz req/s)
 gci=$(metric BenchmarkGetCallerIdentity req/s)

@@ -36,11 +36,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/postern/postern/internal/egress"
-	"github.com/postern/postern/internal/linkmux"
-	"github.com/postern/postern/internal/netutil"
-	"github.com/postern/postern/internal/tlsbatch"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/agent/egress"
+	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/wire/linkmux"
+	"github.com/postern/postern/internal/wire/tlsbatch"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // Config configures an agent.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 func allPorts(c *config.Server) { c.Tunnel.Ports = []string{"*"} }

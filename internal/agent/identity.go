@@ -3,11 +3,9 @@ package agent
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -17,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/postern/postern/internal/wire/agentkey"
 )
 
 // Files in the agent's state directory.
@@ -72,20 +72,6 @@ func NewKey(name string, now time.Time) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, nil
-}
-
-// KeyFingerprint is the hex SHA-256 of a certificate's public key (PKIX
-// DER): how the server recognises an agent.
-func KeyFingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return hex.EncodeToString(sum[:])
-}
-
-// CertFingerprint is the hex SHA-256 of a certificate (DER): the CA pin of
-// a join token.
-func CertFingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return hex.EncodeToString(sum[:])
 }
 
 // Save writes the identity into dir (created with mode 0700), each file
@@ -177,7 +163,7 @@ func pinnedVerifier(pin, host string, found **x509.Certificate) func(tls.Connect
 		}
 		var root *x509.Certificate
 		for _, c := range cs.PeerCertificates {
-			if CertFingerprint(c) == pin {
+			if agentkey.CertFingerprint(c) == pin {
 				root = c
 			}
 		}

@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/postern/postern/internal/keyservice"
-	"github.com/postern/postern/internal/sshkeys"
+	"github.com/postern/postern/internal/wire/keyservice"
+	"github.com/postern/postern/internal/wire/sshkeys"
 )
 
 // serveKeys runs the agent's key service on ln until ctx ends: instance

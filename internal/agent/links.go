@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // Several server replicas (on one PostgreSQL database) each route tunnels

@@ -3,18 +3,17 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/postern/postern/internal/bufpool"
-	"github.com/postern/postern/internal/egress"
-	"github.com/postern/postern/internal/netutil"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/agent/egress"
+	"github.com/postern/postern/internal/agent/targetdial"
+	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // tunnel is one tunnel the agent carries: a link stream and the target
@@ -63,7 +62,7 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 		return
 	}
 	defer a.unregister(t)
-	conn, res := DialTarget(ctx, policy, req, a.cfg.DialTimeout)
+	conn, res := targetdial.Dial(ctx, policy, req, a.cfg.DialTimeout)
 	if conn == nil {
 		refuse(res.Code, res.Message)
 		return
@@ -77,50 +76,6 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 	log.Debug("tunnel open", "target", target)
 	pump(t)
 	log.Debug("tunnel closed", "target", target)
-}
-
-// DialTarget checks a dial request against the egress policy and
-// connects its target. On failure the connection is nil and the result
-// says why.
-func DialTarget(ctx context.Context, policy egress.Policy, req tunnelproto.DialRequest, timeout time.Duration) (net.Conn, tunnelproto.DialResult) {
-	if err := req.Validate(); err != nil {
-		return nil, tunnelproto.DialResult{Code: tunnelproto.CodeBadRequest, Message: err.Error()}
-	}
-	addr, err := netip.ParseAddr(req.Address)
-	if err != nil {
-		return nil, tunnelproto.DialResult{Code: tunnelproto.CodeBadRequest, Message: fmt.Sprintf("%q is not an IP address", req.Address)}
-	}
-	if err := policy.Check(addr); err != nil {
-		return nil, tunnelproto.DialResult{Code: tunnelproto.CodeNotAllowed, Message: "The endpoint agent may not connect there: " + err.Error()}
-	}
-	if req.TimeoutMillis > 0 {
-		timeout = min(timeout, time.Duration(req.TimeoutMillis)*time.Millisecond)
-	}
-	target := netip.AddrPortFrom(addr, uint16(req.Port)).String()
-	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", target)
-	if err != nil {
-		code, msg := dialFailure(err, target)
-		return nil, tunnelproto.DialResult{Code: code, Message: msg}
-	}
-	return conn, tunnelproto.DialResult{OK: true}
-}
-
-// dialFailure words a failed dial for the client.
-func dialFailure(err error, target string) (code, msg string) {
-	switch netutil.Classify(err) {
-	case netutil.KindRefused:
-		return tunnelproto.CodeRefused, "Connection refused by " + target
-	case netutil.KindTimeout:
-		return tunnelproto.CodeTimeout, "Timed out connecting to " + target
-	case netutil.KindUnreachable:
-		return tunnelproto.CodeUnreachable, target + " is unreachable from the endpoint agent"
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return tunnelproto.CodeUnreachable, fmt.Sprintf("Could not connect to %s: %v", target, oe.Err)
-	}
-	return tunnelproto.CodeUnreachable, fmt.Sprintf("Could not connect to %s: %v", target, err)
 }
 
 // pump carries bytes both ways until the tunnel ends. The server decides

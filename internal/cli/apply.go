@@ -16,7 +16,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/spf13/cobra"
 
-	"github.com/postern/postern/internal/netspec"
+	"github.com/postern/postern/internal/client/netspec"
 )
 
 func applyCommand(env *Env) *cobra.Command {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/postern/postern/internal/helper"
+	"github.com/postern/postern/internal/instance/helper"
 )
 
 func authorizedKeysCommand(env *Env) *cobra.Command {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/postern/postern/internal/bufpool"
+	"github.com/postern/postern/internal/util/bufpool"
 )
 
 // RunStdio carries one tunnel between stdin/stdout and the server, as

@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/gobwas/ws"
 
-	"github.com/postern/postern/internal/bufpool"
-	"github.com/postern/postern/internal/tlsbatch"
-	"github.com/postern/postern/internal/wsframe"
+	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/wire/tlsbatch"
+	"github.com/postern/postern/internal/wire/wsframe"
 )
 
 // Dialer opens tunnels.

@@ -14,7 +14,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/wsframe"
+	"github.com/postern/postern/internal/wire/wsframe"
 )
 
 // A server that ends the connection without a WebSocket close frame (it

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/testutil/tunneltest"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // The tests in this file speak to a real `postern server` through TLS and

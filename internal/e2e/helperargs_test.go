@@ -18,9 +18,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/postern/postern/internal/helper"
-	"github.com/postern/postern/internal/sshkeys"
+	"github.com/postern/postern/internal/instance/helper"
 	"github.com/postern/postern/internal/testutil/sshdtest"
+	"github.com/postern/postern/internal/wire/sshkeys"
 )
 
 // keyService is a key service (package keyservice's GET

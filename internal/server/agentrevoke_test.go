@@ -15,12 +15,12 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/linkmux"
-	"github.com/postern/postern/internal/netutil"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/pgtest"
 	"github.com/postern/postern/internal/testutil/tunneltest"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/wire/linkmux"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // A revoked endpoint agent is cut off by every replica on its own, not

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"path/filepath"
 
-	"github.com/postern/postern/internal/audit"
+	"github.com/postern/postern/internal/server/audit"
 )
 
 // auditSinks opens the audit trail's copies the configuration asks for.

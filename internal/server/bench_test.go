@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/postern/postern/internal/config"
-	"github.com/postern/postern/internal/identity"
-	"github.com/postern/postern/internal/policy"
+	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/server/identity"
+	"github.com/postern/postern/internal/server/policy"
 	"github.com/postern/postern/internal/store"
 )
 

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/postern/postern/internal/config"
-	"github.com/postern/postern/internal/httpedge"
+	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/server/httpedge"
 )
 
 // edge applies the configured bounds of the HTTP edge (config.HTTP) to

@@ -21,9 +21,9 @@ import (
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/cli"
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // closeSlack is how late after its timeout the server may close a

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postern/postern/internal/httpedge"
+	"github.com/postern/postern/internal/server/httpedge"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 

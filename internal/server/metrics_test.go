@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 

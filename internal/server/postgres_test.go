@@ -20,7 +20,7 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/pgtest"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )

@@ -30,30 +30,30 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 
-	"github.com/postern/postern/internal/agent"
-	"github.com/postern/postern/internal/api"
-	"github.com/postern/postern/internal/audit"
-	"github.com/postern/postern/internal/awsid"
-	"github.com/postern/postern/internal/config"
-	"github.com/postern/postern/internal/ctapi"
-	"github.com/postern/postern/internal/ec2api"
-	"github.com/postern/postern/internal/eicapi"
-	"github.com/postern/postern/internal/endpoints"
-	"github.com/postern/postern/internal/frontdoor"
-	"github.com/postern/postern/internal/iamapi"
-	"github.com/postern/postern/internal/identity"
-	"github.com/postern/postern/internal/keyservice"
-	"github.com/postern/postern/internal/keyservice/keyauth"
-	"github.com/postern/postern/internal/livetunnels"
-	"github.com/postern/postern/internal/metrics"
-	"github.com/postern/postern/internal/pki"
-	"github.com/postern/postern/internal/relay"
-	"github.com/postern/postern/internal/replicas"
-	"github.com/postern/postern/internal/sealer"
+	"github.com/postern/postern/internal/server/api"
+	"github.com/postern/postern/internal/server/audit"
+	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/server/ctapi"
+	"github.com/postern/postern/internal/server/ec2api"
+	"github.com/postern/postern/internal/server/eicapi"
+	"github.com/postern/postern/internal/server/endpoints"
+	"github.com/postern/postern/internal/server/frontdoor"
+	"github.com/postern/postern/internal/server/iamapi"
+	"github.com/postern/postern/internal/server/identity"
+	"github.com/postern/postern/internal/server/keyauth"
+	"github.com/postern/postern/internal/server/livetunnels"
+	"github.com/postern/postern/internal/server/metrics"
+	"github.com/postern/postern/internal/server/pki"
+	"github.com/postern/postern/internal/server/relay"
+	"github.com/postern/postern/internal/server/replicas"
+	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
-	"github.com/postern/postern/internal/tlsbatch"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/agentkey"
+	"github.com/postern/postern/internal/wire/awsid"
+	"github.com/postern/postern/internal/wire/keyservice"
+	"github.com/postern/postern/internal/wire/tlsbatch"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // Options are the settings `postern server` takes from its flags. Anything
@@ -342,7 +342,7 @@ func (s *Server) loadCerts() error {
 		// Agents pin the last certificate of the chain the server sends
 		// (the CA when the chain includes it).
 		if last, err := x509.ParseCertificate(cert.Certificate[len(cert.Certificate)-1]); err == nil {
-			s.caPin = agent.CertFingerprint(last)
+			s.caPin = agentkey.CertFingerprint(last)
 		}
 		if cfg.TLS.CAFile != "" {
 			pemBytes, err := os.ReadFile(cfg.TLS.CAFile)
@@ -366,7 +366,7 @@ func (s *Server) loadCerts() error {
 	// when they offer the agent ALPN protocol); other clients send none.
 	// The certificate is checked by the relay, per request.
 	s.tls = listenerTLS(b.ServerTLS)
-	s.caPin = agent.CertFingerprint(b.CA)
+	s.caPin = agentkey.CertFingerprint(b.CA)
 	return nil
 }
 

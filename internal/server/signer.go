@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/postern/postern/internal/sshkeys"
+	"github.com/postern/postern/internal/wire/sshkeys"
 )
 
 // Files of the SSH key signer in the data directory.

@@ -4,7 +4,7 @@ import (
 	"crypto/tls"
 	"slices"
 
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // listenerTLS is the TLS configuration of the server's one listener.

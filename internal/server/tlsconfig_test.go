@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/postern/postern/internal/testutil/tunneltest"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // The listener asks for a client certificate only in handshakes that offer

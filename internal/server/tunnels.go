@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/postern/postern/internal/ec2api"
-	"github.com/postern/postern/internal/endpoints"
-	"github.com/postern/postern/internal/frontdoor"
-	"github.com/postern/postern/internal/identity"
-	"github.com/postern/postern/internal/livetunnels"
-	"github.com/postern/postern/internal/relay"
-	"github.com/postern/postern/internal/replicas"
+	"github.com/postern/postern/internal/server/ec2api"
+	"github.com/postern/postern/internal/server/endpoints"
+	"github.com/postern/postern/internal/server/frontdoor"
+	"github.com/postern/postern/internal/server/identity"
+	"github.com/postern/postern/internal/server/livetunnels"
+	"github.com/postern/postern/internal/server/relay"
+	"github.com/postern/postern/internal/server/replicas"
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/tunnelproto"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // buildTunnels makes the tunnel side: the endpoints' life cycle, the

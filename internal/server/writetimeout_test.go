@@ -16,7 +16,7 @@ import (
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/cli"
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/config"
+	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 

@@ -30,8 +30,8 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/client"
-	"github.com/postern/postern/internal/config"
 	"github.com/postern/postern/internal/server"
+	"github.com/postern/postern/internal/server/config"
 )
 
 // Env is a running server.

@@ -1,0 +1,681 @@
+// Package frontdoor serves `GET /openTunnel`, the WebSocket door through
+// which the AWS CLI, the AWS SDKs' users and `postern … open-tunnel` open
+// TCP tunnels (docs/aws-compat.md §1, docs/architecture.md §2).
+//
+// A request is decided before any upgrade, in this order, each refusal a
+// JSON body {"ErrorCode":…,"Message":…} with a fitting HTTP status:
+// a query string that parses strictly and names each parameter once; the
+// presigned SigV4 signature (service ec2-instance-connect, expiry, clock
+// skew, session token), the URL's lifetime (at most MaxURLLifetime) and
+// the replay guard; parameters parsed and bounded before any arithmetic
+// (remotePort 1–65535, maxTunnelDuration 1–MaxDuration); the endpoint (exists,
+// usable, an agent connected); the port policy; the address (inside the
+// endpoint's VPC, of a family its IpAddressType serves); IAM
+// (ec2-instance-connect:OpenTunnel on the endpoint's ARN with its condition
+// keys); security groups; the endpoint's concurrency limit. Then an agent
+// of the endpoint dials the target, and only a successful dial is answered
+// with 101 Switching Protocols, after the attempt's audit event is
+// committed. Every attempt, refused or not, is one OpenTunnel event; every
+// opened tunnel ends with a CloseTunnel event.
+package frontdoor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/internal/server/audit"
+	"github.com/postern/postern/internal/server/eice"
+	"github.com/postern/postern/internal/server/identity"
+	"github.com/postern/postern/internal/server/metrics"
+	"github.com/postern/postern/internal/server/policy"
+	"github.com/postern/postern/internal/server/relay"
+	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/wire/awsid"
+	"github.com/postern/postern/internal/wire/awsproto"
+	"github.com/postern/postern/internal/wire/sigv4"
+	"github.com/postern/postern/internal/wire/tunnelproto"
+)
+
+// Replay modes for presigned URLs.
+const (
+	// ReplaySourceIP accepts a URL again only from the address that used
+	// it first (the AWS CLI's listener mode presigns each connection with
+	// a one-second timestamp, so two connections in one second send the
+	// same URL).
+	ReplaySourceIP = "source-ip"
+	// ReplaySingleUse accepts every URL once.
+	ReplaySingleUse = "single-use"
+)
+
+// Defaults.
+const (
+	DefaultMaxDuration = 3600 * time.Second
+	// DefaultMaxURLLifetime is how long a presigned URL may be good for
+	// (the AWS CLI signs 60 s).
+	DefaultMaxURLLifetime = 5 * time.Minute
+	// DefaultConcurrency is the default limit of open tunnels per
+	// endpoint (AWS's is 20).
+	DefaultConcurrency = 10000
+	// SigningName is the SigV4 service of openTunnel URLs.
+	SigningName = "ec2-instance-connect"
+	// ActionOpenTunnel is the IAM action.
+	ActionOpenTunnel = "ec2-instance-connect:OpenTunnel"
+)
+
+// Config configures the front door.
+type Config struct {
+	Store         store.Store
+	Authenticator *identity.Authenticator
+	Authorizer    *identity.Authorizer
+	Relay         *relay.Relay
+	AccountID     string
+	Region        string
+	// Ports is the port policy; default DefaultPorts (22 and 3389).
+	Ports []PortRange
+	// MaxDuration is the longest maxTunnelDuration a request may ask for
+	// and the default when it asks none... AWS: both 3600 s. A longer
+	// maximum lets requests ask for longer tunnels; requests that ask for
+	// nothing still get DefaultMaxDuration.
+	MaxDuration time.Duration
+	// MaxURLLifetime caps how long a presigned URL is good for (default
+	// DefaultMaxURLLifetime): a longer X-Amz-Expires is refused, and a URL
+	// without X-Amz-Expires expires this long after its X-Amz-Date.
+	MaxURLLifetime time.Duration
+	// Concurrency is the default limit of open tunnels per endpoint.
+	Concurrency int
+	// Replay is ReplaySourceIP (default) or ReplaySingleUse.
+	Replay string
+	// PingInterval is how often the server pings an idle client (default
+	// 30 s); a client silent for three intervals is dropped.
+	PingInterval time.Duration
+	// CloseGrace is how long a half-closed tunnel may go on (default 5 s).
+	CloseGrace time.Duration
+	// EndOnSessionExpiry ends a tunnel when the role session that opened
+	// it expires (AWS lets it run to its maximum duration).
+	EndOnSessionExpiry bool
+	// Audit records attempts and closes; default a Writer of its own.
+	Audit *audit.Writer
+	// Metrics, when set, counts tunnels.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// FrontDoor is the http.Handler of GET /openTunnel.
+type FrontDoor struct {
+	cfg   Config
+	log   *slog.Logger
+	audit *audit.Writer
+
+	mu         sync.Mutex
+	tunnels    map[string]*tunnel
+	byEndpoint map[string]int
+	stopping   bool
+	pinging    bool          // the keepalive goroutine runs
+	done       chan struct{} // closed by Shutdown
+	closedDone bool
+	wg         sync.WaitGroup
+}
+
+// New returns a FrontDoor.
+func New(cfg Config) (*FrontDoor, error) {
+	if cfg.Store == nil || cfg.Authenticator == nil || cfg.Authorizer == nil || cfg.Relay == nil || cfg.AccountID == "" || cfg.Region == "" {
+		return nil, errors.New("frontdoor: Config needs Store, Authenticator, Authorizer, Relay, AccountID and Region")
+	}
+	if cfg.Ports == nil {
+		cfg.Ports = DefaultPorts
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = DefaultMaxDuration
+	}
+	if cfg.MaxURLLifetime <= 0 {
+		cfg.MaxURLLifetime = DefaultMaxURLLifetime
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	switch cfg.Replay {
+	case "":
+		cfg.Replay = ReplaySourceIP
+	case ReplaySourceIP, ReplaySingleUse:
+	default:
+		return nil, fmt.Errorf("frontdoor: replay mode %q: want %s or %s", cfg.Replay, ReplaySourceIP, ReplaySingleUse)
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 30 * time.Second
+	}
+	if cfg.CloseGrace <= 0 {
+		cfg.CloseGrace = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.NewWriter(cfg.Store, nil)
+	}
+	return &FrontDoor{cfg: cfg, log: cfg.Logger, audit: cfg.Audit,
+		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}, done: make(chan struct{})}, nil
+}
+
+// request is one openTunnel attempt while it is decided.
+type request struct {
+	id         string // request id (x-amzn-RequestId)
+	tunnelID   string
+	at         time.Time
+	sourceIP   string
+	userAgent  string
+	principal  *identity.Principal
+	akid       string
+	params     audit.OpenTunnelParams
+	endpoint   store.Endpoint
+	addr       netip.Addr
+	port       int
+	duration   time.Duration
+	agentID    string
+	endpointRN string
+}
+
+// ServeHTTP serves GET /openTunnel.
+func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := &request{id: awsproto.NewRequestID(), at: f.cfg.Now(), sourceIP: remoteIP(r), userAgent: r.UserAgent()}
+	req.tunnelID = awsid.EC2("tnl")
+	log := f.log.With("request_id", req.id)
+	stream, ref := f.decide(r, req)
+	if ref != nil {
+		f.refuse(w, r, req, ref, log)
+		return
+	}
+	// The attempt succeeded: record it before the first byte flows.
+	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: req.agentID}, "", "")
+	if err := f.audit.Write(r.Context(), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
+		log.Error("could not record the tunnel; refusing it", "error", err)
+		_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
+		stream.Close()
+		f.release(req)
+		writeRefusal(w, req.id, refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "The tunnel could not be recorded; try again."))
+		return
+	}
+	f.serveTunnel(w, r, req, stream, rec.EventID, log)
+}
+
+// decide runs every check, in order, then asks an agent to dial. On
+// success it returns the stream with a concurrency slot held.
+func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusal) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	req.params = audit.OpenTunnelParams{
+		InstanceConnectEndpointID: q.Get("instanceConnectEndpointId"),
+		RemotePort:                q.Get("remotePort"),
+		PrivateIPAddress:          q.Get("privateIpAddress"),
+		MaxTunnelDuration:         q.Get("maxTunnelDuration"),
+	}
+	if c, err := sigv4.ParseCredential(q.Get("X-Amz-Credential")); err == nil {
+		req.akid = c.AccessKeyID
+	}
+	if f.isStopping() {
+		return nil, refuse(http.StatusServiceUnavailable, "ServiceUnavailable", ReasonServerStopping, "The Postern server is shutting down; try again.")
+	}
+	if !isWebSocketUpgrade(r) {
+		return nil, refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "openTunnel must be a WebSocket upgrade request (Upgrade: websocket).")
+	}
+	if ref := checkQuery(r.URL.RawQuery); ref != nil {
+		return nil, ref
+	}
+	// 1. The presigned signature.
+	if q.Get("X-Amz-Signature") == "" || r.Header.Get("Authorization") != "" {
+		return nil, refuse(http.StatusForbidden, "MissingAuthenticationTokenException", ReasonSignature,
+			"openTunnel needs a URL presigned with SigV4 for the service ec2-instance-connect.")
+	}
+	p, res, err := f.cfg.Authenticator.Authenticate(ctx, r, nil)
+	if err != nil {
+		var se *sigv4.Error
+		if errors.As(err, &se) {
+			return nil, signatureRefusal(se)
+		}
+		f.log.Error("openTunnel authentication failed", "error", err)
+		return nil, refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "The request could not be authenticated.")
+	}
+	req.principal = p
+	if res.Service != SigningName {
+		return nil, refuse(http.StatusForbidden, "InvalidSignatureException", ReasonSignature,
+			"Credential should be scoped to correct service: '%s'.", SigningName)
+	}
+	if ref := f.checkLifetime(q, req, res); ref != nil {
+		return nil, ref
+	}
+	if ref := f.checkReplay(ctx, req, res); ref != nil {
+		return nil, ref
+	}
+	// Parameters.
+	if ref := parseParams(req, f.cfg.MaxDuration); ref != nil {
+		return nil, ref
+	}
+	// 2. The endpoint.
+	ep, err := f.cfg.Store.GetEndpoint(ctx, req.params.InstanceConnectEndpointID)
+	if errors.Is(err, store.ErrNotFound) || err == nil && ep.State == eice.DeleteComplete {
+		return nil, refuse(http.StatusNotFound, "InvalidInstanceConnectEndpointId.NotFound", ReasonEndpoint,
+			"The instance connect endpoint ID '%s' does not exist.", req.params.InstanceConnectEndpointID)
+	}
+	if err != nil {
+		return nil, f.internal("get endpoint", err)
+	}
+	req.endpoint, req.endpointRN = ep, ep.ARN
+	if !eice.Usable(ep.State) {
+		return nil, refuse(http.StatusConflict, "IncorrectState", ReasonEndpoint,
+			"The instance connect endpoint '%s' is in state %s and cannot open tunnels.", ep.EndpointID, ep.State)
+	}
+	if !f.cfg.Relay.HasAgent(ep.EndpointID) {
+		return nil, refuse(http.StatusServiceUnavailable, "EndpointUnavailable", ReasonNoAgent,
+			"No endpoint agent of '%s' is connected; start `postern endpoint-agent` in its network.", ep.EndpointID)
+	}
+	// 3. The port policy.
+	if !portAllowed(f.cfg.Ports, req.port) {
+		return nil, portRefusal(f.cfg.Ports)
+	}
+	// 4. The address.
+	vpc, err := f.cfg.Store.GetVpc(ctx, ep.VpcID)
+	if err != nil {
+		return nil, f.internal("get vpc", err)
+	}
+	if ref := addressInVPC(req.addr, vpc, ep.IPAddressType); ref != nil {
+		return nil, ref
+	}
+	// 5. IAM.
+	if ref := f.authorize(ctx, req); ref != nil {
+		return nil, ref
+	}
+	// 6. Security groups.
+	if ref := f.checkGroups(ctx, req, vpc); ref != nil {
+		return nil, ref
+	}
+	// 7. Concurrency.
+	if !f.reserve(req) {
+		return nil, refuse(http.StatusTooManyRequests, "ThrottlingException", ReasonConcurrency,
+			"The instance connect endpoint '%s' has reached its limit of %d concurrent connections.", ep.EndpointID, f.cfg.Concurrency)
+	}
+	// Dial.
+	dial := tunnelproto.DialRequest{TunnelID: req.tunnelID, Address: req.addr.String(), Port: req.port, TimeoutMillis: 10_000}
+	stream, agentID, err := f.cfg.Relay.Open(ctx, ep.EndpointID, dial)
+	req.agentID = agentID
+	if err != nil {
+		f.release(req)
+		return nil, dialRefusal(err, ep.EndpointID)
+	}
+	return stream, nil
+}
+
+func (f *FrontDoor) internal(what string, err error) *Refusal {
+	f.log.Error("openTunnel: "+what, "error", err)
+	return refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "An internal error occurred; try again.")
+}
+
+// parseParams validates the query parameters into req.
+func parseParams(req *request, maxDur time.Duration) *Refusal {
+	p := req.params
+	if p.InstanceConnectEndpointID == "" {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request must contain the parameter instanceConnectEndpointId.")
+	}
+	if !validEndpointID(p.InstanceConnectEndpointID) {
+		return refuse(http.StatusBadRequest, "InvalidInstanceConnectEndpointId.Malformed", ReasonBadRequest,
+			"Invalid id: \"%.64s\" (expecting \"eice-...\"). Ensure that you specify the ID in the form eice-xxxxxxxxxxxxxxxxx.", p.InstanceConnectEndpointID)
+	}
+	if p.RemotePort == "" {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request must contain the parameter remotePort.")
+	}
+	port, ok := boundedInt(p.RemotePort, 1, 65535)
+	if !ok {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The specified RemotePort %q is not a port number.", limit(p.RemotePort, 16))
+	}
+	req.port = int(port)
+	if p.PrivateIPAddress == "" {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request must contain the parameter privateIpAddress.")
+	}
+	addr, err := netip.ParseAddr(p.PrivateIPAddress)
+	if err != nil || addr.Zone() != "" {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The specified PrivateIpAddress %q is not an IP address.", limit(p.PrivateIPAddress, 64))
+	}
+	req.addr = addr.Unmap()
+	req.duration = DefaultMaxDuration
+	if p.MaxTunnelDuration == "" {
+		req.params.MaxTunnelDuration = strconv.Itoa(int(DefaultMaxDuration / time.Second))
+	} else {
+		// Bounded before the multiplication, which cannot overflow then.
+		maxSeconds := int64(maxDur / time.Second)
+		n, ok := boundedInt(p.MaxTunnelDuration, 1, maxSeconds)
+		if !ok {
+			return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest,
+				"The specified MaxTunnelDuration %q is not valid. Specify a number of seconds from 1 to %d.", limit(p.MaxTunnelDuration, 24), maxSeconds)
+		}
+		req.duration = time.Duration(n) * time.Second
+	}
+	return nil
+}
+
+// boundedInt parses s, decimal digits only (no sign, no spaces), as a
+// number within [lo, hi].
+func boundedInt(s string, lo, hi int64) (int64, bool) {
+	if s == "" || len(s) > 18 { // 18 digits fit an int64
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
+}
+
+// checkQuery refuses a query string that does not parse strictly or that
+// repeats a parameter (any parameter, X-Amz-* included): a URL signed
+// with remotePort twice must not open a tunnel to whichever value a
+// parser happens to take.
+func checkQuery(raw string) *Refusal {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request's query string could not be parsed.")
+	}
+	names := make([]string, 0, len(q))
+	for k, v := range q {
+		if len(v) > 1 {
+			names = append(names, k)
+		}
+	}
+	if len(names) > 0 {
+		slices.Sort(names)
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest,
+			"The parameter %q appears more than once in the request; each parameter may be sent once.", limit(names[0], 64))
+	}
+	return nil
+}
+
+// checkLifetime caps how long the presigned URL is good for: an
+// X-Amz-Expires over MaxURLLifetime is refused, and a URL without one
+// (the SDKs' form, which sigv4 gives a longer default window) expires
+// MaxURLLifetime after its X-Amz-Date. It narrows res.Expires to match.
+func (f *FrontDoor) checkLifetime(q url.Values, req *request, res *sigv4.Result) *Refusal {
+	maxLife := f.cfg.MaxURLLifetime
+	if q.Has("X-Amz-Expires") {
+		// sigv4 has parsed it already; bound it before any arithmetic.
+		if _, ok := boundedInt(q.Get("X-Amz-Expires"), 1, int64(maxLife/time.Second)); !ok {
+			return refuse(http.StatusBadRequest, "InvalidParameter", ReasonSignature,
+				"X-Amz-Expires must be at most %d seconds for openTunnel URLs on this server; presign a URL that expires sooner (the AWS CLI signs 60 s).", int64(maxLife/time.Second))
+		}
+		return nil
+	}
+	expires := res.SigningTime.Add(maxLife)
+	if req.at.After(expires) {
+		return refuse(http.StatusForbidden, "InvalidSignatureException", ReasonSignature,
+			"Request has expired: a URL without X-Amz-Expires is good for %d seconds after its X-Amz-Date on this server.", int64(maxLife/time.Second))
+	}
+	if res.Expires.IsZero() || res.Expires.After(expires) {
+		res.Expires = expires
+	}
+	return nil
+}
+
+func validEndpointID(id string) bool {
+	if len(id) < 6 || len(id) > 64 || id[:5] != "eice-" {
+		return false
+	}
+	for _, c := range id[5:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func limit(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// signatureRefusal maps a signature failure to the JSON error AWS's JSON
+// services use.
+func signatureRefusal(e *sigv4.Error) *Refusal {
+	switch e.Reason {
+	case sigv4.ReasonMissingAuth:
+		return refuse(http.StatusForbidden, "MissingAuthenticationTokenException", ReasonSignature, "%s", e.Message)
+	case sigv4.ReasonIncomplete, sigv4.ReasonMalformed:
+		return refuse(http.StatusBadRequest, "IncompleteSignatureException", ReasonSignature, "%s", e.Message)
+	case sigv4.ReasonUnknownKey, sigv4.ReasonInvalidToken:
+		return refuse(http.StatusForbidden, "UnrecognizedClientException", ReasonSignature, "%s", e.Message)
+	case sigv4.ReasonExpiredToken:
+		return refuse(http.StatusForbidden, "ExpiredTokenException", ReasonSignature, "%s", e.Message)
+	case sigv4.ReasonExpired, sigv4.ReasonSkew:
+		return refuse(http.StatusForbidden, "InvalidSignatureException", ReasonSignature, "%s", e.Message)
+	}
+	return refuse(http.StatusForbidden, "InvalidSignatureException", ReasonSignature, "%s", e.Message)
+}
+
+// checkReplay records the URL's first use and refuses replays: from
+// another address (source-ip mode) or at all (single-use mode).
+func (f *FrontDoor) checkReplay(ctx context.Context, req *request, res *sigv4.Result) *Refusal {
+	sum := sha256.Sum256([]byte(res.Signature))
+	expires := res.Expires
+	if expires.IsZero() {
+		expires = req.at.Add(15 * time.Minute)
+	}
+	first, isFirst, err := f.cfg.Store.RecordPresignUse(ctx, store.PresignUse{SignatureHash: sum[:], SourceIP: req.sourceIP,
+		FirstUsedAt: req.at.UTC(), ExpiresAt: expires.UTC()})
+	if err != nil {
+		return f.internal("record presigned URL use", err)
+	}
+	if isFirst {
+		return nil
+	}
+	if f.cfg.Replay == ReplaySingleUse {
+		return refuse(http.StatusForbidden, "AccessDeniedException", ReasonReplay,
+			"This presigned URL was used already; this server accepts each URL once. Presign a new one.")
+	}
+	if first.SourceIP != req.sourceIP {
+		return refuse(http.StatusForbidden, "AccessDeniedException", ReasonReplay,
+			"This presigned URL was used already from another source address. Presign a new one.")
+	}
+	return nil
+}
+
+// authorize evaluates ec2-instance-connect:OpenTunnel.
+func (f *FrontDoor) authorize(ctx context.Context, req *request) *Refusal {
+	cx := policy.Context{}
+	cx.Set("ec2-instance-connect:remotePort", strconv.Itoa(req.port))
+	cx.Set("ec2-instance-connect:privateIpAddress", req.addr.String())
+	cx.Set("ec2-instance-connect:maxTunnelDuration", strconv.Itoa(int(req.duration/time.Second)))
+	for _, t := range req.endpoint.Tags {
+		cx.Set("aws:ResourceTag/"+t.Key, t.Value)
+		cx.Set("ec2:ResourceTag/"+t.Key, t.Value)
+	}
+	info := identity.RequestInfo{SourceIP: req.sourceIP, Secure: true}
+	dec, err := f.cfg.Authorizer.Authorize(ctx, req.principal, info, ActionOpenTunnel, req.endpointRN, cx)
+	if errors.Is(err, identity.ErrPrincipalGone) {
+		// Deleted since the URL was authenticated: refused as its
+		// credential now is.
+		f.log.Info("openTunnel: the identity was deleted during the request", "principal", req.principal.ARN)
+		return signatureRefusal(&sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."})
+	}
+	if err != nil {
+		return f.internal("authorize", err)
+	}
+	if dec.Allowed {
+		return nil
+	}
+	why := "because no identity-based policy allows the " + ActionOpenTunnel + " action"
+	if dec.Effect == policy.Deny {
+		why = "with an explicit deny in an identity-based policy"
+	}
+	return refuse(http.StatusForbidden, "AccessDeniedException", ReasonIAM,
+		"User: %s is not authorized to perform: %s on resource: %s %s", req.principal.ARN, ActionOpenTunnel, req.endpointRN, why)
+}
+
+// checkGroups applies the endpoint's egress rules and, when the target is
+// a registered instance, its ingress rules.
+func (f *FrontDoor) checkGroups(ctx context.Context, req *request, vpc store.Vpc) *Refusal {
+	ep := req.endpoint
+	var target *store.Instance
+	inst, err := f.cfg.Store.FindInstanceByAddress(ctx, vpc.VpcID, req.addr.String())
+	switch {
+	case err == nil:
+		target = &inst
+	case !errors.Is(err, store.ErrNotFound):
+		return f.internal("find instance", err)
+	}
+	rules, err := f.cfg.Store.ListSecurityGroupRules(ctx, ep.SecurityGroupIDs)
+	if err != nil {
+		return f.internal("list endpoint rules", err)
+	}
+	if len(ep.SecurityGroupIDs) == 0 || !egressAllows(rules, req.addr, req.port, target) {
+		return refuse(http.StatusForbidden, "AccessDeniedException", ReasonSecurityGroup,
+			"The security groups of instance connect endpoint '%s' do not allow outbound TCP to %s port %d.", ep.EndpointID, req.addr, req.port)
+	}
+	if target == nil {
+		return nil
+	}
+	irules, err := f.cfg.Store.ListSecurityGroupRules(ctx, target.SecurityGroupIDs)
+	if err != nil {
+		return f.internal("list instance rules", err)
+	}
+	src := ingressSource{groups: ep.SecurityGroupIDs}
+	if ep.PreserveClientIP {
+		src.clientIP, _ = netip.ParseAddr(req.sourceIP)
+	} else {
+		sub, err := f.cfg.Store.GetSubnet(ctx, ep.SubnetID)
+		if err != nil {
+			return f.internal("get subnet", err)
+		}
+		for _, c := range []string{sub.CidrBlock, sub.Ipv6CidrBlock} {
+			if p, err := netip.ParsePrefix(c); err == nil {
+				src.nets = append(src.nets, p)
+			}
+		}
+	}
+	if len(target.SecurityGroupIDs) == 0 || !ingressAllows(irules, req.port, src) {
+		return refuse(http.StatusForbidden, "AccessDeniedException", ReasonSecurityGroup,
+			"The security groups of instance %s do not allow inbound TCP port %d from instance connect endpoint '%s'.", target.InstanceID, req.port, ep.EndpointID)
+	}
+	return nil
+}
+
+// dialRefusal words a failed dial.
+func dialRefusal(err error, endpointID string) *Refusal {
+	var de *relay.DialError
+	switch {
+	case errors.Is(err, relay.ErrNoAgent):
+		return refuse(http.StatusServiceUnavailable, "EndpointUnavailable", ReasonNoAgent,
+			"No endpoint agent of '%s' could take the tunnel; try again.", endpointID)
+	case errors.As(err, &de):
+		status := http.StatusBadGateway
+		switch de.Code {
+		case tunnelproto.CodeTimeout:
+			status = http.StatusGatewayTimeout
+		case tunnelproto.CodeNotAllowed:
+			status = http.StatusForbidden
+		}
+		return refuse(status, de.Code, ReasonDial, "%s", de.Message)
+	}
+	return refuse(http.StatusBadGateway, "EndpointUnavailable", ReasonDial, "The endpoint agent could not be reached: %v", err)
+}
+
+// reserve takes a concurrency slot of the endpoint.
+func (f *FrontDoor) reserve(req *request) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byEndpoint[req.endpoint.EndpointID] >= f.cfg.Concurrency {
+		return false
+	}
+	f.byEndpoint[req.endpoint.EndpointID]++
+	return true
+}
+
+func (f *FrontDoor) release(req *request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.byEndpoint[req.endpoint.EndpointID]; n <= 1 {
+		delete(f.byEndpoint, req.endpoint.EndpointID)
+	} else {
+		f.byEndpoint[req.endpoint.EndpointID] = n - 1
+	}
+}
+
+func (f *FrontDoor) isStopping() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stopping
+}
+
+func (f *FrontDoor) meta(req *request) audit.Meta {
+	return audit.Meta{AccountID: f.cfg.AccountID, Region: f.cfg.Region, Principal: req.principal, AccessKeyID: req.akid,
+		SourceIP: req.sourceIP, UserAgent: req.userAgent, RequestID: req.id, Time: req.at}
+}
+
+// refuse answers a refused attempt, after recording it.
+func (f *FrontDoor) refuse(w http.ResponseWriter, r *http.Request, req *request, ref *Refusal, log *slog.Logger) {
+	if req.params.MaxTunnelDuration == "" {
+		req.params.MaxTunnelDuration = strconv.Itoa(int(DefaultMaxDuration / time.Second))
+	}
+	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{AgentID: req.agentID}, ref.Code, ref.Message)
+	if err := f.audit.Write(context.WithoutCancel(r.Context()), rec, "", req.params.InstanceConnectEndpointID); err != nil {
+		log.Error("could not record a refused tunnel", "error", err)
+	}
+	lvl := slog.LevelInfo
+	if ref.Status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	principal := ""
+	if req.principal != nil {
+		principal = req.principal.ARN
+	}
+	f.cfg.Metrics.TunnelRefused(ref.Reason)
+	log.Log(r.Context(), lvl, "tunnel refused", "reason", ref.Reason, "code", ref.Code, "status", ref.Status,
+		"principal", principal, "source", req.sourceIP, "endpoint", req.params.InstanceConnectEndpointID,
+		"target", net.JoinHostPort(req.params.PrivateIPAddress, req.params.RemotePort), "message", ref.Message)
+	writeRefusal(w, req.id, ref)
+}
+
+// writeRefusal writes the JSON error body the AWS CLI prints.
+func writeRefusal(w http.ResponseWriter, requestID string, ref *Refusal) {
+	body, _ := json.Marshal(struct {
+		ErrorCode string `json:"ErrorCode"`
+		Message   string `json:"Message"`
+	}{ref.Code, ref.Message})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-amzn-RequestId", requestID)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(ref.Status)
+	_, _ = w.Write(body)
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().String()
+	}
+	return host
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}

@@ -1,0 +1,225 @@
+// Package identity answers two questions about every signed request: who
+// is calling (authentication: SigV4 against the store's access keys and
+// role sessions) and what they may do (authorization: the policies that
+// apply to that principal, evaluated by package policy).
+//
+// It sits between the pure packages (sigv4, policy) and the store; it knows
+// nothing of HTTP response formats or AWS error codes, which the API edge
+// adds.
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/postern/postern/internal/server/sealer"
+	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/wire/sigv4"
+)
+
+// Principal types, as CloudTrail's userIdentity.type names them.
+const (
+	TypeIAMUser     = "IAMUser"
+	TypeAssumedRole = "AssumedRole"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Type        string // TypeIAMUser or TypeAssumedRole
+	AccountID   string
+	ARN         string // user ARN, or arn:aws:sts::<acct>:assumed-role/<role>/<session>
+	PrincipalID string // AIDA… for users, AROA…:<session> for role sessions
+	UserName    string // the user's name; for a role session, the role name
+	AccessKeyID string
+	// Policies names the identity whose policies apply (the user, or the
+	// role of a session).
+	Policies store.PrincipalRef
+	// PoliciesID is the unique id (AIDA…, AROA…) of the identity Policies
+	// names, as authentication found it. Authorizer.Authorize applies the
+	// policies of that identity only: once it is deleted, a new identity
+	// of the same name lends it nothing (ErrPrincipalGone). Empty for
+	// principals that no credential stands behind (policy simulation).
+	PoliciesID string
+	// Role session details (TypeAssumedRole only).
+	RoleARN        string
+	RoleID         string
+	SessionName    string
+	SessionIssued  time.Time
+	SessionExpires time.Time
+}
+
+// AssumedRoleARN returns the ARN of a role session.
+func AssumedRoleARN(accountID, roleName, sessionName string) string {
+	return fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", accountID, roleName, sessionName)
+}
+
+// HashToken returns the digest under which a session token is stored.
+func HashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// Authenticator verifies SigV4 signatures against the store.
+type Authenticator struct {
+	store     store.Repo
+	sealer    *sealer.Sealer
+	accountID string
+	now       func() time.Time
+	verifier  *sigv4.Verifier
+}
+
+// AuthConfig configures an Authenticator.
+type AuthConfig struct {
+	Store     store.Repo
+	Sealer    *sealer.Sealer
+	AccountID string
+	Region    string
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// NewAuthenticator returns an Authenticator.
+func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
+	if cfg.Store == nil || cfg.Sealer == nil || cfg.AccountID == "" || cfg.Region == "" {
+		return nil, errors.New("identity: AuthConfig needs Store, Sealer, AccountID and Region")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Authenticator{store: cfg.Store, sealer: cfg.Sealer, accountID: cfg.AccountID, now: cfg.Now}
+	// IAM and STS are global services that clients sign for us-east-1
+	// whatever their region; accept both.
+	regions := []string{cfg.Region}
+	if cfg.Region != "us-east-1" {
+		regions = append(regions, "us-east-1")
+	}
+	a.verifier = &sigv4.Verifier{Lookup: a.lookup, Now: cfg.Now, Regions: regions}
+	return a, nil
+}
+
+// holder carries the record that the lookup found back to Authenticate, so
+// the store is read once per request.
+type holder struct {
+	key     *store.AccessKey
+	session *store.Session
+}
+
+type holderKey struct{}
+
+// Authenticate verifies r (header-signed with body, or presigned) and
+// returns the principal. Errors are *sigv4.Error for signature problems,
+// or wrapped store errors.
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (*Principal, *sigv4.Result, error) {
+	h := &holder{}
+	res, err := a.verifier.Verify(context.WithValue(ctx, holderKey{}, h), r, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := a.principal(ctx, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, res, nil
+}
+
+func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.Credential, error) {
+	h, _ := ctx.Value(holderKey{}).(*holder)
+	if h == nil {
+		h = &holder{}
+	}
+	invalid := &sigv4.Error{Reason: sigv4.ReasonUnknownKey, Message: "The security token included in the request is invalid."}
+	switch {
+	case strings.HasPrefix(akid, "ASIA"):
+		s, err := a.store.GetSession(ctx, akid)
+		if errors.Is(err, store.ErrNotFound) {
+			return sigv4.Credential{}, invalid
+		}
+		if err != nil {
+			return sigv4.Credential{}, fmt.Errorf("identity: look up session: %w", err)
+		}
+		if token == "" || subtle.ConstantTimeCompare(HashToken(token), s.SessionTokenHash) != 1 {
+			return sigv4.Credential{}, &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
+		}
+		if !a.now().Before(s.Expiration) {
+			return sigv4.Credential{}, &sigv4.Error{Reason: sigv4.ReasonExpiredToken, Message: "The security token included in the request is expired"}
+		}
+		secret, err := a.sealer.Open(s.SecretSealed, []byte(akid))
+		if err != nil {
+			return sigv4.Credential{}, fmt.Errorf("identity: open session secret: %w", err)
+		}
+		h.session = &s
+		return sigv4.Credential{SecretAccessKey: string(secret)}, nil
+	default:
+		k, err := a.store.GetAccessKey(ctx, akid)
+		if errors.Is(err, store.ErrNotFound) {
+			return sigv4.Credential{}, invalid
+		}
+		if err != nil {
+			return sigv4.Credential{}, fmt.Errorf("identity: look up access key: %w", err)
+		}
+		if k.Status != store.KeyActive {
+			return sigv4.Credential{}, invalid
+		}
+		if token != "" {
+			// A long-term key never carries a session token.
+			return sigv4.Credential{}, &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
+		}
+		secret, err := a.sealer.Open(k.SecretSealed, []byte(akid))
+		if err != nil {
+			return sigv4.Credential{}, fmt.Errorf("identity: open access key secret: %w", err)
+		}
+		h.key = &k
+		return sigv4.Credential{SecretAccessKey: string(secret)}, nil
+	}
+}
+
+// principal builds the caller from the verified credential. A credential
+// belongs to one identity, found by its unique id: an access key to its
+// user (AIDA…), a role session to its role (AROA…). When that identity is
+// gone the credential is invalid, even if an identity of the same name
+// was created since (AWS answers InvalidClientTokenId).
+func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, error) {
+	gone := &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
+	switch {
+	case h.key != nil:
+		u, err := a.store.GetUserByID(ctx, h.key.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, gone
+		}
+		if err != nil {
+			return nil, fmt.Errorf("identity: user of access key %s: %w", h.key.AccessKeyID, err)
+		}
+		return &Principal{
+			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
+			UserName: u.UserName, AccessKeyID: h.key.AccessKeyID,
+			Policies:   store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
+			PoliciesID: u.UserID,
+		}, nil
+	case h.session != nil:
+		s := h.session
+		role, err := a.store.GetRoleByID(ctx, s.RoleID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, gone
+		}
+		if err != nil {
+			return nil, fmt.Errorf("identity: role of session %s: %w", s.AccessKeyID, err)
+		}
+		return &Principal{
+			Type: TypeAssumedRole, AccountID: a.accountID,
+			ARN:         AssumedRoleARN(a.accountID, role.RoleName, s.SessionName),
+			PrincipalID: role.RoleID + ":" + s.SessionName, UserName: role.RoleName,
+			AccessKeyID: s.AccessKeyID,
+			Policies:    store.PrincipalRef{Kind: store.KindRole, Name: role.RoleName},
+			PoliciesID:  role.RoleID,
+			RoleARN:     role.ARN, RoleID: role.RoleID, SessionName: s.SessionName,
+			SessionIssued: s.CreateDate, SessionExpires: s.Expiration,
+		}, nil
+	}
+	return nil, errors.New("identity: verified request without a credential record")
+}

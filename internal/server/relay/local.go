@@ -1,0 +1,141 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/internal/agent/egress"
+	"github.com/postern/postern/internal/agent/targetdial"
+	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/wire/tunnelproto"
+)
+
+// localAgent is the embedded agent: it dials targets from the server's
+// own process.
+type localAgent struct {
+	policy      egress.Policy
+	dialTimeout time.Duration
+
+	mu      sync.Mutex
+	streams map[*localStream]struct{}
+}
+
+func (a *localAgent) open(ctx context.Context, req tunnelproto.DialRequest) (Stream, error) {
+	conn, res := targetdial.Dial(ctx, a.policy, req, a.dialTimeout)
+	if conn == nil {
+		return nil, &DialError{Code: res.Code, Message: res.Message}
+	}
+	s := &localStream{conn: conn, owner: a}
+	a.mu.Lock()
+	a.streams[s] = struct{}{}
+	a.mu.Unlock()
+	return s, nil
+}
+
+func (a *localAgent) closeAll(code, msg string) {
+	a.mu.Lock()
+	ss := slices.Collect(maps.Keys(a.streams))
+	a.mu.Unlock()
+	for _, s := range ss {
+		s.abort(&tunnelproto.EndReason{Code: code, Message: msg})
+	}
+}
+
+// localStream is a Stream straight onto the target's TCP connection.
+type localStream struct {
+	conn  net.Conn
+	owner *localAgent
+
+	mu       sync.Mutex
+	ended    *tunnelproto.EndReason // set by abort
+	pending  error                  // an error to report after data
+	closeOne sync.Once
+}
+
+func (s *localStream) endReason() *tunnelproto.EndReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+func (s *localStream) Recv(get func(n int) []byte) ([]byte, error) {
+	if s.pending != nil {
+		err := s.pending
+		s.pending = nil
+		return nil, err
+	}
+	if err := netutil.WaitReadable(s.conn); err != nil {
+		return nil, s.mapErr(err)
+	}
+	buf := get(bufpool.Chunk)
+	n, err := s.conn.Read(buf)
+	if n > 0 {
+		if err != nil {
+			s.pending = s.mapErr(err)
+		}
+		return buf[:n], nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return nil, s.mapErr(err)
+}
+
+func (s *localStream) mapErr(err error) error {
+	if r := s.endReason(); r != nil {
+		return r
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		return io.EOF
+	case netutil.Classify(err) == netutil.KindReset:
+		return &tunnelproto.EndReason{Code: tunnelproto.CodeTargetReset, Message: "The target reset the connection"}
+	}
+	return &tunnelproto.EndReason{Code: tunnelproto.CodeTargetError, Message: "Connection to the target failed: " + err.Error()}
+}
+
+func (s *localStream) SendData(frame []byte) error {
+	_, err := s.conn.Write(frame[tunnelproto.HeaderLen:])
+	return err
+}
+
+func (s *localStream) SendEOF() error {
+	if tc, ok := s.conn.(interface{ CloseWrite() error }); ok {
+		return tc.CloseWrite()
+	}
+	return nil
+}
+
+func (s *localStream) SendEnd(code, message string) error {
+	if tc, ok := s.conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return s.Close()
+}
+
+// abort ends the stream from the agent's side (revocation, shutdown).
+func (s *localStream) abort(r *tunnelproto.EndReason) {
+	s.mu.Lock()
+	if s.ended == nil {
+		s.ended = r
+	}
+	s.mu.Unlock()
+	s.Close()
+}
+
+func (s *localStream) Close() error {
+	s.closeOne.Do(func() {
+		s.owner.mu.Lock()
+		delete(s.owner.streams, s)
+		s.owner.mu.Unlock()
+		s.conn.Close()
+	})
+	return nil
+}

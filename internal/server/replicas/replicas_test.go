@@ -1,0 +1,257 @@
+package replicas_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/server/replicas"
+	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/pgtest"
+	"github.com/postern/postern/internal/wire/tunnelproto"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func openSQLite(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "postern.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// recorder keeps the lists a Membership hands to OnChange.
+type recorder struct {
+	mu    sync.Mutex
+	lists [][]tunnelproto.Replica
+	ch    chan []tunnelproto.Replica
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan []tunnelproto.Replica, 64)} }
+
+func (r *recorder) onChange(list []tunnelproto.Replica) {
+	r.mu.Lock()
+	r.lists = append(r.lists, list)
+	r.mu.Unlock()
+	select {
+	case r.ch <- list:
+	default:
+	}
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.lists)
+}
+
+func (r *recorder) last() []tunnelproto.Replica {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.lists) == 0 {
+		return nil
+	}
+	return r.lists[len(r.lists)-1]
+}
+
+// waitFor waits, at most limit, for a list with n replicas.
+func (r *recorder) waitFor(t *testing.T, n int, limit time.Duration) []tunnelproto.Replica {
+	t.Helper()
+	timeout := time.After(limit)
+	for {
+		select {
+		case list := <-r.ch:
+			if len(list) == n {
+				return list
+			}
+		case <-timeout:
+			t.Fatalf("no list of %d replicas within %v; last: %v", n, limit, r.last())
+		}
+	}
+}
+
+const (
+	selfID   = "r-0000000000000001"
+	selfAddr = "127.0.0.1:8443"
+	otherID  = "r-0000000000000002"
+)
+
+func liveTunnel(id, replica string) store.LiveTunnel {
+	now := time.Now().UTC()
+	return store.LiveTunnel{TunnelID: id, ReplicaID: replica, EndpointID: "eice-0123456789abcdef0", AgentID: "eni-0123456789abcdef0",
+		Principal: "arn:aws:iam::123456789012:user/alice", SourceIP: "127.0.0.1", Address: "10.0.0.1", Port: 22,
+		Started: now, Deadline: now.Add(time.Hour), Updated: now}
+}
+
+// TestAnnounce: an announce records this replica, hands on the replicas
+// seen within three heartbeats (this one included, invalid records left
+// out) and removes the live tunnels of those that vanished.
+func TestAnnounce(t *testing.T) {
+	hb := time.Minute
+	tests := []struct {
+		name        string
+		others      []store.Replica // in the registry before the announce
+		tunnels     []store.LiveTunnel
+		want        []tunnelproto.Replica
+		wantTunnels []string // live tunnels left
+	}{
+		{name: "alone", want: []tunnelproto.Replica{{ID: selfID, Addr: selfAddr}}},
+		{
+			name:   "another live replica",
+			others: []store.Replica{{ReplicaID: otherID, Advertise: "127.0.0.2:8443", LastSeen: time.Now().UTC()}},
+			want:   []tunnelproto.Replica{{ID: selfID, Addr: selfAddr}, {ID: otherID, Addr: "127.0.0.2:8443"}},
+		},
+		{
+			name:   "a record with an invalid address is ignored",
+			others: []store.Replica{{ReplicaID: otherID, Advertise: "not an address", LastSeen: time.Now().UTC()}},
+			want:   []tunnelproto.Replica{{ID: selfID, Addr: selfAddr}},
+		},
+		{
+			name:        "a vanished replica is dropped with its tunnels",
+			others:      []store.Replica{{ReplicaID: otherID, Advertise: "127.0.0.2:8443", LastSeen: time.Now().UTC().Add(-3*hb - time.Second)}},
+			tunnels:     []store.LiveTunnel{liveTunnel("tun-mine", selfID), liveTunnel("tun-vanished", otherID)},
+			want:        []tunnelproto.Replica{{ID: selfID, Addr: selfAddr}},
+			wantTunnels: []string{"tun-mine"},
+		},
+		{
+			name:        "a live replica's tunnels stay",
+			others:      []store.Replica{{ReplicaID: otherID, Advertise: "127.0.0.2:8443", LastSeen: time.Now().UTC()}},
+			tunnels:     []store.LiveTunnel{liveTunnel("tun-mine", selfID), liveTunnel("tun-other", otherID)},
+			want:        []tunnelproto.Replica{{ID: selfID, Addr: selfAddr}, {ID: otherID, Addr: "127.0.0.2:8443"}},
+			wantTunnels: []string{"tun-mine", "tun-other"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := openSQLite(t)
+			for _, r := range tc.others {
+				r.StartedAt = r.LastSeen
+				if err := st.PutReplica(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, lt := range tc.tunnels {
+				if _, err := st.SyncLiveTunnels(ctx, lt.ReplicaID, []store.LiveTunnel{lt}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec := newRecorder()
+			m := replicas.New(replicas.Config{Store: st, ID: selfID, Address: selfAddr, Heartbeat: hb, OnChange: rec.onChange})
+			m.Announce(ctx)
+			if got := rec.last(); !slices.Equal(got, tc.want) {
+				t.Errorf("OnChange got %v, want %v", got, tc.want)
+			}
+			var wantIDs []string
+			for _, r := range tc.want {
+				wantIDs = append(wantIDs, r.ID)
+			}
+			if got := m.Live(); !slices.Equal(got, wantIDs) {
+				t.Errorf("Live() = %v, want %v", got, wantIDs)
+			}
+			rs, err := st.ListReplicas(ctx, time.Now().Add(-time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(rs, func(r store.Replica) bool { return r.ReplicaID == selfID && r.Advertise == selfAddr }) {
+				t.Errorf("the registry lacks this replica: %v", rs)
+			}
+			lts, err := st.ListLiveTunnels(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, lt := range lts {
+				left = append(left, lt.TunnelID)
+			}
+			slices.Sort(left)
+			if !slices.Equal(left, tc.wantTunnels) {
+				t.Errorf("live tunnels left: %v, want %v", left, tc.wantTunnels)
+			}
+		})
+	}
+}
+
+// TestWithdraw: a withdrawn replica leaves the registry and no later
+// announce brings it back.
+func TestWithdraw(t *testing.T) {
+	ctx := t.Context()
+	st := openSQLite(t)
+	rec := newRecorder()
+	m := replicas.New(replicas.Config{Store: st, ID: selfID, Address: selfAddr, Heartbeat: time.Minute, OnChange: rec.onChange})
+	m.Announce(ctx)
+	if err := m.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Announce(ctx)
+	rs, err := st.ListReplicas(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 0 {
+		t.Errorf("registry after Withdraw: %v, want empty", rs)
+	}
+	if n := rec.count(); n != 1 {
+		t.Errorf("OnChange ran %d times, want once (before Withdraw)", n)
+	}
+}
+
+// TestReplicasNoticeEachOtherAtOnce: on a shared store (PostgreSQL) a
+// replica that starts or withdraws tells the others at once, long before
+// their next heartbeat.
+func TestReplicasNoticeEachOtherAtOnce(t *testing.T) {
+	dsn := pgtest.Start(t)
+	open := func() store.Store {
+		st, err := sqlstore.OpenPostgres(t.Context(), dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if !store.IsReplicated(st) {
+			t.Fatal("a PostgreSQL store does not say it is shared")
+		}
+		return st
+	}
+	ctx := context.Background()
+	recA := newRecorder()
+	a := replicas.New(replicas.Config{Store: open(), Address: "127.0.0.1:8443", Heartbeat: time.Hour, OnChange: recA.onChange})
+	a.Start(ctx)
+	t.Cleanup(a.Stop)
+	recA.waitFor(t, 1, 10*time.Second)
+	b := replicas.New(replicas.Config{Store: open(), Address: "127.0.0.2:8443", Heartbeat: time.Hour})
+	b.Start(ctx)
+	t.Cleanup(b.Stop)
+	got := recA.waitFor(t, 2, 10*time.Second)
+	if !slices.ContainsFunc(got, func(r tunnelproto.Replica) bool { return r.ID == b.ID() && r.Addr == b.Address() }) {
+		t.Errorf("A lists %v, without B (%s)", got, b.ID())
+	}
+	if err := b.Withdraw(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := recA.waitFor(t, 1, 10*time.Second); got[0].ID != a.ID() {
+		t.Errorf("A lists %v after B withdrew", got)
+	}
+}
+
+// TestAloneStoreIsNotShared: SQLite serves one process; Start announces
+// without telling anyone.
+func TestAloneStoreIsNotShared(t *testing.T) {
+	st := openSQLite(t)
+	if store.IsReplicated(st) {
+		t.Fatal("a SQLite store says it is shared")
+	}
+	rec := newRecorder()
+	m := replicas.New(replicas.Config{Store: st, Address: selfAddr, Heartbeat: time.Hour, OnChange: rec.onChange})
+	m.Start(t.Context())
+	defer m.Stop()
+	if got := rec.waitFor(t, 1, 10*time.Second); got[0].ID != m.ID() {
+		t.Errorf("OnChange got %v, want this replica %s", got, m.ID())
+	}
+}
