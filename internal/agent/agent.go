@@ -27,11 +27,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -543,28 +545,23 @@ func (a *Agent) unregister(t *tunnel) {
 // receive buffers.
 const shrinkInterval = 20 * time.Second
 
+// openTunnels returns the open tunnels (in no order), read under a.mu.
+func (a *Agent) openTunnels() []*tunnel {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Collect(maps.Keys(a.tunnels))
+}
+
 // shrinkAll lets every tunnel's stream give back an empty receive buffer.
 func (a *Agent) shrinkAll() {
-	a.mu.Lock()
-	ts := make([]*tunnel, 0, len(a.tunnels))
-	for t := range a.tunnels {
-		ts = append(ts, t)
-	}
-	a.mu.Unlock()
-	for _, t := range ts {
+	for _, t := range a.openTunnels() {
 		t.link.Shrink()
 	}
 }
 
 // endAll ends every open tunnel with a reason.
 func (a *Agent) endAll(code, msg string) {
-	a.mu.Lock()
-	ts := make([]*tunnel, 0, len(a.tunnels))
-	for t := range a.tunnels {
-		ts = append(ts, t)
-	}
-	a.mu.Unlock()
-	for _, t := range ts {
+	for _, t := range a.openTunnels() {
 		t.end(code, msg)
 	}
 }

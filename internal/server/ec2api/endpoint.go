@@ -196,8 +196,8 @@ func (s *service) createEndpointChecks(sn store.Subnet, groups []store.SecurityG
 // createEndpoint is CreateInstanceConnectEndpoint: SubnetId,
 // SecurityGroupId.N (0–16; default the VPC's default group), PreserveClientIp
 // (default false), IpAddressType, ClientToken, TagSpecification.N, DryRun.
-// The endpoint starts in create-in-progress; it becomes create-complete when
-// its agent joins (endpoints.Endpoints.AgentJoined).
+// The endpoint starts in create-in-progress (endpoints.InitialState); it
+// becomes create-complete when its agent joins (endpoints.Endpoints.AgentJoined).
 func (s *service) createEndpoint(c *api.Call) (any, error) {
 	p := c.Params
 	subnetID, set, err := parseEndpointSettings(p, "SubnetId", kindSubnet)
@@ -265,7 +265,7 @@ func (s *service) createEndpoint(c *api.Call) (any, error) {
 
 	now := s.now()
 	e := store.Endpoint{
-		EndpointID: id, ARN: arn, OwnerID: s.cfg.AccountID, State: eice.CreateInProgress,
+		EndpointID: id, ARN: arn, OwnerID: s.cfg.AccountID, State: endpoints.InitialState(),
 		DNSName: s.cfg.DNSName, FipsDNSName: s.cfg.DNSName,
 		SubnetID: subnetID, VpcID: sn.VpcID, AvailabilityZone: sn.AvailabilityZone, AvailabilityZoneID: sn.AvailabilityZoneID,
 		PreserveClientIP: set.preserve, IPAddressType: set.ipType, SecurityGroupIDs: groupIDs(groups),
@@ -369,7 +369,7 @@ func (s *service) checkQuota(ctx context.Context, tx store.Repo, sn store.Subnet
 	}
 	inVpc, inSubnet := 0, 0
 	for _, e := range all {
-		if e.State == eice.DeleteComplete {
+		if endpoints.Gone(e.State) {
 			continue
 		}
 		if e.VpcID == sn.VpcID {
@@ -596,7 +596,7 @@ func (s *service) getEndpoints(ctx context.Context, ids []string) ([]store.Endpo
 
 // expired reports whether a deleted endpoint has outlived its retention.
 func expired(e store.Endpoint, cutoff time.Time) bool {
-	return e.State == eice.DeleteComplete && !e.DeletedAt.IsZero() && e.DeletedAt.Before(cutoff)
+	return endpoints.Gone(e.State) && !e.DeletedAt.IsZero() && e.DeletedAt.Before(cutoff)
 }
 
 // getLiveEndpoint reads an endpoint for Delete/Modify: unknown, purged and
@@ -604,7 +604,7 @@ func expired(e store.Endpoint, cutoff time.Time) bool {
 // as AWS answers a second delete.
 func getLiveEndpoint(ctx context.Context, r store.Repo, id string) (store.Endpoint, error) {
 	e, err := r.GetEndpoint(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && e.State == eice.DeleteComplete {
+	if errors.Is(err, store.ErrNotFound) || err == nil && endpoints.Gone(e.State) {
 		return e, kindEndpoint.errNotFound(id)
 	}
 	if err != nil {
@@ -678,8 +678,8 @@ func (s *service) deleteEndpoint(c *api.Call) (any, error) {
 
 // modifyEndpoint is ModifyInstanceConnectEndpoint: SecurityGroupId.N
 // (replaces the set), PreserveClientIp, IpAddressType, DryRun. The endpoint
-// passes through update-in-progress to update-complete; Postern applies the
-// new configuration at once.
+// passes through update-in-progress to update-complete (endpoints.Modify);
+// Postern applies the new configuration at once.
 func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 	p := c.Params
 	id, set, err := parseEndpointSettings(p, "InstanceConnectEndpointId", kindEndpoint)
@@ -733,14 +733,18 @@ func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 		if err != nil {
 			return err
 		}
-		if !eice.CanTransition(cur.State, eice.UpdateInProgress) || !eice.CanTransition(eice.UpdateInProgress, eice.UpdateComplete) {
+		err = endpoints.Modify(&cur, func(e *store.Endpoint) {
+			if len(groups) > 0 {
+				e.SecurityGroupIDs = groupIDs(groups)
+			}
+			e.PreserveClientIP, e.IPAddressType = set.preserve, set.ipType
+		})
+		if errors.Is(err, endpoints.ErrInvalidTransition) {
 			return badRequest(codeIncorrectState, "The instance connect endpoint '%s' is in state %s and cannot be modified.", id, cur.State)
 		}
-		if len(groups) > 0 {
-			cur.SecurityGroupIDs = groupIDs(groups)
+		if err != nil {
+			return err
 		}
-		cur.PreserveClientIP, cur.IPAddressType = set.preserve, set.ipType
-		cur.State, cur.StateMessage = eice.UpdateComplete, ""
 		if err := tx.UpdateEndpoint(ctx(c), cur); err != nil {
 			return storeErr(err, "update endpoint %s", id)
 		}

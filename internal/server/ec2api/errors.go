@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/postern/postern/internal/wire/awsid"
 	"github.com/postern/postern/internal/wire/awsproto"
 )
 
@@ -73,14 +74,14 @@ type resourceKind struct {
 }
 
 var (
-	kindVpc = resourceKind{prefix: "vpc", arnType: "vpc", noun: "vpc", notFound: codeVpcIDNotFound, malformed: codeVpcIDMalformed, strictHex: true}
+	kindVpc = resourceKind{prefix: awsid.PrefixVpc, arnType: "vpc", noun: "vpc", notFound: codeVpcIDNotFound, malformed: codeVpcIDMalformed, strictHex: true}
 	// Subnet, security group and instance ids are strict too.
-	kindSubnet   = resourceKind{prefix: "subnet", arnType: "subnet", noun: "subnet", notFound: codeSubnetIDNotFound, malformed: codeSubnetIDMalformed, strictHex: true}
-	kindGroup    = resourceKind{prefix: "sg", arnType: "security-group", noun: "security group", notFound: codeGroupNotFound, malformed: codeGroupIDMalformed, strictHex: true, bareNoun: true}
-	kindInstance = resourceKind{prefix: "i", arnType: "instance", noun: "instance", notFound: codeInstanceIDNotFound, malformed: codeInstanceIDMalformed, strictHex: true}
-	kindRule     = resourceKind{prefix: "sgr", arnType: "security-group-rule", noun: "security group rule", notFound: codeRuleIDNotFound, malformed: codeRuleIDMalformed, strictHex: true}
+	kindSubnet   = resourceKind{prefix: awsid.PrefixSubnet, arnType: "subnet", noun: "subnet", notFound: codeSubnetIDNotFound, malformed: codeSubnetIDMalformed, strictHex: true}
+	kindGroup    = resourceKind{prefix: awsid.PrefixSecurityGroup, arnType: "security-group", noun: "security group", notFound: codeGroupNotFound, malformed: codeGroupIDMalformed, strictHex: true, bareNoun: true}
+	kindInstance = resourceKind{prefix: awsid.PrefixInstance, arnType: "instance", noun: "instance", notFound: codeInstanceIDNotFound, malformed: codeInstanceIDMalformed, strictHex: true}
+	kindRule     = resourceKind{prefix: awsid.PrefixSecurityGroupRule, arnType: "security-group-rule", noun: "security group rule", notFound: codeRuleIDNotFound, malformed: codeRuleIDMalformed, strictHex: true}
 	kindEndpoint = resourceKind{
-		prefix: "eice", arnType: "instance-connect-endpoint", noun: "instance connect endpoint",
+		prefix: awsid.PrefixEndpoint, arnType: "instance-connect-endpoint", noun: "instance connect endpoint",
 		notFound: codeEndpointIDNotFound, malformed: codeEndpointIDMalformed,
 		malformedMsg: func(id string) string {
 			return "The instance connect endpoint ID '" + id + "' is malformed. Ensure that you specify the ID in the form eice-xxxxxxxxxxxxxxxxx"

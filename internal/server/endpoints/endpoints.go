@@ -316,7 +316,7 @@ func (h *Endpoints) SyncDNSNames(ctx context.Context, name string) (int, error) 
 			return err
 		}
 		for _, e := range eps {
-			if e.DNSName == name || e.State == eice.DeleteComplete {
+			if e.DNSName == name || Gone(e.State) {
 				continue
 			}
 			e.DNSName, e.FipsDNSName = name, name

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/postern/postern/internal/server/eice"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/wire/awsid"
 )
@@ -92,7 +91,7 @@ func (h *Endpoints) EnsureLocalNetwork(ctx context.Context, at LocalPlace) (Loca
 		}
 		id := h.ids(awsid.PrefixEndpoint)
 		e := store.Endpoint{EndpointID: id, ARN: awsid.EC2ARN(at.Region, at.AccountID, "instance-connect-endpoint", id), OwnerID: at.AccountID,
-			State: eice.CreateInProgress, DNSName: at.DNSName, FipsDNSName: at.DNSName, SubnetID: sn.SubnetID, VpcID: vpc.VpcID,
+			State: InitialState(), DNSName: at.DNSName, FipsDNSName: at.DNSName, SubnetID: sn.SubnetID, VpcID: vpc.VpcID,
 			AvailabilityZone: sn.AvailabilityZone, AvailabilityZoneID: sn.AvailabilityZoneID, IPAddressType: "ipv4",
 			SecurityGroupIDs: []string{g.GroupID}, NetworkInterfaceIDs: []string{}, CreatedAt: now}
 		if err := tx.CreateEndpoint(ctx, e); err != nil {

@@ -36,7 +36,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/server/audit"
-	"github.com/postern/postern/internal/server/eice"
+	"github.com/postern/postern/internal/server/endpoints"
 	"github.com/postern/postern/internal/server/identity"
 	"github.com/postern/postern/internal/server/metrics"
 	"github.com/postern/postern/internal/server/policy"
@@ -266,8 +266,13 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusa
 		return nil, ref
 	}
 	// 2. The endpoint.
+	// Which endpoint may carry a tunnel is package endpoints' rule.
 	ep, err := f.cfg.Store.GetEndpoint(ctx, req.params.InstanceConnectEndpointID)
-	if errors.Is(err, store.ErrNotFound) || err == nil && ep.State == eice.DeleteComplete {
+	var refusal error
+	if err == nil {
+		refusal = endpoints.TunnelRefusal(ep)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(refusal, endpoints.ErrEndpointGone) {
 		return nil, refuse(http.StatusNotFound, "InvalidInstanceConnectEndpointId.NotFound", ReasonEndpoint,
 			"The instance connect endpoint ID '%s' does not exist.", req.params.InstanceConnectEndpointID)
 	}
@@ -275,7 +280,7 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusa
 		return nil, f.internal("get endpoint", err)
 	}
 	req.endpoint, req.endpointRN = ep, ep.ARN
-	if !eice.Usable(ep.State) {
+	if refusal != nil { // endpoints.ErrEndpointNotUsable
 		return nil, refuse(http.StatusConflict, "IncorrectState", ReasonEndpoint,
 			"The instance connect endpoint '%s' is in state %s and cannot open tunnels.", ep.EndpointID, ep.State)
 	}

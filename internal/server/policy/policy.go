@@ -38,6 +38,7 @@
 package policy
 
 import (
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -301,24 +302,17 @@ func (m *Match) String() string {
 // NotPrincipal matches req.Principal.
 func Evaluate(policies []Source, req Request) Decision {
 	allowP, allowS := -1, -1
-	for pi := range policies {
-		doc := policies[pi].Doc
-		if doc == nil {
+	for at, st := range statements(policies) {
+		if st.Effect == Allow && allowP >= 0 {
+			continue // already allowed; only a Deny can change that
+		}
+		if !st.applies(at.kind, &req) {
 			continue
 		}
-		for si := range doc.Statements {
-			st := &doc.Statements[si]
-			if st.Effect == Allow && allowP >= 0 {
-				continue // already allowed; only a Deny can change that
-			}
-			if !st.applies(doc.Kind, &req) {
-				continue
-			}
-			if st.Effect == Deny {
-				return Decision{Effect: Deny, Matched: &Match{Policy: policies[pi].Name, Sid: st.Sid, Index: si, Effect: Deny}}
-			}
-			allowP, allowS = pi, si
+		if st.Effect == Deny {
+			return Decision{Effect: Deny, Matched: &Match{Policy: policies[at.policy].Name, Sid: st.Sid, Index: at.index, Effect: Deny}}
 		}
+		allowP, allowS = at.policy, at.index
 	}
 	if allowP < 0 {
 		return Decision{Effect: ImplicitDeny}
@@ -327,21 +321,39 @@ func Evaluate(policies []Source, req Request) Decision {
 	return Decision{Effect: Allow, Allowed: true, Matched: &Match{Policy: policies[allowP].Name, Sid: st.Sid, Index: allowS, Effect: Allow}}
 }
 
+// statementAt places a statement: its policy's index in the list, its
+// own index in that policy, and the policy's kind.
+type statementAt struct {
+	policy, index int
+	kind          Kind
+}
+
+// statements yields every statement of policies, in policy then statement
+// order; a policy without a document has none.
+func statements(policies []Source) iter.Seq2[statementAt, *Statement] {
+	return func(yield func(statementAt, *Statement) bool) {
+		for pi := range policies {
+			doc := policies[pi].Doc
+			if doc == nil {
+				continue
+			}
+			for si := range doc.Statements {
+				if !yield(statementAt{policy: pi, index: si, kind: doc.Kind}, &doc.Statements[si]) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // Matches returns every statement of the given policies that applies to
 // req, Allow and Deny alike, in policy then statement order. It is for
 // explaining decisions (a policy simulator); Evaluate is the decision.
 func Matches(policies []Source, req Request) []Match {
 	var out []Match
-	for pi := range policies {
-		doc := policies[pi].Doc
-		if doc == nil {
-			continue
-		}
-		for si := range doc.Statements {
-			st := &doc.Statements[si]
-			if st.applies(doc.Kind, &req) {
-				out = append(out, Match{Policy: policies[pi].Name, Sid: st.Sid, Index: si, Effect: st.Effect})
-			}
+	for at, st := range statements(policies) {
+		if st.applies(at.kind, &req) {
+			out = append(out, Match{Policy: policies[at.policy].Name, Sid: st.Sid, Index: at.index, Effect: st.Effect})
 		}
 	}
 	return out
@@ -384,12 +396,7 @@ func (st *Statement) matchAction(action string) bool {
 	if len(st.actions) == 0 {
 		return false
 	}
-	for i := range st.actions {
-		if st.actions[i].match(action, nil, true) {
-			return !st.notAction
-		}
-	}
-	return st.notAction
+	return matchAny(st.actions, action, nil, true) != st.notAction
 }
 
 // matchResource reports whether resource satisfies Resource or
@@ -402,10 +409,16 @@ func (st *Statement) matchResource(resource string, ctx Context) bool {
 	if len(st.resources) == 0 {
 		return false
 	}
-	for i := range st.resources {
-		if st.resources[i].match(resource, ctx, false) {
-			return !st.notResource
+	return matchAny(st.resources, resource, ctx, false) != st.notResource
+}
+
+// matchAny reports whether s matches one of pats (pattern.match with ctx
+// and fold).
+func matchAny(pats []pattern, s string, ctx Context, fold bool) bool {
+	for i := range pats {
+		if pats[i].match(s, ctx, fold) {
+			return true
 		}
 	}
-	return st.notResource
+	return false
 }
