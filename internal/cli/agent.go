@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,10 +35,44 @@ func defaultAgentStateDir() string {
 func endpointAgentCommand(env *Env) *cobra.Command {
 	var cfg agent.Config
 	var token, level string
-	cmd := &cobra.Command{
-		Use:   "endpoint-agent",
-		Short: "Run an endpoint agent: serve an Instance Connect Endpoint from inside its private network",
-		Long: `Run an endpoint agent inside a private network. It dials out to the Postern server (no inbound
+	cmd := actionCommand("endpoint-agent", "Run an endpoint agent: serve an Instance Connect Endpoint from inside its private network", func(ctx context.Context) error {
+		logger, err := newLogger(env.Stderr, level)
+		if err != nil {
+			return err
+		}
+		cfg.Logger = logger
+		cfg.Version = Version
+		if token == "" {
+			token = os.Getenv("POSTERN_JOIN_TOKEN")
+		}
+		// One agent per state directory: two with one identity would
+		// take each other's link in turns.
+		unlock, err := agent.LockStateDir(cfg.StateDir)
+		if err != nil {
+			return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+		}
+		defer unlock()
+		id, joined, err := agent.LoadOrJoin(ctx, token, cfg)
+		switch {
+		case errors.Is(err, agent.ErrNoIdentity):
+			return usageErr("this agent has not joined an endpoint yet: pass --join-token (from `postern ec2 create-endpoint-join-token`)")
+		case errors.Is(err, agent.ErrOtherEndpoint):
+			return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+		case err != nil && joined:
+			return &exitError{code: ExitOther, msg: "postern endpoint-agent: join: " + err.Error()}
+		case err != nil:
+			return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+		case joined:
+			fmt.Fprintf(env.Stderr, "Joined endpoint %s as %s; identity saved in %s\n", id.EndpointID, id.AgentID, cfg.StateDir)
+		case token != "":
+			cfg.Logger.Info("already joined this endpoint; the join token was not used", "agent", id.AgentID, "endpoint", id.EndpointID)
+		}
+		if err := agent.New(id, cfg).Run(ctx); err != nil {
+			return &exitError{code: ExitOther, msg: "postern endpoint-agent: " + err.Error()}
+		}
+		return nil
+	})
+	cmd.Long = `Run an endpoint agent inside a private network. It dials out to the Postern server (no inbound
 port), joins an endpoint once with a join token, and then serves tunnels to the network's servers.
 
   postern ec2 create-endpoint-join-token --instance-connect-endpoint-id eice-…   # on an admin machine
@@ -48,47 +81,7 @@ port), joins an endpoint once with a join token, and then serves tunnels to the 
 The identity it receives is kept in --state-dir; later starts need no token. One agent runs per
 --state-dir (it is locked while the agent runs); to serve another endpoint from the same host, run
 another agent with its own --state-dir and that endpoint's token. SIGTERM drains: no new tunnels,
-open ones may finish for --drain-timeout.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lv slog.Level
-			if err := lv.UnmarshalText([]byte(level)); err != nil {
-				return usageErr("--log-level %q: %v", level, err)
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
-			cfg.Version = Version
-			if token == "" {
-				token = os.Getenv("POSTERN_JOIN_TOKEN")
-			}
-			ctx := cmd.Context()
-			// One agent per state directory: two with one identity would
-			// take each other's link in turns.
-			unlock, err := agent.LockStateDir(cfg.StateDir)
-			if err != nil {
-				return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
-			}
-			defer unlock()
-			id, joined, err := agent.LoadOrJoin(ctx, token, cfg)
-			switch {
-			case errors.Is(err, agent.ErrNoIdentity):
-				return usageErr("this agent has not joined an endpoint yet: pass --join-token (from `postern ec2 create-endpoint-join-token`)")
-			case errors.Is(err, agent.ErrOtherEndpoint):
-				return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
-			case err != nil && joined:
-				return &exitError{code: ExitOther, msg: "postern endpoint-agent: join: " + err.Error()}
-			case err != nil:
-				return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
-			case joined:
-				fmt.Fprintf(env.Stderr, "Joined endpoint %s as %s; identity saved in %s\n", id.EndpointID, id.AgentID, cfg.StateDir)
-			case token != "":
-				cfg.Logger.Info("already joined this endpoint; the join token was not used", "agent", id.AgentID, "endpoint", id.EndpointID)
-			}
-			if err := agent.New(id, cfg).Run(ctx); err != nil {
-				return &exitError{code: ExitOther, msg: "postern endpoint-agent: " + err.Error()}
-			}
-			return nil
-		},
-	}
+open ones may finish for --drain-timeout.`
 	f := cmd.Flags()
 	f.StringVar(&token, "join-token", "", "join token (or POSTERN_JOIN_TOKEN); needed only the first time")
 	f.StringVar(&cfg.StateDir, "state-dir", defaultAgentStateDir(), "where the agent keeps its key and identity")
@@ -130,13 +123,9 @@ type agentOut struct {
 
 // posternAction calls a Postern EC2 action and prints its result as JSON.
 func posternAction(ctx context.Context, env *Env, action string, params url.Values, out any, printed any) error {
-	cfg, err := env.LoadAWSConfig(ctx)
+	body, err := callQuery(ctx, env, action, params)
 	if err != nil {
 		return err
-	}
-	body, err := CallQuery(ctx, cfg, env.g.endpointURL, "ec2", action, "2016-11-15", params)
-	if err != nil {
-		return apiError(action, err)
 	}
 	if err := xml.Unmarshal(body, out); err != nil {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("%s: unexpected answer: %v", action, err)}
@@ -152,19 +141,14 @@ func posternAction(ctx context.Context, env *Env, action string, params url.Valu
 func createJoinTokenCommand(env *Env) *cobra.Command {
 	var id string
 	var ttl int
-	cmd := &cobra.Command{
-		Use:   "create-endpoint-join-token",
-		Short: "Make a single-use, short-lived token for a new endpoint agent (Postern action)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p := url.Values{"InstanceConnectEndpointId": {id}}
-			if ttl > 0 {
-				p.Set("ExpiresInSeconds", strconv.Itoa(ttl))
-			}
-			var out joinTokenOut
-			return posternAction(cmd.Context(), env, "CreateEndpointJoinToken", p, &out, &out)
-		},
-	}
+	cmd := actionCommand("create-endpoint-join-token", "Make a single-use, short-lived token for a new endpoint agent (Postern action)", func(ctx context.Context) error {
+		p := url.Values{"InstanceConnectEndpointId": {id}}
+		if ttl > 0 {
+			p.Set("ExpiresInSeconds", strconv.Itoa(ttl))
+		}
+		var out joinTokenOut
+		return posternAction(ctx, env, "CreateEndpointJoinToken", p, &out, &out)
+	})
 	cmd.Flags().StringVar(&id, "instance-connect-endpoint-id", "", "the endpoint the agent will serve (required)")
 	cmd.Flags().IntVar(&ttl, "expires-in-seconds", 0, "the token's lifetime (60-86400; default 900)")
 	_ = cmd.MarkFlagRequired("instance-connect-endpoint-id")
@@ -173,47 +157,37 @@ func createJoinTokenCommand(env *Env) *cobra.Command {
 
 func describeAgentsCommand(env *Env) *cobra.Command {
 	var id string
-	cmd := &cobra.Command{
-		Use:   "describe-endpoint-agents",
-		Short: "List endpoint agents: id, address, version, connected since, tunnels (Postern action)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p := url.Values{}
-			if id != "" {
-				p.Set("InstanceConnectEndpointId", id)
-			}
-			var out struct {
-				Agents []agentOut `xml:"endpointAgentSet>item"`
-			}
-			printed := struct {
-				EndpointAgents *[]agentOut `json:"EndpointAgents"`
-			}{&out.Agents}
-			out.Agents = []agentOut{}
-			return posternAction(cmd.Context(), env, "DescribeEndpointAgents", p, &out, &printed)
-		},
-	}
+	cmd := actionCommand("describe-endpoint-agents", "List endpoint agents: id, address, version, connected since, tunnels (Postern action)", func(ctx context.Context) error {
+		p := url.Values{}
+		if id != "" {
+			p.Set("InstanceConnectEndpointId", id)
+		}
+		var out struct {
+			Agents []agentOut `xml:"endpointAgentSet>item"`
+		}
+		printed := struct {
+			EndpointAgents *[]agentOut `json:"EndpointAgents"`
+		}{&out.Agents}
+		out.Agents = []agentOut{}
+		return posternAction(ctx, env, "DescribeEndpointAgents", p, &out, &printed)
+	})
 	cmd.Flags().StringVar(&id, "instance-connect-endpoint-id", "", "only this endpoint's agents")
 	return cmd
 }
 
 func revokeAgentCommand(env *Env) *cobra.Command {
 	var id string
-	cmd := &cobra.Command{
-		Use:   "revoke-endpoint-agent",
-		Short: "Revoke an endpoint agent: its link and tunnels close, it can never reconnect (Postern action)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Return bool     `xml:"return"`
-				Agent  agentOut `xml:"endpointAgent"`
-			}
-			printed := struct {
-				Return        *bool     `json:"Return"`
-				EndpointAgent *agentOut `json:"EndpointAgent"`
-			}{&out.Return, &out.Agent}
-			return posternAction(cmd.Context(), env, "RevokeEndpointAgent", url.Values{"AgentId": {id}}, &out, &printed)
-		},
-	}
+	cmd := actionCommand("revoke-endpoint-agent", "Revoke an endpoint agent: its link and tunnels close, it can never reconnect (Postern action)", func(ctx context.Context) error {
+		var out struct {
+			Return bool     `xml:"return"`
+			Agent  agentOut `xml:"endpointAgent"`
+		}
+		printed := struct {
+			Return        *bool     `json:"Return"`
+			EndpointAgent *agentOut `json:"EndpointAgent"`
+		}{&out.Return, &out.Agent}
+		return posternAction(ctx, env, "RevokeEndpointAgent", url.Values{"AgentId": {id}}, &out, &printed)
+	})
 	cmd.Flags().StringVar(&id, "agent-id", "", "the agent (eni-…) to revoke (required)")
 	_ = cmd.MarkFlagRequired("agent-id")
 	return cmd

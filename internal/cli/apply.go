@@ -94,6 +94,15 @@ func plannedID(kind, name string) string { return "(new " + kind + " " + name + 
 
 func isPlanned(id string) bool { return strings.HasPrefix(id, "(new ") }
 
+// indexByName files v in m under its Name tag, if it has one.
+func indexByName[T any](m map[string]T, tags []ec2types.Tag, v T) {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == "Name" {
+			m[aws.ToString(t.Value)] = v
+		}
+	}
+}
+
 func nameTag(kind, name string) []ec2types.TagSpecification {
 	return []ec2types.TagSpecification{{ResourceType: ec2types.ResourceType(kind), Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String(name)}}}}
 }
@@ -159,11 +168,7 @@ func (a *applier) subnets(vpcID string, v netspec.Vpc) (map[string]string, error
 			return nil, a.fail("DescribeSubnets", err)
 		}
 		for _, s := range out.Subnets {
-			for _, t := range s.Tags {
-				if aws.ToString(t.Key) == "Name" {
-					existing[aws.ToString(t.Value)] = s
-				}
-			}
+			indexByName(existing, s.Tags, s)
 		}
 	}
 	for _, sn := range v.Subnets {
@@ -393,11 +398,7 @@ func (a *applier) instances(vpcID string, v netspec.Vpc, subnets, groups map[str
 			}
 			for _, r := range out.Reservations {
 				for _, in := range r.Instances {
-					for _, t := range in.Tags {
-						if aws.ToString(t.Key) == "Name" {
-							existing[aws.ToString(t.Value)] = in
-						}
-					}
+					indexByName(existing, in.Tags, in)
 				}
 			}
 		}
@@ -451,11 +452,7 @@ func (a *applier) endpoints(vpcID string, v netspec.Vpc, subnets, groups map[str
 				if strings.HasPrefix(string(e.State), "delete") {
 					continue
 				}
-				for _, t := range e.Tags {
-					if aws.ToString(t.Key) == "Name" {
-						existing[aws.ToString(t.Value)] = e
-					}
-				}
+				indexByName(existing, e.Tags, e)
 			}
 		}
 	}

@@ -48,6 +48,26 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: ExitUsage, msg: "postern: error: " + fmt.Sprintf(format, args...)}
 }
 
+// actionCommand is a command that takes no positional arguments and runs
+// run with the command's context.
+func actionCommand(use, short string, run func(ctx context.Context) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context()) },
+	}
+}
+
+// newLogger logs text to w at level (--log-level: debug, info, warn or error).
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErr("--log-level %q: %v", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
+}
+
 // globals are the AWS CLI's global options.
 type globals struct {
 	profile, region, endpointURL, output, caBundle string
@@ -89,22 +109,16 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 func serverCommand(env *Env) *cobra.Command {
 	var opts server.Options
 	var level string
-	cmd := &cobra.Command{
-		Use:   "server",
-		Short: "Run the Postern server (API and tunnels on one TLS listener)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lv slog.Level
-			if err := lv.UnmarshalText([]byte(level)); err != nil {
-				return usageErr("--log-level %q: %v", level, err)
-			}
-			logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
-			if err := server.Run(cmd.Context(), opts, env.Stdout, logger); err != nil {
-				return &exitError{code: ExitOther, msg: "postern server: " + err.Error()}
-			}
-			return nil
-		},
-	}
+	cmd := actionCommand("server", "Run the Postern server (API and tunnels on one TLS listener)", func(ctx context.Context) error {
+		logger, err := newLogger(env.Stderr, level)
+		if err != nil {
+			return err
+		}
+		if err := server.Run(ctx, opts, env.Stdout, logger); err != nil {
+			return &exitError{code: ExitOther, msg: "postern server: " + err.Error()}
+		}
+		return nil
+	})
 	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data, or data_dir in the config file)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", "", "TLS listener HOST:PORT (default 127.0.0.1:8443, or listen in the config file)")
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
@@ -115,19 +129,14 @@ func serverCommand(env *Env) *cobra.Command {
 
 func migrateCommand(env *Env) *cobra.Command {
 	var opts server.Options
-	cmd := &cobra.Command{
-		Use:   "migrate",
-		Short: "Create or bring up to date the store's schema, then exit (servers also migrate on start)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			if err := server.Migrate(cmd.Context(), opts, logger); err != nil {
-				return &exitError{code: ExitOther, msg: "postern migrate: " + err.Error()}
-			}
-			fmt.Fprintln(env.Stdout, "The store's schema is up to date.")
-			return nil
-		},
-	}
+	cmd := actionCommand("migrate", "Create or bring up to date the store's schema, then exit (servers also migrate on start)", func(ctx context.Context) error {
+		logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		if err := server.Migrate(ctx, opts, logger); err != nil {
+			return &exitError{code: ExitOther, msg: "postern migrate: " + err.Error()}
+		}
+		fmt.Fprintln(env.Stdout, "The store's schema is up to date.")
+		return nil
+	})
 	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data)")
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
 	cmd.Flags().StringVar(&opts.Database, "database", "", "sqlite (default) or a postgres:// URL")

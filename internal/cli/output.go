@@ -122,42 +122,36 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 			b.WriteString("    ")
 		}
 	}
+	// items writes n items between open and close, one a line, or open
+	// and close alone when there are none.
+	items := func(open, close byte, n int, item func(i int)) {
+		b.WriteByte(open)
+		if n == 0 {
+			b.WriteByte(close)
+			return
+		}
+		b.WriteByte('\n')
+		for i := range n {
+			pad(depth + 1)
+			item(i)
+			if i < n-1 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('\n')
+		}
+		pad(depth)
+		b.WriteByte(close)
+	}
 	switch x := v.(type) {
 	case ordered:
-		if len(x) == 0 {
-			b.WriteString("{}")
-			return
-		}
-		b.WriteString("{\n")
-		for i, m := range x {
-			pad(depth + 1)
-			k, _ := json.Marshal(m.key)
+		items('{', '}', len(x), func(i int) {
+			k, _ := json.Marshal(x[i].key)
 			b.Write(k)
 			b.WriteString(": ")
-			writeJSON(b, m.value, depth+1)
-			if i < len(x)-1 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		pad(depth)
-		b.WriteByte('}')
+			writeJSON(b, x[i].value, depth+1)
+		})
 	case []any:
-		if len(x) == 0 {
-			b.WriteString("[]")
-			return
-		}
-		b.WriteString("[\n")
-		for i, e := range x {
-			pad(depth + 1)
-			writeJSON(b, e, depth+1)
-			if i < len(x)-1 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('\n')
-		}
-		pad(depth)
-		b.WriteByte(']')
+		items('[', ']', len(x), func(i int) { writeJSON(b, x[i], depth+1) })
 	case string:
 		enc := json.NewEncoder(b)
 		enc.SetEscapeHTML(false)

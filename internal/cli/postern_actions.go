@@ -63,6 +63,14 @@ func (r registerInstanceParams) values() url.Values {
 	return p
 }
 
+// callQuery sends Postern's EC2 action with the AWS configuration and words
+// its error as the AWS CLI does.
+func callQuery(ctx context.Context, env *Env, action string, params url.Values) ([]byte, error) {
+	return callAPI(ctx, env, action, func(cfg aws.Config) ([]byte, error) {
+		return CallQuery(ctx, cfg, env.g.endpointURL, "ec2", action, ec2Version, params)
+	})
+}
+
 // registerInstance sends RegisterInstance and decodes its reservation.
 func registerInstance(ctx context.Context, cfg aws.Config, endpoint string, r registerInstanceParams) (*ec2.RunInstancesOutput, error) {
 	body, err := CallQuery(ctx, cfg, endpoint, "ec2", "RegisterInstance", ec2Version, r.values())
@@ -75,27 +83,20 @@ func registerInstance(ctx context.Context, cfg aws.Config, endpoint string, r re
 func registerInstanceCommand(env *Env) *cobra.Command {
 	var r registerInstanceParams
 	var tagSpecs []string
-	cmd := &cobra.Command{
-		Use:   "register-instance",
-		Short: "Register an existing server as an instance (Postern action; answers like run-instances)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(tagSpecs) > 0 {
-				if err := assignArgs(&r.tagSpecs, tagSpecs, "--tag-specifications"); err != nil {
-					return err
-				}
-			}
-			cfg, err := env.LoadAWSConfig(cmd.Context())
-			if err != nil {
+	cmd := actionCommand("register-instance", "Register an existing server as an instance (Postern action; answers like run-instances)", func(ctx context.Context) error {
+		if len(tagSpecs) > 0 {
+			if err := assignArgs(&r.tagSpecs, tagSpecs, "--tag-specifications"); err != nil {
 				return err
 			}
-			out, err := registerInstance(cmd.Context(), cfg, env.g.endpointURL, r)
-			if err != nil {
-				return apiError("RegisterInstance", err)
-			}
-			return printOutput(env.Stdout, env.g.output, reflect.ValueOf(out))
-		},
-	}
+		}
+		out, err := callAPI(ctx, env, "RegisterInstance", func(cfg aws.Config) (*ec2.RunInstancesOutput, error) {
+			return registerInstance(ctx, cfg, env.g.endpointURL, r)
+		})
+		if err != nil {
+			return err
+		}
+		return printOutput(env.Stdout, env.g.output, reflect.ValueOf(out))
+	})
 	f := cmd.Flags()
 	f.StringVar(&r.subnet, "subnet-id", "", "the subnet the server is in (required)")
 	f.StringVar(&r.ip, "private-ip-address", "", "the server's private IPv4 address")
@@ -108,22 +109,10 @@ func registerInstanceCommand(env *Env) *cobra.Command {
 
 func deregisterInstanceCommand(env *Env) *cobra.Command {
 	var id string
-	cmd := &cobra.Command{
-		Use:   "deregister-instance",
-		Short: "Forget a registered instance (Postern action)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := env.LoadAWSConfig(cmd.Context())
-			if err != nil {
-				return err
-			}
-			_, err = CallQuery(cmd.Context(), cfg, env.g.endpointURL, "ec2", "DeregisterInstance", ec2Version, url.Values{"InstanceId": {id}})
-			if err != nil {
-				return apiError("DeregisterInstance", err)
-			}
-			return nil
-		},
-	}
+	cmd := actionCommand("deregister-instance", "Forget a registered instance (Postern action)", func(ctx context.Context) error {
+		_, err := callQuery(ctx, env, "DeregisterInstance", url.Values{"InstanceId": {id}})
+		return err
+	})
 	cmd.Flags().StringVar(&id, "instance-id", "", "the instance to deregister (required)")
 	return cmd
 }
@@ -206,7 +195,9 @@ func signedPost(ctx context.Context, cfg aws.Config, endpoint, service string, b
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("failed to retrieve credentials: %w", err)
+		// Any failure here is reported as missing credentials (unlike the
+		// SDK's operations, where only the instance-role fallback is).
+		return nil, 0, markNoCredentials(fmt.Errorf("failed to retrieve credentials: %w", err))
 	}
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), service, cfg.Region, time.Now()); err != nil {

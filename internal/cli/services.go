@@ -65,6 +65,7 @@ func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, &exitError{code: ExitConfig, msg: "postern: error: " + err.Error()}
 	}
+	cfg.Credentials = withNoCredentialsMark(cfg.Credentials)
 	if cfg.Region == "" {
 		return aws.Config{}, &exitError{code: ExitConfig, msg: "You must specify a region. You can also configure your region by running \"aws configure\"."}
 	}
@@ -185,15 +186,12 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 					return err
 				}
 			}
-			cfg, err := env.LoadAWSConfig(cmd.Context())
+			out, err := callAPI(cmd.Context(), env, op.name, func(cfg aws.Config) (reflect.Value, error) {
+				method := reflect.ValueOf(svc.client(cfg, env.g.endpointURL)).MethodByName(op.name)
+				return pg.run(cmd.Context(), method, in)
+			})
 			if err != nil {
 				return err
-			}
-			client := reflect.ValueOf(svc.client(cfg, env.g.endpointURL))
-			method := client.MethodByName(op.name)
-			out, err := pg.run(cmd.Context(), method, in)
-			if err != nil {
-				return apiError(op.name, err)
 			}
 			return printOutput(env.Stdout, env.g.output, out)
 		},
@@ -217,19 +215,33 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 	return cmd
 }
 
+// callAPI loads the AWS configuration, calls op with it, and words op's
+// error as the AWS CLI does.
+func callAPI[T any](ctx context.Context, env *Env, op string, call func(cfg aws.Config) (T, error)) (T, error) {
+	var zero T
+	cfg, err := env.LoadAWSConfig(ctx)
+	if err != nil {
+		return zero, err
+	}
+	out, err := call(cfg)
+	if err != nil {
+		return zero, apiError(op, err)
+	}
+	return out, nil
+}
+
 // apiError words an error as the AWS CLI does.
 func apiError(op string, err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		return &exitError{code: ExitServiceFail, msg: fmt.Sprintf("\nAn error occurred (%s) when calling the %s operation: %s", ae.ErrorCode(), op, ae.ErrorMessage())}
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "failed to retrieve credentials") || strings.Contains(msg, "no EC2 IMDS role found") {
+	if errors.Is(err, errNoCredentials) {
 		return &exitError{code: ExitConfig, msg: "\nUnable to locate credentials. You can configure credentials by running \"aws configure\"."}
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee
 	}
-	return &exitError{code: ExitOther, msg: "\n" + msg}
+	return &exitError{code: ExitOther, msg: "\n" + err.Error()}
 }

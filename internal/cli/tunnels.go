@@ -39,14 +39,12 @@ func CallJSON(ctx context.Context, cfg aws.Config, endpoint, service, target str
 
 func tunnelsCommand(env *Env) *cobra.Command {
 	root := &cobra.Command{Use: "tunnels", Short: "Open tunnels: list them, terminate one (Postern actions)"}
-	call := func(cmd *cobra.Command, action string, input any) error {
-		cfg, err := env.LoadAWSConfig(cmd.Context())
+	call := func(ctx context.Context, action string, input any) error {
+		out, err := callAPI(ctx, env, action, func(cfg aws.Config) ([]byte, error) {
+			return CallJSON(ctx, cfg, env.g.endpointURL, "ec2-instance-connect", "AWSEC2InstanceConnectService."+action, input)
+		})
 		if err != nil {
 			return err
-		}
-		out, err := CallJSON(cmd.Context(), cfg, env.g.endpointURL, "ec2-instance-connect", "AWSEC2InstanceConnectService."+action, input)
-		if err != nil {
-			return apiError(action, err)
 		}
 		var pretty bytes.Buffer
 		if json.Indent(&pretty, out, "", "    ") != nil {
@@ -56,27 +54,17 @@ func tunnelsCommand(env *Env) *cobra.Command {
 		return nil
 	}
 	var endpoint, id string
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List open tunnels: id, principal, source, endpoint, agent, target, started, bytes so far, seconds left",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in := map[string]string{}
-			if endpoint != "" {
-				in["InstanceConnectEndpointId"] = endpoint
-			}
-			return call(cmd, "ListTunnels", in)
-		},
-	}
+	list := actionCommand("list", "List open tunnels: id, principal, source, endpoint, agent, target, started, bytes so far, seconds left", func(ctx context.Context) error {
+		in := map[string]string{}
+		if endpoint != "" {
+			in["InstanceConnectEndpointId"] = endpoint
+		}
+		return call(ctx, "ListTunnels", in)
+	})
 	list.Flags().StringVar(&endpoint, "instance-connect-endpoint-id", "", "only this endpoint's tunnels")
-	term := &cobra.Command{
-		Use:   "terminate",
-		Short: "Close an open tunnel now (its client sees who terminated it)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return call(cmd, "TerminateTunnel", map[string]string{"TunnelId": id})
-		},
-	}
+	term := actionCommand("terminate", "Close an open tunnel now (its client sees who terminated it)", func(ctx context.Context) error {
+		return call(ctx, "TerminateTunnel", map[string]string{"TunnelId": id})
+	})
 	term.Flags().StringVar(&id, "tunnel-id", "", "the tunnel (tnl-…) to close (required)")
 	_ = term.MarkFlagRequired("tunnel-id")
 	root.AddCommand(list, term)
