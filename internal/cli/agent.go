@@ -108,7 +108,7 @@ type joinTokenOut struct {
 type agentOut struct {
 	AgentID                   string `xml:"agentId" json:"AgentId"`
 	InstanceConnectEndpointID string `xml:"instanceConnectEndpointId" json:"InstanceConnectEndpointId"`
-	Name                      string `xml:"name" json:"Name"`
+	Name                      string `xml:"name" json:"Name,omitempty"`
 	State                     string `xml:"state" json:"State"`
 	Embedded                  bool   `xml:"embedded" json:"Embedded"`
 	Address                   string `xml:"address" json:"Address,omitempty"`
@@ -121,7 +121,8 @@ type agentOut struct {
 	RevokedAt                 string `xml:"revokedAt" json:"RevokedAt,omitempty"`
 }
 
-// posternAction calls a Postern EC2 action and prints its result as JSON.
+// posternAction calls a Postern EC2 action and prints its result as the
+// AWS CLI prints an API's (--output, --query).
 func posternAction(ctx context.Context, env *Env, action string, params url.Values, out any, printed any) error {
 	body, err := callQuery(ctx, env, action, params)
 	if err != nil {
@@ -130,12 +131,15 @@ func posternAction(ctx context.Context, env *Env, action string, params url.Valu
 	if err := xml.Unmarshal(body, out); err != nil {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("%s: unexpected answer: %v", action, err)}
 	}
-	b, err := json.MarshalIndent(printed, "", "    ")
+	b, err := json.Marshal(printed)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(env.Stdout, string(b))
-	return err
+	v, err := fromJSON(b)
+	if err != nil {
+		return err
+	}
+	return printResult(env.Stdout, env.g, action, v)
 }
 
 func createJoinTokenCommand(env *Env) *cobra.Command {

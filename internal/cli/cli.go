@@ -72,6 +72,11 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 type globals struct {
 	profile, region, endpointURL, output, caBundle string
 	noVerifySSL, debug                             bool
+	// output options (clientopts.go)
+	query                       *jmesQuery
+	color                       string
+	noPager                     bool
+	readTimeout, connectTimeout int
 }
 
 // Env is what hand-written commands get: the streams, the global options

@@ -40,7 +40,7 @@ func TestMissingCredentials(t *testing.T) {
 	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
 
-	const noCreds = "\nUnable to locate credentials. You can configure credentials by running \"aws configure\".\n"
+	const noCreds = "\nUnable to locate credentials. You can configure credentials by running \"postern configure\".\n"
 	tests := []struct {
 		name, config string
 		args         []string

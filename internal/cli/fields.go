@@ -29,6 +29,8 @@ func kebab(name string) string {
 // field is one member of an operation's input structure.
 type field struct {
 	name   string // flag name
+	member string // the input member's name, "MaxResults"
+	doc    string // the member's description (docs.json)
 	index  int
 	typ    reflect.Type
 	list   bool // the flag takes several arguments
@@ -49,7 +51,7 @@ func inputFields(t reflect.Type) []field {
 		if base.Kind() == reflect.Pointer {
 			base = base.Elem()
 		}
-		f := field{name: kebab(sf.Name), index: i, typ: ft}
+		f := field{name: kebab(sf.Name), member: sf.Name, index: i, typ: ft}
 		f.isBool = base.Kind() == reflect.Bool
 		f.list = ft.Kind() == reflect.Slice && ft.Elem().Kind() != reflect.Uint8
 		out = append(out, f)
@@ -59,14 +61,18 @@ func inputFields(t reflect.Type) []field {
 
 func (f field) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
+	usage := describe(f.typ)
+	if f.doc != "" {
+		usage = firstSentence(f.doc)
+	}
 	switch {
 	case f.isBool:
-		fl.Bool(f.name, false, "")
+		fl.Bool(f.name, false, usage)
 		fl.Bool("no-"+f.name, false, "")
 	case f.list:
-		fl.StringArray(f.name, nil, describe(f.typ))
+		fl.StringArray(f.name, nil, usage)
 	default:
-		fl.String(f.name, "", describe(f.typ))
+		fl.String(f.name, "", usage)
 	}
 }
 

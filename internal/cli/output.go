@@ -5,30 +5,80 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// printOutput prints an SDK output structure as the AWS CLI does.
+// The AWS CLI's output: a response becomes a generic value (ordered
+// objects, lists, scalars), --query (JMESPath) selects from it, and
+// --output lays it out as json, text, table, yaml or yaml-stream, each as
+// the AWS CLI does (awscli/formatter.py, awscli/text.py, awscli/table.py;
+// v2's yaml). Every command prints through printResult, Postern's own
+// included.
+
+// outputFormats are --output's choices, as the AWS CLI's.
+var outputFormats = []string{"json", "text", "table", "yaml", "yaml-stream"}
+
+// printOutput prints an SDK output structure in format, with no query.
 func printOutput(w io.Writer, format string, out reflect.Value) error {
-	v := toGeneric(out)
-	if v == nil {
+	return printResult(w, &globals{output: format, color: "off"}, "", out)
+}
+
+// printResult prints a command's result as the AWS CLI would with the
+// global options g. title names the operation (the table's title); out is
+// an SDK output (a reflect.Value or a pointer to a structure), or a value
+// already generic (see fromJSON).
+func printResult(w io.Writer, g *globals, title string, out any) error {
+	var v any
+	switch x := out.(type) {
+	case reflect.Value:
+		v = toGeneric(x)
+	case ordered, []any, string, int64, float64, bool, nil:
+		v = x
+	default:
+		v = toGeneric(reflect.ValueOf(x))
+	}
+	if v == nil && g.query == nil {
 		return nil
 	}
-	if m, ok := v.(ordered); ok && len(m) == 0 {
+	if g.query != nil {
+		q, err := g.query.search(v)
+		if err != nil {
+			return &exitError{code: ExitOther, msg: "\n" + err.Error()}
+		}
+		v = q
+	} else if m, ok := v.(ordered); ok && len(m) == 0 {
 		return nil // nothing to print, as the AWS CLI for e.g. delete-user
+	}
+	format, err := g.outputFormat()
+	if err != nil {
+		return err
 	}
 	var b bytes.Buffer
 	switch format {
 	case "text":
-		writeText(&b, v)
+		writeText(&b, v, "", nil)
+	case "table":
+		writeTableWidth(&b, title, v, tableStyle(g.color, w), terminalWidth(w))
+	case "yaml":
+		if m, ok := v.(ordered); ok && len(m) == 0 {
+			break
+		}
+		writeYAML(&b, v)
+	case "yaml-stream":
+		writeYAML(&b, []any{v})
 	default:
+		if m, ok := v.(ordered); ok && len(m) == 0 {
+			break
+		}
 		writeJSON(&b, v, 0)
 		b.WriteByte('\n')
 	}
-	_, err := w.Write(b.Bytes())
+	_, err = w.Write(b.Bytes())
 	return err
 }
 
@@ -54,7 +104,7 @@ func toGeneric(v reflect.Value) any {
 		return toGeneric(v.Elem())
 	case reflect.Struct:
 		if t, ok := v.Interface().(time.Time); ok {
-			return t.UTC().Format("2006-01-02T15:04:05") + formatFraction(t) + "+00:00"
+			return formatTime(t)
 		}
 		var o ordered
 		t := v.Type()
@@ -63,7 +113,13 @@ func toGeneric(v reflect.Value) any {
 			if !sf.IsExported() || sf.Name == "ResultMetadata" {
 				continue
 			}
-			g := toGeneric(v.Field(i))
+			f := v.Field(i)
+			if f.Kind() == reflect.String && f.Len() == 0 {
+				// An unset enum (a string type, not a pointer): the
+				// AWS CLI omits it as it omits every unset member.
+				continue
+			}
+			g := toGeneric(f)
 			if g == nil {
 				continue
 			}
@@ -160,7 +216,7 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case float64:
-		b.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
+		b.WriteString(pyFloat(x))
 	case bool:
 		b.WriteString(strconv.FormatBool(x))
 	case nil:
@@ -168,38 +224,276 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 	}
 }
 
-// writeText prints scalars tab-separated, one line per structure, roughly
-// as the AWS CLI's text output.
-func writeText(b *bytes.Buffer, v any) {
+// pyFloat formats a float as Python's repr, which the AWS CLI prints.
+func pyFloat(f float64) string {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if abs := math.Abs(f); abs != 0 && (abs >= 1e16 || abs < 1e-4) {
+		s = strconv.FormatFloat(f, 'e', -1, 64)
+		if mant, exp, ok := strings.Cut(s, "e"); ok && len(exp) == 3 && (exp[1] == '0') {
+			s = mant + "e" + exp[:1] + exp[2:]
+		}
+		return s
+	}
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
+// pyStr formats a scalar as Python's str(), which the AWS CLI's text and
+// table layouts print: True, False, None.
+func pyStr(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case nil:
+		return "None"
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case float64:
+		return pyFloat(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func isScalar(v any) bool {
+	switch v.(type) {
+	case ordered, []any:
+		return false
+	}
+	return true
+}
+
+// writeText writes v in the AWS CLI's text layout (awscli/text.py): each
+// object's scalars on one tab-separated line in key order, headed by the
+// upper-cased name of the member that holds it; the scalars of a list of
+// objects in the columns that all of them have; nested values after.
+func writeText(b *bytes.Buffer, v any, identifier string, scalarKeys []string) {
 	switch x := v.(type) {
 	case ordered:
 		var scalars []string
-		var nested []any
-		for _, m := range x {
-			switch m.value.(type) {
-			case ordered, []any:
-				nested = append(nested, m.value)
-			default:
-				scalars = append(scalars, fmt.Sprint(m.value))
+		var nested []member
+		if scalarKeys == nil {
+			for _, m := range sortedMembers(x) {
+				if isScalar(m.value) {
+					scalars = append(scalars, pyStr(m.value))
+				} else {
+					nested = append(nested, m)
+				}
+			}
+		} else {
+			have := map[string]bool{}
+			for _, k := range scalarKeys {
+				have[k] = true
+				if m, ok := x.get(k); ok {
+					scalars = append(scalars, pyStr(m))
+				} else {
+					scalars = append(scalars, "")
+				}
+			}
+			for _, m := range sortedMembers(x) {
+				if !have[m.key] {
+					nested = append(nested, m)
+				}
 			}
 		}
 		if len(scalars) > 0 {
-			for i, s := range scalars {
-				if i > 0 {
-					b.WriteByte('\t')
-				}
-				b.WriteString(s)
+			if identifier != "" {
+				scalars = append([]string{strings.ToUpper(identifier)}, scalars...)
 			}
+			b.WriteString(strings.Join(scalars, "\t"))
 			b.WriteByte('\n')
 		}
-		for _, n := range nested {
-			writeText(b, n)
+		for _, m := range nested {
+			writeText(b, m.value, m.key, nil)
 		}
 	case []any:
+		if len(x) == 0 {
+			return
+		}
+		hasObject, hasList := false, false
 		for _, e := range x {
-			writeText(b, e)
+			switch e.(type) {
+			case ordered:
+				hasObject = true
+			case []any:
+				hasList = true
+			}
+		}
+		switch {
+		case hasObject:
+			keys := allScalarKeys(x)
+			for _, e := range x {
+				writeText(b, e, identifier, keys)
+			}
+		case hasList:
+			var scalars []any
+			var rest []any
+			for _, e := range x {
+				if isScalar(e) {
+					scalars = append(scalars, e)
+				} else {
+					rest = append(rest, e)
+				}
+			}
+			if len(scalars) > 0 {
+				writeScalarList(b, scalars, identifier)
+			}
+			for _, e := range rest {
+				writeText(b, e, identifier, nil)
+			}
+		default:
+			writeScalarList(b, x, identifier)
 		}
 	default:
-		fmt.Fprintln(b, x)
+		b.WriteString(pyStr(x))
+		b.WriteByte('\n')
 	}
+}
+
+func writeScalarList(b *bytes.Buffer, list []any, identifier string) {
+	if identifier != "" {
+		for _, e := range list {
+			fmt.Fprintf(b, "%s\t%s\n", strings.ToUpper(identifier), pyStr(e))
+		}
+		return
+	}
+	s := make([]string, len(list))
+	for i, e := range list {
+		s[i] = pyStr(e)
+	}
+	b.WriteString(strings.Join(s, "\t"))
+	b.WriteByte('\n')
+}
+
+// allScalarKeys are the sorted keys that hold a scalar in any of list's
+// objects.
+func allScalarKeys(list []any) []string {
+	seen := map[string]bool{}
+	for _, e := range list {
+		if o, ok := e.(ordered); ok {
+			for _, m := range o {
+				if isScalar(m.value) {
+					seen[m.key] = true
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedMembers(o ordered) []member {
+	s := append([]member(nil), o...)
+	sort.SliceStable(s, func(i, j int) bool { return s[i].key < s[j].key })
+	return s
+}
+
+func (o ordered) get(key string) (any, bool) {
+	for _, m := range o {
+		if m.key == key {
+			return m.value, true
+		}
+	}
+	return nil, false
+}
+
+// fromJSON decodes a JSON document into a generic value, keeping the
+// members' order. Timestamps that a JSON protocol sends as epoch seconds
+// (members named …At or …Since) and those sent as RFC 3339 become the
+// AWS CLI's ISO 8601 form, as the SDK's times print.
+func fromJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := decodeJSONValue(dec, "")
+	if err != nil {
+		return nil, fmt.Errorf("decode JSON output: %w", err)
+	}
+	return v, nil
+}
+
+func decodeJSONValue(dec *json.Decoder, key string) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			o := ordered{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				v, err := decodeJSONValue(dec, k)
+				if err != nil {
+					return nil, err
+				}
+				if v == nil {
+					continue
+				}
+				o = append(o, member{k, v})
+			}
+			_, err := dec.Token()
+			return o, err
+		case '[':
+			list := []any{}
+			for dec.More() {
+				v, err := decodeJSONValue(dec, "")
+				if err != nil {
+					return nil, err
+				}
+				list = append(list, v)
+			}
+			_, err := dec.Token()
+			return list, err
+		}
+	case json.Number:
+		if timeKey(key) {
+			if f, err := t.Float64(); err == nil {
+				sec, frac := math.Modf(f)
+				return formatTime(time.Unix(int64(sec), int64(math.Round(frac*1e6))*1000)), nil
+			}
+		}
+		if i, err := t.Int64(); err == nil {
+			return i, nil
+		}
+		f, err := t.Float64()
+		return f, err
+	case string:
+		if timeKey(key) {
+			if tm, err := time.Parse(time.RFC3339Nano, t); err == nil {
+				return formatTime(tm), nil
+			}
+		}
+		return t, nil
+	case bool:
+		return t, nil
+	}
+	return nil, nil
+}
+
+// timeKey says whether a member named key holds a timestamp.
+func timeKey(key string) bool {
+	return strings.HasSuffix(key, "At") || strings.HasSuffix(key, "Since")
+}
+
+// formatTime is the AWS CLI's ISO 8601 form of a timestamp.
+func formatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05") + formatFraction(t) + "+00:00"
 }

@@ -95,7 +95,7 @@ func registerInstanceCommand(env *Env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return printOutput(env.Stdout, env.g.output, reflect.ValueOf(out))
+		return printResult(env.Stdout, env.g, "RegisterInstance", reflect.ValueOf(out))
 	})
 	f := cmd.Flags()
 	f.StringVar(&r.subnet, "subnet-id", "", "the subnet the server is in (required)")

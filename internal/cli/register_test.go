@@ -58,7 +58,9 @@ func TestRegisterInstanceOutput(t *testing.T) {
 			}
 			desc := run("--output", tc.output, "ec2", "describe-instances", "--instance-ids", ids[0])
 			if tc.output == "text" {
-				if reg != desc {
+				// run-instances' reservation is the top level: its line
+				// has no RESERVATIONS heading, as in the AWS CLI's text.
+				if "RESERVATIONS\t"+reg != desc {
 					t.Fatalf("register-instance printed\n%s\ndescribe-instances prints the reservation as\n%s", reg, desc)
 				}
 				return

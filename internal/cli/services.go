@@ -3,20 +3,20 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
+
+	"github.com/postern/postern/internal/cli/served"
 )
 
 // service is one AWS service whose SDK client the CLI reflects over.
@@ -56,19 +56,22 @@ func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 	if bundle != nil {
 		opts = append(opts, awsconfig.WithCustomCABundle(bytes.NewReader(bundle)))
 	}
-	if env.g.noVerifySSL {
-		opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for --no-verify-ssl
-		})))
-	}
+	opts = append(opts, awsconfig.WithHTTPClient(httpClient(env.g)))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, &exitError{code: ExitConfig, msg: "postern: error: " + err.Error()}
 	}
 	cfg.Credentials = withNoCredentialsMark(cfg.Credentials)
-	if cfg.Region == "" {
-		return aws.Config{}, &exitError{code: ExitConfig, msg: "You must specify a region. You can also configure your region by running \"aws configure\"."}
+	// Every request says which postern sent it, as the AWS CLI's say
+	// aws-cli/VERSION.
+	cfg.APIOptions = append(cfg.APIOptions, awsmiddleware.AddUserAgentKeyValue("postern", Version))
+	if !endpointConfigured(cfg, env.g.endpointURL, env.g.profile) {
+		return aws.Config{}, &exitError{code: ExitConfig, msg: noEndpointMessage()}
 	}
+	if cfg.Region == "" {
+		return aws.Config{}, &exitError{code: ExitConfig, msg: "You must specify a region. " + hintRegion}
+	}
+	noRetryOnDial(&cfg)
 	return cfg, nil
 }
 
@@ -153,28 +156,60 @@ func operations(client any) []operation {
 }
 
 // serviceCommand builds `postern <service>` with one subcommand per SDK
-// operation, plus the service's hand-written ones. Names must not repeat
+// operation the server serves, plus the service's hand-written ones. Names must not repeat
 // (TestCommandNamesUnique): a hand-written command never hides an SDK
 // operation.
 func serviceCommand(env *Env, svc service) *cobra.Command {
-	cmd := &cobra.Command{Use: svc.name, Short: svc.short}
+	sdkOps := map[string]bool{}
+	cmd := &cobra.Command{Use: svc.name, Short: svc.short,
+		// A mistyped operation is an error, not the service's help.
+		Args: unknownOperation(svc.name, sdkOps),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	// An operation's options after a mistyped operation's name are unknown
+	// to the service: the mistyped name is the error to report.
+	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if words := cmd.Flags().Args(); len(words) > 0 {
+			if e := unknownOperation(svc.name, sdkOps)(cmd, words[:1]); e != nil {
+				return e
+			}
+		}
+		return err
+	})
 	for _, c := range svc.commands {
 		cmd.AddCommand(c(env))
 	}
 	for _, op := range operations(svc.client(aws.Config{}, "")) {
-		cmd.AddCommand(operationCommand(env, svc, op))
+		// Only what the server serves is offered (served.Operations).
+		if served.Serves(svc.name, op.name) {
+			cmd.AddCommand(operationCommand(env, svc, op))
+		} else {
+			sdkOps[kebab(op.name)] = true
+		}
 	}
 	return cmd
 }
 
 func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 	fields := inputFields(op.input)
+	doc := operationDoc(svc.name, op.name)
+	for i := range fields {
+		fields[i].doc = doc.Params[fields[i].member]
+	}
+	short := firstSentence(doc.Doc)
+	if short == "" {
+		short = op.name + " (" + svc.name + ")"
+	}
 	var pg pagination
 	cmd := &cobra.Command{
 		Use:   kebab(op.name),
-		Short: op.name + " (" + svc.name + ")",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Short: short,
+		Long:  doc.Doc,
+		Args:  helpOrNoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 { // `postern ec2 describe-vpcs help`, as the AWS CLI's
+				return cmd.Help()
+			}
 			in := reflect.New(op.input)
 			for _, f := range fields {
 				if err := f.apply(cmd, in.Elem()); err != nil {
@@ -193,7 +228,7 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printOutput(env.Stdout, env.g.output, out)
+			return printResult(env.Stdout, env.g, op.name, out)
 		},
 	}
 	if paginates(op.input) {
@@ -212,6 +247,7 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 		kept = append(kept, f)
 	}
 	fields = kept
+	cmd.SetHelpFunc(func(cmd *cobra.Command, _ []string) { operationHelp(cmd, doc, fields) })
 	return cmd
 }
 
@@ -234,10 +270,13 @@ func callAPI[T any](ctx context.Context, env *Env, op string, call func(cfg aws.
 func apiError(op string, err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		return &exitError{code: ExitServiceFail, msg: fmt.Sprintf("\nAn error occurred (%s) when calling the %s operation: %s", ae.ErrorCode(), op, ae.ErrorMessage())}
+		return &exitError{code: ExitServiceFail, msg: describeAPIError(op, ae)}
 	}
 	if errors.Is(err, errNoCredentials) {
-		return &exitError{code: ExitConfig, msg: "\nUnable to locate credentials. You can configure credentials by running \"aws configure\"."}
+		return &exitError{code: ExitConfig, msg: "\nUnable to locate credentials. " + hintConfigure}
+	}
+	if msg := transportError(op, err); msg != "" {
+		return &exitError{code: ExitOther, msg: msg}
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,6 +26,11 @@ import (
 func commandTree(env *Env, args []string) *cobra.Command {
 	return buildTree(env, func(root *cobra.Command) func(service string) bool {
 		word := commandWord(root, args)
+		if word == "help" { // `postern help ec2 describe-vpcs`
+			if i := slices.Index(args, "help"); i >= 0 {
+				word = commandWord(root, args[i+1:])
+			}
+		}
 		return func(service string) bool { return service == word }
 	})
 }
@@ -43,14 +48,17 @@ func buildTree(env *Env, expand func(root *cobra.Command) func(service string) b
 	pf.StringVar(&env.g.profile, "profile", "", "use a specific profile from the shared credentials and config files")
 	pf.StringVar(&env.g.region, "region", "", "the region to use")
 	pf.StringVar(&env.g.endpointURL, "endpoint-url", "", "override the service endpoint URL")
-	pf.StringVar(&env.g.output, "output", "json", "output format: json or text")
+	registerOutputFlags(pf, env.g)
+	registerGlobalPaging(pf)
 	pf.StringVar(&env.g.caBundle, "ca-bundle", "", "the CA certificate bundle to use when verifying TLS certificates")
 	pf.BoolVar(&env.g.noVerifySSL, "no-verify-ssl", false, "do not verify TLS certificates")
 	pf.BoolVar(&env.g.debug, "debug", false, "log requests and responses to stderr")
+	addVersionFlag(root)
 
 	// Postern's own commands.
 	root.AddCommand(
 		versionCommand(env),
+		configureCommand(env),
 		serverCommand(env),
 		migrateCommand(env),
 		applyCommand(env),
@@ -90,7 +98,7 @@ func awsServices() []service {
 		},
 			commands: []func(*Env) *cobra.Command{
 				createJoinTokenCommand, describeAgentsCommand, revokeAgentCommand,
-				registerInstanceCommand, deregisterInstanceCommand,
+				registerInstanceCommand, deregisterInstanceCommand, waitCommand,
 			},
 			tweaks: ruleShorthandTweaks(),
 		},
@@ -102,15 +110,6 @@ func awsServices() []service {
 		{name: "cloudtrail", short: "AWS CloudTrail (event history)", client: func(c aws.Config, ep string) any {
 			return cloudtrail.NewFromConfig(c, func(o *cloudtrail.Options) { setEndpoint(&o.BaseEndpoint, ep) })
 		}},
-	}
-}
-
-func versionCommand(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(env.Stdout, "postern", Version) },
 	}
 }
 

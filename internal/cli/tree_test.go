@@ -54,8 +54,13 @@ func TestCommandNamesUnique(t *testing.T) {
 		}
 		services++
 	}
-	// The tree is whole: the services and their SDK operations are there.
-	if services != 5 || commands < 500 {
+	// The tree is whole: the services and the operations Postern serves
+	// are there (TestTreeOffersOnlyServedOperations checks which).
+	served := 0
+	for _, ops := range servedOps() {
+		served += len(ops)
+	}
+	if services != 5 || commands < served {
 		t.Fatalf("%d services, %d commands: the tree is not whole", services, commands)
 	}
 }

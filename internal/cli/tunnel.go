@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -105,7 +106,12 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 			if errors.As(err, &re) {
 				return &exitError{code: ExitOther, msg: re.Message}
 			}
-			return apiError("DescribeInstances", err)
+			op := "OpenTunnel"
+			var oe *client.OpError
+			if errors.As(err, &oe) {
+				op = oe.Op
+			}
+			return apiError(op, err)
 		}
 	}
 	d := &client.Dialer{Credentials: cfg.Credentials, Region: cfg.Region, TLS: tlsConfigOf(cfg, env.g.noVerifySSL),
@@ -115,7 +121,7 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return &exitError{code: ExitOther, msg: client.ErrorLine(err)}
+			return &exitError{code: ExitOther, msg: tunnelErrorLine(err, t)}
 		}
 		return nil
 	}
@@ -128,6 +134,29 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 		return &exitError{code: ExitOther, msg: err.Error()}
 	}
 	return nil
+}
+
+// tunnelErrorLine words a failed tunnel: a server that cannot be reached
+// or trusted as for the API calls, an endpoint without an agent with the
+// commands that start one, the rest as client.ErrorLine does.
+func tunnelErrorLine(err error, t client.Target) string {
+	endpointID := t.EndpointID
+	var re *client.RefusedError
+	if errors.As(err, &re) && re.ErrorCode == "EndpointUnavailable" {
+		return client.ErrorLine(err) + fmt.Sprintf(" A new agent needs a join token: \"postern ec2 create-endpoint-join-token --instance-connect-endpoint-id %s\", "+
+			"then \"postern endpoint-agent --join-token TOKEN\" on a machine in its network.", endpointID)
+	}
+	if errors.As(err, &re) {
+		return client.ErrorLine(err) + serviceHint(re.ErrorCode, re.Message)
+	}
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		err = &url.Error{Op: "GET", URL: "wss://" + t.DNSName + "/openTunnel", Err: err}
+	}
+	if msg := transportError("OpenTunnel", err); msg != "" {
+		return trimNL(msg)
+	}
+	return client.ErrorLine(err)
 }
 
 // tlsConfigOf returns the TLS settings the SDK's HTTP client uses (the

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,12 +45,11 @@ func tunnelsCommand(env *Env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var pretty bytes.Buffer
-		if json.Indent(&pretty, out, "", "    ") != nil {
-			pretty.Write(out)
+		v, err := fromJSON(out)
+		if err != nil {
+			return &exitError{code: ExitOther, msg: fmt.Sprintf("%s: unexpected answer: %v", action, err)}
 		}
-		fmt.Fprintln(env.Stdout, pretty.String())
-		return nil
+		return printResult(env.Stdout, env.g, action, v)
 	}
 	var endpoint, id string
 	list := actionCommand("list", "List open tunnels: id, principal, source, endpoint, agent, target, started, bytes so far, seconds left", func(ctx context.Context) error {

@@ -17,6 +17,40 @@ type ResolveError struct{ Message string }
 
 func (e *ResolveError) Error() string { return e.Message }
 
+// OpError is a failed API call of the lookup; Op names the operation
+// (DescribeInstances, DescribeInstanceConnectEndpoints), so a message
+// names the call that was refused, not the command's first.
+type OpError struct {
+	Op  string
+	Err error
+}
+
+func (e *OpError) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *OpError) Unwrap() error { return e.Err }
+
+// waitingForAgent words an endpoint that is not yet usable because no
+// agent has joined it (create-in-progress), with the commands that start
+// one.
+func waitingForAgent(id string) *ResolveError {
+	return &ResolveError{fmt.Sprintf("The instance connect endpoint %s is create-in-progress: it needs an endpoint agent. "+
+		"Create a join token with \"postern ec2 create-endpoint-join-token --instance-connect-endpoint-id %s\" "+
+		"and run \"postern endpoint-agent --join-token TOKEN\" on a machine in its network.", id, id)}
+}
+
+// pendingEndpoint returns the id of an endpoint matching filters that is
+// waiting for its first agent, or "".
+func pendingEndpoint(ctx context.Context, api *ec2.Client, in *ec2.DescribeInstanceConnectEndpointsInput) (string, error) {
+	in.Filters = append(in.Filters, ec2types.Filter{Name: aws.String("state"), Values: []string{"create-in-progress"}})
+	out, err := api.DescribeInstanceConnectEndpoints(ctx, in)
+	if err != nil {
+		return "", &OpError{"DescribeInstanceConnectEndpoints", err}
+	}
+	if len(out.InstanceConnectEndpoints) == 0 {
+		return "", nil
+	}
+	return aws.ToString(out.InstanceConnectEndpoints[0].InstanceConnectEndpointId), nil
+}
+
 // Resolve fills in what t lacks as the AWS CLI does (docs/aws-compat.md §1.8): without
 // a private IP it describes the instance (VPC, subnet, private IPv4, else
 // IPv6); without a DNS name it looks the endpoint up: by id when given,
@@ -30,7 +64,7 @@ func Resolve(ctx context.Context, api *ec2.Client, t *Target) error {
 		}
 		out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{t.InstanceID}})
 		if err != nil {
-			return err
+			return &OpError{"DescribeInstances", err}
 		}
 		if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
 			return &ResolveError{fmt.Sprintf("The instance ID '%s' does not exist.", t.InstanceID)}
@@ -66,9 +100,16 @@ func ResolveEndpoint(ctx context.Context, api *ec2.Client, t *Target, vpcID, sub
 		out, err := api.DescribeInstanceConnectEndpoints(ctx, &ec2.DescribeInstanceConnectEndpointsInput{
 			InstanceConnectEndpointIds: []string{t.EndpointID}, Filters: []ec2types.Filter{stateFilter}})
 		if err != nil {
-			return err
+			return &OpError{"DescribeInstanceConnectEndpoints", err}
 		}
 		if len(out.InstanceConnectEndpoints) == 0 {
+			pending, err := pendingEndpoint(ctx, api, &ec2.DescribeInstanceConnectEndpointsInput{InstanceConnectEndpointIds: []string{t.EndpointID}})
+			if err != nil {
+				return err
+			}
+			if pending != "" {
+				return waitingForAgent(pending)
+			}
 			return &ResolveError{"There are no available instance connect endpoints with " + t.EndpointID}
 		}
 		t.DNSName = aws.ToString(out.InstanceConnectEndpoints[0].DnsName)
@@ -83,7 +124,7 @@ func ResolveEndpoint(ctx context.Context, api *ec2.Client, t *Target, vpcID, sub
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return err
+			return &OpError{"DescribeInstanceConnectEndpoints", err}
 		}
 		for i := range out.InstanceConnectEndpoints {
 			e := &out.InstanceConnectEndpoints[i]
@@ -97,6 +138,14 @@ func ResolveEndpoint(ctx context.Context, api *ec2.Client, t *Target, vpcID, sub
 		}
 	}
 	if first == nil {
+		pending, err := pendingEndpoint(ctx, api, &ec2.DescribeInstanceConnectEndpointsInput{
+			Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}})
+		if err != nil {
+			return err
+		}
+		if pending != "" {
+			return waitingForAgent(pending)
+		}
 		return &ResolveError{"There are no available instance connect endpoints."}
 	}
 	t.EndpointID, t.DNSName = aws.ToString(first.InstanceConnectEndpointId), aws.ToString(first.DnsName)

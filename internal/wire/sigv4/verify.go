@@ -183,7 +183,7 @@ func (v *Verifier) checkScope(s Scope) error {
 			return nil
 		}
 	}
-	return errorf(ReasonWrongScope, "Credential should be scoped to a valid region. ")
+	return errorf(ReasonWrongScope, "Credential should be scoped to a valid region. This server serves region '%s'.", strings.Join(v.Regions, "', '"))
 }
 
 // VerifyRequest verifies the Authorization-header form. body is the whole

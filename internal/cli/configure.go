@@ -1,0 +1,446 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// `postern configure`, as `aws configure`: it prompts for the access key,
+// the secret, the region and the output format of a profile and writes
+// them to the shared credentials and config files
+// (AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE, default ~/.aws/…);
+// `configure get|set|list` read and write single settings; and
+// `configure --server https://HOST:PORT` fetches a Postern server's CA,
+// shows its SHA-256 fingerprint for confirmation (or checks it against
+// --ca-fingerprint), writes it as ca.pem beside the config file and sets
+// the profile's endpoint_url and ca_bundle.
+
+// credentialKeys are the settings kept in the credentials file; all
+// others go to the config file.
+var credentialKeys = map[string]bool{"aws_access_key_id": true, "aws_secret_access_key": true, "aws_session_token": true}
+
+func configFilePath() string {
+	if f := os.Getenv("AWS_CONFIG_FILE"); f != "" {
+		return f
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".aws", "config")
+}
+
+func credentialsFilePath() string {
+	if f := os.Getenv("AWS_SHARED_CREDENTIALS_FILE"); f != "" {
+		return f
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".aws", "credentials")
+}
+
+// profileName is the profile the command works on: --profile, else
+// AWS_PROFILE, else default.
+func profileName(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if p := os.Getenv("AWS_PROFILE"); p != "" {
+		return p
+	}
+	return "default"
+}
+
+// section is the file's section header for profile: the config file says
+// [profile NAME] except for default; the credentials file says [NAME].
+func section(profile string, credentials bool) string {
+	if credentials || profile == "default" {
+		return profile
+	}
+	return "profile " + profile
+}
+
+// readINI returns the keys of section sect in the file at path (nil when
+// the file or section is absent).
+func readINI(path, sect string) map[string]string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out map[string]string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
+			in = strings.TrimSpace(l[1:len(l)-1]) == sect
+			if in && out == nil {
+				out = map[string]string{}
+			}
+			continue
+		}
+		if !in || l == "" || l[0] == '#' || l[0] == ';' {
+			continue
+		}
+		if k, v, ok := strings.Cut(l, "="); ok {
+			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// writeINI sets key = value in section sect of the file at path, creating
+// the file (0600), its folder and the section as needed, and keeping
+// everything else as it was.
+func writeINI(path, sect, key, value string) error {
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(b) == 0 {
+		lines = nil
+	}
+	start, end := -1, len(lines)
+	for i, line := range lines {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
+			if start >= 0 {
+				end = i
+				break
+			}
+			if strings.TrimSpace(l[1:len(l)-1]) == sect {
+				start = i
+			}
+		}
+	}
+	entry := key + " = " + value
+	switch {
+	case start < 0:
+		lines = append(lines, "["+sect+"]", entry)
+	default:
+		done := false
+		for i := start + 1; i < end; i++ {
+			if k, _, ok := strings.Cut(lines[i], "="); ok && strings.TrimSpace(k) == key {
+				lines[i], done = entry, true
+				break
+			}
+		}
+		if !done {
+			at := end
+			for at > start+1 && strings.TrimSpace(lines[at-1]) == "" {
+				at--
+			}
+			lines = append(lines[:at], append([]string{entry}, lines[at:]...)...)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
+
+// configValue reads one setting of profile from the files.
+func configValue(profileFlag, key string) (string, bool) {
+	p := profileName(profileFlag)
+	cred := credentialKeys[key]
+	path := configFilePath()
+	if cred {
+		if v, ok := readINI(credentialsFilePath(), section(p, true))[key]; ok {
+			return v, true
+		}
+	}
+	v, ok := readINI(path, section(p, false))[key]
+	return v, ok
+}
+
+// setConfigValue writes one setting of profile to its file.
+func setConfigValue(profileFlag, key, value string) error {
+	p := profileName(profileFlag)
+	if credentialKeys[key] {
+		return writeINI(credentialsFilePath(), section(p, true), key, value)
+	}
+	return writeINI(configFilePath(), section(p, false), key, value)
+}
+
+func configureCommand(env *Env) *cobra.Command {
+	var server, fingerprint string
+	cmd := &cobra.Command{
+		Use:   "configure",
+		Short: "Configure credentials, region, output and the Postern server (as `aws configure`)",
+		Long: `Configure a profile of the shared credentials and config files (AWS_SHARED_CREDENTIALS_FILE
+and AWS_CONFIG_FILE, default ~/.aws/credentials and ~/.aws/config), profile from --profile.
+
+Without options it prompts for the access key id, the secret access key, the region and the
+output format; pressing Enter keeps the value shown.
+
+With --server https://HOST:PORT it fetches the server's CA certificate, shows its SHA-256
+fingerprint and asks for confirmation (or checks it against --ca-fingerprint, for scripts),
+writes it as ca.pem beside the config file, and sets the profile's endpoint_url and ca_bundle.
+
+Calls never go to AWS's public endpoints unless asked for: a profile without endpoint_url is
+refused, except with --endpoint-url or "postern_allow_aws = true" in the profile.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in := bufio.NewReader(env.Stdin)
+			if server != "" {
+				return configureServer(cmd.Context(), env, in, server, fingerprint)
+			}
+			return configurePrompts(env, in)
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "a Postern server's URL, https://HOST:PORT: fetch its CA and write a profile for it")
+	cmd.Flags().StringVar(&fingerprint, "ca-fingerprint", "", "with --server: the CA's SHA-256 fingerprint to accept without asking")
+	cmd.AddCommand(
+		&cobra.Command{Use: "get VARNAME", Short: "Print a setting of the profile", Args: cobra.ExactArgs(1),
+			RunE: func(_ *cobra.Command, args []string) error {
+				v, ok := configValue(env.g.profile, args[0])
+				if !ok {
+					return &exitError{code: 1}
+				}
+				fmt.Fprintln(env.Stdout, v)
+				return nil
+			}},
+		&cobra.Command{Use: "set VARNAME VALUE", Short: "Set a setting of the profile", Args: cobra.ExactArgs(2),
+			RunE: func(_ *cobra.Command, args []string) error {
+				if err := setConfigValue(env.g.profile, args[0], args[1]); err != nil {
+					return &exitError{code: ExitOther, msg: "postern configure set: " + err.Error()}
+				}
+				return nil
+			}},
+		&cobra.Command{Use: "list", Short: "List the profile's settings and where each comes from", Args: cobra.NoArgs,
+			RunE: func(*cobra.Command, []string) error { configureList(env); return nil }},
+	)
+	return cmd
+}
+
+// configurePrompts asks as `aws configure` does.
+func configurePrompts(env *Env, in *bufio.Reader) error {
+	prompts := []struct{ key, label string }{
+		{"aws_access_key_id", "AWS Access Key ID"},
+		{"aws_secret_access_key", "AWS Secret Access Key"},
+		{"region", "Default region name"},
+		{"output", "Default output format"},
+	}
+	for _, p := range prompts {
+		cur, _ := configValue(env.g.profile, p.key)
+		shown := "None"
+		if cur != "" {
+			shown = cur
+			if credentialKeys[p.key] {
+				shown = mask(cur)
+			}
+		}
+		fmt.Fprintf(env.Stdout, "%s [%s]: ", p.label, shown)
+		line, err := in.ReadString('\n')
+		if err != nil && err != io.EOF {
+			return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+		}
+		if v := strings.TrimSpace(line); v != "" {
+			if err := setConfigValue(env.g.profile, p.key, v); err != nil {
+				return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+			}
+		}
+		if err == io.EOF {
+			fmt.Fprintln(env.Stdout)
+			break
+		}
+	}
+	return nil
+}
+
+// mask shows the last four characters, as the AWS CLI does.
+func mask(s string) string {
+	if len(s) <= 4 {
+		return strings.Repeat("*", 16)
+	}
+	return strings.Repeat("*", 16) + s[len(s)-4:]
+}
+
+// configureList prints the profile's settings as `aws configure list`.
+func configureList(env *Env) {
+	p := profileName(env.g.profile)
+	fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "Name", "Value", "Type", "Location")
+	fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "----", "-----", "----", "--------")
+	row := func(name, value, typ, loc string) {
+		if value == "" {
+			value, typ, loc = "<not set>", "None", "None"
+		}
+		fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", name, value, typ, loc)
+	}
+	profType, profLoc := "None", "None"
+	if env.g.profile != "" {
+		profType, profLoc = "manual", "--profile"
+	} else if os.Getenv("AWS_PROFILE") != "" {
+		profType, profLoc = "env", "AWS_PROFILE"
+	}
+	if profType == "None" {
+		fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "profile", "<not set>", "None", "None")
+	} else {
+		row("profile", p, profType, profLoc)
+	}
+	fromFile := func(key, envVar string, secret bool) (string, string, string) {
+		if v := os.Getenv(envVar); envVar != "" && v != "" {
+			if secret {
+				v = mask(v)
+			}
+			return v, "env", envVar
+		}
+		v, ok := configValue(env.g.profile, key)
+		if !ok || v == "" {
+			return "", "", ""
+		}
+		loc := configFilePath()
+		if credentialKeys[key] {
+			loc = credentialsFilePath()
+		}
+		if secret {
+			v = mask(v)
+		}
+		typ := "config-file"
+		if credentialKeys[key] {
+			typ = "shared-credentials-file"
+		}
+		return v, typ, loc
+	}
+	v, t, l := fromFile("aws_access_key_id", "AWS_ACCESS_KEY_ID", true)
+	row("access_key", v, t, l)
+	v, t, l = fromFile("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", true)
+	row("secret_key", v, t, l)
+	if env.g.region != "" {
+		row("region", env.g.region, "manual", "--region")
+	} else {
+		v, t, l = fromFile("region", "AWS_REGION", false)
+		row("region", v, t, l)
+	}
+	if env.g.endpointURL != "" {
+		row("endpoint", env.g.endpointURL, "manual", "--endpoint-url")
+	} else {
+		v, t, l = fromFile("endpoint_url", "AWS_ENDPOINT_URL", false)
+		row("endpoint", v, t, l)
+	}
+}
+
+// configureServer fetches server's CA and writes a profile for it.
+func configureServer(ctx context.Context, env *Env, in *bufio.Reader, server, want string) error {
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return usageErr("--server %q: give the server's URL as https://HOST:PORT", server)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	ca, err := fetchCA(ctx, host)
+	if err != nil {
+		return &exitError{code: ExitOther, msg: fmt.Sprintf("\nCould not fetch the CA of %s: %v", server, err)}
+	}
+	fp := colonHex(ca)
+	fmt.Fprintf(env.Stdout, "The server %s presents a certificate issued by:\n  %s\n  SHA-256 fingerprint: %s\n", server, ca.Subject, fp)
+	if want != "" {
+		if normFP(want) != normFP(fp) {
+			return &exitError{code: ExitOther, msg: fmt.Sprintf("\nThe CA's fingerprint %s is not the expected %s: nothing was written. Compare it with the fingerprint `postern server` printed.", fp, want)}
+		}
+	} else {
+		fmt.Fprint(env.Stdout, "Compare it with the fingerprint `postern server` printed. Trust this CA? [y/N]: ")
+		line, _ := in.ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			fmt.Fprintln(env.Stdout)
+			return &exitError{code: ExitOther, msg: "The CA was not trusted: nothing was written."}
+		}
+	}
+	caPath := filepath.Join(filepath.Dir(configFilePath()), "ca.pem")
+	if p := profileName(env.g.profile); p != "default" {
+		caPath = filepath.Join(filepath.Dir(configFilePath()), p+"-ca.pem")
+	}
+	if err := os.MkdirAll(filepath.Dir(caPath), 0o700); err != nil {
+		return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+	}
+	if err := os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644); err != nil {
+		return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+	}
+	endpoint := "https://" + u.Host
+	settings := [][2]string{{"endpoint_url", endpoint}, {"ca_bundle", caPath}}
+	if env.g.region != "" {
+		settings = append(settings, [2]string{"region", env.g.region})
+	}
+	for _, kv := range settings {
+		if err := setConfigValue(env.g.profile, kv[0], kv[1]); err != nil {
+			return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+		}
+	}
+	fmt.Fprintf(env.Stdout, "Wrote %s and the profile %s in %s (endpoint_url = %s, ca_bundle = %s).\n",
+		caPath, profileName(env.g.profile), configFilePath(), endpoint, caPath)
+	var missing []string
+	for _, k := range []string{"region", "aws_access_key_id"} {
+		if v, _ := configValue(env.g.profile, k); v == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		fmt.Fprintf(env.Stdout, "Still to set: %s; run \"postern configure\"%s.\n", strings.Join(missing, ", "), profileFlagText(env.g.profile))
+	}
+	return nil
+}
+
+func profileFlagText(p string) string {
+	if p == "" {
+		return ""
+	}
+	return " --profile " + p
+}
+
+// fetchCA dials host without verifying its certificate (the point is to
+// get the CA, which the user then confirms by fingerprint) and returns
+// the last certificate of the chain the server sends, the CA when the
+// chain includes it.
+func fetchCA(ctx context.Context, host string) (*x509.Certificate, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second},
+		Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified by the user's fingerprint check
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		if r := dialReason(err); r != "" {
+			return nil, fmt.Errorf("%s", r)
+		}
+		return nil, err
+	}
+	defer c.Close()
+	chain := c.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("the server sent no certificate")
+	}
+	last := chain[len(chain)-1]
+	if !last.IsCA {
+		return nil, fmt.Errorf("the server's chain does not include its CA (send the CA in the chain, or copy ca.pem from the server and use --ca-bundle)")
+	}
+	return last, nil
+}
+
+func colonHex(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	h := hex.EncodeToString(sum[:])
+	var b strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(h[i : i+2])
+	}
+	return b.String()
+}
+
+func normFP(s string) string {
+	return strings.ToLower(strings.NewReplacer(":", "", " ", "", "SHA256", "", "sha256", "").Replace(strings.TrimSpace(s)))
+}
