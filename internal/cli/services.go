@@ -201,16 +201,25 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 		short = op.name + " (" + svc.name + ")"
 	}
 	var pg pagination
+	var skel skeletonOptions
 	cmd := &cobra.Command{
 		Use:   kebab(op.name),
 		Short: short,
 		Long:  doc.Doc,
-		Args:  helpOrNoArgs,
+		Args:  skel.args(helpOrNoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			skel.takeArgs(cmd, &args)
 			if len(args) > 0 { // `postern ec2 describe-vpcs help`, as the AWS CLI's
 				return cmd.Help()
 			}
+			if cmd.Flags().Changed("generate-cli-skeleton") {
+				return printSkeleton(env, &skel, svc.name, op)
+			}
 			in := reflect.New(op.input)
+			// The input document first: the options override its members.
+			if err := skel.loadInput(svc.name, op.name, in.Elem()); err != nil {
+				return err
+			}
 			for _, f := range fields {
 				if err := f.apply(cmd, in.Elem()); err != nil {
 					return err
@@ -234,6 +243,7 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 	if paginates(op.input) {
 		pg.register(cmd)
 	}
+	skel.register(cmd)
 	if tw, ok := svc.tweaks[op.name]; ok {
 		tw.register(cmd)
 	}
