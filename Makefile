@@ -5,8 +5,11 @@ DATA_DIR  ?= postern-data
 LISTEN    ?= 127.0.0.1:8443
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
+DIST      ?= dist
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
 
-.PHONY: run build test test-deps vet unit tutorial fuzz bench clean
+.PHONY: run build release test test-deps vet unit tutorial packaging fuzz bench clean
 
 ## run: build postern and start a one-machine server (SQLite, self-made TLS) in ./postern-data
 run: build
@@ -16,8 +19,13 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/postern
 
+## release: static, stripped, reproducible binaries for linux and darwin (amd64, arm64), shell
+## completions, man pages and systemd units in dist/, with SHA256SUMS (scripts/release.sh)
+release:
+	GO=$(GO) VERSION=$(VERSION) PLATFORMS="$(PLATFORMS)" ./scripts/release.sh $(DIST)
+
 ## test: install what the tests need, then vet, race-test everything and fuzz each parser briefly
-test: test-deps vet unit tutorial fuzz
+test: test-deps vet unit tutorial packaging fuzz
 
 test-deps:
 	./scripts/test-deps.sh
@@ -34,6 +42,11 @@ unit:
 tutorial: build
 	./tests/tutorial.sh $(BIN)
 
+## packaging: the systemd units pass systemd-analyze; `make release` is reproducible (two builds, same checksums)
+packaging:
+	./tests/systemd.sh
+	GO=$(GO) ./tests/release.sh
+
 ## fuzz: run every fuzz target for FUZZTIME
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
@@ -43,4 +56,4 @@ bench:
 	POSTERN_BENCH_TUNNELS=$(or $(TUNNELS),1000) ./scripts/bench.sh $(BENCHTIME)
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

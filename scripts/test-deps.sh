@@ -10,6 +10,9 @@ command -v npm >/dev/null || need+=(npm)
 # A real OpenSSH server and client for the tunnel and keyless-SSH tests,
 # iproute2 for their network namespaces, procps for process checks.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# systemd-analyze, for tests/systemd.sh (`verify` and `security` on the
+# packaged units; it checks files, it starts no systemd).
+command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v scp >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)

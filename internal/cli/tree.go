@@ -26,8 +26,10 @@ import (
 func commandTree(env *Env, args []string) *cobra.Command {
 	return buildTree(env, func(root *cobra.Command) func(service string) bool {
 		word := commandWord(root, args)
-		if word == "help" { // `postern help ec2 describe-vpcs`
-			if i := slices.Index(args, "help"); i >= 0 {
+		// `postern help ec2 describe-vpcs`, and the shell completions'
+		// `postern __complete ec2 create-v`: the service is the next word.
+		if word == "help" || word == cobra.ShellCompRequestCmd || word == cobra.ShellCompNoDescRequestCmd {
+			if i := slices.Index(args, word); i >= 0 {
 				word = commandWord(root, args[i+1:])
 			}
 		}

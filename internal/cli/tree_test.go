@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -136,5 +137,29 @@ func TestCommandTreeExpandsOneService(t *testing.T) {
 		if want := svc.name == "sts"; c.HasSubCommands() != want {
 			t.Errorf("%s: built %v, want %v", svc.name, c.HasSubCommands(), want)
 		}
+	}
+}
+
+// TestCompletionExpandsTheService: the shell completions ask through
+// cobra's hidden __complete command, so the service after it must get its
+// operation commands, as after `help`.
+func TestCompletionExpandsTheService(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "ec2", "create-v"}, "create-vpc\t"},
+		{[]string{"__completeNoDesc", "iam", "list-u"}, "list-users\n"},
+		{[]string{"__complete", "--region", "us-east-1", "ec2-instance-connect", "send"}, "send-ssh-public-key\t"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := Main(context.Background(), tc.args, strings.NewReader(""), &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			if !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("completions %q lack %q", out.String(), tc.want)
+			}
+		})
 	}
 }

@@ -621,14 +621,11 @@ func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
 		fmt.Fprintf(&b, "  administrator: %s, access key %s (secret in %s)\n", s.Admin.User.ARN, s.Admin.AccessKeyID, filepath.Join(dir, CredentialsFile))
 	}
 	fmt.Fprintf(&b, "\nConnect with postern, the AWS CLI or an AWS SDK:\n")
-	fmt.Fprintf(&b, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s AWS_PROFILE=%s\n",
-		filepath.Join(dir, CredentialsFile), filepath.Join(dir, ClientConfig), Profile)
+	fmt.Fprintf(&b, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s AWS_PROFILE=%s%s\n",
+		shellQuote(filepath.Join(dir, CredentialsFile)), shellQuote(filepath.Join(dir, ClientConfig)), Profile, pathExport())
 	fmt.Fprintf(&b, "  postern sts get-caller-identity\n")
 	if s.Local.EndpointID != "" {
-		user := os.Getenv("USER")
-		if user == "" {
-			user = "$USER"
-		}
+		user := shellQuote(welcomeUser())
 		fmt.Fprintf(&b, "\nThis machine is instance %s behind endpoint %s (served from this process).\n", s.Local.InstanceID, s.Local.EndpointID)
 		fmt.Fprintf(&b, "With an sshd on port 22, ssh to it through a tunnel:\n")
 		fmt.Fprintf(&b, "  ssh -o ProxyCommand='postern ec2-instance-connect open-tunnel --instance-id %%h' %s@%s\n", user, s.Local.InstanceID)

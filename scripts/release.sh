@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds Postern's release into DIST (default dist/): static (CGO_ENABLED=0),
+# stripped, reproducible binaries, one per platform (postern-OS-ARCH; the
+# one binary is server, agent, helper and client, and on darwin serves as
+# the client), shell completions (completions/), a man page per command
+# (man/man1/), the systemd units (systemd/) and SHA256SUMS over all of it.
+#
+# Reproducible: the same tree and toolchain give the same bytes wherever it
+# is checked out (-trimpath, no VCS stamp, empty build id), whatever the
+# machine's Go settings (GOAMD64/GOARM64 fixed). Environment:
+#   PLATFORMS          "linux/amd64 linux/arm64 darwin/amd64 darwin/arm64"
+#   VERSION            the version `postern --version` prints (cli.Version);
+#                      empty: the tree's default
+#   SOURCE_DATE_EPOCH  the man pages' date (default: the last commit's, else 2000-01-01)
+#   GO                 the go command
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dist=${1:-dist}
+GO=${GO:-go}
+PLATFORMS=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64}
+VERSION=${VERSION:-}
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 946684800)
+fi
+export SOURCE_DATE_EPOCH CGO_ENABLED=0 GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
+ldflags="-s -w -buildid="
+[ -n "$VERSION" ] && ldflags+=" -X github.com/postern/postern/internal/cli.Version=$VERSION"
+build() { # GOOS GOARCH OUT PACKAGE
+  GOOS=$1 GOARCH=$2 "$GO" build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$3" "$4"
+}
+
+mkdir -p "$dist"
+rm -rf "$dist"/postern-* "$dist/completions" "$dist/man" "$dist/systemd" "$dist/SHA256SUMS"
+for p in $PLATFORMS; do
+  os=${p%/*} arch=${p#*/}
+  echo "release: $dist/postern-$os-$arch"
+  build "$os" "$arch" "$dist/postern-$os-$arch" ./cmd/postern
+done
+
+# Completions and man pages come from a binary for this machine.
+host_os=$("$GO" env GOHOSTOS) host_arch=$("$GO" env GOHOSTARCH)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+host="$dist/postern-$host_os-$host_arch"
+if [ ! -x "$host" ]; then
+  host=$tmp/postern
+  build "$host_os" "$host_arch" "$host" ./cmd/postern
+fi
+mkdir -p "$dist/completions"
+"$host" completion bash >"$dist/completions/postern.bash"
+"$host" completion zsh >"$dist/completions/_postern"
+"$host" completion fish >"$dist/completions/postern.fish"
+build "$host_os" "$host_arch" "$tmp/genman" ./internal/cli/genman
+"$tmp/genman" "$dist/man/man1"
+mkdir -p "$dist/systemd"
+cp packaging/systemd/*.service "$dist/systemd/"
+chmod 0644 "$dist"/systemd/* "$dist"/completions/* "$dist"/man/man1/*
+
+(cd "$dist" && find . -type f ! -name SHA256SUMS | sed 's#^\./##' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
+echo "release: $(wc -l <"$dist/SHA256SUMS") files in $dist, checksums in $dist/SHA256SUMS"
