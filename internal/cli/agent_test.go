@@ -1,13 +1,12 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/postern/postern/internal/testutil/syncbuf"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,23 +15,8 @@ import (
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
-// syncBuffer is a bytes.Buffer safe for a running command and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe for the goroutines writing to it and the test.
+type syncBuffer = syncbuf.Buffer
 
 // agentRun is a `postern endpoint-agent` run in the test's process.
 type agentRun struct {

@@ -1,12 +1,11 @@
 package server_test
 
 import (
-	"bytes"
+	"github.com/postern/postern/internal/testutil/syncbuf"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,23 +13,8 @@ import (
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe for the goroutines writing to it and the test.
+type syncBuffer = syncbuf.Buffer
 
 // Connections whose TLS handshakes fail do not write a log line each
 // (anyone could fill the server's log so): the first few a minute are

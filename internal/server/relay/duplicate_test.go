@@ -1,7 +1,7 @@
 package relay_test
 
 import (
-	"bytes"
+	"github.com/postern/postern/internal/testutil/syncbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -16,23 +16,8 @@ import (
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
-// logBuffer collects slog lines for the test to read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer is a buffer safe for the goroutines writing to it and the test.
+type logBuffer struct{ syncbuf.Buffer }
 
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
