@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -176,7 +177,8 @@ func TestOutputGolden(t *testing.T) {
 	for name, out := range tests {
 		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := printOutput(&b, "json", reflect.ValueOf(out)); err != nil {
+			service := path.Base(reflect.TypeOf(out).Elem().PkgPath()) // iam, sts, ec2
+			if err := printOutput(&b, "json", service, reflect.ValueOf(out)); err != nil {
 				t.Fatal(err)
 			}
 			golden := filepath.Join("testdata", name+".json")

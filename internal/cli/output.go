@@ -23,9 +23,11 @@ import (
 // outputFormats are --output's choices, as the AWS CLI's.
 var outputFormats = []string{"json", "text", "table", "yaml", "yaml-stream"}
 
-// printOutput prints an SDK output structure in format, with no query.
-func printOutput(w io.Writer, format string, out reflect.Value) error {
-	return printResult(w, &globals{output: format, color: "off"}, "", out)
+// printOutput prints service's SDK output structure out (a pointer to
+// an operation's output) in format, with no query, members in the model's
+// order as an SDK operation's command prints them.
+func printOutput(w io.Writer, format, service string, out reflect.Value) error {
+	return printResult(w, &globals{output: format, color: "off"}, "", modelOutput{service: service, shape: baseName(out.Type()), v: out})
 }
 
 // printResult prints a command's result as the AWS CLI would with the
@@ -37,6 +39,9 @@ func printResult(w io.Writer, g *globals, title string, out any) error {
 	switch x := out.(type) {
 	case reflect.Value:
 		v = toGeneric(x)
+	case modelOutput:
+		m := skeletonModelOf(x.service)
+		v = toGenericModel(&m, x.shape, x.v)
 	case ordered, []any, string, int64, float64, bool, nil:
 		v = x
 	default:
@@ -91,8 +96,23 @@ type member struct {
 }
 
 // toGeneric converts SDK values to ordered objects, lists and scalars,
-// dropping unset members, ResultMetadata and unexported fields.
-func toGeneric(v reflect.Value) any {
+// dropping unset members, ResultMetadata and unexported fields, members
+// in the SDK's (Go struct) order.
+func toGeneric(v reflect.Value) any { return toGenericModel(nil, "", v) }
+
+// modelOutput is an SDK operation's output to be printed with members in
+// the AWS model's order, as the AWS CLI (botocore parses a response into
+// dicts in the shape's member order): service names the model, shape the
+// output's shape (op+"Output" in skeleton.json).
+type modelOutput struct {
+	service, shape string
+	v              reflect.Value
+}
+
+// toGenericModel is toGeneric with structure members in model m's order
+// where m (nil: none) knows the shape (shape names v's; nested shapes
+// are named by their Go types), then the rest in the SDK's order.
+func toGenericModel(m *skeletonModel, shape string, v reflect.Value) any {
 	if !v.IsValid() {
 		return nil
 	}
@@ -101,25 +121,30 @@ func toGeneric(v reflect.Value) any {
 		if v.IsNil() {
 			return nil
 		}
-		return toGeneric(v.Elem())
+		return toGenericModel(m, shape, v.Elem())
 	case reflect.Struct:
 		if t, ok := v.Interface().(time.Time); ok {
 			return formatTime(t)
 		}
 		var o ordered
 		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			sf := t.Field(i)
-			if !sf.IsExported() || sf.Name == "ResultMetadata" {
-				continue
-			}
-			f := v.Field(i)
+		var fields []reflect.StructField
+		if m != nil && t.Name() != "" {
+			fields = memberOrder(*m, shape, t)
+		} else {
+			// Paging's merged result (an unnamed structure, see
+			// newResult) keeps its order, as botocore's
+			// build_full_result: result lists, then NextToken.
+			fields = memberOrder(skeletonModel{}, "", t)
+		}
+		for _, sf := range fields {
+			f := v.FieldByIndex(sf.Index)
 			if f.Kind() == reflect.String && f.Len() == 0 {
 				// An unset enum (a string type, not a pointer): the
 				// AWS CLI omits it as it omits every unset member.
 				continue
 			}
-			g := toGeneric(f)
+			g := toGenericModel(m, baseName(sf.Type), f)
 			if g == nil {
 				continue
 			}
@@ -138,7 +163,7 @@ func toGeneric(v reflect.Value) any {
 		}
 		list := make([]any, 0, v.Len())
 		for i := 0; i < v.Len(); i++ {
-			list = append(list, toGeneric(v.Index(i)))
+			list = append(list, toGenericModel(m, baseName(v.Type().Elem()), v.Index(i)))
 		}
 		return list
 	case reflect.Map:
@@ -149,7 +174,7 @@ func toGeneric(v reflect.Value) any {
 		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
 		o := ordered{}
 		for _, k := range keys {
-			o = append(o, member{fmt.Sprint(k.Interface()), toGeneric(v.MapIndex(k))})
+			o = append(o, member{fmt.Sprint(k.Interface()), toGenericModel(m, baseName(v.Type().Elem()), v.MapIndex(k))})
 		}
 		return o
 	case reflect.String:

@@ -70,6 +70,15 @@ func TestOutputEveryCommand(t *testing.T) {
 			[]string{`\|\s+CreateEndpointJoinToken\s+\|`, `\|  ExpiresAt\s+\|  ` + iso}, nil},
 		{"register-instance: no empty enums", []string{"ec2", "register-instance", "--subnet-id", subnet, "--private-ip-address", "10.43.1.5"}, 0,
 			[]string{`"InstanceId": "i-`}, []string{`"(Architecture|Hypervisor|RootDeviceType|VirtualizationType|InstanceType|Platform|BootMode|CurrentInstanceBootMode|InstanceLifecycle)": ""`}},
+		// An SDK operation's members come in the AWS model's order (as
+		// botocore parses them), not the Go struct's (alphabetical).
+		{"api json in model order", []string{"ec2", "describe-instance-connect-endpoints"}, 0,
+			[]string{`^\{\n    "InstanceConnectEndpoints": \[\n        \{\n            "OwnerId": "\d{12}",\n            "InstanceConnectEndpointId": "eice-[0-9a-f]+",\n            "InstanceConnectEndpointArn": "arn:[^"]+",\n            "State": "[a-z-]+",\n`,
+				`(?s)"DnsName": .*"NetworkInterfaceIds": .*"VpcId": .*"AvailabilityZone": .*"CreatedAt": .*"SubnetId": .*"PreserveClientIp": .*"SecurityGroupIds": .*"AvailabilityZoneId": `}, nil},
+		{"api yaml in model order", []string{"--output", "yaml", "ec2", "describe-instance-connect-endpoints"}, 0,
+			[]string{`^InstanceConnectEndpoints:\n- OwnerId: '\d{12}'\n  InstanceConnectEndpointId: eice-[0-9a-f]+\n  InstanceConnectEndpointArn: arn:\S+\n  State: [a-z-]+\n`}, nil},
+		{"api yaml-stream in model order", []string{"--output", "yaml-stream", "ec2", "describe-instance-connect-endpoints"}, 0,
+			[]string{`^- InstanceConnectEndpoints:\n  - OwnerId: '\d{12}'\n    InstanceConnectEndpointId: eice-`}, nil},
 		{"api table", []string{"--output", "table", "sts", "get-caller-identity"}, 0,
 			[]string{`\|\s+GetCallerIdentity\s+\|`, `\|  Account\s*\|  \d{12}\s+\|`}, nil},
 		{"api yaml with query", []string{"--output", "yaml", "--query", "{Who: Arn, Acct: Account}", "sts", "get-caller-identity"}, 0,

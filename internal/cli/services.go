@@ -237,7 +237,7 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printResult(env.Stdout, env.g, op.name, out)
+			return printResult(env.Stdout, env.g, op.name, modelOutput{service: svc.name, shape: op.name + "Output", v: out})
 		},
 	}
 	if paginates(op.input) {
