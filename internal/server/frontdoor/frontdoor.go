@@ -217,7 +217,9 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // success it returns the stream with a concurrency slot held.
 func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusal) {
 	ctx := r.Context()
-	q := r.URL.Query()
+	// One parse of the query: url.ParseQuery keeps the pairs it could
+	// parse (what r.URL.Query() returns) and reports the first bad one.
+	q, qerr := url.ParseQuery(r.URL.RawQuery)
 	req.params = audit.OpenTunnelParams{
 		InstanceConnectEndpointID: q.Get("instanceConnectEndpointId"),
 		RemotePort:                q.Get("remotePort"),
@@ -233,7 +235,7 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusa
 	if !isWebSocketUpgrade(r) {
 		return nil, refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "openTunnel must be a WebSocket upgrade request (Upgrade: websocket).")
 	}
-	if ref := checkQuery(r.URL.RawQuery); ref != nil {
+	if ref := checkQuery(q, qerr); ref != nil {
 		return nil, ref
 	}
 	// 1. The presigned signature.
@@ -393,9 +395,8 @@ func boundedInt(s string, lo, hi int64) (int64, bool) {
 // repeats a parameter (any parameter, X-Amz-* included): a URL signed
 // with remotePort twice must not open a tunnel to whichever value a
 // parser happens to take.
-func checkQuery(raw string) *Refusal {
-	q, err := url.ParseQuery(raw)
-	if err != nil {
+func checkQuery(q url.Values, parseErr error) *Refusal {
+	if parseErr != nil {
 		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "The request's query string could not be parsed.")
 	}
 	names := make([]string, 0, len(q))

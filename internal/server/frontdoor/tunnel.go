@@ -130,6 +130,12 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	up := ws.HTTPUpgrader{Timeout: 10 * time.Second, Header: http.Header{"x-amzn-RequestId": {req.id}}}
 	conn, brw, _, err := up.Upgrade(r, w)
 	if err != nil {
+		// The upgrader may have hijacked the connection before it failed
+		// (it checks the handshake's headers after hijacking) and leaves
+		// it open: net/http no longer owns it, so close it here.
+		if conn != nil {
+			_ = conn.Close()
+		}
 		log.Info("websocket upgrade failed", "error", err)
 		_ = stream.SendEnd(tunnelproto.CodeInternal, "the client's upgrade failed")
 		stream.Close()
