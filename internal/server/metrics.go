@@ -5,15 +5,18 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"time"
 )
 
 // ServeMetrics serves Prometheus metrics at /metrics on ln, with TLS (the
-// server's certificate), until Shutdown. It always closes ln.
+// server's certificate) behind the same HTTP edge as the API listener,
+// until Shutdown. It always closes ln.
 func (s *Server) ServeMetrics(ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
-	srv := &http.Server{Handler: mux, TLSConfig: s.TLSConfig(), ReadHeaderTimeout: 10 * time.Second}
+	// The same edge as the API listener: handshake, header, body, write and
+	// idle timeouts, the per-source cap and the limited handshake log.
+	srv := &http.Server{Handler: mux, TLSConfig: s.TLSConfig()}
+	ln = s.edge(srv, ln)
 	s.metricsMu.Lock()
 	s.metricsSrv = srv
 	s.metricsMu.Unlock()

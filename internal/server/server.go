@@ -243,7 +243,7 @@ type Server struct {
 	audit      *audit.Writer
 	metrics    *metrics.Metrics
 	stopping   atomic.Bool // Shutdown began: /readyz says so
-	metricsMu  sync.Mutex
+	metricsMu  sync.Mutex // guards http and metricsSrv (Serve and Shutdown may run at once)
 	metricsSrv *http.Server
 	closeOnce  sync.Once
 	// members is this replica's place among the replicas on PostgreSQL;
@@ -507,16 +507,26 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // offer the agents' ALPN protocol (listenerTLS).
 func (s *Server) TLSConfig() *tls.Config { return s.tls.Clone() }
 
+// apiServer returns the API listener's http.Server, made on first use.
+// Serve and Shutdown may run concurrently (Shutdown from a signal or a
+// test's cleanup while Serve is starting), so it is made under a lock.
+func (s *Server) apiServer() *http.Server {
+	s.metricsMu.Lock()
+	defer s.metricsMu.Unlock()
+	if s.http == nil {
+		s.http = &http.Server{Handler: s.handler, TLSConfig: s.tls}
+	}
+	return s.http
+}
+
 // Serve serves TLS on ln until Shutdown. It always closes ln.
 func (s *Server) Serve(ln net.Listener) error {
-	s.http = &http.Server{
-		Handler:   s.handler,
-		TLSConfig: s.tls,
-	}
+	hs := s.apiServer()
 	// Timeouts, the per-source cap on unauthenticated connections and the
 	// error log (edge.go); the cap sits beneath TLS, so that a refused
 	// connection costs no handshake.
-	err := s.http.Serve(tls.NewListener(s.edge(s.http, tlsbatch.Listener{Listener: ln}), s.tls))
+	ln = s.edge(hs, tlsbatch.Listener{Listener: ln})
+	err := hs.Serve(tls.NewListener(ln, s.tls))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -547,9 +557,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.relay != nil {
 		s.relay.Close()
 	}
-	if s.http != nil {
-		errs = append(errs, s.http.Shutdown(ctx))
-	}
+	// Made here if Serve has not made it yet, so that a Serve that starts
+	// after Shutdown ends at once (ErrServerClosed) instead of serving.
+	errs = append(errs, s.apiServer().Shutdown(ctx))
 	s.metricsMu.Lock()
 	msrv := s.metricsSrv
 	s.metricsMu.Unlock()
