@@ -104,6 +104,9 @@ func readINI(path, sect string) map[string]string {
 // the file (0600), its folder and the section as needed, and keeping
 // everything else as it was.
 func writeINI(path, sect, key, value string) error {
+	if strings.ContainsAny(sect+key+value, "\r\n") {
+		return fmt.Errorf("%s: a value cannot span lines", key)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
@@ -148,7 +151,39 @@ func writeINI(path, sect, key, value string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	return replaceFile(path, []byte(strings.Join(lines, "\n")+"\n"))
+}
+
+// replaceFile writes data to path with mode 0600 (also when path existed
+// with a wider mode) through a temporary file renamed over it, so a
+// process dying mid-way leaves the old file, other profiles and all. A
+// symbolic link is followed: the file it names is replaced.
+func replaceFile(path string, data []byte) error {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real // a linked file (dotfiles) stays linked
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 // configValue reads one setting of profile from the files.
@@ -342,7 +377,7 @@ func configureServer(ctx context.Context, env *Env, in *bufio.Reader, server, wa
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "443")
 	}
-	ca, err := fetchCA(ctx, host)
+	ca, err := fetchCA(ctx, host, u.Hostname())
 	if err != nil {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("\nCould not fetch the CA of %s: %v", server, err)}
 	}
@@ -406,7 +441,7 @@ func profileFlagText(p string) string {
 // get the CA, which the user then confirms by fingerprint) and returns
 // the last certificate of the chain the server sends, the CA when the
 // chain includes it.
-func fetchCA(ctx context.Context, host string) (*x509.Certificate, error) {
+func fetchCA(ctx context.Context, host, name string) (*x509.Certificate, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second},
 		Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // verified by the user's fingerprint check
 	c, err := d.DialContext(ctx, "tcp", host)
@@ -424,6 +459,18 @@ func fetchCA(ctx context.Context, host string) (*x509.Certificate, error) {
 	last := chain[len(chain)-1]
 	if !last.IsCA {
 		return nil, fmt.Errorf("the server's chain does not include its CA (send the CA in the chain, or copy ca.pem from the server and use --ca-bundle)")
+	}
+	// The CA alone would be accepted by its fingerprint; check also that
+	// the server's certificate chains to it for the name given, so that a
+	// profile written here works rather than failing on every call.
+	roots := x509.NewCertPool()
+	roots.AddCert(last)
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter}); err != nil {
+		return nil, fmt.Errorf("the server's certificate is not valid for %s under the CA it sent: %v (use a name or address the certificate covers: the server config's public_host or tls.sans)", name, err)
 	}
 	return last, nil
 }

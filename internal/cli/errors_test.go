@@ -17,6 +17,7 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/cli"
+	"github.com/postern/postern/internal/testutil/refused"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -32,7 +33,7 @@ func cliEnv(t *testing.T, creds aws.Credentials) string {
 	t.Setenv("AWS_SESSION_TOKEN", "")
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	for _, v := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "POSTERN_ALLOW_AWS"} {
+	for _, v := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_DEFAULT_OUTPUT", "POSTERN_ALLOW_AWS"} {
 		t.Setenv(v, "")
 	}
 	return dir
@@ -42,18 +43,6 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb strings.Builder
 	code = cli.Main(context.Background(), args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-// closedPort is a port that was just reserved and closed: nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestErrorMessages: each failure a user can meet is one line (after the
@@ -94,7 +83,7 @@ func TestErrorMessages(t *testing.T) {
 	untrusted.StartTLS()
 	defer untrusted.Close()
 
-	down := closedPort(t)
+	down := refused.Addr(t)
 	tests := []struct {
 		name  string
 		creds aws.Credentials

@@ -21,13 +21,7 @@ import (
 func TestRegisterInstanceOutput(t *testing.T) {
 	e := tunneltest.Start(t, tunneltest.Options{})
 	_, subnet, _, group := e.Network("10.42.0.0/16", "10.42.1.0/24")
-	t.Setenv("AWS_ACCESS_KEY_ID", e.Admin.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", e.Admin.SecretAccessKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CA_BUNDLE", "")
+	cliEnv(t, e.Admin)
 	global := []string{"--region", e.Region, "--endpoint-url", e.URL, "--ca-bundle", filepath.Join(e.Dir, "ca.pem")}
 	run := func(args ...string) string {
 		t.Helper()

@@ -8,24 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/postern/postern/internal/cli"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
-
-// isolate leaves the command with no AWS configuration at all: a command
-// that tried to call a service would fail (no endpoint, no region).
-func isolate(t *testing.T) {
-	t.Helper()
-	none := filepath.Join(t.TempDir(), "none")
-	for k, v := range map[string]string{
-		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none, "AWS_PROFILE": "",
-		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",
-		"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_ENDPOINT_URL": "", "AWS_CA_BUNDLE": "",
-		"AWS_DEFAULT_OUTPUT": "", "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		t.Setenv(k, v)
-	}
-}
 
 // TestSkeletonGolden: --generate-cli-skeleton prints the operation's
 // input skeleton exactly as the AWS CLI does (the golden files are
@@ -34,7 +21,7 @@ func isolate(t *testing.T) {
 // yaml-input, and the output shape's skeleton for output; it exits 0 with
 // nothing configured, as it calls no service.
 func TestSkeletonGolden(t *testing.T) {
-	isolate(t)
+	cliEnv(t, aws.Credentials{})
 	tests := []struct {
 		golden string
 		args   []string
@@ -73,7 +60,7 @@ func TestSkeletonGolden(t *testing.T) {
 // have are usage errors (exit 252), worded as the AWS CLI's, before any
 // call (nothing is configured).
 func TestSkeletonErrors(t *testing.T) {
-	isolate(t)
+	cliEnv(t, aws.Credentials{})
 	tests := []struct {
 		name string
 		args []string
@@ -114,7 +101,7 @@ func TestSkeletonErrors(t *testing.T) {
 // the command line override the document's members.
 func TestCLIInput(t *testing.T) {
 	e := tunneltest.Start(t, tunneltest.Options{})
-	isolate(t)
+	cliEnv(t, aws.Credentials{})
 	t.Setenv("AWS_ACCESS_KEY_ID", e.Admin.AccessKeyID)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", e.Admin.SecretAccessKey)
 	global := []string{"--region", e.Region, "--endpoint-url", e.URL, "--ca-bundle", filepath.Join(e.Dir, "ca.pem")}
