@@ -16,13 +16,8 @@ import (
 func TestAssumeRole(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
-	admin := srv.adminConfig(t)
+	admin, acct := srv.adminAccount(t)
 	iamc := iam.NewFromConfig(admin)
-	who, err := sts.NewFromConfig(admin).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct := *who.Account
 
 	mustDo(t, "CreateUser", func() error {
 		_, err := iamc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("dev")})

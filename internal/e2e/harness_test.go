@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/postern/postern/internal/testutil/pgtest"
 )
@@ -212,6 +213,18 @@ func (p *serverProc) adminConfig(t *testing.T) aws.Config {
 		t.Fatalf("load shared config: %v", err)
 	}
 	return cfg
+}
+
+// adminAccount returns the admin configuration of p and its account id
+// (from GetCallerIdentity).
+func (p *serverProc) adminAccount(t *testing.T) (aws.Config, string) {
+	t.Helper()
+	admin := p.adminConfig(t)
+	who, err := sts.NewFromConfig(admin).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin, *who.Account
 }
 
 // withCreds returns a copy of base signing with other credentials.

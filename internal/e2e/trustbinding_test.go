@@ -19,13 +19,8 @@ import (
 func TestTrustPolicyBindsPrincipalByID(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
-	admin := srv.adminConfig(t)
+	admin, acct := srv.adminAccount(t)
 	iamc := iam.NewFromConfig(admin)
-	who, err := sts.NewFromConfig(admin).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct := *who.Account
 	arn := func(kind, name string) string { return "arn:aws:iam::" + acct + ":" + kind + "/" + name }
 	trustOf := func(principal string) string {
 		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + principal + `"},"Action":"sts:AssumeRole"}]}`

@@ -324,3 +324,23 @@ func TestLongLivedConnectionsOutliveEdgeLimits(t *testing.T) {
 		t.Fatalf("the agent's link was replaced: %+v (connected since %v before)", now, since)
 	}
 }
+
+// TestMetricsListenerHasTheEdge: the metrics listener closes a connection
+// that never sends a request, as the API listener does (it had no idle or
+// handshake bound before).
+func TestMetricsListenerHasTheEdge(t *testing.T) {
+	e := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) {
+		c.HTTP.HeaderTimeoutSeconds, c.HTTP.IdleTimeoutSeconds = 1, 1
+	}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.Server.ServeMetrics(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	closedWithin(t, c, time.Now(), time.Second+closeSlack)
+}

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"github.com/postern/postern/internal/testutil/syncbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/server/httpedge"
+	"github.com/postern/postern/internal/testutil/syncbuf"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 

@@ -3,12 +3,11 @@ package server
 import (
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 )
 
 // TestSweepDeletesExpiredSessions: the periodic sweep deletes role
@@ -16,11 +15,7 @@ import (
 // expired since (their callers still get ExpiredToken) and live ones.
 func TestSweepDeletesExpiredSessions(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "postern.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	sessions := []struct {
 		akid    string

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ import (
 	"github.com/postern/postern/internal/server/identity"
 	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 )
 
 // The installation every edge under test is.
@@ -66,12 +65,7 @@ func startEdge(t *testing.T, o edgeOptions) edge {
 	ctx := context.Background()
 	st := o.store
 	if st == nil {
-		s, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		st = s
+		st = sqlitetest.Open(t)
 	}
 	key := make([]byte, sealer.KeySize)
 	rand.Read(key)

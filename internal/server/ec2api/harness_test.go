@@ -37,6 +37,7 @@ import (
 	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/testclock"
 	"github.com/postern/postern/internal/wire/awsid"
 )
 
@@ -52,24 +53,6 @@ const (
 // startTime is the fixed clock of the service under test (the SigV4
 // verifier uses the real clock, since the SDK signs with it).
 var startTime = time.Date(2026, 11, 22, 11, 46, 33, 18_000_000, time.UTC)
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // seqIDs makes deterministic ids: prefix-00000000000000001, …
 type seqIDs struct {
@@ -148,7 +131,7 @@ type harness struct {
 	t      testing.TB
 	st     store.Store
 	sealer *sealer.Sealer
-	clock  *clock
+	clock  *testclock.Clock
 	ids    *seqIDs
 	url    string
 	hc     *http.Client
@@ -176,7 +159,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sql.Close() })
-	h := &harness{t: t, st: sql, clock: &clock{t: startTime}, ids: &seqIDs{}}
+	h := &harness{t: t, st: sql, clock: testclock.New(startTime), ids: &seqIDs{}}
 	key := make([]byte, sealer.KeySize)
 	rand.Read(key)
 	if h.sealer, err = sealer.New(key); err != nil {

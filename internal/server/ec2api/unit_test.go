@@ -1,16 +1,14 @@
 package ec2api
 
 import (
-	"context"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 	"github.com/postern/postern/internal/wire/awsproto"
 )
 
@@ -462,11 +460,7 @@ func TestConfigDefaults(t *testing.T) {
 	if _, err := NewEC2(Config{}); err == nil || !strings.Contains(err.Error(), "Store, AccountID, Region, DNSName") {
 		t.Errorf("empty config: %v", err)
 	}
-	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "p.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := sqlitetest.Open(t)
 	cfg, err := Config{Store: st, AccountID: "1", Region: "r", DNSName: "d"}.withDefaults()
 	if err != nil || cfg.EndpointsPerVPC != 1 || cfg.EndpointsPerSubnet != 1 || cfg.DeletedRetention != DefaultDeletedRetention || cfg.Now == nil || cfg.IDs == nil {
 		t.Errorf("defaults: %+v %v", cfg, err)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,17 +12,13 @@ import (
 	"github.com/postern/postern/internal/server/eice"
 	"github.com/postern/postern/internal/server/endpoints"
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 func open(t *testing.T) (*endpoints.Endpoints, store.Store) {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "postern.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	eps, err := endpoints.New(endpoints.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)

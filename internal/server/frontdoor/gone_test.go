@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 	"github.com/postern/postern/internal/server/identity"
 	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 	"github.com/postern/postern/internal/wire/sigv4"
 )
 
@@ -32,11 +31,7 @@ import (
 func TestIdentityGoneBeforeAuthorization(t *testing.T) {
 	const account, region = "123456789012", "us-east-1"
 	ctx := context.Background()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	key := make([]byte, sealer.KeySize)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,8 @@ import (
 	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
+	"github.com/postern/postern/internal/testutil/testclock"
 	"github.com/postern/postern/internal/wire/awsid"
 )
 
@@ -43,26 +45,6 @@ const testAccount = "123456789012"
 
 // ctx is the context of every test request.
 var ctx = context.Background()
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock.
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // ids is an injectable Config.NewID: random ids, except for the fixed ones
 // queued with next.
@@ -131,7 +113,7 @@ type env struct {
 	sealer *sealer.Sealer
 	srv    *httptest.Server
 	rec    *recorder
-	clock  *clock // the server's clock (authentication and the services)
+	clock  *testclock.Clock // the server's clock (authentication and the services)
 	ids    *ids
 	cfg    Config
 	logs   *logBuffer // everything the server logged
@@ -156,11 +138,7 @@ func withServiceClock(now func() time.Time) envOption {
 // test ends, and a sealer with a random key.
 func newStore(t *testing.T) (*sqlstore.Store, *sealer.Sealer) {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	key := make([]byte, sealer.KeySize)
 	rand.Read(key)
 	seal, err := sealer.New(key)
@@ -178,7 +156,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		o(&set)
 	}
 	st, seal := newStore(t)
-	clk := &clock{t: time.Now().UTC()}
+	clk := testclock.New(time.Now().UTC())
 	authn, err := identity.NewAuthenticator(identity.AuthConfig{Store: st, Sealer: seal, AccountID: testAccount, Region: "us-east-1", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

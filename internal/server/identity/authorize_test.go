@@ -3,23 +3,18 @@ package identity
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 )
 
 // TestSourcesCacheFollowsWrites: cached policies are dropped by the first
 // write, so a change of access takes effect on the next request.
 func TestSourcesCacheFollowsWrites(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := sqlitetest.Open(t)
 	now := time.Now()
 	u := store.User{UserID: "AIDATEST", UserName: "u", Path: "/", ARN: "arn:aws:iam::123456789012:user/u", CreateDate: now}
 	if err := st.CreateUser(ctx, u); err != nil {
@@ -94,11 +89,7 @@ func TestAuthorizeBindsTheIdentity(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := sqlitetest.Open(t)
 			ref := store.PrincipalRef{Kind: tc.kind, Name: "ops"}
 			if err := tc.create(st, "OLDID"); err != nil {
 				t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ import (
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/server/keyauth"
 	"github.com/postern/postern/internal/store"
-	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 	"github.com/postern/postern/internal/wire/agentkey"
 	"github.com/postern/postern/internal/wire/keyservice"
 )
@@ -34,11 +33,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "postern.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	f := &fixture{st: st, certs: map[string]tls.Certificate{}}
 	must := func(err error) {

@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"github.com/postern/postern/internal/testutil/syncbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/server/relay"
+	"github.com/postern/postern/internal/testutil/syncbuf"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 

@@ -2,7 +2,6 @@ package replicas_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
 	"github.com/postern/postern/internal/testutil/pgtest"
+	"github.com/postern/postern/internal/testutil/sqlitetest"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
@@ -19,12 +19,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func openSQLite(t *testing.T) store.Store {
 	t.Helper()
-	st, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "postern.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return sqlitetest.Open(t)
 }
 
 // recorder keeps the lists a Membership hands to OnChange.

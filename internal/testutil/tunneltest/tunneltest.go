@@ -57,6 +57,10 @@ type Options struct {
 	DataDir string
 	// Addr listens on this address (a restart on the same port).
 	Addr string
+	// Listener, when set, is the server's listener (Addr is then unused):
+	// a test that bound a particular port hands it over without closing it.
+	// The server closes it.
+	Listener net.Listener
 	// Logger; default discards (set POSTERN_TEST_LOG=1 to see logs).
 	Logger *slog.Logger
 }
@@ -72,9 +76,9 @@ func Start(t testing.TB, o Options) *Env {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	var ln net.Listener
+	ln := o.Listener
 	var err error
-	for i := 0; i < 50; i++ { // a restart may race the old socket's close
+	for i := 0; ln == nil && i < 50; i++ { // a restart may race the old socket's close
 		if ln, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
