@@ -243,7 +243,7 @@ type Server struct {
 	audit      *audit.Writer
 	metrics    *metrics.Metrics
 	stopping   atomic.Bool // Shutdown began: /readyz says so
-	metricsMu  sync.Mutex // guards http and metricsSrv (Serve and Shutdown may run at once)
+	metricsMu  sync.Mutex  // guards http and metricsSrv (Serve and Shutdown may run at once)
 	metricsSrv *http.Server
 	closeOnce  sync.Once
 	// members is this replica's place among the replicas on PostgreSQL;
