@@ -132,8 +132,10 @@ func (ln *listener) Accept() (net.Conn, error) {
 		if ln.l.take(src) {
 			return &Conn{Conn: c, l: ln.l, src: src}, nil
 		}
-		_ = c.Close()
+		// Count and log before closing: the peer sees the close only
+		// after the refusal is on record.
 		ln.l.refused(src)
+		_ = c.Close()
 	}
 }
 
