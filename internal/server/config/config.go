@@ -51,14 +51,15 @@ type Server struct {
 	ReplicaAddress string `yaml:"replica_address"`
 	// MetricsListen, when set, serves Prometheus metrics at /metrics on
 	// this HOST:PORT (TLS, the server's certificate), apart from the API.
-	MetricsListen string `yaml:"metrics_listen"`
-	TLS           TLS    `yaml:"tls"`
-	EC2           EC2    `yaml:"ec2"`
-	Tunnel        Tunnel `yaml:"tunnel"`
-	Agent         Agent  `yaml:"agent"`
-	SSH           SSH    `yaml:"ssh"`
-	Audit         Audit  `yaml:"audit"`
-	HTTP          HTTP   `yaml:"http"`
+	MetricsListen string  `yaml:"metrics_listen"`
+	TLS           TLS     `yaml:"tls"`
+	EC2           EC2     `yaml:"ec2"`
+	Tunnel        Tunnel  `yaml:"tunnel"`
+	Agent         Agent   `yaml:"agent"`
+	SSH           SSH     `yaml:"ssh"`
+	Audit         Audit   `yaml:"audit"`
+	HTTP          HTTP    `yaml:"http"`
+	Console       Console `yaml:"console"`
 	// TunnelClock, when set, is the tunnel front door's clock (tests that
 	// let time pass; never in the file).
 	TunnelClock func() time.Time `yaml:"-"`
@@ -108,6 +109,38 @@ type HTTP struct {
 	// proxy that hides the clients' addresses).
 	MaxUnauthenticatedPerSource int `yaml:"max_unauthenticated_per_source"`
 }
+
+// Console configures the web console served on the listener at /console/.
+type Console struct {
+	// Enabled serves the console (default true).
+	Enabled *bool `yaml:"enabled"`
+	// SessionDurationSeconds is how long a console sign-in lasts (default
+	// 43200, AWS's 12 hours; at least 900).
+	SessionDurationSeconds int `yaml:"session_duration_seconds"`
+	// SignInAttempts is how many failed sign-ins one user name or one
+	// source address may make in SignInWindowSeconds before further
+	// attempts are refused until the window passes (default 5 in 900).
+	SignInAttempts      int `yaml:"sign_in_attempts"`
+	SignInWindowSeconds int `yaml:"sign_in_window_seconds"`
+	// RecordSessions records every browser terminal session (asciicast
+	// v2) beside the audit trail (default false).
+	RecordSessions bool `yaml:"record_sessions"`
+	// RecordInput also records what the person typed (default false:
+	// passwords typed at prompts stay out of recordings).
+	RecordInput bool `yaml:"record_input"`
+	// RecordingsDir holds the recordings, relative to data_dir unless
+	// absolute (default "recordings").
+	RecordingsDir string `yaml:"recordings_dir"`
+	// RecordingRetentionDays deletes recordings older than this (default
+	// 90; 0 keeps them forever).
+	RecordingRetentionDays int `yaml:"recording_retention_days"`
+	// RecordingMaxMB caps one recording; output past it is not recorded
+	// and the recording says so (default 100).
+	RecordingMaxMB int `yaml:"recording_max_mb"`
+}
+
+// ConsoleEnabled reports whether the console is served.
+func (c *Server) ConsoleEnabled() bool { return c.Console.Enabled == nil || *c.Console.Enabled }
 
 // SSH configures keyless SSH (SendSSHPublicKey).
 type SSH struct {
@@ -196,6 +229,8 @@ func Default() Server {
 		SSH:   SSH{KeyTTLSeconds: 60},
 		Audit: Audit{File: "audit.jsonl", FileMaxMB: 100, FileKeep: 10},
 		HTTP:  HTTP{HeaderTimeoutSeconds: 10, BodyTimeoutSeconds: 30, IdleTimeoutSeconds: 120, WriteTimeoutSeconds: 60, MaxUnauthenticatedPerSource: 128},
+		Console: Console{SessionDurationSeconds: 43200, SignInAttempts: 5, SignInWindowSeconds: 900,
+			RecordingsDir: "recordings", RecordingRetentionDays: 90, RecordingMaxMB: 100},
 	}
 }
 
@@ -295,6 +330,15 @@ func (c *Server) Validate() error {
 	}
 	if c.Audit.FileMaxMB < 1 || c.Audit.FileKeep < 0 {
 		errs = append(errs, errors.New("audit.file_max_mb must be at least 1 and audit.file_keep at least 0"))
+	}
+	if c.Console.SessionDurationSeconds < 900 || c.Console.SessionDurationSeconds > 129600 {
+		errs = append(errs, errors.New("console.session_duration_seconds must be from 900 to 129600 (36 hours, AWS's longest)"))
+	}
+	if c.Console.SignInAttempts < 1 || c.Console.SignInWindowSeconds < 1 {
+		errs = append(errs, errors.New("console.sign_in_attempts and console.sign_in_window_seconds must be at least 1"))
+	}
+	if c.Console.RecordingsDir == "" || c.Console.RecordingRetentionDays < 0 || c.Console.RecordingMaxMB < 1 {
+		errs = append(errs, errors.New("console.recordings_dir must be set, console.recording_retention_days at least 0 and console.recording_max_mb at least 1"))
 	}
 	if c.SSH.KeyTTLSeconds < 1 || c.SSH.KeyTTLSeconds > 3600 {
 		errs = append(errs, errors.New("ssh.key_ttl_seconds must be from 1 to 3600"))
