@@ -30,6 +30,9 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v openssl >/dev/null || need+=(openssl)
 /usr/bin/python3 -c 'import awscrt.auth, awscrt.io, awscrt.websocket' 2>/dev/null || need+=(python3-awscrt)
 /usr/bin/python3 -c 'import botocore.session' 2>/dev/null || need+=(python3-botocore)
+# Debian's Chromium, headless, for the console's browser tests
+# (internal/testutil/browser drives it over the DevTools protocol).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test-deps: installing ${need[*]}"

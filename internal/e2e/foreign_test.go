@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/internal/testutil/ci"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
@@ -36,7 +37,7 @@ func foreignStack(t *testing.T, what string, err error) {
 	if err == nil {
 		return
 	}
-	if v := os.Getenv("CI"); v != "" && v != "false" && v != "0" {
+	if ci.Strict() {
 		t.Fatalf("%s is not available (%v); CI must run this test (scripts/test-deps.sh installs it)", what, err)
 	}
 	t.Skipf("%s is not available (%v); run scripts/test-deps.sh", what, err)

@@ -52,6 +52,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/postern/postern/internal/testutil/ci"
 	"github.com/postern/postern/internal/testutil/internal/proctree"
 )
 
@@ -85,7 +86,7 @@ func Require(t testing.TB) {
 	if probeErr == nil {
 		return
 	}
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+	if ci.Strict() {
 		t.Fatalf("netns: network namespaces unusable: %v (CI is set, so this fails instead of skipping; run as root after `make test-deps`)", probeErr)
 	}
 	t.Skipf("netns: network namespaces unusable: %v", probeErr)

@@ -60,6 +60,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"github.com/postern/postern/internal/testutil/ci"
 )
 
 // superuser is the bootstrap superuser initdb creates (-U), whatever the
@@ -172,8 +174,7 @@ func stop() error {
 
 // inCI reports whether $CI says the tests run in CI.
 func inCI() bool {
-	v := os.Getenv("CI")
-	return v != "" && v != "false"
+	return ci.Strict()
 }
 
 func randomHex(n int) string {

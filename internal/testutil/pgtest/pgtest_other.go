@@ -5,6 +5,8 @@ package pgtest
 import (
 	"os"
 	"testing"
+
+	"github.com/postern/postern/internal/testutil/ci"
 )
 
 // Main runs the tests. Without Unix sockets and credentials there is no
@@ -17,7 +19,7 @@ func Run(m *testing.M) int { return m.Run() }
 // Start skips the test: pgtest starts PostgreSQL on Unix-like systems only.
 func Start(t testing.TB) string {
 	t.Helper()
-	if v := os.Getenv("CI"); v != "" && v != "false" {
+	if ci.Strict() {
 		t.Fatal("pgtest: PostgreSQL tests need a Unix-like system")
 	}
 	t.Skip("pgtest: PostgreSQL tests need a Unix-like system")
