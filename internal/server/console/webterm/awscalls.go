@@ -1,0 +1,127 @@
+package webterm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
+	"github.com/aws/smithy-go"
+
+	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/store"
+)
+
+// The API calls a terminal session makes as the caller: real AWS SDK
+// clients whose requests go through the server's own handler on
+// in-process connections from the browser's address, with the console's
+// user agent, so that authentication, IAM and the audit trail treat them
+// as any client's.
+
+// uaTransport sends every request with the caller's user agent (SigV4
+// does not sign User-Agent).
+type uaTransport struct {
+	base http.RoundTripper
+	ua   string
+}
+
+func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if u.ua != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", u.ua)
+	}
+	return u.base.RoundTrip(r)
+}
+
+// awsConfig is an SDK configuration that calls the server as c.
+func (t *Terminal) awsConfig(c *Caller) aws.Config {
+	hc := t.cfg.Loop.Client(c.Remote)
+	hc.Transport = uaTransport{base: hc.Transport, ua: c.UserAgent}
+	return aws.Config{
+		Region:       t.cfg.Region,
+		BaseEndpoint: aws.String("http://" + t.cfg.Host),
+		HTTPClient:   hc,
+		Credentials:  credentials.NewStaticCredentialsProvider(c.Credentials.AccessKeyID, c.Credentials.SecretAccessKey, c.Credentials.SessionToken),
+		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+	}
+}
+
+// resolveTarget finds the instance's address and an endpoint for it as
+// the CLI does (client.Resolve: the instance's private IPv4, else IPv6;
+// a usable endpoint of its VPC, one in its subnet first).
+func (t *Terminal) resolveTarget(ctx context.Context, c *Caller, instanceID string, port int) (client.Target, error) {
+	tg := client.Target{InstanceID: instanceID, RemotePort: port}
+	err := client.Resolve(ctx, ec2.NewFromConfig(t.awsConfig(c)), &tg)
+	return tg, err
+}
+
+// sendKey pushes an SSH public key for osUser as the caller.
+func (t *Terminal) sendKey(ctx context.Context, c *Caller, instanceID, osUser, publicKey string) error {
+	api := ec2instanceconnect.NewFromConfig(t.awsConfig(c))
+	out, err := api.SendSSHPublicKey(ctx, &ec2instanceconnect.SendSSHPublicKeyInput{
+		InstanceId: aws.String(instanceID), InstanceOSUser: aws.String(osUser), SSHPublicKey: aws.String(publicKey)})
+	if err != nil {
+		return &client.OpError{Op: "SendSSHPublicKey", Err: err}
+	}
+	if !out.Success {
+		return errors.New("SendSSHPublicKey did not succeed")
+	}
+	return nil
+}
+
+// dial presigns the openTunnel URL with the caller's credentials and
+// opens the tunnel through the front door on an in-process connection
+// from the browser's address.
+func (t *Terminal) dial(ctx context.Context, c *Caller, tg client.Target) (*client.Tunnel, error) {
+	u, err := client.PresignURL(ctx, c.Credentials, t.cfg.Region, tg, t.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	d := &client.Dialer{UserAgent: c.UserAgent, NetDial: func(ctx context.Context) (net.Conn, error) {
+		return t.cfg.Loop.Dial(ctx, c.Remote)
+	}}
+	return d.DialURL(ctx, u, tg.DNSName)
+}
+
+// tunnelID finds the id of the tunnel the front door opened for request
+// requestID, in its OpenTunnel record (the id is not on the wire).
+func (t *Terminal) tunnelID(ctx context.Context, c *Caller, requestID string, since time.Time) (string, error) {
+	evs, err := t.cfg.Store.ListEvents(ctx, store.EventQuery{EventName: "OpenTunnel", AccessKeyID: c.Credentials.AccessKeyID,
+		Since: since.Add(-time.Minute), Limit: 100})
+	if err != nil {
+		return "", fmt.Errorf("webterm: find the tunnel's record: %w", err)
+	}
+	for _, e := range evs {
+		if e.RequestID == requestID && e.TunnelID != "" {
+			return e.TunnelID, nil
+		}
+	}
+	return "", fmt.Errorf("webterm: no OpenTunnel record with request id %s", requestID)
+}
+
+// wireError is what the browser is told about a failed step: AWS's error
+// code and message when the server refused, a code of ours otherwise.
+func wireError(err error) (code, message string) {
+	var ae smithy.APIError
+	var refused *client.RefusedError
+	var re *client.ResolveError
+	switch {
+	case errors.As(err, &ae):
+		return ae.ErrorCode(), ae.ErrorMessage()
+	case errors.As(err, &refused):
+		code = refused.ErrorCode
+		if code == "" {
+			code = http.StatusText(refused.Status)
+		}
+		return code, refused.Message
+	case errors.As(err, &re):
+		return "EndpointNotAvailable", re.Message
+	}
+	return "ConnectFailed", err.Error()
+}

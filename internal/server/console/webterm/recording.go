@@ -1,0 +1,345 @@
+package webterm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Session recordings: asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/),
+// one file per tunnel, <tunnelId>.cast, beside a <tunnelId>.json of what
+// the list shows (who, where, when). Both are 0600 in the recordings
+// directory. Events are written as the browser is sent them: "o" output,
+// "i" input (only with console.record_input), "r" resizes ("COLSxROWS"),
+// and one "m" marker when the size cap stops the recording.
+
+// DefaultRecordingMaxMB is the size cap when the configuration sets none.
+const DefaultRecordingMaxMB = 100
+
+var tunnelIDPattern = regexp.MustCompile(`^tnl-[0-9a-f]{8,32}$`)
+
+// recordingMeta is the <tunnelId>.json beside a recording.
+type recordingMeta struct {
+	TunnelID    string    `json:"tunnelId"`
+	InstanceID  string    `json:"instanceId"`
+	EndpointID  string    `json:"endpointId"`
+	EndpointARN string    `json:"endpointArn"`
+	User        string    `json:"user"` // the principal's ARN
+	UserName    string    `json:"userName"`
+	OSUser      string    `json:"osUser"`
+	SourceIP    string    `json:"sourceIp"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end,omitzero"`
+	Truncated   bool      `json:"truncated,omitempty"`
+}
+
+// castHeader is an asciicast v2 header line.
+type castHeader struct {
+	Version   int               `json:"version"`
+	Width     int               `json:"width"`
+	Height    int               `json:"height"`
+	Timestamp int64             `json:"timestamp"`
+	Env       map[string]string `json:"env"`
+	Title     string            `json:"title,omitempty"`
+}
+
+// recorder writes one session's recording and feeds its live viewers.
+type recorder struct {
+	t     *Terminal
+	path  string // the .cast file
+	start time.Time
+	max   int64
+
+	mu        sync.Mutex
+	f         *os.File
+	meta      recordingMeta
+	size      int64
+	stopped   bool // the size cap was reached
+	done      bool
+	pendO     []byte // an incomplete UTF-8 sequence at the end of the last output
+	pendI     []byte
+	viewers   map[chan []byte]struct{}
+	lastWrite time.Duration
+}
+
+// startRecording creates the recording of a session (its header written)
+// and lists it as live.
+func (t *Terminal) startRecording(meta recordingMeta, cols, rows int) (*recorder, error) {
+	if !tunnelIDPattern.MatchString(meta.TunnelID) {
+		return nil, fmt.Errorf("webterm: tunnel id %q cannot name a recording", meta.TunnelID)
+	}
+	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("webterm: recordings directory: %w", err)
+	}
+	maxMB := t.cfg.Console.RecordingMaxMB
+	if maxMB <= 0 {
+		maxMB = DefaultRecordingMaxMB
+	}
+	rec := &recorder{t: t, path: filepath.Join(t.dir, meta.TunnelID+".cast"), start: time.Now(), max: int64(maxMB) << 20,
+		meta: meta, viewers: map[chan []byte]struct{}{}}
+	f, err := os.OpenFile(rec.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("webterm: create recording: %w", err)
+	}
+	rec.f = f
+	if err := writeMeta(t.dir, meta); err != nil {
+		f.Close()
+		os.Remove(rec.path)
+		return nil, err
+	}
+	h, _ := json.Marshal(castHeader{Version: 2, Width: cols, Height: rows, Timestamp: meta.Start.Unix(),
+		Env: map[string]string{"TERM": Term}, Title: meta.OSUser + "@" + meta.InstanceID})
+	if _, err := f.Write(append(h, '\n')); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("webterm: write recording: %w", err)
+	}
+	rec.size = int64(len(h) + 1)
+	t.mu.Lock()
+	t.live[meta.TunnelID] = rec
+	t.mu.Unlock()
+	return rec, nil
+}
+
+// writeMeta writes <tunnelId>.json atomically.
+func writeMeta(dir string, m recordingMeta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".meta-*")
+	if err != nil {
+		return fmt.Errorf("webterm: recording metadata: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, m.TunnelID+".json"))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("webterm: recording metadata: %w", err)
+	}
+	return nil
+}
+
+// output records terminal output. A nil recorder records nothing.
+func (r *recorder) output(p []byte) {
+	if r != nil {
+		r.event("o", p, &r.pendO)
+	}
+}
+
+// input records keystrokes.
+func (r *recorder) input(p []byte) {
+	if r != nil {
+		r.event("i", p, &r.pendI)
+	}
+}
+
+// resize records a new terminal size.
+func (r *recorder) resize(cols, rows int) {
+	if r != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.writeEvent("r", fmt.Sprintf("%dx%d", cols, rows))
+	}
+}
+
+// event records p, holding back an incomplete UTF-8 sequence at its end
+// until the next call (asciicast data is text).
+func (r *recorder) event(kind string, p []byte, pend *[]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data := append(*pend, p...)
+	cut := len(data)
+	for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(data[i]) {
+			if !utf8.FullRune(data[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	*pend = append([]byte(nil), data[cut:]...)
+	if cut > 0 {
+		r.writeEvent(kind, string(data[:cut]))
+	}
+}
+
+// writeEvent appends one event line; r.mu is held.
+func (r *recorder) writeEvent(kind, data string) {
+	if r.done || r.stopped {
+		return
+	}
+	at := time.Since(r.start)
+	if at < r.lastWrite {
+		at = r.lastWrite
+	}
+	r.lastWrite = at
+	line, _ := json.Marshal([]any{math.Round(at.Seconds()*1e6) / 1e6, kind, strings.ToValidUTF8(data, "\uFFFD")})
+	line = append(line, '\n')
+	if r.size+int64(len(line)) > r.max {
+		r.stopped = true
+		r.meta.Truncated = true
+		line, _ = json.Marshal([]any{math.Round(at.Seconds()*1e6) / 1e6, "m",
+			fmt.Sprintf("Postern stopped recording here: the recording reached its limit of %d MB", r.max>>20)})
+		line = append(line, '\n')
+	}
+	if _, err := r.f.Write(line); err != nil {
+		r.t.log.Error("recording write failed; the recording stops", "tunnel", r.meta.TunnelID, "error", err)
+		r.stopped = true
+		return
+	}
+	r.size += int64(len(line))
+	for ch := range r.viewers {
+		select {
+		case ch <- line:
+		default: // a viewer that cannot keep up is dropped
+			delete(r.viewers, ch)
+			close(ch)
+		}
+	}
+}
+
+// join returns what was recorded so far and a channel of the lines that
+// follow; the channel is closed when the session ends (or the viewer
+// falls behind). leave stops it.
+func (r *recorder) join() (sofar []byte, lines <-chan []byte, leave func(), err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return nil, nil, nil, errNotLive
+	}
+	sofar, err = os.ReadFile(r.path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ch := make(chan []byte, 1024)
+	r.viewers[ch] = struct{}{}
+	return sofar, ch, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if _, ok := r.viewers[ch]; ok {
+			delete(r.viewers, ch)
+			close(ch)
+		}
+	}, nil
+}
+
+var errNotLive = errors.New("webterm: the session is not running")
+
+// finish closes the recording, ends its live viewers and writes its
+// metadata with the end time.
+func (r *recorder) finish() {
+	r.mu.Lock()
+	// What is left of an incomplete UTF-8 sequence is recorded as is (it
+	// becomes U+FFFD).
+	for _, p := range []struct {
+		kind string
+		pend *[]byte
+	}{{"o", &r.pendO}, {"i", &r.pendI}} {
+		if len(*p.pend) > 0 {
+			r.writeEvent(p.kind, string(*p.pend))
+		}
+	}
+	r.done = true
+	for ch := range r.viewers {
+		close(ch)
+	}
+	r.viewers = nil
+	if err := r.f.Sync(); err != nil {
+		r.t.log.Error("recording sync failed", "tunnel", r.meta.TunnelID, "error", err)
+	}
+	_ = r.f.Close()
+	r.meta.End = r.t.cfg.Now().UTC()
+	meta := r.meta
+	r.mu.Unlock()
+	if err := writeMeta(r.t.dir, meta); err != nil {
+		r.t.log.Error("recording metadata not updated", "tunnel", meta.TunnelID, "error", err)
+	}
+	r.t.mu.Lock()
+	delete(r.t.live, meta.TunnelID)
+	r.t.mu.Unlock()
+}
+
+// liveRecorder returns the recorder of a running session, or nil.
+func (t *Terminal) liveRecorder(id string) *recorder {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live[id]
+}
+
+// readMeta reads a recording's metadata; fs.ErrNotExist when there is no
+// such recording.
+func (t *Terminal) readMeta(id string) (recordingMeta, error) {
+	var m recordingMeta
+	if !tunnelIDPattern.MatchString(id) {
+		return m, fs.ErrNotExist
+	}
+	b, err := os.ReadFile(filepath.Join(t.dir, id+".json"))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("webterm: recording metadata %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// SweepRecordings deletes the recordings whose last write is older than
+// console.recording_retention_days (none when it is 0), except those of
+// running sessions, and returns how many it deleted. The server calls it
+// from its periodic sweep.
+func (t *Terminal) SweepRecordings(now time.Time) (int, error) {
+	days := t.cfg.Console.RecordingRetentionDays
+	if days <= 0 {
+		return 0, nil
+	}
+	cutoff := now.Add(-time.Duration(days) * 24 * time.Hour)
+	entries, err := os.ReadDir(t.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("webterm: sweep recordings: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".cast")
+		if !ok || !tunnelIDPattern.MatchString(id) || t.liveRecorder(id) != nil {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(t.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Remove(filepath.Join(t.dir, id+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// isDone reports whether the session ended.
+func (r *recorder) isDone() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done
+}

@@ -1,0 +1,224 @@
+package webterm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// recordingInfo is one entry of GET /console/api/recordings.
+type recordingInfo struct {
+	TunnelID   string    `json:"tunnelId"`
+	InstanceID string    `json:"instanceId"`
+	EndpointID string    `json:"endpointId"`
+	User       string    `json:"user"`
+	UserName   string    `json:"userName"`
+	OSUser     string    `json:"osUser"`
+	SourceIP   string    `json:"sourceIp"`
+	Start      time.Time `json:"start"`
+	Duration   float64   `json:"duration"` // seconds; so far, while live
+	Size       int64     `json:"size"`     // bytes of the .cast file
+	Live       bool      `json:"live"`
+	Truncated  bool      `json:"truncated"`
+}
+
+// serveListRecordings serves GET /console/api/recordings: the recordings
+// the caller may replay (postern:GetSessionRecording on their endpoint),
+// newest first.
+func (t *Terminal) serveListRecordings(w http.ResponseWriter, r *http.Request) {
+	c := t.caller(w, r)
+	if c == nil {
+		return
+	}
+	entries, err := os.ReadDir(t.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.log.Error("list recordings", "error", err)
+		writeError(w, http.StatusInternalServerError, "InternalError", "The recordings could not be listed.")
+		return
+	}
+	now := t.cfg.Now()
+	out := []recordingInfo{}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !tunnelIDPattern.MatchString(id) {
+			continue
+		}
+		m, err := t.readMeta(id)
+		if err != nil {
+			continue
+		}
+		if ok, _, err := t.authorize(r.Context(), c, ActionGetSessionRecording, m.EndpointARN); err != nil || !ok {
+			continue
+		}
+		info := recordingInfo{TunnelID: m.TunnelID, InstanceID: m.InstanceID, EndpointID: m.EndpointID, User: m.User, UserName: m.UserName,
+			OSUser: m.OSUser, SourceIP: m.SourceIP, Start: m.Start, Truncated: m.Truncated, Live: t.liveRecorder(id) != nil}
+		end := m.End
+		if end.IsZero() {
+			end = now
+		}
+		info.Duration = end.Sub(m.Start).Seconds()
+		if st, err := os.Stat(filepath.Join(t.dir, id+".cast")); err == nil {
+			info.Size = st.Size()
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b recordingInfo) int { return b.Start.Compare(a.Start) })
+	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
+}
+
+// recordingFor reads a recording's metadata for a request, answering 404
+// when there is none.
+func (t *Terminal) recordingFor(w http.ResponseWriter, r *http.Request) (recordingMeta, bool) {
+	id := r.PathValue("tunnelId")
+	m, err := t.readMeta(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		writeError(w, http.StatusNotFound, "RecordingNotFound", "There is no recording of the tunnel '%s'.", id)
+		return m, false
+	}
+	if err != nil {
+		t.log.Error("read recording", "tunnel", id, "error", err)
+		writeError(w, http.StatusInternalServerError, "InternalError", "The recording could not be read.")
+		return m, false
+	}
+	return m, true
+}
+
+// serveRecording serves GET /console/api/recordings/{tunnelId}: the
+// asciicast file (postern:GetSessionRecording on the tunnel's endpoint).
+func (t *Terminal) serveRecording(w http.ResponseWriter, r *http.Request) {
+	c := t.caller(w, r)
+	if c == nil {
+		return
+	}
+	m, ok := t.recordingFor(w, r)
+	if !ok {
+		return
+	}
+	if !t.check(w, r, c, ActionGetSessionRecording, m.EndpointARN, m.TunnelID, m.EndpointID, map[string]string{"tunnelId": m.TunnelID}) {
+		return
+	}
+	f, err := os.Open(filepath.Join(t.dir, m.TunnelID+".cast"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "RecordingNotFound", "There is no recording of the tunnel '%s'.", m.TunnelID)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "InternalError", "The recording could not be read.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-asciicast")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", st.ModTime(), f)
+}
+
+// serveLive serves GET /console/api/recordings/{tunnelId}/live: a
+// read-only WebSocket of a running session (postern:JoinSession on the
+// tunnel's endpoint). After the browser's first message {"csrf"}, the
+// server sends text messages of asciicast lines (newline-terminated): the
+// header and the events so far, then each new event, and closes with 1000
+// when the session ends. Messages from the viewer are ignored.
+func (t *Terminal) serveLive(w http.ResponseWriter, r *http.Request) {
+	c := t.caller(w, r)
+	if c == nil {
+		return
+	}
+	if !sameOrigin(r) {
+		writeError(w, http.StatusForbidden, "InvalidOrigin", "The viewer opens only from the console's own page.")
+		return
+	}
+	m, ok := t.recordingFor(w, r)
+	if !ok {
+		return
+	}
+	rec := t.liveRecorder(m.TunnelID)
+	if rec == nil {
+		writeError(w, http.StatusNotFound, "SessionNotLive", "The session of the tunnel '%s' is not running; replay its recording instead.", m.TunnelID)
+		return
+	}
+	if !t.check(w, r, c, ActionJoinSession, m.EndpointARN, m.TunnelID, m.EndpointID, map[string]string{"tunnelId": m.TunnelID}) {
+		return
+	}
+	if !t.begin(w) {
+		return
+	}
+	defer t.wg.Done()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{})
+	if err != nil {
+		return
+	}
+	ws.SetReadLimit(4096)
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	code, reason := t.streamLive(ctx, r, ws, rec)
+	_ = ws.Close(code, reason)
+}
+
+func (t *Terminal) streamLive(ctx context.Context, r *http.Request, ws *websocket.Conn, rec *recorder) (websocket.StatusCode, string) {
+	rctx, rcancel := context.WithTimeout(ctx, firstMessageTimeout)
+	_, b, err := ws.Read(rctx)
+	rcancel()
+	var first struct {
+		CSRF string `json:"csrf"`
+	}
+	if err != nil || json.Unmarshal(b, &first) != nil || !t.cfg.CheckCSRF(r, first.CSRF) {
+		return websocket.StatusPolicyViolation, "CSRF token missing or wrong"
+	}
+	sofar, lines, leave, err := rec.join()
+	if err != nil {
+		return websocket.StatusNormalClosure, "The session ended"
+	}
+	defer leave()
+	// The viewer's messages are read (and dropped) so that its close and
+	// pings are seen; its going ends the stream.
+	ctx = ws.CloseRead(ctx)
+	send := func(p []byte) bool {
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		defer cancel()
+		return ws.Write(wctx, websocket.MessageText, p) == nil
+	}
+	for len(sofar) > 0 { // in pieces of whole lines, at most about 256 KiB
+		n := len(sofar)
+		if n > 256<<10 {
+			n = bytes.LastIndexByte(sofar[:256<<10], '\n') + 1
+			if n == 0 {
+				n = bytes.IndexByte(sofar, '\n') + 1
+			}
+			if n == 0 {
+				n = len(sofar)
+			}
+		}
+		if !send(sofar[:n]) {
+			return websocket.StatusNormalClosure, ""
+		}
+		sofar = sofar[n:]
+	}
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				if rec.isDone() {
+					return websocket.StatusNormalClosure, "The session ended"
+				}
+				return websocket.StatusPolicyViolation, "The viewer fell too far behind"
+			}
+			if !send(line) {
+				return websocket.StatusNormalClosure, ""
+			}
+		case <-ctx.Done():
+			return websocket.StatusGoingAway, ""
+		}
+	}
+}
