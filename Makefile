@@ -34,6 +34,7 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd tools/oidc-provider && $(GO) vet ./...
 
 unit:
 	GO=$(GO) ./scripts/unit.sh

@@ -48,6 +48,10 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 go mod download
+# The OpenID provider the federated sign-in tests start (internal/testutil/
+# oidcop builds it): its own module, so the product's go.mod stays lean,
+# and outside the root module's ./... (go vet and go test skip it).
+(cd tools/oidc-provider && go mod download)
 # The AWS SDK for JavaScript v3, for internal/e2e's JS SDK test.
 if [ ! -d tests/js/node_modules/@aws-sdk/client-ec2 ]; then
   (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
