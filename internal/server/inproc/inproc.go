@@ -7,12 +7,16 @@
 // not the server.
 //
 // The connections carry plain HTTP/1.1: they never leave the process.
+// Their requests are marked as received over TLS (r.TLS is set), so
+// aws:SecureTransport holds: every caller is the console, which is served
+// on the TLS listener only, and acts for a browser connected over TLS.
 package inproc
 
 import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,7 +47,7 @@ type Loop struct {
 func New(h http.Handler, logger *slog.Logger) *Loop {
 	l := &Loop{conns: make(chan net.Conn), done: make(chan struct{}), served: make(chan struct{})}
 	l.srv = &http.Server{
-		Handler:           h,
+		Handler:           secure(h),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -92,6 +96,20 @@ func (l *Loop) Close() error {
 	err := l.srv.Close()
 	<-l.served
 	return err
+}
+
+// secure marks each request as received over TLS (see the package doc).
+func secure(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			host := r.Host
+			if hh, _, err := net.SplitHostPort(host); err == nil {
+				host = hh
+			}
+			r.TLS = &tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13, ServerName: host}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 type listener struct{ l *Loop }

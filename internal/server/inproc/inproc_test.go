@@ -35,3 +35,25 @@ func TestDialAfterClose(t *testing.T) {
 		t.Fatalf("Dial after Close: %v, want ErrClosed", err)
 	}
 }
+
+// Requests that arrive in-process count as received over TLS (the console
+// serves browsers over TLS only): aws:SecureTransport holds for them.
+func TestRequestsAreMarkedSecure(t *testing.T) {
+	l := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || !r.TLS.HandshakeComplete {
+			http.Error(w, "plain", http.StatusBadRequest)
+			return
+		}
+		_, _ = io.WriteString(w, r.TLS.ServerName)
+	}), slog.New(slog.DiscardHandler))
+	defer l.Close()
+	resp, err := l.Client(netip.MustParseAddrPort("192.0.2.7:5555")).Get("http://console.invalid:8443/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "console.invalid" {
+		t.Fatalf("status %d, body %q: want the request marked as TLS for console.invalid", resp.StatusCode, b)
+	}
+}
