@@ -1,0 +1,196 @@
+// The browser terminal: a WebSocket to /console/api/terminal relaying an
+// SSH session the server runs as the signed-in identity. Shows the host
+// key on first connect (trust it or not), refuses a changed key with a
+// warning, and when the session ends says why, with a Reconnect button.
+import * as api from '../api.js';
+import { h, mount, clear, button, errorBox, badge, copyable } from '../dom.js';
+import { createTerminal, copySelection, pasteClipboard } from '../term.js';
+
+const REASONS = {
+  closed: 'The session ended.',
+  revoked: 'The tunnel was revoked: an administrator terminated it or your access was withdrawn.',
+  'max-duration': 'The tunnel reached its maximum duration.',
+  'target-reset': 'The instance closed the connection (target reset).',
+  error: 'The session ended with an error.',
+  disconnected: 'The connection to the server was lost.',
+};
+
+export function wsURL(path) {
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
+}
+
+export function renderTerminal(view, instanceId, q) {
+  instanceId = decodeURIComponent(instanceId);
+  const osUser = q.get('user') || 'ec2-user';
+  const port = Number(q.get('port') || 22);
+  view.classList.add('terminal-view');
+
+  const status = h('span.term-status', { testid: 'terminal-status' });
+  const info = h('span.term-info.dim', { testid: 'terminal-info' });
+  const banner = h('div.term-banner', { testid: 'terminal-banner' });
+  const box = h('div.term-box', { testid: 'terminal', id: 'terminal' });
+  const reconnectBtn = button('Reconnect', () => connect(), { testid: 'reconnect', kind: 'primary' });
+  const disconnectBtn = button('Disconnect', () => { userClosed = true; if (ws) ws.close(1000, 'closed by the user'); }, { testid: 'disconnect' });
+  mount(view,
+    h('div.term-bar',
+      h('a.back', { href: '#/instances' }, '← Instances'),
+      h('strong.mono', { testid: 'terminal-target' }, `${osUser}@${instanceId}:${port}`),
+      status, info,
+      button('Copy', () => copySelection(t.term), { testid: 'terminal-copy', title: 'Copy the selection (Ctrl+Shift+C)' }),
+      button('Paste', () => pasteClipboard(t.term), { testid: 'terminal-paste', title: 'Paste (Ctrl+Shift+V)' }),
+      disconnectBtn),
+    banner,
+    box);
+
+  const t = createTerminal(box);
+  const enc = new TextEncoder();
+  let ws = null;
+  let ended = false;
+  let userClosed = false;
+  let disposed = false;
+
+  const setState = (state, label, kind) => {
+    box.dataset.state = state;
+    view.dataset.state = state;
+    mount(status, h(`span.badge.badge-${kind || 'neutral'}`, { testid: 'terminal-state', 'data-state': state }, label));
+  };
+  const send = (obj) => {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(typeof obj === 'string' || obj instanceof Uint8Array ? obj : JSON.stringify(obj));
+  };
+  const endBanner = (reason, message) => {
+    if (ended) return;
+    ended = true;
+    setState('closed', 'Disconnected', 'bad');
+    disconnectBtn.disabled = true;
+    mount(banner, h(`div.alert.${reason === 'closed' ? 'alert-info' : 'alert-error'}.session-ended`, { testid: 'session-ended', 'data-reason': reason, role: 'status' },
+      h('div',
+        h('strong', 'Session ended: '), h('span', { testid: 'session-ended-reason' }, reason), '. ',
+        h('span', { testid: 'session-ended-message' }, message || REASONS[reason] || '')),
+      reconnectBtn));
+  };
+
+  t.term.onData((d) => send(enc.encode(d)));
+  t.term.onBinary((d) => {
+    const b = new Uint8Array(d.length);
+    for (let i = 0; i < d.length; i++) b[i] = d.charCodeAt(i) & 0xff;
+    send(b);
+  });
+  t.term.onResize(({ cols, rows }) => send({ type: 'resize', cols, rows }));
+
+  function onControl(m) {
+    switch (m.type) {
+      case 'hostkey':
+        if (m.known) {
+          mount(info, 'host key ', h('code.mono', { testid: 'hostkey-fingerprint' }, m.fingerprint));
+          return;
+        }
+        setState('hostkey', 'Verify host key', 'warn');
+        mount(banner, h('div.alert.alert-warn', { testid: 'hostkey-prompt' },
+          h('div',
+            h('strong', 'First connection to this instance. '),
+            'Check that the host key fingerprint is the server\'s own before you trust it; it is then pinned and a different key will be refused.',
+            h('div.fp', copyable(m.fingerprint, { testid: 'hostkey-fingerprint' }))),
+          h('div.btn-row',
+            button('Trust and connect', () => {
+              send({ type: 'trust-host-key', fingerprint: m.fingerprint });
+              clear(banner);
+              setState('connecting', 'Connecting…', 'warn');
+              mount(info, 'host key ', h('code.mono', m.fingerprint));
+            }, { kind: 'primary', testid: 'hostkey-trust' }),
+            button('Cancel', () => { userClosed = true; ws.close(1000, 'host key not trusted'); }, { testid: 'hostkey-cancel' }))));
+        return;
+      case 'hostkey-changed':
+        setState('hostkey-changed', 'Host key changed', 'bad');
+        ended = true;
+        mount(banner, h('div.alert.alert-error', { testid: 'hostkey-changed', role: 'alert' },
+          h('div',
+            h('strong', 'WARNING: the host key of this instance has changed. '),
+            'The connection was refused: someone may be impersonating the server, or it was reinstalled. ',
+            h('div.fp', 'Expected ', h('code.mono', { testid: 'hostkey-expected' }, m.expected)),
+            h('div.fp', 'Received ', h('code.mono', { testid: 'hostkey-got' }, m.got)),
+            h('p.dim', 'If the change is expected, an operator allowed postern:ResetHostKey can forget the pinned key; the next connection asks again.')),
+          h('div.btn-row',
+            button('Forget the pinned key', async () => {
+              try {
+                await api.resetHostKey(instanceId);
+                connect();
+              } catch (e) { mount(banner, errorBox(e)); }
+            }, { kind: 'danger', testid: 'hostkey-reset' }))));
+        return;
+      case 'connected':
+        setState('connected', 'Connected', 'ok');
+        clear(banner);
+        if (m.recording) info.append(' ', h('span.badge.badge-bad', { testid: 'recording' }, '● recording'));
+        info.append(' ', h('span.mono.small', { testid: 'tunnel-id' }, m.tunnelId || ''));
+        t.fit();
+        send({ type: 'resize', cols: t.term.cols, rows: t.term.rows });
+        t.term.focus();
+        return;
+      case 'error':
+        ended = true;
+        setState('error', 'Refused', 'bad');
+        mount(banner, h('div', errorBox({ code: m.code, message: m.message }), h('div.btn-row', reconnectBtn)));
+        return;
+      case 'closed':
+        endBanner(m.reason || 'closed', m.message);
+        return;
+      default:
+    }
+  }
+
+  function connect() {
+    if (ws) { try { ws.close(); } catch { /* closing anyway */ } }
+    ended = false;
+    userClosed = false;
+    disconnectBtn.disabled = false;
+    clear(banner);
+    clear(info);
+    t.term.reset();
+    setState('connecting', 'Connecting…', 'warn');
+    const s = api.currentSession();
+    const sock = new WebSocket(wsURL('/console/api/terminal'));
+    ws = sock;
+    sock.binaryType = 'arraybuffer';
+    sock.onopen = () => {
+      t.fit();
+      sock.send(JSON.stringify({ csrf: s ? s.csrfToken : '', instanceId, osUser, port, cols: t.term.cols, rows: t.term.rows }));
+    };
+    sock.onmessage = (ev) => {
+      if (sock !== ws) return;
+      if (typeof ev.data === 'string') {
+        let m;
+        try { m = JSON.parse(ev.data); } catch { return; }
+        onControl(m);
+      } else {
+        t.term.write(new Uint8Array(ev.data));
+      }
+    };
+    let opened = false;
+    sock.addEventListener('open', () => { opened = true; });
+    sock.onclose = (ev) => {
+      if (sock !== ws || disposed) return;
+      if (!opened && !ended) {
+        // The server answered the upgrade with an HTTP error (signed out,
+        // another origin); the browser does not show it to the page.
+        api.loadSession().then((sess) => {
+          if (!sess) return;
+          endBanner('error', 'The server refused to open the terminal. Reload the page and try again.');
+        }).catch((e) => endBanner('error', `${e.code}: ${e.message}`));
+        return;
+      }
+      if (!ended) endBanner(userClosed ? 'closed' : 'disconnected', userClosed ? 'You closed the session.' : `${REASONS.disconnected}${ev.code && ev.code !== 1000 && ev.code !== 1005 ? ` (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})` : ''}`);
+    };
+  }
+
+  connect();
+  const unload = () => { if (ws) ws.close(1000, 'page closed'); };
+  window.addEventListener('pagehide', unload);
+  return () => {
+    disposed = true;
+    window.removeEventListener('pagehide', unload);
+    if (ws) ws.close(1000, 'closed by the user');
+    t.dispose();
+    view.classList.remove('terminal-view');
+    delete view.dataset.state;
+  };
+}
