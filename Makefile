@@ -9,7 +9,7 @@ DIST      ?= dist
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
 
-.PHONY: run build release test test-deps vet unit tutorial packaging fuzz bench clean
+.PHONY: run build release test test-deps vet console unit tutorial packaging fuzz bench clean
 
 ## run: build postern and start a one-machine server (SQLite, self-made TLS) in ./postern-data
 run: build
@@ -25,7 +25,7 @@ release:
 	GO=$(GO) VERSION=$(VERSION) PLATFORMS="$(PLATFORMS)" ./scripts/release.sh $(DIST)
 
 ## test: install what the tests need, then vet, race-test everything and fuzz each parser briefly
-test: test-deps vet unit tutorial packaging fuzz
+test: test-deps vet console unit tutorial packaging fuzz
 
 test-deps:
 	./scripts/test-deps.sh
@@ -35,6 +35,10 @@ vet:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd tools/oidc-provider && $(GO) vet ./...
+
+## console: the committed console page is exactly what web/console's sources and lockfile build
+console:
+	./scripts/console-build.sh --check
 
 unit:
 	GO=$(GO) ./scripts/unit.sh
