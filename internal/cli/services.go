@@ -237,6 +237,11 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if tw, ok := svc.tweaks[op.name]; ok && tw.output != nil {
+				if err := tw.output(cmd, out); err != nil {
+					return err
+				}
+			}
 			return printResult(env.Stdout, env.g, op.name, modelOutput{service: svc.name, shape: op.name + "Output", v: out})
 		},
 	}

@@ -61,6 +61,8 @@ func buildTree(env *Env, expand func(root *cobra.Command) func(service string) b
 	root.AddCommand(
 		versionCommand(env),
 		configureCommand(env),
+		loginCommand(env),
+		logoutCommand(env),
 		serverCommand(env),
 		migrateCommand(env),
 		applyCommand(env),
@@ -91,7 +93,7 @@ func awsServices() []service {
 	return []service{
 		{name: "iam", short: "AWS Identity and Access Management (users, keys, groups, policies, roles)", client: func(c aws.Config, ep string) any {
 			return iam.NewFromConfig(c, func(o *iam.Options) { setEndpoint(&o.BaseEndpoint, ep) })
-		}},
+		}, tweaks: iamTweaks()},
 		{name: "sts", short: "AWS Security Token Service (caller identity, role sessions)", client: func(c aws.Config, ep string) any {
 			return sts.NewFromConfig(c, func(o *sts.Options) { setEndpoint(&o.BaseEndpoint, ep) })
 		}},

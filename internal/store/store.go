@@ -5,8 +5,8 @@
 // The package holds no SQL and no I/O. Implementations live in
 // subpackages (store/sqlstore) and must pass the conformance suite in
 // store/storetest. Secret material never reaches a store in plain text:
-// secret access keys arrive already sealed (see package sealer) and
-// session tokens arrive as hashes.
+// secret access keys and MFA seeds arrive already sealed (see package
+// sealer), session tokens as hashes and console passwords as KDF hashes.
 package store
 
 import (
@@ -75,8 +75,12 @@ type Repo interface {
 	EC2
 	Tunnels
 	SSHKeys
+	HostKeys
 	Replicas
 	LiveTunnels
+	LoginProfiles
+	PasswordPolicies
+	MFADevices
 }
 
 // Settings holds installation-wide values such as the account id and the
@@ -264,7 +268,9 @@ type Policies interface {
 	ListAttachedPolicies(ctx context.Context, owner PrincipalRef) ([]ManagedPolicy, error)
 }
 
-// Session is a set of temporary credentials issued by STS AssumeRole.
+// Session is a set of temporary credentials: a role session issued by STS
+// AssumeRole (RoleID set), or a console session of an IAM user issued at
+// sign-in (UserID set, the Role fields empty).
 type Session struct {
 	AccessKeyID      string // ASIA…, unique
 	SecretSealed     []byte // sealed secret access key
@@ -273,16 +279,29 @@ type Session struct {
 	RoleARN          string
 	RoleID           string
 	SessionName      string
-	SourceUserARN    string // who assumed the role
+	SourceUserARN    string // who assumed the role, or the signed-in user
 	SourceIP         string
 	Expiration       time.Time
 	CreateDate       time.Time
+	// UserID is the AIDA… id of the user a console session belongs to;
+	// empty for role sessions.
+	UserID string
+	// MFAAuthenticated says the identity behind the session proved an MFA
+	// code (at sign-in, or in the session that assumed the role).
+	MFAAuthenticated bool
+	// AuthTime is when that identity authenticated (sign-in, or the
+	// authentication of the session that assumed the role); zero when
+	// unknown. aws:MultiFactorAuthAge counts from it.
+	AuthTime time.Time
 }
 
 // Sessions is the temporary-credential repository.
 type Sessions interface {
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, accessKeyID string) (Session, error)
+	// DeleteSession removes one session (sign-out); ErrNotFound if it
+	// does not exist.
+	DeleteSession(ctx context.Context, accessKeyID string) error
 	// DeleteExpiredSessions removes sessions that expired before t and
 	// returns how many it removed.
 	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)

@@ -37,6 +37,9 @@ for svc in sorted(docs):
         om = model.operation_model(op)
         if om.input_shape is not None:
             walk(om.input_shape, op + "Input")
+        else:
+            # No input at all (GetAccountPasswordPolicy): an empty skeleton.
+            shapes[op + "Input"] = []
         if om.output_shape is not None:
             walk(om.output_shape, op + "Output")
     out[svc] = {"shapes": shapes, "enums": enums}

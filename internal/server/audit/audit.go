@@ -53,13 +53,14 @@ type SessionContext struct {
 	Attributes    SessionAttributes `json:"attributes"`
 }
 
-// SessionIssuer is the role behind a session.
+// SessionIssuer is the role behind a session; empty ({}) for an IAM
+// user's console session, as CloudTrail writes it.
 type SessionIssuer struct {
-	Type        string `json:"type"`
-	PrincipalID string `json:"principalId"`
-	ARN         string `json:"arn"`
-	AccountID   string `json:"accountId"`
-	UserName    string `json:"userName"`
+	Type        string `json:"type,omitempty"`
+	PrincipalID string `json:"principalId,omitempty"`
+	ARN         string `json:"arn,omitempty"`
+	AccountID   string `json:"accountId,omitempty"`
+	UserName    string `json:"userName,omitempty"`
 }
 
 // SessionAttributes are a session's attributes.
@@ -80,10 +81,17 @@ func Identity(p *identity.Principal, accountID, accessKeyID string) UserIdentity
 	switch p.Type {
 	case userTypeIAMUser:
 		u.UserName = p.UserName
+		if p.Temporary() {
+			// A console session of the user: CloudTrail gives its
+			// creation date and MFA flag, with no issuer.
+			u.SessionContext = &SessionContext{
+				Attributes: SessionAttributes{CreationDate: p.SessionIssued.UTC().Format(timeFormat), MFAAuthenticated: fmt.Sprint(p.MFAAuthenticated)},
+			}
+		}
 	case userTypeAssumedRole:
 		u.SessionContext = &SessionContext{
 			SessionIssuer: SessionIssuer{Type: "Role", PrincipalID: p.RoleID, ARN: p.RoleARN, AccountID: p.AccountID, UserName: p.UserName},
-			Attributes:    SessionAttributes{CreationDate: p.SessionIssued.UTC().Format(timeFormat), MFAAuthenticated: "false"},
+			Attributes:    SessionAttributes{CreationDate: p.SessionIssued.UTC().Format(timeFormat), MFAAuthenticated: fmt.Sprint(p.MFAAuthenticated)},
 		}
 	}
 	return u
@@ -302,4 +310,78 @@ func (w *Writer) Write(ctx context.Context, r Record, tunnelID, resourceName str
 		return fmt.Errorf("audit: store %s event: %w", r.EventName, err)
 	}
 	return nil
+}
+
+// Console sign-in records, in CloudTrail's shape for AWS Management
+// Console sign-ins.
+const (
+	SourceSignin         = "signin.amazonaws.com"
+	EventConsoleLogin    = "ConsoleLogin"
+	eventTypeConsoleSign = "AwsConsoleSignIn"
+	// HiddenUserName stands in a failed sign-in's record for a user name
+	// that names no user, as in CloudTrail: people type passwords into
+	// the user name field, and a record must not keep one.
+	HiddenUserName = "HIDDEN_DUE_TO_SECURITY_REASONS"
+	// FailedAuthentication is a failed sign-in's errorMessage.
+	FailedAuthentication = "Failed authentication"
+)
+
+// ConsoleLoginResponse is a ConsoleLogin record's responseElements.
+type ConsoleLoginResponse struct {
+	ConsoleLogin string `json:"ConsoleLogin"` // "Success" or "Failure"
+}
+
+// ConsoleLoginData is a ConsoleLogin record's additionalEventData.
+type ConsoleLoginData struct {
+	LoginTo       string `json:"LoginTo"`
+	MobileVersion string `json:"MobileVersion"`
+	MFAUsed       string `json:"MFAUsed"` // "Yes" or "No"
+	MFAIdentifier string `json:"MFAIdentifier,omitempty"`
+}
+
+// ConsoleLoginAttempt is what a ConsoleLogin record tells of one
+// sign-in attempt.
+type ConsoleLoginAttempt struct {
+	// UserName is the user who signed in, or the name a failed attempt
+	// gave; UserID is that user's AIDA… when the user exists (empty for
+	// an unknown name, which the record then hides).
+	UserName, UserID, UserARN string
+	// AccessKeyID is the console session's ASIA… id (successes only).
+	AccessKeyID string
+	Success     bool
+	MFAUsed     bool
+	// LoginTo is the page the person signed in to.
+	LoginTo string
+	// ErrorCode, on a failure, tells why when it was not the credentials
+	// (Throttling: refused before they were checked).
+	ErrorCode string
+}
+
+// ConsoleLogin builds the record of a console sign-in attempt, successful
+// or not (m.Principal is not used: the attempt says who).
+func ConsoleLogin(m Meta, a ConsoleLoginAttempt) Record {
+	m.Principal = nil
+	r := m.record(EventConsoleLogin, eventTypeConsoleSign)
+	r.EventSource = SourceSignin
+	u := UserIdentity{Type: userTypeIAMUser, PrincipalID: a.UserID, AccountID: m.AccountID, UserName: a.UserName}
+	if a.UserID == "" {
+		u.UserName = HiddenUserName
+	}
+	if a.Success {
+		u.ARN, u.AccessKeyID = a.UserARN, a.AccessKeyID
+	}
+	r.UserIdentity = u
+	result := "Failure"
+	if a.Success {
+		result = "Success"
+	} else {
+		r.ErrorCode, r.ErrorMessage = a.ErrorCode, FailedAuthentication
+	}
+	mfa := "No"
+	if a.MFAUsed {
+		mfa = "Yes"
+	}
+	r.ResponseElements = ConsoleLoginResponse{ConsoleLogin: result}
+	r.AdditionalEventData = ConsoleLoginData{LoginTo: a.LoginTo, MobileVersion: "No", MFAUsed: mfa}
+	return r
 }

@@ -127,3 +127,20 @@ func TestOpenTunnelShape(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// ConsoleLogin records in CloudTrail's shape: a success names the user
+// and the console session's key; a failure says "Failed authentication",
+// names a user only when one exists and hides any other name typed.
+func TestGoldenConsoleLogin(t *testing.T) {
+	m := meta(nil, "11111111-2222-3333-4444-55555555555c")
+	m.UserAgent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+	m.RequestID = ""
+	loginTo := "https://postern.example.com/console/"
+	golden(t, "console_login", ConsoleLogin(m, ConsoleLoginAttempt{UserName: "alice", UserID: "AIDAEXAMPLEEXAMPLE01",
+		UserARN: "arn:aws:iam::123456789012:user/alice", AccessKeyID: "ASIAEXAMPLEEXAMPLE02", Success: true, MFAUsed: true, LoginTo: loginTo}))
+	m.EventID = "11111111-2222-3333-4444-55555555555d"
+	golden(t, "console_login_failed", ConsoleLogin(m, ConsoleLoginAttempt{UserName: "alice", UserID: "AIDAEXAMPLEEXAMPLE01",
+		UserARN: "arn:aws:iam::123456789012:user/alice", AccessKeyID: "ASIAEXAMPLEEXAMPLE02", LoginTo: loginTo}))
+	m.EventID = "11111111-2222-3333-4444-55555555555e"
+	golden(t, "console_login_unknown_throttled", ConsoleLogin(m, ConsoleLoginAttempt{UserName: "my-Passw0rd!", LoginTo: loginTo, ErrorCode: "Throttling"}))
+}

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,7 +24,23 @@ type Batcher struct {
 	mu      sync.Mutex
 	queue   []*pending
 	running bool
+
+	// Sinks are written by one goroutine of their own, in the order the
+	// batches were committed, so that a commit's callers do not wait for
+	// the copies (the file sink syncs to disk: one more disk sync per
+	// batch on every caller's path). sinkMu guards the fields below;
+	// sinkCond signals a change of sinkRunning or of sinkQueued.
+	sinkMu      sync.Mutex
+	sinkCond    *sync.Cond
+	sinkQueue   [][]store.Event
+	sinkQueued  int // events in sinkQueue
+	sinkRunning bool
 }
+
+// maxSinkBacklog bounds the events waiting for the sinks: past it, a
+// commit waits for the sinks (backpressure) rather than queue without end
+// behind a sink that cannot keep up.
+const maxSinkBacklog = 1 << 16
 
 type pending struct {
 	ev   store.Event
@@ -101,15 +118,69 @@ func (b *Batcher) flush() {
 	}
 }
 
-// toSinks hands committed events to the sinks.
+// toSinks hands committed events to the sinks: it queues them for the
+// sink goroutine and returns, unless the backlog is full.
 func (b *Batcher) toSinks(evs []store.Event) {
-	if len(evs) == 0 {
+	if len(evs) == 0 || len(b.sinks) == 0 {
 		return
 	}
-	for _, s := range b.sinks {
-		if err := s.Write(evs); err != nil && b.onSink != nil {
-			b.onSink(err)
+	b.sinkMu.Lock()
+	defer b.sinkMu.Unlock()
+	if b.sinkCond == nil {
+		b.sinkCond = sync.NewCond(&b.sinkMu)
+	}
+	for b.sinkQueued > 0 && b.sinkQueued+len(evs) > maxSinkBacklog {
+		b.sinkCond.Wait()
+	}
+	b.sinkQueue = append(b.sinkQueue, evs)
+	b.sinkQueued += len(evs)
+	if !b.sinkRunning {
+		b.sinkRunning = true
+		go b.writeSinks()
+	}
+}
+
+// writeSinks writes queued batches to every sink, in order, until the
+// queue is empty. The batches queued while a write ran go out together
+// in the next (the file sink: one disk sync for all of them).
+func (b *Batcher) writeSinks() {
+	for {
+		b.sinkMu.Lock()
+		if len(b.sinkQueue) == 0 {
+			b.sinkRunning = false
+			b.sinkCond.Broadcast()
+			b.sinkMu.Unlock()
+			return
 		}
+		evs := b.sinkQueue[0]
+		if len(b.sinkQueue) > 1 {
+			evs = slices.Concat(b.sinkQueue...)
+		}
+		b.sinkQueue = nil
+		b.sinkMu.Unlock()
+		for _, s := range b.sinks {
+			if err := s.Write(evs); err != nil && b.onSink != nil {
+				b.onSink(err)
+			}
+		}
+		b.sinkMu.Lock()
+		b.sinkQueued -= len(evs)
+		b.sinkCond.Broadcast()
+		b.sinkMu.Unlock()
+	}
+}
+
+// DrainSinks returns once every event committed so far has been written
+// to the sinks (the server calls it before it exits).
+func (w *Writer) DrainSinks() {
+	if w == nil || w.b == nil {
+		return
+	}
+	b := w.b
+	b.sinkMu.Lock()
+	defer b.sinkMu.Unlock()
+	for b.sinkRunning {
+		b.sinkCond.Wait()
 	}
 }
 

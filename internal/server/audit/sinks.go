@@ -19,7 +19,8 @@ import (
 
 // Sink receives every committed batch of events, in commit order, after
 // the store has them (the store is the durable, queryable record; sinks
-// are copies for other tools).
+// are copies for other tools). Sinks are written by a goroutine of their
+// own: the callers whose events were committed do not wait for them.
 type Sink interface {
 	Write(evs []store.Event) error
 }

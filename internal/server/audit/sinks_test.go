@@ -161,6 +161,9 @@ func TestBatcher(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	w.DrainSinks()
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
 	failed := 0
 	for err := range errs {
 		if err != nil {
@@ -171,4 +174,56 @@ func TestBatcher(t *testing.T) {
 		t.Fatalf("failed %d, stored %d, copied %d", failed, len(st.evs), len(sink.ids))
 	}
 	t.Logf("%d events in %d transactions", len(st.evs), st.txns)
+}
+
+// gateSink blocks every Write until gate is closed, then records the ids.
+type gateSink struct {
+	gate    chan struct{}
+	entered chan struct{} // closed at the first Write
+	once    sync.Once
+	memSink
+}
+
+func (s *gateSink) Write(evs []store.Event) error {
+	s.once.Do(func() { close(s.entered) })
+	<-s.gate
+	return s.memSink.Write(evs)
+}
+
+// A commit's callers do not wait for the sinks (the file sink syncs to
+// disk): Append returns while a sink is stuck, and the sinks still get
+// every event, in commit order, by the time DrainSinks returns.
+func TestSinksDoNotHoldCommits(t *testing.T) {
+	st := &memEvents{}
+	sink := &gateSink{gate: make(chan struct{}), entered: make(chan struct{})}
+	w := NewWriter(st, nil, sink)
+	const n = 5
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := w.b.Append(context.Background(), store.Event{EventID: "e" + strconv.Itoa(i)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a guard against a hang, not a measurement
+		close(sink.gate)
+		t.Fatal("Append waited for a stuck sink")
+	}
+	<-sink.entered
+	close(sink.gate)
+	w.DrainSinks()
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	want := []string{"e0", "e1", "e2", "e3", "e4"}
+	if strings.Join(sink.ids, ",") != strings.Join(want, ",") {
+		t.Fatalf("the sink got %v, want %v", sink.ids, want)
+	}
 }

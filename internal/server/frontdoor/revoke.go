@@ -71,11 +71,12 @@ func (t *tunnel) revoke(why string) {
 	t.finish(wsframe.ClosePolicyViolation, tunnelproto.CodeRevoked, "Access was revoked: "+why, true)
 }
 
-// expireSessions ends the tunnels of role sessions that expired.
+// expireSessions ends the tunnels of role and console sessions that
+// expired.
 func (f *FrontDoor) expireSessions(now time.Time) {
 	for _, t := range f.openTunnels() {
-		if p := t.req.principal; p != nil && p.Type == identity.TypeAssumedRole && !p.SessionExpires.IsZero() && !now.Before(p.SessionExpires) {
-			t.revoke("the role session that opened the tunnel expired")
+		if p := t.req.principal; p != nil && p.Temporary() && !p.SessionExpires.IsZero() && !now.Before(p.SessionExpires) {
+			t.revoke("the " + sessionNoun(p) + " that opened the tunnel expired")
 		}
 	}
 }
@@ -130,6 +131,19 @@ func (f *FrontDoor) recheck(now time.Time) {
 // "". The user and the role are looked up by their unique ids: a new
 // identity created under a deleted one's name does not keep its tunnels.
 func (f *FrontDoor) credentialGone(ctx context.Context, p *identity.Principal, now time.Time) string {
+	if p.Type == identity.TypeIAMUser && p.Temporary() {
+		// A user's console session: the session and its user must stay.
+		if _, err := f.cfg.Store.GetSession(ctx, p.AccessKeyID); errors.Is(err, store.ErrNotFound) {
+			return "the console session was signed out"
+		}
+		if f.cfg.EndOnSessionExpiry && !p.SessionExpires.IsZero() && !now.Before(p.SessionExpires) {
+			return "the console session that opened the tunnel expired"
+		}
+		if _, err := f.cfg.Store.GetUserByID(ctx, p.PrincipalID); errors.Is(err, store.ErrNotFound) {
+			return "the user was deleted"
+		}
+		return ""
+	}
 	if p.Type == identity.TypeAssumedRole {
 		if _, err := f.cfg.Store.GetSession(ctx, p.AccessKeyID); errors.Is(err, store.ErrNotFound) {
 			return "the role session was revoked"
@@ -199,4 +213,12 @@ func (f *FrontDoor) deniedNow(ctx context.Context, req *request) string {
 		return ""
 	}
 	return fmt.Sprintf("%s no longer allows %s on %s", req.principal.ARN, ActionOpenTunnel, req.endpoint.EndpointID)
+}
+
+// sessionNoun names the kind of session a temporary principal holds.
+func sessionNoun(p *identity.Principal) string {
+	if p.Type == identity.TypeAssumedRole {
+		return "role session"
+	}
+	return "console session"
 }

@@ -46,6 +46,27 @@ func TestGoldenXML(t *testing.T) {
 			UserID  string `xml:"UserId"`
 			Account string `xml:"Account"`
 		}{user.ARN, user.UserID, "123456789012"}, nil},
+		{"create_login_profile", IAMNamespace, "CreateLoginProfile", struct {
+			LoginProfile xmlLoginProfile `xml:"LoginProfile"`
+		}{loginProfileXML(store.LoginProfile{UserName: "alice", CreateDate: created, PasswordResetRequired: true})}, nil},
+		{"get_account_password_policy", IAMNamespace, "GetAccountPasswordPolicy", struct {
+			PasswordPolicy xmlPasswordPolicy `xml:"PasswordPolicy"`
+		}{xmlPasswordPolicy{MinimumPasswordLength: 12, RequireSymbols: true, RequireNumbers: true, AllowUsersToChangePassword: true,
+			ExpirePasswords: true, MaxPasswordAge: 90, PasswordReusePrevention: 5, HardExpiry: new(bool)}}, nil},
+		{"create_virtual_mfa_device", IAMNamespace, "CreateVirtualMFADevice", struct {
+			VirtualMFADevice xmlVirtualMFADevice `xml:"VirtualMFADevice"`
+		}{xmlVirtualMFADevice{SerialNumber: "arn:aws:iam::123456789012:mfa/alice-phone", Base32StringSeed: "QUJDREVGR0g=", QRCodePNG: "iVBORw0KGgo="}}, nil},
+		{"list_virtual_mfa_devices", IAMNamespace, "ListVirtualMFADevices", struct {
+			VirtualMFADevices []xmlVirtualMFADevice `xml:"VirtualMFADevices>member"`
+			page
+		}{VirtualMFADevices: []xmlVirtualMFADevice{{SerialNumber: "arn:aws:iam::123456789012:mfa/alice-phone", User: &xmlUser{
+			Path: "/", UserName: "alice", UserID: "AIDAEXAMPLEUSER000001", Arn: "arn:aws:iam::123456789012:user/alice", CreateDate: ts(created)},
+			EnableDate: ts(created)}}}, nil},
+		{"list_mfa_devices", IAMNamespace, "ListMFADevices", struct {
+			MFADevices []xmlMFADevice `xml:"MFADevices>member"`
+			page
+		}{MFADevices: []xmlMFADevice{{UserName: "alice", SerialNumber: "arn:aws:iam::123456789012:mfa/alice-phone", EnableDate: ts(created)}}}, nil},
+		{"error_password_policy", IAMNamespace, "", nil, passwordPolicyViolation([]string{"Password should have at least one symbol"})},
 		{"error_access_denied", IAMNamespace, "", nil, awsproto.Errorf(http.StatusForbidden, "AccessDenied",
 			"User: arn:aws:iam::123456789012:user/alice is not authorized to perform: iam:GetUser on resource: arn:aws:iam::123456789012:user/bob because no identity-based policy allows the iam:GetUser action")},
 	}

@@ -1,7 +1,9 @@
 // Package iamapi serves the IAM (Query protocol, 2010-05-08) and STS
 // (2011-06-15) subsets Postern implements: users, access keys, groups,
-// inline and managed policies, roles, the policy simulator, caller
-// identity and role sessions. It is the edge for these services: store
+// inline and managed policies, roles, the policy simulator, login
+// profiles and the account password policy, virtual MFA devices, caller
+// identity and role sessions. It also signs IAM users in for the console
+// (SignIn, IssueUserSession: a session of the user, not an API action). It is the edge for these services: store
 // errors become IAM's error codes here, and responses take the XML shapes
 // the AWS SDKs and the AWS CLI parse.
 //
@@ -10,8 +12,9 @@
 // …:group…, …:role…, …:policy…). Records that depend on each other, and
 // checks that must hold when a record is written (quotas, dependents of a
 // deleted entity, a role's trust at AssumeRole), run in one store
-// transaction. Secrets appear only in the CreateAccessKey and AssumeRole
-// responses and are never logged.
+// transaction. Secrets appear only in the CreateAccessKey, AssumeRole and
+// CreateVirtualMFADevice responses (and SignIn's result) and are never
+// logged; passwords appear in none.
 package iamapi
 
 import (
@@ -142,6 +145,16 @@ func NewIAM(cfg Config) (*api.Service, error) {
 			"UpdateAssumeRolePolicy": h.updateAssumeRolePolicy,
 
 			"SimulatePrincipalPolicy": h.simulatePrincipalPolicy,
+
+			"CreateLoginProfile": h.createLoginProfile, "GetLoginProfile": h.getLoginProfile,
+			"UpdateLoginProfile": h.updateLoginProfile, "DeleteLoginProfile": h.deleteLoginProfile,
+			"ChangePassword":           h.changePassword,
+			"GetAccountPasswordPolicy": h.getAccountPasswordPolicy, "UpdateAccountPasswordPolicy": h.updateAccountPasswordPolicy,
+			"DeleteAccountPasswordPolicy": h.deleteAccountPasswordPolicy,
+
+			"CreateVirtualMFADevice": h.createVirtualMFADevice, "EnableMFADevice": h.enableMFADevice,
+			"DeactivateMFADevice": h.deactivateMFADevice, "ListMFADevices": h.listMFADevices,
+			"ListVirtualMFADevices": h.listVirtualMFADevices, "DeleteVirtualMFADevice": h.deleteVirtualMFADevice,
 		},
 	}, nil
 }

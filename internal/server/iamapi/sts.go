@@ -51,8 +51,6 @@ var unsupportedAssumeRole = []struct{ param, what string }{
 	{"PolicyArns.member.1.arn", "session policies (PolicyArns)"},
 	{"Tags.member.1.Key", "session tags (Tags)"},
 	{"TransitiveTagKeys.member.1", "session tags (TransitiveTagKeys)"},
-	{"SerialNumber", "MFA (SerialNumber)"},
-	{"TokenCode", "MFA (TokenCode)"},
 	{"SourceIdentity", "source identity (SourceIdentity)"},
 }
 
@@ -94,6 +92,16 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 			return nil, validation(`1 validation error detected: Value '%s' at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=,.@:\/-]* and have length between 2 and 1224`, ext)
 		}
 		extra.Set("sts:ExternalId", ext)
+	}
+	mfa, err := h.assumeRoleMFA(c)
+	if err != nil {
+		return nil, err
+	}
+	if mfa.serial != "" {
+		// A code given with the request counts as MFA for the trust
+		// policy and the identity policies, as in AWS.
+		extra.Set("aws:MultiFactorAuthPresent", "true")
+		extra.Set("aws:MultiFactorAuthAge", "0")
 	}
 	m := roleARNRe().FindStringSubmatch(roleARN)
 	if len(roleARN) < 20 || len(roleARN) > 2048 || m == nil {
@@ -168,10 +176,23 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 			return err
 		}
 		now := h.now()
+		// The new session keeps the caller's MFA authentication (a
+		// console session signed in with MFA switching role), or gets it
+		// from the code given now.
+		mfaOn, authTime := c.Principal.MFAAuthenticated, c.Principal.AuthTime
+		if mfa.serial != "" {
+			if err := tx.UseMFAStep(c.Ctx, mfa.serial, mfa.step); errors.Is(err, store.ErrConflict) {
+				return mfaDenied()
+			} else if err != nil {
+				return fmt.Errorf("record MFA code: %w", err)
+			}
+			mfaOn, authTime = true, now
+		}
 		s = store.Session{AccessKeyID: akid, SecretSealed: sealed, SessionTokenHash: identity.HashToken(token),
 			RoleName: role.RoleName, RoleARN: role.ARN, RoleID: role.RoleID, SessionName: sessionName,
 			SourceUserARN: callerARN, SourceIP: c.Info.SourceIP,
-			Expiration: now.Add(time.Duration(dur) * time.Second), CreateDate: now}
+			Expiration: now.Add(time.Duration(dur) * time.Second), CreateDate: now,
+			MFAAuthenticated: mfaOn, AuthTime: authTime}
 		return tx.CreateSession(c.Ctx, s)
 	})
 	if err != nil {
@@ -243,4 +264,55 @@ func (h *handler) sessionSeconds(c *api.Call, role store.Role, dur int64, given 
 func (h *handler) logDenied(c *api.Call, roleARN string, dec policy.Decision) {
 	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "access denied", slog.String("principal", c.Principal.ARN),
 		slog.String("action", "sts:AssumeRole"), slog.String("resource", roleARN), slog.String("decision", dec.String()))
+}
+
+// mfaDenied is AWS's answer to a wrong, reused or unusable MFA code in
+// AssumeRole.
+func mfaDenied() error {
+	return accessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code.")
+}
+
+// assumeRoleMFA is an MFA code checked for AssumeRole: the caller's device
+// and the time step the code matched (consumed when the session is
+// written).
+type assumeRoleMFA struct {
+	serial string
+	step   int64
+}
+
+// assumeRoleMFA checks SerialNumber and TokenCode: both or neither; the
+// device must be one enabled for the calling IAM user and the code one of
+// its current codes not used before.
+func (h *handler) assumeRoleMFA(c *api.Call) (assumeRoleMFA, error) {
+	serial, code := c.Params.Get("SerialNumber"), c.Params.Get("TokenCode")
+	if serial == "" && code == "" {
+		return assumeRoleMFA{}, nil
+	}
+	if serial == "" || code == "" {
+		return assumeRoleMFA{}, accessDenied("MultiFactorAuthentication failed, must provide both MFA serial number and one time pass code.")
+	}
+	if !serialRe().MatchString(serial) {
+		return assumeRoleMFA{}, validation(`1 validation error detected: Value '%s' at 'serialNumber' failed to satisfy constraint: Member must satisfy regular expression pattern: [\w+=/:,.@-]* and have length between 9 and 256`, serial)
+	}
+	if !authCodeRe().MatchString(code) {
+		return assumeRoleMFA{}, validation(`1 validation error detected: Value at 'tokenCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [\d]* and have length 6`)
+	}
+	if c.Principal.Type != identity.TypeIAMUser {
+		return assumeRoleMFA{}, mfaDenied()
+	}
+	d, err := h.cfg.Store.GetMFADevice(c.Ctx, serial)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.UserID != c.Principal.PrincipalID) {
+		return assumeRoleMFA{}, mfaDenied()
+	}
+	if err != nil {
+		return assumeRoleMFA{}, fmt.Errorf("iamapi: MFA device %s: %w", serial, err)
+	}
+	_, step, err := h.matchMFA([]store.MFADevice{d}, code, h.cfg.Now())
+	if errors.Is(err, ErrMFAInvalid) {
+		return assumeRoleMFA{}, mfaDenied()
+	}
+	if err != nil {
+		return assumeRoleMFA{}, err
+	}
+	return assumeRoleMFA{serial: serial, step: step}, nil
 }

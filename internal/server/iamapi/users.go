@@ -97,9 +97,15 @@ func (h *handler) getUser(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	x := userXML(u)
+	if lp, err := h.cfg.Store.GetLoginProfile(c.Ctx, u.UserName); err == nil && !lp.PasswordLastUsed.IsZero() {
+		x.PasswordLastUsed = ts(lp.PasswordLastUsed)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, wrap(err, "get login profile of %s", u.UserName)
+	}
 	return struct {
 		User xmlUser `xml:"User"`
-	}{userXML(u)}, nil
+	}{x}, nil
 }
 
 // listUsers is ListUsers: PathPrefix, Marker, MaxItems.
@@ -151,6 +157,18 @@ func (h *handler) deleteUser(c *api.Call) (any, error) {
 		}
 		if len(keys) > 0 {
 			return deleteConflict("must delete access keys first")
+		}
+		if _, err := tx.GetLoginProfile(c.Ctx, u.UserName); err == nil {
+			return deleteConflict("must delete login profile first")
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		mfa, err := tx.ListMFADevices(c.Ctx, u.UserName)
+		if err != nil {
+			return err
+		}
+		if len(mfa) > 0 {
+			return deleteConflict("must remove MFA device first")
 		}
 		if err := ownerDependents(c, tx, ref); err != nil {
 			return err

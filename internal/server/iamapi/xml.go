@@ -36,12 +36,14 @@ func xmlTags(tags []store.Tag) []xmlTag {
 
 // xmlUser is a User.
 type xmlUser struct {
-	Path       string   `xml:"Path"`
-	UserName   string   `xml:"UserName"`
-	UserID     string   `xml:"UserId"`
-	Arn        string   `xml:"Arn"`
-	CreateDate string   `xml:"CreateDate"`
-	Tags       []xmlTag `xml:"Tags>member,omitempty"`
+	Path       string `xml:"Path"`
+	UserName   string `xml:"UserName"`
+	UserID     string `xml:"UserId"`
+	Arn        string `xml:"Arn"`
+	CreateDate string `xml:"CreateDate"`
+	// PasswordLastUsed is the user's last console sign-in (GetUser only).
+	PasswordLastUsed string   `xml:"PasswordLastUsed,omitempty"`
+	Tags             []xmlTag `xml:"Tags>member,omitempty"`
 }
 
 // userXML converts a user.

@@ -230,11 +230,26 @@ func GlobalContext(p *Principal, info RequestInfo, now time.Time) policy.Context
 			c.Set("aws:username", p.UserName)
 		case TypeAssumedRole:
 			c.Set("aws:PrincipalArn", p.RoleARN) // AWS: the role's ARN for sessions
-			c.Set("aws:TokenIssueTime", p.SessionIssued.UTC().Format(time.RFC3339))
-			c.Set("aws:MultiFactorAuthPresent", "false")
 		}
+		setMFAKeys(c, p, now)
 	}
 	return c
+}
+
+// setMFAKeys sets the keys of temporary credentials, as AWS does:
+// aws:TokenIssueTime and aws:MultiFactorAuthPresent ("true" or "false")
+// for every session, and aws:MultiFactorAuthAge (seconds since the MFA
+// authentication) when MFA was used. Requests signed with a long-term
+// access key carry none of them.
+func setMFAKeys(c policy.Context, p *Principal, now time.Time) {
+	if !p.Temporary() {
+		return
+	}
+	c.Set("aws:TokenIssueTime", p.SessionIssued.UTC().Format(time.RFC3339))
+	c.Set("aws:MultiFactorAuthPresent", strconv.FormatBool(p.MFAAuthenticated))
+	if p.MFAAuthenticated && !p.AuthTime.IsZero() {
+		c.Set("aws:MultiFactorAuthAge", strconv.FormatInt(max(0, int64(now.Sub(p.AuthTime)/time.Second)), 10))
+	}
 }
 
 // Authorize decides whether p may perform action on resource. extra holds

@@ -47,11 +47,26 @@ type Principal struct {
 	// principals that no credential stands behind (policy simulation).
 	PoliciesID string
 	// Role session details (TypeAssumedRole only).
-	RoleARN        string
-	RoleID         string
-	SessionName    string
+	RoleARN     string
+	RoleID      string
+	SessionName string
+	// SessionIssued and SessionExpires bound the temporary credential of
+	// a role session or of a user's console session; zero for long-term
+	// access keys.
 	SessionIssued  time.Time
 	SessionExpires time.Time
+	// MFAAuthenticated says the session's identity proved an MFA code
+	// (a console sign-in with MFA, or a role assumed from such a session).
+	MFAAuthenticated bool
+	// AuthTime is when that identity authenticated; zero when unknown.
+	AuthTime time.Time
+}
+
+// Temporary reports whether the principal authenticated with temporary
+// credentials (an ASIA… session: a role session or a user's console
+// session) rather than a long-term access key.
+func (p *Principal) Temporary() bool {
+	return p.Type == TypeAssumedRole || !p.SessionIssued.IsZero()
 }
 
 // AssumedRoleARN returns the ARN of a role session.
@@ -136,25 +151,12 @@ func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.C
 	invalid := &sigv4.Error{Reason: sigv4.ReasonUnknownKey, Message: "The security token included in the request is invalid."}
 	switch {
 	case strings.HasPrefix(akid, "ASIA"):
-		s, err := a.store.GetSession(ctx, akid)
-		if errors.Is(err, store.ErrNotFound) {
-			return sigv4.Credential{}, invalid
-		}
+		s, secret, err := a.session(ctx, akid, token)
 		if err != nil {
-			return sigv4.Credential{}, fmt.Errorf("identity: look up session: %w", err)
-		}
-		if token == "" || subtle.ConstantTimeCompare(HashToken(token), s.SessionTokenHash) != 1 {
-			return sigv4.Credential{}, &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
-		}
-		if !a.now().Before(s.Expiration) {
-			return sigv4.Credential{}, &sigv4.Error{Reason: sigv4.ReasonExpiredToken, Message: "The security token included in the request is expired"}
-		}
-		secret, err := a.sealer.Open(s.SecretSealed, []byte(akid))
-		if err != nil {
-			return sigv4.Credential{}, fmt.Errorf("identity: open session secret: %w", err)
+			return sigv4.Credential{}, err
 		}
 		h.session = &s
-		return sigv4.Credential{SecretAccessKey: string(secret)}, nil
+		return sigv4.Credential{SecretAccessKey: secret}, nil
 	default:
 		k, err := a.store.GetAccessKey(ctx, akid)
 		if errors.Is(err, store.ErrNotFound) {
@@ -179,6 +181,53 @@ func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.C
 	}
 }
 
+// session finds the session akid, checks its token in constant time and
+// its expiry, and opens its secret. Unknown ids, wrong tokens and expired
+// sessions are *sigv4.Errors.
+func (a *Authenticator) session(ctx context.Context, akid, token string) (store.Session, string, error) {
+	s, err := a.store.GetSession(ctx, akid)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, "", &sigv4.Error{Reason: sigv4.ReasonUnknownKey, Message: "The security token included in the request is invalid."}
+	}
+	if err != nil {
+		return store.Session{}, "", fmt.Errorf("identity: look up session: %w", err)
+	}
+	if token == "" || subtle.ConstantTimeCompare(HashToken(token), s.SessionTokenHash) != 1 {
+		return store.Session{}, "", &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
+	}
+	if !a.now().Before(s.Expiration) {
+		return store.Session{}, "", &sigv4.Error{Reason: sigv4.ReasonExpiredToken, Message: "The security token included in the request is expired"}
+	}
+	secret, err := a.sealer.Open(s.SecretSealed, []byte(akid))
+	if err != nil {
+		return store.Session{}, "", fmt.Errorf("identity: open session secret: %w", err)
+	}
+	return s, string(secret), nil
+}
+
+// SessionPrincipal resolves a session credential (an ASIA… id and its
+// token) without a request signature, for a caller that holds the
+// credential itself (the console, which keeps it server-side behind a
+// cookie): the token is checked in constant time, the session must not
+// have expired, and the identity it belongs to must still exist. It
+// returns the principal and the session's secret access key. Errors are
+// *sigv4.Errors (unknown, invalid, expired or orphaned credential) or
+// wrapped store errors.
+func (a *Authenticator) SessionPrincipal(ctx context.Context, akid, token string) (*Principal, string, error) {
+	if !strings.HasPrefix(akid, "ASIA") {
+		return nil, "", &sigv4.Error{Reason: sigv4.ReasonUnknownKey, Message: "The security token included in the request is invalid."}
+	}
+	s, secret, err := a.session(ctx, akid, token)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := a.principal(ctx, &holder{session: &s})
+	if err != nil {
+		return nil, "", err
+	}
+	return p, secret, nil
+}
+
 // principal builds the caller from the verified credential. A credential
 // belongs to one identity, found by its unique id: an access key to its
 // user (AIDA…), a role session to its role (AROA…). When that identity is
@@ -201,6 +250,23 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 			Policies:   store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
 			PoliciesID: u.UserID,
 		}, nil
+	case h.session != nil && h.session.UserID != "":
+		s := h.session
+		u, err := a.store.GetUserByID(ctx, s.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, gone
+		}
+		if err != nil {
+			return nil, fmt.Errorf("identity: user of session %s: %w", s.AccessKeyID, err)
+		}
+		return &Principal{
+			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
+			UserName: u.UserName, AccessKeyID: s.AccessKeyID,
+			Policies:      store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
+			PoliciesID:    u.UserID,
+			SessionIssued: s.CreateDate, SessionExpires: s.Expiration,
+			MFAAuthenticated: s.MFAAuthenticated, AuthTime: s.AuthTime,
+		}, nil
 	case h.session != nil:
 		s := h.session
 		role, err := a.store.GetRoleByID(ctx, s.RoleID)
@@ -219,6 +285,7 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 			PoliciesID:  role.RoleID,
 			RoleARN:     role.ARN, RoleID: role.RoleID, SessionName: s.SessionName,
 			SessionIssued: s.CreateDate, SessionExpires: s.Expiration,
+			MFAAuthenticated: s.MFAAuthenticated, AuthTime: s.AuthTime,
 		}, nil
 	}
 	return nil, errors.New("identity: verified request without a credential record")

@@ -122,6 +122,14 @@ func TestMigration0003KeepsTags(t *testing.T) {
 	}
 	defer db.Close()
 	for _, stmt := range []string{
+		"DROP TABLE IF EXISTS host_key_pins",   // 0009
+		"DROP TABLE IF EXISTS mfa_device_tags", // 0008
+		"DROP TABLE IF EXISTS mfa_devices",
+		"DROP TABLE IF EXISTS password_policy",
+		"DROP TABLE IF EXISTS login_profiles",
+		"ALTER TABLE sessions DROP COLUMN user_id",
+		"ALTER TABLE sessions DROP COLUMN mfa_authenticated",
+		"ALTER TABLE sessions DROP COLUMN auth_time",
 		"DROP TABLE IF EXISTS live_tunnels", // 0007
 		"DROP TABLE IF EXISTS replicas",     // 0006
 		"DROP TABLE IF EXISTS pushed_keys",  // 0005

@@ -66,6 +66,7 @@ type queries struct {
 	insertPolicy, getPolicy, listPolicies, policyByARN string
 	policyAttachments, deletePolicy                    string
 	insertSession, getSession, deleteExpiredSessions   string
+	deleteSession                                      string
 
 	owners map[store.PrincipalKind]*ownerQueries
 }
@@ -84,7 +85,7 @@ const (
 		"(SELECT count(*) FROM policy_attachments c WHERE c.policy_id = p.policy_id), p.create_date, p.update_date"
 	accessKeyCols = "k.access_key_id, u.user_name, u.user_id, k.secret_sealed, k.status, k.create_date"
 	sessionCols   = "access_key_id, secret_sealed, session_token_hash, role_name, role_arn, role_id, " +
-		"session_name, source_user_arn, source_ip, expiration, create_date"
+		"session_name, source_user_arn, source_ip, expiration, create_date, user_id, mfa_authenticated, auth_time"
 	// pathPrefix filters on a table alias's path; its arguments are the
 	// prefix's length in characters and the prefix.
 	pathPrefix = "substr(%s.path, 1, ?) = ?"
@@ -104,7 +105,9 @@ func newQueries(d dialect) *queries {
 			" (SELECT count(*) FROM access_keys WHERE user_id = ?)," +
 			" (SELECT count(*) FROM inline_policies WHERE user_id = ?)," +
 			" (SELECT count(*) FROM policy_attachments WHERE user_id = ?)," +
-			" (SELECT count(*) FROM group_members WHERE user_id = ?)"),
+			" (SELECT count(*) FROM group_members WHERE user_id = ?)," +
+			" (SELECT count(*) FROM login_profiles WHERE user_id = ?)," +
+			" (SELECT count(*) FROM mfa_devices WHERE user_id = ?)"),
 		deleteUser: r("DELETE FROM users WHERE user_id = ?"),
 
 		insertAccessKey: r("INSERT INTO access_keys (access_key_id, user_id, secret_sealed, status, create_date) VALUES (?, ?, ?, ?, ?)"),
@@ -148,7 +151,8 @@ func newQueries(d dialect) *queries {
 		policyAttachments: r("SELECT count(*) FROM policy_attachments WHERE policy_id = ?"),
 		deletePolicy:      r("DELETE FROM managed_policies WHERE policy_id = ?"),
 
-		insertSession:         r("INSERT INTO sessions (" + sessionCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		insertSession:         r("INSERT INTO sessions (" + sessionCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		deleteSession:         r("DELETE FROM sessions WHERE access_key_id = ?"),
 		getSession:            r("SELECT " + sessionCols + " FROM sessions WHERE access_key_id = ?"),
 		deleteExpiredSessions: r("DELETE FROM sessions WHERE expiration < ?"),
 

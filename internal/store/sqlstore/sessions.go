@@ -15,7 +15,8 @@ func (r *repo) CreateSession(ctx context.Context, s store.Session) error {
 	err := r.update(ctx, func(q querier) error {
 		_, err := q.ExecContext(ctx, r.s.q.insertSession,
 			s.AccessKeyID, blob(s.SecretSealed), blob(s.SessionTokenHash), s.RoleName, s.RoleARN, s.RoleID,
-			s.SessionName, s.SourceUserARN, s.SourceIP, toMicros(s.Expiration), toMicros(s.CreateDate))
+			s.SessionName, s.SourceUserARN, s.SourceIP, toMicros(s.Expiration), toMicros(s.CreateDate),
+			s.UserID, boolInt(s.MFAAuthenticated), optMicros(s.AuthTime))
 		return err
 	})
 	return r.fail(err, "create session %q", s.AccessKeyID)
@@ -25,17 +26,26 @@ func (r *repo) CreateSession(ctx context.Context, s store.Session) error {
 // until DeleteExpiredSessions removes them; the caller checks Expiration.
 func (r *repo) GetSession(ctx context.Context, accessKeyID string) (store.Session, error) {
 	var (
-		s      store.Session
-		ex, cd int64
+		s               store.Session
+		ex, cd, mfa, at int64
 	)
 	err := r.read().QueryRowContext(ctx, r.s.q.getSession, accessKeyID).Scan(
 		&s.AccessKeyID, &s.SecretSealed, &s.SessionTokenHash, &s.RoleName, &s.RoleARN, &s.RoleID,
-		&s.SessionName, &s.SourceUserARN, &s.SourceIP, &ex, &cd)
+		&s.SessionName, &s.SourceUserARN, &s.SourceIP, &ex, &cd, &s.UserID, &mfa, &at)
 	if err != nil {
 		return store.Session{}, r.fail(err, "get session %q", accessKeyID)
 	}
 	s.Expiration, s.CreateDate = fromMicros(ex), fromMicros(cd)
+	s.MFAAuthenticated, s.AuthTime = mfa != 0, fromOptMicros(at)
 	return s, nil
+}
+
+// DeleteSession implements store.Sessions (sign-out).
+func (r *repo) DeleteSession(ctx context.Context, accessKeyID string) error {
+	err := r.update(ctx, func(q querier) error {
+		return mustAffect(q.ExecContext(ctx, r.s.q.deleteSession, accessKeyID))
+	})
+	return r.fail(err, "delete session %q", accessKeyID)
 }
 
 // DeleteExpiredSessions implements store.Sessions: it removes the sessions

@@ -61,11 +61,12 @@ func (r *repo) DeleteUser(ctx context.Context, userName string) error {
 		if err != nil {
 			return err
 		}
-		var n [4]int64
-		if err := q.QueryRowContext(ctx, r.s.q.userDependents, id, id, id, id).Scan(&n[0], &n[1], &n[2], &n[3]); err != nil {
+		var n [6]int64
+		if err := q.QueryRowContext(ctx, r.s.q.userDependents, id, id, id, id, id, id).Scan(&n[0], &n[1], &n[2], &n[3], &n[4], &n[5]); err != nil {
 			return err
 		}
-		if err := inUse(n[:], []string{"access key(s)", "inline policy(ies)", "attached policy(ies)", "group membership(s)"}); err != nil {
+		if err := inUse(n[:], []string{"access key(s)", "inline policy(ies)", "attached policy(ies)", "group membership(s)",
+			"login profile", "MFA device(s)"}); err != nil {
 			return err
 		}
 		return mustAffect(q.ExecContext(ctx, r.s.q.deleteUser, id))
