@@ -16,7 +16,8 @@ const sessionKeep = 24 * time.Hour
 // sweep deletes, every sweepInterval until stop closes, what expired:
 // pushed SSH keys, presigned-URL uses (their URLs can no longer be used),
 // join tokens a day after their expiry (kept a while for operators) and
-// role sessions sessionKeep after theirs.
+// role sessions sessionKeep after theirs, and browser terminal recordings
+// past console.recording_retention_days.
 // Audit events are never deleted here.
 func (s *Server) sweep(stop <-chan struct{}) {
 	t := time.NewTicker(sweepInterval)
@@ -39,12 +40,13 @@ func (s *Server) sweepOnce(ctx context.Context, now time.Time) {
 	uses, err2 := s.Store.DeleteExpiredPresignUses(ctx, now)
 	toks, err3 := s.Store.DeleteExpiredJoinTokens(ctx, now.Add(-24*time.Hour))
 	sess, err4 := s.Store.DeleteExpiredSessions(ctx, now.Add(-sessionKeep))
-	for _, err := range []error{err1, err2, err3, err4} {
+	recs, err5 := s.console.SweepRecordings(now)
+	for _, err := range []error{err1, err2, err3, err4, err5} {
 		if err != nil {
 			s.logger.Warn("sweeping expired records", "error", err)
 		}
 	}
-	if keys+uses+toks+sess > 0 {
-		s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks, "role_sessions", sess)
+	if keys+uses+toks+sess+recs > 0 {
+		s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks, "role_sessions", sess, "recordings", recs)
 	}
 }

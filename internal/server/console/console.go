@@ -76,7 +76,18 @@ type Console struct {
 // drives it.
 type terminal interface {
 	Register(mux *http.ServeMux)
+	SweepRecordings(now time.Time) (int, error)
 	Close() error
+}
+
+// SweepRecordings deletes the terminal recordings older than
+// console.recording_retention_days (none when it is 0 or recording is
+// off); the server's sweep calls it.
+func (c *Console) SweepRecordings(now time.Time) (int, error) {
+	if c == nil || c.term == nil {
+		return 0, nil
+	}
+	return c.term.SweepRecordings(now)
 }
 
 // New prepares the console: its CSRF key (made once, kept sealed in the
