@@ -127,8 +127,25 @@ func (a *applier) vpc(v netspec.Vpc) error {
 		if got := aws.ToString(out.Vpcs[0].CidrBlock); got != v.Cidr {
 			return &exitError{code: ExitOther, msg: fmt.Sprintf("postern apply: VPC %q (%s) has CIDR %s, the file says %s; a VPC's CIDR cannot change", v.Name, vpcID, got, v.Cidr)}
 		}
-		a.say("=", "vpc %s (%s)", v.Name, vpcID)
-		a.unchanged++
+		var have6 []string
+		for _, as := range out.Vpcs[0].Ipv6CidrBlockAssociationSet {
+			have6 = append(have6, aws.ToString(as.Ipv6CidrBlock))
+		}
+		switch {
+		case v.Ipv6Cidr == "" || slices.Contains(have6, v.Ipv6Cidr):
+			a.say("=", "vpc %s (%s)", v.Name, vpcID)
+			a.unchanged++
+		case len(have6) > 0:
+			return &exitError{code: ExitOther, msg: fmt.Sprintf("postern apply: VPC %q (%s) has the IPv6 CIDR %s, the file says %s; disassociate it first", v.Name, vpcID, strings.Join(have6, ", "), v.Ipv6Cidr)}
+		default:
+			a.say("~", "vpc %s (%s): associate IPv6 CIDR %s", v.Name, vpcID, v.Ipv6Cidr)
+			a.changed++
+			if !a.dryRun {
+				if _, err := a.ec2.AssociateVpcCidrBlock(a.ctx, &ec2.AssociateVpcCidrBlockInput{VpcId: aws.String(vpcID), Ipv6CidrBlock: aws.String(v.Ipv6Cidr)}); err != nil {
+					return a.fail("AssociateVpcCidrBlock", err)
+				}
+			}
+		}
 	default:
 		a.say("+", "create vpc %s %s", v.Name, v.Cidr)
 		a.created++
@@ -177,8 +194,25 @@ func (a *applier) subnets(vpcID string, v netspec.Vpc) (map[string]string, error
 				return nil, &exitError{code: ExitOther, msg: fmt.Sprintf("postern apply: subnet %q has CIDR %s, the file says %s; a subnet's CIDR cannot change", sn.Name, aws.ToString(s.CidrBlock), sn.Cidr)}
 			}
 			ids[sn.Name] = aws.ToString(s.SubnetId)
-			a.say("=", "subnet %s (%s)", sn.Name, ids[sn.Name])
-			a.unchanged++
+			var have6 string
+			for _, as := range s.Ipv6CidrBlockAssociationSet {
+				have6 = aws.ToString(as.Ipv6CidrBlock)
+			}
+			switch {
+			case sn.Ipv6Cidr == "" || have6 == sn.Ipv6Cidr:
+				a.say("=", "subnet %s (%s)", sn.Name, ids[sn.Name])
+				a.unchanged++
+			case have6 != "":
+				return nil, &exitError{code: ExitOther, msg: fmt.Sprintf("postern apply: subnet %q has the IPv6 CIDR %s, the file says %s; disassociate it first", sn.Name, have6, sn.Ipv6Cidr)}
+			default:
+				a.say("~", "subnet %s (%s): associate IPv6 CIDR %s", sn.Name, ids[sn.Name], sn.Ipv6Cidr)
+				a.changed++
+				if !a.dryRun {
+					if _, err := a.ec2.AssociateSubnetCidrBlock(a.ctx, &ec2.AssociateSubnetCidrBlockInput{SubnetId: s.SubnetId, Ipv6CidrBlock: aws.String(sn.Ipv6Cidr)}); err != nil {
+						return nil, a.fail("AssociateSubnetCidrBlock", err)
+					}
+				}
+			}
 			continue
 		}
 		a.say("+", "create subnet %s %s in vpc %s", sn.Name, sn.Cidr, v.Name)

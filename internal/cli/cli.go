@@ -119,13 +119,14 @@ func serverCommand(env *Env) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		opts.Version = Version
 		if err := server.Run(ctx, opts, env.Stdout, logger); err != nil {
 			return &exitError{code: ExitOther, msg: "postern server: " + err.Error()}
 		}
 		return nil
 	})
 	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data, or data_dir in the config file)")
-	cmd.Flags().StringVar(&opts.Listen, "listen", "", "TLS listener HOST:PORT (default 127.0.0.1:8443, or listen in the config file)")
+	cmd.Flags().StringVar(&opts.Listen, "listen", "", "TLS listener HOST:PORT, or several separated by commas (default 127.0.0.1:8443, or listen in the config file)")
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&opts.Database, "database", "", "the store: sqlite (default, DATA_DIR/postern.db) or a postgres:// URL shared by replicas")

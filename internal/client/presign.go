@@ -45,12 +45,17 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 const PresignExpiry = 60 * time.Second
 
 // HostPort splits a dnsName into the host (Host header and SNI) and the
-// address to dial (port 443 unless the name carries one).
+// address to dial (port 443 unless the name carries one). An IPv6 literal
+// comes bracketed ("[fd00::1]", "[fd00::1]:8443"), as in a URL.
 func HostPort(dnsName string) (hostHeader, sni, addr string) {
 	if h, p, err := net.SplitHostPort(dnsName); err == nil && p != "" {
 		return dnsName, h, dnsName
 	}
-	return dnsName, dnsName, net.JoinHostPort(dnsName, "443")
+	host := dnsName
+	if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return dnsName, host, net.JoinHostPort(host, "443")
 }
 
 // PresignURL returns the wss:// URL of an openTunnel request signed with

@@ -33,6 +33,7 @@ import (
 	"github.com/postern/postern/internal/server/api"
 	"github.com/postern/postern/internal/server/audit"
 	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/server/console"
 	"github.com/postern/postern/internal/server/ctapi"
 	"github.com/postern/postern/internal/server/ec2api"
 	"github.com/postern/postern/internal/server/eicapi"
@@ -60,9 +61,12 @@ import (
 // else comes from the config file.
 type Options struct {
 	DataDir    string // --data-dir
-	Listen     string // --listen HOST:PORT
+	Listen     string // --listen HOST:PORT[,HOST:PORT...]
 	ConfigFile string // --config; empty means DataDir/postern.yaml if it exists
 	Database   string // --database: sqlite (default) or a postgres:// URL
+	// Version is Postern's version (`postern --version`), which the
+	// console shows and puts in its calls' user agent.
+	Version string
 }
 
 // Files the server writes into its data directory.
@@ -132,10 +136,15 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	lns, err := listenAll(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+		return err
 	}
+	for _, extra := range lns[1:] {
+		fmt.Fprintf(out, "  also listening on %s\n", extra.Addr())
+	}
+	// One listener for the rest: the first address is the main one.
+	ln := mergeListeners(lns)
 	if cfg.Advertise == "" {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		cfg.Advertise = net.JoinHostPort(cfg.PublicHost, port)
@@ -146,6 +155,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 		return err
 	}
 	defer s.Close()
+	s.SetVersion(opts.Version)
 	if err := s.WriteClientConfig(ln.Addr()); err != nil {
 		ln.Close()
 		return err
@@ -203,7 +213,7 @@ func resolveConfig(opts Options) (config.Server, error) {
 		cfg.DataDir = opts.DataDir
 	}
 	if opts.Listen != "" {
-		cfg.Listen = opts.Listen
+		cfg.Listen = config.ParseAddrs(opts.Listen)
 	}
 	if opts.Database != "" {
 		cfg.Database = opts.Database
@@ -252,6 +262,11 @@ type Server struct {
 	// tunnels is what ListTunnels and TerminateTunnel act on: every
 	// replica's live tunnels.
 	tunnels *livetunnels.Directory
+	// console is the web console (nil when console.enabled is false);
+	// consoleLink is the bootstrap administrator's one-time sign-in
+	// link, made on the first start only.
+	console     *console.Console
+	consoleLink string
 }
 
 // New prepares the data directory and builds the handlers.
@@ -305,10 +320,14 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 }
 
 // DNSName is the dnsName of this server's endpoints: the advertised host,
-// with the port unless it is 443.
+// with the port unless it is 443. An IPv6 literal is bracketed either way
+// ("[fd00::1]"), since clients put the name into a wss:// URL.
 func (s *Server) DNSName() string {
 	host, port, err := net.SplitHostPort(s.advertise())
 	if err != nil || port == "443" {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
 		return host
 	}
 	return net.JoinHostPort(host, port)
@@ -327,7 +346,7 @@ func (s *Server) advertise() string {
 	if s.Config.Advertise != "" {
 		return s.Config.Advertise
 	}
-	_, port, _ := net.SplitHostPort(s.Config.Listen)
+	_, port, _ := net.SplitHostPort(s.Config.Listen.First())
 	return net.JoinHostPort(s.Config.PublicHost, port)
 }
 
@@ -410,6 +429,13 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			return fmt.Errorf("server: write credentials: %w", err)
 		}
 		s.Created = append(s.Created, path)
+		if s.Config.ConsoleEnabled() {
+			token, err := console.NewBootstrapLink(ctx, s.Store, res.User, time.Now())
+			if err != nil {
+				return fmt.Errorf("server: %w", err)
+			}
+			s.consoleLink = "https://" + s.DNSName() + console.LinkPath(token)
+		}
 	}
 	return nil
 }
@@ -425,6 +451,8 @@ func (s *Server) ec2Config() ec2api.Config {
 		JoinServer: s.advertise(), JoinCAPin: s.caPin,
 		JoinTokenTTL: time.Duration(s.Config.Tunnel.JoinTokenTTLSeconds) * time.Second,
 	}
+	// ec2.ipv6_pool was checked by Validate.
+	cfg.IPv6Pool, _ = s.Config.EC2.IPv6PoolPrefix()
 	cfg.Endpoints = s.endpoints // nil before buildTunnels
 	return cfg
 }
@@ -489,7 +517,23 @@ func (s *Server) buildHandler(ctx context.Context) error {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("POST /{$}", disp)
-	mux.Handle("GET /{$}", disp)
+	var root http.Handler = disp
+	if s.Config.ConsoleEnabled() {
+		c, err := console.New(ctx, console.Config{
+			Store: s.Store, Sealer: s.Sealer, IAM: s.iamConfig(authz), Authenticator: authn, Authorizer: authz,
+			Audit: s.audit, Handler: mux, AccountID: s.AccountID, Region: s.Config.Region, Host: s.DNSName(),
+			Console: s.Config.Console, DataDir: s.Config.DataDir, Logger: s.logger.With("component", "console"),
+		})
+		if err != nil {
+			return err
+		}
+		s.console = c
+		c.Register(mux)
+		// A browser opening the server's address lands on the console;
+		// API GETs (presigned) still reach the API.
+		root = c.RedirectRoot(disp)
+	}
+	mux.Handle("GET /{$}", root)
 	mux.Handle("GET /openTunnel", s.frontdoor)
 	mux.HandleFunc("POST "+tunnelproto.JoinPath, s.relay.HandleJoin)
 	mux.HandleFunc("GET "+tunnelproto.LinkPath, s.relay.HandleLink)
@@ -498,6 +542,17 @@ func (s *Server) buildHandler(ctx context.Context) error {
 	s.handler = mux
 	return nil
 }
+
+// SetVersion sets the version the console shows (before serving).
+func (s *Server) SetVersion(v string) {
+	if s.console != nil {
+		s.console.SetVersion(v)
+	}
+}
+
+// ConsoleLink is the bootstrap administrator's one-time console sign-in
+// link, made on the first start (empty otherwise, or without a console).
+func (s *Server) ConsoleLink() string { return s.consoleLink }
 
 // Handler returns the server's HTTP handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -547,6 +602,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.frontdoor != nil {
 		errs = append(errs, s.frontdoor.Shutdown(ctx))
 	}
+	if s.console != nil {
+		// The browser terminals' sessions end, and the console's
+		// in-process loop.
+		errs = append(errs, s.console.Close())
+	}
 	if s.tunnels != nil {
 		// The tunnels ended: remove their rows now rather than leave
 		// them to the other replicas' sweep (nothing when alone).
@@ -582,6 +642,11 @@ func (s *Server) Close() error {
 	if s.relay != nil {
 		s.relay.Close()
 	}
+	if s.console != nil {
+		_ = s.console.Close()
+	}
+	// The audit file and other copies get every committed record.
+	s.audit.DrainSinks()
 	return s.Store.Close()
 }
 
@@ -595,7 +660,7 @@ func (s *Server) FrontDoor() *frontdoor.FrontDoor { return s.frontdoor }
 func (s *Server) EndpointURL(addr net.Addr) string {
 	host := s.Config.PublicHost
 	_, port, _ := net.SplitHostPort(addr.String())
-	if lh, _, err := net.SplitHostPort(s.Config.Listen); err == nil {
+	if lh, _, err := net.SplitHostPort(s.Config.Listen.First()); err == nil {
 		if ip := net.ParseIP(lh); ip != nil && ip.IsLoopback() {
 			host = lh // a loopback listener is reached at that address
 		}
@@ -634,6 +699,12 @@ func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
 	fmt.Fprintf(&b, "  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s AWS_PROFILE=%s%s\n",
 		shellQuote(filepath.Join(dir, CredentialsFile)), shellQuote(filepath.Join(dir, ClientConfig)), Profile, pathExport())
 	fmt.Fprintf(&b, "  postern sts get-caller-identity\n")
+	if s.consoleLink != "" {
+		fmt.Fprintf(&b, "\nOpen the console (the link signs %s in once, within %d hours; then set a password in the console):\n", s.Admin.User.UserName, int(console.LinkTTL.Hours()))
+		fmt.Fprintf(&b, "  %s\n", s.consoleLink)
+	} else if s.console != nil {
+		fmt.Fprintf(&b, "\nConsole: https://%s/console/\n", s.DNSName())
+	}
 	if s.Local.EndpointID != "" {
 		user := shellQuote(welcomeUser())
 		fmt.Fprintf(&b, "\nThis machine is instance %s behind endpoint %s (served from this process).\n", s.Local.InstanceID, s.Local.EndpointID)

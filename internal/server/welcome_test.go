@@ -52,7 +52,7 @@ func TestWelcomeShellLines(t *testing.T) {
 				t.Setenv("USER", tc.user)
 			}
 			s := &Server{
-				Config:    config.Server{DataDir: t.TempDir(), Listen: "127.0.0.1:8443", PublicHost: "localhost", Region: "us-east-1"},
+				Config:    config.Server{DataDir: t.TempDir(), Listen: config.Addrs{"127.0.0.1:8443"}, PublicHost: "localhost", Region: "us-east-1"},
 				AccountID: "123456789012",
 				Local:     endpoints.LocalNetwork{EndpointID: "eice-0123456789abcdef0", InstanceID: "i-0123456789abcdef0"},
 			}

@@ -38,6 +38,10 @@ type Vpcs interface {
 	// the default one, instances or endpoints reference the VPC; it deletes
 	// the VPC's default security group with it.
 	DeleteVpc(ctx context.Context, vpcID string) error
+	// SetVpcIpv6CidrBlock sets (or, with "", removes) the VPC's IPv6
+	// block; ErrNotFound when the VPC does not exist. The caller checks
+	// that no subnet uses a block it removes.
+	SetVpcIpv6CidrBlock(ctx context.Context, vpcID, cidr string) error
 }
 
 // Subnet is a CIDR inside a VPC.
@@ -62,6 +66,10 @@ type Subnets interface {
 	ListSubnets(ctx context.Context, vpcID string) ([]Subnet, error)
 	// DeleteSubnet returns ErrInUse while instances or endpoints use it.
 	DeleteSubnet(ctx context.Context, subnetID string) error
+	// SetSubnetIpv6CidrBlock sets (or, with "", removes) the subnet's
+	// IPv6 block; ErrNotFound when the subnet does not exist. The caller
+	// checks that nothing uses a block it removes.
+	SetSubnetIpv6CidrBlock(ctx context.Context, subnetID, cidr string) error
 }
 
 // SecurityGroup is a set of rules evaluated for every tunnel.

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -22,8 +24,12 @@ const Version = 1
 // Server is the server configuration (config file version 1).
 type Server struct {
 	Version int `yaml:"version"`
-	// Listen is the TLS listener for the API and tunnels, HOST:PORT.
-	Listen string `yaml:"listen"`
+	// Listen is where the TLS listener for the API and tunnels listens:
+	// one HOST:PORT or several (a YAML list, or one string of
+	// comma-separated addresses), e.g. ["10.0.0.5:443", "[fd00::5]:443"]
+	// instead of [::]:443 on every interface. The first is the main one
+	// (its port is the advertised default).
+	Listen Addrs `yaml:"listen"`
 	// DataDir holds the database, keys, certificates and client files.
 	DataDir string `yaml:"data_dir"`
 	// PublicHost is the host name clients use to reach the server; it is
@@ -191,12 +197,91 @@ type Agent struct {
 // EmbeddedAgent reports whether the embedded agent is on.
 func (c *Server) EmbeddedAgent() bool { return c.Agent.Embedded == nil || *c.Agent.Embedded }
 
-// EC2 configures the EC2 side: quotas on Instance Connect Endpoints.
+// EC2 configures the EC2 side: quotas on Instance Connect Endpoints, and
+// where VPCs' IPv6 blocks come from.
 type EC2 struct {
 	// EndpointsPerVPC and EndpointsPerSubnet default to 1, as AWS;
 	// -1 means unlimited.
 	EndpointsPerVPC    int `yaml:"endpoints_per_vpc"`
 	EndpointsPerSubnet int `yaml:"endpoints_per_subnet"`
+	// IPv6Pool is the IPv6 prefix (a /56 or shorter) from which
+	// AmazonProvidedIpv6CidrBlock gives each VPC a free /56. Default
+	// fd00::/8: a random unique local (RFC 4193) /56 per VPC. An
+	// operator who routes a ULA /48 of their own sets it, e.g.
+	// fd12:3456:789a::/48 (256 VPCs).
+	IPv6Pool string `yaml:"ipv6_pool"`
+}
+
+// IPv6PoolPrefix returns the parsed ec2.ipv6_pool (the zero Prefix when
+// it is empty: the EC2 service's default).
+func (e EC2) IPv6PoolPrefix() (netip.Prefix, error) {
+	if e.IPv6Pool == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(e.IPv6Pool)
+	switch {
+	case err != nil:
+		return netip.Prefix{}, fmt.Errorf("ec2.ipv6_pool %q is not a CIDR block", e.IPv6Pool)
+	case !p.Addr().Is6() || p.Addr().Is4In6() || p.Addr().Zone() != "":
+		return netip.Prefix{}, fmt.Errorf("ec2.ipv6_pool %q is not an IPv6 prefix", e.IPv6Pool)
+	case p.Masked() != p:
+		return netip.Prefix{}, fmt.Errorf("ec2.ipv6_pool %q has host bits set (did you mean %s?)", e.IPv6Pool, p.Masked())
+	case p.Bits() > 56:
+		return netip.Prefix{}, fmt.Errorf("ec2.ipv6_pool %q is smaller than a /56, the block each VPC gets", e.IPv6Pool)
+	}
+	return p, nil
+}
+
+// Addrs is a list of HOST:PORT addresses. In YAML it is one string (which
+// may hold several addresses separated by commas) or a list of strings.
+type Addrs []string
+
+// ParseAddrs splits a comma-separated list of addresses (the --listen
+// flag's form), dropping blanks around them.
+func ParseAddrs(s string) Addrs {
+	var out Addrs
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// String joins the addresses with commas.
+func (a Addrs) String() string { return strings.Join(a, ",") }
+
+// First returns the first address ("" when there is none).
+func (a Addrs) First() string {
+	if len(a) == 0 {
+		return ""
+	}
+	return a[0]
+}
+
+// UnmarshalYAML accepts a string or a list of strings.
+func (a *Addrs) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var s string
+		if err := n.Decode(&s); err != nil {
+			return err
+		}
+		*a = ParseAddrs(s)
+		return nil
+	case yaml.SequenceNode:
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		var out Addrs
+		for _, s := range list {
+			out = append(out, ParseAddrs(s)...)
+		}
+		*a = out
+		return nil
+	}
+	return fmt.Errorf("line %d: want HOST:PORT or a list of them", n.Line)
 }
 
 // TLS configures the server certificate.
@@ -216,7 +301,7 @@ type TLS struct {
 func Default() Server {
 	return Server{
 		Version:    Version,
-		Listen:     "127.0.0.1:8443",
+		Listen:     Addrs{"127.0.0.1:8443"},
 		DataDir:    "postern-data",
 		PublicHost: "localhost",
 		Region:     "us-east-1",
@@ -269,14 +354,30 @@ func (c *Server) Validate() error {
 	if c.Version != Version {
 		errs = append(errs, fmt.Errorf("version is %d, this build reads version %d", c.Version, Version))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("listen %q is not HOST:PORT", c.Listen))
+	if len(c.Listen) == 0 {
+		errs = append(errs, errors.New("listen is empty"))
+	}
+	seen := map[string]bool{}
+	for _, l := range c.Listen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("listen %q is not HOST:PORT", l))
+		}
+		if seen[l] {
+			errs = append(errs, fmt.Errorf("listen %q is given twice", l))
+		}
+		seen[l] = true
+	}
+	if _, err := c.EC2.IPv6PoolPrefix(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
 	}
 	if c.PublicHost == "" {
 		errs = append(errs, errors.New("public_host is empty"))
+	}
+	if strings.HasPrefix(c.PublicHost, "[") {
+		errs = append(errs, fmt.Errorf("public_host %q: write an IPv6 address without brackets (e.g. public_host: 'fd00::5')", c.PublicHost))
 	}
 	if c.AccountID != "" && !accountRe.MatchString(c.AccountID) {
 		errs = append(errs, fmt.Errorf("account_id %q is not 12 digits", c.AccountID))

@@ -93,6 +93,12 @@ type agentXML struct {
 	CreatedAt                 string `xml:"createdAt"`
 	CreatedBy                 string `xml:"createdBy,omitempty"`
 	RevokedAt                 string `xml:"revokedAt,omitempty"`
+	// Of a connected agent: whether it can connect from clients'
+	// addresses (client IP preservation), why not when it cannot, and
+	// whether it can send PROXY protocol v2 headers.
+	PreserveClientIP        *bool  `xml:"preserveClientIp,omitempty"`
+	PreserveClientIPMessage string `xml:"preserveClientIpMessage,omitempty"`
+	ProxyProtocolV2         *bool  `xml:"proxyProtocolV2,omitempty"`
 }
 
 type describeAgentsResult struct {
@@ -140,6 +146,7 @@ func (s *service) describeAgents(c *api.Call) (any, error) {
 		if l, ok := live[a.AgentID]; ok {
 			x.State, x.Address, x.Version, x.Tunnels, x.Embedded = "connected", l.Address, l.Version, l.Tunnels, l.Embedded
 			x.ConnectedSince = fmtTime(l.ConnectedSince)
+			x.PreserveClientIP, x.PreserveClientIPMessage, x.ProxyProtocolV2 = &l.PreserveClientIP, l.PreserveProblem, &l.ProxyProtocolV2
 			if l.Name != "" {
 				x.Name = l.Name
 			}

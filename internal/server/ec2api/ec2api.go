@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,10 @@ type Config struct {
 	JoinServer, JoinCAPin string
 	// JoinTokenTTL is the default lifetime of join tokens (15 minutes).
 	JoinTokenTTL time.Duration
+	// IPv6Pool is where AmazonProvidedIpv6CidrBlock takes a VPC's /56
+	// from: an IPv6 prefix of /56 or shorter; default DefaultIPv6Pool
+	// (fd00::/8, a random ULA /56 per VPC).
+	IPv6Pool netip.Prefix
 	// IDs makes resource ids for a prefix ("vpc", "subnet", "sg", "sgr",
 	// "i", "eice"); default awsid.EC2. Tests inject a deterministic one.
 	IDs func(prefix string) string
@@ -123,6 +128,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.IDs == nil {
 		cfg.IDs = awsid.EC2
+	}
+	if !cfg.IPv6Pool.IsValid() {
+		cfg.IPv6Pool = DefaultIPv6Pool
+	}
+	if err := checkIPv6Pool(cfg.IPv6Pool); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -173,6 +184,11 @@ func (s *service) actions() map[string]api.ActionFunc {
 		"CreateVpc":    s.createVpc,
 		"DescribeVpcs": s.describeVpcs,
 		"DeleteVpc":    s.deleteVpc,
+
+		"AssociateVpcCidrBlock":       s.associateVpcCidrBlock,
+		"DisassociateVpcCidrBlock":    s.disassociateVpcCidrBlock,
+		"AssociateSubnetCidrBlock":    s.associateSubnetCidrBlock,
+		"DisassociateSubnetCidrBlock": s.disassociateSubnetCidrBlock,
 
 		"CreateSubnet":    s.createSubnet,
 		"DescribeSubnets": s.describeSubnets,

@@ -418,7 +418,7 @@ func (s *service) describeEndpoints(c *api.Call) (any, error) {
 		},
 		values: endpointFilterValues,
 		render: func(pg []store.Endpoint, next string) any {
-			return describeEndpointsResult{InstanceConnectEndpointSet: xmlItems(pg, endpointToXML), NextToken: next}
+			return describeEndpointsResult{InstanceConnectEndpointSet: xmlItems(pg, s.liveEndpointXML), NextToken: next}
 		},
 	})
 }
@@ -496,7 +496,7 @@ func (s *service) describeEndpointsPage(c *api.Call, q store.EndpointQuery, filt
 		if expired(e, cutoff) || !matchFilters(filters, endpointFilterValues(e)) {
 			continue
 		}
-		out.InstanceConnectEndpointSet.Items = append(out.InstanceConnectEndpointSet.Items, endpointToXML(e))
+		out.InstanceConnectEndpointSet.Items = append(out.InstanceConnectEndpointSet.Items, s.liveEndpointXML(e))
 	}
 	out.NextToken = next
 	return out, nil
@@ -754,4 +754,30 @@ func (s *service) modifyEndpoint(c *api.Call) (any, error) {
 		return nil, err
 	}
 	return returnXML{Return: true}, nil
+}
+
+// liveEndpointXML renders an endpoint as DescribeInstanceConnectEndpoints
+// shows it: a usable endpoint that preserves client addresses while none
+// of its connected agents can gets a state message saying why (AWS's
+// StateMessage), since its tunnels are refused until one can.
+func (s *service) liveEndpointXML(e store.Endpoint) endpointXML {
+	x := endpointToXML(e)
+	if !e.PreserveClientIP || x.StateMessage != "" || !eice.Usable(e.State) {
+		return x
+	}
+	agents := s.eps.Connected(e.EndpointID)
+	var why []string
+	for _, a := range agents {
+		if a.PreserveClientIP {
+			return x
+		}
+		if !a.Draining {
+			why = append(why, a.AgentID+": "+a.PreserveProblem)
+		}
+	}
+	if len(why) > 0 {
+		x.StateMessage = "Client IP preservation is unavailable, so tunnels are refused: no connected agent can connect from clients' addresses (" +
+			strings.Join(why, "; ") + ")."
+	}
+	return x
 }

@@ -19,7 +19,8 @@ type createSecurityGroupResult struct {
 
 // createSecurityGroup is CreateSecurityGroup: GroupName, GroupDescription,
 // VpcId (required: Postern has no default VPC), TagSpecification.N. The new
-// group allows all IPv4 traffic out, as AWS's new groups do.
+// group allows all IPv4 traffic out, and all IPv6 traffic when its VPC has
+// an IPv6 block, as AWS's new groups do.
 func (s *service) createSecurityGroup(c *api.Call) (any, error) {
 	p := c.Params
 	name, err := p.Required("GroupName")
@@ -54,9 +55,10 @@ func (s *service) createSecurityGroup(c *api.Call) (any, error) {
 	// same for a VPC that exists and one that does not.
 	id := s.newID(kindGroup)
 	arn := s.arn(kindGroup, id)
-	if _, err := authorizeCreateIn(s, c, vpcID, s.getVpc, func(v store.Vpc) []store.Tag { return v.Tags },
+	_, err = authorizeCreateIn(s, c, vpcID, s.getVpc, func(v store.Vpc) []store.Tag { return v.Tags },
 		check{action: "ec2:CreateSecurityGroup", resource: s.arn(kindVpc, vpcID)},
-		createChecks("CreateSecurityGroup", arn, tags), s.authorizeAndDryRun); err != nil {
+		createChecks("CreateSecurityGroup", arn, tags), s.authorizeAndDryRun)
+	if err != nil {
 		return nil, err
 	}
 	g := store.SecurityGroup{GroupID: id, GroupName: name, Description: desc, VpcID: vpcID, CreateDate: s.now()}
@@ -68,8 +70,17 @@ func (s *service) createSecurityGroup(c *api.Call) (any, error) {
 		if err := createErr(err, kindGroup, id, kindVpc, vpcID); err != nil {
 			return err
 		}
-		egress := store.SecurityGroupRule{RuleID: s.newID(kindRule), GroupID: id, IsEgress: true, IpProtocol: protoAll, FromPort: -1, ToPort: -1, CidrIpv4: "0.0.0.0/0"}
-		if err := tx.AddSecurityGroupRules(ctx(c), []store.SecurityGroupRule{egress}); err != nil {
+		egress := []store.SecurityGroupRule{{RuleID: s.newID(kindRule), GroupID: id, IsEgress: true, IpProtocol: protoAll, FromPort: -1, ToPort: -1, CidrIpv4: "0.0.0.0/0"}}
+		// The VPC as it is in this transaction: a block associated since
+		// the authorization read counts.
+		cur, err := tx.GetVpc(ctx(c), vpcID)
+		if err != nil {
+			return storeErr(err, "get vpc %s", vpcID)
+		}
+		if cur.Ipv6CidrBlock != "" {
+			egress = append(egress, store.SecurityGroupRule{RuleID: s.newID(kindRule), GroupID: id, IsEgress: true, IpProtocol: protoAll, FromPort: -1, ToPort: -1, CidrIpv6: "::/0"})
+		}
+		if err := tx.AddSecurityGroupRules(ctx(c), egress); err != nil {
 			return storeErr(err, "add default egress rule of %s", id)
 		}
 		return nil

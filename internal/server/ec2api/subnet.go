@@ -153,7 +153,8 @@ type describeSubnetsResult struct {
 
 var subnetFilters = newFilterSpec(true, "vpc-id", "subnet-id", "subnet-arn", "cidr-block", "cidr", "cidrBlock",
 	"availability-zone", "availabilityZone", "availability-zone-id", "availabilityZoneId", "state", "owner-id",
-	"default-for-az", "defaultForAz", "ipv6-cidr-block-association.ipv6-cidr-block", "ipv6-native",
+	"default-for-az", "defaultForAz", "ipv6-cidr-block-association.ipv6-cidr-block",
+	"ipv6-cidr-block-association.association-id", "ipv6-cidr-block-association.state", "ipv6-native",
 	"available-ip-address-count")
 
 // describeSubnets is DescribeSubnets: SubnetId.N, Filter.N, MaxResults (5–1000), NextToken.
@@ -197,6 +198,14 @@ func (s *service) subnetFilterValues(sn store.Subnet) func(string) []string {
 		case "ipv6-cidr-block-association.ipv6-cidr-block":
 			if sn.Ipv6CidrBlock != "" {
 				return []string{sn.Ipv6CidrBlock}
+			}
+		case "ipv6-cidr-block-association.association-id":
+			if sn.Ipv6CidrBlock != "" {
+				return []string{ipv6AssocID(sn.SubnetID, sn.Ipv6CidrBlock)}
+			}
+		case "ipv6-cidr-block-association.state":
+			if sn.Ipv6CidrBlock != "" {
+				return []string{assocAssociated}
 			}
 		case "ipv6-native":
 			return []string{strconv.FormatBool(sn.CidrBlock == "")}

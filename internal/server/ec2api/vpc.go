@@ -34,8 +34,10 @@ func cidrError(err error, value, param, rangeCode string) *awsproto.Error {
 }
 
 // createVpc is CreateVpc: CidrBlock (/16–/28), optional Ipv6CidrBlock
-// (/44–/64; AmazonProvidedIpv6CidrBlock is ignored), TagSpecification.N.
-// The VPC's default security group is created with it.
+// (/44–/64, a given block) or AmazonProvidedIpv6CidrBlock (a /56 of
+// Config.IPv6Pool; a given Ipv6CidrBlock wins), TagSpecification.N. The
+// VPC's default security group is created with it (with ::/0 out when the
+// VPC has an IPv6 block).
 func (s *service) createVpc(c *api.Call) (any, error) {
 	p := c.Params
 	cidr, err := p.Required("CidrBlock")
@@ -45,6 +47,10 @@ func (s *service) createVpc(c *api.Call) (any, error) {
 	v4, err := parseCIDR(cidr, 4, minVpcPrefix4, maxVpcPrefix4)
 	if err != nil {
 		return nil, cidrError(err, cidr, "CidrBlock", codeVpcRange)
+	}
+	amazon6, err := p.Bool("AmazonProvidedIpv6CidrBlock", false)
+	if err != nil {
+		return nil, err
 	}
 	ipv6 := ""
 	if raw := p.Get("Ipv6CidrBlock"); raw != "" {
@@ -66,6 +72,13 @@ func (s *service) createVpc(c *api.Call) (any, error) {
 	now := s.now()
 	vpc := store.Vpc{VpcID: id, CidrBlock: v4.String(), Ipv6CidrBlock: ipv6, State: stateAvailable, CreateDate: now}
 	err = s.createTagged(c, id, tags, func(tx store.Repo) error {
+		if amazon6 && ipv6 == "" {
+			block, err := s.allocateIPv6(c, tx)
+			if err != nil {
+				return err
+			}
+			vpc.Ipv6CidrBlock = block
+		}
 		if err := tx.CreateVpc(ctx(c), vpc); err != nil {
 			return storeErr(err, "create vpc %s", id)
 		}
@@ -134,7 +147,8 @@ type describeVpcsResult struct {
 
 var vpcFilters = newFilterSpec(true, "vpc-id", "cidr", "cidr-block-association.cidr-block",
 	"cidr-block-association.association-id", "cidr-block-association.state", "state", "is-default", "owner-id",
-	"ipv6-cidr-block-association.ipv6-cidr-block", "instance-tenancy")
+	"ipv6-cidr-block-association.ipv6-cidr-block", "ipv6-cidr-block-association.association-id",
+	"ipv6-cidr-block-association.state", "instance-tenancy")
 
 // describeVpcs is DescribeVpcs: VpcId.N, Filter.N, MaxResults (5–1000), NextToken.
 func (s *service) describeVpcs(c *api.Call) (any, error) {
@@ -171,6 +185,14 @@ func (s *service) vpcFilterValues(v store.Vpc) func(string) []string {
 		case "ipv6-cidr-block-association.ipv6-cidr-block":
 			if v.Ipv6CidrBlock != "" {
 				return []string{v.Ipv6CidrBlock}
+			}
+		case "ipv6-cidr-block-association.association-id":
+			if v.Ipv6CidrBlock != "" {
+				return []string{ipv6AssocID(v.VpcID, v.Ipv6CidrBlock)}
+			}
+		case "ipv6-cidr-block-association.state":
+			if v.Ipv6CidrBlock != "" {
+				return []string{assocAssociated}
 			}
 		case "instance-tenancy":
 			return []string{"default"}

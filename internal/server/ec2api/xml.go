@@ -110,8 +110,8 @@ func (s *service) vpcXML(v store.Vpc) vpcXML {
 	}
 	if v.Ipv6CidrBlock != "" {
 		out.Ipv6CidrBlockAssociationSet = &ipv6AssocSetXML{Items: []ipv6AssocXML{{
-			AssociationID: assocID(v.VpcID, "ipv6-cidr"), Ipv6CidrBlock: v.Ipv6CidrBlock,
-			Ipv6CidrBlockState: stateXML{State: "associated"}, NetworkBorderGroup: s.cfg.Region,
+			AssociationID: ipv6AssocID(v.VpcID, v.Ipv6CidrBlock), Ipv6CidrBlock: v.Ipv6CidrBlock,
+			Ipv6CidrBlockState: stateXML{State: assocAssociated}, NetworkBorderGroup: s.cfg.Region,
 		}}}
 	}
 	return out
@@ -147,8 +147,8 @@ func (s *service) subnetXML(sn store.Subnet) subnetXML {
 	}
 	if sn.Ipv6CidrBlock != "" {
 		out.Ipv6CidrBlockAssociationSet = &ipv6AssocSetXML{Items: []ipv6AssocXML{{
-			AssociationID: assocID(sn.SubnetID, "cidr"), Ipv6CidrBlock: sn.Ipv6CidrBlock,
-			Ipv6CidrBlockState: stateXML{State: "associated"},
+			AssociationID: ipv6AssocID(sn.SubnetID, sn.Ipv6CidrBlock), Ipv6CidrBlock: sn.Ipv6CidrBlock,
+			Ipv6CidrBlockState: stateXML{State: assocAssociated},
 		}}}
 	}
 	return out

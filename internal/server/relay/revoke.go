@@ -45,6 +45,7 @@ func (r *Relay) watchRevocations() {
 		}
 		if watch.Due(time.Now(), len(pending) > 0) {
 			pending = r.dropRevoked(pending)
+			r.syncVPCs()
 		}
 	}
 }

@@ -318,6 +318,14 @@ func (r *repo) DeleteVpc(ctx context.Context, vpcID string) error {
 	return r.failDelete(err, "delete vpc %s", vpcID)
 }
 
+// SetVpcIpv6CidrBlock implements store.Vpcs.
+func (r *repo) SetVpcIpv6CidrBlock(ctx context.Context, vpcID, cidr string) error {
+	err := r.write(ctx, func(q querier) error {
+		return mustAffect(q.ExecContext(ctx, r.q("UPDATE vpcs SET ipv6_cidr_block = ? WHERE vpc_id = ?"), cidr, vpcID))
+	})
+	return r.fail(err, "set the IPv6 block of vpc %s", vpcID)
+}
+
 // ---- subnets ----
 
 const subnetCols = "subnet_id, vpc_id, cidr_block, ipv6_cidr_block, availability_zone, availability_zone_id, state, create_date"
@@ -411,6 +419,14 @@ func (r *repo) DeleteSubnet(ctx context.Context, subnetID string) error {
 		return mustAffect(q.ExecContext(ctx, r.q("DELETE FROM subnets WHERE subnet_id = ?"), subnetID))
 	})
 	return r.failDelete(err, "delete subnet %s", subnetID)
+}
+
+// SetSubnetIpv6CidrBlock implements store.Subnets.
+func (r *repo) SetSubnetIpv6CidrBlock(ctx context.Context, subnetID, cidr string) error {
+	err := r.write(ctx, func(q querier) error {
+		return mustAffect(q.ExecContext(ctx, r.q("UPDATE subnets SET ipv6_cidr_block = ? WHERE subnet_id = ?"), cidr, subnetID))
+	})
+	return r.fail(err, "set the IPv6 block of subnet %s", subnetID)
 }
 
 // ---- security groups ----

@@ -185,6 +185,18 @@ func testVpcs(t *testing.T, s store.Store) {
 	same(t, vs[0], v1, "listed vpc 1")
 	same(t, vs[1], v2, "listed vpc 2")
 
+	// The IPv6 block is set and removed in place.
+	want(t, s.SetVpcIpv6CidrBlock(ctx, v1.VpcID, "fd00:1:2:300::/56"), nil, "set the ipv6 block of vpc 1")
+	v1.Ipv6CidrBlock = "fd00:1:2:300::/56"
+	got, err = s.GetVpc(ctx, v1.VpcID)
+	want(t, err, nil, "get vpc 1")
+	same(t, got, v1, "vpc 1 with an ipv6 block")
+	want(t, s.SetVpcIpv6CidrBlock(ctx, v1.VpcID, ""), nil, "remove the ipv6 block of vpc 1")
+	v1.Ipv6CidrBlock = ""
+	got, _ = s.GetVpc(ctx, v1.VpcID)
+	same(t, got, v1, "vpc 1 without an ipv6 block")
+	want(t, s.SetVpcIpv6CidrBlock(ctx, "vpc-missing", "fd00::/56"), store.ErrNotFound, "ipv6 block of a missing vpc")
+
 	want(t, s.DeleteVpc(ctx, v2.VpcID), nil, "delete vpc")
 	want(t, s.DeleteVpc(ctx, v2.VpcID), store.ErrNotFound, "delete vpc twice")
 	noTags(t, s, "deleted vpc", v2.VpcID)
@@ -223,6 +235,16 @@ func testSubnets(t *testing.T, s store.Store) {
 	if len(none) != 0 {
 		t.Fatalf("subnets of a missing vpc: %v", none)
 	}
+
+	want(t, s.SetSubnetIpv6CidrBlock(ctx, sn3.SubnetID, "fd00:1:2:301::/64"), nil, "set the ipv6 block of a subnet")
+	sn3.Ipv6CidrBlock = "fd00:1:2:301::/64"
+	got, _ = s.GetSubnet(ctx, sn3.SubnetID)
+	same(t, got, sn3, "subnet with an ipv6 block")
+	want(t, s.SetSubnetIpv6CidrBlock(ctx, sn3.SubnetID, ""), nil, "remove the ipv6 block of a subnet")
+	sn3.Ipv6CidrBlock = ""
+	got, _ = s.GetSubnet(ctx, sn3.SubnetID)
+	same(t, got, sn3, "subnet without an ipv6 block")
+	want(t, s.SetSubnetIpv6CidrBlock(ctx, "subnet-missing", "fd00::/64"), store.ErrNotFound, "ipv6 block of a missing subnet")
 
 	want(t, s.DeleteVpc(ctx, v1.VpcID), store.ErrInUse, "delete vpc with subnets")
 	want(t, s.DeleteSubnet(ctx, sn3.SubnetID), nil, "delete subnet")

@@ -16,7 +16,8 @@
 //
 // The host's own namespace is Host (a nil *NS); every method accepts it.
 // Link addresses come from 10.213.0.0/16 (a /30 per link) and private
-// networks from 10.214.0.0/16 (a /24 each). Allocation skips anything the
+// networks from 10.214.0.0/16 (a /24 each); PrivateNet6 gives IPv6 ones, a
+// random unique local /64 each. Allocation skips anything the
 // host already has an address or route in and is serialised across
 // processes with a lock file, so parallel tests and test binaries do not
 // collide. PrivateNet also installs an "unreachable" route for its /24 on
@@ -237,11 +238,22 @@ func (n *NS) cleanupIP(t testing.TB, args ...string) {
 // cleanup.
 func (n *NS) AddAddress(t testing.TB, iface, cidr string) {
 	t.Helper()
-	n.IP(t, "addr", "add", cidr, "dev", iface)
+	n.IP(t, addrAdd(cidr, iface)...)
 	n.cleanupIP(t, "addr", "del", cidr, "dev", iface)
 }
 
 var fallbackOnce sync.Once
+
+// addrAdd is `ip addr add CIDR dev IFACE`, with nodad for an IPv6
+// address: usable at once instead of "tentative" (unbindable) for the
+// second or so duplicate address detection takes.
+func addrAdd(cidr, iface string) []string {
+	args := []string{"addr", "add", cidr, "dev", iface}
+	if p, err := netip.ParsePrefix(cidr); err == nil && p.Addr().Is6() {
+		args = append(args, "nodad")
+	}
+	return args
+}
 
 // AddDummy creates interface name in n carrying cidr, up: an address that
 // exists only inside n (a "private" address). It is a dummy interface, or,
@@ -262,7 +274,7 @@ func (n *NS) AddDummy(t testing.TB, name, cidr string) {
 		n.IP(t, "link", "set", peer, "up")
 	}
 	n.cleanupIP(t, "link", "del", name)
-	n.IP(t, "addr", "add", cidr, "dev", name)
+	n.IP(t, addrAdd(cidr, name)...)
 	n.IP(t, "link", "set", name, "up")
 }
 
@@ -320,8 +332,8 @@ func Link(t testing.TB, a, b *NS, aCIDR, bCIDR string) *Veth {
 		t.Fatalf("netns: %v", err)
 	}
 	a.cleanupIP(t, "link", "del", v.AName) // deleting one end deletes both
-	a.IP(t, "addr", "add", v.AAddr.String(), "dev", v.AName)
-	b.IP(t, "addr", "add", v.BAddr.String(), "dev", v.BName)
+	a.IP(t, addrAdd(v.AAddr.String(), v.AName)...)
+	b.IP(t, addrAdd(v.BAddr.String(), v.BName)...)
 	a.IP(t, "link", "set", v.AName, "up")
 	b.IP(t, "link", "set", v.BName, "up")
 	return v
@@ -339,6 +351,94 @@ func PrivateNet(t testing.TB) netip.Prefix {
 	Host.IP(t, "route", "add", "unreachable", p.String())
 	Host.cleanupIP(t, "route", "del", "unreachable", p.String())
 	return p
+}
+
+// ULAPool is where PrivateNet6 takes IPv6 networks from: the locally
+// assigned unique local addresses (RFC 4193).
+var ULAPool = netip.MustParsePrefix("fd00::/8")
+
+// PrivateNet6 allocates a random /64 of ULAPool (a random 40-bit global id,
+// as RFC 4193 has it) that overlaps no IPv6 address or route of the host,
+// and installs an unreachable route for it on the host, as PrivateNet
+// does; released at cleanup. Give addresses in it with Nth6; they are
+// added without duplicate address detection (usable at once).
+func PrivateNet6(t testing.TB) netip.Prefix {
+	t.Helper()
+	Require(t)
+	unlock := lockHost(t)
+	defer unlock()
+	used, err := hostPrefixes6()
+	if err != nil {
+		t.Fatalf("netns: %v", err)
+	}
+	for range 100 {
+		var a [16]byte
+		crand.Read(a[1:8])
+		a[0] = 0xfd
+		cand := netip.PrefixFrom(netip.AddrFrom16(a), 64)
+		if inUse[cand] || overlapsAny(cand, used) {
+			continue
+		}
+		inUse[cand] = true
+		t.Cleanup(func() {
+			allocMu.Lock()
+			delete(inUse, cand)
+			allocMu.Unlock()
+		})
+		Host.IP(t, "route", "add", "unreachable", cand.String())
+		Host.cleanupIP(t, "route", "del", "unreachable", cand.String())
+		return cand
+	}
+	t.Fatalf("netns: no free /64 found in %v", ULAPool)
+	return netip.Prefix{}
+}
+
+// Nth6 returns the i-th address of the IPv6 prefix p (Nth6(fd12::/64, 16)
+// is fd12::10).
+func Nth6(p netip.Prefix, i uint64) netip.Addr {
+	a := p.Masked().Addr().As16()
+	binary.BigEndian.PutUint64(a[8:], binary.BigEndian.Uint64(a[8:])+i)
+	return netip.AddrFrom16(a)
+}
+
+// hostPrefixes6 lists the host's IPv6 address prefixes and route
+// destinations (all tables), without default routes.
+func hostPrefixes6() ([]netip.Prefix, error) {
+	var list []netip.Prefix
+	addrs, err := run("-6", "-o", "addr", "show")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(addrs, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet6" {
+				if p, err := netip.ParsePrefix(f[i+1]); err == nil {
+					list = append(list, p.Masked())
+				}
+				break
+			}
+		}
+	}
+	routes, err := run("-6", "route", "show", "table", "all")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(routes, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && routeTypes[f[0]] {
+			f = f[1:]
+		}
+		if len(f) == 0 || f[0] == "default" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f[0]); err == nil {
+			list = append(list, p.Masked())
+		} else if a, err := netip.ParseAddr(f[0]); err == nil {
+			list = append(list, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return list, nil
 }
 
 // Nth returns the i-th address of prefix p (Nth(10.214.7.0/24, 10) is

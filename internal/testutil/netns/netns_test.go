@@ -304,3 +304,44 @@ func TestDoLeavesNoThreadInside(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 }
+
+// TestIPv6Network links a namespace to the host over IPv6 only, with a
+// PrivateNet6 prefix, and dials across it at once (no duplicate address
+// detection delay); the prefix is unreachable from the host otherwise.
+func TestIPv6Network(t *testing.T) {
+	netns.Require(t)
+	t.Parallel()
+	ctx := testContext(t)
+	if got := netns.Nth6(netip.MustParsePrefix("fd12:3456:789a:1::/64"), 16).String(); got != "fd12:3456:789a:1::10" {
+		t.Errorf("Nth6 = %s", got)
+	}
+	p := netns.PrivateNet6(t)
+	q := netns.PrivateNet6(t)
+	if p == q || p.Bits() != 64 || !netns.ULAPool.Contains(p.Addr()) {
+		t.Fatalf("PrivateNet6 gave %v and %v", p, q)
+	}
+	n := netns.New(t, "v6")
+	netns.Link(t, netns.Host, n, netns.Nth6(p, 1).String()+"/64", netns.Nth6(p, 2).String()+"/64")
+	n.AddDummy(t, "private6", netns.Nth6(q, 10).String()+"/128")
+	l := n.Listen(t, "tcp", net.JoinHostPort(netns.Nth6(p, 2).String(), "80"))
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			fmt.Fprintf(c, "%s\n", c.RemoteAddr())
+			c.Close()
+		}
+	}()
+	c, err := netns.Host.Dial(ctx, "tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if want := net.JoinHostPort(netns.Nth6(p, 1).String(), ""); !strings.HasPrefix(line, want) {
+		t.Errorf("the namespace saw %q, want the host's end %s…", line, want)
+	}
+	// The dummy address is inside n only: the host has no route to it.
+	if err := netns.Host.CanDial(ctx, net.JoinHostPort(netns.Nth6(q, 10).String(), "80")); err == nil {
+		t.Errorf("the host reached a private IPv6 address")
+	}
+}

@@ -89,7 +89,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	cfg := config.Default()
 	cfg.DataDir = dir
-	cfg.Listen = ln.Addr().String()
+	cfg.Listen = config.Addrs{ln.Addr().String()}
 	cfg.Advertise = net.JoinHostPort("localhost", portOf(ln.Addr().String()))
 	if o.Config != nil {
 		o.Config(&cfg)
