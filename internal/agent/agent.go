@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/agent/egress"
+	"github.com/postern/postern/internal/agent/transparent"
 	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/wire/linkmux"
 	"github.com/postern/postern/internal/wire/tlsbatch"
@@ -77,6 +78,12 @@ type Config struct {
 	// KeysListener, when set, is used instead of listening on KeysListen
 	// (tests).
 	KeysListener net.Listener
+	// CheckPreserve checks, at start, whether the agent can connect from
+	// clients' addresses (client IP preservation); default
+	// transparent.Check. What it reports is logged and told to the server
+	// on every link, which refuses tunnels that need preservation when no
+	// agent of the endpoint can.
+	CheckPreserve func() error
 }
 
 func (c *Config) defaults() {
@@ -100,6 +107,9 @@ func (c *Config) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.CheckPreserve == nil {
+		c.CheckPreserve = transparent.Check
 	}
 }
 
@@ -197,6 +207,12 @@ type Agent struct {
 	id  *Identity
 	log *slog.Logger
 
+	// features and preserveProblem are what the agent tells the server
+	// on each link (tunnelproto.HeaderAgentFeatures and
+	// HeaderPreserveProblem), set by Run's start-up check.
+	features        []string
+	preserveProblem string
+
 	mu       sync.Mutex
 	draining bool
 	tunnels  map[*tunnel]struct{}
@@ -213,6 +229,7 @@ func New(id *Identity, cfg Config) *Agent {
 // Run keeps the agent connected until ctx ends (then it drains and
 // returns nil) or the server refuses it permanently (a *PermanentError).
 func (a *Agent) Run(ctx context.Context) error {
+	a.checkFeatures()
 	ln := a.cfg.KeysListener
 	if ln == nil && a.cfg.KeysListen != "" {
 		var err error
@@ -256,6 +273,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	m.close()
 	wg.Wait()
 	return refusal
+}
+
+// checkFeatures finds out what the agent can do beyond a plain dial and
+// logs what its host lacks for client IP preservation.
+func (a *Agent) checkFeatures() {
+	a.features = []string{tunnelproto.FeatureProxyV2}
+	if err := a.cfg.CheckPreserve(); err != nil {
+		a.preserveProblem = err.Error()
+		a.log.Warn("this agent cannot preserve client IP addresses; endpoints with PreserveClientIp refuse tunnels through it", "problem", err)
+		return
+	}
+	a.features = append(a.features, tunnelproto.FeaturePreserveClientIP)
+	a.log.Info("client IP preservation available: targets can see the client's address")
 }
 
 // linkLoop keeps one link up: to replica id, or for id "" to the address
@@ -334,9 +364,16 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 	}
 	// The upgrade request, by hand: the connection is ours afterwards.
 	host, _, _ := net.SplitHostPort(addr)
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n\r\n",
+	extra := ""
+	if len(a.features) > 0 {
+		extra += fmt.Sprintf("%s: %s\r\n", tunnelproto.HeaderAgentFeatures, tunnelproto.FormatFeatures(a.features))
+	}
+	if a.preserveProblem != "" {
+		extra += fmt.Sprintf("%s: %s\r\n", tunnelproto.HeaderPreserveProblem, sanitizeHeader(a.preserveProblem))
+	}
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n%s\r\n",
 		tunnelproto.LinkPath, host, tunnelproto.UpgradeProtocol,
-		tunnelproto.HeaderAgentName, sanitizeHeader(a.cfg.Name), tunnelproto.HeaderAgentVersion, sanitizeHeader(a.cfg.Version))
+		tunnelproto.HeaderAgentName, sanitizeHeader(a.cfg.Name), tunnelproto.HeaderAgentVersion, sanitizeHeader(a.cfg.Version), extra)
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
 		conn.Close()
@@ -390,7 +427,8 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 		m.setReplicas(replicas)
 	}
 	revoked := make(chan string, 1)
-	go a.readControl(ctrl, revoked, m)
+	vpcNets := make(chan []string, 1)
+	go a.readControl(ctrl, revoked, vpcNets, m)
 
 	streams := make(chan net.Conn)
 	acceptErr := make(chan error, 1)
@@ -412,6 +450,16 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 			a.shrinkAll()
 		case s := <-streams:
 			go a.serveStream(ctx, s, policy)
+		case cidrs := <-vpcNets:
+			// The VPC's networks changed (an IPv6 block associated or
+			// removed): new tunnels go by the new list.
+			p, err := a.policy(cidrs)
+			if err != nil {
+				a.log.Warn("ignoring the server's new list of the VPC's networks", "networks", cidrs, "error", err)
+				break
+			}
+			policy = p
+			a.log.Info("the VPC's networks changed", "networks", strings.Join(cidrs, ","))
 		case err := <-acceptErr:
 			return fmt.Errorf("link: %w", err)
 		case msg := <-revoked:
@@ -467,8 +515,9 @@ func (a *Agent) drain(ctrl net.Conn, streams chan net.Conn, acceptErr chan error
 	}
 }
 
-// readControl reads the server's control messages.
-func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string, m *linkSet) {
+// readControl reads the server's control messages. A new list of the
+// VPC's networks goes to vpcNets (buffered 1), replacing one not yet taken.
+func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string, vpcNets chan []string, m *linkSet) {
 	sc := bufio.NewScanner(ctrl)
 	sc.Buffer(make([]byte, 4096), 64<<10)
 	for sc.Scan() {
@@ -490,6 +539,18 @@ func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string, m *linkSet) {
 				}
 			}
 			m.setReplicas(valid)
+		case tunnelproto.ControlVPC:
+			if len(msg.VpcCIDRs) == 0 {
+				continue
+			}
+			select { // drop a list not yet taken: the newest wins
+			case <-vpcNets:
+			default:
+			}
+			select {
+			case vpcNets <- msg.VpcCIDRs:
+			default:
+			}
 		}
 	}
 }

@@ -119,6 +119,9 @@ type agentOut struct {
 	CreatedAt                 string `xml:"createdAt" json:"CreatedAt"`
 	CreatedBy                 string `xml:"createdBy" json:"CreatedBy,omitempty"`
 	RevokedAt                 string `xml:"revokedAt" json:"RevokedAt,omitempty"`
+	PreserveClientIP          *bool  `xml:"preserveClientIp" json:"PreserveClientIp,omitempty"`
+	PreserveClientIPMessage   string `xml:"preserveClientIpMessage" json:"PreserveClientIpMessage,omitempty"`
+	ProxyProtocolV2           *bool  `xml:"proxyProtocolV2" json:"ProxyProtocolV2,omitempty"`
 }
 
 // posternAction calls a Postern EC2 action and prints its result as the

@@ -1,7 +1,10 @@
 // Package targetdial is how an endpoint agent connects a tunnel's target:
 // it checks the dial request and the target against the agent's egress
 // policy, dials with the request's timeout, and words a failure as the
-// tunnel protocol's result code and message for the client. A remote agent
+// tunnel protocol's result code and message for the client. When the
+// request asks for it, it connects from the client's address (package
+// transparent) and writes a PROXY protocol v2 header (the library
+// github.com/pires/go-proxyproto) before the tunnel's first byte. A remote agent
 // (package agent) and the server's embedded agent (package relay) both dial
 // through it, so they refuse and fail alike.
 package targetdial
@@ -12,9 +15,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"syscall"
 	"time"
 
+	"github.com/pires/go-proxyproto"
+
 	"github.com/postern/postern/internal/agent/egress"
+	"github.com/postern/postern/internal/agent/transparent"
 	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
@@ -38,12 +46,77 @@ func Dial(ctx context.Context, policy egress.Policy, req tunnelproto.DialRequest
 	}
 	target := netip.AddrPortFrom(addr, uint16(req.Port)).String()
 	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	var client netip.AddrPort
+	if req.PreserveClientIP || req.ProxyProtocol != "" {
+		client, _ = req.ClientAddrPort() // Validate checked it
+	}
+	if req.PreserveClientIP {
+		// The client's address, not its port: the port is the client
+		// host's, and may be taken on this one.
+		if client.Addr().Is4() != addr.Is4() {
+			return nil, tunnelproto.DialResult{Code: tunnelproto.CodePreserveUnavailable, Message: fmt.Sprintf(
+				"The client's address %s and the target %s are of different IP versions, so the target cannot see the client's address; connect to the server over IPv%s.",
+				client.Addr(), addr, map[bool]string{true: "4", false: "6"}[addr.Is4()])}
+		}
+		if why := forgeable(policy, client.Addr()); why != "" {
+			return nil, tunnelproto.DialResult{Code: tunnelproto.CodePreserveUnavailable, Message: fmt.Sprintf(
+				"The endpoint agent does not connect from the client's address %s: %s.", client.Addr(), why)}
+		}
+		d.LocalAddr = &net.TCPAddr{IP: client.Addr().AsSlice()}
+		d.Control = transparent.Control
+	}
 	conn, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
+		if req.PreserveClientIP && isPermission(err) {
+			return nil, tunnelproto.DialResult{Code: tunnelproto.CodePreserveUnavailable, Message: fmt.Sprintf(
+				"The endpoint agent could not connect from the client's address %s: %v", client.Addr(), err)}
+		}
 		code, msg := dialFailure(err, target)
 		return nil, tunnelproto.DialResult{Code: code, Message: msg}
 	}
+	if req.ProxyProtocol == tunnelproto.ProxyV2 {
+		if err := writeProxyHeader(conn, client, timeout); err != nil {
+			conn.Close()
+			return nil, tunnelproto.DialResult{Code: tunnelproto.CodeTargetError, Message: fmt.Sprintf("Could not send the PROXY protocol header to %s: %v", target, err)}
+		}
+	}
 	return conn, tunnelproto.DialResult{OK: true}
+}
+
+// forgeable says why the agent must not connect from a claimed client
+// address ("" when it may): only unicast addresses outside the VPC and
+// other than the agent's own, so that a preserved source can never pose
+// as a machine of the network the targets trust (nor would the target's
+// answer to such an address come back through the agent).
+func forgeable(p egress.Policy, a netip.Addr) string {
+	switch {
+	case !a.IsGlobalUnicast() || a.IsLinkLocalUnicast():
+		return "it is not a unicast address"
+	case slices.Contains(p.HostAddrs, a):
+		return "it is the agent host's own address"
+	case slices.ContainsFunc(p.VPC, func(n netip.Prefix) bool { return n.Contains(a) }):
+		return "it is inside the endpoint's VPC, whose machines the target reaches directly"
+	}
+	return ""
+}
+
+// writeProxyHeader writes a PROXY protocol v2 header (the client's
+// address and port → the target's) before any byte of the tunnel.
+func writeProxyHeader(conn net.Conn, client netip.AddrPort, timeout time.Duration) error {
+	h := proxyproto.HeaderProxyFromAddrs(2, net.TCPAddrFromAddrPort(client), conn.RemoteAddr())
+	if h.Command != proxyproto.PROXY {
+		return fmt.Errorf("no PROXY header for %s → %s", client, conn.RemoteAddr())
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := h.WriteTo(conn)
+	_ = conn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// isPermission reports whether a dial failed for want of privilege (the
+// transparent socket).
+func isPermission(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 
 // dialFailure words a failed dial for the client.

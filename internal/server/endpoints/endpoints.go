@@ -38,6 +38,12 @@ type AgentStatus struct {
 	Tunnels                int
 	Draining               bool
 	Embedded               bool
+	// PreserveClientIP: the agent can connect from clients' addresses;
+	// PreserveProblem says why not when it cannot (what its host lacks).
+	PreserveClientIP bool
+	PreserveProblem  string
+	// ProxyProtocolV2: the agent can send PROXY protocol v2 headers.
+	ProxyProtocolV2 bool
 }
 
 // Links is the tunnel side's registry of connected agents (package

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // Refusal is a tunnel refused before the upgrade: the HTTP status, the
@@ -212,4 +213,49 @@ func ingressAllows(rules []store.SecurityGroupRule, port int, src ingressSource)
 		}
 	}
 	return false
+}
+
+// Tags of an endpoint that turn on the PROXY protocol, Postern's own
+// extension (AWS has no such option): TagProxyProtocol "v2" makes the
+// agent write a PROXY protocol v2 header (the client's address and port,
+// then the target's) before the first byte to the target; with
+// TagProxyProtocolPorts (a port policy like "5432, 8000-8999") only for
+// those ports.
+const (
+	TagProxyProtocol      = "postern:proxy-protocol"
+	TagProxyProtocolPorts = "postern:proxy-protocol-ports"
+)
+
+// proxyProtocol returns the PROXY protocol version the endpoint's tags
+// ask for on port ("" for none), or a refusal when the tags are invalid.
+func proxyProtocol(ep store.Endpoint, port int) (string, *Refusal) {
+	var version, ports string
+	var hasPorts bool
+	for _, t := range ep.Tags {
+		switch t.Key {
+		case TagProxyProtocol:
+			version = strings.TrimSpace(t.Value)
+		case TagProxyProtocolPorts:
+			ports, hasPorts = t.Value, true
+		}
+	}
+	switch version {
+	case "", "off", "none":
+		return "", nil
+	case tunnelproto.ProxyV2:
+	default:
+		return "", refuse(http.StatusBadRequest, "InvalidParameter", ReasonEndpoint,
+			"The instance connect endpoint '%s' has the tag %s=%.32q; the only supported value is %q.", ep.EndpointID, TagProxyProtocol, version, tunnelproto.ProxyV2)
+	}
+	if hasPorts {
+		rs, err := ParsePorts(strings.Split(ports, ","))
+		if err != nil || len(rs) == 0 {
+			return "", refuse(http.StatusBadRequest, "InvalidParameter", ReasonEndpoint,
+				"The instance connect endpoint '%s' has the tag %s=%.64q: want ports like 5432, 8000-8999.", ep.EndpointID, TagProxyProtocolPorts, ports)
+		}
+		if !portAllowed(rs, port) {
+			return "", nil
+		}
+	}
+	return tunnelproto.ProxyV2, nil
 }

@@ -215,7 +215,12 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // decide runs every check, in order, then asks an agent to dial. On
 // success it returns the stream with a concurrency slot held.
-func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusal) {
+//
+// The replay guard's write (a disk commit) runs while the checks after it
+// read the store; its answer is awaited before the concurrency slot and
+// the dial, and it wins over any later refusal, so the answers are those
+// of the checks run one after the other.
+func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, ref *Refusal) {
 	ctx := r.Context()
 	// One parse of the query: url.ParseQuery keeps the pairs it could
 	// parse (what r.URL.Query() returns) and reports the first bad one.
@@ -260,9 +265,12 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusa
 	if ref := f.checkLifetime(q, req, res); ref != nil {
 		return nil, ref
 	}
-	if ref := f.checkReplay(ctx, req, res); ref != nil {
-		return nil, ref
-	}
+	replay := f.startReplayCheck(ctx, req, res)
+	defer func() {
+		if rr := replay(); rr != nil {
+			stream, ref = nil, rr
+		}
+	}()
 	// Parameters.
 	if ref := parseParams(req, f.cfg.MaxDuration); ref != nil {
 		return nil, ref
@@ -310,13 +318,31 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (relay.Stream, *Refusa
 	if ref := f.checkGroups(ctx, req, vpc); ref != nil {
 		return nil, ref
 	}
+	if ref := replay(); ref != nil {
+		return nil, ref
+	}
 	// 7. Concurrency.
 	if !f.reserve(req) {
 		return nil, refuse(http.StatusTooManyRequests, "ThrottlingException", ReasonConcurrency,
 			"The instance connect endpoint '%s' has reached its limit of %d concurrent connections.", ep.EndpointID, f.cfg.Concurrency)
 	}
-	// Dial.
+	// Dial: from the client's address when the endpoint preserves it,
+	// with a PROXY protocol header when its tags ask for one.
 	dial := tunnelproto.DialRequest{TunnelID: req.tunnelID, Address: req.addr.String(), Port: req.port, TimeoutMillis: 10_000}
+	proxy, ref := proxyProtocol(ep, req.port)
+	if ref != nil {
+		f.release(req)
+		return nil, ref
+	}
+	if ep.PreserveClientIP || proxy != "" {
+		client, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			f.release(req)
+			return nil, f.internal("client address", err)
+		}
+		dial.Client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port()).String()
+		dial.PreserveClientIP, dial.ProxyProtocol = ep.PreserveClientIP, proxy
+	}
 	stream, agentID, err := f.cfg.Relay.Open(ctx, ep.EndpointID, dial)
 	req.agentID = agentID
 	if err != nil {
@@ -475,6 +501,21 @@ func signatureRefusal(e *sigv4.Error) *Refusal {
 	return refuse(http.StatusForbidden, "InvalidSignatureException", ReasonSignature, "%s", e.Message)
 }
 
+// startReplayCheck runs checkReplay in its own goroutine and returns
+// the function that waits for its answer (every call gives the same one).
+// The goroutine reads only req.at, req.sourceIP and res, which no later
+// check changes.
+func (f *FrontDoor) startReplayCheck(ctx context.Context, req *request, res *sigv4.Result) func() *Refusal {
+	done := make(chan *Refusal, 1)
+	go func() { done <- f.checkReplay(ctx, req, res) }()
+	var once sync.Once
+	var ref *Refusal
+	return func() *Refusal {
+		once.Do(func() { ref = <-done })
+		return ref
+	}
+}
+
 // checkReplay records the URL's first use and refuses replays: from
 // another address (source-ip mode) or at all (single-use mode).
 func (f *FrontDoor) checkReplay(ctx context.Context, req *request, res *sigv4.Result) *Refusal {
@@ -596,6 +637,8 @@ func dialRefusal(err error, endpointID string) *Refusal {
 			status = http.StatusGatewayTimeout
 		case tunnelproto.CodeNotAllowed:
 			status = http.StatusForbidden
+		case tunnelproto.CodePreserveUnavailable, tunnelproto.CodeProxyUnavailable:
+			status = http.StatusServiceUnavailable
 		}
 		return refuse(status, de.Code, ReasonDial, "%s", de.Message)
 	}

@@ -138,6 +138,8 @@ type link struct {
 	local               *localAgent      // embedded agent; nil for remote ones
 	sess                *linkmux.Session // remote agents
 	ctrl                net.Conn
+	features            []string // tunnelproto.Feature…, as the agent announced them
+	preserveProblem     string   // why it cannot preserve client addresses, as it said
 
 	mu       sync.Mutex
 	draining bool
@@ -145,6 +147,58 @@ type link struct {
 	open     int                            // tunnels open through this link
 	streams  map[*tunnelproto.Conn]struct{} // its open streams (remote agents)
 	ctrlMu   sync.Mutex
+	// vpcCIDRs is what the agent was last told of its VPC's networks
+	// (joined with ","; guarded by mu, sent under ctrlMu): at the link's
+	// start, then by ControlVPC (syncVPCs).
+	vpcCIDRs string
+}
+
+// has reports whether the agent announced a feature.
+func (l *link) has(feature string) bool { return slices.Contains(l.features, feature) }
+
+// preserveWhyNot says why the agent cannot preserve client addresses
+// ("" when it can).
+func (l *link) preserveWhyNot() string {
+	switch {
+	case l.has(tunnelproto.FeaturePreserveClientIP):
+		return ""
+	case l.preserveProblem != "":
+		return l.preserveProblem
+	}
+	return "the agent does not support client IP preservation (a Postern version before it); upgrade it"
+}
+
+// needs lists the features a dial request needs of its agent.
+func needs(req tunnelproto.DialRequest) []string {
+	var fs []string
+	if req.PreserveClientIP {
+		fs = append(fs, tunnelproto.FeaturePreserveClientIP)
+	}
+	if req.ProxyProtocol == tunnelproto.ProxyV2 {
+		fs = append(fs, tunnelproto.FeatureProxyV2)
+	}
+	return fs
+}
+
+// unable says why no agent in ls can take req (each lacks a feature it
+// needs), as the refusal the client sees.
+func unable(endpointID string, req tunnelproto.DialRequest, ls []*link) *DialError {
+	if req.PreserveClientIP {
+		var why []string
+		for _, l := range ls {
+			if w := l.preserveWhyNot(); w != "" {
+				why = append(why, fmt.Sprintf("agent %s: %s", l.agentID, w))
+			}
+		}
+		if len(why) > 0 {
+			return &DialError{Code: tunnelproto.CodePreserveUnavailable, Message: fmt.Sprintf(
+				"The instance connect endpoint '%s' preserves client IP addresses (PreserveClientIp), and none of its connected agents can: %s. "+
+					"Set the agent's host up for it (see the README: client IP preservation) and restart the agent, or modify the endpoint with --no-preserve-client-ip.",
+				endpointID, strings.Join(why, "; "))}
+		}
+	}
+	return &DialError{Code: tunnelproto.CodeProxyUnavailable, Message: fmt.Sprintf(
+		"The instance connect endpoint '%s' sends a PROXY protocol v2 header (tag postern:proxy-protocol), and none of its connected agents can: upgrade them.", endpointID)}
 }
 
 func (l *link) isDraining() bool {
@@ -168,7 +222,9 @@ func (r *Relay) Connected(endpointID string) []endpoints.AgentStatus {
 	for _, l := range ls {
 		l.mu.Lock()
 		out = append(out, endpoints.AgentStatus{AgentID: l.agentID, EndpointID: l.endpointID, Name: l.name, Version: l.version,
-			Address: l.addr, ConnectedSince: l.since, Tunnels: l.open, Draining: l.draining, Embedded: l.local != nil})
+			Address: l.addr, ConnectedSince: l.since, Tunnels: l.open, Draining: l.draining, Embedded: l.local != nil,
+			PreserveClientIP: l.has(tunnelproto.FeaturePreserveClientIP), PreserveProblem: l.preserveWhyNot(),
+			ProxyProtocolV2: l.has(tunnelproto.FeatureProxyV2)})
 		l.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AgentID < out[j].AgentID })
@@ -315,7 +371,20 @@ func (r *Relay) Open(ctx context.Context, endpointID string, req tunnelproto.Dia
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.OpenTimeout)
 	defer cancel()
 	var lastErr error = ErrNoAgent
-	for _, l := range r.candidates(endpointID) {
+	cands := r.candidates(endpointID)
+	if need := needs(req); len(need) > 0 && len(cands) > 0 {
+		able := cands[:0:0]
+		for _, l := range cands {
+			if !slices.ContainsFunc(need, func(f string) bool { return !l.has(f) }) {
+				able = append(able, l)
+			}
+		}
+		if len(able) == 0 {
+			return nil, "", unable(endpointID, req, cands)
+		}
+		cands = able
+	}
+	for _, l := range cands {
 		if err := r.usable(ctx, l.agentID); err != nil { // revoked through another replica a moment ago? (revoke.go)
 			if !errors.Is(err, errAgentRevoked) {
 				r.log.Warn("could not check an agent before routing a tunnel to it; trying another", "agent", l.agentID, "error", err)
@@ -689,6 +758,8 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	name, version := limit(req.Header.Get(tunnelproto.HeaderAgentName), 128), limit(req.Header.Get(tunnelproto.HeaderAgentVersion), 64)
+	features := tunnelproto.ParseFeatures(req.Header.Get(tunnelproto.HeaderAgentFeatures))
+	preserveProblem := limit(req.Header.Get(tunnelproto.HeaderPreserveProblem), 2048)
 	// One link per agent and replica. A second one while the first still
 	// answers is another process with this agent's key (a copied state
 	// directory): refuse it, rather than let the two take the link from
@@ -749,7 +820,8 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	l := &link{agentID: a.AgentID, endpointID: a.EndpointID, name: name, version: version, addr: req.RemoteAddr,
-		since: now, sess: sess, ctrl: ctrl}
+		since: now, sess: sess, ctrl: ctrl, features: features, preserveProblem: preserveProblem,
+		vpcCIDRs: strings.Join(VPCCIDRs(vpc), ",")}
 	if err := r.add(l, stale); err != nil {
 		if errors.Is(err, errDuplicate) {
 			r.log.Warn("refused a second link of a connected agent: two processes share its identity", "agent", a.AgentID,
@@ -767,7 +839,8 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 		r.Disconnect(a.AgentID, true, revokedMessage(a.AgentID))
 		return
 	}
-	r.log.Info("agent connected", "agent", a.AgentID, "endpoint", a.EndpointID, "address", req.RemoteAddr, "version", version)
+	r.log.Info("agent connected", "agent", a.AgentID, "endpoint", a.EndpointID, "address", req.RemoteAddr, "version", version,
+		"features", strings.Join(features, ","), "preserve_problem", preserveProblem)
 	go r.readControl(l)
 	if r.cfg.ReplicaID != "" {
 		r.mu.Lock()
@@ -875,6 +948,15 @@ func (r *Relay) readControl(l *link) {
 
 // ---- the embedded agent ----
 
+// EmbeddedPreserveProblem is why the embedded agent does not preserve
+// client addresses. Its targets are on the server's own host (loopback
+// and the host's addresses): a target's answer to a client's address is
+// made on that host and routed by its main table out toward the client,
+// never through the prerouting mark and local route that bring a remote
+// agent's answers back to its transparent socket. It does send PROXY
+// protocol v2 headers.
+const EmbeddedPreserveProblem = "the embedded agent serves targets on the server's own host, whose answers to a client's address would leave the host instead of reaching the agent; serve the endpoint with `postern endpoint-agent` on a host set up for client IP preservation, or use the PROXY protocol option"
+
 // AddLocal makes the server itself serve an endpoint as agent agentID: it
 // dials targets directly, under policy.
 func (r *Relay) AddLocal(endpointID, agentID, name string, policy egress.Policy, dialTimeout time.Duration) error {
@@ -882,7 +964,8 @@ func (r *Relay) AddLocal(endpointID, agentID, name string, policy egress.Policy,
 		dialTimeout = 10 * time.Second
 	}
 	l := &link{agentID: agentID, endpointID: endpointID, name: name, version: "embedded", addr: "in-process",
-		since: r.cfg.Now().UTC(), local: &localAgent{policy: policy, dialTimeout: dialTimeout, streams: map[*localStream]struct{}{}}}
+		since: r.cfg.Now().UTC(), local: &localAgent{policy: policy, dialTimeout: dialTimeout, streams: map[*localStream]struct{}{}},
+		features: []string{tunnelproto.FeatureProxyV2}, preserveProblem: EmbeddedPreserveProblem}
 	return r.add(l, nil)
 }
 

@@ -15,7 +15,12 @@
 // "Upgrade: postern-link/1". On 101 Switching Protocols the connection
 // carries a multiplexed session (package relay chooses the multiplexer):
 // the server opens one stream per tunnel; the agent opens one control
-// stream first, on which both sides write JSON lines (Control).
+// stream first, on which both sides write JSON lines (Control). On
+// LinkPath the agent also lists what it can do beyond a plain dial
+// (HeaderAgentFeatures) and, when it cannot preserve client addresses,
+// why (HeaderPreserveProblem); the server sends a DialRequest that needs
+// a feature only to agents that listed it, so an older agent, which
+// ignores the DialRequest fields it does not know, is never asked.
 //
 // # A tunnel stream
 //
@@ -38,6 +43,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -68,7 +74,42 @@ const (
 	// (FormatReplicas); HeaderReplicaID names the replica that answered.
 	HeaderReplicas  = "Postern-Replicas"
 	HeaderReplicaID = "Postern-Replica-Id"
+	// HeaderAgentFeatures lists, on LinkPath, what the agent can do
+	// beyond a plain dial (FormatFeatures: Feature… names, comma-separated).
+	// An agent that does not send it (an older one) can do none of them,
+	// and the server sends it no DialRequest that needs one.
+	HeaderAgentFeatures = "Postern-Agent-Features"
+	// HeaderPreserveProblem says, on LinkPath, why the agent cannot
+	// preserve client addresses (what its host is missing), when it
+	// cannot.
+	HeaderPreserveProblem = "Postern-Agent-Preserve-Problem"
 )
+
+// Agent features (HeaderAgentFeatures).
+const (
+	// FeaturePreserveClientIP: the agent can connect from the client's
+	// address (DialRequest.PreserveClientIP): it has the capability and
+	// its host the routing.
+	FeaturePreserveClientIP = "preserve-client-ip"
+	// FeatureProxyV2: the agent writes a PROXY protocol v2 header when
+	// DialRequest.ProxyProtocol asks for one.
+	FeatureProxyV2 = "proxy-v2"
+)
+
+// FormatFeatures encodes features for HeaderAgentFeatures.
+func FormatFeatures(fs []string) string { return strings.Join(fs, ",") }
+
+// ParseFeatures decodes a HeaderAgentFeatures value; unknown names are
+// kept (a newer agent's), empty entries dropped, at most 32 entries.
+func ParseFeatures(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" && len(f) <= 64 && len(out) < 32 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // AgentNextProtos returns the ALPN list an agent's tls.Config offers:
 // AgentALPN, then "http/1.1" (which the server selects).
@@ -101,11 +142,13 @@ type ErrorResponse struct {
 
 // Control is one JSON line on the control stream.
 type Control struct {
-	Type string `json:"type"` // ControlDrain, ControlRevoked, ControlReplicas
+	Type string `json:"type"` // ControlDrain, ControlRevoked, ControlReplicas, ControlVPC
 	// Message says why, for ControlRevoked.
 	Message string `json:"message,omitempty"`
 	// Replicas lists the live server replicas, for ControlReplicas.
 	Replicas []Replica `json:"replicas,omitempty"`
+	// VpcCIDRs lists the networks of the agent's VPC, for ControlVPC.
+	VpcCIDRs []string `json:"vpcCidrs,omitempty"`
 }
 
 // Control message types.
@@ -120,6 +163,12 @@ const (
 	// should keep a link to (each serves tunnels only through agents
 	// linked to it).
 	ControlReplicas = "replicas"
+	// ControlVPC (server → agent): the networks of the agent's VPC
+	// changed (an IPv6 block associated or disassociated); the agent
+	// dials only inside the new list from then on, as if it had been in
+	// the link's HeaderVPCCIDRs. Agents that do not know it ignore it and
+	// learn the list at their next link.
+	ControlVPC = "vpc"
 )
 
 // Replica is a running server replica as agents see it: its id and the
@@ -334,6 +383,30 @@ type DialRequest struct {
 	// TimeoutMillis bounds the agent's connection attempt: 1 to
 	// MaxDialTimeoutMillis, or 0 (absent) for the agent's own timeout.
 	TimeoutMillis int64 `json:"timeoutMillis,omitempty"`
+	// Client is the client's address and port as the front door saw them
+	// ("192.0.2.7:50312"); needed by PreserveClientIP and ProxyProtocol.
+	Client string `json:"client,omitempty"`
+	// PreserveClientIP asks the agent to connect from Client's address
+	// (IP_TRANSPARENT). Only agents that announced
+	// FeaturePreserveClientIP are sent it: an older agent ignores the
+	// field and would connect from its own address.
+	PreserveClientIP bool `json:"preserveClientIp,omitempty"`
+	// ProxyProtocol, when ProxyV2, asks the agent to write a PROXY
+	// protocol v2 header (Client → the target) before the first byte
+	// (agents with FeatureProxyV2 only).
+	ProxyProtocol string `json:"proxyProtocol,omitempty"`
+}
+
+// ProxyV2 is DialRequest.ProxyProtocol's only value.
+const ProxyV2 = "v2"
+
+// ClientAddrPort parses Client.
+func (d DialRequest) ClientAddrPort() (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(d.Client)
+	if err != nil || len(d.Client) > 64 || ap.Addr().Zone() != "" || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: dial request client %q is not an address:port", ErrFrame, d.Client)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
 // Validate checks the request's form (not the agent's policy).
@@ -349,6 +422,14 @@ func (d DialRequest) Validate() error {
 	}
 	if d.TimeoutMillis < 0 || d.TimeoutMillis > MaxDialTimeoutMillis {
 		return fmt.Errorf("%w: dial timeout %d ms out of range (1 to %d, or absent)", ErrFrame, d.TimeoutMillis, MaxDialTimeoutMillis)
+	}
+	if d.ProxyProtocol != "" && d.ProxyProtocol != ProxyV2 {
+		return fmt.Errorf("%w: dial request proxy protocol %.16q: want %q or absent", ErrFrame, d.ProxyProtocol, ProxyV2)
+	}
+	if d.Client != "" || d.PreserveClientIP || d.ProxyProtocol != "" {
+		if _, err := d.ClientAddrPort(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -378,6 +459,12 @@ const (
 	CodeNotAllowed  = "DestinationNotAllowed" // the agent's egress policy refused
 	CodeDraining    = "AgentDraining"         // the agent is shutting down
 	CodeBadRequest  = "BadRequest"            // malformed dial request
+	// CodePreserveUnavailable: the endpoint preserves client addresses
+	// and no agent can (or this one cannot for this client).
+	CodePreserveUnavailable = "ClientIpPreservationUnavailable"
+	// CodeProxyUnavailable: the endpoint sends PROXY protocol headers and
+	// no agent can.
+	CodeProxyUnavailable = "ProxyProtocolUnavailable"
 	// Ends.
 	CodeTargetReset   = "TargetReset"   // the target reset the connection
 	CodeTargetError   = "TargetError"   // another I/O error on the target side

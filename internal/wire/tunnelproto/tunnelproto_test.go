@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,11 @@ func TestJSONFrames(t *testing.T) {
 func TestDialRequestValidate(t *testing.T) {
 	ok := DialRequest{TunnelID: "tnl-1", Address: "10.0.0.1", Port: 22}
 	with := func(ms int64) DialRequest { d := ok; d.TimeoutMillis = ms; return d }
+	client := func(c DialRequest) DialRequest {
+		d := ok
+		d.Client, d.PreserveClientIP, d.ProxyProtocol = c.Client, c.PreserveClientIP, c.ProxyProtocol
+		return d
+	}
 	tests := []struct {
 		name string
 		req  DialRequest
@@ -146,6 +152,16 @@ func TestDialRequestValidate(t *testing.T) {
 		{"the largest int64", with(9223372036854775807), false},
 		{"negative", with(-1), false},
 		{"the smallest int64", with(-9223372036854775808), false},
+		{"preserve with the client", client(DialRequest{PreserveClientIP: true, Client: "192.0.2.7:50312"}), true},
+		{"preserve, IPv6 client", client(DialRequest{PreserveClientIP: true, Client: "[2001:db8::7]:50312"}), true},
+		{"preserve without the client", client(DialRequest{PreserveClientIP: true}), false},
+		{"proxy v2", client(DialRequest{ProxyProtocol: ProxyV2, Client: "192.0.2.7:1"}), true},
+		{"proxy v1", client(DialRequest{ProxyProtocol: "v1", Client: "192.0.2.7:1"}), false},
+		{"proxy without the client", client(DialRequest{ProxyProtocol: ProxyV2}), false},
+		{"client without a port", client(DialRequest{Client: "192.0.2.7"}), false},
+		{"client port 0", client(DialRequest{Client: "192.0.2.7:0"}), false},
+		{"client with a zone", client(DialRequest{Client: "[fe80::1%eth0]:22"}), false},
+		{"client a name", client(DialRequest{Client: "example.com:22"}), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,10 +184,17 @@ func FuzzDialRequest(f *testing.F) {
 	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":9223372036854775807}`))
 	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":9223372036854776}`))
 	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":-1}`))
+	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"client":"192.0.2.7:50312","preserveClientIp":true,"proxyProtocol":"v2"}`))
+	f.Add([]byte(`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"preserveClientIp":true}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d DialRequest
 		if DecodeJSON(FrameDial, b, &d) != nil || d.Validate() != nil {
 			return
+		}
+		if d.PreserveClientIP || d.ProxyProtocol != "" {
+			if ap, err := d.ClientAddrPort(); err != nil || !ap.Addr().IsValid() || ap.Port() == 0 {
+				t.Fatalf("accepted a request needing the client without one: %+v", d)
+			}
 		}
 		if timeout := time.Duration(d.TimeoutMillis) * time.Millisecond; timeout < 0 || timeout > MaxDialTimeoutMillis*time.Millisecond {
 			t.Fatalf("accepted timeout %d ms (%v)", d.TimeoutMillis, timeout)
@@ -287,4 +310,66 @@ func FuzzParseReplicas(f *testing.F) {
 			t.Fatalf("a parsed list does not round-trip: %v → %v %v", rs, again, err)
 		}
 	})
+}
+
+// TestDialRequestWire pins the dial request's JSON: the fields of the
+// first version keep their names, the client fields are left out when
+// unset (a request without them is byte for byte what older servers
+// sent), and a request from an older server decodes with them unset.
+func TestDialRequestWire(t *testing.T) {
+	tests := []struct {
+		name string
+		req  DialRequest
+		wire string
+	}{
+		{"plain (as before)", DialRequest{TunnelID: "tnl-1", Address: "10.0.0.1", Port: 22, TimeoutMillis: 10000},
+			`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":10000}`},
+		{"preserving", DialRequest{TunnelID: "tnl-1", Address: "10.0.0.1", Port: 22, TimeoutMillis: 10000, Client: "192.0.2.7:50312", PreserveClientIP: true},
+			`{"tunnelId":"tnl-1","address":"10.0.0.1","port":22,"timeoutMillis":10000,"client":"192.0.2.7:50312","preserveClientIp":true}`},
+		{"proxy v2", DialRequest{TunnelID: "tnl-1", Address: "10.0.0.1", Port: 5432, Client: "[2001:db8::7]:4000", ProxyProtocol: ProxyV2},
+			`{"tunnelId":"tnl-1","address":"10.0.0.1","port":5432,"client":"[2001:db8::7]:4000","proxyProtocol":"v2"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var wire bytes.Buffer
+			if err := WriteJSON(&wire, FrameDial, tc.req); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(wire.Bytes()[HeaderLen:]); got != tc.wire {
+				t.Fatalf("wire %s\nwant %s", got, tc.wire)
+			}
+			var back DialRequest
+			if err := ReadJSON(bytes.NewReader(wire.Bytes()), FrameDial, &back); err != nil || back != tc.req || back.Validate() != nil {
+				t.Fatalf("read back %+v %v", back, err)
+			}
+			// What an agent of the first version decodes: the same target.
+			var old struct {
+				TunnelID      string `json:"tunnelId"`
+				Address       string `json:"address"`
+				Port          int    `json:"port"`
+				TimeoutMillis int64  `json:"timeoutMillis,omitempty"`
+			}
+			if err := DecodeJSON(FrameDial, []byte(tc.wire), &old); err != nil || old.Address != tc.req.Address || old.Port != tc.req.Port {
+				t.Fatalf("an older agent reads %+v %v", old, err)
+			}
+		})
+	}
+}
+
+func TestParseFeatures(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{FormatFeatures([]string{FeaturePreserveClientIP, FeatureProxyV2}), []string{FeaturePreserveClientIP, FeatureProxyV2}},
+		{" proxy-v2 ,, future-thing ", []string{FeatureProxyV2, "future-thing"}},
+		{strings.Repeat("x,", 40), slices.Repeat([]string{"x"}, 32)},
+		{strings.Repeat("y", 65), nil},
+	}
+	for _, tc := range tests {
+		if got := ParseFeatures(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParseFeatures(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }
