@@ -441,7 +441,8 @@ func (s *Server) bootstrap(ctx context.Context) error {
 }
 
 func (s *Server) iamConfig(authz *identity.Authorizer) iamapi.Config {
-	return iamapi.Config{Store: s.Store, Sealer: s.Sealer, Authorizer: authz, AccountID: s.AccountID}
+	return iamapi.Config{Store: s.Store, Sealer: s.Sealer, Authorizer: authz, AccountID: s.AccountID,
+		Logger: s.logger.With("component", "oidc")}
 }
 
 func (s *Server) ec2Config() ec2api.Config {

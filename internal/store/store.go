@@ -81,6 +81,7 @@ type Repo interface {
 	LoginProfiles
 	PasswordPolicies
 	MFADevices
+	OIDCProviders
 }
 
 // Settings holds installation-wide values such as the account id and the
@@ -293,6 +294,26 @@ type Session struct {
 	// authentication of the session that assumed the role); zero when
 	// unknown. aws:MultiFactorAuthAge counts from it.
 	AuthTime time.Time
+	// Federation is the web identity a role session was issued to by
+	// AssumeRoleWithWebIdentity; zero for other sessions.
+	Federation WebIdentity
+}
+
+// WebIdentity is the federated identity behind a role session issued by
+// AssumeRoleWithWebIdentity.
+type WebIdentity struct {
+	// Provider is the ARN of the IAM OIDC provider that admitted the
+	// token; empty for a session that is not federated.
+	Provider string
+	// Subject and Audience are the token's sub and the client id (aud)
+	// that admitted it.
+	Subject  string
+	Audience string
+	// SourceIdentity is the request's SourceIdentity ("" when none).
+	SourceIdentity string
+	// Tags are the session tags of the token's principal_tags claim, in
+	// key order.
+	Tags []Tag
 }
 
 // Sessions is the temporary-credential repository.

@@ -65,6 +65,18 @@ type Service struct {
 	Actions map[string]ActionFunc
 	// SelfAudited lists actions that write their own audit records.
 	SelfAudited map[string]bool
+	// Unsigned lists the actions served to a request that carries no
+	// signature at all (STS AssumeRoleWithWebIdentity, which AWS serves
+	// unsigned: the caller proves itself with a token in its
+	// parameters). Query protocol only. Such a call has a nil Principal;
+	// a signed request for the same action is authenticated as any other.
+	Unsigned map[string]bool
+	// Prepare maps an action to work that runs before it, outside the
+	// store transaction the action runs in (see perform): work that must
+	// not hold that transaction open, such as fetching an identity
+	// provider's keys. Its result reaches the action as Call.Prepared; its
+	// error is the call's answer (and is recorded).
+	Prepare map[string]ActionFunc
 }
 
 // Call is one API request being served.
@@ -79,8 +91,22 @@ type Call struct {
 	Info      identity.RequestInfo
 	UserAgent string
 	Logger    *slog.Logger
+	// Prepared is what the action's Service.Prepare returned (nil when
+	// it has none).
+	Prepared any
 
-	d *Dispatcher
+	d   *Dispatcher
+	rec *callRecord
+}
+
+// RecordAs sets the userIdentity of the call's audit record, for an
+// unsigned action that establishes who called by itself (the
+// WebIdentityUser of AssumeRoleWithWebIdentity). It applies to the record
+// written for the call, whether the call then succeeds or fails.
+func (c *Call) RecordAs(u audit.UserIdentity) {
+	if c.rec != nil {
+		c.rec.identity = &u
+	}
 }
 
 // DecodeJSON decodes a JSON 1.1 request body into v.
@@ -259,31 +285,44 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.body = body
-	p, res, err := d.auth.Authenticate(r.Context(), r, body)
-	if err != nil {
-		var se *sigv4.Error
-		if errors.As(err, &se) {
-			ae := authError(svc, se)
-			d.metrics.SignatureFailure(ae.Code)
-			fail(ae)
+	var (
+		p             *identity.Principal
+		presigned     bool
+		signedHeaders []string
+	)
+	if us := d.unsignedService(r, body); us != nil {
+		// No signature, and an action its service serves unsigned: the
+		// action authenticates the caller itself (Principal stays nil).
+		svc = us
+	} else {
+		var res *sigv4.Result
+		p, res, err = d.auth.Authenticate(r.Context(), r, body)
+		if err != nil {
+			var se *sigv4.Error
+			if errors.As(err, &se) {
+				ae := authError(svc, se)
+				d.metrics.SignatureFailure(ae.Code)
+				fail(ae)
+				return
+			}
+			d.logger.LogAttrs(r.Context(), slog.LevelError, "authentication failed", slog.String("request_id", reqID), slog.Any("error", err))
+			fail(awsproto.InternalError())
 			return
 		}
-		d.logger.LogAttrs(r.Context(), slog.LevelError, "authentication failed", slog.String("request_id", reqID), slog.Any("error", err))
-		fail(awsproto.InternalError())
-		return
+		httpedge.Trust(r.Context()) // the connection no longer counts as unauthenticated
+		known := d.services[res.Service]
+		if known == nil {
+			fail(awsproto.Errorf(http.StatusBadRequest, "UnknownService", "Postern does not serve the service %q.", res.Service))
+			return
+		}
+		svc = known
+		presigned, signedHeaders = res.Presigned, res.SignedHeaders
 	}
-	httpedge.Trust(r.Context()) // the connection no longer counts as unauthenticated
-	known := d.services[res.Service]
-	if known == nil {
-		fail(awsproto.Errorf(http.StatusBadRequest, "UnknownService", "Postern does not serve the service %q.", res.Service))
-		return
-	}
-	svc = known
 	rec.principal = p
 	// A presigned URL covers its query string and signed headers, never a
 	// body: only a Query-protocol GET with every parameter in that query
 	// may be acted on.
-	if res.Presigned && (r.Method != http.MethodGet || svc.Protocol == ProtocolJSON || r.Header.Get("X-Amz-Target") != "") {
+	if presigned && (r.Method != http.MethodGet || svc.Protocol == ProtocolJSON || r.Header.Get("X-Amz-Target") != "") {
 		fail(awsproto.Errorf(http.StatusBadRequest, "IncompleteSignature",
 			"A presigned request must be a GET with every parameter in its signed query string; sign POST and X-Amz-Target (JSON) requests in the Authorization header."))
 		return
@@ -291,7 +330,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := &Call{
 		Ctx: r.Context(), Service: svc, RequestID: reqID, Principal: p, Body: body,
 		Info:      identity.RequestInfo{SourceIP: remoteIP(r), Secure: r.TLS != nil},
-		UserAgent: r.UserAgent(), d: d,
+		UserAgent: r.UserAgent(), d: d, rec: rec,
 	}
 	if svc.Protocol == ProtocolJSON {
 		target := r.Header.Get("X-Amz-Target")
@@ -301,7 +340,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(awsproto.Errorf(http.StatusBadRequest, "UnknownOperationException", "Missing X-Amz-Target header."))
 			return
 		}
-		if !slices.Contains(res.SignedHeaders, "x-amz-target") {
+		if !slices.Contains(signedHeaders, "x-amz-target") {
 			fail(awsproto.Errorf(http.StatusBadRequest, "IncompleteSignature", "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."))
 			return
 		}
@@ -342,7 +381,14 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.selfAudited = svc.SelfAudited[call.Action]
 	start := time.Now()
-	result, err := d.perform(r, svc, rec, call, fn)
+	var result any
+	err = nil
+	if prep := svc.Prepare[call.Action]; prep != nil {
+		call.Prepared, err = prep(call)
+	}
+	if err == nil {
+		result, err = d.perform(r, svc, rec, call, fn)
+	}
 	if err != nil {
 		e := awsproto.AsError(err)
 		if e.Status >= 500 {
@@ -368,8 +414,40 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(awsproto.InternalError())
 		return
 	}
+	principal := "anonymous"
+	if p != nil {
+		principal = p.ARN
+	}
 	call.Logger.LogAttrs(r.Context(), slog.LevelDebug, "api call", slog.String("action", call.Action),
-		slog.String("principal", p.ARN), slog.Duration("took", time.Since(start)))
+		slog.String("principal", principal), slog.Duration("took", time.Since(start)))
+}
+
+// unsignedService returns the service of a request that carries no
+// signature of any kind (no Authorization header, no presigned query,
+// no X-Amz-Target) and whose Query-protocol Action that service serves
+// unsigned (Service.Unsigned); nil for any other request, which is then
+// authenticated as usual (and refused when it is not signed).
+func (d *Dispatcher) unsignedService(r *http.Request, body []byte) *Service {
+	if r.Header.Get("Authorization") != "" || r.Header.Get("X-Amz-Target") != "" {
+		return nil
+	}
+	q := r.URL.Query()
+	for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Security-Token"} {
+		if q.Has(k) {
+			return nil
+		}
+	}
+	params, err := queryParams(r, body)
+	if err != nil {
+		return nil // authentication refuses it
+	}
+	action := params.Get("Action")
+	for _, s := range d.services {
+		if s.Protocol == ProtocolQuery && s.Unsigned[action] {
+			return s
+		}
+	}
+	return nil
 }
 
 // guessService picks the service whose error format a failure before

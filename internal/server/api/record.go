@@ -28,6 +28,8 @@ type callRecord struct {
 	// committed says that the record was committed with the call's
 	// changes (perform); record then only counts the call.
 	committed bool
+	// identity, when set (Call.RecordAs), is the record's userIdentity.
+	identity *audit.UserIdentity
 }
 
 // readOnlyPrefixes mark the actions CloudTrail records as readOnly.
@@ -153,6 +155,9 @@ func (d *Dispatcher) write(ctx context.Context, r *http.Request, svc *Service, r
 	}
 	rtype, rname, arn := d.resourceOf(service, rec)
 	ev := audit.APICall(m, source, name, readOnly, requestParameters(rec), nil, rtype, arn, errCode, errMsg)
+	if rec.identity != nil {
+		ev.UserIdentity = *rec.identity
+	}
 	if err := d.audit.Write(ctx, ev, "", rname); err != nil {
 		d.logger.Error("could not record an API call", "request_id", rec.id, "action", name, "error", err)
 		return err

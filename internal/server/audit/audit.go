@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,12 +46,47 @@ type UserIdentity struct {
 	AccessKeyID    string          `json:"accessKeyId,omitempty"`
 	UserName       string          `json:"userName,omitempty"`
 	SessionContext *SessionContext `json:"sessionContext,omitempty"`
+	// IdentityProvider is the provider of a WebIdentityUser (the
+	// AssumeRoleWithWebIdentity call itself): the OIDC provider's ARN.
+	IdentityProvider string `json:"identityProvider,omitempty"`
 }
 
 // SessionContext describes a role session.
 type SessionContext struct {
-	SessionIssuer SessionIssuer     `json:"sessionIssuer"`
-	Attributes    SessionAttributes `json:"attributes"`
+	SessionIssuer SessionIssuer `json:"sessionIssuer"`
+	// WebIdFederationData names the web identity of a session issued by
+	// AssumeRoleWithWebIdentity.
+	WebIdFederationData *WebIdFederationData `json:"webIdFederationData,omitempty"`
+	Attributes          SessionAttributes    `json:"attributes"`
+	// SourceIdentity is the session's source identity, when it has one.
+	SourceIdentity string `json:"sourceIdentity,omitempty"`
+}
+
+// WebIdFederationData is CloudTrail's webIdFederationData: the OIDC
+// provider and the token's attributes ("<provider url>:sub", ":aud").
+type WebIdFederationData struct {
+	FederatedProvider string            `json:"federatedProvider"`
+	Attributes        map[string]string `json:"attributes"`
+}
+
+// UserTypeWebIdentity is the userIdentity type of the
+// AssumeRoleWithWebIdentity call's own record.
+const UserTypeWebIdentity = "WebIdentityUser"
+
+// WebIdentityUser returns the userIdentity of an AssumeRoleWithWebIdentity
+// call whose token verified, as CloudTrail writes it: principalId
+// "<provider>:<aud>:<sub>", userName the subject, identityProvider the
+// provider (the IAM OIDC provider's ARN).
+func WebIdentityUser(provider, audience, subject string) UserIdentity {
+	return UserIdentity{Type: UserTypeWebIdentity, PrincipalID: provider + ":" + audience + ":" + subject,
+		UserName: subject, IdentityProvider: provider}
+}
+
+// webIdFederation returns the webIdFederationData of a federated session.
+func webIdFederation(w *store.WebIdentity) *WebIdFederationData {
+	url := w.Provider[strings.IndexByte(w.Provider, '/')+1:] // arn:aws:iam::<acct>:oidc-provider/<url>
+	return &WebIdFederationData{FederatedProvider: w.Provider,
+		Attributes: map[string]string{url + ":aud": w.Audience, url + ":sub": w.Subject}}
 }
 
 // SessionIssuer is the role behind a session; empty ({}) for an IAM
@@ -92,6 +128,10 @@ func Identity(p *identity.Principal, accountID, accessKeyID string) UserIdentity
 		u.SessionContext = &SessionContext{
 			SessionIssuer: SessionIssuer{Type: "Role", PrincipalID: p.RoleID, ARN: p.RoleARN, AccountID: p.AccountID, UserName: p.UserName},
 			Attributes:    SessionAttributes{CreationDate: p.SessionIssued.UTC().Format(timeFormat), MFAAuthenticated: fmt.Sprint(p.MFAAuthenticated)},
+		}
+		if w := p.WebIdentity; w != nil {
+			u.SessionContext.WebIdFederationData = webIdFederation(w)
+			u.SessionContext.SourceIdentity = w.SourceIdentity
 		}
 	}
 	return u

@@ -91,7 +91,7 @@ func (b *Batcher) flush() {
 		}
 		// Events are committed whatever happens to the callers' requests.
 		start := time.Now()
-		err := b.st.AppendEvents(context.Background(), evs)
+		err := b.append(evs)
 		if b.observe != nil {
 			b.observe(time.Since(start))
 		}
@@ -116,6 +116,36 @@ func (b *Batcher) flush() {
 			p.done <- err
 		}
 	}
+}
+
+// unsyncedAppender is a store that can commit without waiting for the
+// disk, the commit still safe from a crash of this process and on the
+// disk within a bounded time (sqlstore with SQLite: UnsyncedWindow).
+type unsyncedAppender interface {
+	AppendEventsUnsynced(ctx context.Context, evs []store.Event) error
+}
+
+// append commits a batch. The records of read-only calls (a batch of
+// nothing else) do not wait for the disk when the store allows it: they
+// change nothing a crash could undo, and the store still cannot lose
+// them to a crash of this process.
+func (b *Batcher) append(evs []store.Event) error {
+	if ua, ok := b.st.(unsyncedAppender); ok && allReadOnly(evs) {
+		err := ua.AppendEventsUnsynced(context.Background(), evs)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	return b.st.AppendEvents(context.Background(), evs)
+}
+
+func allReadOnly(evs []store.Event) bool {
+	for _, e := range evs {
+		if !e.ReadOnly {
+			return false
+		}
+	}
+	return true
 }
 
 // toSinks hands committed events to the sinks: it queues them for the

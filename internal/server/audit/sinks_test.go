@@ -227,3 +227,53 @@ func TestSinksDoNotHoldCommits(t *testing.T) {
 		t.Fatalf("the sink got %v, want %v", sink.ids, want)
 	}
 }
+
+// unsyncedEvents is memEvents that also commits without waiting for the
+// disk, counting which way each batch went.
+type unsyncedEvents struct {
+	memEvents
+	synced, unsynced []int // batch sizes
+}
+
+func (u *unsyncedEvents) AppendEvents(ctx context.Context, evs []store.Event) error {
+	u.mu.Lock()
+	u.synced = append(u.synced, len(evs))
+	u.mu.Unlock()
+	return u.memEvents.AppendEvents(ctx, evs)
+}
+
+func (u *unsyncedEvents) AppendEventsUnsynced(ctx context.Context, evs []store.Event) error {
+	u.mu.Lock()
+	u.unsynced = append(u.unsynced, len(evs))
+	u.mu.Unlock()
+	return u.memEvents.AppendEvents(ctx, evs)
+}
+
+// The records of read-only calls are committed without waiting for the
+// disk when the store can; a batch with any other record waits.
+func TestBatcherReadOnlyUnsynced(t *testing.T) {
+	tests := []struct {
+		name                   string
+		readOnly               []bool
+		wantSynced, wantUnsync int
+	}{
+		{"read-only", []bool{true}, 0, 1},
+		{"a write", []bool{false}, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &unsyncedEvents{}
+			w := NewWriter(st, nil)
+			for i, ro := range tc.readOnly {
+				if err := w.b.Append(context.Background(), store.Event{EventID: "e" + strconv.Itoa(i), ReadOnly: ro}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if len(st.synced) != tc.wantSynced || len(st.unsynced) != tc.wantUnsync || len(st.evs) != len(tc.readOnly) {
+				t.Fatalf("synced batches %v, unsynced %v, stored %d", st.synced, st.unsynced, len(st.evs))
+			}
+		})
+	}
+}

@@ -1,8 +1,9 @@
 // Package iamapi serves the IAM (Query protocol, 2010-05-08) and STS
 // (2011-06-15) subsets Postern implements: users, access keys, groups,
 // inline and managed policies, roles, the policy simulator, login
-// profiles and the account password policy, virtual MFA devices, caller
-// identity and role sessions. It also signs IAM users in for the console
+// profiles and the account password policy, virtual MFA devices, OpenID
+// Connect identity providers, caller identity and role sessions (AssumeRole,
+// and AssumeRoleWithWebIdentity, served unsigned as AWS serves it). It also signs IAM users in for the console
 // (SignIn, IssueUserSession: a session of the user, not an API action). It is the edge for these services: store
 // errors become IAM's error codes here, and responses take the XML shapes
 // the AWS SDKs and the AWS CLI parse.
@@ -19,8 +20,10 @@ package iamapi
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/postern/postern/internal/server/api"
@@ -70,6 +73,13 @@ type Config struct {
 	// AGPA…, AROA…, ANPA…); default awsid.Unique. Tests inject it to get
 	// reproducible responses.
 	NewID func(prefix string) string
+	// OIDCRootCAs verify the TLS certificates of IAM OIDC providers that
+	// none of a provider's thumbprints admits (AssumeRoleWithWebIdentity);
+	// nil: the system's roots.
+	OIDCRootCAs *x509.CertPool
+	// Logger gets the OIDC providers' key fetches and failures; nil:
+	// discarded.
+	Logger *slog.Logger
 }
 
 // withDefaults checks cfg and fills in its defaults.
@@ -95,6 +105,8 @@ func (cfg Config) withDefaults(needAuthz bool) (Config, error) {
 // handler holds what the actions share.
 type handler struct {
 	cfg Config
+	// verifiers are the OIDC providers' token verifiers (STS only).
+	verifiers *verifiers
 }
 
 // now returns the current time in UTC.
@@ -155,6 +167,14 @@ func NewIAM(cfg Config) (*api.Service, error) {
 			"CreateVirtualMFADevice": h.createVirtualMFADevice, "EnableMFADevice": h.enableMFADevice,
 			"DeactivateMFADevice": h.deactivateMFADevice, "ListMFADevices": h.listMFADevices,
 			"ListVirtualMFADevices": h.listVirtualMFADevices, "DeleteVirtualMFADevice": h.deleteVirtualMFADevice,
+
+			"CreateOpenIDConnectProvider": h.createOpenIDConnectProvider, "GetOpenIDConnectProvider": h.getOpenIDConnectProvider,
+			"ListOpenIDConnectProviders": h.listOpenIDConnectProviders, "DeleteOpenIDConnectProvider": h.deleteOpenIDConnectProvider,
+			"AddClientIDToOpenIDConnectProvider":      h.addClientIDToOpenIDConnectProvider,
+			"RemoveClientIDFromOpenIDConnectProvider": h.removeClientIDFromOpenIDConnectProvider,
+			"UpdateOpenIDConnectProviderThumbprint":   h.updateOpenIDConnectProviderThumbprint,
+			"TagOpenIDConnectProvider":                h.tagOpenIDConnectProvider, "UntagOpenIDConnectProvider": h.untagOpenIDConnectProvider,
+			"ListOpenIDConnectProviderTags": h.listOpenIDConnectProviderTags,
 		},
 	}, nil
 }
@@ -165,13 +185,19 @@ func NewSTS(cfg Config) (*api.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg}
+	h := &handler{cfg: cfg, verifiers: &verifiers{m: map[string]cachedVerifier{}}}
 	return &api.Service{
 		SigningName: "sts", Protocol: api.ProtocolQuery, Namespace: STSNamespace, Version: STSVersion,
 		Actions: map[string]api.ActionFunc{
-			"GetCallerIdentity": h.getCallerIdentity,
-			"AssumeRole":        h.assumeRole,
+			"GetCallerIdentity":         h.getCallerIdentity,
+			"AssumeRole":                h.assumeRole,
+			"AssumeRoleWithWebIdentity": h.assumeRoleWithWebIdentity,
 		},
+		// As in AWS, AssumeRoleWithWebIdentity needs no signature: the
+		// token is the caller's proof. Its verification (which may fetch
+		// the provider's keys) runs before the call's transaction.
+		Unsigned: map[string]bool{"AssumeRoleWithWebIdentity": true},
+		Prepare:  map[string]api.ActionFunc{"AssumeRoleWithWebIdentity": h.prepareWebIdentity},
 	}, nil
 }
 

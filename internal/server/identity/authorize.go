@@ -232,8 +232,28 @@ func GlobalContext(p *Principal, info RequestInfo, now time.Time) policy.Context
 			c.Set("aws:PrincipalArn", p.RoleARN) // AWS: the role's ARN for sessions
 		}
 		setMFAKeys(c, p, now)
+		setWebIdentityKeys(c, p)
 	}
 	return c
+}
+
+// setWebIdentityKeys sets the keys of a session issued by
+// AssumeRoleWithWebIdentity, as AWS does: aws:FederatedProvider (the OIDC
+// provider's ARN), aws:SourceIdentity when the session has one, and
+// aws:PrincipalTag/<key> for each session tag of the token, so that a
+// policy can say "ec2:osuser": "${aws:PrincipalTag/username}".
+func setWebIdentityKeys(c policy.Context, p *Principal) {
+	w := p.WebIdentity
+	if w == nil {
+		return
+	}
+	c.Set("aws:FederatedProvider", w.Provider)
+	if w.SourceIdentity != "" {
+		c.Set("aws:SourceIdentity", w.SourceIdentity)
+	}
+	for _, t := range w.Tags {
+		c.Set("aws:PrincipalTag/"+t.Key, t.Value)
+	}
 }
 
 // setMFAKeys sets the keys of temporary credentials, as AWS does:

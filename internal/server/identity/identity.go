@@ -60,6 +60,10 @@ type Principal struct {
 	MFAAuthenticated bool
 	// AuthTime is when that identity authenticated; zero when unknown.
 	AuthTime time.Time
+	// WebIdentity is the federated identity a role session was issued to
+	// by AssumeRoleWithWebIdentity (its provider, subject, audience,
+	// source identity and session tags); nil for other principals.
+	WebIdentity *store.WebIdentity
 }
 
 // Temporary reports whether the principal authenticated with temporary
@@ -72,6 +76,15 @@ func (p *Principal) Temporary() bool {
 // AssumedRoleARN returns the ARN of a role session.
 func AssumedRoleARN(accountID, roleName, sessionName string) string {
 	return fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", accountID, roleName, sessionName)
+}
+
+// webIdentity returns a session's federated identity, or nil when the
+// session is not federated.
+func webIdentity(w store.WebIdentity) *store.WebIdentity {
+	if w.Provider == "" {
+		return nil
+	}
+	return &w
 }
 
 // HashToken returns the digest under which a session token is stored.
@@ -286,6 +299,7 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 			RoleARN:     role.ARN, RoleID: role.RoleID, SessionName: s.SessionName,
 			SessionIssued: s.CreateDate, SessionExpires: s.Expiration,
 			MFAAuthenticated: s.MFAAuthenticated, AuthTime: s.AuthTime,
+			WebIdentity: webIdentity(s.Federation),
 		}, nil
 	}
 	return nil, errors.New("identity: verified request without a credential record")

@@ -178,6 +178,11 @@ type Principal struct {
 	// so it matches nobody, not whoever has that name now. Session ARNs
 	// and accounts still match by ARN and id. Empty: by ARN, as written.
 	ID string
+	// Federated is set for a web identity user (AssumeRoleWithWebIdentity):
+	// the ARN of the IAM OIDC provider that admitted the token. Such a
+	// caller is only that provider: a "Federated" principal naming it, or
+	// "*", matches it; ARN, Account and Service are then ignored.
+	Federated string
 }
 
 // Request is what is being decided: who does what to which resource, in

@@ -15,8 +15,11 @@ type principalSet struct {
 	ids        []string // AIDA…/AROA… ids of users and roles, as stored policies name them (MapAWSPrincipals)
 	services   []string // lower-cased service principal names
 	anyService bool
-	// Federated and CanonicalUser principals are accepted but match no
-	// Principal this package can be given.
+	// federated are "Federated" identity providers (OIDC provider ARNs,
+	// or names such as accounts.google.com), exact.
+	federated []string
+	// CanonicalUser principals are accepted but match no Principal this
+	// package can be given.
 	others int
 }
 
@@ -45,6 +48,7 @@ const (
 	idRole                   // the role behind an assumed-role session
 	idAccount                // the account root
 	idService                // a service principal
+	idFederated              // a web identity user, by its provider
 )
 
 // identities returns the identities AWS evaluates p as: for an IAM user
@@ -53,6 +57,9 @@ const (
 // the service. A nil p is anonymous.
 func identities(p *Principal, buf *[4]identity) []identity {
 	out := buf[:0]
+	if p != nil && p.Federated != "" {
+		return append(out, identity{kind: idFederated, arn: p.Federated})
+	}
 	if p == nil || (p.ARN == "" && p.Account == "" && p.Service == "") {
 		return append(out, identity{kind: idAnonymous})
 	}
@@ -115,6 +122,8 @@ func (ps *principalSet) covers(id *identity) bool {
 		}
 	case idAccount:
 		return slices.Contains(ps.accounts, id.account)
+	case idFederated:
+		return slices.Contains(ps.federated, id.arn)
 	case idService:
 		if ps.anyService {
 			return true
@@ -205,7 +214,11 @@ func parsePrincipal(raw json.RawMessage) (*principalSet, string) {
 				if v == "*" && typ == "Federated" {
 					return nil, bad
 				}
-				ps.others++
+				if typ == "Federated" {
+					ps.federated = append(ps.federated, v)
+				} else {
+					ps.others++
+				}
 			default:
 				return nil, "Invalid principal in policy: unknown principal type " + quote(typ)
 			}

@@ -122,6 +122,12 @@ func TestMigration0003KeepsTags(t *testing.T) {
 	}
 	defer db.Close()
 	for _, stmt := range []string{
+		"DROP TABLE IF EXISTS oidc_providers", // 0010
+		"ALTER TABLE sessions DROP COLUMN fed_provider",
+		"ALTER TABLE sessions DROP COLUMN fed_subject",
+		"ALTER TABLE sessions DROP COLUMN fed_audience",
+		"ALTER TABLE sessions DROP COLUMN source_identity",
+		"ALTER TABLE sessions DROP COLUMN fed_tags",
 		"DROP TABLE IF EXISTS host_key_pins",   // 0009
 		"DROP TABLE IF EXISTS mfa_device_tags", // 0008
 		"DROP TABLE IF EXISTS mfa_devices",

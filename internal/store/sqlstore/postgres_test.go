@@ -140,8 +140,9 @@ func TestPostgresConcurrentMigrations(t *testing.T) {
 	if err := s.s.reader.QueryRowContext(t.Context(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != latestPostgresVersion(t) {
-		t.Errorf("schema_migrations has %d rows, want %d", n, latestPostgresVersion(t))
+	// One row per migration file (numbers may skip one not merged yet).
+	if ms, _ := loadMigrations(postgresDialect{}.migrations()); n != len(ms) {
+		t.Errorf("schema_migrations has %d rows, want %d", n, len(ms))
 	}
 }
 

@@ -85,7 +85,8 @@ const (
 		"(SELECT count(*) FROM policy_attachments c WHERE c.policy_id = p.policy_id), p.create_date, p.update_date"
 	accessKeyCols = "k.access_key_id, u.user_name, u.user_id, k.secret_sealed, k.status, k.create_date"
 	sessionCols   = "access_key_id, secret_sealed, session_token_hash, role_name, role_arn, role_id, " +
-		"session_name, source_user_arn, source_ip, expiration, create_date, user_id, mfa_authenticated, auth_time"
+		"session_name, source_user_arn, source_ip, expiration, create_date, user_id, mfa_authenticated, auth_time, " +
+		"fed_provider, fed_subject, fed_audience, source_identity, fed_tags"
 	// pathPrefix filters on a table alias's path; its arguments are the
 	// prefix's length in characters and the prefix.
 	pathPrefix = "substr(%s.path, 1, ?) = ?"
@@ -151,7 +152,7 @@ func newQueries(d dialect) *queries {
 		policyAttachments: r("SELECT count(*) FROM policy_attachments WHERE policy_id = ?"),
 		deletePolicy:      r("DELETE FROM managed_policies WHERE policy_id = ?"),
 
-		insertSession:         r("INSERT INTO sessions (" + sessionCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+		insertSession:         r("INSERT INTO sessions (" + sessionCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 		deleteSession:         r("DELETE FROM sessions WHERE access_key_id = ?"),
 		getSession:            r("SELECT " + sessionCols + " FROM sessions WHERE access_key_id = ?"),
 		deleteExpiredSessions: r("DELETE FROM sessions WHERE expiration < ?"),

@@ -12,11 +12,16 @@ import (
 // the role leaves them in place until they expire (authentication refuses
 // them, as it finds no role with their RoleID).
 func (r *repo) CreateSession(ctx context.Context, s store.Session) error {
-	err := r.update(ctx, func(q querier) error {
+	tags, err := encodeTags(s.Federation.Tags)
+	if err != nil {
+		return r.fail(err, "create session %q", s.AccessKeyID)
+	}
+	err = r.update(ctx, func(q querier) error {
 		_, err := q.ExecContext(ctx, r.s.q.insertSession,
 			s.AccessKeyID, blob(s.SecretSealed), blob(s.SessionTokenHash), s.RoleName, s.RoleARN, s.RoleID,
 			s.SessionName, s.SourceUserARN, s.SourceIP, toMicros(s.Expiration), toMicros(s.CreateDate),
-			s.UserID, boolInt(s.MFAAuthenticated), optMicros(s.AuthTime))
+			s.UserID, boolInt(s.MFAAuthenticated), optMicros(s.AuthTime),
+			s.Federation.Provider, s.Federation.Subject, s.Federation.Audience, s.Federation.SourceIdentity, tags)
 		return err
 	})
 	return r.fail(err, "create session %q", s.AccessKeyID)
@@ -28,15 +33,20 @@ func (r *repo) GetSession(ctx context.Context, accessKeyID string) (store.Sessio
 	var (
 		s               store.Session
 		ex, cd, mfa, at int64
+		tags            string
 	)
 	err := r.read().QueryRowContext(ctx, r.s.q.getSession, accessKeyID).Scan(
 		&s.AccessKeyID, &s.SecretSealed, &s.SessionTokenHash, &s.RoleName, &s.RoleARN, &s.RoleID,
-		&s.SessionName, &s.SourceUserARN, &s.SourceIP, &ex, &cd, &s.UserID, &mfa, &at)
+		&s.SessionName, &s.SourceUserARN, &s.SourceIP, &ex, &cd, &s.UserID, &mfa, &at,
+		&s.Federation.Provider, &s.Federation.Subject, &s.Federation.Audience, &s.Federation.SourceIdentity, &tags)
 	if err != nil {
 		return store.Session{}, r.fail(err, "get session %q", accessKeyID)
 	}
 	s.Expiration, s.CreateDate = fromMicros(ex), fromMicros(cd)
 	s.MFAAuthenticated, s.AuthTime = mfa != 0, fromOptMicros(at)
+	if s.Federation.Tags, err = decodeTags(tags); err != nil {
+		return store.Session{}, r.fail(err, "get session %q", accessKeyID)
+	}
 	return s, nil
 }
 

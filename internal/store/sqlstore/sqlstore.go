@@ -110,6 +110,8 @@ type Store struct {
 	writeGate chan struct{}
 	// endpoints caches the full endpoint listing (ec2cache.go).
 	endpoints endpointCache
+	// unsynced syncs the log of unsynced commits (unsynced.go).
+	unsynced unsyncedLog
 
 	closeOnce sync.Once
 	closeErr  error

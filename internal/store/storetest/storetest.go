@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MFADevices", testMFADevices},
 		{"MFADevices/StepRace", testMFAStepRace},
 		{"Users/DeleteWithLoginProfileOrMFA", testUserDeleteWithSignIn},
+		{"OIDCProviders", testOIDCProviders},
+		{"Sessions/WebIdentity", testWebIdentitySessions},
 		{"InTx/Commit", testTxCommit},
 		{"InTx/RollbackOnError", testTxRollbackOnError},
 		{"InTx/RollbackOnStoreError", testTxRollbackOnStoreError},

@@ -1,0 +1,141 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/postern/postern/internal/store"
+)
+
+// UnsyncedWindow bounds how long a commit of AppendEventsUnsynced waits
+// for the disk: by then the Store has synced SQLite's write-ahead log.
+const UnsyncedWindow = 100 * time.Millisecond
+
+// unsyncedLog syncs the write-ahead log after unsynced commits.
+type unsyncedLog struct {
+	mu      sync.Mutex
+	walPath string // the database's -wal file, once known
+	pending bool   // a sync is scheduled
+	// onSync, when set (tests), hears of each sync.
+	onSync func(error)
+}
+
+// AppendEventsUnsynced stores events as AppendEvents does, in one
+// transaction, but with SQLite it does not wait for the disk: the commit
+// is written to the database's write-ahead log (synchronous=NORMAL for
+// this transaction), so the operating system holds it and a crash of
+// this process cannot lose it; the log reaches the disk within
+// UnsyncedWindow, synced by the next synchronous commit or by the Store
+// itself. Postern uses it for the records of read-only API calls. With
+// PostgreSQL it returns errors.ErrUnsupported: the caller appends with
+// AppendEvents.
+func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (err error) {
+	if _, ok := s.d.(sqliteDialect); !ok {
+		return errors.ErrUnsupported
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	conn, release, err := s.writeConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := s.unsynced.learnPath(ctx, conn); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+		return fmt.Errorf("sqlstore: unsynced commit: %w", err)
+	}
+	defer func() {
+		// Every other transaction on this connection commits with FULL:
+		// a connection that cannot be set back is discarded.
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("sqlstore: restore synchronous=FULL: %w", rerr))
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, s.d.writeTxOptions())
+	if err != nil {
+		return fmt.Errorf("sqlstore: unsynced commit: begin: %w", s.classified(err))
+	}
+	insert := s.d.rebind("INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	for _, e := range evs {
+		if _, err := tx.ExecContext(ctx, insert, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
+			e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("sqlstore: unsynced commit: event %s: %w", e.EventID, s.classified(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: unsynced commit: %w", s.classified(err))
+	}
+	s.unsynced.schedule(s)
+	return nil
+}
+
+// learnPath finds the database file's path once, for its -wal file.
+func (u *unsyncedLog) learnPath(ctx context.Context, conn *sql.Conn) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.walPath != "" {
+		return nil
+	}
+	var file string
+	if err := conn.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file); err != nil {
+		return fmt.Errorf("sqlstore: unsynced commit: database file: %w", err)
+	}
+	if file == "" {
+		return fmt.Errorf("sqlstore: unsynced commit: the database has no file: %w", errors.ErrUnsupported)
+	}
+	u.walPath = file + "-wal"
+	return nil
+}
+
+// schedule makes sure a sync of the log runs within UnsyncedWindow.
+func (u *unsyncedLog) schedule(s *Store) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.pending {
+		return
+	}
+	u.pending = true
+	time.AfterFunc(UnsyncedWindow, func() { s.syncLog() })
+}
+
+// syncLog syncs the write-ahead log file to the disk (fsync: the commits
+// written to it so far). A log that is gone was checkpointed into the
+// database file and removed when the Store closed, after a sync.
+func (s *Store) syncLog() {
+	u := &s.unsynced
+	u.mu.Lock()
+	u.pending = false
+	path, onSync := u.walPath, u.onSync
+	u.mu.Unlock()
+	err := syncFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		s.log.Error("sqlstore: sync the write-ahead log", "path", path, "err", err)
+	}
+	if onSync != nil {
+		onSync(err)
+	}
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

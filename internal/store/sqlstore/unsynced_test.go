@@ -1,0 +1,93 @@
+package sqlstore
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/store"
+)
+
+// unsyncedHelperEnv makes TestUnsyncedCrashHelper, in a child process,
+// append an event without waiting for the disk and then kill itself.
+const unsyncedHelperEnv = "POSTERN_SQLSTORE_UNSYNCED_DB"
+
+// A record appended with AppendEventsUnsynced is readable at once, the
+// write-ahead log is synced within UnsyncedWindow, later transactions
+// on the connection commit with synchronous=FULL again, and a crash of
+// the process right after the append (SIGKILL, no Close) loses nothing.
+func TestAppendEventsUnsynced(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t, defaultSQLiteOptions())
+	synced := make(chan error, 8)
+	s.unsynced.onSync = func(err error) { synced <- err }
+	ev := store.Event{EventID: "ev-unsynced-1", EventTime: time.Now(), EventSource: "sts.amazonaws.com", EventName: "GetCallerIdentity",
+		ReadOnly: true, Body: `{"eventID":"ev-unsynced-1"}`}
+	if err := s.AppendEventsUnsynced(ctx, []store.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListEvents(ctx, store.EventQuery{EventID: ev.EventID, Limit: 10})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ListEvents: %v, %v", got, err)
+	}
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatalf("syncing the log: %v", err)
+		}
+	case <-time.After(time.Minute): // a guard against a hang, not a measurement
+		t.Fatal("the log was never synced")
+	}
+	conn, release, err := s.writeConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode int
+	err = conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode)
+	release()
+	if err != nil || mode != 2 {
+		t.Fatalf("the writer's synchronous is %d (%v), want 2 (FULL)", mode, err)
+	}
+
+	// A crash right after the append.
+	path := filepath.Join(t.TempDir(), "crash.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUnsyncedCrashHelper$")
+	cmd.Env = append(os.Environ(), unsyncedHelperEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the helper did not die by SIGKILL: %v\n%s", err, out)
+	}
+	s2, err := OpenSQLite(ctx, path, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err = s2.ListEvents(ctx, store.EventQuery{EventID: "ev-crash", Limit: 10})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("after the crash: %v, %v\nhelper:\n%s", got, err, out)
+	}
+}
+
+// TestUnsyncedCrashHelper is the child process of TestAppendEventsUnsynced:
+// without its environment variable it has nothing to do.
+func TestUnsyncedCrashHelper(t *testing.T) {
+	path := os.Getenv(unsyncedHelperEnv)
+	if path == "" {
+		return
+	}
+	s, err := OpenSQLite(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := store.Event{EventID: "ev-crash", EventTime: time.Now(), EventSource: "sts.amazonaws.com", EventName: "GetCallerIdentity",
+		ReadOnly: true, Body: `{"eventID":"ev-crash"}`}
+	if err := s.AppendEventsUnsynced(context.Background(), []store.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // the signal ends the process
+}
