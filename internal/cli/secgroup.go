@@ -18,6 +18,9 @@ import (
 type tweak struct {
 	register func(cmd *cobra.Command)
 	apply    func(cmd *cobra.Command, in reflect.Value) error
+	// output, when set, handles the operation's output (a pointer to the
+	// SDK's output structure) before it is printed.
+	output func(cmd *cobra.Command, out reflect.Value) error
 }
 
 // ruleShorthandTweaks are EC2's tweaks, by operation name.
