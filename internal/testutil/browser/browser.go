@@ -124,7 +124,7 @@ func (b *Browser) Run(what string, actions ...chromedp.Action[chromedp.Void]) {
 // its path.
 func (b *Browser) Screenshot(name string) string {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // 100: a PNG (below 100 chromedp makes a JPEG)
 	if err != nil {
 		b.t.Logf("browser: screenshot %s: %v", name, err)
 		return ""
