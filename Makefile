@@ -56,7 +56,7 @@ packaging:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-## bench: measure API, policy and tunnel performance against same-run baselines (TUNNELS=10000 for the 10,000-tunnel run; see internal/bench/tunnelbench)
+## bench: measure API, policy and tunnel performance on the binaries against same-run baselines (TUNNELS=100000 for the 100,000-tunnel run, after raising the file limits as the README says; see internal/bench/tunnelbench)
 bench:
 	POSTERN_BENCH_TUNNELS=$(or $(TUNNELS),1000) ./scripts/bench.sh $(BENCHTIME)
 

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/postern/postern/internal/util/bufpool"
 )
@@ -36,15 +38,29 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 
 // copyIn copies input into the tunnel until the input ends (then it tells
 // the server with a close frame) or the tunnel fails (then it calls
-// onFail, when given).
+// onFail, when given). A socket's input is waited for without a buffer
+// (waitReadable): an idle connection holds none.
 func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
-	bp := bufpool.Get()
-	defer bufpool.Put(bp)
-	buf := (*bp)[:bufpool.Chunk]
+	var bp *[]byte
+	defer func() { bufpool.Put(bp) }()
+	var sc syscall.Conn
+	if c, ok := in.(net.Conn); ok {
+		sc, _ = c.(syscall.Conn)
+	}
+	full := false // the last read filled the buffer: more is likely there
 	for {
-		n, err := in.Read(buf)
+		if sc != nil && !full {
+			bufpool.Put(bp)
+			bp = nil
+			waitReadable(sc) // then Read does not block, or tells why
+		}
+		if bp == nil {
+			bp = bufpool.Get()
+		}
+		n, err := in.Read((*bp)[:bufpool.Chunk])
+		full = n == bufpool.Chunk
 		if n > 0 {
-			if _, werr := tun.Write(buf[:n]); werr != nil {
+			if _, werr := tun.Write((*bp)[:n]); werr != nil {
 				if onFail != nil {
 					onFail()
 				}
@@ -59,18 +75,24 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 }
 
 // copyOut copies tunnel bytes to w until the tunnel ends; a normal close is
-// nil.
+// nil. It holds a buffer only while bytes are there to copy.
 func copyOut(w io.Writer, tun *Tunnel) error {
-	bp := bufpool.Get()
-	defer bufpool.Put(bp)
-	buf := (*bp)[:bufpool.Chunk]
 	for {
-		n, err := tun.Read(buf)
+		if err := tun.wait(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		bp := bufpool.Get()
+		n, err := tun.Read((*bp)[:bufpool.Chunk])
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			if _, werr := w.Write((*bp)[:n]); werr != nil {
+				bufpool.Put(bp)
 				return werr
 			}
 		}
+		bufpool.Put(bp)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -80,13 +102,23 @@ func copyOut(w io.Writer, tun *Tunnel) error {
 	}
 }
 
+// DefaultMaxOpening is how many tunnels a Listener opens at once by
+// default: well below the server's http.max_unauthenticated_per_source
+// (128), which closes a source's connections beyond it while they are
+// not yet authenticated.
+const DefaultMaxOpening = 32
+
 // Listener is the --local-port mode: one tunnel per accepted connection,
 // at most Max at once.
 type Listener struct {
 	Dialer *Dialer
 	Target Target
 	Max    int
-	Out    io.Writer // progress messages, as the AWS CLI prints them
+	// MaxOpening is how many tunnels are being opened (TLS handshake and
+	// upgrade) at once; more local connections wait their turn rather
+	// than be refused by the server (default DefaultMaxOpening).
+	MaxOpening int
+	Out        io.Writer // progress messages, as the AWS CLI prints them
 
 	active atomic.Int64
 	seq    atomic.Int64
@@ -100,6 +132,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer l.wg.Wait()
+	opening := make(chan struct{}, cmp.Or(max(l.MaxOpening, 0), DefaultMaxOpening))
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -117,28 +150,54 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		l.active.Add(1)
 		fmt.Fprintf(l.Out, "[%d] Accepted new tcp connection, opening websocket tunnel.\n", n)
 		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			defer l.active.Add(-1)
-			if err := l.serveConn(ctx, c); err != nil {
-				fmt.Fprintf(l.Out, "[%d] %s\n", n, ErrorLine(err))
-			}
-			fmt.Fprintf(l.Out, "[%d] Closing tcp connection.\n", n)
-		}()
+		go l.serveConn(ctx, c, n, opening)
 	}
 }
 
-func (l *Listener) serveConn(ctx context.Context, c net.Conn) error {
-	defer c.Close()
-	tun, err := l.Dialer.Dial(ctx, l.Target)
+// serveConn opens a tunnel for c, holding a slot of opening while it
+// does, then carries c's bytes on a goroutine of its own: this one's
+// stack, grown by the TLS handshake, is freed when it returns instead of
+// staying with the connection for its whole life.
+func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, opening chan struct{}) {
+	tun, err := l.open(ctx, opening)
 	if err != nil {
-		return err
+		c.Close()
+		l.finish(n, err)
+		return
 	}
+	go func() { l.finish(n, carry(ctx, c, tun)) }()
+}
+
+// finish reports a connection's end.
+func (l *Listener) finish(n int64, err error) {
+	defer l.wg.Done()
+	defer l.active.Add(-1)
+	if err != nil {
+		fmt.Fprintf(l.Out, "[%d] %s\n", n, ErrorLine(err))
+	}
+	fmt.Fprintf(l.Out, "[%d] Closing tcp connection.\n", n)
+}
+
+// open opens a tunnel, holding a slot of opening while it does.
+func (l *Listener) open(ctx context.Context, opening chan struct{}) (*Tunnel, error) {
+	select {
+	case opening <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-opening }()
+	return l.Dialer.Dial(ctx, l.Target)
+}
+
+// carry copies bytes between c and tun until both ends are done, then
+// closes both.
+func carry(ctx context.Context, c net.Conn, tun *Tunnel) error {
+	defer c.Close()
 	defer tun.Close()
 	stop := context.AfterFunc(ctx, func() { tun.Close(); c.Close() })
 	defer stop()
 	go copyIn(tun, c, func() { c.Close() })
-	err = copyOut(c, tun)
+	err := copyOut(c, tun)
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}

@@ -37,6 +37,28 @@ type Dialer struct {
 	DialAddr string
 	// LocalAddr, when set, is the local address to dial from.
 	LocalAddr net.Addr
+	// NetDial, when set, gives the connection a tunnel is opened on, and
+	// the WebSocket handshake then runs on it as plain HTTP (ws://, no
+	// TLS): for a caller inside the server's process that dials it over
+	// an in-memory connection. The presigned URL is the same (its
+	// signature does not cover the scheme). DialAddr, LocalAddr and TLS
+	// are then unused.
+	NetDial func(ctx context.Context) (net.Conn, error)
+
+	// sessions resumes the TLS sessions of this Dialer's tunnels, unless
+	// TLS brings a ClientSessionCache of its own: a resumed handshake
+	// skips the server's certificate signature and the client's chain
+	// verification. It is the Dialer's own, never shared between Dialers,
+	// because a resumed session is not verified again: it must only be
+	// resumed under the trust (TLS.RootCAs) it was first verified with.
+	sessionsOnce sync.Once
+	sessions     tls.ClientSessionCache
+}
+
+// sessionCache is the Dialer's TLS session cache.
+func (d *Dialer) sessionCache() tls.ClientSessionCache {
+	d.sessionsOnce.Do(func() { d.sessions = tls.NewLRUClientSessionCache(64) })
+	return d.sessions
 }
 
 // RefusedError is an openTunnel refused before the upgrade: the server's
@@ -97,6 +119,9 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	}
 	tcfg.ServerName = sni
 	tcfg.NextProtos = []string{"http/1.1"}
+	if tcfg.ClientSessionCache == nil {
+		tcfg.ClientSessionCache = d.sessionCache()
+	}
 	var refused *RefusedError
 	var requestID string
 	hdr := http.Header{}
@@ -124,6 +149,14 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 			}
 			return nil
 		},
+	}
+	if d.NetDial != nil {
+		dialer.TLSConfig = nil
+		dialer.NetDial = func(ctx context.Context, _, _ string) (net.Conn, error) { return d.NetDial(ctx) }
+		if rest, ok := strings.CutPrefix(rawURL, "wss://"); ok {
+			rawURL = "ws://" + rest
+		}
+		addr = "the in-process server"
 	}
 	conn, br, _, err := dialer.Dial(ctx, rawURL)
 	if err != nil {
@@ -199,25 +232,42 @@ func (t *Tunnel) Write(p []byte) (int, error) {
 func (t *Tunnel) Read(p []byte) (int, error) {
 	t.rmu.Lock()
 	defer t.rmu.Unlock()
+	if err := t.awaitData(); err != nil {
+		return 0, err
+	}
+	n, err := t.rd.Read(p)
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+// wait returns once Read has bytes to give (or its error), without a
+// buffer: an idle tunnel's reader holds none.
+func (t *Tunnel) wait() error {
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
+	return t.awaitData()
+}
+
+// awaitData reads frames until a data frame has bytes left to read, and
+// answers the control frames on the way; t.rmu is held.
+func (t *Tunnel) awaitData() error {
 	if t.closed != nil {
-		return 0, t.closed
+		return t.closed
 	}
 	for {
 		if t.rd.Remaining() > 0 {
-			n, err := t.rd.Read(p)
-			if err == io.EOF {
-				err = nil
-			}
-			return n, err
+			return nil
 		}
 		f, err := t.rd.Next()
 		if err != nil {
 			if t.wr.Closed() {
 				t.closed = io.EOF // we closed; the server went
-				return 0, io.EOF
+				return io.EOF
 			}
 			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-				return 0, err // a read deadline; the tunnel may go on
+				return err // a read deadline; the tunnel may go on
 			}
 			// The connection ended without a WebSocket close (the server
 			// died, the network broke): not a normal end, whatever the
@@ -228,7 +278,7 @@ func (t *Tunnel) Read(p []byte) (int, error) {
 				reason += ": " + err.Error()
 			}
 			t.closed = &ClosedError{Code: wsframe.CloseAbnormal, Reason: reason}
-			return 0, t.closed
+			return t.closed
 		}
 		switch f.Kind {
 		case wsframe.KindData:
@@ -238,7 +288,7 @@ func (t *Tunnel) Read(p []byte) (int, error) {
 		case wsframe.KindText:
 			t.closed = errors.New("received invalid data from server (a text frame)")
 			_ = t.wr.Close(wsframe.CloseUnsupportedData, "")
-			return 0, t.closed
+			return t.closed
 		case wsframe.KindPing:
 			_ = t.wr.Pong(f.Control)
 		case wsframe.KindPong:
@@ -255,7 +305,7 @@ func (t *Tunnel) Read(p []byte) (int, error) {
 				}
 				_ = t.wr.Close(code, "")
 			}
-			return 0, t.closed
+			return t.closed
 		}
 	}
 }

@@ -69,3 +69,50 @@ func TestTunnelEndings(t *testing.T) {
 		})
 	}
 }
+
+// A Dialer resumes the TLS session of its earlier tunnels (no certificate
+// signature or chain verification on the next open), and only its own:
+// another Dialer, which may trust other CAs, starts a full handshake.
+func TestDialResumesTLSSession(t *testing.T) {
+	resumed := make(chan bool, 8)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resumed <- r.TLS.DidResume
+		conn, _, _, err := ws.UpgradeHTTP(r, w)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_ = wsutil.WriteServerBinary(conn, []byte("hi"))
+		_ = ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+	}))
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	newDialer := func() *client.Dialer {
+		return &client.Dialer{TLS: &tls.Config{RootCAs: roots}, DialAddr: strings.TrimPrefix(srv.URL, "https://")}
+	}
+	first, second := newDialer(), newDialer()
+	tests := []struct {
+		name        string
+		d           *client.Dialer
+		wantResumed bool
+	}{
+		{"first tunnel", first, false},
+		{"second tunnel, same dialer", first, true},
+		{"third tunnel, same dialer", first, true},
+		{"another dialer", second, false},
+	}
+	for _, tc := range tests {
+		tun, err := tc.d.DialURL(context.Background(), "wss://example.com/openTunnel", "example.com")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		// Reading to the end also reads the server's session ticket.
+		if got, err := io.ReadAll(tun); string(got) != "hi" || err != nil {
+			t.Errorf("%s: read %q, %v", tc.name, got, err)
+		}
+		tun.Close()
+		if got := <-resumed; got != tc.wantResumed {
+			t.Errorf("%s: resumed %v, want %v", tc.name, got, tc.wantResumed)
+		}
+	}
+}

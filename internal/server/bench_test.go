@@ -85,6 +85,7 @@ func BenchmarkGetCallerIdentity(b *testing.B) {
 		o.BaseEndpoint = aws.String(url)
 	})
 	ctx := context.Background()
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0))) // 8 concurrent callers
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,8 @@ type serverProcs struct {
 	env           []string // the client environment
 	endpointID    string
 	dnsName       string
+	localInstance string // the server's own machine (embedded agent), or ""
+	localEndpoint string // its endpoint
 }
 
 func (s *serverProcs) cli(b testing.TB, v any, args ...string) {
@@ -118,16 +121,25 @@ func (s *serverProcs) agentTunnels(b testing.TB) int {
 	return n
 }
 
-var runningOn = regexp.MustCompile(`Postern is running on (\S+)`)
+var (
+	runningOn     = regexp.MustCompile(`Postern is running on (\S+)`)
+	localInstance = regexp.MustCompile(`This machine is instance (\S+) behind endpoint (\S+) `)
+)
 
 func startServerProcs(b testing.TB, concurrency int) *serverProcs {
+	return startServerProcsWith(b, concurrency, false)
+}
+
+// startServerProcsWith is startServerProcs; with embedded the server also
+// serves its own machine (the one-hop path, localInstance).
+func startServerProcsWith(b testing.TB, concurrency int, embedded bool) *serverProcs {
 	b.Helper()
 	dir := b.TempDir()
 	s := &serverProcs{dataDir: filepath.Join(dir, "data")}
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		b.Fatal(err)
 	}
-	yaml := fmt.Sprintf("version: 1\nlog_level: warn\ntunnel:\n  ports: [\"*\"]\n  concurrency_per_endpoint: %d\nagent:\n  embedded: false\n", concurrency)
+	yaml := fmt.Sprintf("version: 1\nlog_level: warn\ntunnel:\n  ports: [\"*\"]\n  concurrency_per_endpoint: %d\nagent:\n  embedded: %t\n", concurrency, embedded)
 	if err := os.WriteFile(filepath.Join(s.dataDir, "postern.yaml"), []byte(yaml), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -137,6 +149,9 @@ func startServerProcs(b testing.TB, concurrency int) *serverProcs {
 	s.server.waitFor(b, "the server to start", 60*time.Second, func() bool {
 		return strings.Contains(s.server.out.String(), "postern sts get-caller-identity")
 	})
+	if m := localInstance.FindStringSubmatch(s.server.out.String()); m != nil {
+		s.localInstance, s.localEndpoint = m[1], m[2]
+	}
 	s.env = append(cleanEnv(),
 		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(s.dataDir, "credentials"),
 		"AWS_CONFIG_FILE="+filepath.Join(s.dataDir, "config"),
@@ -231,9 +246,18 @@ func BenchmarkConcurrentTunnels(b *testing.B) {
 		b.Fatalf("RLIMIT_NOFILE is %d; %d tunnels need about %d", lim, n, n+512)
 	}
 	s := startServerProcs(b, n+1000)
-	echoPort := startEchoProcess(b)
-	d := s.dialer(b)
-	target := client.Target{EndpointID: s.endpointID, DNSName: s.dnsName, PrivateIP: "127.0.0.1", RemotePort: echoPort}
+	echoAddrs := startEchoProcessAll(b)
+	// Tunnels are spread over several loopback addresses on both sides
+	// (client → server and agent → target), each pair of addresses having
+	// about 28,000 ephemeral ports: 100,000 tunnels need several.
+	var dialers []*client.Dialer
+	var targets []client.Target
+	for i, a := range echoAddrs {
+		d := s.dialer(b)
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i))}
+		dialers = append(dialers, d)
+		targets = append(targets, client.Target{EndpointID: s.endpointID, DNSName: s.dnsName, PrivateIP: a.IP.String(), RemotePort: a.Port})
+	}
 	ctx := context.Background()
 	const openers = 64
 
@@ -251,7 +275,7 @@ func BenchmarkConcurrentTunnels(b *testing.B) {
 					if i >= count {
 						return
 					}
-					tun, err := d.Dial(ctx, target)
+					tun, err := dialers[i%len(dialers)].Dial(ctx, targets[i%len(targets)])
 					if err == nil {
 						_ = tun.SetReadDeadline(time.Now().Add(30 * time.Second))
 						if _, err = tun.Write(buf); err == nil {

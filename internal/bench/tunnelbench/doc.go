@@ -15,7 +15,24 @@
 //   - Postern two hops: client → server → remote agent (over its TLS link)
 //     → target.
 //
-// The benchmarks (all on loopback, kernel-chosen ports):
+// The benchmarks (all on loopback, kernel-chosen ports). Those on the
+// binaries as a user runs them (`postern server`, whose embedded agent is
+// the one-hop path, `postern endpoint-agent` for two hops, and one
+// `postern ec2-instance-connect open-tunnel --local-port` per path):
+//
+//	BenchmarkTunnelThroughputCLI  up/… and down/… through a local
+//	                           connection, with the CPU of the path's
+//	                           processes per GB (cpu-s/GB).
+//	BenchmarkTunnelOpenLocalPort  a new local connection → first echoed
+//	                           byte, sequential; p50-ms, p99-ms and each
+//	                           process's CPU per open.
+//	BenchmarkConcurrentLocalPort  1,000 (POSTERN_BENCH_CONNS) connections
+//	                           at once through one client: open-s,
+//	                           failures, idle client and path PSS, whole
+//	                           path PSS per connection.
+//
+// In process (client, server and agents in the benchmark process: a
+// guide, better than what the binaries reach):
 //
 //	BenchmarkTunnelThroughput  up/… (client→target, into a sink) and down/…
 //	                           (target→client, from a source); b.SetBytes,
@@ -24,12 +41,16 @@
 //	                           takes the median.
 //	BenchmarkTunnelOpen        in-process Dial + 1-byte echo, sequential;
 //	                           p50-ms and p99-ms metrics (-benchtime 500x).
+//
+// And on the binaries again:
+//
 //	BenchmarkTunnelOpenCLI     exec `postern ec2-instance-connect open-tunnel`
-//	                           (stdin/stdout mode) against an in-process
-//	                           server, from exec to the first echoed byte;
-//	                           with the target given by flags (no lookup) or
-//	                           by --instance-id (DescribeInstances and
-//	                           DescribeInstanceConnectEndpoints first)
+//	                           (stdin/stdout mode, or --local-port for
+//	                           postern1-lookup-local) against the server and
+//	                           agent processes, from exec to the first echoed
+//	                           byte; with the target given by flags (no
+//	                           lookup) or by --instance-id (DescribeInstances
+//	                           and DescribeInstanceConnectEndpoints first)
 //	                           (-benchtime 100x).
 //	BenchmarkSSHSessionOpen    exec `ssh … true` through the sshd
 //	                           (-benchtime 20x).
@@ -40,7 +61,7 @@
 //	                           failures, tunnels/s, and PSS (and Go heap,
 //	                           from gctrace) per tunnel for each process.
 //	                           N = 1,000, or POSTERN_BENCH_TUNNELS
-//	                           (`make bench TUNNELS=10000`). One round
+//	                           (`make bench TUNNELS=100000`). One round
 //	                           whatever b.N is (-benchtime 1x).
 //
 // scripts/bench.sh (`make bench`) runs them and prints the summary with

@@ -198,11 +198,30 @@ func echo(c net.Conn) {
 // connections do not count against the benchmark process's descriptors.
 func echoHelper() int {
 	raiseNoFile(1 << 20)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	// One listener per loopback address 127.0.0.1 … 127.0.0.<echoAddrs>:
+	// each destination address has its own ephemeral ports for the
+	// agent's connections (about 28,000 per destination).
+	var addrs []string
+	for i := 1; i <= echoAddrs; i++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", i))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer ln.Close()
+		serveEcho(ln)
+		addrs = append(addrs, ln.Addr().String())
 	}
+	fmt.Println(strings.Join(addrs, " "))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// echoAddrs is how many loopback addresses the echo helper listens on.
+const echoAddrs = 5
+
+// serveEcho serves echo on ln's connections until ln closes.
+func serveEcho(ln net.Listener) {
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -219,15 +238,18 @@ func echoHelper() int {
 			}()
 		}
 	}()
-	fmt.Println(ln.Addr().String())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	ln.Close()
-	return 0
 }
 
-// startEchoProcess starts the echo helper and returns its port; it stops at
-// the benchmark's end.
+// startEchoProcess starts the echo helper and returns its port on
+// 127.0.0.1; it stops at the benchmark's end.
 func startEchoProcess(b testing.TB) int {
+	b.Helper()
+	return startEchoProcessAll(b)[0].Port
+}
+
+// startEchoProcessAll starts the echo helper and returns its addresses
+// (127.0.0.1 first).
+func startEchoProcessAll(b testing.TB) []*net.TCPAddr {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=echo")
@@ -258,11 +280,18 @@ func startEchoProcess(b testing.TB) int {
 	if err != nil {
 		b.Fatalf("echo helper: %v", err)
 	}
-	addr, err := net.ResolveTCPAddr("tcp", strings.TrimSpace(line))
-	if err != nil {
-		b.Fatalf("echo helper said %q: %v", line, err)
+	var out []*net.TCPAddr
+	for _, f := range strings.Fields(line) {
+		addr, err := net.ResolveTCPAddr("tcp", f)
+		if err != nil {
+			b.Fatalf("echo helper said %q: %v", line, err)
+		}
+		out = append(out, addr)
 	}
-	return addr.Port
+	if len(out) == 0 {
+		b.Fatalf("echo helper said %q", line)
+	}
+	return out
 }
 
 // --- statistics ---

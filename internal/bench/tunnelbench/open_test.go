@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,7 +77,8 @@ func closeGracefully(c io.ReadWriteCloser) {
 }
 
 // BenchmarkTunnelOpenCLI runs `postern ec2-instance-connect open-tunnel`
-// in stdin/stdout mode b.N times against an in-process server, timed from
+// in stdin/stdout mode b.N times against `postern server` (its embedded
+// agent: postern1) and `postern endpoint-agent` (postern2), timed from
 // exec to the first byte echoed back on its stdout; then its stdin is
 // closed and it must exit 0 (not timed). The client process finds its
 // server and credentials only through AWS_SHARED_CREDENTIALS_FILE,
@@ -87,34 +90,29 @@ func closeGracefully(c io.ReadWriteCloser) {
 //	                 DescribeInstanceConnectEndpoints first, as ssh's
 //	                 ProxyCommand usually runs it
 //	postern2         flags, through the remote agent
+//	postern1-lookup-local  --instance-id with --local-port: exec to the
+//	                 first byte echoed through a connection to that port
 //	exec             baseline: `postern version` from exec to exit
 func BenchmarkTunnelOpenCLI(b *testing.B) {
 	bin := posternBinary(b)
 	port := listen(b, echo)
-	p := startPostern(b)
-	addr, err := net.ResolveTCPAddr("tcp", p.e.Addr)
-	if err != nil {
-		b.Fatal(err)
+	s := startServerProcsWith(b, 1<<20, true)
+	if s.localInstance == "" {
+		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.out.String())
 	}
-	if err := p.e.Server.WriteClientConfig(addr); err != nil {
-		b.Fatal(err)
-	}
-	env := append(cleanEnv(),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(p.e.Dir, "credentials"),
-		"AWS_CONFIG_FILE="+filepath.Join(p.e.Dir, "config"),
-		"AWS_PROFILE=postern")
+	env := s.env
 	flags := func(ep, dns string) []string {
 		return []string{"ec2-instance-connect", "open-tunnel", "--private-ip-address", "127.0.0.1",
 			"--instance-connect-endpoint-id", ep, "--instance-connect-endpoint-dns-name", dns, "--remote-port", strconv.Itoa(port)}
 	}
-	local := p.oneHop(port)
 	cases := []struct {
 		name string
 		args []string
 	}{
-		{"postern1", flags(local.EndpointID, local.DNSName)},
-		{"postern1-lookup", []string{"ec2-instance-connect", "open-tunnel", "--instance-id", local.InstanceID, "--remote-port", strconv.Itoa(port)}},
-		{"postern2", flags(p.remoteEP, p.e.DNSName())},
+		{"postern1", flags(s.localEndpoint, s.dnsName)},
+		{"postern1-lookup", []string{"ec2-instance-connect", "open-tunnel", "--instance-id", s.localInstance, "--remote-port", strconv.Itoa(port)}},
+		{"postern2", flags(s.endpointID, s.dnsName)},
+		{"postern1-lookup-local", []string{"ec2-instance-connect", "open-tunnel", "--instance-id", s.localInstance, "--remote-port", strconv.Itoa(port)}},
 	}
 	b.Run("exec", func(b *testing.B) {
 		lat := make(latencies, 0, b.N)
@@ -133,7 +131,11 @@ func BenchmarkTunnelOpenCLI(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			lat := make(latencies, 0, b.N)
 			for range b.N {
-				d, err := openCLI(bin, env, c.args)
+				run := openCLI
+				if strings.HasSuffix(c.name, "-local") {
+					run = openCLILocal
+				}
+				d, err := run(bin, env, c.args)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -177,6 +179,53 @@ func openCLI(bin string, env, args []string) (time.Duration, error) {
 	werr := cmd.Wait()
 	if err != nil || werr != nil {
 		return 0, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, stderr.String())
+	}
+	return d, nil
+}
+
+// openCLILocal runs one open-tunnel process with --local-port (a port the
+// kernel just had free): exec, connect to that port as soon as it
+// listens (bounded polling), write one byte, time until it comes back;
+// then interrupt the process, which must exit 0.
+func openCLILocal(bin string, env, args []string) (time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(slices.Clone(args), "--local-port", strconv.Itoa(port))...)
+	cmd.Env = env
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	var conn net.Conn
+	for ctx.Err() == nil {
+		if conn, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	buf := []byte{'x'}
+	if err == nil {
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err = conn.Write(buf); err == nil {
+			_, err = io.ReadFull(conn, buf)
+		}
+	}
+	d := time.Since(start)
+	if conn != nil {
+		conn.Close()
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	werr := cmd.Wait()
+	if err != nil || werr != nil {
+		return 0, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, out.String())
 	}
 	return d, nil
 }

@@ -34,34 +34,40 @@ func BenchmarkTunnelThroughput(b *testing.B) {
 				}
 				defer c.Close()
 				b.SetBytes(chunk)
-				buf := make([]byte, chunk)
-				var hdr [8]byte
-				binary.BigEndian.PutUint64(hdr[:], uint64(b.N)*chunk)
-				b.ResetTimer()
-				if _, err := c.Write(hdr[:]); err != nil {
-					b.Fatal(err)
-				}
-				if dir == "up" {
-					for range b.N {
-						if _, err := c.Write(buf); err != nil {
-							b.Fatal(err)
-						}
-					}
-					if _, err := io.ReadFull(c, buf[:1]); err != nil || buf[0] != 'k' {
-						b.Fatalf("sink's answer: %q, %v", buf[:1], err)
-					}
-				} else {
-					left := b.N * chunk
-					for left > 0 {
-						n, err := c.Read(buf[:min(len(buf), left)])
-						left -= n
-						if err != nil && left > 0 {
-							b.Fatalf("%d bytes short: %v", left, err)
-						}
-					}
-				}
-				b.StopTimer()
+				moveBytes(b, c, dir)
 			})
 		}
 	}
+}
+
+// moveBytes times b.N × 64 KiB through c: "up" into the sink at the
+// target (until the sink said it read them all), "down" from the source.
+func moveBytes(b *testing.B, c io.ReadWriter, dir string) {
+	buf := make([]byte, chunk)
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], uint64(b.N)*chunk)
+	b.ResetTimer()
+	if _, err := c.Write(hdr[:]); err != nil {
+		b.Fatal(err)
+	}
+	if dir == "up" {
+		for range b.N {
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := io.ReadFull(c, buf[:1]); err != nil || buf[0] != 'k' {
+			b.Fatalf("sink's answer: %q, %v", buf[:1], err)
+		}
+	} else {
+		left := b.N * chunk
+		for left > 0 {
+			n, err := c.Read(buf[:min(len(buf), left)])
+			left -= n
+			if err != nil && left > 0 {
+				b.Fatalf("%d bytes short: %v", left, err)
+			}
+		}
+	}
+	b.StopTimer()
 }

@@ -186,6 +186,32 @@ func TestPresignedURLReplay(t *testing.T) {
 	}
 }
 
+// The replay guard's write overlaps the checks after it, but its answer
+// still comes first: a used URL is refused as a replay whatever a later
+// check says (here the port policy, which refused the URL's first use).
+func TestReplayRefusedBeforeLaterChecks(t *testing.T) {
+	e := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) { c.Tunnel.Replay = "single-use" }})
+	target := e.Local(2) // the default port policy allows 22 and 3389 only
+	u, err := client.PresignURL(context.Background(), aws.Credentials(e.Admin), e.Region, target, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.Dialer(e.Admin)
+	tests := []struct {
+		name         string
+		code, reason string
+	}{
+		{"first use: the port policy", "InvalidParameter", "RemotePort"},
+		{"second use: the replay guard", "AccessDeniedException", "once"},
+		{"third use: the replay guard", "AccessDeniedException", "once"},
+	}
+	for _, tc := range tests {
+		_, err := d.DialURL(context.Background(), u, e.DNSName())
+		t.Log(tc.name)
+		wantRefusal(t, err, map[string]int{"InvalidParameter": 400, "AccessDeniedException": 403}[tc.code], tc.code, tc.reason)
+	}
+}
+
 func wantRefusal(t *testing.T, err error, status int, code, msgPart string) {
 	t.Helper()
 	var re *client.RefusedError

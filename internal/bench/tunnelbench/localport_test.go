@@ -1,0 +1,392 @@
+package tunnelbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// localClient is a running `postern ec2-instance-connect open-tunnel
+// --local-port` process and the port it listens on.
+type localClient struct {
+	p    *proc
+	port int
+}
+
+// startLocalClient starts open-tunnel with args plus --local-port on a port
+// the kernel just had free (retried when someone took it) and waits until
+// it listens.
+func startLocalClient(b testing.TB, env []string, args ...string) *localClient {
+	b.Helper()
+	for attempt := 0; ; attempt++ {
+		port := freePort(b)
+		a := append(append([]string{"ec2-instance-connect", "open-tunnel"}, args...),
+			"--local-port", strconv.Itoa(port), "--max-websocket-connections", "100000")
+		p := startProc(b, env, a...)
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if strings.Contains(p.out.String(), "Listening for connections on port") {
+				return &localClient{p: p, port: port}
+			}
+			select {
+			case <-p.done:
+				deadline = time.Time{}
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if attempt == 2 {
+			b.Fatalf("open-tunnel --local-port did not start:\n%s", p.out.String())
+		}
+	}
+}
+
+// cpuTime is a process's user and system CPU time so far, from
+// /proc/PID/stat (clock ticks of 10 ms: a figure for many operations, not
+// one).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// BenchmarkTunnelOpenLocalPort is the open through a running client, on
+// the binaries as a user runs them: `postern server` (its embedded agent
+// is the one-hop path), `postern endpoint-agent` (the two-hop path) and
+// one `postern ec2-instance-connect open-tunnel --local-port` per path.
+// b.N new local connections are made one after the other, each timed
+// from the start of the local dial to the first echoed byte, then closed
+// (not timed). Baselines: direct (TCP dial to the echo target) and ssh
+// (a new connection to a running `ssh -L` bastion forward). Reports
+// p50-ms and p99-ms, and for the Postern paths the CPU each process
+// spent per open.
+func BenchmarkTunnelOpenLocalPort(b *testing.B) {
+	port := listen(b, echo)
+	s := startServerProcsWith(b, 1<<20, true)
+	if s.localInstance == "" {
+		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.out.String())
+	}
+	rp := strconv.Itoa(port)
+	one := startLocalClient(b, s.env, "--instance-id", s.localInstance, "--remote-port", rp)
+	two := startLocalClient(b, s.env, "--private-ip-address", "127.0.0.1", "--instance-connect-endpoint-id", s.endpointID,
+		"--instance-connect-endpoint-dns-name", s.dnsName, "--remote-port", rp)
+	ssh := path{name: "ssh", skip: sshMissing()}
+	if ssh.skip == "" {
+		br := startBastion(b, port)
+		ssh.dial = func(ctx context.Context, port int) (io.ReadWriteCloser, error) { return dialTCP(ctx, br.ports[port]) }
+	}
+	cases := []path{
+		{name: "direct", dial: dialTCP},
+		ssh,
+		{name: "postern1", dial: func(ctx context.Context, _ int) (io.ReadWriteCloser, error) { return dialTCP(ctx, one.port) }},
+		{name: "postern2", dial: func(ctx context.Context, _ int) (io.ReadWriteCloser, error) { return dialTCP(ctx, two.port) }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			if c.skip != "" {
+				b.Skip(c.skip)
+			}
+			ctx := context.Background()
+			buf := []byte{'x'}
+			once := func() time.Duration {
+				start := time.Now()
+				conn, err := c.dial(ctx, port)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := conn.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if d, ok := conn.(net.Conn); ok {
+					_ = d.SetReadDeadline(time.Now().Add(30 * time.Second))
+				}
+				if _, err := io.ReadFull(conn, buf); err != nil {
+					b.Fatalf("%s: no echo: %v\nserver:\n%s\nclients:\n%s\n%s", c.name, err, s.server.out.String(), one.p.out.String(), two.p.out.String())
+				}
+				d := time.Since(start)
+				closeGracefully(conn)
+				return d
+			}
+			once() // warm-up: the first tunnel of a process pays its one-time costs
+			procs := map[string]*proc{"server": s.server, "agent": s.agent, "client": one.p}
+			if c.name == "postern2" {
+				procs["client"] = two.p
+			}
+			cpu0 := map[string]time.Duration{}
+			for k, p := range procs {
+				cpu0[k] = cpuTime(p.cmd.Process.Pid)
+			}
+			lat := make(latencies, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				lat = append(lat, once())
+			}
+			b.StopTimer()
+			lat.report(b)
+			if strings.HasPrefix(c.name, "postern") {
+				// CPU per open, less noisy than latency on a shared machine.
+				for k, p := range procs {
+					d := cpuTime(p.cmd.Process.Pid) - cpu0[k]
+					b.ReportMetric(float64(d.Microseconds())/float64(b.N), k+"-cpu-us/open")
+				}
+			}
+		})
+	}
+}
+
+// binaryPaths is the server and agent processes with one `open-tunnel
+// --local-port` client per path and target port.
+type binaryPaths struct {
+	s       *serverProcs
+	clients map[string]map[int]*localClient // path name → target port → client
+}
+
+// startBinaryPaths starts `postern server` (embedded agent: postern1),
+// `postern endpoint-agent` (postern2) and, for each target port, one
+// open-tunnel --local-port client per path.
+func startBinaryPaths(b testing.TB, targets ...int) *binaryPaths {
+	b.Helper()
+	s := startServerProcsWith(b, 1<<20, true)
+	if s.localInstance == "" {
+		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.out.String())
+	}
+	bp := &binaryPaths{s: s, clients: map[string]map[int]*localClient{"postern1": {}, "postern2": {}}}
+	for _, port := range targets {
+		rp := strconv.Itoa(port)
+		bp.clients["postern1"][port] = startLocalClient(b, s.env, "--instance-id", s.localInstance, "--remote-port", rp)
+		bp.clients["postern2"][port] = startLocalClient(b, s.env, "--private-ip-address", "127.0.0.1",
+			"--instance-connect-endpoint-id", s.endpointID, "--instance-connect-endpoint-dns-name", s.dnsName, "--remote-port", rp)
+	}
+	return bp
+}
+
+// procs is the processes a path's bytes go through: the client of the
+// target port, the server and, for two hops, the agent.
+func (bp *binaryPaths) procs(name string, port int) map[string]*proc {
+	m := map[string]*proc{"client": bp.clients[name][port].p, "server": bp.s.server}
+	if name == "postern2" {
+		m["agent"] = bp.s.agent
+	}
+	return m
+}
+
+// pathsOf is direct TCP, the ssh -L bastion (when OpenSSH is installed)
+// and the two Postern paths through their local clients.
+func (bp *binaryPaths) pathsOf(b testing.TB, targets ...int) []path {
+	ssh := path{name: "ssh", skip: sshMissing()}
+	if ssh.skip == "" {
+		br := startBastion(b, targets...)
+		ssh.dial = func(ctx context.Context, port int) (io.ReadWriteCloser, error) { return dialTCP(ctx, br.ports[port]) }
+	}
+	out := []path{{name: "direct", dial: dialTCP}, ssh}
+	for _, name := range []string{"postern1", "postern2"} {
+		out = append(out, path{name: name, dial: func(ctx context.Context, port int) (io.ReadWriteCloser, error) {
+			return dialTCP(ctx, bp.clients[name][port].port)
+		}})
+	}
+	return out
+}
+
+// cpuOf is the CPU time the processes used so far.
+func cpuOf(ps map[string]*proc) time.Duration {
+	var d time.Duration
+	for _, p := range ps {
+		d += cpuTime(p.cmd.Process.Pid)
+	}
+	return d
+}
+
+// BenchmarkTunnelThroughputCLI is BenchmarkTunnelThroughput on the
+// binaries as a user runs them: b.N × 64 KiB through one connection to a
+// running `open-tunnel --local-port` (postern1: the server's embedded
+// agent; postern2: a separate `postern endpoint-agent`), beside direct
+// TCP and an `ssh -L` forward. For the Postern paths it also reports the
+// CPU the path's processes (client, server, agent) spent per GB moved.
+func BenchmarkTunnelThroughputCLI(b *testing.B) {
+	sinkPort := listen(b, sink)
+	sourcePort := listen(b, source)
+	bp := startBinaryPaths(b, sinkPort, sourcePort)
+	ps := bp.pathsOf(b, sinkPort, sourcePort)
+	for _, dir := range []string{"up", "down"} {
+		for _, p := range ps {
+			b.Run(dir+"/"+p.name, func(b *testing.B) {
+				if p.skip != "" {
+					b.Skip(p.skip)
+				}
+				port := sinkPort
+				if dir == "down" {
+					port = sourcePort
+				}
+				var procs map[string]*proc
+				if strings.HasPrefix(p.name, "postern") {
+					procs = bp.procs(p.name, port)
+				}
+				c, err := p.dial(context.Background(), port)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				b.SetBytes(chunk)
+				cpu0 := cpuOf(procs)
+				moveBytes(b, c, dir)
+				if procs != nil {
+					gb := float64(b.N) * chunk / 1e9
+					b.ReportMetric((cpuOf(procs)-cpu0).Seconds()/gb, "cpu-s/GB")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkConcurrentLocalPort opens N connections at once (1,000, or
+// POSTERN_BENCH_CONNS) through one running `open-tunnel --local-port`,
+// each echoing one byte, for each path (direct and ssh -L: the time only). It reports the time until every
+// connection had its echo (open-s), failures, the idle path's memory
+// before (client, and server plus agent: idle-client-KiB, idle-path-KiB,
+// PSS) and the whole path's PSS growth per open connection
+// (path-KiB/conn: client + server + agent).
+func BenchmarkConcurrentLocalPort(b *testing.B) {
+	n := 1000
+	if v := os.Getenv("POSTERN_BENCH_CONNS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("POSTERN_BENCH_CONNS=%q is not a positive number", v)
+		}
+	}
+	if lim := raiseNoFile(uint64(n)*4 + 1024); lim < uint64(n)*2+512 {
+		b.Fatalf("RLIMIT_NOFILE is %d; %d connections need about %d", lim, n, n*2+512)
+	}
+	echoPort := startEchoProcess(b)
+	bp := startBinaryPaths(b, echoPort)
+	for _, pa := range bp.pathsOf(b, echoPort) {
+		name := pa.name
+		b.Run(name, func(b *testing.B) {
+			if pa.skip != "" {
+				b.Skip(pa.skip)
+			}
+			var procs map[string]*proc
+			var lc *localClient
+			if strings.HasPrefix(name, "postern") {
+				procs, lc = bp.procs(name, echoPort), bp.clients[name][echoPort]
+			}
+			ctx := context.Background()
+			openAll := func(count int) ([]net.Conn, int, time.Duration) {
+				conns := make([]net.Conn, count)
+				errs := make(chan error, count)
+				start := time.Now()
+				var wg sync.WaitGroup
+				for i := range count {
+					wg.Go(func() {
+						c, err := pa.dial(ctx, echoPort)
+						if err != nil {
+							errs <- err
+							return
+						}
+						nc := c.(net.Conn)
+						_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
+						buf := []byte{'x'}
+						if _, err = nc.Write(buf); err == nil {
+							_, err = io.ReadFull(nc, buf)
+						}
+						_ = nc.SetDeadline(time.Time{})
+						if err != nil {
+							nc.Close()
+							errs <- err
+							return
+						}
+						conns[i] = nc
+					})
+				}
+				wg.Wait()
+				close(errs)
+				failed := 0
+				for err := range errs {
+					if failed == 0 {
+						b.Logf("first failure: %v", err)
+					}
+					failed++
+				}
+				if failed > 0 && lc != nil {
+					var lines []string
+					for _, l := range strings.Split(lc.p.out.String(), "\n") {
+						if !strings.Contains(l, "Accepted new tcp") && !strings.Contains(l, "Closing tcp") && len(lines) < 5 {
+							lines = append(lines, l)
+						}
+					}
+					b.Logf("the client said: %s", strings.Join(lines, "\n"))
+				}
+				return conns, failed, time.Since(start)
+			}
+			closeAll := func(conns []net.Conn) {
+				for _, c := range conns {
+					if c != nil {
+						c.Close()
+					}
+				}
+			}
+			waitTunnels := func(want int) {
+				bp.s.server.waitFor(b, fmt.Sprintf("the client to hold %d tunnels", want), 60*time.Second, func() bool {
+					return strings.Count(lc.p.out.String(), "Closing tcp connection") == strings.Count(lc.p.out.String(), "Accepted new tcp connection")-want
+				})
+			}
+			if lc == nil { // a baseline: only the time
+				conns, failed, took := openAll(n)
+				closeAll(conns)
+				b.ReportMetric(float64(failed), "failures")
+				b.ReportMetric(took.Seconds(), "open-s")
+				return
+			}
+			warm, _, _ := openAll(64)
+			closeAll(warm)
+			waitTunnels(0)
+			pss := func() map[string]int64 {
+				m := map[string]int64{}
+				for k, p := range procs {
+					v, err := settledPSS(p.cmd.Process.Pid)
+					if err != nil {
+						b.Fatal(err)
+					}
+					m[k] = v
+				}
+				return m
+			}
+			before := pss()
+			b.ResetTimer()
+			conns, failed, took := openAll(n)
+			b.StopTimer()
+			defer closeAll(conns)
+			after := pss()
+			var grow, idle int64
+			for k := range procs {
+				grow += after[k] - before[k]
+				if k != "client" {
+					idle += before[k]
+				}
+			}
+			open := float64(n - failed)
+			b.ReportMetric(float64(n), "conns")
+			b.ReportMetric(float64(failed), "failures")
+			b.ReportMetric(took.Seconds(), "open-s")
+			b.ReportMetric(float64(before["client"]), "idle-client-KiB")
+			b.ReportMetric(float64(idle), "idle-path-KiB")
+			b.ReportMetric(float64(grow)/open, "path-KiB/conn")
+			b.Logf("N=%d opened in %v; PSS before %v, after %v (KiB)", n, took.Round(time.Millisecond), before, after)
+		})
+	}
+}
