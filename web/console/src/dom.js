@@ -109,17 +109,27 @@ export function mono(text) {
  * data-testid="row-<id>".
  */
 export function table(columns, rows, { id = (r) => r.id, empty = 'Nothing here yet.', onRow, selected } = {}) {
-  const head = h('thead', h('tr', columns.map((c) => h('th', { class: c.class }, c.label))));
+  const isNone = (v) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
+  const isAction = (c) => /\brow-actions\b/.test(c.class || '');
+  const values = rows.map((r) => columns.map((c) => c.value(r)));
+  // An actions column that offers nothing on any row is left out, rather
+  // than kept as a blank column pinned over the others.
+  const keep = columns.map((c, i) => !isAction(c) || values.some((vs) => !isNone(vs[i])));
+  const cols = columns.filter((_, i) => keep[i]);
+  const head = h('thead', h('tr', cols.map((c) => h('th', { class: c.class }, c.label))));
   const body = h('tbody');
   if (rows.length === 0) {
-    body.appendChild(h('tr.empty', h('td', { colspan: String(columns.length) }, empty)));
+    body.appendChild(h('tr.empty', h('td', { colspan: String(cols.length) }, empty)));
   }
-  for (const r of rows) {
+  rows.forEach((r, ri) => {
     const rid = id(r);
     const tr = h('tr', { testid: `row-${rid}`, 'data-id': rid, class: selected && selected === rid ? 'selected' : '' },
-      columns.map((c) => {
-        const v = c.value(r);
-        return h('td', { class: c.class }, v === undefined || v === null || v === '' ? h('span.dim', '—') : v);
+      columns.map((c, i) => {
+        if (!keep[i]) return null;
+        const v = values[ri][i];
+        // An action cell with nothing to offer stays blank (a dash there reads as a value).
+        if (isNone(v)) return isAction(c) ? h('td', { class: c.class }) : h('td', { class: c.class }, h('span.dim', '—'));
+        return h('td', { class: c.class }, v);
       }));
     if (onRow) {
       tr.classList.add('clickable');
@@ -129,8 +139,21 @@ export function table(columns, rows, { id = (r) => r.id, empty = 'Nothing here y
       });
     }
     body.appendChild(tr);
+  });
+  const tbl = h('table.data', head, body);
+  const wrap = h('div.table-wrap', tbl);
+  // Mark a table wider than its card (it scrolls sideways inside it), so the
+  // pinned actions column shows its seam.
+  if (typeof ResizeObserver !== 'undefined') {
+    const ro = new ResizeObserver(() => {
+      if (!wrap.isConnected && wrap.dataset.seen) { ro.disconnect(); return; }
+      if (wrap.isConnected) wrap.dataset.seen = '1';
+      wrap.classList.toggle('scrolls', wrap.scrollWidth > wrap.clientWidth + 1);
+    });
+    ro.observe(wrap);
+    ro.observe(tbl);
   }
-  return h('div.table-wrap', h('table.data', head, body));
+  return wrap;
 }
 
 export function button(label, onClick, { kind = '', testid, title, disabled } = {}) {
@@ -144,11 +167,36 @@ export function pageHeader(title, sub, ...actions) {
     h('div.actions', actions));
 }
 
-export function errorBox(err) {
+/** A refusal: AWS's code and message; actions (buttons) sit inside it, on the right. */
+export function errorBox(err, ...actions) {
   const code = err && err.code ? err.code : 'Error';
   const msg = err && err.message ? err.message : String(err);
+  const acts = actions.flat().filter(Boolean);
   return h('div.alert.alert-error', { testid: 'error-banner', role: 'alert', 'data-code': code },
-    h('div.alert-text', h('strong.code', { testid: 'error-code' }, code), ' ', h('span', { testid: 'error-message' }, msg)));
+    h('div.alert-text', h('strong.code', { testid: 'error-code' }, code), ' ', h('span', { testid: 'error-message' }, msg)),
+    acts.length ? h('div.alert-actions', acts) : null);
+}
+
+/** Tags (an EC2 tagSet, or [{key, value}]) as small key=value chips; null when there are none. */
+export function tagChips(tags, { skip = [] } = {}) {
+  const shown = [].concat(tags || []).filter((t) => t && t.key && !skip.includes(t.key));
+  if (shown.length === 0) return null;
+  return h('div.chips.tags', shown.map((t) => h('span.tag', { title: `${t.key}=${t.value || ''}` }, `${t.key}=${t.value || ''}`)));
+}
+
+/** Text that may break after '.', ':' and '/' (host names, ARNs, resource types). */
+export function breakable(text) {
+  const s = text === undefined || text === null ? '' : String(text);
+  const out = [];
+  for (const part of s.split(/(?<=[.:/])/)) out.push(part, h('wbr'));
+  out.pop();
+  return out;
+}
+
+/** Text that is cut with an ellipsis when its cell is narrow; the whole text is its title. */
+export function clipped(text, cls = '') {
+  const s = text === undefined || text === null ? '' : String(text);
+  return h(`span.clip${cls ? `.${cls}` : ''}`, { title: s || undefined }, s);
 }
 
 export function loading(text = 'Loading…') {

@@ -1,7 +1,7 @@
 // Event history: CloudTrail LookupEvents with its LookupAttributes filter,
 // StartTime/EndTime and NextToken paging; each event's full record.
 import * as api from '../api.js';
-import { h, mount, clear, button, pageHeader, errorBox, loading, field, fmtTime, badge, copyText } from '../dom.js';
+import { h, mount, clear, button, pageHeader, errorBox, loading, field, fmtTime, badge, copyText, clipped, breakable } from '../dom.js';
 
 const KEYS = ['EventName', 'Username', 'EventSource', 'ResourceName', 'ResourceType', 'EventId', 'AccessKeyId', 'ReadOnly'];
 
@@ -18,13 +18,14 @@ export function renderAudit(view) {
   const end = h('input', { type: 'datetime-local', testid: 'audit-end' });
   const size = h('select', { testid: 'audit-page-size' }, [25, 50].map((n) => h('option', { value: String(n) }, `${n} per page`)));
   const body = h('div');
-  const pager = h('div.pager');
+  const pageNav = h('span.pager-nav');
+  const pager = h('div.pager', h('label.pager-size', h('span.dim', 'Show'), size), pageNav);
   const tokens = ['']; // tokens[i] is the NextToken that gives page i
   let pageNo = 0;
 
   const load = async () => {
     mount(body, loading());
-    clear(pager);
+    clear(pageNav);
     const req = { MaxResults: Number(size.value) };
     if (key.value && value.value.trim()) req.LookupAttributes = [{ AttributeKey: key.value, AttributeValue: value.value.trim() }];
     if (start.value) req.StartTime = new Date(start.value).getTime() / 1000;
@@ -35,7 +36,7 @@ export function renderAudit(view) {
       if (!live) return;
       tokens[pageNo + 1] = r.NextToken || '';
       mount(body, eventsTable(r.Events || []));
-      mount(pager,
+      mount(pageNav,
         button('‹ Newer', () => { pageNo--; load(); }, { disabled: pageNo === 0, testid: 'audit-prev' }),
         h('span.dim', `Page ${pageNo + 1}`),
         button('Older ›', () => { pageNo++; load(); }, { disabled: !r.NextToken, testid: 'audit-next' }));
@@ -52,9 +53,10 @@ export function renderAudit(view) {
   mount(view, h('div.page',
     pageHeader('Event history', 'Every API call, sign-in and tunnel, as CloudTrail records them.'),
     h('form.filters', { on: { submit: search }, testid: 'audit-filters' },
-      field('Lookup attribute', key), field('Value', value), field('From', start), field('To', end), field('Page size', size),
+      field('Lookup attribute', key), field('Value', value), field('From', start), field('To', end),
       h('button.btn-primary', { type: 'submit', testid: 'audit-search' }, 'Search')),
     body, pager));
+  size.addEventListener('change', () => search());
   const now = new Date();
   start.value = localInput(new Date(now.getTime() - 24 * 3600 * 1000));
   load();
@@ -63,21 +65,23 @@ export function renderAudit(view) {
 
 function eventsTable(events) {
   const tbody = h('tbody');
-  if (events.length === 0) tbody.appendChild(h('tr.empty', h('td', { colspan: '7' }, 'No events match.')));
+  if (events.length === 0) tbody.appendChild(h('tr.empty', h('td', { colspan: '6' }, 'No events match.')));
   for (const ev of events) {
     let rec = null;
     try { rec = JSON.parse(ev.CloudTrailEvent || 'null'); } catch { rec = null; }
     const err = rec && rec.errorCode;
     const tr = h('tr.clickable', { testid: `row-${ev.EventId}` },
       h('td', h('span.caret', '▸')),
-      h('td.nowrap', fmtTime(ev.EventTime)),
+      h('td.nowrap', fmtTime(ev.EventTime).replace(/ UTC$/, '')),
       h('td', h('strong', ev.EventName), err ? [' ', badge(`${err}`)] : null),
-      h('td.mono.small', ev.Username || (rec && rec.userIdentity && rec.userIdentity.arn) || ''),
-      h('td.mono.small', ev.EventSource),
-      h('td.mono.small', (rec && rec.sourceIPAddress) || ''),
-      h('td.small', (ev.Resources || []).map((r) => h('div', h('span.dim', `${r.ResourceType || ''} `), h('span.mono', r.ResourceName || '')))));
+      h('td.mono.small.cell-user', h('div', clipped(ev.Username || (rec && rec.userIdentity && rec.userIdentity.arn) || '')),
+        h('div.dim', clipped((rec && rec.sourceIPAddress) || ''))),
+      h('td.mono.small.cell-source', breakable(ev.EventSource)),
+      h('td.small.cell-resources', (ev.Resources || []).length === 0 ? h('span.dim', '—')
+        : (ev.Resources || []).map((r) => h('div.resource', { title: `${r.ResourceType || ''} ${r.ResourceName || ''}`.trim() },
+          r.ResourceType ? h('div.dim', breakable(r.ResourceType)) : null, h('div.mono', breakable(r.ResourceName || ''))))));
     const detail = h('tr.event-detail', { hidden: true, testid: `event-${ev.EventId}` },
-      h('td', { colspan: '7' },
+      h('td', { colspan: '6' },
         h('div.event-json',
           h('div.btn-row', button('Copy JSON', () => copyText(JSON.stringify(rec, null, 2)))),
           h('pre.json', rec ? JSON.stringify(rec, null, 2) : ev.CloudTrailEvent || ''))));
@@ -87,7 +91,7 @@ function eventsTable(events) {
     });
     tbody.append(tr, detail);
   }
-  return h('div.table-wrap', h('table.data',
-    h('thead', h('tr', ['', 'Time', 'Event', 'User', 'Source', 'Source IP', 'Resources'].map((c) => h('th', c)))),
+  return h('div.table-wrap', h('table.data.events',
+    h('thead', h('tr', ['', 'Time (UTC)', 'Event', 'User / Source IP', 'Source', 'Resources'].map((c) => h('th', c)))),
     tbody));
 }

@@ -3,7 +3,7 @@
 import * as api from '../api.js';
 import {
   h, mount, table, badge, button, pageHeader, errorBox, loading, field, formDialog,
-  confirmDialog, dialog, copyable, fmtTime, mono, nameTag, toast,
+  confirmDialog, tagChips, dialog, copyable, fmtTime, mono, nameTag, toast,
 } from '../dom.js';
 
 export async function loadNetwork() {
@@ -123,7 +123,7 @@ function endpointDetail(e, agents, refresh) {
       prop('DNS name', copyable(e.dnsName || '')), prop('Availability Zone', e.availabilityZone),
       prop('IP address type', e.ipAddressType), prop('Preserve client IP', e.preserveClientIp === 'true' ? 'Yes' : 'No'),
       prop('Created', fmtTime(e.createdAt)),
-      prop('Tags', api.list(e.tagSet).map((t) => h('span.tag', `${t.key}=${t.value}`)))),
+      prop('Tags', tagChips(e.tagSet) || '')),
     h('h3', 'Agents'),
     table([
       { label: 'Agent ID', value: (a) => mono(a.agentId) },
@@ -131,9 +131,9 @@ function endpointDetail(e, agents, refresh) {
       { label: 'Health', value: (a) => badge(a.state) },
       { label: 'Address', value: (a) => mono(a.address) },
       { label: 'Version', value: (a) => a.version },
-      { label: 'Connected since', value: (a) => fmtTime(a.connectedSince) },
-      { label: 'Last connected', value: (a) => fmtTime(a.lastConnectedAt) },
-      { label: 'Tunnels', value: (a) => a.tunnels, class: 'num' },
+      { label: 'Connected since / last seen', value: (a) => (a.connectedSince ? fmtTime(a.connectedSince)
+        : a.lastConnectedAt ? h('span.dim', { title: 'Last connected' }, `last ${fmtTime(a.lastConnectedAt)}`) : '') },
+      { label: 'Tunnels', value: (a) => String(Number(a.tunnels) || 0), class: 'num' },
       { label: '', class: 'row-actions', value: (a) => (a.state === 'revoked' || a.embedded === 'true' ? null
         : button('Revoke', () => confirmDialog('Revoke agent', `Revoke ${a.agentId}? Its link and tunnels close and it can never reconnect.`, async () => {
           await api.query('ec2', 'RevokeEndpointAgent', { AgentId: a.agentId });

@@ -3,7 +3,7 @@
 import * as api from '../api.js';
 import {
   h, mount, table, badge, button, pageHeader, errorBox, loading, field, formDialog,
-  confirmDialog, dialog, mono, nameTag, toast,
+  confirmDialog, dialog, nameTag, toast, tagChips, clipped,
 } from '../dom.js';
 import { loadNetwork, subnetSelect, groupPicker } from './endpoints.js';
 
@@ -21,15 +21,14 @@ export function renderInstances(view) {
     const q = filter.value.trim().toLowerCase();
     const rows = q ? all.filter((i) => JSON.stringify(i).toLowerCase().includes(q)) : all;
     mount(body, table([
-      { label: 'Instance ID', value: (i) => mono(i.instanceId) },
-      { label: 'Name', value: (i) => nameTag(i.tagSet) },
+      { label: 'Instance ID / Name', value: (i) => [h('div.mono', i.instanceId), nameTag(i.tagSet) ? h('div.small', nameTag(i.tagSet)) : null] },
       { label: 'State', value: (i) => badge(i.instanceState && i.instanceState.name) },
       { label: 'Private address', value: (i) => [i.privateIpAddress ? h('div.mono', { testid: `ipv4-${i.instanceId}` }, i.privateIpAddress) : null,
         i.ipv6Address ? h('div.mono', { testid: `ipv6-${i.instanceId}` }, i.ipv6Address) : null] },
       { label: 'Subnet / VPC', value: (i) => [h('div.mono', i.subnetId), h('div.mono.dim', i.vpcId)] },
-      { label: 'Security groups', value: (i) => api.list(i.groupSet).map((g) => h('div', h('span.mono', g.groupId), ' ', h('span.dim', g.groupName))) },
-      { label: 'Tags', value: (i) => api.list(i.tagSet).filter((t) => t.key !== 'Name').map((t) => h('span.tag', `${t.key}=${t.value}`)) },
-      { label: '', class: 'row-actions', value: (i) => h('div.btn-row',
+      { label: 'Security groups', value: (i) => api.list(i.groupSet).map((g) => h('div.sg', h('div.mono', g.groupId), g.groupName ? h('div.small.dim', clipped(g.groupName)) : null)) },
+      { label: 'Tags', class: 'tags-cell', value: (i) => tagChips(i.tagSet, { skip: ['Name'] }) },
+      { label: 'Actions', class: 'row-actions', value: (i) => h('div.btn-row',
         button('Connect', () => connectDialog(i), { kind: 'primary', testid: `connect-${i.instanceId}` }),
         button('Deregister', () => confirmDialog('Deregister instance', `Deregister ${i.instanceId}? The server itself is not touched; Postern forgets it.`, async () => {
           await api.query('ec2', 'DeregisterInstance', { InstanceId: i.instanceId });

@@ -19,6 +19,11 @@ export function wsURL(path) {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
 }
 
+/** The pinned host key, shown in full (it wraps) under the terminal bar. */
+function hostKeyInfo(fingerprint, testid) {
+  return h('span.term-fact', { title: fingerprint }, h('span.term-label', 'host key'), h('code.mono', { testid }, fingerprint));
+}
+
 export function renderTerminal(view, instanceId, q) {
   instanceId = decodeURIComponent(instanceId);
   const osUser = q.get('user') || 'ec2-user';
@@ -26,19 +31,23 @@ export function renderTerminal(view, instanceId, q) {
   view.classList.add('terminal-view');
 
   const status = h('span.term-status', { testid: 'terminal-status' });
-  const info = h('span.term-info.dim', { testid: 'terminal-info' });
+  const info = h('div.term-info', { testid: 'terminal-info' });
   const banner = h('div.term-banner', { testid: 'terminal-banner' });
   const box = h('div.term-box', { testid: 'terminal', id: 'terminal' });
   const reconnectBtn = button('Reconnect', () => connect(), { testid: 'reconnect', kind: 'primary' });
   const disconnectBtn = button('Disconnect', () => { userClosed = true; if (ws) ws.close(1000, 'closed by the user'); }, { testid: 'disconnect' });
   mount(view,
-    h('div.term-bar',
-      h('a.back', { href: '#/instances' }, '← Instances'),
-      h('strong.mono', { testid: 'terminal-target' }, `${osUser}@${instanceId}:${port}`),
-      status, info,
-      button('Copy', () => copySelection(t.term), { testid: 'terminal-copy', title: 'Copy the selection (Ctrl+Shift+C)' }),
-      button('Paste', () => pasteClipboard(t.term), { testid: 'terminal-paste', title: 'Paste (Ctrl+Shift+V)' }),
-      disconnectBtn),
+    h('div.term-head',
+      h('div.term-bar',
+        h('a.back', { href: '#/instances' }, '← Instances'),
+        h('strong.mono.term-target', { testid: 'terminal-target', title: `${osUser}@${instanceId}:${port}` }, `${osUser}@${instanceId}:${port}`),
+        status,
+        h('span.spacer'),
+        h('div.term-buttons',
+          button('Copy', () => copySelection(t.term), { testid: 'terminal-copy', title: 'Copy the selection (Ctrl+Shift+C)' }),
+          button('Paste', () => pasteClipboard(t.term), { testid: 'terminal-paste', title: 'Paste (Ctrl+Shift+V)' }),
+          disconnectBtn)),
+      info),
     banner,
     box);
 
@@ -63,10 +72,10 @@ export function renderTerminal(view, instanceId, q) {
     setState('closed', 'Disconnected', 'bad');
     disconnectBtn.disabled = true;
     mount(banner, h(`div.alert.${reason === 'closed' ? 'alert-info' : 'alert-error'}.session-ended`, { testid: 'session-ended', 'data-reason': reason, role: 'status' },
-      h('div',
+      h('div.alert-text',
         h('strong', 'Session ended: '), h('span', { testid: 'session-ended-reason' }, reason), '. ',
         h('span', { testid: 'session-ended-message' }, message || REASONS[reason] || '')),
-      reconnectBtn));
+      h('div.alert-actions', reconnectBtn)));
   };
 
   t.term.onData((d) => send(enc.encode(d)));
@@ -81,21 +90,21 @@ export function renderTerminal(view, instanceId, q) {
     switch (m.type) {
       case 'hostkey':
         if (m.known) {
-          mount(info, 'host key ', h('code.mono', { testid: 'hostkey-fingerprint' }, m.fingerprint));
+          mount(info, hostKeyInfo(m.fingerprint, 'hostkey-fingerprint'));
           return;
         }
         setState('hostkey', 'Verify host key', 'warn');
         mount(banner, h('div.alert.alert-warn', { testid: 'hostkey-prompt' },
-          h('div',
+          h('div.alert-text',
             h('strong', 'First connection to this instance. '),
             'Check that the host key fingerprint is the server\'s own before you trust it; it is then pinned and a different key will be refused.',
             h('div.fp', copyable(m.fingerprint, { testid: 'hostkey-fingerprint' }))),
-          h('div.btn-row',
+          h('div.alert-actions',
             button('Trust and connect', () => {
               send({ type: 'trust-host-key', fingerprint: m.fingerprint });
               clear(banner);
               setState('connecting', 'Connecting…', 'warn');
-              mount(info, 'host key ', h('code.mono', m.fingerprint));
+              mount(info, hostKeyInfo(m.fingerprint));
             }, { kind: 'primary', testid: 'hostkey-trust' }),
             button('Cancel', () => { userClosed = true; ws.close(1000, 'host key not trusted'); }, { testid: 'hostkey-cancel' }))));
         return;
@@ -103,13 +112,13 @@ export function renderTerminal(view, instanceId, q) {
         setState('hostkey-changed', 'Host key changed', 'bad');
         ended = true;
         mount(banner, h('div.alert.alert-error', { testid: 'hostkey-changed', role: 'alert' },
-          h('div',
+          h('div.alert-text',
             h('strong', 'WARNING: the host key of this instance has changed. '),
             'The connection was refused: someone may be impersonating the server, or it was reinstalled. ',
             h('div.fp', 'Expected ', h('code.mono', { testid: 'hostkey-expected' }, m.expected)),
             h('div.fp', 'Received ', h('code.mono', { testid: 'hostkey-got' }, m.got)),
             h('p.dim', 'If the change is expected, an operator allowed postern:ResetHostKey can forget the pinned key; the next connection asks again.')),
-          h('div.btn-row',
+          h('div.alert-actions',
             button('Forget the pinned key', async () => {
               try {
                 await api.resetHostKey(instanceId);
@@ -120,8 +129,8 @@ export function renderTerminal(view, instanceId, q) {
       case 'connected':
         setState('connected', 'Connected', 'ok');
         clear(banner);
-        if (m.recording) info.append(' ', h('span.badge.badge-bad', { testid: 'recording' }, '● recording'));
-        info.append(' ', h('span.mono.small', { testid: 'tunnel-id' }, m.tunnelId || ''));
+        if (m.recording) info.append(h('span.badge.badge-bad', { testid: 'recording' }, '● recording'));
+        info.append(h('span.term-fact', h('span.term-label', 'tunnel'), h('code.mono', { testid: 'tunnel-id' }, m.tunnelId || '')));
         t.fit();
         send({ type: 'resize', cols: t.term.cols, rows: t.term.rows });
         t.term.focus();
@@ -129,7 +138,7 @@ export function renderTerminal(view, instanceId, q) {
       case 'error':
         ended = true;
         setState('error', 'Refused', 'bad');
-        mount(banner, h('div', errorBox({ code: m.code, message: m.message }), h('div.btn-row', reconnectBtn)));
+        mount(banner, errorBox({ code: m.code, message: m.message }, reconnectBtn));
         return;
       case 'closed':
         endBanner(m.reason || 'closed', m.message);
