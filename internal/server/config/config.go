@@ -143,6 +143,9 @@ type Console struct {
 	// RecordingMaxMB caps one recording; output past it is not recorded
 	// and the recording says so (default 100).
 	RecordingMaxMB int `yaml:"recording_max_mb"`
+	// IdentityProviders are the OpenID Connect providers the sign-in
+	// page offers ("Sign in with <name>"); see IdentityProvider.
+	IdentityProviders []IdentityProvider `yaml:"identity_providers"`
 }
 
 // ConsoleEnabled reports whether the console is served.
@@ -441,6 +444,7 @@ func (c *Server) Validate() error {
 	if c.Console.RecordingsDir == "" || c.Console.RecordingRetentionDays < 0 || c.Console.RecordingMaxMB < 1 {
 		errs = append(errs, errors.New("console.recordings_dir must be set, console.recording_retention_days at least 0 and console.recording_max_mb at least 1"))
 	}
+	errs = append(errs, validateIdentityProviders(c.Console.IdentityProviders)...)
 	if c.SSH.KeyTTLSeconds < 1 || c.SSH.KeyTTLSeconds > 3600 {
 		errs = append(errs, errors.New("ssh.key_ttl_seconds must be from 1 to 3600"))
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	// system CA signs it: its public key's SHA-256 goes into
 	// --ignore-certificate-errors-spki-list.
 	TrustCert *x509.Certificate
+	// AlsoTrust are more such certificates (another site the test
+	// serves, e.g. an OpenID provider with its own self-signed one).
+	AlsoTrust []*x509.Certificate
 	// Timeout bounds the whole browser session (default 3 minutes).
 	Timeout time.Duration
 }
@@ -86,9 +89,15 @@ func Start(t testing.TB, opts Options) *Browser {
 		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,AutofillServerCommunication"),
 		chromedp.WindowSize(1280, 800),
 	}
-	if opts.TrustCert != nil {
-		sum := sha256.Sum256(opts.TrustCert.RawSubjectPublicKeyInfo)
-		alloc = append(alloc, chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(sum[:])))
+	var spkis []string
+	for _, c := range append([]*x509.Certificate{opts.TrustCert}, opts.AlsoTrust...) {
+		if c != nil {
+			sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+			spkis = append(spkis, base64.StdEncoding.EncodeToString(sum[:]))
+		}
+	}
+	if len(spkis) > 0 {
+		alloc = append(alloc, chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(spkis, ",")))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	actx, acancel := chromedp.NewExecAllocator(ctx, alloc...)
@@ -124,7 +133,16 @@ func (b *Browser) Run(what string, actions ...chromedp.Action[chromedp.Void]) {
 // its path.
 func (b *Browser) Screenshot(name string) string {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // 100: a PNG (below 100 chromedp makes a JPEG)
+	return b.ScreenshotTab(b.ctx, name)
+}
+
+// ScreenshotTab is Screenshot of another tab of this browser (a context
+// made by chromedp.NewContext from Context), numbered in the same series.
+func (b *Browser) ScreenshotTab(tab context.Context, name string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: a PNG (below 100 chromedp makes a JPEG)
 	if err != nil {
 		b.t.Logf("browser: screenshot %s: %v", name, err)
 		return ""
