@@ -67,7 +67,8 @@ type consoleEnv struct {
 
 // startConsoleEnv builds the environment; users: alice (everything),
 // mallory (everything, virtual MFA enabled), bob (no OpenTunnel).
-func startConsoleEnv(t *testing.T) *consoleEnv {
+// extraConfig is appended to the server's postern.yaml.
+func startConsoleEnv(t *testing.T, extraConfig ...string) *consoleEnv {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("sshd's AuthorizedKeysCommand needs a root-owned helper; CI runs as root")
@@ -83,7 +84,7 @@ func startConsoleEnv(t *testing.T) *consoleEnv {
 		"AuthorizedKeysCommandUser nobody",
 	}})
 	dataDir := filepath.Join(t.TempDir(), "data")
-	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\n", sshd.Port))
+	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\n", sshd.Port)+strings.Join(extraConfig, ""))
 	srv := startServer(t, dataDir)
 	e := &consoleEnv{t: t, srv: srv, sshd: sshd, osUser: me.Username}
 	e.instance = localInstance(t, srv)

@@ -1,6 +1,7 @@
 // Package console serves Postern's web console under /console/ on the
 // server's own TLS listener: the page (package ui), sign-in with a
-// password (and MFA), the bootstrap administrator's one-time link,
+// password (and MFA) or through an OpenID Connect provider (STS
+// AssumeRoleWithWebIdentity; oidc.go), the bootstrap administrator's one-time link,
 // sign-out, switch role, and a proxy that turns the page's API requests
 // into real API calls signed on the server with the console session's
 // credentials and sent through the server's own handler in-process
@@ -68,6 +69,9 @@ type Console struct {
 	cop      *http.CrossOriginProtection
 	version  atomic.Pointer[string]
 	term     terminal // nil when the browser terminal is not built in
+	// idps are console.identity_providers, by id and in order.
+	idps     map[string]*fedProvider
+	idpList  []*fedProvider
 	close    sync.Once
 	closeErr error
 }
@@ -113,6 +117,9 @@ func New(ctx context.Context, cfg Config) (*Console, error) {
 		cop:      http.NewCrossOriginProtection(),
 	}
 	c.version.Store(&cfg.Version)
+	if c.idps, c.idpList, err = loadProviders(cfg.Console, cfg.DataDir); err != nil {
+		return nil, err
+	}
 	c.loop = inproc.New(cfg.Handler, cfg.Logger.With("component", "console-inproc"))
 	if c.term, err = c.newTerminal(); err != nil {
 		c.loop.Close()
@@ -137,6 +144,12 @@ func (c *Console) Register(mux *http.ServeMux) {
 	cm.HandleFunc("GET /console/{path...}", c.servePage)
 	cm.HandleFunc("POST /console/api/signin", c.sameOrigin(c.signIn))
 	cm.HandleFunc("POST /console/api/signin-link", c.sameOrigin(c.signInLink))
+	cm.HandleFunc("GET /console/api/providers", c.providers)
+	cm.HandleFunc("POST /console/api/signin-oidc/start", c.sameOrigin(c.signInOIDCStart))
+	cm.HandleFunc("GET /console/api/signin-oidc/pending", c.signInOIDCPending)
+	cm.HandleFunc("POST /console/api/signin-oidc/finish", c.sameOrigin(c.signInOIDCFinish))
+	cm.HandleFunc("POST /console/api/signin-oidc/cancel", c.sameOrigin(c.signInOIDCCancel))
+	cm.HandleFunc("GET "+CallbackPath, c.oidcCallback)
 	cm.HandleFunc("POST /console/api/signout", c.sameOrigin(c.signOut))
 	cm.HandleFunc("GET /console/api/session", c.session)
 	cm.HandleFunc("POST /console/api/switch-role", c.sameOrigin(c.signedIn(c.switchRole)))

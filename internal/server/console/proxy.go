@@ -39,6 +39,20 @@ func (c *Console) call(w http.ResponseWriter, r *http.Request, cl *caller) {
 		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", fmt.Sprintf("The request body must be at most %d bytes.", maxCallBody))
 		return
 	}
+	if !jsonProto {
+		form, err := url.ParseQuery(string(body)) // as api.queryParams parses it
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "MalformedQueryString", "The request parameters could not be parsed.")
+			return
+		}
+		for _, a := range form["Action"] { // a repeated Action: the API refuses it anyway
+			if credentialActions[a] {
+				writeError(w, http.StatusForbidden, "ConsoleActionRefused", "The console does not call "+service+":"+a+
+					" for the page: its answer is a credential, and the browser never holds one. Use Switch role instead.")
+				return
+			}
+		}
+	}
 	req := inproc.Request{Service: service, Region: c.cfg.Region, Host: c.cfg.Host, Body: body}
 	if jsonProto {
 		req.ContentType = "application/x-amz-json-1.1"
@@ -62,6 +76,14 @@ func (c *Console) call(w http.ResponseWriter, r *http.Request, cl *caller) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// credentialActions are the Query actions whose answer is a credential
+// (a secret access key): the proxy refuses them so that no credential
+// reaches the browser (switch role keeps its session server-side).
+var credentialActions = map[string]bool{
+	"AssumeRole": true, "AssumeRoleWithWebIdentity": true, "AssumeRoleWithSAML": true,
+	"GetSessionToken": true, "GetFederationToken": true,
 }
 
 // switchRoleRequest is POST /console/api/switch-role's body.
@@ -101,6 +123,9 @@ func (c *Console) switchRole(w http.ResponseWriter, r *http.Request, cl *caller)
 	name := in.SessionName
 	if name == "" {
 		name = cl.user.UserName
+		if cl.state.Federated { // a role session: its own name (the person's)
+			name = cl.user.SessionName
+		}
 		if !sessionNameRe.MatchString(name) {
 			name = "console-" + name
 		}

@@ -40,6 +40,10 @@ const (
 type cookieState struct {
 	User credRef  `json:"u"`
 	Role *roleRef `json:"r,omitempty"`
+	// Federated: User is the role session of a sign-in through an
+	// identity provider (AssumeRoleWithWebIdentity), not a user's
+	// console session.
+	Federated bool `json:"f,omitempty"`
 }
 
 type credRef struct {
@@ -172,9 +176,10 @@ func (c *Console) resolve(r *http.Request) (*caller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: look up session: %w", err)
 	}
-	if sess.UserID == "" {
-		// A role session's credential in the console session's place:
-		// the cookie was never one this console made for a sign-in.
+	if (sess.UserID == "") != st.Federated || (st.Federated && p.WebIdentity == nil) {
+		// A role session's credential in the console session's place
+		// (or a user's where a federated one should be): the cookie was
+		// never one this console made for a sign-in.
 		return nil, errNotSignedIn
 	}
 	cl := &caller{state: st, user: p, userSecret: secret, expires: sess.Expiration, remote: remoteAddr(r), userAgent: c.userAgent(r)}
@@ -300,6 +305,14 @@ type sessionInfo struct {
 	Version          string    `json:"version"`
 	EndpointURL      string    `json:"endpointUrl"`
 	RecordSessions   bool      `json:"recordSessions"`
+	// Federated names the web identity of a sign-in through an identity
+	// provider; nil otherwise.
+	Federated *federatedInfo `json:"federated"`
+}
+
+type federatedInfo struct {
+	Provider string `json:"provider"` // the IAM OIDC provider's ARN
+	Subject  string `json:"subject"`
 }
 
 type roleInfo struct {
@@ -315,6 +328,9 @@ func (c *Console) info(cl *caller) sessionInfo {
 		MFAAuthenticated: p.MFAAuthenticated, ExpiresAt: cl.expires.UTC().Format(time.RFC3339),
 		CSRFToken: c.csrfToken(cl.state.User.AccessKeyID), Version: c.versionString(),
 		EndpointURL: "https://" + c.cfg.Host, RecordSessions: c.cfg.Console.RecordSessions,
+	}
+	if w := cl.user.WebIdentity; cl.state.Federated && w != nil {
+		si.Federated = &federatedInfo{Provider: w.Provider, Subject: w.Subject}
 	}
 	if cl.role != nil {
 		si.Role = &roleInfo{RoleARN: cl.state.Role.RoleARN, SessionName: cl.state.Role.SessionName,

@@ -126,6 +126,29 @@ export async function signInLink(token) {
   const s = await postJSON('/console/api/signin-link', { token }, { allowed401: true });
   return s && s.csrfToken ? (setSession(s), s) : loadSession();
 }
+/** The identity providers the sign-in page offers: [{id, name}]. */
+export async function providers() {
+  const j = JSON.parse(await send('GET', '/console/api/providers'));
+  return j.providers || [];
+}
+/** Starts "Sign in with <provider>": the provider's authorization URL. */
+export async function signInOIDCStart(provider) {
+  const j = await postJSON('/console/api/signin-oidc/start', { provider });
+  return j.authorizationUrl;
+}
+/** What a federated sign-in left for the page: {error} or {provider, subject, roles}; {} when nothing. */
+export async function signInOIDCPending() {
+  return JSON.parse(await send('GET', '/console/api/signin-oidc/pending'));
+}
+/** Finishes a federated sign-in as the chosen role. */
+export async function signInOIDCFinish(roleArn) {
+  const s = await postJSON('/console/api/signin-oidc/finish', { roleArn }, { allowed401: true });
+  return s && s.csrfToken ? (setSession(s), s) : loadSession();
+}
+/** Drops a federated sign-in waiting for its role. */
+export async function signInOIDCCancel() {
+  await postJSON('/console/api/signin-oidc/cancel', {});
+}
 export async function signOut() {
   try {
     await postJSON('/console/api/signout', {});

@@ -3,7 +3,7 @@
 // render(view, params) that fills view and may return a cleanup function.
 import './cspstyle.js';
 import * as api from './api.js';
-import { h, mount, clear, errorBox, button, field, formDialog, toast } from './dom.js';
+import { h, mount, clear, errorBox, button, field, formDialog, toast, fmtTime } from './dom.js';
 import { renderSignIn, renderWelcome } from './pages/signin.js';
 import { renderEndpoints } from './pages/endpoints.js';
 import { renderInstances } from './pages/instances.js';
@@ -89,11 +89,11 @@ async function route() {
   }
   if (!s) {
     shell = null;
-    const back = path !== '/' && path !== '/signin' ? path + (q.toString() ? `?${q}` : '') : '';
+    const back = path !== '/' && !path.startsWith('/signin') ? path + (q.toString() ? `?${q}` : '') : '';
     cleanup = renderSignIn(app, () => afterSignIn(back));
     return;
   }
-  if (path === '/' || path === '/signin') {
+  if (path === '/' || path === '/signin' || path.startsWith('/signin/')) {
     location.replace('#/endpoints');
     return;
   }
@@ -131,6 +131,11 @@ function highlightNav(path) {
 }
 
 function identityLabel(s) {
+  if (s.federated && !s.role) {
+    // arn:aws:sts::<acct>:assumed-role/<role>/<session>
+    const parts = String(s.arn || '').split('/');
+    return `${parts[parts.length - 1]} @ ${parts[parts.length - 2] || ''}`;
+  }
   if (s.role) return `${s.role.sessionName || 'session'} @ ${roleName(s.role.roleArn)}`;
   return s.userName || s.arn || '';
 }
@@ -150,8 +155,11 @@ function ensureShell(s) {
     h('div.menu-body',
       h('div.menu-info',
         h('div', h('span.dim', 'ARN '), h('code.mono', s.arn || '')),
+        s.federated ? h('div', { testid: 'identity-federated' }, h('span.dim', 'Signed in through '),
+          h('code.mono', String(s.federated.provider || '').replace(/^arn:aws:iam::\d+:oidc-provider\//, '')),
+          h('span.dim', ' as '), h('code.mono', s.federated.subject || '')) : null,
         h('div', h('span.dim', 'Region '), s.region || ''),
-        s.expiresAt ? h('div', h('span.dim', 'Session ends '), new Date(s.expiresAt).toLocaleString()) : null,
+        s.expiresAt ? h('div', h('span.dim', 'Session ends '), fmtTime(s.expiresAt)) : null,
         s.version ? h('div', h('span.dim', 'Postern '), s.version) : null),
       button('Switch role', () => switchRoleDialog(), { testid: 'switch-role' }),
       s.role ? button(`Back to ${s.userName || 'user'}`, async () => {
@@ -159,14 +167,18 @@ function ensureShell(s) {
           await api.switchBack();
         } catch (e) { toastError(e); }
       }, { testid: 'switch-back' }) : null,
-      !s.role ? button('Change password', () => changePasswordDialog(), { testid: 'change-password' }) : null,
-      !s.role ? button('Multi-factor authentication', () => mfaDialog(s), { testid: 'mfa-setup' }) : null,
+      !s.role && !s.federated ? button('Change password', () => changePasswordDialog(), { testid: 'change-password' }) : null,
+      !s.role && !s.federated ? button('Multi-factor authentication', () => mfaDialog(s), { testid: 'mfa-setup' }) : null,
       button('Sign out', async () => {
         history.replaceState(null, '', '#/signin');
         try { await api.signOut(); } catch (e) { toastError(e); }
       }, { testid: 'signout', kind: 'danger-ghost' })));
   document.addEventListener('click', (e) => {
     if (menu.open && !menu.contains(e.target)) menu.open = false;
+  });
+  // A choice in the menu (a dialog, switch back, sign out) closes it.
+  menu.addEventListener('click', (e) => {
+    if (e.target.closest('.menu-body button')) menu.open = false;
   });
   const nav = h('nav.side', { testid: 'nav' }, NAV.map(([group, links]) => h('div.nav-group',
     h('div.nav-title', group),

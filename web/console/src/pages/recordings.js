@@ -57,8 +57,7 @@ export function renderRecordings(view, id, live) {
         { label: 'Tunnel', value: (r) => mono(r.id) },
         { label: 'Instance', value: (r) => mono(r.instanceId) },
         { label: 'OS user', value: (r) => r.osUser },
-        { label: 'Who', value: (r) => h('span.mono.small', { title: r.principal }, shortArn(r.principal)) },
-        { label: 'From', value: (r) => mono(r.sourceIp) },
+        { label: 'Who / from', value: (r) => [h('div.mono.small', { title: r.principal }, shortArn(r.principal)), h('div.mono.small.dim', r.sourceIp)] },
         { label: 'Started', value: (r) => fmtTime(r.start) },
         { label: 'Length', value: (r) => (r.live ? badge('live') : r.duration !== undefined ? fmtDuration(r.duration) : ''), class: 'num' },
         { label: 'Size', value: (r) => [r.size !== undefined ? fmtBytes(r.size) : '', r.truncated ? [' ', badge('truncated')] : null], class: 'num' },
@@ -84,7 +83,7 @@ function renderPlayer(view, id) {
   const bar = h('div.term-bar', h('a.back', { href: '#/recordings' }, '← Recordings'), h('strong.mono', `Recording ${id}`));
   const controls = h('div.player-controls');
   const box = h('div.term-box.fixed', { testid: 'terminal' });
-  const err = h('div');
+  const err = h('div.term-banner');
   mount(view, bar, err, controls, box);
   const t = createTerminal(box, { readOnly: true, fit: false });
   let timer = 0;
@@ -186,7 +185,7 @@ function fmtClock(s) {
 function renderLive(view, id) {
   view.classList.add('terminal-view');
   const status = h('span');
-  const banner = h('div');
+  const banner = h('div.term-banner');
   const box = h('div.term-box.fixed', { testid: 'terminal' });
   mount(view,
     h('div.term-bar', h('a.back', { href: '#/recordings' }, '← Recordings'), h('strong.mono', `Live ${id}`), status, h('span.dim', 'read-only')),

@@ -1,8 +1,12 @@
 // Sign-in: user name and password; then an MFA code when the server answers
 // MFARequired, or a new password on PasswordResetRequired. The one-time
 // bootstrap link #/welcome/<token> is posted once and dropped from history.
+// "Sign in with <provider>" buttons start the OpenID Connect flow (the
+// server answers the provider's URL); back from the provider, the page
+// shows the refusal the server kept, or asks which role when the provider
+// offers several.
 import * as api from '../api.js';
-import { h, mount, clear, errorBox, field, loading } from '../dom.js';
+import { h, mount, clear, errorBox, field, loading, button } from '../dom.js';
 
 function frame(...content) {
   return h('div.signin-page',
@@ -77,9 +81,54 @@ export function renderSignIn(root, done) {
   extra,
   btn);
   show();
-  mount(root, frame(h('h1', 'Sign in'), err, form));
+  const idps = h('div.signin-idps', { testid: 'signin-idps' });
+  mount(root, frame(h('h1', 'Sign in'), err, idps, form));
   user.focus();
-  return null;
+  let live = true;
+  api.providers().then((list) => {
+    if (!live || list.length === 0) return;
+    mount(idps, list.map((p) => button(`Sign in with ${p.name}`, async (e) => {
+      clear(err);
+      e.target.disabled = true;
+      try {
+        location.assign(await api.signInOIDCStart(p.id));
+      } catch (ex) {
+        mount(err, errorBox(ex));
+        e.target.disabled = false;
+      }
+    }, { kind: 'idp.wide', testid: `signin-idp-${p.id}` })), h('div.signin-or', 'or'));
+  }).catch(() => { /* the password form still works */ });
+  api.signInOIDCPending().then((p) => {
+    if (!live) return;
+    if (p.error) mount(err, errorBox(new api.ApiError(p.error.Code, p.error.Message)));
+    else if (p.roles && p.roles.length) renderRolePicker(root, p, done);
+  }).catch(() => {});
+  return () => { live = false; };
+}
+
+// renderRolePicker: back from the provider, the person picks one of the
+// roles the provider offers.
+function renderRolePicker(root, p, done) {
+  const err = h('div.err-slot');
+  const choices = p.roles.map((r) => button(r.roleName, async (e) => {
+    clear(err);
+    e.target.disabled = true;
+    try {
+      await api.signInOIDCFinish(r.roleArn);
+      history.replaceState(null, '', `${location.pathname}${location.search}#/signin`);
+      done();
+    } catch (ex) {
+      mount(err, errorBox(ex));
+      e.target.disabled = false;
+    }
+  }, { kind: 'idp.wide', testid: `signin-role-${r.roleName}`, title: r.roleArn }));
+  mount(root, frame(h('h1', 'Choose a role'),
+    h('p', { testid: 'signin-role-who' }, `Signed in with ${p.provider ? p.provider.name : 'your identity provider'}${p.subject ? ` as ${p.subject}` : ''}. Which role do you want to use?`),
+    err, h('div.signin-roles', { testid: 'signin-roles' }, choices),
+    button('Cancel', async () => {
+      try { await api.signInOIDCCancel(); } catch { /* it expires anyway */ }
+      renderSignIn(root, done);
+    }, { kind: 'link', testid: 'signin-role-cancel' })));
 }
 
 export function renderWelcome(root, token, done) {

@@ -71,6 +71,12 @@ export function renderTerminal(view, instanceId, q) {
     ended = true;
     setState('closed', 'Disconnected', 'bad');
     disconnectBtn.disabled = true;
+    // The session is over: it was recorded, it is no longer recording.
+    const rec = info.querySelector('[data-testid="recording"]');
+    if (rec) {
+      rec.className = 'badge badge-neutral';
+      rec.textContent = 'recorded';
+    }
     mount(banner, h(`div.alert.${reason === 'closed' ? 'alert-info' : 'alert-error'}.session-ended`, { testid: 'session-ended', 'data-reason': reason, role: 'status' },
       h('div.alert-text',
         h('strong', 'Session ended: '), h('span', { testid: 'session-ended-reason' }, reason), '. ',

@@ -22,14 +22,14 @@ export function renderTunnels(view) {
       const rows = r.Tunnels || [];
       mount(body, table([
         { label: 'Tunnel ID', value: (t) => mono(t.TunnelId) },
-        { label: 'Who', value: (t) => h('span.mono.small', { title: t.Principal }, shortArn(t.Principal)) },
-        { label: 'From', value: (t) => mono(t.SourceIp) },
+        { label: 'Who / from', value: (t) => [h('div.mono.small', { title: t.Principal, testid: `who-${t.TunnelId}` }, shortArn(t.Principal)),
+          h('div.mono.small.dim', { testid: `from-${t.TunnelId}` }, t.SourceIp)] },
         { label: 'To', value: (t) => mono(`${t.PrivateIpAddress}:${t.RemotePort}`) },
-        { label: 'Endpoint / agent', value: (t) => [h('div.mono', t.InstanceConnectEndpointId), h('div.mono.small.dim', t.AgentId)] },
         { label: 'Open for', value: (t) => h('span', { title: `since ${fmtTime(t.StartedAt)}` }, fmtDuration(Date.now() / 1000 - Number(t.StartedAt))), class: 'num' },
-        { label: 'In', value: (t) => fmtBytes(t.BytesIn), class: 'num' },
-        { label: 'Out', value: (t) => fmtBytes(t.BytesOut), class: 'num' },
-        { label: 'Time left', value: (t) => fmtDuration(t.SecondsLeft), class: 'num' },
+        { label: 'In / out', value: (t) => [h('div', { title: 'bytes to the instance', testid: `bytes-in-${t.TunnelId}` }, fmtBytes(t.BytesIn)),
+          h('div.dim', { title: 'bytes from the instance', testid: `bytes-out-${t.TunnelId}` }, fmtBytes(t.BytesOut))], class: 'num' },
+        { label: 'Time left', value: (t) => h('span', { testid: `time-left-${t.TunnelId}` }, fmtDuration(t.SecondsLeft)), class: 'num' },
+        { label: 'Endpoint / agent', value: (t) => [h('div.mono', t.InstanceConnectEndpointId), h('div.mono.small.dim', t.AgentId)] },
         { label: '', class: 'row-actions', value: (t) => button('Terminate', () => confirmDialog('Terminate tunnel', `Terminate ${t.TunnelId}? The connection closes at once.`, async () => {
           const res = await api.jsonCall('ec2-instance-connect', 'TerminateTunnel', { TunnelId: t.TunnelId });
           toast(res.Terminated ? `Terminated ${t.TunnelId}.` : `${t.TunnelId} had already closed.`);
