@@ -127,6 +127,9 @@ type FrontDoor struct {
 	done       chan struct{} // closed by Shutdown
 	closedDone bool
 	wg         sync.WaitGroup
+
+	groups groupCache // security-group answers (checkGroups)
+	vpcs   vpcCache   // VPCs by id
 }
 
 // New returns a FrontDoor.
@@ -168,8 +171,11 @@ func New(cfg Config) (*FrontDoor, error) {
 	if cfg.Audit == nil {
 		cfg.Audit = audit.NewWriter(cfg.Store, nil)
 	}
-	return &FrontDoor{cfg: cfg, log: cfg.Logger, audit: cfg.Audit,
-		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}, done: make(chan struct{})}, nil
+	f := &FrontDoor{cfg: cfg, log: cfg.Logger, audit: cfg.Audit,
+		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}, done: make(chan struct{})}
+	f.groups.changes, _ = cfg.Store.(store.ChangeCounter)
+	f.vpcs.changes = f.groups.changes
+	return f, nil
 }
 
 // request is one openTunnel attempt while it is decided.
@@ -303,7 +309,7 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 		return nil, portRefusal(f.cfg.Ports)
 	}
 	// 4. The address.
-	vpc, err := f.cfg.Store.GetVpc(ctx, ep.VpcID)
+	vpc, err := f.vpcs.get(ctx, f.cfg.Store, ep.VpcID)
 	if err != nil {
 		return nil, f.internal("get vpc", err)
 	}
@@ -578,6 +584,13 @@ func (f *FrontDoor) authorize(ctx context.Context, req *request) *Refusal {
 // checkGroups applies the endpoint's egress rules and, when the target is
 // a registered instance, its ingress rules.
 func (f *FrontDoor) checkGroups(ctx context.Context, req *request, vpc store.Vpc) *Refusal {
+	return f.groups.check(ctx, groupKey(req.endpoint, vpc.VpcID, req), func(ctx context.Context) *Refusal {
+		return f.readGroups(ctx, req, vpc)
+	})
+}
+
+// readGroups is checkGroups reading the store.
+func (f *FrontDoor) readGroups(ctx context.Context, req *request, vpc store.Vpc) *Refusal {
 	ep := req.endpoint
 	var target *store.Instance
 	inst, err := f.cfg.Store.FindInstanceByAddress(ctx, vpc.VpcID, req.addr.String())

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postern/postern/internal/server/sealer"
@@ -100,7 +101,27 @@ type Authenticator struct {
 	accountID string
 	now       func() time.Time
 	verifier  *sigv4.Verifier
+	// changes, when the store offers it, lets lookups reuse an access
+	// key's opened secret and its user while nothing was written (see
+	// store.ChangeCounter); nil disables the cache. It is nil on a
+	// store shared by replicas (store.Replicated).
+	changes store.ChangeCounter
+
+	mu   sync.Mutex // guards keys
+	keys map[string]cachedKey
 }
+
+// cachedKey is an active access key, its opened secret and its user, as
+// read while the store's change count was gen. It lives in memory only.
+type cachedKey struct {
+	gen    uint64
+	key    store.AccessKey
+	secret string
+	user   store.User
+}
+
+// maxCachedKeys bounds the access-key cache; when full it is emptied.
+const maxCachedKeys = 4096
 
 // AuthConfig configures an Authenticator.
 type AuthConfig struct {
@@ -120,7 +141,13 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Authenticator{store: cfg.Store, sealer: cfg.Sealer, accountID: cfg.AccountID, now: cfg.Now}
+	a := &Authenticator{store: cfg.Store, sealer: cfg.Sealer, accountID: cfg.AccountID, now: cfg.Now, keys: make(map[string]cachedKey)}
+	// A store shared by replicas hears of another replica's writes a few
+	// milliseconds after their commit: a key revoked there must be
+	// refused here on the very next request, so nothing is cached.
+	if _, shared := cfg.Store.(store.Replicated); !shared {
+		a.changes, _ = cfg.Store.(store.ChangeCounter)
+	}
 	// IAM and STS are global services that clients sign for us-east-1
 	// whatever their region; accept both.
 	regions := []string{cfg.Region}
@@ -136,6 +163,13 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 type holder struct {
 	key     *store.AccessKey
 	session *store.Session
+	// For an access key: its user when the cache supplied it; otherwise
+	// the opened secret and the change count read before the key, so
+	// that principal can cache what it found.
+	user   *store.User
+	secret string
+	gen    uint64
+	cache  bool
 }
 
 type holderKey struct{}
@@ -171,6 +205,27 @@ func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.C
 		h.session = &s
 		return sigv4.Credential{SecretAccessKey: secret}, nil
 	default:
+		var gen uint64
+		if a.changes != nil {
+			// The count is read before the key: a write that commits
+			// during the reads below makes the next request read again,
+			// and a write (a key deactivated or deleted, its user
+			// deleted) is seen by the first request after its commit.
+			// A request with a token takes the store's path, which
+			// refuses it.
+			gen = a.changes.Changes()
+			a.mu.Lock()
+			c, ok := a.keys[akid]
+			if ok && c.gen != gen {
+				// Stale: the secret does not outlive a write in memory.
+				delete(a.keys, akid)
+			}
+			a.mu.Unlock()
+			if ok && c.gen == gen && token == "" {
+				h.key, h.user = &c.key, &c.user
+				return sigv4.Credential{SecretAccessKey: c.secret}, nil
+			}
+		}
 		k, err := a.store.GetAccessKey(ctx, akid)
 		if errors.Is(err, store.ErrNotFound) {
 			return sigv4.Credential{}, invalid
@@ -190,6 +245,9 @@ func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.C
 			return sigv4.Credential{}, fmt.Errorf("identity: open access key secret: %w", err)
 		}
 		h.key = &k
+		if a.changes != nil {
+			h.secret, h.gen, h.cache = string(secret), gen, true
+		}
 		return sigv4.Credential{SecretAccessKey: string(secret)}, nil
 	}
 }
@@ -249,6 +307,14 @@ func (a *Authenticator) SessionPrincipal(ctx context.Context, akid, token string
 func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, error) {
 	gone := &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
 	switch {
+	case h.key != nil && h.user != nil:
+		u := h.user
+		return &Principal{
+			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
+			UserName: u.UserName, AccessKeyID: h.key.AccessKeyID,
+			Policies:   store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
+			PoliciesID: u.UserID,
+		}, nil
 	case h.key != nil:
 		u, err := a.store.GetUserByID(ctx, h.key.UserID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -256,6 +322,14 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 		}
 		if err != nil {
 			return nil, fmt.Errorf("identity: user of access key %s: %w", h.key.AccessKeyID, err)
+		}
+		if h.cache {
+			a.mu.Lock()
+			if len(a.keys) >= maxCachedKeys {
+				clear(a.keys)
+			}
+			a.keys[h.key.AccessKeyID] = cachedKey{gen: h.gen, key: *h.key, secret: h.secret, user: u}
+			a.mu.Unlock()
 		}
 		return &Principal{
 			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
