@@ -69,6 +69,17 @@ func (p Policy) Check(addr netip.Addr) error {
 	return fmt.Errorf("%s is outside the endpoint's VPC", addr)
 }
 
+// IsMetadata reports whether a (unmapped) is an instance-metadata address.
+func IsMetadata(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, m := range metadata {
+		if a == m {
+			return true
+		}
+	}
+	return false
+}
+
 // special refuses a, the address addr stands for, when it is one no agent
 // may dial whatever its VPC: metadata, unspecified, link-local, multicast,
 // broadcast, loopback and the agent's own addresses (unless allowed).

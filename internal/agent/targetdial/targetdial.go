@@ -92,6 +92,8 @@ func forgeable(p egress.Policy, a netip.Addr) string {
 	switch {
 	case !a.IsGlobalUnicast() || a.IsLinkLocalUnicast():
 		return "it is not a unicast address"
+	case egress.IsMetadata(a):
+		return "it is an instance metadata address"
 	case slices.Contains(p.HostAddrs, a):
 		return "it is the agent host's own address"
 	case slices.ContainsFunc(p.VPC, func(n netip.Prefix) bool { return n.Contains(a) }):

@@ -47,6 +47,9 @@ func TestDialPreserveRefusals(t *testing.T) {
 		{"a multicast client", "224.0.0.1:40000", tunnelproto.CodePreserveUnavailable, "not a unicast address"},
 		{"an unspecified client", "0.0.0.0:40000", tunnelproto.CodePreserveUnavailable, "not a unicast address"},
 		{"a link-local client", "169.254.1.1:40000", tunnelproto.CodePreserveUnavailable, "not a unicast address"},
+		// Metadata addresses outside link-local space: never a source.
+		{"a metadata client (Alibaba Cloud)", "100.100.100.200:40000", tunnelproto.CodePreserveUnavailable, "metadata address"},
+		{"an IPv4-mapped client inside the VPC", "[::ffff:198.51.100.9]:40000", tunnelproto.CodePreserveUnavailable, "inside the endpoint's VPC"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -107,6 +107,11 @@ type handler struct {
 	cfg Config
 	// verifiers are the OIDC providers' token verifiers (STS only).
 	verifiers *verifiers
+	// mfaFails counts wrong AssumeRole MFA codes per device (STS only).
+	mfaFails *guessCounter
+	// passwordFails counts wrong ChangePassword old passwords per user
+	// id (IAM only).
+	passwordFails *guessCounter
 }
 
 // now returns the current time in UTC.
@@ -124,7 +129,7 @@ func NewIAM(cfg Config) (*api.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg}
+	h := &handler{cfg: cfg, passwordFails: newGuessCounter()}
 	return &api.Service{
 		SigningName: "iam", Protocol: api.ProtocolQuery, Namespace: IAMNamespace, Version: IAMVersion,
 		Actions: map[string]api.ActionFunc{
@@ -185,7 +190,7 @@ func NewSTS(cfg Config) (*api.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg, verifiers: &verifiers{m: map[string]cachedVerifier{}}}
+	h := &handler{cfg: cfg, verifiers: &verifiers{m: map[string]cachedVerifier{}}, mfaFails: newGuessCounter()}
 	return &api.Service{
 		SigningName: "sts", Protocol: api.ProtocolQuery, Namespace: STSNamespace, Version: STSVersion,
 		Actions: map[string]api.ActionFunc{

@@ -271,8 +271,12 @@ func (h *handler) changePassword(c *api.Call) (any, error) {
 			return nil, c.Deny("iam:ChangePassword", u.ARN, dec)
 		}
 	}
+	if h.passwordFails.blocked(u.UserID, h.now()) {
+		return nil, tooManyPasswordGuesses()
+	}
 	_, lp, err := h.checkPassword(c.Ctx, u.UserName, oldPw)
 	if errors.Is(err, ErrSignInFailed) {
+		h.passwordFails.failed(u.UserID, h.now())
 		if _, perr := h.cfg.Store.GetLoginProfile(c.Ctx, u.UserName); errors.Is(perr, store.ErrNotFound) {
 			return nil, noSuchEntity("Login Profile for User %s cannot be found.", u.UserName)
 		}
@@ -281,6 +285,7 @@ func (h *handler) changePassword(c *api.Call) (any, error) {
 	if err != nil {
 		return nil, wrap(err, "change password of %s", u.UserName)
 	}
+	h.passwordFails.succeeded(u.UserID)
 	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
 		pol, err := checkPasswordPolicy(c, tx, lp, u.UserName, newPw)
 		if err != nil {

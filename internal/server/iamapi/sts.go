@@ -307,12 +307,19 @@ func (h *handler) assumeRoleMFA(c *api.Call) (assumeRoleMFA, error) {
 	if err != nil {
 		return assumeRoleMFA{}, fmt.Errorf("iamapi: MFA device %s: %w", serial, err)
 	}
+	// Wrong codes are bounded per device: the code is no oracle for
+	// whoever holds only the user's access key.
+	if h.mfaFails.blocked(serial, h.now()) {
+		return assumeRoleMFA{}, mfaDenied()
+	}
 	_, step, err := h.matchMFA([]store.MFADevice{d}, code, h.cfg.Now())
 	if errors.Is(err, ErrMFAInvalid) {
+		h.mfaFails.failed(serial, h.now())
 		return assumeRoleMFA{}, mfaDenied()
 	}
 	if err != nil {
 		return assumeRoleMFA{}, err
 	}
+	h.mfaFails.succeeded(serial)
 	return assumeRoleMFA{serial: serial, step: step}, nil
 }

@@ -207,6 +207,10 @@ func parseTags(v any) (map[string]string, []string, error) {
 			if err := checkTag(key, maxTagKeyLen, false); err != nil {
 				return nil, nil, rejected("session tag key %q: %s", key, err)
 			}
+			if strings.HasPrefix(strings.ToLower(key), "aws:") {
+				// AWS reserves the prefix: a token cannot name a tag as AWS's own.
+				return nil, nil, rejected("session tag key %q: the prefix aws: is reserved", key)
+			}
 			var s string
 			switch val := val.(type) {
 			case string:

@@ -63,6 +63,7 @@ func TestParseClaims(t *testing.T) {
 		{name: "tag bad character", payload: `{` + base + `,"https://aws.amazon.com/tags":{"principal_tags":{"k*":["a"]}}}`, want: ErrRejectedClaim},
 		{name: "tag key too long", payload: `{` + base + `,"https://aws.amazon.com/tags":{"principal_tags":{"` + strings.Repeat("k", 129) + `":["a"]}}}`, want: ErrRejectedClaim},
 		{name: "tag value too long", payload: `{` + base + `,"https://aws.amazon.com/tags":{"principal_tags":{"k":["` + strings.Repeat("v", 257) + `"]}}}`, want: ErrRejectedClaim},
+		{name: "reserved tag key prefix", payload: `{` + base + `,"https://aws.amazon.com/tags":{"principal_tags":{"AWS:PrincipalType":["IAMUser"]}}}`, want: ErrRejectedClaim},
 		{name: "tag keys differ in case", payload: `{` + base + `,"https://aws.amazon.com/tags":{"principal_tags":{"k":["a"],"K":["b"]}}}`, want: ErrRejectedClaim},
 		{name: "transitive key not a tag", payload: `{` + base + `,"https://aws.amazon.com/tags":{"principal_tags":{"k":["a"]},"transitive_tag_keys":["x"]}}`, want: ErrRejectedClaim},
 		{name: "too many tags", payload: `{` + base + `,"https://aws.amazon.com/tags":{"principal_tags":{` + manyTags(51) + `}}}`, want: ErrRejectedClaim},

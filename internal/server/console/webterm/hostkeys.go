@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ func (s *session) checkHostKey(key ssh.PublicKey) error {
 	fp := ssh.FingerprintSHA256(key)
 	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 	for range 2 { // a second round only after losing a race to pin
-		pin, err := s.t.cfg.Store.GetHostKeyPin(s.ctx, s.open.InstanceID)
+		pin, err := s.t.cfg.Store.GetHostKeyPin(s.ctx, pinKey(s.open.InstanceID, s.open.Port))
 		switch {
 		case err == nil:
 			if pin.Fingerprint == fp && pin.HostKey == authorized {
@@ -41,7 +42,7 @@ func (s *session) checkHostKey(key ssh.PublicKey) error {
 		if !s.waitTrust(fp) {
 			return errRefusedHostKey
 		}
-		err = s.t.cfg.Store.PutHostKeyPin(s.ctx, store.HostKeyPin{InstanceID: s.open.InstanceID, HostKey: authorized, Fingerprint: fp,
+		err = s.t.cfg.Store.PutHostKeyPin(s.ctx, store.HostKeyPin{InstanceID: pinKey(s.open.InstanceID, s.open.Port), HostKey: authorized, Fingerprint: fp,
 			PinnedBy: s.caller.Principal.ARN, PinnedAt: s.t.cfg.Now().UTC()})
 		if err == nil {
 			return nil
@@ -51,6 +52,18 @@ func (s *session) checkHostKey(key ssh.PublicKey) error {
 		}
 	}
 	return errRefusedHostKey
+}
+
+// pinKey is the name a host key is pinned under: the instance id for
+// port 22, "<instance id>:<port>" for any other port (as OpenSSH's
+// known_hosts names [host]:port), so that another SSH service of the
+// instance (another person's, on a port they may reach) neither pins a
+// key for port 22 nor is refused for having a key of its own.
+func pinKey(instanceID string, port int) string {
+	if port == 0 || port == 22 {
+		return instanceID
+	}
+	return instanceID + ":" + strconv.Itoa(port)
 }
 
 // waitTrust waits for the person to accept the key with fingerprint fp.
@@ -75,6 +88,7 @@ func (s *session) waitTrust(fp string) bool {
 // resetRequest is the body of POST /console/api/host-keys/reset.
 type resetRequest struct {
 	InstanceID string `json:"instanceId"`
+	Port       int    `json:"port,omitempty"` // default 22
 }
 
 // serveResetHostKey serves POST /console/api/host-keys/reset: the next
@@ -90,8 +104,12 @@ func (t *Terminal) serveResetHostKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req resetRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || !instanceIDPattern.MatchString(req.InstanceID) {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || !instanceIDPattern().MatchString(req.InstanceID) {
 		writeError(w, http.StatusBadRequest, "InvalidInstanceID.Malformed", "The request needs a valid instanceId.")
+		return
+	}
+	if req.Port < 0 || req.Port > 65535 {
+		writeError(w, http.StatusBadRequest, "InvalidParameter", "The port must be between 1 and 65535.")
 		return
 	}
 	resource := awsid.EC2ARN(t.cfg.Region, c.Principal.AccountID, "instance", req.InstanceID)
@@ -100,7 +118,7 @@ func (t *Terminal) serveResetHostKey(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	err := t.cfg.Store.DeleteHostKeyPin(ctx, req.InstanceID)
+	err := t.cfg.Store.DeleteHostKeyPin(ctx, pinKey(req.InstanceID, req.Port))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.log.Error("host key reset failed", "instance", req.InstanceID, "error", err)
 		writeError(w, http.StatusInternalServerError, "InternalError", "The host key could not be reset.")

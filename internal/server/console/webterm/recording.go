@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -25,7 +26,7 @@ import (
 // DefaultRecordingMaxMB is the size cap when the configuration sets none.
 const DefaultRecordingMaxMB = 100
 
-var tunnelIDPattern = regexp.MustCompile(`^tnl-[0-9a-f]{8,32}$`)
+var tunnelIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^tnl-[0-9a-f]{8,32}$`) })
 
 // recordingMeta is the <tunnelId>.json beside a recording.
 type recordingMeta struct {
@@ -52,6 +53,23 @@ type castHeader struct {
 	Title     string            `json:"title,omitempty"`
 }
 
+// maxViewerBacklog bounds the bytes queued for one live viewer: one that
+// falls further behind is dropped (it may join again).
+const maxViewerBacklog = 4 << 20
+
+// viewer is one live viewer's queue of recording lines.
+type viewer struct {
+	ch     chan []byte
+	queued atomic.Int64 // bytes in ch
+	gone   atomic.Bool  // dropped for falling behind
+}
+
+// got accounts for a line the viewer took from its queue.
+func (v *viewer) got(line []byte) { v.queued.Add(-int64(len(line))) }
+
+// dropped reports whether the viewer was dropped for falling behind.
+func (v *viewer) dropped() bool { return v.gone.Load() }
+
 // recorder writes one session's recording and feeds its live viewers.
 type recorder struct {
 	t     *Terminal
@@ -67,14 +85,14 @@ type recorder struct {
 	done      bool
 	pendO     []byte // an incomplete UTF-8 sequence at the end of the last output
 	pendI     []byte
-	viewers   map[chan []byte]struct{}
+	viewers   map[*viewer]struct{}
 	lastWrite time.Duration
 }
 
 // startRecording creates the recording of a session (its header written)
 // and lists it as live.
 func (t *Terminal) startRecording(meta recordingMeta, cols, rows int) (*recorder, error) {
-	if !tunnelIDPattern.MatchString(meta.TunnelID) {
+	if !tunnelIDPattern().MatchString(meta.TunnelID) {
 		return nil, fmt.Errorf("webterm: tunnel id %q cannot name a recording", meta.TunnelID)
 	}
 	if err := os.MkdirAll(t.dir, 0o700); err != nil {
@@ -85,7 +103,7 @@ func (t *Terminal) startRecording(meta recordingMeta, cols, rows int) (*recorder
 		maxMB = DefaultRecordingMaxMB
 	}
 	rec := &recorder{t: t, path: filepath.Join(t.dir, meta.TunnelID+".cast"), start: time.Now(), max: int64(maxMB) << 20,
-		meta: meta, viewers: map[chan []byte]struct{}{}}
+		meta: meta, viewers: map[*viewer]struct{}{}}
 	f, err := os.OpenFile(rec.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("webterm: create recording: %w", err)
@@ -202,37 +220,40 @@ func (r *recorder) writeEvent(kind, data string) {
 		return
 	}
 	r.size += int64(len(line))
-	for ch := range r.viewers {
-		select {
-		case ch <- line:
-		default: // a viewer that cannot keep up is dropped
-			delete(r.viewers, ch)
-			close(ch)
+	for v := range r.viewers {
+		if v.queued.Load()+int64(len(line)) <= maxViewerBacklog {
+			select {
+			case v.ch <- line:
+				v.queued.Add(int64(len(line)))
+				continue
+			default:
+			}
 		}
+		// A viewer that cannot keep up is dropped.
+		delete(r.viewers, v)
+		v.gone.Store(true)
+		close(v.ch)
 	}
 }
 
-// join returns what was recorded so far and a channel of the lines that
-// follow; the channel is closed when the session ends (or the viewer
-// falls behind). leave stops it.
-func (r *recorder) join() (sofar []byte, lines <-chan []byte, leave func(), err error) {
+// join returns how many bytes of the recording file were written so far
+// (the viewer reads them from the file, outside the recorder's lock) and
+// a viewer whose queue has the lines that follow; the queue is closed
+// when the session ends (or the viewer falls behind). leave stops it.
+func (r *recorder) join() (size int64, v *viewer, leave func(), err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done {
-		return nil, nil, nil, errNotLive
+		return 0, nil, nil, errNotLive
 	}
-	sofar, err = os.ReadFile(r.path)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ch := make(chan []byte, 1024)
-	r.viewers[ch] = struct{}{}
-	return sofar, ch, func() {
+	v = &viewer{ch: make(chan []byte, 1024)}
+	r.viewers[v] = struct{}{}
+	return r.size, v, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if _, ok := r.viewers[ch]; ok {
-			delete(r.viewers, ch)
-			close(ch)
+		if _, ok := r.viewers[v]; ok {
+			delete(r.viewers, v)
+			close(v.ch)
 		}
 	}, nil
 }
@@ -254,8 +275,8 @@ func (r *recorder) finish() {
 		}
 	}
 	r.done = true
-	for ch := range r.viewers {
-		close(ch)
+	for v := range r.viewers {
+		close(v.ch)
 	}
 	r.viewers = nil
 	if err := r.f.Sync(); err != nil {
@@ -284,7 +305,7 @@ func (t *Terminal) liveRecorder(id string) *recorder {
 // such recording.
 func (t *Terminal) readMeta(id string) (recordingMeta, error) {
 	var m recordingMeta
-	if !tunnelIDPattern.MatchString(id) {
+	if !tunnelIDPattern().MatchString(id) {
 		return m, fs.ErrNotExist
 	}
 	b, err := os.ReadFile(filepath.Join(t.dir, id+".json"))
@@ -318,7 +339,7 @@ func (t *Terminal) SweepRecordings(now time.Time) (int, error) {
 	var errs []error
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".cast")
-		if !ok || !tunnelIDPattern.MatchString(id) || t.liveRecorder(id) != nil {
+		if !ok || !tunnelIDPattern().MatchString(id) || t.liveRecorder(id) != nil {
 			continue
 		}
 		info, err := e.Info()

@@ -1,10 +1,11 @@
 package webterm
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -50,7 +51,7 @@ func (t *Terminal) serveListRecordings(w http.ResponseWriter, r *http.Request) {
 	out := []recordingInfo{}
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !tunnelIDPattern.MatchString(id) {
+		if !ok || !tunnelIDPattern().MatchString(id) {
 			continue
 		}
 		m, err := t.readMeta(id)
@@ -176,7 +177,7 @@ func (t *Terminal) streamLive(ctx context.Context, r *http.Request, ws *websocke
 	if err != nil || json.Unmarshal(b, &first) != nil || !t.cfg.CheckCSRF(r, first.CSRF) {
 		return websocket.StatusPolicyViolation, "CSRF token missing or wrong"
 	}
-	sofar, lines, leave, err := rec.join()
+	size, v, leave, err := rec.join()
 	if err != nil {
 		return websocket.StatusNormalClosure, "The session ended"
 	}
@@ -189,25 +190,13 @@ func (t *Terminal) streamLive(ctx context.Context, r *http.Request, ws *websocke
 		defer cancel()
 		return ws.Write(wctx, websocket.MessageText, p) == nil
 	}
-	for len(sofar) > 0 { // in pieces of whole lines, at most about 256 KiB
-		n := len(sofar)
-		if n > 256<<10 {
-			n = bytes.LastIndexByte(sofar[:256<<10], '\n') + 1
-			if n == 0 {
-				n = bytes.IndexByte(sofar, '\n') + 1
-			}
-			if n == 0 {
-				n = len(sofar)
-			}
-		}
-		if !send(sofar[:n]) {
-			return websocket.StatusNormalClosure, ""
-		}
-		sofar = sofar[n:]
+	if !sendRecorded(rec.path, size, send) {
+		return websocket.StatusNormalClosure, ""
 	}
 	for {
 		select {
-		case line, ok := <-lines:
+		case line, ok := <-v.ch:
+			v.got(line)
 			if !ok {
 				if rec.isDone() {
 					return websocket.StatusNormalClosure, "The session ended"
@@ -219,6 +208,33 @@ func (t *Terminal) streamLive(ctx context.Context, r *http.Request, ws *websocke
 			}
 		case <-ctx.Done():
 			return websocket.StatusGoingAway, ""
+		}
+	}
+}
+
+// sendRecorded sends the first size bytes of the recording file (what was
+// recorded when the viewer joined) in pieces of whole lines of at most
+// about 256 KiB, read from the file a line at a time rather than held in
+// memory; false when the file cannot be read or the viewer is gone.
+func sendRecorded(path string, size int64, send func([]byte) bool) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(io.LimitReader(f, size), 64<<10)
+	var piece []byte
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(piece) > 0 && len(piece)+len(line) > 256<<10 {
+			if !send(piece) {
+				return false
+			}
+			piece = piece[:0]
+		}
+		piece = append(piece, line...)
+		if err != nil {
+			return err == io.EOF && (len(piece) == 0 || send(piece))
 		}
 	}
 }

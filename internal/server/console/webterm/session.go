@@ -51,8 +51,8 @@ const (
 )
 
 var (
-	instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
-	osUserPattern     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9._-]{0,31}$`)
+	instanceIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^i-[0-9a-f]{8,17}$`) })
+	osUserPattern     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9._-]{0,31}$`) })
 )
 
 // openMessage is the browser's first message.
@@ -204,10 +204,10 @@ func (s *session) readOpen(r *http.Request) error {
 		m.Rows = 24
 	}
 	switch {
-	case !instanceIDPattern.MatchString(m.InstanceID):
+	case !instanceIDPattern().MatchString(m.InstanceID):
 		s.sendError("InvalidInstanceID.Malformed", fmt.Sprintf("Invalid id: %q", m.InstanceID))
 		return errors.New("bad instance id")
-	case !osUserPattern.MatchString(m.OSUser):
+	case !osUserPattern().MatchString(m.OSUser):
 		s.sendError("InvalidParameter", "The OS user name is not valid.")
 		return errors.New("bad OS user")
 	case m.Port < 1 || m.Port > 65535:

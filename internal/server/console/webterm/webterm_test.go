@@ -412,7 +412,7 @@ func (f *fixture) get(t *testing.T, who, path string) (int, []byte) {
 
 func (f *fixture) resetHostKey(t *testing.T, who, csrf string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.web.URL+"/console/api/host-keys/reset", strings.NewReader(`{"instanceId":"`+f.instance+`"}`))
+	req, err := http.NewRequest(http.MethodPost, f.web.URL+"/console/api/host-keys/reset", strings.NewReader(`{"instanceId":"`+f.instance+`","port":`+strconv.Itoa(f.sshd.Port)+`}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,11 +653,13 @@ func TestTerminal(t *testing.T) {
 
 	t.Run("host key changed, reset", func(t *testing.T) {
 		// Another key pinned for the instance: the real one is refused.
-		if err := f.env.Server.Store.DeleteHostKeyPin(ctx, f.instance); err != nil {
+		// The pin of a port other than 22 is named "<instance>:<port>".
+		pin := f.instance + ":" + strconv.Itoa(f.sshd.Port)
+		if err := f.env.Server.Store.DeleteHostKeyPin(ctx, pin); err != nil {
 			t.Fatal(err)
 		}
 		other := f.sshd.UserSigner.PublicKey()
-		if err := f.env.Server.Store.PutHostKeyPin(ctx, store.HostKeyPin{InstanceID: f.instance, HostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other))),
+		if err := f.env.Server.Store.PutHostKeyPin(ctx, store.HostKeyPin{InstanceID: pin, HostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other))),
 			Fingerprint: ssh.FingerprintSHA256(other), PinnedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
