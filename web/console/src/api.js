@@ -166,8 +166,8 @@ export async function switchBack() {
   const s = await postJSON('/console/api/switch-back', {});
   return s && s.csrfToken ? (setSession(s), s) : loadSession();
 }
-export async function resetHostKey(instanceId) {
-  return postJSON('/console/api/host-keys/reset', { instanceId });
+export async function resetHostKey(instanceId, port = 22) {
+  return postJSON('/console/api/host-keys/reset', { instanceId, port });
 }
 export async function getJSON(path) {
   const t = await send('GET', path);

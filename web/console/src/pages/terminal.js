@@ -127,7 +127,7 @@ export function renderTerminal(view, instanceId, q) {
           h('div.alert-actions',
             button('Forget the pinned key', async () => {
               try {
-                await api.resetHostKey(instanceId);
+                await api.resetHostKey(instanceId, port);
                 connect();
               } catch (e) { mount(banner, errorBox(e)); }
             }, { kind: 'danger', testid: 'hostkey-reset' }))));
