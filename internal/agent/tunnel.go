@@ -94,16 +94,25 @@ func pump(t *tunnel) {
 }
 
 // targetToLink copies the target's bytes into Data frames. It borrows a
-// buffer only once the target has data.
+// buffer only once the target has data (an idle tunnel holds none, even
+// right after a burst), and a big one after a read that brought 64 KiB or
+// more (a bulk transfer: fewer, larger frames).
 func targetToLink(t *tunnel) {
+	full := false // the last read brought 64 KiB or more: more is likely there
 	for {
 		if err := netutil.WaitReadable(t.target); err != nil {
 			t.end(targetEnd(err))
 			return
 		}
-		bp := bufpool.Get()
+		get := bufpool.Get
+		if full {
+			get = bufpool.GetBig
+		}
+		bp := get()
 		buf := *bp
-		n, err := t.target.Read(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+bufpool.Chunk])
+		max := bufpool.ChunkOf(bp)
+		n, err := t.target.Read(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+max])
+		full = n >= bufpool.Chunk // stays big while reads bring 64 KiB or more
 		if n > 0 {
 			if werr := t.link.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil {
 				bufpool.Put(bp)
@@ -139,8 +148,8 @@ func targetEnd(err error) (string, string) {
 func linkToTarget(t *tunnel) {
 	var bp *[]byte
 	get := func(n int) []byte {
-		bp = bufpool.Get()
-		return (*bp)[:min(n, bufpool.Chunk)]
+		bp = bufpool.GetFor(n)
+		return (*bp)[:min(n, bufpool.ChunkOf(bp))]
 	}
 	for {
 		data, err := t.link.Recv(get)

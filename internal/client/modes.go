@@ -47,20 +47,32 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 	if c, ok := in.(net.Conn); ok {
 		sc, _ = c.(syscall.Conn)
 	}
-	full := false // the last read filled the buffer: more is likely there
+	full := false // the last read brought 64 KiB or more: more is likely there
 	for {
-		if sc != nil && !full {
+		if sc != nil {
+			// No buffer while the input is silent, even right after a
+			// burst (a big one would otherwise wait in Read).
 			bufpool.Put(bp)
 			bp = nil
 			waitReadable(sc) // then Read does not block, or tells why
 		}
-		if bp == nil {
-			bp = bufpool.Get()
+		if bp != nil && full && cap(*bp) != bufpool.BigSize {
+			// A bulk transfer: larger reads and frames.
+			bufpool.Put(bp)
+			bp = nil
 		}
-		n, err := in.Read((*bp)[:bufpool.Chunk])
-		full = n == bufpool.Chunk
+		if bp == nil {
+			if full {
+				bp = bufpool.GetBig()
+			} else {
+				bp = bufpool.Get()
+			}
+		}
+		max := bufpool.ChunkOf(bp)
+		n, err := in.Read((*bp)[bufpool.Headroom : bufpool.Headroom+max])
+		full = n >= bufpool.Chunk
 		if n > 0 {
-			if _, werr := tun.Write((*bp)[:n]); werr != nil {
+			if werr := tun.writeOwned((*bp)[:bufpool.Headroom+n]); werr != nil {
 				if onFail != nil {
 					onFail()
 				}
@@ -119,11 +131,17 @@ type Listener struct {
 	// than be refused by the server (default DefaultMaxOpening).
 	MaxOpening int
 	Out        io.Writer // progress messages, as the AWS CLI prints them
+	// Idle, when set, is called when the last open connection has closed
+	// (on that connection's goroutine).
+	Idle func()
 
 	active atomic.Int64
 	seq    atomic.Int64
 	wg     sync.WaitGroup
 }
+
+// Active is the number of local connections open now.
+func (l *Listener) Active() int64 { return l.active.Load() }
 
 // Serve accepts connections on ln until ctx ends.
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
@@ -171,7 +189,11 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, opening c
 // finish reports a connection's end.
 func (l *Listener) finish(n int64, err error) {
 	defer l.wg.Done()
-	defer l.active.Add(-1)
+	defer func() {
+		if l.active.Add(-1) == 0 && l.Idle != nil {
+			l.Idle()
+		}
+	}()
 	if err != nil {
 		fmt.Fprintf(l.Out, "[%d] %s\n", n, ErrorLine(err))
 	}

@@ -227,6 +227,16 @@ func (t *Tunnel) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// writeOwned sends buf[bufpool.Headroom:] as one binary frame, with no
+// copy: buf (from bufpool) is masked in place and must not be used for
+// anything else until it returns. The copy loop of a local connection
+// reads straight into such a buffer; in a bulk transfer it is a big one
+// (Postern's server reads frames of any size in pieces).
+func (t *Tunnel) writeOwned(buf []byte) error {
+	// Several TLS records go out in one system call.
+	return tlsbatch.Of(t.conn).Send(len(buf)-bufpool.Headroom, func() error { return t.wr.WriteData(buf, bufpool.Headroom) })
+}
+
 // Read reads tunnel bytes. It returns io.EOF when the server closed with
 // code 1000 (or none), a *ClosedError for other codes.
 func (t *Tunnel) Read(p []byte) (int, error) {

@@ -311,10 +311,12 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 		case wsframe.KindData:
 			for t.rd.Remaining() > 0 {
 				if bp == nil {
-					bp = bufpool.Get()
+					// A large frame (Postern's client in a bulk transfer)
+					// goes to the agent in large link frames.
+					bp = bufpool.GetFor(int(min(t.rd.Remaining(), bufpool.BigChunk)))
 				}
 				buf := *bp
-				n, err := t.rd.ReadPayload(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+bufpool.Chunk])
+				n, err := t.rd.ReadPayload(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+bufpool.ChunkOf(bp)])
 				if n > 0 {
 					t.bytesIn.Add(int64(n))
 					if werr := t.stream.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil && !t.isEnded() {
@@ -400,8 +402,8 @@ func (t *tunnel) clientGone(err error) {
 func (t *tunnel) agentToClient() {
 	var bp *[]byte
 	get := func(n int) []byte {
-		bp = bufpool.Get()
-		return (*bp)[bufpool.Headroom : bufpool.Headroom+min(n, bufpool.Chunk)]
+		bp = bufpool.GetFor(n)
+		return (*bp)[bufpool.Headroom : bufpool.Headroom+min(n, bufpool.ChunkOf(bp))]
 	}
 	// Frames of several TLS records go out in one system call.
 	bc := tlsbatch.Of(t.conn)
@@ -410,7 +412,9 @@ func (t *tunnel) agentToClient() {
 		if data != nil {
 			t.bytesOut.Add(int64(len(data)))
 			frame := (*bp)[:bufpool.Headroom+len(data)]
-			werr := bc.Send(len(data), func() error { return t.wr.WriteData(frame, bufpool.Headroom) })
+			// A big link frame leaves as WebSocket frames of at most 64 KiB
+			// (what every client reads well), in one batch.
+			werr := bc.Send(len(data), func() error { return t.wr.WriteDataSplit(frame, bufpool.Headroom, bufpool.Chunk) })
 			bufpool.Put(bp)
 			bp = nil
 			if werr != nil {

@@ -56,6 +56,7 @@ type localStream struct {
 	mu       sync.Mutex
 	ended    *tunnelproto.EndReason // set by abort
 	pending  error                  // an error to report after data
+	full     bool                   // the last read brought 64 KiB or more: a bulk transfer
 	closeOne sync.Once
 }
 
@@ -71,11 +72,18 @@ func (s *localStream) Recv(get func(n int) []byte) ([]byte, error) {
 		s.pending = nil
 		return nil, err
 	}
+	// No buffer while the target is silent, even right after a burst.
 	if err := netutil.WaitReadable(s.conn); err != nil {
 		return nil, s.mapErr(err)
 	}
-	buf := get(bufpool.Chunk)
+	want := bufpool.Chunk
+	if s.full {
+		// A bulk transfer: read what is there into a big buffer at once.
+		want = bufpool.BigChunk
+	}
+	buf := get(want)
 	n, err := s.conn.Read(buf)
+	s.full = n >= bufpool.Chunk
 	if n > 0 {
 		if err != nil {
 			s.pending = s.mapErr(err)

@@ -4,18 +4,36 @@
 // wait for data with no buffer (a frame header, or a readiness wait on the
 // socket) and borrow one when data is there, so an idle tunnel costs no
 // buffer at all. That keeps memory per idle tunnel small at 10,000
-// tunnels while a busy tunnel still moves 64 KiB per system call.
+// tunnels while a busy tunnel still moves 64 KiB (in bulk 256 KiB) per
+// system call.
+//
+// A bulk transfer moves more at once: a copy loop whose last read brought
+// Chunk bytes or more (more is likely waiting) borrows a BigSize buffer
+// next (GetBig, or GetFor a frame's length), so each frame, system call,
+// TLS batch and goroutine hand-off of the path carries up to BigChunk
+// bytes instead of Chunk (measured in
+// internal/bench/tunnelbench/RESULTS.md). Interactive and idle tunnels
+// never borrow a big buffer: the loops still wait for data without one.
 package bufpool
 
 import "sync"
 
-// Chunk is the most a copy loop moves at once: with a tunnelproto header
-// in front, one frame of the agent link's multiplexer (at most 65,535
-// bytes), and above the AWS CLI's 65,000-byte WebSocket frames.
+// Chunk is the most a copy loop moves at once with a Size buffer: with a
+// tunnelproto header in front, at most 65,535 bytes, and above the AWS
+// CLI's 65,000-byte WebSocket frames.
 const Chunk = 65535 - 4
 
-// Size is the capacity of every buffer: Headroom plus Chunk.
+// Size is the capacity of every ordinary buffer: Headroom plus Chunk.
 const Size = Chunk + Headroom
+
+// BigChunk is the most a copy loop moves at once with a big buffer (a
+// bulk transfer): well below tunnelproto.MaxPayload (1 MiB) and the agent
+// link's stream window (1 MiB), so one big frame never waits for a window
+// update half-way.
+const BigChunk = 256 << 10
+
+// BigSize is the capacity of a big buffer: Headroom plus BigChunk.
+const BigSize = BigChunk + Headroom
 
 // Headroom is the space kept in front of a payload so that a frame header
 // (WebSocket: at most 14 bytes; tunnelproto: 4) can be written in place
@@ -27,15 +45,42 @@ var pool = sync.Pool{New: func() any {
 	return &b
 }}
 
+var bigPool = sync.Pool{New: func() any {
+	b := make([]byte, BigSize)
+	return &b
+}}
+
 // Get returns a buffer of length Size. Return it with Put.
 func Get() *[]byte { return pool.Get().(*[]byte) }
 
-// Put returns a buffer obtained from Get. The caller must not use it
-// afterwards.
+// GetBig returns a buffer of length BigSize. Return it with Put.
+func GetBig() *[]byte { return bigPool.Get().(*[]byte) }
+
+// GetFor returns a buffer for a payload of n bytes: a big one when n is
+// more than Chunk, else an ordinary one. Return it with Put.
+func GetFor(n int) *[]byte {
+	if n > Chunk {
+		return GetBig()
+	}
+	return Get()
+}
+
+// ChunkOf is the most payload b (from Get, GetBig or GetFor) carries
+// after Headroom.
+func ChunkOf(b *[]byte) int { return cap(*b) - Headroom }
+
+// Put returns a buffer obtained from Get, GetBig or GetFor. The caller
+// must not use it afterwards. Put(nil) does nothing.
 func Put(b *[]byte) {
-	if b == nil || cap(*b) != Size {
+	if b == nil {
 		return
 	}
-	*b = (*b)[:Size]
-	pool.Put(b)
+	switch cap(*b) {
+	case Size:
+		*b = (*b)[:Size]
+		pool.Put(b)
+	case BigSize:
+		*b = (*b)[:BigSize]
+		bigPool.Put(b)
+	}
 }

@@ -20,8 +20,11 @@ import (
 	"sync"
 )
 
-// maxKept is the largest batch buffer returned to the pool.
-const maxKept = 256 << 10
+// maxKept is the largest batch buffer returned to the pool: above the
+// records of a bulk transfer's 256 KiB write (bufpool.BigChunk plus 16
+// records' overhead), which would otherwise be allocated (and grown)
+// anew for every write.
+const maxKept = 1 << 20
 
 var pool = sync.Pool{New: func() any { b := make([]byte, 0, 80<<10); return &b }}
 

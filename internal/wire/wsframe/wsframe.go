@@ -257,6 +257,34 @@ func (w *Writer) WriteData(buf []byte, headroom int) error {
 	return w.write(buf[start:], false)
 }
 
+// WriteDataSplit writes buf[headroom:] as binary frames of at most max
+// payload bytes each (max > 0), with no copy: the first frame's header goes
+// in the headroom, each later one over the last bytes of the payload
+// before it, which were written already (an io.Writer does not keep what
+// it was given). Peers that read frames of at most 64 KiB well (the
+// AWS CLI sends 65,000-byte frames) get frames of that size from a larger
+// buffer. A masking writer masks each frame's payload in place.
+func (w *Writer) WriteDataSplit(buf []byte, headroom, max int) error {
+	if max <= 0 {
+		return fmt.Errorf("wsframe: frames of at most %d bytes", max)
+	}
+	off := headroom
+	for {
+		n := min(len(buf)-off, max)
+		start, err := w.headerInto(buf, off, ws.OpBinary, n)
+		if err != nil {
+			return err
+		}
+		if err := w.write(buf[start:off+n], false); err != nil {
+			return err
+		}
+		off += n
+		if off >= len(buf) {
+			return nil
+		}
+	}
+}
+
 func (w *Writer) write(frame []byte, closing bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

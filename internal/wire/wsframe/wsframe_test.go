@@ -119,3 +119,59 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// WriteDataSplit writes a large buffer as frames of at most max bytes,
+// each a complete FIN binary frame that gobwas's reader accepts, masked
+// with a mask of its own by a client; the payloads join up to the input.
+func TestWriteDataSplit(t *testing.T) {
+	tests := []struct {
+		n, max int
+		frames []int
+	}{
+		{0, 65531, []int{0}},
+		{1, 65531, []int{1}},
+		{65531, 65531, []int{65531}},
+		{65532, 65531, []int{65531, 1}},
+		{256 << 10, 65531, []int{65531, 65531, 65531, 65531, 20}},
+		{300, 126, []int{126, 126, 48}},
+		{20, 7, []int{7, 7, 6}},
+	}
+	for _, fromClient := range []bool{true, false} {
+		for _, tc := range tests {
+			var wire bytes.Buffer
+			w := NewWriter(&wire, fromClient)
+			payload := make([]byte, tc.n)
+			for i := range payload {
+				payload[i] = byte(i*7 + i>>8)
+			}
+			buf := append(make([]byte, MaxHeader), payload...)
+			if err := w.WriteDataSplit(buf, MaxHeader, tc.max); err != nil {
+				t.Fatal(err)
+			}
+			rd := bytes.NewReader(wire.Bytes())
+			var got []byte
+			for i, want := range tc.frames {
+				f, err := ws.ReadFrame(rd)
+				if err != nil {
+					t.Fatalf("n=%d frame %d: %v", tc.n, i, err)
+				}
+				if f.Header.Masked != fromClient || f.Header.OpCode != ws.OpBinary || !f.Header.Fin || int(f.Header.Length) != want {
+					t.Fatalf("n=%d frame %d header %+v, want %d bytes", tc.n, i, f.Header, want)
+				}
+				if f.Header.Masked {
+					ws.Cipher(f.Payload, f.Header.Mask, 0)
+				}
+				got = append(got, f.Payload...)
+			}
+			if rd.Len() != 0 {
+				t.Fatalf("n=%d: %d bytes after the frames", tc.n, rd.Len())
+			}
+			if !bytes.Equal(got, payload) {
+				t.Fatalf("n=%d max=%d client=%v: payload mismatch", tc.n, tc.max, fromClient)
+			}
+		}
+	}
+	if err := NewWriter(io.Discard, false).WriteDataSplit(make([]byte, 20), MaxHeader, 0); err == nil {
+		t.Fatal("max 0 accepted")
+	}
+}
