@@ -15,9 +15,9 @@ VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
 run: build
 	./$(BIN) server --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-## build: compile bin/postern
+## build: compile bin/postern (static, as the release: an exec of a dynamically linked one costs ~1 ms more)
 build:
-	$(GO) build -o $(BIN) ./cmd/postern
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/postern
 
 ## release: static, stripped, reproducible binaries for linux and darwin (amd64, arm64), shell
 ## completions, man pages and systemd units in dist/, with SHA256SUMS (scripts/release.sh)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -158,14 +159,14 @@ func transportError(op string, err error) string {
 // wrongRegionRe reads the region(s) a server serves from its refusal of a
 // request signed for another ("Credential should be scoped to a valid
 // region. This server serves region 'R'.").
-var wrongRegionRe = regexp.MustCompile(`serves region '([^']+)'`)
+var wrongRegionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`serves region '([^']+)'`) })
 
 // serviceHint adds to an API error what the user can do about it: the
 // server's region, the clock. It returns "" when it has nothing to add.
 func serviceHint(code, msg string) string {
 	switch {
 	case strings.Contains(msg, "scoped to a valid region. "):
-		if m := wrongRegionRe.FindStringSubmatch(msg); m != nil {
+		if m := wrongRegionRe().FindStringSubmatch(msg); m != nil {
 			return fmt.Sprintf(" Use --region %s, or run \"postern configure set region %s\".", m[1], m[1])
 		}
 		return " Use the server's region with --region, or run \"postern configure set region REGION\"."

@@ -7,22 +7,23 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 )
 
 var (
-	firstCap = regexp.MustCompile(`(.)([A-Z][a-z]+)`)
-	endCap   = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+	firstCap = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(.)([A-Z][a-z]+)`) })
+	endCap   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([a-z0-9])([A-Z])`) })
 )
 
 // kebab turns an SDK name into the AWS CLI's command or flag name, with
 // botocore's xform_name rules: SSHPublicKey → ssh-public-key,
 // InstanceOSUser → instance-os-user, Ipv6CidrBlock → ipv6-cidr-block.
 func kebab(name string) string {
-	s := firstCap.ReplaceAllString(name, "${1}_${2}")
-	s = endCap.ReplaceAllString(s, "${1}_${2}")
+	s := firstCap().ReplaceAllString(name, "${1}_${2}")
+	s = endCap().ReplaceAllString(s, "${1}_${2}")
 	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
 }
 

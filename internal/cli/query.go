@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jmespath/go-jmespath"
 )
@@ -33,7 +34,7 @@ func compileQuery(expr string) (*jmesQuery, error) {
 		return nil, fmt.Errorf("Bad value for --query %s: %v", expr, err)
 	}
 	q := &jmesQuery{expr: expr, compiled: c}
-	for _, m := range hashKeyRe.FindAllStringSubmatch(expr, -1) {
+	for _, m := range hashKeyRe().FindAllStringSubmatch(expr, -1) {
 		k := m[1]
 		if uq, err := strconv.Unquote(k); err == nil {
 			k = uq
@@ -45,7 +46,7 @@ func compileQuery(expr string) (*jmesQuery, error) {
 
 // hashKeyRe finds the keys of an expression's multi-select hashes
 // ({Name: n, Id: i}); go-jmespath keeps its syntax tree to itself.
-var hashKeyRe = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*|"(?:[^"\\]|\\.)*")\s*:`)
+var hashKeyRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*|"(?:[^"\\]|\\.)*")\s*:`) })
 
 // legacyLiterals quotes the backtick literals that are not JSON
 // (`running`), which the AWS CLI's JMESPath reads as strings (as JMESPath

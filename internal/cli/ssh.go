@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -80,8 +81,8 @@ func sshShortcut(env *Env) *cobra.Command {
 }
 
 var (
-	endpointOptRe = regexp.MustCompile(`^eice-[0-9a-zA-Z_]+$`)
-	dnsOptRe      = regexp.MustCompile(`^[0-9a-zA-Z.:-]+$`)
+	endpointOptRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^eice-[0-9a-zA-Z_]+$`) })
+	dnsOptRe      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-zA-Z.:-]+$`) })
 )
 
 // parseEICEOptions reads --eice-options.
@@ -102,12 +103,12 @@ func parseEICEOptions(s string) (maxDur int, endpoint, dns string, err error) {
 			}
 			maxDur = n
 		case "endpointId":
-			if !endpointOptRe.MatchString(v) {
+			if !endpointOptRe().MatchString(v) {
 				return 0, "", "", fmt.Errorf("--eice-options: endpointId %q is not an eice- id", v)
 			}
 			endpoint = v
 		case "dnsName":
-			if !dnsOptRe.MatchString(v) {
+			if !dnsOptRe().MatchString(v) {
 				return 0, "", "", fmt.Errorf("--eice-options: dnsName %q is not a DNS name", v)
 			}
 			dns = v
@@ -122,7 +123,7 @@ func parseEICEOptions(s string) (maxDur int, endpoint, dns string, err error) {
 }
 
 func runSSH(ctx context.Context, env *Env, o sshOptions) error {
-	if !instanceIDRe.MatchString(o.instanceID) {
+	if !instanceIDRe().MatchString(o.instanceID) {
 		return usageErr("%q is not an instance id (i-…)", o.instanceID)
 	}
 	maxDur, endpointID, dnsName, err := parseEICEOptions(o.eiceOptions)

@@ -10,7 +10,10 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -29,7 +32,7 @@ func tunnelShortcut(env *Env) *cobra.Command {
 	return c
 }
 
-var instanceIDRe = regexp.MustCompile(`^i-[0-9a-zA-Z]+$`)
+var instanceIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^i-[0-9a-zA-Z]+$`) })
 
 // tunnelOptions are open-tunnel's flags, as the AWS CLI names them.
 type tunnelOptions struct {
@@ -68,7 +71,7 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	switch {
 	case o.instanceID == "" && o.privateIP == "":
 		return usageErr("the following arguments are required: --instance-id or --private-ip-address")
-	case o.instanceID != "" && !instanceIDRe.MatchString(o.instanceID):
+	case o.instanceID != "" && !instanceIDRe().MatchString(o.instanceID):
 		return usageErr("--instance-id %q is not an instance id (i-…)", o.instanceID)
 	case o.privateIP != "" && o.endpointID == "":
 		return usageErr("--private-ip-address needs --instance-connect-endpoint-id")
@@ -97,6 +100,9 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	if err != nil {
 		return err
 	}
+	// The look-up's API calls and the tunnels share one trust: the tunnel's
+	// handshake resumes the API connection's TLS session (tlsresume.go).
+	cfg, _ = withSessionCache(cfg, newSharedSessions())
 	t := client.Target{InstanceID: o.instanceID, EndpointID: o.endpointID, DNSName: o.dnsName, PrivateIP: o.privateIP,
 		RemotePort: o.remotePort, MaxTunnelDuration: o.maxDuration}
 	if t.PrivateIP == "" || t.DNSName == "" {
@@ -130,6 +136,7 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("Cannot listen on port %d: %v", o.localPort, err)}
 	}
 	l := &client.Listener{Dialer: d, Target: t, Max: o.maxConns, Out: env.Stdout}
+	l.Idle = releaseWhenIdle(l.Active, debug.FreeOSMemory)
 	if err := l.Serve(ctx, ln); err != nil {
 		return &exitError{code: ExitOther, msg: err.Error()}
 	}
@@ -176,4 +183,32 @@ func tlsConfigOf(cfg aws.Config, insecure bool) *tls.Config {
 		out.InsecureSkipVerify = true //nolint:gosec // the user asked for --no-verify-ssl
 	}
 	return out
+}
+
+// idleRelease is how long a --local-port client waits, once its last
+// connection has closed, before it gives its free memory back.
+const idleRelease = 50 * time.Millisecond
+
+// releaseWhenIdle returns a Listener's Idle: idleRelease after the last
+// connection closed, if none is open then, it calls release
+// (debug.FreeOSMemory: the client runs the garbage collector and returns
+// its free memory to the system), so that an idle client holds what it needs and
+// not the buffers and TLS state of its last burst of tunnels. A burst
+// that ends and starts again within idleRelease costs nothing more.
+func releaseWhenIdle(active func() int64, release func()) func() {
+	var mu sync.Mutex
+	var timer *time.Timer
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if timer == nil {
+			timer = time.AfterFunc(idleRelease, func() {
+				if active() == 0 {
+					release()
+				}
+			})
+			return
+		}
+		timer.Reset(idleRelease)
+	}
 }

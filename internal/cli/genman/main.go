@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/postern/postern/internal/cli"
+	"github.com/postern/postern/internal/cli/manpage"
 )
 
 func main() {
@@ -27,7 +27,7 @@ func main() {
 		}
 		date = time.Unix(sec, 0).UTC()
 	}
-	if err := cli.WriteManPages(os.Args[1], date); err != nil {
+	if err := manpage.WriteManPages(os.Args[1], date); err != nil {
 		fmt.Fprintln(os.Stderr, "genman:", err)
 		os.Exit(1)
 	}

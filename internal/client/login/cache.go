@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,13 +46,13 @@ func DefaultCacheDir() (string, error) {
 	return filepath.Join(home, ".postern", "login"), nil
 }
 
-var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var plainName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // Path is the file of profile's entry: the profile's name when it is a
 // plain file name, else a hash of it.
 func (c Cache) Path(profile string) string {
 	name := profile
-	if !plainName.MatchString(name) {
+	if !plainName().MatchString(name) {
 		sum := sha256.Sum256([]byte(profile))
 		name = "profile-" + hex.EncodeToString(sum[:12])
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -276,7 +277,7 @@ func (e *RoleError) Error() string {
 
 func (e *RoleError) Unwrap() error { return e.Err }
 
-var sessionNameBad = regexp.MustCompile(`[^\w+=,.@-]`)
+var sessionNameBad = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^\w+=,.@-]`) })
 
 // SessionName is the role session name for a sign-in: the person's user
 // name, else e-mail, else subject, in the characters and length STS
@@ -289,7 +290,7 @@ func SessionName(t Tokens) string {
 	if name == "" {
 		name = t.Subject
 	}
-	name = sessionNameBad.ReplaceAllString(name, "-")
+	name = sessionNameBad().ReplaceAllString(name, "-")
 	if len(name) > 64 {
 		name = name[:64]
 	}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/postern/postern/internal/wire/keyservice"
@@ -43,11 +44,11 @@ type Config struct {
 	SignerKey  string `json:"signerKey"` // the server's public signing key, authorized_keys form
 }
 
-var instanceRe = regexp.MustCompile(`^i-[0-9a-zA-Z]{1,32}$`)
+var instanceRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^i-[0-9a-zA-Z]{1,32}$`) })
 
 // Validate checks a configuration and returns the signer key.
 func (c Config) Validate() (ed25519.PublicKey, error) {
-	if !instanceRe.MatchString(c.InstanceID) {
+	if !instanceRe().MatchString(c.InstanceID) {
 		return nil, fmt.Errorf("instance id %q is not an instance id (i-…)", c.InstanceID)
 	}
 	u, err := url.Parse(c.KeysURL)

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/postern/postern/internal/wire/sshkeys"
 )
@@ -39,15 +40,15 @@ type Source func(ctx context.Context, instanceID, user string) ([]sshkeys.Entry,
 type Authorize func(r *http.Request, instanceID string) error
 
 var (
-	instanceRe = regexp.MustCompile(`^i-[0-9a-zA-Z]{1,32}$`)
-	userRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9@._$-]{0,31}$`)
+	instanceRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^i-[0-9a-zA-Z]{1,32}$`) })
+	userRe     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9@._$-]{0,31}$`) })
 )
 
 // Handler serves Pattern.
 func Handler(src Source, authz Authorize, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inst, user := r.PathValue("instance"), r.PathValue("user")
-		if !instanceRe.MatchString(inst) || !userRe.MatchString(user) {
+		if !instanceRe().MatchString(inst) || !userRe().MatchString(user) {
 			http.Error(w, "bad instance id or user name", http.StatusBadRequest)
 			return
 		}
