@@ -201,6 +201,22 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{id: awsproto.NewRequestID(), at: f.cfg.Now(), sourceIP: remoteIP(r), userAgent: r.UserAgent()}
 	req.tunnelID = awsid.EC2("tnl")
 	log := f.log.With("request_id", req.id)
+	// The request counts in f.wg from here (Shutdown waits for it), unless
+	// the server is stopping already: then decide refuses it. Counting
+	// starts under f.mu, where Shutdown sets stopping, so no Add can race
+	// with Shutdown's Wait.
+	f.mu.Lock()
+	counted := !f.stopping
+	if counted {
+		f.wg.Add(1)
+	}
+	f.mu.Unlock()
+	handedOff := false
+	defer func() {
+		if counted && !handedOff {
+			f.wg.Done()
+		}
+	}()
 	stream, ref := f.decide(r, req)
 	if ref != nil {
 		f.refuse(w, r, req, ref, log)
@@ -216,7 +232,7 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, req.id, refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "The tunnel could not be recorded; try again."))
 		return
 	}
-	f.serveTunnel(w, r, req, stream, rec.EventID, log)
+	handedOff = counted && f.serveTunnel(w, r, req, stream, rec.EventID, log)
 }
 
 // decide runs every check, in order, then asks an agent to dial. On

@@ -122,7 +122,10 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 // for the connection and the handler's grown stack are freed while the
 // tunnel lives (about 23 KiB per idle tunnel, measured in
 // internal/bench/wsbench).
-func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *request, stream relay.Stream, openEventID string, log *slog.Logger) {
+//
+// It reports whether it handed the request's count in f.wg to the
+// tunnel's goroutine (which then calls Done when the tunnel is recorded).
+func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *request, stream relay.Stream, openEventID string, log *slog.Logger) bool {
 	// Every check passed: the connection becomes a tunnel and no longer
 	// counts among its source's unauthenticated ones. The upgrader
 	// clears any deadline net/http left on it.
@@ -141,7 +144,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		stream.Close()
 		f.release(req)
 		f.recordClose(req, openEventID, &tunnel{req: req, started: f.cfg.Now(), reason: "UpgradeFailed", message: err.Error()})
-		return
+		return false
 	}
 	var rd io.Reader = conn
 	if brw != nil && brw.Reader.Buffered() > 0 {
@@ -154,6 +157,9 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	t.lastRead.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	f.tunnels[req.tunnelID] = t
+	// Shutdown may have begun while this tunnel was being decided: its
+	// Terminate did not see it, so it ends here the same way.
+	stopping := f.stopping
 	if !f.pinging {
 		f.pinging = true
 		go f.keepalive()
@@ -161,8 +167,11 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	}
 	f.mu.Unlock()
 	f.cfg.Metrics.TunnelOpened(f.cfg.Now().Sub(req.at))
-	f.wg.Add(1)
 	go f.run(t, openEventID)
+	if stopping {
+		t.finish(wsframe.CloseGoingAway, tunnelproto.CodeServerStop, "The Postern server is shutting down", true)
+	}
+	return true
 }
 
 // run carries the tunnel's bytes until it ends, then records its close.
