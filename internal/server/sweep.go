@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"time"
+
+	"github.com/postern/postern/internal/server/endpoints"
 )
 
 // sweepInterval is how often the server deletes records that expired.
@@ -17,7 +19,9 @@ const sessionKeep = 24 * time.Hour
 // pushed SSH keys, presigned-URL uses (their URLs can no longer be used),
 // join tokens a day after their expiry (kept a while for operators) and
 // role sessions sessionKeep after theirs, and browser terminal recordings
-// past console.recording_retention_days.
+// past console.recording_retention_days. It also finishes endpoint
+// deletions a server left in delete-in-progress (it stopped in the
+// middle): those this server has seen so for endpoints.StaleDeletion or longer.
 // Audit events are never deleted here.
 func (s *Server) sweep(stop <-chan struct{}) {
 	t := time.NewTicker(sweepInterval)
@@ -41,12 +45,17 @@ func (s *Server) sweepOnce(ctx context.Context, now time.Time) {
 	toks, err3 := s.Store.DeleteExpiredJoinTokens(ctx, now.Add(-24*time.Hour))
 	sess, err4 := s.Store.DeleteExpiredSessions(ctx, now.Add(-sessionKeep))
 	recs, err5 := s.console.SweepRecordings(now)
-	for _, err := range []error{err1, err2, err3, err4, err5} {
+	var dels int
+	var err6 error
+	if s.endpoints != nil {
+		dels, err6 = s.endpoints.FinishStaleDeletions(ctx, now, endpoints.StaleDeletion)
+	}
+	for _, err := range []error{err1, err2, err3, err4, err5, err6} {
 		if err != nil {
 			s.logger.Warn("sweeping expired records", "error", err)
 		}
 	}
-	if keys+uses+toks+sess+recs > 0 {
-		s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks, "role_sessions", sess, "recordings", recs)
+	if keys+uses+toks+sess+recs+dels > 0 {
+		s.logger.Debug("swept expired records", "pushed_keys", keys, "presign_uses", uses, "join_tokens", toks, "role_sessions", sess, "recordings", recs, "endpoint_deletions", dels)
 	}
 }

@@ -45,6 +45,18 @@ func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator
 	} else if n > 0 {
 		s.logger.Info("endpoints now carry the server's address", "dns_name", s.DNSName(), "endpoints", n)
 	}
+	// Deletions a crash left in delete-in-progress: with a store no other
+	// server shares none is still being carried out, so they finish now;
+	// on a shared one the sweep finishes those still there after
+	// endpoints.StaleDeletion (this call counts from now). A failure here
+	// does not stop the start: the sweep tries again.
+	bound := time.Duration(0)
+	if store.IsReplicated(s.Store) {
+		bound = endpoints.StaleDeletion
+	}
+	if _, err := eps.FinishStaleDeletions(ctx, time.Now(), bound); err != nil {
+		s.logger.Warn("finishing interrupted endpoint deletions", "error", err)
+	}
 	if s.Config.EmbeddedAgent() {
 		zone, zoneID := ec2api.LocalZone(s.Config.Region)
 		ln, err := eps.EnsureLocalNetwork(ctx, endpoints.LocalPlace{AccountID: s.AccountID, Region: s.Config.Region,

@@ -2,8 +2,9 @@
 // and of the agents that serve them: join tokens (issue, hash, redeem),
 // the state machine (the states and transitions of package eice, applied
 // to stored endpoints), agents joining, leaving and being revoked, the
-// completion of an endpoint's deletion when its last agent leaves, the
-// endpoints' DNS names and the local network of the one-machine run.
+// completion of an endpoint's deletion when its last agent leaves (or,
+// when a crash cut it short, FinishStaleDeletions), the endpoints' DNS
+// names and the local network of the one-machine run.
 //
 // The EC2 API (package ec2api), the agents' links (package relay) and the
 // tunnel front door call it; it calls the tunnel side back only through
@@ -86,6 +87,9 @@ type Endpoints struct {
 
 	mu    sync.Mutex
 	links Links
+	// deleting holds when this server first saw each endpoint in
+	// delete-in-progress (FinishStaleDeletions).
+	deleting map[string]time.Time
 }
 
 // New returns the endpoints' life cycle over cfg's store.
@@ -289,6 +293,90 @@ func (h *Endpoints) EndpointDeleting(endpointID string) {
 			h.log.Error("remove agent from a deleted endpoint", "endpoint", endpointID, "agent", eni, "error", err)
 		}
 	}
+}
+
+// StaleDeletion is how long an endpoint may stay in delete-in-progress,
+// as one server sees it, before FinishStaleDeletions completes the
+// deletion. A deletion completes within seconds of its commit
+// (EndpointDeleting) unless the server deleting it stopped in between.
+const StaleDeletion = 5 * time.Minute
+
+// FinishStaleDeletions completes the deletions a server left unfinished
+// (it stopped between DeleteInstanceConnectEndpoint's commit and its
+// agents' leaving): an endpoint this server has seen in
+// delete-in-progress for bound or longer, since its first call that saw
+// it, is finished as EndpointDeleting finishes one: its network
+// interfaces leave it, it reaches delete-complete at now and its agents'
+// links close. Ages count from this server's own sightings, not from a stored
+// time, so that no replica finishes a deletion another is still
+// carrying out; bound 0 finishes every deletion at once (for a store no
+// other server shares, at start). It returns how many it finished.
+func (h *Endpoints) FinishStaleDeletions(ctx context.Context, now time.Time, bound time.Duration) (int, error) {
+	eps, err := h.st.ListEndpointsPage(ctx, store.EndpointQuery{States: []string{eice.DeleteInProgress}})
+	if err != nil {
+		return 0, fmt.Errorf("endpoints: list endpoints being deleted: %w", err)
+	}
+	var stale []string
+	h.mu.Lock()
+	seen := make(map[string]time.Time, len(eps))
+	for _, e := range eps {
+		if e.State != eice.DeleteInProgress {
+			continue
+		}
+		first, ok := h.deleting[e.EndpointID]
+		if !ok {
+			first = now
+		}
+		seen[e.EndpointID] = first
+		if now.Sub(first) >= bound {
+			stale = append(stale, e.EndpointID)
+		}
+	}
+	h.deleting = seen // forget those no longer being deleted
+	h.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, id := range stale {
+		done, err := h.finishDeletion(ctx, id, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if done {
+			n++
+			h.log.Info("finished an interrupted endpoint deletion", "endpoint", id)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// finishDeletion completes the deletion of an endpoint still in
+// delete-in-progress: its network interfaces leave it, it reaches
+// delete-complete at now, then its agents' links close. It reports whether it
+// completed it (false when it was no longer being deleted).
+func (h *Endpoints) finishDeletion(ctx context.Context, endpointID string, now time.Time) (bool, error) {
+	done := false
+	err := h.update(ctx, endpointID, func(e *store.Endpoint) (bool, error) {
+		done = false // update may run this again after a serialization failure
+		if e.State != eice.DeleteInProgress || !eice.CanTransition(e.State, eice.DeleteComplete) {
+			return false, nil
+		}
+		e.NetworkInterfaceIDs = []string{}
+		e.State, e.DeletedAt = eice.DeleteComplete, now.UTC().Truncate(time.Millisecond)
+		done = true
+		return true, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("endpoints: finish deletion of %s: %w", endpointID, err)
+	}
+	h.mu.Lock()
+	delete(h.deleting, endpointID)
+	h.mu.Unlock()
+	// After the store says delete-complete, so that no agent can rejoin.
+	if l := h.getLinks(); done && l != nil {
+		l.DisconnectEndpoint(endpointID, "The instance connect endpoint was deleted")
+	}
+	return done, nil
 }
 
 // Revoke revokes agent a for good at time now, on behalf of by (an ARN):
