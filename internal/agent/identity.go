@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/postern/postern/internal/util/atomicfile"
 	"github.com/postern/postern/internal/wire/agentkey"
 )
 
@@ -144,12 +145,10 @@ func LoadIdentity(dir string) (*Identity, error) {
 	return id, nil
 }
 
+// writeAtomic replaces path with data, of mode stateModes (see package
+// atomicfile).
 func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, stateModes); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, stateModes)
 }
 
 // pinnedVerifier returns a tls.Config.VerifyConnection function that

@@ -127,6 +127,7 @@ func serverCommand(env *Env) *cobra.Command {
 	})
 	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data, or data_dir in the config file)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", "", "TLS listener HOST:PORT, or several separated by commas (default 127.0.0.1:8443, or listen in the config file)")
+	cmd.Flags().IntSliceVar(&opts.ListenFDs, "listen-fd", nil, "serve on inherited listening sockets, these file descriptors (comma-separated), instead of --listen")
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&opts.Database, "database", "", "the store: sqlite (default, DATA_DIR/postern.db) or a postgres:// URL shared by replicas")

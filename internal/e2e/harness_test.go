@@ -10,9 +10,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,8 +87,37 @@ func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 // port they picked was taken in the meantime.
 func tryStartServer(t *testing.T, dataDir string, extra ...string) (*serverProc, error) {
 	t.Helper()
+	return tryStartServerOn(t, dataDir, nil, extra...)
+}
+
+// startServerOn is startServer serving the reserved ports lns (the first
+// is the main one), which the server inherits (--listen-fd) and the test
+// keeps: no other process can take them, not even while the server
+// restarts.
+func startServerOn(t *testing.T, dataDir string, lns []*reservedPort, extra ...string) *serverProc {
+	t.Helper()
+	p, err := tryStartServerOn(t, dataDir, lns, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryStartServerOn is startServerOn returning an error.
+func tryStartServerOn(t *testing.T, dataDir string, lns []*reservedPort, extra ...string) (*serverProc, error) {
+	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extra...)
+	var files []*os.File
+	var fds []string
+	for i, ln := range lns {
+		files = append(files, ln.file)
+		fds = append(fds, strconv.Itoa(3+i)) // ExtraFiles start at 3
+	}
+	if len(fds) > 0 {
+		args = append(args, "--listen-fd", strings.Join(fds, ","))
+	}
 	cmd := exec.Command(binPath, args...)
+	cmd.ExtraFiles = files
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -254,3 +286,32 @@ func startBareServer(t *testing.T, dataDir string) *serverProc {
 	}
 	return startServer(t, dataDir)
 }
+
+// reservedPort is a listening socket the test holds for a server it runs:
+// the port is never free between reserving it and the server's (or its
+// restart's) use, so no other process can take it.
+type reservedPort struct {
+	addr string   // ip:port
+	file *os.File // the socket, passed to the server
+}
+
+// reservePort listens on ip with a kernel-chosen port; the socket stays
+// open until the test ends.
+func reservePort(t *testing.T, ip netip.Addr) *reservedPort {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.File()
+	ln.Close() // f holds the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &reservedPort{addr: ln.Addr().String(), file: f}
+}
+
+// release closes the test's copy of the socket: once the server that
+// inherited it exits, the port refuses connections (and is free).
+func (r *reservedPort) release() { r.file.Close() }

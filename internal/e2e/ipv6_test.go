@@ -53,18 +53,10 @@ func TestIPv6AcrossNetworkNamespaces(t *testing.T) {
 	// The server: no embedded agent, known by its IPv6 address, listening
 	// there and on 127.0.0.1.
 	dataDir := filepath.Join(t.TempDir(), "data")
-	var srv *serverProc
-	var listen6, listen4 string
-	for attempt := 0; srv == nil; attempt++ {
-		listen6, listen4 = freePort(t, hostIP), freePort(t, netip.MustParseAddr("127.0.0.1"))
-		writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\npublic_host: '%s'\nadvertise: '%s'\nagent:\n  embedded: false\n", hostIP, listen6))
-		var err error
-		if srv, err = tryStartServer(t, dataDir, "--listen", listen6+","+listen4); err != nil {
-			if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
-				t.Fatal(err)
-			}
-		}
-	}
+	ports := []*reservedPort{reservePort(t, hostIP), reservePort(t, netip.MustParseAddr("127.0.0.1"))}
+	listen6, listen4 := ports[0].addr, ports[1].addr
+	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\npublic_host: '%s'\nadvertise: '%s'\nagent:\n  embedded: false\n", hostIP, listen6))
+	srv := startServerOn(t, dataDir, ports)
 	if want := "https://" + listen6; srv.url != want {
 		t.Errorf("the server says it runs on %s, want %s", srv.url, want)
 	}
@@ -231,15 +223,9 @@ func TestIPv6AcrossNetworkNamespaces(t *testing.T) {
 		t.Fatalf("stopping the server: %v\n%s", err, logs())
 	}
 	first := srv.output()
-	srv = nil
-	for attempt := 0; srv == nil; attempt++ {
-		var err error
-		if srv, err = tryStartServer(t, dataDir, "--listen", listen6+","+listen4); err != nil {
-			if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
-				t.Fatalf("restarting the server: %v\nfirst run:\n%s", err, first)
-			}
-			t.Logf("restarting the server: %v; retrying", err)
-		}
+	srv, err := tryStartServerOn(t, dataDir, ports)
+	if err != nil {
+		t.Fatalf("restarting the server: %v\nfirst run:\n%s", err, first)
 	}
 	srv.waitAgentConnected(t, endpointID, since, logs)
 	sshOK("IPv6-only instance after a server restart", sshd6, inst6, ip6, agentOn6)

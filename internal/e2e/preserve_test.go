@@ -89,10 +89,11 @@ func TestClientIPPreservation(t *testing.T) {
 	// The server, on its address toward the agent (the client reaches it
 	// through the host).
 	dataDir := filepath.Join(t.TempDir(), "data")
-	listen := freePort(t, publicIP)
+	port := reservePort(t, publicIP)
+	listen := port.addr
 	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\npublic_host: %s\nadvertise: %s\nagent:\n  embedded: false\ntunnel:\n  ports: [\"22\", %q, %q]\n",
 		publicIP, listen, echoPort, proxyPort))
-	srv := startServer(t, dataDir, "--listen", listen)
+	srv := startServerOn(t, dataDir, []*reservedPort{port})
 	var agentProc *netns.Proc
 	logs := func() string {
 		s := srv.logs(sshd)

@@ -64,22 +64,18 @@ func TestReplicaKilled(t *testing.T) {
 	dirA, dirB := filepath.Join(root, "a"), filepath.Join(root, "b")
 	startReplica := func(dir string, prepare func()) *serverProc {
 		t.Helper()
-		for attempt := 0; ; attempt++ {
-			listen := freePort(t, netip.MustParseAddr("127.0.0.1"))
-			_, port, _ := net.SplitHostPort(listen)
-			if prepare != nil {
-				prepare()
-			}
-			writeServerConfig(t, dir, fmt.Sprintf("version: 1\ndatabase: '%s'\nadvertise: %s\nreplica_address: %s\ntunnel:\n  ports: [\"*\"]\n",
-				strings.ReplaceAll(dsn, "'", "''"), public, net.JoinHostPort("localhost", port)))
-			p, err := tryStartServer(t, dir, "--listen", listen)
-			if err == nil {
-				return p
-			}
-			if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
-				t.Fatal(err)
-			}
+		ln := reservePort(t, netip.MustParseAddr("127.0.0.1"))
+		_, port, _ := net.SplitHostPort(ln.addr)
+		if prepare != nil {
+			prepare()
 		}
+		writeServerConfig(t, dir, fmt.Sprintf("version: 1\ndatabase: '%s'\nadvertise: %s\nreplica_address: %s\ntunnel:\n  ports: [\"*\"]\n",
+			strings.ReplaceAll(dsn, "'", "''"), public, net.JoinHostPort("localhost", port)))
+		p := startServerOn(t, dir, []*reservedPort{ln})
+		// The replica holds the port now; the test lets go of it, so
+		// that A's kill makes its address refuse connections.
+		ln.release()
+		return p
 	}
 	a := startReplica(dirA, nil)
 	b := startReplica(dirB, func() { copyDataDir(t, dirA, dirB) })

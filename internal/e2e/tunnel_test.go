@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,21 +158,13 @@ func TestTunnelAcrossNetworkNamespaces(t *testing.T) {
 	}
 
 	// The server: no embedded agent, known to clients and agents by the
-	// veth address (the first name on its self-made certificate). The port
-	// is fixed so that a restart keeps it.
+	// veth address (the first name on its self-made certificate). The test
+	// holds the listening socket, so that a restart keeps the port.
 	dataDir := filepath.Join(t.TempDir(), "data")
-	var srv *serverProc
-	var listen string
-	for attempt := 0; srv == nil; attempt++ {
-		listen = freePort(t, publicIP)
-		writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\npublic_host: %s\nadvertise: %s\nagent:\n  embedded: false\n", publicIP, listen))
-		var err error
-		if srv, err = tryStartServer(t, dataDir, "--listen", listen); err != nil {
-			if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
-				t.Fatal(err)
-			}
-		}
-	}
+	port := reservePort(t, publicIP)
+	listen := port.addr
+	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\npublic_host: %s\nadvertise: %s\nagent:\n  embedded: false\n", publicIP, listen))
+	srv := startServerOn(t, dataDir, []*reservedPort{port})
 	var agentProc *netns.Proc
 	logs := func() string {
 		s := srv.logs(sshd)
@@ -277,15 +268,9 @@ func TestTunnelAcrossNetworkNamespaces(t *testing.T) {
 		t.Fatalf("stopping the server: %v\n%s", err, logs())
 	}
 	old := srv
-	srv = nil
-	for attempt := 0; srv == nil; attempt++ {
-		var err error
-		if srv, err = tryStartServer(t, dataDir, "--listen", listen); err != nil {
-			if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
-				t.Fatalf("restarting the server: %v\nfirst run:\n%s", err, old.output())
-			}
-			t.Logf("restarting the server: %v; retrying", err)
-		}
+	srv, err := tryStartServerOn(t, dataDir, []*reservedPort{port})
+	if err != nil {
+		t.Fatalf("restarting the server: %v\nfirst run:\n%s", err, old.output())
 	}
 	srv.waitAgentConnected(t, endpointID, since, logs)
 	select {
@@ -377,18 +362,6 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, logs func() str
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// freePort returns ip:port with a port the kernel just had free on ip.
-func freePort(t *testing.T, ip netip.Addr) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // runSSH runs an ssh or scp command with the given AWS environment (for

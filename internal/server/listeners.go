@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 )
 
@@ -21,6 +22,31 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 	}
 	if len(lns) == 0 {
 		return nil, errors.New("server: no listen address")
+	}
+	return lns, nil
+}
+
+// inheritedListeners are the listening sockets open as the file
+// descriptors fds (--listen-fd).
+func inheritedListeners(fds []int) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, fd := range fds {
+		if fd < 3 {
+			closeAll(lns)
+			return nil, fmt.Errorf("server: --listen-fd %d: not an inherited descriptor (0-2 are stdin, stdout and stderr)", fd)
+		}
+		f := os.NewFile(uintptr(fd), fmt.Sprintf("listen-fd-%d", fd))
+		if f == nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("server: --listen-fd %d: not an open descriptor", fd)
+		}
+		ln, err := net.FileListener(f)
+		f.Close() // ln holds its own duplicate
+		if err != nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("server: --listen-fd %d: %w", fd, err)
+		}
+		lns = append(lns, ln)
 	}
 	return lns, nil
 }

@@ -50,6 +50,7 @@ import (
 	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/util/atomicfile"
 	"github.com/postern/postern/internal/wire/agentkey"
 	"github.com/postern/postern/internal/wire/awsid"
 	"github.com/postern/postern/internal/wire/keyservice"
@@ -64,6 +65,11 @@ type Options struct {
 	Listen     string // --listen HOST:PORT[,HOST:PORT...]
 	ConfigFile string // --config; empty means DataDir/postern.yaml if it exists
 	Database   string // --database: sqlite (default) or a postgres:// URL
+	// ListenFDs (--listen-fd N[,N...]) are listening TCP sockets the
+	// server inherits as open file descriptors, served instead of
+	// listening on Listen (the first is the main one): a supervisor or a
+	// test keeps the port while the server restarts.
+	ListenFDs []int
 	// Version is Postern's version (`postern --version`), which the
 	// console shows and puts in its calls' user agent.
 	Version string
@@ -136,7 +142,21 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	lns, err := listenAll(cfg.Listen)
+	var lns []net.Listener
+	if len(opts.ListenFDs) > 0 {
+		lns, err = inheritedListeners(opts.ListenFDs)
+		if err == nil {
+			// What the server says about its listeners (the
+			// client configuration's URL) is of the inherited ones.
+			addrs := make([]string, len(lns))
+			for i, ln := range lns {
+				addrs[i] = ln.Addr().String()
+			}
+			cfg.Listen = config.ParseAddrs(strings.Join(addrs, ","))
+		}
+	} else {
+		lns, err = listenAll(cfg.Listen)
+	}
 	if err != nil {
 		return err
 	}
@@ -717,12 +737,9 @@ func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
 	_, _ = io.WriteString(out, b.String())
 }
 
+// writeFileAtomic replaces path with data (see package atomicfile).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 func fileExists(path string) bool {

@@ -126,6 +126,9 @@ type envOption func(*envSettings)
 // envSettings are what envOptions set.
 type envSettings struct {
 	serviceNow func() time.Time // the services' clock, when not the authenticator's
+	// serviceStore wraps the store the IAM and STS services use (the
+	// authenticator and authorizer keep the plain one).
+	serviceStore func(store.Store) store.Store
 }
 
 // withServiceClock gives the IAM and STS services their own clock (the
@@ -166,6 +169,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	cfg := Config{Store: st, Sealer: seal, Authorizer: authz, AccountID: testAccount, Now: clk.Now, NewID: gen.NewID}
 	if set.serviceNow != nil {
 		cfg.Now = set.serviceNow
+	}
+	if set.serviceStore != nil {
+		cfg.Store = set.serviceStore(st)
 	}
 	iamSvc, err := NewIAM(cfg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package iamapi
 
 import (
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -233,6 +234,10 @@ func (h *handler) deleteLoginProfile(c *api.Call) (any, error) {
 	return nil, nil
 }
 
+// errPasswordChanged: the password changed between ChangePassword's check
+// of the old one and its write.
+var errPasswordChanged = errors.New("iamapi: the password changed concurrently")
+
 // changePassword is ChangePassword: OldPassword, NewPassword, for the
 // calling IAM user only. The caller needs iam:ChangePassword on its own
 // user, unless the account's password policy sets
@@ -287,16 +292,31 @@ func (h *handler) changePassword(c *api.Call) (any, error) {
 	}
 	h.passwordFails.succeeded(u.UserID)
 	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
-		pol, err := checkPasswordPolicy(c, tx, lp, u.UserName, newPw)
+		// The old password was checked against the hash read before the
+		// transaction: if the password changed since (an administrator's
+		// UpdateLoginProfile), the check no longer holds, and writing
+		// would overwrite the administrator's reset.
+		cur, err := tx.GetLoginProfile(c.Ctx, u.UserName)
 		if err != nil {
 			return err
 		}
-		next, err := newPassword(pol, lp, newPw, false, h.now())
+		if subtle.ConstantTimeCompare([]byte(cur.PasswordHash), []byte(lp.PasswordHash)) != 1 {
+			return errPasswordChanged
+		}
+		pol, err := checkPasswordPolicy(c, tx, cur, u.UserName, newPw)
+		if err != nil {
+			return err
+		}
+		next, err := newPassword(pol, cur, newPw, false, h.now())
 		if err != nil {
 			return err
 		}
 		return tx.UpdateLoginProfile(c.Ctx, next)
 	})
+	if errors.Is(err, errPasswordChanged) {
+		return nil, awsproto.Errorf(http.StatusConflict, "EntityTemporarilyUnmodifiable",
+			"The password of user %s was changed while this request ran; sign in again and retry.", u.UserName)
+	}
 	if err != nil {
 		return nil, storeErr(err, "change password of "+u.UserName, "Login Profile for User "+u.UserName)
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/postern/postern/internal/util/atomicfile"
 )
 
 // Session recordings: asciicast v2 (https://docs.asciinema.org/manual/asciicast/v2/),
@@ -133,19 +135,7 @@ func writeMeta(dir string, m recordingMeta) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".meta-*")
-	if err != nil {
-		return fmt.Errorf("webterm: recording metadata: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, m.TunnelID+".json"))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(filepath.Join(dir, m.TunnelID+".json"), b, 0o600); err != nil {
 		return fmt.Errorf("webterm: recording metadata: %w", err)
 	}
 	return nil

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/postern/postern/internal/wire/awsid"
 )
 
 // recordingInfo is one entry of GET /console/api/recordings.
@@ -77,18 +79,56 @@ func (t *Terminal) serveListRecordings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
 }
 
-// recordingFor reads a recording's metadata for a request, answering 404
-// when there is none.
-func (t *Terminal) recordingFor(w http.ResponseWriter, r *http.Request) (recordingMeta, bool) {
+// unknownEndpoint names no endpoint: the resource a request for a tunnel
+// without a recording is authorized against, so that a caller without the
+// action on every endpoint cannot tell unknown tunnel ids from refused ones.
+const unknownEndpoint = "eice-unknown"
+
+// recordingFor reads a recording's metadata for a request and authorizes
+// the action on its endpoint. When there is no recording, the action is
+// authorized against an endpoint that does not exist: a caller allowed the
+// action on all endpoints is told there is no recording (404), any other
+// gets the same refusal as for a recording they may not see. A refusal
+// names the tunnel, not the endpoint, so its text does not tell either.
+func (t *Terminal) recordingFor(w http.ResponseWriter, r *http.Request, c *Caller, action string) (recordingMeta, bool) {
 	id := r.PathValue("tunnelId")
 	m, err := t.readMeta(id)
-	if errors.Is(err, fs.ErrNotExist) {
-		writeError(w, http.StatusNotFound, "RecordingNotFound", "There is no recording of the tunnel '%s'.", id)
-		return m, false
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.log.Error("read recording", "tunnel", id, "error", err)
 		writeError(w, http.StatusInternalServerError, "InternalError", "The recording could not be read.")
+		return m, false
+	}
+	missing := err != nil
+	resource, tunnelID, endpointID := m.EndpointARN, m.TunnelID, m.EndpointID
+	if missing {
+		resource, endpointID = awsid.EC2ARN(t.cfg.Region, c.Principal.AccountID, "instance-connect-endpoint", unknownEndpoint), unknownEndpoint
+		if tunnelIDPattern().MatchString(id) {
+			tunnelID = id
+		}
+	}
+	ok, denial, err := t.authorize(r.Context(), c, action, resource)
+	if err != nil {
+		t.log.Error("authorization failed", "action", action, "error", err)
+		writeError(w, http.StatusInternalServerError, "InternalError", "The request could not be authorized.")
+		return m, false
+	}
+	if !ok || !missing {
+		code, msg := "", ""
+		if !ok {
+			code, msg = denial.Err.Code, denial.Err.Message
+		}
+		if err := t.record(r.Context(), c, action, resource, tunnelID, endpointID, map[string]string{"tunnelId": id}, code, msg); err != nil {
+			t.log.Error("could not record the request; refusing it", "action", action, "error", err)
+			writeError(w, http.StatusInternalServerError, "InternalError", "The request could not be recorded; try again.")
+			return m, false
+		}
+	}
+	if !ok {
+		writeError(w, denial.Err.Status, denial.Err.Code, "User: %s is not authorized to perform: %s on the recording of the tunnel '%s'.", c.Principal.ARN, action, id)
+		return m, false
+	}
+	if missing {
+		writeError(w, http.StatusNotFound, "RecordingNotFound", "There is no recording of the tunnel '%s'.", id)
 		return m, false
 	}
 	return m, true
@@ -101,11 +141,8 @@ func (t *Terminal) serveRecording(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	m, ok := t.recordingFor(w, r)
+	m, ok := t.recordingFor(w, r, c, ActionGetSessionRecording)
 	if !ok {
-		return
-	}
-	if !t.check(w, r, c, ActionGetSessionRecording, m.EndpointARN, m.TunnelID, m.EndpointID, map[string]string{"tunnelId": m.TunnelID}) {
 		return
 	}
 	f, err := os.Open(filepath.Join(t.dir, m.TunnelID+".cast"))
@@ -140,16 +177,13 @@ func (t *Terminal) serveLive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "InvalidOrigin", "The viewer opens only from the console's own page.")
 		return
 	}
-	m, ok := t.recordingFor(w, r)
+	m, ok := t.recordingFor(w, r, c, ActionJoinSession)
 	if !ok {
 		return
 	}
 	rec := t.liveRecorder(m.TunnelID)
 	if rec == nil {
 		writeError(w, http.StatusNotFound, "SessionNotLive", "The session of the tunnel '%s' is not running; replay its recording instead.", m.TunnelID)
-		return
-	}
-	if !t.check(w, r, c, ActionJoinSession, m.EndpointARN, m.TunnelID, m.EndpointID, map[string]string{"tunnelId": m.TunnelID}) {
 		return
 	}
 	if !t.begin(w) {

@@ -567,6 +567,22 @@ func TestTerminal(t *testing.T) {
 		if status, body := f.get(t, "alice", "/console/api/recordings/tnl-0000000000000000f"); status != http.StatusNotFound || errorCode(body) != "RecordingNotFound" {
 			t.Errorf("missing recording: %d %s", status, body)
 		}
+		// A person without the action cannot tell a tunnel with a
+		// recording (or a live session) from one without: both are
+		// refused alike, and the refusal does not name the endpoint.
+		const unknown = "tnl-0000000000000000f"
+		for _, suffix := range []string{"", "/live"} {
+			known, knownBody := f.get(t, "carol", "/console/api/recordings/"+firstTunnel+suffix)
+			missing, missingBody := f.get(t, "carol", "/console/api/recordings/"+unknown+suffix)
+			if known != http.StatusForbidden || missing != known ||
+				!bytes.Equal(bytes.ReplaceAll(knownBody, []byte(firstTunnel), []byte(unknown)), missingBody) {
+				t.Errorf("carol %q: existing %d %s, unknown %d %s", suffix, known, knownBody, missing, missingBody)
+			}
+		}
+		// Those allowed on every endpoint still hear that it is not live.
+		if status, body := f.get(t, "dave", "/console/api/recordings/"+firstTunnel+"/live"); status != http.StatusNotFound || errorCode(body) != "SessionNotLive" {
+			t.Errorf("dave: not live: %d %s", status, body)
+		}
 	})
 
 	t.Run("live", func(t *testing.T) {
