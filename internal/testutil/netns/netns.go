@@ -401,46 +401,6 @@ func Nth6(p netip.Prefix, i uint64) netip.Addr {
 	return netip.AddrFrom16(a)
 }
 
-// hostPrefixes6 lists the host's IPv6 address prefixes and route
-// destinations (all tables), without default routes.
-func hostPrefixes6() ([]netip.Prefix, error) {
-	var list []netip.Prefix
-	addrs, err := run("-6", "-o", "addr", "show")
-	if err != nil {
-		return nil, err
-	}
-	for _, line := range strings.Split(addrs, "\n") {
-		f := strings.Fields(line)
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "inet6" {
-				if p, err := netip.ParsePrefix(f[i+1]); err == nil {
-					list = append(list, p.Masked())
-				}
-				break
-			}
-		}
-	}
-	routes, err := run("-6", "route", "show", "table", "all")
-	if err != nil {
-		return nil, err
-	}
-	for _, line := range strings.Split(routes, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 && routeTypes[f[0]] {
-			f = f[1:]
-		}
-		if len(f) == 0 || f[0] == "default" {
-			continue
-		}
-		if p, err := netip.ParsePrefix(f[0]); err == nil {
-			list = append(list, p.Masked())
-		} else if a, err := netip.ParseAddr(f[0]); err == nil {
-			list = append(list, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-	return list, nil
-}
-
 // Nth returns the i-th address of prefix p (Nth(10.214.7.0/24, 10) is
 // 10.214.7.10).
 func Nth(p netip.Prefix, i int) netip.Addr {
@@ -521,16 +481,23 @@ var routeTypes = map[string]bool{
 
 // hostPrefixes lists the host's IPv4 address prefixes and route
 // destinations (all tables), without the default route.
-func hostPrefixes() ([]netip.Prefix, error) {
+func hostPrefixes() ([]netip.Prefix, error) { return hostPrefixesOf("-4", "inet") }
+
+// hostPrefixes6 is hostPrefixes for IPv6.
+func hostPrefixes6() ([]netip.Prefix, error) { return hostPrefixesOf("-6", "inet6") }
+
+// hostPrefixesOf lists one family's address prefixes (`ip <family> addr`,
+// the word before each address is addrWord) and route destinations.
+func hostPrefixesOf(family, addrWord string) ([]netip.Prefix, error) {
 	var list []netip.Prefix
-	addrs, err := run("-4", "-o", "addr", "show")
+	addrs, err := run(family, "-o", "addr", "show")
 	if err != nil {
 		return nil, err
 	}
 	for _, line := range strings.Split(addrs, "\n") {
 		f := strings.Fields(line)
 		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "inet" {
+			if f[i] == addrWord {
 				if p, err := netip.ParsePrefix(f[i+1]); err == nil {
 					list = append(list, p.Masked())
 				}
@@ -538,7 +505,7 @@ func hostPrefixes() ([]netip.Prefix, error) {
 			}
 		}
 	}
-	routes, err := run("-4", "route", "show", "table", "all")
+	routes, err := run(family, "route", "show", "table", "all")
 	if err != nil {
 		return nil, err
 	}
