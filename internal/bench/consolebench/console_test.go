@@ -37,52 +37,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/postern/postern/internal/testutil/browser"
+	"github.com/postern/postern/internal/testutil/posternbin"
 	"github.com/postern/postern/internal/testutil/sshdtest"
 )
 
-func TestMain(m *testing.M) {
-	// A developer's own AWS settings must not leak into the benchmarks.
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
-			os.Unsetenv(k)
-		}
-	}
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(posternbin.Run(m)) }
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
-// posternBinary returns POSTERN_BIN, else a postern binary built once.
-func posternBinary(b testing.TB) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		if p := os.Getenv("POSTERN_BIN"); p != "" {
-			binPath, buildErr = filepath.Abs(p)
-			return
-		}
-		binDir, buildErr = os.MkdirTemp("", "consolebench-bin")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "postern")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/postern/postern/cmd/postern").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building postern: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return binPath
-}
+// posternBinary is the postern binary as a user runs it.
+func posternBinary(b testing.TB) string { return posternbin.Path(b) }
 
 const (
 	password = "Correct-Horse-9-Battery"

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/internal/testutil/posternbin"
 )
 
 // helperEnv makes the test binary a helper process instead of running
@@ -29,56 +30,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "echo" {
 		os.Exit(echoHelper())
 	}
-	// A developer's own AWS settings must not leak into the benchmarks.
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
-			os.Unsetenv(k)
-		}
-	}
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	os.Exit(posternbin.Run(m))
 }
 
 // --- the postern binary ---
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
-// posternBinary returns the path of the postern binary: POSTERN_BIN when
-// set, else one built once for this process.
-func posternBinary(b testing.TB) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		if p := os.Getenv("POSTERN_BIN"); p != "" {
-			binPath, buildErr = filepath.Abs(p)
-			return
-		}
-		binDir, buildErr = os.MkdirTemp("", "tunnelbench-bin")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "postern")
-		// Static, as the release builds it (scripts/release.sh): a
-		// dynamically linked binary spends ~1 ms more in every exec.
-		build := exec.Command("go", "build", "-o", binPath, "github.com/postern/postern/cmd/postern")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := build.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building postern: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return binPath
-}
+// posternBinary is the postern binary as a user runs it.
+func posternBinary(b testing.TB) string { return posternbin.Path(b) }
 
 // raiseNoFile raises this process's RLIMIT_NOFILE soft limit to want (and
 // the hard limit too when allowed, as root), else to the hard limit.
