@@ -26,8 +26,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	cdpbrowser "github.com/chromedp/cdproto/browser"
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp"
@@ -174,8 +172,6 @@ func (e *consoleEnv) wrongMFACode() string {
 	return ""
 }
 
-func tid(name string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + name + `"]`) }
-
 // run runs browser actions within d, failing t with a screenshot of the
 // page and the server's output.
 func (e *consoleEnv) run(t *testing.T, what string, d time.Duration, actions ...chromedp.Action[chromedp.Void]) {
@@ -218,30 +214,7 @@ const termText = `(document.querySelector('.xterm-rows') ? document.querySelecto
 // and up per character as a person's typing makes them ("\r" is Enter).
 func typeInTerminal(s string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(chromedp.Focus(chromedp.CSS(".xterm-helper-textarea"), chromedp.NodeReady),
-		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			for _, r := range s {
-				if err := pressKey(ctx, t, r); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
-}
-
-// pressKey sends one key down (with its text) and up to the focused
-// element.
-func pressKey(ctx context.Context, t *chromedp.Target, r rune) error {
-	down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Text: string(r), UnmodifiedText: string(r), Key: string(r)}
-	if r == '\r' {
-		down.Key, down.Code, down.WindowsVirtualKeyCode, down.NativeVirtualKeyCode = "Enter", "Enter", 13, 13
-	}
-	if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, down); err != nil {
-		return err
-	}
-	up := down
-	up.Type, up.Text, up.UnmodifiedText = input.DispatchKeyEventTypeKeyUp, "", ""
-	_, err := cdp.Call(ctx, t, input.DispatchKeyEvent, up)
-	return err
+		browser.TypeKeys(s))
 }
 
 // windowSize resizes the browser's window, as a person dragging its edge
@@ -271,25 +244,25 @@ func setValue(testid, v string) chromedp.Action[chromedp.Void] {
 func (e *consoleEnv) signIn(t *testing.T, name, password string) {
 	t.Helper()
 	e.run(t, "sign in as "+name, 20*time.Second,
-		chromedp.WaitVisible(tid("signin-form")),
-		setValue("signin-username", ""), chromedp.SendKeys(tid("signin-username"), name),
-		setValue("signin-password", ""), chromedp.SendKeys(tid("signin-password"), password),
-		chromedp.Click(tid("signin-submit")))
+		chromedp.WaitVisible(browser.TestID("signin-form")),
+		setValue("signin-username", ""), chromedp.SendKeys(browser.TestID("signin-username"), name),
+		setValue("signin-password", ""), chromedp.SendKeys(browser.TestID("signin-password"), password),
+		chromedp.Click(browser.TestID("signin-submit")))
 }
 
 // signOut uses the account menu's Sign out and waits for the sign-in page.
 func (e *consoleEnv) signOut(t *testing.T) {
 	t.Helper()
 	e.run(t, "sign out", 20*time.Second,
-		chromedp.Click(tid("identity")), chromedp.Click(tid("signout")),
-		chromedp.WaitVisible(tid("signin-form")))
+		chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("signout")),
+		chromedp.WaitVisible(browser.TestID("signin-form")))
 }
 
 // signedInAs waits for the console's layout under name.
 func (e *consoleEnv) signedInAs(t *testing.T, name string) {
 	t.Helper()
 	e.run(t, "signed in as "+name, 20*time.Second,
-		chromedp.WaitVisible(tid("nav")),
+		chromedp.WaitVisible(browser.TestID("nav")),
 		until(`document.querySelector('[data-testid="identity-name"]') && document.querySelector('[data-testid="identity-name"]').textContent === `+strconv.Quote(name)))
 }
 
@@ -321,7 +294,7 @@ func TestConsoleBrowser(t *testing.T) {
 	ctx := context.Background()
 
 	if !t.Run("sign in", func(t *testing.T) {
-		e.run(t, "open the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(tid("signin-form")))
+		e.run(t, "open the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(browser.TestID("signin-form")))
 		if loc := evalIn[string](t, e, "location.pathname"); loc != "/console/" {
 			t.Errorf("the server's address led to %s, want /console/", loc)
 		}
@@ -337,14 +310,14 @@ func TestConsoleBrowser(t *testing.T) {
 
 		// MFA: the password is right, the code is asked for.
 		e.signIn(t, "mallory", consolePassword)
-		e.run(t, "MFA code asked", 20*time.Second, chromedp.WaitVisible(tid("signin-mfa-required")), chromedp.WaitVisible(tid("signin-mfa")))
+		e.run(t, "MFA code asked", 20*time.Second, chromedp.WaitVisible(browser.TestID("signin-mfa-required")), chromedp.WaitVisible(browser.TestID("signin-mfa")))
 		b.Screenshot("signin-mfa-asked")
 		e.run(t, "wrong MFA code", 20*time.Second,
-			chromedp.SendKeys(tid("signin-mfa"), e.wrongMFACode()), chromedp.Click(tid("signin-submit")),
+			chromedp.SendKeys(browser.TestID("signin-mfa"), e.wrongMFACode()), chromedp.Click(browser.TestID("signin-submit")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-banner"][data-code="MFAInvalid"]`)))
 		b.Screenshot("signin-mfa-wrong")
 		e.run(t, "right MFA code", 20*time.Second,
-			setValue("signin-mfa", ""), chromedp.SendKeys(tid("signin-mfa"), e.mfaCode()), chromedp.Click(tid("signin-submit")))
+			setValue("signin-mfa", ""), chromedp.SendKeys(browser.TestID("signin-mfa"), e.mfaCode()), chromedp.Click(browser.TestID("signin-submit")))
 		e.signedInAs(t, "mallory")
 		if badge := evalIn[string](t, e, `Array.from(document.querySelectorAll('[data-testid="identity"] .badge')).map((x) => x.textContent).join(',')`); !strings.Contains(badge, "MFA") {
 			t.Errorf("mallory's session shows no MFA badge: %q", badge)
@@ -366,14 +339,14 @@ func TestConsoleBrowser(t *testing.T) {
 		b.Screenshot("endpoints")
 		detail := fmt.Sprintf(`[data-testid="detail-%s"]`, e.endpoint)
 		e.run(t, "endpoint detail with a connected agent", 30*time.Second,
-			chromedp.Click(tid("row-"+e.endpoint)),
+			chromedp.Click(browser.TestID("row-"+e.endpoint)),
 			chromedp.WaitVisible(chromedp.CSS(detail)),
 			until(`Array.from(document.querySelectorAll('`+detail+` .badge')).some((x) => x.textContent === 'connected')`))
 		b.Screenshot("endpoint-detail")
 
 		e.run(t, "instance listed", 30*time.Second,
-			chromedp.Click(tid("nav-instances")),
-			chromedp.WaitVisible(tid("row-"+e.instance)),
+			chromedp.Click(browser.TestID("nav-instances")),
+			chromedp.WaitVisible(browser.TestID("row-"+e.instance)),
 			until(`document.querySelector('[data-testid="ipv4-`+e.instance+`"]').textContent === '127.0.0.1'`))
 		b.Screenshot("instances")
 	}) {
@@ -384,21 +357,21 @@ func TestConsoleBrowser(t *testing.T) {
 	if !t.Run("terminal", func(t *testing.T) {
 		e.run(t, "connect dialog", 30*time.Second,
 			chromedp.Navigate(e.srv.url+"/console/#/instances"),
-			chromedp.Click(tid("connect-"+e.instance)),
-			chromedp.WaitVisible(tid("connect-dialog")))
+			chromedp.Click(browser.TestID("connect-"+e.instance)),
+			chromedp.WaitVisible(browser.TestID("connect-dialog")))
 		b.Screenshot("connect-dialog")
 		e.run(t, "connect", 30*time.Second,
 			setValue("connect-user", e.osUser),
 			setValue("connect-port", strconv.Itoa(e.sshd.Port)),
-			chromedp.Click(tid("connect-dialog-submit")),
-			chromedp.WaitVisible(tid("hostkey-prompt")))
+			chromedp.Click(browser.TestID("connect-dialog-submit")),
+			chromedp.WaitVisible(browser.TestID("hostkey-prompt")))
 		fp := evalIn[string](t, e, `document.querySelector('[data-testid="hostkey-fingerprint"]').textContent`)
 		if want := ssh.FingerprintSHA256(e.sshd.HostKey); fp != want {
 			t.Errorf("host key fingerprint shown: %q, sshd's is %q", fp, want)
 		}
 		b.Screenshot("terminal-hostkey")
 		e.run(t, "trust the host key", 30*time.Second,
-			chromedp.Click(tid("hostkey-trust")),
+			chromedp.Click(browser.TestID("hostkey-trust")),
 			until(`document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		tunnelID = evalIn[string](t, e, `document.querySelector('[data-testid="tunnel-id"]').textContent`)
 		if !strings.HasPrefix(tunnelID, "tnl-") {
@@ -510,7 +483,7 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 		}
 		// Sanity: the same call from the console itself is not refused,
 		// so the refusal above is the origin's, not the call's.
-		e.run(t, "back to the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/console/#/endpoints"), chromedp.WaitVisible(tid("nav")))
+		e.run(t, "back to the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/console/#/endpoints"), chromedp.WaitVisible(browser.TestID("nav")))
 		status := evalIn[float64](t, e, `(async () => {
   const s = await (await fetch('/console/api/session')).json();
   const r = await fetch('/console/api/call/ec2', {method: 'POST', headers: {'X-Postern-CSRF': s.csrfToken, 'Content-Type': 'application/x-www-form-urlencoded'},
@@ -579,7 +552,7 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 		if code := e.sessionWithCookie(t, cookie); code != http.StatusUnauthorized {
 			t.Errorf("the old cookie after sign-out: status %d, want 401", code)
 		}
-		e.run(t, "reload shows sign-in", 30*time.Second, chromedp.Reload(), chromedp.WaitVisible(tid("signin-form")))
+		e.run(t, "reload shows sign-in", 30*time.Second, chromedp.Reload(), chromedp.WaitVisible(browser.TestID("signin-form")))
 	}) {
 		return
 	}
@@ -589,13 +562,13 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 		e.signedInAs(t, "bob")
 		e.run(t, "connect as bob", 30*time.Second,
 			chromedp.Navigate(e.srv.url+"/console/#/instances"),
-			chromedp.Click(tid("connect-"+e.instance)),
-			chromedp.WaitVisible(tid("connect-dialog")),
+			chromedp.Click(browser.TestID("connect-"+e.instance)),
+			chromedp.WaitVisible(browser.TestID("connect-dialog")),
 			setValue("connect-user", e.osUser),
 			setValue("connect-port", strconv.Itoa(e.sshd.Port)),
-			chromedp.Click(tid("connect-dialog-submit")),
+			chromedp.Click(browser.TestID("connect-dialog-submit")),
 			until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'error'`),
-			chromedp.WaitVisible(tid("error-banner")))
+			chromedp.WaitVisible(browser.TestID("error-banner")))
 		code := evalIn[string](t, e, `document.querySelector('[data-testid="error-code"]').textContent`)
 		msg := evalIn[string](t, e, `document.querySelector('[data-testid="error-message"]').textContent`)
 		if code != "AccessDeniedException" || !strings.Contains(msg, "is not authorized to perform: ec2-instance-connect:OpenTunnel") || !strings.Contains(msg, "user/bob") {

@@ -105,55 +105,55 @@ func TestConsoleBrowserFederatedSignIn(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`button[type=submit]`)))
 	}
 
-	run("open the sign-in page", chromedp.Navigate(consoleURL+"/console/"), chromedp.WaitVisible(tid("signin-idp-example-sso")))
+	run("open the sign-in page", chromedp.Navigate(consoleURL+"/console/"), chromedp.WaitVisible(browser.TestID("signin-idp-example-sso")))
 	b.Screenshot("signin-with-provider")
-	run("sign in with Example SSO as alice", chromedp.Click(tid("signin-idp-example-sso")))
+	run("sign in with Example SSO as alice", chromedp.Click(browser.TestID("signin-idp-example-sso")))
 	run("the provider's login page", chromedp.WaitVisible(chromedp.CSS(`input#username`)),
 		until(`location.href.startsWith(`+strconv.Quote(op.Issuer+"/")+`)`))
 	b.Screenshot("provider-login-page")
 	run("the provider's login", providerLogin(alice))
-	run("back in the console", chromedp.WaitVisible(tid("nav")),
+	run("back in the console", chromedp.WaitVisible(browser.TestID("nav")),
 		until(`location.hash === '#/endpoints'`),
 		until(`document.querySelector('[data-testid="identity-name"]') && document.querySelector('[data-testid="identity-name"]').textContent === 'alice @ developers'`))
 	run("the endpoints page", until(`document.querySelector('main.view') && document.querySelector('main.view').innerText.includes('Instance Connect Endpoints')`))
 	b.Screenshot("signed-in-as-role")
-	run("the federated identity", chromedp.Click(tid("identity")), chromedp.WaitVisible(tid("identity-federated")),
+	run("the federated identity", chromedp.Click(browser.TestID("identity")), chromedp.WaitVisible(browser.TestID("identity-federated")),
 		until(`document.querySelector('[data-testid="identity-federated"]').textContent.includes('sub-alice')`))
 	b.Screenshot("federated-identity")
-	run("sign out", chromedp.Click(tid("signout")), chromedp.WaitVisible(tid("signin-form")))
+	run("sign out", chromedp.Click(browser.TestID("signout")), chromedp.WaitVisible(browser.TestID("signin-form")))
 
 	// bob signs in at the provider, but the role's trust policy admits
 	// only alice: AWS's AccessDenied on the sign-in page.
-	run("sign in with Example SSO as bob", chromedp.Click(tid("signin-idp-example-sso")))
+	run("sign in with Example SSO as bob", chromedp.Click(browser.TestID("signin-idp-example-sso")))
 	// The provider asks for a sign-in on every authorization request.
 	run("the provider's login as bob", chromedp.WaitVisible(chromedp.CSS(`input#username`)),
 		until(`location.href.startsWith(`+strconv.Quote(op.Issuer+"/")+`)`), providerLogin(bob))
-	run("refused", chromedp.WaitVisible(tid("error-banner")),
+	run("refused", chromedp.WaitVisible(browser.TestID("error-banner")),
 		until(`document.querySelector('[data-testid="error-code"]').textContent === 'AccessDenied'`),
 		until(`document.querySelector('[data-testid="error-message"]').textContent.includes('sts:AssumeRoleWithWebIdentity')`),
-		chromedp.WaitVisible(tid("signin-form")))
+		chromedp.WaitVisible(browser.TestID("signin-form")))
 	b.Screenshot("refused-access-denied")
 
 	// A provider that offers two roles: back from the provider, the page
 	// asks which.
-	run("sign in choosing a role", chromedp.Click(tid("signin-idp-pick")))
+	run("sign in choosing a role", chromedp.Click(browser.TestID("signin-idp-pick")))
 	run("the provider's login for the role picker", chromedp.WaitVisible(chromedp.CSS(`input#username`)), providerLogin(alice))
-	run("the role picker", chromedp.WaitVisible(tid("signin-role-operators")), chromedp.WaitVisible(tid("signin-role-developers")),
+	run("the role picker", chromedp.WaitVisible(browser.TestID("signin-role-operators")), chromedp.WaitVisible(browser.TestID("signin-role-developers")),
 		until(`document.querySelector('[data-testid="signin-role-who"]').textContent.includes('sub-alice')`))
 	b.Screenshot("choose-a-role")
 	// Cancel drops it: the sign-in page, and no role picker on reload.
-	run("cancel the role picker", chromedp.Click(tid("signin-role-cancel")), chromedp.WaitVisible(tid("signin-form")),
-		chromedp.Reload(), chromedp.WaitVisible(tid("signin-idp-pick")))
+	run("cancel the role picker", chromedp.Click(browser.TestID("signin-role-cancel")), chromedp.WaitVisible(browser.TestID("signin-form")),
+		chromedp.Reload(), chromedp.WaitVisible(browser.TestID("signin-idp-pick")))
 	pctx, pcancel := context.WithTimeout(b.Context(), 10*time.Second)
 	pending, err := chromedp.Run(pctx, chromedp.Evaluate[string](`fetch('/console/api/signin-oidc/pending').then((r) => r.text())`, chromedp.EvalAwaitPromise))
 	pcancel()
 	if err != nil || strings.TrimSpace(pending) != "{}" {
 		t.Fatalf("pending after cancel: %q %v", pending, err)
 	}
-	run("sign in choosing a role again", chromedp.Click(tid("signin-idp-pick")))
+	run("sign in choosing a role again", chromedp.Click(browser.TestID("signin-idp-pick")))
 	run("the provider's login for the role picker again", chromedp.WaitVisible(chromedp.CSS(`input#username`)), providerLogin(alice))
-	run("the role picker again", chromedp.WaitVisible(tid("signin-role-operators")))
-	run("as operators", chromedp.Click(tid("signin-role-operators")), chromedp.WaitVisible(tid("nav")),
+	run("the role picker again", chromedp.WaitVisible(browser.TestID("signin-role-operators")))
+	run("as operators", chromedp.Click(browser.TestID("signin-role-operators")), chromedp.WaitVisible(browser.TestID("nav")),
 		until(`document.querySelector('[data-testid="identity-name"]') && document.querySelector('[data-testid="identity-name"]').textContent === 'alice @ operators'`),
 		until(`location.hash === '#/endpoints'`))
 	b.Screenshot("signed-in-as-chosen-role")

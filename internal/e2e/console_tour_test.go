@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/postern/postern/internal/testutil/browser"
 )
 
 // tourTab is a second tab of the test's browser (same profile, so the
@@ -135,7 +137,7 @@ func TestConsoleTour(t *testing.T) {
 	// its frame).
 	e.run(t, "open the console", 30*time.Second,
 		chromedp.EmulateViewport(1280, 800),
-		chromedp.Navigate(e.srv.url+"/console/"), chromedp.WaitVisible(tid("signin-form")))
+		chromedp.Navigate(e.srv.url+"/console/"), chromedp.WaitVisible(browser.TestID("signin-form")))
 	e.signIn(t, "alice", consolePassword)
 	e.signedInAs(t, "alice")
 
@@ -147,23 +149,23 @@ func TestConsoleTour(t *testing.T) {
 	t.Run("endpoints", func(t *testing.T) {
 		state := fmt.Sprintf(`[data-testid="state-%s"]`, e.endpoint)
 		e.run(t, "endpoint listed", 30*time.Second,
-			chromedp.Click(tid("nav-endpoints")),
+			chromedp.Click(browser.TestID("nav-endpoints")),
 			heading("Instance Connect Endpoints"),
 			until(`document.querySelector('`+state+`') && document.querySelector('`+state+`').textContent === 'create-complete'`))
 		b.Screenshot("endpoints")
 		detail := fmt.Sprintf(`[data-testid="detail-%s"]`, e.endpoint)
 		e.run(t, "endpoint detail", 30*time.Second,
-			chromedp.Click(tid("row-"+e.endpoint)),
+			chromedp.Click(browser.TestID("row-"+e.endpoint)),
 			chromedp.WaitVisible(chromedp.CSS(detail)),
 			until(`Array.from(document.querySelectorAll('`+detail+` .badge')).some((x) => x.textContent === 'connected')`))
 		b.Screenshot("endpoint-detail")
 		e.run(t, "add agent", 30*time.Second,
-			chromedp.Click(tid("add-agent-"+e.endpoint)),
-			chromedp.WaitVisible(tid("join-token-dialog")))
+			chromedp.Click(browser.TestID("add-agent-"+e.endpoint)),
+			chromedp.WaitVisible(browser.TestID("join-token-dialog")))
 		b.Screenshot("endpoint-add-agent")
 		e.run(t, "join command", 30*time.Second,
-			chromedp.Click(tid("join-token-dialog-submit")),
-			chromedp.WaitVisible(tid("join-command")),
+			chromedp.Click(browser.TestID("join-token-dialog-submit")),
+			chromedp.WaitVisible(browser.TestID("join-command")),
 			until(textOf("join-command")+`.startsWith('postern endpoint-agent --join-token ')`))
 		b.Screenshot("endpoint-join-command")
 		e.run(t, "close the join command", 10*time.Second, closeDialog)
@@ -171,29 +173,29 @@ func TestConsoleTour(t *testing.T) {
 
 	t.Run("instances", func(t *testing.T) {
 		e.run(t, "instance listed", 30*time.Second,
-			chromedp.Click(tid("nav-instances")),
+			chromedp.Click(browser.TestID("nav-instances")),
 			heading("Instances"),
-			chromedp.WaitVisible(tid("row-"+e.instance)),
+			chromedp.WaitVisible(browser.TestID("row-"+e.instance)),
 			until(textOf("ipv4-"+e.instance)+` === '127.0.0.1'`))
 		b.Screenshot("instances")
 		e.run(t, "register dialog", 30*time.Second,
-			chromedp.Click(tid("register-instance")),
-			chromedp.WaitVisible(tid("register-dialog")),
+			chromedp.Click(browser.TestID("register-instance")),
+			chromedp.WaitVisible(browser.TestID("register-dialog")),
 			until(`document.querySelectorAll('[data-testid="register-subnet"] option').length > 0`))
 		b.Screenshot("instance-register")
 		e.run(t, "close the register dialog", 10*time.Second, closeDialog)
 	})
 
 	t.Run("network", func(t *testing.T) {
-		e.run(t, "VPCs", 30*time.Second, chromedp.Click(tid("nav-vpcs")), heading("VPCs"), chromedp.WaitVisible(tid("row-"+vpcID)))
+		e.run(t, "VPCs", 30*time.Second, chromedp.Click(browser.TestID("nav-vpcs")), heading("VPCs"), chromedp.WaitVisible(browser.TestID("row-"+vpcID)))
 		b.Screenshot("vpcs")
-		e.run(t, "subnets", 30*time.Second, chromedp.Click(tid("nav-subnets")), heading("Subnets"), chromedp.WaitVisible(tid("row-"+subnetID)))
+		e.run(t, "subnets", 30*time.Second, chromedp.Click(browser.TestID("nav-subnets")), heading("Subnets"), chromedp.WaitVisible(browser.TestID("row-"+subnetID)))
 		b.Screenshot("subnets")
-		e.run(t, "security groups", 30*time.Second, chromedp.Click(tid("nav-security-groups")), heading("Security groups"), chromedp.WaitVisible(tid("row-"+groupID)))
+		e.run(t, "security groups", 30*time.Second, chromedp.Click(browser.TestID("nav-security-groups")), heading("Security groups"), chromedp.WaitVisible(browser.TestID("row-"+groupID)))
 		b.Screenshot("security-groups")
 		e.run(t, "a group's rules", 30*time.Second,
-			chromedp.Click(tid("row-"+groupID)),
-			chromedp.WaitVisible(tid("detail-"+groupID)),
+			chromedp.Click(browser.TestID("row-"+groupID)),
+			chromedp.WaitVisible(browser.TestID("detail-"+groupID)),
 			until(`document.querySelector('[data-testid="detail-`+groupID+`"]').innerText.includes('10.20.0.0/16')`))
 		b.Screenshot("security-group-rules")
 	})
@@ -210,16 +212,16 @@ func TestConsoleTour(t *testing.T) {
 	var tunnelID string
 	if !t.Run("live tunnels", func(t *testing.T) {
 		e.run(t, "connect", 30*time.Second,
-			chromedp.Click(tid("nav-instances")),
-			chromedp.Click(tid("connect-"+e.instance)),
-			chromedp.WaitVisible(tid("connect-dialog")),
+			chromedp.Click(browser.TestID("nav-instances")),
+			chromedp.Click(browser.TestID("connect-"+e.instance)),
+			chromedp.WaitVisible(browser.TestID("connect-dialog")),
 			setValue("connect-user", e.osUser),
 			setValue("connect-port", strconv.Itoa(e.sshd.Port)),
-			chromedp.Click(tid("connect-dialog-submit")),
-			chromedp.WaitVisible(tid("hostkey-prompt")),
-			chromedp.Click(tid("hostkey-trust")),
+			chromedp.Click(browser.TestID("connect-dialog-submit")),
+			chromedp.WaitVisible(browser.TestID("hostkey-prompt")),
+			chromedp.Click(browser.TestID("hostkey-trust")),
 			until(`document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`),
-			chromedp.WaitVisible(tid("recording")))
+			chromedp.WaitVisible(browser.TestID("recording")))
 		tunnelID = evalIn[string](t, e, textOf("tunnel-id"))
 		marker := "t" + randomHex(t, 6)
 		e.run(t, "echo", 30*time.Second,
@@ -245,11 +247,11 @@ func TestConsoleTour(t *testing.T) {
 		}
 		tab2.shot(t, "tunnels-live")
 		tab2.run(t, "terminate", 30*time.Second,
-			chromedp.Click(tid("terminate-"+tunnelID)),
-			chromedp.WaitVisible(tid("confirm")))
+			chromedp.Click(browser.TestID("terminate-"+tunnelID)),
+			chromedp.WaitVisible(browser.TestID("confirm")))
 		tab2.shot(t, "tunnels-terminate-confirm")
 		tab2.run(t, "terminated", 30*time.Second,
-			chromedp.Click(tid("confirm")),
+			chromedp.Click(browser.TestID("confirm")),
 			until(`!`+row))
 		tab2.shot(t, "tunnels-after-terminate")
 		e.run(t, "the terminal's banner", 30*time.Second,
@@ -263,15 +265,15 @@ func TestConsoleTour(t *testing.T) {
 
 	t.Run("recordings", func(t *testing.T) {
 		e.run(t, "recording listed", 30*time.Second,
-			chromedp.Click(tid("nav-recordings")),
+			chromedp.Click(browser.TestID("nav-recordings")),
 			heading("Session recordings"),
-			chromedp.WaitVisible(tid("row-"+tunnelID)))
+			chromedp.WaitVisible(browser.TestID("row-"+tunnelID)))
 		b.Screenshot("recordings")
 		seek := `Number(document.querySelector('[data-testid="player-seek"]').value)`
 		e.run(t, "replay at 2x", 30*time.Second,
-			chromedp.Click(tid("replay-"+tunnelID)),
-			chromedp.WaitVisible(tid("player-seek")),
-			chromedp.Click(tid("player-speed-2")),
+			chromedp.Click(browser.TestID("replay-"+tunnelID)),
+			chromedp.WaitVisible(browser.TestID("player-seek")),
+			chromedp.Click(browser.TestID("player-speed-2")),
 			until(`document.querySelector('[data-testid="player-speed-2"]').classList.contains('active')`),
 			// from the start, playing
 			chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('[data-testid="player-seek"]'); s.value = '0'; s.dispatchEvent(new Event('input')); })()`),
@@ -282,18 +284,18 @@ func TestConsoleTour(t *testing.T) {
 
 		// A running session, joined live from the other tab.
 		e.run(t, "connect again", 30*time.Second,
-			chromedp.Click(tid("nav-instances")),
-			chromedp.Click(tid("connect-"+e.instance)),
-			chromedp.WaitVisible(tid("connect-dialog")),
+			chromedp.Click(browser.TestID("nav-instances")),
+			chromedp.Click(browser.TestID("connect-"+e.instance)),
+			chromedp.WaitVisible(browser.TestID("connect-dialog")),
 			setValue("connect-user", e.osUser),
 			setValue("connect-port", strconv.Itoa(e.sshd.Port)),
-			chromedp.Click(tid("connect-dialog-submit")),
+			chromedp.Click(browser.TestID("connect-dialog-submit")),
 			until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		live := evalIn[string](t, e, textOf("tunnel-id"))
 		tab2.run(t, "join live", 30*time.Second,
 			chromedp.Navigate(e.srv.url+"/console/#/recordings"),
-			chromedp.WaitVisible(tid("join-"+live)),
-			chromedp.Click(tid("join-"+live)),
+			chromedp.WaitVisible(browser.TestID("join-"+live)),
+			chromedp.Click(browser.TestID("join-"+live)),
 			until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		marker := "j" + randomHex(t, 6)
 		e.run(t, "type in the watched session", 30*time.Second,
@@ -304,24 +306,24 @@ func TestConsoleTour(t *testing.T) {
 		tab2.shot(t, "recording-join-live")
 		e.run(t, "disconnect", 30*time.Second,
 			activate(),
-			chromedp.Click(tid("disconnect")),
+			chromedp.Click(browser.TestID("disconnect")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-ended"][data-reason="closed"]`)))
-		tab2.run(t, "the viewer sees the end", 30*time.Second, chromedp.WaitVisible(tid("session-ended")))
+		tab2.run(t, "the viewer sees the end", 30*time.Second, chromedp.WaitVisible(browser.TestID("session-ended")))
 		tab2.shot(t, "recording-join-live-ended")
 		e.run(t, "front tab", 10*time.Second, activate())
 	})
 
 	t.Run("event history", func(t *testing.T) {
 		e.run(t, "events", 30*time.Second,
-			chromedp.Click(tid("nav-audit")),
+			chromedp.Click(browser.TestID("nav-audit")),
 			heading("Event history"),
 			until(`Array.from(document.querySelectorAll('[data-testid="view"] tr.clickable')).some((r) => r.innerText.includes('OpenTunnel'))`))
 		b.Screenshot("audit")
 		row := evalIn[string](t, e, `Array.from(document.querySelectorAll('[data-testid="view"] tr.clickable')).find((r) => r.innerText.includes('OpenTunnel')).dataset.testid`)
 		id := strings.TrimPrefix(row, "row-")
 		e.run(t, "an event's record", 30*time.Second,
-			chromedp.Click(tid(row)),
-			chromedp.WaitVisible(tid("event-"+id)),
+			chromedp.Click(browser.TestID(row)),
+			chromedp.WaitVisible(browser.TestID("event-"+id)),
 			until(`document.querySelector('[data-testid="event-`+id+`"]').innerText.includes('"eventName": "OpenTunnel"')`))
 		// The record fits the card: its long lines do not push the
 		// table's columns out of sight.
@@ -336,42 +338,42 @@ func TestConsoleTour(t *testing.T) {
 	})
 
 	t.Run("iam", func(t *testing.T) {
-		e.run(t, "users", 30*time.Second, chromedp.Click(tid("nav-users")), heading("Users"), chromedp.WaitVisible(tid("row-alice")))
+		e.run(t, "users", 30*time.Second, chromedp.Click(browser.TestID("nav-users")), heading("Users"), chromedp.WaitVisible(browser.TestID("row-alice")))
 		b.Screenshot("iam-users")
 		e.run(t, "create user dialog", 30*time.Second,
-			chromedp.Click(tid("create-user")),
-			chromedp.WaitVisible(tid("create-user-dialog")),
+			chromedp.Click(browser.TestID("create-user")),
+			chromedp.WaitVisible(browser.TestID("create-user-dialog")),
 			setValue("create-user-name", "carol"),
 			setValue("create-user-password", "Tour-Password-42-x"))
 		b.Screenshot("iam-create-user")
 		e.run(t, "user created with a password", 30*time.Second,
-			chromedp.Click(tid("create-user-dialog-submit")),
+			chromedp.Click(browser.TestID("create-user-dialog-submit")),
 			heading("User carol"),
 			until(textOf("login-profile")+`.includes('Console password set')`))
 		b.Screenshot("iam-user-carol")
-		e.run(t, "groups", 30*time.Second, chromedp.Click(tid("nav-groups")), heading("Groups"), chromedp.WaitVisible(tid("row-"+groupName)))
+		e.run(t, "groups", 30*time.Second, chromedp.Click(browser.TestID("nav-groups")), heading("Groups"), chromedp.WaitVisible(browser.TestID("row-"+groupName)))
 		b.Screenshot("iam-groups")
-		e.run(t, "roles", 30*time.Second, chromedp.Click(tid("nav-roles")), heading("Roles"), chromedp.WaitVisible(tid("row-"+roleName)))
+		e.run(t, "roles", 30*time.Second, chromedp.Click(browser.TestID("nav-roles")), heading("Roles"), chromedp.WaitVisible(browser.TestID("row-"+roleName)))
 		b.Screenshot("iam-roles")
-		e.run(t, "policies", 30*time.Second, chromedp.Click(tid("nav-policies")), heading("Policies"), chromedp.WaitVisible(tid("row-"+policyName)))
+		e.run(t, "policies", 30*time.Second, chromedp.Click(browser.TestID("nav-policies")), heading("Policies"), chromedp.WaitVisible(browser.TestID("row-"+policyName)))
 		b.Screenshot("iam-policies")
 		e.run(t, "a policy document", 30*time.Second,
-			chromedp.Click(tid("row-"+policyName)),
+			chromedp.Click(browser.TestID("row-"+policyName)),
 			heading("Policy "+policyName),
-			chromedp.WaitVisible(tid("policy-document")),
+			chromedp.WaitVisible(browser.TestID("policy-document")),
 			until(textOf("policy-document")+`.includes('"ec2:Describe*"')`))
 		b.Screenshot("iam-policy-document")
 	})
 
 	t.Run("account menu", func(t *testing.T) {
-		e.run(t, "menu", 10*time.Second, chromedp.Click(tid("identity")), chromedp.WaitVisible(tid("change-password")))
+		e.run(t, "menu", 10*time.Second, chromedp.Click(browser.TestID("identity")), chromedp.WaitVisible(browser.TestID("change-password")))
 		b.Screenshot("account-menu")
-		e.run(t, "change password", 10*time.Second, chromedp.Click(tid("change-password")), chromedp.WaitVisible(tid("change-password-dialog")))
+		e.run(t, "change password", 10*time.Second, chromedp.Click(browser.TestID("change-password")), chromedp.WaitVisible(browser.TestID("change-password-dialog")))
 		b.Screenshot("account-change-password")
 		e.run(t, "close change password", 10*time.Second, closeDialog)
 		e.run(t, "MFA QR code", 30*time.Second,
-			chromedp.Click(tid("identity")), chromedp.Click(tid("mfa-setup")),
-			chromedp.WaitVisible(tid("mfa-start")), chromedp.Click(tid("mfa-start")),
+			chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("mfa-setup")),
+			chromedp.WaitVisible(browser.TestID("mfa-start")), chromedp.Click(browser.TestID("mfa-start")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="mfa-dialog"] img.qr`)),
 			until(`document.querySelector('[data-testid="mfa-dialog"] img.qr').complete && document.querySelector('[data-testid="mfa-dialog"] img.qr').naturalWidth > 0`),
 			until(textOf("mfa-uri")+`.startsWith('otpauth://totp/')`))
@@ -383,21 +385,21 @@ func TestConsoleTour(t *testing.T) {
 
 	t.Run("switch role", func(t *testing.T) {
 		e.run(t, "switch role dialog", 10*time.Second,
-			chromedp.Click(tid("identity")), chromedp.Click(tid("switch-role")),
-			chromedp.WaitVisible(tid("switch-role-dialog")),
+			chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("switch-role")),
+			chromedp.WaitVisible(browser.TestID("switch-role-dialog")),
 			until(`!document.querySelector('[data-testid="account-menu"]').open`),
 			setValue("switch-role-arn", aws.ToString(role.Role.Arn)),
 			setValue("switch-role-session", "tour"))
 		b.Screenshot("switch-role-dialog")
 		e.run(t, "as the role", 30*time.Second,
-			chromedp.Click(tid("switch-role-dialog-submit")),
-			chromedp.WaitVisible(tid("role-banner")),
+			chromedp.Click(browser.TestID("switch-role-dialog-submit")),
+			chromedp.WaitVisible(browser.TestID("role-banner")),
 			until(textOf("role-banner")+` === 'Role `+roleName+`'`),
 			until(textOf("identity-name")+` === 'tour @ `+roleName+`'`),
-			chromedp.WaitVisible(tid("nav")))
+			chromedp.WaitVisible(browser.TestID("nav")))
 		b.Screenshot("switched-role")
 		e.run(t, "back", 30*time.Second,
-			chromedp.Click(tid("identity")), chromedp.Click(tid("switch-back")),
+			chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("switch-back")),
 			until(`!document.querySelector('[data-testid="role-banner"]')`),
 			until(textOf("identity-name")+` === 'alice'`))
 	})
@@ -414,7 +416,7 @@ func TestConsoleTour(t *testing.T) {
 			until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		open := evalIn2[string](t, tab2, textOf("tunnel-id"))
 		defer tab2.run(t, "close the terminal", 30*time.Second,
-			chromedp.Click(tid("disconnect")),
+			chromedp.Click(browser.TestID("disconnect")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-ended"][data-reason="closed"]`)))
 		for _, p := range []struct{ nav, heading, row, name string }{
 			{"nav-endpoints", "Instance Connect Endpoints", "row-" + e.endpoint, "narrow-endpoints"},
@@ -432,9 +434,9 @@ func TestConsoleTour(t *testing.T) {
 		} {
 			wait := chromedp.Action[chromedp.Void](until(`document.querySelector('[data-testid="view"] table')`))
 			if p.row != "" {
-				wait = chromedp.WaitVisible(tid(p.row))
+				wait = chromedp.WaitVisible(browser.TestID(p.row))
 			}
-			e.run(t, p.name, 30*time.Second, chromedp.Click(tid(p.nav)), heading(p.heading), wait)
+			e.run(t, p.name, 30*time.Second, chromedp.Click(browser.TestID(p.nav)), heading(p.heading), wait)
 			if w := evalIn[int](t, e, `document.documentElement.scrollWidth`); w > 960 {
 				t.Errorf("%s at 960 px: the page is %d px wide (scrolls sideways)", p.name, w)
 			}
@@ -447,8 +449,8 @@ func TestConsoleTour(t *testing.T) {
 		e.signIn(t, "bob", consolePassword)
 		e.signedInAs(t, "bob")
 		e.run(t, "users page refused", 30*time.Second,
-			chromedp.Click(tid("nav-users")),
-			chromedp.WaitVisible(tid("error-banner")))
+			chromedp.Click(browser.TestID("nav-users")),
+			chromedp.WaitVisible(browser.TestID("error-banner")))
 		code := evalIn[string](t, e, textOf("error-code"))
 		msg := evalIn[string](t, e, textOf("error-message"))
 		if code != "AccessDenied" || !strings.Contains(msg, "is not authorized to perform: iam:ListUsers") || !strings.Contains(msg, "user/bob") {

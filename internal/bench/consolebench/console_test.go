@@ -27,8 +27,6 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -235,8 +233,6 @@ func eval[T any](b *testing.B, f *fixture, expr string) T {
 	return v
 }
 
-func tid(name string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + name + `"]`) }
-
 // until polls the page on every DOM change until expr is truthy.
 func until(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingMutation(), chromedp.WithPollingTimeout(0))
@@ -248,33 +244,6 @@ const fillSignIn = `(() => {
   set('signin-username', 'alice'); set('signin-password', ` + "'" + password + "'" + `);
   return true;
 })()`
-
-// keys: a key down (with its text) and up, as typing makes them; "\r" is
-// Enter.
-func pressKey(ctx context.Context, t *chromedp.Target, r rune) error {
-	down := input.DispatchKeyEventParams{Type: input.DispatchKeyEventTypeKeyDown, Text: string(r), UnmodifiedText: string(r), Key: string(r)}
-	if r == '\r' {
-		down.Key, down.Code, down.WindowsVirtualKeyCode, down.NativeVirtualKeyCode = "Enter", "Enter", 13, 13
-	}
-	if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, down); err != nil {
-		return err
-	}
-	up := down
-	up.Type, up.Text, up.UnmodifiedText = input.DispatchKeyEventTypeKeyUp, "", ""
-	_, err := cdp.Call(ctx, t, input.DispatchKeyEvent, up)
-	return err
-}
-
-func typeKeys(s string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		for _, r := range s {
-			if err := pressKey(ctx, t, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
 
 // kbJS installs the page-side timer: a capturing keydown listener notes
 // performance.now(); __kbArm(text, n) resolves __kb.p with the time from
@@ -346,16 +315,16 @@ func (f *fixture) openTerminal(b *testing.B) {
 		b.Fatal(err)
 	}
 	f.run(b, "sign in", time.Minute,
-		chromedp.Navigate(f.url+"/console/"), chromedp.WaitVisible(tid("signin-form")),
-		chromedp.Evaluate[chromedp.Void](fillSignIn), chromedp.Click(tid("signin-submit")),
-		chromedp.WaitVisible(tid("nav")))
+		chromedp.Navigate(f.url+"/console/"), chromedp.WaitVisible(browser.TestID("signin-form")),
+		chromedp.Evaluate[chromedp.Void](fillSignIn), chromedp.Click(browser.TestID("signin-submit")),
+		chromedp.WaitVisible(browser.TestID("nav")))
 	f.run(b, "connect", time.Minute,
 		chromedp.Navigate(fmt.Sprintf("%s/console/#/connect/%s?user=%s&port=%d", f.url, f.instance, f.osUser, f.sshd.Port)),
-		chromedp.WaitVisible(tid("hostkey-trust")), chromedp.Click(tid("hostkey-trust")),
+		chromedp.WaitVisible(browser.TestID("hostkey-trust")), chromedp.Click(browser.TestID("hostkey-trust")),
 		until(`document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`),
 		chromedp.Focus(chromedp.CSS(".xterm-helper-textarea"), chromedp.NodeReady),
 		chromedp.Evaluate[chromedp.Void](kbJS),
-		typeKeys("echo ready$((1+1)); cat >/dev/null\r"),
+		browser.TypeKeys("echo ready$((1+1)); cat >/dev/null\r"),
 		until(`Array.from(document.querySelector('.xterm-rows').children).some((r) => r.textContent.trim() === 'ready2')`))
 	f.termReady = true
 }
@@ -575,11 +544,11 @@ func BenchmarkConsole(b *testing.B) {
 				if key == '\r' {
 					// Enter moves on to a new line (cat writes to
 					// /dev/null, so nothing else shows); not timed.
-					f.run(b, "enter", 10*time.Second, typeKeys("\r"))
+					f.run(b, "enter", 10*time.Second, browser.TypeKeys("\r"))
 					continue
 				}
 				_ = eval[bool](b, f, fmt.Sprintf("window.__kbArm(%q, 1)", line))
-				f.run(b, "key", 10*time.Second, typeKeys(string(key)))
+				f.run(b, "key", 10*time.Second, browser.TypeKeys(string(key)))
 				lat = append(lat, eval[float64](b, f, "window.__kb.p"))
 				wire = append(wire, eval[float64](b, f, "window.__kb.ws ? window.__kb.ws - window.__kb.t0 : -1"))
 				sent = append(sent, eval[float64](b, f, "window.__kb.sent ? window.__kb.sent - window.__kb.t0 : -1"))
