@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,11 @@ type cachedVerifier struct {
 
 // verifier returns the verifier of provider p for tokens of issuer.
 func (h *handler) verifier(p store.OIDCProvider, issuer string) (*oidcverify.Verifier, error) {
-	key := issuer + "\x00" + strings.Join(p.ClientIDs, "\x01") + "\x00" + strings.Join(p.Thumbprints, "\x01")
+	// The creation time tells a provider deleted and created again under
+	// the same URL (by any replica) from the old one: the new provider
+	// gets a new verifier, never the old one's cached keys.
+	key := issuer + "\x00" + strings.Join(p.ClientIDs, "\x01") + "\x00" + strings.Join(p.Thumbprints, "\x01") +
+		"\x00" + strconv.FormatInt(p.CreateDate.UnixNano(), 10)
 	vs := h.verifiers
 	vs.mu.Lock()
 	defer vs.mu.Unlock()

@@ -1,6 +1,7 @@
 package iamapi
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -293,4 +294,115 @@ func TestAssumeRoleWithWebIdentityRefusals(t *testing.T) {
 		_, err := f.assume(f.op.IDToken(t, webClient, webAlice))
 		wantErr(t, err, "InvalidIdentityToken", http.StatusBadRequest, "No OpenIDConnect provider found")
 	})
+}
+
+// TestOIDCProviderRecreatedGetsNewVerifier: a provider deleted and created
+// again under the same URL, with the same client ids and thumbprints, does
+// not inherit the old provider's cached keys: a token signed by a key the
+// issuer no longer publishes is refused at once, not for the rest of the
+// old key cache's lifetime.
+func TestOIDCProviderRecreatedGetsNewVerifier(t *testing.T) {
+	f := newWebIdentityFixture(t)
+	a := f.e.iam(f.e.admin)
+	good := f.op.IDToken(t, webClient, webAlice)
+	if _, err := f.assume(good); err != nil {
+		t.Fatalf("AssumeRoleWithWebIdentity before the delete: %v", err)
+	}
+	must(a.DeleteOpenIDConnectProvider(ctx, &iam.DeleteOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(f.provider)}))(t)
+	f.op.Restart(t) // the issuer's key is rotated
+	f.svcClock.Advance(time.Minute)
+	out := must(a.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+		Url: aws.String(f.op.Issuer), ClientIDList: []string{webClient}, ThumbprintList: []string{f.op.Thumbprint}}))(t)
+	if aws.ToString(out.OpenIDConnectProviderArn) != f.provider {
+		t.Fatalf("re-created provider %s, want %s", aws.ToString(out.OpenIDConnectProviderArn), f.provider)
+	}
+	_, err := f.assume(good)
+	wantErr(t, err, "InvalidIdentityToken", http.StatusBadRequest, "the provider publishes no key")
+	if _, err := f.assume(f.op.IDToken(t, webClient, webAlice)); err != nil {
+		t.Fatalf("a token signed with the new key: %v", err)
+	}
+}
+
+// TestWebIdentityAndOIDCBounds: each parameter past AWS's bounds is
+// refused with the code an AWS client expects, before anything is stored.
+func TestWebIdentityAndOIDCBounds(t *testing.T) {
+	f := newWebIdentityFixture(t)
+	a := f.e.iam(f.e.admin)
+	good := f.op.IDToken(t, webClient, webAlice)
+	manyIDs := make([]string, maxClientIDs+1)
+	for i := range manyIDs {
+		manyIDs[i] = fmt.Sprintf("client-%d", i)
+	}
+	thumb := strings.Repeat("ab", 20)
+	for _, tc := range []struct {
+		name string
+		call func() error
+		code string
+		msg  string
+	}{
+		{"DurationSeconds below 900", func() error {
+			_, err := f.anon.AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{RoleArn: aws.String(f.role),
+				RoleSessionName: aws.String("s1"), WebIdentityToken: aws.String(good), DurationSeconds: aws.Int32(899)})
+			return err
+		}, "ValidationError", "greater than or equal to 900"},
+		{"DurationSeconds above 43200", func() error {
+			_, err := f.anon.AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{RoleArn: aws.String(f.role),
+				RoleSessionName: aws.String("s2"), WebIdentityToken: aws.String(good), DurationSeconds: aws.Int32(43201)})
+			return err
+		}, "ValidationError", "less than or equal to 43200"},
+		{"Url of 256 characters", func() error {
+			_, err := a.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+				Url: aws.String("https://" + strings.Repeat("a", 248)), ClientIDList: []string{"a"}})
+			return err
+		}, "ValidationError", "less than or equal to 255"},
+		{"101 client ids", func() error {
+			_, err := a.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+				Url: aws.String("https://ids.example.com"), ClientIDList: manyIDs})
+			return err
+		}, "ValidationError", "clientIDList"},
+		{"client id of 256 characters", func() error {
+			_, err := a.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+				Url: aws.String("https://ids.example.com"), ClientIDList: []string{strings.Repeat("c", 256)}})
+			return err
+		}, "ValidationError", "less than or equal to 255"},
+		{"6 thumbprints", func() error {
+			_, err := a.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+				Url: aws.String("https://ids.example.com"), ClientIDList: []string{"a"},
+				ThumbprintList: []string{thumb, thumb, thumb, thumb, thumb, thumb}})
+			return err
+		}, "ValidationError", "thumbprintList"},
+		{"thumbprint not hex", func() error {
+			_, err := a.UpdateOpenIDConnectProviderThumbprint(ctx, &iam.UpdateOpenIDConnectProviderThumbprintInput{
+				OpenIDConnectProviderArn: aws.String(f.provider), ThumbprintList: []string{strings.Repeat("zz", 20)}})
+			return err
+		}, "ValidationError", "thumbprintList.1.member"},
+		{"VirtualMFADeviceName of 227 characters", func() error {
+			_, err := a.CreateVirtualMFADevice(ctx, &iam.CreateVirtualMFADeviceInput{VirtualMFADeviceName: aws.String(strings.Repeat("d", 227))})
+			return err
+		}, "ValidationError", "less than or equal to 226"},
+		{"VirtualMFADeviceName with a slash", func() error {
+			_, err := a.CreateVirtualMFADevice(ctx, &iam.CreateVirtualMFADeviceInput{VirtualMFADeviceName: aws.String("a/b")})
+			return err
+		}, "ValidationError", "regular expression pattern"},
+		{"AuthenticationCode1 of 5 digits", func() error {
+			_, err := a.EnableMFADevice(ctx, &iam.EnableMFADeviceInput{UserName: aws.String("nobody"),
+				SerialNumber: aws.String("arn:aws:iam::" + testAccount + ":mfa/x"), AuthenticationCode1: aws.String("12345"), AuthenticationCode2: aws.String("123456")})
+			return err
+		}, "ValidationError", "authenticationCode1"},
+		{"AuthenticationCode2 not digits", func() error {
+			_, err := a.EnableMFADevice(ctx, &iam.EnableMFADeviceInput{UserName: aws.String("nobody"),
+				SerialNumber: aws.String("arn:aws:iam::" + testAccount + ":mfa/x"), AuthenticationCode1: aws.String("123456"), AuthenticationCode2: aws.String("12345a")})
+			return err
+		}, "ValidationError", "authenticationCode2"},
+		{"password of 129 characters", func() error {
+			_, err := a.CreateLoginProfile(ctx, &iam.CreateLoginProfileInput{UserName: aws.String("nobody"), Password: aws.String(strings.Repeat("Aa1!", 32) + "x")})
+			return err
+		}, "ValidationError", "less than or equal to 128"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { wantErr(t, tc.call(), tc.code, http.StatusBadRequest, tc.msg) })
+	}
+	list := must(a.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{}))(t)
+	if len(list.OpenIDConnectProviderList) != 1 {
+		t.Errorf("providers after the refusals: %d, want only the fixture's", len(list.OpenIDConnectProviderList))
+	}
 }
