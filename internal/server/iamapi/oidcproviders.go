@@ -46,7 +46,14 @@ func providerURL(c *api.Call) (string, error) {
 		u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "", invalidInput("Invalid OpenID Connect provider URL %s: it must be https://host[:port][/path], without query or fragment.", raw)
 	}
-	return strings.ToLower(u.Host) + strings.TrimSuffix(u.EscapedPath(), "/"), nil
+	return providerKey(u), nil
+}
+
+// providerKey is the part of a provider's URL its ARN names: the host in
+// lower case and the escaped path without a trailing slash. A token's iss
+// finds its provider through the same key.
+func providerKey(u *url.URL) string {
+	return strings.ToLower(u.Host) + strings.TrimSuffix(u.EscapedPath(), "/")
 }
 
 // clientIDsParam returns ClientIDList.member.N (or ClientID for the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -196,18 +197,11 @@ func (h *handler) prepareWebIdentity(c *api.Call) (any, error) {
 	if !ok || peek.Issuer == "" {
 		return nil, invalidIdentityToken("The ID token provided is not a valid JWT with an iss claim.")
 	}
-	u, found := strings.CutPrefix(peek.Issuer, "https://")
-	if !found || u == "" {
+	iu, err := url.Parse(peek.Issuer)
+	if err != nil || iu.Scheme != "https" || iu.Host == "" || iu.User != nil || iu.RawQuery != "" || iu.Fragment != "" {
 		return nil, invalidIdentityToken("No OpenIDConnect provider found in your account for %s", peek.Issuer)
 	}
-	// The provider's URL as providerURL keeps it: host in lower case, no
-	// trailing slash.
-	host, path, _ := strings.Cut(u, "/")
-	pu := strings.ToLower(host)
-	if path = strings.TrimSuffix(path, "/"); path != "" {
-		pu += "/" + path
-	}
-	arn := h.providerARN(pu)
+	arn := h.providerARN(providerKey(iu))
 	r.provider, err = h.cfg.Store.GetOIDCProvider(c.Ctx, arn)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidIdentityToken("No OpenIDConnect provider found in your account for %s", peek.Issuer)
