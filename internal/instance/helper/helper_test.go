@@ -20,6 +20,7 @@ import (
 
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/instance/helper"
+	"github.com/postern/postern/internal/testutil/refused"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/wire/sshkeys"
 )
@@ -74,10 +75,9 @@ func TestFailsClosed(t *testing.T) {
 	if out, _ := run(t, other, "ec2-user"); out != "" {
 		t.Fatalf("another instance's key was printed: %q", out)
 	}
-	// Nothing listens: the helper prints nothing and fails.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	// Nothing listens: the helper prints nothing and fails. The port is
+	// held bound (never listening) by the test, so nothing else takes it.
+	addr := refused.Addr(t)
 	gone := cfg
 	gone.KeysURL = "https://" + addr
 	if out, err := run(t, gone, "ec2-user"); err == nil || out != "" {

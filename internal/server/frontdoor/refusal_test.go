@@ -19,6 +19,7 @@ import (
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/testutil/refused"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -81,7 +82,7 @@ func policy(condition string) string {
 // answered before any upgrade with its HTTP status and ErrorCode, and each
 // recorded as an OpenTunnel event with that errorCode.
 func TestRefusals(t *testing.T) {
-	// A port this test reserved and closed stands in for a target that
+	// A port this test holds bound but not listening stands in for a target that
 	// refuses: nothing is assumed about the host's own ports (an RDP or
 	// echo service may listen on 3389). The port policy allows it besides
 	// AWS's 22 and 3389.
@@ -204,7 +205,7 @@ func TestRefusals(t *testing.T) {
 		// 6. Security groups.
 		{"endpoint egress denies", raw(admin, query(ep2, "22", "10.9.1.10"), "ec2-instance-connect", now), 403, "AccessDeniedException", "do not allow outbound"},
 		{"instance ingress denies", raw(admin, query(ep2, "22", "10.9.1.20"), "ec2-instance-connect", now), 403, "AccessDeniedException", "do not allow inbound"},
-		// After every check: the agent's dial (to the port reserved and closed above).
+		// After every check: the agent's dial (to the port held closed above).
 		{"target refuses", signed(closedOnly, localTarget(closed, 0)), 502, "ConnectionRefused", "Connection refused"},
 		{"capped policy, request within the cap", signed(capped, localTarget(closed, 600)), 502, "ConnectionRefused", "Connection refused"},
 	}
@@ -240,18 +241,21 @@ func TestRefusals(t *testing.T) {
 	})
 }
 
-// closedPort returns a loopback TCP port that this test reserved and
-// closed again, so that no listener of the host's is assumed absent. It
+// closedPort returns a loopback TCP port that refuses connections for as
+// long as the test runs: a socket of the test's holds it bound but never
+// listens (refused.Addr), so no other process can take it meanwhile. It
 // is never 8080, which TestRefusals uses as a port outside the policy.
 func closedPort(t *testing.T) int {
 	t.Helper()
 	for i := 0; i < 10; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		_, p, err := net.SplitHostPort(refused.Addr(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		port, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if port != 8080 {
 			return port
 		}
