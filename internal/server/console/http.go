@@ -1,7 +1,10 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -53,18 +56,64 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const maxJSONBody = 64 << 10
 
 // readJSON decodes a console request body into v; false (and an answer
-// sent) when it is not valid JSON or too large.
+// sent) when it is too large, not one JSON object, names a field twice
+// (in any letter case, as encoding/json matches names) or names a field
+// v does not have.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is too large.")
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is too large.")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "InvalidInput", "The request body could not be read.")
 		return false
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		writeError(w, http.StatusBadRequest, "InvalidInput", "The request body must be a JSON object.")
+	if msg := checkJSONObject(body); msg != "" {
+		writeError(w, http.StatusBadRequest, "InvalidInput", msg)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "InvalidInput", "The request body must be a JSON object of the known fields.")
 		return false
 	}
 	return true
+}
+
+// checkJSONObject is why body is not a single JSON object whose
+// top-level names are distinct; "" when it is.
+func checkJSONObject(body []byte) string {
+	const notObject = "The request body must be a JSON object."
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return notObject
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return notObject
+		}
+		name, _ := tok.(string)
+		if seen[strings.ToLower(name)] {
+			return fmt.Sprintf("The request body gives the field %q more than once.", name)
+		}
+		seen[strings.ToLower(name)] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return notObject
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return notObject
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return notObject
+	}
+	return ""
 }
 
 // acceptsHTML reports whether an Accept header lists text/html.

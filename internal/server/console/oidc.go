@@ -36,7 +36,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -124,17 +123,7 @@ type pendingState struct {
 	Expires     int64     `json:"e"`
 }
 
-func (c *Console) seal(v any, aad string) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("console: encode: %w", err)
-	}
-	sealed, err := c.cfg.Sealer.Seal(b, []byte(aad))
-	if err != nil {
-		return "", fmt.Errorf("console: seal: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
-}
+func (c *Console) seal(v any, aad string) (string, error) { return sealValue(c.cfg.Sealer, v, aad) }
 
 // openSealed reads a sealed cookie into v; false when it is missing, not
 // this server's or past exp (read from v by expires).
@@ -143,15 +132,7 @@ func (c *Console) openSealed(r *http.Request, name, aad string, v any) bool {
 	if err != nil || ck.Value == "" {
 		return false
 	}
-	sealed, err := base64.RawURLEncoding.DecodeString(ck.Value)
-	if err != nil {
-		return false
-	}
-	b, err := c.cfg.Sealer.Open(sealed, []byte(aad))
-	if err != nil {
-		return false
-	}
-	return json.Unmarshal(b, v) == nil
+	return openValue(c.cfg.Sealer, ck.Value, aad, v) == nil
 }
 
 func setSealedCookie(w http.ResponseWriter, name, value string, life time.Duration, same http.SameSite) {

@@ -96,29 +96,51 @@ var (
 func (c *Console) sealCookie(st cookieState) (string, error) { return sealState(c.cfg.Sealer, st) }
 
 func sealState(s *sealer.Sealer, st cookieState) (string, error) {
-	b, err := json.Marshal(st)
+	return sealValue(s, st, cookieAAD)
+}
+
+// sealValue seals v's JSON under aad into a cookie's value.
+func sealValue(s *sealer.Sealer, v any, aad string) (string, error) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return "", fmt.Errorf("console: encode cookie: %w", err)
 	}
-	sealed, err := s.Seal(b, []byte(cookieAAD))
+	sealed, err := s.Seal(b, []byte(aad))
 	if err != nil {
 		return "", fmt.Errorf("console: seal cookie: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
+// maxCookieValue bounds a sealed cookie's value: browsers keep no cookie
+// longer than 4096 bytes, so a longer one is not this server's and is
+// refused before it is decoded or decrypted.
+const maxCookieValue = 4096
+
+// openValue opens a cookie's value made by sealValue into v;
+// errCookieFormat when it is too long, not this server's or not JSON.
+func openValue(s *sealer.Sealer, value, aad string, v any) error {
+	if len(value) > maxCookieValue {
+		return errCookieFormat
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil {
+		return errCookieFormat
+	}
+	b, err := s.Open(sealed, []byte(aad))
+	if err != nil {
+		return errCookieFormat
+	}
+	if json.Unmarshal(b, v) != nil {
+		return errCookieFormat
+	}
+	return nil
+}
+
 func (c *Console) openCookie(v string) (cookieState, error) {
 	var st cookieState
-	sealed, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil {
-		return st, errCookieFormat
-	}
-	b, err := c.cfg.Sealer.Open(sealed, []byte(cookieAAD))
-	if err != nil {
-		return st, errCookieFormat
-	}
-	if err := json.Unmarshal(b, &st); err != nil || st.User.AccessKeyID == "" {
-		return st, errCookieFormat
+	if err := openValue(c.cfg.Sealer, v, cookieAAD, &st); err != nil || st.User.AccessKeyID == "" {
+		return cookieState{}, errCookieFormat
 	}
 	return st, nil
 }
@@ -140,10 +162,7 @@ func (c *Console) setCookie(w http.ResponseWriter, st cookieState, expires time.
 }
 
 // clearCookie tells the browser to drop the cookie.
-func clearCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, MaxAge: -1})
-}
+func clearCookie(w http.ResponseWriter) { dropCookie(w, CookieName, http.SameSiteStrictMode) }
 
 // cookieOf returns the request's sealed state; errNotSignedIn without a
 // cookie, errCookieFormat for one this server did not make.
