@@ -45,7 +45,11 @@ func (r *repo) q(query string) string { return r.s.d.rebind(query) }
 // does not count as a change (see Store.writeTxCounted).
 func (r *repo) writeQuiet(ctx context.Context, fn func(q querier) error) error {
 	if r.tx == nil {
-		return r.s.writeTxCounted(ctx, false, func(tx *cachedTx) error { return fn(tx) })
+		if r.s.bound(ctx) != nil {
+			return r.s.writeTxCounted(ctx, false, func(tx *cachedTx) error { return fn(tx) })
+		}
+		// Outside any transaction: a group commit (groupcommit.go).
+		return r.s.groupWrite(ctx, fn)
 	}
 	return r.savepoint(ctx, func(store.Repo) error { return fn(r.tx) })
 }
@@ -883,10 +887,22 @@ func (r *repo) selectEndpoints(ctx context.Context, q querier, where string, lim
 	return out, nil
 }
 
-// GetEndpoint implements store.Endpoints. While the endpoint listing is
-// cached (see ListEndpoints) the endpoint comes from the cache.
+// GetEndpoint implements store.Endpoints. Outside a transaction the
+// endpoint comes from the cached listing (see ListEndpoints), loaded
+// first when it is not current; inside one, from the cache only while it
+// is current.
 func (r *repo) GetEndpoint(ctx context.Context, endpointID string) (store.Endpoint, error) {
-	if snap := r.cachedEndpoints(ctx); snap != nil {
+	snap := r.cachedEndpoints(ctx)
+	if snap == nil && r.tx == nil && r.s.bound(ctx) == nil {
+		// Outside a transaction, load the listing (once per change of
+		// the endpoints): every tunnel open and every Describe by id
+		// reads an endpoint, and the listing makes that a point read
+		// of the change counter (BenchmarkAPIBinary/DescribeEndpointByID).
+		if s, err := r.endpointSnapshot(ctx); err == nil && s.byID != nil {
+			snap = s
+		}
+	}
+	if snap != nil {
 		i, ok := snap.byID[endpointID]
 		if !ok {
 			return store.Endpoint{}, r.fail(notFound("endpoint %s", endpointID), "get endpoint %s", endpointID)

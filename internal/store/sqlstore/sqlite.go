@@ -126,12 +126,33 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 	reader.SetConnMaxLifetime(0)
 	reader.SetConnMaxIdleTime(0)
 
-	s, err := newStore(ctx, sqliteDialect{}, writer, reader, o.writers, logger)
+	// The connection of unsynced commits (unsynced.go): a writer with
+	// synchronous=NORMAL, taken in turn with the writer connection.
+	unsynced, err := sql.Open("sqlite", sqliteDSN(abs, url.Values{
+		"_busy_timeout": {busy},
+		"_foreign_keys": {"1"},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"},
+		"_txlock":       {"immediate"},
+	}))
 	if err != nil {
 		writer.Close()
 		reader.Close()
 		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
 	}
+	unsynced.SetMaxOpenConns(1)
+	unsynced.SetMaxIdleConns(1)
+	unsynced.SetConnMaxLifetime(0)
+	unsynced.SetConnMaxIdleTime(0)
+
+	s, err := newStore(ctx, sqliteDialect{}, writer, reader, o.writers, logger)
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		unsynced.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
+	}
+	s.unsynced.db, s.unsynced.writes = unsynced, newStmtCache(unsynced)
 	s.log.Debug("sqlstore: opened sqlite", "path", abs, "synchronous", o.synchronous,
 		"writers", o.writers, "readers", o.readers)
 	return s, nil

@@ -40,6 +40,17 @@
 // postgres.go). fn given to InTx may therefore run more than once; it must
 // not keep side effects of an attempt that failed.
 //
+// Writes of records no reader caches (audit records, presigned URLs'
+// first uses, live tunnels: writeQuiet) made outside a transaction are
+// group-committed (groupcommit.go): those that queue while a commit runs
+// share the next one, each in a SAVEPOINT, so a thousand tunnels opened
+// at once cost a handful of fsyncs, not a thousand; each caller still
+// returns only once the commit holding its write is durable, and a
+// failed commit fails every write in it. A lone write is a transaction of
+// its own, as before. With SQLite, read-only API calls' records commit
+// on a third connection with synchronous=NORMAL (unsynced.go), taken in
+// turn with the writer connection.
+//
 // fn given to InTx must use only the Repo it is passed. With SQLite, a
 // write through the Store itself inside fn waits for the one writer
 // connection, which fn holds, and fails after the busy timeout; with
@@ -112,6 +123,8 @@ type Store struct {
 	endpoints endpointCache
 	// unsynced syncs the log of unsynced commits (unsynced.go).
 	unsynced unsyncedLog
+	// group commits quiet writes together (groupcommit.go).
+	group groupCommit
 
 	closeOnce sync.Once
 	closeErr  error
@@ -159,7 +172,13 @@ func (s *Store) Close() error {
 			s.log.Debug("sqlstore: before close", "dialect", s.d.name(), "err", err)
 		}
 		cancel()
-		errs := []error{s.reads.Close(), s.writes.Close(), s.writer.Close()}
+		errs := []error{s.reads.Close(), s.writes.Close()}
+		if u := s.unsynced.db; u != nil {
+			// The unsynced writer (unsynced.go) closes before the
+			// writer, with nothing left to commit.
+			errs = append(errs, s.unsynced.writes.Close(), u.Close())
+		}
+		errs = append(errs, s.writer.Close())
 		if s.reader != s.writer {
 			errs = append(errs, s.reader.Close())
 		}
@@ -480,6 +499,13 @@ func (s *Store) Changes() uint64 { return s.changes.Load() }
 // s.writeWait for it (SQLite has one, shared by every writer). release
 // returns it.
 func (s *Store) writeConn(ctx context.Context) (conn *sql.Conn, release func(), err error) {
+	return s.writeConnOn(ctx, s.writer)
+}
+
+// writeConnOn is writeConn on the pool db, which shares the write
+// handle's queue (writeGate): with SQLite, the writer connection or the
+// unsynced writer (unsynced.go), never both at once.
+func (s *Store) writeConnOn(ctx context.Context, db *sql.DB) (conn *sql.Conn, release func(), err error) {
 	busy := func(err error) error {
 		return fmt.Errorf("sqlstore: no write connection free after %v"+
 			" (is the Store used inside its own InTx?): %w", s.writeWait, err)
@@ -496,7 +522,7 @@ func (s *Store) writeConn(ctx context.Context) (conn *sql.Conn, release func(), 
 			return nil, nil, busy(wctx.Err())
 		}
 	}
-	conn, err = s.writer.Conn(wctx)
+	conn, err = db.Conn(wctx)
 	if err != nil {
 		if s.writeGate != nil {
 			<-s.writeGate

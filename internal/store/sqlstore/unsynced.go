@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,8 +17,20 @@ import (
 // for the disk: by then the Store has synced SQLite's write-ahead log.
 const UnsyncedWindow = 100 * time.Millisecond
 
-// unsyncedLog syncs the write-ahead log after unsynced commits.
+// unsyncedLog is the connection of unsynced commits, and syncs the
+// write-ahead log after them.
 type unsyncedLog struct {
+	// db (SQLite only) is a pool of one write connection with
+	// synchronous=NORMAL, used in turn with the writer connection (they
+	// share the Store's writeGate, so they never contend for SQLite's
+	// write lock); writes are its prepared statements. A connection of
+	// its own saves the two PRAGMA statements per commit that switching
+	// the writer connection to NORMAL and back cost (a fifth of the
+	// commit's CPU), and no connection that commits with FULL is ever
+	// left at NORMAL.
+	db     *sql.DB
+	writes *stmtCache
+
 	mu      sync.Mutex
 	walPath string // the database's -wal file, once known
 	pending bool   // a sync is scheduled
@@ -29,21 +40,21 @@ type unsyncedLog struct {
 
 // AppendEventsUnsynced stores events as AppendEvents does, in one
 // transaction, but with SQLite it does not wait for the disk: the commit
-// is written to the database's write-ahead log (synchronous=NORMAL for
-// this transaction), so the operating system holds it and a crash of
+// is written to the database's write-ahead log (on a write connection
+// with synchronous=NORMAL), so the operating system holds it and a crash of
 // this process cannot lose it; the log reaches the disk within
 // UnsyncedWindow, synced by the next synchronous commit or by the Store
 // itself. Postern uses it for the records of read-only API calls. With
 // PostgreSQL it returns errors.ErrUnsupported: the caller appends with
 // AppendEvents.
 func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (err error) {
-	if _, ok := s.d.(sqliteDialect); !ok {
+	if s.unsynced.db == nil {
 		return errors.ErrUnsupported
 	}
 	if len(evs) == 0 {
 		return nil
 	}
-	conn, release, err := s.writeConn(ctx)
+	conn, release, err := s.writeConnOn(ctx, s.unsynced.db)
 	if err != nil {
 		return err
 	}
@@ -51,25 +62,14 @@ func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (er
 	if err := s.unsynced.learnPath(ctx, conn); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
-		return fmt.Errorf("sqlstore: unsynced commit: %w", err)
-	}
-	defer func() {
-		// Every other transaction on this connection commits with FULL:
-		// a connection that cannot be set back is discarded.
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL"); rerr != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, fmt.Errorf("sqlstore: restore synchronous=FULL: %w", rerr))
-		}
-	}()
 	tx, err := conn.BeginTx(ctx, s.d.writeTxOptions())
 	if err != nil {
 		return fmt.Errorf("sqlstore: unsynced commit: begin: %w", s.classified(err))
 	}
 	insert := s.d.rebind("INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	// The insert is a prepared statement of the write cache: parsing it
-	// was a third of this call's cost.
-	ctq := &cachedTx{Tx: tx, c: s.writes}
+	// The insert is a prepared statement: parsing it was a third of this
+	// call's cost.
+	ctq := &cachedTx{Tx: tx, c: s.unsynced.writes}
 	for _, e := range evs {
 		if _, err := ctq.ExecContext(ctx, insert, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
 			e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body); err != nil {

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,4 +92,53 @@ func TestUnsyncedCrashHelper(t *testing.T) {
 	}
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {} // the signal ends the process
+}
+
+// TestUnsyncedConnection: unsynced commits run on a connection of their
+// own with synchronous=NORMAL while the writer connection stays FULL, and
+// the two take turns (the writer's queue): an unsynced append waits
+// while the writer connection is taken, instead of racing it for
+// SQLite's write lock, and goes through once it is free.
+func TestUnsyncedConnection(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openTemp(t, defaultSQLiteOptions())
+	for _, c := range []struct {
+		name string
+		db   interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}
+		want int
+	}{{"unsynced", s.unsynced.db, 1}, {"writer", s.writer, 2}} {
+		var mode int
+		if err := c.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode); err != nil || mode != c.want {
+			t.Errorf("%s connection: synchronous %d (%v), want %d", c.name, mode, err, c.want)
+		}
+	}
+	conn, release, err := s.writeConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := store.Event{EventID: "ev-turns", EventTime: time.Now(), EventSource: "sts.amazonaws.com", EventName: "GetCallerIdentity",
+		ReadOnly: true, Body: `{"eventID":"ev-turns"}`}
+	// While the writer is held the append waits for its turn: with a
+	// deadline it gives up, and stores nothing. (Without the shared
+	// queue it would commit at once: the writer holds no transaction.)
+	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	err = s.AppendEventsUnsynced(wctx, []store.Event{ev})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("an unsynced append while the writer was held: %v, want it to wait for the writer", err)
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil || n != 0 {
+		t.Errorf("while the writer was held: %d records (%v)", n, err)
+	}
+	release()
+	if err := s.AppendEventsUnsynced(ctx, []store.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListEvents(ctx, store.EventQuery{EventID: ev.EventID, Limit: 2})
+	if err != nil || len(got) != 1 {
+		t.Errorf("after the writer was free: %v, %v", got, err)
+	}
 }

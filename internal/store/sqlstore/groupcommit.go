@@ -1,0 +1,253 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+)
+
+// Group commit of quiet writes.
+//
+// A quiet write (writeQuiet outside a transaction: an audit record, a
+// presigned URL's first use, a tunnel of the live-tunnel table, …) used to
+// be a transaction of its own: with SQLite one fsync'd commit (~0.9 ms on
+// this project's disks) on the one writer connection, so a thousand
+// tunnels opened at once queued a thousand commits one behind the other.
+// Such writes now join a group: the writes that queued while the previous
+// group's commit ran are committed together, each in a SAVEPOINT of one
+// transaction, with one commit (one fsync with SQLite, one WAL flush with
+// PostgreSQL).
+//
+//   - A write's caller returns only after the commit that holds its write
+//     is durable (or failed): the guarantee of a transaction of its own.
+//   - A write that fails undoes only itself (ROLLBACK TO its savepoint) and
+//     its caller gets its error; the others go on.
+//   - A commit that fails (or a transaction the database aborts, after the
+//     retries of writeTxMode) fails every write of the group: each caller
+//     gets the error, nothing of the group is stored.
+//   - Writes commit in the order they queued; groups commit one after the
+//     other (one leader at a time).
+//   - A group holds at most maxGroup writes; those queued beyond wait for
+//     the next one.
+//   - Nothing waits for company: the first caller that finds no group
+//     running leads one at once (a lone caller's write is a transaction of
+//     its own, as before), and the group takes whatever queued until the
+//     leader had the write connection and began the transaction.
+//
+// The leader is one of the callers (the first of the queue), not a
+// goroutine of the Store: when its group is done it hands the lead to the
+// first caller still queued, so that no caller waits for more than the
+// group before its own and its own.
+//
+// The writes run on the leader's goroutine with a context of the leader
+// that does not end (a caller whose context ends before its write ran
+// gets the context's error, and its write is not run; once run, it
+// commits or fails with its group). The statements of a write therefore
+// never see the caller's cancellation, which with SQLite would interrupt
+// the connection and roll back the whole group's transaction.
+
+// maxGroup bounds the writes of one group commit.
+const maxGroup = 256
+
+// groupOp is one quiet write waiting in, or led by, a group.
+type groupOp struct {
+	ctx context.Context
+	fn  func(q querier) error
+	// wake is signalled once: the write is done (err set) or its caller
+	// leads the next group (lead set).
+	wake chan struct{}
+	lead bool
+	err  error
+	// own records that err is the write's own failure (its savepoint
+	// rolled back), not its group's; skip that its context ended before
+	// its group began (err is the context's error; fn never ran).
+	own, skip bool
+}
+
+// groupCommit queues quiet writes for group commits.
+type groupCommit struct {
+	mu      sync.Mutex
+	queue   []*groupOp
+	leading bool // a caller leads a group; queue[0], if any, is next
+	// onQueue, when set (tests), hears of every write queued behind a
+	// running group, under mu; onGroup of the size of every group taken.
+	onQueue func()
+	onGroup func(n int)
+}
+
+// groupWrite runs fn, a quiet write, in a group commit (see above) and
+// returns once the group's commit is durable, or failed: fn's own error,
+// or the group's.
+func (s *Store) groupWrite(ctx context.Context, fn func(q querier) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlstore: write not run: %w", err)
+	}
+	g := &s.group
+	op := &groupOp{ctx: ctx, fn: fn, wake: make(chan struct{}, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, op)
+	lead := !g.leading
+	g.leading = true
+	if !lead && g.onQueue != nil {
+		g.onQueue()
+	}
+	g.mu.Unlock()
+	if !lead {
+		<-op.wake // no context: a write once queued is led by a group
+		if !op.lead {
+			return op.err
+		}
+	}
+	s.leadGroup(op)
+	return op.err
+}
+
+// take removes the first n writes (at most maxGroup) from the queue.
+func (g *groupCommit) take() []*groupOp {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := min(len(g.queue), maxGroup)
+	batch := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	if len(g.queue) == 0 {
+		g.queue = nil // do not keep the backing array's old entries
+	}
+	return batch
+}
+
+// handOff gives the lead to the first write still queued, or ends it.
+func (g *groupCommit) handOff() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queue) == 0 {
+		g.leading = false
+		return
+	}
+	next := g.queue[0]
+	next.lead = true
+	next.wake <- struct{}{}
+}
+
+// leadGroup commits one group, led by first (the queue's first write):
+// the writes queued by the time the transaction began, first included.
+// Then it reports to each write's caller and hands the lead on.
+func (s *Store) leadGroup(first *groupOp) {
+	g := &s.group
+	var batch []*groupOp
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		// A write panicked (writeTxOnce rolled back): no caller of the
+		// group may wait for ever, and the lead goes on.
+		if batch == nil {
+			batch = g.take()
+		}
+		for _, op := range batch {
+			if op != first {
+				op.err = errors.New("sqlstore: group commit: another write of the group panicked; nothing of it was committed")
+				op.wake <- struct{}{}
+			}
+		}
+		g.handOff()
+	}()
+	bctx := context.WithoutCancel(first.ctx)
+	err := s.writeTxMode(bctx, s.d.writeTxOptions(), countNever, func(tx *cachedTx) error {
+		if batch == nil { // the first attempt: the writes queued until now
+			batch = g.take()
+			if g.onGroup != nil {
+				g.onGroup(len(batch))
+			}
+			for _, op := range batch {
+				if err := op.ctx.Err(); err != nil {
+					op.err, op.skip = fmt.Errorf("sqlstore: write not run: %w", err), true
+				}
+			}
+		}
+		return s.runGroup(bctx, tx, batch)
+	})
+	if batch == nil { // no transaction began: the writes queued share its fate
+		batch = g.take()
+	}
+	finished = true
+	for _, op := range batch {
+		if err != nil && !op.own && !op.skip {
+			op.err = err
+		}
+		if op != first {
+			op.wake <- struct{}{}
+		}
+	}
+	g.handOff()
+}
+
+// runGroup runs one attempt of a group's writes in tx, each in a
+// SAVEPOINT when there are several. A write whose error is a
+// serialization failure aborts the attempt (writeTxMode runs the group
+// again); any other error undoes that write only.
+func (s *Store) runGroup(ctx context.Context, tx *cachedTx, batch []*groupOp) error {
+	q := fixedCtx{q: tx, ctx: ctx}
+	if len(batch) == 1 {
+		op := batch[0]
+		if op.skip {
+			return nil
+		}
+		op.err, op.own = nil, false
+		if err := op.fn(q); err != nil {
+			op.err, op.own = err, true
+			return err
+		}
+		return nil
+	}
+	for i, op := range batch {
+		if op.skip {
+			continue
+		}
+		op.err, op.own = nil, false
+		sp := "postern_gc" + strconv.Itoa(i)
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+			return fmt.Errorf("sqlstore: group commit: savepoint: %w", err)
+		}
+		err := op.fn(q)
+		if err == nil {
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+				return fmt.Errorf("sqlstore: group commit: release savepoint: %w", err)
+			}
+			continue
+		}
+		if tx.retry || s.d.classify(err) == errRetry {
+			return err // the whole group runs again
+		}
+		op.err, op.own = err, true
+		if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rbErr != nil {
+			return fmt.Errorf("sqlstore: group commit: rollback to savepoint: %w", rbErr)
+		}
+		if _, relErr := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); relErr != nil {
+			return fmt.Errorf("sqlstore: group commit: release savepoint: %w", relErr)
+		}
+	}
+	return nil
+}
+
+// fixedCtx runs every statement with its own context, whatever context
+// the caller passes: a group's statements run with the group's.
+type fixedCtx struct {
+	q   querier
+	ctx context.Context
+}
+
+func (f fixedCtx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	return f.q.ExecContext(f.ctx, query, args...)
+}
+
+func (f fixedCtx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	return f.q.QueryContext(f.ctx, query, args...)
+}
+
+func (f fixedCtx) QueryRowContext(_ context.Context, query string, args ...any) *sql.Row {
+	return f.q.QueryRowContext(f.ctx, query, args...)
+}
