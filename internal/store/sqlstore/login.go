@@ -281,7 +281,7 @@ func (r *repo) DeleteMFADevice(ctx context.Context, serialNumber string) error {
 	err := r.write(ctx, func(q querier) error {
 		var user sql.NullString
 		err := q.QueryRowContext(ctx, r.q("SELECT user_id FROM mfa_devices WHERE serial_number = ?"), serialNumber).Scan(&user)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("MFA device %q", serialNumber)
 		}
 		if err != nil {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/postern/postern/internal/store"
@@ -89,7 +90,7 @@ func (r *repo) findOwner(ctx context.Context, q querier, owner store.PrincipalRe
 		return nil, "", "", err
 	}
 	err = q.QueryRowContext(ctx, oq.lookup, nameKey(owner.Name)).Scan(&id, &canonical)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", "", notFound("%s %q", oq.noun, owner.Name)
 	}
 	return oq, id, canonical, err
