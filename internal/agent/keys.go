@@ -12,6 +12,18 @@ import (
 	"github.com/postern/postern/internal/wire/sshkeys"
 )
 
+// Bounds of the key service's connections: anyone on the private network
+// can connect, so none may hold a connection without using it (the TLS
+// handshake and headers, a whole request with its body, the answer, and
+// the wait for a next request are all bounded). Its clients, instance
+// helpers, make one request per process.
+const (
+	keysHeaderTimeout = 5 * time.Second
+	keysReadTimeout   = 10 * time.Second
+	keysWriteTimeout  = 10 * time.Second
+	keysIdleTimeout   = 5 * time.Second
+)
+
 // serveKeys runs the agent's key service on ln until ctx ends: instance
 // helpers on the private network ask it for the keys pushed to their
 // instance, and it fetches them from the server over its own TLS
@@ -27,7 +39,8 @@ func (a *Agent) serveKeys(ctx context.Context, ln net.Listener) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(keyservice.Pattern, keyservice.Handler(src, nil, a.log.With("component", "keys")))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: keysHeaderTimeout, ReadTimeout: keysReadTimeout,
+		WriteTimeout: keysWriteTimeout, IdleTimeout: keysIdleTimeout,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{a.id.Cert}}}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()

@@ -113,6 +113,7 @@ func TestStalledClientsAreDisconnected(t *testing.T) {
 		}},
 		{name: "API body stops", tls: true, timeout: body, send: partialBody("/")},
 		{name: "agent join body stops", tls: true, timeout: body, send: partialBody(tunnelproto.JoinPath)},
+		{name: "console sign-in body stops", tls: true, timeout: body, send: partialBody("/console/api/signin")},
 		{name: "body trickles", tls: true, timeout: body, send: func(t *testing.T, c net.Conn) {
 			partialBody("/")(t, c)
 			// One more byte every 100 ms: each read succeeds, the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/postern/postern/internal/server/httpedge"
 	"github.com/postern/postern/internal/server/identity"
 	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
@@ -201,6 +202,10 @@ func (c *Console) resolve(r *http.Request) (*caller, error) {
 		// never one this console made for a sign-in.
 		return nil, errNotSignedIn
 	}
+	// A live console session authenticates the request: its connection
+	// no longer counts among its source's unauthenticated ones at the
+	// HTTP edge (a signed-in page and its terminals hold no place there).
+	httpedge.Trust(ctx)
 	cl := &caller{state: st, user: p, userSecret: secret, expires: sess.Expiration, remote: remoteAddr(r), userAgent: c.userAgent(r)}
 	if st.Role != nil {
 		rp, rsecret, err := c.cfg.Authenticator.SessionPrincipal(ctx, st.Role.AccessKeyID, st.Role.Token)
