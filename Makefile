@@ -43,7 +43,7 @@ console:
 unit:
 	GO=$(GO) ./scripts/unit.sh
 
-## tutorial: the seeds' tutorial with `aws` replaced by `postern`, against a real server
+## tutorial: the EC2 Instance Connect Endpoint tutorial with `aws` replaced by `postern`, against a real server
 tutorial: build
 	./tests/tutorial.sh $(BIN)
 

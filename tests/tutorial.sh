@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The seeds' tutorial ("Steps to create Instance connect Endpoint", steps
-# 1-5) with `aws` replaced by `postern`, against a real server process.
+# The EC2 Instance Connect Endpoint tutorial ("Steps to create Instance
+# connect Endpoint", steps 1-5) with `aws` replaced by `postern`, against a
+# real server process.
 # Usage: tests/tutorial.sh [path/to/postern]   (default: bin/postern)
 set -euo pipefail
 export AWS_EC2_METADATA_DISABLED=true  # never reach the instance metadata address

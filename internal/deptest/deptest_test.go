@@ -26,17 +26,44 @@ import (
 //	(d) internal/wire/..., shared by every role, imports no role or
 //	    storage package: nothing under internal/server, internal/agent,
 //	    internal/instance, internal/client, internal/store or internal/cli.
-//	(e) internal/server/... does not import the agent program
-//	    (internal/agent itself); the server's embedded agent dials through
+//	(e) internal/server/... imports no other role's program: not the
+//	    agent program (internal/agent itself), the instance helper, the
+//	    CLI or the client. The server's embedded agent dials through
 //	    internal/agent/targetdial and internal/agent/egress, and the key
 //	    fingerprints both sides agree on are in internal/wire/agentkey.
-var rules = []struct {
+//	    One import is allowed: the console's browser terminal
+//	    (internal/server/console/webterm) is a client of its own server,
+//	    so it resolves, presigns and dials with internal/client.
+//	(f) code that ships (every package outside internal/testutil,
+//	    internal/e2e, internal/bench and internal/deptest) imports no test
+//	    helper.
+//	(g) internal/util/..., plumbing every role uses, imports nothing of
+//	    this module outside internal/util.
+//	(h) only the CLI imports the server's composition root
+//	    (internal/server itself): no shipped package below it or beside
+//	    it uses the root as a library.
+type rule struct {
 	name string
 	from []string
 	// forbidden says whether p may not be reached from the rule's
 	// packages, and why.
 	forbidden func(p *pkg) (bool, string)
-}{
+	// allowed lists the imports (from → to) the rule lets through, each
+	// with its reason; the walk goes on through them.
+	allowed []edge
+}
+
+// edge is one import: package from imports package to.
+type edge struct{ from, to, why string }
+
+// shipped are the folders of code that ships in the binary (rule f).
+var shipped = []string{
+	"cmd/...", "internal/agent/...", "internal/cli/...", "internal/client/...",
+	"internal/instance/...", "internal/server/...", "internal/store/...",
+	"internal/util/...", "internal/wire/...",
+}
+
+var rules = []rule{
 	{
 		name:      "(a) agent, instance helper and client import no server or storage package",
 		from:      []string{"internal/agent/...", "internal/instance/...", "internal/client/..."},
@@ -66,9 +93,36 @@ var rules = []struct {
 		forbidden: under("internal/server/...", "internal/agent/...", "internal/instance/...", "internal/client/...", "internal/store/...", "internal/cli/..."),
 	},
 	{
-		name:      "(e) the server does not import the agent program",
+		name:      "(e) the server imports no agent program, instance helper, CLI or client",
 		from:      []string{"internal/server/..."},
-		forbidden: under("internal/agent"),
+		forbidden: under("internal/agent", "internal/instance/...", "internal/cli/...", "internal/client/..."),
+		allowed: []edge{{
+			from: "internal/server/console/webterm", to: "internal/client",
+			why: "the browser terminal is a client of its own server: it opens tunnels with the client's code",
+		}},
+	},
+	{
+		name:      "(f) code that ships imports no test helper",
+		from:      shipped,
+		forbidden: under("internal/testutil/...", "internal/e2e/...", "internal/bench/...", "internal/deptest"),
+	},
+	{
+		name: "(g) util imports nothing of the module outside util",
+		from: []string{"internal/util/..."},
+		forbidden: func(p *pkg) (bool, string) {
+			if match("internal/util/...", p.Path) {
+				return false, ""
+			}
+			return true, "not under internal/util"
+		},
+	},
+	{
+		name: "(h) only the CLI imports the composition root",
+		from: []string{
+			"internal/agent/...", "internal/client/...", "internal/instance/...", "internal/server/...",
+			"internal/store/...", "internal/util/...", "internal/wire/...",
+		},
+		forbidden: under("internal/server"),
 	},
 }
 
@@ -93,8 +147,13 @@ func TestImportRules(t *testing.T) {
 				t.Fatalf("no package matches %v: the rule checks nothing (was a folder renamed?)", r.from)
 			}
 			slices.Sort(sources)
+			for _, e := range r.allowed {
+				if p := pkgs[e.from]; p == nil || !slices.Contains(p.Imports, e.to) {
+					t.Errorf("the rule allows %s to import %s, but it does not: remove the exception", e.from, e.to)
+				}
+			}
 			for _, src := range sources {
-				for _, v := range violations(pkgs, src, r.forbidden) {
+				for _, v := range violations(pkgs, src, r) {
 					t.Errorf("%s", v)
 				}
 			}
@@ -118,9 +177,10 @@ func TestTopLevelFolders(t *testing.T) {
 }
 
 // violations walks src's imports breadth first and describes, with the
-// shortest import chain, every forbidden package it reaches. It does not
-// walk on through a forbidden package.
-func violations(pkgs map[string]*pkg, src string, forbidden func(*pkg) (bool, string)) []string {
+// shortest import chain, every package it reaches that r forbids. It does
+// not walk on through a forbidden package; it walks on through an import
+// r allows.
+func violations(pkgs map[string]*pkg, src string, r rule) []string {
 	parent := map[string]string{src: ""}
 	queue := []string{src}
 	var out []string
@@ -142,7 +202,7 @@ func violations(pkgs map[string]*pkg, src string, forbidden func(*pkg) (bool, st
 			if q == nil {
 				q = &pkg{Path: imp}
 			}
-			if bad, why := forbidden(q); bad {
+			if bad, why := r.forbidden(q); bad && !r.allows(cur, imp) {
 				out = append(out, src+" must not import "+imp+" ("+why+"): "+chain(parent, imp))
 				continue
 			}
@@ -150,6 +210,11 @@ func violations(pkgs map[string]*pkg, src string, forbidden func(*pkg) (bool, st
 		}
 	}
 	return out
+}
+
+// allows says whether r lets package from import package to.
+func (r rule) allows(from, to string) bool {
+	return slices.ContainsFunc(r.allowed, func(e edge) bool { return e.from == from && e.to == to })
 }
 
 // chain renders the import chain that led to path: "a imports b imports c".
@@ -199,5 +264,100 @@ func TestMatch(t *testing.T) {
 		if got := match(tt.pattern, tt.path); got != tt.want {
 			t.Errorf("match(%q, %q) = %v, want %v", tt.pattern, tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestRulesCatchViolations shows that every rule fails on the import it
+// forbids, directly and through a chain, and that an allowed import lets
+// only itself through: each case adds one import to a small module graph
+// that otherwise keeps the rules.
+func TestRulesCatchViolations(t *testing.T) {
+	base := map[string][]string{
+		"internal/agent":                  {"internal/agent/egress", "internal/wire/linkmux"},
+		"internal/agent/egress":           nil,
+		"internal/client":                 {"internal/wire/wsframe"},
+		"internal/instance/helper":        {"internal/wire/sshkeys"},
+		"internal/server/policy":          {"internal/wire/jsonkeys"},
+		"internal/server/relay":           {"internal/agent/egress", "internal/store"},
+		"internal/server/console/webterm": {"internal/client"},
+		"internal/store":                  nil,
+		"internal/store/sqlstore":         {"internal/store"},
+		"internal/testutil/pgtest":        nil,
+		"internal/util/bufpool":           nil,
+		"internal/wire/jsonkeys":          nil,
+		"internal/wire/linkmux":           {"internal/wire/tlsbatch"},
+		"internal/wire/sigv4":             nil,
+		"internal/wire/sshkeys":           nil,
+		"internal/wire/tlsbatch":          nil,
+		"internal/wire/wsframe":           nil,
+	}
+	tests := []struct {
+		rule     string // the rule's name starts with this
+		src, imp string // the import added to base
+		want     string // a violation of src names this chain; "" for none
+	}{
+		{"(a)", "internal/agent", "internal/store/sqlstore",
+			"internal/agent imports internal/store/sqlstore"},
+		{"(a)", "internal/agent/egress", "internal/server/relay",
+			"internal/agent/egress imports internal/server/relay"},
+		{"(a)", "internal/wire/linkmux", "internal/store",
+			"internal/agent imports internal/wire/linkmux imports internal/store"},
+		{"(a)", "internal/client", "internal/server/relay",
+			"internal/client imports internal/server/relay"},
+		{"(a)", "internal/instance/helper", "internal/store",
+			"internal/instance/helper imports internal/store"},
+		{"(b)", "internal/server/policy", "internal/wire/linkmux",
+			"internal/server/policy imports internal/wire/linkmux"},
+		{"(b)", "internal/wire/sigv4", "internal/util/bufpool",
+			"internal/wire/sigv4 imports internal/util/bufpool"},
+		{"(c)", "internal/store/sqlstore", "internal/wire/sshkeys",
+			"internal/store/sqlstore imports internal/wire/sshkeys"},
+		{"(d)", "internal/wire/tlsbatch", "internal/server/policy",
+			"internal/wire/linkmux imports internal/wire/tlsbatch imports internal/server/policy"},
+		{"(e)", "internal/server/relay", "internal/agent",
+			"internal/server/relay imports internal/agent"},
+		{"(e)", "internal/server/relay", "internal/client",
+			"internal/server/relay imports internal/client"},
+		{"(e)", "internal/server/policy", "internal/instance/helper",
+			"internal/server/policy imports internal/instance/helper"},
+		{"(e)", "internal/server/console/webterm", "internal/util/bufpool", ""}, // only the allowed import to the client
+		{"(e)", "internal/client", "internal/agent",
+			"internal/server/console/webterm imports internal/client imports internal/agent"},
+		{"(f)", "internal/server/relay", "internal/testutil/pgtest",
+			"internal/server/relay imports internal/testutil/pgtest"},
+		{"(g)", "internal/util/bufpool", "internal/wire/tlsbatch",
+			"internal/util/bufpool imports internal/wire/tlsbatch"},
+		{"(h)", "internal/server/console/webterm", "internal/server",
+			"internal/server/console/webterm imports internal/server"},
+		{"(h)", "internal/server/relay", "internal/server/policy", ""}, // a sibling, not the root
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule+" "+tt.src+" imports "+tt.imp, func(t *testing.T) {
+			pkgs := map[string]*pkg{}
+			for path, imports := range base {
+				pkgs[path] = &pkg{Path: path, Imports: slices.Clone(imports)}
+			}
+			pkgs[tt.src].Imports = append(pkgs[tt.src].Imports, tt.imp)
+			i := slices.IndexFunc(rules, func(r rule) bool { return strings.HasPrefix(r.name, tt.rule) })
+			if i < 0 {
+				t.Fatalf("no rule %s", tt.rule)
+			}
+			r := rules[i]
+			var got []string
+			for path := range pkgs {
+				if slices.ContainsFunc(r.from, func(pat string) bool { return match(pat, path) }) {
+					got = append(got, violations(pkgs, path, r)...)
+				}
+			}
+			if tt.want == "" {
+				if len(got) > 0 {
+					t.Errorf("rule %s: violations %q, want none", r.name, got)
+				}
+				return
+			}
+			if !slices.ContainsFunc(got, func(v string) bool { return strings.HasSuffix(v, ": "+tt.want) }) {
+				t.Errorf("rule %s: violations %q, want one ending %q", r.name, got, tt.want)
+			}
+		})
 	}
 }

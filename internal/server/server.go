@@ -39,6 +39,7 @@ import (
 	"github.com/postern/postern/internal/server/eicapi"
 	"github.com/postern/postern/internal/server/endpoints"
 	"github.com/postern/postern/internal/server/frontdoor"
+	"github.com/postern/postern/internal/server/httpedge"
 	"github.com/postern/postern/internal/server/iamapi"
 	"github.com/postern/postern/internal/server/identity"
 	"github.com/postern/postern/internal/server/keyauth"
@@ -164,7 +165,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 		fmt.Fprintf(out, "  also listening on %s\n", extra.Addr())
 	}
 	// One listener for the rest: the first address is the main one.
-	ln := mergeListeners(lns)
+	ln := httpedge.Merge(lns)
 	if cfg.Advertise == "" {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		cfg.Advertise = net.JoinHostPort(cfg.PublicHost, port)

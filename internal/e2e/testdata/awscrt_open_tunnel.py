@@ -78,8 +78,8 @@ def presign(p):
 
 
 # The order of the signing parameters in the AWS CLI 2.13's URLs (its
-# bundled awscrt; spec/captures/aws-cli-open-tunnel.txt). Debian's awscrt
-# 0.16.8 puts X-Amz-SignedHeaders before X-Amz-Expires; the signature is the
+# bundled awscrt; internal/wire/sigv4/testdata/captures/
+# aws-cli-open-tunnel.txt). Debian's awscrt 0.16.8 puts X-Amz-SignedHeaders before X-Amz-Expires; the signature is the
 # same either way (the canonical query is sorted).
 CLI_SIGNING_ORDER = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
                      "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"]

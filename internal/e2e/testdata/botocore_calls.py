@@ -141,8 +141,8 @@ http = URLLib3Session(verify=CA_BUNDLE, timeout=60)
 def ec2_action(action, params):
     """Calls an EC2 Query action this botocore's model lacks (1.29.x has
     no Instance Connect Endpoint actions): serialised as the EC2 serializer
-    does (see the AWS CLI capture in spec/captures/aws-cli-api.txt), signed
-    by the signer botocore's clients use, sent with botocore's HTTP session
+    does (see the AWS CLI capture in
+    internal/wire/sigv4/testdata/captures/aws-cli-api.txt), signed by the signer botocore's clients use, sent with botocore's HTTP session
     and, on error, parsed by botocore's EC2 parser into the ClientError a
     model call raises. It returns the response's XML root."""
     body = urlencode([("Action", action), ("Version", EC2_VERSION)] + params)

@@ -915,6 +915,10 @@ func TestPasswordReset(t *testing.T) {
 				if s.code == "PasswordPolicyViolation" && strings.Contains(ae.Message, "iamapi") {
 					t.Errorf("message %q shows an internal package name", ae.Message)
 				}
+				if want := "Password does not conform to the account password policy: "; s.code == "PasswordPolicyViolation" &&
+					(!strings.HasPrefix(ae.Message, want) || !strings.Contains(ae.Message, "minimum length")) {
+					t.Errorf("message %q, want %q and AWS's reason (minimum length)", ae.Message, want+"…")
+				}
 			}
 		})
 	}

@@ -82,11 +82,11 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 
 // policyMessage is the password policy's reasons, as the page shows them.
 func policyMessage(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "iamapi: ")
-	if msg == "" {
+	var pe *iamapi.PolicyError
+	if !errors.As(err, &pe) || len(pe.Reasons) == 0 {
 		return "The new password does not conform to the account password policy."
 	}
-	return strings.ToUpper(msg[:1]) + msg[1:]
+	return "Password does not conform to the account password policy: " + strings.Join(pe.Reasons, "; ")
 }
 
 func throttled(w http.ResponseWriter, wait time.Duration) {

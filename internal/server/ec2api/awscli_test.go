@@ -10,7 +10,9 @@ import (
 	"testing"
 )
 
-// TestAWSCLITutorial runs the tutorial of seed 002 with the real AWS CLI
+// TestAWSCLITutorial runs the AWS CLI commands of the EC2 Instance Connect
+// Endpoint tutorial (set up a VPC, a subnet, the two security groups and
+// an endpoint) with the real AWS CLI
 // (when it is installed): the exact commands it shows, including the
 // --protocol/--port/--cidr and --source-group shorthands and
 // --ip-permissions with UserIdGroupPairs, then lists endpoints one per page.

@@ -15,7 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// seedPolicy returns the endpoint-creation policy of seed 000 (testdata,
+// seedPolicy returns the endpoint-creation policy of the EC2 Instance
+// Connect Endpoint documentation (testdata,
 // byte for byte from the tutorial) with its region and account
 // placeholders filled in, after mutate edits its statements.
 func seedPolicy(t *testing.T, mutate func(stmts []map[string]any) []map[string]any) string {

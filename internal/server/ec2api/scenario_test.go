@@ -15,8 +15,8 @@ import (
 	"github.com/postern/postern/internal/server/eice"
 )
 
-// network is the tutorial's setup (seed 002): a VPC, a subnet, the
-// endpoint's security group and the instance's.
+// network is the EC2 Instance Connect Endpoint tutorial's setup: a VPC,
+// a subnet, the endpoint's security group and the instance's.
 type network struct {
 	vpc, subnet, endpointSG, instanceSG string
 }

@@ -3,7 +3,8 @@
 // connections that have not yet made an authenticated request, it bounds
 // the time to read a request's body and to write its response, and it
 // keeps net/http's per-connection log lines about failed TLS handshakes
-// from flooding the log (ErrorLogHandler). The other bounds (the TLS
+// from flooding the log (ErrorLogHandler). Merge serves several listening
+// addresses as one listener. The other bounds (the TLS
 // handshake, request headers, idle keep-alive connections) are net/http's
 // own timeouts, which the server sets.
 //

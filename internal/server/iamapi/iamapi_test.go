@@ -1419,16 +1419,14 @@ func TestRoles(t *testing.T) {
 
 // ---- simulator ----
 
-// TestSimulateSeedPolicy simulates the seed's OpenTunnel policy
-// (testdata/seed-open-tunnel.json is the second policy of
-// /work/shared/seeds/000_e0d1077d3903b42c.txt).
+// TestSimulateSeedPolicy simulates the EC2 Instance Connect Endpoint
+// documentation's policy for connecting (testdata/seed-open-tunnel.json,
+// byte for byte: OpenTunnel on one endpoint for port 22, two private
+// addresses and tunnels of at most 60 seconds, and the Describe actions).
 func TestSimulateSeedPolicy(t *testing.T) {
 	raw, err := os.ReadFile("testdata/seed-open-tunnel.json")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if seed, err := os.ReadFile("/work/shared/seeds/000_e0d1077d3903b42c.txt"); err == nil && !strings.Contains(string(seed), strings.TrimSpace(string(raw))) {
-		t.Fatal("testdata/seed-open-tunnel.json differs from the seed's policy")
 	}
 	e := newEnv(t)
 	a := e.iam(e.admin)

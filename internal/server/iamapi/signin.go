@@ -34,9 +34,24 @@ var (
 	// again with NewPassword.
 	ErrPasswordResetRequired = errors.New("iamapi: password reset required")
 	// ErrPasswordPolicy means NewPassword breaks the account's password
-	// policy; the error wraps it with AWS's reasons.
+	// policy; the error is a *PolicyError, which wraps it with AWS's
+	// reasons.
 	ErrPasswordPolicy = errors.New("iamapi: password does not conform to the account password policy")
 )
+
+// PolicyError is a new password the account's password policy refuses:
+// it wraps ErrPasswordPolicy and carries AWS's reasons, for a caller that
+// shows them (errors.As, not the message's text).
+type PolicyError struct {
+	Reasons []string
+}
+
+func (e *PolicyError) Error() string {
+	return ErrPasswordPolicy.Error() + ": " + strings.Join(e.Reasons, "; ")
+}
+
+// Unwrap returns ErrPasswordPolicy.
+func (e *PolicyError) Unwrap() error { return ErrPasswordPolicy }
 
 // SignInInput is what a person types on the sign-in page.
 type SignInInput struct {
@@ -210,14 +225,14 @@ func (h *handler) checkPassword(ctx context.Context, userName, password string) 
 }
 
 // checkNewPassword applies the password policy and the reuse rule to a
-// new password; the error wraps ErrPasswordPolicy with the reasons.
+// new password; the error is a *PolicyError with the reasons.
 func checkNewPassword(pol store.PasswordPolicy, custom bool, lp store.LoginProfile, userName, pw string) error {
 	why, err := passwordProblems(pol, custom, lp, userName, pw)
 	if err != nil {
 		return err
 	}
 	if len(why) > 0 {
-		return fmt.Errorf("%w: %s", ErrPasswordPolicy, strings.Join(why, "; "))
+		return &PolicyError{Reasons: why}
 	}
 	return nil
 }

@@ -144,18 +144,10 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 	}
 	var s store.Session
 	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
-		role, err := tx.GetRole(c.Ctx, roleName)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && role.ARN != roleARN) {
-			return denied // AWS does not reveal whether the role exists
-		}
+		role, src, err := h.roleTrust(c, tx, roleName, roleARN, denied)
 		if err != nil {
-			return fmt.Errorf("get role %s: %w", roleName, err)
+			return err
 		}
-		trust, err := h.cfg.Authorizer.Parse(role.AssumeRolePolicyDocument, policy.ResourcePolicy)
-		if err != nil {
-			return fmt.Errorf("trust policy of %s: %w", role.RoleName, err)
-		}
-		src := []policy.Source{{Name: role.ARN + ":trust", Doc: trust}}
 		req := policy.Request{Action: "sts:AssumeRole", Resource: roleARN, Context: ctx,
 			Principal: &policy.Principal{ARN: callerARN, Account: c.Principal.AccountID, ID: callerID}}
 		if dec := policy.Evaluate(src, req); !dec.Allowed {
@@ -202,22 +194,12 @@ func (h *handler) assumeRole(c *api.Call) (any, error) {
 	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "role assumed", slog.String("role", s.RoleARN),
 		slog.String("session", assumedARN), slog.String("access_key_id", akid), slog.String("by", callerARN),
 		slog.Time("expiration", s.Expiration))
-	type credentials struct {
-		AccessKeyID     string `xml:"AccessKeyId"`
-		SecretAccessKey string `xml:"SecretAccessKey"`
-		SessionToken    string `xml:"SessionToken"`
-		Expiration      string `xml:"Expiration"`
-	}
-	type assumedRoleUser struct {
-		Arn           string `xml:"Arn"`
-		AssumedRoleID string `xml:"AssumedRoleId"`
-	}
 	return struct {
-		AssumedRoleUser assumedRoleUser `xml:"AssumedRoleUser"`
-		Credentials     credentials     `xml:"Credentials"`
+		AssumedRoleUser xmlAssumedRoleUser `xml:"AssumedRoleUser"`
+		Credentials     xmlCredentials     `xml:"Credentials"`
 	}{
-		assumedRoleUser{assumedARN, s.RoleID + ":" + sessionName},
-		credentials{akid, secret, token, ts(s.Expiration)},
+		xmlAssumedRoleUser{assumedARN, s.RoleID + ":" + sessionName},
+		xmlCredentials{akid, secret, token, ts(s.Expiration)},
 	}, nil
 }
 
@@ -257,6 +239,25 @@ func (h *handler) sessionSeconds(c *api.Call, role store.Role, dur int64, given 
 		return 0, validation("The requested DurationSeconds exceeds the maximum session duration of %d seconds set for this server.", limit)
 	}
 	return dur, nil
+}
+
+// roleTrust reads the role roleName in tx and returns it with its trust
+// policy as a policy source. A role that does not exist, or is not
+// roleARN (another path), is denied: AWS does not reveal whether the role
+// exists.
+func (h *handler) roleTrust(c *api.Call, tx store.Repo, roleName, roleARN string, denied error) (store.Role, []policy.Source, error) {
+	role, err := tx.GetRole(c.Ctx, roleName)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && role.ARN != roleARN) {
+		return store.Role{}, nil, denied
+	}
+	if err != nil {
+		return store.Role{}, nil, fmt.Errorf("get role %s: %w", roleName, err)
+	}
+	trust, err := h.cfg.Authorizer.Parse(role.AssumeRolePolicyDocument, policy.ResourcePolicy)
+	if err != nil {
+		return store.Role{}, nil, fmt.Errorf("trust policy of %s: %w", role.RoleName, err)
+	}
+	return role, []policy.Source{{Name: role.ARN + ":trust", Doc: trust}}, nil
 }
 
 // logDenied logs an AssumeRole denial decided here, as api.Call.Authorize

@@ -237,11 +237,11 @@ func (h *handler) prepareWebIdentity(c *api.Call) (any, error) {
 func (h *handler) tokenError(c *api.Call, p store.OIDCProvider, peek unverifiedClaims, err error) error {
 	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "web identity token refused", slog.String("provider", p.ARN), slog.Any("error", err))
 	detail := func(sentinel error) string {
-		msg := err.Error()
-		if i := strings.Index(msg, sentinel.Error()+": "); i >= 0 {
-			return msg[i+len(sentinel.Error())+2:]
+		var re *oidcverify.Error
+		if errors.As(err, &re) && errors.Is(re.Kind, sentinel) {
+			return re.Detail
 		}
-		return msg
+		return err.Error()
 	}
 	switch {
 	case errors.Is(err, oidcverify.ErrUntrustedCertificate):
@@ -357,18 +357,10 @@ func (h *handler) assumeRoleWithWebIdentity(c *api.Call) (any, error) {
 		SourceIdentity: r.sourceIdentity, Tags: sessionTags(r.claims)}
 	var s store.Session
 	err = h.cfg.Store.InTx(c.Ctx, func(tx store.Repo) error {
-		role, err := tx.GetRole(c.Ctx, roleName)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && role.ARN != r.roleARN) {
-			return denied
-		}
+		role, src, err := h.roleTrust(c, tx, roleName, r.roleARN, denied)
 		if err != nil {
-			return fmt.Errorf("get role %s: %w", roleName, err)
+			return err
 		}
-		trust, err := h.cfg.Authorizer.Parse(role.AssumeRolePolicyDocument, policy.ResourcePolicy)
-		if err != nil {
-			return fmt.Errorf("trust policy of %s: %w", role.RoleName, err)
-		}
-		src := []policy.Source{{Name: role.ARN + ":trust", Doc: trust}}
 		for _, a := range actions {
 			req := policy.Request{Action: a, Resource: role.ARN, Context: ctx, Principal: &policy.Principal{Federated: r.provider.ARN}}
 			if dec := policy.Evaluate(src, req); !dec.Allowed {
@@ -402,27 +394,17 @@ func (h *handler) assumeRoleWithWebIdentity(c *api.Call) (any, error) {
 	c.Logger.LogAttrs(c.Ctx, slog.LevelInfo, "role assumed with web identity", slog.String("role", s.RoleARN),
 		slog.String("session", assumedARN), slog.String("access_key_id", akid), slog.String("provider", fed.Provider),
 		slog.String("subject", fed.Subject), slog.Time("expiration", s.Expiration))
-	type credentials struct {
-		AccessKeyID     string `xml:"AccessKeyId"`
-		SecretAccessKey string `xml:"SecretAccessKey"`
-		SessionToken    string `xml:"SessionToken"`
-		Expiration      string `xml:"Expiration"`
-	}
-	type assumedRoleUser struct {
-		Arn           string `xml:"Arn"`
-		AssumedRoleID string `xml:"AssumedRoleId"`
-	}
 	return struct {
-		Credentials                 credentials     `xml:"Credentials"`
-		SubjectFromWebIdentityToken string          `xml:"SubjectFromWebIdentityToken"`
-		AssumedRoleUser             assumedRoleUser `xml:"AssumedRoleUser"`
-		Provider                    string          `xml:"Provider"`
-		Audience                    string          `xml:"Audience"`
-		SourceIdentity              string          `xml:"SourceIdentity,omitempty"`
+		Credentials                 xmlCredentials     `xml:"Credentials"`
+		SubjectFromWebIdentityToken string             `xml:"SubjectFromWebIdentityToken"`
+		AssumedRoleUser             xmlAssumedRoleUser `xml:"AssumedRoleUser"`
+		Provider                    string             `xml:"Provider"`
+		Audience                    string             `xml:"Audience"`
+		SourceIdentity              string             `xml:"SourceIdentity,omitempty"`
 	}{
-		credentials{akid, secret, token, ts(s.Expiration)},
+		xmlCredentials{akid, secret, token, ts(s.Expiration)},
 		fed.Subject,
-		assumedRoleUser{assumedARN, s.RoleID + ":" + r.sessionName},
+		xmlAssumedRoleUser{assumedARN, s.RoleID + ":" + r.sessionName},
 		fed.Provider, fed.Audience, fed.SourceIdentity,
 	}, nil
 }

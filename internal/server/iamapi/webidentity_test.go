@@ -287,6 +287,9 @@ func TestAssumeRoleWithWebIdentityRefusals(t *testing.T) {
 		f.svcClock.Advance(time.Hour + oidcverify.DefaultSkew + time.Minute)
 		_, err := f.assume(token)
 		wantErr(t, err, "ExpiredTokenException", http.StatusBadRequest, "Token expired: current date/time")
+		if _, _, m := apiError(err); !strings.HasPrefix(m, "Token expired: ") {
+			t.Errorf("message %q: want AWS's, starting with the detail (no sentinel's text before it)", m)
+		}
 	})
 
 	t.Run("provider deleted", func(t *testing.T) {

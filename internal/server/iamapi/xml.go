@@ -61,6 +61,20 @@ type xmlAccessKey struct {
 	CreateDate      string `xml:"CreateDate"`
 }
 
+// xmlCredentials are STS's Credentials: a role session's keys.
+type xmlCredentials struct {
+	AccessKeyID     string `xml:"AccessKeyId"`
+	SecretAccessKey string `xml:"SecretAccessKey"`
+	SessionToken    string `xml:"SessionToken"`
+	Expiration      string `xml:"Expiration"`
+}
+
+// xmlAssumedRoleUser is STS's AssumedRoleUser.
+type xmlAssumedRoleUser struct {
+	Arn           string `xml:"Arn"`
+	AssumedRoleID string `xml:"AssumedRoleId"`
+}
+
 // xmlGroup is a Group.
 type xmlGroup struct {
 	Path       string `xml:"Path"`

@@ -61,14 +61,32 @@ var (
 	ErrUntrustedCertificate = errors.New("identity provider's certificate matches no configured thumbprint and no trusted root")
 )
 
+// Error is a refusal Verify returns: Kind is the sentinel it wraps,
+// Detail says what was wrong, worded for the caller's answer (AWS puts it
+// in its message). Callers take Detail with errors.As, never by cutting
+// the error's text.
+type Error struct {
+	Kind   error
+	Detail string
+}
+
+func (e *Error) Error() string { return e.Kind.Error() + ": " + e.Detail }
+
+// Unwrap returns Kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+func refusal(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}
+
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
+	return refusal(ErrInvalidToken, format, args...)
 }
 
 func rejected(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrRejectedClaim, fmt.Sprintf(format, args...))
+	return refusal(ErrRejectedClaim, format, args...)
 }
 
 func communication(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrCommunication, fmt.Sprintf(format, args...))
+	return refusal(ErrCommunication, format, args...)
 }

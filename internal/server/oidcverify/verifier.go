@@ -197,8 +197,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 
 	now := v.now()
 	if now.After(c.Expiry.Add(v.skew)) {
-		return nil, fmt.Errorf("%w: Token expired: current date/time %s must be before the expiration date/time %s",
-			ErrExpired, now.UTC().Format(time.RFC3339), c.Expiry.Format(time.RFC3339))
+		return nil, refusal(ErrExpired, "Token expired: current date/time %s must be before the expiration date/time %s",
+			now.UTC().Format(time.RFC3339), c.Expiry.Format(time.RFC3339))
 	}
 	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(v.skew)) {
 		return nil, invalid("token not valid before %s (now %s)", c.NotBefore.Format(time.RFC3339), now.UTC().Format(time.RFC3339))

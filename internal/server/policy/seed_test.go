@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// The two policies of the EC2 Instance Connect Endpoint documentation
-// (seed 000), byte for byte: the permissions to create an endpoint and the
+// The two policies of the EC2 Instance Connect Endpoint documentation,
+// byte for byte: the permissions to create an endpoint and the
 // permissions to connect through one.
 const (
 	seedCreateFile = "seed_create_endpoint.json"
