@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -346,9 +347,11 @@ func Decode(r io.Reader, cfg *Server) error {
 	return nil
 }
 
+// accountRe and regionRe are compiled on first use: every postern process
+// links this package, most never validate a server configuration.
 var (
-	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	accountRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{12}$`) })
+	regionRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`) })
 )
 
 // Validate checks the configuration and says what is wrong.
@@ -382,10 +385,10 @@ func (c *Server) Validate() error {
 	if strings.HasPrefix(c.PublicHost, "[") {
 		errs = append(errs, fmt.Errorf("public_host %q: write an IPv6 address without brackets (e.g. public_host: 'fd00::5')", c.PublicHost))
 	}
-	if c.AccountID != "" && !accountRe.MatchString(c.AccountID) {
+	if c.AccountID != "" && !accountRe().MatchString(c.AccountID) {
 		errs = append(errs, fmt.Errorf("account_id %q is not 12 digits", c.AccountID))
 	}
-	if !regionRe.MatchString(c.Region) {
+	if !regionRe().MatchString(c.Region) {
 		errs = append(errs, fmt.Errorf("region %q is not a region name such as us-east-1", c.Region))
 	}
 	if c.AdminUser == "" {

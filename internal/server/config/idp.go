@@ -46,7 +46,7 @@ var (
 	// process paid at start.
 	idpIDRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
 	roleARNRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^arn:aws:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`) })
-	idpSlugRe = regexp.MustCompile(`[^a-z0-9_-]+`)
+	idpSlugRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9_-]+`) })
 )
 
 // ProviderID is the provider's id: ID, or one made from Name.
@@ -54,7 +54,7 @@ func (p IdentityProvider) ProviderID() string {
 	if p.ID != "" {
 		return p.ID
 	}
-	id := strings.Trim(idpSlugRe.ReplaceAllString(strings.ToLower(p.Name), "-"), "-")
+	id := strings.Trim(idpSlugRe().ReplaceAllString(strings.ToLower(p.Name), "-"), "-")
 	if len(id) > 64 {
 		id = id[:64]
 	}

@@ -47,6 +47,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -522,7 +523,9 @@ type stsErrorResponse struct {
 	} `xml:"Error"`
 }
 
-var sessionNameBad = regexp.MustCompile(`[^\w+=,.@-]+`)
+// sessionNameBad is compiled on first use: every postern process links
+// the console.
+var sessionNameBad = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^\w+=,.@-]+`) })
 
 // webSessionName is the role session's name: the person's user name,
 // e-mail or subject, in STS's alphabet.
@@ -536,7 +539,7 @@ func webSessionName(cl *oidcverify.Claims) string {
 			}
 		}
 	}
-	name = sessionNameBad.ReplaceAllString(name, "-")
+	name = sessionNameBad().ReplaceAllString(name, "-")
 	if len(name) > 64 {
 		name = name[:64]
 	}

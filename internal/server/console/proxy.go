@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/postern/postern/internal/server/inproc"
@@ -108,8 +109,10 @@ type assumeRoleResponse struct {
 	} `xml:"AssumeRoleResult"`
 }
 
-// sessionNameRe is STS's RoleSessionName.
-var sessionNameRe = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+// sessionNameRe is STS's RoleSessionName, compiled on first use: its
+// {2,64} is a large program, which every postern process (the console is
+// linked into all of them) paid at start.
+var sessionNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]{2,64}$`) })
 
 // switchRole is POST /console/api/switch-role: STS AssumeRole, called
 // through the proxy as the signed-in user (authorized, recorded), and the
@@ -126,7 +129,7 @@ func (c *Console) switchRole(w http.ResponseWriter, r *http.Request, cl *caller)
 		if cl.state.Federated { // a role session: its own name (the person's)
 			name = cl.user.SessionName
 		}
-		if !sessionNameRe.MatchString(name) {
+		if !sessionNameRe().MatchString(name) {
 			name = "console-" + name
 		}
 	}

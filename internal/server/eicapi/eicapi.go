@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -100,11 +101,16 @@ type sendResult struct {
 	Success   bool   `json:"Success"`
 }
 
+// The patterns are compiled on first use, not when the package is
+// initialised: every postern process links this package, and osUserRe's
+// {0,30} alone made every client's start pay for a large program.
 var (
-	instanceIDRe = regexp.MustCompile(`^i-[a-f0-9]+$`)
+	instanceIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^i-[a-f0-9]+$`) })
 	// osUserRe is the model's Linux user name pattern.
-	osUserRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9@._-]{0,30}[A-Za-z0-9$_-]?$`)
-	azRe     = regexp.MustCompile(`^(\w+-){2,3}\d+\w+$`)
+	osUserRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9@._-]{0,30}[A-Za-z0-9$_-]?$`)
+	})
+	azRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\w+-){2,3}\d+\w+$`) })
 )
 
 // allowedKeyTypes are the key types accepted (the AWS CLI sends ed25519;
@@ -123,17 +129,17 @@ func validate(r sendRequest) (ssh.PublicKey, *awsproto.Error) {
 	switch {
 	case r.InstanceID == "":
 		return nil, invalidArgs("InstanceId is required.")
-	case len(r.InstanceID) < 10 || len(r.InstanceID) > 32 || !instanceIDRe.MatchString(r.InstanceID):
+	case len(r.InstanceID) < 10 || len(r.InstanceID) > 32 || !instanceIDRe().MatchString(r.InstanceID):
 		return nil, invalidArgs("Invalid instance ID: %q. Instance IDs look like i-0123456789abcdef0.", truncate(r.InstanceID))
 	case r.InstanceOSUser == "":
 		return nil, invalidArgs("InstanceOSUser is required.")
-	case len(r.InstanceOSUser) > 32 || !osUserRe.MatchString(r.InstanceOSUser):
+	case len(r.InstanceOSUser) > 32 || !osUserRe().MatchString(r.InstanceOSUser):
 		return nil, invalidArgs("Invalid InstanceOSUser: %q is not a valid Linux user name.", truncate(r.InstanceOSUser))
 	case r.SSHPublicKey == "":
 		return nil, invalidArgs("SSHPublicKey is required.")
 	case len(r.SSHPublicKey) < 80 || len(r.SSHPublicKey) > 4096:
 		return nil, invalidArgs("SSHPublicKey must be from 80 to 4096 characters long.")
-	case r.AvailabilityZone != "" && !azRe.MatchString(r.AvailabilityZone):
+	case r.AvailabilityZone != "" && !azRe().MatchString(r.AvailabilityZone):
 		return nil, invalidArgs("Invalid AvailabilityZone: %q.", truncate(r.AvailabilityZone))
 	case !utf8.ValidString(r.SSHPublicKey) || strings.ContainsAny(strings.TrimSpace(r.SSHPublicKey), "\r\n"):
 		return nil, invalidArgs("SSHPublicKey must be one line in OpenSSH format.")
