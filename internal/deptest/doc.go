@@ -8,6 +8,8 @@
 // util imports only util; only the CLI imports the server's composition
 // root), shows each rule failing on the import it
 // forbids, and pkgdoc_test.go checks that every package states its job in
-// a doc comment. See the README's Layout section for what each folder
+// a doc comment. oneowner_test.go checks that what one package owns (the
+// rule for caching by the store's change count, the maximum-duration
+// close reason) is not written again elsewhere. See the README's Layout section for what each folder
 // holds.
 package deptest

@@ -712,7 +712,7 @@ func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
 		fmt.Fprintf(&b, "  created: %s\n", f)
 	}
 	if s.Certs != nil {
-		fmt.Fprintf(&b, "  CA certificate: %s (SHA-256 %s)\n", filepath.Join(dir, pki.CAFile), pki.Fingerprint(s.Certs.CA))
+		fmt.Fprintf(&b, "  CA certificate: %s (SHA-256 %s)\n", filepath.Join(dir, pki.CAFile), agentkey.DisplayFingerprint(s.Certs.CA))
 	}
 	if s.Admin != nil {
 		fmt.Fprintf(&b, "  administrator: %s, access key %s (secret in %s)\n", s.Admin.User.ARN, s.Admin.AccessKeyID, filepath.Join(dir, CredentialsFile))

@@ -214,6 +214,7 @@ type Dispatcher struct {
 	audit    *audit.Writer
 	account  string
 	region   string
+	regions  string // awsproto.HeaderRegions on every answer
 	metrics  *metrics.Metrics
 }
 
@@ -243,7 +244,8 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.MaxBody = 2 << 20
 	}
 	d := &Dispatcher{auth: cfg.Authenticator, authz: cfg.Authorizer, logger: cfg.Logger, maxBody: cfg.MaxBody, services: map[string]*Service{},
-		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region, metrics: cfg.Metrics}
+		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region, metrics: cfg.Metrics,
+		regions: awsproto.FormatRegions(cfg.Authenticator.Regions())}
 	for _, s := range cfg.Services {
 		d.services[s.SigningName] = s
 	}
@@ -253,6 +255,9 @@ func New(cfg Config) (*Dispatcher, error) {
 // ServeHTTP serves one API request.
 func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := awsproto.NewRequestID()
+	// The regions this server accepts, on every answer: the CLI's region
+	// hint reads them rather than the wrong-region refusal's message.
+	w.Header().Set(awsproto.HeaderRegions, d.regions)
 	svc := d.guessService(r)
 	rec := &callRecord{at: time.Now(), id: reqID}
 	fail := func(e *awsproto.Error) {

@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/postern/postern/internal/server/api"
+	"github.com/postern/postern/internal/wire/awsproto"
 )
 
 // TestEdgeErrors sends malformed and badly signed requests to the edge and
@@ -19,6 +21,7 @@ func TestEdgeErrors(t *testing.T) {
 		return e.signedAs(t, aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, service, "", body, "", nil)
 	}
 	good := func(service, body string) *http.Request { return e.signed(t, service, "", body, "", nil) }
+	wantRegions := []string{edgeRegion} // us-east-1: IAM and STS are signed for it anyway
 	tests := []struct {
 		name   string
 		req    *http.Request
@@ -51,6 +54,11 @@ func TestEdgeErrors(t *testing.T) {
 			}
 			if resp.Header.Get("x-amzn-RequestId") == "" {
 				t.Error("no x-amzn-RequestId header")
+			}
+			// Every answer names the regions the server accepts, its own
+			// first: the CLI's region hint reads them, not the message.
+			if got := awsproto.ParseRegions(resp.Header.Get(awsproto.HeaderRegions)); !slices.Equal(got, wantRegions) {
+				t.Errorf("%s: %q, want %q", awsproto.HeaderRegions, got, wantRegions)
 			}
 			if tc.code == "" {
 				return

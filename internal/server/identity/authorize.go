@@ -57,7 +57,7 @@ func NewAuthorizer(st store.Repo, now func() time.Time) *Authorizer {
 		now = time.Now
 	}
 	a := &Authorizer{store: st, now: now, cache: make(map[[32]byte]*policy.Document), sources: make(map[sourcesKey]cachedSources)}
-	a.changes, _ = st.(store.ChangeCounter)
+	a.changes = store.CacheCounter(st, store.ChangeFeed)
 	return a
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -142,12 +143,9 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 		cfg.Now = time.Now
 	}
 	a := &Authenticator{store: cfg.Store, sealer: cfg.Sealer, accountID: cfg.AccountID, now: cfg.Now, keys: make(map[string]cachedKey)}
-	// A store shared by replicas hears of another replica's writes a few
-	// milliseconds after their commit: a key revoked there must be
-	// refused here on the very next request, so nothing is cached.
-	if _, shared := cfg.Store.(store.Replicated); !shared {
-		a.changes, _ = cfg.Store.(store.ChangeCounter)
-	}
+	// A key revoked on another replica must be refused here on the very
+	// next request: on a store shared by replicas nothing is cached.
+	a.changes = store.CacheCounter(cfg.Store, store.NextRead)
 	// IAM and STS are global services that clients sign for us-east-1
 	// whatever their region; accept both.
 	regions := []string{cfg.Region}
@@ -157,6 +155,10 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	a.verifier = &sigv4.Verifier{Lookup: a.lookup, Now: cfg.Now, Regions: regions}
 	return a, nil
 }
+
+// Regions returns the regions whose signatures Authenticate accepts, the
+// server's own region first.
+func (a *Authenticator) Regions() []string { return slices.Clone(a.verifier.Regions) }
 
 // holder carries the record that the lookup found back to Authenticate, so
 // the store is read once per request.

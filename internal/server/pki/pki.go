@@ -9,11 +9,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -42,20 +40,6 @@ type Bundle struct {
 	ServerTLS tls.Certificate
 	// Created lists the files this call wrote.
 	Created []string
-}
-
-// Fingerprint returns the SHA-256 fingerprint of a certificate, hex with colons.
-func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	h := hex.EncodeToString(sum[:])
-	out := make([]byte, 0, len(h)+len(h)/2)
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			out = append(out, ':')
-		}
-		out = append(out, h[i], h[i+1])
-	}
-	return string(out)
 }
 
 // LoadOrCreate loads the CA and server certificate from dir, creating what

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/wire/awsid"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // Limits of a terminal session.
@@ -451,8 +451,9 @@ func (s *session) closeWith(tc *tunnelConn, err error) (websocket.StatusCode, st
 
 // closeReason maps how the tunnel ended to a reason for the browser.
 // The front door closes with 1008 for a revocation and for the maximum
-// duration, telling them apart only in its message; 1011 when the
-// target's side failed (a reset).
+// duration, telling them apart only in its message, which
+// tunnelproto.MaxDurationCloseReason writes and IsMaxDurationCloseReason
+// recognises; 1011 when the target's side failed (a reset).
 func closeReason(err error) (string, string) {
 	var ce *client.ClosedError
 	if !errors.As(err, &ce) {
@@ -460,7 +461,7 @@ func closeReason(err error) (string, string) {
 	}
 	switch ce.Code {
 	case 1008:
-		if strings.HasPrefix(ce.Reason, "Maximum tunnel duration") {
+		if tunnelproto.IsMaxDurationCloseReason(ce.Reason) {
 			return ReasonMaxDuration, ce.Reason
 		}
 		return ReasonRevoked, ce.Reason
