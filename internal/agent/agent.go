@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,8 @@ import (
 
 	"github.com/postern/postern/internal/agent/egress"
 	"github.com/postern/postern/internal/agent/transparent"
+	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/wire/linkmux"
 	"github.com/postern/postern/internal/wire/tlsbatch"
@@ -217,18 +220,29 @@ type Agent struct {
 	draining bool
 	tunnels  map[*tunnel]struct{}
 	idle     chan struct{} // closed when draining and no tunnel is open
+
+	// release gives the streams' empty receive buffers and the free
+	// memory back to the system once tunnels stopped opening and closing
+	// (package idlemem).
+	release *idlemem.Releaser
 }
 
 // New returns an agent for an identity.
 func New(id *Identity, cfg Config) *Agent {
 	cfg.defaults()
-	return &Agent{cfg: cfg, id: id, log: cfg.Logger.With("agent", id.AgentID, "endpoint", id.EndpointID),
+	a := &Agent{cfg: cfg, id: id, log: cfg.Logger.With("agent", id.AgentID, "endpoint", id.EndpointID),
 		tunnels: map[*tunnel]struct{}{}}
+	a.release = idlemem.New(0, 0, bufpool.Lends, func() {
+		a.shrinkAll()
+		debug.FreeOSMemory()
+	})
+	return a
 }
 
 // Run keeps the agent connected until ctx ends (then it drains and
 // returns nil) or the server refuses it permanently (a *PermanentError).
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.release.Stop()
 	a.checkFeatures()
 	ln := a.cfg.KeysListener
 	if ln == nil && a.cfg.KeysListen != "" {
@@ -586,6 +600,7 @@ func (a *Agent) register(t *tunnel) bool {
 		return false
 	}
 	a.tunnels[t] = struct{}{}
+	a.release.Active()
 	return true
 }
 
@@ -593,6 +608,7 @@ func (a *Agent) unregister(t *tunnel) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.tunnels, t)
+	a.release.Active()
 	if a.draining && len(a.tunnels) == 0 && a.idle != nil {
 		select {
 		case <-a.idle:

@@ -13,6 +13,7 @@ import (
 	"github.com/postern/postern/internal/agent/targetdial"
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/util/sockio"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
@@ -40,9 +41,18 @@ func (t *tunnel) end(code, msg string) {
 }
 
 // serveStream handles one tunnel stream: the dial request, the dial, then
-// the bytes.
+// the bytes. The dial and the request's decoding grow this goroutine's
+// stack (to 8 KiB and more), which a goroutine keeps until collections
+// shrink it; an open tunnel's bytes are therefore carried by two fresh
+// goroutines (pump) and this one ends, so that an idle tunnel costs two
+// small stacks (internal/bench/tunnelbench, BenchmarkConcurrentTunnels).
 func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Policy) {
-	defer s.Close()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.Close()
+		}
+	}()
 	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var req tunnelproto.DialRequest
 	if err := tunnelproto.ReadJSON(s, tunnelproto.FrameDial, &req); err != nil {
@@ -61,21 +71,33 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 		refuse(tunnelproto.CodeDraining, "The endpoint agent is shutting down")
 		return
 	}
-	defer a.unregister(t)
+	defer func() {
+		if !handedOff {
+			a.unregister(t)
+		}
+	}()
 	conn, res := targetdial.Dial(ctx, policy, req, a.cfg.DialTimeout)
 	if conn == nil {
 		refuse(res.Code, res.Message)
 		return
 	}
-	target := conn.RemoteAddr().String()
 	t.target = conn
 	if err := tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{OK: true}); err != nil {
 		conn.Close()
 		return
 	}
-	log.Debug("tunnel open", "target", target)
+	log.Debug("tunnel open", "target", conn.RemoteAddr().String())
+	handedOff = true
+	go a.carry(t, s)
+}
+
+// carry pumps an open tunnel's bytes until it ends, then forgets it. It
+// keeps no logger of its own (one per tunnel would be held while idle).
+func (a *Agent) carry(t *tunnel, s net.Conn) {
+	defer s.Close()
+	defer a.unregister(t)
 	pump(t)
-	log.Debug("tunnel closed", "target", target)
+	a.log.Debug("tunnel closed", "tunnel", t.id, "target", t.target.RemoteAddr().String())
 }
 
 // pump carries bytes both ways until the tunnel ends. The server decides
@@ -98,29 +120,32 @@ func pump(t *tunnel) {
 // right after a burst), and a big one after a read that brought 64 KiB or
 // more (a bulk transfer: fewer, larger frames).
 func targetToLink(t *tunnel) {
+	sock := sockio.Of(t.target)
 	full := false // the last read brought 64 KiB or more: more is likely there
-	for {
-		if err := netutil.WaitReadable(t.target); err != nil {
-			t.end(targetEnd(err))
-			return
-		}
-		get := bufpool.Get
+	var bp *[]byte
+	borrow := func() []byte {
 		if full {
-			get = bufpool.GetBig
+			bp = bufpool.GetBig()
+		} else {
+			bp = bufpool.Get()
 		}
-		bp := get()
-		buf := *bp
-		max := bufpool.ChunkOf(bp)
-		n, err := t.target.Read(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+max])
+		return (*bp)[tunnelproto.HeaderLen : tunnelproto.HeaderLen+bufpool.ChunkOf(bp)]
+	}
+	giveBack := func() {
+		bufpool.Put(bp)
+		bp = nil
+	}
+	for {
+		n, err := sock.ReadBorrowed(borrow, giveBack)
 		full = n >= bufpool.Chunk // stays big while reads bring 64 KiB or more
 		if n > 0 {
-			if werr := t.link.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil {
-				bufpool.Put(bp)
+			if werr := t.link.SendData((*bp)[:tunnelproto.HeaderLen+n]); werr != nil {
+				giveBack()
 				t.target.Close()
 				return
 			}
 		}
-		bufpool.Put(bp)
+		giveBack()
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
@@ -146,6 +171,7 @@ func targetEnd(err error) (string, string) {
 // the target and the loop goes on (only an End or the stream closing can
 // follow); it returns when the server ends or closes the stream.
 func linkToTarget(t *tunnel) {
+	sock := sockio.Of(t.target)
 	var bp *[]byte
 	get := func(n int) []byte {
 		bp = bufpool.GetFor(n)
@@ -154,7 +180,7 @@ func linkToTarget(t *tunnel) {
 	for {
 		data, err := t.link.Recv(get)
 		if data != nil {
-			_, werr := t.target.Write(data)
+			_, werr := sock.Write(data)
 			bufpool.Put(bp)
 			bp = nil
 			if werr != nil {

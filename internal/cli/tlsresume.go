@@ -7,7 +7,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+
+	"github.com/postern/postern/internal/client"
 )
+
+// The tunnel's Dialer asks the cache whether a session is the name's own
+// before it offers the classical key exchange alone (client.OwnSessions).
+var _ client.OwnSessions = (*sharedSessions)(nil)
 
 // sharedSessions is a TLS session cache for one command's connections that
 // share one trust (the same tls.Config roots): the API calls of
@@ -36,6 +42,13 @@ func (c *sharedSessions) Get(key string) (*tls.ClientSessionState, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.last, c.last != nil
+}
+
+// HasOwn tells whether the cache holds a session stored for key itself,
+// not one it would lend from another name (client.OwnSessions).
+func (c *sharedSessions) HasOwn(key string) bool {
+	s, ok := c.byName.Get(key)
+	return ok && s != nil
 }
 
 func (c *sharedSessions) Put(key string, s *tls.ClientSessionState) {

@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/util/sockio"
 )
 
 // RunStdio carries one tunnel between stdin/stdout and the server, as
@@ -39,23 +39,13 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 // copyIn copies input into the tunnel until the input ends (then it tells
 // the server with a close frame) or the tunnel fails (then it calls
 // onFail, when given). A socket's input is waited for without a buffer
-// (waitReadable): an idle connection holds none.
+// (sockio.Socket.ReadBorrowed): an idle connection holds none, even right
+// after a burst.
 func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 	var bp *[]byte
 	defer func() { bufpool.Put(bp) }()
-	var sc syscall.Conn
-	if c, ok := in.(net.Conn); ok {
-		sc, _ = c.(syscall.Conn)
-	}
 	full := false // the last read brought 64 KiB or more: more is likely there
-	for {
-		if sc != nil {
-			// No buffer while the input is silent, even right after a
-			// burst (a big one would otherwise wait in Read).
-			bufpool.Put(bp)
-			bp = nil
-			waitReadable(sc) // then Read does not block, or tells why
-		}
+	borrow := func() []byte {
 		if bp != nil && full && cap(*bp) != bufpool.BigSize {
 			// A bulk transfer: larger reads and frames.
 			bufpool.Put(bp)
@@ -68,8 +58,22 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 				bp = bufpool.Get()
 			}
 		}
-		max := bufpool.ChunkOf(bp)
-		n, err := in.Read((*bp)[bufpool.Headroom : bufpool.Headroom+max])
+		return (*bp)[bufpool.Headroom : bufpool.Headroom+bufpool.ChunkOf(bp)]
+	}
+	giveBack := func() {
+		bufpool.Put(bp)
+		bp = nil
+	}
+	read := func() (int, error) { return in.Read(borrow()) } // stdin: blocking reads
+	if c, ok := in.(net.Conn); ok {
+		sock := sockio.Of(c)
+		read = func() (int, error) {
+			giveBack()
+			return sock.ReadBorrowed(borrow, giveBack)
+		}
+	}
+	for {
+		n, err := read()
 		full = n >= bufpool.Chunk
 		if n > 0 {
 			if werr := tun.writeOwned((*bp)[:bufpool.Headroom+n]); werr != nil {
@@ -89,6 +93,9 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 // copyOut copies tunnel bytes to w until the tunnel ends; a normal close is
 // nil. It holds a buffer only while bytes are there to copy.
 func copyOut(w io.Writer, tun *Tunnel) error {
+	if c, ok := w.(net.Conn); ok {
+		w = sockio.Of(c)
+	}
 	for {
 		if err := tun.wait(); err != nil {
 			if errors.Is(err, io.EOF) {

@@ -56,36 +56,75 @@ func pendingEndpoint(ctx context.Context, api *ec2.Client, in *ec2.DescribeInsta
 // IPv6); without a DNS name it looks the endpoint up: by id when given,
 // otherwise the first usable endpoint of the instance's VPC, one in the
 // instance's subnet first.
+//
+// When both look-ups are needed and the endpoint is named by id, neither
+// depends on the other: the endpoint's is made concurrently with the
+// instance's, so that the two cost one round trip instead of two. The
+// answer is the one the calls made in turn would give: the instance's
+// error first, then the endpoint's.
 func Resolve(ctx context.Context, api *ec2.Client, t *Target) error {
-	var vpcID, subnetID string
-	if t.PrivateIP == "" {
-		if t.InstanceID == "" {
-			return &ResolveError{"An instance id or a private IP address is required."}
+	if t.PrivateIP == "" && t.InstanceID == "" {
+		return &ResolveError{"An instance id or a private IP address is required."}
+	}
+	if t.DNSName != "" && t.EndpointID == "" {
+		if t.PrivateIP == "" {
+			if _, _, err := describeInstance(ctx, api, t); err != nil {
+				return err
+			}
 		}
-		out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{t.InstanceID}})
+		return &ResolveError{"--instance-connect-endpoint-dns-name needs --instance-connect-endpoint-id."}
+	}
+	if t.PrivateIP != "" {
+		return ResolveEndpoint(ctx, api, t, "", "")
+	}
+	if t.DNSName != "" || t.EndpointID == "" {
+		vpcID, subnetID, err := describeInstance(ctx, api, t)
 		if err != nil {
-			return &OpError{"DescribeInstances", err}
+			return err
 		}
-		if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
-			return &ResolveError{fmt.Sprintf("The instance ID '%s' does not exist.", t.InstanceID)}
-		}
-		inst := out.Reservations[0].Instances[0]
-		vpcID, subnetID = aws.ToString(inst.VpcId), aws.ToString(inst.SubnetId)
-		t.PrivateIP = aws.ToString(inst.PrivateIpAddress)
-		if t.PrivateIP == "" {
-			t.PrivateIP = aws.ToString(inst.Ipv6Address)
-		}
-		if t.PrivateIP == "" {
-			return &ResolveError{"Unable to find any IP address on the instance to connect to."}
-		}
+		return ResolveEndpoint(ctx, api, t, vpcID, subnetID)
 	}
-	if t.DNSName != "" {
-		if t.EndpointID == "" {
-			return &ResolveError{"--instance-connect-endpoint-dns-name needs --instance-connect-endpoint-id."}
-		}
-		return nil
+	// Both look-ups, independent: the endpoint's on its own goroutine,
+	// on a copy of t, cancelled when the instance's fails.
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	et := *t
+	done := make(chan error, 1)
+	go func() { done <- ResolveEndpoint(ectx, api, &et, "", "") }()
+	_, _, err := describeInstance(ctx, api, t)
+	if err != nil {
+		cancel()
+		<-done
+		return err
 	}
-	return ResolveEndpoint(ctx, api, t, vpcID, subnetID)
+	if err := <-done; err != nil {
+		return err
+	}
+	t.DNSName = et.DNSName
+	return nil
+}
+
+// describeInstance describes t's instance and fills in t.PrivateIP (its
+// private IPv4 address, else its IPv6 one); it returns the instance's VPC
+// and subnet.
+func describeInstance(ctx context.Context, api *ec2.Client, t *Target) (vpcID, subnetID string, err error) {
+	out, err := api.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{t.InstanceID}})
+	if err != nil {
+		return "", "", &OpError{"DescribeInstances", err}
+	}
+	if len(out.Reservations) == 0 || len(out.Reservations[0].Instances) == 0 {
+		return "", "", &ResolveError{fmt.Sprintf("The instance ID '%s' does not exist.", t.InstanceID)}
+	}
+	inst := out.Reservations[0].Instances[0]
+	ip := aws.ToString(inst.PrivateIpAddress)
+	if ip == "" {
+		ip = aws.ToString(inst.Ipv6Address)
+	}
+	if ip == "" {
+		return "", "", &ResolveError{"Unable to find any IP address on the instance to connect to."}
+	}
+	t.PrivateIP = ip
+	return aws.ToString(inst.VpcId), aws.ToString(inst.SubnetId), nil
 }
 
 // ResolveEndpoint fills in t's endpoint id and DNS name: by id when t names

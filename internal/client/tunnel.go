@@ -68,6 +68,9 @@ type RefusedError struct {
 	ErrorCode string
 	Message   string
 	RequestID string
+	// Header is the refusal's HTTP header (nil when it could not be
+	// read): a Postern server names there the regions it accepts.
+	Header http.Header
 }
 
 func (e *RefusedError) Error() string {
@@ -128,17 +131,19 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	if d.UserAgent != "" {
 		hdr.Set("User-Agent", d.UserAgent)
 	}
+	// The TLS handshake is made by NetDial (dialTLS), before the upgrade
+	// request is written, so the upgrade itself runs as plain WebSocket
+	// over the TLS connection (the presigned URL's signature does not cover
+	// the scheme).
+	secure := strings.HasPrefix(rawURL, "wss://")
 	dialer := ws.Dialer{
-		Timeout:   30 * time.Second,
-		Header:    ws.HandshakeHeaderHTTP(hdr),
-		TLSConfig: tcfg,
+		Timeout: 30 * time.Second,
+		Header:  ws.HandshakeHeaderHTTP(hdr),
 		NetDial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			nd := net.Dialer{LocalAddr: d.LocalAddr}
-			c, err := nd.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
+			if !secure {
+				return d.dialTCP(ctx, network, addr)
 			}
-			return tlsbatch.Wrap(c), nil
+			return d.dialTLS(ctx, network, addr, tcfg)
 		},
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
 			refused = readRefusal(status, resp)
@@ -151,12 +156,11 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		},
 	}
 	if d.NetDial != nil {
-		dialer.TLSConfig = nil
 		dialer.NetDial = func(ctx context.Context, _, _ string) (net.Conn, error) { return d.NetDial(ctx) }
-		if rest, ok := strings.CutPrefix(rawURL, "wss://"); ok {
-			rawURL = "ws://" + rest
-		}
 		addr = "the in-process server"
+	}
+	if rest, ok := strings.CutPrefix(rawURL, "wss://"); ok {
+		rawURL = "ws://" + rest
 	}
 	conn, br, _, err := dialer.Dial(ctx, rawURL)
 	if err != nil {
@@ -172,6 +176,99 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	return &Tunnel{conn: conn, rd: wsframe.NewReader(rd, false), wr: wsframe.NewWriter(conn, true), RequestID: requestID}, nil
 }
 
+// dialTCP connects to addr, from d.LocalAddr when set.
+func (d *Dialer) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	nd := net.Dialer{LocalAddr: d.LocalAddr}
+	c, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return tlsbatch.Wrap(c), nil
+}
+
+// dialTLS connects to addr and makes the TLS handshake. When cfg has the
+// default key exchanges and its session cache holds a session to resume,
+// the handshake offers X25519 alone instead of the hybrid
+// X25519MLKEM768, whose ML-KEM key generation and decapsulation are
+// about a third of the client's CPU for a resumed handshake. That keeps
+// the post-quantum protection: a resumed handshake's keys are derived
+// from the resumed session's secret as well as from the new X25519
+// exchange, and that secret comes from a handshake that used the hybrid
+// exchange (the first, full handshake, and every resumption after it).
+// A handshake that does not resume after all (the server no longer
+// accepts the session) is therefore abandoned before anything is sent on
+// it and made again with the default exchanges, as is one that failed.
+func (d *Dialer) dialTLS(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+	classical := cfg.CurvePreferences == nil && hasSession(cfg)
+	if classical {
+		x := cfg.Clone()
+		x.CurvePreferences = []tls.CurveID{tls.X25519}
+		c, err := d.handshake(ctx, network, addr, x)
+		if err == nil && c.ConnectionState().DidResume {
+			return c, nil
+		}
+		if c != nil {
+			c.Close()
+		} else if ctx.Err() != nil || errors.As(err, new(*net.OpError)) {
+			return nil, err // no connection: the same again would fail too
+		}
+	}
+	c, err := d.handshake(ctx, network, addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// handshake connects to addr and makes a TLS handshake with cfg; on a
+// failed handshake the connection is closed and the error returned.
+func (d *Dialer) handshake(ctx context.Context, network, addr string, cfg *tls.Config) (*tls.Conn, error) {
+	raw, err := d.dialTCP(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// OwnSessions is a TLS session cache that can also lend a name the session
+// of another (cli's shared cache does: the look-up's API session for the
+// tunnel's endpoint name). HasOwn tells whether it holds a session stored
+// for name itself.
+type OwnSessions interface {
+	tls.ClientSessionCache
+	HasOwn(name string) bool
+}
+
+// hasSession tells whether cfg's session cache holds a session for
+// cfg.ServerName that the server is expected to resume: one stored for
+// that name. A session lent from another name is resumed only when its
+// certificate is valid for this one too, which the cache cannot tell, so
+// it does not count (a handshake that then did not resume would be made
+// twice).
+func hasSession(cfg *tls.Config) bool {
+	if cfg.ClientSessionCache == nil || cfg.ServerName == "" {
+		return false
+	}
+	if oc, ok := cfg.ClientSessionCache.(OwnSessions); ok {
+		return oc.HasOwn(cfg.ServerName)
+	}
+	s, ok := cfg.ClientSessionCache.Get(cfg.ServerName)
+	return ok && s != nil
+}
+
+// TLSState is the tunnel connection's TLS state, when it has one.
+func (t *Tunnel) TLSState() (tls.ConnectionState, bool) {
+	if c, ok := t.conn.(*tls.Conn); ok {
+		return c.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
 // readRefusal reads the HTTP response of a refused upgrade.
 func readRefusal(status int, resp io.Reader) *RefusedError {
 	e := &RefusedError{Status: status}
@@ -181,6 +278,7 @@ func readRefusal(status int, resp io.Reader) *RefusedError {
 	}
 	defer r.Body.Close()
 	e.RequestID = r.Header.Get("x-amzn-RequestId")
+	e.Header = r.Header
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 	var j struct {
 		ErrorCode string `json:"ErrorCode"`

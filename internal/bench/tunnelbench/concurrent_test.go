@@ -217,6 +217,48 @@ func lastGCHeapMB(out string) float64 {
 	return v
 }
 
+// forcedGC reports whether out logs a forced collection after offset
+// (gctrace's "(forced)": the idle release of package idlemem, or
+// debug.FreeOSMemory otherwise).
+func forcedGC(out string, offset int) bool {
+	return offset <= len(out) && regexp.MustCompile(`(?m)^gc \d+ @.*\(forced\)`).MatchString(out[offset:])
+}
+
+// awaitRelease waits up to timeout for each of ps to log a forced
+// collection after its output's length in offsets (a process that
+// released its free memory once its tunnels stopped opening) and returns
+// which did. Binaries without the idle release (older ones) never do:
+// they are read after the timeout, idle as long.
+func awaitRelease(ps []*proc, offsets []int, timeout time.Duration) []bool {
+	done := make([]bool, len(ps))
+	deadline := time.Now().Add(timeout)
+	for {
+		all := true
+		for i, p := range ps {
+			done[i] = done[i] || forcedGC(p.out.String(), offsets[i])
+			all = all && done[i]
+		}
+		if all || time.Now().After(deadline) {
+			return done
+		}
+		time.Sleep(50 * time.Millisecond) // bounded by timeout: a measurement's idle wait
+	}
+}
+
+// outLen is the length of each process's output so far.
+func outLen(ps ...*proc) []int {
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = len(p.out.String())
+	}
+	return out
+}
+
+// releaseWait bounds the wait for a process's idle release: its quiet
+// period plus its interval (idlemem's defaults: 1 s, then at most one
+// release per 10 s or 20 times the last one's duration) with room.
+const releaseWait = 30 * time.Second
+
 // tunnelCount is N: POSTERN_BENCH_TUNNELS or 1,000.
 func tunnelCount(b testing.TB) int {
 	n := 1000
@@ -234,12 +276,17 @@ func tunnelCount(b testing.TB) int {
 // built binary (`postern server` with agent.embedded false, `postern
 // endpoint-agent --allow-loopback`), the echo target in a helper process,
 // the clients in this process (64 openers at once). Each tunnel echoes one
-// byte and stays open, idle. It reports failures (must be 0), tunnels/s
+// byte and stays open, idle (its client reading, which answers the
+// server's pings). It reports failures (must be 0), tunnels/s
 // while opening, and for the server and the agent separately the PSS
 // growth per open tunnel (KiB, /proc/PID/smaps_rollup, each settled) and
 // the growth of the live heap after the last GC (gctrace) per tunnel.
 // Before the baseline reading, 64 tunnels are opened and closed to warm
-// up. N is 1,000 or POSTERN_BENCH_TUNNELS; one round whatever b.N is.
+// up. Both readings are of idle processes: each is taken once the server
+// and the agent have given their free memory back (package idlemem: a
+// forced collection in their gctrace, about a second after the last
+// tunnel opened or closed), or after releaseWait for binaries that do
+// not. N is 1,000 or POSTERN_BENCH_TUNNELS; one round whatever b.N is.
 func BenchmarkConcurrentTunnels(b *testing.B) {
 	n := tunnelCount(b)
 	if lim := raiseNoFile(uint64(n)*2 + 1024); lim < uint64(n)+512 {
@@ -292,6 +339,12 @@ func BenchmarkConcurrentTunnels(b *testing.B) {
 						continue
 					}
 					tuns[i] = tun
+					// An idle client still reads, as a real one does: its
+					// Read answers the server's pings (every 30 s to a
+					// silent client), without which the server ends the
+					// tunnel after 90 s (ClientTimeout), before a large N
+					// has finished opening.
+					go func() { _, _ = io.Copy(io.Discard, tun) }()
 				}
 			})
 		}
@@ -316,8 +369,10 @@ func BenchmarkConcurrentTunnels(b *testing.B) {
 	if f > 0 {
 		b.Fatalf("warm-up: %d failures, first: %v", f, err)
 	}
+	offsets := outLen(s.server, s.agent)
 	closeAll(warm)
 	waitTunnels(0)
+	rel0 := awaitRelease([]*proc{s.server, s.agent}, offsets, releaseWait)
 	type reading struct {
 		pss    int64
 		heapMB float64
@@ -341,8 +396,11 @@ func BenchmarkConcurrentTunnels(b *testing.B) {
 	if failures > 0 {
 		b.Errorf("%d of %d tunnels failed; first: %v", failures, n, firstErr)
 	}
+	offsets = outLen(s.server, s.agent)
 	waitTunnels(n - int(failures))
+	rel1 := awaitRelease([]*proc{s.server, s.agent}, offsets, releaseWait)
 	srv1, agt1 := read(s.server), read(s.agent)
+	b.Logf("idle release seen (server, agent): before the baseline %v, after opening %v", rel0, rel1)
 
 	open1 := float64(n - int(failures))
 	b.ReportMetric(float64(n), "tunnels")

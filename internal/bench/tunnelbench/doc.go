@@ -59,7 +59,12 @@
 //	                           target held by a helper process, each
 //	                           exchanging one byte and then idle. Reports
 //	                           failures, tunnels/s, and PSS (and Go heap,
-//	                           from gctrace) per tunnel for each process.
+//	                           from gctrace) per tunnel for each process,
+//	                           read idle (after each process's idle
+//	                           release, package idlemem). Clients and
+//	                           targets spread over five loopback addresses
+//	                           (127.0.0.1–5: about 28,000 ephemeral ports
+//	                           per address pair, so 140,000 per side).
 //	                           N = 1,000, or POSTERN_BENCH_TUNNELS
 //	                           (`make bench TUNNELS=100000`). One round
 //	                           whatever b.N is (-benchtime 1x).

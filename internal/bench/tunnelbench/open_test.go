@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,45 +112,120 @@ func BenchmarkTunnelOpenCLI(b *testing.B) {
 	}{
 		{"postern1", flags(s.localEndpoint, s.dnsName)},
 		{"postern1-lookup", []string{"ec2-instance-connect", "open-tunnel", "--instance-id", s.localInstance, "--remote-port", strconv.Itoa(port)}},
+		// Both look-ups, independent of each other: made concurrently.
+		{"postern1-lookup-byid", []string{"ec2-instance-connect", "open-tunnel", "--instance-id", s.localInstance,
+			"--instance-connect-endpoint-id", s.localEndpoint, "--remote-port", strconv.Itoa(port)}},
 		{"postern2", flags(s.endpointID, s.dnsName)},
 		{"postern1-lookup-local", []string{"ec2-instance-connect", "open-tunnel", "--instance-id", s.localInstance, "--remote-port", strconv.Itoa(port)}},
 	}
+	// POSTERN_BENCH_CLIENT_B names a second client binary: each exec then
+	// alternates between the two (A/B in one run, against one server),
+	// and the B figures are reported beside A's with a "B-" prefix.
+	clients := []string{bin}
+	if p := os.Getenv("POSTERN_BENCH_CLIENT_B"); p != "" {
+		clients = append(clients, p)
+	}
 	b.Run("exec", func(b *testing.B) {
-		lat := make(latencies, 0, b.N)
-		for range b.N {
-			start := time.Now()
-			cmd := exec.Command(bin, "version")
-			cmd.Env = env
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("postern version: %v: %s", err, out)
+		ab := newABLatencies(len(clients), b.N)
+		for i := range b.N {
+			for _, j := range abOrder(len(clients), i) {
+				c := clients[j]
+				start := time.Now()
+				cmd := exec.Command(c, "version")
+				cmd.Env = env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("postern version: %v: %s", err, out)
+				}
+				ab.add(j, time.Since(start), cmd.ProcessState)
 			}
-			lat = append(lat, time.Since(start))
 		}
-		lat.report(b)
+		ab.report(b)
 	})
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			lat := make(latencies, 0, b.N)
-			for range b.N {
+			ab := newABLatencies(len(clients), b.N)
+			for i := range b.N {
 				run := openCLI
 				if strings.HasSuffix(c.name, "-local") {
 					run = openCLILocal
 				}
-				d, err := run(bin, env, c.args)
-				if err != nil {
-					b.Fatal(err)
+				for _, j := range abOrder(len(clients), i) {
+					d, ps, err := run(clients[j], env, c.args)
+					if err != nil {
+						b.Fatal(err)
+					}
+					ab.add(j, d, ps)
 				}
-				lat = append(lat, d)
 			}
-			lat.report(b)
+			ab.report(b)
 		})
+	}
+}
+
+// abOrder is the order of n (1 or 2) binaries in round i: A B, then B A,
+// so that neither is always the one that runs while the server still
+// finishes the other's tunnel (its CloseTunnel record).
+func abOrder(n, i int) []int {
+	if n == 2 && i%2 == 1 {
+		return []int{1, 0}
+	}
+	if n == 2 {
+		return []int{0, 1}
+	}
+	return []int{0}
+}
+
+// abLatencies are the latencies and CPU times of one or two client
+// binaries run alternately.
+type abLatencies struct {
+	wall, cpu []latencies
+	faults    [][]int64 // minor page faults per exec
+}
+
+func newABLatencies(n, iters int) *abLatencies {
+	ab := &abLatencies{wall: make([]latencies, n), cpu: make([]latencies, n), faults: make([][]int64, n)}
+	for j := range n {
+		ab.wall[j] = make(latencies, 0, iters)
+		ab.cpu[j] = make(latencies, 0, iters)
+	}
+	return ab
+}
+
+func (ab *abLatencies) add(j int, wall time.Duration, ps *os.ProcessState) {
+	ab.wall[j] = append(ab.wall[j], wall)
+	ab.cpu[j] = append(ab.cpu[j], ps.UserTime()+ps.SystemTime())
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		ab.faults[j] = append(ab.faults[j], ru.Minflt)
+	}
+}
+
+// report reports A's p50/p99 wall time and p50 CPU (user + system) per
+// exec and the median of its minor page faults, and B's beside them.
+func (ab *abLatencies) report(b *testing.B) {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	for j := range ab.wall {
+		if len(ab.wall[j]) == 0 {
+			continue
+		}
+		prefix := ""
+		if j == 1 {
+			prefix = "B-"
+		}
+		b.ReportMetric(ms(ab.wall[j].percentile(50)), prefix+"p50-ms")
+		b.ReportMetric(ms(ab.wall[j].percentile(99)), prefix+"p99-ms")
+		b.ReportMetric(ms(ab.cpu[j].percentile(50)), prefix+"cpu-p50-ms")
+		if f := slices.Clone(ab.faults[j]); len(f) > 0 {
+			slices.Sort(f)
+			b.ReportMetric(float64(f[len(f)/2]), prefix+"faults-p50")
+		}
 	}
 }
 
 // openCLI runs one open-tunnel process: exec, write one byte to its stdin,
 // time until that byte comes back on its stdout, close stdin, wait for a
-// clean exit (bounded).
-func openCLI(bin string, env, args []string) (time.Duration, error) {
+// clean exit (bounded). It returns the wall time to the echoed byte and
+// the process's state (its CPU time and page faults over its whole run).
+func openCLI(bin string, env, args []string) (time.Duration, *os.ProcessState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -158,15 +234,15 @@ func openCLI(bin string, env, args []string) (time.Duration, error) {
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	buf := []byte{'x'}
 	_, err = stdin.Write(buf)
@@ -178,19 +254,19 @@ func openCLI(bin string, env, args []string) (time.Duration, error) {
 	_, _ = io.Copy(io.Discard, stdout)
 	werr := cmd.Wait()
 	if err != nil || werr != nil {
-		return 0, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, stderr.String())
+		return 0, nil, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, stderr.String())
 	}
-	return d, nil
+	return d, cmd.ProcessState, nil
 }
 
 // openCLILocal runs one open-tunnel process with --local-port (a port the
 // kernel just had free): exec, connect to that port as soon as it
 // listens (bounded polling), write one byte, time until it comes back;
 // then interrupt the process, which must exit 0.
-func openCLILocal(bin string, env, args []string) (time.Duration, error) {
+func openCLILocal(bin string, env, args []string) (time.Duration, *os.ProcessState, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -202,7 +278,7 @@ func openCLILocal(bin string, env, args []string) (time.Duration, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var conn net.Conn
 	for ctx.Err() == nil {
@@ -225,9 +301,9 @@ func openCLILocal(bin string, env, args []string) (time.Duration, error) {
 	_ = cmd.Process.Signal(os.Interrupt)
 	werr := cmd.Wait()
 	if err != nil || werr != nil {
-		return 0, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, out.String())
+		return 0, nil, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, out.String())
 	}
-	return d, nil
+	return d, cmd.ProcessState, nil
 }
 
 // BenchmarkSSHSessionOpen is the bastion's open latency: a new `ssh …

@@ -42,6 +42,7 @@ import (
 	"github.com/postern/postern/internal/server/policy"
 	"github.com/postern/postern/internal/server/relay"
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/wire/awsid"
 	"github.com/postern/postern/internal/wire/awsproto"
 	"github.com/postern/postern/internal/wire/sigv4"
@@ -118,6 +119,9 @@ type FrontDoor struct {
 	cfg   Config
 	log   *slog.Logger
 	audit *audit.Writer
+	// regions is awsproto.HeaderRegions on every refusal: the regions
+	// the Authenticator accepts signatures for, the server's own first.
+	regions string
 
 	mu         sync.Mutex
 	tunnels    map[string]*tunnel
@@ -127,9 +131,14 @@ type FrontDoor struct {
 	done       chan struct{} // closed by Shutdown
 	closedDone bool
 	wg         sync.WaitGroup
+	// memRelease gives free memory back to the system once tunnels
+	// stopped opening and closing (package idlemem); made with the first
+	// tunnel.
+	memRelease *idlemem.Releaser
 
-	groups groupCache // security-group answers (checkGroups)
-	vpcs   vpcCache   // VPCs by id
+	groups    groupCache    // security-group answers (checkGroups)
+	vpcs      vpcCache      // VPCs by id
+	endpoints endpointCache // endpoints by id (off on replicated stores)
 }
 
 // New returns a FrontDoor.
@@ -171,10 +180,11 @@ func New(cfg Config) (*FrontDoor, error) {
 	if cfg.Audit == nil {
 		cfg.Audit = audit.NewWriter(cfg.Store, nil)
 	}
-	f := &FrontDoor{cfg: cfg, log: cfg.Logger, audit: cfg.Audit,
+	f := &FrontDoor{cfg: cfg, log: cfg.Logger, audit: cfg.Audit, regions: awsproto.FormatRegions(cfg.Authenticator.Regions()),
 		tunnels: map[string]*tunnel{}, byEndpoint: map[string]int{}, done: make(chan struct{})}
-	f.groups.changes, _ = cfg.Store.(store.ChangeCounter)
-	f.vpcs.changes = f.groups.changes
+	f.groups.changes = store.CacheCounter(cfg.Store, store.ChangeFeed)
+	f.vpcs.changes = store.CacheCounter(cfg.Store, store.ChangeFeed)
+	f.endpoints.changes = store.CacheCounter(cfg.Store, store.NextRead)
 	return f, nil
 }
 
@@ -229,7 +239,7 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
 		stream.Close()
 		f.release(req)
-		writeRefusal(w, req.id, refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "The tunnel could not be recorded; try again."))
+		f.writeRefusal(w, req.id, refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "The tunnel could not be recorded; try again."))
 		return
 	}
 	handedOff = counted && f.serveTunnel(w, r, req, stream, rec.EventID, log)
@@ -239,9 +249,13 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // success it returns the stream with a concurrency slot held.
 //
 // The replay guard's write (a disk commit) runs while the checks after it
-// read the store; its answer is awaited before the concurrency slot and
-// the dial, and it wins over any later refusal, so the answers are those
-// of the checks run one after the other.
+// read the store, and while the agent dials the target once every other
+// check passed; its answer is awaited before decide returns, and it wins
+// over any later refusal, so the answers are those of the checks run one
+// after the other. A replayed URL that passes every other check therefore
+// costs its target one TCP connection that carries no byte: the dialled
+// stream is ended before the client is answered. (A dial that sends the
+// target a PROXY protocol header waits for the guard instead.)
 func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, ref *Refusal) {
 	ctx := r.Context()
 	// One parse of the query: url.ParseQuery keeps the pairs it could
@@ -290,7 +304,9 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 	replay := f.startReplayCheck(ctx, req, res)
 	defer func() {
 		if rr := replay(); rr != nil {
-			stream, ref = nil, rr
+			// Recorded as when the guard answered before any dial: a
+			// failed dial's agent is not named.
+			stream, ref, req.agentID = nil, rr, ""
 		}
 	}()
 	// Parameters.
@@ -299,7 +315,7 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 	}
 	// 2. The endpoint.
 	// Which endpoint may carry a tunnel is package endpoints' rule.
-	ep, err := f.cfg.Store.GetEndpoint(ctx, req.params.InstanceConnectEndpointID)
+	ep, err := f.endpoints.get(ctx, f.cfg.Store, req.params.InstanceConnectEndpointID)
 	var refusal error
 	if err == nil {
 		refusal = endpoints.TunnelRefusal(ep)
@@ -340,9 +356,8 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 	if ref := f.checkGroups(ctx, req, vpc); ref != nil {
 		return nil, ref
 	}
-	if ref := replay(); ref != nil {
-		return nil, ref
-	}
+	// The replay guard's commit may still run: the slot and the agent's
+	// dial overlap it (see overlapReplay), and its refusal still wins.
 	// 7. Concurrency.
 	if !f.reserve(req) {
 		return nil, refuse(http.StatusTooManyRequests, "ThrottlingException", ReasonConcurrency,
@@ -365,13 +380,40 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 		dial.Client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port()).String()
 		dial.PreserveClientIP, dial.ProxyProtocol = ep.PreserveClientIP, proxy
 	}
+	if proxy != "" {
+		// The agent sends the target a PROXY protocol header as soon as it
+		// connected: a replayed URL must not cause even that, so this
+		// dial waits for the replay guard.
+		if ref := replay(); ref != nil {
+			f.release(req)
+			return nil, ref
+		}
+	}
 	stream, agentID, err := f.cfg.Relay.Open(ctx, ep.EndpointID, dial)
 	req.agentID = agentID
 	if err != nil {
 		f.release(req)
 		return nil, dialRefusal(err, ep.EndpointID)
 	}
+	if ref := overlapReplay(replay, stream); ref != nil {
+		f.release(req)
+		return nil, ref // the deferred call clears req.agentID
+	}
 	return stream, nil
+}
+
+// overlapReplay waits for the replay guard's answer after the agent's dial
+// ran while the guard's write committed. On a refusal it ends the dialled
+// stream, through which no byte has flowed (the client was not answered
+// yet and the front door sent the agent nothing but the dial request),
+// and returns the refusal; the caller releases the slot.
+func overlapReplay(replay func() *Refusal, stream relay.Stream) *Refusal {
+	ref := replay()
+	if ref != nil {
+		_ = stream.SendEnd(tunnelproto.CodeInternal, "the tunnel was refused")
+		_ = stream.Close()
+	}
+	return ref
 }
 
 func (f *FrontDoor) internal(what string, err error) *Refusal {
@@ -727,17 +769,20 @@ func (f *FrontDoor) refuse(w http.ResponseWriter, r *http.Request, req *request,
 	log.Log(r.Context(), lvl, "tunnel refused", "reason", ref.Reason, "code", ref.Code, "status", ref.Status,
 		"principal", principal, "source", req.sourceIP, "endpoint", req.params.InstanceConnectEndpointID,
 		"target", net.JoinHostPort(req.params.PrivateIPAddress, req.params.RemotePort), "message", ref.Message)
-	writeRefusal(w, req.id, ref)
+	f.writeRefusal(w, req.id, ref)
 }
 
-// writeRefusal writes the JSON error body the AWS CLI prints.
-func writeRefusal(w http.ResponseWriter, requestID string, ref *Refusal) {
+// writeRefusal writes the JSON error body the AWS CLI prints, with the
+// regions the server accepts (awsproto.HeaderRegions), which AWS's
+// clients ignore and the postern CLI reads for its wrong-region hint.
+func (f *FrontDoor) writeRefusal(w http.ResponseWriter, requestID string, ref *Refusal) {
 	body, _ := json.Marshal(struct {
 		ErrorCode string `json:"ErrorCode"`
 		Message   string `json:"Message"`
 	}{ref.Code, ref.Message})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("x-amzn-RequestId", requestID)
+	w.Header().Set(awsproto.HeaderRegions, f.regions)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(ref.Status)
 	_, _ = w.Write(body)

@@ -18,7 +18,10 @@ import (
 // written. The count is read before the store is, so a write that commits
 // during the reads makes the next open read again, and a changed rule,
 // group, instance or endpoint is seen by the first open after its commit.
-// Without a ChangeCounter nothing is cached.
+// Without a ChangeCounter nothing is cached. On a store shared by
+// replicas the count follows the change feed (store.ChangeFeed): another
+// replica's write is seen by the first open after its notice arrives,
+// milliseconds after its commit, and never missed.
 type groupCache struct {
 	changes store.ChangeCounter
 
@@ -138,4 +141,61 @@ func (c *vpcCache) get(ctx context.Context, st store.Vpcs, id string) (store.Vpc
 	c.m[id] = cachedVpc{gen: gen, vpc: kept}
 	c.mu.Unlock()
 	return vpc, nil
+}
+
+// endpointCache keeps the endpoints the front door read by id while the
+// store's change count stays the same, as vpcCache does for VPCs: an open
+// no longer reads the endpoint's row, its groups, interfaces and tags
+// while nothing was written. Every write that changes an endpoint (its
+// state, groups, tags, deletion) is a counted write, so the first open
+// after its commit reads the store again. It is off (nil changes:
+// store.CacheCounter with NextRead) on a store shared by replicas: there
+// another replica's write is heard milliseconds after its commit, and the
+// store's own endpoint cache is exact across replicas.
+type endpointCache struct {
+	changes store.ChangeCounter
+
+	mu sync.Mutex
+	m  map[string]cachedEndpoint
+}
+
+// cachedEndpoint is an endpoint as read while the count was gen.
+type cachedEndpoint struct {
+	gen uint64
+	ep  store.Endpoint
+}
+
+// get returns endpoint id from st, or from the cache when nothing was
+// written since it was read. Errors (not found included) are st's, never
+// cached; callers get copies of the slices.
+func (c *endpointCache) get(ctx context.Context, st store.Endpoints, id string) (store.Endpoint, error) {
+	if c.changes == nil {
+		return st.GetEndpoint(ctx, id)
+	}
+	gen := c.changes.Changes()
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if ok && e.gen == gen {
+		return detachEndpoint(e.ep), nil
+	}
+	ep, err := st.GetEndpoint(ctx, id)
+	if err != nil {
+		return ep, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxGroupAnswers {
+		c.m = make(map[string]cachedEndpoint)
+	}
+	c.m[id] = cachedEndpoint{gen: gen, ep: detachEndpoint(ep)}
+	c.mu.Unlock()
+	return ep, nil
+}
+
+// detachEndpoint returns ep with copies of its slices.
+func detachEndpoint(ep store.Endpoint) store.Endpoint {
+	ep.SecurityGroupIDs = slices.Clone(ep.SecurityGroupIDs)
+	ep.NetworkInterfaceIDs = slices.Clone(ep.NetworkInterfaceIDs)
+	ep.Tags = slices.Clone(ep.Tags)
+	return ep
 }

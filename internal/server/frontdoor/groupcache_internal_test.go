@@ -2,6 +2,7 @@ package frontdoor
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -112,4 +113,66 @@ func TestVpcCacheFollowsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	tags("env=prod")
+}
+
+// TestEndpointCacheFollowsWrites: an endpoint read by id is served from
+// the cache until a counted write, callers get copies of its slices, a
+// missing endpoint is never kept, and without a change counter (a store
+// shared by replicas) every get reads the store.
+func TestEndpointCacheFollowsWrites(t *testing.T) {
+	ctx := context.Background()
+	st := sqlitetest.Open(t)
+	const vpcID, subnetID, epID = "vpc-0123456789abcdef0", "subnet-0123456789abcdef0", "eice-0123456789abcdef0"
+	if err := st.CreateVpc(ctx, store.Vpc{VpcID: vpcID, CidrBlock: "10.0.0.0/16", State: "available"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateSubnet(ctx, store.Subnet{SubnetID: subnetID, VpcID: vpcID, CidrBlock: "10.0.1.0/24", State: "available"}); err != nil {
+		t.Fatal(err)
+	}
+	c := &endpointCache{changes: st}
+	if _, err := c.get(ctx, st, epID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an endpoint that does not exist: %v, want ErrNotFound", err)
+	}
+	if err := st.CreateEndpoint(ctx, store.Endpoint{EndpointID: epID, SubnetID: subnetID, VpcID: vpcID, State: "create-complete",
+		SecurityGroupIDs: []string{}, IPAddressType: "ipv4"}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(wantTags string) {
+		t.Helper()
+		for i := range 2 {
+			ep, err := c.get(ctx, st, epID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			for _, tg := range ep.Tags {
+				got += tg.Key + "=" + tg.Value
+			}
+			if got != wantTags {
+				t.Fatalf("read %d: tags %q, want %q", i, got, wantTags)
+			}
+			for j := range ep.Tags {
+				ep.Tags[j].Value = "changed by a caller"
+			}
+		}
+		c.mu.Lock()
+		e, cached := c.m[epID]
+		c.mu.Unlock()
+		if !cached || e.gen != st.Changes() {
+			t.Fatal("the endpoint is not cached at the store's count")
+		}
+	}
+	check("")
+	if err := st.SetTags(ctx, epID, []store.Tag{{Key: "env", Value: "prod"}}); err != nil {
+		t.Fatal(err)
+	}
+	check("env=prod")
+
+	off := &endpointCache{}
+	if _, err := off.get(ctx, st, epID); err != nil {
+		t.Fatal(err)
+	}
+	if len(off.m) != 0 {
+		t.Fatal("a cache without a change counter kept an endpoint")
+	}
 }

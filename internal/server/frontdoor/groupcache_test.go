@@ -4,6 +4,10 @@ import (
 	"context"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -45,6 +49,56 @@ func TestGroupChangesSeenByNextOpen(t *testing.T) {
 					if err != nil {
 						t.Fatalf("refused: %v", err)
 					}
+					continue
+				}
+				wantRefusal(t, err, 403, "AccessDeniedException", st.refused)
+			}
+		})
+	}
+}
+
+// TestEndpointChangesSeenByNextOpen: the front door keeps the endpoint it
+// read between opens, and a change of it through the EC2 API (here its
+// tags, which an IAM condition reads) decides the very next open.
+func TestEndpointChangesSeenByNextOpen(t *testing.T) {
+	e := startAll(t)
+	echo := tunneltest.Echo(t)
+	ctx := context.Background()
+	prodOnly := e.NewUser("prod-only", policy(`{"StringEquals":{"aws:ResourceTag/env":"prod"}}`))
+	d := e.Dialer(prodOnly)
+	c := e.EC2(e.Admin)
+	ep := e.Server.Local.EndpointID
+	steps := []struct {
+		name   string
+		change func(t *testing.T)
+		// refused is the part of the refusal's message; "" = opens.
+		refused string
+	}{
+		{"untagged", func(*testing.T) {}, "not authorized"},
+		{"tagged env=prod", func(t *testing.T) {
+			if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{ep},
+				Tags: []ec2types.Tag{{Key: aws.String("env"), Value: aws.String("prod")}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"tag removed", func(t *testing.T) {
+			if _, err := c.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{ep},
+				Tags: []ec2types.Tag{{Key: aws.String("env")}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, "not authorized"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.change(t)
+			for range 2 { // the second open is answered from the cache
+				tun, err := d.Dial(ctx, e.Local(echo.Port))
+				if st.refused == "" {
+					if err != nil {
+						t.Fatalf("refused: %v", err)
+					}
+					roundTrip(t, tun, "tagged")
+					tun.Close()
 					continue
 				}
 				wantRefusal(t, err, 403, "AccessDeniedException", st.refused)

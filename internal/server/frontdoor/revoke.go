@@ -121,7 +121,7 @@ func (f *FrontDoor) recheck(now time.Time) {
 			}
 		}
 		if why != "" {
-			t.log.Info("tunnel revoked", "reason", why)
+			t.logInfo("tunnel revoked", "reason", why)
 			t.revoke(why)
 		}
 	}

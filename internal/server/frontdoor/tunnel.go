@@ -20,6 +20,7 @@ import (
 	"github.com/postern/postern/internal/server/httpedge"
 	"github.com/postern/postern/internal/server/relay"
 	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/wire/tlsbatch"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 	"github.com/postern/postern/internal/wire/wsframe"
@@ -30,10 +31,11 @@ type tunnel struct {
 	req     *request
 	conn    net.Conn
 	rd      *wsframe.Reader
+	in      clientReader // rd's source
 	wr      *wsframe.Writer
 	stream  relay.Stream
 	started time.Time
-	log     *slog.Logger
+	log     *slog.Logger // the front door's, shared (see logInfo)
 
 	bytesIn  atomic.Int64 // client → target
 	bytesOut atomic.Int64 // target → client
@@ -47,6 +49,8 @@ type tunnel struct {
 	clientClose bool   // the client sent its close frame
 	targetEOF   bool   // the target half-closed
 	finished    chan struct{}
+
+	closeBy time.Time // the read deadline for the client's answer to our close (mu)
 }
 
 // TunnelInfo describes an open tunnel.
@@ -101,6 +105,7 @@ func (f *FrontDoor) Terminate(match func(TunnelInfo) bool, code int, reason, mes
 func (f *FrontDoor) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.stopping = true
+	f.memRelease.Stop()
 	if !f.closedDone {
 		f.closedDone = true
 		close(f.done)
@@ -152,8 +157,14 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		_, _ = io.ReadFull(brw.Reader, buffered)
 		rd = io.MultiReader(bytes.NewReader(buffered), conn)
 	}
-	t := &tunnel{req: req, conn: conn, rd: wsframe.NewReader(rd, true), wr: wsframe.NewWriter(conn, false),
-		stream: stream, started: f.cfg.Now(), log: log.With("tunnel", req.tunnelID), finished: make(chan struct{})}
+	req.detach()
+	t := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(conn, false),
+		stream: stream, started: f.cfg.Now(), log: f.log, finished: make(chan struct{})}
+	t.in = clientReader{src: rd, conn: conn}
+	if rd == io.Reader(conn) {
+		t.in.raw = socketBeneath(conn)
+	}
+	t.rd = wsframe.NewReader(&t.in, true)
 	t.lastRead.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	f.tunnels[req.tunnelID] = t
@@ -164,8 +175,11 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		f.pinging = true
 		go f.keepalive()
 		go f.revalidate()
+		f.memRelease = idlemem.New(0, 0, bufpool.Lends, nil)
 	}
+	memRelease := f.memRelease
 	f.mu.Unlock()
+	memRelease.Active()
 	f.cfg.Metrics.TunnelOpened(f.cfg.Now().Sub(req.at))
 	go f.run(t, openEventID)
 	if stopping {
@@ -183,12 +197,11 @@ func (f *FrontDoor) run(t *tunnel, openEventID string) {
 	if req.principal != nil {
 		principal = req.principal.ARN
 	}
-	t.log.Info("tunnel open", "principal", principal, "source", req.sourceIP, "endpoint", req.endpoint.EndpointID,
+	t.logInfo("tunnel open", "principal", principal, "source", req.sourceIP, "endpoint", req.endpoint.EndpointID,
 		"agent", req.agentID, "target", net.JoinHostPort(req.addr.String(), strconv.Itoa(req.port)), "max_duration", req.duration)
 
 	maxTimer := time.AfterFunc(req.duration, func() {
-		t.finish(wsframe.ClosePolicyViolation, tunnelproto.CodeMaxDuration,
-			"Maximum tunnel duration of "+strconv.Itoa(int(req.duration/time.Second))+" seconds reached", true)
+		t.finish(wsframe.ClosePolicyViolation, tunnelproto.CodeMaxDuration, tunnelproto.MaxDurationCloseReason(req.duration), true)
 	})
 	agentDone := make(chan struct{})
 	go func() {
@@ -209,7 +222,9 @@ func (f *FrontDoor) run(t *tunnel, openEventID string) {
 	conn.Close()
 	f.mu.Lock()
 	delete(f.tunnels, req.tunnelID)
+	memRelease := f.memRelease
 	f.mu.Unlock()
+	memRelease.Active()
 	f.recordClose(req, openEventID, t)
 }
 
@@ -236,8 +251,36 @@ func (f *FrontDoor) recordClose(req *request, openEventID string, t *tunnel) {
 		f.log.Error("could not record a tunnel's close", "tunnel", req.tunnelID, "error", err)
 	}
 	if t.log != nil {
-		t.log.Info("tunnel closed", "reason", reason, "code", code, "bytes_in", d.BytesIn, "bytes_out", d.BytesOut,
+		t.logInfo("tunnel closed", "reason", reason, "code", code, "bytes_in", d.BytesIn, "bytes_out", d.BytesOut,
 			"duration", end.Sub(t.started).Round(time.Millisecond))
+	}
+}
+
+// logInfo logs at level Info with the tunnel's request and tunnel ids. An
+// open tunnel holds no logger of its own (a slog.Logger.With per tunnel
+// costs its handler's copy for as long as the tunnel is open), and a
+// message below the level costs nothing.
+func (t *tunnel) logInfo(msg string, args ...any) {
+	if !t.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	t.log.Info(msg, append([]any{"request_id", t.req.id, "tunnel", t.req.tunnelID}, args...)...)
+}
+
+// detach copies the strings an open tunnel keeps that may share the
+// memory of its HTTP request: net/http reads the request line and each
+// header line into a string of its own, and the query's values and the
+// User-Agent are slices of them, so one short id kept for the close
+// record would hold the whole signed URL (about 1 KiB) for the tunnel's
+// life.
+func (req *request) detach() {
+	req.userAgent = strings.Clone(req.userAgent)
+	req.akid = strings.Clone(req.akid)
+	req.params = audit.OpenTunnelParams{
+		InstanceConnectEndpointID: strings.Clone(req.params.InstanceConnectEndpointID),
+		MaxTunnelDuration:         strings.Clone(req.params.MaxTunnelDuration),
+		RemotePort:                strings.Clone(req.params.RemotePort),
+		PrivateIPAddress:          strings.Clone(req.params.PrivateIPAddress),
 	}
 }
 
@@ -262,7 +305,10 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 		_ = t.stream.SendEnd(reason, message)
 	}
 	// The client has CloseGrace to answer our close frame.
-	_ = t.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	t.mu.Lock()
+	t.closeBy = time.Now().Add(5 * time.Second)
+	_ = t.conn.SetReadDeadline(t.closeBy)
+	t.mu.Unlock()
 }
 
 func (t *tunnel) isEnded() bool {
@@ -306,9 +352,27 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 			bufpool.Put(bp)
 		}
 	}()
+	var readBy time.Time
+	// restore sets the client's read deadline: the close's once finish
+	// set one, else this frame's.
+	restore := func() {
+		t.mu.Lock()
+		if t.closeBy.IsZero() {
+			_ = t.conn.SetReadDeadline(readBy)
+		} else {
+			_ = t.conn.SetReadDeadline(t.closeBy)
+		}
+		t.mu.Unlock()
+	}
 	for {
 		if !t.isEnded() {
-			_ = t.conn.SetReadDeadline(time.Now().Add(3 * pingEvery))
+			readBy = time.Now().Add(3 * pingEvery)
+			restore()
+		}
+		// Idle, the goroutine waits off crypto/tls's stack (clientReader).
+		if err := t.in.wait(restore); err != nil {
+			t.clientGone(err)
+			return
 		}
 		fr, err := t.rd.Next()
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/tunneltest"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // allPorts lets tunnels reach the kernel-chosen ports of test targets.
@@ -266,7 +267,7 @@ func TestMaxTunnelDuration(t *testing.T) {
 	}
 	defer tun.Close()
 	roundTrip(t, tun, "before the deadline")
-	closedWith(t, tun, 1008, "Maximum tunnel duration of 1 seconds reached")
+	closedWith(t, tun, 1008, tunnelproto.MaxDurationCloseReason(time.Second))
 	if reason, code := lastClose(t, e); reason != "MaxDuration" || code != 1008 {
 		t.Fatalf("close record %s %d", reason, code)
 	}

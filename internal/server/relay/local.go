@@ -14,6 +14,7 @@ import (
 	"github.com/postern/postern/internal/agent/targetdial"
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/util/sockio"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
@@ -32,7 +33,7 @@ func (a *localAgent) open(ctx context.Context, req tunnelproto.DialRequest) (Str
 	if conn == nil {
 		return nil, &DialError{Code: res.Code, Message: res.Message}
 	}
-	s := &localStream{conn: conn, owner: a}
+	s := &localStream{conn: conn, sock: sockio.Of(conn), owner: a}
 	a.mu.Lock()
 	a.streams[s] = struct{}{}
 	a.mu.Unlock()
@@ -51,6 +52,7 @@ func (a *localAgent) closeAll(code, msg string) {
 // localStream is a Stream straight onto the target's TCP connection.
 type localStream struct {
 	conn  net.Conn
+	sock  sockio.Socket // reads and writes conn
 	owner *localAgent
 
 	mu       sync.Mutex
@@ -73,7 +75,7 @@ func (s *localStream) Recv(get func(n int) []byte) ([]byte, error) {
 		return nil, err
 	}
 	// No buffer while the target is silent, even right after a burst.
-	if err := netutil.WaitReadable(s.conn); err != nil {
+	if err := s.sock.Wait(); err != nil {
 		return nil, s.mapErr(err)
 	}
 	want := bufpool.Chunk
@@ -82,7 +84,7 @@ func (s *localStream) Recv(get func(n int) []byte) ([]byte, error) {
 		want = bufpool.BigChunk
 	}
 	buf := get(want)
-	n, err := s.conn.Read(buf)
+	n, err := s.sock.Read(buf)
 	s.full = n >= bufpool.Chunk
 	if n > 0 {
 		if err != nil {
@@ -110,7 +112,7 @@ func (s *localStream) mapErr(err error) error {
 }
 
 func (s *localStream) SendData(frame []byte) error {
-	_, err := s.conn.Write(frame[tunnelproto.HeaderLen:])
+	_, err := s.sock.Write(frame[tunnelproto.HeaderLen:])
 	return err
 }
 

@@ -106,6 +106,8 @@ type Relay struct {
 	closed     bool
 	stop       chan struct{} // closed by Close
 	replicas   []tunnelproto.Replica
+
+	usableAgents usableCache // agents the store said are usable (revoke.go)
 }
 
 var _ endpoints.Links = (*Relay)(nil)
@@ -125,6 +127,7 @@ func New(cfg Config) (*Relay, error) {
 		cfg.OpenTimeout = 15 * time.Second
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, byEndpoint: map[string][]*link{}, byAgent: map[string]*link{}, stop: make(chan struct{})}
+	r.usableAgents.changes = store.CacheCounter(cfg.Store, store.NextRead)
 	go r.shrinkLoop()
 	go r.watchRevocations() // revoke.go
 	return r, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/postern/postern/internal/store"
@@ -110,7 +111,20 @@ var errAgentRevoked = errors.New("relay: the endpoint agent was revoked")
 
 // usable reports, from the store, whether tunnels may be routed to the
 // agent: nil when it is on record and not revoked.
+//
+// A "usable" answer is kept while the store's change count stays the same
+// (store.ChangeCounter, read before the agent): a revocation or deletion
+// is a counted write, so the first open after its commit reads the agent
+// again and is refused. Only usable answers are kept; a revoked or
+// unknown agent, or a failed read, is read again every time. On a store
+// shared by replicas (store.Replicated) nothing is kept: there the point
+// of this read is a revocation committed by another replica a moment ago,
+// which the count hears only milliseconds later.
 func (r *Relay) usable(ctx context.Context, agentID string) error {
+	gen, cached := r.usableAgents.lookup(agentID)
+	if cached {
+		return nil
+	}
 	a, err := r.cfg.Store.GetAgent(ctx, agentID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -120,5 +134,45 @@ func (r *Relay) usable(ctx context.Context, agentID string) error {
 	case !a.RevokedAt.IsZero():
 		return fmt.Errorf("%w: agent %s", errAgentRevoked, agentID)
 	}
+	r.usableAgents.keep(agentID, gen)
 	return nil
+}
+
+// usableCache keeps, per agent, the change count at which the store last
+// said the agent is usable (see usable).
+type usableCache struct {
+	changes store.ChangeCounter // nil: nothing is kept
+
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+// maxUsableAgents bounds the cache; when full it is emptied.
+const maxUsableAgents = 4096
+
+// lookup returns the current change count and whether agentID was found
+// usable at that count.
+func (c *usableCache) lookup(agentID string) (gen uint64, ok bool) {
+	if c.changes == nil {
+		return 0, false
+	}
+	gen = c.changes.Changes()
+	c.mu.Lock()
+	at, found := c.m[agentID]
+	c.mu.Unlock()
+	return gen, found && at == gen
+}
+
+// keep records that agentID was found usable by a read that began at
+// count gen.
+func (c *usableCache) keep(agentID string, gen uint64) {
+	if c.changes == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxUsableAgents {
+		c.m = make(map[string]uint64)
+	}
+	c.m[agentID] = gen
+	c.mu.Unlock()
 }

@@ -363,16 +363,25 @@ func WatchEnd(tun *client.Tunnel) *Ending {
 	return e
 }
 
-// Within waits (at most 5 s) for the tunnel to be closed with code and a
-// reason containing reason, and fails t unless that happened within limit
-// of start. It returns the close reason and how long it took.
+// EventBound is how late a tunnel may end after its trigger before a
+// test fails: well under the front door's periodic re-check (30 s), so an
+// end that only the periodic re-check would have caused still fails, and
+// far above the promise (≤ 1 s, measured by `make bench`), so a loaded
+// 2-core CI machine under -race does not fail a test on timing alone.
+const EventBound = 10 * time.Second
+
+// Within waits for the tunnel to be closed with code and a reason
+// containing reason, and fails t unless that happened within EventBound of
+// start. limit is the product's promise for this end: a slower end is
+// logged, not failed (timing is the benchmark's job, not a test's). It
+// returns the close reason and how long it took.
 func (e *Ending) Within(t testing.TB, start time.Time, limit time.Duration, code int, reason string) (string, time.Duration) {
 	t.Helper()
 	var err error
 	select {
 	case err = <-e.ended:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the tunnel stayed open (want it closed with %d %q)", code, reason)
+	case <-time.After(time.Until(start.Add(EventBound))):
+		t.Fatalf("the tunnel stayed open %v after the trigger (want it closed with %d %q)", EventBound, code, reason)
 	}
 	took := time.Since(start)
 	var ce *client.ClosedError
@@ -380,7 +389,7 @@ func (e *Ending) Within(t testing.TB, start time.Time, limit time.Duration, code
 		t.Fatalf("closed with %v, want %d and %q", err, code, reason)
 	}
 	if took > limit {
-		t.Fatalf("closed %v after the trigger, want within %v", took, limit)
+		t.Logf("closed %v after the trigger, later than the promised %v (a loaded machine?)", took.Round(time.Millisecond), limit)
 	}
 	t.Logf("closed %v after the trigger: %s", took.Round(time.Millisecond), ce.Reason)
 	return ce.Reason, took

@@ -16,7 +16,10 @@
 // never borrow a big buffer: the loops still wait for data without one.
 package bufpool
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Chunk is the most a copy loop moves at once with a Size buffer: with a
 // tunnelproto header in front, at most 65,535 bytes, and above the AWS
@@ -50,11 +53,30 @@ var bigPool = sync.Pool{New: func() any {
 	return &b
 }}
 
+// gets and puts count the buffers given out and returned (Lent, Lends).
+var gets, puts atomic.Int64
+
+// Lent returns how many buffers are lent out (given by Get, GetBig or
+// GetFor and not yet returned with Put): tests check with it that idle
+// tunnels hold none.
+func Lent() int64 { return gets.Load() - puts.Load() }
+
+// Lends returns how many buffers were ever lent: it grows while tunnel
+// bytes move (every copy loop borrows one per read), so a process can
+// tell that its tunnels are idle (package idlemem).
+func Lends() int64 { return gets.Load() }
+
 // Get returns a buffer of length Size. Return it with Put.
-func Get() *[]byte { return pool.Get().(*[]byte) }
+func Get() *[]byte {
+	gets.Add(1)
+	return pool.Get().(*[]byte)
+}
 
 // GetBig returns a buffer of length BigSize. Return it with Put.
-func GetBig() *[]byte { return bigPool.Get().(*[]byte) }
+func GetBig() *[]byte {
+	gets.Add(1)
+	return bigPool.Get().(*[]byte)
+}
 
 // GetFor returns a buffer for a payload of n bytes: a big one when n is
 // more than Chunk, else an ordinary one. Return it with Put.
@@ -77,9 +99,11 @@ func Put(b *[]byte) {
 	}
 	switch cap(*b) {
 	case Size:
+		puts.Add(1)
 		*b = (*b)[:Size]
 		pool.Put(b)
 	case BigSize:
+		puts.Add(1)
 		*b = (*b)[:BigSize]
 		bigPool.Put(b)
 	}

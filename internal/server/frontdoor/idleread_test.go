@@ -1,0 +1,230 @@
+package frontdoor_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/testutil/tunneltest"
+	"github.com/postern/postern/internal/util/bufpool"
+)
+
+// tunnelGoroutines returns the stacks of the goroutines running fn.
+func tunnelGoroutines(t *testing.T, fn string) []string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, fn) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// eventually checks cond every 10 ms for up to 10 s and returns whether it
+// held.
+func eventually(cond func() bool) bool {
+	deadline := time.After(10 * time.Second)
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return true
+		}
+		select {
+		case <-deadline:
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return cond()
+}
+
+// Idle tunnels hold no buffer from bufpool (server, agent and client
+// alike, after small echoes and a bulk transfer), and the front door's
+// reader of an idle client waits on the socket, not inside crypto/tls
+// (whose stack keeps the goroutine at 4 KiB or more).
+func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
+	e := startAll(t)
+	echo := tunneltest.Echo(t)
+	const n = 6
+	lent0 := bufpool.Lent()
+	tuns := make([]*client.Tunnel, n)
+	for i := range tuns {
+		tun, err := e.Dialer(e.Admin).Dial(context.Background(), e.Local(echo.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tun.Close()
+		tuns[i] = tun
+	}
+	cases := []struct {
+		name string
+		size int
+	}{
+		{"one byte", 1},
+		{"interactive", 100},
+		{"bulk", 3 << 20},
+	}
+	for _, c := range cases {
+		for i, tun := range tuns {
+			if c.size > 1<<20 && i > 0 {
+				continue // one tunnel carries the bulk transfer
+			}
+			payload := bytes.Repeat([]byte{byte(i)}, c.size)
+			var werr error
+			var wg sync.WaitGroup
+			wg.Go(func() { _, werr = tun.Write(payload) })
+			got := make([]byte, c.size)
+			_ = tun.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.ReadFull(tun, got); err != nil {
+				t.Fatalf("%s, tunnel %d: %v", c.name, i, err)
+			}
+			_ = tun.SetReadDeadline(time.Time{})
+			wg.Wait()
+			if werr != nil || !bytes.Equal(got, payload) {
+				t.Fatalf("%s, tunnel %d: write %v, echo intact %v", c.name, i, werr, bytes.Equal(got, payload))
+			}
+		}
+		if !eventually(func() bool { return bufpool.Lent() == lent0 }) {
+			t.Errorf("after %s: %d buffers lent by idle tunnels", c.name, bufpool.Lent()-lent0)
+		}
+		var stacks []string
+		ok := eventually(func() bool {
+			stacks = tunnelGoroutines(t, "frontdoor.(*tunnel).clientToAgent")
+			if len(stacks) != n {
+				return false
+			}
+			for _, s := range stacks {
+				if strings.Contains(s, "crypto/tls.(*Conn).Read") || !strings.Contains(s, "netutil.WaitReadable") {
+					return false
+				}
+			}
+			return true
+		})
+		if !ok {
+			t.Errorf("after %s: the front door's readers of %d idle clients are not all waiting on the socket:\n%s",
+				c.name, n, strings.Join(stacks, "\n\n"))
+		}
+	}
+}
+
+// heldConn holds its writes back while hold is set, then sends them in one
+// write (several TLS records in one segment).
+type heldConn struct {
+	net.Conn
+	mu   sync.Mutex
+	hold bool
+	buf  []byte
+}
+
+func (c *heldConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hold {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *heldConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = false
+	_, err := c.Conn.Write(c.buf)
+	return err
+}
+
+// Frames that crypto/tls already holds (several frames in one record,
+// several records in one read of the socket) are served without waiting
+// for more bytes from the client, who sends nothing more.
+func TestBufferedFramesServedWithoutWaiting(t *testing.T) {
+	e := startAll(t)
+	echo := tunneltest.Echo(t)
+	frames := func(parts ...string) []byte {
+		var b bytes.Buffer
+		for _, p := range parts {
+			f := ws.NewBinaryFrame([]byte(p))
+			if p == "ping" {
+				f = ws.NewPingFrame([]byte(p))
+			}
+			if err := ws.WriteFrame(&b, ws.MaskFrame(f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.Bytes()
+	}
+	cases := []struct {
+		name    string
+		records [][]byte // each written with one Write (one TLS record)
+	}{
+		{"frames in one record", [][]byte{frames("ab", "ping", "cd", "ef")}},
+		{"records in one segment", [][]byte{frames("ab"), frames("ping"), frames("cd", "ef")}},
+		{"a frame across records", func() [][]byte { f := frames("abcdef", "ping"); return [][]byte{f[:3], f[3:9], f[9:]} }()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u, err := client.PresignURL(context.Background(), e.Admin, e.Region, e.Local(echo.Port), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var held *heldConn
+			d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: e.Roots, ServerName: "localhost"},
+				NetDial: func(ctx context.Context, n, _ string) (net.Conn, error) {
+					c, err := net.Dial(n, e.Addr)
+					if err != nil {
+						return nil, err
+					}
+					held = &heldConn{Conn: c}
+					return held, nil
+				}}
+			conn, _, _, err := d.Dial(context.Background(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			held.mu.Lock()
+			held.hold = true
+			held.mu.Unlock()
+			for _, r := range c.records {
+				if _, err := conn.Write(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := held.flush(); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var got []byte
+			pong := false
+			for len(got) < 6 || !pong {
+				f, err := ws.ReadFrame(conn)
+				if err != nil {
+					t.Fatalf("read: %v (echoed %q, pong %v)", err, got, pong)
+				}
+				switch f.Header.OpCode {
+				case ws.OpBinary:
+					got = append(got, f.Payload...)
+				case ws.OpPong:
+					pong = string(f.Payload) == "ping"
+				}
+			}
+			if string(got) != "abcdef" {
+				t.Fatalf("echoed %q", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,112 @@
+//go:build linux
+
+package sockio
+
+import (
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+const raw = true
+
+func (s Socket) read(p []byte) (int, error) {
+	return s.readBorrowed(func() []byte { return p }, func() {})
+}
+
+func (s Socket) readBorrowed(borrow func() []byte, giveBack func()) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := s.rc.Read(func(fd uintptr) bool {
+		p := borrow()
+		if len(p) == 0 {
+			return true // nothing to read into: n = 0, as for a Read of nothing
+		}
+		for {
+			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			switch e {
+			case 0:
+				n = int(r)
+				if n == 0 {
+					n = -1 // the peer's end
+				}
+				return true
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				giveBack()
+				return false // the poller waits for readability, then calls again
+			default:
+				errno = e
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err // closed, or a deadline: already a *net.OpError
+	case errno != 0:
+		return 0, s.opError("read", os.NewSyscallError("read", errno))
+	case n < 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (s Socket) wait() error {
+	var peek [1]byte
+	var errno syscall.Errno
+	err := s.rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&peek[0])), 1,
+				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case 0:
+				return true
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return s.opError("read", os.NewSyscallError("recvfrom", errno))
+	}
+	return nil
+}
+
+func (s Socket) write(p []byte) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := s.rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			switch e {
+			case 0:
+				n += int(r)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false // the poller waits for room, then calls again
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return n, err
+	case errno != 0:
+		return n, s.opError("write", os.NewSyscallError("write", errno))
+	}
+	return n, nil
+}
