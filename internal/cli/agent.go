@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -158,9 +159,36 @@ func createJoinTokenCommand(env *Env) *cobra.Command {
 	})
 	cmd.Flags().StringVar(&id, "instance-connect-endpoint-id", "", "the endpoint the agent will serve (required)")
 	cmd.Flags().IntVar(&ttl, "expires-in-seconds", 0, "the token's lifetime (60-86400; default 900)")
-	_ = cmd.MarkFlagRequired("instance-connect-endpoint-id")
-	return cmd
+	return withAPIInput(cmd, apiInput{service: "ec2", op: "CreateEndpointJoinToken", in: reflect.TypeFor[createEndpointJoinTokenInput](),
+		out: reflect.TypeFor[joinTokenOut](), required: []string{"InstanceConnectEndpointId"}})
 }
+
+// The input structures of Postern's EC2 actions (for --cli-input-json and
+// --generate-cli-skeleton): the API's member names, in its order.
+type (
+	createEndpointJoinTokenInput struct {
+		InstanceConnectEndpointId *string
+		ExpiresInSeconds          *int32
+	}
+	describeEndpointAgentsInput struct {
+		InstanceConnectEndpointId *string
+	}
+	revokeEndpointAgentInput struct {
+		AgentId *string
+	}
+)
+
+// The outputs of DescribeEndpointAgents and RevokeEndpointAgent, as
+// printed.
+type (
+	describeEndpointAgentsOutput struct {
+		EndpointAgents *[]agentOut `json:"EndpointAgents"`
+	}
+	revokeEndpointAgentOutput struct {
+		Return        *bool     `json:"Return"`
+		EndpointAgent *agentOut `json:"EndpointAgent"`
+	}
+)
 
 func describeAgentsCommand(env *Env) *cobra.Command {
 	var id string
@@ -172,14 +200,13 @@ func describeAgentsCommand(env *Env) *cobra.Command {
 		var out struct {
 			Agents []agentOut `xml:"endpointAgentSet>item"`
 		}
-		printed := struct {
-			EndpointAgents *[]agentOut `json:"EndpointAgents"`
-		}{&out.Agents}
+		printed := describeEndpointAgentsOutput{&out.Agents}
 		out.Agents = []agentOut{}
 		return posternAction(ctx, env, "DescribeEndpointAgents", p, &out, &printed)
 	})
 	cmd.Flags().StringVar(&id, "instance-connect-endpoint-id", "", "only this endpoint's agents")
-	return cmd
+	return withAPIInput(cmd, apiInput{service: "ec2", op: "DescribeEndpointAgents", in: reflect.TypeFor[describeEndpointAgentsInput](),
+		out: reflect.TypeFor[describeEndpointAgentsOutput]()})
 }
 
 func revokeAgentCommand(env *Env) *cobra.Command {
@@ -189,13 +216,10 @@ func revokeAgentCommand(env *Env) *cobra.Command {
 			Return bool     `xml:"return"`
 			Agent  agentOut `xml:"endpointAgent"`
 		}
-		printed := struct {
-			Return        *bool     `json:"Return"`
-			EndpointAgent *agentOut `json:"EndpointAgent"`
-		}{&out.Return, &out.Agent}
+		printed := revokeEndpointAgentOutput{&out.Return, &out.Agent}
 		return posternAction(ctx, env, "RevokeEndpointAgent", url.Values{"AgentId": {id}}, &out, &printed)
 	})
 	cmd.Flags().StringVar(&id, "agent-id", "", "the agent (eni-…) to revoke (required)")
-	_ = cmd.MarkFlagRequired("agent-id")
-	return cmd
+	return withAPIInput(cmd, apiInput{service: "ec2", op: "RevokeEndpointAgent", in: reflect.TypeFor[revokeEndpointAgentInput](),
+		out: reflect.TypeFor[revokeEndpointAgentOutput](), required: []string{"AgentId"}})
 }

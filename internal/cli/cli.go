@@ -17,9 +17,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/postern/postern/internal/server"
 )
@@ -91,6 +93,12 @@ type Env struct {
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, g: &globals{}}
 	root := commandTree(env, args)
+	if bad := unknownGlobalOption(root, args); bad != "" {
+		// Left to cobra, an unknown option before the command would take
+		// the command as its value.
+		fmt.Fprintln(stderr, "postern: error: Unknown options: "+bad)
+		return ExitUsage
+	}
 	root.SetArgs(expandListArgs(root, args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -107,8 +115,42 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ee.code
 	}
 	// Errors from cobra itself: unknown commands and flags.
-	fmt.Fprintln(stderr, "postern: error: "+err.Error())
+	fmt.Fprintln(stderr, "postern: error: "+flagErrorText(err))
 	return ExitUsage
+}
+
+// flagErrorText words an option the parser refused as the AWS CLI's
+// argument parser words it: "Unknown options: --bogus", "argument
+// --user-name: expected one argument", "argument --output: Invalid
+// choice, …", "argument --max-items: invalid int value: 'x'".
+func flagErrorText(err error) string {
+	var notExist *pflag.NotExistError
+	var noValue *pflag.ValueRequiredError
+	var invalid *pflag.InvalidValueError
+	switch {
+	case errors.As(err, &notExist):
+		if short := notExist.GetSpecifiedShortnames(); short != "" {
+			return "Unknown options: -" + short
+		}
+		return "Unknown options: --" + notExist.GetSpecifiedName()
+	case errors.As(err, &noValue):
+		return "argument --" + noValue.GetFlag().Name + ": expected one argument"
+	case errors.As(err, &invalid):
+		name, value := invalid.GetFlag().Name, invalid.GetValue()
+		var num *strconv.NumError
+		switch {
+		case errors.As(invalid, &num) && num.Func == "ParseBool":
+			return fmt.Sprintf("argument --%s: ignored explicit argument '%s'", name, value)
+		case errors.As(invalid, &num):
+			return fmt.Sprintf("argument --%s: invalid int value: '%s'", name, value)
+		}
+		msg := errors.Unwrap(invalid).Error()
+		if strings.HasPrefix(msg, "Bad value for --") { // --query's own wording
+			return msg
+		}
+		return "argument --" + name + ": " + msg
+	}
+	return err.Error()
 }
 
 func serverCommand(env *Env) *cobra.Command {

@@ -197,13 +197,46 @@ func TestOutputGolden(t *testing.T) {
 	}
 }
 
+// TestOptionErrors: an option the parser refuses is worded as the AWS
+// CLI's argument parser words it (formerly cobra's "unknown flag: --x",
+// "flag needs an argument", `invalid argument "x" for "--output" flag`),
+// one line, exit 252, before any call.
+func TestOptionErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sts", "get-caller-identity", "--bogus"}, "postern: error: Unknown options: --bogus\n"},
+		{[]string{"ec2", "describe-vpcs", "-x"}, "postern: error: Unknown options: -x\n"},
+		{[]string{"--bogus", "sts", "get-caller-identity"}, "postern: error: Unknown options: --bogus\n"},
+		{[]string{"iam", "get-user", "--user-name"}, "postern: error: argument --user-name: expected one argument\n"},
+		{[]string{"--output", "xml", "sts", "get-caller-identity"}, "postern: error: argument --output: Invalid choice, valid choices are: json | text | table | yaml | yaml-stream\n"},
+		{[]string{"--color", "blue", "sts", "get-caller-identity"}, "postern: error: argument --color: Invalid choice, valid choices are: on | off | auto\n"},
+		{[]string{"cloudtrail", "lookup-events", "--max-items", "abc"}, "postern: error: argument --max-items: invalid int value: 'abc'\n"},
+		{[]string{"ec2", "describe-vpcs", "--dry-run=maybe"}, "postern: error: argument --dry-run: ignored explicit argument 'maybe'\n"},
+		{[]string{"--query", "[", "sts", "get-caller-identity"}, "postern: error: Bad value for --query [: SyntaxError: Incomplete expression\n"},
+		{[]string{"configure", "get"}, "postern: error: the following arguments are required: varname\n"},
+		{[]string{"configure", "set", "region"}, "postern: error: the following arguments are required: value\n"},
+		{[]string{"configure", "get", "region", "extra"}, "postern: error: Unknown options: extra\n"},
+		{[]string{"ec2", "wait", "instance-connect-endpoint-deleted", "--delay", "soon"}, "postern: error: argument --delay: \"soon\" is neither whole seconds nor a duration such as 500ms\n"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runMain(t, tc.args...)
+			if code != ExitUsage || stdout != "" || stderr != tc.want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stderr %q", code, stdout, stderr, ExitUsage, tc.want)
+			}
+		})
+	}
+}
+
 func TestMainErrors(t *testing.T) {
 	tests := []struct {
 		args []string
 		code int
 		msg  string
 	}{
-		{[]string{"iam", "create-user", "--bogus"}, ExitUsage, "unknown flag"},
+		{[]string{"iam", "create-user", "--bogus"}, ExitUsage, "postern: error: Unknown options: --bogus\n"},
 		{[]string{"nosuch"}, ExitUsage, "unknown command"},
 		{[]string{"ec2", "describe-instance-connect-endpoints", "--filters", "Name=[x"}, ExitUsage, "invalid shorthand"},
 		{[]string{"ec2", "describe-instance-connect-endpoints", "--max-results", "many"}, ExitUsage, "not an integer"},

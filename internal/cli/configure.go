@@ -3,10 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/internal/util/atomicfile"
+	"github.com/postern/postern/internal/wire/agentkey"
 )
 
 // `postern configure`, as `aws configure`: it prompts for the access key,
@@ -219,7 +218,7 @@ refused, except with --endpoint-url or "postern_allow_aws = true" in the profile
 	cmd.Flags().StringVar(&server, "server", "", "a Postern server's URL, https://HOST:PORT: fetch its CA and write a profile for it")
 	cmd.Flags().StringVar(&fingerprint, "ca-fingerprint", "", "with --server: the CA's SHA-256 fingerprint to accept without asking")
 	cmd.AddCommand(
-		&cobra.Command{Use: "get VARNAME", Short: "Print a setting of the profile", Args: cobra.ExactArgs(1),
+		&cobra.Command{Use: "get VARNAME", Short: "Print a setting of the profile", Args: positional("varname"),
 			RunE: func(_ *cobra.Command, args []string) error {
 				v, ok := configValue(env.g.profile, args[0])
 				if !ok {
@@ -228,7 +227,7 @@ refused, except with --endpoint-url or "postern_allow_aws = true" in the profile
 				fmt.Fprintln(env.Stdout, v)
 				return nil
 			}},
-		&cobra.Command{Use: "set VARNAME VALUE", Short: "Set a setting of the profile", Args: cobra.ExactArgs(2),
+		&cobra.Command{Use: "set VARNAME VALUE", Short: "Set a setting of the profile", Args: positional("varname", "value"),
 			RunE: func(_ *cobra.Command, args []string) error {
 				if err := setConfigValue(env.g.profile, args[0], args[1]); err != nil {
 					return &exitError{code: ExitOther, msg: "postern configure set: " + err.Error()}
@@ -362,7 +361,7 @@ func configureServer(ctx context.Context, env *Env, in *bufio.Reader, server, wa
 	if err != nil {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("\nCould not fetch the CA of %s: %v", server, err)}
 	}
-	fp := colonHex(ca)
+	fp := agentkey.DisplayFingerprint(ca) // as `postern server` prints it
 	fmt.Fprintf(env.Stdout, "The server %s presents a certificate issued by:\n  %s\n  SHA-256 fingerprint: %s\n", server, ca.Subject, fp)
 	if want != "" {
 		if normFP(want) != normFP(fp) {
@@ -456,19 +455,21 @@ func fetchCA(ctx context.Context, host, name string) (*x509.Certificate, error) 
 	return last, nil
 }
 
-func colonHex(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	h := hex.EncodeToString(sum[:])
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
-}
-
 func normFP(s string) string {
 	return strings.ToLower(strings.NewReplacer(":", "", " ", "", "SHA256", "", "sha256", "").Replace(strings.TrimSpace(s)))
+}
+
+// positional takes exactly the named arguments, and words a missing or
+// extra one as the AWS CLI's argument parser does (`aws configure get`:
+// "the following arguments are required: varname").
+func positional(names ...string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < len(names) {
+			return usageErr("the following arguments are required: %s", strings.Join(names[len(args):], ", "))
+		}
+		if len(args) > len(names) {
+			return usageErr("Unknown options: %s", strings.Join(args[len(names):], ", "))
+		}
+		return nil
+	}
 }

@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -115,6 +117,40 @@ func TestConfigureServer(t *testing.T) {
 				t.Fatalf("get-caller-identity with the profile: exit %d\n%s%s", code, out, stderr)
 			}
 		})
+	}
+}
+
+// TestConfigureFingerprintMatchesServer: `postern configure --server`
+// prints the CA's fingerprint in exactly the text `postern server`
+// printed for it at start (its welcome), since people compare the two by
+// eye; and that text is the CA file's SHA-256, colon-separated.
+func TestConfigureFingerprintMatchesServer(t *testing.T) {
+	e := tunneltest.Start(t, tunneltest.Options{})
+	addr, err := net.ResolveTCPAddr("tcp", e.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var welcome strings.Builder
+	e.Server.PrintWelcome(&welcome, addr)
+	m := regexp.MustCompile(`CA certificate: .* \(SHA-256 ([^)]+)\)`).FindStringSubmatch(welcome.String())
+	if m == nil {
+		t.Fatalf("the server's welcome shows no CA fingerprint:\n%s", welcome.String())
+	}
+	server := m[1]
+	if want := caFingerprint(t, filepath.Join(e.Dir, "ca.pem")); server != want {
+		t.Errorf("the server prints the CA's fingerprint as %s, want %s", server, want)
+	}
+	cliEnv(t, e.Admin)
+	code, out, stderr := runCLIIn("n\n", "configure", "--server", e.URL)
+	if code != cli.ExitOther {
+		t.Fatalf("declined configure: exit %d, want %d\nstdout %s\nstderr %s", code, cli.ExitOther, out, stderr)
+	}
+	shown := regexp.MustCompile(`SHA-256 fingerprint: (\S+)`).FindStringSubmatch(out)
+	if shown == nil {
+		t.Fatalf("configure shows no fingerprint:\n%s", out)
+	}
+	if shown[1] != server {
+		t.Errorf("configure --server prints %s, the server printed %s for the same CA", shown[1], server)
 	}
 }
 

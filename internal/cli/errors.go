@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/wire/awsproto"
+	"github.com/postern/postern/internal/wire/sigv4"
 )
 
 // The messages a person can act on: each failure the CLI can recognise is
@@ -153,31 +159,127 @@ func transportError(op string, err error) string {
 		trust := fmt.Sprintf("Trust the server's CA (ca.pem in its data directory) with --ca-bundle FILE, or run \"postern configure --server %s\" to fetch it.", serverOf(ep))
 		return fmt.Sprintf("\nSSL validation failed for %s when calling the %s operation: the server's certificate is not signed by a trusted CA. %s", ep, op, trust)
 	}
+	if kind := timeoutKind(err); kind != "" {
+		// The AWS CLI's "Read timeout on endpoint URL" / "Connect
+		// timeout on endpoint URL", with the operation and what to do.
+		return fmt.Sprintf("\n%s timeout on endpoint URL: %q when calling the %s operation. Is the Postern server there answering? "+
+			"Wait longer with --cli-%s-timeout SECONDS (0 waits for ever).", kind, ep, op, strings.ToLower(kind))
+	}
 	return ""
+}
+
+// timeoutKind is "Connect" for a connection that was not made in time,
+// "Read" for an answer that did not come in time (--cli-connect-timeout,
+// --cli-read-timeout), "" for other errors.
+func timeoutKind(err error) string {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return ""
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return "Connect"
+	}
+	return "Read"
 }
 
 // wrongRegionRe reads the region(s) a server serves from its refusal of a
 // request signed for another ("Credential should be scoped to a valid
-// region. This server serves region 'R'.").
+// region. This server serves region 'R'."). Only for servers that do not
+// name their regions in awsproto.HeaderRegions (older ones), and for
+// tunnel refusals, which do not carry it.
 var wrongRegionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`serves region '([^']+)'`) })
 
-// serviceHint adds to an API error what the user can do about it: the
-// server's region, the clock. It returns "" when it has nothing to add.
+// serviceHint adds to an error's code and message what the user can do
+// about it: the server's region, the clock. It returns "" when it has
+// nothing to add. It reads the message: apiHint uses it only for answers
+// of servers that do not name their regions.
 func serviceHint(code, msg string) string {
-	switch {
-	case strings.Contains(msg, "scoped to a valid region. "):
+	if strings.Contains(msg, "scoped to a valid region. ") {
 		if m := wrongRegionRe().FindStringSubmatch(msg); m != nil {
-			return fmt.Sprintf(" Use --region %s, or run \"postern configure set region %s\".", m[1], m[1])
+			return regionHint(m[1])
 		}
 		return " Use the server's region with --region, or run \"postern configure set region REGION\"."
-	case code == "RequestExpired" || strings.HasPrefix(msg, "Signature expired") || strings.HasPrefix(msg, "Signature not yet current"):
+	}
+	return clockHint(code, msg)
+}
+
+// regionHint names the region the server serves.
+func regionHint(region string) string {
+	return fmt.Sprintf(" Use --region %s, or run \"postern configure set region %s\".", region, region)
+}
+
+// clockHint names the clock when the signature was refused for its time.
+func clockHint(code, msg string) string {
+	if code == "RequestExpired" || strings.HasPrefix(msg, "Signature expired") || strings.HasPrefix(msg, "Signature not yet current") {
 		return " This machine's clock differs from the server's by more than the signature allows: set the clock (e.g. enable NTP) and retry."
 	}
 	return ""
 }
 
-// describeAPIError words an AWS error as the AWS CLI does, with the hint.
-func describeAPIError(op string, ae smithy.APIError) string {
+// apiHint is serviceHint for err, an API call's failure with code and
+// msg. A server that names the regions it accepts (awsproto.HeaderRegions)
+// says in a typed way whether the request was refused for its region:
+// its signature was refused (SignatureDoesNotMatch) and the region it was
+// signed for, read from its Authorization header, is not one of them; the
+// hint then names the server's own region (the first). Answers without
+// the header (older servers) fall back to reading the message.
+func apiHint(err error, code, msg string) string {
+	regions, signed := answerRegions(err)
+	if regions == nil || signed == "" {
+		return serviceHint(code, msg)
+	}
+	return typedHint(regions, signed, code, msg)
+}
+
+// refusalHint is apiHint for a refused tunnel whose URL was presigned
+// for region: the refusal's header names the regions the server accepts.
+func refusalHint(re *client.RefusedError, region string) string {
+	regions := awsproto.ParseRegions(re.Header.Get(awsproto.HeaderRegions))
+	if regions == nil || region == "" {
+		return serviceHint(re.ErrorCode, re.Message)
+	}
+	return typedHint(regions, region, re.ErrorCode, re.Message)
+}
+
+// typedHint is the hint for a refusal with code and msg of a request
+// signed for region signed, by a server that accepts regions (its own
+// first): its signature refused (SignatureDoesNotMatch from the API,
+// InvalidSignatureException from openTunnel) for a region it does not
+// accept names the server's region; otherwise the clock, if at all.
+func typedHint(regions []string, signed, code, msg string) string {
+	if (code == "SignatureDoesNotMatch" || code == "InvalidSignatureException") && !slices.Contains(regions, signed) {
+		return regionHint(regions[0])
+	}
+	return clockHint(code, msg)
+}
+
+// answerRegions returns, for an API call's failure, the regions its
+// answer says the server accepts (nil without awsproto.HeaderRegions) and
+// the region the request was signed for ("" when unknown).
+func answerRegions(err error) (regions []string, signed string) {
+	var hr interface{ HTTPResponse() *smithyhttp.Response }
+	if !errors.As(err, &hr) {
+		return nil, ""
+	}
+	resp := hr.HTTPResponse()
+	if resp == nil || resp.Response == nil {
+		return nil, ""
+	}
+	regions = awsproto.ParseRegions(resp.Header.Get(awsproto.HeaderRegions))
+	if resp.Request == nil {
+		return regions, ""
+	}
+	auth, perr := sigv4.ParseAuthorization(resp.Request.Header.Get("Authorization"))
+	if perr != nil {
+		return regions, ""
+	}
+	return regions, auth.Scope.Region
+}
+
+// describeAPIError words an AWS error as the AWS CLI does, with the hint;
+// err is the call's whole error, ae the API error in it.
+func describeAPIError(op string, ae smithy.APIError, err error) string {
 	return fmt.Sprintf("\nAn error occurred (%s) when calling the %s operation: %s%s", ae.ErrorCode(), op, ae.ErrorMessage(),
-		serviceHint(ae.ErrorCode(), ae.ErrorMessage()))
+		apiHint(err, ae.ErrorCode(), ae.ErrorMessage()))
 }

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,5 +90,29 @@ func TestEndpointConfigured(t *testing.T) {
 				t.Errorf("endpointConfigured = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestConnectTimeoutWording: a connection not made in time (a real dial
+// that times out) is worded as the AWS CLI's "Connect timeout on endpoint
+// URL", with the operation and --cli-connect-timeout; a read timeout says
+// Read and --cli-read-timeout (TestReadTimeoutMessage runs that one end to
+// end).
+func TestConnectTimeoutWording(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, dialErr := (&net.Dialer{Timeout: time.Nanosecond}).Dial("tcp", ln.Addr().String())
+	if dialErr == nil {
+		t.Fatal("a dial with a one-nanosecond timeout connected")
+	}
+	err = &url.Error{Op: "Post", URL: "https://" + ln.Addr().String(), Err: dialErr}
+	got := transportError("DescribeVpcs", err)
+	want := "\nConnect timeout on endpoint URL: \"https://" + ln.Addr().String() + "/\" when calling the DescribeVpcs operation. " +
+		"Is the Postern server there answering? Wait longer with --cli-connect-timeout SECONDS (0 waits for ever)."
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }

@@ -240,3 +240,58 @@ func flagType(fl *pflag.Flag) string {
 		return t
 	}
 }
+
+// helpCommand is `postern help [COMMAND…]`: the command's help, and, as
+// `aws help ec3`, a usage error with suggestions (exit 252) for a word
+// that is no command (cobra's own printed "Unknown help topic" and the
+// root's usage, exit 0).
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help provides help for any command in the application; `postern help ec2 describe-vpcs` is `postern ec2 describe-vpcs help`.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil || cmd == nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, sub.Name()+"\t"+sub.Short)
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil {
+				return usageErr("%s", suggestFor(err.Error(), c.Root(), args))
+			}
+			if len(rest) > 0 {
+				if err := unknownOperation(cmd.Name(), nil)(cmd, rest[:1]); err != nil {
+					return err
+				}
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
+}
+
+// suggestFor is cobra's refusal of an unknown first word, with the
+// root's commands it may have meant (cobra adds them only on its own
+// path).
+func suggestFor(msg string, root *cobra.Command, args []string) string {
+	if len(args) == 0 || strings.Contains(msg, "Did you mean") {
+		return msg
+	}
+	if root.SuggestionsMinimumDistance <= 0 {
+		root.SuggestionsMinimumDistance = 2
+	}
+	if s := root.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t") + "\n"
+	}
+	return msg
+}

@@ -54,9 +54,21 @@ func TestMistypedCommand(t *testing.T) {
 		{"not served, with its options", []string{"ec2", "describe-regions", "--region-names", "eu-west-1"},
 			[]string{`"describe-regions" is an AWS ec2 operation that Postern does not serve`}, nil},
 		{"unknown option of a service", []string{"ec2", "--bogus"},
-			[]string{"unknown flag: --bogus"}, nil},
+			[]string{"Unknown options: --bogus"}, nil},
 		{"service", []string{"ec3"},
 			[]string{`unknown command "ec3" for "postern"`, "\tec2\n"}, nil},
+		// Formerly the group's help and exit 0.
+		{"waiter", []string{"ec2", "wait", "instance-connect-endpoint-avail"},
+			[]string{`unknown command "instance-connect-endpoint-avail" for "postern ec2 wait"`, "\tinstance-connect-endpoint-available\n"}, nil},
+		{"postern's own group", []string{"tunnels", "lst"},
+			[]string{`unknown command "lst" for "postern tunnels"`, "\tlist\n"}, nil},
+		// `postern help TOPIC` (formerly "Unknown help topic", exit 0).
+		{"help, service", []string{"help", "ec3"},
+			[]string{`unknown command "ec3" for "postern"`, "\tec2\n"}, nil},
+		{"help, operation", []string{"help", "ec2", "describe-instance"},
+			[]string{`unknown command "describe-instance" for "postern ec2"`, "\tdescribe-instances\n"}, nil},
+		{"help, nothing like it", []string{"help", "frobnicate"},
+			[]string{`unknown command "frobnicate" for "postern"`}, []string{"Did you mean"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,11 +93,60 @@ func TestMistypedCommand(t *testing.T) {
 	}
 }
 
-// TestServiceListsServedOperations: `postern ec2` and `postern ec2 help`
-// list what the server serves, with descriptions, and not the AWS
+// TestMissingCommand: a command that only groups others, called alone, is
+// a usage error worded as the AWS CLI's (`aws`, `aws ec2`: its usage and
+// "the following arguments are required"; `aws ec2 wait`: "too few
+// arguments"), exit 252, nothing on stdout (formerly help, exit 0).
+func TestMissingCommand(t *testing.T) {
+	const blurb = "usage: postern [options] <command> <subcommand> [<subcommand> ...] [parameters]\n" +
+		"To see help text, you can run:\n\n" +
+		"  postern help\n  postern <command> help\n  postern <command> <subcommand> help\n"
+	tests := []struct {
+		args   []string
+		stderr string
+	}{
+		{nil, blurb + "postern: error: the following arguments are required: command\n"},
+		{[]string{"--region", "us-east-1"}, blurb + "postern: error: the following arguments are required: command\n"},
+		{[]string{"ec2"}, blurb + "postern: error: the following arguments are required: operation\n"},
+		{[]string{"--output", "text", "iam"}, blurb + "postern: error: the following arguments are required: operation\n"},
+		{[]string{"ec2-instance-connect", "--region", "us-east-1"}, blurb + "postern: error: the following arguments are required: operation\n"},
+		{[]string{"ec2", "wait"}, "\nusage: postern [options] ec2 wait <subcommand> [parameters]\npostern: error: too few arguments\n"},
+		{[]string{"tunnels"}, "\nusage: postern [options] tunnels <subcommand> [parameters]\npostern: error: too few arguments\n"},
+		{[]string{"instance"}, "\nusage: postern [options] instance <subcommand> [parameters]\npostern: error: too few arguments\n"},
+		{[]string{"completion"}, "\nusage: postern [options] completion <subcommand> [parameters]\npostern: error: too few arguments\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runMain(t, tt.args...)
+			if code != ExitUsage || stdout != "" || stderr != tt.stderr {
+				t.Errorf("exit %d, stdout %.200q, stderr\n%q\nwant exit %d, no stdout, stderr\n%q", code, stdout, stderr, ExitUsage, tt.stderr)
+			}
+		})
+	}
+	// `postern X help` is still the help.
+	for _, args := range [][]string{{"ec2", "wait", "help"}, {"tunnels", "help"}, {"help", "tunnels"}, {"tunnels", "--help"}} {
+		code, stdout, stderr := runMain(t, args...)
+		if code != ExitOK || !strings.Contains(stdout, "Available Commands:") {
+			t.Errorf("%v: exit %d, stdout %.300q, stderr %q; want the help", args, code, stdout, stderr)
+		}
+	}
+	// Postern's own commands take the word help as the operations do
+	// (`aws ec2 describe-vpcs help`; formerly "unknown command").
+	for _, args := range [][]string{{"ec2", "register-instance", "help"}, {"tunnels", "list", "help"},
+		{"ec2", "wait", "instance-connect-endpoint-available", "help"}, {"ec2-instance-connect", "open-tunnel", "help"}, {"version", "help"}} {
+		code, stdout, stderr := runMain(t, args...)
+		path := "postern " + strings.Join(args[:len(args)-1], " ")
+		if code != ExitOK || !strings.Contains(stdout, path+" [flags]") && !strings.Contains(stdout, "SYNOPSIS\n  "+path+"\n") {
+			t.Errorf("%v: exit %d, stdout %.300q, stderr %q; want the help", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestServiceListsServedOperations: `postern ec2 help` and `postern ec2
+// --help` list what the server serves, with descriptions, and not the AWS
 // operations it does not.
 func TestServiceListsServedOperations(t *testing.T) {
-	for _, args := range [][]string{{"ec2"}, {"ec2", "help"}, {"ec2", "--help"}} {
+	for _, args := range [][]string{{"help", "ec2"}, {"ec2", "help"}, {"ec2", "--help"}} {
 		code, stdout, stderr := runMain(t, args...)
 		if code != ExitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, stderr)
@@ -136,6 +197,22 @@ func TestOperationHelp(t *testing.T) {
 		{[]string{"sts", "get-caller-identity", "--help"}, []string{"Returns details about the IAM user or role"}},
 		{[]string{"cloudtrail", "lookup-events", "--help"}, []string{"Looks up management events", "  --lookup-attributes (list)"}},
 		{[]string{"ec2-instance-connect", "send-ssh-public-key", "--help"}, []string{"Pushes an SSH public key", "  --instance-os-user (string)"}},
+		// Postern's own API commands and the waiters: the same layout
+		// (formerly cobra's flag list).
+		{[]string{"ec2", "register-instance", "help"}, []string{
+			"DESCRIPTION\n  Register an existing server as an instance",
+			"  --subnet-id (string)\n      the subnet the server is in (required)",
+			"  --tag-specifications (list)",
+			"ResourceType=string,Tags=[{Key=string,Value=string},{Key=string,Value=string}] ...",
+			"  --cli-input-json (string)",
+		}},
+		{[]string{"tunnels", "list", "--help"}, []string{"SYNOPSIS\n  postern tunnels list\n", "  --instance-connect-endpoint-id (string)\n      only this endpoint's tunnels"}},
+		{[]string{"ec2", "wait", "instance-connect-endpoint-available", "help"}, []string{
+			"[--dry-run | --no-dry-run]",
+			"  --filters (list)\n      One or more filters.",
+			"  --delay (seconds)",
+			"Name=string,Values=string,string ...",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -191,7 +268,13 @@ func TestServedOperationsDocumented(t *testing.T) {
 // --version` does: postern/VERSION Go/x.y.z os/arch.
 func TestVersion(t *testing.T) {
 	re := regexp.MustCompile(`^postern/` + regexp.QuoteMeta(Version) + ` Go/\d+\.\d+(\.\d+)?\S* [a-z0-9]+/[a-z0-9]+\n$`)
-	for _, args := range [][]string{{"--version"}, {"version"}, {"--region", "us-east-1", "--version"}} {
+	for _, args := range [][]string{
+		{"--version"}, {"version"}, {"--region", "us-east-1", "--version"},
+		// As `aws ec2 --version`: a global option, after any command.
+		{"ec2", "--version"}, {"ec2", "describe-vpcs", "--version"}, {"iam", "--version"},
+		{"tunnels", "list", "--version"}, {"ec2", "wait", "--version"}, {"configure", "--version"},
+		{"ec2-instance-connect", "open-tunnel", "--instance-id", "i-0123456789abcdef0", "--version"},
+	} {
 		code, stdout, stderr := runMain(t, args...)
 		if code != ExitOK || !re.MatchString(stdout) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %s", args, code, stdout, stderr, re)

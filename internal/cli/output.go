@@ -42,6 +42,9 @@ func printResult(w io.Writer, g *globals, title string, out any) error {
 	case modelOutput:
 		m := skeletonModelOf(x.service)
 		v = toGenericModel(&m, x.shape, x.v)
+		if format, err := g.outputFormat(); err == nil && format == "text" && x.pages != nil {
+			return printPagedText(w, g, v, x.pages)
+		}
 	case ordered, []any, string, int64, float64, bool, nil:
 		v = x
 	default:
@@ -87,6 +90,60 @@ func printResult(w io.Writer, g *globals, title string, out any) error {
 	return err
 }
 
+// printPagedText prints a listing merged across pages as text, as the AWS
+// CLI's text formatter does: page by page, the query applied to each page
+// (pages: how many items of each result list each page gave), then the
+// resume token, when the listing was cut, as a NEXTTOKEN line of its own
+// at the end — the query applied to {"NextToken": {"NextToken": …}} as
+// well — where the other formats keep NextToken as the listing's member.
+func printPagedText(w io.Writer, g *globals, v any, pages []map[string]int) error {
+	var token any
+	var parts []any
+	if o, ok := v.(ordered); ok {
+		offset := map[string]int{}
+		for i, counts := range pages {
+			page := ordered{}
+			for _, m := range o {
+				list, isList := m.value.([]any)
+				n, inPage := counts[m.key]
+				switch {
+				case m.key == "NextToken":
+					token = m.value
+				case isList && inPage:
+					from := min(offset[m.key], len(list))
+					to := min(from+n, len(list))
+					page = append(page, member{key: m.key, value: list[from:to]})
+					offset[m.key] = to
+				case i == 0:
+					page = append(page, m)
+				}
+			}
+			parts = append(parts, page)
+		}
+	} else {
+		parts = append(parts, v)
+	}
+	if token != nil {
+		parts = append(parts, ordered{{key: "NextToken", value: ordered{{key: "NextToken", value: token}}}})
+	}
+	var b bytes.Buffer
+	for _, p := range parts {
+		if g.query != nil {
+			q, err := g.query.search(p)
+			if err != nil {
+				// The pages before print, as the AWS CLI's, which
+				// prints each page as it comes.
+				_, _ = w.Write(b.Bytes())
+				return &exitError{code: ExitOther, msg: "\n" + err.Error()}
+			}
+			p = q
+		}
+		writeText(&b, p, "", nil)
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
 // ordered is a JSON object that keeps its members' order.
 type ordered []member
 
@@ -107,6 +164,10 @@ func toGeneric(v reflect.Value) any { return toGenericModel(nil, "", v) }
 type modelOutput struct {
 	service, shape string
 	v              reflect.Value
+	// pages, when v is a listing merged across pages (pagination.run),
+	// say how many items of each result list each page gave; the
+	// listing's NextToken, when it was cut, is the resume token.
+	pages []map[string]int
 }
 
 // toGenericModel is toGeneric with structure members in model m's order

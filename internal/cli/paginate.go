@@ -23,6 +23,10 @@ type pagination struct {
 	pageSize      int
 	maxItems      int
 	startingToken string
+	// pages are, when the last run merged pages into a listing (paging
+	// on), how many items of each result list each page gave, in order:
+	// the AWS CLI's text output prints a listing page by page.
+	pages []map[string]int
 }
 
 // tokenNames are the request/response member pairs that carry a page token.
@@ -142,6 +146,15 @@ func (p *pagination) run(ctx context.Context, method reflect.Value, in reflect.V
 	}
 	outType := method.Type().Out(0).Elem()
 	merged := newResult(outType, pg)
+	p.pages = []map[string]int{}
+	appendPage := func(out reflect.Value) {
+		counts := map[string]int{}
+		for _, i := range pg.resultKeys {
+			counts[outType.Field(i).Name] = out.Elem().Field(i).Len()
+		}
+		p.pages = append(p.pages, counts)
+		appendResults(merged, out, pg)
+	}
 	pageToken := start.service // the token the current page was asked with
 	skip := start.truncate     // items of the first page printed before
 	total := 0
@@ -162,11 +175,11 @@ func (p *pagination) run(ctx context.Context, method reflect.Value, in reflect.V
 			keep := p.maxItems - total
 			f := out.Elem().Field(pg.resultKeys[0])
 			f.Set(f.Slice(0, keep))
-			appendResults(merged, out, pg)
+			appendPage(out)
 			resume = &resumeToken{service: pageToken, truncate: keep + skip}
 			break
 		}
-		appendResults(merged, out, pg)
+		appendPage(out)
 		total += items
 		next := nextToken(out, pg)
 		if next == nil {

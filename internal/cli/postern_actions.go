@@ -104,8 +104,26 @@ func registerInstanceCommand(env *Env) *cobra.Command {
 	f.StringVar(&r.platform, "platform", "", "linux (default) or windows")
 	f.StringArrayVar(&r.groups, "security-group-ids", nil, "security groups of the instance (default: the VPC's default group)")
 	f.StringArrayVar(&tagSpecs, "tag-specifications", nil, "ResourceType=instance,Tags=[{Key=k,Value=v}]")
-	return cmd
+	return withAPIInput(cmd, apiInput{service: "ec2", op: "RegisterInstance", in: reflect.TypeFor[registerInstanceInput](),
+		out: reflect.TypeFor[ec2.RunInstancesOutput](), required: []string{"SubnetId"}})
 }
+
+// The input structures of RegisterInstance and DeregisterInstance (for
+// --cli-input-json and --generate-cli-skeleton): the API's member names,
+// in its order.
+type (
+	registerInstanceInput struct {
+		SubnetId          *string
+		PrivateIpAddress  *string
+		Ipv6Address       *string
+		Platform          *string
+		SecurityGroupIds  []string
+		TagSpecifications []ec2types.TagSpecification
+	}
+	deregisterInstanceInput struct {
+		InstanceId *string
+	}
+)
 
 func deregisterInstanceCommand(env *Env) *cobra.Command {
 	var id string
@@ -114,7 +132,8 @@ func deregisterInstanceCommand(env *Env) *cobra.Command {
 		return err
 	})
 	cmd.Flags().StringVar(&id, "instance-id", "", "the instance to deregister (required)")
-	return cmd
+	return withAPIInput(cmd, apiInput{service: "ec2", op: "DeregisterInstance", in: reflect.TypeFor[deregisterInstanceInput](),
+		out: reflect.TypeFor[struct{}](), required: []string{"InstanceId"}})
 }
 
 // assignArgs converts shorthand or JSON arguments into dst (a pointer).

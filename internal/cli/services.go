@@ -14,6 +14,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/internal/cli/served"
@@ -57,7 +58,23 @@ func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 		opts = append(opts, awsconfig.WithCustomCABundle(bytes.NewReader(bundle)))
 	}
 	opts = append(opts, awsconfig.WithHTTPClient(httpClient(env.g)))
+	if env.g.debug {
+		// --debug: the SDK logs each request and response to stderr, as
+		// the AWS CLI's --debug does.
+		opts = append(opts, awsconfig.WithLogger(logging.NewStandardLogger(env.Stderr)),
+			awsconfig.WithClientLogMode(aws.LogRequestWithBody|aws.LogResponseWithBody|aws.LogRetries))
+	} else {
+		// The SDK's own warnings (e.g. the instance metadata service's
+		// answer while it looks for credentials) are not the user's
+		// business: a missing setting is said once, in postern's words.
+		opts = append(opts, awsconfig.WithLogger(logging.Nop{}))
+	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	var noProfile awsconfig.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return aws.Config{}, &exitError{code: ExitConfig, msg: fmt.Sprintf("\nThe config profile (%s) could not be found. "+
+			"Set it up with \"postern configure --profile %s\" (and --server for its Postern server).", noProfile.Profile, noProfile.Profile)}
+	}
 	if err != nil {
 		return aws.Config{}, &exitError{code: ExitConfig, msg: "postern: error: " + err.Error()}
 	}
@@ -164,7 +181,8 @@ func serviceCommand(env *Env, svc service) *cobra.Command {
 	cmd := &cobra.Command{Use: svc.name, Short: svc.short,
 		// A mistyped operation is an error, not the service's help.
 		Args: unknownOperation(svc.name, sdkOps),
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		// `postern ec2` alone is a usage error, as `aws ec2`.
+		RunE: requireWord("operation"),
 	}
 	// An operation's options after a mistyped operation's name are unknown
 	// to the service: the mistyped name is the error to report.
@@ -242,7 +260,7 @@ func operationCommand(env *Env, svc service, op operation) *cobra.Command {
 					return err
 				}
 			}
-			return printResult(env.Stdout, env.g, op.name, modelOutput{service: svc.name, shape: op.name + "Output", v: out})
+			return printResult(env.Stdout, env.g, op.name, modelOutput{service: svc.name, shape: op.name + "Output", v: out, pages: pg.pages})
 		},
 	}
 	if paginates(op.input) {
@@ -285,7 +303,7 @@ func callAPI[T any](ctx context.Context, env *Env, op string, call func(cfg aws.
 func apiError(op string, err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		return &exitError{code: ExitServiceFail, msg: describeAPIError(op, ae)}
+		return &exitError{code: ExitServiceFail, msg: describeAPIError(op, ae, err)}
 	}
 	if errors.Is(err, errNoCredentials) {
 		return &exitError{code: ExitConfig, msg: "\nUnable to locate credentials. " + hintConfigure}

@@ -154,13 +154,22 @@ func skeleton(m skeletonModel, t reflect.Type, shape string, stack map[reflect.T
 		defer delete(stack, t)
 		o := ordered{}
 		for _, sf := range memberOrder(m, shape, t) {
-			o = append(o, member{key: sf.Name, value: skeleton(m, sf.Type, baseName(sf.Type), stack)})
+			o = append(o, member{key: memberName(sf), value: skeleton(m, sf.Type, baseName(sf.Type), stack)})
 		}
 		return o
 	case reflect.Interface:
 		return ordered{} // a union or document: no placeholder members
 	}
 	return nil
+}
+
+// memberName is a structure member's API name: its JSON name when it has
+// one (Postern's own output structures), else its Go name (the SDK's).
+func memberName(sf reflect.StructField) string {
+	if name, _, _ := strings.Cut(sf.Tag.Get("json"), ","); name != "" && name != "-" {
+		return name
+	}
+	return sf.Name
 }
 
 func baseName(t reflect.Type) string {

@@ -28,10 +28,15 @@ func commandTree(env *Env, args []string) *cobra.Command {
 		word := commandWord(root, args)
 		// `postern help ec2 describe-vpcs`, and the shell completions'
 		// `postern __complete ec2 create-v`: the service is the next word.
-		if word == "help" || word == cobra.ShellCompRequestCmd || word == cobra.ShellCompNoDescRequestCmd {
-			if i := slices.Index(args, word); i >= 0 {
-				word = commandWord(root, args[i+1:])
+		// `postern __complete help ec2 describe-v`: both. Bounded by args.
+		rest := args
+		for word == "help" || word == cobra.ShellCompRequestCmd || word == cobra.ShellCompNoDescRequestCmd {
+			i := slices.Index(rest, word)
+			if i < 0 {
+				break
 			}
+			rest = rest[i+1:]
+			word = commandWord(root, rest)
 		}
 		return func(service string) bool { return service == word }
 	})
@@ -56,6 +61,7 @@ func buildTree(env *Env, expand func(root *cobra.Command) func(service string) b
 	pf.BoolVar(&env.g.noVerifySSL, "no-verify-ssl", false, "do not verify TLS certificates")
 	pf.BoolVar(&env.g.debug, "debug", false, "log requests and responses to stderr")
 	addVersionFlag(root)
+	root.SetHelpCommand(helpCommand())
 
 	// Postern's own commands.
 	root.AddCommand(
@@ -84,6 +90,10 @@ func buildTree(env *Env, expand func(root *cobra.Command) func(service string) b
 		root.AddCommand(&cobra.Command{Use: svc.name, Short: svc.short, DisableFlagParsing: true,
 			RunE: func(*cobra.Command, []string) error { return nil }})
 	}
+	// cobra's `completion` (added here rather than when run, so that
+	// finishTree makes `postern completion` alone a usage error too).
+	root.InitDefaultCompletionCmd()
+	finishTree(root)
 	return root
 }
 
@@ -125,6 +135,37 @@ func commandWord(root *cobra.Command, args []string) string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		if takesValue(root, a) {
+			i++
+		}
+	}
+	return ""
+}
+
+// unknownGlobalOption returns the first option before the command that
+// is none of the global options ("" when there is none).
+func unknownGlobalOption(root *cobra.Command, args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			return ""
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		var f *pflag.Flag
+		if strings.HasPrefix(a, "--") {
+			f = root.PersistentFlags().Lookup(name)
+			if f == nil {
+				f = root.Flags().Lookup(name)
+			}
+		} else if len(name) == 1 {
+			f = root.PersistentFlags().ShorthandLookup(name)
+			if f == nil {
+				f = root.Flags().ShorthandLookup(name)
+			}
+		}
+		if f == nil && name != "help" && name != "h" {
 			return a
 		}
 		if takesValue(root, a) {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -117,6 +118,15 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 			if errors.As(err, &oe) {
 				op = oe.Op
 			}
+			// A server that cannot be reached or trusted, a wrong region or
+			// clock fail the whole command, not the look-up: the message
+			// names the operation the user asked for. A refusal of the
+			// look-up itself (not found, access denied) names the look-up,
+			// as the AWS CLI's open-tunnel does.
+			var ae smithy.APIError
+			if transportError(op, err) != "" || errors.As(err, &ae) && apiHint(err, ae.ErrorCode(), ae.ErrorMessage()) != "" {
+				op = "OpenTunnel"
+			}
 			return apiError(op, err)
 		}
 	}
@@ -127,7 +137,7 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return &exitError{code: ExitOther, msg: tunnelErrorLine(err, t)}
+			return &exitError{code: ExitOther, msg: tunnelErrorLine(err, t, d.Region)}
 		}
 		return nil
 	}
@@ -146,7 +156,7 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 // tunnelErrorLine words a failed tunnel: a server that cannot be reached
 // or trusted as for the API calls, an endpoint without an agent with the
 // commands that start one, the rest as client.ErrorLine does.
-func tunnelErrorLine(err error, t client.Target) string {
+func tunnelErrorLine(err error, t client.Target, region string) string {
 	endpointID := t.EndpointID
 	var re *client.RefusedError
 	if errors.As(err, &re) && re.ErrorCode == "EndpointUnavailable" {
@@ -154,7 +164,7 @@ func tunnelErrorLine(err error, t client.Target) string {
 			"then \"postern endpoint-agent --join-token TOKEN\" on a machine in its network.", endpointID)
 	}
 	if errors.As(err, &re) {
-		return client.ErrorLine(err) + serviceHint(re.ErrorCode, re.Message)
+		return client.ErrorLine(err) + refusalHint(re, region)
 	}
 	var ue *url.Error
 	if !errors.As(err, &ue) {

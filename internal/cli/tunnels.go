@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
@@ -36,6 +38,37 @@ func CallJSON(ctx context.Context, cfg aws.Config, endpoint, service, target str
 	return nil, &queryError{code: e.Type, message: e.Message}
 }
 
+// The inputs and outputs of ListTunnels and TerminateTunnel (for
+// --cli-input-json and --generate-cli-skeleton): the API's member names,
+// in its order.
+type (
+	listTunnelsInput struct {
+		InstanceConnectEndpointId *string
+	}
+	listTunnelsOutput struct {
+		Tunnels []struct {
+			TunnelId                  *string
+			Principal                 *string
+			SourceIp                  *string
+			InstanceConnectEndpointId *string
+			AgentId                   *string
+			PrivateIpAddress          *string
+			RemotePort                *int32
+			StartedAt                 *time.Time
+			BytesIn                   *int64
+			BytesOut                  *int64
+			SecondsLeft               *int64
+		}
+	}
+	terminateTunnelInput struct {
+		TunnelId *string
+	}
+	terminateTunnelOutput struct {
+		TunnelId   *string
+		Terminated *bool
+	}
+)
+
 func tunnelsCommand(env *Env) *cobra.Command {
 	root := &cobra.Command{Use: "tunnels", Short: "Open tunnels: list them, terminate one (Postern actions)"}
 	call := func(ctx context.Context, action string, input any) error {
@@ -60,11 +93,13 @@ func tunnelsCommand(env *Env) *cobra.Command {
 		return call(ctx, "ListTunnels", in)
 	})
 	list.Flags().StringVar(&endpoint, "instance-connect-endpoint-id", "", "only this endpoint's tunnels")
+	withAPIInput(list, apiInput{service: "ec2-instance-connect", op: "ListTunnels", in: reflect.TypeFor[listTunnelsInput](), out: reflect.TypeFor[listTunnelsOutput]()})
 	term := actionCommand("terminate", "Close an open tunnel now (its client sees who terminated it)", func(ctx context.Context) error {
 		return call(ctx, "TerminateTunnel", map[string]string{"TunnelId": id})
 	})
 	term.Flags().StringVar(&id, "tunnel-id", "", "the tunnel (tnl-…) to close (required)")
-	_ = term.MarkFlagRequired("tunnel-id")
+	withAPIInput(term, apiInput{service: "ec2-instance-connect", op: "TerminateTunnel", in: reflect.TypeFor[terminateTunnelInput](),
+		out: reflect.TypeFor[terminateTunnelOutput](), required: []string{"TunnelId"}})
 	root.AddCommand(list, term)
 	return root
 }

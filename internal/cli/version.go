@@ -15,11 +15,106 @@ func versionString() string {
 	return fmt.Sprintf("postern/%s Go/%s %s/%s", Version, strings.TrimPrefix(runtime.Version(), "go"), runtime.GOOS, runtime.GOARCH)
 }
 
-// addVersionFlag gives root the AWS CLI's --version option (no -v).
+// addVersionFlag gives root the AWS CLI's --version option (no -v), a
+// global one: the AWS CLI takes it after any command too (`aws ec2
+// --version`), so every command gets the version (finishTree), which is
+// what makes cobra print it for the command it ran.
 func addVersionFlag(root *cobra.Command) {
-	root.Version = versionString()
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.Flags().Bool("version", false, "display the version of this tool")
+	root.PersistentFlags().Bool("version", false, "display the version of this tool")
+}
+
+// finishTree gives every command in the tree the version (--version) and
+// makes every command that only groups others — the root, a service, `ec2
+// wait`, `tunnels` — refuse to run without one, as the AWS CLI's do: its
+// usage and "the following arguments are required" or "too few arguments",
+// exit 252; a word that is none of its commands is an error with
+// suggestions. It runs after the whole tree is built.
+func finishTree(root *cobra.Command) {
+	version := versionString()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Version = version
+		if c.HasSubCommands() && !c.DisableFlagParsing {
+			switch {
+			case c == root:
+				c.RunE = requireWord("command")
+			case !c.Runnable():
+				c.Args = unknownOperation(c.Name(), nil)
+				c.RunE = requireSubcommand
+			}
+		}
+		if !c.HasSubCommands() && c.Runnable() && !c.DisableFlagParsing && c.Args != nil && c.Args(c, []string{"probe"}) != nil {
+			helpWord(c)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// helpWord lets a command that takes no arguments take the word help
+// instead, and show its help: `postern tunnels list help`, as `aws ec2
+// describe-vpcs help` (formerly "unknown command").
+func helpWord(c *cobra.Command) {
+	isHelp := func(args []string) bool { return len(args) == 1 && args[0] == "help" }
+	check := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if isHelp(args) {
+			return nil
+		}
+		return check(cmd, args)
+	}
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if isHelp(args) {
+				return cmd.Help()
+			}
+			return run(cmd, args)
+		}
+	}
+	if run := c.Run; run != nil {
+		c.Run = func(cmd *cobra.Command, args []string) {
+			if isHelp(args) {
+				_ = cmd.Help()
+				return
+			}
+			run(cmd, args)
+		}
+	}
+}
+
+// helpBlurb is the AWS CLI's usage and help hint, with postern's name.
+const helpBlurb = "usage: postern [options] <command> <subcommand> [<subcommand> ...] [parameters]\n" +
+	"To see help text, you can run:\n" +
+	"\n" +
+	"  postern help\n" +
+	"  postern <command> help\n" +
+	"  postern <command> <subcommand> help\n"
+
+// requireWord is the root's and a service's run: `postern` and `postern
+// ec2` alone are usage errors, worded as the AWS CLI's argument parser
+// words them ("the following arguments are required: operation"); `postern
+// ec2 help` shows the service's help.
+func requireWord(what string) func(cmd *cobra.Command, args []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 && args[0] == "help" {
+			return cmd.Help()
+		}
+		return &exitError{code: ExitUsage, msg: helpBlurb + "postern: error: the following arguments are required: " + what}
+	}
+}
+
+// requireSubcommand is the run of a command that groups others (`postern
+// ec2 wait`, `postern tunnels`), worded as the AWS CLI's such commands word
+// it when called alone; `postern tunnels help` shows its help.
+func requireSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 1 && args[0] == "help" {
+		return cmd.Help()
+	}
+	path := strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+	return &exitError{code: ExitUsage, msg: "\nusage: postern [options] " + path + " <subcommand> [parameters]\npostern: error: too few arguments"}
 }
 
 func versionCommand(env *Env) *cobra.Command {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
@@ -101,46 +102,73 @@ func waitCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
+// waiterCommand is one waiter. Its options are
+// DescribeInstanceConnectEndpoints' (with --cli-input-json and
+// --generate-cli-skeleton), as the AWS CLI's waiters take their
+// operation's, and --delay and --max-attempts.
 func waiterCommand(env *Env, w waiter) *cobra.Command {
-	var ids []string
-	var filters []string
-	var delay time.Duration
+	delay := waitDelay(5 * time.Second)
 	var attempts int
+	describe := apiInput{service: "ec2", op: "DescribeInstanceConnectEndpoints",
+		in: reflect.TypeFor[ec2.DescribeInstanceConnectEndpointsInput](), out: reflect.TypeFor[ec2.DescribeInstanceConnectEndpointsOutput]()}
+	fields := inputFields(describe.in)
+	doc := operationDoc(describe.service, describe.op)
+	for i := range fields {
+		fields[i].doc = doc.Params[fields[i].member]
+	}
+	var skel skeletonOptions
 	cmd := &cobra.Command{
 		Use:   kebab(w.name),
 		Short: fmt.Sprintf("Wait until DescribeInstanceConnectEndpoints says %s; exit 255 if it fails or the attempts run out", w.name),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in := &ec2.DescribeInstanceConnectEndpointsInput{InstanceConnectEndpointIds: ids}
-			for _, f := range filters {
-				v, err := ParseShorthand(f)
-				if err != nil {
-					return usageErr("--filters %q: %v", f, err)
-				}
-				flt := ec2types.Filter{}
-				if n, ok := v["Name"].(string); ok {
-					flt.Name = aws.String(n)
-				}
-				switch vs := v["Values"].(type) {
-				case string:
-					flt.Values = []string{vs}
-				case []any:
-					for _, x := range vs {
-						if s, ok := x.(string); ok {
-							flt.Values = append(flt.Values, s)
-						}
-					}
-				}
-				in.Filters = append(in.Filters, flt)
+		Args:  skel.args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			skel.takeArgs(cmd, &args)
+			if cmd.Flags().Changed("generate-cli-skeleton") {
+				return describe.printSkeleton(cmd, &skel)
 			}
-			return runWaiter(cmd.Context(), env, w, in, delay, attempts)
+			in := reflect.New(describe.in)
+			// The input document first: the options override its members.
+			if err := skel.loadInput(describe.service, describe.op, in.Elem()); err != nil {
+				return err
+			}
+			for _, f := range fields {
+				if err := f.apply(cmd, in.Elem()); err != nil {
+					return err
+				}
+			}
+			return runWaiter(cmd.Context(), env, w, in.Interface().(*ec2.DescribeInstanceConnectEndpointsInput), time.Duration(delay), attempts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&ids, "instance-connect-endpoint-ids", nil, "the endpoints to wait for")
-	cmd.Flags().StringArrayVar(&filters, "filters", nil, "filters, as describe-instance-connect-endpoints takes them (Name=state,Values=…)")
-	cmd.Flags().DurationVar(&delay, "delay", 5*time.Second, "time between attempts")
+	skel.register(cmd)
+	for _, f := range fields {
+		f.register(cmd)
+	}
+	cmd.Flags().Var(&delay, "delay", "time between attempts: seconds (as AWS's waiters count them), or a duration such as 500ms (default 5)")
 	cmd.Flags().IntVar(&attempts, "max-attempts", 120, "attempts before giving up")
+	cmd.SetHelpFunc(func(cmd *cobra.Command, _ []string) { operationHelp(cmd, opDoc{Doc: commandDoc(cmd)}, fields) })
 	return cmd
+}
+
+// waitDelay is --delay: whole seconds, as the delays of AWS's waiter
+// definitions, or a Go duration (500ms, 1m).
+type waitDelay time.Duration
+
+func (d *waitDelay) String() string { return time.Duration(*d).String() }
+func (d *waitDelay) Type() string   { return "seconds" }
+func (d *waitDelay) Set(s string) error {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 {
+			return errors.New("a delay is not negative")
+		}
+		*d = waitDelay(time.Duration(n) * time.Second)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is neither whole seconds nor a duration such as 500ms", s)
+	}
+	*d = waitDelay(v)
+	return nil
 }
 
 // runWaiter polls until w decides, as the AWS CLI's waiters do: the first
