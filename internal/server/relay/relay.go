@@ -593,8 +593,10 @@ func (r *Relay) Disconnect(agentID string, revoked bool, message string) bool {
 		_, _ = l.ctrl.Write(append(line, '\n'))
 		l.ctrlMu.Unlock()
 	}
-	l.sess.Close()
+	// Out of the directory before the link closes: whoever sees the link
+	// end (the agent, a test) never finds it still listed or routable.
 	r.remove(l)
+	l.sess.Close()
 	return true
 }
 
