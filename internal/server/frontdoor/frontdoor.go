@@ -43,6 +43,7 @@ import (
 	"github.com/postern/postern/internal/server/relay"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/util/idlemem"
+	"github.com/postern/postern/internal/util/lazyattr"
 	"github.com/postern/postern/internal/wire/awsid"
 	"github.com/postern/postern/internal/wire/awsproto"
 	"github.com/postern/postern/internal/wire/sigv4"
@@ -210,7 +211,7 @@ type request struct {
 func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{id: awsproto.NewRequestID(), at: f.cfg.Now(), sourceIP: remoteIP(r), userAgent: r.UserAgent()}
 	req.tunnelID = awsid.EC2("tnl")
-	log := f.log.With("request_id", req.id)
+	log := lazyattr.With(f.log, slog.String("request_id", req.id))
 	// The request counts in f.wg from here (Shutdown waits for it), unless
 	// the server is stopping already: then decide refuses it. Counting
 	// starts under f.mu, where Shutdown sets stopping, so no Add can race
@@ -254,8 +255,9 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // over any later refusal, so the answers are those of the checks run one
 // after the other. A replayed URL that passes every other check therefore
 // costs its target one TCP connection that carries no byte: the dialled
-// stream is ended before the client is answered. (A dial that sends the
-// target a PROXY protocol header waits for the guard instead.)
+// stream is ended before the client is answered, and a dial still running
+// when the guard refuses is ended then. (A dial that sends the target a
+// PROXY protocol header waits for the guard instead.)
 func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, ref *Refusal) {
 	ctx := r.Context()
 	// One parse of the query: url.ParseQuery keeps the pairs it could
@@ -389,7 +391,18 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 			return nil, ref
 		}
 	}
-	stream, agentID, err := f.cfg.Relay.Open(ctx, ep.EndpointID, dial)
+	// The guard's refusal ends the dial at once: a replayed URL must not
+	// hold the slot and the client for as long as a target that does not
+	// answer makes the dial last (the deferred call then answers with the
+	// refusal).
+	dialCtx, endDial := context.WithCancel(ctx)
+	defer endDial()
+	go func() {
+		if replay() != nil {
+			endDial()
+		}
+	}()
+	stream, agentID, err := f.cfg.Relay.Open(dialCtx, ep.EndpointID, dial)
 	req.agentID = agentID
 	if err != nil {
 		f.release(req)
