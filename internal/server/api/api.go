@@ -29,6 +29,7 @@ import (
 	"github.com/postern/postern/internal/server/identity"
 	"github.com/postern/postern/internal/server/metrics"
 	"github.com/postern/postern/internal/server/policy"
+	"github.com/postern/postern/internal/util/lazyattr"
 	"github.com/postern/postern/internal/wire/awsproto"
 	"github.com/postern/postern/internal/wire/jsonkeys"
 	"github.com/postern/postern/internal/wire/sigv4"
@@ -374,7 +375,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	call.Logger = d.logger.With(slog.String("request_id", reqID))
+	call.Logger = lazyattr.With(d.logger, slog.String("request_id", reqID))
 	fn := svc.Actions[call.Action]
 	if fn == nil {
 		code := "InvalidAction"

@@ -277,3 +277,106 @@ func TestBatcherReadOnlyUnsynced(t *testing.T) {
 		})
 	}
 }
+
+// One flush goroutine serves batch after batch, idle periods between
+// them included (a goroutine per batch regrew its stack for every
+// commit), and events still reach the store and the sinks in order.
+func TestBatcherKeepsOneFlushGoroutine(t *testing.T) {
+	st := &memEvents{}
+	sink := &memSink{}
+	w := NewWriter(st, nil, sink)
+	w.b.linger = time.Hour // no exit during the test, whatever the load
+	const n = 50
+	var want []string
+	for i := range n { // one at a time: the goroutine idles between them
+		id := "e" + strconv.Itoa(i)
+		want = append(want, id)
+		if err := w.b.Append(context.Background(), store.Event{EventID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.DrainSinks()
+	w.b.mu.Lock()
+	started := w.b.started
+	w.b.mu.Unlock()
+	if started != 1 {
+		t.Fatalf("%d flush goroutines started for %d sequential events, want 1", started, n)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if strings.Join(sink.ids, ",") != strings.Join(want, ",") || len(st.evs) != n {
+		t.Fatalf("stored %d, the sink got %v", len(st.evs), sink.ids)
+	}
+}
+
+// The flush goroutine exits after lingering idle, and the next Append
+// starts another that commits it.
+func TestBatcherFlushGoroutineExitsWhenIdle(t *testing.T) {
+	tests := []struct {
+		name   string
+		linger time.Duration
+	}{
+		{"short linger", time.Millisecond},
+		{"no linger", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &memEvents{}
+			w := NewWriter(st, nil)
+			exited := make(chan struct{}, 2)
+			w.b.linger = tc.linger
+			w.b.exitHook = func() { exited <- struct{}{} }
+			for i := range 2 {
+				if err := w.b.Append(context.Background(), store.Event{EventID: "e" + strconv.Itoa(i)}); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case <-exited:
+				case <-time.After(time.Minute): // a guard against a hang, not a measurement
+					t.Fatal("the idle flush goroutine did not exit")
+				}
+			}
+			w.b.mu.Lock()
+			defer w.b.mu.Unlock()
+			if w.b.started != 2 || w.b.running || len(st.evs) != 2 {
+				t.Fatalf("started %d, running %v, stored %d; want 2, false, 2", w.b.started, w.b.running, len(st.evs))
+			}
+		})
+	}
+}
+
+// Appends racing the flush goroutine's idle exit (a linger of a
+// microsecond: it exits and restarts all along) are all committed, once,
+// and reach the sink.
+func TestBatcherAppendsRacingIdleExit(t *testing.T) {
+	st := &memEvents{}
+	sink := &memSink{}
+	w := NewWriter(st, nil, sink)
+	w.b.linger = time.Microsecond
+	const writers, each = 16, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				errs <- w.b.Append(context.Background(), store.Event{EventID: "g" + strconv.Itoa(g) + "-" + strconv.Itoa(i)})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.DrainSinks()
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(st.evs) != writers*each || len(sink.ids) != writers*each {
+		t.Fatalf("stored %d, copied %d, want %d", len(st.evs), len(sink.ids), writers*each)
+	}
+	w.b.mu.Lock()
+	t.Logf("%d flush goroutines started", w.b.started)
+	w.b.mu.Unlock()
+}

@@ -174,7 +174,7 @@ func WriteQueryResult(w http.ResponseWriter, ns, action, requestID string, resul
 	defer putRespBuf(r)
 	b := &r.body
 	b.WriteString(xmlHeader)
-	fmt.Fprintf(b, "<%sResponse xmlns=%q>\n", action, ns)
+	writeResponseOpen(b, action, ns)
 	if result != nil {
 		enc := xml.NewEncoder(r.enc) // r.enc is a *bufio.Writer of 4 KiB: the encoder uses it as is
 		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
@@ -186,10 +186,44 @@ func WriteQueryResult(w http.ResponseWriter, ns, action, requestID string, resul
 		b.WriteString("\n")
 	}
 	b.WriteString("<ResponseMetadata><RequestId>")
-	_ = xml.EscapeText(b, []byte(requestID))
-	fmt.Fprintf(b, "</RequestId></ResponseMetadata>\n</%sResponse>\n", action)
+	writeXMLText(b, requestID)
+	b.WriteString("</RequestId></ResponseMetadata>\n</")
+	b.WriteString(action)
+	b.WriteString("Response>\n")
 	writeBodyBytes(w, http.StatusOK, "text/xml", requestID, b.Bytes())
 	return nil
+}
+
+// writeResponseOpen writes what fmt.Fprintf(b, "<%sResponse xmlns=%q>\n",
+// action, ns) writes, without its allocations.
+func writeResponseOpen(b *bytes.Buffer, action, ns string) {
+	b.WriteByte('<')
+	b.WriteString(action)
+	b.WriteString("Response xmlns=")
+	b.Write(strconv.AppendQuote(b.AvailableBuffer(), ns))
+	b.WriteString(">\n")
+}
+
+// writeXMLText writes what xml.EscapeText writes for s, without copying
+// s when nothing in it needs escaping (request ids).
+func writeXMLText(b *bytes.Buffer, s string) {
+	if plainXMLText(s) {
+		b.WriteString(s)
+		return
+	}
+	_ = xml.EscapeText(b, []byte(s))
+}
+
+// plainXMLText tells whether xml.EscapeText would write s unchanged:
+// printable ASCII without " ' & < >.
+func plainXMLText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\'', c == '&', c == '<', c == '>':
+			return false
+		}
+	}
+	return true
 }
 
 // respBuf is a response body being built, with a buffered writer over it
@@ -248,8 +282,9 @@ func WriteEC2Result(w http.ResponseWriter, ns, action, requestID string, result 
 	defer putRespBuf(r)
 	b := &r.body
 	b.WriteString(xmlHeader)
-	fmt.Fprintf(b, "<%sResponse xmlns=%q>\n    <requestId>", action, ns)
-	_ = xml.EscapeText(b, []byte(requestID))
+	writeResponseOpen(b, action, ns)
+	b.WriteString("    <requestId>")
+	writeXMLText(b, requestID)
 	b.WriteString("</requestId>\n")
 	if result != nil {
 		// The result's own element is dropped: marshal it under a
@@ -269,7 +304,9 @@ func WriteEC2Result(w http.ResponseWriter, ns, action, requestID string, result 
 			b.WriteString("\n")
 		}
 	}
-	fmt.Fprintf(b, "</%sResponse>\n", action)
+	b.WriteString("</")
+	b.WriteString(action)
+	b.WriteString("Response>\n")
 	writeBodyBytes(w, http.StatusOK, "text/xml;charset=UTF-8", requestID, b.Bytes())
 	return nil
 }

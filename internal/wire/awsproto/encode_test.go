@@ -130,3 +130,34 @@ func TestPooledResultsMatch(t *testing.T) {
 		}
 	}
 }
+
+// The allocation-free writing of the response's opening tag and request
+// id gives what fmt and xml.EscapeText gave, for plain and escaped ids
+// and namespaces.
+func TestResponseFramingMatches(t *testing.T) {
+	tests := []struct{ name, ns, id string }{
+		{"uuid", "https://sts.amazonaws.com/doc/2011-06-15/", "0f3c5a52-4b1e-4c83-9d61-6a8f0e2b7c11"},
+		{"escaped id", "ns", `a<b>&"c'`},
+		{"control and non-ASCII id", "ns", "a\tb\x01ü\xff"},
+		{"empty id", "", ""},
+		{"quoted namespace", "n\"s\\é\x00", "id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			if err := WriteQueryResult(rec, tc.ns, "GetCallerIdentity", tc.id, encUser{UserName: "u"}); err != nil {
+				t.Fatal(err)
+			}
+			if want := refQueryResult(tc.ns, "GetCallerIdentity", tc.id, encUser{UserName: "u"}); rec.Body.String() != want {
+				t.Fatalf("query answer\n%q\nwant\n%q", rec.Body.String(), want)
+			}
+			rec = httptest.NewRecorder()
+			if err := WriteEC2Result(rec, tc.ns, "DescribeInstanceConnectEndpoints", tc.id, encEndpoints{}); err != nil {
+				t.Fatal(err)
+			}
+			if want := refEC2Result(tc.ns, "DescribeInstanceConnectEndpoints", tc.id, encEndpoints{}); rec.Body.String() != want {
+				t.Fatalf("EC2 answer\n%q\nwant\n%q", rec.Body.String(), want)
+			}
+		})
+	}
+}

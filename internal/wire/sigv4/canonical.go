@@ -15,20 +15,32 @@ import (
 // A–Z a–z 0–9 - _ . ~ stay, everything else is %XX upper-case); '/' is kept
 // when encodeSlash is false.
 func uriEncode(s string, encodeSlash bool) string {
+	i := 0
+	for i < len(s) && unreserved(s[i], encodeSlash) {
+		i++
+	}
+	if i == len(s) { // nothing to encode (the usual case): no copy
+		return s
+	}
+	return string(appendURIEncoded(make([]byte, 0, len(s)+8), s, encodeSlash))
+}
+
+func unreserved(c byte, encodeSlash bool) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encodeSlash)
+}
+
+// appendURIEncoded appends uriEncode(s, encodeSlash) to b.
+func appendURIEncoded(b []byte, s string, encodeSlash bool) []byte {
 	const hexdig = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encodeSlash) {
-			b.WriteByte(c)
+		if unreserved(c, encodeSlash) {
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hexdig[c>>4])
-		b.WriteByte(hexdig[c&15])
+		b = append(b, '%', hexdig[c>>4], hexdig[c&15])
 	}
-	return b.String()
+	return b
 }
 
 // CanonicalURI is the request path, each segment URI-encoded (services
@@ -39,6 +51,15 @@ func CanonicalURI(u *url.URL) string {
 		return "/"
 	}
 	return uriEncode(p, false)
+}
+
+// appendCanonicalURI appends CanonicalURI(u) to b.
+func appendCanonicalURI(b []byte, u *url.URL) []byte {
+	p := u.EscapedPath()
+	if p == "" {
+		return append(b, '/')
+	}
+	return appendURIEncoded(b, p, false)
 }
 
 // CanonicalQuery is the query sorted by encoded key then value, each
@@ -93,6 +114,9 @@ func headerValue(r *http.Request, name string) (string, bool) {
 		}
 		return "", false
 	}
+	if len(vals) == 1 { // the usual case: no slice, no join
+		return foldSpaces(strings.TrimSpace(vals[0])), true
+	}
 	out := make([]string, len(vals))
 	for i, v := range vals {
 		out[i] = foldSpaces(strings.TrimSpace(v))
@@ -126,34 +150,73 @@ func foldSpaces(s string) string {
 //
 //	Method \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n HashedPayload
 func CanonicalRequest(r *http.Request, query string, signed []string, payloadHash string) (string, error) {
-	var b strings.Builder
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
-	b.WriteString(CanonicalURI(r.URL))
-	b.WriteByte('\n')
-	b.WriteString(query)
-	b.WriteByte('\n')
+	b, err := appendCanonicalRequest(nil, r, query, signed, payloadHash)
+	return string(b), err
+}
+
+// appendCanonicalRequest appends CanonicalRequest's text to b (a verifier
+// passes a buffer on its stack: the canonical request is only hashed).
+func appendCanonicalRequest(b []byte, r *http.Request, query string, signed []string, payloadHash string) ([]byte, error) {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = appendCanonicalURI(b, r.URL)
+	b = append(b, '\n')
+	b = append(b, query...)
+	b = append(b, '\n')
 	for _, name := range signed {
 		v, ok := headerValue(r, name)
 		if !ok {
-			return "", errorf(ReasonSignatureMismatch, "%s", mismatch)
+			return b, errorf(ReasonSignatureMismatch, "%s", mismatch)
 		}
-		b.WriteString(name)
-		b.WriteByte(':')
-		b.WriteString(v)
-		b.WriteByte('\n')
+		b = append(b, name...)
+		b = append(b, ':')
+		b = append(b, v...)
+		b = append(b, '\n')
 	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signed, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String(), nil
+	b = append(b, '\n')
+	for i, name := range signed {
+		if i > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, name...)
+	}
+	b = append(b, '\n')
+	b = append(b, payloadHash...)
+	return b, nil
 }
 
 // StringToSign is AWS4-HMAC-SHA256 \n time \n scope \n hex(SHA256(canonical request)).
 func StringToSign(amzDate string, scope Scope, canonicalRequest string) string {
 	sum := sha256.Sum256([]byte(canonicalRequest))
 	return algorithm + "\n" + amzDate + "\n" + scope.String() + "\n" + hex.EncodeToString(sum[:])
+}
+
+// signatureMatches tells, comparing in constant time, whether sig is
+// Signature(key, StringToSign(amzDate, scope, canonicalRequest)), with
+// fewer copies: the string to sign is built in one buffer and the
+// signatures are compared as hex without building strings.
+func signatureMatches(key []byte, amzDate string, scope Scope, canonicalRequest []byte, sig string) bool {
+	sum := sha256.Sum256(canonicalRequest)
+	var buf [192]byte
+	sts := append(buf[:0], algorithm...)
+	sts = append(sts, '\n')
+	sts = append(sts, amzDate...)
+	sts = append(sts, '\n')
+	sts = append(sts, scope.Date...)
+	sts = append(sts, '/')
+	sts = append(sts, scope.Region...)
+	sts = append(sts, '/')
+	sts = append(sts, scope.Service...)
+	sts = append(sts, '/')
+	sts = append(sts, terminator...)
+	sts = append(sts, '\n')
+	sts = hex.AppendEncode(sts, sum[:])
+	m := hmac.New(sha256.New, key)
+	m.Write(sts)
+	var mac [sha256.Size]byte
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], m.Sum(mac[:0]))
+	return hmac.Equal(want[:], []byte(sig))
 }
 
 // SigningKey derives kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request").

@@ -2,7 +2,6 @@ package sigv4
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -232,12 +231,16 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []by
 	if err != nil {
 		return nil, err
 	}
-	canon, err := CanonicalRequest(r, CanonicalQuery(r.URL.Query(), ""), auth.SignedHeaders, bodyHash)
+	query := ""
+	if r.URL.RawQuery != "" {
+		query = CanonicalQuery(r.URL.Query(), "")
+	}
+	var buf [1024]byte // the canonical request is only hashed: build it on the stack
+	canon, err := appendCanonicalRequest(buf[:0], r, query, auth.SignedHeaders, bodyHash)
 	if err != nil {
 		return nil, err
 	}
-	want := Signature(v.signingKey(cred.SecretAccessKey, auth.Scope), StringToSign(amzDate, auth.Scope, canon))
-	if !hmac.Equal([]byte(want), []byte(auth.Signature)) {
+	if !signatureMatches(v.signingKey(cred.SecretAccessKey, auth.Scope), amzDate, auth.Scope, canon, auth.Signature) {
 		return nil, errorf(ReasonSignatureMismatch, "%s", mismatch)
 	}
 	return &Result{AccessKeyID: auth.Scope.AccessKeyID, SessionToken: token, Region: auth.Scope.Region, Service: auth.Scope.Service,
@@ -351,13 +354,13 @@ func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Resul
 	key := v.signingKey(cred.SecretAccessKey, p.Scope)
 	query := CanonicalQuery(q, "X-Amz-Signature")
 	ok := false
+	var buf [1024]byte // the canonical request is only hashed: build it on the stack
 	for _, payload := range []string{emptySHA256, unsignedBody} {
-		canon, err := CanonicalRequest(r, query, p.SignedHeaders, payload)
+		canon, err := appendCanonicalRequest(buf[:0], r, query, p.SignedHeaders, payload)
 		if err != nil {
 			return nil, err
 		}
-		want := Signature(key, StringToSign(p.AmzDate, p.Scope, canon))
-		if hmac.Equal([]byte(want), []byte(p.Signature)) {
+		if signatureMatches(key, p.AmzDate, p.Scope, canon, p.Signature) {
 			ok = true
 		}
 	}
@@ -378,7 +381,12 @@ type keyCache struct {
 const maxCachedKeys = 1024
 
 func (v *Verifier) signingKey(secret string, s Scope) []byte {
-	id := sha256.Sum256([]byte(secret + "\x00" + s.String()))
+	// sha256(secret \x00 scope), built on the stack.
+	var kb [256]byte
+	ks := append(append(kb[:0], secret...), 0)
+	ks = append(append(append(append(ks, s.Date...), '/'), s.Region...), '/')
+	ks = append(append(append(ks, s.Service...), '/'), terminator...)
+	id := sha256.Sum256(ks)
 	v.cacheOnce.Do(func() { v.cache = &keyCache{m: make(map[[32]byte][]byte)} })
 	c := v.cache
 	c.mu.Lock()

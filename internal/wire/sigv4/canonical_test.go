@@ -1,0 +1,53 @@
+package sigv4
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// The allocation-saving forms (appendCanonicalRequest, signatureMatches,
+// uriEncode's no-copy path) give exactly what the plain forms give.
+func TestFastFormsMatchPlainForms(t *testing.T) {
+	key := SigningKey("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", Scope{Date: "20261206", Region: "eu-west-1", Service: "sts"})
+	scope := Scope{AccessKeyID: "AKIDEXAMPLE", Date: "20261206", Region: "eu-west-1", Service: "sts"}
+	tests := []struct {
+		name, path, query string
+		headers           map[string][]string
+		signed            []string
+	}{
+		{"root", "/", "", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}}, []string{"host", "x-amz-date"}},
+		{"escaped path", "/a b/ü~x", "b=2&a=1&a=%20", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}}, []string{"host", "x-amz-date"}},
+		{"folded and repeated headers", "/x", "", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}, "X-Multi": {" a  b ", "c"}}, []string{"host", "x-amz-date", "x-multi"}},
+		{"long canonical request", "/" + strings.Repeat("seg/", 400), "", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}}, []string{"host", "x-amz-date"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := &url.URL{Scheme: "https", Host: "sts.example", Path: tc.path, RawQuery: tc.query}
+			r := &http.Request{Method: "POST", URL: u, Host: u.Host, Header: http.Header(tc.headers)}
+			q := CanonicalQuery(u.Query(), "")
+			canon, err := CanonicalRequest(r, q, tc.signed, emptySHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf [16]byte
+			fast, err := appendCanonicalRequest(buf[:0], r, q, tc.signed, emptySHA256)
+			if err != nil || string(fast) != canon {
+				t.Fatalf("appendCanonicalRequest = %q, %v; want %q", fast, err, canon)
+			}
+			if got, want := uriEncode(tc.path, false), string(appendURIEncoded(nil, tc.path, false)); got != want {
+				t.Fatalf("uriEncode(%q) = %q, want %q", tc.path, got, want)
+			}
+			sig := Signature(key, StringToSign("20261206T044200Z", scope, canon))
+			if !signatureMatches(key, "20261206T044200Z", scope, fast, sig) {
+				t.Fatal("signatureMatches refused the plain form's signature")
+			}
+			bad := []byte(sig)
+			bad[0] ^= 1
+			if signatureMatches(key, "20261206T044200Z", scope, fast, string(bad)) || signatureMatches(key, "20261206T044200Z", scope, fast, sig[:63]) {
+				t.Fatal("signatureMatches accepted a wrong signature")
+			}
+		})
+	}
+}
