@@ -386,7 +386,7 @@ func TestReplicaKilled(t *testing.T) {
 		"--private-ip-address", "127.0.0.1", "--remote-port", fmt.Sprint(echoPort))
 	_, _ = io.WriteString(cliB.stdin, "cli ping B\n")
 	cliBOut, cliBErr, cliBOK := "", "", false
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(30 * time.Second); ; { // a hang guard: a -race CLI process starts slowly under load
 		cliBOut, cliBErr = cliB.output()
 		if cliBOK = strings.Contains(cliBOut, "cli ping B\n"); cliBOK {
 			break

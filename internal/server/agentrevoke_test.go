@@ -79,15 +79,15 @@ func TestRevokedAgentIsDroppedByEveryReplica(t *testing.T) {
 	for name, sess := range map[string]*linkmux.Session{"A": toA, "B": toB} {
 		select {
 		case <-sess.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s kept the revoked agent's link", name)
+		case <-time.After(tunneltest.EventBound): // a hang guard: without the drop the link would stay
+			t.Fatalf("%s kept the revoked agent's link %v after the tunnel ended", name, tunneltest.EventBound)
 		}
 	}
 	if got := b.Server.Relay().Connected(ep); len(got) != 0 {
 		t.Fatalf("B lists the revoked agent as connected: %+v", got)
 	}
 	// B recorded the end as a revocation.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // a hang guard
 	var rec struct {
 		ServiceEventDetails struct {
 			Reason, Message string
@@ -106,7 +106,7 @@ func TestRevokedAgentIsDroppedByEveryReplica(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no CloseTunnel record 10 s after the revocation")
+			t.Fatal("no CloseTunnel record 30 s after the revocation")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

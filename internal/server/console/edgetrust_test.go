@@ -67,13 +67,13 @@ func TestSignedInConnectionsLeaveTheUnauthenticatedCount(t *testing.T) {
 	// dial completes a TLS handshake from the browser's address; the
 	// edge closes a connection over the cap as it accepts it.
 	dial := func() (*tls.Conn, error) {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 30 * time.Second} // hang guards
 		raw, err := d.Dial("tcp", e.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c := tls.Client(raw, &tls.Config{RootCAs: e.Roots, ServerName: "127.0.0.1"})
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		if err := c.Handshake(); err != nil {
 			raw.Close()
 			return nil, err

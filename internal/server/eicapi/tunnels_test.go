@@ -3,13 +3,11 @@ package eicapi_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
@@ -72,16 +70,14 @@ func TestListAndTerminateTunnels(t *testing.T) {
 	if _, err := e.CallJSON(e.Admin, "TerminateTunnel", map[string]string{"TunnelId": "tnl-00000000000000000"}); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
 		t.Fatalf("terminate an unknown tunnel: %v", err)
 	}
+	// Terminate ends the tunnel at once: a tunnel still open EventBound
+	// after it fails (well before the periodic re-check, which would not
+	// end it anyway: the caller may still open it); past the promised
+	// second is logged, not failed.
+	end := tunneltest.WatchEnd(tun)
 	start := time.Now()
 	if _, err := e.CallJSON(e.Admin, "TerminateTunnel", map[string]string{"TunnelId": l.Tunnels[0].TunnelId}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = io.Copy(io.Discard, tun)
-	var ce *client.ClosedError
-	if !errors.As(err, &ce) || ce.Code != 1008 || !strings.Contains(ce.Reason, "terminated by") {
-		t.Fatalf("terminated tunnel ended with %v", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("the tunnel closed %v after terminate", d)
-	}
+	end.Within(t, start, time.Second, 1008, "terminated by")
 }

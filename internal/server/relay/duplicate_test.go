@@ -104,13 +104,15 @@ func TestReconnectReplacesDeadLink(t *testing.T) {
 	cfg2.Logger = secondLog.logger()
 	start := time.Now()
 	tunneltest.RunAgent(t, id, cfg2) // the agent again, directly
-	waitFor(t, 10*time.Second, "the reconnected agent's link", func() bool {
+	// 30 s is a hang guard, not the verdict: the probe is told from the
+	// fallback (the server's keepalive ending the frozen link) by the
+	// refusal below, which the second agent logs for as long as the dead
+	// link stays registered and was not probed away.
+	waitFor(t, 30*time.Second, "the reconnected agent's link", func() bool {
 		c := e.Server.Relay().Connected(ep)
 		return len(c) == 1 && !c[0].ConnectedSince.Equal(since)
 	}, &srvLog, &secondLog)
-	if d := time.Since(start); d > relay.LinkProbeTimeout+3*time.Second {
-		t.Errorf("the reconnect took %v", d)
-	}
+	t.Logf("the agent's second link replaced the dead one %v after it started (link probe: %v)", time.Since(start).Round(time.Millisecond), relay.LinkProbeTimeout)
 	if strings.Contains(secondLog.String(), relay.CodeAgentAlreadyConnected) {
 		t.Errorf("a reconnect after a dead link was refused:\n%s", secondLog.String())
 	}

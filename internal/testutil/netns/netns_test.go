@@ -72,7 +72,7 @@ func greeting(t *testing.T, ctx context.Context, from *netns.NS, addr string) st
 		t.Fatalf("dial %s from %s: %v", addr, from, err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		t.Fatalf("read from %s: %v", addr, err)

@@ -78,7 +78,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	ln := o.Listener
 	var err error
-	for i := 0; ln == nil && i < 50; i++ { // a restart may race the old socket's close
+	for i := 0; ln == nil && i < 500; i++ { // a restart may race the old socket's close (bounded: 10 s)
 		if ln, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
