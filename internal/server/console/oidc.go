@@ -507,15 +507,20 @@ func (c *Console) signInOIDCFinish(w http.ResponseWriter, r *http.Request) {
 // webIdentityResponse is the part of STS's answer the console keeps.
 type webIdentityResponse struct {
 	Result struct {
-		Credentials struct {
-			AccessKeyID     string    `xml:"AccessKeyId"`
-			SecretAccessKey string    `xml:"SecretAccessKey"`
-			SessionToken    string    `xml:"SessionToken"`
-			Expiration      time.Time `xml:"Expiration"`
-		} `xml:"Credentials"`
+		Credentials stsCredentials `xml:"Credentials"`
 	} `xml:"AssumeRoleWithWebIdentityResult"`
 }
 
+// stsCredentials are the Credentials of an STS answer (AssumeRole,
+// AssumeRoleWithWebIdentity): a role session's keys.
+type stsCredentials struct {
+	AccessKeyID     string    `xml:"AccessKeyId"`
+	SecretAccessKey string    `xml:"SecretAccessKey"`
+	SessionToken    string    `xml:"SessionToken"`
+	Expiration      time.Time `xml:"Expiration"`
+}
+
+// stsErrorResponse is the error document of an STS answer.
 type stsErrorResponse struct {
 	Error struct {
 		Code    string `xml:"Code"`

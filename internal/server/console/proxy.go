@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"sync"
-	"time"
 
 	"github.com/postern/postern/internal/server/inproc"
 )
@@ -97,12 +96,7 @@ type switchRoleRequest struct {
 // keeps.
 type assumeRoleResponse struct {
 	Result struct {
-		Credentials struct {
-			AccessKeyID     string    `xml:"AccessKeyId"`
-			SecretAccessKey string    `xml:"SecretAccessKey"`
-			SessionToken    string    `xml:"SessionToken"`
-			Expiration      time.Time `xml:"Expiration"`
-		} `xml:"Credentials"`
+		Credentials     stsCredentials `xml:"Credentials"`
 		AssumedRoleUser struct {
 			Arn string `xml:"Arn"`
 		} `xml:"AssumedRoleUser"`

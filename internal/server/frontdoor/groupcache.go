@@ -22,18 +22,7 @@ import (
 // replicas the count follows the change feed (store.ChangeFeed): another
 // replica's write is seen by the first open after its notice arrives,
 // milliseconds after its commit, and never missed.
-type groupCache struct {
-	changes store.ChangeCounter
-
-	mu sync.Mutex
-	m  map[string]groupAnswer
-}
-
-// groupAnswer is checkGroups' answer, found while the count was gen.
-type groupAnswer struct {
-	gen     uint64
-	refusal *Refusal // nil: allowed
-}
+type groupCache countCache[*Refusal]
 
 // maxGroupAnswers bounds the cache; when full it is emptied.
 const maxGroupAnswers = 4096
@@ -65,26 +54,19 @@ func groupKey(ep store.Endpoint, vpcID string, req *request) string {
 // check returns read's answer, cached. Only answers of the groups (nil or
 // a ReasonSecurityGroup refusal) are kept; an internal error is not.
 func (c *groupCache) check(ctx context.Context, key string, read func(context.Context) *Refusal) *Refusal {
-	if c.changes == nil {
+	cc := (*countCache[*Refusal])(c)
+	if cc.changes == nil {
 		return read(ctx)
 	}
-	gen := c.changes.Changes()
-	c.mu.Lock()
-	a, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && a.gen == gen {
-		return a.refusal.copy()
+	gen, a, ok := cc.load(key)
+	if ok {
+		return a.copy()
 	}
 	ref := read(ctx)
 	if ref != nil && (ref.Reason != ReasonSecurityGroup || ref.Status != http.StatusForbidden) {
 		return ref
 	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxGroupAnswers {
-		c.m = make(map[string]groupAnswer)
-	}
-	c.m[key] = groupAnswer{gen: gen, refusal: ref.copy()}
-	c.mu.Unlock()
+	cc.keep(key, gen, ref.copy())
 	return ref
 }
 
@@ -100,47 +82,18 @@ func (r *Refusal) copy() *Refusal {
 
 // vpcCache keeps the VPCs the front door read by id while the store's
 // change count stays the same, as groupCache does for the groups' answers.
-type vpcCache struct {
-	changes store.ChangeCounter
-
-	mu sync.Mutex
-	m  map[string]cachedVpc
-}
-
-// cachedVpc is a VPC as read while the count was gen.
-type cachedVpc struct {
-	gen uint64
-	vpc store.Vpc
-}
+type vpcCache countCache[store.Vpc]
 
 // get returns the VPC id from st, or from the cache when nothing was
 // written since it was read. Errors are st's, never cached.
 func (c *vpcCache) get(ctx context.Context, st store.Vpcs, id string) (store.Vpc, error) {
-	if c.changes == nil {
-		return st.GetVpc(ctx, id)
-	}
-	gen := c.changes.Changes()
-	c.mu.Lock()
-	v, ok := c.m[id]
-	c.mu.Unlock()
-	if ok && v.gen == gen {
-		out := v.vpc
-		out.Tags = slices.Clone(out.Tags)
-		return out, nil
-	}
-	vpc, err := st.GetVpc(ctx, id)
-	if err != nil {
-		return vpc, err
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxGroupAnswers {
-		c.m = make(map[string]cachedVpc)
-	}
-	kept := vpc
-	kept.Tags = slices.Clone(vpc.Tags)
-	c.m[id] = cachedVpc{gen: gen, vpc: kept}
-	c.mu.Unlock()
-	return vpc, nil
+	return (*countCache[store.Vpc])(c).get(ctx, id, st.GetVpc, detachVpc)
+}
+
+// detachVpc returns vpc with a copy of its tags.
+func detachVpc(vpc store.Vpc) store.Vpc {
+	vpc.Tags = slices.Clone(vpc.Tags)
+	return vpc
 }
 
 // endpointCache keeps the endpoints the front door read by id while the
@@ -152,44 +105,13 @@ func (c *vpcCache) get(ctx context.Context, st store.Vpcs, id string) (store.Vpc
 // store.CacheCounter with NextRead) on a store shared by replicas: there
 // another replica's write is heard milliseconds after its commit, and the
 // store's own endpoint cache is exact across replicas.
-type endpointCache struct {
-	changes store.ChangeCounter
-
-	mu sync.Mutex
-	m  map[string]cachedEndpoint
-}
-
-// cachedEndpoint is an endpoint as read while the count was gen.
-type cachedEndpoint struct {
-	gen uint64
-	ep  store.Endpoint
-}
+type endpointCache countCache[store.Endpoint]
 
 // get returns endpoint id from st, or from the cache when nothing was
 // written since it was read. Errors (not found included) are st's, never
 // cached; callers get copies of the slices.
 func (c *endpointCache) get(ctx context.Context, st store.Endpoints, id string) (store.Endpoint, error) {
-	if c.changes == nil {
-		return st.GetEndpoint(ctx, id)
-	}
-	gen := c.changes.Changes()
-	c.mu.Lock()
-	e, ok := c.m[id]
-	c.mu.Unlock()
-	if ok && e.gen == gen {
-		return detachEndpoint(e.ep), nil
-	}
-	ep, err := st.GetEndpoint(ctx, id)
-	if err != nil {
-		return ep, err
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxGroupAnswers {
-		c.m = make(map[string]cachedEndpoint)
-	}
-	c.m[id] = cachedEndpoint{gen: gen, ep: detachEndpoint(ep)}
-	c.mu.Unlock()
-	return ep, nil
+	return (*countCache[store.Endpoint])(c).get(ctx, id, st.GetEndpoint, detachEndpoint)
 }
 
 // detachEndpoint returns ep with copies of its slices.
@@ -198,4 +120,67 @@ func detachEndpoint(ep store.Endpoint) store.Endpoint {
 	ep.NetworkInterfaceIDs = slices.Clone(ep.NetworkInterfaceIDs)
 	ep.Tags = slices.Clone(ep.Tags)
 	return ep
+}
+
+// countCache keeps values read by key while the store's change count
+// (store.ChangeCounter) stays the same; it is the shape shared by
+// groupCache, vpcCache and endpointCache. The count is read before the
+// store is, so a write that commits during the read makes the next get
+// read again. Without a ChangeCounter nothing is cached. It holds at most
+// maxGroupAnswers values; when full it is emptied.
+type countCache[V any] struct {
+	changes store.ChangeCounter
+
+	mu sync.Mutex
+	m  map[string]counted[V]
+}
+
+// counted is a value as read while the count was gen.
+type counted[V any] struct {
+	gen uint64
+	v   V
+}
+
+// load reads the count, then returns it with the value kept for key when
+// that value was read at the same count. c.changes must not be nil.
+func (c *countCache[V]) load(key string) (gen uint64, v V, ok bool) {
+	gen = c.changes.Changes()
+	c.mu.Lock()
+	e, found := c.m[key]
+	c.mu.Unlock()
+	if found && e.gen == gen {
+		return gen, e.v, true
+	}
+	return gen, v, false
+}
+
+// keep stores v for key as read at count gen, emptying the cache first
+// when it is full.
+func (c *countCache[V]) keep(key string, gen uint64, v V) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxGroupAnswers {
+		c.m = make(map[string]counted[V])
+	}
+	c.m[key] = counted[V]{gen: gen, v: v}
+	c.mu.Unlock()
+}
+
+// get returns read's value for key, from the cache when nothing was
+// written since it was read. Errors are read's, never cached. detach
+// copies what a caller could change (slices), both for the kept value
+// and for every value served from the cache.
+func (c *countCache[V]) get(ctx context.Context, key string, read func(context.Context, string) (V, error), detach func(V) V) (V, error) {
+	if c.changes == nil {
+		return read(ctx, key)
+	}
+	gen, v, ok := c.load(key)
+	if ok {
+		return detach(v), nil
+	}
+	v, err := read(ctx, key)
+	if err != nil {
+		return v, err
+	}
+	c.keep(key, gen, detach(v))
+	return v, nil
 }

@@ -310,13 +310,7 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 	gone := &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
 	switch {
 	case h.key != nil && h.user != nil:
-		u := h.user
-		return &Principal{
-			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
-			UserName: u.UserName, AccessKeyID: h.key.AccessKeyID,
-			Policies:   store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
-			PoliciesID: u.UserID,
-		}, nil
+		return a.userPrincipal(h.user, h.key.AccessKeyID), nil
 	case h.key != nil:
 		u, err := a.store.GetUserByID(ctx, h.key.UserID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -333,12 +327,7 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 			a.keys[h.key.AccessKeyID] = cachedKey{gen: h.gen, key: *h.key, secret: h.secret, user: u}
 			a.mu.Unlock()
 		}
-		return &Principal{
-			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
-			UserName: u.UserName, AccessKeyID: h.key.AccessKeyID,
-			Policies:   store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
-			PoliciesID: u.UserID,
-		}, nil
+		return a.userPrincipal(&u, h.key.AccessKeyID), nil
 	case h.session != nil && h.session.UserID != "":
 		s := h.session
 		u, err := a.store.GetUserByID(ctx, s.UserID)
@@ -348,14 +337,10 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 		if err != nil {
 			return nil, fmt.Errorf("identity: user of session %s: %w", s.AccessKeyID, err)
 		}
-		return &Principal{
-			Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
-			UserName: u.UserName, AccessKeyID: s.AccessKeyID,
-			Policies:      store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
-			PoliciesID:    u.UserID,
-			SessionIssued: s.CreateDate, SessionExpires: s.Expiration,
-			MFAAuthenticated: s.MFAAuthenticated, AuthTime: s.AuthTime,
-		}, nil
+		p := a.userPrincipal(&u, s.AccessKeyID)
+		p.SessionIssued, p.SessionExpires = s.CreateDate, s.Expiration
+		p.MFAAuthenticated, p.AuthTime = s.MFAAuthenticated, s.AuthTime
+		return p, nil
 	case h.session != nil:
 		s := h.session
 		role, err := a.store.GetRoleByID(ctx, s.RoleID)
@@ -379,4 +364,15 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 		}, nil
 	}
 	return nil, errors.New("identity: verified request without a credential record")
+}
+
+// userPrincipal is IAM user u calling with access key accessKeyID (its
+// own key, or a session of its own).
+func (a *Authenticator) userPrincipal(u *store.User, accessKeyID string) *Principal {
+	return &Principal{
+		Type: TypeIAMUser, AccountID: a.accountID, ARN: u.ARN, PrincipalID: u.UserID,
+		UserName: u.UserName, AccessKeyID: accessKeyID,
+		Policies:   store.PrincipalRef{Kind: store.KindUser, Name: u.UserName},
+		PoliciesID: u.UserID,
+	}
 }
