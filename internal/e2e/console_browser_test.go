@@ -11,8 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -68,19 +66,7 @@ type consoleEnv struct {
 // extraConfig is appended to the server's postern.yaml.
 func startConsoleEnv(t *testing.T, extraConfig ...string) *consoleEnv {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("sshd's AuthorizedKeysCommand needs a root-owned helper; CI runs as root")
-	}
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helperBin := sshdtest.SafeExecutable(t, binPath)
-	helperConfig := filepath.Join(filepath.Dir(helperBin), "instance.json") // readable by nobody
-	sshd := sshdtest.Start(t, sshdtest.Options{NoAuthorizedKeysFile: true, ExtraConfig: []string{
-		fmt.Sprintf("AuthorizedKeysCommand %s authorized-keys --config %s -- %%u %%f", helperBin, helperConfig),
-		"AuthorizedKeysCommandUser nobody",
-	}})
+	sshd, helperConfig, me := keylessSSHD(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\n", sshd.Port)+strings.Join(extraConfig, ""))
 	srv := startServer(t, dataDir)
@@ -98,6 +84,7 @@ func startConsoleEnv(t *testing.T, extraConfig ...string) *consoleEnv {
 	e.endpoint = eps.InstanceConnectEndpoints[0].InstanceConnectEndpointId
 	e.admin = srv.adminConfig(t)
 
+	var err error
 	e.cert, err = tls.LoadX509KeyPair(filepath.Join(dataDir, pki.ServerFile), filepath.Join(dataDir, pki.ServerKeyFile))
 	if err != nil {
 		t.Fatal(err)

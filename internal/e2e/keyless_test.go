@@ -3,19 +3,17 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/postern/postern/internal/testutil/sshdtest"
+	"github.com/postern/postern/internal/testutil/refused"
 )
 
 // TestKeylessSSH is keyless SSH as a new user sets it up after `make run`:
@@ -25,19 +23,7 @@ import (
 // logging in with a key pushed for one minute — here for two seconds, so
 // that the test sees a key expire.
 func TestKeylessSSH(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("sshd's AuthorizedKeysCommand needs a root-owned helper; CI runs as root")
-	}
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	helperBin := sshdtest.SafeExecutable(t, binPath)
-	helperConfig := filepath.Join(filepath.Dir(helperBin), "instance.json") // readable by nobody
-	sshd := sshdtest.Start(t, sshdtest.Options{NoAuthorizedKeysFile: true, ExtraConfig: []string{
-		fmt.Sprintf("AuthorizedKeysCommand %s authorized-keys --config %s -- %%u %%f", helperBin, helperConfig),
-		"AuthorizedKeysCommandUser nobody",
-	}})
+	sshd, helperConfig, me := keylessSSHD(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\nssh:\n  key_ttl_seconds: 2\n", sshd.Port))
 	srv := startServer(t, dataDir)
@@ -56,7 +42,8 @@ func TestKeylessSSH(t *testing.T) {
 	hostOpts := []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"}
 
 	t.Run("postern ssh", func(t *testing.T) {
-		args := append([]string{"ssh", "--ssh-port", strconv.Itoa(sshd.Port), me.Username + "@" + instanceID}, hostOpts...)
+		// -F /dev/null: the host user's own ~/.ssh/config cannot leak in.
+		args := append([]string{"ssh", "--ssh-port", strconv.Itoa(sshd.Port), me.Username + "@" + instanceID, "-F", "/dev/null"}, hostOpts...)
 		args = append(args, "echo", "keyless", "as", "$(id -un)")
 		cmd := exec.Command(binPath, args...)
 		stdout, stderr, code := runSSH(t, cmd, srv.env())
@@ -173,9 +160,9 @@ func TestKeylessSSH(t *testing.T) {
 	})
 
 	t.Run("key service unreachable", func(t *testing.T) {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := ln.Addr().String()
-		ln.Close()
+		// A port held bound (never listening) until the test ends: no
+		// other process can take it meanwhile.
+		addr := refused.Addr(t)
 		cfg := filepath.Join(t.TempDir(), "gone.json")
 		srv.mustCLI(t, "instance", "init", "--instance-id", instanceID, "--keys-url", "https://"+addr,
 			"--signer-key-file", filepath.Join(dataDir, "ssh-signer.pub"), "--config", cfg)

@@ -8,14 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/postern/postern/internal/testutil/posternbin"
+	"github.com/postern/postern/internal/testutil/procstat"
 )
 
 // callers is the number of concurrent SDK callers (issue 17: 8).
@@ -32,9 +30,7 @@ const callers = 8
 
 // server is a running `postern server` process.
 type server struct {
-	cmd    *exec.Cmd
-	out    *lockedBuffer
-	done   chan struct{}
+	*posternbin.Proc
 	url    string
 	client *http.Client
 	cfg    aws.Config
@@ -54,38 +50,14 @@ func startServer(b *testing.B) *server {
 	if err := os.WriteFile(filepath.Join(dataDir, "postern.yaml"), []byte("version: 1\nlog_level: warn\nagent:\n  embedded: false\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	s := &server{out: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(posternbin.Path(b), "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
-	s.cmd.Env = os.Environ() // posternbin.Run dropped AWS_* already
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	b.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(20 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
+	// posternbin.Run dropped AWS_* already.
+	s := &server{Proc: posternbin.Start(b, os.Environ(), "server", "--data-dir", dataDir, "--listen", "127.0.0.1:0")}
+	s.WaitFor(b, "the server to start", 60*time.Second, func() bool {
+		return strings.Contains(s.Out.String(), "postern sts get-caller-identity")
 	})
-	// Bounded poll of the server's output for its start-up banner.
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(s.out.String(), "postern sts get-caller-identity") {
-		select {
-		case <-s.done:
-			b.Fatalf("the server exited:\n%s", s.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the server did not start:\n%s", s.out.String())
-		}
-	}
-	m := runningOn.FindStringSubmatch(s.out.String())
+	m := runningOn.FindStringSubmatch(s.Out.String())
 	if m == nil {
-		b.Fatalf("no address in the server's output:\n%s", s.out.String())
+		b.Fatalf("no address in the server's output:\n%s", s.Out.String())
 	}
 	s.url = strings.TrimSuffix(m[1], "/")
 	akid, secret := readCredentials(b, filepath.Join(dataDir, "credentials"))
@@ -124,23 +96,6 @@ func readCredentials(b *testing.B, path string) (akid, secret string) {
 	return akid, secret
 }
 
-// cpuTime is a process's user and system CPU time so far, from
-// /proc/PID/stat (clock ticks of 10 ms).
-func cpuTime(pid int) time.Duration {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
 // run runs call b.N times from callers goroutines and reports req/s and
 // the server's CPU per call.
 func (s *server) run(b *testing.B, call func(ctx context.Context) error) {
@@ -148,10 +103,10 @@ func (s *server) run(b *testing.B, call func(ctx context.Context) error) {
 	// A warm-up call per caller opens its connection.
 	for range callers {
 		if err := call(ctx); err != nil {
-			b.Fatalf("warm-up: %v\nserver:\n%s", err, s.out.String())
+			b.Fatalf("warm-up: %v\nserver:\n%s", err, s.Out.String())
 		}
 	}
-	cpu0, self0 := cpuTime(s.cmd.Process.Pid), cpuTime(os.Getpid())
+	cpu0, self0 := procstat.CPUTime(s.Cmd.Process.Pid), procstat.CPUTime(os.Getpid())
 	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	var once sync.Once
@@ -164,7 +119,7 @@ func (s *server) run(b *testing.B, call func(ctx context.Context) error) {
 		}
 	})
 	b.StopTimer()
-	cpu, self := cpuTime(s.cmd.Process.Pid)-cpu0, cpuTime(os.Getpid())-self0
+	cpu, self := procstat.CPUTime(s.Cmd.Process.Pid)-cpu0, procstat.CPUTime(os.Getpid())-self0
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-cpu-us/call")
 	// The benchmark process: the SDK callers (and the benchmark's own
@@ -183,7 +138,7 @@ func BenchmarkAPIBinary(b *testing.B) {
 	ec2c := ec2.NewFromConfig(s.cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(s.url) })
 	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.0.0.0/16")})
 	if err != nil {
-		b.Fatalf("CreateVpc: %v\n%s", err, s.out.String())
+		b.Fatalf("CreateVpc: %v\n%s", err, s.Out.String())
 	}
 	sn, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.0.1.0/24")})
 	if err != nil {
@@ -224,22 +179,4 @@ func BenchmarkAPIBinary(b *testing.B) {
 			return err
 		})
 	})
-}
-
-// lockedBuffer collects a child's output.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

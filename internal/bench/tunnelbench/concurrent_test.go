@@ -16,60 +16,23 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/testutil/posternbin"
 )
 
 // proc is a running postern process.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *lockedBuffer // stdout and stderr
-	done chan struct{}
-}
+type proc = posternbin.Proc
 
 // startProc starts the binary with args; at cleanup it gets SIGTERM, then
 // SIGKILL after 20 s.
 func startProc(b testing.TB, env []string, args ...string) *proc {
 	b.Helper()
-	p := &proc{cmd: exec.Command(posternBinary(b), args...), out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	b.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// waitFor polls cond every 50 ms until it holds; after timeout, or when p
-// exits, it fails b.
-func (p *proc) waitFor(b testing.TB, what string, timeout time.Duration, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		select {
-		case <-p.done:
-			b.Fatalf("%s: the process exited:\n%s", what, p.out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("waited %v for %s:\n%s", timeout, what, p.out.String())
-		}
-	}
+	return posternbin.Start(b, env, args...)
 }
 
 // serverProcs is `postern server` (no embedded agent) and one `postern
@@ -94,7 +57,7 @@ func (s *serverProcs) cli(b testing.TB, v any, args ...string) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		b.Fatalf("postern %s: %v: %s%s\nserver:\n%s", strings.Join(args, " "), err, out, stderr, s.server.out.String())
+		b.Fatalf("postern %s: %v: %s%s\nserver:\n%s", strings.Join(args, " "), err, out, stderr, s.server.Out.String())
 	}
 	if v != nil {
 		if err := json.Unmarshal(out, v); err != nil {
@@ -146,10 +109,10 @@ func startServerProcsWith(b testing.TB, concurrency int, embedded bool) *serverP
 	// gctrace: each process logs its live heap after every collection.
 	procEnv := append(cleanEnv(), "GODEBUG=gctrace=1")
 	s.server = startProc(b, procEnv, "server", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0")
-	s.server.waitFor(b, "the server to start", 60*time.Second, func() bool {
-		return strings.Contains(s.server.out.String(), "postern sts get-caller-identity")
+	s.server.WaitFor(b, "the server to start", 60*time.Second, func() bool {
+		return strings.Contains(s.server.Out.String(), "postern sts get-caller-identity")
 	})
-	if m := localInstance.FindStringSubmatch(s.server.out.String()); m != nil {
+	if m := localInstance.FindStringSubmatch(s.server.Out.String()); m != nil {
 		s.localInstance, s.localEndpoint = m[1], m[2]
 	}
 	s.env = append(cleanEnv(),
@@ -171,7 +134,7 @@ func startServerProcsWith(b testing.TB, concurrency int, embedded bool) *serverP
 
 	s.agent = startProc(b, procEnv, "endpoint-agent", "--state-dir", filepath.Join(dir, "agent"),
 		"--join-token", tok.JoinToken, "--allow-loopback", "--log-level", "warn", "--drain-timeout", "1s")
-	s.agent.waitFor(b, "the agent to connect", 60*time.Second, func() bool { return s.agentTunnels(b) >= 0 })
+	s.agent.WaitFor(b, "the agent to connect", 60*time.Second, func() bool { return s.agentTunnels(b) >= 0 })
 	return s
 }
 
@@ -235,7 +198,7 @@ func awaitRelease(ps []*proc, offsets []int, timeout time.Duration) []bool {
 	for {
 		all := true
 		for i, p := range ps {
-			done[i] = done[i] || forcedGC(p.out.String(), offsets[i])
+			done[i] = done[i] || forcedGC(p.Out.String(), offsets[i])
 			all = all && done[i]
 		}
 		if all || time.Now().After(deadline) {
@@ -249,7 +212,7 @@ func awaitRelease(ps []*proc, offsets []int, timeout time.Duration) []bool {
 func outLen(ps ...*proc) []int {
 	out := make([]int, len(ps))
 	for i, p := range ps {
-		out[i] = len(p.out.String())
+		out[i] = len(p.Out.String())
 	}
 	return out
 }
@@ -360,7 +323,7 @@ func BenchmarkConcurrentTunnels(b *testing.B) {
 		}
 	}
 	waitTunnels := func(want int) {
-		s.server.waitFor(b, fmt.Sprintf("the server to count %d open tunnels", want), 60*time.Second,
+		s.server.WaitFor(b, fmt.Sprintf("the server to count %d open tunnels", want), 60*time.Second,
 			func() bool { return s.agentTunnels(b) == want })
 	}
 
@@ -379,11 +342,11 @@ func BenchmarkConcurrentTunnels(b *testing.B) {
 		fds    int
 	}
 	read := func(p *proc) reading {
-		pss, err := settledPSS(p.cmd.Process.Pid)
+		pss, err := settledPSS(p.Cmd.Process.Pid)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return reading{pss: pss, heapMB: lastGCHeapMB(p.out.String()), fds: fdCount(p.cmd.Process.Pid)}
+		return reading{pss: pss, heapMB: lastGCHeapMB(p.Out.String()), fds: fdCount(p.Cmd.Process.Pid)}
 	}
 	srv0, agt0 := read(s.server), read(s.agent)
 

@@ -16,6 +16,7 @@ import (
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/sshdtest"
+	"github.com/postern/postern/internal/testutil/syncbuf"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -93,7 +94,7 @@ func startBastion(b testing.TB, targets ...int) *bastion {
 			args = append(args, "-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", p, t))
 		}
 		cmd := exec.Command("ssh", br.sshd.SSHArgs(append(args, br.sshd.Host)...)...)
-		var out lockedBuffer
+		var out syncbuf.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/internal/testutil/procstat"
 )
 
 // localClient is a running `postern ec2-instance-connect open-tunnel
@@ -32,38 +34,19 @@ func startLocalClient(b testing.TB, env []string, args ...string) *localClient {
 		p := startProc(b, env, a...)
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
-			if strings.Contains(p.out.String(), "Listening for connections on port") {
+			if strings.Contains(p.Out.String(), "Listening for connections on port") {
 				return &localClient{p: p, port: port}
 			}
 			select {
-			case <-p.done:
+			case <-p.Done:
 				deadline = time.Time{}
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
 		if attempt == 2 {
-			b.Fatalf("open-tunnel --local-port did not start:\n%s", p.out.String())
+			b.Fatalf("open-tunnel --local-port did not start:\n%s", p.Out.String())
 		}
 	}
-}
-
-// cpuTime is a process's user and system CPU time so far, from
-// /proc/PID/stat (clock ticks of 10 ms: a figure for many operations, not
-// one).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // BenchmarkTunnelOpenLocalPort is the open through a running client, on
@@ -80,7 +63,7 @@ func BenchmarkTunnelOpenLocalPort(b *testing.B) {
 	port := listen(b, echo)
 	s := startServerProcsWith(b, 1<<20, true)
 	if s.localInstance == "" {
-		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.out.String())
+		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.Out.String())
 	}
 	rp := strconv.Itoa(port)
 	one := startLocalClient(b, s.env, "--instance-id", s.localInstance, "--remote-port", rp)
@@ -117,7 +100,7 @@ func BenchmarkTunnelOpenLocalPort(b *testing.B) {
 					_ = d.SetReadDeadline(time.Now().Add(30 * time.Second))
 				}
 				if _, err := io.ReadFull(conn, buf); err != nil {
-					b.Fatalf("%s: no echo: %v\nserver:\n%s\nclients:\n%s\n%s", c.name, err, s.server.out.String(), one.p.out.String(), two.p.out.String())
+					b.Fatalf("%s: no echo: %v\nserver:\n%s\nclients:\n%s\n%s", c.name, err, s.server.Out.String(), one.p.Out.String(), two.p.Out.String())
 				}
 				d := time.Since(start)
 				closeGracefully(conn)
@@ -130,7 +113,7 @@ func BenchmarkTunnelOpenLocalPort(b *testing.B) {
 			}
 			cpu0 := map[string]time.Duration{}
 			for k, p := range procs {
-				cpu0[k] = cpuTime(p.cmd.Process.Pid)
+				cpu0[k] = procstat.CPUTime(p.Cmd.Process.Pid)
 			}
 			lat := make(latencies, 0, b.N)
 			b.ResetTimer()
@@ -142,7 +125,7 @@ func BenchmarkTunnelOpenLocalPort(b *testing.B) {
 			if strings.HasPrefix(c.name, "postern") {
 				// CPU per open, less noisy than latency on a shared machine.
 				for k, p := range procs {
-					d := cpuTime(p.cmd.Process.Pid) - cpu0[k]
+					d := procstat.CPUTime(p.Cmd.Process.Pid) - cpu0[k]
 					b.ReportMetric(float64(d.Microseconds())/float64(b.N), k+"-cpu-us/open")
 				}
 			}
@@ -164,7 +147,7 @@ func startBinaryPaths(b testing.TB, targets ...int) *binaryPaths {
 	b.Helper()
 	s := startServerProcsWith(b, 1<<20, true)
 	if s.localInstance == "" {
-		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.out.String())
+		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.Out.String())
 	}
 	bp := &binaryPaths{s: s, clients: map[string]map[int]*localClient{"postern1": {}, "postern2": {}}}
 	for _, port := range targets {
@@ -207,7 +190,7 @@ func (bp *binaryPaths) pathsOf(b testing.TB, targets ...int) []path {
 func cpuOf(ps map[string]*proc) time.Duration {
 	var d time.Duration
 	for _, p := range ps {
-		d += cpuTime(p.cmd.Process.Pid)
+		d += procstat.CPUTime(p.Cmd.Process.Pid)
 	}
 	return d
 }
@@ -324,7 +307,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 				}
 				if failed > 0 && lc != nil {
 					var lines []string
-					for _, l := range strings.Split(lc.p.out.String(), "\n") {
+					for _, l := range strings.Split(lc.p.Out.String(), "\n") {
 						if !strings.Contains(l, "Accepted new tcp") && !strings.Contains(l, "Closing tcp") && len(lines) < 5 {
 							lines = append(lines, l)
 						}
@@ -341,8 +324,8 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 				}
 			}
 			waitTunnels := func(want int) {
-				bp.s.server.waitFor(b, fmt.Sprintf("the client to hold %d tunnels", want), 60*time.Second, func() bool {
-					return strings.Count(lc.p.out.String(), "Closing tcp connection") == strings.Count(lc.p.out.String(), "Accepted new tcp connection")-want
+				bp.s.server.WaitFor(b, fmt.Sprintf("the client to hold %d tunnels", want), 60*time.Second, func() bool {
+					return strings.Count(lc.p.Out.String(), "Closing tcp connection") == strings.Count(lc.p.Out.String(), "Accepted new tcp connection")-want
 				})
 			}
 			if lc == nil { // a baseline: only the time
@@ -358,7 +341,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			pss := func() map[string]int64 {
 				m := map[string]int64{}
 				for k, p := range procs {
-					v, err := settledPSS(p.cmd.Process.Pid)
+					v, err := settledPSS(p.Cmd.Process.Pid)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -369,7 +352,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			before := pss()
 			cpuBefore := map[string]time.Duration{}
 			for k, p := range procs {
-				cpuBefore[k] = cpuTime(p.cmd.Process.Pid)
+				cpuBefore[k] = procstat.CPUTime(p.Cmd.Process.Pid)
 			}
 			b.ResetTimer()
 			conns, failed, took := openAll(n)
@@ -378,7 +361,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			for k, p := range procs {
 				// CPU per connection opened, each process of the path
 				// (clock ticks of 10 ms over all N opens).
-				b.ReportMetric(float64(cpuTime(p.cmd.Process.Pid)-cpuBefore[k])/float64(time.Millisecond)/float64(n), k+"-cpu-ms/conn")
+				b.ReportMetric(float64(procstat.CPUTime(p.Cmd.Process.Pid)-cpuBefore[k])/float64(time.Millisecond)/float64(n), k+"-cpu-ms/conn")
 			}
 			after := pss()
 			var grow, idle int64

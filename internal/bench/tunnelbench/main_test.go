@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/testutil/posternbin"
+	"github.com/postern/postern/internal/testutil/procstat"
 )
 
 // helperEnv makes the test binary a helper process instead of running
@@ -284,23 +285,6 @@ func (l latencies) report(b *testing.B) {
 
 // --- processes ---
 
-// pssKiB is a process's proportional set size in KiB, from
-// /proc/PID/smaps_rollup.
-func pssKiB(pid int) (int64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "Pss:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no Pss line in /proc/%d/smaps_rollup", pid)
-}
-
 // fdCount is the number of open descriptors of a process.
 func fdCount(pid int) int {
 	ents, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
@@ -310,7 +294,7 @@ func fdCount(pid int) int {
 // settledPSS polls a process's PSS every 100 ms until two readings in a row
 // differ by less than 0.5 % (or 3 s pass), and returns the last reading.
 func settledPSS(pid int) (int64, error) {
-	prev, err := pssKiB(pid)
+	prev, err := procstat.PSSKiB(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -319,7 +303,7 @@ func settledPSS(pid int) (int64, error) {
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
 		<-tick.C
-		cur, err := pssKiB(pid)
+		cur, err := procstat.PSSKiB(pid)
 		if err != nil {
 			return 0, err
 		}
@@ -329,24 +313,6 @@ func settledPSS(pid int) (int64, error) {
 		prev = cur
 	}
 	return prev, nil
-}
-
-// lockedBuffer collects a child's output.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // cleanEnv is this process's environment without AWS_* variables.

@@ -93,6 +93,18 @@ func block(t *testing.T, s *Store) (release func()) {
 	}
 }
 
+// startAppends appends gcEvent(id(i)) for each i < len(errs), each from
+// its own goroutine counted in wg, and stores its result in errs[i].
+func startAppends(ctx context.Context, s *Store, wg *sync.WaitGroup, errs []error, id func(i int) string) {
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.AppendEvent(ctx, gcEvent(id(i)))
+		}()
+	}
+}
+
 func orderKey(t *testing.T, s *Store, query, id string) int64 {
 	t.Helper()
 	var k int64
@@ -171,13 +183,7 @@ func TestGroupCommit(t *testing.T) {
 				release := block(t, s)
 				var wg sync.WaitGroup
 				errs := make([]error, n)
-				for i := range n {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						errs[i] = s.AppendEvent(ctx, gcEvent(fmt.Sprintf("bound-%d", i)))
-					}()
-				}
+				startAppends(ctx, s, &wg, errs[:n], func(i int) string { return fmt.Sprintf("bound-%d", i) })
 				h.waitQueued(t, n)
 				release()
 				wg.Wait()
@@ -203,17 +209,12 @@ func TestGroupCommit(t *testing.T) {
 				release := block(t, s)
 				var wg sync.WaitGroup
 				errs := make([]error, n)
-				for i := range n {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						id := fmt.Sprintf("ok-%d", i)
-						if i == n/2 {
-							id = "dup" // a unique violation, in the middle of the group
-						}
-						errs[i] = s.AppendEvent(ctx, gcEvent(id))
-					}()
-				}
+				startAppends(ctx, s, &wg, errs[:n], func(i int) string {
+					if i == n/2 {
+						return "dup" // a unique violation, in the middle of the group
+					}
+					return fmt.Sprintf("ok-%d", i)
+				})
 				h.waitQueued(t, n)
 				release()
 				wg.Wait()
@@ -253,13 +254,7 @@ func TestGroupCommit(t *testing.T) {
 				release := block(t, s)
 				var wg sync.WaitGroup
 				errs := make([]error, n+1)
-				for i := range n {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						errs[i] = s.AppendEvent(ctx, gcEvent(fmt.Sprintf("lost-%d", i)))
-					}()
-				}
+				startAppends(ctx, s, &wg, errs[:n], func(i int) string { return fmt.Sprintf("lost-%d", i) })
 				h.waitQueued(t, n)
 				wg.Add(1)
 				go func() {

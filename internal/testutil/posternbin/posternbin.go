@@ -11,7 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/testutil/syncbuf"
 )
 
 var (
@@ -61,4 +65,51 @@ func Run(m *testing.M) int {
 		os.RemoveAll(dir)
 	}
 	return code
+}
+
+// Proc is a running postern process started by Start.
+type Proc struct {
+	Cmd  *exec.Cmd
+	Out  *syncbuf.Buffer // stdout and stderr
+	Done chan struct{}   // closed once the process has exited
+}
+
+// Start starts the postern binary with args and env; at cleanup it gets
+// SIGTERM, then SIGKILL after 20 s.
+func Start(tb testing.TB, env []string, args ...string) *Proc {
+	tb.Helper()
+	p := &Proc{Cmd: exec.Command(Path(tb), args...), Out: &syncbuf.Buffer{}, Done: make(chan struct{})}
+	p.Cmd.Env = env
+	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
+	if err := p.Cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = p.Cmd.Wait(); close(p.Done) }()
+	tb.Cleanup(func() {
+		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.Done:
+		case <-time.After(20 * time.Second):
+			_ = p.Cmd.Process.Kill()
+			<-p.Done
+		}
+	})
+	return p
+}
+
+// WaitFor polls cond every 50 ms until it holds; after timeout, or when p
+// exits, it fails tb.
+func (p *Proc) WaitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		select {
+		case <-p.Done:
+			tb.Fatalf("%s: the process exited:\n%s", what, p.Out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited %v for %s:\n%s", timeout, what, p.Out.String())
+		}
+	}
 }
