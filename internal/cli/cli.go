@@ -192,11 +192,16 @@ func migrateCommand(env *Env) *cobra.Command {
 	return cmd
 }
 
+// maxParamFile bounds what a file:// or fileb:// argument may hold (the
+// server takes at most 2 MiB a request): file:///dev/zero, or a file
+// named by mistake, is refused rather than read until memory runs out.
+const maxParamFile = 16 << 20
+
 // readFileArg implements the AWS CLI's file:// and fileb:// prefixes.
 func readFileArg(v string) (string, error) {
 	for _, p := range []string{"file://", "fileb://"} {
 		if path, ok := strings.CutPrefix(v, p); ok {
-			b, err := os.ReadFile(path)
+			b, err := readBounded(path, maxParamFile)
 			if err != nil {
 				return "", usageErr("Unable to load paramfile %s: %v", v, err)
 			}
@@ -204,4 +209,21 @@ func readFileArg(v string) (string, error) {
 		}
 	}
 	return v, nil
+}
+
+// readBounded reads the file at path, refusing one longer than limit bytes.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("the file is larger than %d MiB", limit>>20)
+	}
+	return b, nil
 }

@@ -106,7 +106,15 @@ func readINI(path, sect string) map[string]string {
 // everything else as it was.
 func writeINI(path, sect, key, value string) error {
 	if strings.ContainsAny(sect+key+value, "\r\n") {
-		return fmt.Errorf("%s: a value cannot span lines", key)
+		return fmt.Errorf("%q: a setting's value, name and profile cannot span lines", key)
+	}
+	// A name with these would read back as a section header, a comment, a
+	// continuation line or another key: it would not be the setting asked for.
+	if key == "" || strings.ContainsAny(key, "[]=#; \t") {
+		return fmt.Errorf("%q is not a setting name (letters, digits, '_', '-' and '.')", key)
+	}
+	if strings.ContainsAny(sect, "[]") {
+		return fmt.Errorf("%q is not a profile name: it cannot hold '[' or ']'", sect)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {

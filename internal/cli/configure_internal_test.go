@@ -53,15 +53,32 @@ func TestWriteINIReplaces(t *testing.T) {
 	}
 }
 
-// TestWriteINIOneLine: a value with a line break, which would add
-// settings or sections to the file, is refused and nothing is written.
+// TestWriteINIOneLine: a value, name or profile with a line break, or a
+// name or profile that would read back as a section header, a comment or
+// another key, is refused and nothing is written.
 func TestWriteINIOneLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "config")
-	if err := writeINI(path, "default", "region", "x\n[profile evil]\nendpoint_url = https://evil"); err == nil {
-		t.Fatal("a value spanning lines was written")
+	tests := []struct{ name, sect, key, value string }{
+		{"value spans lines", "default", "region", "x\n[profile evil]\nendpoint_url = https://evil"},
+		{"value ends in CR", "default", "output", "json\r"},
+		{"name spans lines", "default", "re\ngion", "x"},
+		{"profile spans lines", "profile a]\n[b", "region", "x"},
+		{"name is a section header", "default", "[profile evil]", "x"},
+		{"name holds =", "default", "endpoint_url=https://evil", "x"},
+		{"name is empty", "default", "", "x"},
+		{"name is a comment", "default", "#region", "x"},
+		{"name with a space", "default", " region", "x"},
+		{"profile holds ]", "profile a]", "region", "x"},
 	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("the file was written: %v", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config")
+			if err := writeINI(path, tc.sect, tc.key, tc.value); err == nil {
+				t.Fatalf("writeINI(%q, %q, %q) was accepted", tc.sect, tc.key, tc.value)
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Errorf("the file was written: %v", err)
+			}
+		})
 	}
 }
 

@@ -190,7 +190,9 @@ func assign(dst reflect.Value, v any, where string) error {
 		dst.Set(p)
 		return nil
 	}
-	bad := func() error { return usageErr("%s: cannot use %v as %s", where, v, t) }
+	bad := func() error {
+		return usageErr("Invalid type for parameter %s, value: %s, type: %s, valid types: %s", where, shownValue(v), valueKind(v), typeKind(t))
+	}
 	switch t.Kind() {
 	case reflect.String:
 		s, ok := scalarString(v)
@@ -218,7 +220,7 @@ func assign(dst reflect.Value, v any, where string) error {
 		}
 		n, err := strconv.ParseInt(s, 10, t.Bits())
 		if err != nil {
-			return usageErr("%s: %q is not an integer", where, s)
+			return usageErr("%s: %s is not an integer", where, shownValue(s))
 		}
 		dst.SetInt(n)
 	case reflect.Float32, reflect.Float64:
@@ -228,7 +230,7 @@ func assign(dst reflect.Value, v any, where string) error {
 		}
 		n, err := strconv.ParseFloat(s, t.Bits())
 		if err != nil {
-			return usageErr("%s: %q is not a number", where, s)
+			return usageErr("%s: %s is not a number", where, shownValue(s))
 		}
 		dst.SetFloat(n)
 	case reflect.Slice:
@@ -301,6 +303,66 @@ func assign(dst reflect.Value, v any, where string) error {
 		return bad()
 	}
 	return nil
+}
+
+// maxShown bounds how much of a refused value an error message echoes
+// (an input document may hold megabytes in one member).
+const maxShown = 80
+
+// shownValue is v as JSON, cut to maxShown bytes, for an error message.
+func shownValue(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b = []byte(fmt.Sprint(v))
+	}
+	if len(b) > maxShown {
+		return string(b[:maxShown]) + "..."
+	}
+	return string(b)
+}
+
+// valueKind names a generic value's JSON type as the AWS CLI's messages do.
+func valueKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case float64, json.Number:
+		return "number"
+	case bool:
+		return "boolean"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "structure"
+	}
+	return "value"
+}
+
+// typeKind names the input type a member takes.
+func typeKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice:
+		return "list"
+	case reflect.Map:
+		return "map"
+	case reflect.Struct:
+		if t == timeType {
+			return "timestamp"
+		}
+		return "structure"
+	}
+	return t.Kind().String()
 }
 
 func scalarString(v any) (string, bool) {

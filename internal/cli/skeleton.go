@@ -226,7 +226,7 @@ func (s *skeletonOptions) loadInput(service, op string, in reflect.Value) error 
 	}
 	top, ok := doc.(map[string]any)
 	if !ok {
-		return usageErr("the input document must be a JSON or YAML object, not %T", doc)
+		return usageErr("the input document must be a JSON or YAML object (a mapping of parameter names to values), not a %s", valueKind(doc))
 	}
 	m := skeletonModelOf(service)
 	var problems []string

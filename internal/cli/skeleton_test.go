@@ -22,10 +22,7 @@ import (
 // nothing configured, as it calls no service.
 func TestSkeletonGolden(t *testing.T) {
 	cliEnv(t, aws.Credentials{})
-	tests := []struct {
-		golden string
-		args   []string
-	}{
+	checkSkeletons(t, []skeletonCase{
 		{"iam-create-user.json", []string{"iam", "create-user", "--generate-cli-skeleton"}},
 		{"iam-create-user.json", []string{"iam", "create-user", "--generate-cli-skeleton", "input"}},
 		{"iam-create-user.json", []string{"iam", "create-user", "--generate-cli-skeleton=input", "--user-name", "ignored"}},
@@ -36,20 +33,32 @@ func TestSkeletonGolden(t *testing.T) {
 		{"iam-create-user-output.json", []string{"iam", "create-user", "--generate-cli-skeleton", "output"}},
 		// --output and --query do not change a skeleton.
 		{"iam-create-user.json", []string{"--output", "text", "--query", "Path", "iam", "create-user", "--generate-cli-skeleton"}},
-	}
+	})
+}
+
+// skeletonCase is a --generate-cli-skeleton command line and the golden
+// file under testdata/skeleton it prints.
+type skeletonCase struct {
+	golden string
+	args   []string
+}
+
+// checkSkeletons runs each case (the caller has configured nothing) and
+// wants exit 0 and exactly its golden file on stdout.
+func checkSkeletons(t *testing.T, tests []skeletonCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			want, err := os.ReadFile(filepath.Join("testdata", "skeleton", tc.golden))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out, errb strings.Builder
-			code := cli.Main(context.Background(), tc.args, strings.NewReader(""), &out, &errb)
+			code, stdout, stderr := runCLI(tc.args...)
 			if code != cli.ExitOK {
-				t.Fatalf("exit %d: %s", code, errb.String())
+				t.Fatalf("exit %d: %s", code, stderr)
 			}
-			if out.String() != string(want) {
-				t.Fatalf("printed\n%s\nwant (testdata/skeleton/%s)\n%s", out.String(), tc.golden, want)
+			if stdout != string(want) {
+				t.Fatalf("printed\n%s\nwant (testdata/skeleton/%s)\n%s", stdout, tc.golden, want)
 			}
 		})
 	}
@@ -69,8 +78,16 @@ func TestSkeletonErrors(t *testing.T) {
 		{"bad choice", []string{"iam", "create-user", "--generate-cli-skeleton=bogus"},
 			"argument --generate-cli-skeleton: Invalid choice, valid choices are:"},
 		{"not JSON", []string{"iam", "create-user", "--cli-input-json", "{"}, "argument --cli-input-json: Invalid JSON received"},
-		{"not an object", []string{"iam", "create-user", "--cli-input-json", "[1]"}, "must be a JSON or YAML object"},
+		{"not an object", []string{"iam", "create-user", "--cli-input-json", "[1]"}, "must be a JSON or YAML object (a mapping of parameter names to values), not a list"},
+		{"wrong type, echoed cut short", []string{"iam", "create-user", "--cli-input-json", `{"UserName":"a","Tags":[` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `]}`},
+			"Invalid type for parameter Tags[0], value: [[[["},
+		{"wrong scalar type", []string{"iam", "create-user", "--cli-input-json", `{"UserName":{"a":1}}`},
+			`Invalid type for parameter UserName, value: {"a":1}, type: structure, valid types: string`},
+		{"integer too large", []string{"ec2", "describe-vpcs", "--cli-input-json", `{"MaxResults":99999999999999999999999}`}, "MaxResults: \"100000000000000000000000\" is not an integer"},
+		{"yaml key twice", []string{"ec2", "describe-vpcs", "--cli-input-yaml", "MaxResults: 5\nMaxResults: 6\n"}, `mapping key "MaxResults" already defined`},
+		{"yaml alias bomb", []string{"ec2", "describe-vpcs", "--cli-input-yaml", yamlBomb}, "argument --cli-input-yaml: Invalid YAML received"},
 		{"missing file", []string{"iam", "create-user", "--cli-input-json", "file:///nonexistent/in.json"}, "Unable to load paramfile file:///nonexistent/in.json"},
+		{"endless file", []string{"iam", "create-user", "--cli-input-json", "file:///dev/zero"}, "Unable to load paramfile file:///dev/zero: the file is larger than 16 MiB"},
 		{"unknown key", []string{"iam", "create-user", "--cli-input-json", `{"UserName":"a","Bogus":1}`},
 			"Parameter validation failed:\nUnknown parameter in input: \"Bogus\", must be one of: Path, UserName, PermissionsBoundary, Tags\n"},
 		{"unknown keys nested", []string{"iam", "create-user", "--cli-input-json", `{"UserName":"a","Bogus":1,"Tags":[{"Key":"k","Value":"v","Z":1}]}`},
@@ -92,9 +109,22 @@ func TestSkeletonErrors(t *testing.T) {
 			if out.Len() != 0 {
 				t.Fatalf("printed %q", out.String())
 			}
+			if errb.Len() > 2048 { // a refused value is echoed cut short
+				t.Fatalf("stderr is %d bytes", errb.Len())
+			}
 		})
 	}
 }
+
+// yamlBomb is a "billion laughs" document: nine levels of nine aliases.
+var yamlBomb = func() string {
+	s := `a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]` + "\n"
+	for c := 'b'; c <= 'i'; c++ {
+		p := string(c - 1)
+		s += string(c) + ": &" + string(c) + " [" + strings.TrimSuffix(strings.Repeat("*"+p+",", 9), ",") + "]\n"
+	}
+	return s
+}()
 
 // TestCLIInput: --cli-input-json and --cli-input-yaml (inline or
 // file://) fill the operation's input sent to a real server; options on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"time"
@@ -159,6 +160,9 @@ func (d *waitDelay) Set(s string) error {
 	if n, err := strconv.Atoi(s); err == nil {
 		if n < 0 {
 			return errors.New("a delay is not negative")
+		}
+		if max := int64(math.MaxInt64 / time.Second); int64(n) > max { // n seconds would overflow a time.Duration
+			return fmt.Errorf("%d seconds is longer than a waiter can wait (at most %d)", n, max)
 		}
 		*d = waitDelay(time.Duration(n) * time.Second)
 		return nil

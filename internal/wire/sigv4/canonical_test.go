@@ -3,6 +3,7 @@ package sigv4
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,8 @@ func TestFastFormsMatchPlainForms(t *testing.T) {
 		{"escaped path", "/a b/ü~x", "b=2&a=1&a=%20", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}}, []string{"host", "x-amz-date"}},
 		{"folded and repeated headers", "/x", "", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}, "X-Multi": {" a  b ", "c"}}, []string{"host", "x-amz-date", "x-multi"}},
 		{"long canonical request", "/" + strings.Repeat("seg/", 400), "", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}}, []string{"host", "x-amz-date"}},
+		{"empty, repeated and space-only values", "/", "a=1&a=1&a=", map[string][]string{"X-Amz-Date": {"20261206T044200Z"}, "X-E": {""}, "X-R": {"", " z ", "   "}}, []string{"host", "x-amz-date", "x-e", "x-r"}},
+		{"header list past the stack buffer", "/", "", longHeaders(200), append([]string{"host", "x-amz-date"}, longHeaderNames(200)...)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,4 +53,22 @@ func TestFastFormsMatchPlainForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// longHeaders are n signed headers x-h000.. (after x-amz-date in order),
+// 20-byte values: a canonical request past VerifyRequest's 1 KiB buffer.
+func longHeaders(n int) map[string][]string {
+	h := map[string][]string{"X-Amz-Date": {"20261206T044200Z"}}
+	for _, name := range longHeaderNames(n) {
+		h[http.CanonicalHeaderKey(name)] = []string{strings.Repeat("v", 20)}
+	}
+	return h
+}
+
+func longHeaderNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "x-h" + strconv.Itoa(1000 + i)[1:]
+	}
+	return out
 }
