@@ -343,7 +343,8 @@ func (f *fixture) openSSH(b *testing.B) *sshSession {
 	if f.ssh != nil {
 		return f.ssh
 	}
-	cmd := f.cli("ssh", "--ssh-port", strconv.Itoa(f.sshd.Port), f.osUser+"@"+f.instance,
+	// -F /dev/null: the host user's own ~/.ssh/config cannot leak in.
+	cmd := f.cli("ssh", "--ssh-port", strconv.Itoa(f.sshd.Port), f.osUser+"@"+f.instance, "-F", "/dev/null",
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR")
 	p, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 120})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/testutil/sshdtest"
+	"github.com/postern/postern/internal/testutil/syncbuf"
 )
 
 // BenchmarkTunnelOpen opens b.N connections one after the other, each
@@ -99,7 +100,7 @@ func BenchmarkTunnelOpenCLI(b *testing.B) {
 	port := listen(b, echo)
 	s := startServerProcsWith(b, 1<<20, true)
 	if s.localInstance == "" {
-		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.out.String())
+		b.Fatalf("the server did not say which instance it serves:\n%s", s.server.Out.String())
 	}
 	env := s.env
 	flags := func(ep, dns string) []string {
@@ -230,7 +231,7 @@ func openCLI(bin string, env, args []string) (time.Duration, *os.ProcessState, e
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -260,32 +261,56 @@ func openCLI(bin string, env, args []string) (time.Duration, *os.ProcessState, e
 }
 
 // openCLILocal runs one open-tunnel process with --local-port (a port the
-// kernel just had free): exec, connect to that port as soon as it
-// listens (bounded polling), write one byte, time until it comes back;
-// then interrupt the process, which must exit 0.
+// kernel just had free): exec, wait until the process says it listens
+// (bounded polling of its output), connect, write one byte, time until it
+// comes back; then interrupt the process, which must exit 0. If the
+// process exits before it listens (someone took the port between the
+// check and its bind), it is run again on another port, at most three
+// times; the port is never dialled before our process holds it, so a
+// foreign listener that took it is never measured.
 func openCLILocal(bin string, env, args []string) (time.Duration, *os.ProcessState, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, nil, err
+	for attempt := 1; ; attempt++ {
+		d, ps, listened, err := openCLILocalOnce(bin, env, args)
+		if err == nil || listened || attempt == 3 {
+			return d, ps, err
+		}
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+}
+
+// openCLILocalOnce is one attempt of openCLILocal; listened reports
+// whether the process got as far as listening on the port.
+func openCLILocalOnce(bin string, env, args []string) (d time.Duration, ps *os.ProcessState, listened bool, err error) {
+	port, err := freePortErr()
+	if err != nil {
+		return 0, nil, false, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(slices.Clone(args), "--local-port", strconv.Itoa(port))...)
 	cmd.Env = env
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, nil, err
+		return 0, nil, false, err
 	}
-	var conn net.Conn
-	for ctx.Err() == nil {
-		if conn, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+	exited := make(chan struct{})
+	var werr error
+	go func() { werr = cmd.Wait(); close(exited) }()
+	for !listened && ctx.Err() == nil {
+		if strings.Contains(out.String(), "Listening for connections on port") {
+			listened = true
 			break
 		}
-		time.Sleep(100 * time.Microsecond)
+		select {
+		case <-exited:
+			return 0, nil, false, fmt.Errorf("postern %v exited before listening on port %d: %v\n%s", args, port, werr, out.String())
+		case <-time.After(100 * time.Microsecond):
+		}
+	}
+	var conn net.Conn
+	if err = ctx.Err(); err == nil {
+		conn, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	}
 	buf := []byte{'x'}
 	if err == nil {
@@ -294,16 +319,27 @@ func openCLILocal(bin string, env, args []string) (time.Duration, *os.ProcessSta
 			_, err = io.ReadFull(conn, buf)
 		}
 	}
-	d := time.Since(start)
+	d = time.Since(start)
 	if conn != nil {
 		conn.Close()
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
-	werr := cmd.Wait()
+	<-exited
 	if err != nil || werr != nil {
-		return 0, nil, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, out.String())
+		return 0, nil, listened, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, out.String())
 	}
-	return d, cmd.ProcessState, nil
+	return d, cmd.ProcessState, true, nil
+}
+
+// freePortErr returns a port the kernel just had free on 127.0.0.1 (the
+// caller must cope with someone taking it before its child binds).
+func freePortErr() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // BenchmarkSSHSessionOpen is the bastion's open latency: a new `ssh …
