@@ -129,8 +129,8 @@ func versionCommand(env *Env) *cobra.Command {
 // unknownOperation is a service command's argument check: a word that is
 // none of its commands is an error (exit 252), with the commands it may
 // have meant, as a mistyped service is; an AWS operation Postern does not
-// serve (sdkOps, kebab names) is said to be one.
-func unknownOperation(service string, sdkOps map[string]bool) cobra.PositionalArgs {
+// serve (sdkOp reports them by kebab name; nil: none) is said to be one.
+func unknownOperation(service string, sdkOp func(word string) bool) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return nil
@@ -139,7 +139,7 @@ func unknownOperation(service string, sdkOps map[string]bool) cobra.PositionalAr
 		if word == "help" && len(args) == 1 { // `postern ec2 help`, as `aws ec2 help`
 			return nil
 		}
-		if sdkOps[word] {
+		if sdkOp != nil && sdkOp(word) {
 			return usageErr("%q is an AWS %s operation that Postern does not serve; `postern %s help` lists the ones it does", word, service, service)
 		}
 		msg := fmt.Sprintf("unknown command %q for %q", word, cmd.CommandPath())
