@@ -54,6 +54,13 @@
 //	                           (-benchtime 100x).
 //	BenchmarkSSHSessionOpen    exec `ssh … true` through the sshd
 //	                           (-benchtime 20x).
+//	BenchmarkPathFloor         no tunnel: the CPU per GB of AES-128-GCM
+//	                           (seal, open; 16 KiB records) and of one
+//	                           loopback TCP hop on this machine, the floor
+//	                           of the path CPU TunnelThroughputCLI reports
+//	                           (two hops: 4 × AES-GCM + 3 hops; one hop:
+//	                           2 × AES-GCM + 2 hops). Run it in the same
+//	                           session (-benchtime 1s).
 //	BenchmarkConcurrentTunnels the server and the agent as separate processes
 //	                           of the built binary; N tunnels to an echo
 //	                           target held by a helper process, each

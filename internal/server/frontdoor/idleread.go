@@ -7,14 +7,14 @@ import (
 	"os"
 	"time"
 
-	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/util/sockio"
 	"github.com/postern/postern/internal/wire/tlsbatch"
 )
 
 // clientReader is what a tunnel's frame reader reads the client's
 // connection through. Between frames, an idle tunnel's reading goroutine
 // waits for the client's next bytes on the socket beneath TLS
-// (netutil.WaitReadable: a one-byte MSG_PEEK through the runtime's
+// (sockio.Socket.Wait: a one-byte MSG_PEEK through the runtime's
 // poller) instead of inside crypto/tls's Read. A goroutine parked inside
 // crypto/tls's record reader keeps at least a 4 KiB stack (it uses more
 // than 1 KiB there, the quarter of 4 KiB below which a collection halves
@@ -29,11 +29,20 @@ import (
 // crypto/tls) when it would have to read the socket. The byte it gets is
 // served first by Read.
 type clientReader struct {
-	src  io.Reader // the connection (or buffered bytes, then it)
-	conn net.Conn  // the connection, for its read deadline
-	raw  net.Conn  // the TCP socket beneath TLS, nil: no waiting
-	one  [1]byte   // a byte wait read ahead
-	has  bool      // one holds a byte not yet served
+	src  io.Reader     // the connection (or buffered bytes, then it)
+	conn net.Conn      // the connection, for its read deadline
+	raw  net.Conn      // the TCP socket beneath TLS, nil: no waiting
+	sock sockio.Socket // raw's (setRaw)
+	one  [1]byte       // a byte wait read ahead
+	has  bool          // one holds a byte not yet served
+}
+
+// setRaw sets the socket wait waits on (nil: wait does not wait).
+func (c *clientReader) setRaw(raw net.Conn) {
+	c.raw = raw
+	if raw != nil {
+		c.sock = sockio.Of(raw)
+	}
 }
 
 // Read serves the byte wait read ahead, then reads src.
@@ -70,7 +79,10 @@ func (c *clientReader) wait(restore func()) error {
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil // the Read that follows reports it
 	}
-	return netutil.WaitReadable(c.raw)
+	// A raw MSG_PEEK on Linux: an ordinary system call here (once per
+	// WebSocket frame) woke the runtime's sysmon, which then polled every
+	// 20 µs (internal/util/sockio).
+	return c.sock.Wait()
 }
 
 // socketBeneath returns the TCP socket beneath c (a *tls.Conn over the

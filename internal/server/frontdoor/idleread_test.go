@@ -108,7 +108,7 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 				return false
 			}
 			for _, s := range stacks {
-				if strings.Contains(s, "crypto/tls.(*Conn).Read") || !strings.Contains(s, "netutil.WaitReadable") {
+				if strings.Contains(s, "crypto/tls.(*Conn).Read") || !strings.Contains(s, "sockio.Socket.Wait") {
 					return false
 				}
 			}

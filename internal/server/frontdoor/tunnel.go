@@ -162,7 +162,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		stream: stream, started: f.cfg.Now(), log: f.log, finished: make(chan struct{})}
 	t.in = clientReader{src: rd, conn: conn}
 	if rd == io.Reader(conn) {
-		t.in.raw = socketBeneath(conn)
+		t.in.setRaw(socketBeneath(conn))
 	}
 	t.rd = wsframe.NewReader(&t.in, true)
 	t.lastRead.Store(time.Now().UnixNano())
