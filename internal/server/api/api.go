@@ -215,7 +215,7 @@ type Dispatcher struct {
 	audit    *audit.Writer
 	account  string
 	region   string
-	regions  string // awsproto.HeaderRegions on every answer
+	regions  []string // awsproto.HeaderRegions on every answer (one value, shared: never changed)
 	metrics  *metrics.Metrics
 }
 
@@ -246,7 +246,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{auth: cfg.Authenticator, authz: cfg.Authorizer, logger: cfg.Logger, maxBody: cfg.MaxBody, services: map[string]*Service{},
 		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region, metrics: cfg.Metrics,
-		regions: awsproto.FormatRegions(cfg.Authenticator.Regions())}
+		regions: []string{awsproto.FormatRegions(cfg.Authenticator.Regions())}}
 	for _, s := range cfg.Services {
 		d.services[s.SigningName] = s
 	}
@@ -258,7 +258,10 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := awsproto.NewRequestID()
 	// The regions this server accepts, on every answer: the CLI's region
 	// hint reads them rather than the wrong-region refusal's message.
-	w.Header().Set(awsproto.HeaderRegions, d.regions)
+	// (The canonical key and a shared value: Header().Set would allocate
+	// the value's slice on every call. Capacity 1, so that an append by
+	// anyone copies it.)
+	w.Header()[awsproto.HeaderRegions] = d.regions[:1:1]
 	svc := d.guessService(r)
 	rec := &callRecord{at: time.Now(), id: reqID}
 	fail := func(e *awsproto.Error) {
@@ -281,7 +284,7 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(awsproto.Errorf(http.StatusMethodNotAllowed, "InvalidAction", "The HTTP method %s is not supported.", r.Method))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, d.maxBody+1))
+	body, err := readBody(r, d.maxBody)
 	if err != nil {
 		fail(awsproto.Errorf(http.StatusBadRequest, "MalformedQueryString", "The request body could not be read."))
 		return
@@ -428,6 +431,36 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("principal", principal), slog.Duration("took", time.Since(start)))
 }
 
+// readBody reads r's whole body, at most max+1 bytes of it (more than max
+// is the caller's to refuse). A body whose length the request declares
+// (every SDK's) is read into one buffer of that size.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= max {
+		if n == 0 {
+			return nil, nil
+		}
+		body := make([]byte, n, n+1)
+		// net/http ends the body at its Content-Length: a client that
+		// sends less fails the read (io.ErrUnexpectedEOF).
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		// Then to its end, as io.ReadAll read (net/http reports it
+		// with the last bytes: this read costs no I/O). A body that
+		// goes on past its declared length is read on as before.
+		m, err := r.Body.Read(body[n : n+1])
+		switch {
+		case m == 0 && errors.Is(err, io.EOF):
+			return body, nil
+		case err != nil && !errors.Is(err, io.EOF):
+			return nil, err
+		}
+		rest, err := io.ReadAll(io.LimitReader(r.Body, max-n))
+		return append(body[:n+int64(m)], rest...), err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, max+1))
+}
+
 // unsignedService returns the service of a request that carries no
 // signature of any kind (no Authorization header, no presigned query,
 // no X-Amz-Target) and whose Query-protocol Action that service serves
@@ -462,15 +495,10 @@ func (d *Dispatcher) guessService(r *http.Request) *Service {
 	name := ""
 	if a := r.Header.Get("Authorization"); a != "" {
 		if i := strings.Index(a, "Credential="); i >= 0 {
-			parts := strings.Split(a[i+len("Credential="):], "/")
-			if len(parts) >= 4 {
-				name = parts[3]
-			}
+			name = fourthPart(a[i+len("Credential="):])
 		}
 	} else if c := r.URL.Query().Get("X-Amz-Credential"); c != "" {
-		if parts := strings.Split(c, "/"); len(parts) >= 4 {
-			name = parts[3]
-		}
+		name = fourthPart(c)
 	}
 	if s := d.services[name]; s != nil {
 		return s
@@ -479,6 +507,20 @@ func (d *Dispatcher) guessService(r *http.Request) *Service {
 		return &Service{Protocol: ProtocolJSON}
 	}
 	return &Service{Protocol: ProtocolQuery, Namespace: "https://iam.amazonaws.com/doc/2010-05-08/"}
+}
+
+// fourthPart is strings.Split(s, "/")[3], or "" when s has fewer than
+// four parts (the service of a credential scope, AKID/date/region/service/…).
+func fourthPart(s string) string {
+	for range 3 {
+		_, rest, ok := strings.Cut(s, "/")
+		if !ok {
+			return ""
+		}
+		s = rest
+	}
+	part, _, _ := strings.Cut(s, "/")
+	return part
 }
 
 func (d *Dispatcher) writeError(w http.ResponseWriter, svc *Service, reqID string, e *awsproto.Error) {
@@ -533,6 +575,19 @@ func (e *duplicateParamError) Error() string {
 // list, and taking one of the values would act on something other than
 // what a reader of the request (or its audit record) sees.
 func queryParams(r *http.Request, body []byte) (awsproto.Params, error) {
+	if r.URL.RawQuery == "" && r.Method == http.MethodPost && len(body) > 0 {
+		// The SDKs' form: everything in the body. Its map is the answer.
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("api: parse form body: %w", err)
+		}
+		for k, v := range form {
+			if len(v) > 1 {
+				return nil, &duplicateParamError{name: k}
+			}
+		}
+		return awsproto.Params(form), nil
+	}
 	out := awsproto.Params{}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {

@@ -40,6 +40,18 @@ func (s *service) baseContext() policy.Context {
 	return c
 }
 
+// checkContext is a check's condition keys: the base keys and its own.
+// A check with none of its own (every Describe) gets one base context
+// built once and shared: nothing that reads a context writes to it
+// (Authorizer.Authorize copies before adding the global keys).
+func (s *service) checkContext(own policy.Context) policy.Context {
+	if len(own) > 0 {
+		return merged(s.baseContext(), own)
+	}
+	s.baseOnce.Do(func() { s.base = s.baseContext() })
+	return s.base
+}
+
 // withResourceTags adds the tag keys of an existing resource.
 func withResourceTags(c policy.Context, tags []store.Tag) policy.Context {
 	for _, t := range tags {
@@ -82,7 +94,7 @@ func merged(cs ...policy.Context) policy.Context {
 // resource.
 func (s *service) authorize(c *api.Call, checks ...check) error {
 	for _, ch := range checks {
-		cx := merged(s.baseContext(), ch.ctx)
+		cx := s.checkContext(ch.ctx)
 		err := c.Authorize(ch.action, ch.resource, cx)
 		if err == nil {
 			continue

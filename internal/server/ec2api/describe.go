@@ -111,7 +111,8 @@ func describe[T any](s *service, c *api.Call, d describer[T]) (any, error) {
 	var matched []T
 	seen := map[string]bool{}
 	for _, it := range items {
-		if id := d.id(it); !seen[id] && matchFilters(q.filters, d.values(it)) {
+		// (An item's filter values are built only when there are filters.)
+		if id := d.id(it); !seen[id] && (len(q.filters) == 0 || matchFilters(q.filters, d.values(it))) {
 			seen[id] = true
 			matched = append(matched, it)
 		}

@@ -21,11 +21,13 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/postern/postern/internal/server/api"
 	"github.com/postern/postern/internal/server/endpoints"
+	"github.com/postern/postern/internal/server/policy"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/wire/awsid"
 	"github.com/postern/postern/internal/wire/awsproto"
@@ -146,6 +148,9 @@ type service struct {
 	// purgedAt is when paged listings last purged expired deleted
 	// endpoints (unix seconds); see maybePurge.
 	purgedAt atomic.Int64
+	// base is baseContext, built once (checkContext); read-only.
+	baseOnce sync.Once
+	base     policy.Context
 }
 
 // newService validates cfg and builds the action implementations.

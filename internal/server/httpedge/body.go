@@ -19,7 +19,7 @@ func BodyDeadline(h http.Handler, d time.Duration) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
+			rc := deadlines(w)
 			if err := rc.SetReadDeadline(time.Now().Add(d)); err == nil {
 				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
 			}
@@ -28,10 +28,27 @@ func BodyDeadline(h http.Handler, d time.Duration) http.Handler {
 	})
 }
 
+// deadlineSetter is what an http.ResponseController sets deadlines
+// through; net/http's own ResponseWriter has both methods.
+type deadlineSetter interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// deadlines returns w itself when it sets deadlines (net/http's
+// ResponseWriter, without a wrapper: no allocation per request), else an
+// http.ResponseController, which unwraps it.
+func deadlines(w http.ResponseWriter) deadlineSetter {
+	if ds, ok := w.(deadlineSetter); ok {
+		return ds
+	}
+	return http.NewResponseController(w)
+}
+
 // deadlineBody lifts the connection's read deadline at the body's end.
 type deadlineBody struct {
 	io.ReadCloser
-	rc     *http.ResponseController
+	rc     deadlineSetter
 	lifted bool
 }
 

@@ -19,7 +19,7 @@ func WriteDeadline(h http.Handler, d time.Duration) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		_ = deadlines(w).SetWriteDeadline(time.Now().Add(d))
 		h.ServeHTTP(w, r)
 	})
 }

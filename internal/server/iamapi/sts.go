@@ -18,11 +18,24 @@ import (
 // getCallerIdentity is GetCallerIdentity. As in AWS, no permission is
 // needed to ask who you are.
 func (h *handler) getCallerIdentity(c *api.Call) (any, error) {
-	return struct {
-		Arn     string `xml:"Arn"`
-		UserID  string `xml:"UserId"`
-		Account string `xml:"Account"`
-	}{c.Principal.ARN, c.Principal.PrincipalID, c.Principal.AccountID}, nil
+	return callerIdentityResult{c.Principal.ARN, c.Principal.PrincipalID, c.Principal.AccountID}, nil
+}
+
+// callerIdentityResult is GetCallerIdentity's answer. It writes its own
+// XML (awsproto.XMLChildren: the call every client makes first, and often,
+// answered without encoding/xml's reflection);
+// TestCallerIdentityXMLMatchesEncodingXML holds it to encoding/xml's bytes.
+type callerIdentityResult struct {
+	Arn     string `xml:"Arn"`
+	UserID  string `xml:"UserId"`
+	Account string `xml:"Account"`
+}
+
+// AppendXMLChildren appends the answer's elements.
+func (r callerIdentityResult) AppendXMLChildren(b []byte) []byte {
+	b = awsproto.AppendXMLElement(b, "Arn", r.Arn)
+	b = awsproto.AppendXMLElement(b, "UserId", r.UserID)
+	return awsproto.AppendXMLElement(b, "Account", r.Account)
 }
 
 // STS's limits on AssumeRole's parameters.

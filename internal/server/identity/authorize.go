@@ -282,9 +282,14 @@ func (a *Authorizer) Authorize(ctx context.Context, p *Principal, info RequestIn
 	if err != nil {
 		return policy.Decision{}, err
 	}
-	c := GlobalContext(p, info, a.now())
-	for k, v := range extra {
-		c[k] = v
+	// The global keys are built only for policies that can read them: a
+	// formatted time, the principal's keys and a map per call otherwise.
+	c := extra
+	if policy.ReadsContext(sources) {
+		c = GlobalContext(p, info, a.now())
+		for k, v := range extra {
+			c[k] = v
+		}
 	}
 	return policy.Evaluate(sources, policy.Request{Action: action, Resource: resource, Context: c}), nil
 }

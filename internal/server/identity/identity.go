@@ -109,11 +109,13 @@ type Authenticator struct {
 	changes store.ChangeCounter
 
 	mu   sync.Mutex // guards keys
-	keys map[string]cachedKey
+	keys map[string]*cachedKey
 }
 
 // cachedKey is an active access key, its opened secret and its user, as
 // read while the store's change count was gen. It lives in memory only.
+// An entry is never changed once cached (a newer read replaces it), so
+// requests share it by pointer rather than copying the key and user.
 type cachedKey struct {
 	gen    uint64
 	key    store.AccessKey
@@ -142,7 +144,7 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Authenticator{store: cfg.Store, sealer: cfg.Sealer, accountID: cfg.AccountID, now: cfg.Now, keys: make(map[string]cachedKey)}
+	a := &Authenticator{store: cfg.Store, sealer: cfg.Sealer, accountID: cfg.AccountID, now: cfg.Now, keys: make(map[string]*cachedKey)}
 	// A key revoked on another replica must be refused here on the very
 	// next request: on a store shared by replicas nothing is cached.
 	a.changes = store.CacheCounter(cfg.Store, store.NextRead)
@@ -197,7 +199,6 @@ func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.C
 	if h == nil {
 		h = &holder{}
 	}
-	invalid := &sigv4.Error{Reason: sigv4.ReasonUnknownKey, Message: "The security token included in the request is invalid."}
 	switch {
 	case strings.HasPrefix(akid, "ASIA"):
 		s, secret, err := a.session(ctx, akid, token)
@@ -230,13 +231,13 @@ func (a *Authenticator) lookup(ctx context.Context, akid, token string) (sigv4.C
 		}
 		k, err := a.store.GetAccessKey(ctx, akid)
 		if errors.Is(err, store.ErrNotFound) {
-			return sigv4.Credential{}, invalid
+			return sigv4.Credential{}, errInvalidKey()
 		}
 		if err != nil {
 			return sigv4.Credential{}, fmt.Errorf("identity: look up access key: %w", err)
 		}
 		if k.Status != store.KeyActive {
-			return sigv4.Credential{}, invalid
+			return sigv4.Credential{}, errInvalidKey()
 		}
 		if token != "" {
 			// A long-term key never carries a session token.
@@ -301,20 +302,31 @@ func (a *Authenticator) SessionPrincipal(ctx context.Context, akid, token string
 	return p, secret, nil
 }
 
+// errInvalidKey is the refusal of an unknown or inactive access key; and
+// errGone, of a credential whose identity no longer exists. Both are
+// built only when returned (a refusal is rare; a request that passes
+// should allocate nothing for them).
+func errInvalidKey() error {
+	return &sigv4.Error{Reason: sigv4.ReasonUnknownKey, Message: "The security token included in the request is invalid."}
+}
+
+func errGone() error {
+	return &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
+}
+
 // principal builds the caller from the verified credential. A credential
 // belongs to one identity, found by its unique id: an access key to its
 // user (AIDA…), a role session to its role (AROA…). When that identity is
 // gone the credential is invalid, even if an identity of the same name
 // was created since (AWS answers InvalidClientTokenId).
 func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, error) {
-	gone := &sigv4.Error{Reason: sigv4.ReasonInvalidToken, Message: "The security token included in the request is invalid."}
 	switch {
 	case h.key != nil && h.user != nil:
 		return a.userPrincipal(h.user, h.key.AccessKeyID), nil
 	case h.key != nil:
 		u, err := a.store.GetUserByID(ctx, h.key.UserID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, gone
+			return nil, errGone()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("identity: user of access key %s: %w", h.key.AccessKeyID, err)
@@ -324,7 +336,7 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 			if len(a.keys) >= maxCachedKeys {
 				clear(a.keys)
 			}
-			a.keys[h.key.AccessKeyID] = cachedKey{gen: h.gen, key: *h.key, secret: h.secret, user: u}
+			a.keys[h.key.AccessKeyID] = &cachedKey{gen: h.gen, key: *h.key, secret: h.secret, user: u}
 			a.mu.Unlock()
 		}
 		return a.userPrincipal(&u, h.key.AccessKeyID), nil
@@ -332,7 +344,7 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 		s := h.session
 		u, err := a.store.GetUserByID(ctx, s.UserID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, gone
+			return nil, errGone()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("identity: user of session %s: %w", s.AccessKeyID, err)
@@ -345,7 +357,7 @@ func (a *Authenticator) principal(ctx context.Context, h *holder) (*Principal, e
 		s := h.session
 		role, err := a.store.GetRoleByID(ctx, s.RoleID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, gone
+			return nil, errGone()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("identity: role of session %s: %w", s.AccessKeyID, err)

@@ -326,6 +326,26 @@ func Evaluate(policies []Source, req Request) Decision {
 	return Decision{Effect: Allow, Allowed: true, Matched: &Match{Policy: policies[allowP].Name, Sid: st.Sid, Index: allowS, Effect: Allow}}
 }
 
+// ReadsContext reports whether evaluating policies can read a request's
+// Context: whether one of their statements has a Condition or a policy
+// variable in its Resource or NotResource (actions and principals never
+// read it). Evaluate and Matches decide a request the same whatever its
+// Context holds when it reports false, so a caller may then leave the
+// Context unbuilt.
+func ReadsContext(policies []Source) bool {
+	for _, st := range statements(policies) {
+		if len(st.clauses) > 0 {
+			return true
+		}
+		for i := range st.resources {
+			if st.resources[i].vars {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // statementAt places a statement: its policy's index in the list, its
 // own index in that policy, and the policy's kind.
 type statementAt struct {

@@ -175,12 +175,16 @@ func WriteQueryResult(w http.ResponseWriter, ns, action, requestID string, resul
 	b := &r.body
 	b.WriteString(xmlHeader)
 	writeResponseOpen(b, action, ns)
-	if result != nil {
-		enc := xml.NewEncoder(r.enc) // r.enc is a *bufio.Writer of 4 KiB: the encoder uses it as is
-		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
-			return fmt.Errorf("awsproto: encode %s result: %w", action, err)
-		}
-		if err := enc.Flush(); err != nil {
+	if x, ok := result.(XMLChildren); ok {
+		b.WriteByte('<')
+		b.WriteString(action)
+		b.WriteString("Result>")
+		b.Write(x.AppendXMLChildren(b.AvailableBuffer()))
+		b.WriteString("</")
+		b.WriteString(action)
+		b.WriteString("Result>\n")
+	} else if result != nil {
+		if err := r.encode(result, action+"Result"); err != nil {
 			return fmt.Errorf("awsproto: encode %s result: %w", action, err)
 		}
 		b.WriteString("\n")
@@ -202,6 +206,61 @@ func writeResponseOpen(b *bytes.Buffer, action, ns string) {
 	b.WriteString("Response xmlns=")
 	b.Write(strconv.AppendQuote(b.AvailableBuffer(), ns))
 	b.WriteString(">\n")
+}
+
+// XMLChildren is a result that writes its own XML: AppendXMLChildren
+// appends to b exactly what encoding/xml writes between the tags of the
+// result's element (its fields' elements, in order), and returns b.
+// WriteQueryResult and WriteEC2Result use it instead of encoding/xml's
+// reflection for the answers served most often; a type that implements
+// it must be tested against encoding/xml with every field set (see
+// TestXMLChildren in the packages that implement it), so that a field
+// added later cannot be left out of the answer.
+type XMLChildren interface {
+	AppendXMLChildren(b []byte) []byte
+}
+
+// AppendXMLElement appends <name>text</name>, the text escaped as
+// encoding/xml escapes a string field.
+func AppendXMLElement(b []byte, name, text string) []byte {
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = AppendXMLText(b, text)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
+}
+
+// AppendXMLBool appends <name>true</name> or <name>false</name>, as
+// encoding/xml writes a bool field.
+func AppendXMLBool(b []byte, name string, v bool) []byte {
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = strconv.AppendBool(b, v)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
+}
+
+// AppendXMLText appends s escaped as encoding/xml escapes character
+// data (xml.EscapeText: the same as a marshalled string field).
+func AppendXMLText(b []byte, s string) []byte {
+	if plainXMLText(s) {
+		return append(b, s...)
+	}
+	w := appendWriter{b}
+	_ = xml.EscapeText(&w, []byte(s))
+	return w.b
+}
+
+// appendWriter is an io.Writer that appends to b.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
 }
 
 // writeXMLText writes what xml.EscapeText writes for s, without copying
@@ -233,13 +292,33 @@ func plainXMLText(s string) bool {
 type respBuf struct {
 	body bytes.Buffer
 	enc  *bufio.Writer // writes to body
+	// xml encodes into enc. An Encoder is back in its first state once
+	// an element is fully written, so it is pooled too (a new one and
+	// the growth of its element and prefix stacks were a third of an
+	// answer's allocations); one that failed is not reused (broken).
+	xml    *xml.Encoder
+	broken bool
 }
 
 var respBufs = sync.Pool{New: func() any {
 	r := &respBuf{}
 	r.enc = bufio.NewWriterSize(&r.body, 4096)
+	r.xml = xml.NewEncoder(r.enc) // r.enc is a *bufio.Writer: the encoder uses it as is
 	return r
 }}
+
+// encode writes v as the element name, and its children, to r.body.
+func (r *respBuf) encode(v any, name string) error {
+	if err := r.xml.EncodeElement(v, xml.StartElement{Name: xml.Name{Local: name}}); err != nil {
+		r.broken = true
+		return err
+	}
+	if err := r.xml.Flush(); err != nil {
+		r.broken = true
+		return err
+	}
+	return nil
+}
 
 // maxPooledBody bounds the buffers kept for reuse: a rare large answer
 // (a listing of thousands) does not stay pinned in the pool.
@@ -253,7 +332,7 @@ func getRespBuf() *respBuf {
 }
 
 func putRespBuf(r *respBuf) {
-	if r.body.Cap() <= maxPooledBody {
+	if !r.broken && r.body.Cap() <= maxPooledBody {
 		respBufs.Put(r)
 	}
 }
@@ -286,16 +365,21 @@ func WriteEC2Result(w http.ResponseWriter, ns, action, requestID string, result 
 	b.WriteString("    <requestId>")
 	writeXMLText(b, requestID)
 	b.WriteString("</requestId>\n")
-	if result != nil {
+	if x, ok := result.(XMLChildren); ok {
+		mark := b.Len()
+		b.WriteString("    ")
+		if c := x.AppendXMLChildren(b.AvailableBuffer()); len(c) > 0 {
+			b.Write(c)
+			b.WriteString("\n")
+		} else {
+			b.Truncate(mark) // no children: no indent either
+		}
+	} else if result != nil {
 		// The result's own element is dropped: marshal it under a
 		// throwaway name and keep only its children.
 		inner := getRespBuf()
 		defer putRespBuf(inner)
-		enc := xml.NewEncoder(inner.enc)
-		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: "r"}}); err != nil {
-			return fmt.Errorf("awsproto: encode %s result: %w", action, err)
-		}
-		if err := enc.Flush(); err != nil {
+		if err := inner.encode(result, "r"); err != nil {
 			return fmt.Errorf("awsproto: encode %s result: %w", action, err)
 		}
 		if s := bytes.TrimSuffix(bytes.TrimPrefix(inner.body.Bytes(), []byte("<r>")), []byte("</r>")); len(s) > 0 && string(s) != "<r/>" {
@@ -350,22 +434,28 @@ func WriteJSONError(w http.ResponseWriter, requestID string, e *Error) {
 }
 
 func writeBody(w http.ResponseWriter, status int, contentType, requestID, body string) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("x-amzn-RequestId", requestID)
+	setHeaders(w.Header(), contentType, len(body), requestID)
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
 }
 
 // writeBodyBytes is writeBody for a body in bytes (which w copies).
 func writeBodyBytes(w http.ResponseWriter, status int, contentType, requestID string, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("x-amzn-RequestId", requestID)
+	setHeaders(w.Header(), contentType, len(body), requestID)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// setHeaders sets an answer's Content-Type, Content-Length and
+// x-amzn-RequestId as three Header.Set calls would (the same canonical
+// keys: X-Amzn-Requestid on the wire, as before), with one allocation
+// for the three values instead of a slice each and a canonicalised key.
+// Each value's slice has capacity 1, so an Add to one of them copies it.
+func setHeaders(h http.Header, contentType string, length int, requestID string) {
+	v := &[3]string{contentType, strconv.Itoa(length), requestID}
+	h["Content-Type"] = v[0:1:1]
+	h["Content-Length"] = v[1:2:2]
+	h["X-Amzn-Requestid"] = v[2:3:3]
 }
 
 func faultType(status int) string {

@@ -156,7 +156,7 @@ func CanonicalRequest(r *http.Request, query string, signed []string, payloadHas
 
 // appendCanonicalRequest appends CanonicalRequest's text to b (a verifier
 // passes a buffer on its stack: the canonical request is only hashed).
-func appendCanonicalRequest(b []byte, r *http.Request, query string, signed []string, payloadHash string) ([]byte, error) {
+func appendCanonicalRequest[H string | []byte](b []byte, r *http.Request, query string, signed []string, payloadHash H) ([]byte, error) {
 	b = append(b, r.Method...)
 	b = append(b, '\n')
 	b = appendCanonicalURI(b, r.URL)
@@ -195,7 +195,7 @@ func StringToSign(amzDate string, scope Scope, canonicalRequest string) string {
 // Signature(key, StringToSign(amzDate, scope, canonicalRequest)), with
 // fewer copies: the string to sign is built in one buffer and the
 // signatures are compared as hex without building strings.
-func signatureMatches(key []byte, amzDate string, scope Scope, canonicalRequest []byte, sig string) bool {
+func signatureMatches(key *signingKey, amzDate string, scope Scope, canonicalRequest []byte, sig string) bool {
 	sum := sha256.Sum256(canonicalRequest)
 	var buf [192]byte
 	sts := append(buf[:0], algorithm...)
@@ -211,11 +211,12 @@ func signatureMatches(key []byte, amzDate string, scope Scope, canonicalRequest 
 	sts = append(sts, terminator...)
 	sts = append(sts, '\n')
 	sts = hex.AppendEncode(sts, sum[:])
-	m := hmac.New(sha256.New, key)
+	m := key.mac()
 	m.Write(sts)
 	var mac [sha256.Size]byte
 	var want [2 * sha256.Size]byte
 	hex.Encode(want[:], m.Sum(mac[:0]))
+	key.release(m)
 	return hmac.Equal(want[:], []byte(sig))
 }
 

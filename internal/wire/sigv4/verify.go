@@ -2,9 +2,11 @@ package sigv4
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -44,17 +46,77 @@ func (s Scope) String() string { return s.Date + "/" + s.Region + "/" + s.Servic
 
 // ParseCredential parses "AKID/yyyymmdd/region/service/aws4_request".
 func ParseCredential(c string) (Scope, error) {
-	parts := strings.Split(c, "/")
-	if len(parts) != 5 || parts[0] == "" || parts[4] != terminator {
+	// Five parts split on '/' without a slice: the verifier parses one
+	// per signed request.
+	var parts [5]string
+	n, rest := 0, c
+	for ; n < len(parts)-1; n++ {
+		p, r, ok := strings.Cut(rest, "/")
+		if !ok {
+			break
+		}
+		parts[n], rest = p, r
+	}
+	parts[n] = rest
+	if n != 4 || strings.IndexByte(rest, '/') >= 0 || parts[0] == "" || parts[4] != terminator {
 		return Scope{}, errorf(ReasonMalformed, "Credential should be scoped to a valid region, service and date: %q", c)
 	}
-	if _, err := time.Parse(dateFormat, parts[1]); err != nil {
+	if _, ok := parseDate(parts[1]); !ok {
 		return Scope{}, errorf(ReasonMalformed, "Credential should be scoped to a valid date: %q", c)
 	}
 	if parts[2] == "" || parts[3] == "" {
 		return Scope{}, errorf(ReasonMalformed, "Credential should be scoped to a valid region and service: %q", c)
 	}
 	return Scope{AccessKeyID: parts[0], Date: parts[1], Region: parts[2], Service: parts[3]}, nil
+}
+
+// parseDate reads a yyyymmdd date (dateFormat) as time.Parse(dateFormat,
+// s) does, without its allocations: eight digits naming a day that
+// exists.
+func parseDate(s string) (time.Time, bool) {
+	if len(s) != 8 {
+		return time.Time{}, false
+	}
+	y, ok1 := digits(s[0:4])
+	m, ok2 := digits(s[4:6])
+	d, ok3 := digits(s[6:8])
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if t.Day() != d { // normalised: the month has no such day
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// parseAmzDate reads an X-Amz-Date (timeFormat, yyyymmddThhmmssZ) as
+// time.Parse(timeFormat, s) does, without its allocations.
+func parseAmzDate(s string) (time.Time, bool) {
+	if len(s) != len(timeFormat) || s[8] != 'T' || s[15] != 'Z' {
+		return time.Time{}, false
+	}
+	day, ok := parseDate(s[:8])
+	h, ok1 := digits(s[9:11])
+	m, ok2 := digits(s[11:13])
+	sec, ok3 := digits(s[13:15])
+	if !ok || !ok1 || !ok2 || !ok3 || h > 23 || m > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second), true
+}
+
+// digits reads s, ASCII digits only, as a decimal number.
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // Authorization is a parsed Authorization header.
@@ -73,7 +135,7 @@ func ParseAuthorization(h string) (Authorization, error) {
 	}
 	var cred, signed, sig string
 	var haveCred, haveSigned, haveSig bool
-	for _, part := range strings.Split(rest, ",") {
+	for part := range strings.SplitSeq(rest, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
@@ -199,12 +261,14 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []by
 	if amzDate == "" {
 		return nil, errorf(ReasonIncomplete, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", truncate(r.Header.Get("Authorization")))
 	}
-	t, err := time.Parse(timeFormat, amzDate)
-	if err != nil {
+	t, ok := parseAmzDate(amzDate)
+	if !ok {
 		return nil, errorf(ReasonMalformed, "Invalid X-Amz-Date %q: it must be in the form yyyyMMddTHHmmssZ", truncate(amzDate))
 	}
-	if t.Format(dateFormat) != auth.Scope.Date {
-		return nil, errorf(ReasonSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", auth.Scope.Date, t.Format(dateFormat))
+	// parseAmzDate took the date as written: its first eight digits are
+	// what t.Format(dateFormat) would write.
+	if amzDate[:8] != auth.Scope.Date {
+		return nil, errorf(ReasonSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", auth.Scope.Date, amzDate[:8])
 	}
 	if err := v.checkScope(auth.Scope); err != nil {
 		return nil, err
@@ -217,9 +281,11 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []by
 	}
 	// The signature always covers the body's own hash: UNSIGNED-PAYLOAD
 	// and the STREAMING-* forms would let the body change after signing.
-	bodyHash := sha256Hex(body)
+	var bodyHash [2 * sha256.Size]byte // hex, on the stack
+	sum := sha256.Sum256(body)
+	hex.Encode(bodyHash[:], sum[:])
 	if vals := r.Header.Values("X-Amz-Content-Sha256"); len(vals) > 0 {
-		if h := vals[0]; len(vals) > 1 || h != bodyHash {
+		if h := vals[0]; len(vals) > 1 || h != string(bodyHash[:]) {
 			if h == unsignedBody || strings.HasPrefix(h, "STREAMING-") {
 				return nil, errorf(ReasonSignatureMismatch, "Unsigned and streaming payloads are not accepted: the 'x-amz-content-sha256' header must be the SHA-256 of the request body, and the signature must cover it.")
 			}
@@ -236,7 +302,7 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []by
 		query = CanonicalQuery(r.URL.Query(), "")
 	}
 	var buf [1024]byte // the canonical request is only hashed: build it on the stack
-	canon, err := appendCanonicalRequest(buf[:0], r, query, auth.SignedHeaders, bodyHash)
+	canon, err := appendCanonicalRequest(buf[:0], r, query, auth.SignedHeaders, bodyHash[:])
 	if err != nil {
 		return nil, err
 	}
@@ -278,11 +344,12 @@ func ParsePresigned(q url.Values) (Presigned, error) {
 	}
 	p.Scope = scope
 	p.AmzDate = q.Get("X-Amz-Date")
-	if p.Date, err = time.Parse(timeFormat, p.AmzDate); err != nil {
+	var ok bool
+	if p.Date, ok = parseAmzDate(p.AmzDate); !ok {
 		return p, errorf(ReasonMalformed, "Invalid X-Amz-Date %q: it must be in the form yyyyMMddTHHmmssZ", truncate(p.AmzDate))
 	}
-	if p.Date.Format(dateFormat) != scope.Date {
-		return p, errorf(ReasonSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", scope.Date, p.Date.Format(dateFormat))
+	if p.AmzDate[:8] != scope.Date {
+		return p, errorf(ReasonSignatureMismatch, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", scope.Date, p.AmzDate[:8])
 	}
 	if e := q.Get("X-Amz-Expires"); e != "" || q.Has("X-Amz-Expires") {
 		n, err := strconv.ParseInt(e, 10, 64)
@@ -375,19 +442,40 @@ func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Resul
 // (secret, day, region, service) instead of four HMACs per request.
 type keyCache struct {
 	mu sync.Mutex // guards m
-	m  map[[32]byte][]byte
+	m  map[[32]byte]*signingKey
+}
+
+// signingKey is a derived key and the HMAC-SHA256 states keyed with it
+// that verifications return for reuse (hmac.New allocates two SHA-256
+// states and the padded key each time; a keyed state that is Reset is
+// the same as a new one).
+type signingKey struct {
+	key  []byte
+	macs sync.Pool // of hash.Hash: hmac.New(sha256.New, key)
+}
+
+func (k *signingKey) mac() hash.Hash {
+	if m, ok := k.macs.Get().(hash.Hash); ok {
+		return m
+	}
+	return hmac.New(sha256.New, k.key)
+}
+
+func (k *signingKey) release(m hash.Hash) {
+	m.Reset()
+	k.macs.Put(m)
 }
 
 const maxCachedKeys = 1024
 
-func (v *Verifier) signingKey(secret string, s Scope) []byte {
+func (v *Verifier) signingKey(secret string, s Scope) *signingKey {
 	// sha256(secret \x00 scope), built on the stack.
 	var kb [256]byte
 	ks := append(append(kb[:0], secret...), 0)
 	ks = append(append(append(append(ks, s.Date...), '/'), s.Region...), '/')
 	ks = append(append(append(ks, s.Service...), '/'), terminator...)
 	id := sha256.Sum256(ks)
-	v.cacheOnce.Do(func() { v.cache = &keyCache{m: make(map[[32]byte][]byte)} })
+	v.cacheOnce.Do(func() { v.cache = &keyCache{m: make(map[[32]byte]*signingKey)} })
 	c := v.cache
 	c.mu.Lock()
 	k, ok := c.m[id]
@@ -395,7 +483,7 @@ func (v *Verifier) signingKey(secret string, s Scope) []byte {
 	if ok {
 		return k
 	}
-	k = SigningKey(secret, s)
+	k = &signingKey{key: SigningKey(secret, s)}
 	c.mu.Lock()
 	if len(c.m) >= maxCachedKeys {
 		clear(c.m)
@@ -403,11 +491,6 @@ func (v *Verifier) signingKey(secret string, s Scope) []byte {
 	c.m[id] = k
 	c.mu.Unlock()
 	return k
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 func contains(list []string, s string) bool {
