@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/internal/cli/served"
+	"github.com/postern/postern/internal/util/sdkreq"
 )
 
 // service is one AWS service whose SDK client the CLI reflects over.
@@ -83,7 +84,7 @@ func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 	// Every request says which postern sent it, as the AWS CLI's say
 	// aws-cli/VERSION.
 	cfg.APIOptions = append(cfg.APIOptions, awsmiddleware.AddUserAgentKeyValue("postern", Version),
-		requestBodyWithoutWriteTo)
+		sdkreq.BodyWithoutWriteTo)
 	if !endpointConfigured(cfg, env.g.endpointURL, env.g.profile) {
 		return aws.Config{}, &exitError{code: ExitConfig, msg: noEndpointMessage()}
 	}

@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/util/sdkreq"
 )
 
 // The API calls a terminal session makes as the caller: real AWS SDK
@@ -49,6 +51,9 @@ func (t *Terminal) awsConfig(c *Caller) aws.Config {
 		HTTPClient:   hc,
 		Credentials:  credentials.NewStaticCredentialsProvider(c.Credentials.AccessKeyID, c.Credentials.SecretAccessKey, c.Credentials.SessionToken),
 		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+		// The SDK's body would make net/http drop a connection the server
+		// answered quickly (package sdkreq).
+		APIOptions: []func(*middleware.Stack) error{sdkreq.BodyWithoutWriteTo},
 	}
 }
 

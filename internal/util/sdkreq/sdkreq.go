@@ -1,4 +1,7 @@
-package cli
+// Package sdkreq holds AWS SDK for Go v2 API options that Postern's own SDK
+// clients (the CLI's commands, the console's browser terminal) add to every
+// call.
+package sdkreq
 
 import (
 	"context"
@@ -9,7 +12,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// requestBodyWithoutWriteTo is an SDK API option: each attempt's request
+// BodyWithoutWriteTo is an SDK API option: each attempt's request
 // body reaches net/http as a reader that does not implement io.WriterTo.
 //
 // Why: smithy-go wraps the body in a closer whose WriteTo answers io.EOF
@@ -30,7 +33,7 @@ import (
 // The option is the last step before the request is sent (the innermost
 // of the deserialize step): --debug's request logger, earlier in that step,
 // sets the body anew.
-func requestBodyWithoutWriteTo(stack *middleware.Stack) error {
+func BodyWithoutWriteTo(stack *middleware.Stack) error {
 	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("PosternRequestBodyWithoutWriteTo",
 		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 			req, ok := in.Request.(*smithyhttp.Request)

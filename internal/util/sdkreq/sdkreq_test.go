@@ -1,4 +1,4 @@
-package cli
+package sdkreq
 
 import (
 	"bytes"
@@ -57,12 +57,12 @@ func (c *bodyCheckingClient) Do(req *http.Request) (*http.Response, error) {
 		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
 }
 
-// TestRequestBodyWithoutWriteTo: the request body the SDK hands the HTTP
+// TestBodyWithoutWriteTo: the request body the SDK hands the HTTP
 // client is not an io.WriterTo, so net/http's last copy of it after the SDK
 // closed it ends cleanly instead of failing (which made the transport close
 // a connection under a response being read, and the SDK retry after its
 // back-off); a retried attempt still sends the whole body again.
-func TestRequestBodyWithoutWriteTo(t *testing.T) {
+func TestBodyWithoutWriteTo(t *testing.T) {
 	tests := []struct {
 		name     string
 		answers  []int
@@ -79,7 +79,7 @@ func TestRequestBodyWithoutWriteTo(t *testing.T) {
 			hc := &bodyCheckingClient{t: t, answers: tt.answers}
 			cfg := aws.Config{Region: "us-east-1", HTTPClient: hc,
 				Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-				APIOptions:  []func(*middleware.Stack) error{requestBodyWithoutWriteTo}}
+				APIOptions:  []func(*middleware.Stack) error{BodyWithoutWriteTo}}
 			if tt.debug {
 				cfg.Logger = logging.Nop{}
 				cfg.ClientLogMode = aws.LogRequestWithBody | aws.LogResponseWithBody | aws.LogRetries
