@@ -1,9 +1,20 @@
 package cli
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+
+	"github.com/postern/postern/internal/util/bufpool"
 )
 
 // TestReleaseWhenIdle: a client that stays idle releases its memory once,
@@ -68,5 +79,87 @@ func TestReleaseWhenIdle(t *testing.T) {
 			case <-time.After(3 * idleRelease):
 			}
 		})
+	}
+}
+
+// releaseMemory frees what the sync.Pools hold (the tunnels' buffers),
+// which one collection only moves to the pools' victim caches.
+func TestReleaseMemoryFreesPooledBuffers(t *testing.T) {
+	runtime.GC()
+	runtime.GC() // the pools start empty
+	const n = 64
+	bufs := make([]*[]byte, n)
+	for i := range bufs {
+		bufs[i] = bufpool.Get()
+	}
+	for _, b := range bufs {
+		bufpool.Put(b)
+	}
+	clear(bufs)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	releaseMemory()
+	runtime.ReadMemStats(&after)
+	freed := int64(before.HeapInuse) - int64(after.HeapInuse)
+	if want := int64(n * bufpool.Size * 3 / 4); freed < want {
+		t.Errorf("releaseMemory freed %d KiB of the heap, want at least %d KiB (the %d pooled buffers)", freed>>10, want>>10, n)
+	}
+}
+
+// The look-up's API connections are closed by closeAll, the kept-alive
+// one included, and the API client still works after (a new connection).
+func TestConnSetClosesLookupConnections(t *testing.T) {
+	var mu sync.Mutex
+	closed := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			mu.Lock()
+			closed++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	var set connSet
+	cfg := withConnSet(aws.Config{HTTPClient: awshttp.NewBuildableClient()}, &set)
+	get := func() {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cfg.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	get()
+	get() // the same kept-alive connection
+	set.mu.Lock()
+	dialed := len(set.conns)
+	set.mu.Unlock()
+	if dialed != 1 {
+		t.Fatalf("%d connections noted for two calls on one kept-alive connection", dialed)
+	}
+	set.closeAll()
+	ok := false
+	for range 1000 { // the server notices the close (bounded)
+		mu.Lock()
+		ok = closed == 1
+		mu.Unlock()
+		if ok {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !ok {
+		t.Fatalf("the server saw %d connections closed, want 1", closed)
+	}
+	get()
+	if _, ok := withConnSet(aws.Config{HTTPClient: http.DefaultClient}, &set).HTTPClient.(*http.Client); !ok {
+		t.Error("an HTTP client of another kind was replaced")
 	}
 }

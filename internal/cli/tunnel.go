@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -23,6 +24,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/util/idlemem"
 )
 
 // tunnelShortcut is `postern tunnel`, open-tunnel under a shorter name.
@@ -107,8 +110,16 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	t := client.Target{InstanceID: o.instanceID, EndpointID: o.endpointID, DNSName: o.dnsName, PrivateIP: o.privateIP,
 		RemotePort: o.remotePort, MaxTunnelDuration: o.maxDuration}
 	if t.PrivateIP == "" || t.DNSName == "" {
-		api := ec2.NewFromConfig(cfg, func(eo *ec2.Options) { setEndpoint(&eo.BaseEndpoint, env.g.endpointURL) })
-		if err := client.Resolve(ctx, api, &t); err != nil {
+		// The look-up's API connections are closed once it is done: a
+		// kept-alive one would hold its TLS state, buffers and two
+		// goroutines (and the SDK client they reach) here, and a
+		// connection in the server, for the tunnel's whole life.
+		var apiConns connSet
+		lcfg := withConnSet(cfg, &apiConns)
+		api := ec2.NewFromConfig(lcfg, func(eo *ec2.Options) { setEndpoint(&eo.BaseEndpoint, env.g.endpointURL) })
+		err := client.Resolve(ctx, api, &t)
+		apiConns.closeAll()
+		if err != nil {
 			var re *client.ResolveError
 			if errors.As(err, &re) {
 				return &exitError{code: ExitOther, msg: re.Message}
@@ -146,11 +157,65 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("Cannot listen on port %d: %v", o.localPort, err)}
 	}
 	l := &client.Listener{Dialer: d, Target: t, Max: o.maxConns, Out: env.Stdout}
-	l.Idle = releaseWhenIdle(l.Active, debug.FreeOSMemory)
+	l.Idle = releaseWhenIdle(l.Active, releaseMemory)
+	// Open connections too: once tunnels stopped opening, closing and
+	// moving bytes for burstQuiet, what the burst's handshakes left goes
+	// back (at most once a second, or 20 times what a release took).
+	rel := idlemem.New(burstQuiet, time.Second, bufpool.Lends, releaseMemory)
+	defer rel.Stop()
+	l.Changed = rel.Active
+	// What the start and the look-up left (the SDK's client, its answers)
+	// goes too, unless a connection comes first.
+	l.Idle()
 	if err := l.Serve(ctx, ln); err != nil {
 		return &exitError{code: ExitOther, msg: err.Error()}
 	}
 	return nil
+}
+
+// connSet holds the connections a transport dialed, to close them.
+type connSet struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (s *connSet) add(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns = append(s.conns, c)
+}
+
+// closeAll closes every connection dialed so far.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	s.conns = nil
+}
+
+// withConnSet returns cfg with its SDK HTTP client's connections noted in
+// s (an HTTP client of another kind is left as it is).
+func withConnSet(cfg aws.Config, s *connSet) aws.Config {
+	bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		return cfg
+	}
+	cfg.HTTPClient = bc.WithTransportOptions(func(t *http.Transport) {
+		dial := t.DialContext
+		if dial == nil {
+			dial = (&net.Dialer{}).DialContext
+		}
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err == nil {
+				s.add(c)
+			}
+			return c, err
+		}
+	})
+	return cfg
 }
 
 // tunnelErrorLine words a failed tunnel: a server that cannot be reached
@@ -199,9 +264,26 @@ func tlsConfigOf(cfg aws.Config, insecure bool) *tls.Config {
 // connection has closed, before it gives its free memory back.
 const idleRelease = 50 * time.Millisecond
 
+// burstQuiet is how long a --local-port client's tunnels must stay
+// without opening, closing or moving bytes before it gives back the
+// memory a burst of opens left (the garbage collector lets the heap grow
+// to twice what is live: at 1,000 open connections, most of the
+// client's memory).
+const burstQuiet = 250 * time.Millisecond
+
+// releaseMemory gives the client's free memory back to the system: a
+// collection, then debug.FreeOSMemory's (which returns every free page).
+// Two, because a collection only moves what the sync.Pools hold (the
+// tunnels' 64 KiB buffers, crypto/tls's and the WebSocket library's) to
+// their victim caches; the next one frees it.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
 // releaseWhenIdle returns a Listener's Idle: idleRelease after the last
 // connection closed, if none is open then, it calls release
-// (debug.FreeOSMemory: the client runs the garbage collector and returns
+// (releaseMemory: the client runs the garbage collector and returns
 // its free memory to the system), so that an idle client holds what it needs and
 // not the buffers and TLS state of its last burst of tunnels. A burst
 // that ends and starts again within idleRelease costs nothing more.

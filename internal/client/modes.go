@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/sockio"
@@ -39,8 +40,7 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 // copyIn copies input into the tunnel until the input ends (then it tells
 // the server with a close frame) or the tunnel fails (then it calls
 // onFail, when given). A socket's input is waited for without a buffer
-// (sockio.Socket.ReadBorrowed): an idle connection holds none, even right
-// after a burst.
+// and off the stack of the TLS work (idle, below).
 func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 	var bp *[]byte
 	defer func() { bufpool.Put(bp) }()
@@ -65,14 +65,9 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 		bp = nil
 	}
 	read := func() (int, error) { return in.Read(borrow()) } // stdin: blocking reads
-	if c, ok := in.(net.Conn); ok {
-		sock := sockio.Of(c)
-		read = func() (int, error) {
-			giveBack()
-			return sock.ReadBorrowed(borrow, giveBack)
-		}
-	}
-	for {
+	// step reads once and sends what it read; it tells whether copying is
+	// over.
+	step := func() bool {
 		n, err := read()
 		full = n >= bufpool.Chunk
 		if n > 0 {
@@ -80,13 +75,68 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 				if onFail != nil {
 					onFail()
 				}
-				return
+				return true
 			}
 		}
 		if err != nil {
 			_ = tun.CloseWrite()
+			return true
+		}
+		return false
+	}
+	c, ok := in.(net.Conn)
+	if !ok {
+		for !step() {
+		}
+		return
+	}
+	sock := sockio.Of(c)
+	read = func() (int, error) {
+		giveBack()
+		return sock.ReadBorrowed(borrow, giveBack)
+	}
+	// A bulk transfer goes on reading while reads come back full.
+	steps := func() bool {
+		for {
+			if step() {
+				return true
+			}
+			if !full {
+				return false
+			}
+		}
+	}
+	idle(true, func() error {
+		giveBack()
+		return sock.Wait() // an error: the read that follows reports it
+	}, func(error) bool { return steps() })
+}
+
+// idle runs a direction of a tunnel's copy: wait waits until there is
+// something to do (without a buffer, with a shallow stack: the socket's
+// readiness); work does it on a goroutine of its own, gets wait's error
+// and tells whether the copy is over. With waitFirst the first work waits
+// for a first wait, otherwise it runs at once.
+//
+// A goroutine's stack grows with the deepest call it made (crypto/tls's
+// record layer, AES-GCM), and a collection halves it only while less
+// than a quarter is in use, which, counting the runtime's reserve, a
+// goroutine parked in the poller never is at 4 KiB: one that waited and
+// did the TLS work itself would keep 4 KiB or more for the tunnel's life.
+// The waiting goroutine here never runs TLS code and stays at the 2 KiB
+// minimum; the work's goroutine ends when the socket has nothing more.
+func idle(waitFirst bool, wait func() error, work func(waitErr error) bool) {
+	done := make(chan bool, 1)
+	var err error
+	if waitFirst {
+		err = wait()
+	}
+	for {
+		go func() { done <- work(err) }()
+		if <-done {
 			return
 		}
+		err = wait()
 	}
 }
 
@@ -96,27 +146,68 @@ func copyOut(w io.Writer, tun *Tunnel) error {
 	if c, ok := w.(net.Conn); ok {
 		w = sockio.Of(c)
 	}
-	for {
-		if err := tun.wait(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
+	if !tun.in.waits { // not TLS over a socket: no waiting beneath
+		for {
+			if end, err := copyFrames(w, tun, true, false, nil); end {
+				return err
 			}
-			return err
 		}
+	}
+	var result error
+	woke := false // the first work runs at once: the upgrade may have left bytes
+	idle(false, tun.in.sock.Wait, func(waitErr error) bool {
+		end, err := copyFrames(w, tun, false, woke, waitErr)
+		result, woke = err, true
+		return end
+	})
+	return result
+}
+
+// linger is how long copyFrames, having copied bytes, waits for the
+// server's next ones on its own goroutine before it leaves the wait to
+// copyOut's: in a transfer they are usually a moment away, and handing
+// each frame from goroutine to goroutine cost 10–20 % more CPU per GB.
+const linger = 5 * time.Millisecond
+
+// copyFrames copies tunnel bytes to w. Without block, it returns (false,
+// nil) once the server's next bytes are still to come (see Tunnel.wait
+// for block, woke and failed); otherwise it returns once the tunnel ended
+// (true, and nil for a normal close).
+func copyFrames(w io.Writer, tun *Tunnel, block, woke bool, failed error) (end bool, err error) {
+	copied := false // bytes were copied since the last wait (linger)
+	for {
+		if err := tun.wait(block, woke, failed); err != nil {
+			if errors.Is(err, errIdle) {
+				if copied {
+					copied = false
+					if ready, werr := tun.in.waitBriefly(linger); ready {
+						woke, failed = true, werr
+						continue
+					}
+				}
+				return false, nil
+			}
+			if errors.Is(err, io.EOF) {
+				return true, nil
+			}
+			return true, err
+		}
+		woke, failed = false, nil
 		bp := bufpool.Get()
 		n, err := tun.Read((*bp)[:bufpool.Chunk])
+		copied = copied || n > 0
 		if n > 0 {
 			if _, werr := w.Write((*bp)[:n]); werr != nil {
 				bufpool.Put(bp)
-				return werr
+				return true, werr
 			}
 		}
 		bufpool.Put(bp)
 		if errors.Is(err, io.EOF) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return err
+			return true, err
 		}
 	}
 }
@@ -141,6 +232,11 @@ type Listener struct {
 	// Idle, when set, is called when the last open connection has closed
 	// (on that connection's goroutine).
 	Idle func()
+	// Changed, when set, is called when a connection has been accepted,
+	// when its tunnel is open, and when it has closed or its open failed
+	// (on that connection's goroutine), e.g. to give memory back once a
+	// burst of opens is over (package idlemem).
+	Changed func()
 
 	active atomic.Int64
 	seq    atomic.Int64
@@ -173,6 +269,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		n := l.seq.Add(1)
 		l.active.Add(1)
+		l.changed()
 		fmt.Fprintf(l.Out, "[%d] Accepted new tcp connection, opening websocket tunnel.\n", n)
 		l.wg.Add(1)
 		go l.serveConn(ctx, c, n, opening)
@@ -190,13 +287,22 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, opening c
 		l.finish(n, err)
 		return
 	}
+	l.changed()
 	go func() { l.finish(n, carry(ctx, c, tun)) }()
+}
+
+// changed calls l.Changed when set.
+func (l *Listener) changed() {
+	if l.Changed != nil {
+		l.Changed()
+	}
 }
 
 // finish reports a connection's end.
 func (l *Listener) finish(n int64, err error) {
 	defer l.wg.Done()
 	defer func() {
+		l.changed()
 		if l.active.Add(-1) == 0 && l.Idle != nil {
 			l.Idle()
 		}

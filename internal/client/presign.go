@@ -58,6 +58,11 @@ func HostPort(dnsName string) (hostHeader, sni, addr string) {
 	return dnsName, host, net.JoinHostPort(host, "443")
 }
 
+// presigner signs every openTunnel URL of the process: it keeps the
+// signing key derived for a day, region and secret (four HMACs) instead of
+// deriving it again for every tunnel. It is safe for concurrent use.
+var presigner = v4.NewSigner()
+
 // PresignURL returns the wss:// URL of an openTunnel request signed with
 // SigV4 for service ec2-instance-connect, with its query in the AWS CLI's
 // order: instanceConnectEndpointId, remotePort, privateIpAddress,
@@ -83,7 +88,7 @@ func PresignURL(ctx context.Context, creds aws.Credentials, region string, t Tar
 	if err != nil {
 		return "", err
 	}
-	signed, _, err := v4.NewSigner().PresignHTTP(ctx, creds, req, emptySHA256, "ec2-instance-connect", region, now.UTC())
+	signed, _, err := presigner.PresignHTTP(ctx, creds, req, emptySHA256, "ec2-instance-connect", region, now.UTC())
 	if err != nil {
 		return "", fmt.Errorf("presign openTunnel: %w", err)
 	}

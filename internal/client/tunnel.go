@@ -53,6 +53,53 @@ type Dialer struct {
 	// resumed under the trust (TLS.RootCAs) it was first verified with.
 	sessionsOnce sync.Once
 	sessions     tls.ClientSessionCache
+
+	// configs are the TLS configurations of the names dialed, made once
+	// per name: every tunnel's connection keeps its configuration, and a
+	// clone per tunnel cost memory and time.
+	configsMu sync.Mutex
+	configs   map[string]*tunnelTLS
+}
+
+// tunnelTLS are the TLS configurations of one server name: full has the
+// default key exchanges, classical offers X25519 alone (dialTLS).
+type tunnelTLS struct {
+	full, classical *tls.Config
+}
+
+// maxConfigs bounds the names whose TLS configurations a Dialer keeps;
+// others get new ones per tunnel.
+const maxConfigs = 64
+
+// tlsConfigs returns the TLS configurations for tunnels to sni, made from
+// d.TLS on first use (d.TLS must not change once the Dialer is used).
+func (d *Dialer) tlsConfigs(sni string) *tunnelTLS {
+	d.configsMu.Lock()
+	defer d.configsMu.Unlock()
+	if c, ok := d.configs[sni]; ok {
+		return c
+	}
+	full := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.TLS != nil {
+		full = d.TLS.Clone()
+	}
+	full.ServerName = sni
+	full.NextProtos = []string{"http/1.1"}
+	if full.ClientSessionCache == nil {
+		full.ClientSessionCache = d.sessionCache()
+	}
+	c := &tunnelTLS{full: full}
+	if full.CurvePreferences == nil {
+		c.classical = full.Clone()
+		c.classical.CurvePreferences = []tls.CurveID{tls.X25519}
+	}
+	if d.configs == nil {
+		d.configs = map[string]*tunnelTLS{}
+	}
+	if len(d.configs) < maxConfigs {
+		d.configs[sni] = c
+	}
+	return c
 }
 
 // sessionCache is the Dialer's TLS session cache.
@@ -116,15 +163,7 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	if d.DialAddr != "" {
 		addr = d.DialAddr
 	}
-	tcfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if d.TLS != nil {
-		tcfg = d.TLS.Clone()
-	}
-	tcfg.ServerName = sni
-	tcfg.NextProtos = []string{"http/1.1"}
-	if tcfg.ClientSessionCache == nil {
-		tcfg.ClientSessionCache = d.sessionCache()
-	}
+	tcfg := d.tlsConfigs(sni)
 	var refused *RefusedError
 	var requestID string
 	hdr := http.Header{}
@@ -169,11 +208,19 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		}
 		return nil, fmt.Errorf("open tunnel to %s: %w", addr, err)
 	}
-	var rd io.Reader = conn
+	var pre []byte
 	if br != nil {
-		rd = io.MultiReader(br, conn)
+		// Bytes the server sent right after its answer: served first.
+		if n := br.Buffered(); n > 0 {
+			pre = make([]byte, n)
+			_, _ = io.ReadFull(br, pre)
+		}
+		ws.PutReader(br)
 	}
-	return &Tunnel{conn: conn, rd: wsframe.NewReader(rd, false), wr: wsframe.NewWriter(conn, true), RequestID: requestID}, nil
+	t := &Tunnel{conn: conn, wr: wsframe.NewWriter(conn, true), RequestID: requestID}
+	t.in.init(conn, pre)
+	t.rd = wsframe.NewReader(&t.in, false)
+	return t, nil
 }
 
 // dialTCP connects to addr, from d.LocalAddr when set.
@@ -186,7 +233,7 @@ func (d *Dialer) dialTCP(ctx context.Context, network, addr string) (net.Conn, e
 	return tlsbatch.Wrap(c), nil
 }
 
-// dialTLS connects to addr and makes the TLS handshake. When cfg has the
+// dialTLS connects to addr and makes the TLS handshake. When cfgs.full has the
 // default key exchanges and its session cache holds a session to resume,
 // the handshake offers X25519 alone instead of the hybrid
 // X25519MLKEM768, whose ML-KEM key generation and decapsulation are
@@ -198,12 +245,10 @@ func (d *Dialer) dialTCP(ctx context.Context, network, addr string) (net.Conn, e
 // A handshake that does not resume after all (the server no longer
 // accepts the session) is therefore abandoned before anything is sent on
 // it and made again with the default exchanges, as is one that failed.
-func (d *Dialer) dialTLS(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
-	classical := cfg.CurvePreferences == nil && hasSession(cfg)
-	if classical {
-		x := cfg.Clone()
-		x.CurvePreferences = []tls.CurveID{tls.X25519}
-		c, err := d.handshake(ctx, network, addr, x)
+func (d *Dialer) dialTLS(ctx context.Context, network, addr string, cfgs *tunnelTLS) (net.Conn, error) {
+	cfg := cfgs.full
+	if cfgs.classical != nil && hasSession(cfg) {
+		c, err := d.handshake(ctx, network, addr, cfgs.classical)
 		if err == nil && c.ConnectionState().DidResume {
 			return c, nil
 		}
@@ -299,6 +344,7 @@ type Tunnel struct {
 	RequestID string
 
 	conn net.Conn
+	in   serverReader // rd's source
 	rd   *wsframe.Reader
 	wr   *wsframe.Writer
 
@@ -340,7 +386,7 @@ func (t *Tunnel) writeOwned(buf []byte) error {
 func (t *Tunnel) Read(p []byte) (int, error) {
 	t.rmu.Lock()
 	defer t.rmu.Unlock()
-	if err := t.awaitData(); err != nil {
+	if err := t.awaitData(true, false, nil); err != nil {
 		return 0, err
 	}
 	n, err := t.rd.Read(p)
@@ -351,16 +397,24 @@ func (t *Tunnel) Read(p []byte) (int, error) {
 }
 
 // wait returns once Read has bytes to give (or its error), without a
-// buffer: an idle tunnel's reader holds none.
-func (t *Tunnel) wait() error {
+// buffer: an idle tunnel's reader holds none. Without block, it returns
+// errIdle instead of waiting for the server's next bytes on the socket:
+// the caller waits (t.in.sock.Wait), then calls again with woke set and
+// the wait's error in failed, which is reported as Read would.
+func (t *Tunnel) wait(block, woke bool, failed error) error {
 	t.rmu.Lock()
 	defer t.rmu.Unlock()
-	return t.awaitData()
+	return t.awaitData(block, woke, failed)
 }
 
+// errIdle is wait's answer when the server's next bytes are still to
+// come and it was not to wait for them.
+var errIdle = errors.New("client: no bytes from the server yet")
+
 // awaitData reads frames until a data frame has bytes left to read, and
-// answers the control frames on the way; t.rmu is held.
-func (t *Tunnel) awaitData() error {
+// answers the control frames on the way; t.rmu is held. See wait for
+// block, woke and failed.
+func (t *Tunnel) awaitData(block, woke bool, failed error) error {
 	if t.closed != nil {
 		return t.closed
 	}
@@ -368,7 +422,25 @@ func (t *Tunnel) awaitData() error {
 		if t.rd.Remaining() > 0 {
 			return nil
 		}
-		f, err := t.rd.Next()
+		// Idle, the goroutine waits off crypto/tls's stack (serverReader).
+		var err error
+		switch {
+		case woke: // the socket has bytes (crypto/tls held none), or failed
+			err, woke = failed, false
+		case t.in.held():
+		case !block:
+			// Bytes on the socket already (a bulk transfer): read on
+			// here rather than hand them to another goroutine.
+			if !readableNow(t.in.rc) {
+				return errIdle
+			}
+		default:
+			err = t.in.sock.Wait()
+		}
+		var f wsframe.Frame
+		if err == nil {
+			f, err = t.rd.Next()
+		}
 		if err != nil {
 			if t.wr.Closed() {
 				t.closed = io.EOF // we closed; the server went
@@ -432,4 +504,4 @@ func (t *Tunnel) CloseWrite() error {
 func (t *Tunnel) Close() error { return t.conn.Close() }
 
 // SetReadDeadline sets the read deadline of the connection.
-func (t *Tunnel) SetReadDeadline(d time.Time) error { return t.conn.SetReadDeadline(d) }
+func (t *Tunnel) SetReadDeadline(d time.Time) error { return t.in.setDeadline(d) }
