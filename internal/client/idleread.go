@@ -1,7 +1,6 @@
 package client
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"os"
@@ -9,8 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/util/sockio"
-	"github.com/postern/postern/internal/wire/tlsbatch"
 )
 
 // serverReader is what a tunnel's frame reader reads the server's
@@ -44,7 +43,7 @@ type serverReader struct {
 // init makes r the reader of conn's server bytes, pre served first.
 func (r *serverReader) init(conn net.Conn, pre []byte) {
 	r.conn, r.pre = conn, pre
-	if raw := socketBeneath(conn); raw != nil {
+	if raw := netutil.TCPBeneath(conn); raw != nil {
 		if rc, err := raw.(*net.TCPConn).SyscallConn(); err == nil {
 			r.sock, r.rc, r.waits = sockio.Of(raw), rc, true
 		}
@@ -126,21 +125,4 @@ func (r *serverReader) waitBriefly(d time.Duration) (bool, error) {
 		return false, nil
 	}
 	return true, err
-}
-
-// socketBeneath returns the TCP socket beneath a TLS connection (over a
-// tlsbatch.Conn), or nil when c is not one.
-func socketBeneath(c net.Conn) net.Conn {
-	tc, ok := c.(*tls.Conn)
-	if !ok {
-		return nil
-	}
-	b := tlsbatch.Of(tc)
-	if b == nil {
-		return nil
-	}
-	if raw, ok := b.Conn.(*net.TCPConn); ok {
-		return raw
-	}
-	return nil
 }

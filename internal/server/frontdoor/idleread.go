@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/util/sockio"
-	"github.com/postern/postern/internal/wire/tlsbatch"
 )
 
 // clientReader is what a tunnel's frame reader reads the client's
@@ -83,22 +82,4 @@ func (c *clientReader) wait(restore func()) error {
 	// WebSocket frame) woke the runtime's sysmon, which then polled every
 	// 20 µs (internal/util/sockio).
 	return c.sock.Wait()
-}
-
-// socketBeneath returns the TCP socket beneath c (a *tls.Conn over the
-// front door's listener wrappers), or nil when it cannot be found.
-func socketBeneath(c net.Conn) net.Conn {
-	for range 6 {
-		switch x := c.(type) {
-		case *net.TCPConn:
-			return x
-		case *tlsbatch.Conn:
-			c = x.Conn
-		case interface{ NetConn() net.Conn }: // *tls.Conn, httpedge.Conn
-			c = x.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
 }

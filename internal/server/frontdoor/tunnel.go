@@ -21,6 +21,7 @@ import (
 	"github.com/postern/postern/internal/server/relay"
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/idlemem"
+	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/wire/tlsbatch"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 	"github.com/postern/postern/internal/wire/wsframe"
@@ -162,7 +163,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		stream: stream, started: f.cfg.Now(), log: f.log, finished: make(chan struct{})}
 	t.in = clientReader{src: rd, conn: conn}
 	if rd == io.Reader(conn) {
-		t.in.setRaw(socketBeneath(conn))
+		t.in.setRaw(netutil.TCPBeneath(conn))
 	}
 	t.rd = wsframe.NewReader(&t.in, true)
 	t.lastRead.Store(time.Now().UnixNano())

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/postern/postern/internal/util/netutil"
 )
 
 // Config configures a Limiter.
@@ -211,15 +213,6 @@ func Trust(ctx context.Context) {
 }
 
 func find(c net.Conn) *Conn {
-	for range 4 {
-		switch x := c.(type) {
-		case *Conn:
-			return x
-		case interface{ NetConn() net.Conn }:
-			c = x.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
+	x, _ := netutil.Beneath[*Conn](c)
+	return x
 }

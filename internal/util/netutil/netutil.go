@@ -80,3 +80,30 @@ func (c *BufferedConn) Read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
+
+// Beneath returns the connection of type T that c is or wraps: c itself,
+// or the first one of type T reached by unwrapping c through NetConn
+// methods (crypto/tls's, tlsbatch's, httpedge's and BufferedConn's). It
+// returns false when there is none.
+func Beneath[T net.Conn](c net.Conn) (T, bool) {
+	for range 8 {
+		if t, ok := c.(T); ok {
+			return t, true
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.NetConn()
+	}
+	var none T
+	return none, false
+}
+
+// TCPBeneath returns the TCP socket beneath c (see Beneath), or nil.
+func TCPBeneath(c net.Conn) net.Conn {
+	if t, ok := Beneath[*net.TCPConn](c); ok {
+		return t
+	}
+	return nil
+}

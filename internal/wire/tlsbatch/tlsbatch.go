@@ -19,6 +19,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/util/sockio"
 )
 
@@ -51,18 +52,12 @@ func (c *Conn) Read(p []byte) (int, error) { return c.sock.Read(p) }
 // Of returns the Conn beneath c (a *tls.Conn, or a wrapper of one with a
 // NetConn method), or nil when there is none.
 func Of(c net.Conn) *Conn {
-	for range 4 {
-		switch x := c.(type) {
-		case *Conn:
-			return x
-		case interface{ NetConn() net.Conn }: // *tls.Conn and wrappers
-			c = x.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
+	b, _ := netutil.Beneath[*Conn](c)
+	return b
 }
+
+// NetConn returns the connection beneath c (for netutil.Beneath).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
 
 // Write holds p back while a batch is open; otherwise it writes it now.
 func (c *Conn) Write(p []byte) (int, error) {
