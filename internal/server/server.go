@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,16 +127,24 @@ func redactDSN(dsn string) string {
 	return dsn
 }
 
+// gcFloor is the least headroom the collector gives the heap
+// (gcTuner): GOGC 100 up to a live heap of gcFloor, 50 from twice that.
+const gcFloor = 4 << 20
+
 // Run starts the server and blocks until ctx is cancelled (SIGINT/SIGTERM
 // in the CLI), then shuts down gracefully. What it made and how to connect
 // is printed to out; logs go to logger.
 func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) error {
 	if os.Getenv("GOGC") == "" {
-		// A server holds many idle tunnels whose heap barely changes; a
-		// collection at 1.5× the live heap instead of 2× costs little CPU
-		// and keeps about 7 KiB less per idle tunnel (measured with
-		// BenchmarkConcurrentTunnels: 41.9 → 34.9 KiB at 2,000 tunnels).
-		debug.SetGCPercent(50)
+		// A server holding many tunnels collects at 1.5× its live heap
+		// (GOGC 50: less memory per tunnel than Go's 2×), but a small
+		// heap gets at least gcFloor of headroom: with a few tunnels
+		// open the live heap is ~1.5 MiB and an open allocates ~100 KiB,
+		// so GOGC 50 collected every few opens (9–16 % of the server's
+		// CPU per open, internal/bench/tunnelbench). At most gcFloor/2
+		// more than GOGC 50 would keep, none above 2×gcFloor live.
+		gc := startGCTuner(gcFloor, 50, 100)
+		defer gc.Stop()
 	}
 	cfg, err := resolveConfig(opts)
 	if err != nil {

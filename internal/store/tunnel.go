@@ -101,6 +101,19 @@ type PresignUses interface {
 	DeleteExpiredPresignUses(ctx context.Context, before time.Time) (int, error)
 }
 
+// UnsyncedPresignUses is a replay guard that can record a first use
+// without waiting for the disk (sqlstore: SQLite and PostgreSQL).
+type UnsyncedPresignUses interface {
+	// RecordPresignUseUnsynced is RecordPresignUse, except that it returns
+	// once the record is committed and visible to every later call, not
+	// once it is on disk: it survives a crash of this process, and is on
+	// disk once any later durable commit of the store (AppendEvents, …)
+	// returned, and within a bounded time otherwise. Use it only where a
+	// durable commit always follows before anything depends on the record
+	// surviving a machine crash (the front door: the attempt's record).
+	RecordPresignUseUnsynced(ctx context.Context, u PresignUse) (first PresignUse, isFirst bool, err error)
+}
+
 // Event is one audit record: a CloudTrail-shaped JSON document (Body) plus
 // the fields that lookups filter on.
 type Event struct {

@@ -303,7 +303,14 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 	if ref := f.checkLifetime(q, req, res); ref != nil {
 		return nil, ref
 	}
-	replay := f.startReplayCheck(ctx, req, res)
+	// The guard's refusal ends the agent's dial at once: a replayed URL
+	// must not hold the slot and the client for as long as a target that
+	// does not answer makes the dial last (the deferred call then answers
+	// with the refusal). The guard's own goroutine cancels it, so no
+	// goroutine waits for the guard's answer only to end the dial.
+	dialCtx, endDial := context.WithCancel(ctx)
+	defer endDial()
+	replay := f.startReplayCheck(ctx, req, res, endDial)
 	defer func() {
 		if rr := replay(); rr != nil {
 			// Recorded as when the guard answered before any dial: a
@@ -391,17 +398,6 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 			return nil, ref
 		}
 	}
-	// The guard's refusal ends the dial at once: a replayed URL must not
-	// hold the slot and the client for as long as a target that does not
-	// answer makes the dial last (the deferred call then answers with the
-	// refusal).
-	dialCtx, endDial := context.WithCancel(ctx)
-	defer endDial()
-	go func() {
-		if replay() != nil {
-			endDial()
-		}
-	}()
 	stream, agentID, err := f.cfg.Relay.Open(dialCtx, ep.EndpointID, dial)
 	req.agentID = agentID
 	if err != nil {
@@ -580,11 +576,18 @@ func signatureRefusal(e *sigv4.Error) *Refusal {
 
 // startReplayCheck runs checkReplay in its own goroutine and returns
 // the function that waits for its answer (every call gives the same one).
-// The goroutine reads only req.at, req.sourceIP and res, which no later
-// check changes.
-func (f *FrontDoor) startReplayCheck(ctx context.Context, req *request, res *sigv4.Result) func() *Refusal {
+// On a refusal the goroutine calls onRefuse (it ends the agent's dial)
+// before it answers. The goroutine reads only req.at, req.sourceIP and
+// res, which no later check changes.
+func (f *FrontDoor) startReplayCheck(ctx context.Context, req *request, res *sigv4.Result, onRefuse func()) func() *Refusal {
 	done := make(chan *Refusal, 1)
-	go func() { done <- f.checkReplay(ctx, req, res) }()
+	go func() {
+		ref := f.checkReplay(ctx, req, res)
+		if ref != nil {
+			onRefuse()
+		}
+		done <- ref
+	}()
 	var once sync.Once
 	var ref *Refusal
 	return func() *Refusal {
@@ -601,8 +604,16 @@ func (f *FrontDoor) checkReplay(ctx context.Context, req *request, res *sigv4.Re
 	if expires.IsZero() {
 		expires = req.at.Add(15 * time.Minute)
 	}
-	first, isFirst, err := f.cfg.Store.RecordPresignUse(ctx, store.PresignUse{SignatureHash: sum[:], SourceIP: req.sourceIP,
-		FirstUsedAt: req.at.UTC(), ExpiresAt: expires.UTC()})
+	u := store.PresignUse{SignatureHash: sum[:], SourceIP: req.sourceIP, FirstUsedAt: req.at.UTC(), ExpiresAt: expires.UTC()}
+	record := f.cfg.Store.RecordPresignUse
+	if us, ok := f.cfg.Store.(store.UnsyncedPresignUses); ok {
+		// The guard's write need not wait for the disk: the attempt's
+		// record, a durable commit, always follows it before the client
+		// is answered (allowed or refused) and before any byte flows,
+		// and puts it on disk (store.UnsyncedPresignUses).
+		record = us.RecordPresignUseUnsynced
+	}
+	first, isFirst, err := record(ctx, u)
 	if err != nil {
 		return f.internal("record presigned URL use", err)
 	}

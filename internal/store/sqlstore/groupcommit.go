@@ -76,16 +76,26 @@ type groupCommit struct {
 	// running group, under mu; onGroup of the size of every group taken.
 	onQueue func()
 	onGroup func(n int)
+	// h is where the groups commit: nil, the write handle (durable
+	// commits); for the unsynced group, the unsynced handle. after, when
+	// set, runs after each commit that succeeded (the unsynced group:
+	// schedule the sync of the log).
+	h     *writeHandle
+	after func()
 }
 
 // groupWrite runs fn, a quiet write, in a group commit (see above) and
 // returns once the group's commit is durable, or failed: fn's own error,
 // or the group's.
 func (s *Store) groupWrite(ctx context.Context, fn func(q querier) error) error {
+	return s.groupWriteOn(&s.group, ctx, fn)
+}
+
+// groupWriteOn is groupWrite in the group commits of g.
+func (s *Store) groupWriteOn(g *groupCommit, ctx context.Context, fn func(q querier) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sqlstore: write not run: %w", err)
 	}
-	g := &s.group
 	op := &groupOp{ctx: ctx, fn: fn, wake: make(chan struct{}, 1)}
 	g.mu.Lock()
 	g.queue = append(g.queue, op)
@@ -101,7 +111,7 @@ func (s *Store) groupWrite(ctx context.Context, fn func(q querier) error) error 
 			return op.err
 		}
 	}
-	s.leadGroup(op)
+	s.leadGroup(g, op)
 	return op.err
 }
 
@@ -131,11 +141,10 @@ func (g *groupCommit) handOff() {
 	next.wake <- struct{}{}
 }
 
-// leadGroup commits one group, led by first (the queue's first write):
+// leadGroup commits one group of g, led by first (the queue's first write):
 // the writes queued by the time the transaction began, first included.
 // Then it reports to each write's caller and hands the lead on.
-func (s *Store) leadGroup(first *groupOp) {
-	g := &s.group
+func (s *Store) leadGroup(g *groupCommit, first *groupOp) {
 	var batch []*groupOp
 	finished := false
 	defer func() {
@@ -156,7 +165,7 @@ func (s *Store) leadGroup(first *groupOp) {
 		g.handOff()
 	}()
 	bctx := context.WithoutCancel(first.ctx)
-	err := s.writeTxMode(bctx, s.d.writeTxOptions(), countNever, func(tx *cachedTx) error {
+	err := s.writeTxOn(bctx, g.h, s.d.writeTxOptions(), countNever, func(tx *cachedTx) error {
 		if batch == nil { // the first attempt: the writes queued until now
 			batch = g.take()
 			if g.onGroup != nil {
@@ -174,6 +183,9 @@ func (s *Store) leadGroup(first *groupOp) {
 		batch = g.take()
 	}
 	finished = true
+	if err == nil && g.after != nil {
+		g.after()
+	}
 	for _, op := range batch {
 		if err != nil && !op.own && !op.skip {
 			op.err = err

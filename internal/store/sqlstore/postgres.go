@@ -71,6 +71,12 @@ func (p *PostgresStore) NotifyReplicas(ctx context.Context) error {
 	return nil
 }
 
+// RecordPresignUseUnsynced implements store.UnsyncedPresignUses (see
+// Store.RecordPresignUseUnsynced).
+func (p *PostgresStore) RecordPresignUseUnsynced(ctx context.Context, u store.PresignUse) (store.PresignUse, bool, error) {
+	return p.s.RecordPresignUseUnsynced(ctx, u)
+}
+
 // ReplicasChanged receives a value when a replica (this one included)
 // called NotifyReplicas; several notices may arrive as one.
 func (p *PostgresStore) ReplicasChanged() <-chan struct{} { return p.feed.replicas }
@@ -150,6 +156,9 @@ func openPostgres(ctx context.Context, dsn string, logger *slog.Logger, o postgr
 	s.log.Debug("sqlstore: opened postgres", "database", cfg.Database, "host", cfg.Host, "port", cfg.Port,
 		"writers", o.writers, "readers", o.readers)
 	s.notifyStmt = "SELECT pg_notify('" + changesChannel + "', '')"
+	// The replay guard's unsynced writes (unsynced.go): the write handle,
+	// without waiting for the WAL flush.
+	s.unsyncedGroup.h = &writeHandle{db: writer, writes: s.writes, start: "SET LOCAL synchronous_commit TO OFF"}
 	return s, cfg, nil
 }
 

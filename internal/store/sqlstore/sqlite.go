@@ -153,6 +153,13 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
 	}
 	s.unsynced.db, s.unsynced.writes = unsynced, newStmtCache(unsynced)
+	if err := s.unsynced.learnPath(ctx, unsynced); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
+	}
+	s.unsyncedGroup.h = &writeHandle{db: unsynced, writes: s.unsynced.writes}
+	s.unsyncedGroup.after = func() { s.unsynced.committed(s) }
+	s.unsynced.durableWriter = o.synchronous == "FULL"
 	s.log.Debug("sqlstore: opened sqlite", "path", abs, "synchronous", o.synchronous,
 		"writers", o.writers, "readers", o.readers)
 	return s, nil

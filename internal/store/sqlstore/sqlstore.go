@@ -49,7 +49,10 @@
 // failed commit fails every write in it. A lone write is a transaction of
 // its own, as before. With SQLite, read-only API calls' records commit
 // on a third connection with synchronous=NORMAL (unsynced.go), taken in
-// turn with the writer connection.
+// turn with the writer connection; so do the replay guard's writes
+// (RecordPresignUseUnsynced), in group commits of their own, made
+// durable by the durable commit of the attempt's record that follows
+// them (with PostgreSQL: synchronous_commit off for those transactions).
 //
 // fn given to InTx must use only the Repo it is passed. With SQLite, a
 // write through the Store itself inside fn waits for the one writer
@@ -123,8 +126,9 @@ type Store struct {
 	endpoints endpointCache
 	// unsynced syncs the log of unsynced commits (unsynced.go).
 	unsynced unsyncedLog
-	// group commits quiet writes together (groupcommit.go).
-	group groupCommit
+	// group commits quiet writes together (groupcommit.go); unsyncedGroup
+	// those that need not wait for the disk (unsynced.go).
+	group, unsyncedGroup groupCommit
 
 	closeOnce sync.Once
 	closeErr  error
@@ -398,6 +402,23 @@ func (s *Store) writeTxWith(ctx context.Context, opts *sql.TxOptions, counted bo
 
 // writeTxMode is writeTxWith with a countMode.
 func (s *Store) writeTxMode(ctx context.Context, opts *sql.TxOptions, mode countMode, fn func(tx *cachedTx) error) error {
+	return s.writeTxOn(ctx, nil, opts, mode, fn)
+}
+
+// writeHandle is where a write transaction runs other than on the write
+// handle with its durable commits (nil): the unsynced group's
+// transactions (unsynced.go). It shares the write handle's queue
+// (writeGate).
+type writeHandle struct {
+	db     *sql.DB
+	writes *stmtCache // prepared statements on db
+	// start, when not empty, runs first in every transaction (PostgreSQL:
+	// SET LOCAL synchronous_commit TO OFF).
+	start string
+}
+
+// writeTxOn is writeTxMode on the handle h (nil: the write handle).
+func (s *Store) writeTxOn(ctx context.Context, h *writeHandle, opts *sql.TxOptions, mode countMode, fn func(tx *cachedTx) error) error {
 	if b := s.bound(ctx); b != nil {
 		if mode == countAlways {
 			b.tx.changed = true
@@ -408,7 +429,7 @@ func (s *Store) writeTxMode(ctx context.Context, opts *sql.TxOptions, mode count
 		// The migration transaction (opts nil) never escalates: it may
 		// run before the table contendedTxStart locks exists.
 		escalate := attempt > escalateAfter && opts != nil
-		retry, err := s.writeTxOnce(ctx, opts, escalate, mode, fn)
+		retry, err := s.writeTxOnce(ctx, h, opts, escalate, mode, fn)
 		if err == nil || !retry || attempt == maxTxAttempts || ctx.Err() != nil {
 			return err
 		}
@@ -430,8 +451,12 @@ func (s *Store) writeTxMode(ctx context.Context, opts *sql.TxOptions, mode count
 // dialect's contendedTxStart first. retry says that the transaction failed
 // because of a concurrent one (errRetry), whether or not fn passed the
 // error on.
-func (s *Store) writeTxOnce(ctx context.Context, opts *sql.TxOptions, escalate bool, mode countMode, fn func(tx *cachedTx) error) (retry bool, err error) {
-	conn, release, err := s.writeConn(ctx)
+func (s *Store) writeTxOnce(ctx context.Context, h *writeHandle, opts *sql.TxOptions, escalate bool, mode countMode, fn func(tx *cachedTx) error) (retry bool, err error) {
+	db, writes := s.writer, s.writes
+	if h != nil {
+		db, writes = h.db, h.writes
+	}
+	conn, release, err := s.writeConnOn(ctx, db)
 	if err != nil {
 		return false, err
 	}
@@ -449,7 +474,14 @@ func (s *Store) writeTxOnce(ctx context.Context, opts *sql.TxOptions, escalate b
 			}
 		}
 	}()
-	ct := &cachedTx{Tx: tx, c: s.writes, classify: s.d.classify}
+	ct := &cachedTx{Tx: tx, c: writes, classify: s.d.classify}
+	if h != nil && h.start != "" {
+		if _, err := tx.ExecContext(ctx, h.start); err != nil {
+			finished = true
+			tx.Rollback() //nolint:errcheck // the error that matters is err
+			return s.d.classify(err) == errRetry, fmt.Errorf("sqlstore: begin transaction: %w", err)
+		}
+	}
 	if stmt := s.d.contendedTxStart(); escalate && stmt != "" {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			finished = true

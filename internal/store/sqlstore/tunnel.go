@@ -267,9 +267,29 @@ func (r *repo) DeleteExpiredJoinTokens(ctx context.Context, before time.Time) (i
 // DO NOTHING that changes a row is the first use; the stored record is
 // then read back in the same transaction.
 func (r *repo) RecordPresignUse(ctx context.Context, u store.PresignUse) (store.PresignUse, bool, error) {
+	return r.recordPresignUse(ctx, u, r.writeQuiet)
+}
+
+// RecordPresignUseUnsynced implements store.UnsyncedPresignUses: as
+// RecordPresignUse, in a group commit that does not wait for the disk
+// (unsynced.go). Inside a transaction, or with a context bound to one, it
+// is RecordPresignUse.
+func (s *Store) RecordPresignUseUnsynced(ctx context.Context, u store.PresignUse) (store.PresignUse, bool, error) {
+	r := &s.repo
+	if s.unsyncedGroup.h == nil || s.bound(ctx) != nil {
+		return r.RecordPresignUse(ctx, u)
+	}
+	return r.recordPresignUse(ctx, u, func(ctx context.Context, fn func(q querier) error) error {
+		return s.groupWriteOn(&s.unsyncedGroup, ctx, fn)
+	})
+}
+
+// recordPresignUse is RecordPresignUse, its write run by write.
+func (r *repo) recordPresignUse(ctx context.Context, u store.PresignUse,
+	write func(ctx context.Context, fn func(q querier) error) error) (store.PresignUse, bool, error) {
 	var first store.PresignUse
 	var isFirst bool
-	err := r.writeQuiet(ctx, func(q querier) error {
+	err := write(ctx, func(q querier) error {
 		res, err := q.ExecContext(ctx, r.q("INSERT INTO presign_uses (signature_hash, source_ip, first_used_at, expires_at)"+
 			" VALUES (?, ?, ?, ?) "+r.s.d.onConflictIgnore([]string{"signature_hash"})),
 			blob(u.SignatureHash), u.SourceIP, optMicros(u.FirstUsedAt), optMicros(u.ExpiresAt))
@@ -322,12 +342,25 @@ func (r *repo) AppendEvent(ctx context.Context, e store.Event) error {
 
 // AppendEvents implements store.Events: all in one transaction (one
 // commit, one sync), or none.
-func (r *repo) AppendEvents(ctx context.Context, evs []store.Event) error {
+func (r *repo) AppendEvents(ctx context.Context, evs []store.Event) (err error) {
 	if len(evs) == 0 {
 		return nil
 	}
 	insert := r.q("INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	err := r.writeQuiet(ctx, func(q querier) error {
+	// A commit of its own that inserts, with synchronous=FULL, syncs the
+	// write-ahead log and with it every unsynced commit before it
+	// (unsynced.go).
+	own := r.tx == nil && r.s.bound(ctx) == nil && r.s.unsynced.durableWriter
+	var seq uint64
+	if own {
+		seq = r.s.unsynced.commits.Load()
+	}
+	defer func() {
+		if own && err == nil {
+			r.s.unsynced.cover(seq)
+		}
+	}()
+	err = r.writeQuiet(ctx, func(q querier) error {
 		for _, e := range evs {
 			if _, err := q.ExecContext(ctx, insert, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
 				e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body); err != nil {
@@ -336,7 +369,8 @@ func (r *repo) AppendEvents(ctx context.Context, evs []store.Event) error {
 		}
 		return nil
 	})
-	return r.fail(err, "append %d events", len(evs))
+	err = r.fail(err, "append %d events", len(evs))
+	return err
 }
 
 // ListEvents implements store.Events: newest first, events of the same

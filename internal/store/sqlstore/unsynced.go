@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postern/postern/internal/store"
@@ -34,9 +35,50 @@ type unsyncedLog struct {
 	mu      sync.Mutex
 	walPath string // the database's -wal file, once known
 	pending bool   // a sync is scheduled
-	// onSync, when set (tests), hears of each sync.
+	// onSync, when set (tests), hears of each sync; window, when not 0
+	// (tests), replaces UnsyncedWindow.
 	onSync func(error)
+	onSkip func() // a sync found nothing left to sync (tests)
+	window time.Duration
+
+	// commits counts the unsynced commits; covered is the highest count
+	// that a durable commit (AppendEvents on a writer connection with
+	// synchronous=FULL: durableWriter) read before it began, and so
+	// synced: its commit syncs the whole log. A scheduled sync that finds
+	// every unsynced commit covered has nothing left to do.
+	commits, covered atomic.Uint64
+	durableWriter    bool
 }
+
+// cover records that a durable commit, begun after the first seq unsynced
+// commits had committed, returned: they are on disk.
+func (u *unsyncedLog) cover(seq uint64) {
+	for {
+		c := u.covered.Load()
+		if c >= seq || u.covered.CompareAndSwap(c, seq) {
+			return
+		}
+	}
+}
+
+// Unsynced writes of the replay guard.
+//
+// RecordPresignUseUnsynced records a presigned URL's first use in a group
+// commit of its own (the unsyncedGroup, groupcommit.go) that does not wait
+// for the disk: with SQLite on the unsynced connection (synchronous=NORMAL),
+// with PostgreSQL in transactions with synchronous_commit off. The row is
+// visible to every later use at once, so a replay is refused as before, and
+// it is durable as soon as any later durable commit of the store returned:
+// SQLite's FULL commit syncs the whole write-ahead log, every earlier frame
+// included, and PostgreSQL flushes its WAL in order, up to the synchronous
+// commit's own record. The front door always commits the attempt's record
+// (OpenTunnel, allowed or refused: a durable commit) after the guard's
+// write and before it answers or lets a byte through, so a guard row that
+// a tunnel or a refusal depends on is on disk before either; one that no
+// durable commit followed belongs to an attempt that got neither (the
+// process stopped before its record), and reaches the disk within
+// UnsyncedWindow anyway (SQLite; PostgreSQL's WAL writer flushes
+// asynchronous commits within three wal_writer_delay).
 
 // AppendEventsUnsynced stores events as AppendEvents does, in one
 // transaction, but with SQLite it does not wait for the disk: the commit
@@ -80,12 +122,20 @@ func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: unsynced commit: %w", s.classified(err))
 	}
-	s.unsynced.schedule(s)
+	s.unsynced.committed(s)
 	return nil
 }
 
+// committed counts an unsynced commit and schedules the sync of the log.
+func (u *unsyncedLog) committed(s *Store) {
+	u.commits.Add(1)
+	u.schedule(s)
+}
+
 // learnPath finds the database file's path once, for its -wal file.
-func (u *unsyncedLog) learnPath(ctx context.Context, conn *sql.Conn) error {
+func (u *unsyncedLog) learnPath(ctx context.Context, conn interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.walPath != "" {
@@ -110,7 +160,11 @@ func (u *unsyncedLog) schedule(s *Store) {
 		return
 	}
 	u.pending = true
-	time.AfterFunc(UnsyncedWindow, func() { s.syncLog() })
+	window := UnsyncedWindow
+	if u.window != 0 {
+		window = u.window
+	}
+	time.AfterFunc(window, func() { s.syncLog() })
 }
 
 // syncLog syncs the write-ahead log file to the disk (fsync: the commits
@@ -120,8 +174,17 @@ func (s *Store) syncLog() {
 	u := &s.unsynced
 	u.mu.Lock()
 	u.pending = false
-	path, onSync := u.walPath, u.onSync
+	path, onSync, onSkip := u.walPath, u.onSync, u.onSkip
 	u.mu.Unlock()
+	// Every commit counted before pending was cleared is counted in
+	// commits now (it counted before it found pending set); a later one
+	// schedules a sync of its own.
+	if u.covered.Load() >= u.commits.Load() {
+		if onSkip != nil {
+			onSkip()
+		}
+		return
+	}
 	err := syncFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil

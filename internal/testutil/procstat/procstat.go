@@ -1,7 +1,8 @@
 // Package procstat reads a process's resource use from /proc for
 // benchmarks that measure the binaries as a user runs them: CPU time
 // (utime+stime from /proc/PID/stat) and proportional set size (PSS, from
-// /proc/PID/smaps_rollup). Linux only.
+// /proc/PID/smaps_rollup); and, for tests of durability, how many pages
+// of a file are not on the disk yet (UnsyncedPages). Linux only.
 package procstat
 
 import (
