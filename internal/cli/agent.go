@@ -37,7 +37,7 @@ func endpointAgentCommand(env *Env) *cobra.Command {
 	var cfg agent.Config
 	var token, level string
 	cmd := actionCommand("endpoint-agent", "Run an endpoint agent: serve an Instance Connect Endpoint from inside its private network", func(ctx context.Context) error {
-		logger, err := newLogger(env.Stderr, level)
+		logger, _, err := newLogger(env.Stderr, level)
 		if err != nil {
 			return err
 		}

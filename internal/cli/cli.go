@@ -61,13 +61,14 @@ func actionCommand(use, short string, run func(ctx context.Context) error) *cobr
 	}
 }
 
-// newLogger logs text to w at level (--log-level: debug, info, warn or error).
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var lv slog.Level
+// newLogger logs text to w at level (--log-level: debug, info, warn or
+// error); the level can be changed later through the LevelVar.
+func newLogger(w io.Writer, level string) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageErr("--log-level %q: %v", level, err)
+		return nil, nil, usageErr("--log-level %q: %v", level, err)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), lv, nil
 }
 
 // globals are the AWS CLI's global options.
@@ -156,11 +157,14 @@ func flagErrorText(err error) string {
 func serverCommand(env *Env) *cobra.Command {
 	var opts server.Options
 	var level string
-	cmd := actionCommand("server", "Run the Postern server (API and tunnels on one TLS listener)", func(ctx context.Context) error {
-		logger, err := newLogger(env.Stderr, level)
+	var cmd *cobra.Command // the closure reads its flags
+	cmd = actionCommand("server", "Run the Postern server (API and tunnels on one TLS listener)", func(ctx context.Context) error {
+		logger, lv, err := newLogger(env.Stderr, level)
 		if err != nil {
 			return err
 		}
+		// Without --log-level, the config file's log_level applies.
+		opts.LogLevel, opts.LogLevelGiven = lv, cmd.Flags().Changed("log-level")
 		opts.Version = Version
 		if err := server.Run(ctx, opts, env.Stdout, logger); err != nil {
 			return &exitError{code: ExitOther, msg: "postern server: " + err.Error()}

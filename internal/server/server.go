@@ -73,6 +73,11 @@ type Options struct {
 	// Version is Postern's version (`postern --version`), which the
 	// console shows and puts in its calls' user agent.
 	Version string
+	// LogLevel, when set, is the level of Run's logger: Run sets it to
+	// the config file's log_level, unless LogLevelGiven (--log-level on
+	// the command line, which wins over the file).
+	LogLevel      *slog.LevelVar
+	LogLevelGiven bool
 }
 
 // Files the server writes into its data directory.
@@ -149,6 +154,12 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 	cfg, err := resolveConfig(opts)
 	if err != nil {
 		return err
+	}
+	if opts.LogLevel != nil && !opts.LogLevelGiven {
+		// Validated by config.Load: debug, info, warn or error.
+		if err := opts.LogLevel.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+			return fmt.Errorf("log_level: %w", err)
+		}
 	}
 	var lns []net.Listener
 	if len(opts.ListenFDs) > 0 {
