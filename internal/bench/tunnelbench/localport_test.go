@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,7 +244,10 @@ func BenchmarkTunnelThroughputCLI(b *testing.B) {
 // connection had its echo (open-s), failures, the idle path's memory
 // before (client, and server plus agent: idle-client-KiB, idle-path-KiB,
 // PSS) and the whole path's PSS growth per open connection
-// (path-KiB/conn: client + server + agent).
+// (path-KiB/conn: client + server + agent), and how the burst went: the
+// median and 99th percentile of the time to each echo (echo-p50-ms,
+// echo-p99-ms) and the longest time in which no connection had its echo
+// (max-stall-ms, see burstTimes).
 func BenchmarkConcurrentLocalPort(b *testing.B) {
 	n := 1000
 	if v := os.Getenv("POSTERN_BENCH_CONNS"); v != "" {
@@ -269,9 +273,12 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 				procs, lc = bp.procs(name, echoPort), bp.clients[name][echoPort]
 			}
 			ctx := context.Background()
+			// done[i] is when connection i had its echo (zero: it failed).
+			var done []time.Time
 			openAll := func(count int) ([]net.Conn, int, time.Duration) {
 				conns := make([]net.Conn, count)
 				errs := make(chan error, count)
+				done = make([]time.Time, count)
 				start := time.Now()
 				var wg sync.WaitGroup
 				for i := range count {
@@ -293,6 +300,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 							errs <- err
 							return
 						}
+						done[i] = time.Now()
 						conns[i] = nc
 					})
 				}
@@ -355,8 +363,10 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 				cpuBefore[k] = procstat.CPUTime(p.Cmd.Process.Pid)
 			}
 			b.ResetTimer()
+			start := time.Now()
 			conns, failed, took := openAll(n)
 			b.StopTimer()
+			p50, p99, stall := burstTimes(start, done)
 			defer closeAll(conns)
 			for k, p := range procs {
 				// CPU per connection opened, each process of the path
@@ -375,10 +385,72 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			b.ReportMetric(float64(n), "conns")
 			b.ReportMetric(float64(failed), "failures")
 			b.ReportMetric(took.Seconds(), "open-s")
+			b.ReportMetric(float64(p50)/float64(time.Millisecond), "echo-p50-ms")
+			b.ReportMetric(float64(p99)/float64(time.Millisecond), "echo-p99-ms")
+			b.ReportMetric(float64(stall)/float64(time.Millisecond), "max-stall-ms")
 			b.ReportMetric(float64(before["client"]), "idle-client-KiB")
 			b.ReportMetric(float64(idle), "idle-path-KiB")
 			b.ReportMetric(float64(grow)/open, "path-KiB/conn")
 			b.Logf("N=%d opened in %v; PSS before %v, after %v (KiB)", n, took.Round(time.Millisecond), before, after)
+		})
+	}
+}
+
+// burstTimes sums up a burst of connections started together at start,
+// done[i] being when connection i had its echo (zero when it failed): the
+// median and 99th percentile of the time from start to an echo, and the
+// longest stall, the longest time between two consecutive echoes (from
+// the first to the last). Connections queue for the client's few opens at
+// once, so the percentiles mostly tell how the burst progressed; a stall
+// is a pause of the whole path (e.g. a slow disk commit that every open
+// waits for).
+func burstTimes(start time.Time, done []time.Time) (p50, p99, stall time.Duration) {
+	var ds []time.Duration
+	for _, t := range done {
+		if !t.IsZero() {
+			ds = append(ds, t.Sub(start))
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	for i := 1; i < len(ds); i++ {
+		stall = max(stall, ds[i]-ds[i-1])
+	}
+	return ds[len(ds)/2], ds[(len(ds)*99)/100], stall
+}
+
+func TestBurstTimes(t *testing.T) {
+	start := time.Unix(1000, 0)
+	at := func(ms ...int) []time.Time {
+		var ts []time.Time
+		for _, m := range ms {
+			if m < 0 {
+				ts = append(ts, time.Time{}) // a failed connection
+				continue
+			}
+			ts = append(ts, start.Add(time.Duration(m)*time.Millisecond))
+		}
+		return ts
+	}
+	ms := func(m int) time.Duration { return time.Duration(m) * time.Millisecond }
+	for _, tc := range []struct {
+		name            string
+		done            []time.Time
+		p50, p99, stall time.Duration
+	}{
+		{"none", nil, 0, 0, 0},
+		{"all failed", at(-1, -1), 0, 0, 0},
+		{"one", at(7), ms(7), ms(7), 0},
+		{"out of order, a stall, a failure", at(30, 10, -1, 400, 20), ms(30), ms(400), ms(370)},
+		{"even", at(1, 2, 3, 4), ms(3), ms(4), ms(1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p50, p99, stall := burstTimes(start, tc.done)
+			if p50 != tc.p50 || p99 != tc.p99 || stall != tc.stall {
+				t.Errorf("burstTimes = %v, %v, %v; want %v, %v, %v", p50, p99, stall, tc.p50, tc.p99, tc.stall)
+			}
 		})
 	}
 }
