@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/postern/postern/internal/util/bufpool"
@@ -78,6 +79,9 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 				return true
 			}
 		}
+		if errors.Is(err, errWouldBlock) {
+			return false // nothing yet: the caller waits
+		}
 		if err != nil {
 			_ = tun.CloseWrite()
 			return true
@@ -95,15 +99,36 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 		giveBack()
 		return sock.ReadBorrowed(borrow, giveBack)
 	}
-	// A bulk transfer goes on reading while reads come back full.
+	// A bulk transfer goes on reading while reads come back full, with
+	// reads that do not wait (readNoWait): once the socket has nothing,
+	// the wait is left to idle's goroutine. The work's goroutine must not
+	// wait in a read, with the stack of the TLS work, once the input
+	// paused right after a full read; and a readiness check before each
+	// read cost a system call that a read which may find nothing does not.
+	var rc syscall.RawConn
+	if sc, ok := c.(syscall.Conn); ok {
+		rc, _ = sc.SyscallConn()
+	}
+	waitingRead := read
+	nowRead := func() (int, error) {
+		n, err, wouldBlock := readNoWait(rc, borrow())
+		if wouldBlock {
+			giveBack()
+			return 0, errWouldBlock
+		}
+		return n, err
+	}
 	steps := func() bool {
+		read = waitingRead
+		defer func() { read = waitingRead }()
 		for {
 			if step() {
 				return true
 			}
-			if !full {
+			if !full || rc == nil {
 				return false
 			}
+			read = nowRead
 		}
 	}
 	idle(true, func() error {
@@ -111,6 +136,10 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 		return sock.Wait() // an error: the read that follows reports it
 	}, func(error) bool { return steps() })
 }
+
+// errWouldBlock is copyIn's read's answer when the socket has nothing
+// yet and the read was not to wait.
+var errWouldBlock = errors.New("client: nothing to read yet")
 
 // idle runs a direction of a tunnel's copy: wait waits until there is
 // something to do (without a buffer, with a shallow stack: the socket's

@@ -3,6 +3,8 @@
 package client
 
 import (
+	"io"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -25,4 +27,30 @@ func readableNow(rc syscall.RawConn) bool {
 		return true // never park
 	})
 	return ready || err != nil
+}
+
+// readNoWait reads into p what the socket has now, without waiting: n
+// bytes, io.EOF at the peer's end, or wouldBlock when it has nothing yet
+// (the caller then waits for it elsewhere).
+func readNoWait(rc syscall.RawConn, p []byte) (n int, err error, wouldBlock bool) {
+	var rerr error
+	cerr := rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = unix.Read(int(fd), p)
+			if rerr != unix.EINTR {
+				return true // never park
+			}
+		}
+	})
+	switch {
+	case cerr != nil:
+		return 0, cerr, false
+	case rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK:
+		return 0, nil, true
+	case rerr != nil:
+		return 0, os.NewSyscallError("read", rerr), false
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF, false
+	}
+	return n, nil, false
 }
