@@ -4,35 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/testutil/goroutines"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/util/bufpool"
 )
-
-// goroutinesIn counts the goroutines running fn (a frame of their stack,
-// not the "created by" line).
-func goroutinesIn(t *testing.T, fn string) int {
-	t.Helper()
-	var b bytes.Buffer
-	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, g := range strings.Split(b.String(), "\n\n") {
-		for _, line := range strings.Split(g, "\n") {
-			if strings.Contains(line, fn) && !strings.HasPrefix(line, "created by ") {
-				n++
-				break
-			}
-		}
-	}
-	return n
-}
 
 // An open tunnel is carried by two fresh goroutines of the remote agent:
 // the one that read the dial request and dialled the target (its stack
@@ -59,20 +38,16 @@ func TestIdleTunnelOnFreshGoroutines(t *testing.T) {
 		name string
 		ok   func() bool
 	}{
-		{"no goroutine still in serveStream", func() bool { return goroutinesIn(t, "agent.(*Agent).serveStream") == 0 }},
-		{"one carry goroutine per tunnel", func() bool { return goroutinesIn(t, "agent.(*Agent).carry") == n }},
-		{"one target reader per tunnel", func() bool { return goroutinesIn(t, "agent.targetToLink") == n }},
+		{"no goroutine still in serveStream", func() bool { return len(goroutines.Running(t, "agent.(*Agent).serveStream")) == 0 }},
+		{"one carry goroutine per tunnel", func() bool { return len(goroutines.Running(t, "agent.(*Agent).carry")) == n }},
+		{"one target reader per tunnel", func() bool { return len(goroutines.Running(t, "agent.targetToLink")) == n }},
 		{"no buffer lent", func() bool { return bufpool.Lent() == lent0 }},
 	}
 	for _, c := range checks {
-		deadline := time.Now().Add(10 * time.Second)
-		for !c.ok() && time.Now().Before(deadline) {
-			<-time.After(10 * time.Millisecond) // bounded poll of the goroutines' state
-		}
-		if !c.ok() {
+		if !goroutines.Eventually(c.ok) {
 			t.Errorf("%s: serveStream %d, carry %d, targetToLink %d, buffers lent %d", c.name,
-				goroutinesIn(t, "agent.(*Agent).serveStream"), goroutinesIn(t, "agent.(*Agent).carry"),
-				goroutinesIn(t, "agent.targetToLink"), bufpool.Lent()-lent0)
+				len(goroutines.Running(t, "agent.(*Agent).serveStream")), len(goroutines.Running(t, "agent.(*Agent).carry")),
+				len(goroutines.Running(t, "agent.targetToLink")), bufpool.Lent()-lent0)
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -21,42 +20,10 @@ import (
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/testutil/goroutines"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/util/bufpool"
 )
-
-// goroutinesRunning returns the stacks of the goroutines running fn.
-func goroutinesRunning(t *testing.T, fn string) []string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, g := range strings.Split(b.String(), "\n\n") {
-		if strings.Contains(g, fn) {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-// eventually checks cond every 10 ms for up to 10 s and returns whether it
-// held.
-func eventually(cond func() bool) bool {
-	deadline := time.After(10 * time.Second)
-	for range 1000 {
-		if cond() {
-			return true
-		}
-		select {
-		case <-deadline:
-			return false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return cond()
-}
 
 // The idle connections of a --local-port client hold no buffer from
 // bufpool (after small echoes and a bulk transfer), and each one's two
@@ -117,16 +84,16 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 				t.Fatalf("%s, connection %d: write %v, echo intact %v", c.name, i, werr, bytes.Equal(got, payload))
 			}
 		}
-		if !eventually(func() bool { return bufpool.Lent() == lent0 }) {
+		if !goroutines.Eventually(func() bool { return bufpool.Lent() == lent0 }) {
 			t.Errorf("after %s: %d buffers lent by idle connections", c.name, bufpool.Lent()-lent0)
 		}
 		// Each direction of each connection is one goroutine waiting on
 		// its socket (the server's, the local one), none inside crypto/tls,
 		// and no goroutine of the copy work is left.
 		var stacks []string
-		ok := eventually(func() bool {
-			out, in := goroutinesRunning(t, "internal/client.copyOut"), goroutinesRunning(t, "internal/client.copyIn")
-			work := goroutinesRunning(t, "internal/client.idle.func")
+		ok := goroutines.Eventually(func() bool {
+			out, in := goroutines.Running(t, "internal/client.copyOut"), goroutines.Running(t, "internal/client.copyIn")
+			work := goroutines.Running(t, "internal/client.idle.func")
 			stacks = append(append(out, in...), work...)
 			if len(out) != n || len(in) != n || len(work) != 0 {
 				return false

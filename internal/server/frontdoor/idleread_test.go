@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -15,42 +14,10 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/testutil/goroutines"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/util/bufpool"
 )
-
-// tunnelGoroutines returns the stacks of the goroutines running fn.
-func tunnelGoroutines(t *testing.T, fn string) []string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, g := range strings.Split(b.String(), "\n\n") {
-		if strings.Contains(g, fn) {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-// eventually checks cond every 10 ms for up to 10 s and returns whether it
-// held.
-func eventually(cond func() bool) bool {
-	deadline := time.After(10 * time.Second)
-	for i := 0; i < 1000; i++ {
-		if cond() {
-			return true
-		}
-		select {
-		case <-deadline:
-			return false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return cond()
-}
 
 // Idle tunnels hold no buffer from bufpool (server, agent and client
 // alike, after small echoes and a bulk transfer), and the front door's
@@ -98,12 +65,12 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 				t.Fatalf("%s, tunnel %d: write %v, echo intact %v", c.name, i, werr, bytes.Equal(got, payload))
 			}
 		}
-		if !eventually(func() bool { return bufpool.Lent() == lent0 }) {
+		if !goroutines.Eventually(func() bool { return bufpool.Lent() == lent0 }) {
 			t.Errorf("after %s: %d buffers lent by idle tunnels", c.name, bufpool.Lent()-lent0)
 		}
 		var stacks []string
-		ok := eventually(func() bool {
-			stacks = tunnelGoroutines(t, "frontdoor.(*tunnel).clientToAgent")
+		ok := goroutines.Eventually(func() bool {
+			stacks = goroutines.Running(t, "frontdoor.(*tunnel).clientToAgent")
 			if len(stacks) != n {
 				return false
 			}
