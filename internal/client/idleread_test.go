@@ -21,6 +21,7 @@ import (
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/config"
 	"github.com/postern/postern/internal/testutil/goroutines"
+	"github.com/postern/postern/internal/testutil/heldconn"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/util/bufpool"
 )
@@ -112,41 +113,9 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 	}
 }
 
-// segmentConn holds its writes back while hold is set, then sends them in
-// one write: the TLS records written meanwhile reach the peer in one
-// segment.
-type segmentConn struct {
-	net.Conn
-	mu   sync.Mutex
-	hold bool
-	buf  []byte
-}
-
-func (c *segmentConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.hold {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *segmentConn) setHold(hold bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.hold = hold
-	if hold || len(c.buf) == 0 {
-		return nil
-	}
-	_, err := c.Conn.Write(c.buf)
-	c.buf = nil
-	return err
-}
-
 type segmentListener struct {
 	net.Listener
-	conns chan *segmentConn
+	conns chan *heldconn.Conn
 }
 
 func (l segmentListener) Accept() (net.Conn, error) {
@@ -154,7 +123,7 @@ func (l segmentListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := &segmentConn{Conn: c}
+	sc := &heldconn.Conn{Conn: c}
 	l.conns <- sc
 	return sc, nil
 }
@@ -202,11 +171,8 @@ func TestHeldFramesServedWithoutWaiting(t *testing.T) {
 				sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 				answer := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
 					base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"
-				raw := conn.(*tls.Conn).NetConn().(*segmentConn)
-				if err := raw.setHold(true); err != nil {
-					t.Error(err)
-					return
-				}
+				raw := conn.(*tls.Conn).NetConn().(*heldconn.Conn)
+				raw.Hold()
 				if _, err := conn.Write(append([]byte(answer), tc.withAnswer...)); err != nil {
 					t.Error(err)
 					return
@@ -217,7 +183,7 @@ func TestHeldFramesServedWithoutWaiting(t *testing.T) {
 						return
 					}
 				}
-				if err := raw.setHold(false); err != nil {
+				if err := raw.Release(); err != nil {
 					t.Error(err)
 					return
 				}
@@ -236,7 +202,7 @@ func TestHeldFramesServedWithoutWaiting(t *testing.T) {
 					}
 				}
 			}))
-			srv.Listener = segmentListener{Listener: srv.Listener, conns: make(chan *segmentConn, 4)}
+			srv.Listener = segmentListener{Listener: srv.Listener, conns: make(chan *heldconn.Conn, 4)}
 			srv.StartTLS()
 			defer srv.Close()
 			roots := x509.NewCertPool()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/testutil/goroutines"
+	"github.com/postern/postern/internal/testutil/heldconn"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/util/bufpool"
 )
@@ -88,33 +89,6 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 	}
 }
 
-// heldConn holds its writes back while hold is set, then sends them in one
-// write (several TLS records in one segment).
-type heldConn struct {
-	net.Conn
-	mu   sync.Mutex
-	hold bool
-	buf  []byte
-}
-
-func (c *heldConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.hold {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *heldConn) flush() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.hold = false
-	_, err := c.Conn.Write(c.buf)
-	return err
-}
-
 // Frames that crypto/tls already holds (several frames in one record,
 // several records in one read of the socket) are served without waiting
 // for more bytes from the client, who sends nothing more.
@@ -148,14 +122,14 @@ func TestBufferedFramesServedWithoutWaiting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var held *heldConn
+			var held *heldconn.Conn
 			d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: e.Roots, ServerName: "localhost"},
 				NetDial: func(ctx context.Context, n, _ string) (net.Conn, error) {
 					c, err := net.Dial(n, e.Addr)
 					if err != nil {
 						return nil, err
 					}
-					held = &heldConn{Conn: c}
+					held = &heldconn.Conn{Conn: c}
 					return held, nil
 				}}
 			conn, _, _, err := d.Dial(context.Background(), u)
@@ -163,15 +137,13 @@ func TestBufferedFramesServedWithoutWaiting(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			held.mu.Lock()
-			held.hold = true
-			held.mu.Unlock()
+			held.Hold()
 			for _, r := range c.records {
 				if _, err := conn.Write(r); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := held.flush(); err != nil {
+			if err := held.Release(); err != nil {
 				t.Fatal(err)
 			}
 			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
