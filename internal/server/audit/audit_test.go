@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +144,60 @@ func TestGoldenConsoleLogin(t *testing.T) {
 		UserARN: "arn:aws:iam::123456789012:user/alice", AccessKeyID: "ASIAEXAMPLEEXAMPLE02", LoginTo: loginTo}))
 	m.EventID = "11111111-2222-3333-4444-55555555555e"
 	golden(t, "console_login_unknown_throttled", ConsoleLogin(m, ConsoleLoginAttempt{UserName: "my-Passw0rd!", LoginTo: loginTo, ErrorCode: "Throttling"}))
+}
+
+// TestEventBodyIsMarshal: the stored record (Event's Body) is byte for
+// byte what json.Marshal makes of the record, for every golden record and
+// for texts JSON escapes (HTML, U+2028, invalid UTF-8, control bytes),
+// large then small (the pooled encoder's buffer reused); an encoding
+// failure leaves no trace in the next record.
+func TestEventBodyIsMarshal(t *testing.T) {
+	odd := `<script>&"\` + "\u2028\u2029\x00\x1f\xff é"
+	records := []Record{
+		OpenTunnel(meta(user(), "11111111-2222-3333-4444-555555555555"), params, eiceARN,
+			OpenTunnelData{TunnelID: "tnl-0123456789abcdef0", AgentID: "eni-0123456789abcdef0"}, "", ""),
+		OpenTunnel(meta(role(), "11111111-2222-3333-4444-555555555556"), params, eiceARN, OpenTunnelData{}, "AccessDeniedException", odd),
+		CloseTunnel(meta(user(), "11111111-2222-3333-4444-555555555558"), CloseDetails{TunnelID: "tnl-0123456789abcdef0",
+			BytesIn: 1234, BytesOut: 56789, DurationSeconds: 61.5, Reason: "MaxDuration", Message: odd}, eiceARN),
+		APICall(meta(user(), "11111111-2222-3333-4444-555555555559"), "iam.amazonaws.com", "CreateUser", false,
+			map[string]any{"UserName": odd, "Pad": strings.Repeat("p", 100_000)}, nil, "", "", "", ""),
+		APICall(meta(role(), "11111111-2222-3333-4444-55555555555a"), "ec2.amazonaws.com",
+			"DescribeInstanceConnectEndpoints", true, nil, nil, "", "", "UnauthorizedOperation", "You are not authorized to perform this operation."),
+		APICall(meta(user(), "11111111-2222-3333-4444-55555555555b"), SourceInstanceConn, "SendSSHPublicKey", false,
+			map[string]string{"instanceId": "i-0123456789abcdef0", "sSHPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample"},
+			map[string]any{"requestId": "83c3f923-507f-7265-fabb-967ec5c4e1fe", "success": true}, "AWS::EC2::Instance",
+			"arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0", "", ""),
+	}
+	bad := APICall(meta(user(), "11111111-2222-3333-4444-55555555555c"), "iam.amazonaws.com", "CreateUser", false,
+		map[string]any{"UserName": "bob", "c": make(chan int)}, nil, "", "", "", "")
+	for round := range 2 {
+		for i, r := range records {
+			want, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := Event(r, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Body != string(want) {
+				t.Fatalf("round %d, record %d: body\n%s\nwant json.Marshal's\n%s", round, i, e.Body, want)
+			}
+			if _, err := Event(bad, "", ""); err == nil {
+				t.Fatal("a record that cannot be encoded was encoded")
+			}
+		}
+	}
+}
+
+// BenchmarkEvent: a Describe-sized read-only record to the store's form.
+func BenchmarkEvent(b *testing.B) {
+	r := APICall(meta(user(), "11111111-2222-3333-4444-55555555555d"), "ec2.amazonaws.com", "DescribeInstanceConnectEndpoints", true,
+		map[string]any{"instanceConnectEndpointIds": []string{"eice-0123456789abcdef0"}}, nil, "", "", "", "")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Event(r, "", ""); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

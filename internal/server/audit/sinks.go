@@ -37,7 +37,14 @@ type FileSink struct {
 	mu   sync.Mutex
 	f    *os.File
 	size int64
+	// buf holds the lines of one Write, kept between writes (under mu) so
+	// that a write does not grow a new buffer; at most maxKeptLines bytes
+	// are kept.
+	buf []byte
 }
+
+// maxKeptLines bounds the buffer a FileSink keeps between writes.
+const maxKeptLines = 256 << 10
 
 // NewFileSink opens (creating) the file at path, mode 0600.
 func NewFileSink(path string, maxBytes int64, keep int) (*FileSink, error) {
@@ -64,22 +71,27 @@ func (s *FileSink) open() error {
 
 // Write appends the events' records.
 func (s *FileSink) Write(evs []store.Event) error {
-	var b bytes.Buffer
-	for _, e := range evs {
-		b.WriteString(e.Body)
-		b.WriteByte('\n')
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f == nil {
 		return errors.New("audit: file sink closed")
 	}
-	if s.MaxBytes > 0 && s.size > 0 && s.size+int64(b.Len()) > s.MaxBytes {
+	b := s.buf[:0]
+	for _, e := range evs {
+		b = append(b, e.Body...)
+		b = append(b, '\n')
+	}
+	if cap(b) <= maxKeptLines {
+		s.buf = b
+	} else {
+		s.buf = nil
+	}
+	if s.MaxBytes > 0 && s.size > 0 && s.size+int64(len(b)) > s.MaxBytes {
 		if err := s.rotate(); err != nil {
 			return err
 		}
 	}
-	n, err := s.f.Write(b.Bytes())
+	n, err := s.f.Write(b)
 	s.size += int64(n)
 	if err != nil {
 		return fmt.Errorf("audit: write %s: %w", s.Path, err)

@@ -380,3 +380,47 @@ func TestBatcherAppendsRacingIdleExit(t *testing.T) {
 	t.Logf("%d flush goroutines started", w.b.started)
 	w.b.mu.Unlock()
 }
+
+// TestFileSinkKeepsItsBufferAndLines: the file holds each write's records,
+// one a line, in order, whatever the sizes of the writes before (the
+// buffer kept between writes is reused, or dropped when it grew past
+// maxKeptLines); a later write does not grow a new buffer.
+func TestFileSinkKeepsItsBufferAndLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	s, err := NewFileSink(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	big := []store.Event{{EventID: "big", Body: `{"pad":"` + strings.Repeat("y", maxKeptLines) + `"}`}}
+	var want strings.Builder
+	for i, batch := range [][]store.Event{events(5, "a"), events(1, "b"), big, events(2, "c"), events(40, "d"), events(1, "e")} {
+		if err := s.Write(batch); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range batch {
+			want.WriteString(e.Body + "\n")
+		}
+		if kept := cap(s.buf); kept > maxKeptLines {
+			t.Fatalf("write %d: %d bytes kept, more than %d", i, kept, maxKeptLines)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want.String() {
+		t.Fatalf("the file holds %d bytes, want %d: lines lost, reordered or overwritten", len(got), want.Len())
+	}
+	one := events(3, "f")
+	if err := s.Write(one); err != nil { // the kept buffer is large enough now
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(20, func() {
+		if err := s.Write(one); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs > 0 {
+		t.Errorf("a write allocated %.0f times, want none", allocs)
+	}
+}

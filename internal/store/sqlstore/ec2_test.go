@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/testutil/pgtest"
 )
 
 func ec2Fixture(t *testing.T, r store.Repo) store.Endpoint {
@@ -31,27 +32,27 @@ func ec2Fixture(t *testing.T, r store.Repo) store.Endpoint {
 	return e
 }
 
-// TestEndpointCacheSeesOtherWriters: the cached endpoint listing follows
-// writes it did not make: another Store on the same file (another
-// process) and plain SQL.
-func TestEndpointCacheSeesOtherWriters(t *testing.T) {
+// TestEndpointCacheFollowsStoreWrites: on SQLite (one process writes the
+// file) the cached endpoint listing is served without a query while the
+// Store's count of committed writes stands still, and every write through
+// the Store that changes an endpoint (its state, tags, an InTx, a rolled
+// back InTx, a delete and purge) is seen by the next read. A write to
+// another resource moves the count; then the change counter is read and
+// the same snapshot kept. A write the Store did not make (plain SQL,
+// another Store on the file) is seen once the count moves.
+func TestEndpointCacheFollowsStoreWrites(t *testing.T) {
 	ctx := t.Context()
 	a, path := openTemp(t, defaultSQLiteOptions())
 	e := ec2Fixture(t, a)
-	b, err := OpenSQLite(ctx, path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 
 	state := func(what, want string, wantTags ...store.Tag) {
 		t.Helper()
-		for _, s := range []*Store{a, a, b} { // twice: once loading, once cached
-			list, err := s.ListEndpoints(ctx)
+		for range 2 { // once loading or checking, once cached
+			list, err := a.ListEndpoints(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.GetEndpoint(ctx, e.EndpointID)
+			got, err := a.GetEndpoint(ctx, e.EndpointID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,46 +61,135 @@ func TestEndpointCacheSeesOtherWriters(t *testing.T) {
 				t.Fatalf("%s: listed %+v, got %+v; want state %s, tags %v", what, list, got, want, wantTags)
 			}
 		}
+		if s := a.endpoints.snap; s == nil || !s.hasLocal || s.local != a.Changes() {
+			t.Fatalf("%s: the listing is not cached at the store's count %d: %+v", what, a.Changes(), s)
+		}
 	}
 	state("start", "create-complete", e.Tags...)
-	if a.endpoints.snap == nil {
-		t.Fatal("the listing was not cached")
-	}
 
 	e.State = "update-in-progress"
-	if err := b.UpdateEndpoint(ctx, e); err != nil {
+	if err := a.UpdateEndpoint(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	state("updated by the other store", "update-in-progress", e.Tags...)
+	state("updated", "update-in-progress", e.Tags...)
 
-	if err := b.SetTags(ctx, e.EndpointID, []store.Tag{{Key: "Name", Value: "two"}}); err != nil {
+	if err := a.SetTags(ctx, e.EndpointID, []store.Tag{{Key: "Name", Value: "two"}}); err != nil {
 		t.Fatal(err)
 	}
-	state("tagged by the other store", "update-in-progress", store.Tag{Key: "Name", Value: "two"})
+	state("tagged", "update-in-progress", store.Tag{Key: "Name", Value: "two"})
 
+	e.State, e.Tags = "create-complete", []store.Tag{{Key: "Name", Value: "two"}}
+	if err := a.InTx(ctx, func(tx store.Repo) error { return tx.UpdateEndpoint(ctx, e) }); err != nil {
+		t.Fatal(err)
+	}
+	state("updated in a transaction", "create-complete", e.Tags...)
+
+	undo := errors.New("undo")
+	if err := a.InTx(ctx, func(tx store.Repo) error {
+		e2 := e
+		e2.State = "delete-in-progress"
+		if err := tx.UpdateEndpoint(ctx, e2); err != nil {
+			return err
+		}
+		// Read inside the transaction: its own write, never cached.
+		if got, err := tx.GetEndpoint(ctx, e.EndpointID); err != nil || got.State != "delete-in-progress" {
+			t.Errorf("inside the transaction: %+v, %v; want its own write", got, err)
+		}
+		return undo
+	}); !errors.Is(err, undo) {
+		t.Fatal(err)
+	}
+	state("after a rolled-back transaction", "create-complete", e.Tags...)
+
+	// No query while the count stands still: a change the Store did not
+	// make, counter included, is not seen...
 	for _, stmt := range []string{
-		"UPDATE endpoints SET state = 'create-complete'",
+		"UPDATE endpoints SET state = 'update-complete'",
 		"UPDATE resource_tags SET tag_value = 'three'",
 	} {
 		if _, err := a.writer.ExecContext(ctx, stmt); err != nil {
 			t.Fatal(err)
 		}
 	}
-	state("changed by plain SQL", "create-complete", store.Tag{Key: "Name", Value: "three"})
+	state("changed by plain SQL, count unchanged", "create-complete", e.Tags...)
+	// ...until a write through the Store moves the count: the counter is
+	// read then, and the listing reloaded.
+	if err := a.SetTags(ctx, "vpc-1", []store.Tag{{Key: "k", Value: "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	state("after a write to another resource", "update-complete", store.Tag{Key: "Name", Value: "three"})
 
-	// Writes to other resources leave the cached listing alone.
-	before := a.endpoints.snap
+	// Writes to other resources keep the snapshot's rows (no reload):
+	// only its count changes.
+	before := a.endpoints.snap.all
 	if err := errors.Join(
-		a.SetTags(ctx, "vpc-1", []store.Tag{{Key: "k", Value: "v"}}),
+		a.SetTags(ctx, "vpc-1", []store.Tag{{Key: "k", Value: "w"}}),
 		a.CreateSecurityGroup(ctx, store.SecurityGroup{GroupID: "sg-2", GroupName: "web", VpcID: "vpc-1"}),
 	); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.ListEndpoints(ctx); err != nil {
+	state("after writes to other resources", "update-complete", store.Tag{Key: "Name", Value: "three"})
+	if &a.endpoints.snap.all[0] != &before[0] {
+		t.Error("a write to another resource reloaded the endpoint listing")
+	}
+
+	// Another Store on the same file: seen by it at once, and by a once
+	// a's count moves.
+	b, err := OpenSQLite(ctx, path, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if a.endpoints.snap != before {
-		t.Error("a write to another resource reloaded the endpoint listing")
+	defer b.Close()
+	e.State, e.Tags = "update-in-progress", []store.Tag{{Key: "Name", Value: "three"}}
+	if err := b.UpdateEndpoint(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.GetEndpoint(ctx, e.EndpointID); err != nil || got.State != "update-in-progress" {
+		t.Fatalf("the writing store reads %+v, %v", got, err)
+	}
+	if err := a.SetTags(ctx, "vpc-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	state("updated by another store", "update-in-progress", e.Tags...)
+
+	e.State, e.DeletedAt = "delete-complete", time.Now()
+	if err := a.UpdateEndpoint(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.GetEndpoint(ctx, e.EndpointID); err != nil || got.DeletedAt.IsZero() {
+		t.Fatalf("after the delete: %+v, %v; want it marked deleted", got, err)
+	}
+	if n, err := a.PurgeEndpoints(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if _, err := a.GetEndpoint(ctx, e.EndpointID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the purge: %v, want ErrNotFound", err)
+	}
+}
+
+// TestPostgresEndpointCacheFollowsReplicas: with PostgreSQL every read
+// checks the change counter, so an endpoint written by another replica is
+// seen by this one's next read, its cache notwithstanding.
+func TestPostgresEndpointCacheFollowsReplicas(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.Start(t)
+	a, b := openPG(t, dsn), openPG(t, dsn)
+	e := ec2Fixture(t, a)
+	for i, want := range []string{"update-in-progress", "create-complete", "update-complete"} {
+		if _, err := a.GetEndpoint(ctx, e.EndpointID); err != nil { // cached on a
+			t.Fatal(err)
+		}
+		e.State = want
+		if err := b.UpdateEndpoint(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.GetEndpoint(ctx, e.EndpointID)
+		if err != nil || got.State != want {
+			t.Fatalf("round %d: a read %+v, %v after b wrote state %s", i, got, err, want)
+		}
+		if list, err := a.ListEndpoints(ctx); err != nil || len(list) != 1 || list[0].State != want {
+			t.Fatalf("round %d: a listed %+v, %v after b wrote state %s", i, list, err, want)
+		}
 	}
 }
 

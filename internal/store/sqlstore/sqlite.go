@@ -152,6 +152,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 		unsynced.Close()
 		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
 	}
+	s.localChanges = true
 	s.unsynced.db, s.unsynced.writes = unsynced, newStmtCache(unsynced)
 	if err := s.unsynced.learnPath(ctx, unsynced); err != nil {
 		s.Close()

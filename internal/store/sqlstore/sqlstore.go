@@ -113,6 +113,10 @@ type Store struct {
 	writeWait time.Duration
 	// changes counts committed write transactions; see Changes.
 	changes atomic.Uint64
+	// localChanges: only this process writes the database (SQLite), so
+	// changes counts every committed write and the endpoint cache may
+	// trust it instead of reading change_counters (ec2cache.go).
+	localChanges bool
 	// notifyStmt, when set, runs at the end of every counted write
 	// transaction, so that other processes learn of the change
 	// (PostgreSQL's NOTIFY, delivered at commit; see pgchanges.go).
