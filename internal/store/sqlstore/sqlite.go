@@ -17,6 +17,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/postern/postern/internal/util/filelock"
 )
 
 //go:embed migrations/sqlite/*.sql
@@ -82,6 +84,23 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
 	}
+	// One Store per database file, across processes: the Store's caches
+	// (endpoints, access keys, agents) are kept current by counting its
+	// own writes, so a second writer's changes would go unseen.
+	unlock, err := filelock.Lock(abs + ".lock")
+	var held *filelock.HeldError
+	switch {
+	case errors.As(err, &held):
+		return nil, &InUseError{Path: abs, PID: held.PID}
+	case err != nil:
+		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			unlock()
+		}
+	}()
 	// The database holds sealed secrets and token hashes: create it
 	// readable by its owner only. SQLite gives the -wal and -shm files the
 	// database file's permissions.
@@ -163,8 +182,32 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 	s.unsynced.durableWriter = o.synchronous == "FULL"
 	s.log.Debug("sqlstore: opened sqlite", "path", abs, "synchronous", o.synchronous,
 		"writers", o.writers, "readers", o.readers)
+	s.unlock, opened = unlock, true
 	return s, nil
 }
+
+// ErrInUse is matched (errors.Is) by an *InUseError.
+var ErrInUse = errors.New("sqlstore: the SQLite database is in use by another process")
+
+// InUseError: another process (PID 0 when unknown), or another Store of
+// this one, has the SQLite database open.
+type InUseError struct {
+	Path string
+	PID  int
+}
+
+func (e *InUseError) Error() string {
+	who := "another Postern server"
+	if e.PID == os.Getpid() {
+		who = "another store of this process"
+	} else if e.PID > 0 {
+		who += " (pid " + strconv.Itoa(e.PID) + ")"
+	}
+	return fmt.Sprintf("the database %s is in use by %s: one server per SQLite database "+
+		"(its caches see only its own writes); stop that one, or share a PostgreSQL database (--database postgres://…) between replicas", e.Path, who)
+}
+
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
 // sqliteDSN is a file: URI for modernc.org/sqlite. The path is escaped so
 // that '?', '#' and '%' in it stay part of the name.

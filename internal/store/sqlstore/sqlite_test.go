@@ -169,6 +169,9 @@ func TestMigrationsRefuseNewerDatabase(t *testing.T) {
 		"INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)"); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := OpenSQLite(ctx, path, testLogger(t)); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("OpenSQLite of a database from the future: err = %v, want a 'newer' error", err)
 	}

@@ -109,6 +109,9 @@ type Store struct {
 	reads  *stmtCache // prepared statements on reader
 	writes *stmtCache // prepared statements on writer, for write transactions
 	log    *slog.Logger
+	// unlock frees the SQLite database's lock file at Close (nil for
+	// PostgreSQL).
+	unlock func()
 	// writeWait bounds the wait for a write connection (busyTimeout).
 	writeWait time.Duration
 	// changes counts committed write transactions; see Changes.
@@ -189,6 +192,9 @@ func (s *Store) Close() error {
 		errs = append(errs, s.writer.Close())
 		if s.reader != s.writer {
 			errs = append(errs, s.reader.Close())
+		}
+		if s.unlock != nil { // SQLite: the database is free for another Store
+			s.unlock()
 		}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlstore: close: %w", err)

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,5 +41,30 @@ func TestConfigLogLevel(t *testing.T) {
 				t.Errorf("INFO lines logged: %v, want %v:\n%s", got, tt.wantInfo, out)
 			}
 		})
+	}
+}
+
+// TestSecondServerOnOneDatabaseRefused: a second server on a data
+// directory whose SQLite database a running server has open exits at once,
+// naming the first one's process (the caches of each would miss the
+// other's writes); once the first stops, the database is free.
+func TestSecondServerOnOneDatabaseRefused(t *testing.T) {
+	dir := t.TempDir()
+	first := startServer(t, dir)
+	cmd := exec.Command(binPath, "server", "--data-dir", dir, "--listen", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second server on the same database ran:\n%s", out)
+	}
+	want := fmt.Sprintf("in use by another Postern server (pid %d)", first.cmd.Process.Pid)
+	if !strings.Contains(string(out), want) {
+		t.Errorf("the second server said:\n%s\nwant it to name the first (%q)", out, want)
+	}
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	again := startServer(t, dir)
+	if err := again.stop(); err != nil {
+		t.Fatal(err)
 	}
 }
