@@ -3,11 +3,9 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"testing"
 	"time"
 
-	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/testutil/goroutines"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/util/bufpool"
@@ -30,7 +28,7 @@ func TestIdleTunnelOnFreshGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tun.Close()
-		if err := echoes(tun, 1+i*1000); err != nil {
+		if err := tunneltest.RoundTrip(tun, bytes.Repeat([]byte{'x'}, 1+i*1000)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,18 +48,4 @@ func TestIdleTunnelOnFreshGoroutines(t *testing.T) {
 				len(goroutines.Running(t, "agent.targetToLink")), bufpool.Lent()-lent0)
 		}
 	}
-}
-
-// echoes sends size bytes through tun and reads them back.
-func echoes(tun *client.Tunnel, size int) error {
-	payload := bytes.Repeat([]byte{'x'}, size)
-	errc := make(chan error, 1)
-	go func() { _, err := tun.Write(payload); errc <- err }()
-	got := make([]byte, size)
-	_ = tun.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.ReadFull(tun, got); err != nil {
-		return err
-	}
-	_ = tun.SetReadDeadline(time.Time{})
-	return <-errc
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,18 +50,8 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 				continue // one tunnel carries the bulk transfer
 			}
 			payload := bytes.Repeat([]byte{byte(i)}, c.size)
-			var werr error
-			var wg sync.WaitGroup
-			wg.Go(func() { _, werr = tun.Write(payload) })
-			got := make([]byte, c.size)
-			_ = tun.SetReadDeadline(time.Now().Add(30 * time.Second))
-			if _, err := io.ReadFull(tun, got); err != nil {
+			if err := tunneltest.RoundTrip(tun, payload); err != nil {
 				t.Fatalf("%s, tunnel %d: %v", c.name, i, err)
-			}
-			_ = tun.SetReadDeadline(time.Time{})
-			wg.Wait()
-			if werr != nil || !bytes.Equal(got, payload) {
-				t.Fatalf("%s, tunnel %d: write %v, echo intact %v", c.name, i, werr, bytes.Equal(got, payload))
 			}
 		}
 		if !goroutines.Eventually(func() bool { return bufpool.Lent() == lent0 }) {

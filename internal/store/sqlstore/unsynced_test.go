@@ -56,18 +56,7 @@ func TestAppendEventsUnsynced(t *testing.T) {
 	}
 
 	// A crash right after the append.
-	path := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestUnsyncedCrashHelper$")
-	cmd.Env = append(os.Environ(), unsyncedHelperEnv+"="+path)
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the helper did not die by SIGKILL: %v\n%s", err, out)
-	}
-	s2, err := OpenSQLite(ctx, path, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2, out := reopenAfterCrash(t, "TestUnsyncedCrashHelper", unsyncedHelperEnv)
 	got, err = s2.ListEvents(ctx, store.EventQuery{EventID: "ev-crash", Limit: 10})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after the crash: %v, %v\nhelper:\n%s", got, err, out)
@@ -141,4 +130,26 @@ func TestUnsyncedConnection(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Errorf("after the writer was free: %v, %v", got, err)
 	}
+}
+
+// reopenAfterCrash runs the test binary's helper test, which writes to a
+// fresh database at the path its environment variable env names and then
+// kills itself (SIGKILL, in the middle of nothing the Store could finish),
+// and opens that database. It returns the Store (closed at cleanup) and
+// the helper's output.
+func reopenAfterCrash(t *testing.T, helper, env string) (*Store, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "crash.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$")
+	cmd.Env = append(os.Environ(), env+"="+path)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the helper did not die by SIGKILL: %v\n%s", err, out)
+	}
+	s, err := OpenSQLite(t.Context(), path, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -87,18 +86,7 @@ func TestRecordPresignUseUnsynced(t *testing.T) {
 	}
 
 	// A crash right after the guard's write.
-	crashDB := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestUnsyncedGuardCrashHelper$")
-	cmd.Env = append(os.Environ(), guardHelperEnv+"="+crashDB)
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the helper did not die by SIGKILL: %v\n%s", err, out)
-	}
-	s2, err := OpenSQLite(ctx, crashDB, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2, out := reopenAfterCrash(t, "TestUnsyncedGuardCrashHelper", guardHelperEnv)
 	if _, isFirst, err := s2.RecordPresignUse(ctx, presignUse("crash")); err != nil || isFirst {
 		t.Fatalf("after the crash the URL's use is the first again (%v, %v): the guard's write was lost\nhelper:\n%s", isFirst, err, out)
 	}

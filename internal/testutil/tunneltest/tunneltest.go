@@ -7,10 +7,12 @@
 package tunneltest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -318,6 +320,34 @@ func Echo(t testing.TB) *net.TCPAddr {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr)
+}
+
+// Conn is what RoundTrip echoes through: a local connection, a tunnel.
+type Conn interface {
+	io.ReadWriter
+	SetReadDeadline(time.Time) error
+}
+
+// RoundTrip writes payload to c (concurrently) and reads as many bytes
+// back, as an echo target sends them, within 30 s; it fails unless they
+// are the payload, intact.
+func RoundTrip(c Conn, payload []byte) error {
+	errc := make(chan error, 1)
+	go func() { _, err := c.Write(payload); errc <- err }()
+	got := make([]byte, len(payload))
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err := io.ReadFull(c, got)
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil {
+		return fmt.Errorf("echo of %d bytes: %w", len(payload), err)
+	}
+	if werr := <-errc; werr != nil {
+		return fmt.Errorf("echo of %d bytes: write: %w", len(payload), werr)
+	}
+	if !bytes.Equal(got, payload) {
+		return fmt.Errorf("echo of %d bytes: not the bytes sent", len(payload))
+	}
+	return nil
 }
 
 // Network creates a VPC with a subnet, an endpoint in it (no agent), and
