@@ -389,31 +389,18 @@ func valueKind(v any) string {
 	return "value"
 }
 
-// typeKind names the input type a member takes.
+// typeKind names the input type a member takes, in the wording of the
+// AWS CLI's parameter validation: help's names (awsType), except that a
+// float is a "number" and a blob is given as a "list".
 func typeKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "integer"
-	case reflect.Float32, reflect.Float64:
+	switch k := awsType(t); k {
+	case "double":
 		return "number"
-	case reflect.Slice:
+	case "blob":
 		return "list"
-	case reflect.Map:
-		return "map"
-	case reflect.Struct:
-		if t == timeType {
-			return "timestamp"
-		}
-		return "structure"
+	default:
+		return k
 	}
-	return t.Kind().String()
 }
 
 func scalarString(v any) (string, bool) {
