@@ -193,6 +193,15 @@ func (s *Store) Close() error {
 		if s.reader != s.writer {
 			errs = append(errs, s.reader.Close())
 		}
+		// database/sql's Close does not wait for connections in use (an
+		// audit flush still committing): they close when released. Wait
+		// for them, bounded, so that no SQLite file is touched (a last
+		// connection's checkpoint) after Close returns.
+		for _, db := range []*sql.DB{s.writer, s.reader, s.unsynced.db} {
+			for i := 0; db != nil && i < 500 && db.Stats().OpenConnections > 0; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 		if s.unlock != nil { // SQLite: the database is free for another Store
 			s.unlock()
 		}
