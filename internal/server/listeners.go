@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,11 +9,13 @@ import (
 )
 
 // listenAll opens a TCP listener on every address, in order; on a failure
-// it closes those already open.
+// it closes those already open. The connections they accept have TCP
+// keepalive on (listenConfig).
 func listenAll(addrs []string) ([]net.Listener, error) {
+	lc := listenConfig()
 	var lns []net.Listener
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
+		ln, err := lc.Listen(context.Background(), "tcp", a)
 		if err != nil {
 			closeAll(lns)
 			return nil, fmt.Errorf("server: listen on %s: %w", a, err)

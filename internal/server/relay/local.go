@@ -116,9 +116,12 @@ func (s *localStream) SendData(frame []byte) error {
 	return err
 }
 
-func (s *localStream) SendEOF() error {
-	if tc, ok := s.conn.(interface{ CloseWrite() error }); ok {
-		return tc.CloseWrite()
+func (s *localStream) SendEOF() error { return closeWrite(s.conn) }
+
+// closeWriteOf half-closes c through its CloseWrite, if it has one.
+func closeWriteOf(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
 	}
 	return nil
 }
