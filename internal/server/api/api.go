@@ -217,6 +217,8 @@ type Dispatcher struct {
 	region   string
 	regions  []string // awsproto.HeaderRegions on every answer (one value, shared: never changed)
 	metrics  *metrics.Metrics
+	// resources are resourceKeys with account and region filled in.
+	resources map[string][]resourceKey
 }
 
 // Config configures a Dispatcher.
@@ -246,7 +248,8 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{auth: cfg.Authenticator, authz: cfg.Authorizer, logger: cfg.Logger, maxBody: cfg.MaxBody, services: map[string]*Service{},
 		audit: cfg.Audit, account: cfg.AccountID, region: cfg.Region, metrics: cfg.Metrics,
-		regions: []string{awsproto.FormatRegions(cfg.Authenticator.Regions())}}
+		regions:   []string{awsproto.FormatRegions(cfg.Authenticator.Regions())},
+		resources: resourceKeysOf(cfg.AccountID, cfg.Region)}
 	for _, s := range cfg.Services {
 		d.services[s.SigningName] = s
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/postern/postern/internal/server/ec2api"
 	"github.com/postern/postern/internal/server/iamapi"
 	"github.com/postern/postern/internal/server/identity"
+	"github.com/postern/postern/internal/server/metrics"
 	"github.com/postern/postern/internal/server/sealer"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/sqlitetest"
@@ -36,6 +37,7 @@ type edge struct {
 	url   string
 	admin aws.Credentials
 	st    store.Store
+	d     *api.Dispatcher
 }
 
 // edgeOptions vary what startEdge builds; the zero value serves IAM, STS,
@@ -51,6 +53,8 @@ type edgeOptions struct {
 	// services picks what is served from the parts startEdge built; nil
 	// for IAM, STS, EC2 and CloudTrail.
 	services func(p edgeParts) []*api.Service
+	// metrics counts calls as the server does.
+	metrics bool
 }
 
 // edgeParts are what startEdge built before the dispatcher.
@@ -60,7 +64,7 @@ type edgeParts struct {
 	iam, sts, ec2, cloudTrail *api.Service
 }
 
-func startEdge(t *testing.T, o edgeOptions) edge {
+func startEdge(t testing.TB, o edgeOptions) edge {
 	t.Helper()
 	ctx := context.Background()
 	st := o.store
@@ -94,6 +98,9 @@ func startEdge(t *testing.T, o edgeOptions) edge {
 		p.audit = audit.NewWriter(st, nil)
 		dcfg.Audit, dcfg.AccountID, dcfg.Region = p.audit, edgeAccount, edgeRegion
 	}
+	if o.metrics {
+		dcfg.Metrics = metrics.New()
+	}
 	dcfg.Services = []*api.Service{p.iam, p.sts, p.ec2, p.cloudTrail}
 	if o.services != nil {
 		dcfg.Services = o.services(p)
@@ -108,7 +115,7 @@ func startEdge(t *testing.T, o edgeOptions) edge {
 	}
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
-	return edge{url: srv.URL, admin: aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey}, st: st}
+	return edge{url: srv.URL, admin: aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey}, st: st, d: d}
 }
 
 // send sends req and returns the answer with its whole body (closed).
@@ -127,7 +134,7 @@ func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
 }
 
 // signed is a request signed with the administrator's key; see signedAs.
-func (e edge) signed(t *testing.T, service, query, body, payloadHash string, header map[string]string) *http.Request {
+func (e edge) signed(t testing.TB, service, query, body, payloadHash string, header map[string]string) *http.Request {
 	t.Helper()
 	return e.signedAs(t, e.admin, service, query, body, payloadHash, header)
 }
@@ -135,7 +142,7 @@ func (e edge) signed(t *testing.T, service, query, body, payloadHash string, hea
 // signedAs is a POST signed with creds in the Authorization header over
 // payloadHash ("" for the body's SHA-256); a form unless service is
 // CloudTrail's, and header is set before signing.
-func (e edge) signedAs(t *testing.T, creds aws.Credentials, service, query, body, payloadHash string, header map[string]string) *http.Request {
+func (e edge) signedAs(t testing.TB, creds aws.Credentials, service, query, body, payloadHash string, header map[string]string) *http.Request {
 	t.Helper()
 	u := e.url + "/"
 	if query != "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -252,15 +251,37 @@ var resourceKeys = map[string][]struct{ param, typ, arn string }{
 	},
 }
 
+// resourceKey is a resourceKeys entry with this installation's account
+// and region filled in: the ARN is arnPrefix followed by the value.
+type resourceKey struct{ param, typ, arnPrefix string }
+
+// resourceKeysOf fills resourceKeys' ARN forms in once, for resourceOf.
+// Every form ends in %[3]s (the value), so the ARN is a prefix and the
+// value, as fmt.Sprintf(form, account, region, value) writes it.
+func resourceKeysOf(account, region string) map[string][]resourceKey {
+	fill := strings.NewReplacer("%[1]s", account, "%[2]s", region)
+	out := make(map[string][]resourceKey, len(resourceKeys))
+	for svc, keys := range resourceKeys {
+		for _, k := range keys {
+			form, ok := strings.CutSuffix(k.arn, "%[3]s")
+			if !ok || strings.Contains(form, "%[3]s") {
+				panic("api: resourceKeys: an ARN form must end with its value: " + k.arn)
+			}
+			out[svc] = append(out[svc], resourceKey{param: k.param, typ: k.typ, arnPrefix: fill.Replace(form)})
+		}
+	}
+	return out
+}
+
 // resourceOf names the resource a call acts on, from its parameters, for
 // the record's resources and LookupEvents' ResourceType/ResourceName.
 func (d *Dispatcher) resourceOf(service string, rec *callRecord) (typ, name, arn string) {
 	if rec.params == nil {
 		return "", "", ""
 	}
-	for _, k := range resourceKeys[service] {
+	for _, k := range d.resources[service] {
 		if v := rec.params.Get(k.param); v != "" {
-			return k.typ, v, fmt.Sprintf(k.arn, d.account, d.region, v)
+			return k.typ, v, k.arnPrefix + v
 		}
 	}
 	return "", "", ""

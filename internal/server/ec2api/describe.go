@@ -109,12 +109,20 @@ func describe[T any](s *service, c *api.Call, d describer[T]) (any, error) {
 		}
 	}
 	var matched []T
-	seen := map[string]bool{}
-	for _, it := range items {
-		// (An item's filter values are built only when there are filters.)
-		if id := d.id(it); !seen[id] && (len(q.filters) == 0 || matchFilters(q.filters, d.values(it))) {
-			seen[id] = true
-			matched = append(matched, it)
+	if len(items) == 1 {
+		// One item (a Describe by one id) cannot repeat: kept as it is,
+		// or not at all, without a copy.
+		if len(q.filters) == 0 || matchFilters(q.filters, d.values(items[0])) {
+			matched = items
+		}
+	} else {
+		seen := map[string]bool{}
+		for _, it := range items {
+			// (An item's filter values are built only when there are filters.)
+			if id := d.id(it); !seen[id] && (len(q.filters) == 0 || matchFilters(q.filters, d.values(it))) {
+				seen[id] = true
+				matched = append(matched, it)
+			}
 		}
 	}
 	sortByID(matched, d.id)

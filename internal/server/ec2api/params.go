@@ -107,6 +107,9 @@ func listIndex(s string) (int, bool) {
 
 // dedupe returns ss without repeated values, in first-seen order.
 func dedupe(ss []string) []string {
+	if len(ss) < 2 { // nothing can repeat (a Describe by one id): no map
+		return ss
+	}
 	seen := make(map[string]bool, len(ss))
 	out := ss[:0:0]
 	for _, s := range ss {

@@ -230,6 +230,27 @@ func selectIDs[T any](items []T, id func(T) string, ids []string, k resourceKind
 	if len(ids) == 0 {
 		return items, nil
 	}
+	if len(ids) == 1 { // a Describe by one id: the same, without the maps
+		n := 0
+		for _, it := range items {
+			if id(it) == ids[0] {
+				n++
+			}
+		}
+		switch n {
+		case 0:
+			return nil, k.errNotFound(ids[0])
+		case len(items): // every item is that one (as the store answered): no copy
+			return items, nil
+		}
+		out := make([]T, 0, n)
+		for _, it := range items {
+			if id(it) == ids[0] {
+				out = append(out, it)
+			}
+		}
+		return out, nil
+	}
 	want := make(map[string]bool, len(ids))
 	for _, i := range ids {
 		want[i] = true
@@ -256,5 +277,8 @@ func selectIDs[T any](items []T, id func(T) string, ids []string, k resourceKind
 
 // sortByID sorts items by id, ascending.
 func sortByID[T any](items []T, id func(T) string) {
+	if len(items) < 2 {
+		return
+	}
 	sort.SliceStable(items, func(i, j int) bool { return id(items[i]) < id(items[j]) })
 }

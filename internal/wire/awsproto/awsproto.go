@@ -9,6 +9,7 @@ package awsproto
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -61,8 +62,34 @@ func AsError(err error) *Error {
 	return InternalError()
 }
 
-// NewRequestID returns a request id in AWS's UUID form.
-func NewRequestID() string { return uuid.NewString() }
+// idRand is crypto/rand output read 1 KiB at a time for request ids:
+// one read of the system's generator for 64 ids instead of one each
+// (what uuid.EnableRandPool does, without changing every other uuid of
+// the process). They are pooled per P, so callers share no lock; an
+// idRand is used by one caller at a time, so no bytes serve twice.
+type idRand struct {
+	buf  [64 * 16]byte
+	left int // unused bytes at the end of buf
+}
+
+var idRands = sync.Pool{New: func() any { return new(idRand) }}
+
+// NewRequestID returns a request id in AWS's UUID form (a random,
+// version 4 UUID).
+func NewRequestID() string {
+	var u uuid.UUID
+	r := idRands.Get().(*idRand)
+	if r.left == 0 {
+		_, _ = rand.Read(r.buf[:]) // never fails (crypto/rand)
+		r.left = len(r.buf)
+	}
+	copy(u[:], r.buf[len(r.buf)-r.left:])
+	r.left -= len(u)
+	idRands.Put(r)
+	u[6] = (u[6] & 0x0f) | 0x40 // version 4
+	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return u.String()
+}
 
 // Params holds the parameters of a Query-protocol request (the form body
 // of a POST, or the URL query of a GET).
@@ -204,8 +231,25 @@ func writeResponseOpen(b *bytes.Buffer, action, ns string) {
 	b.WriteByte('<')
 	b.WriteString(action)
 	b.WriteString("Response xmlns=")
-	b.Write(strconv.AppendQuote(b.AvailableBuffer(), ns))
+	if quotesAsIs(ns) { // every namespace Postern serves: no escaping to look for
+		b.WriteByte('"')
+		b.WriteString(ns)
+		b.WriteByte('"')
+	} else {
+		b.Write(strconv.AppendQuote(b.AvailableBuffer(), ns))
+	}
 	b.WriteString(">\n")
+}
+
+// quotesAsIs tells whether strconv.Quote(s) is s between double quotes:
+// printable ASCII without '"' or '\\'.
+func quotesAsIs(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // XMLChildren is a result that writes its own XML: AppendXMLChildren
@@ -277,13 +321,24 @@ func writeXMLText(b *bytes.Buffer, s string) {
 // printable ASCII without " ' & < >.
 func plainXMLText(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\'', c == '&', c == '<', c == '>':
+		if !plainXMLByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainXMLByte[c] says whether xml.EscapeText writes byte c of an ASCII
+// text as it is (one table look-up per byte instead of six comparisons).
+var plainXMLByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = true
+	}
+	for _, c := range []byte{'"', '\'', '&', '<', '>'} {
+		t[c] = false
+	}
+	return t
+}()
 
 // respBuf is a response body being built, with a buffered writer over it
 // for encoding/xml. They are pooled: a new encoder's 4 KiB buffer and the

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"sort"
 	"strconv"
@@ -107,7 +108,7 @@ func headerValue(r *http.Request, name string) (string, bool) {
 		}
 		return h, h != ""
 	}
-	vals := r.Header.Values(name)
+	vals := r.Header[headerKey(name)] // r.Header.Values(name)
 	if len(vals) == 0 {
 		if name == "content-length" && r.ContentLength >= 0 {
 			return itoa(r.ContentLength), true
@@ -122,6 +123,28 @@ func headerValue(r *http.Request, name string) (string, bool) {
 		out[i] = foldSpaces(strings.TrimSpace(v))
 	}
 	return strings.Join(out, ","), true
+}
+
+// knownKeys maps the lower-case names the SDKs sign to their canonical
+// header keys, so that a verification does not canonicalise (and
+// allocate) each signed name anew.
+var knownKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"content-type", "content-length", "content-md5", "x-amz-date", "x-amz-content-sha256",
+		"x-amz-security-token", "x-amz-target", "x-amz-user-agent", "amz-sdk-invocation-id", "amz-sdk-request", "user-agent",
+		"accept", "accept-encoding", "date", "x-amz-api-version"} {
+		m[n] = textproto.CanonicalMIMEHeaderKey(n)
+	}
+	return m
+}()
+
+// headerKey is textproto.CanonicalMIMEHeaderKey(name), the key
+// http.Header.Values looks name up under.
+func headerKey(name string) string {
+	if k, ok := knownKeys[name]; ok {
+		return k
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -173,7 +174,7 @@ func ParseAuthorization(h string) (Authorization, error) {
 	}
 	a.SignedHeaders = strings.Split(signed, ";")
 	for _, name := range a.SignedHeaders {
-		if name == "" || strings.ToLower(name) != name {
+		if name == "" || !isLower(name) {
 			return a, errorf(ReasonMalformed, "SignedHeaders %q must list lower-case header names separated by ';'", signed)
 		}
 	}
@@ -182,6 +183,21 @@ func ParseAuthorization(h string) (Authorization, error) {
 	}
 	a.Signature = sig
 	return a, nil
+}
+
+// isLower is strings.ToLower(s) == s, without strings.ToLower's work
+// for the ASCII names every SDK signs.
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s) == s
+		}
+		if 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string) string {
