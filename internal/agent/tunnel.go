@@ -169,7 +169,9 @@ func targetEnd(err error) (string, string) {
 
 // linkToTarget copies Data frames to the target. An EOF frame half-closes
 // the target and the loop goes on (only an End or the stream closing can
-// follow); it returns when the server ends or closes the stream.
+// follow); it returns when the server ends or closes the stream. The
+// bytes are written from the link stream's own buffer (RecvFunc borrows
+// it: no copy, and the link's window reopens once the target took them).
 func linkToTarget(t *tunnel) {
 	sock := sockio.Of(t.target)
 	var bp *[]byte
@@ -177,21 +179,23 @@ func linkToTarget(t *tunnel) {
 		bp = bufpool.GetFor(n)
 		return (*bp)[:min(n, bufpool.ChunkOf(bp))]
 	}
+	var werr error
+	write := func(p []byte) error {
+		_, werr = sock.Write(p)
+		return werr
+	}
 	for {
-		data, err := t.link.Recv(get)
-		if data != nil {
-			_, werr := sock.Write(data)
-			bufpool.Put(bp)
-			bp = nil
-			if werr != nil {
-				t.end(targetEnd(werr))
-				return
-			}
-			continue
-		}
+		err := t.link.RecvFunc(get, write)
 		if bp != nil {
 			bufpool.Put(bp)
 			bp = nil
+		}
+		if werr != nil {
+			t.end(targetEnd(werr))
+			return
+		}
+		if err == nil {
+			continue
 		}
 		switch {
 		case errors.Is(err, io.EOF):

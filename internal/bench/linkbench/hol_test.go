@@ -116,7 +116,7 @@ func (d deadlineConn) Write(b []byte) (int, error) {
 
 // holCandidates are the candidates expected to have no head-of-line blocking
 // in the configuration the tests use (one or two stalled streams).
-var holCandidates = []string{"tls-pool", "yamux-4M-coalesce", "smux-v2-4M"}
+var holCandidates = []string{"tls-pool", "yamux-4M-coalesce", "smux-v2-4M", "linkmux"}
 
 // TestNoHeadOfLineBlocking stalls two streams on one link (the receiver never
 // reads while the sender keeps writing), in each direction, and checks that

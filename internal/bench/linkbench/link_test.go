@@ -24,6 +24,8 @@ import (
 
 	"github.com/hashicorp/yamux"
 	"github.com/xtaci/smux"
+
+	"github.com/postern/postern/internal/wire/linkmux"
 )
 
 // chunk is the write size used by every sender and the read buffer of every
@@ -189,6 +191,7 @@ func candidates() []candidate {
 		smuxCandidate("smux-v2-default", smuxConfig(2, 0, 0, 0)),
 		smuxCandidate("smux-v2-1M", smuxConfig(2, 65535, 1<<20, 64<<20)),
 		smuxCandidate("smux-v2-4M", smuxConfig(2, 65535, 4<<20, 256<<20)),
+		linkmuxCandidate("linkmux"),
 	}
 }
 
@@ -216,6 +219,25 @@ func (s yamuxSess) open() (net.Conn, error)   { return s.OpenStream() }
 func (s yamuxSess) accept() (net.Conn, error) { return s.AcceptStream() }
 
 type smuxSess struct{ *smux.Session }
+
+// linkmuxSess is the product's link (internal/wire/linkmux: yamux's
+// protocol, its own session), as the server and the agent configure it.
+type linkmuxSess struct{ *linkmux.Session }
+
+func (s linkmuxSess) open() (net.Conn, error)   { return s.Open(context.Background()) }
+func (s linkmuxSess) accept() (net.Conn, error) { return s.Accept() }
+
+func linkmuxCandidate(name string) candidate {
+	return muxCandidate(name,
+		func(c net.Conn) (muxSession, error) {
+			s, err := linkmux.Opener(c, linkmux.Config{})
+			return linkmuxSess{s}, err
+		},
+		func(c net.Conn) (muxSession, error) {
+			s, err := linkmux.Acceptor(c, linkmux.Config{})
+			return linkmuxSess{s}, err
+		})
+}
 
 func (s smuxSess) open() (net.Conn, error)   { return s.OpenStream() }
 func (s smuxSess) accept() (net.Conn, error) { return s.AcceptStream() }

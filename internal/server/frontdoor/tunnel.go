@@ -473,6 +473,12 @@ func (t *tunnel) clientGone(err error) {
 }
 
 // agentToClient copies the target's bytes to the client as binary frames.
+// A stream that lends its received bytes (a remote agent's link stream,
+// through RecvFunc) has them written from the link's buffer, each frame's
+// header its own write in the same batch (no copy); a few bytes (one TLS
+// record or less) are copied behind their header instead, to leave as
+// one record. Bytes read into a buffer from get (the embedded agent's)
+// have their headers written in its headroom.
 func (t *tunnel) agentToClient() {
 	var bp *[]byte
 	get := func(n int) []byte {
@@ -481,27 +487,53 @@ func (t *tunnel) agentToClient() {
 	}
 	// Frames of several TLS records go out in one system call.
 	bc := tlsbatch.Of(t.conn)
-	for {
-		data, err := t.stream.Recv(get)
-		if data != nil {
-			t.bytesOut.Add(int64(len(data)))
-			frame := (*bp)[:bufpool.Headroom+len(data)]
-			// A big link frame leaves as WebSocket frames of at most 64 KiB
-			// (what every client reads well), in one batch.
-			werr := bc.Send(len(data), func() error { return t.wr.WriteDataSplit(frame, bufpool.Headroom, bufpool.Chunk) })
-			bufpool.Put(bp)
-			bp = nil
-			if werr != nil {
-				if !t.isEnded() {
-					t.clientGone(werr)
-				}
-				return
-			}
-			continue
+	var werr error
+	send := func(p []byte) error {
+		t.bytesOut.Add(int64(len(p)))
+		switch {
+		case bp != nil:
+			// In our buffer, after its headroom. A big link frame leaves
+			// as WebSocket frames of at most 64 KiB (what every client
+			// reads well), in one batch.
+			frame := (*bp)[:bufpool.Headroom+len(p)]
+			werr = bc.Send(len(p), func() error { return t.wr.WriteDataSplit(frame, bufpool.Headroom, bufpool.Chunk) })
+		case len(p) <= tlsbatch.Record:
+			sb := bufpool.Get()
+			frame := append((*sb)[:bufpool.Headroom], p...)
+			werr = t.wr.WriteData(frame, bufpool.Headroom)
+			bufpool.Put(sb)
+		default:
+			werr = bc.Send(len(p), func() error { return t.wr.WriteDataParts(p, bufpool.Chunk) })
 		}
+		return werr
+	}
+	rf, lends := t.stream.(interface {
+		RecvFunc(get func(int) []byte, use func([]byte) error) error
+	})
+	recv := func() error {
+		if lends {
+			return rf.RecvFunc(get, send)
+		}
+		data, err := t.stream.Recv(get)
+		if err != nil {
+			return err
+		}
+		return send(data)
+	}
+	for {
+		err := recv()
 		if bp != nil {
 			bufpool.Put(bp)
 			bp = nil
+		}
+		if werr != nil {
+			if !t.isEnded() {
+				t.clientGone(werr)
+			}
+			return
+		}
+		if err == nil {
+			continue
 		}
 		var er *tunnelproto.EndReason
 		switch {

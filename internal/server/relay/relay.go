@@ -540,6 +540,32 @@ func (t *tracked) Recv(get func(n int) []byte) ([]byte, error) {
 	return b, t.revoked(err)
 }
 
+// RecvFunc is Recv handing the bytes to use in place when the stream
+// lends them (tunnelproto.Conn.RecvFunc: no copy out of the link's
+// buffer); use's error comes back as it is.
+func (t *tracked) RecvFunc(get func(n int) []byte, use func([]byte) error) error {
+	var uerr error
+	use2 := func(p []byte) error {
+		uerr = use(p)
+		return uerr
+	}
+	var err error
+	if rf, ok := t.Stream.(interface {
+		RecvFunc(func(int) []byte, func([]byte) error) error
+	}); ok {
+		err = rf.RecvFunc(get, use2)
+	} else {
+		var b []byte
+		if b, err = t.Stream.Recv(get); err == nil {
+			err = use2(b)
+		}
+	}
+	if uerr != nil {
+		return uerr
+	}
+	return t.revoked(err)
+}
+
 func (t *tracked) SendData(frame []byte) error { return t.revoked(t.Stream.SendData(frame)) }
 
 func (t *tracked) SendEOF() error { return t.revoked(t.Stream.SendEOF()) }

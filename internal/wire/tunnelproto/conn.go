@@ -31,35 +31,8 @@ func NewConn(rw io.ReadWriteCloser) *Conn { return &Conn{rw: rw} }
 // skipped. No buffer is requested while waiting, so an idle tunnel holds
 // none.
 func (c *Conn) Recv(get func(n int) []byte) ([]byte, error) {
-	for c.remain == 0 {
-		t, n, err := ReadHeader(c.rw, &c.hdr)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF // a stream never just stops
-			}
-			return nil, err
-		}
-		switch t {
-		case FrameData:
-			c.remain = n
-		case FrameEOF:
-			return nil, io.EOF
-		case FrameEnd:
-			b := make([]byte, n)
-			if _, err := io.ReadFull(c.rw, b); err != nil {
-				return nil, noEOF(err)
-			}
-			var r EndReason
-			if err := DecodeJSON(t, b, &r); err != nil {
-				return nil, err
-			}
-			if r.Code == "" {
-				r.Code = CodeInternal
-			}
-			return nil, &r
-		default:
-			return nil, fmt.Errorf("%w: unexpected %s frame in a tunnel", ErrFrame, t)
-		}
+	if err := c.next(); err != nil {
+		return nil, err
 	}
 	buf := get(c.remain)
 	if len(buf) > c.remain {
@@ -74,6 +47,78 @@ func (c *Conn) Recv(get func(n int) []byte) ([]byte, error) {
 		return nil, noEOF(err)
 	}
 	return buf[:n], nil
+}
+
+// Lender is a link stream that can lend the bytes it received in place
+// (linkmux.Stream): Borrow waits for bytes and returns up to max of them,
+// valid until Consume gives them back.
+type Lender interface {
+	Borrow(max int) ([]byte, error)
+	Consume(n int) error
+}
+
+// RecvFunc waits for tunnel bytes like Recv and hands them to use. When
+// the stream is a Lender they are the stream's own buffer (no copy; the
+// link's window reopens once use returns); otherwise they are read into
+// the buffer get returns, as Recv does. It returns use's error as it is,
+// and otherwise what Recv would.
+func (c *Conn) RecvFunc(get func(n int) []byte, use func([]byte) error) error {
+	l, ok := c.rw.(Lender)
+	if !ok {
+		b, err := c.Recv(get)
+		if err != nil {
+			return err
+		}
+		return use(b)
+	}
+	if err := c.next(); err != nil {
+		return err
+	}
+	p, err := l.Borrow(c.remain)
+	if err != nil {
+		return noEOF(err)
+	}
+	uerr := use(p)
+	c.remain -= len(p)
+	if err := l.Consume(len(p)); err != nil && uerr == nil {
+		return err
+	}
+	return uerr
+}
+
+// next reads frame headers until a Data frame's payload is due.
+func (c *Conn) next() error {
+	for c.remain == 0 {
+		t, n, err := ReadHeader(c.rw, &c.hdr)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return io.ErrUnexpectedEOF // a stream never just stops
+			}
+			return err
+		}
+		switch t {
+		case FrameData:
+			c.remain = n
+		case FrameEOF:
+			return io.EOF
+		case FrameEnd:
+			b := make([]byte, n)
+			if _, err := io.ReadFull(c.rw, b); err != nil {
+				return noEOF(err)
+			}
+			var r EndReason
+			if err := DecodeJSON(t, b, &r); err != nil {
+				return err
+			}
+			if r.Code == "" {
+				r.Code = CodeInternal
+			}
+			return &r
+		default:
+			return fmt.Errorf("%w: unexpected %s frame in a tunnel", ErrFrame, t)
+		}
+	}
+	return nil
 }
 
 // SendData writes frame[HeaderLen:] as one Data frame; frame[:HeaderLen]
@@ -117,10 +162,11 @@ func (c *Conn) SendEnd(code, message string) error {
 }
 
 // Shrink lets the stream give back its receive buffer if it holds no
-// data (yamux keeps the largest it ever needed). Owners call it now and
-// then on every tunnel, so that idle tunnels cost a few KiB each
-// (internal/bench/linkbench); a busy tunnel simply allocates again. It
-// is safe to call while Recv runs.
+// data, for streams that keep one (upstream yamux's keeps the largest it
+// ever needed; linkmux's holds none while idle and has no Shrink). Owners
+// call it now and then on every tunnel, so that idle tunnels cost a few
+// KiB each (internal/bench/linkbench). It is safe to call while Recv
+// runs.
 func (c *Conn) Shrink() {
 	if s, ok := c.rw.(interface{ Shrink() }); ok {
 		s.Shrink()

@@ -106,6 +106,35 @@ func TestConnRoundTrip(t *testing.T) {
 	}
 }
 
+// RecvFunc over a stream that cannot lend its bytes reads them into
+// get's buffer, and returns use's error as it is.
+func TestRecvFuncWithoutLender(t *testing.T) {
+	var wire bytes.Buffer
+	w := NewConn(rwc{Writer: &wire})
+	if err := w.SendData(append(make([]byte, HeaderLen), "hello"...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SendData(append(make([]byte, HeaderLen), "again"...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SendEOF(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewConn(rwc{Reader: &wire})
+	get := func(n int) []byte { return make([]byte, n) }
+	var got string
+	if err := r.RecvFunc(get, func(p []byte) error { got = string(p); return nil }); err != nil || got != "hello" {
+		t.Fatalf("RecvFunc: %q, %v", got, err)
+	}
+	mine := errors.New("the target is gone")
+	if err := r.RecvFunc(get, func([]byte) error { return mine }); err != mine {
+		t.Fatalf("RecvFunc returned %v, want use's error", err)
+	}
+	if err := r.RecvFunc(get, func([]byte) error { return nil }); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the EOF frame: %v", err)
+	}
+}
+
 func TestJSONFrames(t *testing.T) {
 	var wire bytes.Buffer
 	req := DialRequest{TunnelID: "tnl-1", Address: "10.0.0.1", Port: 22, TimeoutMillis: 1000}
@@ -255,8 +284,15 @@ func FuzzConnRecv(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := NewConn(rwc{Reader: bytes.NewReader(in)})
 		total := 0
+		get := func(n int) []byte { return make([]byte, min(n, 64)) }
 		for i := 0; i < len(in)+2; i++ {
-			b, err := r.Recv(func(n int) []byte { return make([]byte, min(n, 64)) })
+			var b []byte
+			var err error
+			if i%2 == 0 {
+				b, err = r.Recv(get)
+			} else { // RecvFunc reads the same frames
+				err = r.RecvFunc(get, func(p []byte) error { b = p; return nil })
+			}
 			total += len(b)
 			if total > len(in) {
 				t.Fatalf("delivered %d bytes from %d", total, len(in))

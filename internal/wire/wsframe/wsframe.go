@@ -285,6 +285,52 @@ func (w *Writer) WriteDataSplit(buf []byte, headroom, max int) error {
 	}
 }
 
+// WriteDataParts writes p as binary frames of at most max payload bytes
+// each (max > 0), each header written just before its payload in a write
+// of its own, so that p needs no headroom and is neither copied nor
+// changed: for bytes lent by another buffer (a link stream's). Run it in
+// a tlsbatch batch to send headers and payloads in one system call. Only
+// for a writer that does not mask (a server's): masking changes p.
+func (w *Writer) WriteDataParts(p []byte, max int) error {
+	if w.masked {
+		return errors.New("wsframe: WriteDataParts on a masking writer")
+	}
+	if max <= 0 {
+		return fmt.Errorf("wsframe: frames of at most %d bytes", max)
+	}
+	var hb [MaxHeader]byte
+	for off := 0; off < len(p); {
+		n := min(len(p)-off, max)
+		start, err := w.headerInto(hb[:], len(hb), ws.OpBinary, n)
+		if err != nil {
+			return err
+		}
+		if err := w.writeParts(hb[start:], p[off:off+n]); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+// writeParts writes a data frame's header and payload, one after the
+// other under the writer's lock.
+func (w *Writer) writeParts(header, payload []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if w.deadline != nil {
+		_ = w.deadline(time.Now().Add(WriteTimeout))
+	}
+	if _, err := w.w.Write(header); err != nil {
+		return err
+	}
+	_, err := w.w.Write(payload)
+	return err
+}
+
 func (w *Writer) write(frame []byte, closing bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -175,3 +175,74 @@ func TestWriteDataSplit(t *testing.T) {
 		t.Fatal("max 0 accepted")
 	}
 }
+
+// WriteDataParts writes a payload as frames of at most max bytes, each
+// header in a write of its own before its payload, without changing the
+// payload; a masking writer refuses it.
+func TestWriteDataParts(t *testing.T) {
+	tests := []struct {
+		n, max int
+		frames []int
+	}{
+		{0, 65531, nil},
+		{1, 65531, []int{1}},
+		{125, 65531, []int{125}},
+		{65536, 65536, []int{65536}},
+		{65537, 65535, []int{65535, 2}},
+		{256 << 10, 65531, []int{65531, 65531, 65531, 65531, 20}},
+		{20, 7, []int{7, 7, 6}},
+	}
+	for _, tc := range tests {
+		var wire recordedWrites
+		w := NewWriter(&wire, false)
+		payload := make([]byte, tc.n)
+		for i := range payload {
+			payload[i] = byte(i*7 + i>>8)
+		}
+		orig := bytes.Clone(payload)
+		if err := w.WriteDataParts(payload, tc.max); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(payload, orig) {
+			t.Fatalf("n=%d: the payload was changed", tc.n)
+		}
+		if len(wire.writes) != 2*len(tc.frames) {
+			t.Fatalf("n=%d: %d writes for %d frames", tc.n, len(wire.writes), len(tc.frames))
+		}
+		rd := bytes.NewReader(wire.Bytes())
+		var got []byte
+		for i, want := range tc.frames {
+			f, err := ws.ReadFrame(rd)
+			if err != nil {
+				t.Fatalf("n=%d frame %d: %v", tc.n, i, err)
+			}
+			if f.Header.Masked || f.Header.OpCode != ws.OpBinary || !f.Header.Fin || int(f.Header.Length) != want {
+				t.Fatalf("n=%d frame %d header %+v, want %d bytes", tc.n, i, f.Header, want)
+			}
+			if len(wire.writes[2*i+1]) != want {
+				t.Fatalf("n=%d frame %d: payload write of %d bytes", tc.n, i, len(wire.writes[2*i+1]))
+			}
+			got = append(got, f.Payload...)
+		}
+		if rd.Len() != 0 || !bytes.Equal(got, orig) {
+			t.Fatalf("n=%d: payload mismatch or %d bytes left", tc.n, rd.Len())
+		}
+	}
+	if err := NewWriter(io.Discard, true).WriteDataParts([]byte("x"), 10); err == nil {
+		t.Fatal("a masking writer accepted WriteDataParts")
+	}
+	if err := NewWriter(io.Discard, false).WriteDataParts([]byte("x"), 0); err == nil {
+		t.Fatal("max 0 accepted")
+	}
+}
+
+// recordedWrites keeps each write apart, and all of them in a buffer.
+type recordedWrites struct {
+	bytes.Buffer
+	writes [][]byte
+}
+
+func (r *recordedWrites) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, bytes.Clone(p))
+	return r.Buffer.Write(p)
+}

@@ -1,0 +1,66 @@
+package linkmux
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// frame builds one frame of the protocol for the fuzz corpus.
+func frame(typ byte, flags uint16, id, length uint32, body []byte) []byte {
+	var h header
+	h.encode(typ, flags, id, length)
+	return append(h[:], body...)
+}
+
+// Whatever a peer sends, the session never panics (nor its streams,
+// read by Read and Borrow) and ends once the connection does.
+func FuzzSession(f *testing.F) {
+	open := frame(typeWindowUpdate, flagSYN, 1, 0, nil)
+	f.Add(append(append(open, frame(typeData, 0, 1, 5, []byte("hello"))...), frame(typeWindowUpdate, flagFIN, 1, 0, nil)...))
+	f.Add(append(open, frame(typeData, flagRST, 1, 3, []byte("abc"))...))
+	f.Add(frame(typePing, flagSYN, 0, 7, nil))
+	f.Add(frame(typeGoAway, 0, 0, goAwayNormal, nil))
+	f.Add(append(open, frame(typeData, 0, 1, 300<<10, make([]byte, 300<<10))...))
+	f.Add(frame(typeData, 0, 9, 4, []byte("lost")))
+	f.Add([]byte{0, 1, 2})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a, b := net.Pipe()
+		s, _ := Acceptor(a, Config{WriteTimeout: time.Second})
+		defer s.Close()
+		go func() { _, _ = io.Copy(io.Discard, b) }() // the session's answers
+		go func() {
+			for {
+				st, err := s.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer st.Close()
+					ls := st.(*Stream)
+					for i := 0; ; i++ {
+						if i%2 == 0 {
+							p, err := ls.Borrow(1 << 20)
+							if err != nil {
+								return
+							}
+							if err := ls.Consume(len(p)); err != nil {
+								return
+							}
+						} else if _, err := st.Read(make([]byte, 100)); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+		_, _ = b.Write(in)
+		b.Close()
+		select {
+		case <-s.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the session outlived its connection (%d bytes in)", len(in))
+		}
+	})
+}

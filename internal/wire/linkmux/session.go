@@ -1,0 +1,1044 @@
+package linkmux
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/wire/tlsbatch"
+)
+
+// The link speaks yamux's protocol, version 0 (github.com/hashicorp/yamux,
+// spec.md): a 12-byte header (version, type, flags, stream id, length),
+// data frames, window updates (which also carry SYN, ACK, FIN and RST),
+// pings and go-aways; every stream starts with a 256 KiB window. An agent
+// or a server with upstream yamux therefore links with this code as it
+// did with itself (TestInteropWithUpstream); nothing is negotiated.
+//
+// Why not yamux's own Session (it was used until this file): its Stream
+// hands every frame to one send goroutine, which copies the body and wakes
+// the writer when it was written (two wake-ups and a copy per frame, the
+// largest cost of the link in the bytes path's profile); its receive loop
+// holds the stream's lock while it reads a frame's body from the
+// connection, so the tunnel's reader waits for the whole frame; and a
+// stream can only be read by copying out of its buffer. Its API offers no
+// way around any of the three, and smux (the other library measured in
+// internal/bench/linkbench) has no per-stream flow control worth the name.
+// Here a stream writes its frames itself, under the session's write lock
+// (header and body in one system call beneath TLS, no copy); the receive
+// loop reads a frame's body into pooled chunks without the stream's lock;
+// and a reader may borrow the received bytes in place (Stream.Borrow).
+
+const (
+	protoVersion = 0
+	headerLen    = 12
+
+	typeData         = 0
+	typeWindowUpdate = 1
+	typePing         = 2
+	typeGoAway       = 3
+
+	flagSYN = 1
+	flagACK = 2
+	flagFIN = 4
+	flagRST = 8
+
+	// initialWindow is every stream's window before its first window
+	// update (the protocol's constant).
+	initialWindow = 256 << 10
+
+	goAwayNormal   = 0
+	goAwayProtocol = 1
+	goAwayInternal = 2
+)
+
+// Errors of sessions and streams.
+var (
+	// ErrSessionShutdown: the link is closed.
+	ErrSessionShutdown = errors.New("linkmux: session shutdown")
+	// ErrStreamClosed: the stream was closed on this side.
+	ErrStreamClosed = errors.New("linkmux: stream closed")
+	// ErrConnectionReset: the peer reset the stream.
+	ErrConnectionReset = errors.New("linkmux: stream reset by peer")
+	// ErrRemoteGoAway: the peer refuses new streams.
+	ErrRemoteGoAway = errors.New("linkmux: the peer is not accepting streams")
+	// ErrProtocol wraps every malformed or unexpected frame from the peer.
+	ErrProtocol = errors.New("linkmux: protocol error")
+	// ErrKeepAliveTimeout: a keepalive ping was not answered in time.
+	ErrKeepAliveTimeout = errors.New("linkmux: keepalive timeout")
+	// ErrTimeout: a stream's deadline passed.
+	ErrTimeout error = timeoutError{}
+)
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "linkmux: i/o deadline reached" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+type header [headerLen]byte
+
+func (h *header) encode(typ byte, flags uint16, id, length uint32) {
+	h[0] = protoVersion
+	h[1] = typ
+	binary.BigEndian.PutUint16(h[2:], flags)
+	binary.BigEndian.PutUint32(h[4:], id)
+	binary.BigEndian.PutUint32(h[8:], length)
+}
+
+func (h *header) typ() byte        { return h[1] }
+func (h *header) flags() uint16    { return binary.BigEndian.Uint16(h[2:]) }
+func (h *header) streamID() uint32 { return binary.BigEndian.Uint32(h[4:]) }
+func (h *header) length() uint32   { return binary.BigEndian.Uint32(h[8:]) }
+
+// Session is one end of a multiplexed link.
+type Session struct {
+	conn  net.Conn
+	batch *tlsbatch.Conn // beneath conn's TLS, or nil
+	// rd is what the receive loop reads: the connection itself, with no
+	// buffer of its own (crypto/tls keeps the record it decrypted, so a
+	// header's read takes 12 bytes of it and a body's reads go straight
+	// into the stream's chunks, with no copy through a bufio.Reader).
+	rd     io.Reader
+	window uint32        // each stream's receive window
+	wtime  time.Duration // bound of a blocked write; keepalive answer
+	open   time.Duration // bound of an unanswered open
+	closeT time.Duration // bound of a half-closed stream's wait for FIN
+	log    *slog.Logger
+
+	wmu  sync.Mutex // serialises frames on conn
+	hdr  header     // the frame's header, under wmu
+	wbuf []byte     // header and small body, under wmu
+
+	mu           sync.Mutex
+	streams      map[uint32]*Stream
+	nextID       uint32
+	pings        map[uint32]chan struct{}
+	pingID       uint32
+	remoteGoAway bool
+	err          error // why the session ended
+
+	acceptCh  chan *Stream
+	async     chan struct{} // sendAsync's writers
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newSession(conn net.Conn, cfg Config, client bool) *Session {
+	s := &Session{
+		conn:     conn,
+		batch:    tlsbatch.Of(conn),
+		rd:       conn,
+		window:   cfg.StreamWindow,
+		wtime:    cfg.WriteTimeout,
+		open:     10 * time.Second,
+		closeT:   30 * time.Second,
+		log:      cfg.Logger,
+		streams:  map[uint32]*Stream{},
+		pings:    map[uint32]chan struct{}{},
+		acceptCh: make(chan *Stream, 1024),
+		async:    make(chan struct{}, maxAsync),
+		done:     make(chan struct{}),
+		wbuf:     make([]byte, 0, headerLen+coalesceMax),
+	}
+	if s.window < initialWindow {
+		s.window = DefaultStreamWindow
+	}
+	if s.wtime <= 0 {
+		s.wtime = DefaultWriteTimeout
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if client {
+		s.nextID = 1
+	} else {
+		s.nextID = 2
+	}
+	keep := cfg.KeepAliveInterval
+	if keep <= 0 {
+		keep = DefaultKeepAlive
+	}
+	go s.recvLoop()
+	go s.keepalive(keep)
+	return s
+}
+
+// writeFrame writes one frame under the write lock, with the write
+// timeout as the connection's deadline. A body larger than one TLS record
+// leaves with its header in one batch (one system call, no copy); a
+// smaller one is copied behind the header into one write. A failed write
+// ends the session: a half-written frame loses the link's framing.
+func (s *Session) writeFrame(typ byte, flags uint16, id, length uint32, body []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	h := &s.hdr
+	h.encode(typ, flags, id, length)
+	select {
+	case <-s.done:
+		return ErrSessionShutdown
+	default:
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.wtime))
+	var err error
+	switch {
+	case len(body) <= coalesceMax:
+		s.wbuf = append(append(s.wbuf[:0], h[:]...), body...)
+		_, err = s.conn.Write(s.wbuf)
+	case s.batch != nil:
+		err = s.batch.Batch(func() error {
+			if _, err := s.conn.Write(h[:]); err != nil {
+				return err
+			}
+			_, err := s.conn.Write(body)
+			return err
+		})
+	default:
+		if _, err = s.conn.Write(h[:]); err == nil {
+			_, err = s.conn.Write(body)
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("linkmux: write: %w", err)
+		go s.closeWith(err)
+		return err
+	}
+	return nil
+}
+
+// sendAsync writes a control frame from a goroutine of its own: the
+// receive loop never waits for the write lock (a writer blocked on a full
+// connection would otherwise stop this side from reading, and both sides
+// could wait for each other). At most maxAsync wait at once: beyond that
+// the connection is not taking writes (it ends at the write timeout) and
+// the frame is dropped, so that a peer's flood of pings cannot pile up
+// goroutines.
+func (s *Session) sendAsync(typ byte, flags uint16, id, length uint32) {
+	select {
+	case s.async <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-s.async }()
+		_ = s.writeFrame(typ, flags, id, length, nil)
+	}()
+}
+
+// maxAsync bounds the control frames waiting to be written (sendAsync).
+const maxAsync = 64
+
+// Open opens a stream.
+func (s *Session) openStream() (*Stream, error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return nil, ErrSessionShutdown
+	}
+	if s.remoteGoAway {
+		s.mu.Unlock()
+		return nil, ErrRemoteGoAway
+	}
+	id := s.nextID
+	if id >= 1<<32-2 {
+		s.mu.Unlock()
+		return nil, errors.New("linkmux: stream ids exhausted")
+	}
+	s.nextID += 2
+	st := newStream(s, id, stateInit)
+	s.streams[id] = st
+	s.mu.Unlock()
+	// The SYN, with the window above the protocol's initial one.
+	if err := st.sendWindowUpdate(); err != nil {
+		s.forget(id)
+		return nil, err
+	}
+	st.mu.Lock()
+	if st.state == stateSYNSent {
+		st.openTimer = time.AfterFunc(s.open, func() {
+			st.mu.Lock()
+			waiting := st.state == stateSYNSent
+			st.mu.Unlock()
+			if waiting {
+				s.log.Warn("link: the peer did not acknowledge a new stream; closing the link", "stream", id)
+				s.closeWith(fmt.Errorf("linkmux: stream %d not acknowledged within %v", id, s.open))
+			}
+		})
+	}
+	st.mu.Unlock()
+	return st, nil
+}
+
+// accept waits for the peer's next stream and acknowledges it.
+func (s *Session) accept() (*Stream, error) {
+	select {
+	case st := <-s.acceptCh:
+		if err := st.sendWindowUpdate(); err != nil {
+			return nil, err
+		}
+		return st, nil
+	case <-s.done:
+		return nil, ErrSessionShutdown
+	}
+}
+
+func (s *Session) forget(id uint32) {
+	s.mu.Lock()
+	delete(s.streams, id)
+	s.mu.Unlock()
+}
+
+// closeWith ends the session: the connection closes, every stream ends
+// (buffered bytes stay readable), waiting calls return.
+func (s *Session) closeWith(err error) {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		streams := make([]*Stream, 0, len(s.streams))
+		for _, st := range s.streams {
+			streams = append(streams, st)
+		}
+		s.streams = map[uint32]*Stream{}
+		s.mu.Unlock()
+		close(s.done)
+		s.conn.Close()
+		for _, st := range streams {
+			st.forceClose()
+		}
+	})
+}
+
+// numStreams is the number of open streams.
+func (s *Session) numStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
+// ping measures a round trip; it fails after the write timeout.
+func (s *Session) ping() (time.Duration, error) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return 0, ErrSessionShutdown
+	}
+	id := s.pingID
+	s.pingID++
+	s.pings[id] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pings, id)
+		s.mu.Unlock()
+	}()
+	start := time.Now()
+	if err := s.writeFrame(typePing, flagSYN, 0, id, nil); err != nil {
+		return 0, err
+	}
+	t := time.NewTimer(s.wtime)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return time.Since(start), nil
+	case <-t.C:
+		return 0, ErrKeepAliveTimeout
+	case <-s.done:
+		return 0, ErrSessionShutdown
+	}
+}
+
+func (s *Session) keepalive(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if _, err := s.ping(); err != nil {
+				if errors.Is(err, ErrKeepAliveTimeout) {
+					s.log.Warn("link: keepalive unanswered; closing the link")
+					s.closeWith(err)
+				}
+				return
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// recvLoop reads frames until the connection ends or the peer breaks the
+// protocol (then it sends a go-away first).
+func (s *Session) recvLoop() {
+	var h header
+	for {
+		if _, err := io.ReadFull(s.rd, h[:]); err != nil {
+			s.closeWith(fmt.Errorf("linkmux: read: %w", err))
+			return
+		}
+		if err := s.handle(&h); err != nil {
+			if errors.Is(err, ErrProtocol) {
+				s.log.Warn("link: protocol error; closing the link", "error", err)
+				_ = s.writeFrame(typeGoAway, 0, 0, goAwayProtocol, nil)
+			}
+			s.closeWith(err)
+			return
+		}
+	}
+}
+
+func (s *Session) handle(h *header) error {
+	if h[0] != protoVersion {
+		return fmt.Errorf("%w: version %d", ErrProtocol, h[0])
+	}
+	switch h.typ() {
+	case typeData, typeWindowUpdate:
+		return s.handleStream(h)
+	case typePing:
+		if h.flags()&flagSYN != 0 {
+			s.sendAsync(typePing, flagACK, 0, h.length())
+			return nil
+		}
+		s.mu.Lock()
+		if ch, ok := s.pings[h.length()]; ok {
+			close(ch)
+			delete(s.pings, h.length())
+		}
+		s.mu.Unlock()
+		return nil
+	case typeGoAway:
+		switch h.length() {
+		case goAwayNormal:
+			s.mu.Lock()
+			s.remoteGoAway = true
+			s.mu.Unlock()
+			return nil
+		case goAwayProtocol:
+			return errors.New("linkmux: the peer reported a protocol error")
+		default:
+			return errors.New("linkmux: the peer reported an internal error")
+		}
+	}
+	return fmt.Errorf("%w: frame type %d", ErrProtocol, h.typ())
+}
+
+func (s *Session) handleStream(h *header) error {
+	id, flags := h.streamID(), h.flags()
+	if flags&flagSYN != 0 {
+		if err := s.incoming(id); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	st := s.streams[id]
+	s.mu.Unlock()
+	if st == nil {
+		// A stream already gone: drop its bytes (the peer learns from
+		// the FIN or RST it was sent).
+		if h.typ() == typeData && h.length() > 0 {
+			if err := s.discard(int(h.length())); err != nil {
+				return fmt.Errorf("linkmux: read: %w", err)
+			}
+		}
+		return nil
+	}
+	if h.typ() == typeWindowUpdate {
+		return st.incrSendWindow(flags, h.length())
+	}
+	return st.readData(flags, h.length())
+}
+
+// discard reads and drops n bytes of a frame's body.
+func (s *Session) discard(n int) error {
+	_, err := io.CopyN(io.Discard, s.rd, int64(n))
+	return err
+}
+
+// incoming registers a stream the peer opened and queues it for accept;
+// a full backlog refuses it with a RST.
+func (s *Session) incoming(id uint32) error {
+	s.mu.Lock()
+	if _, dup := s.streams[id]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
+	}
+	if s.err != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	st := newStream(s, id, stateSYNReceived)
+	select {
+	case s.acceptCh <- st:
+		s.streams[id] = st
+		s.mu.Unlock()
+	default:
+		s.mu.Unlock()
+		s.log.Warn("link: too many streams waiting to be accepted; refusing one", "stream", id)
+		s.sendAsync(typeWindowUpdate, flagRST, id, 0)
+	}
+	return nil
+}
+
+// stream states (yamux's).
+const (
+	stateInit = iota
+	stateSYNSent
+	stateSYNReceived
+	stateEstablished
+	stateLocalClose
+	stateRemoteClose
+	stateClosed
+	stateReset
+)
+
+// chunk is a run of received bytes: (*bp)[r:w].
+type chunk struct {
+	bp   *[]byte
+	r, w int
+}
+
+// Stream is one tunnel's stream on the link. Reads, Borrow and Consume
+// are for one goroutine; writes may come from several.
+type Stream struct {
+	s  *Session
+	id uint32
+
+	mu         sync.Mutex
+	state      int
+	rq         []chunk // received, unread; all but the last are full
+	buffered   int     // bytes in rq
+	inflight   int     // bytes of the frame being read, not yet in rq
+	filling    bool    // the receive loop is reading into rq's last chunk
+	lent       bool    // Borrow handed out part of rq[0]
+	readClosed bool    // Close was called: no more reads
+	recvWindow uint32  // what the peer may still send
+	sendWindow uint32  // what this side may still send
+	openTimer  *time.Timer
+	closeTimer *time.Timer
+	rdl, wdl   time.Time
+
+	recvNotify chan struct{}
+	sendNotify chan struct{}
+	sendMu     sync.Mutex // one Write at a time
+}
+
+func newStream(s *Session, id uint32, state int) *Stream {
+	return &Stream{
+		s: s, id: id, state: state,
+		recvWindow: initialWindow, sendWindow: initialWindow,
+		recvNotify: make(chan struct{}, 1),
+		sendNotify: make(chan struct{}, 1),
+	}
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// sendFlags returns the SYN or ACK the stream's first frame carries.
+// Called with st.mu held.
+func (st *Stream) sendFlags() uint16 {
+	switch st.state {
+	case stateInit:
+		st.state = stateSYNSent
+		return flagSYN
+	case stateSYNReceived:
+		st.state = stateEstablished
+		return flagACK
+	}
+	return 0
+}
+
+// sendWindowUpdate tells the peer how much more it may send, once half the
+// window was read (or the stream's SYN or ACK is due).
+func (st *Stream) sendWindowUpdate() error {
+	st.mu.Lock()
+	delta := (st.s.window - uint32(st.buffered+st.inflight)) - st.recvWindow
+	flags := st.sendFlags()
+	if delta < st.s.window/2 && flags == 0 {
+		st.mu.Unlock()
+		return nil
+	}
+	st.recvWindow += delta
+	st.mu.Unlock()
+	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+}
+
+// processFlags applies a received frame's flags. Called with st.mu held;
+// it reports whether the stream is gone from the session.
+func (st *Stream) processFlags(flags uint16) (bool, error) {
+	gone := false
+	if flags&flagACK != 0 && st.state == stateSYNSent {
+		st.state = stateEstablished
+		if st.openTimer != nil {
+			st.openTimer.Stop()
+		}
+	}
+	if flags&flagFIN != 0 {
+		switch st.state {
+		case stateInit, stateSYNSent, stateSYNReceived, stateEstablished:
+			st.state = stateRemoteClose
+		case stateLocalClose:
+			st.state = stateClosed
+			gone = true
+		default:
+			return false, fmt.Errorf("%w: FIN on stream %d in state %d", ErrProtocol, st.id, st.state)
+		}
+		notify(st.recvNotify)
+		notify(st.sendNotify)
+	}
+	if flags&flagRST != 0 {
+		st.state = stateReset
+		gone = true
+		notify(st.recvNotify)
+		notify(st.sendNotify)
+	}
+	if gone {
+		st.stopTimers()
+	}
+	return gone, nil
+}
+
+func (st *Stream) stopTimers() {
+	if st.openTimer != nil {
+		st.openTimer.Stop()
+	}
+	if st.closeTimer != nil {
+		st.closeTimer.Stop()
+	}
+}
+
+func (st *Stream) incrSendWindow(flags uint16, n uint32) error {
+	st.mu.Lock()
+	gone, err := st.processFlags(flags)
+	st.sendWindow += n
+	st.mu.Unlock()
+	if gone {
+		st.s.forget(st.id)
+	}
+	notify(st.sendNotify)
+	return err
+}
+
+// readData reads a data frame's body into the stream's chunks: first into
+// the room left in the last chunk, then into new pooled ones, each read
+// made without the stream's lock so that the reader goes on meanwhile.
+func (st *Stream) readData(flags uint16, length uint32) error {
+	st.mu.Lock()
+	gone, err := st.processFlags(flags)
+	if err != nil {
+		st.mu.Unlock()
+		return err
+	}
+	if length == 0 {
+		st.mu.Unlock()
+		if gone {
+			st.s.forget(st.id)
+		}
+		return nil
+	}
+	if length > st.recvWindow {
+		st.mu.Unlock()
+		return fmt.Errorf("%w: stream %d sent %d bytes into a window of %d", ErrProtocol, st.id, length, st.recvWindow)
+	}
+	st.recvWindow -= length
+	if st.readClosed || st.state == stateReset {
+		// Nobody will read them: drop the bytes. A stream closed here
+		// while the peer still sends is reset, so its writer stops.
+		reset := st.readClosed && !gone && st.state != stateReset
+		if reset {
+			st.state = stateReset
+			st.stopTimers()
+		}
+		st.mu.Unlock()
+		if reset {
+			st.s.forget(st.id)
+			st.s.sendAsync(typeWindowUpdate, flagRST, st.id, 0)
+		}
+		if err := st.s.discard(int(length)); err != nil {
+			return fmt.Errorf("linkmux: read: %w", err)
+		}
+		return nil
+	}
+	remain := int(length)
+	st.inflight = remain
+	for remain > 0 {
+		last := len(st.rq) - 1
+		if last < 0 || newChunk(st.rq[last], remain) {
+			st.rq = append(st.rq, chunk{bp: bufpool.GetFor(remain)})
+			last++
+		}
+		c := st.rq[last]
+		buf := (*c.bp)[c.w:min(len(*c.bp), c.w+remain)]
+		st.filling = true
+		st.mu.Unlock()
+		n, err := io.ReadFull(st.s.rd, buf)
+		st.mu.Lock()
+		st.filling = false
+		// The reader never removes the last chunk while it is filled.
+		st.rq[len(st.rq)-1].w += n
+		st.buffered += n
+		remain -= n
+		st.inflight = remain
+		if err != nil {
+			st.inflight = 0
+			st.mu.Unlock()
+			return fmt.Errorf("linkmux: read: %w", err)
+		}
+		if st.readClosed && remain > 0 {
+			// Closed meanwhile (Close left the chunk being filled):
+			// drop the rest.
+			st.inflight = 0
+			st.releaseLocked()
+			st.mu.Unlock()
+			if err := st.s.discard(remain); err != nil {
+				return fmt.Errorf("linkmux: read: %w", err)
+			}
+			if gone {
+				st.s.forget(st.id)
+			}
+			return nil
+		}
+		if st.readClosed {
+			st.releaseLocked()
+		}
+	}
+	st.mu.Unlock()
+	if gone {
+		st.s.forget(st.id)
+	}
+	notify(st.recvNotify)
+	if h := testHookData.Load(); h != nil {
+		(*h)(st)
+	}
+	return nil
+}
+
+// testHookData, set by tests only, runs after each data frame was
+// buffered.
+var testHookData atomic.Pointer[func(*Stream)]
+
+// newChunk reports whether n more bytes go into a new chunk rather than
+// the room left in c: when c is full, or nearly full (7/8) and they do not
+// fit there, so that a bulk frame lands whole in a chunk of its own (one
+// borrow, one write of it onward, not two) while the room left unused
+// stays below an eighth of each chunk (a stream's chunks hold at most
+// 8/7 of its window, plus one chunk).
+func newChunk(c chunk, n int) bool {
+	room := len(*c.bp) - c.w
+	return room == 0 || room < n && room < len(*c.bp)/8
+}
+
+// releaseLocked returns the received chunks to the pool, except one lent
+// out or being filled. Called with st.mu held.
+func (st *Stream) releaseLocked() {
+	keep := st.rq[:0]
+	for i, c := range st.rq {
+		if i == 0 && st.lent || i == len(st.rq)-1 && st.filling {
+			c.r = c.w
+			keep = append(keep, c)
+			continue
+		}
+		bufpool.Put(c.bp)
+	}
+	for i := len(keep); i < len(st.rq); i++ {
+		st.rq[i] = chunk{}
+	}
+	st.rq = keep
+	st.buffered = 0
+}
+
+// forceClose ends the stream with its session: waiting calls return; the
+// bytes already received stay readable.
+func (st *Stream) forceClose() {
+	st.mu.Lock()
+	if st.state != stateReset {
+		st.state = stateClosed
+	}
+	st.stopTimers()
+	st.mu.Unlock()
+	notify(st.recvNotify)
+	notify(st.sendNotify)
+}
+
+// wait blocks until ch is notified, the session ends or the deadline
+// passes.
+func (st *Stream) wait(ch chan struct{}, deadline time.Time) error {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return ErrTimeout
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ch:
+	case <-st.s.done:
+		// Let the state say what ended (forceClose ran or runs now).
+		st.forceClose()
+	case <-timeout:
+		return ErrTimeout
+	}
+	return nil
+}
+
+// readable waits until bytes are buffered and returns nil, or returns
+// why none will come. Called with st.mu held; returns with it held.
+func (st *Stream) readable() error {
+	for {
+		if st.readClosed {
+			return ErrStreamClosed
+		}
+		if st.buffered > 0 {
+			return nil
+		}
+		switch st.state {
+		case stateRemoteClose, stateClosed:
+			return io.EOF
+		case stateReset:
+			return ErrConnectionReset
+		}
+		dl := st.rdl
+		st.mu.Unlock()
+		err := st.wait(st.recvNotify, dl)
+		st.mu.Lock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// consumeLocked drops n bytes from the front of rq, returning drained
+// chunks to the pool (the last one only while it is not being filled).
+func (st *Stream) consumeLocked(n int) {
+	st.buffered -= n
+	for n > 0 {
+		c := &st.rq[0]
+		k := min(n, c.w-c.r)
+		c.r += k
+		n -= k
+		if c.r == c.w && (len(st.rq) > 1 || !st.filling) {
+			bufpool.Put(c.bp)
+			st.rq[0] = chunk{}
+			st.rq = st.rq[1:]
+		}
+	}
+	if len(st.rq) == 0 {
+		st.rq = nil
+	}
+}
+
+// Read copies received bytes into b.
+func (st *Stream) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	st.mu.Lock()
+	if err := st.readable(); err != nil {
+		st.mu.Unlock()
+		return 0, err
+	}
+	n := 0
+	for i := 0; i < len(st.rq) && n < len(b); i++ {
+		c := st.rq[i]
+		n += copy(b[n:], (*c.bp)[c.r:c.w])
+	}
+	st.consumeLocked(n)
+	st.mu.Unlock()
+	return n, st.updateWindow()
+}
+
+// Borrow waits for received bytes and returns up to max of them in place,
+// without a copy: they stay valid, and count against the stream's
+// window, until Consume. Only one borrow may be outstanding.
+func (st *Stream) Borrow(max int) ([]byte, error) {
+	if max <= 0 {
+		return nil, errors.New("linkmux: Borrow of nothing")
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.lent {
+		return nil, errors.New("linkmux: Borrow before the last borrow's Consume")
+	}
+	if err := st.readable(); err != nil {
+		return nil, err
+	}
+	c := st.rq[0]
+	n := min(max, c.w-c.r)
+	st.lent = true
+	return (*c.bp)[c.r : c.r+n], nil
+}
+
+// Consume gives back the last borrow's first n bytes (all of it, as
+// returned by Borrow) and lets the peer send as much more.
+func (st *Stream) Consume(n int) error {
+	st.mu.Lock()
+	if !st.lent {
+		st.mu.Unlock()
+		return errors.New("linkmux: Consume without a Borrow")
+	}
+	st.lent = false
+	if st.readClosed {
+		// Close came during the borrow and left this chunk to us.
+		st.releaseLocked()
+		st.mu.Unlock()
+		return nil
+	}
+	st.consumeLocked(n)
+	st.mu.Unlock()
+	return st.updateWindow()
+}
+
+func (st *Stream) updateWindow() error {
+	err := st.sendWindowUpdate()
+	if errors.Is(err, ErrSessionShutdown) {
+		return nil // the bytes were delivered; the next call says it
+	}
+	return err
+}
+
+// Write sends b as data frames as the peer's window allows.
+func (st *Stream) Write(b []byte) (int, error) {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	total := 0
+	for total < len(b) {
+		st.mu.Lock()
+		for {
+			switch st.state {
+			case stateLocalClose, stateClosed:
+				st.mu.Unlock()
+				if st.isShutdown() {
+					return total, ErrSessionShutdown
+				}
+				return total, ErrStreamClosed
+			case stateReset:
+				st.mu.Unlock()
+				return total, ErrConnectionReset
+			}
+			if st.sendWindow > 0 {
+				break
+			}
+			dl := st.wdl
+			st.mu.Unlock()
+			if err := st.wait(st.sendNotify, dl); err != nil {
+				return total, err
+			}
+			st.mu.Lock()
+		}
+		n := min(int(st.sendWindow), len(b)-total)
+		flags := st.sendFlags()
+		st.sendWindow -= uint32(n)
+		st.mu.Unlock()
+		if err := st.s.writeFrame(typeData, flags, st.id, uint32(n), b[total:total+n]); err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (st *Stream) isShutdown() bool {
+	select {
+	case <-st.s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close closes this side of the stream: the peer gets a FIN, and this
+// side reads no more (bytes still buffered are dropped; bytes the peer
+// sends afterwards reset the stream). The stream leaves the session when
+// the peer's FIN arrives, or after the close timeout.
+func (st *Stream) Close() error {
+	st.mu.Lock()
+	st.readClosed = true
+	st.releaseLocked()
+	var fin, gone bool
+	switch st.state {
+	case stateInit, stateSYNSent, stateSYNReceived, stateEstablished:
+		st.state = stateLocalClose
+		fin = true
+	case stateRemoteClose:
+		st.state = stateClosed
+		fin, gone = true, true
+		st.stopTimers()
+	}
+	flags := uint16(0)
+	if fin {
+		flags = st.sendFlags() | flagFIN
+	}
+	if fin && !gone {
+		st.closeTimer = time.AfterFunc(st.s.closeT, st.closeTimeout)
+	}
+	st.mu.Unlock()
+	notify(st.recvNotify)
+	notify(st.sendNotify)
+	if gone {
+		st.s.forget(st.id)
+	}
+	if !fin {
+		return nil
+	}
+	if err := st.s.writeFrame(typeWindowUpdate, flags, st.id, 0, nil); err != nil && !errors.Is(err, ErrSessionShutdown) {
+		return err
+	}
+	return nil
+}
+
+// closeTimeout resets a stream whose peer never answered its FIN.
+func (st *Stream) closeTimeout() {
+	st.mu.Lock()
+	if st.state != stateLocalClose {
+		st.mu.Unlock()
+		return
+	}
+	st.state = stateReset
+	st.mu.Unlock()
+	st.s.forget(st.id)
+	_ = st.s.writeFrame(typeWindowUpdate, flagRST, st.id, 0, nil)
+}
+
+// LocalAddr and RemoteAddr are the link's.
+func (st *Stream) LocalAddr() net.Addr  { return st.s.conn.LocalAddr() }
+func (st *Stream) RemoteAddr() net.Addr { return st.s.conn.RemoteAddr() }
+
+// SetDeadline sets both deadlines.
+func (st *Stream) SetDeadline(t time.Time) error {
+	_ = st.SetReadDeadline(t)
+	return st.SetWriteDeadline(t)
+}
+
+// SetReadDeadline bounds the reads that wait for bytes.
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.mu.Lock()
+	st.rdl = t
+	st.mu.Unlock()
+	notify(st.recvNotify)
+	return nil
+}
+
+// SetWriteDeadline bounds the writes that wait for the peer's window.
+func (st *Stream) SetWriteDeadline(t time.Time) error {
+	st.mu.Lock()
+	st.wdl = t
+	st.mu.Unlock()
+	notify(st.sendNotify)
+	return nil
+}
