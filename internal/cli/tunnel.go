@@ -106,7 +106,11 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	}
 	// The look-up's API calls and the tunnels share one trust: the tunnel's
 	// handshake resumes the API connection's TLS session (tlsresume.go).
-	cfg, _ = withSessionCache(cfg, newSharedSessions())
+	sessions := &preparingSessions{sharedSessions: newSharedSessions()}
+	cfg, _ = withSessionCache(cfg, sessions)
+	d := &client.Dialer{Credentials: cfg.Credentials, Region: cfg.Region, TLS: tlsConfigOf(cfg, env.g.noVerifySSL),
+		UserAgent: "postern/" + Version + " command/ec2-instance-connect.open-tunnel"}
+	defer d.CloseSpares()
 	t := client.Target{InstanceID: o.instanceID, EndpointID: o.endpointID, DNSName: o.dnsName, PrivateIP: o.privateIP,
 		RemotePort: o.remotePort, MaxTunnelDuration: o.maxDuration}
 	if t.PrivateIP == "" || t.DNSName == "" {
@@ -115,6 +119,7 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 		// goroutines (and the SDK client they reach) here, and a
 		// connection in the server, for the tunnel's whole life.
 		var apiConns connSet
+		prepareTunnelConn(sessions, &apiConns, d, o.dnsName)
 		lcfg := withConnSet(cfg, &apiConns)
 		api := ec2.NewFromConfig(lcfg, func(eo *ec2.Options) { setEndpoint(&eo.BaseEndpoint, env.g.endpointURL) })
 		err := client.Resolve(ctx, api, &t)
@@ -141,8 +146,6 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 			return apiError(op, err)
 		}
 	}
-	d := &client.Dialer{Credentials: cfg.Credentials, Region: cfg.Region, TLS: tlsConfigOf(cfg, env.g.noVerifySSL),
-		UserAgent: "postern/" + Version + " command/ec2-instance-connect.open-tunnel"}
 	if o.localPort == 0 {
 		if err := client.RunStdio(ctx, d, t, env.Stdin, env.Stdout); err != nil {
 			if ctx.Err() != nil {
@@ -164,6 +167,14 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	rel := idlemem.New(burstQuiet, time.Second, bufpool.Lends, releaseMemory)
 	defer rel.Stop()
 	l.Changed = rel.Active
+	// And at once when a burst of opens is over, connections still open.
+	l.Drained = releaseAfterBurst(l.Opening, releaseMemory, time.Now)
+	// A connection to the server is kept ready for the next local
+	// connection's tunnel (client.Dialer.KeepSpares); the look-up's, when
+	// it was made, is the first. What a spare's handshake left goes back
+	// as a burst's does.
+	d.OnSpareMade(rel.Active)
+	d.KeepSpares(t.DNSName)
 	// What the start and the look-up left (the SDK's client, its answers)
 	// goes too, unless a connection comes first.
 	l.Idle()
@@ -177,12 +188,69 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 type connSet struct {
 	mu    sync.Mutex
 	conns []net.Conn
+	addrs []string // the address each of conns was dialed by
 }
 
-func (s *connSet) add(c net.Conn) {
+func (s *connSet) add(addr string, c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conns = append(s.conns, c)
+	s.addrs = append(s.addrs, addr)
+}
+
+// dialed returns the address (host:port) a connection to host was dialed
+// by and the address it reached (the resolved one).
+func (s *connSet) dialed(host string) (addr, remote string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, a := range s.addrs {
+		if h, _, err := net.SplitHostPort(a); err == nil && h == host {
+			return a, s.conns[i].RemoteAddr().String(), true
+		}
+	}
+	return "", "", false
+}
+
+// prepareTunnelConn makes the tunnel's connection ready while the
+// look-up goes on: once the API connection has a TLS session to resume
+// (its first answer brought the ticket), d prepares a connection to the
+// address the API connection reached (no second resolution), for the API's
+// name: Postern serves the API and the endpoints' dnsName on one listener.
+// The tunnel uses it only if the endpoint's dnsName names that server
+// (client.Dialer.Prepare). dnsName, when the user gave it, must name the
+// same address.
+func prepareTunnelConn(sessions *preparingSessions, apiConns *connSet, d *client.Dialer, dnsName string) {
+	sessions.onFirst = func(host string) {
+		addr, remote, ok := apiConns.dialed(host)
+		if !ok || dnsName != "" && !sameDialAddr(dnsName, addr) {
+			return
+		}
+		d.Prepare(addr, remote)
+	}
+}
+
+// sameDialAddr tells whether dnsName (an endpoint's) is dialed at addr
+// (host:port).
+func sameDialAddr(dnsName, addr string) bool {
+	_, _, a := client.HostPort(dnsName)
+	return a == addr
+}
+
+// preparingSessions is open-tunnel's TLS session cache (sharedSessions)
+// that calls onFirst, once, with the name of the first session stored:
+// from then on a connection to that server resumes (the tunnel's is made
+// ready then).
+type preparingSessions struct {
+	*sharedSessions
+	once    sync.Once
+	onFirst func(host string)
+}
+
+func (c *preparingSessions) Put(key string, s *tls.ClientSessionState) {
+	c.sharedSessions.Put(key, s)
+	if s != nil && c.onFirst != nil {
+		c.once.Do(func() { c.onFirst(key) })
+	}
 }
 
 // closeAll closes every connection dialed so far.
@@ -192,7 +260,7 @@ func (s *connSet) closeAll() {
 	for _, c := range s.conns {
 		_ = c.Close()
 	}
-	s.conns = nil
+	s.conns, s.addrs = nil, nil
 }
 
 // withConnSet returns cfg with its SDK HTTP client's connections noted in
@@ -210,7 +278,7 @@ func withConnSet(cfg aws.Config, s *connSet) aws.Config {
 		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dial(ctx, network, addr)
 			if err == nil {
-				s.add(c)
+				s.add(addr, c)
 			}
 			return c, err
 		}
@@ -279,6 +347,78 @@ const burstQuiet = 250 * time.Millisecond
 func releaseMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()
+}
+
+// burstRelease is the least time between two of releaseAfterBurst's
+// releases (or 20 times what the last one took, if longer).
+const burstRelease = time.Second
+
+// burstSettle is how long a burst of opens must have stayed over before
+// releaseAfterBurst releases: connections that come a little slower than
+// they open drain the burst for a moment, and a release in the middle of
+// a burst costs a collection and page faults for nothing.
+const burstSettle = 50 * time.Millisecond
+
+// releaseAfterBurst returns a Listener's Drained: once a burst of opens has
+// been over (opening() is 0) for burstSettle, it calls release
+// (releaseMemory) on a goroutine of its own, so that what the burst's
+// handshakes left, which the garbage collector's headroom keeps (twice
+// the live heap: at 1,000 connections opened at once about a quarter of
+// the client's memory), goes back while the connections stay open,
+// rather than after burstQuiet with nothing happening. Not while one
+// runs, nor within burstRelease or 20 times what the last one took (a
+// collection of a large heap takes long) of the start of the last one.
+func releaseAfterBurst(opening func() int64, release func(), now func() time.Time) func() {
+	b := &burstReleaser{release: release, now: now}
+	var mu sync.Mutex
+	var timer *time.Timer
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if timer == nil {
+			timer = time.AfterFunc(burstSettle, func() { b.settled(opening) })
+			return
+		}
+		timer.Reset(burstSettle)
+	}
+}
+
+// burstReleaser is releaseAfterBurst's state.
+type burstReleaser struct {
+	release func()
+	now     func() time.Time
+
+	mu      sync.Mutex
+	next    time.Time // no release before this
+	running bool
+}
+
+// settled starts a release if no open is in flight or waiting (opening),
+// as drained does; it tells whether it started one.
+func (b *burstReleaser) settled(opening func() int64) bool {
+	return opening() == 0 && b.drained()
+}
+
+// drained starts a release unless one runs or the last was too recent;
+// it tells whether it started one.
+func (b *burstReleaser) drained() bool {
+	b.mu.Lock()
+	start := b.now()
+	if b.running || start.Before(b.next) {
+		b.mu.Unlock()
+		return false
+	}
+	b.running = true
+	b.mu.Unlock()
+	go func() {
+		b.release()
+		took := b.now().Sub(start)
+		b.mu.Lock()
+		b.running = false
+		b.next = start.Add(max(burstRelease, 20*took))
+		b.mu.Unlock()
+	}()
+	return true
 }
 
 // releaseWhenIdle returns a Listener's Idle: idleRelease after the last

@@ -41,10 +41,33 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 // copyIn copies input into the tunnel until the input ends (then it tells
 // the server with a close frame) or the tunnel fails (then it calls
 // onFail, when given). A socket's input is waited for without a buffer
-// and off the stack of the TLS work (idle, below).
+// and off the stack of the TLS work (idle, below): for a socket, copyIn
+// returns at once and the copy goes on, on goroutines of its own; other
+// input is read with blocking reads before it returns.
 func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
+	s := copyInSteps(tun, in, onFail)
+	if s.wait == nil {
+		s.work(nil)
+		s.end()
+		return
+	}
+	idle(true, s.wait, s.work, s.end)
+}
+
+// copySteps is one direction of a tunnel's copy, run by idle: wait (nil
+// when the input is not a socket: then work reads with blocking reads
+// and does the whole copy) and work as idle takes them, and end, to call
+// once the copy is over.
+type copySteps struct {
+	wait func() error
+	work func(waitErr error) bool
+	end  func()
+}
+
+// copyInSteps returns the steps of copyIn.
+func copyInSteps(tun *Tunnel, in io.Reader, onFail func()) copySteps {
 	var bp *[]byte
-	defer func() { bufpool.Put(bp) }()
+	end := func() { bufpool.Put(bp) }
 	full := false // the last read brought 64 KiB or more: more is likely there
 	borrow := func() []byte {
 		if bp != nil && full && cap(*bp) != bufpool.BigSize {
@@ -90,9 +113,11 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 	}
 	c, ok := in.(net.Conn)
 	if !ok {
-		for !step() {
-		}
-		return
+		return copySteps{work: func(error) bool {
+			for !step() {
+			}
+			return true
+		}, end: end}
 	}
 	sock := sockio.Of(c)
 	read = func() (int, error) {
@@ -131,65 +156,96 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 			read = nowRead
 		}
 	}
-	idle(true, func() error {
+	return copySteps{wait: func() error {
 		giveBack()
 		return sock.Wait() // an error: the read that follows reports it
-	}, func(error) bool { return steps() })
+	}, work: func(error) bool { return steps() }, end: end}
 }
 
 // errWouldBlock is copyIn's read's answer when the socket has nothing
 // yet and the read was not to wait.
 var errWouldBlock = errors.New("client: nothing to read yet")
 
-// idle runs a direction of a tunnel's copy: wait waits until there is
-// something to do (without a buffer, with a shallow stack: the socket's
-// readiness); work does it on a goroutine of its own, gets wait's error
-// and tells whether the copy is over. With waitFirst the first work waits
-// for a first wait, otherwise it runs at once.
+// idle runs a direction of a tunnel's copy and returns at once: wait
+// waits until there is something to do (without a buffer, with a shallow
+// stack: the socket's readiness); work does it, gets wait's error and
+// tells whether the copy is over; end is called (on work's goroutine)
+// once it is. With waitFirst the first work waits for a first wait,
+// otherwise it runs at once.
 //
 // A goroutine's stack grows with the deepest call it made (crypto/tls's
 // record layer, AES-GCM), and a collection halves it only while less
 // than a quarter is in use, which, counting the runtime's reserve, a
 // goroutine parked in the poller never is at 4 KiB: one that waited and
 // did the TLS work itself would keep 4 KiB or more for the tunnel's life.
-// The waiting goroutine here never runs TLS code and stays at the 2 KiB
-// minimum; the work's goroutine ends when the socket has nothing more.
-func idle(waitFirst bool, wait func() error, work func(waitErr error) bool) {
-	done := make(chan bool, 1)
-	var err error
-	if waitFirst {
-		err = wait()
-	}
-	for {
-		go func() { done <- work(err) }()
-		if <-done {
+// So each wait runs on a goroutine that never runs TLS code and ends once
+// it handed over to a work goroutine, and each work on one that ends once
+// it handed the next wait to a new goroutine. The waiting goroutine holds
+// nothing but the wait, and is a new one after every burst of work: the
+// runtime starts a goroutine with the average stack its last collection
+// saw (4 KiB in a burst of TLS handshakes), and one that waits from then
+// on would keep that for good.
+func idle(waitFirst bool, wait func() error, work func(waitErr error) bool, end func()) {
+	d := &idler{wait: wait}
+	d.work = func(err error) {
+		if work(err) {
+			end()
 			return
 		}
-		err = wait()
+		go d.waitOn()
 	}
+	if waitFirst {
+		go d.waitOn()
+		return
+	}
+	go d.work(nil)
+}
+
+// idler is a copy run by idle.
+type idler struct {
+	wait func() error
+	work func(waitErr error) // on a goroutine of its own
+}
+
+// waitOn waits, then hands over to a new work goroutine.
+func (d *idler) waitOn() {
+	err := d.wait()
+	go d.work(err)
 }
 
 // copyOut copies tunnel bytes to w until the tunnel ends; a normal close is
 // nil. It holds a buffer only while bytes are there to copy.
 func copyOut(w io.Writer, tun *Tunnel) error {
+	done := make(chan error, 1)
+	copyOutThen(w, tun, func(err error) { done <- err })
+	return <-done
+}
+
+// copyOutThen copies tunnel bytes to w until the tunnel ends, on
+// goroutines of its own (idle), then calls end with the copy's end (nil
+// for a normal close). It returns at once.
+func copyOutThen(w io.Writer, tun *Tunnel, end func(error)) {
 	if c, ok := w.(net.Conn); ok {
 		w = sockio.Of(c)
 	}
 	if !tun.in.waits { // not TLS over a socket: no waiting beneath
-		for {
-			if end, err := copyFrames(w, tun, true, false, nil); end {
-				return err
+		go func() {
+			for {
+				if done, err := copyFrames(w, tun, true, false, nil); done {
+					end(err)
+					return
+				}
 			}
-		}
+		}()
+		return
 	}
 	var result error
 	woke := false // the first work runs at once: the upgrade may have left bytes
-	idle(false, tun.in.sock.Wait, func(waitErr error) bool {
-		end, err := copyFrames(w, tun, false, woke, waitErr)
+	idle(false, func() error { return tun.in.sock.Wait() }, func(waitErr error) bool {
+		done, err := copyFrames(w, tun, false, woke, waitErr)
 		result, woke = err, true
-		return end
-	})
-	return result
+		return done
+	}, func() { end(result) })
 }
 
 // linger is how long copyFrames, having copied bytes, waits for the
@@ -266,14 +322,39 @@ type Listener struct {
 	// (on that connection's goroutine), e.g. to give memory back once a
 	// burst of opens is over (package idlemem).
 	Changed func()
+	// Drained, when set, is called once a burst of opens is over: no
+	// tunnel is being opened or waits to be (Opening is 0), and more
+	// connections came in the burst than MaxOpening lets open at once
+	// (some waited their turn). It is called on the goroutine of the
+	// last open, before that connection's bytes are carried, so it must
+	// not block: e.g. to give back the memory the burst's handshakes
+	// left, which the garbage collector's headroom keeps (twice what is
+	// live) until then. Opens one at a time never call it. Connections
+	// that come slower than they open can drain a burst for a moment:
+	// a caller that acts on it waits a little and checks Opening.
+	Drained func()
 
 	active atomic.Int64
 	seq    atomic.Int64
 	wg     sync.WaitGroup
+
+	// burstMu guards unopened and burst: the connections accepted whose
+	// open has not ended, and how many were accepted since none was.
+	burstMu  sync.Mutex
+	unopened int
+	burst    int
 }
 
 // Active is the number of local connections open now.
 func (l *Listener) Active() int64 { return l.active.Load() }
+
+// Opening is the number of local connections whose tunnel is being
+// opened or waits to be.
+func (l *Listener) Opening() int64 {
+	l.burstMu.Lock()
+	defer l.burstMu.Unlock()
+	return int64(l.unopened)
+}
 
 // Serve accepts connections on ln until ctx ends.
 func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
@@ -301,23 +382,43 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		l.changed()
 		fmt.Fprintf(l.Out, "[%d] Accepted new tcp connection, opening websocket tunnel.\n", n)
 		l.wg.Add(1)
+		l.burstMu.Lock()
+		l.unopened++
+		l.burst++
+		l.burstMu.Unlock()
 		go l.serveConn(ctx, c, n, opening)
 	}
 }
 
 // serveConn opens a tunnel for c, holding a slot of opening while it
-// does, then carries c's bytes on a goroutine of its own: this one's
-// stack, grown by the TLS handshake, is freed when it returns instead of
-// staying with the connection for its whole life.
+// does, then carries c's bytes (carry) on goroutines of their own: this
+// one's stack, grown by the TLS handshake, is freed when it returns
+// instead of staying with the connection for its whole life.
 func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, opening chan struct{}) {
 	tun, err := l.open(ctx, opening)
+	l.opened(cap(opening))
 	if err != nil {
 		c.Close()
 		l.finish(n, err)
 		return
 	}
 	l.changed()
-	go func() { l.finish(n, carry(ctx, c, tun)) }()
+	l.carry(ctx, c, tun, n)
+}
+
+// opened notes that an open ended (either way) and calls l.Drained when
+// it was the last of a burst larger than atOnce (the opening slots).
+func (l *Listener) opened(atOnce int) {
+	l.burstMu.Lock()
+	l.unopened--
+	drained := l.unopened == 0 && l.burst > atOnce
+	if l.unopened == 0 {
+		l.burst = 0
+	}
+	l.burstMu.Unlock()
+	if drained && l.Drained != nil {
+		l.Drained()
+	}
 }
 
 // changed calls l.Changed when set.
@@ -354,18 +455,20 @@ func (l *Listener) open(ctx context.Context, opening chan struct{}) (*Tunnel, er
 }
 
 // carry copies bytes between c and tun until both ends are done, then
-// closes both.
-func carry(ctx context.Context, c net.Conn, tun *Tunnel) error {
-	defer c.Close()
-	defer tun.Close()
+// closes both and reports the connection's end (finish). It returns at
+// once: the copies go on, on goroutines of their own (idle).
+func (l *Listener) carry(ctx context.Context, c net.Conn, tun *Tunnel, n int64) {
 	stop := context.AfterFunc(ctx, func() { tun.Close(); c.Close() })
-	defer stop()
-	go copyIn(tun, c, func() { c.Close() })
-	err := copyOut(c, tun)
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
-	}
-	return err
+	copyIn(tun, c, func() { c.Close() })
+	copyOutThen(c, tun, func(err error) {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		stop()
+		tun.Close()
+		c.Close()
+		l.finish(n, err)
+	})
 }
 
 // ErrorLine words an error for one line of stderr.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -59,6 +60,12 @@ type Dialer struct {
 	// clone per tunnel cost memory and time.
 	configsMu sync.Mutex
 	configs   map[string]*tunnelTLS
+
+	// spares are connections made ready before a tunnel needs them
+	// (spare.go).
+	sparesOnce sync.Once
+	sparesUsed atomic.Bool
+	spares     sparePool
 }
 
 // tunnelTLS are the TLS configurations of one server name: full has the
@@ -182,7 +189,12 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 			if !secure {
 				return d.dialTCP(ctx, network, addr)
 			}
-			return d.dialTLS(ctx, network, addr, tcfg)
+			// A connection made ready for this name and address (spare.go)
+			// carries the upgrade as a fresh one would.
+			if c := d.takeSpare(ctx, spareKey{sni, addr}); c != nil {
+				return c, nil
+			}
+			return d.dialTLS(ctx, network, addr, tcfg, false)
 		},
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
 			refused = readRefusal(status, resp)
@@ -202,6 +214,12 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		rawURL = "ws://" + rest
 	}
 	conn, br, _, err := dialer.Dial(ctx, rawURL)
+	if secure && d.NetDial == nil {
+		// The next tunnel's spare, made once this one has its answer (made
+		// during the upgrade, its handshake competed with the server's
+		// work for this one: measured slower).
+		d.replenish(spareKey{sni, addr})
+	}
 	if err != nil {
 		if refused != nil {
 			return nil, refused
@@ -245,10 +263,13 @@ func (d *Dialer) dialTCP(ctx context.Context, network, addr string) (net.Conn, e
 // A handshake that does not resume after all (the server no longer
 // accepts the session) is therefore abandoned before anything is sent on
 // it and made again with the default exchanges, as is one that failed.
-func (d *Dialer) dialTLS(ctx context.Context, network, addr string, cfgs *tunnelTLS) (net.Conn, error) {
+//
+// With gated, the TLS connection reads its socket through a gate
+// (spare.go) that can probe it without waiting.
+func (d *Dialer) dialTLS(ctx context.Context, network, addr string, cfgs *tunnelTLS, gated bool) (net.Conn, error) {
 	cfg := cfgs.full
 	if cfgs.classical != nil && hasSession(cfg) {
-		c, err := d.handshake(ctx, network, addr, cfgs.classical)
+		c, err := d.handshake(ctx, network, addr, cfgs.classical, gated)
 		if err == nil && c.ConnectionState().DidResume {
 			return c, nil
 		}
@@ -258,7 +279,7 @@ func (d *Dialer) dialTLS(ctx context.Context, network, addr string, cfgs *tunnel
 			return nil, err // no connection: the same again would fail too
 		}
 	}
-	c, err := d.handshake(ctx, network, addr, cfg)
+	c, err := d.handshake(ctx, network, addr, cfg, gated)
 	if err != nil {
 		return nil, err
 	}
@@ -267,10 +288,13 @@ func (d *Dialer) dialTLS(ctx context.Context, network, addr string, cfgs *tunnel
 
 // handshake connects to addr and makes a TLS handshake with cfg; on a
 // failed handshake the connection is closed and the error returned.
-func (d *Dialer) handshake(ctx context.Context, network, addr string, cfg *tls.Config) (*tls.Conn, error) {
+func (d *Dialer) handshake(ctx context.Context, network, addr string, cfg *tls.Config, gated bool) (*tls.Conn, error) {
 	raw, err := d.dialTCP(ctx, network, addr)
 	if err != nil {
 		return nil, err
+	}
+	if gated {
+		raw = newGate(raw)
 	}
 	c := tls.Client(raw, cfg)
 	if err := c.HandshakeContext(ctx); err != nil {

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/testutil/goroutines"
+)
+
+// releaseAfterBurst releases at once when a burst of opens is over, but
+// not while a release runs, nor within burstRelease (or 20 times what the
+// last release took) of the last one's start.
+func TestReleaseAfterBurst(t *testing.T) {
+	base := time.Unix(1_000_000, 0)
+	cases := []struct {
+		name  string
+		took  time.Duration // how long the first release takes, by the clock
+		after time.Duration // when the next burst ends, from the first's start
+		want  bool          // that one is released
+	}{
+		{"next burst within the interval", 10 * time.Millisecond, burstRelease / 2, false},
+		{"next burst after the interval", 10 * time.Millisecond, burstRelease + time.Millisecond, true},
+		{"a slow release widens the interval", 100 * time.Millisecond, burstRelease + time.Millisecond, false},
+		{"after 20 times a slow release", 100 * time.Millisecond, 2*time.Second + time.Millisecond, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			clock := base
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			set := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = base.Add(d) }
+			running := make(chan struct{})
+			finish := make(chan struct{})
+			done := make(chan struct{}, 4)
+			first := true
+			b := &burstReleaser{release: func() {
+				if first {
+					first = false
+					running <- struct{}{}
+					<-finish
+				}
+				done <- struct{}{}
+			}, now: now}
+
+			if !b.drained() {
+				t.Fatal("the first burst's end did not start a release")
+			}
+			<-running
+			if b.drained() {
+				t.Fatal("a release started while one ran")
+			}
+			set(c.took)
+			close(finish)
+			<-done
+			// The first release's goroutine notes its end after release
+			// returned: wait (bounded) for that, then end the next burst
+			// at the case's time.
+			if !goroutines.Eventually(func() bool {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				return !b.running
+			}) {
+				t.Fatal("the first release never ended")
+			}
+			set(c.after)
+			if got := b.drained(); got != c.want {
+				t.Fatalf("a burst ending %v after the first release's start (which took %v) released: %v, want %v", c.after, c.took, got, c.want)
+			}
+			if c.want {
+				<-done
+			}
+		})
+	}
+}
+
+// A burst that is over for the moment but has opens again when
+// burstSettle has passed is not released; one still over is.
+func TestReleaseAfterBurstSettled(t *testing.T) {
+	cases := []struct {
+		name    string
+		opening int64
+		want    bool
+	}{
+		{"opens again", 3, false},
+		{"still over", 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			done := make(chan struct{}, 1)
+			b := &burstReleaser{release: func() { done <- struct{}{} }, now: time.Now}
+			if got := b.settled(func() int64 { return c.opening }); got != c.want {
+				t.Fatalf("released: %v, want %v", got, c.want)
+			}
+			if c.want {
+				<-done
+			}
+		})
+	}
+}
