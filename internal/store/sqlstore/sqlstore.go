@@ -53,6 +53,7 @@
 // (RecordPresignUseUnsynced), in group commits of their own, made
 // durable by the durable commit of the attempt's record that follows
 // them (with PostgreSQL: synchronous_commit off for those transactions).
+// A lone read-only record is a single INSERT that commits by itself.
 //
 // fn given to InTx must use only the Repo it is passed. With SQLite, a
 // write through the Store itself inside fn waits for the one writer
@@ -551,6 +552,31 @@ func (s *Store) Changes() uint64 { return s.changes.Load() }
 // returns it.
 func (s *Store) writeConn(ctx context.Context) (conn *sql.Conn, release func(), err error) {
 	return s.writeConnOn(ctx, s.writer)
+}
+
+// writeTurn waits, at most s.writeWait, for a token of the write queue
+// (writeGate) and returns its release: the turn of a write that runs on a
+// pool whose connections only the queue's holders use (appendOneUnsynced).
+func (s *Store) writeTurn(ctx context.Context) (release func(), err error) {
+	if s.writeGate == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writeGate <- struct{}{}: // free: no timer
+		return func() { <-s.writeGate }, nil
+	default:
+	}
+	t := time.NewTimer(s.writeWait)
+	defer t.Stop()
+	select {
+	case s.writeGate <- struct{}{}:
+		return func() { <-s.writeGate }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sqlstore: write connection: %w", ctx.Err())
+	case <-t.C:
+		return nil, fmt.Errorf("sqlstore: no write connection free after %v"+
+			" (is the Store used inside its own InTx?): %w", s.writeWait, context.DeadlineExceeded)
+	}
 }
 
 // writeConnOn is writeConn on the pool db, which shares the write
