@@ -165,7 +165,7 @@ func (s *Store) leadGroup(g *groupCommit, first *groupOp) {
 		g.handOff()
 	}()
 	bctx := context.WithoutCancel(first.ctx)
-	err := s.writeTxOn(bctx, g.h, s.d.writeTxOptions(), countNever, func(tx *cachedTx) error {
+	run := func(tx groupTx) error {
 		if batch == nil { // the first attempt: the writes queued until now
 			batch = g.take()
 			if g.onGroup != nil {
@@ -178,7 +178,13 @@ func (s *Store) leadGroup(g *groupCommit, first *groupOp) {
 			}
 		}
 		return s.runGroup(bctx, tx, batch)
-	})
+	}
+	var err error
+	if g.h != nil && g.h.plain && s.writeGate != nil && cap(s.writeGate) == 1 {
+		err = s.plainWriteTx(bctx, g.h, run)
+	} else {
+		err = s.writeTxOn(bctx, g.h, s.d.writeTxOptions(), countNever, func(tx *cachedTx) error { return run(tx) })
+	}
 	if batch == nil { // no transaction began: the writes queued share its fate
 		batch = g.take()
 	}
@@ -201,7 +207,7 @@ func (s *Store) leadGroup(g *groupCommit, first *groupOp) {
 // SAVEPOINT when there are several. A write whose error is a
 // serialization failure aborts the attempt (writeTxMode runs the group
 // again); any other error undoes that write only.
-func (s *Store) runGroup(ctx context.Context, tx *cachedTx, batch []*groupOp) error {
+func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) error {
 	q := fixedCtx{q: tx, ctx: ctx}
 	if len(batch) == 1 {
 		op := batch[0]
@@ -231,7 +237,7 @@ func (s *Store) runGroup(ctx context.Context, tx *cachedTx, batch []*groupOp) er
 			}
 			continue
 		}
-		if tx.retry || s.d.classify(err) == errRetry {
+		if tx.retried() || s.d.classify(err) == errRetry {
 			return err // the whole group runs again
 		}
 		op.err, op.own = err, true
@@ -241,6 +247,64 @@ func (s *Store) runGroup(ctx context.Context, tx *cachedTx, batch []*groupOp) er
 		if _, relErr := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); relErr != nil {
 			return fmt.Errorf("sqlstore: group commit: release savepoint: %w", relErr)
 		}
+	}
+	return nil
+}
+
+// groupTx is the transaction a group's writes run in: a database/sql
+// transaction (cachedTx) or one database/sql does not know of (plainTx).
+type groupTx interface {
+	querier
+	// retried reports that a statement failed because of a concurrent
+	// transaction (errRetry).
+	retried() bool
+}
+
+// plainWriteTx runs fn in a transaction on h, a pool of one connection
+// that only the holders of the write queue's turn use (writeTurn; SQLite
+// with one writer): BEGIN IMMEDIATE, fn's statements and COMMIT run as the
+// pool's prepared statements on that one connection (plainTx), without a
+// database/sql transaction. It commits if fn returns nil and rolls back if
+// fn fails, the commit fails or fn panics (the panic goes on). It runs fn
+// once: SQLite's write transactions, begun IMMEDIATE, never abort each
+// other (no errRetry). ctx must be a context that is never done (the
+// group's): database/sql then starts no goroutine for a statement.
+func (s *Store) plainWriteTx(ctx context.Context, h *writeHandle, fn func(tx groupTx) error) error {
+	release, err := s.writeTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	c := h.writes
+	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("sqlstore: begin transaction: %w", s.classified(err))
+	}
+	rollback := func() {
+		// A statement that failed with an I/O error or SQLITE_FULL may
+		// have rolled the transaction back already: ROLLBACK then finds
+		// none, which leaves the connection as it must be.
+		if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
+			s.log.Debug("sqlstore: roll back", "err", err)
+		}
+	}
+	finished := false
+	defer func() {
+		if !finished { // fn panicked
+			rollback()
+		}
+	}()
+	tx := &plainTx{c: c, classify: s.d.classify}
+	if err := fn(tx); err != nil {
+		finished = true
+		rollback()
+		return err
+	}
+	finished = true
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		// A COMMIT that failed (SQLITE_BUSY) leaves the transaction
+		// open: undo it, nothing of it is stored.
+		rollback()
+		return fmt.Errorf("sqlstore: commit: %w", s.classified(err))
 	}
 	return nil
 }

@@ -177,7 +177,13 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 		s.Close()
 		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
 	}
-	s.unsyncedGroup.h = &writeHandle{db: unsynced, writes: s.unsynced.writes}
+	// With one writer the write queue (writeGate) has one turn, and the
+	// writer's and the unsynced writer's one connections are used only by
+	// its holder: the group commits run there without a database/sql
+	// transaction (plainWriteTx). (More writers: database/sql's.)
+	plain := o.writers == 1
+	s.group.h = &writeHandle{db: writer, writes: s.writes, plain: plain}
+	s.unsyncedGroup.h = &writeHandle{db: unsynced, writes: s.unsynced.writes, plain: plain}
 	s.unsyncedGroup.after = func() { s.unsynced.committed(s) }
 	s.unsynced.durableWriter = o.synchronous == "FULL"
 	s.log.Debug("sqlstore: opened sqlite", "path", abs, "synchronous", o.synchronous,

@@ -435,6 +435,10 @@ type writeHandle struct {
 	// start, when not empty, runs first in every transaction (PostgreSQL:
 	// SET LOCAL synchronous_commit TO OFF).
 	start string
+	// plain: db is a pool of one connection that only the write queue's
+	// turn holders use (SQLite with one writer); group commits run on it
+	// without a database/sql transaction (plainWriteTx, groupcommit.go).
+	plain bool
 }
 
 // writeTxOn is writeTxMode on the handle h (nil: the write handle).

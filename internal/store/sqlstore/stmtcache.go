@@ -32,9 +32,13 @@ func newStmtCache(db *sql.DB) *stmtCache {
 func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
 	c.mu.RLock()
 	st := c.m[query]
+	n := len(c.m)
 	c.mu.RUnlock()
 	if st != nil {
 		return st
+	}
+	if n >= maxCached {
+		return nil // a full cache: the caller runs the query unprepared
 	}
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
@@ -150,6 +154,10 @@ type cachedTx struct {
 	changed bool
 }
 
+// retried reports whether a statement of the transaction failed because
+// of a concurrent transaction (errRetry).
+func (t *cachedTx) retried() bool { return t.retry }
+
 // note records err if it is an errRetry, and returns it.
 func (t *cachedTx) note(err error) error {
 	if err != nil && t.classify != nil && t.classify(err) == errRetry {
@@ -183,6 +191,50 @@ func (t *cachedTx) QueryRowContext(ctx context.Context, query string, args ...an
 	} else {
 		row = t.Tx.QueryRowContext(ctx, query, args...)
 	}
+	_ = t.note(row.Err()) // recorded; the caller gets the error from Scan
+	return row
+}
+
+// plainTx is a write transaction that database/sql does not know of: its
+// owner holds the turn of a pool of one connection (writeTurn, a pool
+// only the turn's holders use) and ran BEGIN IMMEDIATE on it
+// (plainWriteTx, groupcommit.go), so every statement run on the pool
+// runs on that connection, inside that transaction. Its statements are
+// the cache's prepared statements, which database/sql prepares once per
+// connection and keeps across transactions (a sql.Tx runs each as a
+// per-transaction copy, tx.StmtContext), and with a context that is never
+// done (the group's) database/sql starts no goroutine for them: a sql.Tx
+// starts one per transaction and one per query (its own context is
+// cancellable). A write run in it must close its Rows before its next
+// statement: the pool's one connection is the Rows' until then.
+type plainTx struct {
+	c *stmtCache
+	// classify is the dialect's; retry records an errRetry.
+	classify func(error) errClass
+	retry    bool
+}
+
+func (t *plainTx) retried() bool { return t.retry }
+
+func (t *plainTx) note(err error) error {
+	if err != nil && t.classify != nil && t.classify(err) == errRetry {
+		t.retry = true
+	}
+	return err
+}
+
+func (t *plainTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := t.c.ExecContext(ctx, query, args...)
+	return res, t.note(err)
+}
+
+func (t *plainTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := t.c.QueryContext(ctx, query, args...)
+	return rows, t.note(err)
+}
+
+func (t *plainTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	row := t.c.QueryRowContext(ctx, query, args...)
 	_ = t.note(row.Err()) // recorded; the caller gets the error from Scan
 	return row
 }
