@@ -28,7 +28,19 @@ type Sink interface {
 // FileSink appends events to a JSON Lines file (one CloudTrail record per
 // line), rotating it when it reaches MaxBytes: the full file is renamed
 // with its rotation time and a new one started; Keep rotated files are
-// kept. Lines are synced to disk before Write returns.
+// kept.
+//
+// Each Write hands its lines to the operating system before it returns
+// (in commit order), so a crash of this process loses none of them; the
+// disk sync is shared: lines reach the disk within FileSyncInterval of
+// their Write. A Write that finds the last sync older than the interval
+// syncs before it returns; otherwise a timer syncs what was written when
+// the interval since the last sync ends. Rotation syncs the full file
+// before renaming it, and Close syncs what is left. The store is the
+// durable record (every event is committed there before its caller's
+// answer); this file is a copy. A sync the timer made that failed is
+// returned by the next Write (the audit Writer hands it to its
+// onSinkError) or, failing one, by Close; the lines stay due for a sync.
 type FileSink struct {
 	Path     string
 	MaxBytes int64
@@ -41,7 +53,33 @@ type FileSink struct {
 	// that a write does not grow a new buffer; at most maxKeptLines bytes
 	// are kept.
 	buf []byte
+
+	// Disk syncs (under mu): dirty is set when lines were written since
+	// the last successful sync; lastSync is when the last sync started;
+	// timer, when set, will sync at lastSync+FileSyncInterval; syncErr
+	// is the failure of a sync the timer made, not yet reported.
+	dirty    bool
+	lastSync time.Time
+	timer    stopper
+	syncErr  error
+	// timers counts armed timers whose function has not returned (or
+	// that were not stopped): Close waits for it, so that no timer or
+	// its goroutine outlives the sink.
+	timers sync.WaitGroup
+
+	// Hooks for tests; nil means the real thing.
+	now       func() time.Time
+	afterFunc func(time.Duration, func()) stopper
+	syncFile  func(*os.File) error
 }
+
+// FileSyncInterval bounds how long the lines a FileSink wrote wait for
+// their disk sync: under load, one sync per interval carries every
+// Write made meanwhile.
+const FileSyncInterval = 100 * time.Millisecond
+
+// stopper is a timer armed by afterFunc (*time.Timer, or a test's).
+type stopper interface{ Stop() bool }
 
 // maxKeptLines bounds the buffer a FileSink keeps between writes.
 const maxKeptLines = 256 << 10
@@ -63,13 +101,21 @@ func (s *FileSink) open() error {
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("audit: open %s: %w", s.Path, err)
 	}
 	s.f, s.size = f, st.Size()
 	return nil
 }
 
-// Write appends the events' records.
+func (s *FileSink) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// Write appends the events' records. It returns once the operating
+// system has them; they reach the disk within FileSyncInterval.
 func (s *FileSink) Write(evs []store.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -93,24 +139,96 @@ func (s *FileSink) Write(evs []store.Event) error {
 	}
 	n, err := s.f.Write(b)
 	s.size += int64(n)
+	if n > 0 {
+		s.dirty = true
+	}
 	if err != nil {
 		return fmt.Errorf("audit: write %s: %w", s.Path, err)
 	}
-	return s.f.Sync()
+	// A failed sync of the timer's is reported once, here.
+	err, s.syncErr = s.syncErr, nil
+	if now := s.clock(); now.Sub(s.lastSync) >= FileSyncInterval {
+		err = errors.Join(err, s.syncLocked(now))
+	} else {
+		s.armLocked(now)
+	}
+	return err
 }
 
-// rotate renames the full file and starts a new one.
+// syncLocked syncs the file if lines were written since the last sync.
+func (s *FileSink) syncLocked(now time.Time) error {
+	if !s.dirty {
+		return nil
+	}
+	s.lastSync = now
+	var err error
+	if s.syncFile != nil {
+		err = s.syncFile(s.f)
+	} else {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("audit: sync %s: %w", s.Path, err)
+	}
+	s.dirty = false
+	return nil
+}
+
+// armLocked makes sure a timer syncs the lines written so far once the
+// interval since the last sync ends.
+func (s *FileSink) armLocked(now time.Time) {
+	if s.timer != nil {
+		return
+	}
+	d := max(FileSyncInterval-now.Sub(s.lastSync), 0)
+	s.timers.Add(1)
+	if s.afterFunc != nil {
+		s.timer = s.afterFunc(d, s.syncLater)
+	} else {
+		s.timer = time.AfterFunc(d, s.syncLater)
+	}
+}
+
+// syncLater is the timer's function.
+func (s *FileSink) syncLater() {
+	defer s.timers.Done()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timer = nil
+	if s.f == nil || !s.dirty { // closed meanwhile (Close synced), or synced
+		return
+	}
+	now := s.clock()
+	if now.Sub(s.lastSync) < FileSyncInterval {
+		// A Write synced while this timer waited for mu: the lines
+		// written since are due an interval after that sync.
+		s.armLocked(now)
+		return
+	}
+	if err := s.syncLocked(now); err != nil && s.syncErr == nil {
+		s.syncErr = err
+	}
+}
+
+// rotate syncs and renames the full file and starts a new one. A failed
+// sync does not stop the rotation (the lines are with the operating
+// system; a new file keeps the next ones): the Write reports it.
 func (s *FileSink) rotate() error {
+	if err := s.syncLocked(s.clock()); err != nil && s.syncErr == nil {
+		s.syncErr = err
+	}
 	if err := s.f.Close(); err != nil {
-		return err
+		return fmt.Errorf("audit: rotate %s: %w", s.Path, err)
 	}
 	ext := filepath.Ext(s.Path)
 	base := strings.TrimSuffix(s.Path, ext)
 	rotated := fmt.Sprintf("%s-%s%s", base, time.Now().UTC().Format("20060102T150405.000000000Z"), ext)
 	if err := os.Rename(s.Path, rotated); err != nil {
+		s.f = nil // the sink is unusable: Write reports it closed
 		return fmt.Errorf("audit: rotate %s: %w", s.Path, err)
 	}
 	if err := s.open(); err != nil {
+		s.f = nil
 		return err
 	}
 	if s.Keep > 0 {
@@ -124,15 +242,29 @@ func (s *FileSink) rotate() error {
 	return nil
 }
 
-// Close closes the file.
+// Close syncs what was written, closes the file and stops the timer; it
+// returns once no timer function of the sink's runs. It returns a sync
+// failure not yet reported by a Write.
 func (s *FileSink) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.timer != nil && s.timer.Stop() {
+		s.timers.Done() // its function will not run
+	}
+	s.timer = nil
 	if s.f == nil {
+		s.mu.Unlock()
+		s.timers.Wait()
 		return nil
 	}
-	err := s.f.Close()
+	err := s.syncErr
+	s.syncErr = nil
+	err = errors.Join(err, s.syncLocked(s.clock()))
+	if cerr := s.f.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("audit: close %s: %w", s.Path, cerr))
+	}
 	s.f = nil
+	s.mu.Unlock()
+	s.timers.Wait() // a timer that fired finds the sink closed
 	return err
 }
 
