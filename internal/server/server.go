@@ -685,8 +685,9 @@ func (s *Server) Close() error {
 	if s.console != nil {
 		_ = s.console.Close()
 	}
-	// The audit file and other copies get every committed record.
-	s.audit.DrainSinks()
+	// The audit file and other copies get every committed record, the
+	// file synced to disk.
+	s.audit.CloseSinks()
 	return s.Store.Close()
 }
 

@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -281,6 +283,26 @@ func (w *Writer) DrainSinks() {
 	defer b.sinkMu.Unlock()
 	for b.sinkRunning {
 		b.sinkCond.Wait()
+	}
+}
+
+// CloseSinks drains the sinks (DrainSinks), then closes each that has a
+// Close (the file sink syncs its last lines to disk), reporting a failure
+// to the Writer's onSinkError. The server calls it as it exits, after
+// every request has ended; a record committed later is only in the store.
+func (w *Writer) CloseSinks() {
+	if w == nil || w.b == nil {
+		return
+	}
+	w.DrainSinks()
+	for _, s := range w.b.sinks {
+		c, ok := s.(io.Closer)
+		if !ok {
+			continue
+		}
+		if err := c.Close(); err != nil && w.b.onSink != nil {
+			w.b.onSink(fmt.Errorf("audit: close sink: %w", err))
+		}
 	}
 }
 

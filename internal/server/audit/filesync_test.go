@@ -655,3 +655,43 @@ func TestFileSinkLateTimerDoesNotSyncTwice(t *testing.T) {
 		t.Fatalf("synced %d bytes of %d", got, want)
 	}
 }
+
+// The Writer's CloseSinks, which the server calls as it exits, writes
+// every committed record to the file, syncs it and closes the file.
+func TestWriterCloseSinksSyncsAndClosesTheFile(t *testing.T) {
+	h := newSyncHarness(t, 0, 0)
+	var mu sync.Mutex
+	var reported []error
+	w := NewWriter(&memEvents{}, func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, err)
+	}, h.s)
+	for _, id := range []string{"e0", "e1"} { // e0 synced at once, e1 left to the timer
+		if err := w.b.Append(context.Background(), store.Event{EventID: id, Body: `{"eventID":"` + id + `"}`}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.CloseSinks()
+	h.mu.Lock()
+	syncs := append([]syncSeen(nil), h.syncs...)
+	h.mu.Unlock()
+	b, err := os.ReadFile(h.s.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) == 0 || syncs[len(syncs)-1].size != int64(len(b)) {
+		t.Fatalf("syncs %+v; the file has %d bytes: the last lines were not synced", syncs, len(b))
+	}
+	if lines := strings.Count(string(b), "\n"); lines != 2 {
+		t.Fatalf("%d lines in the file, want 2", lines)
+	}
+	if err := h.s.Write([]store.Event{{EventID: "e2", Body: "{}"}}); err == nil {
+		t.Fatal("the file sink still takes writes after CloseSinks")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 0 {
+		t.Fatalf("onSinkError heard %v", reported)
+	}
+}
