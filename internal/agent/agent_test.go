@@ -14,6 +14,7 @@ import (
 	"github.com/postern/postern/internal/agent"
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
@@ -68,16 +69,40 @@ func TestRemoteAgentCarriesBytes(t *testing.T) {
 	}
 }
 
-// The agent's own egress policy: no loopback unless allowed.
+// The agent's own egress policy: no loopback unless allowed. The front
+// door answers 101 without waiting for the agent's dial, so the refusal
+// closes the WebSocket (1011, the agent's reason) and is recorded with
+// the agent's errorCode.
 func TestAgentRefusesLoopbackByDefault(t *testing.T) {
 	e := tunneltest.Start(t, tunneltest.Options{Config: allPorts})
 	ep := loopNet(t, e)
 	a := e.StartAgent(ep, agent.Config{})
 	e.WaitConnected(a.ID.AgentID, 10*time.Second)
-	_, err := e.Dialer(e.Admin).Dial(context.Background(), target(e, ep, 22))
-	var re *client.RefusedError
-	if !errors.As(err, &re) || re.Status != 403 || re.ErrorCode != tunnelproto.CodeNotAllowed || !strings.Contains(re.Message, "loopback") {
-		t.Fatalf("got %v, want 403 %s", err, tunnelproto.CodeNotAllowed)
+	tun, err := e.Dialer(e.Admin).Dial(context.Background(), target(e, ep, 22))
+	if err != nil {
+		t.Fatalf("got %v, want the upgrade, then a close with %s", err, tunnelproto.CodeNotAllowed)
+	}
+	defer tun.Close()
+	closedWith(t, tun, 1011, "loopback")
+	evs, err := e.Server.Store.ListEvents(context.Background(), store.EventQuery{EventName: "OpenTunnel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].ErrorCode != tunnelproto.CodeNotAllowed {
+		t.Fatalf("OpenTunnel records %+v, want one with errorCode %s", evs, tunnelproto.CodeNotAllowed)
+	}
+}
+
+// echoOnce echoes a byte through tun: the front door answers 101 without
+// waiting for the agent's dial, so a test that then acts on the agent
+// first shows the tunnel open.
+func echoOnce(t *testing.T, tun *client.Tunnel) {
+	t.Helper()
+	if _, err := tun.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(tun, make([]byte, 1)); err != nil {
+		t.Fatalf("echo: %v", err)
 	}
 }
 
@@ -95,6 +120,7 @@ func TestAgentLinkLostAndReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tun.Close()
+	echoOnce(t, tun)
 	e.Server.Relay().Disconnect(a.ID.AgentID, false, "") // the link breaks
 	closedWith(t, tun, 1011, "endpoint agent was lost")
 	e.WaitConnected(a.ID.AgentID, 10*time.Second)
@@ -118,6 +144,7 @@ func TestAgentDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tun.Close()
+	echoOnce(t, tun)
 	if err := a.Stop(); err != nil {
 		t.Fatalf("Run after a drain: %v", err)
 	}

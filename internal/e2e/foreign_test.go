@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/testutil/ci"
+	"github.com/postern/postern/internal/testutil/refused"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
@@ -151,6 +152,7 @@ type awscrtResult struct {
 	ShutdownException string      `json:"shutdownException"`
 	Echoed            string      `json:"echoed"`
 	CloseCode         int         `json:"closeCode"`
+	CloseReason       string      `json:"closeReason"`
 }
 
 func (r awscrtResult) header(name string) string {
@@ -197,7 +199,8 @@ func TestAWSCRTOpenTunnel(t *testing.T) {
 	needAWSCRT(t)
 	echo := tunneltest.Echo(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\nadvertise: localhost:443\ntunnel:\n  ports: [\"%d\"]\n", echo.Port))
+	closed := mustAtoi(t, strings.TrimPrefix(refused.Addr(t), "127.0.0.1:")) // a port that refuses connections
+	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\nadvertise: localhost:443\ntunnel:\n  ports: [\"%d\", \"%d\"]\n", echo.Port, closed))
 	srv := startServer(t, dataDir)
 	var eps struct {
 		InstanceConnectEndpoints []struct{ InstanceConnectEndpointId, DnsName string }
@@ -230,6 +233,11 @@ func TestAWSCRTOpenTunnel(t *testing.T) {
 			status: 400, errorCode: "InvalidParameter", message: "RemotePort"},
 		{name: "unknown endpoint", endpointID: "eice-00000000000000000", remotePort: echo.Port, order: "cli",
 			status: 404, errorCode: "InvalidInstanceConnectEndpointId.NotFound", message: "does not exist"},
+		// The 101 does not wait for the agent's dial: a target that
+		// refuses closes the WebSocket with 1011 and the reason, which
+		// the CLI prints as "Websocket Closure Reason: …".
+		{name: "target refuses", endpointID: ep.InstanceConnectEndpointId, remotePort: closed, order: "cli",
+			status: 101, errorCode: "1011", message: "Connection refused by 127.0.0.1:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,6 +259,12 @@ func TestAWSCRTOpenTunnel(t *testing.T) {
 			}
 			if res.Status != tc.status {
 				t.Fatalf("handshake status %d, want %d\n%s", res.Status, tc.status, logs())
+			}
+			if tc.status == 101 && tc.errorCode == "1011" {
+				if res.Echoed != "" || res.CloseCode != 1011 || !strings.Contains(res.CloseReason, tc.message) {
+					t.Fatalf("echoed %q, closed with %d %q; want no byte and a close 1011 with %q\n%s", res.Echoed, res.CloseCode, res.CloseReason, tc.message, logs())
+				}
+				return
 			}
 			if tc.status == 101 {
 				if res.Exception != "" || res.ShutdownException != "" {

@@ -57,12 +57,14 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The 101 does not wait for the tunnel to open (its dial and record):
+	// once bytes came back it is open.
+	tun.Write([]byte(strings.Repeat("x", 1000)))
+	io.ReadFull(tun, make([]byte, 1000))
 	mid := scrape()
 	if v := value(mid, "postern_tunnels_open"); v != 1 {
 		t.Errorf("postern_tunnels_open %v while one is open", v)
 	}
-	tun.Write([]byte(strings.Repeat("x", 1000)))
-	io.ReadFull(tun, make([]byte, 1000))
 	tun.CloseWrite()
 	io.Copy(io.Discard, tun)
 	tun.Close()

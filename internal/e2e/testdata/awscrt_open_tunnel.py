@@ -165,8 +165,13 @@ def main():
         # previous one's on_complete.
         for i in range(0, len(payload), MAX_BYTES_PER_FRAME):
             sent = threading.Event()
-            ws.send_frame(awscrt.websocket.Opcode.BINARY, payload[i:i + MAX_BYTES_PER_FRAME],
-                          on_complete=lambda d, ev=sent: ev.set())
+            try:
+                ws.send_frame(awscrt.websocket.Opcode.BINARY, payload[i:i + MAX_BYTES_PER_FRAME],
+                              on_complete=lambda d, ev=sent: ev.set())
+            except RuntimeError:
+                # The server closed the WebSocket already (its close
+                # frame, kept below, says why), as the AWS CLI sees it.
+                break
             if not sent.wait(10):
                 out["exception"] = "send_frame did not complete within 10 s"
                 break
@@ -184,6 +189,8 @@ def main():
         out["echoed"] = state["echoed"].decode("utf-8", "replace")
         if len(state["close"]) >= 2:
             out["closeCode"] = int.from_bytes(state["close"][:2], "big")
+            # What the AWS CLI prints as "Websocket Closure Reason: …".
+            out["closeReason"] = state["close"][2:].decode("utf-8", "replace")
     print(json.dumps(out))
 
 

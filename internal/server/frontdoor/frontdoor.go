@@ -13,10 +13,14 @@
 // endpoint's VPC, of a family its IpAddressType serves); IAM
 // (ec2-instance-connect:OpenTunnel on the endpoint's ARN with its condition
 // keys); security groups; the endpoint's concurrency limit. Then an agent
-// of the endpoint dials the target, and only a successful dial is answered
-// with 101 Switching Protocols, after the attempt's audit event is
-// committed. Every attempt, refused or not, is one OpenTunnel event; every
-// opened tunnel ends with a CloseTunnel event.
+// of the endpoint dials the target while the replay guard's answer is
+// awaited, and the request is answered with 101 Switching Protocols while
+// the dial and the attempt's durable audit commit may still run: no byte
+// flows either way (client → target, target → client) until the dial
+// answered and the attempt's OpenTunnel event is on disk. A failed dial or
+// commit then closes the WebSocket (1011) with the reason. Every attempt,
+// refused or not, is one OpenTunnel event; every opened tunnel ends with a
+// CloseTunnel event.
 package frontdoor
 
 import (
@@ -228,37 +232,72 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.wg.Done()
 		}
 	}()
-	stream, ref := f.decide(r, req)
+	dial, ref := f.decide(r, req)
 	if ref != nil {
 		f.refuse(w, r, req, ref, log)
 		return
 	}
-	// The attempt succeeded: record it before the first byte flows.
-	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: req.agentID}, "", "")
-	if err := f.audit.Write(r.Context(), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
-		log.Error("could not record the tunnel; refusing it", "error", err)
-		_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
-		stream.Close()
-		f.release(req)
-		f.writeRefusal(w, req.id, refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "The tunnel could not be recorded; try again."))
-		return
-	}
-	handedOff = counted && f.serveTunnel(w, r, req, stream, rec.EventID, log)
+	// Every check passed and every refusal was decided: serveTunnel
+	// answers 101 at once, then waits for the dial and records the attempt
+	// before the first byte flows.
+	handedOff = counted && f.serveTunnel(w, r, req, dial, log)
 }
 
-// decide runs every check, in order, then asks an agent to dial. On
-// success it returns the stream with a concurrency slot held.
+// pendingDial is the agent's dial of an attempt that passed every check,
+// running in a goroutine of its own so that the 101 can be written
+// meanwhile.
+type pendingDial struct {
+	done    chan struct{}
+	end     context.CancelFunc // ends the dial's context once it answered
+	stream  relay.Stream
+	agentID string
+	err     error
+}
+
+// startDial asks an agent of the endpoint to dial.
+func (f *FrontDoor) startDial(ctx context.Context, end context.CancelFunc, endpointID string, dial tunnelproto.DialRequest) *pendingDial {
+	p := &pendingDial{done: make(chan struct{}), end: end}
+	go func() {
+		p.stream, p.agentID, p.err = f.cfg.Relay.Open(ctx, endpointID, dial)
+		close(p.done)
+	}()
+	return p
+}
+
+// wait returns the dial's answer (every call the same).
+func (p *pendingDial) wait() (relay.Stream, string, error) {
+	<-p.done
+	p.end()
+	return p.stream, p.agentID, p.err
+}
+
+// abandon ends a dial whose attempt was refused: it waits for the dial
+// (its context is cancelled, so a hanging one ends at once) and ends the
+// stream, through which no byte has flowed (the front door sent the agent
+// nothing but the dial request).
+func (p *pendingDial) abandon() {
+	p.end()
+	if s, _, err := p.wait(); err == nil {
+		_ = s.SendEnd(tunnelproto.CodeInternal, "the tunnel was refused")
+		_ = s.Close()
+	}
+}
+
+// decide runs every check, in order, then starts the agent's dial. On
+// success it returns the dial, still running, with a concurrency slot
+// held; its failure is no longer a refusal of the request (the caller
+// answers 101 first, then closes the WebSocket).
 //
-// The replay guard's write (a disk commit) runs while the checks after it
+// The replay guard's write (a commit) runs while the checks after it
 // read the store, and while the agent dials the target once every other
 // check passed; its answer is awaited before decide returns, and it wins
 // over any later refusal, so the answers are those of the checks run one
 // after the other. A replayed URL that passes every other check therefore
-// costs its target one TCP connection that carries no byte: the dialled
-// stream is ended before the client is answered, and a dial still running
-// when the guard refuses is ended then. (A dial that sends the target a
+// costs its target at most one TCP connection that carries no byte: a
+// dial still running when the guard refuses is ended then, a dialled
+// stream before the client is answered. (A dial that sends the target a
 // PROXY protocol header waits for the guard instead.)
-func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, ref *Refusal) {
+func (f *FrontDoor) decide(r *http.Request, req *request) (pending *pendingDial, ref *Refusal) {
 	ctx := r.Context()
 	// One parse of the query: url.ParseQuery keeps the pairs it could
 	// parse (what r.URL.Query() returns) and reports the first bad one.
@@ -308,14 +347,20 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 	// does not answer makes the dial last (the deferred call then answers
 	// with the refusal). The guard's own goroutine cancels it, so no
 	// goroutine waits for the guard's answer only to end the dial.
+	// The dial's context outlives decide when the dial is handed over
+	// (pendingDial.wait ends it then).
 	dialCtx, endDial := context.WithCancel(ctx)
-	defer endDial()
+	defer func() {
+		if pending == nil {
+			endDial()
+		}
+	}()
 	replay := f.startReplayCheck(ctx, req, res, endDial)
 	defer func() {
 		if rr := replay(); rr != nil {
 			// Recorded as when the guard answered before any dial: a
-			// failed dial's agent is not named.
-			stream, ref, req.agentID = nil, rr, ""
+			// dial's agent is not named.
+			pending, ref, req.agentID = nil, rr, ""
 		}
 	}()
 	// Parameters.
@@ -398,31 +443,27 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (stream relay.Stream, 
 			return nil, ref
 		}
 	}
-	stream, agentID, err := f.cfg.Relay.Open(dialCtx, ep.EndpointID, dial)
-	req.agentID = agentID
-	if err != nil {
+	// The dial runs while the guard's write commits; the guard's refusal
+	// (its goroutine ends the dial at once) still wins.
+	pd := f.startDial(dialCtx, endDial, ep.EndpointID, dial)
+	if ref := replay(); ref != nil {
+		pd.abandon()
 		f.release(req)
-		return nil, dialRefusal(err, ep.EndpointID)
+		return nil, ref
 	}
-	if ref := overlapReplay(replay, stream); ref != nil {
-		f.release(req)
-		return nil, ref // the deferred call clears req.agentID
+	if dial.PreserveClientIP || dial.ProxyProtocol != "" {
+		// Whether an agent can preserve the client's address or send a
+		// header is the relay's answer (ClientIpPreservationUnavailable,
+		// ProxyProtocolUnavailable: a configuration to fix, worded at
+		// more length than a close frame holds): such a dial is answered
+		// before the upgrade, its failure a refusal as any other.
+		if _, agentID, err := pd.wait(); err != nil {
+			req.agentID = agentID
+			f.release(req)
+			return nil, dialRefusal(err, ep.EndpointID)
+		}
 	}
-	return stream, nil
-}
-
-// overlapReplay waits for the replay guard's answer after the agent's dial
-// ran while the guard's write committed. On a refusal it ends the dialled
-// stream, through which no byte has flowed (the client was not answered
-// yet and the front door sent the agent nothing but the dial request),
-// and returns the refusal; the caller releases the slot.
-func overlapReplay(replay func() *Refusal, stream relay.Stream) *Refusal {
-	ref := replay()
-	if ref != nil {
-		_ = stream.SendEnd(tunnelproto.CodeInternal, "the tunnel was refused")
-		_ = stream.Close()
-	}
-	return ref
+	return pd, nil
 }
 
 func (f *FrontDoor) internal(what string, err error) *Refusal {
@@ -608,9 +649,9 @@ func (f *FrontDoor) checkReplay(ctx context.Context, req *request, res *sigv4.Re
 	record := f.cfg.Store.RecordPresignUse
 	if us, ok := f.cfg.Store.(store.UnsyncedPresignUses); ok {
 		// The guard's write need not wait for the disk: the attempt's
-		// record, a durable commit, always follows it before the client
-		// is answered (allowed or refused) and before any byte flows,
-		// and puts it on disk (store.UnsyncedPresignUses).
+		// record, a durable commit, always follows it before a refusal
+		// is answered and before any byte of a tunnel flows (its 101 may
+		// come first), and puts it on disk (store.UnsyncedPresignUses).
 		record = us.RecordPresignUseUnsynced
 	}
 	first, isFirst, err := record(ctx, u)
@@ -774,6 +815,12 @@ func (f *FrontDoor) meta(req *request) audit.Meta {
 
 // refuse answers a refused attempt, after recording it.
 func (f *FrontDoor) refuse(w http.ResponseWriter, r *http.Request, req *request, ref *Refusal, log *slog.Logger) {
+	f.noteRefusal(r, req, ref, log)
+	f.writeRefusal(w, req.id, ref)
+}
+
+// noteRefusal records, counts and logs a refused attempt.
+func (f *FrontDoor) noteRefusal(r *http.Request, req *request, ref *Refusal, log *slog.Logger) {
 	if req.params.MaxTunnelDuration == "" {
 		req.params.MaxTunnelDuration = strconv.Itoa(int(DefaultMaxDuration / time.Second))
 	}
@@ -793,7 +840,6 @@ func (f *FrontDoor) refuse(w http.ResponseWriter, r *http.Request, req *request,
 	log.Log(r.Context(), lvl, "tunnel refused", "reason", ref.Reason, "code", ref.Code, "status", ref.Status,
 		"principal", principal, "source", req.sourceIP, "endpoint", req.params.InstanceConnectEndpointID,
 		"target", net.JoinHostPort(req.params.PrivateIPAddress, req.params.RemotePort), "message", ref.Message)
-	f.writeRefusal(w, req.id, ref)
 }
 
 // writeRefusal writes the JSON error body the AWS CLI prints, with the

@@ -3,6 +3,7 @@ package frontdoor_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,11 +46,23 @@ type firstRead struct {
 // OpenTunnel records at the moment the first bytes of a connection arrive.
 func startWatchedTarget(t *testing.T, recorded func() int) *watchedTarget {
 	t.Helper()
+	return startBannerTarget(t, recorded, "")
+}
+
+// startBannerTarget is startWatchedTarget whose connections first send
+// banner (as sshd sends its version) before they read.
+func startBannerTarget(t *testing.T, recorded func() int, banner string) *watchedTarget {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	return serveWatched(ln, recorded, banner)
+}
+
+// serveWatched serves a watchedTarget on ln, from now on.
+func serveWatched(ln net.Listener, recorded func() int, banner string) *watchedTarget {
 	w := &watchedTarget{port: ln.Addr().(*net.TCPAddr).Port, accepted: make(chan struct{}, 16), first: make(chan firstRead, 16)}
 	go func() {
 		for i := 1; ; i++ {
@@ -60,6 +73,12 @@ func startWatchedTarget(t *testing.T, recorded func() int) *watchedTarget {
 			w.accepted <- struct{}{}
 			go func() {
 				defer c.Close()
+				if banner != "" {
+					if _, err := io.WriteString(c, banner); err != nil {
+						w.first <- firstRead{conn: i, err: err}
+						return
+					}
+				}
 				buf := make([]byte, 1024)
 				n, err := c.Read(buf)
 				fr := firstRead{conn: i, data: string(buf[:n]), n: n, err: err}
@@ -151,77 +170,90 @@ func (l *dbLock) release() {
 	}
 }
 
-// TestDialOverlapsTheCommitNoByteBeforeTheRecord: the agent dials the
-// target while the server's commits wait (here: another connection holds
-// the SQLite database's write lock, so the replay guard's write and the
-// OpenTunnel record cannot commit), yet no byte reaches the target or the
-// client before the attempt's record is committed: the client gets no
-// answer while the lock is held, and the target's first bytes arrive
-// with the record on disk.
-func TestDialOverlapsTheCommitNoByteBeforeTheRecord(t *testing.T) {
-	e := startAll(t)
+// clientFirst is what a tunnel's client read first: the bytes, or the
+// end without any, and the successful OpenTunnel records stored when it
+// came.
+type clientFirst struct {
+	data         string
+	err          error
+	openRecorded int
+}
+
+// readFirst reads the tunnel's first bytes in a goroutine of its own.
+func readFirst(tun *client.Tunnel, recorded func() int) <-chan clientFirst {
+	ch := make(chan clientFirst, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, err := tun.Read(buf)
+		cf := clientFirst{data: string(buf[:n]), err: err}
+		if n > 0 {
+			cf.openRecorded = recorded()
+		}
+		ch <- cf
+	}()
+	return ch
+}
+
+// TestCommitFailureAfterThe101: when the attempt's record cannot be
+// committed (here the database refuses the row: a trigger of the test's),
+// the client, already answered 101, gets a close 1011 with the reason and
+// not a byte of the target's, the target (dialled meanwhile) gets none
+// of the client's, nothing is recorded as opened, and the endpoint's slot
+// is free again.
+func TestCommitFailureAfterThe101(t *testing.T) {
+	e := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) { allPorts(c); c.Tunnel.ConcurrencyPerEndpoint = 1 }})
 	ctx := context.Background()
-	target := startWatchedTarget(t, func() int { return successfulOpens(t, e) })
+	recorded := func() int { return successfulOpens(t, e) }
+	target := startBannerTarget(t, recorded, "banner")
 	d := e.Dialer(e.Admin)
 
-	// A first tunnel warms the server up (nothing below waits on a
-	// one-time cost) and shows the target works.
-	warm, err := d.Dial(ctx, e.Local(target.port))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.Dir, server.DatabaseFile)+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOrFail(t, target.accepted, "the first tunnel's dial")
-	if _, err := warm.Write([]byte("w")); err != nil {
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER test_refuse_opens BEFORE INSERT ON events
+		WHEN NEW.event_name = 'OpenTunnel' AND NEW.error_code = ''
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
 		t.Fatal(err)
 	}
-	if fr := waitOrFail(t, target.first, "the first tunnel's byte"); fr.n != 1 || fr.openRecorded != 1 {
-		t.Fatalf("first tunnel: first read %+v, want 1 byte with 1 record stored", fr)
+	tun, err := d.Dial(ctx, e.Local(target.port))
+	if err != nil {
+		t.Fatalf("want the upgrade, then a close: %v", err)
 	}
-	warm.Close()
-
-	lock := lockDB(t, e)
-	before := successfulOpens(t, e)
-
-	type dialed struct {
-		tun *client.Tunnel
-		err error
+	defer tun.Close()
+	_, _ = tun.Write([]byte("x")) // the close may have come already
+	got, err := io.ReadAll(tun)
+	var ce *client.ClosedError
+	if !errors.As(err, &ce) || ce.Code != 1011 || !strings.Contains(ce.Reason, "could not be recorded") {
+		t.Fatalf("the tunnel ended with %v, want a close 1011 saying it could not be recorded", err)
 	}
-	opened := make(chan dialed, 1)
-	go func() {
-		tun, err := d.Dial(ctx, e.Local(target.port))
-		opened <- dialed{tun, err}
-	}()
-	// The agent dials while the commits wait...
-	waitOrFail(t, target.accepted, "the agent's dial while the server's commits wait (the dial does not overlap the commit)")
-	// ...but the client has no answer, and nothing is on record yet.
-	select {
-	case o := <-opened:
-		t.Fatalf("the client was answered (tunnel %v, error %v) before the attempt could be recorded", o.tun != nil, o.err)
-	default:
+	if len(got) != 0 {
+		t.Fatalf("the client read %q from a tunnel that was never recorded", got)
 	}
-	if n := successfulOpens(t, e); n != before {
-		t.Fatalf("%d successful OpenTunnel records while the database was locked, want %d", n, before)
+	waitOrFail(t, target.accepted, "the agent's dial")
+	if fr := waitOrFail(t, target.first, "the end of the dialled connection"); fr.n != 0 {
+		t.Fatalf("the target read %+v from a tunnel that was never recorded", fr)
+	}
+	if n := successfulOpens(t, e); n != 0 {
+		t.Fatalf("%d successful OpenTunnel records, want none", n)
+	}
+	if n := len(events(t, e, "CloseTunnel")); n != 0 {
+		t.Fatalf("%d CloseTunnel records for a tunnel that never opened, want none", n)
 	}
 
-	lock.release()
-	o := waitOrFail(t, opened, "the tunnel after the lock was released")
-	if o.err != nil {
-		t.Fatalf("open after the lock was released: %v", o.err)
-	}
-	defer o.tun.Close()
-	if n := successfulOpens(t, e); n != before+1 {
-		t.Fatalf("%d successful OpenTunnel records when the client was answered, want %d", n, before+1)
-	}
-	if _, err := o.tun.Write([]byte("x")); err != nil {
+	// The slot (the endpoint's only one) was released: once the database
+	// takes records again, a tunnel opens and carries bytes.
+	if _, err := db.ExecContext(ctx, "DROP TRIGGER test_refuse_opens"); err != nil {
 		t.Fatal(err)
 	}
-	fr := waitOrFail(t, target.first, "the tunnel's first byte at the target")
-	if fr.n != 1 || fr.openRecorded != before+1 {
-		t.Fatalf("the target's first read: %+v, want 1 byte with %d records stored", fr, before+1)
+	ok, err := d.Dial(ctx, e.Local(target.port))
+	if err != nil {
+		t.Fatal(err)
 	}
-	buf := make([]byte, 1)
-	if _, err := io.ReadFull(o.tun, buf); err != nil || buf[0] != 'x' {
-		t.Fatalf("echo: %q %v", buf, err)
+	defer ok.Close()
+	if cf := waitOrFail(t, readFirst(ok, recorded), "the banner through the next tunnel"); cf.data != "banner" || cf.openRecorded != 1 {
+		t.Fatalf("the next tunnel's first read: %+v, want the banner with 1 record stored", cf)
 	}
 }
 

@@ -80,7 +80,10 @@ func policy(condition string) string {
 
 // TestRefusals covers every refusal of docs/architecture.md §2 step 2, in order, each
 // answered before any upgrade with its HTTP status and ErrorCode, and each
-// recorded as an OpenTunnel event with that errorCode.
+// recorded as an OpenTunnel event with that errorCode. The agent's dial
+// answers after the 101 (the upgrade does not wait for it): a failed dial
+// closes the WebSocket with 1011 and the dial's message, is recorded as the
+// same refused OpenTunnel event, and has no CloseTunnel event.
 func TestRefusals(t *testing.T) {
 	// A port this test holds bound but not listening stands in for a target that
 	// refuses: nothing is assumed about the host's own ports (an RDP or
@@ -205,19 +208,32 @@ func TestRefusals(t *testing.T) {
 		// 6. Security groups.
 		{"endpoint egress denies", raw(admin, query(ep2, "22", "10.9.1.10"), "ec2-instance-connect", now), 403, "AccessDeniedException", "do not allow outbound"},
 		{"instance ingress denies", raw(admin, query(ep2, "22", "10.9.1.20"), "ec2-instance-connect", now), 403, "AccessDeniedException", "do not allow inbound"},
-		// After every check: the agent's dial (to the port held closed above).
-		{"target refuses", signed(closedOnly, localTarget(closed, 0)), 502, "ConnectionRefused", "Connection refused"},
-		{"capped policy, request within the cap", signed(capped, localTarget(closed, 600)), 502, "ConnectionRefused", "Connection refused"},
+		// After every check and the 101: the agent's dial (to the port
+		// held closed above); status 101 means upgraded, then closed 1011.
+		{"target refuses", signed(closedOnly, localTarget(closed, 0)), 101, "ConnectionRefused", "Connection refused"},
+		{"capped policy, request within the cap", signed(capped, localTarget(closed, 600)), 101, "ConnectionRefused", "Connection refused"},
 	}
 	d := e.Dialer(admin)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(events(t, e, "OpenTunnel"))
+			closes := len(events(t, e, "CloseTunnel"))
 			tun, err := d.DialURL(ctx, tc.url(), e.DNSName())
-			if err == nil {
+			if tc.status == http.StatusSwitchingProtocols {
+				if err != nil {
+					t.Fatalf("want the upgrade, then a close: %v", err)
+				}
+				closedWith(t, tun, 1011, tc.msg)
 				tun.Close()
+				if n := len(events(t, e, "CloseTunnel")); n != closes {
+					t.Errorf("%d CloseTunnel events after a failed dial, want %d (none for it)", n, closes)
+				}
+			} else {
+				if err == nil {
+					tun.Close()
+				}
+				wantRefusal(t, err, tc.status, tc.code, tc.msg)
 			}
-			wantRefusal(t, err, tc.status, tc.code, tc.msg)
 			evs := events(t, e, "OpenTunnel")
 			if len(evs) != before+1 {
 				t.Fatalf("%d OpenTunnel events after the attempt, want %d", len(evs), before+1)

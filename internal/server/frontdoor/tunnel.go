@@ -123,40 +123,72 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 	}
 }
 
-// serveTunnel upgrades the connection and hands the tunnel to goroutines
-// of its own: the HTTP handler returns at once, so that net/http's state
-// for the connection and the handler's grown stack are freed while the
-// tunnel lives (about 23 KiB per idle tunnel, measured in
-// internal/bench/wsbench).
+// serveTunnel upgrades the connection (the 101 leaves while the agent's
+// dial may still run), waits for the dial's answer, records the attempt
+// durably, and only then hands the tunnel to goroutines of its own, which
+// carry the bytes: before that no byte is read from the client or from
+// the target. The HTTP handler then returns, so that net/http's state for
+// the connection and the handler's grown stack are freed while the tunnel
+// lives (about 23 KiB per idle tunnel, measured in internal/bench/wsbench).
+//
+// A failed dial is recorded and counted as a refusal (as when it was
+// answered before the upgrade) and closes the WebSocket with the code an
+// open tunnel gets when its target fails (1011) and the dial's message; a
+// record that cannot be committed closes it with 1011 too.
 //
 // It reports whether it handed the request's count in f.wg to the
 // tunnel's goroutine (which then calls Done when the tunnel is recorded).
-func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *request, stream relay.Stream, openEventID string, log *slog.Logger) bool {
+func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *request, dial *pendingDial, log *slog.Logger) bool {
 	// Every check passed: the connection becomes a tunnel and no longer
 	// counts among its source's unauthenticated ones. The upgrader
 	// clears any deadline net/http left on it.
 	httpedge.Trust(r.Context())
 	up := ws.HTTPUpgrader{Timeout: 10 * time.Second, Header: http.Header{"x-amzn-RequestId": {req.id}}}
-	conn, brw, _, err := up.Upgrade(r, w)
-	if err != nil {
+	conn, brw, _, upErr := up.Upgrade(r, w)
+	if upErr != nil && conn != nil {
 		// The upgrader may have hijacked the connection before it failed
 		// (it checks the handshake's headers after hijacking) and leaves
 		// it open: net/http no longer owns it, so close it here.
-		if conn != nil {
-			_ = conn.Close()
-		}
-		log.Info("websocket upgrade failed", "error", err)
-		_ = stream.SendEnd(tunnelproto.CodeInternal, "the client's upgrade failed")
-		stream.Close()
-		f.release(req)
-		f.recordClose(req, openEventID, &tunnel{req: req, started: f.cfg.Now(), reason: "UpgradeFailed", message: err.Error()})
-		return false
+		_ = conn.Close()
+		conn = nil
 	}
 	var rd io.Reader = conn
-	if brw != nil && brw.Reader.Buffered() > 0 {
+	if conn != nil && brw != nil && brw.Reader.Buffered() > 0 {
 		buffered := make([]byte, brw.Reader.Buffered())
 		_, _ = io.ReadFull(brw.Reader, buffered)
 		rd = io.MultiReader(bytes.NewReader(buffered), conn)
+	}
+	stream, agentID, err := dial.wait()
+	req.agentID = agentID
+	if err != nil {
+		ref := dialRefusal(err, req.endpoint.EndpointID)
+		f.release(req)
+		f.noteRefusal(r, req, ref, log)
+		if conn != nil {
+			f.closeUnopened(conn, rd, closeCodeFor(ref.Code), ref.Message)
+		}
+		return false
+	}
+	// The attempt succeeded: record it before the first byte flows.
+	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: req.agentID}, "", "")
+	if err := f.audit.Write(r.Context(), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
+		log.Error("could not record the tunnel; refusing it", "error", err)
+		_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
+		stream.Close()
+		f.release(req)
+		if conn != nil {
+			f.closeUnopened(conn, rd, wsframe.CloseInternalError, "The tunnel could not be recorded; try again.")
+		}
+		return false
+	}
+	openEventID := rec.EventID
+	if upErr != nil {
+		log.Info("websocket upgrade failed", "error", upErr)
+		_ = stream.SendEnd(tunnelproto.CodeInternal, "the client's upgrade failed")
+		stream.Close()
+		f.release(req)
+		f.recordClose(req, openEventID, &tunnel{req: req, started: f.cfg.Now(), reason: "UpgradeFailed", message: upErr.Error()})
+		return false
 	}
 	req.detach()
 	t := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(conn, false),
@@ -187,6 +219,31 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		t.finish(wsframe.CloseGoingAway, tunnelproto.CodeServerStop, "The Postern server is shutting down", true)
 	}
 	return true
+}
+
+// closeUnopened ends a WebSocket that was answered 101 but never carried a
+// byte: a close frame with code and reason, then, so that the client reads
+// the frame rather than a reset (it may have sent frames the server never
+// read), the client's frames (read from rd, the connection's) are dropped
+// until its close frame answers, it goes, or CloseGrace passes.
+func (f *FrontDoor) closeUnopened(conn net.Conn, rd io.Reader, code int, reason string) {
+	defer conn.Close()
+	if err := wsframe.NewWriter(conn, false).Close(code, reason); err != nil {
+		return
+	}
+	// Nothing more is sent: a TLS close_notify (a TCP FIN without TLS)
+	// tells a client that does not answer close frames (awscrt) to go.
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(f.cfg.CloseGrace))
+	frames := wsframe.NewReader(rd, true)
+	for { // bounded by the read deadline
+		fr, err := frames.Next()
+		if err != nil || fr.Kind == wsframe.KindClose {
+			return
+		}
+	}
 }
 
 // run carries the tunnel's bytes until it ends, then records its close.

@@ -157,7 +157,7 @@ func (s *session) run(r *http.Request) (websocket.StatusCode, string) {
 		return websocket.StatusPolicyViolation, ""
 	}
 	go s.readBrowser()
-	tg, tun, tunnelID, err := s.connect()
+	tg, tun, start, err := s.connect()
 	if err != nil {
 		return s.fail(err)
 	}
@@ -171,6 +171,13 @@ func (s *session) run(r *http.Request) (websocket.StatusCode, string) {
 		return s.closeWith(tc, err)
 	}
 	defer sshc.Close()
+	// The front door answers 101 before the tunnel's OpenTunnel record is
+	// committed, but no byte flows before it is: after the handshake the
+	// record is there.
+	tunnelID, err := s.t.tunnelID(s.ctx, s.caller, tun.RequestID, start)
+	if err != nil {
+		return s.fail(err)
+	}
 	return s.shell(sshc, tc, tg, tunnelID)
 }
 
@@ -264,37 +271,33 @@ func (s *session) readBrowser() {
 
 // connect looks the instance up, pushes an ephemeral key and opens the
 // tunnel, all as the caller.
-func (s *session) connect() (client.Target, *client.Tunnel, string, error) {
+func (s *session) connect() (client.Target, *client.Tunnel, time.Time, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, connectTimeout)
 	defer cancel()
 	c, m := s.caller, s.open
+	var start time.Time
 	tg, err := s.t.resolveTarget(ctx, c, m.InstanceID, m.Port)
 	if err != nil {
-		return tg, nil, "", err
+		return tg, nil, start, err
 	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return tg, nil, "", err
+		return tg, nil, start, err
 	}
 	signer, err := ssh.NewSignerFromKey(priv)
 	if err != nil {
-		return tg, nil, "", err
+		return tg, nil, start, err
 	}
 	s.signer = signer
 	if err := s.t.sendKey(ctx, c, m.InstanceID, m.OSUser, string(ssh.MarshalAuthorizedKey(signer.PublicKey()))); err != nil {
-		return tg, nil, "", err
+		return tg, nil, start, err
 	}
-	start := s.t.cfg.Now()
+	start = s.t.cfg.Now()
 	tun, err := s.t.dial(ctx, c, tg) // ctx bounds the handshake only
 	if err != nil {
-		return tg, nil, "", err
+		return tg, nil, start, err
 	}
-	id, err := s.t.tunnelID(ctx, c, tun.RequestID, start)
-	if err != nil {
-		tun.Close()
-		return tg, nil, "", err
-	}
-	return tg, tun, id, nil
+	return tg, tun, start, nil
 }
 
 // handshake runs the SSH handshake over the tunnel, checking the host key
