@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -61,9 +62,11 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 		return
 	}
 	_ = s.SetReadDeadline(time.Time{})
-	log := a.log.With("tunnel", req.TunnelID)
+	// No logger derived per tunnel (slog's With formats its attributes
+	// at once, on every open): the tunnel's id is an attribute of each
+	// line instead, the same output.
 	refuse := func(code, msg string) {
-		log.Info("tunnel refused", "target", net.JoinHostPort(req.Address, strconv.Itoa(req.Port)), "code", code, "reason", msg)
+		a.log.Info("tunnel refused", "tunnel", req.TunnelID, "target", net.JoinHostPort(req.Address, strconv.Itoa(req.Port)), "code", code, "reason", msg)
 		_ = tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{Code: code, Message: msg})
 	}
 	t := &tunnel{id: req.TunnelID, link: tunnelproto.NewConn(s), dialing: true}
@@ -86,7 +89,9 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 		conn.Close()
 		return
 	}
-	log.Debug("tunnel open", "target", conn.RemoteAddr().String())
+	if a.log.Enabled(ctx, slog.LevelDebug) { // the address is formatted only when it is logged
+		a.log.Debug("tunnel open", "tunnel", req.TunnelID, "target", conn.RemoteAddr().String())
+	}
 	handedOff = true
 	go a.carry(t, s)
 }
@@ -97,7 +102,9 @@ func (a *Agent) carry(t *tunnel, s net.Conn) {
 	defer s.Close()
 	defer a.unregister(t)
 	pump(t)
-	a.log.Debug("tunnel closed", "tunnel", t.id, "target", t.target.RemoteAddr().String())
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		a.log.Debug("tunnel closed", "tunnel", t.id, "target", t.target.RemoteAddr().String())
+	}
 }
 
 // pump carries bytes both ways until the tunnel ends. The server decides
