@@ -367,5 +367,3 @@ func waitDisconnected(t *testing.T, e *tunneltest.Env, agentID string) {
 	}
 	t.Fatalf("agent %s still connected", agentID)
 }
-
-var _ = strconv.Itoa
