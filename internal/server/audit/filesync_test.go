@@ -565,6 +565,18 @@ func TestFileSinkSyncErrorReported(t *testing.T) {
 				t.Fatalf("the batch of the failed rotation's Write is not in the new file: %q", b)
 			}
 		}},
+		{"rotation's sync, then its rename fails", func(t *testing.T, h *syncHarness) {
+			h.s.MaxBytes = 600
+			h.mustWrite("a")
+			h.mustWrite("b") // left to the timer
+			h.fail = []error{errDisk}
+			if err := os.Remove(h.s.Path); err != nil { // the rename finds no file
+				t.Fatal(err)
+			}
+			if err := h.write("c"); !errors.Is(err, errDisk) {
+				t.Fatalf("a Write whose rotation failed to sync, then to rename = %v, want %v too", err, errDisk)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newSyncHarness(t, 0, 0)) })

@@ -134,6 +134,9 @@ func (s *FileSink) Write(evs []store.Event) error {
 	}
 	if s.MaxBytes > 0 && s.size > 0 && s.size+int64(len(b)) > s.MaxBytes {
 		if err := s.rotate(); err != nil {
+			// A sync that failed (the rotation's, or the timer's) is
+			// reported with it: the sink is unusable now.
+			err, s.syncErr = errors.Join(err, s.syncErr), nil
 			return err
 		}
 	}
@@ -252,9 +255,11 @@ func (s *FileSink) Close() error {
 	}
 	s.timer = nil
 	if s.f == nil {
+		err := s.syncErr // a failed rotation's Write may not have reported it
+		s.syncErr = nil
 		s.mu.Unlock()
 		s.timers.Wait()
-		return nil
+		return err
 	}
 	err := s.syncErr
 	s.syncErr = nil
