@@ -663,6 +663,10 @@ func TestProtocolErrors(t *testing.T) {
 		"type":     {0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
 		"window":   append([]byte{0, typeData, 0, flagSYN, 0, 0, 0, 3, 0, 0x10, 0, 0}, make([]byte, 1<<20)...),
 		"dup-open": {0, typeWindowUpdate, 0, flagSYN, 0, 0, 0, 3, 0, 0, 0, 0, 0, typeWindowUpdate, 0, flagSYN, 0, 0, 0, 3, 0, 0, 0, 0},
+		// Ids of this side's parity (even: an acceptor's) or 0: a stream
+		// this side opens later would take the peer's place.
+		"own-id":  {0, typeWindowUpdate, 0, flagSYN, 0, 0, 0, 2, 0, 0, 0, 0},
+		"zero-id": {0, typeWindowUpdate, 0, flagSYN, 0, 0, 0, 0, 0, 0, 0, 0},
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -780,5 +784,109 @@ func TestPingFloodIsBounded(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine() - before; n > maxAsync+16 {
 		t.Fatalf("%d more goroutines after the flood, want at most %d answers waiting", n, maxAsync)
+	}
+}
+
+// syncWith has the raw peer c send a ping and read until its answer: the
+// session handled every frame c sent before.
+func syncWith(t *testing.T, c net.Conn, id uint32) {
+	t.Helper()
+	if _, err := c.Write(frame(typePing, flagSYN, 0, id, nil)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	for {
+		var h header
+		if _, err := io.ReadFull(c, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		if h.typ() == typeData {
+			if _, err := io.CopyN(io.Discard, c, int64(h.length())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if h.typ() == typePing && h.flags()&flagACK != 0 && h.length() == id {
+			return
+		}
+	}
+}
+
+// A data frame that also carries the peer's RST, or its FIN after this
+// side closed, ends the stream: it leaves the session (a peer repeating
+// it must not grow the session's table of streams).
+func TestFlagsOnDiscardedDataEndTheStream(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags uint16
+		close bool
+	}{{"rst", flagRST, false}, {"rst-after-close", flagRST, true}, {"fin-after-close", flagFIN, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := tcpPair(t)
+			cli, _ := Opener(a, Config{KeepAliveInterval: time.Hour})
+			defer cli.Close()
+			s, err := cli.Open(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Write(frame(typeWindowUpdate, flagACK, 1, 0, nil)); err != nil {
+				t.Fatal(err)
+			}
+			syncWith(t, b, 1)
+			if tc.close {
+				s.Close()
+			}
+			if _, err := b.Write(frame(typeData, tc.flags, 1, 3, []byte("abc"))); err != nil {
+				t.Fatal(err)
+			}
+			syncWith(t, b, 2)
+			if n := cli.NumStreams(); n != 0 {
+				t.Fatalf("%d streams left in the session", n)
+			}
+		})
+	}
+}
+
+// Misuse of a borrow fails and changes nothing: a Read while it is out
+// (it could give the lent chunk back to the pool), a Consume of more than
+// was lent or of a negative count (either broke the stream's accounting:
+// a panic, a loop under its lock, or bytes dropped unread).
+func TestBorrowMisuse(t *testing.T) {
+	a, b := tcpPair(t)
+	cli, _ := Opener(a, Config{})
+	defer cli.Close()
+	srv, _ := Acceptor(b, Config{})
+	defer srv.Close()
+	s, err := cli.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte("abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := srv.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.(*Stream)
+	p, err := st.Borrow(2)
+	if err != nil || string(p) != "ab" {
+		t.Fatalf("Borrow: %q, %v", p, err)
+	}
+	if n, err := st.Read(make([]byte, 10)); err == nil {
+		t.Fatalf("Read during a borrow read %d bytes", n)
+	}
+	for _, n := range []int{-1, 3, 6, 7} {
+		if err := st.Consume(n); err == nil {
+			t.Fatalf("Consume(%d) of a 2-byte borrow succeeded", n)
+		}
+	}
+	if err := st.Consume(2); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	n, err := st.Read(buf)
+	if err != nil || string(buf[:n]) != "cdef" {
+		t.Fatalf("Read after the borrow: %q, %v; want \"cdef\"", buf[:n], err)
 	}
 }

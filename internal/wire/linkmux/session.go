@@ -467,6 +467,13 @@ func (s *Session) discard(n int) error {
 // a full backlog refuses it with a RST.
 func (s *Session) incoming(id uint32) error {
 	s.mu.Lock()
+	if id == 0 || id%2 == s.nextID%2 {
+		// One of this side's ids: the stream this side opens with it
+		// would take the peer's place in the table (and lose it again
+		// when the peer's stream leaves).
+		s.mu.Unlock()
+		return fmt.Errorf("%w: the peer opened stream %d, an id of this side's", ErrProtocol, id)
+	}
 	if _, dup := s.streams[id]; dup {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
@@ -519,6 +526,7 @@ type Stream struct {
 	inflight   int     // bytes of the frame being read, not yet in rq
 	filling    bool    // the receive loop is reading into rq's last chunk
 	lent       bool    // Borrow handed out part of rq[0]
+	lentN      int     // how many bytes it handed out
 	readClosed bool    // Close was called: no more reads
 	recvWindow uint32  // what the peer may still send
 	sendWindow uint32  // what this side may still send
@@ -663,8 +671,10 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 			st.stopTimers()
 		}
 		st.mu.Unlock()
-		if reset {
+		if reset || gone { // gone: this frame's RST or FIN ended it
 			st.s.forget(st.id)
+		}
+		if reset {
 			st.s.sendAsync(typeWindowUpdate, flagRST, st.id, 0)
 		}
 		if err := st.s.discard(int(length)); err != nil {
@@ -849,6 +859,10 @@ func (st *Stream) Read(b []byte) (int, error) {
 		return 0, nil
 	}
 	st.mu.Lock()
+	if st.lent {
+		st.mu.Unlock()
+		return 0, errors.New("linkmux: Read before the last borrow's Consume")
+	}
 	if err := st.readable(); err != nil {
 		st.mu.Unlock()
 		return 0, err
@@ -880,7 +894,7 @@ func (st *Stream) Borrow(max int) ([]byte, error) {
 	}
 	c := st.rq[0]
 	n := min(max, c.w-c.r)
-	st.lent = true
+	st.lent, st.lentN = true, n
 	return (*c.bp)[c.r : c.r+n], nil
 }
 
@@ -891,6 +905,10 @@ func (st *Stream) Consume(n int) error {
 	if !st.lent {
 		st.mu.Unlock()
 		return errors.New("linkmux: Consume without a Borrow")
+	}
+	if n < 0 || n > st.lentN {
+		st.mu.Unlock()
+		return fmt.Errorf("linkmux: Consume of %d bytes of a %d-byte borrow", n, st.lentN)
 	}
 	st.lent = false
 	if st.readClosed {
