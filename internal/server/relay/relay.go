@@ -882,13 +882,19 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	go func() {
-		// Agents open no other streams; refuse any.
+		// Agents open no other streams; refuse any, at once (a reset,
+		// not a close waiting for the agent's FIN: an agent opening
+		// streams in a loop cannot pile them up).
 		for {
 			s, err := sess.Accept()
 			if err != nil {
 				return
 			}
-			s.Close()
+			if r, ok := s.(interface{ Reset() error }); ok {
+				_ = r.Reset()
+			} else {
+				s.Close()
+			}
 		}
 	}()
 	<-sess.Done()

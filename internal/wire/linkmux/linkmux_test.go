@@ -890,3 +890,36 @@ func TestBorrowMisuse(t *testing.T) {
 		t.Fatalf("Read after the borrow: %q, %v; want \"cdef\"", buf[:n], err)
 	}
 }
+
+// A stream this side refuses with Reset leaves the session at once (a
+// Close would keep it until the peer's FIN or the close timeout), and
+// the peer's stream ends with a reset.
+func TestResetLeavesTheSessionAtOnce(t *testing.T) {
+	a, b := tcpPair(t)
+	srv, _ := Acceptor(a, Config{})
+	defer srv.Close()
+	open, _ := upstream(t, b, true)
+	for i := 0; i < 50; i++ { // a peer opening streams in a loop
+		p, err := open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		s, err := srv.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.(*Stream).Reset(); err != nil {
+			t.Fatal(err)
+		}
+		if n := srv.NumStreams(); n != 0 {
+			t.Fatalf("stream %d: %d streams left in the session after Reset", i, n)
+		}
+		_ = p.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := p.Read(make([]byte, 1)); !errors.Is(err, yamux.ErrConnectionReset) {
+			t.Fatalf("stream %d: the peer's read after Reset: %v, want a reset", i, err)
+		}
+	}
+}

@@ -1020,6 +1020,30 @@ func (st *Stream) Close() error {
 	return nil
 }
 
+// Reset ends the stream at once, both ways: the peer gets a RST and the
+// stream leaves the session now (Close keeps it until the peer's FIN or
+// the close timeout). For streams this side refuses: a peer that opens
+// them faster than it would answer FINs cannot fill the session's table.
+func (st *Stream) Reset() error {
+	st.mu.Lock()
+	st.readClosed = true
+	st.releaseLocked()
+	if st.state == stateReset || st.state == stateClosed {
+		st.mu.Unlock()
+		return nil
+	}
+	st.state = stateReset
+	st.stopTimers()
+	st.mu.Unlock()
+	notify(st.recvNotify)
+	notify(st.sendNotify)
+	st.s.forget(st.id)
+	if err := st.s.writeFrame(typeWindowUpdate, flagRST, st.id, 0, nil); err != nil && !errors.Is(err, ErrSessionShutdown) {
+		return err
+	}
+	return nil
+}
+
 // closeTimeout resets a stream whose peer never answered its FIN.
 func (st *Stream) closeTimeout() {
 	st.mu.Lock()
