@@ -228,7 +228,26 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 // until its close frame answers, it goes, or CloseGrace passes.
 func (f *FrontDoor) closeUnopened(conn net.Conn, rd io.Reader, code int, reason string) {
 	defer conn.Close()
+	// The client's frames are read (and dropped) while the close frame is
+	// written: a client that writes before it reads (an SSH client's
+	// version) on a connection without a buffer (the console's in-memory
+	// one) would otherwise wait for this side to read while this side
+	// waits for it to read the close frame.
+	_ = conn.SetReadDeadline(time.Now().Add(f.cfg.CloseGrace))
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		frames := wsframe.NewReader(rd, true)
+		for { // bounded by the read deadline
+			fr, err := frames.Next()
+			if err != nil || fr.Kind == wsframe.KindClose {
+				return
+			}
+		}
+	}()
 	if err := wsframe.NewWriter(conn, false).Close(code, reason); err != nil {
+		conn.Close() // ends the reads too
+		<-drained
 		return
 	}
 	// Nothing more is sent: a TLS close_notify (a TCP FIN without TLS)
@@ -236,14 +255,7 @@ func (f *FrontDoor) closeUnopened(conn net.Conn, rd io.Reader, code int, reason 
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(f.cfg.CloseGrace))
-	frames := wsframe.NewReader(rd, true)
-	for { // bounded by the read deadline
-		fr, err := frames.Next()
-		if err != nil || fr.Kind == wsframe.KindClose {
-			return
-		}
-	}
+	<-drained
 }
 
 // run carries the tunnel's bytes until it ends, then records its close.
