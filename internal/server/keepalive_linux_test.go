@@ -17,7 +17,14 @@ import (
 // the listening socket. It fails if the listener's Control is dropped
 // while Go's per-connection setting stays off.
 func TestAcceptedConnectionsKeepAlive(t *testing.T) {
-	lns, err := listenAll([]string{"127.0.0.1:0", "[::1]:0"})
+	addrs := []string{"127.0.0.1:0"}
+	if ln, err := net.Listen("tcp", "[::1]:0"); err == nil { // IPv6 only where the host has it
+		ln.Close()
+		addrs = append(addrs, "[::1]:0")
+	} else {
+		t.Logf("no IPv6 loopback here (%v): IPv4 only", err)
+	}
+	lns, err := listenAll(addrs)
 	if err != nil {
 		t.Fatal(err)
 	}

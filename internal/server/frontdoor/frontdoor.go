@@ -411,7 +411,8 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (pending *pendingDial,
 		return nil, ref
 	}
 	// The replay guard's commit may still run: the slot and the agent's
-	// dial overlap it (see overlapReplay), and its refusal still wins.
+	// dial overlap it (startDial; the guard is awaited before decide
+	// returns), and its refusal still wins.
 	// 7. Concurrency.
 	if !f.reserve(req) {
 		return nil, refuse(http.StatusTooManyRequests, "ThrottlingException", ReasonConcurrency,
