@@ -11,6 +11,8 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -67,8 +69,38 @@ var presigner = v4.NewSigner()
 // SigV4 for service ec2-instance-connect, with its query in the AWS CLI's
 // order: instanceConnectEndpointId, remotePort, privateIpAddress,
 // maxTunnelDuration (only when set), the X-Amz-* parameters, then
-// X-Amz-Signature.
+// X-Amz-Signature. It is the AWS CLI's URL to the byte (docs/aws-compat.md
+// §1.2's vectors): signed to the second, without a nonce, so two made in
+// the same second for the same target and credentials are the same URL
+// (PresignUniqueURL differs each time).
 func PresignURL(ctx context.Context, creds aws.Credentials, region string, t Target, now time.Time) (string, error) {
+	return presign(ctx, creds, region, t, now, "")
+}
+
+// NonceParam is the query parameter that PresignUniqueURL adds to an
+// openTunnel URL: 128 random bits, hex. SigV4 signs every query parameter
+// (X-Amz-Signature aside), so it changes the signature, which is what a
+// Postern server's replay guard keys on: under `tunnel.replay: single-use`
+// two tunnels opened in the same second to the same target with the same
+// credentials are two URLs, each accepted once, while a URL sent again
+// (nonce included) is still refused. A Postern server accepts it and
+// ignores it otherwise: it is no IAM condition key and no request
+// parameter of the attempt's record. The AWS CLI never sends it.
+const NonceParam = "X-Postern-Nonce"
+
+// PresignUniqueURL is PresignURL with a NonceParam of its own, signed,
+// after the tunnel's parameters and before the X-Amz-* ones: no two of its
+// URLs are the same, even when made in the same second.
+func PresignUniqueURL(ctx context.Context, creds aws.Credentials, region string, t Target, now time.Time) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("presign openTunnel: nonce: %w", err)
+	}
+	return presign(ctx, creds, region, t, now, hex.EncodeToString(b[:]))
+}
+
+// presign is PresignURL, with NonceParam set to nonce unless it is "".
+func presign(ctx context.Context, creds aws.Credentials, region string, t Target, now time.Time, nonce string) (string, error) {
 	host, _, _ := HostPort(t.DNSName)
 	params := [][2]string{
 		{"instanceConnectEndpointId", t.EndpointID},
@@ -77,6 +109,9 @@ func PresignURL(ctx context.Context, creds aws.Credentials, region string, t Tar
 	}
 	if t.MaxTunnelDuration > 0 {
 		params = append(params, [2]string{"maxTunnelDuration", strconv.Itoa(t.MaxTunnelDuration)})
+	}
+	if nonce != "" {
+		params = append(params, [2]string{NonceParam, nonce})
 	}
 	q := url.Values{}
 	for _, p := range params {

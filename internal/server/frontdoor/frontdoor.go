@@ -4,7 +4,8 @@
 //
 // A request is decided before any upgrade, in this order, each refusal a
 // JSON body {"ErrorCode":…,"Message":…} with a fitting HTTP status:
-// a query string that parses strictly and names each parameter once; the
+// a WebSocket handshake that can be upgraded (handshakeRefusal); a query
+// string that parses strictly and names each parameter once; the
 // presigned SigV4 signature (service ec2-instance-connect, expiry, clock
 // skew, session token), the URL's lifetime (at most MaxURLLifetime) and
 // the replay guard; parameters parsed and bounded before any arithmetic
@@ -18,14 +19,17 @@
 // the dial and the attempt's durable audit commit may still run: no byte
 // flows either way (client → target, target → client) until the dial
 // answered and the attempt's OpenTunnel event is on disk. A failed dial or
-// commit then closes the WebSocket (1011) with the reason. Every attempt,
-// refused or not, is one OpenTunnel event; every opened tunnel ends with a
-// CloseTunnel event.
+// commit then closes the WebSocket (1011) with the reason; a client that
+// leaves meanwhile ends the dial (watchGone) and its attempt is recorded
+// as one that did not open (ClientGone). Every attempt, refused or not,
+// is one OpenTunnel event; every opened tunnel ends with a CloseTunnel
+// event.
 package frontdoor
 
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +40,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -316,6 +321,12 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (pending *pendingDial,
 	}
 	if !isWebSocketUpgrade(r) {
 		return nil, refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "openTunnel must be a WebSocket upgrade request (Upgrade: websocket).")
+	}
+	// The handshake is checked here as the upgrader will check it after
+	// the dial: a request it cannot upgrade is refused (and recorded) as
+	// any other, before its URL is spent, a slot taken or a target dialled.
+	if ref := handshakeRefusal(r); ref != nil {
+		return nil, ref
 	}
 	if ref := checkQuery(q, qerr); ref != nil {
 		return nil, ref
@@ -855,6 +866,14 @@ func (f *FrontDoor) writeRefusal(w http.ResponseWriter, requestID string, ref *R
 	w.Header().Set("x-amzn-RequestId", requestID)
 	w.Header().Set(awsproto.HeaderRegions, f.regions)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if ref.Reason == ReasonHandshake {
+		// The client meant to leave HTTP: whatever it sends next (frames)
+		// is no request. net/http closes the connection after the answer.
+		w.Header().Set("Connection", "close")
+		if ref.Status == http.StatusUpgradeRequired {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+	}
 	w.WriteHeader(ref.Status)
 	_, _ = w.Write(body)
 }
@@ -868,6 +887,61 @@ func remoteIP(r *http.Request) string {
 		return a.Unmap().String()
 	}
 	return host
+}
+
+// ReasonHandshake labels the refusal of a WebSocket handshake that
+// cannot be upgraded (handshakeRefusal).
+const ReasonHandshake = "handshake"
+
+// handshakeRefusal refuses a WebSocket handshake that the upgrader
+// (ws.HTTPUpgrader, in serveTunnel) would refuse, with the checks it makes,
+// in its order, on the same header values (the first of each): HTTP/1.1 or
+// later on a connection it can take over (HTTP/1.x), a Host, "Upgrade:
+// websocket", a Connection header naming upgrade, a Sec-WebSocket-Key
+// (RFC 6455: 16 bytes, base64; the upgrader checks its length only) and
+// Sec-WebSocket-Version 13 (another version is 426 Upgrade Required with
+// the version this server speaks, as RFC 6455 §4.4 asks). The upgrade's
+// result is thus known before the dial: a bad handshake is a refusal
+// decided before any other check, not an attempt that dials and fails.
+func handshakeRefusal(r *http.Request) *Refusal {
+	bad := func(status int, format string, args ...any) *Refusal {
+		return refuse(status, "InvalidParameter", ReasonHandshake, format, args...)
+	}
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return bad(http.StatusBadRequest, "openTunnel's WebSocket handshake needs HTTP/1.1.")
+	}
+	if r.Host == "" {
+		return bad(http.StatusBadRequest, "The WebSocket handshake needs a Host header.")
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return bad(http.StatusBadRequest, "The WebSocket handshake's Upgrade header must be websocket.")
+	}
+	if !valueHasToken(r.Header.Get("Connection"), "upgrade") {
+		return bad(http.StatusBadRequest, "The WebSocket handshake's Connection header must name Upgrade.")
+	}
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 || len(key) != 24 {
+		return bad(http.StatusBadRequest, "The WebSocket handshake needs a Sec-WebSocket-Key of 16 bytes in base64.")
+	}
+	switch v := r.Header.Get("Sec-WebSocket-Version"); v {
+	case "13":
+	case "":
+		return bad(http.StatusBadRequest, "The WebSocket handshake needs Sec-WebSocket-Version: 13.")
+	default:
+		return bad(http.StatusUpgradeRequired, "WebSocket version %q is not supported; this server speaks version 13.", limit(v, 16))
+	}
+	return nil
+}
+
+// valueHasToken reports whether a comma-separated header value holds
+// token (case-insensitive).
+func valueHasToken(v, token string) bool {
+	for _, part := range strings.Split(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), token) {
+			return true
+		}
+	}
+	return false
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/util/sockio"
 )
 
@@ -82,4 +83,48 @@ func (c *clientReader) wait(restore func()) error {
 	// WebSocket frame) woke the runtime's sysmon, which then polled every
 	// 20 µs (internal/util/sockio).
 	return c.sock.Wait()
+}
+
+// goneWatch watches a client's connection while its attempt's dial runs
+// (serveTunnel), for the client closing or resetting it, without reading
+// a byte of it: what the client sends before its tunnel is recorded stays
+// in the socket for the tunnel to read. Where it cannot watch (not a TCP
+// socket, such as the console's in-memory connection, or not Linux) a
+// client that leaves is noticed when its tunnel first reads, and the dial
+// runs to its own timeout.
+type goneWatch struct {
+	raw  net.Conn // the TCP socket watched
+	done chan struct{}
+	gone error // why the client is gone (set before done closes); nil: stopped first
+}
+
+// watchGone starts watching conn; onGone is called once, from the
+// watching goroutine, as soon as the client is gone. A nil *goneWatch
+// (nothing to watch) is valid: its stop returns nil.
+func watchGone(conn net.Conn, onGone func()) *goneWatch {
+	raw := netutil.TCPBeneath(conn)
+	if !canWatchGone || raw == nil {
+		return nil
+	}
+	w := &goneWatch{raw: raw, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		if gone := waitPeerGone(raw); gone != nil {
+			w.gone = gone
+			onGone()
+		}
+	}()
+	return w
+}
+
+// stop ends the watch and reports why the client is gone, or nil. It
+// leaves the connection without a read deadline, as the upgrader did.
+func (w *goneWatch) stop() error {
+	if w == nil {
+		return nil
+	}
+	_ = w.raw.SetReadDeadline(longAgo) // ends the wait
+	<-w.done
+	_ = w.raw.SetReadDeadline(time.Time{})
+	return w.gone
 }

@@ -136,6 +136,15 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 // open tunnel gets when its target fails (1011) and the dial's message; a
 // record that cannot be committed closes it with 1011 too.
 //
+// While the dial runs, the client's connection is watched (watchGone:
+// whether the client closed or reset it, without reading a byte of it): a
+// client that leaves ends the dial at once and frees the endpoint's slot,
+// and its attempt is recorded once, as one that did not open (errorCode
+// ClientGone), with no CloseTunnel. A handshake that cannot be upgraded
+// never comes here (handshakeRefusal); an upgrade that fails all the same
+// (the client left before the 101 could be written, or the connection
+// could not be taken over) is recorded the same way, without a tunnel.
+//
 // It reports whether it handed the request's count in f.wg to the
 // tunnel's goroutine (which then calls Done when the tunnel is recorded).
 func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *request, dial *pendingDial, log *slog.Logger) bool {
@@ -145,28 +154,57 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	httpedge.Trust(r.Context())
 	up := ws.HTTPUpgrader{Timeout: 10 * time.Second, Header: http.Header{"x-amzn-RequestId": {req.id}}}
 	conn, brw, _, upErr := up.Upgrade(r, w)
-	if upErr != nil && conn != nil {
+	if upErr != nil {
 		// The upgrader may have hijacked the connection before it failed
-		// (it checks the handshake's headers after hijacking) and leaves
-		// it open: net/http no longer owns it, so close it here.
-		_ = conn.Close()
-		conn = nil
+		// and leaves it open: net/http no longer owns it, so close it here.
+		var rej *ws.ConnectionRejectedError
+		var ref *Refusal
+		switch {
+		case conn == nil: // not taken over: the upgrader answered 500
+			log.Error("openTunnel: the connection could not be taken over", "error", upErr)
+			ref = refuse(http.StatusInternalServerError, "InternalError", ReasonInternal, "An internal error occurred; try again.")
+		case errors.As(upErr, &rej):
+			// A handshake handshakeRefusal let through (they disagree: a
+			// bug); the upgrader answered it with its own status.
+			log.Error("openTunnel: the upgrader refused a handshake that handshakeRefusal accepted", "error", upErr)
+			ref = refuse(rej.StatusCode(), "InvalidParameter", ReasonHandshake, "The WebSocket handshake could not be upgraded: %v", upErr)
+		default: // the 101 could not be written: the client is gone
+			ref = clientGoneRefusal(upErr)
+		}
+		if conn != nil {
+			_ = conn.Close()
+		}
+		dial.abandon()
+		f.release(req)
+		f.noteRefusal(r, req, ref, log)
+		return false
 	}
 	var rd io.Reader = conn
-	if conn != nil && brw != nil && brw.Reader.Buffered() > 0 {
+	if brw != nil && brw.Reader.Buffered() > 0 {
 		buffered := make([]byte, brw.Reader.Buffered())
 		_, _ = io.ReadFull(brw.Reader, buffered)
 		rd = io.MultiReader(bytes.NewReader(buffered), conn)
 	}
+	// A client that leaves while the dial runs ends it (dial.end).
+	watch := watchGone(conn, dial.end)
 	stream, agentID, err := dial.wait()
+	gone := watch.stop()
 	req.agentID = agentID
+	if gone != nil {
+		if err == nil {
+			_ = stream.SendEnd(codeClientGone, "the client left before the tunnel opened")
+			_ = stream.Close()
+		}
+		f.release(req)
+		f.noteRefusal(r, req, clientGoneRefusal(gone), log)
+		_ = conn.Close()
+		return false
+	}
 	if err != nil {
 		ref := dialRefusal(err, req.endpoint.EndpointID)
 		f.release(req)
 		f.noteRefusal(r, req, ref, log)
-		if conn != nil {
-			f.closeUnopened(conn, rd, closeCodeFor(ref.Code), ref.Message)
-		}
+		f.closeUnopened(conn, rd, closeCodeFor(ref.Code), ref.Message)
 		return false
 	}
 	// The attempt succeeded: record it before the first byte flows.
@@ -176,20 +214,10 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
 		stream.Close()
 		f.release(req)
-		if conn != nil {
-			f.closeUnopened(conn, rd, wsframe.CloseInternalError, "The tunnel could not be recorded; try again.")
-		}
+		f.closeUnopened(conn, rd, wsframe.CloseInternalError, "The tunnel could not be recorded; try again.")
 		return false
 	}
 	openEventID := rec.EventID
-	if upErr != nil {
-		log.Info("websocket upgrade failed", "error", upErr)
-		_ = stream.SendEnd(tunnelproto.CodeInternal, "the client's upgrade failed")
-		stream.Close()
-		f.release(req)
-		f.recordClose(req, openEventID, &tunnel{req: req, started: f.cfg.Now(), reason: "UpgradeFailed", message: upErr.Error()})
-		return false
-	}
 	req.detach()
 	t := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(conn, false),
 		stream: stream, started: f.cfg.Now(), log: f.log, finished: make(chan struct{})}
@@ -219,6 +247,26 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		t.finish(wsframe.CloseGoingAway, tunnelproto.CodeServerStop, "The Postern server is shutting down", true)
 	}
 	return true
+}
+
+// codeClientGone is the reason of a tunnel whose client left: the
+// CloseTunnel reason of an open tunnel, the errorCode of an attempt whose
+// client left before it opened.
+const codeClientGone = "ClientGone"
+
+// ReasonClientGone labels (metrics) an attempt whose client left before
+// its tunnel opened.
+const ReasonClientGone = "client_gone"
+
+// clientGoneRefusal is the record of an attempt whose client left (why:
+// err) after every check passed, before its tunnel opened. Nothing is
+// answered (the status is never sent: nginx's "client closed request").
+func clientGoneRefusal(err error) *Refusal {
+	why := "it closed its connection"
+	if !errors.Is(err, io.EOF) {
+		why = err.Error()
+	}
+	return refuse(499, codeClientGone, ReasonClientGone, "The client disconnected before the tunnel opened: %s.", why)
 }
 
 // closeUnopened ends a WebSocket that was answered 101 but never carried a
@@ -521,7 +569,7 @@ func (t *tunnel) clientGone(err error) {
 	if ended {
 		return // we closed first; this is the connection going away
 	}
-	reason, msg := "ClientGone", "The client disconnected"
+	reason, msg := codeClientGone, "The client disconnected"
 	if errors.Is(err, wsframe.ErrProtocol) {
 		reason, msg = "ProtocolError", err.Error()
 		t.finish(wsframe.CloseProtocolError, reason, msg, true)

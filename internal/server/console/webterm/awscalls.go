@@ -2,6 +2,7 @@ package webterm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -84,7 +85,10 @@ func (t *Terminal) sendKey(ctx context.Context, c *Caller, instanceID, osUser, p
 // opens the tunnel through the front door on an in-process connection
 // from the browser's address.
 func (t *Terminal) dial(ctx context.Context, c *Caller, tg client.Target) (*client.Tunnel, error) {
-	u, err := client.PresignURL(ctx, c.Credentials, t.cfg.Region, tg, t.cfg.Now())
+	// A URL of its own for each terminal (client.NonceParam): two opened
+	// in one second by one person to one instance are two URLs, which
+	// tunnel.replay: single-use accepts.
+	u, err := client.PresignUniqueURL(ctx, c.Credentials, t.cfg.Region, tg, t.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +96,34 @@ func (t *Terminal) dial(ctx context.Context, c *Caller, tg client.Target) (*clie
 		return t.cfg.Loop.Dial(ctx, c.Remote)
 	}}
 	return d.DialURL(ctx, u, tg.DNSName)
+}
+
+// refusal finds, in its OpenTunnel record, why the front door refused
+// request requestID after answering it 101 (the agent's dial failed: the
+// WebSocket was closed before the tunnel opened): the record's errorCode
+// and errorMessage, as a refusal before the 101 carries them. ok is false
+// when the attempt has no refused record (it opened, or its record could
+// not be written).
+func (t *Terminal) refusal(ctx context.Context, c *Caller, requestID string, since time.Time) (code, message string, ok bool) {
+	if requestID == "" {
+		return "", "", false
+	}
+	evs, err := t.cfg.Store.ListEvents(ctx, store.EventQuery{EventName: "OpenTunnel", AccessKeyID: c.Credentials.AccessKeyID,
+		Since: since.Add(-time.Minute), Limit: 100})
+	if err != nil {
+		t.log.Warn("could not read the tunnel attempt's record", "request_id", requestID, "error", err)
+		return "", "", false
+	}
+	for _, e := range evs {
+		if e.RequestID == requestID && e.ErrorCode != "" {
+			var rec struct {
+				ErrorMessage string `json:"errorMessage"`
+			}
+			_ = json.Unmarshal([]byte(e.Body), &rec)
+			return e.ErrorCode, rec.ErrorMessage, true
+		}
+	}
+	return "", "", false
 }
 
 // tunnelID finds the id of the tunnel the front door opened for request

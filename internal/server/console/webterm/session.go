@@ -168,6 +168,19 @@ func (s *session) run(r *http.Request) (websocket.StatusCode, string) {
 		if errors.Is(err, errRefusedHostKey) || s.ctx.Err() != nil {
 			return websocket.StatusNormalClosure, ""
 		}
+		// The front door answers 101 before the agent's dial: a target
+		// that refuses or cannot be reached closes the tunnel before it
+		// opened, and the attempt's record, committed before that close,
+		// holds the refusal: the page shows it as any refusal, with its
+		// code (ConnectionRefused, …), not as the end of a session.
+		var ce *client.ClosedError
+		if errors.As(tc.readError(), &ce) {
+			if code, msg, ok := s.t.refusal(s.ctx, s.caller, tun.RequestID, start); ok {
+				s.t.log.Info("terminal session refused", "instance", s.open.InstanceID, "principal", s.caller.Principal.ARN, "code", code, "message", msg)
+				s.sendError(code, msg)
+				return websocket.StatusNormalClosure, ""
+			}
+		}
 		return s.closeWith(tc, err)
 	}
 	defer sshc.Close()

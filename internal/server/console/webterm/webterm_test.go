@@ -119,7 +119,9 @@ func (f *fixture) withConsole(t *testing.T, c config.Console) *fixture {
 	return &g
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture starts the server, its sshd and a Terminal; the server's
+// tunnel ports are the sshd's and extraPorts.
+func newFixture(t *testing.T, extraPorts ...int) *fixture {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("sshd's AuthorizedKeysCommand needs a root-owned helper; CI runs as root")
@@ -136,6 +138,9 @@ func newFixture(t *testing.T) *fixture {
 	}})
 	env := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) {
 		c.Tunnel.Ports = []string{strconv.Itoa(sshd.Port)}
+		for _, p := range extraPorts {
+			c.Tunnel.Ports = append(c.Tunnel.Ports, strconv.Itoa(p))
+		}
 	}})
 	instance := env.Server.Local.InstanceID
 	var out, errOut bytes.Buffer

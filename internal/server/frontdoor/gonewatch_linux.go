@@ -1,0 +1,62 @@
+//go:build linux
+
+package frontdoor
+
+import (
+	"io"
+	"net"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// canWatchGone: waitPeerGone works here.
+const canWatchGone = true
+
+// waitPeerGone waits, in the runtime's poller, until the peer of the TCP
+// socket raw has closed its side (a FIN: io.EOF) or reset the connection
+// (syscall.ECONNRESET), and returns that; it returns nil when the wait
+// ends otherwise (the read deadline, which stop sets). It reads nothing:
+// poll(2)'s POLLRDHUP tells of the FIN even behind bytes not yet read (a
+// TLS client's close_notify comes before its FIN; a readability wait would
+// only see those bytes). Each readiness event of the socket (new bytes,
+// the FIN, a reset) wakes it once; otherwise it is parked.
+func waitPeerGone(raw net.Conn) error {
+	sc, ok := raw.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var gone error
+	_ = rc.Read(func(fd uintptr) bool {
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		var now unix.Timespec // a zero timeout: ppoll(2) never blocks here
+		for {
+			// A raw system call, as sockio's: an ordinary one would wake
+			// the runtime's sysmon on every open (internal/util/sockio).
+			n, _, errno := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&now)), 0, 0, 0)
+			if errno == unix.EINTR {
+				continue
+			}
+			if errno != 0 {
+				return true // cannot tell: stop watching (not gone)
+			}
+			switch ev := fds[0].Revents; {
+			case n == 0:
+				return false // nothing yet: the poller waits for the next event
+			case ev&unix.POLLERR != 0:
+				gone = syscall.ECONNRESET
+				return true
+			case ev&(unix.POLLRDHUP|unix.POLLHUP) != 0:
+				gone = io.EOF
+				return true
+			}
+			return false // bytes only: wait for more, or the FIN
+		}
+	})
+	return gone
+}
