@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/postern/postern/internal/server/identity"
+	"github.com/postern/postern/internal/server/passwords"
 	"github.com/postern/postern/internal/server/totp"
 	"github.com/postern/postern/internal/store"
 )
@@ -456,32 +457,68 @@ func TestSignInExpiry(t *testing.T) {
 	}
 }
 
-// TestSignInTiming: an unknown user, or one without a login profile,
-// costs the same KDF work as a wrong password (no user-enumeration oracle
-// by time). Without the dummy run they would answer ~100 times faster.
-func TestSignInTiming(t *testing.T) {
+// TestSignInKDFWork: every failed sign-in (an unknown user, a user
+// without a login profile, a wrong or empty password, a name or password
+// too long to look up, a wrong password with an MFA code, a hard-expired
+// password) runs the password KDF exactly once, at the cost of a real
+// verification and of a new hash, so that its duration reveals nothing
+// (no user-enumeration oracle by time). The work is counted
+// (passwords.KDFRuns), not timed: the test cannot pass or fail with the
+// machine's load, and fails if any path skips its dummy verification.
+func TestSignInKDFWork(t *testing.T) {
 	e := newEnv(t)
 	e.loginUser("alice", "", false)
+	e.loginUser("mfa", "", false)
+	_, seed := e.mfaDevice("mfa")
 	must(e.iam(e.admin).CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("noprofile")}))(t)
-	users := []string{"alice", "nobody-at-all", "noprofile"}
-	best := make([]time.Duration, len(users))
-	for i := range best {
-		best[i] = time.Duration(1 << 62)
+	must(e.iam(e.admin).UpdateAccountPasswordPolicy(ctx, &iam.UpdateAccountPasswordPolicyInput{MaxPasswordAge: aws.Int32(1), HardExpiry: aws.Bool(true)}))(t)
+	later := e.cfg // every password has expired, and only an administrator can reset it
+	later.Now = func() time.Time { return e.clock.Now().Add(25 * time.Hour) }
+
+	// The cost of a new hash: what every path must spend.
+	h, err := passwords.Hash("x")
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Interleaved, the best of several: load on the machine slows all alike.
-	for range 5 {
-		for i, user := range users {
-			start := time.Now()
-			if _, err := SignIn(ctx, e.cfg, SignInInput{UserName: user, Password: "wrong-password"}); !errors.Is(err, ErrSignInFailed) {
-				t.Fatalf("%s: %v", user, err)
+	hp, err := passwords.Parse(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hp.Cost()
+
+	cases := []struct {
+		name string
+		cfg  Config
+		in   SignInInput
+		err  error
+	}{
+		{"right password (the reference)", e.cfg, SignInInput{UserName: "alice", Password: goodPassword}, nil},
+		{"unknown user", e.cfg, SignInInput{UserName: "nobody-at-all", Password: "wrong-password"}, ErrSignInFailed},
+		{"no login profile", e.cfg, SignInInput{UserName: "noprofile", Password: "wrong-password"}, ErrSignInFailed},
+		{"wrong password", e.cfg, SignInInput{UserName: "alice", Password: "wrong-password"}, ErrSignInFailed},
+		{"empty password", e.cfg, SignInInput{UserName: "alice"}, ErrSignInFailed},
+		{"empty user name", e.cfg, SignInInput{Password: "wrong-password"}, ErrSignInFailed},
+		{"user name too long", e.cfg, SignInInput{UserName: strings.Repeat("a", maxExistingUserName+1), Password: "wrong-password"}, ErrSignInFailed},
+		{"password too long", e.cfg, SignInInput{UserName: "alice", Password: strings.Repeat("x", 4*maxPasswordLen+1)}, ErrSignInFailed},
+		{"wrong password with an MFA code", e.cfg, SignInInput{UserName: "mfa", Password: "wrong-password", MFACode: code(t, seed, totp.Step(e.clock.Now())+1)}, ErrSignInFailed},
+		{"hard-expired password", later, SignInInput{UserName: "alice", Password: goodPassword}, ErrSignInFailed},
+		{"hard-expired password, wrong", later, SignInInput{UserName: "alice", Password: "wrong-password"}, ErrSignInFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := passwords.KDFRuns()
+			_, err := SignIn(ctx, tc.cfg, tc.in)
+			after, cost := passwords.KDFRuns()
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("SignIn: %v, want %v", err, tc.err)
 			}
-			best[i] = min(best[i], time.Since(start))
-		}
-	}
-	for i, user := range users[1:] {
-		if best[i+1] < best[0]/4 {
-			t.Errorf("%s answered in %v, a wrong password in %v", user, best[i+1], best[0])
-		}
+			if after-before != 1 {
+				t.Fatalf("the sign-in ran the password KDF %d times, want once", after-before)
+			}
+			if cost != want {
+				t.Fatalf("the sign-in's KDF cost %+v, a real verification's %+v", cost, want)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,9 @@
 // format, "$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>" with
 // unpadded standard base64, so that the parameters can be raised later
 // and old hashes still verify. Verification compares in constant time.
+// VerifyDummy does a verification's work for a sign-in that has no hash to
+// verify, and KDFRuns counts the Argon2id evaluations so that tests show
+// that work without timing it.
 package passwords
 
 import (
@@ -50,9 +53,65 @@ func Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("passwords: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, passes, memoryKiB, lanes, keyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, memoryKiB, passes, lanes,
-		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+	return encode(salt, idKey([]byte(password), salt, newCost)), nil
+}
+
+// encode is the PHC string of a key derived with newCost: Hash and the
+// dummy hash share it, so their parameters cannot drift apart.
+func encode(salt, key []byte) string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, newCost.Memory, newCost.Passes, newCost.Lanes,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// Cost is the work of one Argon2id evaluation: its parameters, never its
+// inputs.
+type Cost struct {
+	Memory uint32 // KiB
+	Passes uint32
+	Lanes  uint8
+	KeyLen uint32
+}
+
+// newCost is the cost of Hash, and of verifying what it returns.
+var newCost = Cost{Memory: memoryKiB, Passes: passes, Lanes: lanes, KeyLen: keyLen}
+
+// Cost is the work of verifying a password against p.
+func (p Params) Cost() Cost {
+	return Cost{Memory: p.Memory, Passes: p.Passes, Lanes: p.Lanes, KeyLen: uint32(len(p.Key))}
+}
+
+// kdf counts the Argon2id evaluations of the process (see KDFRuns).
+var kdf struct {
+	mu   sync.Mutex
+	runs uint64
+	last Cost
+}
+
+// idKey is the one place this package runs Argon2id: it counts the run.
+func idKey(password, salt []byte, c Cost) []byte {
+	kdf.mu.Lock()
+	kdf.runs++
+	kdf.last = c
+	kdf.mu.Unlock()
+	return argon2.IDKey(password, salt, c.Passes, c.Memory, c.Lanes, c.KeyLen)
+}
+
+// KDFRuns reports how many Argon2id evaluations this process has made
+// (by Hash, Verify and VerifyDummy alike) and the cost of the latest.
+//
+// It is a test seam, read-only: nothing outside this package can change
+// what it reports, and counting costs a mutex beside a KDF run of tens of
+// milliseconds. A caller's test reads it before and after a call to show,
+// deterministically, which KDF work the call did: for example that every
+// failed console sign-in derives exactly one key at the cost of a real
+// verification, so that its duration tells nothing (comparing wall-clock
+// times instead would pass or fail with the machine's load). The count is
+// process-wide: a test that reads it must not run beside another that
+// hashes (no t.Parallel).
+func KDFRuns() (runs uint64, last Cost) {
+	kdf.mu.Lock()
+	defer kdf.mu.Unlock()
+	return kdf.runs, kdf.last
 }
 
 // Params are a parsed hash.
@@ -127,27 +186,30 @@ func Verify(phc, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	key := argon2.IDKey([]byte(password), p.Salt, p.Passes, p.Memory, p.Lanes, uint32(len(p.Key)))
+	key := idKey([]byte(password), p.Salt, p.Cost())
 	return subtle.ConstantTimeCompare(key, p.Key) == 1, nil
 }
 
-var (
-	dummyOnce sync.Once
-	dummy     string
-)
+// dummy is the hash VerifyDummy verifies against: Hash's parameters
+// (encode), a random salt and a random key rather than a derived one, so
+// that no password is known to match it and making it runs no KDF (the
+// first unknown user's sign-in costs what every other one does).
+var dummy = sync.OnceValue(newDummy)
+
+// newDummy makes a dummy hash.
+func newDummy() string {
+	salt, key := make([]byte, saltLen), make([]byte, keyLen)
+	// crypto/rand.Read never returns an error (since Go 1.24 it crashes
+	// the program instead).
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(key)
+	return encode(salt, key)
+}
 
 // VerifyDummy runs the same work as Verify against a hash of no real
-// password and reports nothing: a sign-in for an unknown user, or one
-// without a login profile, takes as long as one with a wrong password.
+// password (one Argon2id evaluation at Hash's cost) and reports nothing:
+// a sign-in for an unknown user, or one without a login profile, takes as
+// long as one with a wrong password.
 func VerifyDummy(password string) {
-	dummyOnce.Do(func() {
-		h, err := Hash("postern dummy password")
-		if err != nil {
-			// No randomness: fall back to a fixed salt; the work is the same.
-			h = fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, memoryKiB, passes, lanes,
-				b64.EncodeToString(make([]byte, saltLen)), b64.EncodeToString(make([]byte, keyLen)))
-		}
-		dummy = h
-	})
-	_, _ = Verify(dummy, password)
+	_, _ = Verify(dummy(), password)
 }

@@ -3,6 +3,7 @@ package passwords
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -79,4 +80,72 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted out-of-bounds parameters %+v", p)
 		}
 	})
+}
+
+// TestKDFWork: Hash, Verify and VerifyDummy each run Argon2id exactly
+// once, VerifyDummy (first call included) at Hash's cost, and a malformed
+// hash runs none; the dummy hash has Hash's parameters and is made
+// without the KDF. KDFRuns is what callers' tests rely on to show that
+// every failed sign-in costs the same, without measuring time.
+func TestKDFWork(t *testing.T) {
+	h, err := Hash("Correct-Horse-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp, err := Parse(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Cost{Memory: 19 * 1024, Passes: 2, Lanes: 1, KeyLen: 32}
+	if hp.Cost() != want || len(hp.Salt) != saltLen {
+		t.Fatalf("Hash's cost %+v (salt %d bytes), want %+v", hp.Cost(), len(hp.Salt), want)
+	}
+
+	// The dummy hash: Hash's parameters and salt length, random, no KDF.
+	runs, _ := KDFRuns()
+	d1, d2 := newDummy(), newDummy()
+	if after, _ := KDFRuns(); after != runs {
+		t.Fatalf("making a dummy hash ran the KDF %d times", after-runs)
+	}
+	dp, err := Parse(d1)
+	if err != nil {
+		t.Fatalf("dummy hash %q: %v", d1, err)
+	}
+	if dp.Cost() != hp.Cost() || len(dp.Salt) != len(hp.Salt) || dp.Version != hp.Version {
+		t.Fatalf("dummy hash %q has cost %+v, Hash %+v", d1, dp.Cost(), hp.Cost())
+	}
+	if d1 == d2 {
+		t.Fatal("two dummy hashes are equal: not random")
+	}
+
+	dummy = sync.OnceValue(newDummy) // as in a fresh process: the next VerifyDummy is the first
+	cheap := "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+	cases := []struct {
+		name     string
+		call     func()
+		wantRuns uint64
+		wantCost Cost
+	}{
+		{"VerifyDummy, first call", func() { VerifyDummy("wrong") }, 1, want},
+		{"VerifyDummy again", func() { VerifyDummy("wrong") }, 1, want},
+		{"VerifyDummy, empty password", func() { VerifyDummy("") }, 1, want},
+		{"Verify, wrong password", func() { _, _ = Verify(h, "wrong") }, 1, want},
+		{"Verify, right password", func() { _, _ = Verify(h, "Correct-Horse-9") }, 1, want},
+		{"Verify, the stored hash's own cost", func() { _, _ = Verify(cheap, "x") }, 1, Cost{Memory: 8, Passes: 1, Lanes: 1, KeyLen: 16}},
+		{"Verify, malformed hash", func() { _, _ = Verify("$argon2id$v=19$m=19456", "x") }, 0, Cost{}},
+		{"Hash", func() { _, _ = Hash("x") }, 1, want},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := KDFRuns()
+			tc.call()
+			after, last := KDFRuns()
+			if after-before != tc.wantRuns {
+				t.Fatalf("ran the KDF %d times, want %d", after-before, tc.wantRuns)
+			}
+			if tc.wantRuns > 0 && last != tc.wantCost {
+				t.Fatalf("KDF cost %+v, want %+v", last, tc.wantCost)
+			}
+		})
+	}
 }
