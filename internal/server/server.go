@@ -310,6 +310,7 @@ type Server struct {
 
 // New prepares the data directory and builds the handlers.
 func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, error) {
+	began := time.Now()
 	s := &Server{Config: cfg, logger: logger}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", err)
@@ -349,6 +350,7 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 		st.Close()
 		return nil, err
 	}
+	s.closeUnclosedTunnels(ctx, began)
 	s.stopSweep = make(chan struct{})
 	go s.sweep(s.stopSweep)
 	if s.members != nil {

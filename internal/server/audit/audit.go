@@ -28,8 +28,8 @@ import (
 const (
 	EventVersion        = "1.08"
 	SourceInstanceConn  = "ec2-instance-connect.amazonaws.com"
-	EventOpenTunnel     = "OpenTunnel"
-	EventCloseTunnel    = "CloseTunnel"
+	EventOpenTunnel     = store.EventNameOpenTunnel
+	EventCloseTunnel    = store.EventNameCloseTunnel
 	ResourceTypeEICE    = "AWS::EC2::InstanceConnectEndpoint"
 	timeFormat          = "2006-01-02T15:04:05Z"
 	eventTypeAPICall    = "AwsApiCall"

@@ -140,16 +140,23 @@ func (s *FileSink) Write(evs []store.Event) error {
 			return err
 		}
 	}
-	n, err := s.f.Write(b)
+	n, werr := s.f.Write(b)
 	s.size += int64(n)
 	if n > 0 {
 		s.dirty = true
 	}
-	if err != nil {
-		return fmt.Errorf("audit: write %s: %w", s.Path, err)
+	if werr != nil {
+		werr = fmt.Errorf("audit: write %s: %w", s.Path, werr)
+		if n == 0 {
+			return werr
+		}
+		// Part of the lines went out (a full disk, a file size limit):
+		// they are due on the disk within the interval as any others,
+		// not at the next Write or Close.
 	}
 	// A failed sync of the timer's is reported once, here.
-	err, s.syncErr = s.syncErr, nil
+	err := errors.Join(werr, s.syncErr)
+	s.syncErr = nil
 	if now := s.clock(); now.Sub(s.lastSync) >= FileSyncInterval {
 		err = errors.Join(err, s.syncLocked(now))
 	} else {

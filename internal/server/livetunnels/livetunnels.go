@@ -13,6 +13,10 @@
 // tunnels at each sync and ends them, so a termination takes effect within
 // one sync interval plus a transaction.
 //
+// Run also records, through the sweep SetUnclosedSweep sets, the close of
+// the tunnels the replicas that vanished carried (their journalled open
+// tunnels, store.TunnelJournal), each time the live replicas change.
+//
 // What it does not do: revocation needs no table (every replica re-checks
 // its own tunnels when the store's change count moves, and the PostgreSQL
 // change feed moves it on every replica's writes), and the rows of a
@@ -85,6 +89,14 @@ type Directory struct {
 	rows      map[string]published
 	lastFull  time.Time
 	terminals map[string]bool // tunnels ended at another replica's request
+
+	// unclosed records the close of the tunnels of replicas gone (set by
+	// SetUnclosedSweep before Run); swept and sweptAt are the live
+	// replicas it last ran for with success, and when (Run's goroutine
+	// only).
+	unclosed func(ctx context.Context, live []string) error
+	swept    []string
+	sweptAt  time.Time
 }
 
 // published is what this replica last wrote of one of its tunnels.
@@ -228,15 +240,64 @@ func (d *Directory) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Run calls Sync every SyncInterval until stop is closed; it returns at
-// once when the server runs alone.
+// SetUnclosedSweep sets the function that records the close of the
+// tunnels whose replica is gone (package audit's CloseUnclosedTunnels,
+// keeping the live replicas). Run calls it whenever the live replicas
+// differ from those of its last successful run, and at least every
+// UnclosedInterval. Call it before Run.
+func (d *Directory) SetUnclosedSweep(f func(ctx context.Context, live []string) error) {
+	d.unclosed = f
+}
+
+// UnclosedInterval is how often at most Run sweeps the tunnels of gone
+// replicas when the live replicas have not changed.
+const UnclosedInterval = republish
+
+// sweepUnclosed runs the unclosed sweep when it is due (see
+// SetUnclosedSweep) and returns its error.
+func (d *Directory) sweepUnclosed(now time.Time) error {
+	if d.unclosed == nil {
+		return nil
+	}
+	live := d.cfg.Live()
+	if live == nil { // no announce yet: who is live is unknown
+		return nil
+	}
+	if d.swept != nil && sameSet(live, d.swept) && now.Sub(d.sweptAt) < UnclosedInterval {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.unclosed(ctx, live); err != nil {
+		return err
+	}
+	d.swept, d.sweptAt = slices.Clone(live), now
+	return nil
+}
+
+// sameSet reports whether a and b hold the same ids.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, id := range a {
+		if !slices.Contains(b, id) {
+			return false
+		}
+	}
+	return true
+}
+
+// Run calls Sync every SyncInterval until stop is closed, and the
+// unclosed sweep when it is due; it returns at once when the server runs
+// alone.
 func (d *Directory) Run(stop <-chan struct{}) {
 	if d.cfg.ReplicaID == "" {
 		return
 	}
 	t := time.NewTicker(SyncInterval)
 	defer t.Stop()
-	failing := false
+	failing, sweepFailing := false, false
 	for {
 		select {
 		case <-stop:
@@ -253,6 +314,11 @@ func (d *Directory) Run(stop <-chan struct{}) {
 			d.log.Info("publishing this replica's tunnels again")
 		}
 		failing = err != nil
+		err = d.sweepUnclosed(time.Now())
+		if err != nil && !sweepFailing {
+			d.log.Warn("could not record the close of the tunnels of gone replicas; trying again", "error", err)
+		}
+		sweepFailing = err != nil
 	}
 }
 

@@ -201,6 +201,7 @@ func TestMigration0003KeepsTags(t *testing.T) {
 	}
 	defer db.Close()
 	for _, stmt := range []string{
+		"DROP TABLE IF EXISTS open_tunnels",   // 0032
 		"DROP TABLE IF EXISTS oidc_providers", // 0010
 		"ALTER TABLE sessions DROP COLUMN fed_provider",
 		"ALTER TABLE sessions DROP COLUMN fed_subject",

@@ -28,8 +28,20 @@ import (
 //   - A commit that fails (or a transaction the database aborts, after the
 //     retries of writeTxMode) fails every write of the group: each caller
 //     gets the error, nothing of the group is stored.
-//   - Writes commit in the order they queued; groups commit one after the
-//     other (one leader at a time).
+//   - A write whose statement fails as a serialization failure or deadlock
+//     (PostgreSQL with several replicas: errRetry) undoes only itself
+//     (ROLLBACK TO its savepoint) when it shares its group: the others go
+//     on and commit, and it runs again, from scratch, in a transaction
+//     after theirs (a group of the writes that failed so), before its
+//     caller is answered; at most maxTxAttempts such rounds. PostgreSQL
+//     keeps such a write's reads in the transaction (its predicate locks
+//     outlive the savepoint), so the commit of the others is checked
+//     against them; when the database doomed the whole transaction, a
+//     later statement or the commit fails too, and the whole group runs
+//     again as before (TestGroupRetriesAConflictingWriteAlone).
+//   - Writes commit in the order they queued, but for a write that ran
+//     again so (it commits after the rest of its group); groups commit one
+//     after the other (one leader at a time).
 //   - A group holds at most maxGroup writes; those queued beyond wait for
 //     the next one.
 //   - Nothing waits for company: the first caller that finds no group
@@ -65,6 +77,10 @@ type groupOp struct {
 	// rolled back), not its group's; skip that its context ended before
 	// its group began (err is the context's error; fn never ran).
 	own, skip bool
+	// again records that the write failed as a serialization failure in
+	// a group that went on without it: it runs again after the group's
+	// commit (err is that failure until then).
+	again bool
 }
 
 // groupCommit queues quiet writes for group commits.
@@ -146,19 +162,23 @@ func (g *groupCommit) handOff() {
 // Then it reports to each write's caller and hands the lead on.
 func (s *Store) leadGroup(g *groupCommit, first *groupOp) {
 	var batch []*groupOp
-	finished := false
+	finished, committed := false, false
 	defer func() {
 		if finished {
 			return
 		}
 		// A write panicked (writeTxOnce rolled back): no caller of the
-		// group may wait for ever, and the lead goes on.
+		// group may wait for ever, and the lead goes on. When it panicked
+		// running again after its group's commit, the others of the
+		// group are committed (their err stands).
 		if batch == nil {
 			batch = g.take()
 		}
 		for _, op := range batch {
 			if op != first {
-				op.err = errors.New("sqlstore: group commit: another write of the group panicked; nothing of it was committed")
+				if !committed || op.again {
+					op.err = errors.New("sqlstore: group commit: another write of the group panicked; nothing of it was committed")
+				}
 				op.wake <- struct{}{}
 			}
 		}
@@ -179,14 +199,37 @@ func (s *Store) leadGroup(g *groupCommit, first *groupOp) {
 		}
 		return s.runGroup(bctx, tx, batch)
 	}
-	var err error
-	if g.h != nil && g.h.plain && s.writeGate != nil && cap(s.writeGate) == 1 {
-		err = s.plainWriteTx(bctx, g.h, run)
-	} else {
-		err = s.writeTxOn(bctx, g.h, s.d.writeTxOptions(), countNever, func(tx *cachedTx) error { return run(tx) })
+	commit := func(run func(tx groupTx) error) error {
+		if g.h != nil && g.h.plain && s.writeGate != nil && cap(s.writeGate) == 1 {
+			return s.plainWriteTx(bctx, g.h, run)
+		}
+		return s.writeTxOn(bctx, g.h, s.d.writeTxOptions(), countNever, func(tx *cachedTx) error { return run(tx) })
 	}
+	err := commit(run)
 	if batch == nil { // no transaction began: the writes queued share its fate
 		batch = g.take()
+	}
+	// The writes that failed as serialization failures while the rest
+	// of their group committed run again, in groups of their own.
+	committed = err == nil
+	for round := 0; err == nil && round < maxTxAttempts; round++ {
+		var again []*groupOp
+		for _, op := range batch {
+			if op.again {
+				again = append(again, op)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		if rerr := commit(func(tx groupTx) error { return s.runGroup(bctx, tx, again) }); rerr != nil {
+			for _, op := range again {
+				if !op.own {
+					op.err, op.own = rerr, true
+				}
+			}
+			break
+		}
 	}
 	finished = true
 	if err == nil && g.after != nil {
@@ -214,7 +257,7 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 		if op.skip {
 			return nil
 		}
-		op.err, op.own = nil, false
+		op.err, op.own, op.again = nil, false, false
 		if err := op.fn(q); err != nil {
 			op.err, op.own = err, true
 			return err
@@ -225,11 +268,12 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 		if op.skip {
 			continue
 		}
-		op.err, op.own = nil, false
+		op.err, op.own, op.again = nil, false, false
 		sp := "postern_gc" + strconv.Itoa(i)
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 			return fmt.Errorf("sqlstore: group commit: savepoint: %w", err)
 		}
+		retries := tx.retryCount()
 		err := op.fn(q)
 		if err == nil {
 			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
@@ -237,9 +281,10 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 			}
 			continue
 		}
-		if tx.retried() || s.d.classify(err) == errRetry {
-			return err // the whole group runs again
-		}
+		// A statement of this write failed as a serialization failure
+		// (even if fn turned that error into another): it runs again
+		// after the group's commit, undone here.
+		op.again = tx.retryCount() > retries || s.d.classify(err) == errRetry
 		op.err, op.own = err, true
 		if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rbErr != nil {
 			return fmt.Errorf("sqlstore: group commit: rollback to savepoint: %w", rbErr)
@@ -256,8 +301,9 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 type groupTx interface {
 	querier
 	// retried reports that a statement failed because of a concurrent
-	// transaction (errRetry).
+	// transaction (errRetry); retryCount how many did.
 	retried() bool
+	retryCount() int
 }
 
 // plainWriteTx runs fn in a transaction on h, a pool of one connection

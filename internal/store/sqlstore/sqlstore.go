@@ -137,6 +137,9 @@ type Store struct {
 	// group commits quiet writes together (groupcommit.go); unsyncedGroup
 	// those that need not wait for the disk (unsynced.go).
 	group, unsyncedGroup groupCommit
+	// carrier names this process in the journal of open tunnels
+	// (unclosed.go).
+	carrier atomic.Pointer[string]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -157,6 +160,7 @@ func newStore(ctx context.Context, d dialect, writer, reader *sql.DB, writeSlots
 		s.writeGate = make(chan struct{}, writeSlots)
 	}
 	s.repo = repo{s: s}
+	s.SetTunnelCarrier(newCarrier())
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}

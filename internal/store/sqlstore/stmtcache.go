@@ -149,6 +149,8 @@ type cachedTx struct {
 	// classify, when set, is the dialect's; retry records an errRetry.
 	classify func(error) errClass
 	retry    bool
+	// retries counts the statements that failed with errRetry.
+	retries int
 	// changed records that a write that counts as a change (Changes) ran
 	// in the transaction.
 	changed bool
@@ -158,10 +160,14 @@ type cachedTx struct {
 // of a concurrent transaction (errRetry).
 func (t *cachedTx) retried() bool { return t.retry }
 
+// retryCount is how many statements failed with errRetry so far.
+func (t *cachedTx) retryCount() int { return t.retries }
+
 // note records err if it is an errRetry, and returns it.
 func (t *cachedTx) note(err error) error {
 	if err != nil && t.classify != nil && t.classify(err) == errRetry {
 		t.retry = true
+		t.retries++
 	}
 	return err
 }
@@ -212,13 +218,17 @@ type plainTx struct {
 	// classify is the dialect's; retry records an errRetry.
 	classify func(error) errClass
 	retry    bool
+	retries  int
 }
 
 func (t *plainTx) retried() bool { return t.retry }
 
+func (t *plainTx) retryCount() int { return t.retries }
+
 func (t *plainTx) note(err error) error {
 	if err != nil && t.classify != nil && t.classify(err) == errRetry {
 		t.retry = true
+		t.retries++
 	}
 	return err
 }

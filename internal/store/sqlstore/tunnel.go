@@ -361,10 +361,15 @@ func (r *repo) AppendEvents(ctx context.Context, evs []store.Event) (err error) 
 		}
 	}()
 	err = r.writeQuiet(ctx, func(q querier) error {
-		for _, e := range evs {
+		for i := range evs {
+			e := &evs[i]
 			if _, err := q.ExecContext(ctx, insert, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
 				e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body); err != nil {
 				return fmt.Errorf("event %s: %w", e.EventID, err)
+			}
+			// A tunnel's open or close: its journal row (unclosed.go).
+			if err := r.journalEvent(ctx, q, e); err != nil {
+				return err
 			}
 		}
 		return nil

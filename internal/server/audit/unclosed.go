@@ -1,0 +1,167 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/postern/postern/internal/store"
+)
+
+// Reasons of the CloseTunnel records of tunnels whose server stopped
+// without recording their close (CloseDetails.Reason).
+const (
+	// ReasonServerRestart: the server (alone on its store) stopped
+	// without closing the tunnel — killed, crashed, power lost — and has
+	// started again.
+	ReasonServerRestart = "ServerRestart"
+	// ReasonReplicaGone: the replica carrying the tunnel stopped
+	// announcing itself to the replicas sharing its store (a restarted
+	// server is a new replica).
+	ReasonReplicaGone = "ReplicaGone"
+)
+
+// closeCodeAbnormal is the WebSocket close code of a connection that
+// ended without a close frame (RFC 6455, 7.1.5): nobody sent one.
+const closeCodeAbnormal = 1006
+
+// unclosedMessage is the message of a recovered CloseTunnel record.
+const unclosedMessage = "The server carrying the tunnel stopped without recording its close; " +
+	"the end time is the last time that server was known to be running."
+
+// Unclosed says which journalled tunnels CloseUnclosedTunnels closes and
+// how it records them.
+type Unclosed struct {
+	// Keep are the carriers still running (this process's among them);
+	// their tunnels are left alone.
+	Keep []string
+	// SeenSince, when not zero, also keeps the carriers that announced
+	// themselves as replicas at or after it.
+	SeenSince time.Time
+	// Reason is the records' reason (ReasonServerRestart,
+	// ReasonReplicaGone).
+	Reason string
+	// LastAlive, when not zero, is a time the carriers were known to be
+	// running (before a restart: the last record the store holds from
+	// before it).
+	LastAlive time.Time
+	// Now is the time of the recovery; time.Now when zero.
+	Now time.Time
+}
+
+// unclosedPage bounds the tunnels read at once.
+const unclosedPage = 256
+
+// CloseUnclosedTunnels records the close of every journalled tunnel (see
+// store.TunnelJournal) whose carrier is gone, as u says, and returns how
+// many it closed. Each record is committed with the tunnel's removal
+// from the journal, so the tunnel is closed exactly once whoever else
+// tries (a replica racing, a crash during this recovery: the next one
+// goes on). Committed records go to the sinks as any others.
+//
+// A record's end time is the best known: the latest of the tunnel's open,
+// u.LastAlive, the carrier's last announce and its last byte counts'
+// publication, but not past the tunnel's maximum duration nor now; its
+// byte counts are those last published (0 when none were).
+func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal, u Unclosed) (int, error) {
+	if w == nil || w.b == nil {
+		return 0, ErrNoStore
+	}
+	now := u.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	closed := 0
+	// Each page's tunnels leave the journal (closed here or by another
+	// process), so the next page reads new ones; the journal of carriers
+	// not kept only shrinks.
+	for {
+		page, err := j.UnclosedTunnels(ctx, u.Keep, u.SeenSince, unclosedPage)
+		if err != nil {
+			return closed, fmt.Errorf("audit: unclosed tunnels: %w", err)
+		}
+		for _, t := range page {
+			e, err := unclosedEvent(t, u, now)
+			if err != nil {
+				return closed, err
+			}
+			ok, err := j.CloseUnclosedTunnel(ctx, t.TunnelID, e)
+			if err != nil {
+				return closed, fmt.Errorf("audit: close unclosed tunnel %s: %w", t.TunnelID, err)
+			}
+			if ok {
+				closed++
+				w.b.toSinks([]store.Event{e})
+			}
+		}
+		if len(page) < unclosedPage {
+			return closed, nil
+		}
+	}
+}
+
+// openRecord is what a CloseTunnel record takes from its OpenTunnel
+// record.
+type openRecord struct {
+	UserIdentity       UserIdentity     `json:"userIdentity"`
+	AWSRegion          string           `json:"awsRegion"`
+	SourceIPAddress    string           `json:"sourceIPAddress"`
+	UserAgent          string           `json:"userAgent"`
+	RequestParameters  OpenTunnelParams `json:"requestParameters"`
+	AdditionalData     OpenTunnelData   `json:"additionalEventData"`
+	RequestID          string           `json:"requestID"`
+	Resources          []Resource       `json:"resources"`
+	RecipientAccountID string           `json:"recipientAccountId"`
+}
+
+// UnclosedEventID is the event id of the recovered CloseTunnel record of
+// a tunnel: the same for every process that would record it.
+func UnclosedEventID(tunnelID string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("postern:unclosed-tunnel:"+tunnelID)).String()
+}
+
+// unclosedEvent builds the CloseTunnel record of an unclosed tunnel.
+func unclosedEvent(t store.UnclosedTunnel, u Unclosed, now time.Time) (store.Event, error) {
+	// A record that cannot be read (never written so by this package)
+	// still gets its close, from what the journal and its columns say.
+	var open openRecord
+	if err := json.Unmarshal([]byte(t.Open.Body), &open); err != nil {
+		open = openRecord{RequestID: t.Open.RequestID, UserIdentity: UserIdentity{Type: "Unknown", AccessKeyID: t.Open.AccessKeyID}}
+	}
+	opened := t.Open.EventTime
+	end := opened
+	for _, at := range []time.Time{u.LastAlive, t.CarrierSeen, t.BytesAt} {
+		if at.After(end) {
+			end = at
+		}
+	}
+	if s, err := strconv.Atoi(open.RequestParameters.MaxTunnelDuration); err == nil && s > 0 {
+		if deadline := opened.Add(time.Duration(s) * time.Second); end.After(deadline) {
+			end = deadline
+		}
+	}
+	if end.After(now) {
+		end = now
+	}
+	if end.Before(opened) {
+		end = opened
+	}
+	p := open.RequestParameters
+	d := CloseDetails{TunnelID: t.TunnelID, AgentID: open.AdditionalData.AgentID, BytesIn: t.BytesIn, BytesOut: t.BytesOut,
+		DurationSeconds: end.Sub(opened).Seconds(), Reason: u.Reason, CloseCode: closeCodeAbnormal, Message: unclosedMessage,
+		OpenEventID: t.Open.EventID, OpenedAt: opened.UTC().Format(time.RFC3339Nano), RemotePort: p.RemotePort,
+		PrivateIP: p.PrivateIPAddress, EndpointID: p.InstanceConnectEndpointID}
+	m := Meta{AccountID: open.RecipientAccountID, Region: open.AWSRegion, SourceIP: open.SourceIPAddress,
+		UserAgent: open.UserAgent, RequestID: open.RequestID, Time: end, EventID: UnclosedEventID(t.TunnelID)}
+	arn := ""
+	if len(open.Resources) > 0 {
+		arn = open.Resources[0].ARN
+	}
+	rec := CloseTunnel(m, d, arn)
+	rec.UserIdentity = open.UserIdentity
+	return Event(rec, t.TunnelID, t.Open.ResourceName)
+}

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Names of the two tunnel records the store journals (package audit makes
+// them): an Event of either name with a TunnelID is a tunnel's open (when
+// its ErrorCode is empty: the tunnel opened) or its close.
+const (
+	EventNameOpenTunnel  = "OpenTunnel"
+	EventNameCloseTunnel = "CloseTunnel"
+)
+
+// UnclosedTunnel is a tunnel whose OpenTunnel record is committed and
+// whose CloseTunnel record is not, as the journal of a TunnelJournal
+// keeps it, with what is known of the process that carried it.
+type UnclosedTunnel struct {
+	TunnelID string
+	// Carrier is the process that recorded the open (TunnelCarrier).
+	Carrier string
+	// Open is the tunnel's OpenTunnel record.
+	Open Event
+	// CarrierSeen is the last time the carrier announced itself as a
+	// replica (zero when it never did).
+	CarrierSeen time.Time
+	// BytesIn, BytesOut and BytesAt are the byte counts the carrier last
+	// published for the tunnel (live tunnels), and when; BytesAt is zero
+	// when it published none.
+	BytesIn, BytesOut int64
+	BytesAt           time.Time
+}
+
+// TunnelJournal is implemented by stores that journal open tunnels: every
+// AppendEvents (or AppendEvent, alone or inside InTx) that commits a
+// tunnel's OpenTunnel record (EventNameOpenTunnel, a TunnelID, no
+// ErrorCode) adds the tunnel to the journal in the same transaction,
+// under this process's carrier; one that commits its CloseTunnel record
+// (EventNameCloseTunnel with its TunnelID) removes it. The journal thus
+// lists the tunnels the trail shows open; those whose carrier is gone (a
+// crash, a power loss, a replica cut off) are closed with
+// CloseUnclosedTunnel.
+type TunnelJournal interface {
+	// SetTunnelCarrier names this process in the journal rows it adds
+	// from now on (its replica id on a shared store). Call it before the
+	// first tunnel opens; by default a store uses a random name of its
+	// own.
+	SetTunnelCarrier(carrier string)
+	// TunnelCarrier returns the name SetTunnelCarrier set (or the
+	// store's own).
+	TunnelCarrier() string
+	// UnclosedTunnels returns the journalled tunnels whose carrier is
+	// not in keep and has not announced itself as a replica at or after
+	// seenSince (the zero time: whatever it announced), oldest first, at
+	// most limit (all when limit <= 0).
+	UnclosedTunnels(ctx context.Context, keep []string, seenSince time.Time, limit int) ([]UnclosedTunnel, error)
+	// CloseUnclosedTunnel commits e, the CloseTunnel record of a
+	// journalled tunnel, and removes the tunnel from the journal in one
+	// transaction. It returns false, committing nothing, when the tunnel
+	// is no longer in the journal (its close was recorded meanwhile, by
+	// its carrier or by another process closing it).
+	CloseUnclosedTunnel(ctx context.Context, tunnelID string, e Event) (bool, error)
+	// LastEventTime returns the time of the latest record committed
+	// before t (the zero time when there is none).
+	LastEventTime(ctx context.Context, before time.Time) (time.Time, error)
+}
