@@ -21,7 +21,9 @@ import (
 // journals its tunnels under its replica id, and its directory of live
 // tunnels closes those of the replicas the membership takes for gone
 // (reason ReplicaGone; a restarted server is a new replica), each time the
-// live replicas change and every livetunnels.UnclosedInterval.
+// live replicas change and every livetunnels.UnclosedInterval; a replica
+// that left the live ones (one shutting down withdraws, then records the
+// close of its tunnels) is kept for livetunnels.WithdrawGrace.
 //
 // A failure is logged and does not stop the start: the tunnels stay in
 // the journal for the next start (alone) or sweep (replicas).

@@ -3,9 +3,12 @@
 package audit
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -86,5 +89,58 @@ func TestFileSinkPartialWriteSyncs(t *testing.T) {
 				t.Fatalf("the sync saw %d bytes, want %d", s.size, limit)
 			}
 		})
+	}
+}
+
+// A Write that failed part-way leaves the file within a line: the next
+// Write ends that line first, so the records it writes are whole lines of
+// their own (a reader of the file loses the torn record, not the next).
+func TestFileSinkPartialWriteEndsItsLine(t *testing.T) {
+	if os.Getenv(partialChildEnv) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFileSinkPartialWriteEndsItsLine$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), partialChildEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	h := newSyncHarness(t, 0, 0)
+	h.mustWrite("a")
+	limit := fileSize(t, h.s.Path) + 50 // part of the next line fits
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: uint64(limit), Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	err := h.write("b")
+	if rerr := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, syscall.EFBIG) {
+		t.Fatalf("write past the limit: %v, want EFBIG", err)
+	}
+	h.mustWrite("c")
+	b, err := os.ReadFile(h.s.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	var ids []string
+	for _, l := range lines {
+		var rec struct {
+			EventID string `json:"eventID"`
+		}
+		if json.Unmarshal([]byte(l), &rec) == nil {
+			ids = append(ids, rec.EventID)
+		}
+	}
+	if want := []string{"a0", "a1", "c0", "c1"}; !slices.Equal(ids, want) {
+		t.Fatalf("whole records %q, want %q; file:\n%s", ids, want, b)
+	}
+	if !strings.HasSuffix(string(b), "\n") {
+		t.Fatal("the file does not end with a whole line")
 	}
 }

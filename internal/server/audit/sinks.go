@@ -53,6 +53,9 @@ type FileSink struct {
 	// that a write does not grow a new buffer; at most maxKeptLines bytes
 	// are kept.
 	buf []byte
+	// torn: a Write that failed part-way left the file within a line;
+	// the next Write ends it first (under mu).
+	torn bool
 
 	// Disk syncs (under mu): dirty is set when lines were written since
 	// the last successful sync; lastSync is when the last sync started;
@@ -103,7 +106,7 @@ func (s *FileSink) open() error {
 		f.Close()
 		return fmt.Errorf("audit: open %s: %w", s.Path, err)
 	}
-	s.f, s.size = f, st.Size()
+	s.f, s.size, s.torn = f, st.Size(), false
 	return nil
 }
 
@@ -140,10 +143,18 @@ func (s *FileSink) Write(evs []store.Event) error {
 			return err
 		}
 	}
+	if s.torn { // the torn record stays torn; these lines stay whole
+		if k, err := s.f.Write([]byte{'\n'}); k == 1 {
+			s.size, s.torn, s.dirty = s.size+1, false, true
+		} else if err != nil {
+			return fmt.Errorf("audit: write %s: %w", s.Path, err)
+		}
+	}
 	n, werr := s.f.Write(b)
 	s.size += int64(n)
 	if n > 0 {
 		s.dirty = true
+		s.torn = b[n-1] != '\n'
 	}
 	if werr != nil {
 		werr = fmt.Errorf("audit: write %s: %w", s.Path, werr)

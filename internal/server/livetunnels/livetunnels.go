@@ -97,6 +97,9 @@ type Directory struct {
 	unclosed func(ctx context.Context, live []string) error
 	swept    []string
 	sweptAt  time.Time
+	// liveAt is when each replica was last among the live ones (Run's
+	// goroutine only): one that left is kept for WithdrawGrace.
+	liveAt map[string]time.Time
 }
 
 // published is what this replica last wrote of one of its tunnels.
@@ -242,9 +245,10 @@ func (d *Directory) Sync(ctx context.Context) error {
 
 // SetUnclosedSweep sets the function that records the close of the
 // tunnels whose replica is gone (package audit's CloseUnclosedTunnels,
-// keeping the live replicas). Run calls it whenever the live replicas
-// differ from those of its last successful run, and at least every
-// UnclosedInterval. Call it before Run.
+// keeping the replicas it is given: the live ones and those live within
+// WithdrawGrace). Run calls it whenever those differ from the ones of its
+// last successful run, and at least every UnclosedInterval. Call it
+// before Run.
 func (d *Directory) SetUnclosedSweep(f func(ctx context.Context, live []string) error) {
 	d.unclosed = f
 }
@@ -252,6 +256,13 @@ func (d *Directory) SetUnclosedSweep(f func(ctx context.Context, live []string) 
 // UnclosedInterval is how often at most Run sweeps the tunnels of gone
 // replicas when the live replicas have not changed.
 const UnclosedInterval = republish
+
+// WithdrawGrace is how long the sweep still keeps a replica that left the
+// live ones: a replica that shuts down withdraws first (its record is
+// deleted) and then ends its tunnels and records their close, within its
+// shutdown's bound (15 s for the server command); sweeping them meanwhile
+// would record each of them closed twice.
+const WithdrawGrace = 20 * time.Second
 
 // sweepUnclosed runs the unclosed sweep when it is due (see
 // SetUnclosedSweep) and returns its error.
@@ -263,15 +274,29 @@ func (d *Directory) sweepUnclosed(now time.Time) error {
 	if live == nil { // no announce yet: who is live is unknown
 		return nil
 	}
-	if d.swept != nil && sameSet(live, d.swept) && now.Sub(d.sweptAt) < UnclosedInterval {
+	if d.liveAt == nil {
+		d.liveAt = map[string]time.Time{}
+	}
+	for _, id := range live {
+		d.liveAt[id] = now
+	}
+	keep := slices.Clone(live)
+	for id, at := range d.liveAt {
+		if now.Sub(at) >= WithdrawGrace {
+			delete(d.liveAt, id)
+		} else if !slices.Contains(live, id) {
+			keep = append(keep, id)
+		}
+	}
+	if d.swept != nil && sameSet(keep, d.swept) && now.Sub(d.sweptAt) < UnclosedInterval {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.unclosed(ctx, live); err != nil {
+	if err := d.unclosed(ctx, keep); err != nil {
 		return err
 	}
-	d.swept, d.sweptAt = slices.Clone(live), now
+	d.swept, d.sweptAt = keep, now
 	return nil
 }
 

@@ -273,7 +273,7 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 			return fmt.Errorf("sqlstore: group commit: savepoint: %w", err)
 		}
-		retries := tx.retryCount()
+		retried, retries := tx.retried(), tx.retryCount()
 		err := op.fn(q)
 		if err == nil {
 			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
@@ -292,6 +292,10 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 		if _, relErr := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); relErr != nil {
 			return fmt.Errorf("sqlstore: group commit: release savepoint: %w", relErr)
 		}
+		// Undone, its failure is no longer the transaction's: a commit
+		// that fails for another reason is not run again (a doomed
+		// transaction's commit fails as a serialization failure itself).
+		tx.setRetried(retried)
 	}
 	return nil
 }
@@ -304,6 +308,9 @@ type groupTx interface {
 	// transaction (errRetry); retryCount how many did.
 	retried() bool
 	retryCount() int
+	// setRetried sets what retried reports (a write undone to its
+	// savepoint takes its failure with it).
+	setRetried(bool)
 }
 
 // plainWriteTx runs fn in a transaction on h, a pool of one connection

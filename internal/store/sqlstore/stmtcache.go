@@ -163,6 +163,8 @@ func (t *cachedTx) retried() bool { return t.retry }
 // retryCount is how many statements failed with errRetry so far.
 func (t *cachedTx) retryCount() int { return t.retries }
 
+func (t *cachedTx) setRetried(r bool) { t.retry = r }
+
 // note records err if it is an errRetry, and returns it.
 func (t *cachedTx) note(err error) error {
 	if err != nil && t.classify != nil && t.classify(err) == errRetry {
@@ -224,6 +226,8 @@ type plainTx struct {
 func (t *plainTx) retried() bool { return t.retry }
 
 func (t *plainTx) retryCount() int { return t.retries }
+
+func (t *plainTx) setRetried(r bool) { t.retry = r }
 
 func (t *plainTx) note(err error) error {
 	if err != nil && t.classify != nil && t.classify(err) == errRetry {
