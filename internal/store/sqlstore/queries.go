@@ -67,6 +67,7 @@ type queries struct {
 	policyAttachments, deletePolicy                    string
 	insertSession, getSession, deleteExpiredSessions   string
 	deleteSession                                      string
+	journalOpen, journalClose                          string // open_tunnels (unclosed.go)
 
 	owners map[store.PrincipalKind]*ownerQueries
 }
@@ -156,6 +157,10 @@ func newQueries(d dialect) *queries {
 		deleteSession:         r("DELETE FROM sessions WHERE access_key_id = ?"),
 		getSession:            r("SELECT " + sessionCols + " FROM sessions WHERE access_key_id = ?"),
 		deleteExpiredSessions: r("DELETE FROM sessions WHERE expiration < ?"),
+
+		journalOpen: r("INSERT INTO open_tunnels (tunnel_id, carrier, open_event_id, opened_at) VALUES (?, ?, ?, ?) " +
+			d.onConflictIgnore([]string{"tunnel_id"})),
+		journalClose: r("DELETE FROM open_tunnels WHERE tunnel_id = ?"),
 
 		owners: make(map[store.PrincipalKind]*ownerQueries, len(principals)),
 	}

@@ -48,13 +48,12 @@ func (r *repo) journalEvent(ctx context.Context, q querier, e *store.Event) erro
 	}
 	switch {
 	case e.EventName == store.EventNameOpenTunnel && e.ErrorCode == "":
-		_, err := q.ExecContext(ctx, r.q("INSERT INTO open_tunnels (tunnel_id, carrier, open_event_id, opened_at) VALUES (?, ?, ?, ?) "+
-			r.s.d.onConflictIgnore([]string{"tunnel_id"})), e.TunnelID, r.s.TunnelCarrier(), e.EventID, optMicros(e.EventTime))
+		_, err := q.ExecContext(ctx, r.s.q.journalOpen, e.TunnelID, r.s.TunnelCarrier(), e.EventID, optMicros(e.EventTime))
 		if err != nil {
 			return fmt.Errorf("journal the open of tunnel %s: %w", e.TunnelID, err)
 		}
 	case e.EventName == store.EventNameCloseTunnel:
-		if _, err := q.ExecContext(ctx, r.q("DELETE FROM open_tunnels WHERE tunnel_id = ?"), e.TunnelID); err != nil {
+		if _, err := q.ExecContext(ctx, r.s.q.journalClose, e.TunnelID); err != nil {
 			return fmt.Errorf("journal the close of tunnel %s: %w", e.TunnelID, err)
 		}
 	}
