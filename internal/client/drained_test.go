@@ -22,7 +22,8 @@ import (
 // Listener.Drained is called once a burst of opens is over — after the
 // last open of a burst in which more connections came than could open at
 // once — and never for opens one at a time or for a burst that all opened
-// at once.
+// at once. Listener.Queued is called once in such a burst, when a
+// connection has to wait its turn, before Drained.
 func TestListenerDrained(t *testing.T) {
 	const conns = 6
 	cases := []struct {
@@ -62,13 +63,15 @@ func TestListenerDrained(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var drained, answeredThen, openingThen atomic.Int64
+			var drained, answeredThen, openingThen, queued, queuedThen atomic.Int64
 			var out syncBuf
 			var l *client.Listener
 			l = &client.Listener{Dialer: d, Target: client.Target{EndpointID: "eice-0123456789abcdef0", DNSName: "example.com",
 				PrivateIP: "10.0.0.1", RemotePort: 22}, Max: conns, MaxOpening: c.limit, Out: &out,
+				Queued: func() { queued.Add(1) },
 				Drained: func() {
 					drained.Add(1)
+					queuedThen.Store(queued.Load())
 					answeredThen.Store(answered.Load())
 					openingThen.Store(l.Opening())
 				}}
@@ -114,6 +117,9 @@ func TestListenerDrained(t *testing.T) {
 				if n := drained.Load(); n != 0 {
 					t.Fatalf("Drained called %d times while opens were held", n)
 				}
+				if n := queued.Load(); n != c.want {
+					t.Fatalf("Queued called %d times with %d connections accepted and %d slots, want %d", n, conns, c.limit, c.want)
+				}
 				if n := l.Opening(); n != conns {
 					t.Errorf("Opening is %d with %d connections accepted and none opened", n, conns)
 				}
@@ -124,6 +130,12 @@ func TestListenerDrained(t *testing.T) {
 			}
 			if n := drained.Load(); n != c.want {
 				t.Fatalf("Drained called %d times, want %d", n, c.want)
+			}
+			if n := queued.Load(); n != c.want {
+				t.Fatalf("Queued called %d times, want %d", n, c.want)
+			}
+			if c.want > 0 && queuedThen.Load() != 1 {
+				t.Errorf("Drained was called before Queued")
 			}
 			if c.want > 0 && (answeredThen.Load() != conns || openingThen.Load() != 0) {
 				t.Errorf("Drained was called when the server had answered %d of %d opens, with Opening %d",

@@ -333,16 +333,24 @@ type Listener struct {
 	// that come slower than they open can drain a burst for a moment:
 	// a caller that acts on it waits a little and checks Opening.
 	Drained func()
+	// Queued, when set, is called once per burst of opens, when a
+	// connection is accepted while every opening slot is taken (it waits
+	// its turn), on the accepting goroutine: it must not block. Drained
+	// always follows, once that burst is over: e.g. to let the garbage
+	// collector run less often while the burst's handshakes allocate.
+	Queued func()
 
 	active atomic.Int64
 	seq    atomic.Int64
 	wg     sync.WaitGroup
 
-	// burstMu guards unopened and burst: the connections accepted whose
-	// open has not ended, and how many were accepted since none was.
+	// burstMu guards unopened, burst and queued: the connections accepted
+	// whose open has not ended, how many were accepted since none was,
+	// and whether Queued was called since.
 	burstMu  sync.Mutex
 	unopened int
 	burst    int
+	queued   bool
 }
 
 // Active is the number of local connections open now.
@@ -385,7 +393,14 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		l.burstMu.Lock()
 		l.unopened++
 		l.burst++
+		// unopened counts those holding a slot too: more than the slots,
+		// and this one waits its turn.
+		queued := l.unopened > cap(opening) && !l.queued
+		l.queued = l.queued || queued
 		l.burstMu.Unlock()
+		if queued && l.Queued != nil {
+			l.Queued()
+		}
 		go l.serveConn(ctx, c, n, opening)
 	}
 }
@@ -413,7 +428,7 @@ func (l *Listener) opened(atOnce int) {
 	l.unopened--
 	drained := l.unopened == 0 && l.burst > atOnce
 	if l.unopened == 0 {
-		l.burst = 0
+		l.burst, l.queued = 0, false
 	}
 	l.burstMu.Unlock()
 	if drained && l.Drained != nil {
