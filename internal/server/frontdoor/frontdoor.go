@@ -44,6 +44,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gobwas/httphead"
+
 	"github.com/postern/postern/internal/server/audit"
 	"github.com/postern/postern/internal/server/endpoints"
 	"github.com/postern/postern/internal/server/identity"
@@ -934,14 +936,16 @@ func handshakeRefusal(r *http.Request) *Refusal {
 }
 
 // valueHasToken reports whether a comma-separated header value holds
-// token (case-insensitive).
+// token (case-insensitive), read with the upgrader's own lexer
+// (httphead.ScanTokens), so that both agree: it stops at the first item
+// that is no token (a quoted string, a separator other than a comma).
 func valueHasToken(v, token string) bool {
-	for _, part := range strings.Split(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
-			return true
-		}
-	}
-	return false
+	has := false
+	httphead.ScanTokens([]byte(v), func(t []byte) bool {
+		has = strings.EqualFold(string(t), token)
+		return !has
+	})
+	return has
 }
 
 func isWebSocketUpgrade(r *http.Request) bool {

@@ -53,6 +53,8 @@ func TestHandshakeRefusalCoversTheUpgrader(t *testing.T) {
 		{"Upgrade lists two", "HTTP/1.1", "Upgrade: websocket, h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
 		{"Upgrade on a second line", "HTTP/1.1", "Upgrade: h2c\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
 		{"Connection on a second line", "HTTP/1.1", "Upgrade: websocket\r\nConnection: keep-alive\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
+		{"Connection with a separator before Upgrade", "HTTP/1.1", "Upgrade: websocket\r\nConnection: keep-alive;x, Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
+		{"Connection with a quoted string before Upgrade", "HTTP/1.1", "Upgrade: websocket\r\nConnection: \"x\", Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
 		{"no Connection", "HTTP/1.1", "Upgrade: websocket\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
 		{"HTTP/1.0", "HTTP/1.0", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
 	}
