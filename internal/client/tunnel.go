@@ -20,6 +20,7 @@ import (
 
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/wire/tlsbatch"
+	"github.com/postern/postern/internal/wire/tunnelproto"
 	"github.com/postern/postern/internal/wire/wsframe"
 )
 
@@ -54,6 +55,9 @@ type Dialer struct {
 	// resumed under the trust (TLS.RootCAs) it was first verified with.
 	sessionsOnce sync.Once
 	sessions     tls.ClientSessionCache
+	// uniqueURLs: the server refused a URL as used already (Dial), so
+	// this Dialer's URLs carry a nonce (PresignUniqueURL).
+	uniqueURLs atomic.Bool
 
 	// configs are the TLS configurations of the names dialed, made once
 	// per name: every tunnel's connection keeps its configuration, and a
@@ -157,11 +161,34 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (*Tunnel, error) {
 	if d.Now != nil {
 		now = d.Now
 	}
-	u, err := PresignURL(ctx, creds, d.Region, t, now())
+	unique := d.uniqueURLs.Load()
+	u, err := d.presign(ctx, creds, t, now(), unique)
 	if err != nil {
 		return nil, err
 	}
-	return d.DialURL(ctx, u, t.DNSName)
+	tun, err := d.DialURL(ctx, u, t.DNSName)
+	var refused *RefusedError
+	if err != nil && !unique && errors.As(err, &refused) && refused.Header.Get(tunnelproto.HeaderReplay) != "" {
+		// A Postern server that accepts each URL once (tunnel.replay:
+		// single-use) refused this one as used: another open in the same
+		// second to the same target made the same URL. From now on this
+		// Dialer's URLs carry a nonce of their own; this open tries once
+		// more with one.
+		d.uniqueURLs.Store(true)
+		if u, err = d.presign(ctx, creds, t, now(), true); err != nil {
+			return nil, err
+		}
+		return d.DialURL(ctx, u, t.DNSName)
+	}
+	return tun, err
+}
+
+// presign is PresignURL, or PresignUniqueURL when unique.
+func (d *Dialer) presign(ctx context.Context, creds aws.Credentials, t Target, now time.Time, unique bool) (string, error) {
+	if unique {
+		return PresignUniqueURL(ctx, creds, d.Region, t, now)
+	}
+	return PresignURL(ctx, creds, d.Region, t, now)
 }
 
 // DialURL opens a tunnel's WebSocket at a presigned URL.

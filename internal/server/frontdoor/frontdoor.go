@@ -868,6 +868,9 @@ func (f *FrontDoor) writeRefusal(w http.ResponseWriter, requestID string, ref *R
 	w.Header().Set("x-amzn-RequestId", requestID)
 	w.Header().Set(awsproto.HeaderRegions, f.regions)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if ref.Reason == ReasonReplay {
+		w.Header().Set(tunnelproto.HeaderReplay, "refused")
+	}
 	if ref.Reason == ReasonHandshake {
 		// The client meant to leave HTTP: whatever it sends next (frames)
 		// is no request. net/http closes the connection after the answer.

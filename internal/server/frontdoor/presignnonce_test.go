@@ -18,8 +18,9 @@ import (
 // TestUniqueURLsUnderSingleUse: under tunnel.replay: single-use, the AWS
 // CLI's URL (client.PresignURL: signed to the second, no nonce) made twice
 // in one second for one target is one URL, opened once and then refused
-// as a replay; Postern's client's URLs (client.PresignUniqueURL: a signed
-// random client.NonceParam) made in the same second differ and each opens
+// as a replay; the URLs Postern's client makes once a server refused one as
+// a replay (client.PresignUniqueURL: a signed random client.NonceParam;
+// TestDialerLearnsUniqueURLs) made in the same second differ and each opens
 // a tunnel, the server ignoring the parameter (it is in no record), while
 // sending one of them again is still refused as a replay.
 func TestUniqueURLsUnderSingleUse(t *testing.T) {
@@ -102,5 +103,55 @@ func TestUniqueURLsUnderSingleUse(t *testing.T) {
 	}
 	if opened != 3 || len(evs) != 5 {
 		t.Fatalf("%d OpenTunnel records, %d opened; want 5 and 3", len(evs), opened)
+	}
+}
+
+// TestDialerLearnsUniqueURLs: Postern's client presigns the AWS CLI's URL
+// (no nonce) until a server refuses one as used already (the refusal
+// carries tunnelproto.HeaderReplay): then that open tries once more with
+// a nonce, and the Dialer's later URLs carry one from the start. Under
+// tunnel.replay: single-use, three opens of one target signed in the same
+// second all open, with one replay refusal on record; under the default
+// (source-ip) none is refused and no nonce is needed.
+func TestDialerLearnsUniqueURLs(t *testing.T) {
+	for _, tc := range []struct {
+		replay      string
+		wantRefused int
+	}{
+		{"single-use", 1},
+		{"source-ip", 0},
+	} {
+		t.Run(tc.replay, func(t *testing.T) {
+			e := tunneltest.Start(t, tunneltest.Options{Config: func(c *config.Server) { allPorts(c); c.Tunnel.Replay = tc.replay }})
+			ctx := context.Background()
+			echo := tunneltest.Echo(t)
+			d := e.Dialer(e.Admin)
+			now := time.Now()
+			d.Now = func() time.Time { return now } // every URL signed for this second
+			for i := range 3 {
+				tun, err := d.Dial(ctx, e.Local(echo.Port))
+				if err != nil {
+					t.Fatalf("open %d: %v", i+1, err)
+				}
+				if err := tunneltest.RoundTrip(tun, []byte("z")); err != nil {
+					t.Fatalf("open %d: %v", i+1, err)
+				}
+				tun.Close()
+			}
+			opened, refused := 0, 0
+			for _, ev := range events(t, e, "OpenTunnel") {
+				switch ev.ErrorCode {
+				case "":
+					opened++
+				case "AccessDeniedException":
+					refused++
+				default:
+					t.Errorf("an OpenTunnel record with errorCode %q", ev.ErrorCode)
+				}
+			}
+			if opened != 3 || refused != tc.wantRefused {
+				t.Fatalf("%d opened and %d refused OpenTunnel records, want 3 and %d", opened, refused, tc.wantRefused)
+			}
+		})
 	}
 }

@@ -207,9 +207,12 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		f.closeUnopened(conn, rd, closeCodeFor(ref.Code), ref.Message)
 		return false
 	}
-	// The attempt succeeded: record it before the first byte flows.
+	// The attempt succeeded: record it before the first byte flows. The
+	// write is not cancelled with the request: a write that gave up while
+	// its batch still committed would refuse a tunnel the trail (and the
+	// store's journal of open tunnels) shows open, with no CloseTunnel.
 	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: req.agentID}, "", "")
-	if err := f.audit.Write(r.Context(), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
+	if err := f.audit.Write(context.WithoutCancel(r.Context()), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
 		log.Error("could not record the tunnel; refusing it", "error", err)
 		_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
 		stream.Close()

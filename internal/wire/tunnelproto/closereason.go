@@ -36,3 +36,12 @@ func IsMaxDurationCloseReason(reason string) bool {
 	_, err := strconv.ParseUint(n, 10, 63)
 	return err == nil
 }
+
+// HeaderReplay is set (to "refused") on a Postern server's refusal of an
+// openTunnel URL that was used already (its replay guard): a Postern
+// client that reads it presigns its next URLs with a nonce of its own
+// (client.NonceParam) and tries once more, so that `tunnel.replay:
+// single-use` accepts several tunnels opened in one second to one target.
+// Other refusals and AWS's never carry it, so a client talking to AWS
+// keeps the AWS CLI's URL to the byte.
+const HeaderReplay = "X-Postern-Replay"
