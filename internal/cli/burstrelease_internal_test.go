@@ -98,3 +98,94 @@ func TestReleaseAfterBurstSettled(t *testing.T) {
 		})
 	}
 }
+
+// A burst that ends too soon after a release (within burstRelease of its
+// start, or while it runs) is released later, once a release may start,
+// unless opens are in flight again by then: before, its memory stayed
+// until the client went idle (and a benchmark reading the client's memory
+// after a burst that followed a warm-up read it unreleased).
+func TestReleaseAfterBurstDeferred(t *testing.T) {
+	base := time.Unix(1_000_000, 0)
+	cases := []struct {
+		name     string
+		running  bool  // the first release still runs when the burst ends
+		opening  int64 // opens in flight when the later try comes
+		wantWait time.Duration
+		want     bool // the later try releases
+	}{
+		{"ended within the interval", false, 0, burstRelease / 2, true},
+		{"ended while a release ran", true, 0, burstRelease, true},
+		{"opens in flight again", false, 2, burstRelease / 2, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			clock := base
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			set := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = base.Add(d) }
+			releases := make(chan struct{}, 4)
+			finish := make(chan struct{})
+			first := true
+			var tries []func()
+			var waits []time.Duration
+			b := &burstReleaser{
+				release: func() {
+					if first {
+						first = false
+						<-finish
+					}
+					releases <- struct{}{}
+				},
+				now:     now,
+				opening: func() int64 { return c.opening },
+				after: func(d time.Duration, f func()) {
+					waits, tries = append(waits, d), append(tries, f)
+				},
+			}
+			if !b.drained() {
+				t.Fatal("the first burst's end did not start a release")
+			}
+			if !c.running {
+				close(finish)
+				<-releases
+				if !goroutines.Eventually(func() bool { b.mu.Lock(); defer b.mu.Unlock(); return !b.running }) {
+					t.Fatal("the first release never ended")
+				}
+			}
+			set(burstRelease / 2)
+			if b.drained() {
+				t.Fatal("a burst ending too soon was released at once")
+			}
+			if b.drained() {
+				t.Fatal("released at the second try")
+			}
+			b.mu.Lock()
+			n, w := len(tries), waits
+			b.mu.Unlock()
+			if n != 1 || w[0] != c.wantWait {
+				t.Fatalf("later tries %d with waits %v, want one after %v", n, w, c.wantWait)
+			}
+			if c.running {
+				set(0) // the first release took no time by the clock
+				close(finish)
+				<-releases
+				if !goroutines.Eventually(func() bool { b.mu.Lock(); defer b.mu.Unlock(); return !b.running }) {
+					t.Fatal("the first release never ended")
+				}
+			}
+			set(burstRelease + time.Millisecond)
+			tries[0]()
+			if c.want {
+				<-releases
+			}
+			select {
+			case <-releases:
+				if !c.want {
+					t.Fatal("released with opens in flight")
+				}
+				t.Fatal("released twice")
+			default:
+			}
+		})
+	}
+}

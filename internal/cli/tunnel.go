@@ -381,9 +381,12 @@ const burstSettle = 50 * time.Millisecond
 // the client's memory), goes back while the connections stay open,
 // rather than after burstQuiet with nothing happening. Not while one
 // runs, nor within burstRelease or 20 times what the last one took (a
-// collection of a large heap takes long) of the start of the last one.
+// collection of a large heap takes long) of the start of the last one: a
+// burst that ends then is released once that time has come, unless opens
+// are in flight again (their burst's end releases).
 func releaseAfterBurst(opening func() int64, release func(), now func() time.Time) func() {
-	b := &burstReleaser{release: release, now: now}
+	b := &burstReleaser{release: release, now: now, opening: opening,
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 	return debounce(burstSettle, func() { b.settled(opening) })
 }
 
@@ -408,10 +411,27 @@ func debounce(d time.Duration, f func()) func() {
 type burstReleaser struct {
 	release func()
 	now     func() time.Time
+	// opening is the number of opens in flight or waiting (nil: none);
+	// after runs f once d has passed (time.AfterFunc; nil: a burst that
+	// ends too soon after a release is not released later).
+	opening func() int64
+	after   func(d time.Duration, f func())
 
 	mu      sync.Mutex
 	next    time.Time // no release before this
 	running bool
+	retry   bool // a later try is set (after)
+}
+
+// retried is the later try drained set: a release if no open is in
+// flight or waiting by then (if some are, their burst's end releases).
+func (b *burstReleaser) retried() {
+	b.mu.Lock()
+	b.retry = false
+	b.mu.Unlock()
+	if b.opening == nil || b.opening() == 0 {
+		b.drained()
+	}
 }
 
 // settled starts a release if no open is in flight or waiting (opening),
@@ -426,6 +446,16 @@ func (b *burstReleaser) drained() bool {
 	b.mu.Lock()
 	start := b.now()
 	if b.running || start.Before(b.next) {
+		// Too soon: try again when a release may start (while one runs,
+		// its end is not known yet: after the least interval).
+		if !b.retry && b.after != nil {
+			b.retry = true
+			wait := burstRelease
+			if !b.running {
+				wait = b.next.Sub(start)
+			}
+			b.after(max(wait, burstSettle), b.retried)
+		}
 		b.mu.Unlock()
 		return false
 	}
