@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postern/postern/internal/agent/egress"
@@ -422,8 +423,22 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 			replicas = nil
 		}
 	}
+	// Each tunnel stream is served straight from the link's receive loop
+	// (linkmux.Config.Handle: no accepting goroutine woken first), by
+	// the policy of the moment; once ctx ended (draining), with a context
+	// of its own, so that serveStream refuses it as draining rather than
+	// failing its dial.
+	var cur atomic.Pointer[egress.Policy]
+	cur.Store(&policy)
+	serve := func(s net.Conn) {
+		sctx := ctx
+		if ctx.Err() != nil {
+			sctx = context.Background()
+		}
+		a.serveStream(sctx, s, *cur.Load())
+	}
 	// Bytes the server sent right after its answer belong to the session.
-	sess, err := linkmux.Acceptor(&netutil.BufferedConn{Conn: conn, R: br}, linkmux.Config{KeepAliveInterval: a.cfg.KeepAlive, Logger: a.cfg.Logger})
+	sess, err := linkmux.Acceptor(&netutil.BufferedConn{Conn: conn, R: br}, linkmux.Config{KeepAliveInterval: a.cfg.KeepAlive, Logger: a.cfg.Logger, Handle: serve})
 	if err != nil {
 		conn.Close()
 		return err
@@ -444,26 +459,12 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 	vpcNets := make(chan []string, 1)
 	go a.readControl(ctrl, revoked, vpcNets, m)
 
-	streams := make(chan net.Conn)
-	acceptErr := make(chan error, 1)
-	go func() {
-		for {
-			s, err := sess.Accept()
-			if err != nil {
-				acceptErr <- err
-				return
-			}
-			streams <- s
-		}
-	}()
 	shrink := time.NewTicker(shrinkInterval)
 	defer shrink.Stop()
 	for {
 		select {
 		case <-shrink.C:
 			a.shrinkAll()
-		case s := <-streams:
-			go a.serveStream(ctx, s, policy)
 		case cidrs := <-vpcNets:
 			// The VPC's networks changed (an IPv6 block associated or
 			// removed): new tunnels go by the new list.
@@ -472,10 +473,10 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 				a.log.Warn("ignoring the server's new list of the VPC's networks", "networks", cidrs, "error", err)
 				break
 			}
-			policy = p
+			cur.Store(&p)
 			a.log.Info("the VPC's networks changed", "networks", strings.Join(cidrs, ","))
-		case err := <-acceptErr:
-			return fmt.Errorf("link: %w", err)
+		case <-sess.Done():
+			return fmt.Errorf("link: %w", linkmux.ErrSessionShutdown)
 		case msg := <-revoked:
 			// Its tunnels through other replicas' links end as revoked too,
 			// with the server's reason ("Access was revoked: …").
@@ -485,7 +486,7 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 			a.endAll(tunnelproto.CodeRevoked, msg)
 			return &PermanentError{Code: "AgentRevoked", Message: msg}
 		case <-ctx.Done():
-			return a.drain(ctrl, streams, acceptErr, policy)
+			return a.drain(ctrl, sess.Done())
 		}
 	}
 }
@@ -493,7 +494,9 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 // drain tells the server at the link's end to send no new tunnels, waits
 // for the agent's open tunnels (up to DrainTimeout), then ends those left.
 // Every link drains at once; they share the wait.
-func (a *Agent) drain(ctrl net.Conn, streams chan net.Conn, acceptErr chan error, policy egress.Policy) error {
+// Tunnels the server sends before it saw the drain notice are still
+// served (connect's serve: refused as draining).
+func (a *Agent) drain(ctrl net.Conn, linkDone <-chan struct{}) error {
 	a.mu.Lock()
 	if !a.draining {
 		a.draining = true
@@ -512,10 +515,7 @@ func (a *Agent) drain(ctrl net.Conn, streams chan net.Conn, acceptErr chan error
 	defer timer.Stop()
 	for {
 		select {
-		case s := <-streams:
-			// A tunnel the server sent before it saw the drain notice.
-			go a.serveStream(context.Background(), s, policy)
-		case <-acceptErr:
+		case <-linkDone:
 			a.endAll(tunnelproto.CodeAgentShutdown, "The endpoint agent lost its link while shutting down")
 			return nil
 		case <-idle:

@@ -15,7 +15,8 @@ func frame(typ byte, flags uint16, id, length uint32, body []byte) []byte {
 }
 
 // Whatever a peer sends, the session never panics (nor its streams,
-// read by Read and Borrow) and ends once the connection does.
+// read by Read and Borrow, taken from Accept or handed to Config.Handle)
+// and ends once the connection does.
 func FuzzSession(f *testing.F) {
 	open := frame(typeWindowUpdate, flagSYN, 1, 0, nil)
 	f.Add(append(append(open, frame(typeData, 0, 1, 5, []byte("hello"))...), frame(typeWindowUpdate, flagFIN, 1, 0, nil)...))
@@ -25,9 +26,35 @@ func FuzzSession(f *testing.F) {
 	f.Add(append(open, frame(typeData, 0, 1, 300<<10, make([]byte, 300<<10))...))
 	f.Add(frame(typeData, 0, 9, 4, []byte("lost")))
 	f.Add([]byte{0, 1, 2})
+	// A SYN on the first data frame, the window behind it (as this
+	// package opens streams), with an odd and an even length.
+	synData := append(frame(typeData, flagSYN, 1, 5, []byte("hello")), frame(typeWindowUpdate, 0, 1, 768<<10, nil)...)
+	f.Add(synData)
+	f.Add(append(synData, 0))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		a, b := net.Pipe()
-		s, _ := Acceptor(a, Config{WriteTimeout: time.Second})
+		read := func(st net.Conn) {
+			defer st.Close()
+			ls := st.(*Stream)
+			for i := 0; ; i++ {
+				if i%2 == 0 {
+					p, err := ls.Borrow(1 << 20)
+					if err != nil {
+						return
+					}
+					if err := ls.Consume(len(p)); err != nil {
+						return
+					}
+				} else if _, err := st.Read(make([]byte, 100)); err != nil {
+					return
+				}
+			}
+		}
+		cfg := Config{WriteTimeout: time.Second}
+		if len(in)%2 == 1 {
+			cfg.Handle = read
+		}
+		s, _ := Acceptor(a, cfg)
 		defer s.Close()
 		go func() { _, _ = io.Copy(io.Discard, b) }() // the session's answers
 		go func() {
@@ -36,23 +63,7 @@ func FuzzSession(f *testing.F) {
 				if err != nil {
 					return
 				}
-				go func() {
-					defer st.Close()
-					ls := st.(*Stream)
-					for i := 0; ; i++ {
-						if i%2 == 0 {
-							p, err := ls.Borrow(1 << 20)
-							if err != nil {
-								return
-							}
-							if err := ls.Consume(len(p)); err != nil {
-								return
-							}
-						} else if _, err := st.Read(make([]byte, 100)); err != nil {
-							return
-						}
-					}
-				}()
+				go read(st)
 			}
 		}()
 		_, _ = b.Write(in)

@@ -37,7 +37,17 @@ type Config struct {
 	// StreamWindow is each stream's receive window, which bounds the
 	// memory a busy tunnel buffers and its throughput per round trip.
 	StreamWindow uint32
-	Logger       *slog.Logger
+	// FlagDelay is how long a new stream's SYN (this side opened it) or
+	// ACK (this side accepted it) waits to ride, in the same write, with
+	// the stream's first frame; a stream that wrote nothing by then sends
+	// it alone. Zero takes DefaultFlagDelay.
+	FlagDelay time.Duration
+	// Handle, when set, serves each stream the peer opens, in a goroutine
+	// of its own started by the receive loop, instead of queueing it for
+	// Accept: an open then wakes no accepting goroutine first (Accept
+	// then only waits for the link's end).
+	Handle func(net.Conn)
+	Logger *slog.Logger
 }
 
 // Defaults.
@@ -45,6 +55,14 @@ const (
 	DefaultKeepAlive    = 15 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultStreamWindow = 1 << 20
+	// DefaultFlagDelay bounds how long a stream's SYN or ACK waits for
+	// the stream's first frame. A tunnel's first frame (the server's dial
+	// request, the agent's dial result) follows at once or after the
+	// target's dial, well within it on a network, so an open costs one
+	// link record and one wake-up of the peer less each way. An accepted
+	// stream whose dial hangs is still acknowledged within it: upstream
+	// hashicorp/yamux stops opening after 256 unacknowledged streams.
+	DefaultFlagDelay = 5 * time.Millisecond
 )
 
 // Opener makes the session of the side that opens tunnel streams (the

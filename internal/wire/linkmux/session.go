@@ -111,11 +111,15 @@ type Session struct {
 	wtime  time.Duration // bound of a blocked write; keepalive answer
 	open   time.Duration // bound of an unanswered open
 	closeT time.Duration // bound of a half-closed stream's wait for FIN
-	log    *slog.Logger
+	// flagD bounds how long a new stream's SYN or ACK waits for its
+	// first frame (Config.FlagDelay).
+	flagD time.Duration
+	log   *slog.Logger
+	serve func(net.Conn) // Config.Handle
 
-	wmu  sync.Mutex // serialises frames on conn
-	hdr  header     // the frame's header, under wmu
-	wbuf []byte     // header and small body, under wmu
+	wmu  sync.Mutex          // serialises frames on conn
+	hdr  [2 * headerLen]byte // the frame's header and a trailing window update's, under wmu
+	wbuf []byte              // headers and small body, under wmu
 
 	mu           sync.Mutex
 	streams      map[uint32]*Stream
@@ -140,13 +144,18 @@ func newSession(conn net.Conn, cfg Config, client bool) *Session {
 		wtime:    cfg.WriteTimeout,
 		open:     10 * time.Second,
 		closeT:   30 * time.Second,
+		flagD:    cfg.FlagDelay,
+		serve:    cfg.Handle,
 		log:      cfg.Logger,
 		streams:  map[uint32]*Stream{},
 		pings:    map[uint32]chan struct{}{},
 		acceptCh: make(chan *Stream, 1024),
 		async:    make(chan struct{}, maxAsync),
 		done:     make(chan struct{}),
-		wbuf:     make([]byte, 0, headerLen+coalesceMax),
+		wbuf:     make([]byte, 0, 2*headerLen+coalesceMax),
+	}
+	if s.flagD <= 0 {
+		s.flagD = DefaultFlagDelay
 	}
 	if s.window < initialWindow {
 		s.window = DefaultStreamWindow
@@ -177,10 +186,23 @@ func newSession(conn net.Conn, cfg Config, client bool) *Session {
 // smaller one is copied behind the header into one write. A failed write
 // ends the session: a half-written frame loses the link's framing.
 func (s *Session) writeFrame(typ byte, flags uint16, id, length uint32, body []byte) error {
+	return s.writeFrames(typ, flags, id, length, body, 0)
+}
+
+// writeFrames is writeFrame with, when window is not zero, a window
+// update of the same stream behind the frame, in the same write: a
+// stream's first data frame (with its SYN or ACK) and the window above
+// the protocol's initial one leave in one TLS record.
+func (s *Session) writeFrames(typ byte, flags uint16, id, length uint32, body []byte, window uint32) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	h := &s.hdr
+	h := (*header)(s.hdr[:headerLen])
 	h.encode(typ, flags, id, length)
+	var trail []byte
+	if window != 0 {
+		(*header)(s.hdr[headerLen:]).encode(typeWindowUpdate, 0, id, window)
+		trail = s.hdr[headerLen:]
+	}
 	select {
 	case <-s.done:
 		return ErrSessionShutdown
@@ -190,19 +212,24 @@ func (s *Session) writeFrame(typ byte, flags uint16, id, length uint32, body []b
 	var err error
 	switch {
 	case len(body) <= coalesceMax:
-		s.wbuf = append(append(s.wbuf[:0], h[:]...), body...)
+		s.wbuf = append(append(append(s.wbuf[:0], h[:]...), body...), trail...)
 		_, err = s.conn.Write(s.wbuf)
 	case s.batch != nil:
 		err = s.batch.Batch(func() error {
 			if _, err := s.conn.Write(h[:]); err != nil {
 				return err
 			}
-			_, err := s.conn.Write(body)
+			if _, err := s.conn.Write(body); err != nil || trail == nil {
+				return err
+			}
+			_, err := s.conn.Write(trail)
 			return err
 		})
 	default:
 		if _, err = s.conn.Write(h[:]); err == nil {
-			_, err = s.conn.Write(body)
+			if _, err = s.conn.Write(body); err == nil && trail != nil {
+				_, err = s.conn.Write(trail)
+			}
 		}
 	}
 	if err != nil {
@@ -252,37 +279,59 @@ func (s *Session) openStream() (*Stream, error) {
 		return nil, errors.New("linkmux: stream ids exhausted")
 	}
 	s.nextID += 2
-	st := newStream(s, id, stateInit)
+	st := newStream(s, id, stateSYNSent)
+	st.pend = flagSYN
+	// The SYN, with the window above the protocol's initial one, rides
+	// with the stream's first frame, or leaves alone after flagD
+	// (openCheck, which then waits for the peer's ACK).
+	st.mu.Lock()
+	st.openTimer = time.AfterFunc(s.flagD, st.openCheck)
+	st.mu.Unlock()
 	s.streams[id] = st
 	s.mu.Unlock()
-	// The SYN, with the window above the protocol's initial one.
-	if err := st.sendWindowUpdate(); err != nil {
-		s.forget(id)
-		return nil, err
-	}
-	st.mu.Lock()
-	if st.state == stateSYNSent {
-		st.openTimer = time.AfterFunc(s.open, func() {
-			st.mu.Lock()
-			waiting := st.state == stateSYNSent
-			st.mu.Unlock()
-			if waiting {
-				s.log.Warn("link: the peer did not acknowledge a new stream; closing the link", "stream", id)
-				s.closeWith(fmt.Errorf("linkmux: stream %d not acknowledged within %v", id, s.open))
-			}
-		})
-	}
-	st.mu.Unlock()
 	return st, nil
 }
 
-// accept waits for the peer's next stream and acknowledges it.
+// openCheck runs on an opened stream's timer: it sends a SYN that no
+// frame carried yet, then ends the link if the peer does not acknowledge
+// the stream within the open timeout.
+func (st *Stream) openCheck() {
+	st.mu.Lock()
+	switch {
+	case st.pend != 0:
+		st.mu.Unlock()
+		_ = st.flushFlags()
+		return
+	case st.state == stateSYNSent:
+		if left := st.s.open - time.Since(st.synAt); left > 0 {
+			st.openTimer.Reset(left) // the SYN left after the timer was set
+			st.mu.Unlock()
+			return
+		}
+		st.mu.Unlock()
+		st.s.log.Warn("link: the peer did not acknowledge a new stream; closing the link", "stream", st.id)
+		st.s.closeWith(fmt.Errorf("linkmux: stream %d not acknowledged within %v", st.id, st.s.open))
+		return
+	}
+	st.mu.Unlock()
+}
+
+// acknowledge makes the stream's ACK due: its first frame carries it, or
+// it leaves alone after flagD.
+func (st *Stream) acknowledge() {
+	st.mu.Lock()
+	st.pend = flagACK
+	st.openTimer = time.AfterFunc(st.s.flagD, func() { _ = st.flushFlags() })
+	st.mu.Unlock()
+}
+
+// accept waits for the peer's next stream. Its ACK rides with the
+// stream's first frame, or leaves alone after flagD: an opener never
+// waits on this side's work (a target's dial) to learn of the accept.
 func (s *Session) accept() (*Stream, error) {
 	select {
 	case st := <-s.acceptCh:
-		if err := st.sendWindowUpdate(); err != nil {
-			return nil, err
-		}
+		st.acknowledge()
 		return st, nil
 	case <-s.done:
 		return nil, ErrSessionShutdown
@@ -433,14 +482,29 @@ func (s *Session) handle(h *header) error {
 
 func (s *Session) handleStream(h *header) error {
 	id, flags := h.streamID(), h.flags()
+	var handOn *Stream // a stream for Config.Handle, once its frame was read
 	if flags&flagSYN != 0 {
-		if err := s.incoming(id); err != nil {
+		var err error
+		if handOn, err = s.incoming(id); err != nil {
 			return err
 		}
 	}
 	s.mu.Lock()
 	st := s.streams[id]
 	s.mu.Unlock()
+	err := s.streamFrame(h, st)
+	if handOn != nil && err == nil {
+		// Started once the frame was read: the SYN's first bytes (a
+		// tunnel's dial request) are there when the handler reads.
+		go s.serve(handOn)
+	}
+	return err
+}
+
+// streamFrame applies a data frame or window update to its stream (nil:
+// one already gone).
+func (s *Session) streamFrame(h *header, st *Stream) error {
+	flags := h.flags()
 	if st == nil {
 		// A stream already gone: drop its bytes (the peer learns from
 		// the FIN or RST it was sent).
@@ -463,26 +527,32 @@ func (s *Session) discard(n int) error {
 	return err
 }
 
-// incoming registers a stream the peer opened and queues it for accept;
-// a full backlog refuses it with a RST.
-func (s *Session) incoming(id uint32) error {
+// incoming registers a stream the peer opened and queues it for accept
+// (a full backlog refuses it with a RST), or returns it for Config.Handle.
+func (s *Session) incoming(id uint32) (*Stream, error) {
 	s.mu.Lock()
 	if id == 0 || id%2 == s.nextID%2 {
 		// One of this side's ids: the stream this side opens with it
 		// would take the peer's place in the table (and lose it again
 		// when the peer's stream leaves).
 		s.mu.Unlock()
-		return fmt.Errorf("%w: the peer opened stream %d, an id of this side's", ErrProtocol, id)
+		return nil, fmt.Errorf("%w: the peer opened stream %d, an id of this side's", ErrProtocol, id)
 	}
 	if _, dup := s.streams[id]; dup {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
+		return nil, fmt.Errorf("%w: stream %d opened twice", ErrProtocol, id)
 	}
 	if s.err != nil {
 		s.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	st := newStream(s, id, stateSYNReceived)
+	if s.serve != nil {
+		s.streams[id] = st
+		s.mu.Unlock()
+		st.acknowledge()
+		return st, nil
+	}
 	select {
 	case s.acceptCh <- st:
 		s.streams[id] = st
@@ -492,7 +562,7 @@ func (s *Session) incoming(id uint32) error {
 		s.log.Warn("link: too many streams waiting to be accepted; refusing one", "stream", id)
 		s.sendAsync(typeWindowUpdate, flagRST, id, 0)
 	}
-	return nil
+	return nil, nil
 }
 
 // stream states (yamux's).
@@ -521,16 +591,18 @@ type Stream struct {
 
 	mu         sync.Mutex
 	state      int
-	rq         []chunk // received, unread; all but the last are full
-	buffered   int     // bytes in rq
-	inflight   int     // bytes of the frame being read, not yet in rq
-	filling    bool    // the receive loop is reading into rq's last chunk
-	lent       bool    // Borrow handed out part of rq[0]
-	lentN      int     // how many bytes it handed out
-	readClosed bool    // Close was called: no more reads
-	recvWindow uint32  // what the peer may still send
-	sendWindow uint32  // what this side may still send
-	openTimer  *time.Timer
+	rq         []chunk     // received, unread; all but the last are full
+	buffered   int         // bytes in rq
+	inflight   int         // bytes of the frame being read, not yet in rq
+	filling    bool        // the receive loop is reading into rq's last chunk
+	lent       bool        // Borrow handed out part of rq[0]
+	lentN      int         // how many bytes it handed out
+	readClosed bool        // Close was called: no more reads
+	recvWindow uint32      // what the peer may still send
+	sendWindow uint32      // what this side may still send
+	pend       uint16      // the SYN or ACK the stream's first frame carries, until it left
+	openTimer  *time.Timer // the SYN or ACK waiting for a first frame; the peer's ACK
+	synAt      time.Time   // when the SYN left
 	closeTimer *time.Timer
 	rdl, wdl   time.Time
 
@@ -558,27 +630,62 @@ func notify(ch chan struct{}) {
 // sendFlags returns the SYN or ACK the stream's first frame carries.
 // Called with st.mu held.
 func (st *Stream) sendFlags() uint16 {
-	switch st.state {
-	case stateInit:
-		st.state = stateSYNSent
-		return flagSYN
-	case stateSYNReceived:
-		st.state = stateEstablished
-		return flagACK
+	f := st.pend
+	st.pend = 0
+	switch f {
+	case flagSYN:
+		st.synAt = time.Now()
+		if st.openTimer != nil && st.state == stateSYNSent {
+			st.openTimer.Reset(st.s.open) // now the wait for the ACK
+		}
+	case flagACK:
+		if st.state == stateSYNReceived {
+			st.state = stateEstablished
+		}
+		if st.openTimer != nil {
+			st.openTimer.Stop()
+		}
 	}
-	return 0
+	return f
+}
+
+// windowDelta is how much more the peer may be told it may send. Called
+// with st.mu held.
+func (st *Stream) windowDelta() uint32 {
+	return (st.s.window - uint32(st.buffered+st.inflight)) - st.recvWindow
 }
 
 // sendWindowUpdate tells the peer how much more it may send, once half the
-// window was read (or the stream's SYN or ACK is due).
+// window was read. While the stream's SYN or ACK waits for its first
+// frame, reads send nothing until the peer used half the protocol's
+// initial window: the first frame carries the update.
 func (st *Stream) sendWindowUpdate() error {
 	st.mu.Lock()
-	delta := (st.s.window - uint32(st.buffered+st.inflight)) - st.recvWindow
+	if st.pend != 0 && st.recvWindow >= initialWindow/2 {
+		st.mu.Unlock()
+		return nil
+	}
+	delta := st.windowDelta()
 	flags := st.sendFlags()
 	if delta < st.s.window/2 && flags == 0 {
 		st.mu.Unlock()
 		return nil
 	}
+	st.recvWindow += delta
+	st.mu.Unlock()
+	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+}
+
+// flushFlags sends the stream's SYN or ACK (and its window) alone, when
+// no frame carried it within flagD.
+func (st *Stream) flushFlags() error {
+	st.mu.Lock()
+	if st.pend == 0 {
+		st.mu.Unlock()
+		return nil
+	}
+	delta := st.windowDelta()
+	flags := st.sendFlags()
 	st.recvWindow += delta
 	st.mu.Unlock()
 	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
@@ -961,9 +1068,18 @@ func (st *Stream) Write(b []byte) (int, error) {
 		}
 		n := min(int(st.sendWindow), len(b)-total)
 		flags := st.sendFlags()
+		// The stream's first frame carries its SYN or ACK, and the
+		// window above the protocol's initial one follows it in the same
+		// write. (A SYN on the data frame itself lets the peer hand the
+		// stream on with its first bytes already there.)
+		var window uint32
+		if flags != 0 {
+			window = st.windowDelta()
+			st.recvWindow += window
+		}
 		st.sendWindow -= uint32(n)
 		st.mu.Unlock()
-		if err := st.s.writeFrame(typeData, flags, st.id, uint32(n), b[total:total+n]); err != nil {
+		if err := st.s.writeFrames(typeData, flags, st.id, uint32(n), b[total:total+n], window); err != nil {
 			return total, err
 		}
 		total += n
@@ -1000,7 +1116,7 @@ func (st *Stream) Close() error {
 	}
 	flags := uint16(0)
 	if fin {
-		flags = st.sendFlags() | flagFIN
+		flags = st.sendFlags() | flagFIN // a SYN or ACK still due rides with the FIN
 	}
 	if fin && !gone {
 		st.closeTimer = time.AfterFunc(st.s.closeT, st.closeTimeout)
@@ -1033,11 +1149,16 @@ func (st *Stream) Reset() error {
 		return nil
 	}
 	st.state = stateReset
+	unseen := st.pend == flagSYN // the peer never learned of the stream
+	st.pend = 0
 	st.stopTimers()
 	st.mu.Unlock()
 	notify(st.recvNotify)
 	notify(st.sendNotify)
 	st.s.forget(st.id)
+	if unseen {
+		return nil
+	}
 	if err := st.s.writeFrame(typeWindowUpdate, flagRST, st.id, 0, nil); err != nil && !errors.Is(err, ErrSessionShutdown) {
 		return err
 	}
