@@ -364,8 +364,9 @@ func (d *Dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		params, err := queryParams(r, body)
-		var dup *duplicateParamError
-		if errors.As(err, &dup) {
+		// queryParams returns a repeat unwrapped; a type assertion, not
+		// errors.As, whose target would escape (an allocation per call).
+		if dup, ok := err.(*duplicateParamError); ok {
 			fail(awsproto.Errorf(http.StatusBadRequest, "InvalidQueryParameter", "The parameter %s appears more than once in the request; each parameter may be sent once.", truncateName(dup.name)))
 			return
 		}
@@ -580,16 +581,7 @@ func (e *duplicateParamError) Error() string {
 func queryParams(r *http.Request, body []byte) (awsproto.Params, error) {
 	if r.URL.RawQuery == "" && r.Method == http.MethodPost && len(body) > 0 {
 		// The SDKs' form: everything in the body. Its map is the answer.
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, fmt.Errorf("api: parse form body: %w", err)
-		}
-		for k, v := range form {
-			if len(v) > 1 {
-				return nil, &duplicateParamError{name: k}
-			}
-		}
-		return awsproto.Params(form), nil
+		return parseForm(string(body))
 	}
 	out := awsproto.Params{}
 	query, err := url.ParseQuery(r.URL.RawQuery)
@@ -617,6 +609,80 @@ func queryParams(r *http.Request, body []byte) (awsproto.Params, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxFastFormFields is the most fields parseForm parses itself; a form
+// with more (or one that url.ParseQuery refuses) is parsed by
+// url.ParseQuery, which also applies its own limit on their number.
+const maxFastFormFields = 64
+
+// parseForm is url.ParseQuery(form) followed by the refusal of a name
+// sent twice (a *duplicateParamError naming the first repeated name in
+// the form's order), with the map sized once and every value's slice cut
+// from one array (capacity 1 each, so that an append copies) instead of
+// an allocation per value. A form url.ParseQuery would refuse, or one of
+// more than maxFastFormFields fields, goes through url.ParseQuery itself,
+// so that its errors are url.ParseQuery's.
+func parseForm(form string) (awsproto.Params, error) {
+	n := strings.Count(form, "&") + 1
+	if n > maxFastFormFields {
+		return parseFormSlow(form)
+	}
+	out := make(awsproto.Params, n)
+	vals := make([]string, n)
+	var dup string
+	repeated := false
+	i := 0
+	for rest := form; rest != ""; {
+		var field string
+		field, rest, _ = strings.Cut(rest, "&")
+		if strings.IndexByte(field, ';') >= 0 {
+			return parseFormSlow(form)
+		}
+		if field == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(field, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return parseFormSlow(form)
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			return parseFormSlow(form)
+		}
+		if _, seen := out[k]; seen {
+			if !repeated {
+				dup, repeated = k, true
+			}
+			continue
+		}
+		vals[i] = v
+		out[k] = vals[i : i+1 : i+1]
+		i++
+	}
+	if repeated {
+		return nil, &duplicateParamError{name: dup}
+	}
+	return out, nil
+}
+
+// parseFormSlow is parseForm through url.ParseQuery.
+func parseFormSlow(form string) (awsproto.Params, error) {
+	q, err := url.ParseQuery(form)
+	if err != nil {
+		return nil, fmt.Errorf("api: parse form body: %w", err)
+	}
+	names := make([]string, 0, 1)
+	for k, v := range q {
+		if len(v) > 1 {
+			names = append(names, k)
+		}
+	}
+	if len(names) > 0 {
+		slices.Sort(names)
+		return nil, &duplicateParamError{name: names[0]}
+	}
+	return awsproto.Params(q), nil
 }
 
 // jsonBodyError words a JSON body that repeats a member or does not parse.

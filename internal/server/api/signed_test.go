@@ -183,6 +183,21 @@ func TestParametersAppearOnce(t *testing.T) {
 		{"twice in a presigned query", func(t *testing.T) *http.Request {
 			return e.presigned(t, http.MethodGet, "sts", "Action=GetCallerIdentity&Version=2011-06-15&Version=2011-06-15", nil, "", nil)
 		}, 400, "InvalidQueryParameter", "Version"},
+		{"X-Amz-Signature twice in a presigned query", func(t *testing.T) *http.Request {
+			r := e.presigned(t, http.MethodGet, "sts", "Action=GetCallerIdentity&Version=2011-06-15", nil, "", nil)
+			r.URL.RawQuery += "&X-Amz-Signature=" + r.URL.Query().Get("X-Amz-Signature")
+			return r
+		}, 400, "IncompleteSignature", "X-Amz-Signature&#39; appears more than once"},
+		{"X-Amz-Date twice in a signed request", func(t *testing.T) *http.Request {
+			r := e.signed(t, "sts", "", "Action=GetCallerIdentity&Version=2011-06-15", "", nil)
+			r.Header.Add("X-Amz-Date", r.Header.Get("X-Amz-Date"))
+			return r
+		}, 400, "IncompleteSignature", "X-Amz-Date&#39; appears more than once"},
+		{"Authorization twice", func(t *testing.T) *http.Request {
+			r := e.signed(t, "sts", "", "Action=GetCallerIdentity&Version=2011-06-15", "", nil)
+			r.Header.Add("Authorization", r.Header.Get("Authorization"))
+			return r
+		}, 400, "IncompleteSignature", "Authorization&#39; appears more than once"},
 		{"JSON member once", json(`{"MaxResults":1}`), 200, "", ""},
 		{"JSON member twice", json(`{"MaxResults":1,"MaxResults":50}`), 400, "SerializationException", "MaxResults"},
 		{"JSON member twice, other case", json(`{"MaxResults":1,"maxResults":50}`), 400, "SerializationException", "maxResults"},

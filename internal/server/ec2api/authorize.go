@@ -168,7 +168,16 @@ func honourDryRun(c *api.Call) error {
 // authorizeAndDryRunDescribe authorizes a Describe* action, which AWS
 // evaluates on "*" (no resource-level permissions), and honours DryRun.
 func (s *service) authorizeAndDryRunDescribe(c *api.Call) error {
-	return s.authorizeAndDryRun(c, check{action: "ec2:" + c.Action, resource: "*"})
+	return s.authorizeAndDryRun(c, check{action: s.iamAction(c.Action), resource: "*"})
+}
+
+// iamAction is "ec2:" + action, from the table NewEC2 built when it has
+// the action (no concatenation per call).
+func (s *service) iamAction(action string) string {
+	if a, ok := s.iamActions[action]; ok {
+		return a
+	}
+	return "ec2:" + action
 }
 
 // authorizeAndDryRun authorizes checks, then answers DryRunOperation when

@@ -151,6 +151,12 @@ type service struct {
 	// base is baseContext, built once (checkContext); read-only.
 	baseOnce sync.Once
 	base     policy.Context
+	// epDesc is describeEndpoints' describer, built once; read-only.
+	epDescOnce sync.Once
+	epDesc     describer[store.Endpoint]
+	// iamActions maps each action name to its IAM action ("ec2:" + name),
+	// built once by NewEC2; read-only (nil in services made otherwise).
+	iamActions map[string]string
 }
 
 // newService validates cfg and builds the action implementations.
@@ -174,12 +180,17 @@ func NewEC2(cfg Config) (*api.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	actions := s.actions()
+	s.iamActions = make(map[string]string, len(actions))
+	for name := range actions {
+		s.iamActions[name] = "ec2:" + name
+	}
 	return &api.Service{
 		SigningName: SigningName,
 		Protocol:    api.ProtocolEC2,
 		Namespace:   Namespace,
 		Version:     APIVersion,
-		Actions:     s.actions(),
+		Actions:     actions,
 	}, nil
 }
 

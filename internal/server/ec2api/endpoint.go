@@ -397,8 +397,16 @@ var endpointFilters = newFilterSpec(true, "instance-connect-endpoint-id", "state
 
 // describeEndpoints is DescribeInstanceConnectEndpoints:
 // InstanceConnectEndpointId.N, Filter.N, MaxResults (1–50), NextToken, DryRun.
+// Its describer is built once per service (closures over s, three
+// allocations a call otherwise).
 func (s *service) describeEndpoints(c *api.Call) (any, error) {
-	return describe(s, c, describer[store.Endpoint]{
+	s.epDescOnce.Do(func() { s.epDesc = s.endpointDescriber() })
+	return describe(s, c, s.epDesc)
+}
+
+// endpointDescriber is describeEndpoints' describer.
+func (s *service) endpointDescriber() describer[store.Endpoint] {
+	return describer[store.Endpoint]{
 		describeParams: describeParams{idParam: "InstanceConnectEndpointId", kind: kindEndpoint, filters: endpointFilters, minPage: 1, maxPage: 50},
 		id:             func(e store.Endpoint) string { return e.EndpointID },
 		direct: func(c *api.Call, q describeQuery) (any, bool, error) {
@@ -420,7 +428,7 @@ func (s *service) describeEndpoints(c *api.Call) (any, error) {
 		render: func(pg []store.Endpoint, next string) any {
 			return describeEndpointsResult{InstanceConnectEndpointSet: xmlItems(pg, s.liveEndpointXML), NextToken: next}
 		},
-	})
+	}
 }
 
 // pushDown turns filters the store can apply itself (exact vpc-id,

@@ -43,9 +43,14 @@ type stringSetXML struct {
 	Items []string `xml:"item"`
 }
 
-// stringSet renders ids as <item>s; none gives an empty set.
+// stringSet renders ids as <item>s; none gives an empty set. The items
+// are ss itself, capacity cut to its length so that an append copies
+// (rendering only reads them).
 func stringSet(ss []string) stringSetXML {
-	return stringSetXML{Items: append([]string{}, ss...)}
+	if len(ss) == 0 {
+		return stringSetXML{Items: []string{}}
+	}
+	return stringSetXML{Items: ss[:len(ss):len(ss)]}
 }
 
 // returnXML is the <return>true</return> result of actions without output.

@@ -220,8 +220,9 @@ func StringToSign(amzDate string, scope Scope, canonicalRequest string) string {
 // signatures are compared as hex without building strings.
 func signatureMatches(key *signingKey, amzDate string, scope Scope, canonicalRequest []byte, sig string) bool {
 	sum := sha256.Sum256(canonicalRequest)
-	var buf [192]byte
-	sts := append(buf[:0], algorithm...)
+	m := key.mac()
+	defer key.release(m)
+	sts := append(m.sts[:0], algorithm...)
 	sts = append(sts, '\n')
 	sts = append(sts, amzDate...)
 	sts = append(sts, '\n')
@@ -234,12 +235,9 @@ func signatureMatches(key *signingKey, amzDate string, scope Scope, canonicalReq
 	sts = append(sts, terminator...)
 	sts = append(sts, '\n')
 	sts = hex.AppendEncode(sts, sum[:])
-	m := key.mac()
-	m.Write(sts)
-	var mac [sha256.Size]byte
+	m.h.Write(sts)
 	var want [2 * sha256.Size]byte
-	hex.Encode(want[:], m.Sum(mac[:0]))
-	key.release(m)
+	hex.Encode(want[:], m.h.Sum(m.sum[:0]))
 	return hmac.Equal(want[:], []byte(sig))
 }
 

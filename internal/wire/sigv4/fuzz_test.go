@@ -24,6 +24,7 @@ func FuzzParseQuery(f *testing.F) {
 	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=0")
 	f.Add("X-Amz-Signature=&X-Amz-Credential=%2F%2F%2F%2F")
 	f.Add("%zz")
+	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a%2F20200101%2Fr%2Fs%2Faws4_request&X-Amz-Date=20200101T010101Z&X-Amz-SignedHeaders=host&X-Amz-Signature=3a56740422a5b9aebd22d860b7a30c729e459a6f71a83bc0de3a2b44b7353f28&X-Amz-Signature=0")
 	f.Fuzz(func(t *testing.T, raw string) {
 		q, err := url.ParseQuery(raw)
 		if err != nil {
@@ -32,6 +33,11 @@ func FuzzParseQuery(f *testing.F) {
 		p, err := ParsePresigned(q)
 		if err == nil && (p.Scope.AccessKeyID == "" || len(p.Signature) != 64 || p.Expires < 0) {
 			t.Fatalf("accepted %q: %+v", raw, p)
+		}
+		for _, name := range presignParams {
+			if err == nil && len(q[name]) > 1 {
+				t.Fatalf("accepted %q, which repeats %s", raw, name)
+			}
 		}
 		_ = CanonicalQuery(q, "X-Amz-Signature")
 	})

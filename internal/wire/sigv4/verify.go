@@ -263,9 +263,23 @@ func (v *Verifier) checkScope(s Scope) error {
 	return errorf(ReasonWrongScope, "Credential should be scoped to a valid region. This server serves region '%s'.", strings.Join(v.Regions, "', '"))
 }
 
+// authHeaders are the headers of the Authorization-header form that
+// VerifyRequest reads by their first value (canonical keys); each may
+// appear once.
+var authHeaders = [...]string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"}
+
 // VerifyRequest verifies the Authorization-header form. body is the whole
-// request body.
+// request body. A request that repeats one of authHeaders is refused
+// (ReasonMalformed).
 func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, body []byte) (*Result, error) {
+	// Headers read here by their first value are refused when repeated,
+	// as the presigned form's parameters are (X-Amz-Content-Sha256 is
+	// checked with the body's hash below).
+	for _, name := range authHeaders {
+		if len(r.Header[name]) > 1 {
+			return nil, errorf(ReasonMalformed, "The header '%s' appears more than once. Each authentication header may be sent once.", name)
+		}
+	}
 	auth, err := ParseAuthorization(r.Header.Get("Authorization"))
 	if err != nil {
 		return nil, err
@@ -340,11 +354,27 @@ type Presigned struct {
 	Signature     string
 }
 
-// ParsePresigned reads the X-Amz-* parameters of a presigned query.
+// presignParams are the query parameters of the presigned form that
+// ParsePresigned reads; each may appear once.
+var presignParams = [...]string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+	"X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"}
+
+// ParsePresigned reads the X-Amz-* parameters of a presigned query. A
+// query that repeats one of them is refused (ReasonMalformed).
 func ParsePresigned(q url.Values) (Presigned, error) {
 	var p Presigned
 	if !q.Has("X-Amz-Algorithm") && !q.Has("X-Amz-Credential") && !q.Has("X-Amz-Signature") {
 		return p, errorf(ReasonMissingAuth, "Request is missing Authentication Token")
+	}
+	// A parameter sent twice is refused before any is read: the
+	// signature covers every value of the others (the canonical query
+	// lists each), but a reader taking the first value (Get) would act
+	// on a request other than the one signed, and a second
+	// X-Amz-Signature is left out of what is signed.
+	for _, name := range presignParams {
+		if len(q[name]) > 1 {
+			return p, errorf(ReasonMalformed, "The query-string parameter '%s' appears more than once. Each X-Amz-* authentication parameter may be sent once.", name)
+		}
 	}
 	for _, name := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
 		if q.Get(name) == "" {
@@ -467,18 +497,29 @@ type keyCache struct {
 // the same as a new one).
 type signingKey struct {
 	key  []byte
-	macs sync.Pool // of hash.Hash: hmac.New(sha256.New, key)
+	macs sync.Pool // of *macState
 }
 
-func (k *signingKey) mac() hash.Hash {
-	if m, ok := k.macs.Get().(hash.Hash); ok {
+// macState is a keyed HMAC-SHA256 with the buffers one verification
+// passes through it: bytes handed to the hash.Hash interface escape to
+// the heap, so they live here, reused with the state, instead of being
+// allocated on every call.
+type macState struct {
+	h   hash.Hash
+	sts [192]byte // the string to sign; a longer scope's grows a copy
+	sum [sha256.Size]byte
+}
+
+func (k *signingKey) mac() *macState {
+	if m, ok := k.macs.Get().(*macState); ok {
 		return m
 	}
-	return hmac.New(sha256.New, k.key)
+	return &macState{h: hmac.New(sha256.New, k.key)}
 }
 
-func (k *signingKey) release(m hash.Hash) {
-	m.Reset()
+func (k *signingKey) release(m *macState) {
+	m.h.Reset()
+	clear(m.sum[:]) // the expected signature is not kept past its use
 	k.macs.Put(m)
 }
 
