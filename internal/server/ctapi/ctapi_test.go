@@ -31,6 +31,12 @@ func TestLookupEventsSDK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A byte echoed: the tunnel opened (and is on record) before it
+		// closes; a client that leaves while the dial still runs is an
+		// attempt that did not open (ClientGone, no CloseTunnel).
+		if err := tunneltest.RoundTrip(tun, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
 		tun.Close()
 	}
 	alice := e.NewUser("alice", "")
