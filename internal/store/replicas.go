@@ -82,6 +82,9 @@ type LiveTunnels interface {
 	// it with message; ErrNotFound when no replica publishes it.
 	RequestTunnelTermination(ctx context.Context, tunnelID, message string) error
 	// DeleteLiveTunnels removes the tunnels of replicas not in keep (the
-	// replicas still running); it returns how many it removed.
+	// replicas still running), except those still journalled as carried
+	// by their replica (TunnelJournal: the recovered CloseTunnel reads
+	// their byte counts and removes them with its record); it returns how
+	// many it removed.
 	DeleteLiveTunnels(ctx context.Context, keep []string) (int, error)
 }

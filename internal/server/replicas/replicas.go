@@ -181,7 +181,10 @@ func (m *Membership) Announce(ctx context.Context) {
 	m.live = ids
 	m.liveMu.Unlock()
 	// The tunnels of replicas that vanished without withdrawing (killed,
-	// cut off) ended with them.
+	// cut off) ended with them. The store keeps the rows of those still
+	// in the journal of open tunnels: their last byte counts go into the
+	// CloseTunnel record the unclosed sweep writes (which removes them);
+	// livetunnels lists and ends only the live replicas' tunnels.
 	if n, err := st.DeleteLiveTunnels(ctx, ids); err != nil {
 		m.log.Warn("could not remove the tunnels of vanished replicas", "error", err)
 	} else if n > 0 {

@@ -2,11 +2,15 @@ package replicas_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/postern/postern/internal/server/audit"
+	"github.com/postern/postern/internal/server/frontdoor"
+	"github.com/postern/postern/internal/server/livetunnels"
 	"github.com/postern/postern/internal/server/replicas"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
@@ -250,3 +254,155 @@ func TestAloneStoreIsNotShared(t *testing.T) {
 		t.Errorf("OnChange got %v, want this replica %s", got, m.ID())
 	}
 }
+
+// TestVanishedReplicaTunnelBytesRecorded: on PostgreSQL, an announce that
+// finds a replica vanished keeps its published rows of tunnels still in
+// the journal of open tunnels (rows of tunnels opened before the journal
+// go), so that the ReplicaGone CloseTunnel record of each carries the
+// byte counts and the end time of its last published row; recording the
+// close removes the row.
+func TestVanishedReplicaTunnelBytesRecorded(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.Start(t)
+	open := func(carrier string) *sqlstore.PostgresStore {
+		st, err := sqlstore.OpenPostgres(ctx, dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		st.SetTunnelCarrier(carrier)
+		return st
+	}
+	gone, self := open(otherID), open(selfID)
+	hb := time.Minute
+	opened := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Microsecond)
+	if err := gone.PutReplica(ctx, store.Replica{ReplicaID: otherID, Advertise: "127.0.0.2:8443", StartedAt: opened,
+		LastSeen: opened.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id                string
+		journalled        bool // its OpenTunnel record is in the journal
+		bytesIn, bytesOut int64
+		updated           time.Time
+		keptAfterAnnounce bool
+		wantEnd           time.Time // of its recovered CloseTunnel record
+	}{
+		{id: "tun-bytes", journalled: true, bytesIn: 1234, bytesOut: 56789, updated: opened.Add(2 * time.Minute),
+			keptAfterAnnounce: true, wantEnd: opened.Add(2 * time.Minute)},
+		{id: "tun-idle", journalled: true, updated: opened.Add(30 * time.Second),
+			keptAfterAnnounce: true, wantEnd: opened.Add(30 * time.Second)},
+		{id: "tun-before-journal", bytesIn: 7, bytesOut: 8, updated: opened.Add(time.Minute)},
+	}
+	for _, tc := range tests {
+		if tc.journalled {
+			body := `{"eventID":"open-` + tc.id + `"}`
+			if err := gone.AppendEvent(ctx, store.Event{EventID: "open-" + tc.id, EventTime: opened,
+				EventSource: "ec2-instance-connect.amazonaws.com", EventName: store.EventNameOpenTunnel, TunnelID: tc.id,
+				RequestID: "req-" + tc.id, ResourceName: "eice-0123456789abcdef0", Body: body}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lt := liveTunnel(tc.id, otherID)
+		lt.Started, lt.BytesIn, lt.BytesOut, lt.Updated = opened, tc.bytesIn, tc.bytesOut, tc.updated
+		if _, err := gone.SyncLiveTunnels(ctx, otherID, []store.LiveTunnel{lt}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	m := replicas.New(replicas.Config{Store: self, ID: selfID, Address: selfAddr, Heartbeat: hb})
+	m.Announce(ctx)
+	if got := m.Live(); !slices.Equal(got, []string{selfID}) {
+		t.Fatalf("Live() = %v, want only this replica", got)
+	}
+	liveIDs := func() []string {
+		lts, err := self.ListLiveTunnels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, lt := range lts {
+			ids = append(ids, lt.TunnelID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	var wantKept []string
+	for _, tc := range tests {
+		if tc.keptAfterAnnounce {
+			wantKept = append(wantKept, tc.id)
+		}
+	}
+	slices.Sort(wantKept)
+	if got := liveIDs(); !slices.Equal(got, wantKept) {
+		t.Fatalf("rows after the announce: %v, want %v", got, wantKept)
+	}
+	// The live replicas neither list nor end the kept rows.
+	dir, err := livetunnels.New(livetunnels.Config{FrontDoor: noTunnels{}, ReplicaID: selfID, Store: self, Live: m.Live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts, err := dir.Tunnels(ctx); err != nil || len(ts) != 0 {
+		t.Fatalf("ListTunnels shows %+v, %v; want none of the vanished replica's", ts, err)
+	}
+	all := func(frontdoor.TunnelInfo) bool { return true }
+	if n, err := dir.Terminate(ctx, all, 1008, "Revoked", "ended by the operator"); err != nil || n != 0 {
+		t.Fatalf("TerminateTunnel ended %d, %v; want none of the vanished replica's", n, err)
+	}
+	if lts, err := self.ListLiveTunnels(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, lt := range lts {
+			if lt.TerminateMessage != "" {
+				t.Fatalf("the vanished replica's tunnel %s was asked to end", lt.TunnelID)
+			}
+		}
+	}
+
+	w := audit.NewWriter(self, func(err error) { t.Errorf("sink: %v", err) })
+	n, err := w.CloseUnclosedTunnels(ctx, self, audit.Unclosed{Keep: m.Live(), Reason: audit.ReasonReplicaGone})
+	if err != nil || n != 2 {
+		t.Fatalf("CloseUnclosedTunnels: %d, %v; want 2", n, err)
+	}
+	for _, tc := range tests {
+		if !tc.journalled {
+			continue
+		}
+		evs, err := self.ListEvents(ctx, store.EventQuery{EventName: audit.EventCloseTunnel, Limit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []store.Event
+		for _, e := range evs {
+			if e.TunnelID == tc.id {
+				got = append(got, e)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("%s: %d CloseTunnel records, want 1", tc.id, len(got))
+		}
+		var rec struct {
+			Details audit.CloseDetails `json:"serviceEventDetails"`
+		}
+		if err := json.Unmarshal([]byte(got[0].Body), &rec); err != nil {
+			t.Fatal(err)
+		}
+		d := rec.Details
+		if d.Reason != audit.ReasonReplicaGone || d.BytesIn != tc.bytesIn || d.BytesOut != tc.bytesOut ||
+			!got[0].EventTime.Equal(tc.wantEnd) || d.DurationSeconds != tc.wantEnd.Sub(opened).Seconds() {
+			t.Errorf("%s: recovered close at %v, %+v; want bytes %d/%d, end %v", tc.id, got[0].EventTime, d,
+				tc.bytesIn, tc.bytesOut, tc.wantEnd)
+		}
+	}
+	if got := liveIDs(); len(got) != 0 {
+		t.Errorf("rows after the recovery: %v, want none", got)
+	}
+}
+
+// noTunnels is a front door carrying no tunnel (this replica's own are
+// not what TestVanishedReplicaTunnelBytesRecorded looks at).
+type noTunnels struct{}
+
+func (noTunnels) Tunnels() []frontdoor.TunnelInfo { return nil }
+
+func (noTunnels) Terminate(func(frontdoor.TunnelInfo) bool, int, string, string) int { return 0 }

@@ -70,13 +70,18 @@ func (r *repo) RequestTunnelTermination(ctx context.Context, tunnelID, message s
 	return r.fail(err, "request termination of tunnel %s", tunnelID)
 }
 
-// DeleteLiveTunnels implements store.LiveTunnels.
+// DeleteLiveTunnels implements store.LiveTunnels. A row whose tunnel is
+// still in the journal of open tunnels (open_tunnels, carried by the
+// row's replica) stays: its byte counts and time are what the recovered
+// CloseTunnel record says (UnclosedTunnels), and CloseUnclosedTunnel
+// deletes it with the journal row.
 func (r *repo) DeleteLiveTunnels(ctx context.Context, keep []string) (int, error) {
 	var n int64
 	err := r.writeQuiet(ctx, func(q querier) error {
-		query := "DELETE FROM live_tunnels"
+		query := "DELETE FROM live_tunnels WHERE NOT EXISTS (SELECT 1 FROM open_tunnels o" +
+			" WHERE o.tunnel_id = live_tunnels.tunnel_id AND o.carrier = live_tunnels.replica_id)"
 		if len(keep) > 0 {
-			query += " WHERE replica_id NOT IN (" + placeholders(len(keep)) + ")"
+			query += " AND replica_id NOT IN (" + placeholders(len(keep)) + ")"
 		}
 		res, err := q.ExecContext(ctx, r.q(query), anySlice(keep)...)
 		if err != nil {

@@ -117,6 +117,12 @@ func (s *Store) CloseUnclosedTunnel(ctx context.Context, tunnelID string, e stor
 	}
 	r := &s.repo
 	err := r.writeQuiet(ctx, func(q querier) error {
+		// The carrier's last published row (kept for this record by
+		// DeleteLiveTunnels) goes with the journal row.
+		if _, err := q.ExecContext(ctx, r.q("DELETE FROM live_tunnels WHERE tunnel_id = ? AND replica_id IN"+
+			" (SELECT carrier FROM open_tunnels WHERE tunnel_id = ?)"), tunnelID, tunnelID); err != nil {
+			return err
+		}
 		res, err := q.ExecContext(ctx, r.q("DELETE FROM open_tunnels WHERE tunnel_id = ?"), tunnelID)
 		if err != nil {
 			return err

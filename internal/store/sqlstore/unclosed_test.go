@@ -284,3 +284,58 @@ func BenchmarkTunnelJournal(b *testing.B) {
 		})
 	}
 }
+
+// DeleteLiveTunnels keeps a vanished replica's row whose tunnel is still
+// journalled as carried by it (its byte counts are the recovered
+// record's); CloseUnclosedTunnel removes it with the journal row. Rows of
+// tunnels not journalled, or journalled as another carrier's, go.
+func TestDeleteLiveTunnelsKeepsJournalledRows(t *testing.T) {
+	for _, b := range journalStores {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t, 1)[0]
+			ctx := context.Background()
+			t0 := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+			s.SetTunnelCarrier("r-gone")
+			if err := s.AppendEvents(ctx, []store.Event{tunnelEvent("OpenTunnel", "tun-j", "", t0),
+				tunnelEvent("OpenTunnel", "tun-moved", "", t0)}); err != nil {
+				t.Fatal(err)
+			}
+			rows := []struct{ tunnel, replica string }{
+				{"tun-j", "r-gone"},      // journalled, carried by r-gone: kept
+				{"tun-old", "r-gone"},    // opened before the journal: goes
+				{"tun-moved", "r-other"}, // journalled as r-gone's: goes
+				{"tun-live", "r-live"},   // a live replica's: kept
+			}
+			for _, r := range rows {
+				if _, err := s.SyncLiveTunnels(ctx, r.replica, []store.LiveTunnel{{TunnelID: r.tunnel, ReplicaID: r.replica,
+					Started: t0, Deadline: t0.Add(time.Hour), BytesIn: 5, Updated: t0}}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			left := func() []string {
+				lts, err := s.ListLiveTunnels(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, lt := range lts {
+					ids = append(ids, lt.TunnelID)
+				}
+				slices.Sort(ids)
+				return ids
+			}
+			if n, err := s.DeleteLiveTunnels(ctx, []string{"r-live"}); err != nil || n != 2 {
+				t.Fatalf("DeleteLiveTunnels: %d, %v; want 2", n, err)
+			}
+			if got, want := left(), []string{"tun-j", "tun-live"}; !slices.Equal(got, want) {
+				t.Fatalf("rows left %q, want %q", got, want)
+			}
+			if ok, err := s.CloseUnclosedTunnel(ctx, "tun-j", tunnelEvent("CloseTunnel", "tun-j", "", t0.Add(time.Second))); !ok || err != nil {
+				t.Fatalf("CloseUnclosedTunnel: %v, %v", ok, err)
+			}
+			if got, want := left(), []string{"tun-live"}; !slices.Equal(got, want) {
+				t.Fatalf("rows left after the recovered close %q, want %q", got, want)
+			}
+		})
+	}
+}
