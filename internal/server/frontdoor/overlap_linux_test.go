@@ -79,15 +79,20 @@ func TestDialOverlapsTheCommitNoByteBeforeTheRecord(t *testing.T) {
 	lock.release()
 	// Each direction's first bytes arrive with the record stored: the
 	// target's banner at the client, the client's byte at the target.
-	if cf := waitOrFail(t, first, "the target's banner at the client"); cf.data != banner || cf.openRecorded != before+1 {
+	// (The target echoes the client's byte after its banner: one read may
+	// bring both.)
+	cf := waitOrFail(t, first, "the target's banner at the client")
+	if (cf.data != banner && cf.data != banner+"x") || cf.openRecorded != before+1 {
 		t.Fatalf("the client's first read: %+v, want the banner with %d records stored", cf, before+1)
 	}
 	fr := waitOrFail(t, target.first, "the tunnel's first byte at the target")
 	if fr.n != 1 || fr.openRecorded != before+1 {
 		t.Fatalf("the target's first read: %+v, want 1 byte with %d records stored", fr, before+1)
 	}
-	buf := make([]byte, 1)
-	if _, err := io.ReadFull(o.tun, buf); err != nil || buf[0] != 'x' {
-		t.Fatalf("echo: %q %v", buf, err)
+	if cf.data == banner {
+		buf := make([]byte, 1)
+		if _, err := io.ReadFull(o.tun, buf); err != nil || buf[0] != 'x' {
+			t.Fatalf("echo: %q %v", buf, err)
+		}
 	}
 }
