@@ -931,3 +931,28 @@ func TestResetLeavesTheSessionAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A stream the peer opened and reset before this side accepted it owes
+// the peer no ACK: Accept arms no timer that would later send one for a
+// stream gone from both sides (a peer opening and resetting streams in a
+// loop must not get a frame back for each).
+func TestAcceptOfAResetStreamOwesNoACK(t *testing.T) {
+	a, b := tcpPair(t)
+	srv, _ := Acceptor(a, Config{KeepAliveInterval: time.Hour})
+	defer srv.Close()
+	if _, err := b.Write(append(frame(typeWindowUpdate, flagSYN, 1, 0, nil), frame(typeWindowUpdate, flagRST, 1, 0, nil)...)); err != nil {
+		t.Fatal(err)
+	}
+	syncWith(t, b, 1)
+	s, err := srv.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.(*Stream)
+	st.mu.Lock()
+	pend, armed := st.pend, st.openTimer != nil
+	st.mu.Unlock()
+	if pend != 0 || armed {
+		t.Fatalf("accepted reset stream: pending flags %#x, timer armed %v; want none", pend, armed)
+	}
+}

@@ -317,9 +317,14 @@ func (st *Stream) openCheck() {
 }
 
 // acknowledge makes the stream's ACK due: its first frame carries it, or
-// it leaves alone after flagD.
+// it leaves alone after flagD. A stream the peer already reset (before
+// Accept took it) is owed nothing.
 func (st *Stream) acknowledge() {
 	st.mu.Lock()
+	if st.state == stateReset || st.state == stateClosed {
+		st.mu.Unlock()
+		return
+	}
 	st.pend = flagACK
 	st.openTimer = time.AfterFunc(st.s.flagD, func() { _ = st.flushFlags() })
 	st.mu.Unlock()
