@@ -43,7 +43,9 @@ import (
 // A spare found closed by the server when it is taken (its socket has
 // the server's close, or anything but a session ticket) is dropped and
 // the tunnel dialed afresh, with no error; the lifetime of later spares
-// is then cut to half the age the server closed that one at.
+// is then cut to half the age the server closed that one at, and grows
+// back (doubled, up to defaultSpareTTL) each time one is still open when
+// its lifetime ends.
 const (
 	// defaultSpareTTL is how long a spare is kept before it is replaced:
 	// below the server's default header timeout (10 s).
@@ -222,6 +224,12 @@ func (d *Dialer) expire(p *sparePool, s *spareConn, dialAddr string) {
 		return // taken
 	}
 	p.list = slices.Delete(p.list, i, i+1)
+	if p.ttl < defaultSpareTTL && s.conn != nil && spareAlive(s.conn) {
+		// The server held it open for its whole lifetime: a lifetime cut
+		// by an early close (a restart) grows back, rather than spares
+		// being remade every minSpareTTL for good.
+		p.ttl = min(2*p.ttl, defaultSpareTTL)
+	}
 	s.discard()
 	if p.want > 1 {
 		p.want-- // more than needed: one went unused
