@@ -167,3 +167,45 @@ func bodySHA(body string) string {
 	sum := sha256.Sum256([]byte(body))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestRepeatedAuthComponents: an Authorization header that gives
+// Credential, SignedHeaders or Signature twice is refused with
+// ReasonMalformed, naming the component, even when the last of each is
+// the signed one (without the check the last one won and it verified).
+func TestRepeatedAuthComponents(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	const body = "Action=GetCallerIdentity&Version=2011-06-15"
+	tests := []struct {
+		name, first string // first: a component put before the signed ones
+		want        Reason
+	}{
+		{"as signed", "", 0},
+		{"Signature twice", "Signature=" + strings.Repeat("0", 64), ReasonMalformed},
+		{"Credential twice", "Credential=AKIDOTHER/20261122/us-east-1/sts/aws4_request", ReasonMalformed},
+		{"SignedHeaders twice", "SignedHeaders=host", ReasonMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1:8443/", strings.NewReader(body))
+			creds := aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "s"}
+			if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, bodySHA(body), "sts", "us-east-1", now); err != nil {
+				t.Fatal(err)
+			}
+			if tc.first != "" {
+				rest, ok := strings.CutPrefix(req.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ")
+				if !ok {
+					t.Fatalf("Authorization %q", req.Header.Get("Authorization"))
+				}
+				req.Header.Set("Authorization", "AWS4-HMAC-SHA256 "+tc.first+", "+rest)
+			}
+			v := &Verifier{Now: func() time.Time { return now }, Lookup: staticLookup("AKIDEXAMPLE", "s", "")}
+			_, err := v.Verify(context.Background(), req, []byte(body))
+			if reason(err) != tc.want {
+				t.Fatalf("got %v, want reason %d", err, tc.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), "'"+strings.Split(tc.first, "=")[0]+"' appears more than once") {
+				t.Fatalf("message %q does not name the component", err)
+			}
+		})
+	}
+}

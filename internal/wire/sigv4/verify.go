@@ -127,7 +127,8 @@ type Authorization struct {
 	Signature     string
 }
 
-// ParseAuthorization parses an AWS4-HMAC-SHA256 Authorization header value.
+// ParseAuthorization parses an AWS4-HMAC-SHA256 Authorization header
+// value; a component given twice is refused (ReasonMalformed).
 func ParseAuthorization(h string) (Authorization, error) {
 	var a Authorization
 	rest, ok := strings.CutPrefix(h, algorithm)
@@ -144,6 +145,12 @@ func ParseAuthorization(h string) (Authorization, error) {
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
 			return a, errorf(ReasonIncomplete, "Authorization header requires each component to be of the form key=value. Authorization=%s", truncate(h))
+		}
+		// A component given twice is refused, as a repeated X-Amz-*
+		// parameter or header is: a reader taking the other one (a log,
+		// a client's error) would see a request other than the one verified.
+		if (k == "Credential" && haveCred) || (k == "SignedHeaders" && haveSigned) || (k == "Signature" && haveSig) {
+			return a, errorf(ReasonMalformed, "The Authorization header component '%s' appears more than once. Each component may be sent once.", k)
 		}
 		switch k {
 		case "Credential":
