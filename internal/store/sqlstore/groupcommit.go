@@ -258,7 +258,9 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 			return nil
 		}
 		op.err, op.own, op.again = nil, false, false
-		if err := op.fn(q); err != nil {
+		err := op.fn(q)
+		tx.closeRows()
+		if err != nil {
 			op.err, op.own = err, true
 			return err
 		}
@@ -275,6 +277,7 @@ func (s *Store) runGroup(ctx context.Context, tx groupTx, batch []*groupOp) erro
 		}
 		retried, retries := tx.retried(), tx.retryCount()
 		err := op.fn(q)
+		tx.closeRows()
 		if err == nil {
 			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
 				return fmt.Errorf("sqlstore: group commit: release savepoint: %w", err)
@@ -311,6 +314,9 @@ type groupTx interface {
 	// setRetried sets what retried reports (a write undone to its
 	// savepoint takes its failure with it).
 	setRetried(bool)
+	// closeRows closes the Rows a write left open (plainTx: they hold
+	// the pool's one connection, which the next statement waits for).
+	closeRows()
 }
 
 // plainWriteTx runs fn in a transaction on h, a pool of one connection
@@ -341,13 +347,16 @@ func (s *Store) plainWriteTx(ctx context.Context, h *writeHandle, fn func(tx gro
 		}
 	}
 	finished := false
+	tx := &plainTx{c: c, classify: s.d.classify}
 	defer func() {
 		if !finished { // fn panicked
+			tx.closeRows()
 			rollback()
 		}
 	}()
-	tx := &plainTx{c: c, classify: s.d.classify}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	tx.closeRows() // Rows a write left open hold the pool's one connection
+	if err != nil {
 		finished = true
 		rollback()
 		return err

@@ -165,6 +165,9 @@ func (t *cachedTx) retryCount() int { return t.retries }
 
 func (t *cachedTx) setRetried(r bool) { t.retry = r }
 
+// closeRows: a sql.Tx's Rows share its connection and close as it ends.
+func (t *cachedTx) closeRows() {}
+
 // note records err if it is an errRetry, and returns it.
 func (t *cachedTx) note(err error) error {
 	if err != nil && t.classify != nil && t.classify(err) == errRetry {
@@ -221,6 +224,20 @@ type plainTx struct {
 	classify func(error) errClass
 	retry    bool
 	retries  int
+	// rows are the Rows its queries returned: closeRows closes those a
+	// write left open before COMMIT or ROLLBACK, which would otherwise
+	// wait for the pool's one connection for ever (a sql.Tx closes them
+	// as it ends).
+	rows []*sql.Rows
+}
+
+// closeRows closes the Rows of the transaction's queries (a no-op for
+// those already closed).
+func (t *plainTx) closeRows() {
+	for _, r := range t.rows {
+		_ = r.Close()
+	}
+	t.rows = nil
 }
 
 func (t *plainTx) retried() bool { return t.retry }
@@ -244,6 +261,9 @@ func (t *plainTx) ExecContext(ctx context.Context, query string, args ...any) (s
 
 func (t *plainTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	rows, err := t.c.QueryContext(ctx, query, args...)
+	if rows != nil {
+		t.rows = append(t.rows, rows)
+	}
 	return rows, t.note(err)
 }
 
