@@ -2,19 +2,13 @@ package client_test
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/postern/postern/internal/client"
 )
@@ -41,28 +35,15 @@ func TestListenerDrained(t *testing.T) {
 			var answered atomic.Int64
 			arrived := make(chan struct{}, conns)
 			release := make(chan struct{})
-			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			d := hiServer(t, func(r *http.Request) {
 				arrived <- struct{}{}
 				if c.together {
 					<-release
 				}
 				answered.Add(1)
-				conn, _, _, err := ws.UpgradeHTTP(r, w)
-				if err != nil {
-					return
-				}
-				defer conn.Close()
-				_ = wsutil.WriteServerBinary(conn, []byte("hi"))
-				_ = ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
-			}))
-			defer srv.Close()
-			d := &client.Dialer{Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", ""), Region: "us-east-1",
-				TLS:      &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs},
-				DialAddr: strings.TrimPrefix(srv.URL, "https://")}
-			ln, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
+			})
+			ln := listenLocal(t)
+			var err error
 			var drained, answeredThen, openingThen, queued, queuedThen atomic.Int64
 			var out syncBuf
 			var l *client.Listener

@@ -2,19 +2,13 @@ package client_test
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/postern/postern/internal/client"
 )
@@ -31,7 +25,7 @@ func TestListenerOpensAFewAtATime(t *testing.T) {
 	)
 	arrived := make(chan struct{}, conns)
 	release := make(chan struct{}, conns)
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d := hiServer(t, func(r *http.Request) {
 		mu.Lock()
 		inflight++
 		most = max(most, inflight)
@@ -41,22 +35,9 @@ func TestListenerOpensAFewAtATime(t *testing.T) {
 		mu.Lock()
 		inflight--
 		mu.Unlock()
-		conn, _, _, err := ws.UpgradeHTTP(r, w)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		_ = wsutil.WriteServerBinary(conn, []byte("hi"))
-		_ = ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
-	}))
-	defer srv.Close()
-	d := &client.Dialer{Credentials: credentials.NewStaticCredentialsProvider("AKIAEXAMPLE", "secret", ""), Region: "us-east-1",
-		TLS:      &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs},
-		DialAddr: strings.TrimPrefix(srv.URL, "https://")}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
+	ln := listenLocal(t)
+	var err error
 	var out syncBuf
 	l := &client.Listener{Dialer: d, Target: client.Target{EndpointID: "eice-0123456789abcdef0", DNSName: "example.com",
 		PrivateIP: "10.0.0.1", RemotePort: 22}, Max: conns, MaxOpening: limit, Out: &out}
