@@ -528,5 +528,11 @@ func ParseJoinToken(s string) (JoinToken, error) {
 	if len(t.Secret) < 20 {
 		return t, errors.New("join token: secret too short")
 	}
+	// Its own text form must fit too: JSON decoding replaces invalid UTF-8
+	// with U+FFFD and Encode escapes <, > and &, so a token near the limit
+	// could parse into one whose Encode is longer than any parse accepts.
+	if len(t.Encode()) > 4096 {
+		return JoinToken{}, errors.New("join token too long")
+	}
 	return t, nil
 }
