@@ -25,8 +25,9 @@ import (
 // that left the live ones (one shutting down withdraws, then records the
 // close of its tunnels) is kept for livetunnels.WithdrawGrace.
 //
-// A failure is logged and does not stop the start: the tunnels stay in
-// the journal for the next start (alone) or sweep (replicas).
+// A failure is logged and does not stop the start: a tunnel whose close
+// could not be recorded stays in the journal for the next start (alone)
+// or sweep (replicas), and the others are closed all the same.
 func (s *Server) closeUnclosedTunnels(ctx context.Context, began time.Time) {
 	j, ok := s.Store.(store.TunnelJournal)
 	if !ok || s.audit == nil {

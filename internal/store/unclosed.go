@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Names of the two tunnel records the store journals (package audit makes
@@ -12,6 +15,32 @@ const (
 	EventNameOpenTunnel  = "OpenTunnel"
 	EventNameCloseTunnel = "CloseTunnel"
 )
+
+// Journalled reports whether e is a tunnel record the journal follows
+// (see TunnelJournal): a tunnel's OpenTunnel or CloseTunnel record. Such
+// a record is never committed as a read-only one (without waiting for
+// the disk, by a path that leaves the journal alone), whatever its
+// ReadOnly says.
+func (e *Event) Journalled() bool {
+	return e.TunnelID != "" && (e.EventName == EventNameOpenTunnel || e.EventName == EventNameCloseTunnel)
+}
+
+// RecoveredCloseEventID is the event id of the CloseTunnel record that
+// recovery commits for a tunnel (CloseUnclosedTunnel): derived from the
+// tunnel id alone, so the same for every process that would record it,
+// and found again by a primary-key look-up.
+func RecoveredCloseEventID(tunnelID string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("postern:unclosed-tunnel:"+tunnelID)).String()
+}
+
+// ErrCloseRecovered is returned (wrapped) by AppendEvents of a
+// TunnelJournal for a tunnel's CloseTunnel record when the tunnel is no
+// longer in the journal because recovery already recorded its close (the
+// record RecoveredCloseEventID names is committed): its carrier was taken
+// for gone while it still ran (cut off from the store, clock skew). The
+// late record is not committed, nor anything else of that call: a tunnel
+// has one CloseTunnel record.
+var ErrCloseRecovered = errors.New("store: the tunnel's close was already recorded by recovery (its server was taken for gone)")
 
 // UnclosedTunnel is a tunnel whose OpenTunnel record is committed and
 // whose CloseTunnel record is not, as the journal of a TunnelJournal
@@ -37,10 +66,15 @@ type UnclosedTunnel struct {
 // tunnel's OpenTunnel record (EventNameOpenTunnel, a TunnelID, no
 // ErrorCode) adds the tunnel to the journal in the same transaction,
 // under this process's carrier; one that commits its CloseTunnel record
-// (EventNameCloseTunnel with its TunnelID) removes it. The journal thus
-// lists the tunnels the trail shows open; those whose carrier is gone (a
-// crash, a power loss, a replica cut off) are closed with
-// CloseUnclosedTunnel.
+// (EventNameCloseTunnel with its TunnelID) removes it. A CloseTunnel
+// record of a tunnel not in the journal is committed (a tunnel opened
+// before the store kept a journal) unless recovery recorded the tunnel's
+// close (RecoveredCloseEventID): the call then fails with
+// ErrCloseRecovered and commits nothing, at the cost of one primary-key
+// look-up, made only for a close whose tunnel was not in the journal.
+// The journal thus lists the tunnels the trail shows open; those whose
+// carrier is gone (a crash, a power loss, a replica cut off) are closed
+// with CloseUnclosedTunnel.
 type TunnelJournal interface {
 	// SetTunnelCarrier names this process in the journal rows it adds
 	// from now on (its replica id on a shared store). Call it before the

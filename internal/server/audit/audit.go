@@ -367,6 +367,9 @@ func (w *Writer) Write(ctx context.Context, r Record, tunnelID, resourceName str
 		return nil
 	}
 	if err := w.b.Append(ctx, e); err != nil {
+		if late := lateCloseError(&r, err); late != nil {
+			return late
+		}
 		return fmt.Errorf("audit: store %s event: %w", r.EventName, err)
 	}
 	return nil

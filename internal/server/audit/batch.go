@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postern/postern/internal/store"
@@ -48,6 +49,10 @@ type Batcher struct {
 	sinkQueue   [][]store.Event
 	sinkQueued  int // events in sinkQueue
 	sinkRunning bool
+
+	// committed is the channel Writer.Committed handed out, closed at
+	// the next commit (committed.go).
+	committed atomic.Pointer[chan struct{}]
 }
 
 // maxSinkBacklog bounds the events waiting for the sinks: past it, a
@@ -211,9 +216,13 @@ func (b *Batcher) append(evs []store.Event) error {
 	return b.st.AppendEvents(context.Background(), evs)
 }
 
+// allReadOnly reports whether every record of evs is read-only. A
+// tunnel's OpenTunnel or CloseTunnel record never is, whatever its
+// ReadOnly says: it must commit durably, with its journal row
+// (store.Event.Journalled).
 func allReadOnly(evs []store.Event) bool {
-	for _, e := range evs {
-		if !e.ReadOnly {
+	for i := range evs {
+		if !evs[i].ReadOnly || evs[i].Journalled() {
 			return false
 		}
 	}
@@ -221,8 +230,12 @@ func allReadOnly(evs []store.Event) bool {
 }
 
 // toSinks hands committed events to the sinks: it queues them for the
-// sink goroutine and returns, unless the backlog is full.
+// sink goroutine and returns, unless the backlog is full. Every commit
+// passes here: it signals the waiters of Writer.Committed first.
 func (b *Batcher) toSinks(evs []store.Event) {
+	if len(evs) > 0 {
+		b.signalCommit()
+	}
 	if len(evs) == 0 || len(b.sinks) == 0 {
 		return
 	}

@@ -83,7 +83,13 @@ var t0 = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 
 func newSyncHarness(t *testing.T, maxBytes int64, keep int) *syncHarness {
 	t.Helper()
-	s, err := NewFileSink(filepath.Join(t.TempDir(), "audit.jsonl"), maxBytes, keep)
+	return newSyncHarnessAt(t, filepath.Join(t.TempDir(), "audit.jsonl"), maxBytes, keep)
+}
+
+// newSyncHarnessAt is newSyncHarness on the file at path.
+func newSyncHarnessAt(t *testing.T, path string, maxBytes int64, keep int) *syncHarness {
+	t.Helper()
+	s, err := NewFileSink(path, maxBytes, keep)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,9 @@ type Sink interface {
 // durable record (every event is committed there before its caller's
 // answer); this file is a copy. A sync the timer made that failed is
 // returned by the next Write (the audit Writer hands it to its
-// onSinkError) or, failing one, by Close; the lines stay due for a sync.
+// onSinkError) or, failing one, by Close; the lines stay due for a sync,
+// and the timer tries again an interval later, up to maxTimerSyncRetries
+// times in a row (then the next Write or Close syncs them).
 type FileSink struct {
 	Path     string
 	MaxBytes int64
@@ -65,6 +67,9 @@ type FileSink struct {
 	lastSync time.Time
 	timer    stopper
 	syncErr  error
+	// retries counts the timer's syncs that failed in a row (reset by
+	// any sync that succeeds).
+	retries int
 	// timers counts armed timers whose function has not returned (or
 	// that were not stopped): Close waits for it, so that no timer or
 	// its goroutine outlives the sink.
@@ -191,9 +196,13 @@ func (s *FileSink) syncLocked(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("audit: sync %s: %w", s.Path, err)
 	}
-	s.dirty = false
+	s.dirty, s.retries = false, 0
 	return nil
 }
+
+// maxTimerSyncRetries bounds the timer's tries, an interval apart, to
+// sync lines whose sync failed, when no Write comes meanwhile.
+const maxTimerSyncRetries = 10
 
 // armLocked makes sure a timer syncs the lines written so far once the
 // interval since the last sync ends.
@@ -226,8 +235,16 @@ func (s *FileSink) syncLater() {
 		s.armLocked(now)
 		return
 	}
-	if err := s.syncLocked(now); err != nil && s.syncErr == nil {
-		s.syncErr = err
+	if err := s.syncLocked(now); err != nil {
+		if s.syncErr == nil {
+			s.syncErr = err
+		}
+		// The lines are still due: try again an interval from now
+		// (syncLocked set lastSync), a bounded number of times.
+		if s.retries < maxTimerSyncRetries {
+			s.retries++
+			s.armLocked(now)
+		}
 	}
 }
 

@@ -3,11 +3,10 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/postern/postern/internal/store"
 )
@@ -63,6 +62,12 @@ const unclosedPage = 256
 // tries (a replica racing, a crash during this recovery: the next one
 // goes on). Committed records go to the sinks as any others.
 //
+// A tunnel whose close fails (its record cannot be built or committed)
+// stays in the journal for the next recovery and does not stop this one:
+// the other tunnels are closed, and the failures are returned together
+// (errors.Join, the first maxUnclosedErrors of them) with the count of
+// those closed. An error reading the journal ends the recovery.
+//
 // A record's end time is the best known: the latest of the tunnel's open,
 // u.LastAlive, the carrier's last announce and its last byte counts'
 // publication, but not past the tunnel's maximum duration nor now; its
@@ -76,32 +81,78 @@ func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal
 		now = time.Now()
 	}
 	closed := 0
-	// Each page's tunnels leave the journal (closed here or by another
-	// process), so the next page reads new ones; the journal of carriers
-	// not kept only shrinks.
+	// failed holds the tunnels whose close failed: they stay in the
+	// journal, so each page asks for as many more rows, and holds at
+	// least one tunnel not tried yet when the journal has one.
+	failed := map[string]bool{}
+	var errs []error
+	fail := func(err error) {
+		if len(errs) < maxUnclosedErrors {
+			errs = append(errs, err)
+		}
+	}
+	done := func() error {
+		if n := len(failed); n > len(errs) {
+			errs = append(errs, fmt.Errorf("audit: %d more tunnels not closed", n-len(errs)))
+		}
+		return errors.Join(errs...)
+	}
+	// Every page but the last holds a tunnel not tried yet, which leaves
+	// the journal (closed here or by another process) or joins failed;
+	// the journal of carriers not kept only grows by carriers leaving, so
+	// the loop ends.
 	for {
-		page, err := j.UnclosedTunnels(ctx, u.Keep, u.SeenSince, unclosedPage)
+		limit := unclosedPage + len(failed)
+		page, err := j.UnclosedTunnels(ctx, u.Keep, u.SeenSince, limit)
 		if err != nil {
-			return closed, fmt.Errorf("audit: unclosed tunnels: %w", err)
+			fail(fmt.Errorf("audit: unclosed tunnels: %w", err))
+			return closed, done()
 		}
 		for _, t := range page {
+			if failed[t.TunnelID] {
+				continue
+			}
 			e, err := unclosedEvent(t, u, now)
 			if err != nil {
-				return closed, err
+				failed[t.TunnelID] = true
+				fail(fmt.Errorf("audit: close unclosed tunnel %s: %w", t.TunnelID, err))
+				continue
 			}
 			ok, err := j.CloseUnclosedTunnel(ctx, t.TunnelID, e)
 			if err != nil {
-				return closed, fmt.Errorf("audit: close unclosed tunnel %s: %w", t.TunnelID, err)
+				failed[t.TunnelID] = true
+				fail(fmt.Errorf("audit: close unclosed tunnel %s: %w", t.TunnelID, err))
+				if ctx.Err() != nil { // the rest would fail the same
+					return closed, done()
+				}
+				continue
 			}
 			if ok {
 				closed++
 				w.b.toSinks([]store.Event{e})
 			}
 		}
-		if len(page) < unclosedPage {
-			return closed, nil
+		if len(page) < limit {
+			return closed, done()
 		}
 	}
+}
+
+// maxUnclosedErrors bounds the failures CloseUnclosedTunnels returns one
+// by one.
+const maxUnclosedErrors = 8
+
+// lateCloseError says what became of the real CloseTunnel record r of a
+// tunnel whose close recovery had already recorded
+// (store.ErrCloseRecovered): it is not stored, and the error keeps what
+// it told (end, reason, byte counts) for the log.
+func lateCloseError(r *Record, err error) error {
+	d, ok := r.ServiceEventDetails.(CloseDetails)
+	if !ok || !errors.Is(err, store.ErrCloseRecovered) {
+		return nil
+	}
+	return fmt.Errorf("audit: tunnel %s closed at %s (reason %s, %d bytes in, %d bytes out, %.3f s) after recovery recorded its close; "+
+		"this close is not stored, the recovered record stays: %w", d.TunnelID, r.EventTime, d.Reason, d.BytesIn, d.BytesOut, d.DurationSeconds, err)
 }
 
 // openRecord is what a CloseTunnel record takes from its OpenTunnel
@@ -120,9 +171,7 @@ type openRecord struct {
 
 // UnclosedEventID is the event id of the recovered CloseTunnel record of
 // a tunnel: the same for every process that would record it.
-func UnclosedEventID(tunnelID string) string {
-	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("postern:unclosed-tunnel:"+tunnelID)).String()
-}
+func UnclosedEventID(tunnelID string) string { return store.RecoveredCloseEventID(tunnelID) }
 
 // unclosedEvent builds the CloseTunnel record of an unclosed tunnel.
 func unclosedEvent(t store.UnclosedTunnel, u Unclosed, now time.Time) (store.Event, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/config"
+	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -68,20 +69,17 @@ func TestClientGoneEndsAHangingDial(t *testing.T) {
 			}
 			start := time.Now()
 			c.leave(conn, tcp)
-			// Well under the dial request's 10 s timeout.
-			deadline := start.Add(7 * time.Second)
-			for gone := 0; gone < i+1; { // bounded by the deadline
-				gone = 0
-				for _, ev := range events(t, e, "OpenTunnel") {
+			// Well under the dial request's 10 s timeout: woken by each
+			// audit commit, no polling.
+			e.WaitEvents(store.EventQuery{EventName: "OpenTunnel"}, time.Until(start.Add(7*time.Second)), func(evs []store.Event) bool {
+				gone := 0
+				for _, ev := range evs {
 					if ev.ErrorCode == "ClientGone" {
 						gone++
 					}
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d ClientGone records %v after the client left, want %d: its dial still holds the attempt", gone, time.Since(start).Round(time.Millisecond), i+1)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+				return gone == i+1
+			})
 			// The slot was released before the record: the next attempt
 			// gets it (and not 429), its dial refused by its target, so
 			// that it leaves the slot free again once it is closed.

@@ -68,6 +68,7 @@ type queries struct {
 	insertSession, getSession, deleteExpiredSessions   string
 	deleteSession                                      string
 	journalOpen, journalClose                          string // open_tunnels (unclosed.go)
+	recoveredClose                                     string // a recovered CloseTunnel record (unclosed.go)
 
 	owners map[store.PrincipalKind]*ownerQueries
 }
@@ -160,7 +161,8 @@ func newQueries(d dialect) *queries {
 
 		journalOpen: r("INSERT INTO open_tunnels (tunnel_id, carrier, open_event_id, opened_at) VALUES (?, ?, ?, ?) " +
 			d.onConflictIgnore([]string{"tunnel_id"})),
-		journalClose: r("DELETE FROM open_tunnels WHERE tunnel_id = ?"),
+		journalClose:   r("DELETE FROM open_tunnels WHERE tunnel_id = ?"),
+		recoveredClose: r("SELECT 1 FROM events WHERE event_id = ?"),
 
 		owners: make(map[store.PrincipalKind]*ownerQueries, len(principals)),
 	}

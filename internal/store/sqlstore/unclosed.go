@@ -53,11 +53,38 @@ func (r *repo) journalEvent(ctx context.Context, q querier, e *store.Event) erro
 			return fmt.Errorf("journal the open of tunnel %s: %w", e.TunnelID, err)
 		}
 	case e.EventName == store.EventNameCloseTunnel:
-		if _, err := q.ExecContext(ctx, r.s.q.journalClose, e.TunnelID); err != nil {
+		res, err := q.ExecContext(ctx, r.s.q.journalClose, e.TunnelID)
+		if err != nil {
 			return fmt.Errorf("journal the close of tunnel %s: %w", e.TunnelID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("journal the close of tunnel %s: %w", e.TunnelID, err)
+		} else if n == 0 {
+			return r.lateClose(ctx, q, e)
 		}
 	}
 	return nil
+}
+
+// lateClose checks a CloseTunnel record e whose tunnel was not in the
+// journal: opened before migration 0032 (its close is committed), or
+// closed by recovery (CloseUnclosedTunnel), whose record would then be
+// the tunnel's second CloseTunnel (store.ErrCloseRecovered). One look-up
+// of the recovered record's primary key, in e's transaction: recovery's
+// commit either came first (with PostgreSQL, e's DELETE of the journal
+// row then fails as a serialization failure and runs again, and finds
+// it) or finds the row gone and commits nothing.
+func (r *repo) lateClose(ctx context.Context, q querier, e *store.Event) error {
+	var one int
+	err := q.QueryRowContext(ctx, r.s.q.recoveredClose, store.RecoveredCloseEventID(e.TunnelID)).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up the recovered close of tunnel %s: %w", e.TunnelID, err)
+	}
+	return fmt.Errorf("the close of tunnel %s at %s (record %s) is not recorded: %w", e.TunnelID,
+		e.EventTime.UTC().Format(time.RFC3339Nano), e.EventID, store.ErrCloseRecovered)
 }
 
 // UnclosedTunnels implements store.TunnelJournal.
