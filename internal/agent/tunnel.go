@@ -24,6 +24,7 @@ import (
 type tunnel struct {
 	id      string
 	link    *tunnelproto.Conn
+	stream  net.Conn // the link stream link reads and writes
 	target  net.Conn
 	dialing bool
 
@@ -70,7 +71,7 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 		a.log.Info("tunnel refused", "tunnel", req.TunnelID, "target", net.JoinHostPort(req.Address, strconv.Itoa(req.Port)), "code", code, "reason", msg)
 		_ = tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{Code: code, Message: msg})
 	}
-	t := &tunnel{id: req.TunnelID, link: tunnelproto.NewConn(s), dialing: true}
+	t := &tunnel{id: req.TunnelID, link: tunnelproto.NewConn(s), stream: s, dialing: true}
 	if !a.register(t) {
 		refuse(tunnelproto.CodeDraining, "The endpoint agent is shutting down")
 		return
@@ -189,7 +190,13 @@ func targetEnd(err error) (string, string) {
 // follow); it returns when the server ends or closes the stream. The
 // bytes are written from the link stream's own buffer (RecvFunc borrows
 // it: no copy, and the link's window reopens once the target took them).
+// On a linkmux stream to a TCP target the link's receive loop writes them
+// itself while the target's socket has room (linkToTargetDirect).
 func linkToTarget(t *tunnel) {
+	if st, rc, ok := directOf(t.stream, t.target); ok {
+		linkToTargetDirect(t, st, rc)
+		return
+	}
 	sock := sockio.Of(t.target)
 	var bp *[]byte
 	get := func(n int) []byte {

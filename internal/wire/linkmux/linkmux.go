@@ -15,7 +15,10 @@
 // hashicorp/yamux's): a stream holds received bytes only until they are
 // read (pooled chunks, none while idle), writes its frames itself, and
 // lends its received bytes to a reader that can use them in place
-// (Stream.Borrow, used by tunnelproto.Conn.RecvFunc).
+// (Stream.Borrow, used by tunnelproto.Conn.RecvFunc), or hands them, on
+// the receive loop, to a direct reader that takes what it can without
+// blocking (Stream.SetDirect: the agent writes a tunnel's bytes to its
+// target's socket that way, with no wake-up of the tunnel's goroutine).
 package linkmux
 
 import (

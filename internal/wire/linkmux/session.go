@@ -196,6 +196,11 @@ func (s *Session) writeFrame(typ byte, flags uint16, id, length uint32, body []b
 func (s *Session) writeFrames(typ byte, flags uint16, id, length uint32, body []byte, window uint32) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.writeFramesLocked(typ, flags, id, length, body, window)
+}
+
+// writeFramesLocked is writeFrames with the write lock held.
+func (s *Session) writeFramesLocked(typ byte, flags uint16, id, length uint32, body []byte, window uint32) error {
 	h := (*header)(s.hdr[:headerLen])
 	h.encode(typ, flags, id, length)
 	var trail []byte
@@ -596,18 +601,20 @@ type Stream struct {
 
 	mu         sync.Mutex
 	state      int
-	rq         []chunk     // received, unread; all but the last are full
-	buffered   int         // bytes in rq
-	inflight   int         // bytes of the frame being read, not yet in rq
-	filling    bool        // the receive loop is reading into rq's last chunk
-	lent       bool        // Borrow handed out part of rq[0]
-	lentN      int         // how many bytes it handed out
-	readClosed bool        // Close was called: no more reads
-	recvWindow uint32      // what the peer may still send
-	sendWindow uint32      // what this side may still send
-	pend       uint16      // the SYN or ACK the stream's first frame carries, until it left
-	openTimer  *time.Timer // the SYN or ACK waiting for a first frame; the peer's ACK
-	synAt      time.Time   // when the SYN left
+	rq         []chunk          // received, unread; all but the last are full
+	buffered   int              // bytes in rq
+	inflight   int              // bytes of the frame being read, not yet in rq
+	filling    bool             // the receive loop is reading into rq's last chunk
+	lent       bool             // Borrow handed out part of rq[0]
+	lentN      int              // how many bytes it handed out
+	direct     func([]byte) int // SetDirect's taker, or nil
+	delivering bool             // the receive loop is handing rq[0] to direct
+	readClosed bool             // Close was called: no more reads
+	recvWindow uint32           // what the peer may still send
+	sendWindow uint32           // what this side may still send
+	pend       uint16           // the SYN or ACK the stream's first frame carries, until it left
+	openTimer  *time.Timer      // the SYN or ACK waiting for a first frame; the peer's ACK
+	synAt      time.Time        // when the SYN left
 	closeTimer *time.Timer
 	rdl, wdl   time.Time
 
@@ -665,20 +672,28 @@ func (st *Stream) windowDelta() uint32 {
 // frame, reads send nothing until the peer used half the protocol's
 // initial window: the first frame carries the update.
 func (st *Stream) sendWindowUpdate() error {
-	st.mu.Lock()
-	if st.pend != 0 && st.recvWindow >= initialWindow/2 {
-		st.mu.Unlock()
+	delta, flags, ok := st.windowUpdateDue()
+	if !ok {
 		return nil
 	}
-	delta := st.windowDelta()
-	flags := st.sendFlags()
+	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+}
+
+// windowUpdateDue returns the window update (and the SYN or ACK riding
+// with it) to send now, if one is due, and counts it as sent.
+func (st *Stream) windowUpdateDue() (delta uint32, flags uint16, ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.pend != 0 && st.recvWindow >= initialWindow/2 {
+		return 0, 0, false
+	}
+	delta = st.windowDelta()
+	flags = st.sendFlags()
 	if delta < st.s.window/2 && flags == 0 {
-		st.mu.Unlock()
-		return nil
+		return 0, 0, false
 	}
 	st.recvWindow += delta
-	st.mu.Unlock()
-	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+	return delta, flags, true
 }
 
 // flushFlags sends the stream's SYN or ACK (and its window) alone, when
@@ -794,6 +809,7 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 		}
 		return nil
 	}
+	prev := st.buffered // bytes still waiting for the reader before this frame
 	remain := int(length)
 	st.inflight = remain
 	for remain > 0 {
@@ -837,15 +853,100 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 			st.releaseLocked()
 		}
 	}
+	wake, took := true, false
+	if st.direct != nil && prev == 0 && !st.lent && !st.readClosed && st.state != stateReset {
+		took = st.deliverLocked()
+		// Wake the reader for the bytes left, or for an end it may have
+		// seen (and waited past) while the bytes were being delivered.
+		wake = st.buffered > 0 || st.state >= stateRemoteClose
+	}
 	st.mu.Unlock()
 	if gone {
 		st.s.forget(st.id)
 	}
-	notify(st.recvNotify)
+	if took {
+		st.updateWindowFromLoop()
+	}
+	if wake {
+		notify(st.recvNotify)
+	}
 	if h := testHookData.Load(); h != nil {
 		(*h)(st)
 	}
 	return nil
+}
+
+// SetDirect makes take the stream's direct reader (nil: none): the link's
+// receive loop hands it each data frame's bytes, in place, as soon as
+// they are in, whenever no bytes received earlier still wait for the
+// stream's reader and no borrow is out. take must not block (it runs on
+// the receive loop, which every stream of the link waits for): it uses
+// what it can at once and returns how many bytes, from the front, it
+// took. The bytes it leaves wait for Read or Borrow, in order, as do all
+// that arrive after them until the reader has taken every one; so take
+// and the reader see one sequence of bytes, each byte once, and never run
+// at the same time (Read and Borrow wait while take runs). The peer's
+// window reopens for the bytes take took as for those read.
+//
+// This saves the stream's reading goroutine a wake-up per frame (and the
+// runtime a thread woken for it): a tunnel's bytes go from the link to
+// their destination's socket in the receive loop whenever that socket
+// has room.
+func (st *Stream) SetDirect(take func(p []byte) int) {
+	st.mu.Lock()
+	st.direct = take
+	st.mu.Unlock()
+}
+
+// deliverLocked hands the received bytes, from the front and a chunk at
+// a time, to the direct reader until it leaves some or none are left,
+// and reports whether it took any. Called by the receive loop with st.mu
+// held (and the frame's body read); returns with it held.
+func (st *Stream) deliverLocked() (took bool) {
+	take := st.direct
+	st.delivering = true
+	for st.buffered > 0 {
+		c := st.rq[0]
+		p := (*c.bp)[c.r:c.w]
+		st.mu.Unlock()
+		n := take(p)
+		st.mu.Lock()
+		if st.readClosed {
+			break // Close left rq[0] to us; released below
+		}
+		n = max(0, min(n, len(p)))
+		if n > 0 {
+			st.consumeLocked(n)
+			took = true
+		}
+		if n < len(p) {
+			break
+		}
+	}
+	st.delivering = false
+	if st.readClosed {
+		st.releaseLocked()
+	}
+	return took
+}
+
+// updateWindowFromLoop is updateWindow for the receive loop, which must
+// never wait for the write lock (a writer waiting for room on the link
+// holds it): the update is written at once when the lock is free (12
+// bytes, which wait only for the link's own send buffer, which the peer's
+// receive loop drains), and otherwise from a goroutine of its own.
+func (st *Stream) updateWindowFromLoop() {
+	delta, flags, ok := st.windowUpdateDue()
+	if !ok {
+		return
+	}
+	s := st.s
+	if s.wmu.TryLock() {
+		_ = s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
+		s.wmu.Unlock()
+		return
+	}
+	go func() { _ = s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil) }()
 }
 
 // testHookData, set by tests only, runs after each data frame was
@@ -868,7 +969,7 @@ func newChunk(c chunk, n int) bool {
 func (st *Stream) releaseLocked() {
 	keep := st.rq[:0]
 	for i, c := range st.rq {
-		if i == 0 && st.lent || i == len(st.rq)-1 && st.filling {
+		if i == 0 && (st.lent || st.delivering) || i == len(st.rq)-1 && st.filling {
 			c.r = c.w
 			keep = append(keep, c)
 			continue
@@ -926,13 +1027,15 @@ func (st *Stream) readable() error {
 		if st.readClosed {
 			return ErrStreamClosed
 		}
-		if st.buffered > 0 {
+		switch {
+		case st.delivering:
+			// The receive loop is handing bytes to the direct reader:
+			// wait for what it leaves (it wakes this reader then).
+		case st.buffered > 0:
 			return nil
-		}
-		switch st.state {
-		case stateRemoteClose, stateClosed:
+		case st.state == stateRemoteClose || st.state == stateClosed:
 			return io.EOF
-		case stateReset:
+		case st.state == stateReset:
 			return ErrConnectionReset
 		}
 		dl := st.rdl
