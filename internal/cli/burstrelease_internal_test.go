@@ -2,7 +2,9 @@ package cli
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/postern/postern/internal/testutil/goroutines"
@@ -188,4 +190,73 @@ func TestReleaseAfterBurstDeferred(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReleaseTimersStop: once runOpenTunnel returns, its release timers
+// are stopped (debounce's stop): neither releaseWhenIdle's nor
+// releaseAfterBurst's (its settling timer and its later try after a
+// release that came too soon) releases after it, however long the
+// process goes on. Without a stop each fires (the "running" cases show
+// the same sequence releasing). Virtual time (testing/synctest): no
+// waiting.
+func TestReleaseTimersStop(t *testing.T) {
+	cases := []struct {
+		name string
+		// run starts the timers and returns stop; release counts.
+		run  func(release func()) (stop func())
+		stop bool
+		want int32
+	}{
+		{"debounce running", func(r func()) func() { call, stop := debounce(time.Second, r); call(); return stop }, false, 1},
+		{"debounce stopped", func(r func()) func() { call, stop := debounce(time.Second, r); call(); return stop }, true, 0},
+		{"idle running", func(r func()) func() {
+			idle, stop := releaseWhenIdle(func() int64 { return 0 }, r)
+			idle()
+			return stop
+		}, false, 1},
+		{"idle stopped", func(r func()) func() {
+			idle, stop := releaseWhenIdle(func() int64 { return 0 }, r)
+			idle()
+			return stop
+		}, true, 0},
+		{"burst settling stopped", func(r func()) func() {
+			drained, stop := releaseAfterBurst(func() int64 { return 0 }, r, time.Now)
+			drained()
+			return stop
+		}, true, 0},
+		// A burst's release, then another burst's end within burstRelease:
+		// its release waits for a later try.
+		{"burst later try running", burstAgain, false, 2},
+		{"burst later try stopped", burstAgain, true, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var released atomic.Int32
+				stop := c.run(func() { released.Add(1) })
+				if c.stop {
+					stop()
+				}
+				time.Sleep(time.Hour)
+				synctest.Wait()
+				if got := released.Load(); got != c.want {
+					t.Errorf("%d releases, want %d", got, c.want)
+				}
+				stop()
+			})
+		})
+	}
+}
+
+// burstAgain is a burst's end released, then a second burst's end within
+// burstRelease: its release is a later try, pending when it returns.
+func burstAgain(release func()) func() {
+	drained, stop := releaseAfterBurst(func() int64 { return 0 }, release, time.Now)
+	drained()
+	time.Sleep(2 * burstSettle) // the first release
+	synctest.Wait()
+	drained()
+	time.Sleep(2 * burstSettle) // settled: too soon, a later try is set
+	synctest.Wait()
+	return stop
 }

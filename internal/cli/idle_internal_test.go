@@ -44,7 +44,7 @@ func TestReleaseWhenIdle(t *testing.T) {
 				// still fire into its channel and counter).
 				rel, dn := new(atomic.Int32), make(chan struct{}, 8)
 				released, done = rel, dn
-				idle := releaseWhenIdle(func() int64 {
+				idle, _ := releaseWhenIdle(func() int64 {
 					defer func() { dn <- struct{}{} }()
 					return c.active
 				}, func() { rel.Add(1) })

@@ -162,7 +162,11 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("Cannot listen on port %d: %v", o.localPort, err)}
 	}
 	l := &client.Listener{Dialer: d, Target: t, Max: o.maxConns, Out: env.Stdout}
-	l.Idle = releaseWhenIdle(l.Active, releaseMemory)
+	// The release timers stop when the command returns (none fires into
+	// a caller that goes on: tests, a process that runs the CLI inside).
+	idle, stopIdle := releaseWhenIdle(l.Active, releaseMemory)
+	defer stopIdle()
+	l.Idle = idle
 	// Open connections too: once tunnels stopped opening, closing and
 	// moving bytes for burstQuiet, what the burst's handshakes left goes
 	// back (at most once a second, or 20 times what a release took).
@@ -178,7 +182,8 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	}
 	// And at once when a burst of opens is over, connections still open
 	// (with GOGC's percent back first).
-	released := releaseAfterBurst(l.Opening, releaseMemory, time.Now)
+	released, stopReleased := releaseAfterBurst(l.Opening, releaseMemory, time.Now)
+	defer stopReleased()
 	l.Drained = func() {
 		gc.end()
 		released()
@@ -383,27 +388,76 @@ const burstSettle = 50 * time.Millisecond
 // runs, nor within burstRelease or 20 times what the last one took (a
 // collection of a large heap takes long) of the start of the last one: a
 // burst that ends then is released once that time has come, unless opens
-// are in flight again (their burst's end releases).
-func releaseAfterBurst(opening func() int64, release func(), now func() time.Time) func() {
-	b := &burstReleaser{release: release, now: now, opening: opening,
-		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
-	return debounce(burstSettle, func() { b.settled(opening) })
+// are in flight again (their burst's end releases). stop stops its timers:
+// no release starts after it.
+func releaseAfterBurst(opening func() int64, release func(), now func() time.Time) (drained, stop func()) {
+	b := &burstReleaser{release: release, now: now, opening: opening}
+	var retry debouncer
+	b.after = func(d time.Duration, f func()) { retry.start(d, f) }
+	settle := &debouncer{d: burstSettle, f: func() { b.settled(opening) }}
+	return settle.call, func() {
+		settle.stop()
+		retry.stop()
+	}
 }
 
 // debounce returns a function that calls f (on a goroutine of its own)
 // once d has passed since it was last called: a series of calls closer
-// together than d calls f once.
-func debounce(d time.Duration, f func()) func() {
-	var mu sync.Mutex
-	var timer *time.Timer
-	return func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if timer == nil {
-			timer = time.AfterFunc(d, f)
-			return
-		}
-		timer.Reset(d)
+// together than d calls f once; stop stops it: f is not called after
+// stop returns, unless it had started already.
+func debounce(d time.Duration, f func()) (call, stop func()) {
+	b := &debouncer{d: d, f: f}
+	return b.call, b.stop
+}
+
+// debouncer is debounce's timer.
+type debouncer struct {
+	d time.Duration
+	f func()
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+// call (re)starts the timer for d.
+func (b *debouncer) call() { b.start(b.d, b.f) }
+
+// start (re)starts the timer: f once d has passed, unless stopped.
+func (b *debouncer) start(d time.Duration, f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return
+	}
+	b.f = f
+	if b.timer == nil {
+		b.timer = time.AfterFunc(d, b.fire)
+		return
+	}
+	b.timer.Reset(d)
+}
+
+// fire is the timer's: f, unless stop came first.
+func (b *debouncer) fire() {
+	b.mu.Lock()
+	f := b.f
+	if b.stopped {
+		f = nil
+	}
+	b.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// stop stops the timer for good.
+func (b *debouncer) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopped = true
+	if b.timer != nil {
+		b.timer.Stop()
 	}
 }
 
@@ -591,8 +645,9 @@ func (g *burstGC) end() {
 // (releaseMemory: the client runs the garbage collector and returns
 // its free memory to the system), so that an idle client holds what it needs and
 // not the buffers and TLS state of its last burst of tunnels. A burst
-// that ends and starts again within idleRelease costs nothing more.
-func releaseWhenIdle(active func() int64, release func()) func() {
+// that ends and starts again within idleRelease costs nothing more. stop
+// stops its timer.
+func releaseWhenIdle(active func() int64, release func()) (idle, stop func()) {
 	return debounce(idleRelease, func() {
 		if active() == 0 {
 			release()

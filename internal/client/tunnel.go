@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,25 +206,13 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	if d.UserAgent != "" {
 		hdr.Set("User-Agent", d.UserAgent)
 	}
-	// The TLS handshake is made by NetDial (dialTLS), before the upgrade
-	// request is written, so the upgrade itself runs as plain WebSocket
-	// over the TLS connection (the presigned URL's signature does not cover
-	// the scheme).
+	// The TLS handshake is made before the upgrade request is written
+	// (dialTLS, or a spare's), so the upgrade itself runs as plain
+	// WebSocket over the TLS connection (the presigned URL's signature
+	// does not cover the scheme).
 	secure := strings.HasPrefix(rawURL, "wss://")
 	dialer := ws.Dialer{
-		Timeout: 30 * time.Second,
-		Header:  ws.HandshakeHeaderHTTP(hdr),
-		NetDial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			if !secure {
-				return d.dialTCP(ctx, network, addr)
-			}
-			// A connection made ready for this name and address (spare.go)
-			// carries the upgrade as a fresh one would.
-			if c := d.takeSpare(ctx, spareKey{sni, addr}); c != nil {
-				return c, nil
-			}
-			return d.dialTLS(ctx, network, addr, tcfg, false)
-		},
+		Header: ws.HandshakeHeaderHTTP(hdr),
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
 			refused = readRefusal(status, resp)
 		},
@@ -233,14 +223,23 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 			return nil
 		},
 	}
-	if d.NetDial != nil {
-		dialer.NetDial = func(ctx context.Context, _, _ string) (net.Conn, error) { return d.NetDial(ctx) }
-		addr = "the in-process server"
-	}
 	if rest, ok := strings.CutPrefix(rawURL, "wss://"); ok {
 		rawURL = "ws://" + rest
 	}
-	conn, br, _, err := dialer.Dial(ctx, rawURL)
+	u, err := url.ParseRequestURI(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open tunnel: %w", err)
+	}
+	if d.NetDial != nil {
+		addr = "the in-process server"
+	}
+	var br *bufio.Reader
+	conn, err := d.connect(ctx, secure, sni, addr, tcfg)
+	if err == nil {
+		if br, err = upgrade(ctx, dialer, conn, u); err != nil {
+			conn.Close()
+		}
+	}
 	if secure && d.NetDial == nil {
 		// The next tunnel's spare, made once this one has its answer (made
 		// during the upgrade, its handshake competed with the server's
@@ -253,6 +252,76 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		}
 		return nil, fmt.Errorf("open tunnel to %s: %w", addr, err)
 	}
+	return d.tunnel(conn, br, requestID), nil
+}
+
+// upgradeTimeout bounds a tunnel's connect and handshake, and then its
+// upgrade (as each did in the WebSocket library's Dial).
+const upgradeTimeout = 30 * time.Second
+
+// connect returns the connection a tunnel's upgrade goes on: NetDial's,
+// a spare made ready for the name and address (spare.go), or a new one
+// (plain TCP unless secure, otherwise TLS), made within upgradeTimeout.
+func (d *Dialer) connect(ctx context.Context, secure bool, sni, addr string, tcfg *tunnelTLS) (net.Conn, error) {
+	if d.NetDial == nil && secure {
+		// A spare carries the upgrade as a fresh connection would; one
+		// being made is waited for (its own making is bounded).
+		if c := d.takeSpare(ctx, spareKey{sni, addr}); c != nil {
+			return c, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, upgradeTimeout)
+	defer cancel()
+	switch {
+	case d.NetDial != nil:
+		return d.NetDial(ctx)
+	case !secure:
+		return d.dialTCP(ctx, "tcp", addr)
+	}
+	return d.dialTLS(ctx, "tcp", addr, tcfg, false)
+}
+
+// aLongTimeAgo is a deadline that has passed: I/O with it fails at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// upgrade makes the WebSocket upgrade on conn, within upgradeTimeout and
+// until ctx ends: a deadline on conn for both, with no goroutine or timer
+// of its own (the WebSocket library's Dial started one of each per
+// tunnel).
+func upgrade(ctx context.Context, dialer ws.Dialer, conn net.Conn, u *url.URL) (*bufio.Reader, error) {
+	deadline := time.Now().Add(upgradeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
+	br, _, err := dialer.Upgrade(conn, u)
+	if !stop() || err != nil && !time.Now().Before(deadline) {
+		// ctx ended (its deadline set conn's), or the deadline passed: the
+		// upgrade failed for that, whatever its error.
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = context.DeadlineExceeded
+		}
+		if err == nil {
+			err = context.Canceled
+		}
+		if br != nil {
+			ws.PutReader(br)
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return br, nil
+}
+
+// tunnel is the Tunnel on an upgraded conn; br holds what the server sent
+// right after its answer, if anything.
+func (d *Dialer) tunnel(conn net.Conn, br *bufio.Reader, requestID string) *Tunnel {
 	var pre []byte
 	if br != nil {
 		// Bytes the server sent right after its answer: served first.
@@ -265,7 +334,7 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	t := &Tunnel{conn: conn, wr: wsframe.NewWriter(conn, true), RequestID: requestID}
 	t.in.init(conn, pre)
 	t.rd = wsframe.NewReader(&t.in, false)
-	return t, nil
+	return t
 }
 
 // dialTCP connects to addr, from d.LocalAddr when set.
