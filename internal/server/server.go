@@ -148,7 +148,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 		// so GOGC 50 collected every few opens (9–16 % of the server's
 		// CPU per open, internal/bench/tunnelbench). At most gcFloor/2
 		// more than GOGC 50 would keep, none above 2×gcFloor live.
-		gc := startGCTuner(gcFloor, 50, 100)
+		gc := startGCTuner(gcFloor, 50, 100).allowBursts(gcBurstHeadroom, gcBurstRate, gcBurstPoll)
 		defer gc.Stop()
 	}
 	cfg, err := resolveConfig(opts)

@@ -321,13 +321,10 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (pending *pendingDial,
 	if f.isStopping() {
 		return nil, refuse(http.StatusServiceUnavailable, "ServiceUnavailable", ReasonServerStopping, "The Postern server is shutting down; try again.")
 	}
-	if !isWebSocketUpgrade(r) {
-		return nil, refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "openTunnel must be a WebSocket upgrade request (Upgrade: websocket).")
-	}
 	// The handshake is checked here as the upgrader will check it after
 	// the dial: a request it cannot upgrade is refused (and recorded) as
 	// any other, before its URL is spent, a slot taken or a target dialled.
-	if ref := handshakeRefusal(r); ref != nil {
+	if ref := upgradeRefusal(r); ref != nil {
 		return nil, ref
 	}
 	if ref := checkQuery(q, qerr); ref != nil {
@@ -338,7 +335,7 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (pending *pendingDial,
 		return nil, refuse(http.StatusForbidden, "MissingAuthenticationTokenException", ReasonSignature,
 			"openTunnel needs a URL presigned with SigV4 for the service ec2-instance-connect.")
 	}
-	p, res, err := f.cfg.Authenticator.Authenticate(ctx, r, nil)
+	p, res, err := f.cfg.Authenticator.AuthenticateQuery(ctx, r, nil, q)
 	if err != nil {
 		var se *sigv4.Error
 		if errors.As(err, &se) {
@@ -921,8 +918,16 @@ func handshakeRefusal(r *http.Request) *Refusal {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		return bad(http.StatusBadRequest, "The WebSocket handshake's Upgrade header must be websocket.")
 	}
-	if !valueHasToken(r.Header.Get("Connection"), "upgrade") {
-		return bad(http.StatusBadRequest, "The WebSocket handshake's Connection header must name Upgrade.")
+	if c := r.Header.Get("Connection"); c != "Upgrade" {
+		switch has, wellFormed := listHasToken(c, "upgrade"); {
+		case has:
+		case c == "":
+			return bad(http.StatusBadRequest, "The WebSocket handshake needs a Connection header naming Upgrade.")
+		case !wellFormed:
+			return bad(http.StatusBadRequest, "The WebSocket handshake's Connection header %q is no comma-separated list of tokens before Upgrade; send Connection: Upgrade.", limit(c, 64))
+		default:
+			return bad(http.StatusBadRequest, "The WebSocket handshake's Connection header must name Upgrade (in its first Connection line).")
+		}
 	}
 	key := r.Header.Get("Sec-WebSocket-Key")
 	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 || len(key) != 24 {
@@ -938,19 +943,30 @@ func handshakeRefusal(r *http.Request) *Refusal {
 	return nil
 }
 
-// valueHasToken reports whether a comma-separated header value holds
-// token (case-insensitive), read with the upgrader's own lexer
-// (httphead.ScanTokens), so that both agree: it stops at the first item
-// that is no token (a quoted string, a separator other than a comma).
-func valueHasToken(v, token string) bool {
-	has := false
-	httphead.ScanTokens([]byte(v), func(t []byte) bool {
+// listHasToken reports whether a header value, read as a comma-separated
+// list of tokens (RFC 9110's 1#token) with the upgrader's own lexer
+// (httphead.ScanTokens), holds token (case-insensitive), so that the
+// front door and the upgrader agree. The lexer stops at the first item
+// that is no token (a quoted string, a separator other than a comma):
+// wellFormed is false when it stopped there before finding token, or when
+// v holds no token at all.
+func listHasToken(v, token string) (has, wellFormed bool) {
+	wellFormed = httphead.ScanTokens([]byte(v), func(t []byte) bool {
 		has = strings.EqualFold(string(t), token)
 		return !has
 	})
-	return has
+	return has, wellFormed
 }
 
-func isWebSocketUpgrade(r *http.Request) bool {
-	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+// upgradeRefusal refuses an openTunnel request that is no WebSocket
+// upgrade (a GET with an Upgrade header), then one whose handshake the
+// upgrader would refuse (handshakeRefusal); nil when it can be upgraded.
+// The headers are read once, by handshakeRefusal: the first question only
+// asks whether the client meant an upgrade, so that a malformed
+// Connection or Upgrade header is refused with what is wrong with it.
+func upgradeRefusal(r *http.Request) *Refusal {
+	if r.Method != http.MethodGet || len(r.Header.Values("Upgrade")) == 0 {
+		return refuse(http.StatusBadRequest, "InvalidParameter", ReasonBadRequest, "openTunnel must be a WebSocket upgrade request (a GET with Upgrade: websocket and Connection: Upgrade).")
+	}
+	return handshakeRefusal(r)
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -182,8 +183,15 @@ type holderKey struct{}
 // returns the principal. Errors are *sigv4.Error for signature problems,
 // or wrapped store errors.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (*Principal, *sigv4.Result, error) {
+	return a.AuthenticateQuery(ctx, r, body, nil)
+}
+
+// AuthenticateQuery is Authenticate for a caller that has parsed r's
+// query already (q: what r.URL.Query() returns; nil: parsed here), so
+// that a presigned URL's query is parsed once (sigv4.VerifyQuery).
+func (a *Authenticator) AuthenticateQuery(ctx context.Context, r *http.Request, body []byte, q url.Values) (*Principal, *sigv4.Result, error) {
 	h := &holder{}
-	res, err := a.verifier.Verify(context.WithValue(ctx, holderKey{}, h), r, body)
+	res, err := a.verifier.VerifyQuery(context.WithValue(ctx, holderKey{}, h), r, body, q)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -246,14 +246,25 @@ func (v *Verifier) skew() time.Duration {
 // ReasonMissingAuth. A presigned request must have an empty body: its
 // signature covers no payload.
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (*Result, error) {
+	return v.VerifyQuery(ctx, r, body, nil)
+}
+
+// VerifyQuery is Verify for a caller that has parsed r's query already:
+// q is what r.URL.Query() returns (url.ParseQuery of r.URL.RawQuery, the
+// pairs it could parse), read here instead of parsing the query again;
+// nil q: Verify parses it. q is only read.
+func (v *Verifier) VerifyQuery(ctx context.Context, r *http.Request, body []byte, q url.Values) (*Result, error) {
 	if r.Header.Get("Authorization") != "" {
 		return v.VerifyRequest(ctx, r, body)
 	}
-	if r.URL.Query().Has("X-Amz-Algorithm") {
+	if q == nil {
+		q = r.URL.Query()
+	}
+	if q.Has("X-Amz-Algorithm") {
 		if len(body) > 0 {
 			return nil, errorf(ReasonIncomplete, "A presigned request must not carry a body: its signature does not cover one. Sign the request in the Authorization header instead.")
 		}
-		return v.VerifyPresigned(ctx, r)
+		return v.verifyPresigned(ctx, r, q)
 	}
 	return nil, errorf(ReasonMissingAuth, "Request is missing Authentication Token")
 }
@@ -437,7 +448,11 @@ func ParsePresigned(q url.Values) (Presigned, error) {
 // body is not covered, so the caller must not act on one (Verify refuses
 // a presigned request that carries a body).
 func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Result, error) {
-	q := r.URL.Query()
+	return v.verifyPresigned(ctx, r, r.URL.Query())
+}
+
+// verifyPresigned is VerifyPresigned with r's query parsed into q.
+func (v *Verifier) verifyPresigned(ctx context.Context, r *http.Request, q url.Values) (*Result, error) {
 	p, err := ParsePresigned(q)
 	if err != nil {
 		return nil, err
