@@ -1,6 +1,7 @@
 # Postern: the two commands a new user needs are `make run` and `make test`.
 GO        ?= go
 BIN       ?= bin/postern
+CLIENT_BIN ?= bin/postern-client
 DATA_DIR  ?= postern-data
 LISTEN    ?= 127.0.0.1:8443
 FUZZTIME  ?= 10s
@@ -9,7 +10,7 @@ DIST      ?= dist
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 VERSION   ?= $(shell git describe --tags --dirty 2>/dev/null)
 
-.PHONY: run build release test test-deps vet console unit tutorial packaging fuzz bench clean
+.PHONY: run build client release test test-deps vet console unit tutorial packaging fuzz bench clean
 
 ## run: build postern and start a one-machine server (SQLite, self-made TLS) in ./postern-data
 run: build
@@ -19,7 +20,14 @@ run: build
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/postern
 
-## release: static, stripped, reproducible binaries for linux and darwin (amd64, arm64), shell
+## client: compile bin/postern-client, the client build for workstations (-tags postern_client: the same
+## commands and flags without server, migrate and endpoint-agent; links neither the server, SQLite, pgx nor
+## Prometheus, and starts faster); install it as `postern`
+client:
+	CGO_ENABLED=0 $(GO) build -tags postern_client -o $(CLIENT_BIN) ./cmd/postern
+
+## release: static, stripped, reproducible binaries for linux and darwin (amd64, arm64), full
+## (postern-OS-ARCH) and client (postern-client-OS-ARCH) builds, shell
 ## completions, man pages and systemd units in dist/, with SHA256SUMS (scripts/release.sh)
 release:
 	GO=$(GO) VERSION=$(VERSION) PLATFORMS="$(PLATFORMS)" ./scripts/release.sh $(DIST)

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds Postern's release into DIST (default dist/): static (CGO_ENABLED=0),
-# stripped, reproducible binaries, one per platform (postern-OS-ARCH; the
-# one binary is server, agent, helper and client, and on darwin serves as
-# the client), shell completions (completions/), a man page per command
-# (man/man1/), the systemd units (systemd/) and SHA256SUMS over all of it.
+# stripped, reproducible binaries, two per platform: the full build
+# (postern-OS-ARCH: server, agent, helper and client) and the client build
+# for workstations (postern-client-OS-ARCH, -tags postern_client: the same
+# commands and flags without server, migrate and endpoint-agent, so it
+# links neither the server, SQLite, pgx nor Prometheus and starts faster;
+# installed as `postern`), shell completions (completions/), a man page per
+# command (man/man1/), the systemd units (systemd/) and SHA256SUMS over all
+# of it.
 #
 # Reproducible: the same tree and toolchain give the same bytes wherever it
 # is checked out (-trimpath, no VCS stamp, empty build id), whatever the
@@ -25,8 +29,8 @@ fi
 export SOURCE_DATE_EPOCH CGO_ENABLED=0 GOAMD64=v1 GOARM64=v8.0 GOFLAGS=
 ldflags="-s -w -buildid="
 [ -n "$VERSION" ] && ldflags+=" -X github.com/postern/postern/internal/cli.Version=$VERSION"
-build() { # GOOS GOARCH OUT PACKAGE
-  GOOS=$1 GOARCH=$2 "$GO" build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$3" "$4"
+build() { # GOOS GOARCH OUT PACKAGE [go build flags…]
+  GOOS=$1 GOARCH=$2 "$GO" build -trimpath -buildvcs=false -ldflags "$ldflags" "${@:5}" -o "$3" "$4"
 }
 
 mkdir -p "$dist"
@@ -35,6 +39,8 @@ for p in $PLATFORMS; do
   os=${p%/*} arch=${p#*/}
   echo "release: $dist/postern-$os-$arch"
   build "$os" "$arch" "$dist/postern-$os-$arch" ./cmd/postern
+  echo "release: $dist/postern-client-$os-$arch"
+  build "$os" "$arch" "$dist/postern-client-$os-$arch" ./cmd/postern -tags postern_client
 done
 
 # Completions and man pages come from a binary for this machine.

@@ -22,8 +22,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/postern/postern/internal/server"
 )
 
 // Exit codes, as the AWS CLI uses them.
@@ -152,48 +150,6 @@ func flagErrorText(err error) string {
 		return "argument --" + name + ": " + msg
 	}
 	return err.Error()
-}
-
-func serverCommand(env *Env) *cobra.Command {
-	var opts server.Options
-	var level string
-	var cmd *cobra.Command // the closure reads its flags
-	cmd = actionCommand("server", "Run the Postern server (API and tunnels on one TLS listener)", func(ctx context.Context) error {
-		logger, lv, err := newLogger(env.Stderr, level)
-		if err != nil {
-			return err
-		}
-		// Without --log-level, the config file's log_level applies.
-		opts.LogLevel, opts.LogLevelGiven = lv, cmd.Flags().Changed("log-level")
-		opts.Version = Version
-		if err := server.Run(ctx, opts, env.Stdout, logger); err != nil {
-			return &exitError{code: ExitOther, msg: "postern server: " + err.Error()}
-		}
-		return nil
-	})
-	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data, or data_dir in the config file)")
-	cmd.Flags().StringVar(&opts.Listen, "listen", "", "TLS listener HOST:PORT, or several separated by commas (default 127.0.0.1:8443, or listen in the config file)")
-	cmd.Flags().IntSliceVar(&opts.ListenFDs, "listen-fd", nil, "serve on inherited listening sockets, these file descriptors (comma-separated), instead of --listen")
-	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
-	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
-	cmd.Flags().StringVar(&opts.Database, "database", "", "the store: sqlite (default, DATA_DIR/postern.db) or a postgres:// URL shared by replicas")
-	return cmd
-}
-
-func migrateCommand(env *Env) *cobra.Command {
-	var opts server.Options
-	cmd := actionCommand("migrate", "Create or bring up to date the store's schema, then exit (servers also migrate on start)", func(ctx context.Context) error {
-		logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		if err := server.Migrate(ctx, opts, logger); err != nil {
-			return &exitError{code: ExitOther, msg: "postern migrate: " + err.Error()}
-		}
-		fmt.Fprintln(env.Stdout, "The store's schema is up to date.")
-		return nil
-	})
-	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "data directory (default ./postern-data)")
-	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
-	cmd.Flags().StringVar(&opts.Database, "database", "", "sqlite (default) or a postgres:// URL")
-	return cmd
 }
 
 // maxParamFile bounds what a file:// or fileb:// argument may hold (the

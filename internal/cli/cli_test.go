@@ -129,7 +129,7 @@ func TestArgsToInput(t *testing.T) {
 					svc = s
 				}
 			}
-			root := serviceCommand(env, svc)
+			root := serviceCommand(env, svc, "")
 			args := expandListArgs(root, tc.args)
 			cmd, rest, err := root.Find(args)
 			if err != nil {

@@ -16,8 +16,8 @@ import (
 func ManTree() *cobra.Command {
 	var discard bytes.Buffer
 	env := &Env{Stdin: &discard, Stdout: &discard, Stderr: &discard, g: &globals{}}
-	root := buildTree(env, func(*cobra.Command) func(string) bool {
-		return func(string) bool { return true }
+	root := buildTree(env, func(*cobra.Command) func(string) (bool, string) {
+		return func(string) (bool, string) { return true, "" }
 	})
 	if f := findFlag(root, "endpoint-agent", "state-dir"); f != nil {
 		f.DefValue = "/var/lib/postern/agent as root, else ~/.local/state/postern/agent"

@@ -204,7 +204,13 @@ func operationOf(v reflect.Value, m reflect.Method) (operation, bool) {
 // operation the server serves, plus the service's hand-written ones. Names must not repeat
 // (TestCommandNamesUnique): a hand-written command never hides an SDK
 // operation.
-func serviceCommand(env *Env, svc service) *cobra.Command {
+// serviceCommand is svc's command with its hand-written commands and the
+// operations the server serves. op is the word given after the service
+// ("" when none is known): when it names one of the hand-written commands,
+// only those are built — reflecting over the SDK client's operations and
+// their documentation is most of the tree's cost, paid in every
+// `ec2-instance-connect open-tunnel` process ssh's ProxyCommand starts.
+func serviceCommand(env *Env, svc service, op string) *cobra.Command {
 	// The AWS operations Postern does not serve, by kebab name: only a
 	// word that is none of the service's commands asks for them.
 	sdkOps := sync.OnceValue(func() map[string]bool {
@@ -233,8 +239,14 @@ func serviceCommand(env *Env, svc service) *cobra.Command {
 		}
 		return err
 	})
+	handWritten := false
 	for _, c := range svc.commands {
-		cmd.AddCommand(c(env))
+		sub := c(env)
+		handWritten = handWritten || op != "" && (sub.Name() == op || sub.HasAlias(op))
+		cmd.AddCommand(sub)
+	}
+	if handWritten {
+		return cmd
 	}
 	// Only what the server serves is offered (served.Operations).
 	for _, op := range servedOperations(svc.client(aws.Config{}, ""), svc.name) {

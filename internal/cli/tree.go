@@ -22,9 +22,11 @@ import (
 // commandTree builds the tree Main runs for args. Reflecting over an SDK
 // client takes a while, so only the service named on the command line gets
 // its operation commands; the other services stand as placeholders, enough
-// for `postern --help`.
+// for `postern --help`. When the word after the service names one of its
+// hand-written commands (`ec2-instance-connect open-tunnel`, ssh's
+// ProxyCommand), the service gets only those (serviceCommand).
 func commandTree(env *Env, args []string) *cobra.Command {
-	return buildTree(env, func(root *cobra.Command) func(service string) bool {
+	return buildTree(env, func(root *cobra.Command) func(service string) (bool, string) {
 		word := commandWord(root, args)
 		// `postern help ec2 describe-vpcs`, and the shell completions'
 		// `postern __complete ec2 create-v`: the service is the next word.
@@ -38,13 +40,19 @@ func commandTree(env *Env, args []string) *cobra.Command {
 			rest = rest[i+1:]
 			word = commandWord(root, rest)
 		}
-		return func(service string) bool { return service == word }
+		// The word after the service: its operation. Bounded by args.
+		op := ""
+		if i := slices.Index(rest, word); i >= 0 && word != "" {
+			op = commandWord(root, rest[i+1:])
+		}
+		return func(service string) (bool, string) { return service == word, op }
 	})
 }
 
 // buildTree builds the whole tree. expand is given the root, with its
-// global options, and says which services get their operation commands.
-func buildTree(env *Env, expand func(root *cobra.Command) func(service string) bool) *cobra.Command {
+// global options, and says which services get their operation commands,
+// and the operation word given after the service ("": none known).
+func buildTree(env *Env, expand func(root *cobra.Command) func(service string) (bool, string)) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "postern",
 		Short:         "Postern: a self-hosted EC2 Instance Connect Endpoint, and an AWS-CLI-compatible client for it",
@@ -69,22 +77,22 @@ func buildTree(env *Env, expand func(root *cobra.Command) func(service string) b
 		configureCommand(env),
 		loginCommand(env),
 		logoutCommand(env),
-		serverCommand(env),
-		migrateCommand(env),
 		applyCommand(env),
-		endpointAgentCommand(env),
 		authorizedKeysCommand(env),
 		instanceCommand(env),
 		sshShortcut(env),
 		tunnelShortcut(env),
 		tunnelsCommand(env),
 	)
+	// server, migrate, endpoint-agent: the full build's (servercmds.go);
+	// the client build's stand-ins say which build has them (clientbuild.go).
+	root.AddCommand(serverOnlyCommands(env)...)
 
 	// The AWS CLI's service commands.
 	expanded := expand(root)
 	for _, svc := range awsServices() {
-		if expanded(svc.name) {
-			root.AddCommand(serviceCommand(env, svc))
+		if ok, op := expanded(svc.name); ok {
+			root.AddCommand(serviceCommand(env, svc, op))
 			continue
 		}
 		root.AddCommand(&cobra.Command{Use: svc.name, Short: svc.short, DisableFlagParsing: true,

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,7 +16,9 @@ import (
 func fullTree(t *testing.T) *cobra.Command {
 	t.Helper()
 	env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, g: &globals{}}
-	return buildTree(env, func(*cobra.Command) func(string) bool { return func(string) bool { return true } })
+	return buildTree(env, func(*cobra.Command) func(string) (bool, string) {
+		return func(string) (bool, string) { return true, "" }
+	})
 }
 
 // walk calls fn for cmd and every command below it.
@@ -138,6 +141,68 @@ func TestCommandTreeExpandsOneService(t *testing.T) {
 		}
 		if want := svc.name == "sts"; c.HasSubCommands() != want {
 			t.Errorf("%s: built %v, want %v", svc.name, c.HasSubCommands(), want)
+		}
+	}
+}
+
+// TestCommandTreeHandWrittenOnly: a service's hand-written command named
+// on the command line (open-tunnel, as ssh's ProxyCommand runs it; with
+// global options anywhere before it) gets the service built without its
+// reflected operations; any other word, a reflected operation, help, a
+// completion or a mistyped or partial word, gets them all.
+func TestCommandTreeHandWrittenOnly(t *testing.T) {
+	tests := []struct {
+		args      string
+		reflected bool // send-ssh-public-key, a reflected operation, is built
+	}{
+		{"ec2-instance-connect open-tunnel --instance-id i-1", false},
+		{"--region us-east-1 ec2-instance-connect --output json open-tunnel --instance-id i-1", false},
+		{"help ec2-instance-connect open-tunnel", false},
+		{"ec2-instance-connect ssh i-1", false},
+		{"ec2 wait instance-connect-endpoint-available", false},
+		{"ec2-instance-connect send-ssh-public-key --instance-id i-1", true},
+		{"ec2-instance-connect", true},
+		{"ec2-instance-connect help", true},
+		{"ec2-instance-connect open-tunne", true},
+		{"__complete ec2-instance-connect open", true},
+		{"ec2-instance-connect --region open-tunnel send-ssh-public-key", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			env := &Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, g: &globals{}}
+			args := strings.Fields(tt.args)
+			root := commandTree(env, args)
+			svcName := "ec2-instance-connect"
+			probe := "send-ssh-public-key"
+			if slices.Contains(args, "ec2") {
+				svcName, probe = "ec2", "describe-vpcs"
+			}
+			svc, _, err := root.Find([]string{svcName})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, c := range svc.Commands() {
+				names = append(names, c.Name())
+			}
+			if got := slices.Contains(names, probe); got != tt.reflected {
+				t.Errorf("%s built: %v, want %v (commands %v)", probe, got, tt.reflected, names)
+			}
+			for _, hand := range []string{"open-tunnel", "ssh"} {
+				if svcName == "ec2-instance-connect" && !slices.Contains(names, hand) {
+					t.Errorf("%s not built (commands %v)", hand, names)
+				}
+			}
+		})
+	}
+	// Run, not only built: open-tunnel's help, and a reflected operation's.
+	for _, args := range [][]string{
+		{"ec2-instance-connect", "open-tunnel", "--help"},
+		{"ec2-instance-connect", "send-ssh-public-key", "help"},
+	} {
+		var out, errb bytes.Buffer
+		if code := Main(context.Background(), args, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(out.String(), args[1]) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
 		}
 	}
 }

@@ -1,7 +1,9 @@
 // Package posternbin gives benchmarks and end-to-end tests the postern
 // binary as a user runs it: $POSTERN_BIN when set, else one built once per
 // test process, static as the release builds it (scripts/release.sh), and
-// an environment free of the developer's own AWS settings.
+// an environment free of the developer's own AWS settings. ClientPath is
+// the same for the client build (-tags postern_client, make client), the
+// one workstations run.
 package posternbin
 
 import (
@@ -18,37 +20,65 @@ import (
 	"github.com/postern/postern/internal/testutil/syncbuf"
 )
 
-var (
+// ClientTag is the build tag of the client build.
+const ClientTag = "postern_client"
+
+// binary is one build of postern, built at most once per test process.
+type binary struct {
 	once     sync.Once
-	dir      string
 	path     string
 	buildErr error
+}
+
+var (
+	dirOnce sync.Once
+	dir     string // the built binaries' directory, removed by Run
+	dirErr  error
+	full    binary
+	client  binary
 )
 
-// Path returns the postern binary, building it on first use.
+// Path returns the postern binary ($POSTERN_BIN), building it on first use.
 func Path(tb testing.TB) string {
 	tb.Helper()
-	once.Do(func() {
-		if p := os.Getenv("POSTERN_BIN"); p != "" {
-			path, buildErr = filepath.Abs(p)
+	return full.get(tb, "POSTERN_BIN", "postern")
+}
+
+// ClientPath returns the client build of postern ($POSTERN_CLIENT_BIN;
+// -tags postern_client: no server, migrate or endpoint-agent), building
+// it on first use.
+func ClientPath(tb testing.TB) string {
+	tb.Helper()
+	return client.get(tb, "POSTERN_CLIENT_BIN", "postern-client", "-tags", ClientTag)
+}
+
+// get returns $envVar when set, else builds the binary named name in the
+// package's temporary directory with the go build flags given.
+func (b *binary) get(tb testing.TB, envVar, name string, flags ...string) string {
+	tb.Helper()
+	b.once.Do(func() {
+		if p := os.Getenv(envVar); p != "" {
+			b.path, b.buildErr = filepath.Abs(p)
 			return
 		}
-		dir, buildErr = os.MkdirTemp("", "postern-bin")
-		if buildErr != nil {
+		dirOnce.Do(func() { dir, dirErr = os.MkdirTemp("", "postern-bin") })
+		if dirErr != nil {
+			b.buildErr = dirErr
 			return
 		}
-		path = filepath.Join(dir, "postern")
+		b.path = filepath.Join(dir, name)
 		// Static: a dynamically linked binary spends ~1 ms more in every exec.
-		build := exec.Command("go", "build", "-o", path, "github.com/postern/postern/cmd/postern")
+		args := append(append([]string{"build"}, flags...), "-o", b.path, "github.com/postern/postern/cmd/postern")
+		build := exec.Command("go", args...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building postern: %v\n%s", err, out)
+			b.buildErr = fmt.Errorf("building %s: %v\n%s", name, err, out)
 		}
 	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	if b.buildErr != nil {
+		tb.Fatal(b.buildErr)
 	}
-	return path
+	return b.path
 }
 
 // Run is a TestMain body: it drops AWS_* variables (a developer's own

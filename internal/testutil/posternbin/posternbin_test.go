@@ -2,6 +2,7 @@ package posternbin
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -43,4 +44,31 @@ func TestWaitFor(t *testing.T) {
 	p.WaitFor(t, "the server to start", 60*time.Second, func() bool {
 		return strings.Contains(p.Out.String(), "Postern is running on")
 	})
+}
+
+// TestClientPath: the client build runs Postern's client commands and
+// refuses `postern server` (exit 252) naming the full build, which the
+// full build runs.
+func TestClientPath(t *testing.T) {
+	bin := ClientPath(t)
+	if bin == Path(t) {
+		t.Fatalf("ClientPath and Path are the same file %s", bin)
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "postern/") {
+		t.Fatalf("postern-client version: %v: %s", err, out)
+	}
+	// Built as the release builds it: with the client's tag and its
+	// GOMAXPROCS setting (cmd/postern/godebug_client.go).
+	info, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	for _, want := range []string{"\tbuild\t-tags=" + ClientTag + "\n", "\tbuild\tDefaultGODEBUG=containermaxprocs=0\n"} {
+		if err != nil || !strings.Contains(string(info), want) {
+			t.Errorf("go version -m %s: %v: lacks %q:\n%s", bin, err, want, info)
+		}
+	}
+	cmd := exec.Command(bin, "server", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")
+	out, err = cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 252 || !strings.Contains(string(out), "full build") {
+		t.Fatalf("postern-client server: exit %d (%v), want 252 naming the full build:\n%s", code, err, out)
+	}
 }
