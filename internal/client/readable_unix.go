@@ -19,9 +19,9 @@ func readableNow(rc syscall.RawConn) bool {
 	var peek [1]byte
 	ready := true
 	err := rc.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		err := peekNow(fd, peek[:])
 		for err == unix.EINTR {
-			_, _, err = unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			err = peekNow(fd, peek[:])
 		}
 		ready = err != unix.EAGAIN && err != unix.EWOULDBLOCK
 		return true // never park
@@ -36,7 +36,7 @@ func readNoWait(rc syscall.RawConn, p []byte) (n int, err error, wouldBlock bool
 	var rerr error
 	cerr := rc.Read(func(fd uintptr) bool {
 		for {
-			n, rerr = unix.Read(int(fd), p)
+			n, rerr = readNow(fd, p)
 			if rerr != unix.EINTR {
 				return true // never park
 			}
