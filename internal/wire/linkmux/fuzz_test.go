@@ -22,6 +22,7 @@ func FuzzSession(f *testing.F) {
 	open := frame(typeWindowUpdate, flagSYN, 1, 0, nil)
 	f.Add(append(append(open, frame(typeData, 0, 1, 5, []byte("hello"))...), frame(typeWindowUpdate, flagFIN, 1, 0, nil)...))
 	f.Add(append(open, frame(typeData, flagRST, 1, 3, []byte("abc"))...))
+	f.Add(append(open, frame(typeData, flagFIN, 1, 5, []byte("hello"))...)) // the end after the bytes
 	f.Add(frame(typePing, flagSYN, 0, 7, nil))
 	f.Add(frame(typeGoAway, 0, 0, goAwayNormal, nil))
 	f.Add(append(open, frame(typeData, 0, 1, 300<<10, make([]byte, 300<<10))...))

@@ -64,6 +64,13 @@ func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 func tlsPair(t testing.TB, beneath func(net.Conn) net.Conn) (net.Conn, net.Conn) {
 	t.Helper()
 	a, b := tcpPair(t)
+	return tlsOn(t, a, b, beneath)
+}
+
+// tlsOn runs a TLS 1.3 handshake over a and b (each over a tlsbatch.Conn)
+// and returns the client's end and the server's.
+func tlsOn(t testing.TB, a, b net.Conn, beneath func(net.Conn) net.Conn) (net.Conn, net.Conn) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

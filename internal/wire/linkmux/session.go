@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/postern/postern/internal/util/bufpool"
@@ -106,7 +107,11 @@ type Session struct {
 	// buffer of its own (crypto/tls keeps the record it decrypted, so a
 	// header's read takes 12 bytes of it and a body's reads go straight
 	// into the stream's chunks, with no copy through a bufio.Reader).
-	rd     io.Reader
+	rd io.Reader
+	// raw is the socket beneath the link (beneath its TLS), or nil: the
+	// receive loop writes a window update itself only when the socket's
+	// send queue is empty (sendQueueEmpty).
+	raw    syscall.RawConn
 	window uint32        // each stream's receive window
 	wtime  time.Duration // bound of a blocked write; keepalive answer
 	open   time.Duration // bound of an unanswered open
@@ -128,6 +133,15 @@ type Session struct {
 	pingID       uint32
 	remoteGoAway bool
 	err          error // why the session ended
+
+	// Window updates due on the receive loop (a direct reader took a
+	// stream's bytes) that it could not write without waiting, which one
+	// goroutine at a time writes (flushWindowUpdates): the receive loop
+	// never waits on a write (updateWindowFromLoop).
+	wuMu    sync.Mutex
+	wuQ     []*Stream // streams with an update due, each once (Stream.wuQueued)
+	wuSpare []*Stream // wuQ's other array, reused
+	wuRun   bool      // flushWindowUpdates runs
 
 	acceptCh  chan *Stream
 	async     chan struct{} // sendAsync's writers
@@ -153,6 +167,15 @@ func newSession(conn net.Conn, cfg Config, client bool) *Session {
 		async:    make(chan struct{}, maxAsync),
 		done:     make(chan struct{}),
 		wbuf:     make([]byte, 0, 2*headerLen+coalesceMax),
+	}
+	var beneath net.Conn = conn
+	if s.batch != nil {
+		beneath = s.batch.NetConn()
+	}
+	if sc, ok := beneath.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.raw = rc
+		}
 	}
 	if s.flagD <= 0 {
 		s.flagD = DefaultFlagDelay
@@ -621,6 +644,8 @@ type Stream struct {
 	recvNotify chan struct{}
 	sendNotify chan struct{}
 	sendMu     sync.Mutex // one Write at a time
+
+	wuQueued bool // in s.wuQ; under s.wuMu
 }
 
 func newStream(s *Session, id uint32, state int) *Stream {
@@ -684,6 +709,11 @@ func (st *Stream) sendWindowUpdate() error {
 func (st *Stream) windowUpdateDue() (delta uint32, flags uint16, ok bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	return st.windowUpdateDueLocked()
+}
+
+// windowUpdateDueLocked is windowUpdateDue with st.mu held.
+func (st *Stream) windowUpdateDueLocked() (delta uint32, flags uint16, ok bool) {
 	if st.pend != 0 && st.recvWindow >= initialWindow/2 {
 		return 0, 0, false
 	}
@@ -770,9 +800,20 @@ func (st *Stream) incrSendWindow(flags uint16, n uint32) error {
 // readData reads a data frame's body into the stream's chunks: first into
 // the room left in the last chunk, then into new pooled ones, each read
 // made without the stream's lock so that the reader goes on meanwhile.
+//
+// A FIN or RST on the frame applies once its bytes are in (and were
+// offered to the direct reader): a reader gets the bytes, then io.EOF or
+// ErrConnectionReset. (Upstream yamux puts neither on a data frame; other
+// implementations of the protocol may.) Bytes nobody will read are
+// dropped, and the flag then applies at once.
 func (st *Stream) readData(flags uint16, length uint32) error {
+	end := flags & (flagFIN | flagRST)
 	st.mu.Lock()
-	gone, err := st.processFlags(flags)
+	gone, err := st.processFlags(flags &^ end)
+	if err == nil && (length == 0 || st.readClosed || st.state == stateReset) {
+		gone, err = st.processFlags(end)
+		end = 0
+	}
 	if err != nil {
 		st.mu.Unlock()
 		return err
@@ -840,12 +881,16 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 			// drop the rest.
 			st.inflight = 0
 			st.releaseLocked()
+			gone, err = st.endLocked(end)
 			st.mu.Unlock()
-			if err := st.s.discard(remain); err != nil {
-				return fmt.Errorf("linkmux: read: %w", err)
-			}
 			if gone {
 				st.s.forget(st.id)
+			}
+			if err != nil {
+				return err
+			}
+			if err := st.s.discard(remain); err != nil {
+				return fmt.Errorf("linkmux: read: %w", err)
 			}
 			return nil
 		}
@@ -860,9 +905,17 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 		// seen (and waited past) while the bytes were being delivered.
 		wake = st.buffered > 0 || st.state >= stateRemoteClose
 	}
+	if end != 0 {
+		// The frame's FIN or RST, now that its bytes are in (it wakes
+		// the reader itself).
+		gone, err = st.endLocked(end)
+	}
 	st.mu.Unlock()
 	if gone {
 		st.s.forget(st.id)
+	}
+	if err != nil {
+		return err
 	}
 	if took {
 		st.updateWindowFromLoop()
@@ -874,6 +927,17 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 		(*h)(st)
 	}
 	return nil
+}
+
+// endLocked applies a data frame's FIN or RST (end) once the frame's body
+// was read, unless the session ended meanwhile (its streams are closed
+// already, and a FIN would then look like a protocol error). Called with
+// st.mu held.
+func (st *Stream) endLocked(end uint16) (gone bool, err error) {
+	if end == 0 || st.isShutdown() {
+		return false, nil
+	}
+	return st.processFlags(end)
 }
 
 // SetDirect makes take the stream's direct reader (nil: none): the link's
@@ -930,23 +994,107 @@ func (st *Stream) deliverLocked() (took bool) {
 	return took
 }
 
-// updateWindowFromLoop is updateWindow for the receive loop, which must
-// never wait for the write lock (a writer waiting for room on the link
-// holds it): the update is written at once when the lock is free (12
-// bytes, which wait only for the link's own send buffer, which the peer's
-// receive loop drains), and otherwise from a goroutine of its own.
+// updateWindowFromLoop is updateWindow for the receive loop, which never
+// waits on a write. When the link's write lock is free and its socket's
+// send queue is empty (nothing sent is still unacknowledged), the 12
+// bytes go into the socket's send buffer at once, whatever the peer
+// does, and the receive loop writes them itself: the common case (a
+// tunnel's bulk bytes flow the other way, the window updates are all this
+// side sends), with no goroutine. Otherwise the stream joins the
+// session's queue of due updates (once: a stream already queued has its
+// later reads merged into the one update, as window deltas add up), and
+// one goroutine per session at a time writes the queue
+// (flushWindowUpdates). Nothing is dropped: a queued update's delta is
+// computed when it is written, so it counts every byte taken until then,
+// and a stream whose update is due again after that joins the queue
+// again.
+//
+// Why not write at once whenever the write lock is free (as 5978dfb did):
+// the link's send buffer can then be full (a tunnel's writer that
+// finished a write which filled it), and the write waits for the peer to
+// read. If the peer's receive loop waited likewise on a write to this
+// side (this package on both ends, a direct reader on each), neither
+// would read again and the link would end at the write timeout. (The
+// server has no direct reader today, so its receive loop never waits on
+// a write and the agent's write always ended; the hazard was the
+// package's, not yet the product's.) TestWindowUpdateNeverStallsTheReceiveLoop
+// holds the receive loop to this with a link whose writes wait;
+// TestBulkBothWaysOnSmallBuffers runs bulk both ways over small socket
+// buffers, where the send queue is seldom empty.
 func (st *Stream) updateWindowFromLoop() {
-	delta, flags, ok := st.windowUpdateDue()
-	if !ok {
+	st.mu.Lock()
+	due := st.windowUpdateWantedLocked()
+	st.mu.Unlock()
+	if !due {
 		return
 	}
 	s := st.s
-	if s.wmu.TryLock() {
-		_ = s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
+	if s.raw != nil && s.wmu.TryLock() {
+		if sendQueueEmpty(s.raw) {
+			if delta, flags, ok := st.windowUpdateDue(); ok {
+				_ = s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
+			}
+			s.wmu.Unlock()
+			return
+		}
 		s.wmu.Unlock()
-		return
 	}
-	go func() { _ = s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil) }()
+	s.wuMu.Lock()
+	if !st.wuQueued {
+		st.wuQueued = true
+		s.wuQ = append(s.wuQ, st)
+	}
+	start := !s.wuRun
+	s.wuRun = true
+	s.wuMu.Unlock()
+	if start {
+		go s.flushWindowUpdates()
+	}
+}
+
+// windowUpdateWantedLocked reports whether windowUpdateDueLocked would
+// send an update, changing nothing. Called with st.mu held.
+func (st *Stream) windowUpdateWantedLocked() bool {
+	if st.pend != 0 {
+		return st.recvWindow < initialWindow/2
+	}
+	return st.windowDelta() >= st.s.window/2
+}
+
+// flushWindowUpdates writes the window updates queued by the receive
+// loop, until none is left. One runs per session at a time (wuRun).
+func (s *Session) flushWindowUpdates() {
+	for {
+		s.wuMu.Lock()
+		q := s.wuQ
+		if len(q) == 0 {
+			s.wuRun = false
+			s.wuMu.Unlock()
+			return
+		}
+		s.wuQ = s.wuSpare[:0]
+		for _, st := range q {
+			st.wuQueued = false // due again from now on: queued again
+		}
+		s.wuMu.Unlock()
+		for _, st := range q {
+			st.mu.Lock()
+			delta, flags, ok := uint32(0), uint16(0), false
+			if !st.readClosed && st.state != stateReset && st.state != stateClosed {
+				delta, flags, ok = st.windowUpdateDueLocked()
+			}
+			st.mu.Unlock()
+			if ok {
+				// A failed write ends the session (writeFrame); the
+				// queue then drains without writing.
+				_ = s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+			}
+		}
+		clear(q)
+		s.wuMu.Lock()
+		s.wuSpare = q[:0]
+		s.wuMu.Unlock()
+	}
 }
 
 // testHookData, set by tests only, runs after each data frame was
