@@ -264,8 +264,9 @@ func (r *repo) DeleteExpiredJoinTokens(ctx context.Context, before time.Time) (i
 // ---- presigned-URL uses ----
 
 // RecordPresignUse implements store.PresignUses. The INSERT … ON CONFLICT
-// DO NOTHING that changes a row is the first use; the stored record is
-// then read back in the same transaction.
+// DO NOTHING that changes a row is the first use, and the record is the
+// one it stored; otherwise the stored record is read back in the same
+// transaction.
 func (r *repo) RecordPresignUse(ctx context.Context, u store.PresignUse) (store.PresignUse, bool, error) {
 	return r.recordPresignUse(ctx, u, r.writeQuiet)
 }
@@ -301,6 +302,13 @@ func (r *repo) recordPresignUse(ctx context.Context, u store.PresignUse,
 			return err
 		}
 		isFirst = n > 0
+		if isFirst {
+			// The row is u as stored: no read back (one statement
+			// less on every tunnel open's path).
+			first = store.PresignUse{SignatureHash: append([]byte{}, u.SignatureHash...), SourceIP: u.SourceIP,
+				FirstUsedAt: fromOptMicros(optMicros(u.FirstUsedAt)), ExpiresAt: fromOptMicros(optMicros(u.ExpiresAt))}
+			return nil
+		}
 		var used, expires int64
 		err = q.QueryRowContext(ctx, r.q("SELECT signature_hash, source_ip, first_used_at, expires_at FROM presign_uses"+
 			" WHERE signature_hash = ?"), blob(u.SignatureHash)).Scan(&first.SignatureHash, &first.SourceIP, &used, &expires)
