@@ -157,7 +157,7 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 		}
 		return nil
 	}
-	ln, err := net.Listen("tcp4", net.JoinHostPort("localhost", strconv.Itoa(o.localPort)))
+	ln, err := listenLocal(ctx, o.localPort)
 	if err != nil {
 		return &exitError{code: ExitOther, msg: fmt.Sprintf("Cannot listen on port %d: %v", o.localPort, err)}
 	}
@@ -653,4 +653,15 @@ func releaseWhenIdle(active func() int64, release func()) (idle, stop func()) {
 			release()
 		}
 	})
+}
+
+// listenLocal listens on localhost's port for --local-port. Accepted
+// connections get no TCP keep-alive (Go's default sets four socket
+// options on each accepted connection, four system calls of every open):
+// a loopback peer cannot vanish without its end reaching this side (the
+// kernel closes a dead process's sockets), which is all keep-alive would
+// find. The tunnel's own connection to the server keeps it.
+func listenLocal(ctx context.Context, port int) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp4", net.JoinHostPort("localhost", strconv.Itoa(port)))
 }
