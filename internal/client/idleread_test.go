@@ -83,7 +83,9 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 		var stacks []string
 		ok := goroutines.Eventually(func() bool {
 			out, in := goroutines.Running(t, "internal/client.copyOut"), goroutines.Running(t, "internal/client.copyIn")
-			work := goroutines.Running(t, "internal/client.idle.func")
+			// A goroutine doing (or lingering after) a copy's work runs
+			// step; a waiting one has not got there.
+			work := goroutines.Running(t, "internal/client.(*idler).step")
 			stacks = append(append(out, in...), work...)
 			if len(out) != n || len(in) != n || len(work) != 0 {
 				return false

@@ -42,8 +42,9 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 // the server with a close frame) or the tunnel fails (then it calls
 // onFail, when given). A socket's input is waited for without a buffer
 // and off the stack of the TLS work (idle, below): for a socket, copyIn
-// returns at once and the copy goes on, on goroutines of its own; other
-// input is read with blocking reads before it returns.
+// returns once it sent what the socket has now (without waiting for
+// more) and the copy goes on, on goroutines of its own; other input is
+// read with blocking reads before it returns.
 func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 	s := copyInSteps(tun, in, onFail)
 	if s.wait == nil {
@@ -51,17 +52,27 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 		s.end()
 		return
 	}
-	idle(true, s.wait, s.work, s.end)
+	// The local client has often written already (it speaks first, or
+	// at once, as ssh does): the first work then runs on the caller (the
+	// open's goroutine) instead of on a goroutine that waits for nothing
+	// and wakes another to do it.
+	start := waitFirst
+	if s.ready != nil && s.ready() {
+		start = workHere
+	}
+	idle(start, s.wait, s.work, s.end)
 }
 
 // copySteps is one direction of a tunnel's copy, run by idle: wait (nil
 // when the input is not a socket: then work reads with blocking reads
 // and does the whole copy) and work as idle takes them, and end, to call
-// once the copy is over.
+// once the copy is over. ready, when set, tells without waiting whether
+// the input has something now (a first wait would not wait).
 type copySteps struct {
-	wait func() error
-	work func(waitErr error) bool
-	end  func()
+	ready func() bool
+	wait  func() error
+	work  func(waitErr error) bool
+	end   func()
 }
 
 // copyInSteps returns the steps of copyIn.
@@ -156,7 +167,11 @@ func copyInSteps(tun *Tunnel, in io.Reader, onFail func()) copySteps {
 			read = nowRead
 		}
 	}
-	return copySteps{wait: func() error {
+	var ready func() bool
+	if rc != nil {
+		ready = func() bool { return readableNow(rc) }
+	}
+	return copySteps{ready: ready, wait: func() error {
 		giveBack()
 		return sock.Wait() // an error: the read that follows reports it
 	}, work: func(error) bool { return steps() }, end: end}
@@ -166,51 +181,69 @@ func copyInSteps(tun *Tunnel, in io.Reader, onFail func()) copySteps {
 // yet and the read was not to wait.
 var errWouldBlock = errors.New("client: nothing to read yet")
 
-// idle runs a direction of a tunnel's copy and returns at once: wait
-// waits until there is something to do (without a buffer, with a shallow
-// stack: the socket's readiness); work does it, gets wait's error and
-// tells whether the copy is over; end is called (on work's goroutine)
-// once it is. With waitFirst the first work waits for a first wait,
-// otherwise it runs at once.
+// idleStart is where idle runs a copy's first work.
+type idleStart int
+
+const (
+	// waitFirst: after a first wait, on the waiting goroutine.
+	waitFirst idleStart = iota
+	// workHere: at once, on the caller's goroutine, before idle returns.
+	workHere
+	// workOnNew: at once, on a goroutine of its own.
+	workOnNew
+)
+
+// idle runs a direction of a tunnel's copy and returns (at once, unless
+// start is workHere: then once the first work is done): wait waits until
+// there is something to do (without a buffer, with a shallow stack: the
+// socket's readiness); work does it, gets wait's error and tells whether
+// the copy is over; end is called (on work's goroutine) once it is.
 //
 // A goroutine's stack grows with the deepest call it made (crypto/tls's
 // record layer, AES-GCM), and a collection halves it only while less
 // than a quarter is in use, which, counting the runtime's reserve, a
-// goroutine parked in the poller never is at 4 KiB: one that waited and
-// did the TLS work itself would keep 4 KiB or more for the tunnel's life.
-// So each wait runs on a goroutine that never runs TLS code and ends once
-// it handed over to a work goroutine, and each work on one that ends once
-// it handed the next wait to a new goroutine. The waiting goroutine holds
-// nothing but the wait, and is a new one after every burst of work: the
-// runtime starts a goroutine with the average stack its last collection
-// saw (4 KiB in a burst of TLS handshakes), and one that waits from then
-// on would keep that for good.
-func idle(waitFirst bool, wait func() error, work func(waitErr error) bool, end func()) {
-	d := &idler{wait: wait}
-	d.work = func(err error) {
-		if work(err) {
-			end()
-			return
-		}
+// goroutine parked in the poller never is at 4 KiB: one that did the TLS
+// work and then waited would keep 4 KiB or more for the tunnel's life.
+// So each wait runs on a new goroutine that has run no TLS code: it
+// waits, does the work that follows on its own stack (grown by it), then
+// hands the next wait to a new goroutine and ends. The waiting goroutine
+// holds nothing but the wait, and is a new one after every burst of
+// work: the runtime starts a goroutine with the average stack its last
+// collection saw (4 KiB in a burst of TLS handshakes), and one that waits
+// from then on would keep that for good. One goroutine per wait and its
+// work, not one for each: a goroutine started while a processor is idle
+// wakes a parked thread (a futex call, and a spin in the scheduler, which
+// was a quarter of the client's CPU in opens one at a time).
+func idle(start idleStart, wait func() error, work func(waitErr error) bool, end func()) {
+	d := &idler{wait: wait, work: work, end: end}
+	switch start {
+	case workHere:
+		d.step(nil)
+	case workOnNew:
+		go d.step(nil)
+	default:
 		go d.waitOn()
 	}
-	if waitFirst {
-		go d.waitOn()
-		return
-	}
-	go d.work(nil)
 }
 
 // idler is a copy run by idle.
 type idler struct {
 	wait func() error
-	work func(waitErr error) // on a goroutine of its own
+	work func(waitErr error) bool
+	end  func()
 }
 
-// waitOn waits, then hands over to a new work goroutine.
-func (d *idler) waitOn() {
-	err := d.wait()
-	go d.work(err)
+// waitOn waits, then does the work on this goroutine (step).
+func (d *idler) waitOn() { d.step(d.wait()) }
+
+// step does a work, then ends the copy or hands the next wait to a new
+// goroutine.
+func (d *idler) step(waitErr error) {
+	if d.work(waitErr) {
+		d.end()
+		return
+	}
+	go d.waitOn()
 }
 
 // copyOut copies tunnel bytes to w until the tunnel ends; a normal close is
@@ -240,8 +273,17 @@ func copyOutThen(w io.Writer, tun *Tunnel, end func(error)) {
 		return
 	}
 	var result error
-	woke := false // the first work runs at once: the upgrade may have left bytes
-	idle(false, func() error { return tun.in.sock.Wait() }, func(waitErr error) bool {
+	woke := false
+	// The upgrade may have left bytes (crypto/tls may hold records read
+	// with its answer): the first work runs at once when there are, on a
+	// goroutine of its own; otherwise the copy starts with a wait. Asked
+	// here, without a goroutine that finds nothing and starts another to
+	// wait.
+	start := waitFirst
+	if err := tun.wait(false, false, nil); !errors.Is(err, errIdle) {
+		start = workOnNew // bytes, or the tunnel's end: copyFrames finds it again
+	}
+	idle(start, func() error { return tun.in.sock.Wait() }, func(waitErr error) bool {
 		done, err := copyFrames(w, tun, false, woke, waitErr)
 		result, woke = err, true
 		return done
@@ -470,11 +512,14 @@ func (l *Listener) open(ctx context.Context, opening chan struct{}) (*Tunnel, er
 }
 
 // carry copies bytes between c and tun until both ends are done, then
-// closes both and reports the connection's end (finish). It returns at
-// once: the copies go on, on goroutines of their own (idle).
+// closes both and reports the connection's end (finish). It returns once
+// it sent the bytes c has already (copyIn), without waiting for more: the
+// copies go on, on goroutines of their own (idle).
 func (l *Listener) carry(ctx context.Context, c net.Conn, tun *Tunnel, n int64) {
 	stop := context.AfterFunc(ctx, func() { tun.Close(); c.Close() })
-	copyIn(tun, c, func() { c.Close() })
+	// The server's direction first: copyIn may do its first work here
+	// (the local client's first bytes, an upload's start), and the
+	// server's bytes must be taken meanwhile.
 	copyOutThen(c, tun, func(err error) {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
@@ -484,6 +529,7 @@ func (l *Listener) carry(ctx context.Context, c net.Conn, tun *Tunnel, n int64) 
 		c.Close()
 		l.finish(n, err)
 	})
+	copyIn(tun, c, func() { c.Close() })
 }
 
 // ErrorLine words an error for one line of stderr.
