@@ -19,6 +19,7 @@ import (
 	"github.com/postern/postern/internal/server/audit"
 	"github.com/postern/postern/internal/server/httpedge"
 	"github.com/postern/postern/internal/server/relay"
+	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/util/netutil"
@@ -368,7 +369,12 @@ func (f *FrontDoor) recordClose(req *request, openEventID string, t *tunnel) {
 		f.cfg.Metrics.TunnelClosed(reason, d.BytesIn, d.BytesOut)
 	}
 	rec := audit.CloseTunnel(m, d, req.endpointRN)
-	if err := f.audit.Write(context.Background(), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
+	if err := f.audit.Write(context.Background(), rec, req.tunnelID, req.endpoint.EndpointID); errors.Is(err, store.ErrCloseRecovered) {
+		// This replica was taken for gone while the tunnel ran and another
+		// recorded its close: the trail keeps that one (the error says
+		// when, why and how many bytes this real close saw).
+		f.log.Warn("a tunnel's close was already recorded by recovery", "tunnel", req.tunnelID, "error", err)
+	} else if err != nil {
 		f.log.Error("could not record a tunnel's close", "tunnel", req.tunnelID, "error", err)
 	}
 	if t.log != nil {
