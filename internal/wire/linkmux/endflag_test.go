@@ -128,3 +128,56 @@ func TestEndFlagOnDataFrameAfterItsBytes(t *testing.T) {
 		})
 	}
 }
+
+// A FIN or RST on a data frame that arrives while this side resets the
+// stream (Reset, as the server does to every stream an agent opens)
+// crosses the reset: the stream is gone already, and the link goes on
+// (it is no protocol error that ends every other stream with it).
+func TestEndFlagCrossingLocalReset(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags uint16
+	}{
+		{"fin", flagFIN},
+		{"rst", flagRST},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := net.Pipe() // a write returns once the session read it all
+			defer b.Close()
+			s, _ := Acceptor(a, Config{KeepAliveInterval: time.Hour})
+			defer s.Close()
+			go func() { _, _ = io.Copy(io.Discard, b) }() // the session's answers
+
+			if _, err := b.Write(frame(typeWindowUpdate, flagSYN, 1, 0, nil)); err != nil {
+				t.Fatal(err)
+			}
+			c, err := s.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := make([]byte, 1000)
+			var h header
+			h.encode(typeData, tc.flags, 1, uint32(len(body)))
+			// The header and half the body are in: the session reads the
+			// rest of the body when the stream is reset.
+			if _, err := b.Write(append(h[:], body[:500]...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.(*Stream).Reset(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Write(body[500:]); err != nil {
+				t.Fatal(err)
+			}
+			// The link still carries a new stream.
+			if _, err := b.Write(frame(typeWindowUpdate, flagSYN, 3, 0, nil)); err != nil {
+				t.Fatalf("the link ended after the frame: %v", err)
+			}
+			c3, err := s.Accept()
+			if err != nil {
+				t.Fatalf("the link ended after the frame: %v", err)
+			}
+			c3.Close()
+		})
+	}
+}

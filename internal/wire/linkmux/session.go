@@ -758,6 +758,9 @@ func (st *Stream) processFlags(flags uint16) (bool, error) {
 		case stateLocalClose:
 			st.state = stateClosed
 			gone = true
+		case stateReset:
+			// The peer's FIN crossed this side's reset (Reset, the close
+			// timeout), which took the stream away already: no error.
 		default:
 			return false, fmt.Errorf("%w: FIN on stream %d in state %d", ErrProtocol, st.id, st.state)
 		}
