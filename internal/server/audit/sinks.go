@@ -40,8 +40,9 @@ type Sink interface {
 // durable record (every event is committed there before its caller's
 // answer); this file is a copy. A sync the timer made that failed is
 // returned by the next Write (the audit Writer hands it to its
-// onSinkError) or, failing one, by Close; the lines stay due for a sync,
-// and the timer tries again an interval later, up to maxTimerSyncRetries
+// onSinkError) or, failing one, by Close; a Write's own failed sync is
+// returned by that Write. Either way the lines stay due for a sync, and
+// the timer tries again an interval later, up to maxTimerSyncRetries
 // times in a row (then the next Write or Close syncs them).
 type FileSink struct {
 	Path     string
@@ -174,7 +175,13 @@ func (s *FileSink) Write(evs []store.Event) error {
 	err := errors.Join(werr, s.syncErr)
 	s.syncErr = nil
 	if now := s.clock(); now.Sub(s.lastSync) >= FileSyncInterval {
-		err = errors.Join(err, s.syncLocked(now))
+		if serr := s.syncLocked(now); serr != nil {
+			// Reported here; the lines stay due, and the timer tries
+			// again an interval from now (syncLocked set lastSync), as
+			// after a failed sync of its own.
+			err = errors.Join(err, serr)
+			s.armLocked(now)
+		}
 	} else {
 		s.armLocked(now)
 	}

@@ -91,11 +91,13 @@ func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal
 			errs = append(errs, err)
 		}
 	}
-	done := func() error {
+	// done returns the failures; readErr (may be nil), an error reading
+	// the journal, is returned whatever the count of the others.
+	done := func(readErr error) error {
 		if n := len(failed); n > len(errs) {
 			errs = append(errs, fmt.Errorf("audit: %d more tunnels not closed", n-len(errs)))
 		}
-		return errors.Join(errs...)
+		return errors.Join(append(errs, readErr)...)
 	}
 	// Every page but the last holds a tunnel not tried yet, which leaves
 	// the journal (closed here or by another process) or joins failed;
@@ -105,8 +107,7 @@ func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal
 		limit := unclosedPage + len(failed)
 		page, err := j.UnclosedTunnels(ctx, u.Keep, u.SeenSince, limit)
 		if err != nil {
-			fail(fmt.Errorf("audit: unclosed tunnels: %w", err))
-			return closed, done()
+			return closed, done(fmt.Errorf("audit: unclosed tunnels: %w", err))
 		}
 		for _, t := range page {
 			if failed[t.TunnelID] {
@@ -123,7 +124,7 @@ func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal
 				failed[t.TunnelID] = true
 				fail(fmt.Errorf("audit: close unclosed tunnel %s: %w", t.TunnelID, err))
 				if ctx.Err() != nil { // the rest would fail the same
-					return closed, done()
+					return closed, done(nil)
 				}
 				continue
 			}
@@ -133,7 +134,7 @@ func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal
 			}
 		}
 		if len(page) < limit {
-			return closed, done()
+			return closed, done(nil)
 		}
 	}
 }

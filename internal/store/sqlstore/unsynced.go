@@ -87,11 +87,19 @@ func (u *unsyncedLog) cover(seq uint64) {
 // this process cannot lose it; the log reaches the disk within
 // UnsyncedWindow, synced by the next synchronous commit or by the Store
 // itself. Postern uses it for the records of read-only API calls. With
-// PostgreSQL it returns errors.ErrUnsupported: the caller appends with
-// AppendEvents.
+// PostgreSQL, or when evs holds a tunnel record the journal follows
+// (store.Event.Journalled: it must be durable, with its journal row), it
+// returns errors.ErrUnsupported and stores nothing: the caller appends
+// with AppendEvents.
 func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (err error) {
 	if s.unsynced.db == nil {
 		return errors.ErrUnsupported
+	}
+	for i := range evs {
+		if evs[i].Journalled() {
+			return fmt.Errorf("sqlstore: unsynced commit of %s record %s of tunnel %s: %w",
+				evs[i].EventName, evs[i].EventID, evs[i].TunnelID, errors.ErrUnsupported)
+		}
 	}
 	if len(evs) == 0 {
 		return nil
