@@ -234,9 +234,11 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 		addr = "the in-process server"
 	}
 	var br *bufio.Reader
-	conn, err := d.connect(ctx, secure, sni, addr, tcfg)
+	// One bound from here for the connect and the upgrade together.
+	deadline := time.Now().Add(upgradeTimeout)
+	conn, err := d.connect(ctx, deadline, secure, sni, addr, tcfg)
 	if err == nil {
-		if br, err = upgrade(ctx, dialer, conn, u); err != nil {
+		if br, err = upgrade(ctx, deadline, dialer, conn, u); err != nil {
 			conn.Close()
 		}
 	}
@@ -255,14 +257,14 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	return d.tunnel(conn, br, requestID), nil
 }
 
-// upgradeTimeout bounds a tunnel's connect and handshake, and then its
-// upgrade (as each did in the WebSocket library's Dial).
+// upgradeTimeout bounds a tunnel's connect, handshake and upgrade
+// together, from the open's start (as the WebSocket library's Dial did).
 const upgradeTimeout = 30 * time.Second
 
 // connect returns the connection a tunnel's upgrade goes on: NetDial's,
 // a spare made ready for the name and address (spare.go), or a new one
-// (plain TCP unless secure, otherwise TLS), made within upgradeTimeout.
-func (d *Dialer) connect(ctx context.Context, secure bool, sni, addr string, tcfg *tunnelTLS) (net.Conn, error) {
+// (plain TCP unless secure, otherwise TLS), made by deadline.
+func (d *Dialer) connect(ctx context.Context, deadline time.Time, secure bool, sni, addr string, tcfg *tunnelTLS) (net.Conn, error) {
 	if d.NetDial == nil && secure {
 		// A spare carries the upgrade as a fresh connection would; one
 		// being made is waited for (its own making is bounded).
@@ -270,7 +272,7 @@ func (d *Dialer) connect(ctx context.Context, secure bool, sni, addr string, tcf
 			return c, nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, upgradeTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	switch {
 	case d.NetDial != nil:
@@ -284,18 +286,16 @@ func (d *Dialer) connect(ctx context.Context, secure bool, sni, addr string, tcf
 // aLongTimeAgo is a deadline that has passed: I/O with it fails at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// upgrade makes the WebSocket upgrade on conn, within upgradeTimeout and
-// until ctx ends: a deadline on conn for both, with no goroutine or timer
-// of its own (the WebSocket library's Dial started one of each per
-// tunnel).
-func upgrade(ctx context.Context, dialer ws.Dialer, conn net.Conn, u *url.URL) (*bufio.Reader, error) {
-	deadline := time.Now().Add(upgradeTimeout)
+// upgrade makes the WebSocket upgrade on conn, by deadline and until ctx
+// ends: a deadline on conn for both, with no goroutine or timer of its
+// own (the WebSocket library's Dial started one of each per tunnel).
+func upgrade(ctx context.Context, deadline time.Time, dialer ws.Dialer, conn net.Conn, u *url.URL) (*bufio.Reader, error) {
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
-	br, _, err := dialer.Upgrade(conn, u)
+	br, _, err := dialer.Upgrade(&answerConn{Conn: conn, left: maxAnswer}, u)
 	if !stop() || err != nil && !time.Now().Before(deadline) {
 		// ctx ended (its deadline set conn's), or the deadline passed: the
 		// upgrade failed for that, whatever its error.
@@ -317,6 +317,32 @@ func upgrade(ctx context.Context, dialer ws.Dialer, conn net.Conn, u *url.URL) (
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return br, nil
+}
+
+// maxAnswer bounds what the upgrade reads of the server's answer: its
+// status line and headers, or a refusal's with its body (readRefusal
+// keeps 64 KiB of it). A server whose answer goes on is refused there
+// (errAnswerTooLong) rather than held in memory until the deadline.
+const maxAnswer = 1 << 20
+
+// errAnswerTooLong is the upgrade's error for an answer over maxAnswer.
+var errAnswerTooLong = errors.New("the server's answer to the upgrade is over 1 MiB")
+
+// answerConn is conn for the upgrade: its reads end at maxAnswer bytes.
+// Bytes beyond the answer that the upgrade's reader did not take stay on
+// conn for the tunnel, in order.
+type answerConn struct {
+	net.Conn
+	left int
+}
+
+func (c *answerConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errAnswerTooLong
+	}
+	n, err := c.Conn.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	return n, err
 }
 
 // tunnel is the Tunnel on an upgraded conn; br holds what the server sent
