@@ -33,7 +33,10 @@ func TestDialURLUpgradeEnds(t *testing.T) {
 	}{
 		{"cancelled", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }, true, context.Canceled},
 		{"deadline", func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 300*time.Millisecond)
+			// Long enough for the TLS handshake and the request to reach
+			// the server on a loaded machine under -race (300 ms did not
+			// always), short enough for a unit test.
+			return context.WithTimeout(context.Background(), 2*time.Second)
 		}, false, context.DeadlineExceeded},
 	}
 	for _, c := range cases {
