@@ -200,15 +200,13 @@ func operationOf(v reflect.Value, m reflect.Method) (operation, bool) {
 	return operation{name: m.Name, method: v.Method(m.Index), input: in.Elem()}, true
 }
 
-// serviceCommand builds `postern <service>` with one subcommand per SDK
-// operation the server serves, plus the service's hand-written ones. Names must not repeat
-// (TestCommandNamesUnique): a hand-written command never hides an SDK
-// operation.
-// serviceCommand is svc's command with its hand-written commands and the
-// operations the server serves. op is the word given after the service
-// ("" when none is known): when it names one of the hand-written commands,
-// only those are built — reflecting over the SDK client's operations and
-// their documentation is most of the tree's cost, paid in every
+// serviceCommand builds `postern <service>` with its hand-written commands
+// and one subcommand per SDK operation the server serves. Names must not
+// repeat (TestCommandNamesUnique): a hand-written command never hides an
+// SDK operation. op is the word given after the service ("" when none is
+// known): when it names one of the hand-written commands, only those are
+// built — reflecting over the SDK client's operations and their
+// documentation is most of the tree's cost, paid in every
 // `ec2-instance-connect open-tunnel` process ssh's ProxyCommand starts.
 func serviceCommand(env *Env, svc service, op string) *cobra.Command {
 	// The AWS operations Postern does not serve, by kebab name: only a

@@ -23,12 +23,14 @@ func TestLocalListenerSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
+	// The accept's error is reported by the test goroutine (a t.Error
+	// after the test returned, when a Fatal below closed the listener,
+	// would panic the package's test binary).
+	accepted, acceptErr := make(chan net.Conn, 1), make(chan error, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
-			t.Error(err)
-			close(accepted)
+			acceptErr <- err
 			return
 		}
 		accepted <- c
@@ -41,11 +43,10 @@ func TestLocalListenerSocketOptions(t *testing.T) {
 	var c net.Conn
 	select {
 	case c = <-accepted:
+	case err := <-acceptErr:
+		t.Fatal(err)
 	case <-ctx.Done():
 		t.Fatal("no connection accepted")
-	}
-	if c == nil {
-		t.FailNow()
 	}
 	defer c.Close()
 	rc, err := c.(*net.TCPConn).SyscallConn()
