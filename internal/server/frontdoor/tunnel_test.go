@@ -96,21 +96,14 @@ func TestTunnelEchoAndRecords(t *testing.T) {
 	}
 }
 
-// waitEvent waits (bounded) until n events of a name are stored: the close
-// record is written after the tunnel's connection is gone.
+// waitEvent waits (at most 10 s) until n events of a name are stored,
+// newest first: the close record is written after the tunnel's
+// connection is gone. It reads the store again at each commit of audit
+// records (tunneltest's WaitEvents), never polling; e must be t's own
+// environment, as WaitEvents fails e's test.
 func waitEvent(t *testing.T, e *tunneltest.Env, name string, n int) []store.Event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		evs := events(t, e, name)
-		if len(evs) >= n {
-			return evs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d %s events after 10 s, want %d", len(evs), name, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return e.WaitEvents(store.EventQuery{EventName: name}, 10*time.Second, func(evs []store.Event) bool { return len(evs) >= n })
 }
 
 // The URL the AWS SDK for Go v2's PresignHTTP makes (no X-Amz-Expires,

@@ -19,6 +19,11 @@
 //
 // Elsewhere, and for connections that are not TCP sockets, Socket uses
 // the connection's own Read and Write.
+//
+// ReadNow and ReadableNow (Unix) read or peek at a socket without
+// waiting, for a caller that waits elsewhere; they make the same raw
+// system calls on Linux (readFD, peekFD: the package's one place for
+// them) and x/sys/unix's elsewhere.
 package sockio
 
 import (

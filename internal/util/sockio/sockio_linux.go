@@ -11,6 +11,27 @@ import (
 
 const raw = true
 
+// readFD is read(2) on fd as a raw system call (see the package comment):
+// the one place the package, and ReadNow for the client, read a socket.
+// The socket is non-blocking: the call never waits.
+func readFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), 0
+}
+
+// peekFD is recvfrom(2) of up to len(p) bytes with MSG_PEEK|MSG_DONTWAIT
+// on fd as a raw system call: it tells whether the socket has something
+// to give (0, or the error that ended it) or would block (EAGAIN),
+// without taking bytes and without waiting. p must not be empty.
+func peekFD(fd uintptr, p []byte) syscall.Errno {
+	_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return e
+}
+
 func (s Socket) read(p []byte) (int, error) {
 	return s.readBorrowed(func() []byte { return p }, func() {})
 }
@@ -24,10 +45,10 @@ func (s Socket) readBorrowed(borrow func() []byte, giveBack func()) (int, error)
 			return true // nothing to read into: n = 0, as for a Read of nothing
 		}
 		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			r, e := readFD(fd, p)
 			switch e {
 			case 0:
-				n = int(r)
+				n = r
 				if n == 0 {
 					n = -1 // the peer's end
 				}
@@ -59,9 +80,7 @@ func (s Socket) wait() error {
 	var errno syscall.Errno
 	err := s.rc.Read(func(fd uintptr) bool {
 		for {
-			_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&peek[0])), 1,
-				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-			switch e {
+			switch e := peekFD(fd, peek[:]); e {
 			case 0:
 				return true
 			case syscall.EINTR:
