@@ -50,13 +50,22 @@ func walPosition(b *testing.B, s *Store, db string) int64 {
 
 // procWchar is the bytes this process passed to write(2) and its kind so
 // far (/proc/self/io wchar): the WAL's frames and the checkpoints' pages.
-func procWchar(b *testing.B) int64 {
+func procWchar(b *testing.B) int64 { return procIO(b, "wchar") }
+
+// procRchar is the bytes this process got from read(2) and its kind so far
+// (/proc/self/io rchar): pages SQLite re-read from the WAL or the database
+// file after another connection's commit dropped its page cache, and the
+// WAL frames a checkpoint copies.
+func procRchar(b *testing.B) int64 { return procIO(b, "rchar") }
+
+// procIO is the counter named key in /proc/self/io (-1 when it cannot be read).
+func procIO(b *testing.B, key string) int64 {
 	raw, err := os.ReadFile("/proc/self/io")
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+		if v, ok := strings.CutPrefix(line, key+": "); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				b.Fatal(err)
@@ -76,7 +85,10 @@ func procWchar(b *testing.B) int64 {
 // records. Into a database already holding 20,000 tunnels' records
 // (PostgreSQL one at a time: 2,000).
 // cpu-us/open is the process's CPU per tunnel (open and close, SQLite's
-// checkpoints included); wchar-B/open the bytes written per tunnel.
+// checkpoints included); wchar-B/open the bytes written per tunnel,
+// rchar-B/open those read (pages re-read after a commit of the other
+// write connection dropped a connection's page cache, WAL frames a
+// checkpoint copies).
 func BenchmarkTunnelOpenStore(b *testing.B) {
 	for _, c := range []struct {
 		db    string
@@ -133,7 +145,7 @@ func BenchmarkTunnelOpenStore(b *testing.B) {
 			for n < warm {
 				round()
 			}
-			cpu, w, lsn := processCPU(), procWchar(b), walPosition(b, s, c.db)
+			cpu, w, r, lsn := processCPU(), procWchar(b), procRchar(b), walPosition(b, s, c.db)
 			for b.Loop() {
 				round()
 			}
@@ -141,6 +153,7 @@ func BenchmarkTunnelOpenStore(b *testing.B) {
 			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/tunnels, "cpu-us/open")
 			if c.db == "sqlite" {
 				b.ReportMetric(float64(procWchar(b)-w)/tunnels, "wchar-B/open")
+				b.ReportMetric(float64(procRchar(b)-r)/tunnels, "rchar-B/open")
 			} else {
 				// The server's: its WAL, the client's CPU above.
 				b.ReportMetric(float64(walPosition(b, s, c.db)-lsn)/tunnels, "pgwal-B/open")
