@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,6 +43,26 @@ func RecoveredCloseEventID(tunnelID string) string {
 // has one CloseTunnel record.
 var ErrCloseRecovered = errors.New("store: the tunnel's close was already recorded by recovery (its server was taken for gone)")
 
+// CloseRecoveredError is the error (wrapped) by which a TunnelJournal
+// refuses a late CloseTunnel record: it names the record refused, so that
+// a caller that appended several records in one call (errors.As) can
+// drop that one and append the others again. It wraps ErrCloseRecovered.
+type CloseRecoveredError struct {
+	// EventID and TunnelID are the refused record's event id and tunnel;
+	// EventTime is its time.
+	EventID, TunnelID string
+	EventTime         time.Time
+}
+
+// Error implements error.
+func (e *CloseRecoveredError) Error() string {
+	return fmt.Sprintf("the close of tunnel %s at %s (record %s) is not recorded: %v", e.TunnelID,
+		e.EventTime.UTC().Format(time.RFC3339Nano), e.EventID, ErrCloseRecovered)
+}
+
+// Unwrap returns ErrCloseRecovered.
+func (e *CloseRecoveredError) Unwrap() error { return ErrCloseRecovered }
+
 // UnclosedTunnel is a tunnel whose OpenTunnel record is committed and
 // whose CloseTunnel record is not, as the journal of a TunnelJournal
 // keeps it, with what is known of the process that carried it.
@@ -71,7 +92,8 @@ type UnclosedTunnel struct {
 // before the store kept a journal) unless recovery recorded the tunnel's
 // close (RecoveredCloseEventID): the call then fails with
 // ErrCloseRecovered and commits nothing, at the cost of one primary-key
-// look-up, made only for a close whose tunnel was not in the journal.
+// look-up, made only for a close whose tunnel was not in the journal
+// (the error is a *CloseRecoveredError naming the record).
 // The journal thus lists the tunnels the trail shows open; those whose
 // carrier is gone (a crash, a power loss, a replica cut off) are closed
 // with CloseUnclosedTunnel.
@@ -89,6 +111,11 @@ type TunnelJournal interface {
 	// seenSince (the zero time: whatever it announced), oldest first, at
 	// most limit (all when limit <= 0).
 	UnclosedTunnels(ctx context.Context, keep []string, seenSince time.Time, limit int) ([]UnclosedTunnel, error)
+	// UnclosedTunnelsAfter is UnclosedTunnels in tunnel id order, from
+	// the first tunnel id greater than after (all when after is empty):
+	// a caller pages through the journal with the last id of each page,
+	// reading each row once.
+	UnclosedTunnelsAfter(ctx context.Context, keep []string, seenSince time.Time, after string, limit int) ([]UnclosedTunnel, error)
 	// CloseUnclosedTunnel commits e, the CloseTunnel record of a
 	// journalled tunnel, and removes the tunnel from the journal in one
 	// transaction. It returns false, committing nothing, when the tunnel

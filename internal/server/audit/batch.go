@@ -18,7 +18,9 @@ import (
 // durable, but one commit (one fsync with SQLite) carries every event that
 // arrived meanwhile, so auditing every API call does not cap the API at
 // the disk's sync rate. An event whose batch fails is retried alone, so
-// that one bad event does not fail its neighbours.
+// that one bad event does not fail its neighbours; a late CloseTunnel
+// record the store refuses (store.CloseRecoveredError) is dropped from
+// its batch, and the rest committed together again (commit).
 type Batcher struct {
 	st      store.Events
 	sinks   []Sink
@@ -128,37 +130,129 @@ func (b *Batcher) flush() {
 		batch := b.queue[:n:n]
 		b.queue = b.queue[n:]
 		b.mu.Unlock()
-		evs := make([]store.Event, len(batch))
-		for i, p := range batch {
-			evs[i] = p.ev
+		b.commit(batch)
+	}
+}
+
+// commit commits a batch and answers its callers. A batch that fails
+// because the store refused a tunnel's late CloseTunnel record
+// (store.CloseRecoveredError) is committed again without that record, as
+// one group; a second refusal in the same batch (a false ReplicaGone
+// sweep ends many tunnels at once) has the rest committed in one
+// transaction, each record in a savepoint of its own (commitEach).
+// Another failure has each record retried alone, so that one bad record
+// does not fail its neighbours.
+func (b *Batcher) commit(batch []*pending) {
+	errs := make([]error, len(batch)) // of the records dropped
+	live := make([]int, len(batch))   // the records still in the batch
+	for i := range live {
+		live[i] = i
+	}
+	evsOf := func() []store.Event {
+		evs := make([]store.Event, len(live))
+		for k, i := range live {
+			evs[k] = batch[i].ev
 		}
-		// Events are committed whatever happens to the callers' requests.
-		start := time.Now()
-		err := b.append(evs)
-		if b.observe != nil {
-			b.observe(time.Since(start))
+		return evs
+	}
+	evs := evsOf()
+	// Events are committed whatever happens to the callers' requests.
+	start := time.Now()
+	err := b.append(evs)
+	if b.observe != nil {
+		b.observe(time.Since(start))
+	}
+	// alone: err is not the outcome of the records in live (they were
+	// not committed: each is tried alone).
+	alone := false
+	for refusals := 0; err != nil && len(live) > 1; refusals++ {
+		var late *store.CloseRecoveredError
+		if !errors.As(err, &late) {
+			break
 		}
-		if err != nil && len(batch) > 1 {
-			var ok []store.Event
-			errs := make([]error, len(batch))
-			for i, p := range batch {
-				if errs[i] = b.st.AppendEvent(context.Background(), p.ev); errs[i] == nil {
-					ok = append(ok, p.ev)
-				}
-			}
-			b.toSinks(ok)
-			for i, p := range batch {
-				p.done <- errs[i]
-			}
+		k := slices.IndexFunc(live, func(i int) bool {
+			e := &batch[i].ev
+			return e.EventID == late.EventID && e.EventName == store.EventNameCloseTunnel && e.TunnelID == late.TunnelID
+		})
+		if k < 0 {
+			break
+		}
+		errs[live[k]] = err
+		live = slices.Delete(live, k, k+1)
+		evs = evsOf()
+		if refusals == 0 {
+			err = b.append(evs)
 			continue
 		}
-		if err == nil {
-			b.toSinks(evs)
+		each, eachErr := b.commitEach(evs)
+		if eachErr != nil {
+			alone = true
+			break
 		}
-		for _, p := range batch {
-			p.done <- err
+		var ok []store.Event
+		for k, i := range live {
+			if errs[i] = each[k]; errs[i] == nil {
+				ok = append(ok, batch[i].ev)
+			}
 		}
+		b.toSinks(ok)
+		for i, p := range batch {
+			p.done <- errs[i]
+		}
+		return
 	}
+	if err != nil && (len(live) > 1 || alone) {
+		var ok []store.Event
+		for _, i := range live {
+			if errs[i] = b.st.AppendEvent(context.Background(), batch[i].ev); errs[i] == nil {
+				ok = append(ok, batch[i].ev)
+			}
+		}
+		b.toSinks(ok)
+		for i, p := range batch {
+			p.done <- errs[i]
+		}
+		return
+	}
+	if err == nil {
+		b.toSinks(evs)
+	}
+	for _, i := range live {
+		errs[i] = err
+	}
+	for i, p := range batch {
+		p.done <- errs[i]
+	}
+}
+
+// commitEach commits evs in one transaction, each record in a savepoint
+// of its own: a record the store refuses as a late close
+// (store.ErrCloseRecovered) is undone alone, and its error returned in
+// errs (nil for the others); any other failure rolls the transaction
+// back, committing nothing, and is returned as err (errors.ErrUnsupported
+// when the store has no transactions).
+func (b *Batcher) commitEach(evs []store.Event) (errs []error, err error) {
+	txs, ok := b.st.(txStore)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	ctx := context.Background()
+	err = txs.InTx(ctx, func(tx store.Repo) error {
+		errs = make([]error, len(evs)) // each attempt afresh
+		for i := range evs {
+			if err := tx.AppendEvent(ctx, evs[i]); err != nil {
+				if !errors.Is(err, store.ErrCloseRecovered) {
+					return err
+				}
+				errs[i] = err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
 }
 
 // waitForWork is called with b.mu held and an empty queue, and returns

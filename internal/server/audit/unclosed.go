@@ -80,48 +80,41 @@ func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal
 	if now.IsZero() {
 		now = time.Now()
 	}
-	closed := 0
-	// failed holds the tunnels whose close failed: they stay in the
-	// journal, so each page asks for as many more rows, and holds at
-	// least one tunnel not tried yet when the journal has one.
-	failed := map[string]bool{}
+	closed, failed := 0, 0 // failed: the tunnels whose close failed
 	var errs []error
 	fail := func(err error) {
-		if len(errs) < maxUnclosedErrors {
+		if failed++; len(errs) < maxUnclosedErrors {
 			errs = append(errs, err)
 		}
 	}
 	// done returns the failures; readErr (may be nil), an error reading
 	// the journal, is returned whatever the count of the others.
 	done := func(readErr error) error {
-		if n := len(failed); n > len(errs) {
-			errs = append(errs, fmt.Errorf("audit: %d more tunnels not closed", n-len(errs)))
+		if failed > len(errs) {
+			errs = append(errs, fmt.Errorf("audit: %d more tunnels not closed", failed-len(errs)))
 		}
 		return errors.Join(append(errs, readErr)...)
 	}
-	// Every page but the last holds a tunnel not tried yet, which leaves
-	// the journal (closed here or by another process) or joins failed;
-	// the journal of carriers not kept only grows by carriers leaving, so
-	// the loop ends.
+	// The journal is read in pages, in tunnel id order, each after the
+	// last id of the one before: each row is read once, whatever fails,
+	// and the loop ends (every page but the last is full and moves the
+	// cursor on). A tunnel that joins the journal behind the cursor
+	// meanwhile (a carrier not kept, committing an open late) is left to
+	// the next recovery.
+	after := ""
 	for {
-		limit := unclosedPage + len(failed)
-		page, err := j.UnclosedTunnels(ctx, u.Keep, u.SeenSince, limit)
+		page, err := j.UnclosedTunnelsAfter(ctx, u.Keep, u.SeenSince, after, unclosedPage)
 		if err != nil {
 			return closed, done(fmt.Errorf("audit: unclosed tunnels: %w", err))
 		}
 		for _, t := range page {
-			if failed[t.TunnelID] {
-				continue
-			}
 			e, err := unclosedEvent(t, u, now)
 			if err != nil {
-				failed[t.TunnelID] = true
 				fail(fmt.Errorf("audit: close unclosed tunnel %s: %w", t.TunnelID, err))
 				continue
 			}
 			ok, err := j.CloseUnclosedTunnel(ctx, t.TunnelID, e)
 			if err != nil {
-				failed[t.TunnelID] = true
 				fail(fmt.Errorf("audit: close unclosed tunnel %s: %w", t.TunnelID, err))
 				if ctx.Err() != nil { // the rest would fail the same
 					return closed, done(nil)
@@ -133,9 +126,10 @@ func (w *Writer) CloseUnclosedTunnels(ctx context.Context, j store.TunnelJournal
 				w.b.toSinks([]store.Event{e})
 			}
 		}
-		if len(page) < limit {
+		if len(page) < unclosedPage {
 			return closed, done(nil)
 		}
+		after = page[len(page)-1].TunnelID
 	}
 }
 

@@ -19,11 +19,11 @@ type readFailsFrom struct {
 	err      error
 }
 
-func (r *readFailsFrom) UnclosedTunnels(ctx context.Context, keep []string, seenSince time.Time, limit int) ([]store.UnclosedTunnel, error) {
+func (r *readFailsFrom) UnclosedTunnelsAfter(ctx context.Context, keep []string, seenSince time.Time, after string, limit int) ([]store.UnclosedTunnel, error) {
 	if r.calls++; r.calls >= r.n {
 		return nil, r.err
 	}
-	return r.journalStore.UnclosedTunnels(ctx, keep, seenSince, limit)
+	return r.journalStore.UnclosedTunnelsAfter(ctx, keep, seenSince, after, limit)
 }
 
 // An error reading the journal that ends CloseUnclosedTunnels is returned
