@@ -61,7 +61,7 @@ func (r *linkReader) take(p []byte) int {
 			continue
 		}
 		k := min(r.remain, len(p)-n)
-		w, err := tryWrite(r.rc, p[n:n+k])
+		w, err := sockio.WriteNow(r.rc, p[n:n+k])
 		n += w
 		r.remain -= w
 		if err != nil {
@@ -205,7 +205,7 @@ func linkToTargetDirect(t *tunnel, st directStream, rc syscall.RawConn) {
 // tunnel's bytes can be written to the target from the link's receive
 // loop.
 func directOf(s net.Conn, target net.Conn) (directStream, syscall.RawConn, bool) {
-	if !directWrites {
+	if !sockio.WriteNowWorks {
 		return nil, nil, false
 	}
 	st, ok := s.(directStream)

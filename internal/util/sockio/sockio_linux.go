@@ -102,15 +102,26 @@ func (s Socket) wait() error {
 	return nil
 }
 
+// writeFD is write(2) on fd as a raw system call: the one place the
+// package, and WriteNow, write a socket. The socket is non-blocking: the
+// call never waits (EAGAIN when it has no room).
+func writeFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), 0
+}
+
 func (s Socket) write(p []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	err := s.rc.Write(func(fd uintptr) bool {
 		for n < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			r, e := writeFD(fd, p[n:])
 			switch e {
 			case 0:
-				n += int(r)
+				n += r
 			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return false // the poller waits for room, then calls again
