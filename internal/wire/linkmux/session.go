@@ -1034,7 +1034,7 @@ func (st *Stream) updateWindowFromLoop() {
 	s := st.s
 	if s.raw != nil && s.wmu.TryLock() {
 		if sendQueueEmpty(s.raw) {
-			if delta, flags, ok := st.windowUpdateDue(); ok {
+			if delta, flags, ok := st.queuedWindowUpdate(); ok {
 				_ = s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
 			}
 			s.wmu.Unlock()
@@ -1064,6 +1064,18 @@ func (st *Stream) windowUpdateWantedLocked() bool {
 	return st.windowDelta() >= st.s.window/2
 }
 
+// queuedWindowUpdate is the window update the receive loop found due,
+// unless the stream was closed or reset meanwhile (a peer would get an
+// update for a stream it no longer knows), counted as sent.
+func (st *Stream) queuedWindowUpdate() (delta uint32, flags uint16, ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.readClosed || st.state == stateReset || st.state == stateClosed {
+		return 0, 0, false
+	}
+	return st.windowUpdateDueLocked()
+}
+
 // flushWindowUpdates writes the window updates queued by the receive
 // loop, until none is left. One runs per session at a time (wuRun).
 func (s *Session) flushWindowUpdates() {
@@ -1081,13 +1093,7 @@ func (s *Session) flushWindowUpdates() {
 		}
 		s.wuMu.Unlock()
 		for _, st := range q {
-			st.mu.Lock()
-			delta, flags, ok := uint32(0), uint16(0), false
-			if !st.readClosed && st.state != stateReset && st.state != stateClosed {
-				delta, flags, ok = st.windowUpdateDueLocked()
-			}
-			st.mu.Unlock()
-			if ok {
+			if delta, flags, ok := st.queuedWindowUpdate(); ok {
 				// A failed write ends the session (writeFrame); the
 				// queue then drains without writing.
 				_ = s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
