@@ -15,6 +15,7 @@ import (
 
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/sockio"
+	"github.com/postern/postern/internal/util/sockwait"
 )
 
 // RunStdio carries one tunnel between stdin/stdout and the server, as
@@ -30,7 +31,7 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 	defer tun.Close()
 	stop := context.AfterFunc(ctx, func() { tun.Close() })
 	defer stop()
-	go copyIn(tun, stdin, nil)
+	go copyIn(tun, stdin, nil, nil)
 	err = copyOut(stdout, tun)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -41,11 +42,12 @@ func RunStdio(ctx context.Context, d *Dialer, t Target, stdin io.Reader, stdout 
 // copyIn copies input into the tunnel until the input ends (then it tells
 // the server with a close frame) or the tunnel fails (then it calls
 // onFail, when given). A socket's input is waited for without a buffer
-// and off the stack of the TLS work (idle, below): for a socket, copyIn
-// returns once it sent what the socket has now (without waiting for
-// more) and the copy goes on, on goroutines of its own; other input is
-// read with blocking reads before it returns.
-func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
+// and off the stack of the TLS work (idle, below), in poll when given
+// (the socket's Waiter: no goroutine while it waits); for a socket,
+// copyIn returns once it sent what the socket has now (without waiting
+// for more) and the copy goes on, on goroutines of its own; other input
+// is read with blocking reads before it returns.
+func copyIn(tun *Tunnel, in io.Reader, poll *sockwait.Waiter, onFail func()) {
 	s := copyInSteps(tun, in, onFail)
 	if s.wait == nil {
 		s.work(nil)
@@ -60,19 +62,23 @@ func copyIn(tun *Tunnel, in io.Reader, onFail func()) {
 	if s.ready != nil && s.ready() {
 		start = workHere
 	}
-	idle(start, s.wait, s.work, s.end)
+	d := &idler{wait: s.wait, poll: poll, release: s.release, work: s.work, end: s.end}
+	d.start(start)
 }
 
 // copySteps is one direction of a tunnel's copy, run by idle: wait (nil
 // when the input is not a socket: then work reads with blocking reads
 // and does the whole copy) and work as idle takes them, and end, to call
 // once the copy is over. ready, when set, tells without waiting whether
-// the input has something now (a first wait would not wait).
+// the input has something now (a first wait would not wait). release
+// gives back what work holds before a wait that is not wait (a
+// sockwait.Waiter's; wait does it itself).
 type copySteps struct {
-	ready func() bool
-	wait  func() error
-	work  func(waitErr error) bool
-	end   func()
+	ready   func() bool
+	wait    func() error
+	release func()
+	work    func(waitErr error) bool
+	end     func()
 }
 
 // copyInSteps returns the steps of copyIn.
@@ -174,7 +180,15 @@ func copyInSteps(tun *Tunnel, in io.Reader, onFail func()) copySteps {
 	return copySteps{ready: ready, wait: func() error {
 		giveBack()
 		return sock.Wait() // an error: the read that follows reports it
-	}, work: func(error) bool { return steps() }, end: end}
+	}, release: giveBack, work: func(waitErr error) bool {
+		if waitErr != nil {
+			// The socket's Waiter was closed (the connection is being
+			// closed) or the wait failed: the read would fail too.
+			_ = tun.CloseWrite()
+			return true
+		}
+		return steps()
+	}, end: end}
 }
 
 // errWouldBlock is copyIn's read's answer when the socket has nothing
@@ -214,50 +228,84 @@ const (
 // work, not one for each: a goroutine started while a processor is idle
 // wakes a parked thread (a futex call, and a spin in the scheduler, which
 // was a quarter of the client's CPU in opens one at a time).
+//
+// An idler with a poll (a sockwait.Waiter) holds no goroutine at all
+// while it waits: the wait is armed in the process's Poller, whose one
+// goroutine starts the work on a new goroutine once the socket has
+// something (at 1,000 idle connections, two parked goroutines each were
+// ~5 KiB of the client's ~17 KiB per connection).
 func idle(start idleStart, wait func() error, work func(waitErr error) bool, end func()) {
 	d := &idler{wait: wait, work: work, end: end}
+	d.start(start)
+}
+
+// idler is a copy run by idle: its waits run wait on a goroutine of
+// their own, or are armed in poll when set (after release, when set).
+type idler struct {
+	wait    func() error
+	poll    *sockwait.Waiter
+	release func()
+	work    func(waitErr error) bool
+	end     func()
+	wake    func(error) // woken, made once
+}
+
+// start runs the copy's first work or wait as start says (idle).
+func (d *idler) start(start idleStart) {
 	switch start {
 	case workHere:
 		d.step(nil)
 	case workOnNew:
 		go d.step(nil)
 	default:
-		go d.waitOn()
+		d.next()
 	}
 }
 
-// idler is a copy run by idle.
-type idler struct {
-	wait func() error
-	work func(waitErr error) bool
-	end  func()
+// next hands the next wait to a new goroutine, or arms it in d.poll.
+func (d *idler) next() {
+	if d.poll == nil {
+		go d.waitOn()
+		return
+	}
+	if d.release != nil {
+		d.release()
+	}
+	if d.wake == nil {
+		d.wake = d.woken
+	}
+	d.poll.Arm(d.wake)
 }
 
 // waitOn waits, then does the work on this goroutine (step).
 func (d *idler) waitOn() { d.step(d.wait()) }
 
-// step does a work, then ends the copy or hands the next wait to a new
-// goroutine.
+// woken is d.poll's answer to an armed wait (on the Poller's goroutine):
+// the work runs on a new goroutine.
+func (d *idler) woken(err error) { go d.step(err) }
+
+// step does a work, then ends the copy or hands on the next wait.
 func (d *idler) step(waitErr error) {
 	if d.work(waitErr) {
 		d.end()
 		return
 	}
-	go d.waitOn()
+	d.next()
 }
 
 // copyOut copies tunnel bytes to w until the tunnel ends; a normal close is
 // nil. It holds a buffer only while bytes are there to copy.
 func copyOut(w io.Writer, tun *Tunnel) error {
 	done := make(chan error, 1)
-	copyOutThen(w, tun, func(err error) { done <- err })
+	copyOutThen(w, tun, nil, func(err error) { done <- err })
 	return <-done
 }
 
 // copyOutThen copies tunnel bytes to w until the tunnel ends, on
-// goroutines of its own (idle), then calls end with the copy's end (nil
-// for a normal close). It returns at once.
-func copyOutThen(w io.Writer, tun *Tunnel, end func(error)) {
+// goroutines of its own (idle; waiting in poll, when given: the Waiter
+// of the tunnel's socket), then calls end with the copy's end (nil for a
+// normal close). It returns at once.
+func copyOutThen(w io.Writer, tun *Tunnel, poll *sockwait.Waiter, end func(error)) {
 	if c, ok := w.(net.Conn); ok {
 		w = sockio.Of(c)
 	}
@@ -283,11 +331,12 @@ func copyOutThen(w io.Writer, tun *Tunnel, end func(error)) {
 	if err := tun.wait(false, false, nil); !errors.Is(err, errIdle) {
 		start = workOnNew // bytes, or the tunnel's end: copyFrames finds it again
 	}
-	idle(start, func() error { return tun.in.sock.Wait() }, func(waitErr error) bool {
+	d := &idler{wait: func() error { return tun.in.sock.Wait() }, poll: poll, work: func(waitErr error) bool {
 		done, err := copyFrames(w, tun, false, woke, waitErr)
 		result, woke = err, true
 		return done
-	}, func() { end(result) })
+	}, end: func() { end(result) }}
+	d.start(start)
 }
 
 // linger is how long copyFrames, having copied bytes, waits for the
@@ -388,11 +437,26 @@ type Listener struct {
 
 	// burstMu guards unopened, burst and queued: the connections accepted
 	// whose open has not ended, how many were accepted since none was,
-	// and whether Queued was called since.
+	// and whether Queued was called since; and openers and waiting: the
+	// opens in flight (at most MaxOpening, each on a goroutine of its
+	// own) and the connections accepted that wait for one to end.
 	burstMu  sync.Mutex
 	unopened int
 	burst    int
 	queued   bool
+	openers  int
+	waiting  []waitingConn
+}
+
+// waitingConn is a local connection accepted while every opening slot
+// was taken: it has no goroutine until an open in flight ends and hands
+// its slot on (serveConn). A goroutine per connection waiting its turn
+// was, after a burst of 1,000, a thousand goroutines' structures that
+// the runtime keeps for good (~0.45 KiB per connection), and their
+// stacks while the burst ran.
+type waitingConn struct {
+	c net.Conn
+	n int64
 }
 
 // Active is the number of local connections open now.
@@ -413,7 +477,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer l.wg.Wait()
-	opening := make(chan struct{}, cmp.Or(max(l.MaxOpening, 0), DefaultMaxOpening))
+	atOnce := cmp.Or(max(l.MaxOpening, 0), DefaultMaxOpening)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -437,23 +501,33 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener) error {
 		l.burst++
 		// unopened counts those holding a slot too: more than the slots,
 		// and this one waits its turn.
-		queued := l.unopened > cap(opening) && !l.queued
+		queued := l.unopened > atOnce && !l.queued
 		l.queued = l.queued || queued
+		start := l.openers < atOnce
+		if start {
+			l.openers++
+		} else {
+			l.waiting = append(l.waiting, waitingConn{c: c, n: n})
+		}
 		l.burstMu.Unlock()
 		if queued && l.Queued != nil {
 			l.Queued()
 		}
-		go l.serveConn(ctx, c, n, opening)
+		if start {
+			go l.serveConn(ctx, c, n, atOnce)
+		}
 	}
 }
 
-// serveConn opens a tunnel for c, holding a slot of opening while it
-// does, then carries c's bytes (carry) on goroutines of their own: this
-// one's stack, grown by the TLS handshake, is freed when it returns
-// instead of staying with the connection for its whole life.
-func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, opening chan struct{}) {
-	tun, err := l.open(ctx, opening)
-	l.opened(cap(opening))
+// serveConn opens a tunnel for c, holding an opening slot while it does
+// (then handing it to the next waiting connection: handOn), then carries
+// c's bytes (carry) on goroutines of their own: this one's stack, grown
+// by the TLS handshake, is freed when it returns instead of staying with
+// the connection for its whole life.
+func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, atOnce int) {
+	tun, err := l.open(ctx)
+	l.handOn(ctx, atOnce)
+	l.opened(atOnce)
 	if err != nil {
 		c.Close()
 		l.finish(n, err)
@@ -461,6 +535,23 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, opening c
 	}
 	l.changed()
 	l.carry(ctx, c, tun, n)
+}
+
+// handOn gives the opening slot of an open that ended to the first
+// connection waiting for one, on a goroutine of its own, or frees it.
+func (l *Listener) handOn(ctx context.Context, atOnce int) {
+	l.burstMu.Lock()
+	if len(l.waiting) == 0 {
+		l.openers--
+		l.waiting = nil // the burst's queue goes
+		l.burstMu.Unlock()
+		return
+	}
+	next := l.waiting[0]
+	l.waiting[0] = waitingConn{}
+	l.waiting = l.waiting[1:]
+	l.burstMu.Unlock()
+	go l.serveConn(ctx, next.c, next.n, atOnce)
 }
 
 // opened notes that an open ended (either way) and calls l.Drained when
@@ -500,36 +591,67 @@ func (l *Listener) finish(n int64, err error) {
 	fmt.Fprintf(l.Out, "[%d] Closing tcp connection.\n", n)
 }
 
-// open opens a tunnel, holding a slot of opening while it does.
-func (l *Listener) open(ctx context.Context, opening chan struct{}) (*Tunnel, error) {
-	select {
-	case opening <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// open opens a tunnel (the caller holds an opening slot), unless ctx
+// ended while the connection waited for its slot.
+func (l *Listener) open(ctx context.Context) (*Tunnel, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	defer func() { <-opening }()
 	return l.Dialer.Dial(ctx, l.Target)
 }
 
 // carry copies bytes between c and tun until both ends are done, then
 // closes both and reports the connection's end (finish). It returns once
 // it sent the bytes c has already (copyIn), without waiting for more: the
-// copies go on, on goroutines of their own (idle).
+// copies go on, on goroutines of their own (idle), and wait for bytes in
+// the process's sockwait.Poller where there is one: an idle connection
+// holds no goroutine.
 func (l *Listener) carry(ctx context.Context, c net.Conn, tun *Tunnel, n int64) {
-	stop := context.AfterFunc(ctx, func() { tun.Close(); c.Close() })
+	inW, outW := waiters(c, tun)
+	// Each Waiter is closed before its connection: the Poller does not
+	// see a socket closed under it, and its armed wait must end.
+	closeAll := func() {
+		inW.Close()
+		outW.Close()
+		tun.Close()
+		c.Close()
+	}
+	stop := context.AfterFunc(ctx, closeAll)
 	// The server's direction first: copyIn may do its first work here
 	// (the local client's first bytes, an upload's start), and the
 	// server's bytes must be taken meanwhile.
-	copyOutThen(c, tun, func(err error) {
+	copyOutThen(c, tun, outW, func(err error) {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
 		stop()
-		tun.Close()
-		c.Close()
+		closeAll()
 		l.finish(n, err)
 	})
-	copyIn(tun, c, func() { c.Close() })
+	copyIn(tun, c, inW, func() {
+		inW.Close()
+		c.Close()
+	})
+}
+
+// waiters returns the Waiters, in the process's sockwait.Poller, of the
+// local connection c and of tun's socket beneath TLS; nil for each that
+// cannot have one (no Poller here, not a TCP socket): its copy waits on
+// goroutines of its own.
+func waiters(c net.Conn, tun *Tunnel) (in, out *sockwait.Waiter) {
+	p, err := sockwait.Default()
+	if err != nil {
+		return nil, nil
+	}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			in, _ = p.Add(rc)
+		}
+	}
+	if tun.in.waits {
+		out, _ = p.Add(tun.in.rc)
+	}
+	return in, out
 }
 
 // ErrorLine words an error for one line of stderr.
