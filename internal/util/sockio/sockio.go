@@ -23,7 +23,9 @@
 // ReadNow and ReadableNow (Unix) read or peek at a socket without
 // waiting, for a caller that waits elsewhere; they make the same raw
 // system calls on Linux (readFD, peekFD: the package's one place for
-// them) and x/sys/unix's elsewhere.
+// them) and x/sys/unix's elsewhere. Unsent (Linux) reads a socket's send
+// queue with a raw ioctl(2), for linkmux's receive loop, which asks it for
+// every window update it owes.
 package sockio
 
 import (

@@ -697,22 +697,52 @@ func (st *Stream) windowDelta() uint32 {
 // frame, reads send nothing until the peer used half the protocol's
 // initial window: the first frame carries the update.
 func (st *Stream) sendWindowUpdate() error {
-	delta, flags, ok := st.windowUpdateDue()
+	held := st.lockForFlags()
+	delta, flags, ok := st.windowUpdateDueLocked()
+	st.mu.Unlock()
+	if held {
+		defer st.s.wmu.Unlock()
+	}
 	if !ok {
 		return nil
+	}
+	if held {
+		return st.s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
 	}
 	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
 }
 
-// windowUpdateDue returns the window update (and the SYN or ACK riding
-// with it) to send now, if one is due, and counts it as sent.
-func (st *Stream) windowUpdateDue() (delta uint32, flags uint16, ok bool) {
+// lockForFlags locks st.mu and, while the stream's SYN or ACK is still
+// due, first the session's write lock (wmu before st.mu: the order the
+// receive loop's window updates take them in); it reports whether it
+// holds wmu, which the caller then releases after its frame was written.
+//
+// Whoever takes the pending flags (sendFlags) must write the frame that
+// carries them before any other frame of the stream leaves: a peer drops
+// a frame of a stream it has not seen opened (the SYN) as one already
+// gone. The flags used to be taken under st.mu alone and the frame
+// written after, under wmu: the opener's flag timer (flushFlags, after
+// FlagDelay) and the stream's first Write could both run, the timer take
+// the SYN, and the Write's data frame, which no longer carried it, reach
+// wmu first, so that the peer dropped the stream's first bytes (a
+// tunnel's dial request). TestInteropWithUpstream hung about once in 100
+// runs under -race that way. Holding wmu from the take to the write
+// orders every later frame (which waits for wmu) behind the flags.
+func (st *Stream) lockForFlags() bool {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.windowUpdateDueLocked()
+	if st.pend == 0 {
+		return false
+	}
+	st.mu.Unlock()
+	st.s.wmu.Lock()
+	st.mu.Lock()
+	return true
 }
 
-// windowUpdateDueLocked is windowUpdateDue with st.mu held.
+// windowUpdateDueLocked returns the window update (and the SYN or ACK
+// riding with it) to send now, if one is due, and counts it as sent.
+// Called with st.mu held, and with the session's write lock while a SYN
+// or ACK is due (lockForFlags).
 func (st *Stream) windowUpdateDueLocked() (delta uint32, flags uint16, ok bool) {
 	if st.pend != 0 && st.recvWindow >= initialWindow/2 {
 		return 0, 0, false
@@ -729,7 +759,11 @@ func (st *Stream) windowUpdateDueLocked() (delta uint32, flags uint16, ok bool) 
 // flushFlags sends the stream's SYN or ACK (and its window) alone, when
 // no frame carried it within flagD.
 func (st *Stream) flushFlags() error {
-	st.mu.Lock()
+	if !st.lockForFlags() {
+		st.mu.Unlock()
+		return nil // sent already, with a frame
+	}
+	defer st.s.wmu.Unlock()
 	if st.pend == 0 {
 		st.mu.Unlock()
 		return nil
@@ -738,8 +772,15 @@ func (st *Stream) flushFlags() error {
 	flags := st.sendFlags()
 	st.recvWindow += delta
 	st.mu.Unlock()
-	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+	if h := testHookFlagsTaken.Load(); h != nil {
+		(*h)(st)
+	}
+	return st.s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
 }
+
+// testHookFlagsTaken, set by tests only, runs in flushFlags between the
+// take of the flags and the write of their frame.
+var testHookFlagsTaken atomic.Pointer[func(*Stream)]
 
 // processFlags applies a received frame's flags. Called with st.mu held;
 // it reports whether the stream is gone from the session.
@@ -1093,11 +1134,15 @@ func (s *Session) flushWindowUpdates() {
 		}
 		s.wuMu.Unlock()
 		for _, st := range q {
+			// Taken and written under the write lock: an update may
+			// carry the stream's SYN or ACK (lockForFlags).
+			s.wmu.Lock()
 			if delta, flags, ok := st.queuedWindowUpdate(); ok {
-				// A failed write ends the session (writeFrame); the
-				// queue then drains without writing.
-				_ = s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+				// A failed write ends the session (writeFramesLocked);
+				// the queue then drains without writing.
+				_ = s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
 			}
+			s.wmu.Unlock()
 		}
 		clear(q)
 		s.wuMu.Lock()
@@ -1308,17 +1353,27 @@ func (st *Stream) Write(b []byte) (int, error) {
 	defer st.sendMu.Unlock()
 	total := 0
 	for total < len(b) {
-		st.mu.Lock()
+		// The stream's first frame takes its SYN or ACK: under the write
+		// lock from the take to the write (lockForFlags).
+		held := st.lockForFlags()
+		unlockW := func() {
+			if held {
+				st.s.wmu.Unlock()
+				held = false
+			}
+		}
 		for {
 			switch st.state {
 			case stateLocalClose, stateClosed:
 				st.mu.Unlock()
+				unlockW()
 				if st.isShutdown() {
 					return total, ErrSessionShutdown
 				}
 				return total, ErrStreamClosed
 			case stateReset:
 				st.mu.Unlock()
+				unlockW()
 				return total, ErrConnectionReset
 			}
 			if st.sendWindow > 0 {
@@ -1326,10 +1381,11 @@ func (st *Stream) Write(b []byte) (int, error) {
 			}
 			dl := st.wdl
 			st.mu.Unlock()
+			unlockW() // never wait for the window holding the link's write lock
 			if err := st.wait(st.sendNotify, dl); err != nil {
 				return total, err
 			}
-			st.mu.Lock()
+			held = st.lockForFlags()
 		}
 		n := min(int(st.sendWindow), len(b)-total)
 		flags := st.sendFlags()
@@ -1344,7 +1400,14 @@ func (st *Stream) Write(b []byte) (int, error) {
 		}
 		st.sendWindow -= uint32(n)
 		st.mu.Unlock()
-		if err := st.s.writeFrames(typeData, flags, st.id, uint32(n), b[total:total+n], window); err != nil {
+		var err error
+		if held {
+			err = st.s.writeFramesLocked(typeData, flags, st.id, uint32(n), b[total:total+n], window)
+			unlockW()
+		} else {
+			err = st.s.writeFrames(typeData, flags, st.id, uint32(n), b[total:total+n], window)
+		}
+		if err != nil {
 			return total, err
 		}
 		total += n
@@ -1366,7 +1429,10 @@ func (st *Stream) isShutdown() bool {
 // sends afterwards reset the stream). The stream leaves the session when
 // the peer's FIN arrives, or after the close timeout.
 func (st *Stream) Close() error {
-	st.mu.Lock()
+	held := st.lockForFlags() // a SYN or ACK still due rides with the FIN
+	if held {
+		defer st.s.wmu.Unlock()
+	}
 	st.readClosed = true
 	st.releaseLocked()
 	var fin, gone bool
@@ -1395,7 +1461,13 @@ func (st *Stream) Close() error {
 	if !fin {
 		return nil
 	}
-	if err := st.s.writeFrame(typeWindowUpdate, flags, st.id, 0, nil); err != nil && !errors.Is(err, ErrSessionShutdown) {
+	var err error
+	if held {
+		err = st.s.writeFramesLocked(typeWindowUpdate, flags, st.id, 0, nil, 0)
+	} else {
+		err = st.s.writeFrame(typeWindowUpdate, flags, st.id, 0, nil)
+	}
+	if err != nil && !errors.Is(err, ErrSessionShutdown) {
 		return err
 	}
 	return nil
