@@ -242,19 +242,28 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 			conn.Close()
 		}
 	}
-	if secure && d.NetDial == nil {
-		// The next tunnel's spare, made once this one has its answer (made
-		// during the upgrade, its handshake competed with the server's
-		// work for this one: measured slower).
-		d.replenish(spareKey{sni, addr})
-	}
+	keepSpares := secure && d.NetDial == nil && d.hasPool()
 	if err != nil {
+		if keepSpares {
+			d.replenish(spareKey{sni, addr})
+		}
 		if refused != nil {
 			return nil, refused
 		}
 		return nil, fmt.Errorf("open tunnel to %s: %w", addr, err)
 	}
-	return d.tunnel(conn, br, requestID), nil
+	t := d.tunnel(conn, br, requestID)
+	if keepSpares {
+		// The next tunnel's spare, made once this one has its first
+		// answer through the tunnel (Tunnel.answered): its TCP connect and
+		// TLS handshake, the client's and the server's share, then no
+		// longer compete on the same cores with the server's and the
+		// agent's work for this tunnel's first bytes (made during the
+		// upgrade, or right after it, was measured slower).
+		key := spareKey{sni, addr}
+		t.setNext(func() { d.replenish(key) })
+	}
+	return t, nil
 }
 
 // upgradeTimeout bounds a tunnel's connect, handshake and upgrade
@@ -496,6 +505,24 @@ type Tunnel struct {
 
 	rmu    sync.Mutex
 	closed error // what Read returns once the server closed
+
+	// next, when set, is called once the tunnel had its first answer:
+	// the first wait after the server's first data was read (the bytes
+	// are the caller's by then), the server's close, the connection's
+	// end, or Close. The Dialer makes the next tunnel's spare there.
+	next atomic.Pointer[func()]
+	// gotData: a data frame with bytes was read; under rmu.
+	gotData bool
+}
+
+// setNext sets what the tunnel calls once it had its first answer (next).
+func (t *Tunnel) setNext(f func()) { t.next.Store(&f) }
+
+// answered calls next, once.
+func (t *Tunnel) answered() {
+	if f := t.next.Swap(nil); f != nil {
+		(*f)()
+	}
 }
 
 // Write sends p as binary frames of at most 64 KiB.
@@ -561,6 +588,10 @@ var errIdle = errors.New("client: no bytes from the server yet")
 // answers the control frames on the way; t.rmu is held. See wait for
 // block, woke and failed.
 func (t *Tunnel) awaitData(block, woke bool, failed error) error {
+	if t.gotData {
+		t.gotData = false
+		t.answered() // the first data was the caller's; the next spare
+	}
 	if t.closed != nil {
 		return t.closed
 	}
@@ -588,6 +619,9 @@ func (t *Tunnel) awaitData(block, woke bool, failed error) error {
 			f, err = t.rd.Next()
 		}
 		if err != nil {
+			if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
+				t.answered() // the connection's end
+			}
 			if t.wr.Closed() {
 				t.closed = io.EOF // we closed; the server went
 				return io.EOF
@@ -611,6 +645,9 @@ func (t *Tunnel) awaitData(block, woke bool, failed error) error {
 			if f.Length == 0 {
 				continue
 			}
+			if t.next.Load() != nil {
+				t.gotData = true
+			}
 		case wsframe.KindText:
 			t.closed = errors.New("received invalid data from server (a text frame)")
 			_ = t.wr.Close(wsframe.CloseUnsupportedData, "")
@@ -619,6 +656,7 @@ func (t *Tunnel) awaitData(block, woke bool, failed error) error {
 			_ = t.wr.Pong(f.Control)
 		case wsframe.KindPong:
 		case wsframe.KindClose:
+			t.answered()
 			if f.Code == wsframe.CloseNormal || f.Code == wsframe.CloseNoStatus {
 				t.closed = io.EOF
 			} else {
@@ -647,7 +685,10 @@ func (t *Tunnel) CloseWrite() error {
 }
 
 // Close closes the connection.
-func (t *Tunnel) Close() error { return t.conn.Close() }
+func (t *Tunnel) Close() error {
+	t.answered()
+	return t.conn.Close()
+}
 
 // SetReadDeadline sets the read deadline of the connection.
 func (t *Tunnel) SetReadDeadline(d time.Time) error { return t.in.setDeadline(d) }
