@@ -8,11 +8,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// presign writes the URL as strings around the SDK's signer: the same
-// URL, byte for byte, as when it was built from url.Values and parsed
-// back — IPv6 endpoints and targets, a port, a session token that needs
-// escaping, maxTunnelDuration, the nonce, an access key id with /+= in
-// it (URLs recorded from that earlier implementation, commit ec30729).
+// presign's URLs are pinned byte for byte (golden URLs recorded at
+// commit ec30729): IPv6 endpoints and targets, a port, a session token
+// that needs escaping, maxTunnelDuration, the nonce, an access key id
+// with /+= in it. A change around the SDK's signer must keep them.
 func TestPresignURLBytes(t *testing.T) {
 	now := time.Date(2026, 12, 6, 17, 5, 9, 0, time.UTC)
 	tests := []struct {
