@@ -32,9 +32,10 @@ import (
 //   - Prepare: one connection made early, while something else is still
 //     in flight (open-tunnel's second look-up), for the tunnel that
 //     follows.
-//   - KeepSpares (--local-port): after each tunnel opened, a spare for
-//     the next; its number adapts (1 to maxSpares: a tunnel that found
-//     none ready raises it, one that expired unused lowers it). A spare is
+//   - KeepSpares (--local-port): once each tunnel had its first answer
+//     (Tunnel.answered), a spare for the next; its number adapts (1 to
+//     maxSpares: a tunnel that found none ready raises it, one that
+//     expired unused lowers it). A spare is
 //     closed and replaced before the server's header timeout
 //     (http.header_timeout_seconds, 10 s by default) would close it,
 //     and only while tunnels were opened within spareWarm: an idle client
@@ -105,9 +106,9 @@ func (d *Dialer) OnSpareMade(f func()) {
 
 // KeepSpares makes d keep spare connections for the names it opens
 // tunnels to, starting with dnsName's now (unless one is being made
-// already, see Prepare): after a tunnel is opened, a connection for the
-// next one is made ready. For a long-running client of many tunnels (--local-port);
-// CloseSpares ends it.
+// already, see Prepare): once a tunnel had its first answer, a
+// connection for the next one is made ready. For a long-running client
+// of many tunnels (--local-port); CloseSpares ends it.
 func (d *Dialer) KeepSpares(dnsName string) {
 	if d.NetDial != nil {
 		return
@@ -115,6 +116,7 @@ func (d *Dialer) KeepSpares(dnsName string) {
 	p := d.pool()
 	p.mu.Lock()
 	p.keep = true
+	p.lastUse = time.Now()
 	prepared := len(p.list) > 0 // the first tunnel takes it (takeSpare)
 	p.mu.Unlock()
 	if prepared {
@@ -415,10 +417,12 @@ func (d *Dialer) replenish(key spareKey) {
 	p := d.pool()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.keep || p.closed {
+	// lastUse is the last open's (takeSpare), not now: a tunnel's first
+	// answer, or its close before one (Tunnel.answered), may come long
+	// after its open, and makes no spare once spareWarm has passed.
+	if !p.keep || p.closed || time.Since(p.lastUse) >= spareWarm {
 		return
 	}
-	p.lastUse = time.Now()
 	for n := p.countLocked(key); n < p.want; n++ {
 		d.startSpareLocked(p, key, key.addr)
 	}
