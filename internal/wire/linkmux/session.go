@@ -697,6 +697,15 @@ func (st *Stream) windowDelta() uint32 {
 // frame, reads send nothing until the peer used half the protocol's
 // initial window: the first frame carries the update.
 func (st *Stream) sendWindowUpdate() error {
+	// A read that sends nothing takes no write lock (lockForFlags takes
+	// it while a SYN or ACK is due): it would wait behind any frame being
+	// written, to the write timeout on a stalled link.
+	st.mu.Lock()
+	due := st.windowUpdateWantedLocked()
+	st.mu.Unlock()
+	if !due {
+		return nil
+	}
 	held := st.lockForFlags()
 	delta, flags, ok := st.windowUpdateDueLocked()
 	st.mu.Unlock()
