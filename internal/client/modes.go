@@ -281,8 +281,18 @@ func (d *idler) next() {
 func (d *idler) waitOn() { d.step(d.wait()) }
 
 // woken is d.poll's answer to an armed wait (on the Poller's goroutine):
-// the work runs on a new goroutine.
-func (d *idler) woken(err error) { go d.step(err) }
+// the work runs on a new goroutine. When the Poller cannot watch the
+// socket (epoll_ctl failed: the kernel's watch limit reached, say; not
+// the Waiter's close), the copy waits on goroutines of its own from then
+// on, as where there is no Poller, instead of ending over it.
+func (d *idler) woken(err error) {
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		d.poll = nil
+		go d.waitOn()
+		return
+	}
+	go d.step(err)
+}
 
 // step does a work, then ends the copy or hands on the next wait.
 func (d *idler) step(waitErr error) {
