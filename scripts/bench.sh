@@ -146,13 +146,28 @@ printf '1,000 connections at once through one client, time until all echoed: dir
   "$(num "$cd0" %.2f)" "$(num "$css" %.2f)" "$(num "$cp1" %.2f)" "$(num "$cf1" %.0f)" "$(num "$cp2" %.2f)" "$(num "$cf2" %.0f)"
 m1=$(median BenchmarkConcurrentLocalPort/postern1 path-KiB/conn); m2=$(median BenchmarkConcurrentLocalPort/postern2 path-KiB/conn)
 i1=$(median BenchmarkConcurrentLocalPort/postern1 idle-path-KiB); i2=$(median BenchmarkConcurrentLocalPort/postern2 idle-path-KiB)
-ic=$(median BenchmarkConcurrentLocalPort/postern2 idle-client-KiB)
-printf 'memory (PSS): whole path per connection at 1,000: one hop %s KiB, two hops %s KiB; idle server%s: one hop %s MiB, two hops %s MiB; idle client %s MiB\n' \
-  "$(num "$m1" %.1f)" "$(num "$m2" %.1f)" " (+ agent)" "$(num "$(awk -v v="$i1" 'BEGIN{if(v!="")print v/1024}')" %.1f)" \
-  "$(num "$(awk -v v="$i2" 'BEGIN{if(v!="")print v/1024}')" %.1f)" "$(num "$(awk -v v="$ic" 'BEGIN{if(v!="")print v/1024}')" %.1f)"
-q1=n/a; q2=n/a; q3=n/a; [ -n "$cp2" ] && q1=$(ok "$cp1 <= 0.5 && $cp2 <= 0.5 && $cf1 + $cf2 == 0")
-[ -n "$m2" ] && q2=$(ok "$m1 <= 50 && $m2 <= 50"); [ -n "$ic" ] && q3=$(ok "$ic <= 15 * 1024")
-printf '  targets: 1,000 connections ≤0.5 s, none failing: %s; ≤50 KiB per connection, whole path: %s; idle client ≤15 MiB: %s\n' "$q1" "$q2" "$q3"
+# The idle client of each step: one hop's is started as the AWS tutorial
+# does (--instance-id: DescribeInstances and DescribeInstanceConnectEndpoints
+# through the SDK's ec2 client first), two hops' with --private-ip-address
+# and the endpoint given (no look-up). Its PSS, the anonymous part (the
+# client's own memory) and its RSS: its binary's pages are shared here with
+# the servers, agents and other clients of the same file (3 other processes
+# when one hop's is read, 7 when two hops' is: the PSS of the binary's
+# pages moves with that count); alone on a workstation its PSS is its RSS.
+# The target is judged on the larger PSS, and on the larger RSS beside it.
+mib() { num "$(awk -v v="$1" 'BEGIN{if(v!="")print v/1024}')" %.1f; }
+ic1=$(median BenchmarkConcurrentLocalPort/postern1 idle-client-KiB); ic2=$(median BenchmarkConcurrentLocalPort/postern2 idle-client-KiB)
+ia1=$(median BenchmarkConcurrentLocalPort/postern1 idle-client-anon-KiB); ia2=$(median BenchmarkConcurrentLocalPort/postern2 idle-client-anon-KiB)
+ir1=$(median BenchmarkConcurrentLocalPort/postern1 idle-client-alone-KiB); ir2=$(median BenchmarkConcurrentLocalPort/postern2 idle-client-alone-KiB)
+ic=$(awk -v a="$ic1" -v b="$ic2" 'BEGIN{ if (a=="" && b=="") exit; print (a=="" ? b : (b=="" || a+0 > b+0 ? a : b)) }')
+printf 'memory (PSS): whole path per connection at 1,000: one hop %s KiB, two hops %s KiB; idle server%s: one hop %s MiB, two hops %s MiB\n' \
+  "$(num "$m1" %.1f)" "$(num "$m2" %.1f)" " (+ agent)" "$(mib "$i1")" "$(mib "$i2")"
+printf '  idle client: --instance-id %s MiB, --private-ip-address %s MiB (anonymous, its own: %s and %s MiB; RSS, its PSS alone on a workstation: %s and %s MiB)\n' \
+  "$(mib "$ic1")" "$(mib "$ic2")" "$(mib "$ia1")" "$(mib "$ia2")" "$(mib "$ir1")" "$(mib "$ir2")"
+ir=$(awk -v a="$ir1" -v b="$ir2" 'BEGIN{ if (a=="" && b=="") exit; print (a=="" ? b : (b=="" || a+0 > b+0 ? a : b)) }')
+q1=n/a; q2=n/a; q3=n/a; q4=n/a; [ -n "$cp2" ] && q1=$(ok "$cp1 <= 0.5 && $cp2 <= 0.5 && $cf1 + $cf2 == 0")
+[ -n "$m2" ] && q2=$(ok "$m1 <= 50 && $m2 <= 50"); [ -n "$ic" ] && q3=$(ok "$ic <= 15 * 1024"); [ -n "$ir" ] && q4=$(ok "$ir <= 15 * 1024")
+printf '  targets: 1,000 connections ≤0.5 s, none failing: %s; ≤50 KiB per connection, whole path: %s; idle client ≤15 MiB, the larger PSS here: %s (alone, RSS: %s)\n' "$q1" "$q2" "$q3" "$q4"
 
 printf 'open-tunnel stdin/stdout, exec → first echoed byte, p50 / p99, 100 runs: one hop %s; two hops %s (process start alone, `postern version`: %s)\n' \
   "$(pp BenchmarkTunnelOpenCLI/postern1)" "$(pp BenchmarkTunnelOpenCLI/postern2)" "$(pp BenchmarkTunnelOpenCLI/exec)"

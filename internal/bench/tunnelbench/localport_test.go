@@ -243,7 +243,11 @@ func BenchmarkTunnelThroughputCLI(b *testing.B) {
 // each echoing one byte, for each path (direct and ssh -L: the time only). It reports the time until every
 // connection had its echo (open-s), failures, the idle path's memory
 // before (client, and server plus agent: idle-client-KiB, idle-path-KiB,
-// PSS) and the whole path's PSS growth per open connection
+// PSS; and of the client: idle-client-anon-KiB, the anonymous part of its
+// PSS, its own memory; idle-client-file-KiB, the binary's pages it mapped,
+// its share of them; idle-client-alone-KiB, its RSS, what its PSS reads
+// with no other process of the same binary, as on a workstation: see
+// memParts) and the whole path's PSS growth per open connection
 // (path-KiB/conn: client + server + agent), and how the burst went: the
 // median and 99th percentile of the time to each echo (echo-p50-ms,
 // echo-p99-ms) and the longest time in which no connection had its echo
@@ -370,6 +374,15 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 				return m
 			}
 			before := pss()
+			// What the idle client's PSS is made of: its own memory
+			// (anonymous: heap, stacks, the runtime) and the binary's
+			// pages it mapped, which it shares here with the server,
+			// the agent and the other client (the same file) and would
+			// not on a workstation: there its PSS is its RSS.
+			idleClient, err := readMemParts(lc.p.Cmd.Process.Pid)
+			if err != nil {
+				b.Fatal(err)
+			}
 			cpuBefore := map[string]time.Duration{}
 			for k, p := range procs {
 				cpuBefore[k] = procstat.CPUTime(p.Cmd.Process.Pid)
@@ -409,10 +422,106 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			b.ReportMetric(float64(p99)/float64(time.Millisecond), "echo-p99-ms")
 			b.ReportMetric(float64(stall)/float64(time.Millisecond), "max-stall-ms")
 			b.ReportMetric(float64(before["client"]), "idle-client-KiB")
+			b.ReportMetric(float64(idleClient.anon), "idle-client-anon-KiB")
+			b.ReportMetric(float64(idleClient.file), "idle-client-file-KiB")
+			b.ReportMetric(float64(idleClient.rss), "idle-client-alone-KiB")
 			b.ReportMetric(float64(idle), "idle-path-KiB")
 			b.ReportMetric(float64(grow)/open, "path-KiB/conn")
-			b.Logf("N=%d opened in %v; PSS before %v, after %v (KiB)", n, took.Round(time.Millisecond), before, after)
+			b.Logf("N=%d opened in %v; PSS before %v, after %v (KiB); idle client %+v (KiB)", n, took.Round(time.Millisecond), before, after, idleClient)
 		})
+	}
+}
+
+// memParts is a process's memory in KiB, from /proc/PID/smaps_rollup:
+// its PSS; the anonymous part of the PSS (heap, goroutine stacks, the Go
+// runtime's own: the process's memory); the file-backed part (the pages
+// of its binary it has mapped, divided among the processes that map them
+// too, clean and the kernel's to reclaim); and its RSS, which is what its
+// PSS reads when no other process maps the same binary (a client alone on
+// a workstation).
+type memParts struct {
+	pss, anon, file, rss int64
+}
+
+// readMemParts reads pid's memParts.
+func readMemParts(pid int) (memParts, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return memParts{}, err
+	}
+	defer f.Close()
+	m, err := parseMemParts(f)
+	if err != nil {
+		return memParts{}, fmt.Errorf("/proc/%d/smaps_rollup: %w", pid, err)
+	}
+	return m, nil
+}
+
+// parseMemParts reads a smaps_rollup file's Pss, Pss_Anon, Pss_File and
+// Rss lines (Linux 5.14 and later have the two split ones).
+func parseMemParts(r io.Reader) (memParts, error) {
+	var m memParts
+	fields := map[string]*int64{"Pss": &m.pss, "Pss_Anon": &m.anon, "Pss_File": &m.file, "Rss": &m.rss}
+	seen := map[string]bool{}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return memParts{}, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		dst := fields[k]
+		if !ok || dst == nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return memParts{}, fmt.Errorf("%s: %w", k, err)
+		}
+		*dst, seen[k] = n, true
+	}
+	for k := range fields {
+		if !seen[k] {
+			return memParts{}, fmt.Errorf("no %s line", k)
+		}
+	}
+	return m, nil
+}
+
+func TestMemParts(t *testing.T) {
+	const rollup = `00400000-7ffe21058000 ---p 00000000 00:00 0                              [rollup]
+Rss:               54388 kB
+Pss:               31935 kB
+Pss_Dirty:         31934 kB
+Pss_Anon:          15724 kB
+Pss_File:          16211 kB
+Pss_Shmem:             0 kB
+Anonymous:         15724 kB
+`
+	for _, tc := range []struct {
+		name, in string
+		want     memParts
+		err      bool
+	}{
+		{"a rollup", rollup, memParts{pss: 31935, anon: 15724, file: 16211, rss: 54388}, false},
+		{"an old kernel: no Pss_Anon", strings.Replace(rollup, "Pss_Anon:", "Pss_Anonx:", 1), memParts{}, true},
+		{"not a number", strings.Replace(rollup, "31935 kB", "many kB", 1), memParts{}, true},
+		{"empty", "", memParts{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseMemParts(strings.NewReader(tc.in))
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("parseMemParts = %+v, %v; want %+v, error %t", got, err, tc.want, tc.err)
+			}
+		})
+	}
+	// This process's own: the parts add up to its PSS (no shared memory
+	// here), which is at most its RSS.
+	m, err := readMemParts(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.anon <= 0 || m.file <= 0 || m.pss > m.rss || m.anon+m.file > m.pss+1 || m.anon+m.file < m.pss-1 {
+		t.Fatalf("this process's memory reads %+v", m)
 	}
 }
 
