@@ -150,10 +150,10 @@ i1=$(median BenchmarkConcurrentLocalPort/postern1 idle-path-KiB); i2=$(median Be
 # does (--instance-id: DescribeInstances and DescribeInstanceConnectEndpoints
 # through the SDK's ec2 client first), two hops' with --private-ip-address
 # and the endpoint given (no look-up). Its PSS, the anonymous part (the
-# client's own memory) and its RSS: its binary's pages are shared here with
-# the servers, agents and other clients of the same file (3 other processes
-# when one hop's is read, 7 when two hops' is: the PSS of the binary's
-# pages moves with that count); alone on a workstation its PSS is its RSS.
+# client's own memory) and its RSS: the clients run the client build (what
+# workstations install), whose pages they share here with the other
+# clients of the same file (the PSS of the binary's pages moves with that
+# count); alone on a workstation its PSS is its RSS.
 # The target is judged on the larger PSS, and on the larger RSS beside it.
 mib() { num "$(awk -v v="$1" 'BEGIN{if(v!="")print v/1024}')" %.1f; }
 ic1=$(median BenchmarkConcurrentLocalPort/postern1 idle-client-KiB); ic2=$(median BenchmarkConcurrentLocalPort/postern2 idle-client-KiB)

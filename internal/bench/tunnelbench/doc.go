@@ -18,7 +18,8 @@
 // The benchmarks (all on loopback, kernel-chosen ports). Those on the
 // binaries as a user runs them (`postern server`, whose embedded agent is
 // the one-hop path, `postern endpoint-agent` for two hops, and one
-// `postern ec2-instance-connect open-tunnel --local-port` per path):
+// `postern ec2-instance-connect open-tunnel --local-port` per path, the
+// client build's, what workstations install: make client):
 //
 //	BenchmarkTunnelThroughputCLI  up/… and down/… through a local
 //	                           connection, with the CPU of the path's

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/internal/testutil/posternbin"
 	"github.com/postern/postern/internal/testutil/procstat"
 )
 
@@ -32,7 +33,9 @@ func startLocalClient(b testing.TB, env []string, args ...string) *localClient {
 		port := freePort(b)
 		a := append(append([]string{"ec2-instance-connect", "open-tunnel"}, args...),
 			"--local-port", strconv.Itoa(port), "--max-websocket-connections", "100000")
-		p := startProc(b, env, a...)
+		// The client build (make client, postern-client-OS-ARCH): what
+		// workstations install.
+		p := posternbin.StartBinary(b, posternbin.ClientPath(b), env, a...)
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
 			if strings.Contains(p.Out.String(), "Listening for connections on port") {

@@ -108,7 +108,13 @@ type Proc struct {
 // SIGTERM, then SIGKILL after 20 s.
 func Start(tb testing.TB, env []string, args ...string) *Proc {
 	tb.Helper()
-	p := &Proc{Cmd: exec.Command(Path(tb), args...), Out: &syncbuf.Buffer{}, Done: make(chan struct{})}
+	return StartBinary(tb, Path(tb), env, args...)
+}
+
+// StartBinary is Start of the binary at bin (ClientPath's, say).
+func StartBinary(tb testing.TB, bin string, env []string, args ...string) *Proc {
+	tb.Helper()
+	p := &Proc{Cmd: exec.Command(bin, args...), Out: &syncbuf.Buffer{}, Done: make(chan struct{})}
 	p.Cmd.Env = env
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
 	if err := p.Cmd.Start(); err != nil {
