@@ -149,17 +149,7 @@ func TestNextSpareAfterTheFirstAnswer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newAnswerServer(t, false)
-			d := s.dialer()
-			d.KeepSpares("example.com")
-			defer d.CloseSpares()
-			s.nextAccepted(t)
-			readSpare(t, d)
-			tun, err := d.Dial(context.Background(), target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tun.Close()
+			s, d, tun := tunnelOnKeptSpare(t)
 			if n := spares(d); n != 0 {
 				t.Fatalf("%d spares right after the upgrade, want 0 until the tunnel's first answer", n)
 			}
@@ -222,4 +212,23 @@ func TestNextSpareWithoutATunnel(t *testing.T) {
 			t.Error("a Dialer without spares made a pool")
 		}
 	})
+}
+
+// tunnelOnKeptSpare opens a tunnel on the spare of a Dialer that keeps
+// spares (KeepSpares) for a new answerServer; the tunnel, then the
+// Dialer's spares, are closed when the test ends.
+func tunnelOnKeptSpare(t *testing.T) (*answerServer, *Dialer, *Tunnel) {
+	t.Helper()
+	s := newAnswerServer(t, false)
+	d := s.dialer()
+	d.KeepSpares("example.com")
+	t.Cleanup(d.CloseSpares)
+	s.nextAccepted(t)
+	readSpare(t, d)
+	tun, err := d.Dial(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tun.Close() })
+	return s, d, tun
 }

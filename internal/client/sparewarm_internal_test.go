@@ -39,17 +39,7 @@ func TestNextSpareNotAfterWarm(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newAnswerServer(t, false)
-			d := s.dialer()
-			d.KeepSpares("example.com")
-			defer d.CloseSpares()
-			s.nextAccepted(t)
-			readSpare(t, d)
-			tun, err := d.Dial(context.Background(), target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tun.Close()
+			s, d, tun := tunnelOnKeptSpare(t)
 			if n := spares(d); n != 0 {
 				t.Fatalf("%d spares before the first answer, want 0", n)
 			}
@@ -71,17 +61,7 @@ func TestNextSpareNotAfterWarm(t *testing.T) {
 // end, Close from several goroutines at once): not a pool look-up per
 // wait on the copy's path.
 func TestNextSpareCalledOnce(t *testing.T) {
-	s := newAnswerServer(t, false)
-	d := s.dialer()
-	d.KeepSpares("example.com")
-	defer d.CloseSpares()
-	s.nextAccepted(t)
-	readSpare(t, d)
-	tun, err := d.Dial(context.Background(), target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tun.Close()
+	s, d, tun := tunnelOnKeptSpare(t)
 	orig := tun.next.Load()
 	if orig == nil {
 		t.Fatal("a tunnel of a Dialer keeping spares has nothing to call after its first answer")
@@ -116,17 +96,7 @@ func TestNextSpareCalledOnce(t *testing.T) {
 // A read deadline that passes before the server answered is no answer:
 // the tunnel goes on, and its spare is made once the answer comes.
 func TestNextSpareNotOnADeadline(t *testing.T) {
-	s := newAnswerServer(t, false)
-	d := s.dialer()
-	d.KeepSpares("example.com")
-	defer d.CloseSpares()
-	s.nextAccepted(t)
-	readSpare(t, d)
-	tun, err := d.Dial(context.Background(), target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tun.Close()
+	s, d, tun := tunnelOnKeptSpare(t)
 	buf := make([]byte, 8)
 	_ = tun.SetReadDeadline(time.Unix(1, 0))
 	if _, err := tun.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
