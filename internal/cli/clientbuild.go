@@ -35,7 +35,7 @@ func serverOnlyCommands(*Env) []*cobra.Command {
 	for _, c := range serverOnly {
 		cmds = append(cmds, &cobra.Command{
 			Use: c.name, Short: c.short, Long: notInClientBuild(c.name),
-			Hidden: true, DisableFlagParsing: true,
+			Hidden: true, DisableFlagParsing: true, Annotations: map[string]string{notInBuild: "client"},
 			RunE: func(*cobra.Command, []string) error { return usageErr("%s", notInClientBuild(c.name)) },
 		})
 	}

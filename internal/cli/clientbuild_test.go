@@ -30,6 +30,9 @@ func TestClientBuildLeavesOutServerCommands(t *testing.T) {
 		{"global option first", []string{"--region", "us-east-1", "server"}},
 		{"migrate", []string{"migrate", "--database", "sqlite"}},
 		{"endpoint-agent", []string{"endpoint-agent", "--join-token", "PJT1.x"}},
+		{"help server", []string{"help", "server"}},
+		{"help migrate", []string{"help", "migrate"}},
+		{"help endpoint-agent", []string{"help", "endpoint-agent"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,8 +42,11 @@ func TestClientBuildLeavesOutServerCommands(t *testing.T) {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, cli.ExitUsage, stderr.String())
 			}
 			cmd := tt.args[0]
-			if cmd == "--region" {
+			switch cmd {
+			case "--region":
 				cmd = tt.args[2]
+			case "help":
+				cmd = tt.args[1]
 			}
 			for _, want := range []string{"`postern " + cmd + "` is not in this build", "client build", "full build of postern"} {
 				if !strings.Contains(stderr.String(), want) {

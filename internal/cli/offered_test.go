@@ -265,9 +265,14 @@ func TestServedOperationsDocumented(t *testing.T) {
 }
 
 // TestVersion: `postern --version` and `postern version` print as `aws
-// --version` does: postern/VERSION Go/x.y.z os/arch.
+// --version` does: postern/VERSION Go/x.y.z os/arch, and the client
+// build (-tags postern_client) says so after it: build/client.
 func TestVersion(t *testing.T) {
-	re := regexp.MustCompile(`^postern/` + regexp.QuoteMeta(Version) + ` Go/\d+\.\d+(\.\d+)?\S* [a-z0-9]+/[a-z0-9]+\n$`)
+	build := ""
+	if ClientBuild {
+		build = " build/client"
+	}
+	re := regexp.MustCompile(`^postern/` + regexp.QuoteMeta(Version) + ` Go/\d+\.\d+(\.\d+)?\S* [a-z0-9]+/[a-z0-9]+` + regexp.QuoteMeta(build) + `\n$`)
 	for _, args := range [][]string{
 		{"--version"}, {"version"}, {"--region", "us-east-1", "--version"},
 		// As `aws ec2 --version`: a global option, after any command.

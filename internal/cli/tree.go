@@ -69,7 +69,7 @@ func buildTree(env *Env, expand func(root *cobra.Command) func(service string) (
 	pf.BoolVar(&env.g.noVerifySSL, "no-verify-ssl", false, "do not verify TLS certificates")
 	pf.BoolVar(&env.g.debug, "debug", false, "log requests and responses to stderr")
 	addVersionFlag(root)
-	root.SetHelpCommand(helpCommand())
+	root.SetHelpCommand(notInBuildHelp(helpCommand()))
 
 	// Postern's own commands.
 	root.AddCommand(
@@ -103,6 +103,24 @@ func buildTree(env *Env, expand func(root *cobra.Command) func(service string) (
 	root.InitDefaultCompletionCmd()
 	finishTree(root)
 	return root
+}
+
+// notInBuild annotates a command this build leaves out (clientbuild.go):
+// it runs nothing, and its help is its refusal.
+const notInBuild = "postern/not-in-build"
+
+// notInBuildHelp makes the help command's `postern help CMD`, for a
+// command this build leaves out, the same usage error (exit 252) as
+// `postern CMD`, rather than a help page and exit 0.
+func notInBuildHelp(help *cobra.Command) *cobra.Command {
+	run := help.RunE
+	help.RunE = func(c *cobra.Command, args []string) error {
+		if cmd, _, err := c.Root().Find(args); err == nil && cmd.Annotations[notInBuild] != "" {
+			return cmd.RunE(cmd, nil)
+		}
+		return run(c, args)
+	}
+	return help
 }
 
 // awsServices are the AWS services the CLI offers, each with its SDK

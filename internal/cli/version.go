@@ -10,9 +10,15 @@ import (
 
 // versionString is the `postern --version` line, laid out as `aws
 // --version`'s: postern/VERSION Go/x.y.z os/arch. The API calls' User-Agent
-// carries postern/VERSION too (LoadAWSConfig).
+// carries postern/VERSION too (LoadAWSConfig). The client build (-tags
+// postern_client) adds build/client, so that a user can tell it from the
+// full build, which alone has server, migrate and endpoint-agent.
 func versionString() string {
-	return fmt.Sprintf("postern/%s Go/%s %s/%s", Version, strings.TrimPrefix(runtime.Version(), "go"), runtime.GOOS, runtime.GOARCH)
+	v := fmt.Sprintf("postern/%s Go/%s %s/%s", Version, strings.TrimPrefix(runtime.Version(), "go"), runtime.GOOS, runtime.GOARCH)
+	if ClientBuild {
+		v += " build/client"
+	}
+	return v
 }
 
 // addVersionFlag gives root the AWS CLI's --version option (no -v), a
