@@ -9,10 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readFD and peekFD: see sockio_linux.go. Elsewhere they are ordinary
+// recvNowFD and peekFD: see sockio_linux.go. Elsewhere they are ordinary
 // system calls (raw ones are not the platform's interface).
-func readFD(fd uintptr, p []byte) (int, syscall.Errno) {
-	n, err := unix.Read(int(fd), p)
+func recvNowFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	n, _, err := unix.Recvfrom(int(fd), p, unix.MSG_DONTWAIT)
 	if err != nil {
 		return 0, errnoOf(err)
 	}

@@ -17,15 +17,16 @@ var ErrWouldBlock = errors.New("sockio: nothing to read yet")
 // waiting: n bytes, io.EOF at the peer's end, ErrWouldBlock when it has
 // nothing yet, or the socket's error (an *os.SyscallError, such as a
 // reset's ECONNRESET, or rc's own error when the connection was closed
-// here). A p of no bytes reads nothing: 0, nil. On Linux the read(2) is a
-// raw system call (see the package comment): the runtime's monitor
-// thread is not woken.
+// here). A p of no bytes reads nothing: 0, nil. The read is a recvfrom(2)
+// with MSG_DONTWAIT: it never waits, even on a socket in blocking mode.
+// On Linux it is a raw system call (see the package comment): the
+// runtime's monitor thread is not woken.
 func ReadNow(rc syscall.RawConn, p []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	cerr := rc.Read(func(fd uintptr) bool {
 		for {
-			n, errno = readFD(fd, p)
+			n, errno = recvNowFD(fd, p)
 			if errno != syscall.EINTR {
 				return true // never park
 			}

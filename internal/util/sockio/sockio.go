@@ -21,11 +21,12 @@
 // the connection's own Read and Write.
 //
 // ReadNow and ReadableNow (Unix) read or peek at a socket without
-// waiting, for a caller that waits elsewhere; they make the same raw
-// system calls on Linux (readFD, peekFD: the package's one place for
-// them) and x/sys/unix's elsewhere. Unsent (Linux) reads a socket's send
-// queue with a raw ioctl(2), for linkmux's receive loop, which asks it for
-// every window update it owes.
+// waiting, for a caller that waits elsewhere: recvfrom(2) with
+// MSG_DONTWAIT (recvNowFD, peekFD), which never waits even on a socket in
+// blocking mode; raw system calls on Linux, x/sys/unix's elsewhere.
+// WriteNow (Linux) is a raw sendto(2) with MSG_DONTWAIT (sendNowFD).
+// Unsent (Linux) reads a socket's send queue with a raw ioctl(2), for
+// linkmux's receive loop, which asks it for every window update it owes.
 package sockio
 
 import (

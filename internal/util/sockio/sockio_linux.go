@@ -12,10 +12,34 @@ import (
 const raw = true
 
 // readFD is read(2) on fd as a raw system call (see the package comment):
-// the one place the package, and ReadNow for the client, read a socket.
-// The socket is non-blocking: the call never waits.
+// Socket's reads. The socket is non-blocking: the call never waits.
 func readFD(fd uintptr, p []byte) (int, syscall.Errno) {
 	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), 0
+}
+
+// recvNowFD is recvfrom(2) of up to len(p) bytes with MSG_DONTWAIT on fd
+// as a raw system call: ReadNow's read, which never waits even on a
+// socket in blocking mode (a raw read(2) there would stall the thread and
+// the runtime's P with it).
+func recvNowFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
+		syscall.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), 0
+}
+
+// sendNowFD is sendto(2) with MSG_DONTWAIT on fd as a raw system call:
+// WriteNow's write, which never waits even on a socket in blocking mode
+// (EAGAIN when it has no room).
+func sendNowFD(fd uintptr, p []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
+		syscall.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -102,9 +126,9 @@ func (s Socket) wait() error {
 	return nil
 }
 
-// writeFD is write(2) on fd as a raw system call: the one place the
-// package, and WriteNow, write a socket. The socket is non-blocking: the
-// call never waits (EAGAIN when it has no room).
+// writeFD is write(2) on fd as a raw system call: Socket's writes. The
+// socket is non-blocking: the call never waits (EAGAIN when it has no
+// room).
 func writeFD(fd uintptr, p []byte) (int, syscall.Errno) {
 	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 	if e != 0 {

@@ -5,8 +5,8 @@ import (
 	"syscall"
 )
 
-// WriteNowWorks says WriteNow writes here (Linux: a raw, non-blocking
-// write(2)); elsewhere it writes nothing and callers keep to blocking
+// WriteNowWorks says WriteNow writes here (Linux: a raw sendto(2) with
+// MSG_DONTWAIT); elsewhere it writes nothing and callers keep to blocking
 // writes.
 const WriteNowWorks = true
 
@@ -20,7 +20,7 @@ func WriteNow(rc syscall.RawConn, p []byte) (n int, err error) {
 	var errno syscall.Errno
 	cerr := rc.Write(func(fd uintptr) bool {
 		for n < len(p) {
-			r, e := writeFD(fd, p[n:])
+			r, e := sendNowFD(fd, p[n:])
 			switch e {
 			case 0:
 				n += r
