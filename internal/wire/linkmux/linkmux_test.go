@@ -682,6 +682,8 @@ func TestProtocolErrors(t *testing.T) {
 		// this side opens later would take the peer's place.
 		"own-id":  {0, typeWindowUpdate, 0, flagSYN, 0, 0, 0, 2, 0, 0, 0, 0},
 		"zero-id": {0, typeWindowUpdate, 0, flagSYN, 0, 0, 0, 0, 0, 0, 0, 0},
+		// A window beyond a uint32 (the initial one and 4 GiB more).
+		"window-overflow": {0, typeWindowUpdate, 0, flagSYN, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff},
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {

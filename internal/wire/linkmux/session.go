@@ -715,10 +715,16 @@ func (st *Stream) sendWindowUpdate() error {
 	if !ok {
 		return nil
 	}
+	return st.s.writeHeld(held, typeWindowUpdate, flags, st.id, delta, nil, 0)
+}
+
+// writeHeld is writeFramesLocked when the caller holds the write lock
+// already (held: lockForFlags took it), writeFrames otherwise.
+func (s *Session) writeHeld(held bool, typ byte, flags uint16, id, length uint32, body []byte, window uint32) error {
 	if held {
-		return st.s.writeFramesLocked(typeWindowUpdate, flags, st.id, delta, nil, 0)
+		return s.writeFramesLocked(typ, flags, id, length, body, window)
 	}
-	return st.s.writeFrame(typeWindowUpdate, flags, st.id, delta, nil)
+	return s.writeFrames(typ, flags, id, length, body, window)
 }
 
 // lockForFlags locks st.mu and, while the stream's SYN or ACK is still
@@ -753,14 +759,11 @@ func (st *Stream) lockForFlags() bool {
 // Called with st.mu held, and with the session's write lock while a SYN
 // or ACK is due (lockForFlags).
 func (st *Stream) windowUpdateDueLocked() (delta uint32, flags uint16, ok bool) {
-	if st.pend != 0 && st.recvWindow >= initialWindow/2 {
+	if !st.windowUpdateWantedLocked() {
 		return 0, 0, false
 	}
 	delta = st.windowDelta()
 	flags = st.sendFlags()
-	if delta < st.s.window/2 && flags == 0 {
-		return 0, 0, false
-	}
 	st.recvWindow += delta
 	return delta, flags, true
 }
@@ -841,6 +844,11 @@ func (st *Stream) stopTimers() {
 func (st *Stream) incrSendWindow(flags uint16, n uint32) error {
 	st.mu.Lock()
 	gone, err := st.processFlags(flags)
+	if err == nil && st.sendWindow+n < st.sendWindow {
+		// More than 4 GiB outstanding: a peer's window is at most that
+		// (yamux's is a uint32); wrapped, this side would stall.
+		err = fmt.Errorf("%w: a window update on stream %d overflows its window", ErrProtocol, st.id)
+	}
 	st.sendWindow += n
 	st.mu.Unlock()
 	if gone {
@@ -1105,8 +1113,11 @@ func (st *Stream) updateWindowFromLoop() {
 	}
 }
 
-// windowUpdateWantedLocked reports whether windowUpdateDueLocked would
-// send an update, changing nothing. Called with st.mu held.
+// windowUpdateWantedLocked reports whether a window update is due (the
+// one windowUpdateDueLocked takes), changing nothing: while the stream's
+// SYN or ACK waits, once the peer used half the protocol's initial
+// window; after, once half the stream's window can be given back. Called
+// with st.mu held.
 func (st *Stream) windowUpdateWantedLocked() bool {
 	if st.pend != 0 {
 		return st.recvWindow < initialWindow/2
@@ -1409,13 +1420,8 @@ func (st *Stream) Write(b []byte) (int, error) {
 		}
 		st.sendWindow -= uint32(n)
 		st.mu.Unlock()
-		var err error
-		if held {
-			err = st.s.writeFramesLocked(typeData, flags, st.id, uint32(n), b[total:total+n], window)
-			unlockW()
-		} else {
-			err = st.s.writeFrames(typeData, flags, st.id, uint32(n), b[total:total+n], window)
-		}
+		err := st.s.writeHeld(held, typeData, flags, st.id, uint32(n), b[total:total+n], window)
+		unlockW()
 		if err != nil {
 			return total, err
 		}
@@ -1470,13 +1476,7 @@ func (st *Stream) Close() error {
 	if !fin {
 		return nil
 	}
-	var err error
-	if held {
-		err = st.s.writeFramesLocked(typeWindowUpdate, flags, st.id, 0, nil, 0)
-	} else {
-		err = st.s.writeFrame(typeWindowUpdate, flags, st.id, 0, nil)
-	}
-	if err != nil && !errors.Is(err, ErrSessionShutdown) {
+	if err := st.s.writeHeld(held, typeWindowUpdate, flags, st.id, 0, nil, 0); err != nil && !errors.Is(err, ErrSessionShutdown) {
 		return err
 	}
 	return nil
