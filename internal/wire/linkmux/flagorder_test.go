@@ -3,8 +3,11 @@ package linkmux
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/internal/testutil/goroutines"
 )
 
 // A stream's SYN leaves before any other frame of the stream, even when
@@ -15,9 +18,9 @@ import (
 // timer's take of the SYN and the write of its frame; the raw peer must
 // see the SYN first and then every byte. (Before, the Write's data frame
 // left first: TestInteropWithUpstream hung about once in 100 runs under
-// -race that way.) The Write is given 200 ms in the gap: it cannot end
-// there now (the timer holds the link's write lock from the take), and
-// ended at once before.
+// -race that way.) The gap lasts until the Write ended or waits for the
+// link's write lock: it cannot end there now (the timer holds the lock
+// from the take), and ended at once before.
 func TestSYNLeavesFirst(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -49,10 +52,24 @@ func TestSYNLeavesFirst(t *testing.T) {
 					}
 					wrote <- err
 				}()
-				select { // the Write gets its chance to overtake the SYN
-				case err := <-wrote:
-					wrote <- err
-				case <-time.After(200 * time.Millisecond):
+				// The Write gets its chance to overtake the SYN: the gap
+				// lasts until it ended or waits for the link's write
+				// lock, which the timer holds.
+				if !goroutines.Eventually(func() bool {
+					select {
+					case err := <-wrote:
+						wrote <- err
+						return true
+					default:
+					}
+					for _, g := range goroutines.Running(t, "linkmux.(*Stream).Write") {
+						if strings.Contains(g, "sync.(*Mutex).") {
+							return true
+						}
+					}
+					return false
+				}) {
+					t.Error("the Write neither ended nor waited for the write lock")
 				}
 			}
 			testHookFlagsTaken.Store(&hook)

@@ -102,8 +102,10 @@ func TestWriteDeadlineMovedOncePerSlack(t *testing.T) {
 			}
 			end := time.Now()
 			sets := c.deadlines()
-			if end.Sub(start) < RearmSlack && len(sets) != 1 {
-				t.Fatalf("%d frames in %v set the write deadline %d times, want once", frames, end.Sub(start), len(sets))
+			// Once, or on a machine so slow the frames took more than
+			// RearmSlack, once more per RearmSlack at most.
+			if most := 1 + int(end.Sub(start)/RearmSlack); len(sets) > most {
+				t.Fatalf("%d frames in %v set the write deadline %d times, want at most %d", frames, end.Sub(start), len(sets), most)
 			}
 			if d := sets[0]; d.Before(start.Add(WriteTimeout)) || d.After(end.Add(WriteTimeout)) {
 				t.Fatalf("write deadline %v, want WriteTimeout after the first write (%v..%v)", d, start.Add(WriteTimeout), end.Add(WriteTimeout))
