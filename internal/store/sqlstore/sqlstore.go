@@ -140,6 +140,9 @@ type Store struct {
 	// carrier names this process in the journal of open tunnels
 	// (unclosed.go).
 	carrier atomic.Pointer[string]
+	// presignUses remembers the replay guard's committed rows
+	// (presigncache.go).
+	presignUses presignCache
 
 	closeOnce sync.Once
 	closeErr  error

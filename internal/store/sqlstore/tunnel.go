@@ -266,7 +266,8 @@ func (r *repo) DeleteExpiredJoinTokens(ctx context.Context, before time.Time) (i
 // RecordPresignUse implements store.PresignUses. The INSERT … ON CONFLICT
 // DO NOTHING that changes a row is the first use, and the record is the
 // one it stored; otherwise the stored record is read back in the same
-// transaction.
+// transaction. Outside InTx, a use of a URL whose record this process
+// already saw committed is answered from memory (presigncache.go).
 func (r *repo) RecordPresignUse(ctx context.Context, u store.PresignUse) (store.PresignUse, bool, error) {
 	return r.recordPresignUse(ctx, u, r.writeQuiet)
 }
@@ -288,6 +289,18 @@ func (s *Store) RecordPresignUseUnsynced(ctx context.Context, u store.PresignUse
 // recordPresignUse is RecordPresignUse, its write run by write.
 func (r *repo) recordPresignUse(ctx context.Context, u store.PresignUse,
 	write func(ctx context.Context, fn func(q querier) error) error) (store.PresignUse, bool, error) {
+	// Outside a caller's transaction, a URL whose use this process saw
+	// committed is answered from memory (presigncache.go).
+	cacheable := r.tx == nil && r.s.bound(ctx) == nil
+	now := u.FirstUsedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if cacheable {
+		if first, ok := r.s.presignUses.get(u.SignatureHash, now); ok {
+			return first, false, nil
+		}
+	}
 	var first store.PresignUse
 	var isFirst bool
 	err := write(ctx, func(q querier) error {
@@ -323,6 +336,9 @@ func (r *repo) recordPresignUse(ctx context.Context, u store.PresignUse,
 	if err != nil {
 		return store.PresignUse{}, false, r.fail(err, "record presigned URL use from %s", u.SourceIP)
 	}
+	if cacheable {
+		r.s.presignUses.put(first, now)
+	}
 	return first, isFirst, nil
 }
 
@@ -333,6 +349,7 @@ func (r *repo) DeleteExpiredPresignUses(ctx context.Context, before time.Time) (
 	if err != nil {
 		return 0, r.fail(err, "delete presigned URL uses expired before %s", before.UTC().Format(time.RFC3339))
 	}
+	r.s.presignUses.forget(before)
 	return n, nil
 }
 
