@@ -28,6 +28,7 @@ import (
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/idlemem"
+	"github.com/postern/postern/internal/util/textpages"
 )
 
 // tunnelShortcut is `postern tunnel`, open-tunnel under a shorter name.
@@ -362,10 +363,16 @@ const burstQuiet = 250 * time.Millisecond
 // collection, then debug.FreeOSMemory's (which returns every free page).
 // Two, because a collection only moves what the sync.Pools hold (the
 // tunnels' 64 KiB buffers, crypto/tls's and the WebSocket library's) to
-// their victim caches; the next one frees it.
+// their victim caches; the next one frees it. Then the pages of the
+// binary the start, the look-up and the burst ran, which the process
+// would keep mapped for as long as it lives (textpages: most of an idle
+// client's resident memory); what runs next maps its pages again from
+// the page cache. Its error is ignored: the pages stay mapped then, as
+// before it.
 func releaseMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()
+	_, _ = textpages.Release()
 }
 
 // burstRelease is the least time between two of releaseAfterBurst's

@@ -1,0 +1,157 @@
+//go:build linux
+
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// TestReleaseMemoryReleasesBinaryPages: releaseMemory, the idle client's
+// release, also takes the pages of the binary that a tunnel ran out of the
+// process's resident memory (at least a quarter of them: what runs on at
+// once, and what shares its page-cache piece, comes back), and the client
+// still works after it: a second tunnel, through the same code, carries
+// its bytes as the first did, and what the process wrote before (the
+// first tunnel's output, a heap value) reads back the same.
+func TestReleaseMemoryReleasesBinaryPages(t *testing.T) {
+	// The tunnel server: a real TLS server that echoes the tunnel's first
+	// message, then closes.
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/openTunnel" {
+			http.NotFound(w, r)
+			return
+		}
+		conn, _, _, err := ws.UpgradeHTTP(r, w)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		msg, err := wsutil.ReadClientBinary(conn)
+		if err != nil {
+			return
+		}
+		_ = wsutil.WriteServerBinary(conn, msg)
+		_ = ws.WriteFrame(conn, ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOME", dir)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEXTRELEASE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	for _, v := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "POSTERN_ALLOW_AWS"} {
+		t.Setenv(v, "")
+	}
+	addr := srv.Listener.Addr().String()
+	tunnel := func(in string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var stdout, stderr strings.Builder
+		args := []string{"--region", "us-east-1", "--endpoint-url", "https://" + addr, "--ca-bundle", ca,
+			"ec2-instance-connect", "open-tunnel", "--private-ip-address", "10.0.0.5", "--instance-connect-endpoint-id", "eice-1",
+			"--instance-connect-endpoint-dns-name", addr}
+		if code := Main(ctx, args, strings.NewReader(in), &stdout, &stderr); code != 0 {
+			t.Fatalf("open-tunnel: exit %d: %s", code, stderr.String())
+		}
+		return stdout.String()
+	}
+
+	first := tunnel("before the release")
+	kept := bytes.Repeat([]byte{0x5a}, 1<<16)
+	buf := make([]byte, 1<<20)
+	before := binaryResidentKiB(t, smapsNow(t, buf))
+	releaseMemory()
+	after := binaryResidentKiB(t, smapsNow(t, buf))
+	t.Logf("the binary's resident pages: %d KiB before releaseMemory, %d after", before, after)
+	if before < 1024 {
+		t.Fatalf("the binary has %d KiB resident before the release: are its mappings found?", before)
+	}
+	if after > before*3/4 {
+		t.Errorf("the binary's resident pages went from %d KiB to %d over releaseMemory, want at most three quarters", before, after)
+	}
+
+	if second := tunnel("after the release"); first != "before the release" || second != "after the release" {
+		t.Errorf("the tunnels carried %q (before the release) and %q (after)", first, second)
+	}
+	if !bytes.Equal(kept, bytes.Repeat([]byte{0x5a}, 1<<16)) {
+		t.Error("a heap value written before the release reads otherwise after it")
+	}
+}
+
+// smapsNow reads /proc/self/smaps into buf with bare system calls: the
+// less code the reading runs, the fewer of the binary's pages it maps
+// again right after a release.
+func smapsNow(t *testing.T, buf []byte) []byte {
+	t.Helper()
+	fd, err := syscall.Open("/proc/self/smaps", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := syscall.Read(fd, buf[n:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == 0 {
+			return buf[:n]
+		}
+		n += m
+	}
+	t.Fatalf("/proc/self/smaps is longer than %d bytes", len(buf))
+	return nil
+}
+
+// binaryResidentKiB sums the resident memory (Rss) of the read-only
+// mappings of this process's executable (by path) in smaps.
+func binaryResidentKiB(t *testing.T, smaps []byte) int64 {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		t.Fatal(err)
+	}
+	var kib int64
+	in := false // in a mapping of exe's that is not writable
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) >= 5 && !strings.HasSuffix(f[0], ":"):
+			in = len(f) >= 6 && strings.Join(f[5:], " ") == exe && !strings.Contains(f[1], "w")
+		case in && len(f) >= 2 && f[0] == "Rss:":
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("smaps: %q: %v", sc.Text(), err)
+			}
+			kib += n
+		}
+	}
+	return kib
+}
