@@ -70,9 +70,10 @@ func TestRemoteAgentCarriesBytes(t *testing.T) {
 }
 
 // The agent's own egress policy: no loopback unless allowed. The front
-// door answers 101 without waiting for the agent's dial, so the refusal
-// closes the WebSocket (1011, the agent's reason) and is recorded with
-// the agent's errorCode.
+// door answers 101 without waiting for the agent's dial and records the
+// tunnel open while it runs, so the refusal closes the WebSocket (1011,
+// the agent's reason) and the tunnel's CloseTunnel record has the
+// agent's code as its reason.
 func TestAgentRefusesLoopbackByDefault(t *testing.T) {
 	e := tunneltest.Start(t, tunneltest.Options{Config: allPorts})
 	ep := loopNet(t, e)
@@ -88,8 +89,15 @@ func TestAgentRefusesLoopbackByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].ErrorCode != tunnelproto.CodeNotAllowed {
-		t.Fatalf("OpenTunnel records %+v, want one with errorCode %s", evs, tunnelproto.CodeNotAllowed)
+	if len(evs) != 1 || evs[0].ErrorCode != "" {
+		t.Fatalf("OpenTunnel records %+v, want one that succeeded", evs)
+	}
+	closes, err := e.Server.Store.ListEvents(context.Background(), store.EventQuery{EventName: "CloseTunnel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(closes) != 1 || !strings.Contains(closes[0].Body, `"reason":"`+tunnelproto.CodeNotAllowed+`"`) {
+		t.Fatalf("CloseTunnel records %+v, want one with reason %s", closes, tunnelproto.CodeNotAllowed)
 	}
 }
 

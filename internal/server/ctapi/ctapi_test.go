@@ -32,8 +32,9 @@ func TestLookupEventsSDK(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A byte echoed: the tunnel opened (and is on record) before it
-		// closes; a client that leaves while the dial still runs is an
-		// attempt that did not open (ClientGone, no CloseTunnel).
+		// closes; a client that leaves while the dial still runs would
+		// leave an OpenTunnel and a CloseTunnel whose reason is
+		// ClientGone, with no byte carried.
 		if err := tunneltest.RoundTrip(tun, []byte("x")); err != nil {
 			t.Fatal(err)
 		}

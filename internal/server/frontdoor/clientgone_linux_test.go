@@ -20,11 +20,11 @@ import (
 
 // TestClientGoneEndsAHangingDial: a client that leaves after its 101
 // while the agent's dial still hangs (the target's accept queue is full:
-// listenNoBacklog) ends that dial at once. Its attempt is recorded once,
-// as one that did not open (errorCode ClientGone; no successful OpenTunnel,
-// no CloseTunnel), well before the dial's own 10 s timeout, and the
-// endpoint's only slot is free again: the next attempt is answered 101,
-// not 429. Whether the client closes its TLS connection (close_notify,
+// listenNoBacklog) ends that dial at once. Its tunnel, on record as open
+// (the OpenTunnel record commits while the agent dials), is closed on
+// record (CloseTunnel ClientGone, no byte) well before the dial's own 10 s
+// timeout, and the endpoint's only slot is free again: the next attempt
+// is answered 101, not 429. Whether the client closes its TLS connection (close_notify,
 // then its FIN: bytes stand before the FIN in the server's socket) or
 // resets it. Before, the dial ran to its timeout while the slot was held,
 // and a dial that then succeeded wrote OpenTunnel + CloseTunnel ClientGone.
@@ -71,10 +71,10 @@ func TestClientGoneEndsAHangingDial(t *testing.T) {
 			c.leave(conn, tcp)
 			// Well under the dial request's 10 s timeout: woken by each
 			// audit commit, no polling.
-			e.WaitEvents(store.EventQuery{EventName: "OpenTunnel"}, time.Until(start.Add(7*time.Second)), func(evs []store.Event) bool {
+			e.WaitEvents(store.EventQuery{EventName: "CloseTunnel"}, time.Until(start.Add(7*time.Second)), func(evs []store.Event) bool {
 				gone := 0
 				for _, ev := range evs {
-					if ev.ErrorCode == "ClientGone" {
+					if readClose(t, ev).Reason == "ClientGone" {
 						gone++
 					}
 				}
@@ -91,23 +91,30 @@ func TestClientGoneEndsAHangingDial(t *testing.T) {
 			closedWith(t, tun, 1011, "refused")
 		})
 	}
-	// Each attempt is on record once, as one that did not open; no tunnel
-	// opened, none closed.
-	gone, refused := 0, 0
+	// Each attempt is on record as a tunnel that opened (OpenTunnel
+	// without errorCode) and closed before its first byte, with why.
+	if evs := events(t, e, "OpenTunnel"); len(evs) != 2*len(cases) {
+		t.Fatalf("%d OpenTunnel records, want %d", len(evs), 2*len(cases))
+	}
 	for _, ev := range events(t, e, "OpenTunnel") {
-		switch ev.ErrorCode {
-		case "ClientGone":
-			gone++
-		case "ConnectionRefused":
-			refused++
-		default:
+		if ev.ErrorCode != "" {
 			t.Errorf("an OpenTunnel record with errorCode %q", ev.ErrorCode)
 		}
 	}
-	if gone != len(cases) || refused != len(cases) {
-		t.Fatalf("%d ClientGone and %d ConnectionRefused OpenTunnel records, want %d of each", gone, refused, len(cases))
+	gone, refused := 0, 0
+	for _, ev := range events(t, e, "CloseTunnel") {
+		switch d := readClose(t, ev); {
+		case d.BytesIn != 0 || d.BytesOut != 0:
+			t.Errorf("CloseTunnel %+v: bytes flowed", d)
+		case d.Reason == "ClientGone":
+			gone++
+		case d.Reason == "ConnectionRefused":
+			refused++
+		default:
+			t.Errorf("a CloseTunnel record with reason %q", d.Reason)
+		}
 	}
-	if evs := events(t, e, "CloseTunnel"); len(evs) != 0 {
-		t.Fatalf("%d CloseTunnel records, want none: no tunnel opened", len(evs))
+	if gone != len(cases) || refused != len(cases) {
+		t.Fatalf("%d ClientGone and %d ConnectionRefused CloseTunnel records, want %d of each", gone, refused, len(cases))
 	}
 }

@@ -16,14 +16,15 @@
 // keys); security groups; the endpoint's concurrency limit. Then an agent
 // of the endpoint dials the target while the replay guard's answer is
 // awaited, and the request is answered with 101 Switching Protocols while
-// the dial and the attempt's durable audit commit may still run: no byte
-// flows either way (client → target, target → client) until the dial
-// answered and the attempt's OpenTunnel event is on disk. A failed dial or
-// commit then closes the WebSocket (1011) with the reason; a client that
-// leaves meanwhile ends the dial (watchGone) and its attempt is recorded
-// as one that did not open (ClientGone). Every attempt, refused or not,
-// is one OpenTunnel event; every opened tunnel ends with a CloseTunnel
-// event.
+// the dial and the attempt's durable audit commit (the two overlap) may
+// still run: no byte flows either way (client → target, target → client)
+// until the dial answered and the attempt's OpenTunnel event is on disk.
+// A failed commit then closes the WebSocket (1011); a failed dial ends the
+// tunnel on record before its first byte (a CloseTunnel with the dial's
+// failure, then 1011 with the reason); a client that leaves meanwhile
+// ends the dial (watchGone) and its tunnel (CloseTunnel ClientGone).
+// Every attempt, refused or not, is one OpenTunnel event; every tunnel
+// whose OpenTunnel succeeded ends with a CloseTunnel event.
 package frontdoor
 
 import (
@@ -259,16 +260,45 @@ type pendingDial struct {
 	stream  relay.Stream
 	agentID string
 	err     error
+
+	chosen     chan struct{} // closed when the relay first chose an agent
+	chosenOnce sync.Once
+	chosenID   string // that agent (set before chosen is closed)
 }
 
 // startDial asks an agent of the endpoint to dial.
 func (f *FrontDoor) startDial(ctx context.Context, end context.CancelFunc, endpointID string, dial tunnelproto.DialRequest) *pendingDial {
-	p := &pendingDial{done: make(chan struct{}), end: end}
+	p := &pendingDial{done: make(chan struct{}), end: end, chosen: make(chan struct{})}
+	chose := func(agentID string) {
+		p.chosenOnce.Do(func() {
+			p.chosenID = agentID
+			close(p.chosen)
+		})
+	}
 	go func() {
-		p.stream, p.agentID, p.err = f.cfg.Relay.Open(ctx, endpointID, dial)
+		p.stream, p.agentID, p.err = f.cfg.Relay.OpenTold(ctx, endpointID, dial, chose)
 		close(p.done)
 	}()
 	return p
+}
+
+// firstAgent waits until the relay chose the agent that dials, or the
+// dial answered without one, and returns that agent's id: the first the
+// relay asked (see relay.Relay.OpenTold; it fails over to another only
+// when that one drains or its link fails before it answers), else the
+// one the answer names ("" when no agent could be asked).
+func (p *pendingDial) firstAgent() string {
+	select {
+	case <-p.chosen:
+		return p.chosenID
+	case <-p.done:
+	}
+	select {
+	case <-p.chosen: // chosen, then answered at once
+		return p.chosenID
+	default:
+		return p.agentID
+	}
 }
 
 // wait returns the dial's answer (every call the same).

@@ -66,23 +66,44 @@ var longAgo = time.Unix(1, 0)
 // not promise that Read will not block: bytes arrived, maybe only part of
 // a record.
 func (c *clientReader) wait(restore func()) error {
-	if c.raw == nil || c.has {
+	if c.held(restore) {
 		return nil
+	}
+	// A raw MSG_PEEK on Linux: an ordinary system call here (once per
+	// WebSocket frame) woke the runtime's sysmon, which then polled every
+	// 20 µs (internal/util/sockio).
+	return c.sock.Wait()
+}
+
+// held tells whether Read has something to give without waiting for the
+// socket: a byte read ahead, a record crypto/tls holds, or a lasting error
+// of crypto/tls (the Read that follows reports it). It is always yes for
+// a connection with no socket to wait on (raw nil). restore is as for
+// wait. When it says no, the client's next bytes are to be waited for on
+// the socket (sock.Wait, or the tunnel's sockwait.Waiter).
+func (c *clientReader) held(restore func()) bool {
+	if c.raw == nil || c.has {
+		return true
 	}
 	_ = c.conn.SetReadDeadline(longAgo)
 	n, err := c.conn.Read(c.one[:])
 	restore()
 	if n > 0 {
 		c.has = true
-		return nil
+		return true
 	}
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-		return nil // the Read that follows reports it
-	}
-	// A raw MSG_PEEK on Linux: an ordinary system call here (once per
-	// WebSocket frame) woke the runtime's sysmon, which then polled every
-	// 20 µs (internal/util/sockio).
-	return c.sock.Wait()
+	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// waitBriefly waits at most d for the socket to have something to give
+// (without reading it), then sets the read deadline back (restore). It
+// tells whether it has (or failed: the Read that follows reports it);
+// false when d passed.
+func (c *clientReader) waitBriefly(d time.Duration, restore func()) bool {
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	err := c.sock.Wait()
+	restore()
+	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // goneWatch watches a client's connection while its attempt's dial runs

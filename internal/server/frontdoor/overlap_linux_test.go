@@ -16,11 +16,12 @@ import (
 // either direction before the record is committed. The target's accept
 // queue is full (listenNoBacklog: the agent's SYNs are dropped), so the
 // dial hangs while the client gets its 101; then the test holds the
-// SQLite database's write lock (the record cannot commit) and lets the
-// dial through. The client writes; the target's banner does not reach the
-// client and the client's byte does not reach the target while the lock
-// is held: each arrives with the record on disk, once it is released.
-// (Linux: the full accept queue is how the dial is held.)
+// SQLite database's write lock and lets the dial through. The record
+// commits while the dial runs (TestRecordCommitsWhileTheDialRuns), so it
+// may be on disk before the lock or wait for it: either way the target's
+// banner reaches the client and the client's byte reaches the target only
+// with the record on disk. (Linux: the full accept queue is how the dial
+// is held.)
 func TestDialOverlapsTheCommitNoByteBeforeTheRecord(t *testing.T) {
 	e := startAll(t)
 	ctx := context.Background()
@@ -52,7 +53,7 @@ func TestDialOverlapsTheCommitNoByteBeforeTheRecord(t *testing.T) {
 	}
 	defer o.tun.Close()
 	// The replay guard answered before the 101: the test's lock holds
-	// back only the record's commit, which follows the dial's answer.
+	// back only the record's commit, if it has not committed yet.
 	lock := lockDB(t, e)
 	c, err := ln.Accept() // the filler: the agent's next SYN gets through
 	if err != nil {
@@ -65,17 +66,6 @@ func TestDialOverlapsTheCommitNoByteBeforeTheRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := readFirst(o.tun, recorded)
-	if n := successfulOpens(t, e); n != before {
-		t.Fatalf("%d successful OpenTunnel records while the database was locked, want %d", n, before)
-	}
-	select {
-	case cf := <-first:
-		t.Fatalf("the client read %+v before the attempt could be recorded", cf)
-	case fr := <-target.first:
-		t.Fatalf("the target read %+v before the attempt could be recorded", fr)
-	default:
-	}
-
 	lock.release()
 	// Each direction's first bytes arrive with the record stored: the
 	// target's banner at the client, the client's byte at the target.

@@ -225,9 +225,17 @@ func TestRefusals(t *testing.T) {
 				}
 				closedWith(t, tun, 1011, tc.msg)
 				tun.Close()
-				if n := len(events(t, e, "CloseTunnel")); n != closes {
-					t.Errorf("%d CloseTunnel events after a failed dial, want %d (none for it)", n, closes)
+				// The tunnel opened on record (its OpenTunnel committed
+				// while the agent dialled) and its close, committed
+				// before the close frame, has the dial's failure.
+				evs := events(t, e, "CloseTunnel")
+				if len(evs) != closes+1 {
+					t.Fatalf("%d CloseTunnel events after a failed dial, want %d (its own)", len(evs), closes+1)
 				}
+				if d := readClose(t, evs[0]); d.Reason != tc.code || d.CloseCode != 1011 || !strings.Contains(d.Message, tc.msg) {
+					t.Errorf("the failed dial's CloseTunnel %+v, want reason %q, code 1011 and a message with %q", d, tc.code, tc.msg)
+				}
+				tc.code = "" // its OpenTunnel succeeded
 			} else {
 				if err == nil {
 					tun.Close()

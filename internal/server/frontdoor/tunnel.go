@@ -23,6 +23,7 @@ import (
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/util/netutil"
+	"github.com/postern/postern/internal/util/sockwait"
 	"github.com/postern/postern/internal/wire/tlsbatch"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 	"github.com/postern/postern/internal/wire/wsframe"
@@ -53,6 +54,13 @@ type tunnel struct {
 	finished    chan struct{}
 
 	closeBy time.Time // the read deadline for the client's answer to our close (mu)
+	// poll is the Waiter of the client's socket (beneath TLS) in the
+	// process's sockwait.Poller, while the client's frames are read
+	// without a goroutine parked between them (clientIdler); nil: a
+	// goroutine waits (mu). finish and timeOut close it: a read deadline
+	// does not end its wait, and the reader then waits on a goroutine,
+	// bounded by the deadline.
+	poll *sockwait.Waiter
 }
 
 // TunnelInfo describes an open tunnel.
@@ -125,26 +133,32 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 }
 
 // serveTunnel upgrades the connection (the 101 leaves while the agent's
-// dial may still run), waits for the dial's answer, records the attempt
-// durably, and only then hands the tunnel to goroutines of its own, which
-// carry the bytes: before that no byte is read from the client or from
-// the target. The HTTP handler then returns, so that net/http's state for
-// the connection and the handler's grown stack are freed while the tunnel
-// lives (about 23 KiB per idle tunnel, measured in internal/bench/wsbench).
+// dial may still run), records the attempt durably while the dial runs,
+// waits for both, and only then hands the tunnel to goroutines of its
+// own, which carry the bytes: before that no byte is read from the client
+// or from the target. The HTTP handler then returns, so that net/http's
+// state for the connection and the handler's grown stack are freed while
+// the tunnel lives (about 23 KiB per idle tunnel, measured in
+// internal/bench/wsbench).
 //
-// A failed dial is recorded and counted as a refusal (as when it was
-// answered before the upgrade) and closes the WebSocket with the code an
-// open tunnel gets when its target fails (1011) and the dial's message; a
-// record that cannot be committed closes it with 1011 too.
+// Once the 101 left, the attempt is on record as one that opened (its
+// OpenTunnel record commits while the agent dials: every check and the
+// replay guard passed, the WebSocket is open). A failed dial then ends
+// that tunnel before its first byte (failedOpen): a CloseTunnel whose
+// reason and message are the dial's failure (ConnectionRefused, …),
+// committed before the WebSocket is closed with the code an open tunnel
+// gets when its target fails (1011) and the dial's message. A record
+// that cannot be committed closes it with 1011 and no byte flows.
 //
 // While the dial runs, the client's connection is watched (watchGone:
 // whether the client closed or reset it, without reading a byte of it): a
 // client that leaves ends the dial at once and frees the endpoint's slot,
-// and its attempt is recorded once, as one that did not open (errorCode
-// ClientGone), with no CloseTunnel. A handshake that cannot be upgraded
-// never comes here (handshakeRefusal); an upgrade that fails all the same
-// (the client left before the 101 could be written, or the connection
-// could not be taken over) is recorded the same way, without a tunnel.
+// and its tunnel is closed on record (CloseTunnel ClientGone). A
+// handshake that cannot be upgraded never comes here (handshakeRefusal);
+// an upgrade that fails all the same (the client left before the 101
+// could be written, or the connection could not be taken over) is
+// recorded as an attempt that did not open (errorCode ClientGone), with
+// no tunnel.
 //
 // It reports whether it handed the request's count in f.wg to the
 // tunnel's goroutine (which then calls Done when the tunnel is recorded).
@@ -188,40 +202,67 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	}
 	// A client that leaves while the dial runs ends it (dial.end).
 	watch := watchGone(conn, dial.end)
+	// Every check and the replay guard passed: the attempt's record is
+	// committed while the agent dials (a round trip on a separate
+	// agent's link), both awaited before any byte flows. The record names
+	// the agent the relay chose, known before its answer (firstAgent).
+	// The write is not cancelled with the request: a write that gave up
+	// while its batch still committed would refuse a tunnel the trail
+	// (and the store's journal of open tunnels) shows open, with no
+	// CloseTunnel.
+	upgraded := f.cfg.Now()
+	chosen := dial.firstAgent()
+	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: chosen}, "", "")
+	committed := make(chan error, 1)
+	go func() {
+		committed <- f.audit.Write(context.WithoutCancel(r.Context()), rec, req.tunnelID, req.endpoint.EndpointID)
+	}()
 	stream, agentID, err := dial.wait()
 	gone := watch.stop()
 	req.agentID = agentID
-	if gone != nil {
-		if err == nil {
-			_ = stream.SendEnd(codeClientGone, "the client left before the tunnel opened")
-			_ = stream.Close()
+	if err == nil && gone != nil {
+		_ = stream.SendEnd(codeClientGone, "the client left before the tunnel opened")
+		_ = stream.Close()
+	}
+	if cerr := <-committed; cerr != nil {
+		log.Error("could not record the tunnel; refusing it", "error", cerr)
+		if err == nil && gone == nil {
+			_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
+			stream.Close()
 		}
 		f.release(req)
-		f.noteRefusal(r, req, clientGoneRefusal(gone), log)
-		_ = conn.Close()
-		return false
-	}
-	if err != nil {
-		ref := dialRefusal(err, req.endpoint.EndpointID)
-		f.release(req)
-		f.noteRefusal(r, req, ref, log)
-		f.closeUnopened(conn, rd, closeCodeFor(ref.Code), ref.Message)
-		return false
-	}
-	// The attempt succeeded: record it before the first byte flows. The
-	// write is not cancelled with the request: a write that gave up while
-	// its batch still committed would refuse a tunnel the trail (and the
-	// store's journal of open tunnels) shows open, with no CloseTunnel.
-	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: req.agentID}, "", "")
-	if err := f.audit.Write(context.WithoutCancel(r.Context()), rec, req.tunnelID, req.endpoint.EndpointID); err != nil {
-		log.Error("could not record the tunnel; refusing it", "error", err)
-		_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
-		stream.Close()
-		f.release(req)
+		if gone != nil {
+			_ = conn.Close()
+			return false
+		}
 		f.closeUnopened(conn, rd, wsframe.CloseInternalError, "The tunnel could not be recorded; try again.")
 		return false
 	}
 	openEventID := rec.EventID
+	if gone != nil || err != nil {
+		// The tunnel is on record as open; it ends before its first
+		// byte (failedOpen). Its close names the agent that answered,
+		// else the one the record names.
+		if req.agentID == "" {
+			req.agentID = chosen
+		}
+		var ref *Refusal
+		code := 0 // no close frame: the client is gone
+		if gone != nil {
+			ref = clientGoneRefusal(gone)
+		} else {
+			ref = dialRefusal(err, req.endpoint.EndpointID)
+			code = closeCodeFor(ref.Code)
+		}
+		f.release(req)
+		f.failedOpen(r, req, openEventID, upgraded, code, ref, log)
+		if gone != nil {
+			_ = conn.Close()
+		} else {
+			f.closeUnopened(conn, rd, code, ref.Message)
+		}
+		return false
+	}
 	req.detach()
 	t := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(conn, false),
 		stream: stream, started: f.cfg.Now(), log: f.log, finished: make(chan struct{})}
@@ -273,6 +314,46 @@ func clientGoneRefusal(err error) *Refusal {
 	return refuse(499, codeClientGone, ReasonClientGone, "The client disconnected before the tunnel opened: %s.", why)
 }
 
+// failedOpen records, counts and logs the end of a tunnel whose OpenTunnel
+// record (openEventID) was committed while its dial ran, and that ended
+// before its first byte: its dial failed (ref is the refusal the failure
+// was before the 101 came first, code the close frame it gets) or its
+// client left (code 0: no close frame). The trail shows a tunnel that
+// opened and ended at once: a CloseTunnel whose reason and message are
+// ref's code and message, which also closes it in the store's journal of
+// open tunnels. It is committed before the client's close frame is
+// written, so that a client reading the trail once closed finds it (the
+// console's terminal does). The failure is counted as before the record
+// overlapped the dial, a refusal with ref's reason (tunnels_refused),
+// never an opened or closed tunnel.
+func (f *FrontDoor) failedOpen(r *http.Request, req *request, openEventID string, opened time.Time, code int, ref *Refusal, log *slog.Logger) {
+	end := f.cfg.Now()
+	d := audit.CloseDetails{TunnelID: req.tunnelID, AgentID: req.agentID, DurationSeconds: end.Sub(opened).Seconds(),
+		Reason: ref.Code, CloseCode: code, Message: ref.Message, OpenEventID: openEventID,
+		OpenedAt: opened.UTC().Format(time.RFC3339Nano), RemotePort: strconv.Itoa(req.port), PrivateIP: req.addr.String(),
+		EndpointID: req.endpoint.EndpointID}
+	m := f.meta(req)
+	m.Time = end
+	rec := audit.CloseTunnel(m, d, req.endpointRN)
+	if err := f.audit.Write(context.WithoutCancel(r.Context()), rec, req.tunnelID, req.endpoint.EndpointID); errors.Is(err, store.ErrCloseRecovered) {
+		log.Warn("a tunnel's close was already recorded by recovery", "tunnel", req.tunnelID, "error", err)
+	} else if err != nil {
+		log.Error("could not record the close of a tunnel whose dial failed", "tunnel", req.tunnelID, "error", err)
+	}
+	f.cfg.Metrics.TunnelRefused(ref.Reason)
+	lvl := slog.LevelInfo
+	if ref.Status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	principal := ""
+	if req.principal != nil {
+		principal = req.principal.ARN
+	}
+	log.Log(r.Context(), lvl, "tunnel ended at its dial", "tunnel", req.tunnelID, "reason", ref.Reason, "code", ref.Code,
+		"principal", principal, "source", req.sourceIP, "endpoint", req.endpoint.EndpointID, "agent", req.agentID,
+		"target", net.JoinHostPort(req.addr.String(), strconv.Itoa(req.port)), "message", ref.Message)
+}
+
 // closeUnopened ends a WebSocket that was answered 101 but never carried a
 // byte: a close frame with code and reason, then, so that the client reads
 // the frame rather than a reset (it may have sent frames the server never
@@ -311,9 +392,12 @@ func (f *FrontDoor) closeUnopened(conn net.Conn, rd io.Reader, code int, reason 
 }
 
 // run carries the tunnel's bytes until it ends, then records its close.
+// It returns once the client's frames are read without a goroutine
+// (clientIdler: an idle client's wait is armed in the process's
+// sockwait.Poller); the goroutine that reads the client's last frame then
+// ends the tunnel and records its close. Without a Poller, run reads the
+// client's frames itself until the end.
 func (f *FrontDoor) run(t *tunnel, openEventID string) {
-	defer f.wg.Done()
-	defer f.release(t.req)
 	req, stream, conn := t.req, t.stream, t.conn
 	principal := ""
 	if req.principal != nil {
@@ -330,24 +414,43 @@ func (f *FrontDoor) run(t *tunnel, openEventID string) {
 		defer close(agentDone)
 		t.agentToClient()
 	}()
-	t.clientToAgent(f.cfg.PingInterval, f.cfg.CloseGrace, agentDone)
-	maxTimer.Stop()
-	// The client side is over; give the agent side a moment to finish
-	// what it was sending, then close everything.
-	select {
-	case <-agentDone:
-	case <-time.After(f.cfg.CloseGrace):
-		t.finish(wsframe.CloseNormal, "Normal", "", true)
+	// The Waiter is set under t.mu: finish (serveTunnel's, when the
+	// server is stopping) may run meanwhile, and then the reading waits on
+	// a goroutine from the start.
+	poll := clientWaiter(&t.in)
+	t.mu.Lock()
+	if t.ended {
+		poll.Close()
+		poll = nil
 	}
-	stream.Close()
-	<-agentDone
-	conn.Close()
-	f.mu.Lock()
-	delete(f.tunnels, req.tunnelID)
-	memRelease := f.memRelease
-	f.mu.Unlock()
-	memRelease.Active()
-	f.recordClose(req, openEventID, t)
+	t.poll = poll
+	t.mu.Unlock()
+	end := func() {
+		defer f.wg.Done()
+		defer f.release(req)
+		maxTimer.Stop()
+		// The client side is over; give the agent side a moment to finish
+		// what it was sending, then close everything.
+		select {
+		case <-agentDone:
+		case <-time.After(f.cfg.CloseGrace):
+			t.finish(wsframe.CloseNormal, "Normal", "", true)
+		}
+		stream.Close()
+		<-agentDone
+		t.stopPoll() // before the connection: sockwait does not see its close
+		conn.Close()
+		f.mu.Lock()
+		delete(f.tunnels, req.tunnelID)
+		memRelease := f.memRelease
+		f.mu.Unlock()
+		memRelease.Active()
+		f.recordClose(req, openEventID, t)
+	}
+	d := &clientIdler{poll: poll, end: end, work: func(park, woke bool) bool {
+		return t.clientToAgent(f.cfg.PingInterval, f.cfg.CloseGrace, agentDone, park, woke)
+	}}
+	d.step(false)
 }
 
 // recordClose stores the CloseTunnel event.
@@ -431,11 +534,13 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 	if abort {
 		_ = t.stream.SendEnd(reason, message)
 	}
-	// The client has CloseGrace to answer our close frame.
+	// The client has CloseGrace to answer our close frame: a deadline,
+	// which a wait in the Poller does not see, so the reader leaves it.
 	t.mu.Lock()
 	t.closeBy = time.Now().Add(5 * time.Second)
 	_ = t.conn.SetReadDeadline(t.closeBy)
 	t.mu.Unlock()
+	t.stopPoll()
 }
 
 func (t *tunnel) isEnded() bool {
@@ -445,8 +550,9 @@ func (t *tunnel) isEnded() bool {
 }
 
 // keepalive pings, every interval, the clients that were silent for an
-// interval (one goroutine for every tunnel). A client silent for three
-// intervals meets its read deadline.
+// interval (one goroutine for every tunnel), and ends the tunnels of
+// clients silent for three intervals (timeOut): an idle client's reader
+// waits in the sockwait.Poller, which sees no read deadline.
 func (f *FrontDoor) keepalive() {
 	tick := time.NewTicker(f.cfg.PingInterval)
 	defer tick.Stop()
@@ -462,8 +568,13 @@ func (f *FrontDoor) keepalive() {
 			}
 			f.mu.Unlock()
 			idle := now.Add(-f.cfg.PingInterval).UnixNano()
+			silent := now.Add(-3 * f.cfg.PingInterval).UnixNano()
 			for _, t := range ts {
-				if t.lastRead.Load() <= idle && !t.isEnded() {
+				switch last := t.lastRead.Load(); {
+				case t.isEnded():
+				case last <= silent:
+					t.timeOut()
+				case last <= idle:
 					_ = t.wr.Ping([]byte("postern"))
 				}
 			}
@@ -471,8 +582,14 @@ func (f *FrontDoor) keepalive() {
 	}
 }
 
-// clientToAgent reads the client's frames until the client closes or goes.
-func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan struct{}) {
+// clientToAgent reads the client's frames until the client closes or goes
+// (it returns true), or, with park set, until the client has nothing more
+// to give for now (false: the caller arms the wait in the Poller,
+// clientIdler). Without park it waits for the client's bytes itself. woke
+// says the Poller saw the socket readable: the first frame is read at
+// once (a read with the deadline in the past, as held makes, fails
+// before it reads the socket).
+func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan struct{}, park, woke bool) bool {
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
@@ -491,24 +608,40 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 		}
 		t.mu.Unlock()
 	}
+	copied := false // data was read since the last wait (clientLinger)
 	for {
 		if !t.isEnded() {
 			readBy = time.Now().Add(3 * pingEvery)
 			restore()
 		}
-		// Idle, the goroutine waits off crypto/tls's stack (clientReader).
-		if err := t.in.wait(restore); err != nil {
+		switch {
+		case park && woke:
+			woke = false
+		case park:
+			if !t.in.held(restore) {
+				if !copied || !t.in.waitBriefly(clientLinger, restore) {
+					return false
+				}
+				copied = false
+			}
+		default:
+			err := t.in.wait(restore)
+			if err == nil {
+				break
+			}
+			// Idle, the goroutine waits off crypto/tls's stack (clientReader).
 			t.clientGone(err)
-			return
+			return true
 		}
 		fr, err := t.rd.Next()
 		if err != nil {
 			t.clientGone(err)
-			return
+			return true
 		}
 		t.lastRead.Store(time.Now().UnixNano())
 		switch fr.Kind {
 		case wsframe.KindData:
+			copied = true
 			for t.rd.Remaining() > 0 {
 				if bp == nil {
 					// A large frame (Postern's client in a bulk transfer)
@@ -530,7 +663,7 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 				}
 				if err != nil {
 					t.clientGone(err)
-					return
+					return true
 				}
 			}
 			// Between frames the tunnel holds no buffer.
@@ -554,7 +687,7 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 					t.finish(wsframe.CloseNormal, "Normal", "", false)
 				}
 				_ = t.stream.SendEOF()
-				return
+				return true
 			}
 			// The client is done sending: half-close toward the target and
 			// let the target's last bytes reach the client before we
@@ -565,7 +698,7 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 			case <-time.After(grace):
 			}
 			t.finish(wsframe.CloseNormal, "Normal", "", false)
-			return
+			return true
 		}
 	}
 }

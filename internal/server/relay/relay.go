@@ -371,6 +371,17 @@ func (r *Relay) candidates(endpointID string) []*link {
 // ErrNoAgent when no agent can take it. Agents that answer that they are
 // draining are skipped.
 func (r *Relay) Open(ctx context.Context, endpointID string, req tunnelproto.DialRequest) (Stream, string, error) {
+	return r.OpenTold(ctx, endpointID, req, nil)
+}
+
+// OpenTold is Open that tells chose (when not nil), before the dial
+// request leaves, the id of each agent it asks, in order: the caller
+// learns the agent while the dial still runs (the front door names it
+// in the attempt's record, committed meanwhile). Open fails over, so a
+// later call names another agent: one that answered that it drains, or
+// whose link failed before it answered, is followed by the next. The
+// agent that took the dial is the one Open returns.
+func (r *Relay) OpenTold(ctx context.Context, endpointID string, req tunnelproto.DialRequest, chose func(agentID string)) (Stream, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.OpenTimeout)
 	defer cancel()
 	var lastErr error = ErrNoAgent
@@ -397,6 +408,9 @@ func (r *Relay) Open(ctx context.Context, endpointID string, req tunnelproto.Dia
 				break
 			}
 			continue
+		}
+		if chose != nil {
+			chose(l.agentID)
 		}
 		s, err := r.openOn(ctx, l, req)
 		if err == nil {

@@ -98,11 +98,14 @@ func (t *Terminal) dial(ctx context.Context, c *Caller, tg client.Target) (*clie
 	return d.DialURL(ctx, u, tg.DNSName)
 }
 
-// refusal finds, in its OpenTunnel record, why the front door refused
-// request requestID after answering it 101 (the agent's dial failed: the
-// WebSocket was closed before the tunnel opened): the record's errorCode
-// and errorMessage, as a refusal before the 101 carries them. ok is false
-// when the attempt has no refused record (it opened, or its record could
+// refusal finds, in the trail, why the front door closed request
+// requestID's tunnel after answering it 101 and before its first byte
+// (the agent's dial failed): the front door records such a tunnel as
+// opened (its OpenTunnel record commits while the agent dials) and
+// commits its CloseTunnel, whose reason and message are the dial's
+// failure, before it closes the WebSocket. An attempt refused outright
+// is one OpenTunnel record with errorCode and errorMessage. ok is false
+// when neither is there (the tunnel carried bytes, or its records could
 // not be written).
 func (t *Terminal) refusal(ctx context.Context, c *Caller, requestID string, since time.Time) (code, message string, ok bool) {
 	if requestID == "" {
@@ -115,13 +118,46 @@ func (t *Terminal) refusal(ctx context.Context, c *Caller, requestID string, sin
 		return "", "", false
 	}
 	for _, e := range evs {
-		if e.RequestID == requestID && e.ErrorCode != "" {
+		if e.RequestID != requestID {
+			continue
+		}
+		if e.ErrorCode != "" {
 			var rec struct {
 				ErrorMessage string `json:"errorMessage"`
 			}
 			_ = json.Unmarshal([]byte(e.Body), &rec)
 			return e.ErrorCode, rec.ErrorMessage, true
 		}
+		if e.TunnelID != "" {
+			return t.closedUnopened(ctx, requestID, e.TunnelID)
+		}
+	}
+	return "", "", false
+}
+
+// closedUnopened reads the CloseTunnel record of a tunnel that ended
+// before its first byte (no byte either way, not a normal close): its
+// reason (the dial's failure: ConnectionRefused, …) and message.
+func (t *Terminal) closedUnopened(ctx context.Context, requestID, tunnelID string) (code, message string, ok bool) {
+	evs, err := t.cfg.Store.ListEvents(ctx, store.EventQuery{EventName: "CloseTunnel", TunnelID: tunnelID, Limit: 1})
+	if err != nil {
+		t.log.Warn("could not read the tunnel's close record", "request_id", requestID, "tunnel", tunnelID, "error", err)
+		return "", "", false
+	}
+	for _, e := range evs {
+		var rec struct {
+			D struct {
+				Reason   string `json:"reason"`
+				Message  string `json:"message"`
+				BytesIn  int64  `json:"bytesIn"`
+				BytesOut int64  `json:"bytesOut"`
+			} `json:"serviceEventDetails"`
+		}
+		if json.Unmarshal([]byte(e.Body), &rec) != nil || rec.D.BytesIn != 0 || rec.D.BytesOut != 0 ||
+			rec.D.Reason == "" || rec.D.Reason == "Normal" {
+			return "", "", false
+		}
+		return rec.D.Reason, rec.D.Message, true
 	}
 	return "", "", false
 }

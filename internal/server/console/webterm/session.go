@@ -169,9 +169,10 @@ func (s *session) run(r *http.Request) (websocket.StatusCode, string) {
 			return websocket.StatusNormalClosure, ""
 		}
 		// The front door answers 101 before the agent's dial: a target
-		// that refuses or cannot be reached closes the tunnel before it
-		// opened, and the attempt's record, committed before that close,
-		// holds the refusal: the page shows it as any refusal, with its
+		// that refuses or cannot be reached closes the tunnel before its
+		// first byte, and the tunnel's CloseTunnel record, committed
+		// before that close, holds the dial's failure: the page shows it
+		// as any refusal, with its
 		// code (ConnectionRefused, …), not as the end of a session.
 		var ce *client.ClosedError
 		if errors.As(tc.readError(), &ce) {

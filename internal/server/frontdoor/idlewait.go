@@ -1,0 +1,129 @@
+package frontdoor
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/postern/postern/internal/util/sockwait"
+)
+
+// clientIdler runs the reading of a tunnel's client frames
+// (clientToAgent) so that an idle tunnel holds no goroutine for it: once
+// the client has nothing more to give (neither crypto/tls nor the socket
+// holds a byte), the wait for its next bytes is armed in the process's
+// sockwait.Poller, whose one goroutine starts the next reading on a new
+// goroutine when the socket has something. A goroutine parked in that
+// wait was ~2.5 KiB (its 2 KiB stack and the runtime's g) of the
+// server's ~27 KiB per idle tunnel (BenchmarkConcurrentTunnels).
+//
+// Where there is no Poller (errors.ErrUnsupported), no socket beneath the
+// connection (the console's in-memory one, or bytes the upgrade buffered)
+// or the socket cannot be watched, the reading waits on its goroutine as
+// before: poll is nil. Once the Waiter is closed (the tunnel is ending:
+// finish and timeOut close it, so that the close grace, a read deadline,
+// bounds the wait for the client's answer) the reading goes on that way.
+type clientIdler struct {
+	poll *sockwait.Waiter // nil: the reading waits on its goroutine
+	// work reads frames; with park set it returns false once the client
+	// has nothing more for now, otherwise only at the end (true). woke
+	// says the Poller saw the socket readable.
+	work func(park, woke bool) (done bool)
+	end  func()      // called once, after work's end, on its goroutine
+	wake func(error) // woken, made once
+}
+
+// step reads the client's frames (woke: the Poller saw the socket
+// readable), then ends or arms the next wait.
+func (d *clientIdler) step(woke bool) {
+	if d.work(d.poll != nil, woke) {
+		d.end()
+		return
+	}
+	if d.wake == nil {
+		d.wake = d.woken
+	}
+	d.poll.Arm(d.wake)
+}
+
+// woken is the Poller's answer to an armed wait (on the Poller's
+// goroutine, or on step's when Arm answers at once): the reading goes on
+// on a new goroutine. An error (the Waiter closed: the tunnel is ending;
+// or the socket could not be watched: the kernel's watch limit, say)
+// leaves the waits to that goroutine from then on.
+func (d *clientIdler) woken(err error) {
+	if err != nil {
+		d.poll = nil
+	}
+	go d.step(err == nil)
+}
+
+// clientWaiter returns a Waiter for the socket beneath in's connection in
+// the process's Poller, or nil (the reading waits on a goroutine): no
+// Poller here, no socket to wait on (in.raw nil), or the socket's
+// RawConn is unavailable.
+func clientWaiter(in *clientReader) *sockwait.Waiter {
+	if in.raw == nil {
+		return nil
+	}
+	sc, ok := in.raw.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	p, err := sockwait.Default()
+	if err != nil {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w, err := p.Add(rc)
+	if err != nil {
+		return nil
+	}
+	return w
+}
+
+// stopPoll closes t's Waiter, if any, so that its reading waits on a
+// goroutine, bounded by the read deadline (an armed wait is woken with
+// net.ErrClosed). It must come before the connection's close (sockwait).
+func (t *tunnel) stopPoll() {
+	t.mu.Lock()
+	w := t.poll
+	t.mu.Unlock()
+	w.Close()
+}
+
+// timeOut ends the tunnel of a client silent for three ping intervals
+// (keepalive's sweep) as its read deadline did while a goroutine waited
+// for the client: ClientTimeout, without a close frame, the agent's side
+// ended with the reason. Its reader then stops at once (the read
+// deadline in the past).
+func (t *tunnel) timeOut() {
+	const reason, msg = "ClientTimeout", "The client stopped answering"
+	t.mu.Lock()
+	if t.ended {
+		t.mu.Unlock()
+		return
+	}
+	t.ended = true
+	t.code, t.reason, t.message = 0, reason, msg
+	close(t.finished)
+	t.closeBy = longAgo
+	_ = t.conn.SetReadDeadline(longAgo)
+	t.mu.Unlock()
+	_ = t.stream.SendEnd(reason, msg)
+	t.stopPoll()
+}
+
+// clientLinger is how long clientToAgent, having read data frames, waits
+// for the client's next bytes on its own goroutine before it leaves the
+// wait to the Poller: in a transfer they are usually a moment away, and a
+// hand-off through the Poller (an epoll_ctl and a new goroutine, which
+// grows its stack again in crypto/tls) for every burst costs CPU per
+// byte. 5 ms (the client's linger) measured a two-hop upload ~3–15 %
+// slower than a goroutine that always waits, on a loaded machine where
+// the sender is often off the CPU for longer; 50 ms measured the same as
+// it (BenchmarkTunnelThroughputCLI/up/postern2, s11 QA notes). An idle
+// tunnel pays it once, after its last data.
+const clientLinger = 50 * time.Millisecond
