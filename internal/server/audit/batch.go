@@ -29,6 +29,11 @@ type Batcher struct {
 	mu      sync.Mutex
 	queue   []*pending
 	running bool // a flush goroutine exists
+	// companyWait is how long a batch of read-only records may wait for
+	// company in a busy period (company.go); clock, when set (tests), is
+	// the Batcher's clock.
+	companyWait time.Duration
+	clock       func() time.Time
 	// The flush goroutine outlives a batch: it waits for the next one up
 	// to linger before it exits, so that its stack, grown to run the
 	// store (SQLite), is not grown again from scratch for every batch
@@ -81,7 +86,7 @@ const flushLinger = 10 * time.Second
 
 // NewBatcher returns a Batcher over a store.
 func NewBatcher(st store.Events) *Batcher {
-	return &Batcher{st: st, wake: make(chan struct{}, 1), linger: flushLinger}
+	return &Batcher{st: st, wake: make(chan struct{}, 1), linger: flushLinger, companyWait: companyWait}
 }
 
 // Append stores e and returns once it is committed (or failed). A caller
@@ -118,19 +123,38 @@ func (b *Batcher) flush() {
 		defer b.exitHook()
 	}
 	var t *time.Timer
+	// last is when the last commit ended, lastN how many records it
+	// held, busy whether it had company (company.go); deadline ends the
+	// company wait of the batch being formed.
+	var last, deadline time.Time
+	lastN, busy := 0, false
 	for {
 		b.mu.Lock()
 		n := min(len(b.queue), maxBatch)
+		if lastN > 0 { // the first look after a commit
+			busy, lastN = lastN > 1 || n > 0, 0
+		}
 		if n == 0 {
 			if !b.waitForWork(&t) {
 				return
 			}
 			continue
 		}
+		if busy && b.expectCompany(n, last) {
+			if deadline.IsZero() {
+				deadline = b.now().Add(b.companyWait)
+			}
+			if b.now().Before(deadline) {
+				b.waitForCompany(&t, deadline)
+				continue
+			}
+		}
+		deadline = time.Time{}
 		batch := b.queue[:n:n]
 		b.queue = b.queue[n:]
 		b.mu.Unlock()
 		b.commit(batch)
+		last, lastN = b.now(), n
 	}
 }
 
@@ -316,11 +340,17 @@ func (b *Batcher) append(evs []store.Event) error {
 // (store.Event.Journalled).
 func allReadOnly(evs []store.Event) bool {
 	for i := range evs {
-		if !evs[i].ReadOnly || evs[i].Journalled() {
+		if !readOnlyRecord(&evs[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// readOnlyRecord reports whether e is the record of a read-only call
+// (allReadOnly).
+func readOnlyRecord(e *store.Event) bool {
+	return e.ReadOnly && !e.Journalled()
 }
 
 // toSinks hands committed events to the sinks: it queues them for the

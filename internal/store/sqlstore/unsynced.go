@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,8 +105,8 @@ func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (er
 	if len(evs) == 0 {
 		return nil
 	}
-	if len(evs) == 1 {
-		err := s.appendOneUnsynced(ctx, evs[0])
+	if len(evs) <= maxRowsUnsynced {
+		err := s.appendRowsUnsynced(ctx, evs)
 		if s.d.classify(err) != errBusy {
 			return err
 		}
@@ -142,36 +143,61 @@ func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (er
 	return nil
 }
 
-// appendOneUnsynced stores one event as one statement that commits by
-// itself (SQLite's autocommit: the INSERT is its own transaction, atomic
-// as any), on the unsynced connection, taken in turn with the writers
-// (writeGate). It saves what an explicit transaction costs around one
-// statement: the BEGIN IMMEDIATE and COMMIT statements, database/sql's
-// transaction and its per-transaction copy of the prepared insert
-// (in-process, about a third of the CPU of a record committed alone:
-// BenchmarkReadOnlyRecord). An errBusy (another process kept the write
+// appendRowsUnsynced stores up to maxRowsUnsynced events as one INSERT
+// statement of one row each that commits by itself (SQLite's autocommit:
+// the statement is its own transaction, atomic as any: every row or
+// none), on the unsynced connection, taken in turn with the writers
+// (writeGate). It saves what an explicit transaction costs around the
+// rows: the BEGIN IMMEDIATE and COMMIT statements, database/sql's
+// transaction and its per-transaction copy of the prepared insert (for
+// one row, about a third of the CPU of a record committed alone:
+// BenchmarkReadOnlyRecord; a batch of eight, the audit writer's in a busy
+// period, about half its CPU). An errBusy (another process kept the write
 // lock past the busy timeout) leaves the caller to try once more in a
 // transaction.
-func (s *Store) appendOneUnsynced(ctx context.Context, e store.Event) error {
+func (s *Store) appendRowsUnsynced(ctx context.Context, evs []store.Event) error {
 	release, err := s.writeTurn(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
+	args := make([]any, 0, len(evs)*eventColCount)
+	for _, e := range evs {
+		args = append(args, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
+			e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body)
+	}
 	// The unsynced pool's one connection is free while this goroutine
 	// holds the turn: its other users (AppendEventsUnsynced, the unsynced
 	// group) take the turn first.
-	_, err = s.unsynced.writes.ExecContext(ctx, unsyncedInsert, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
-		e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body)
-	if err != nil {
-		return fmt.Errorf("sqlstore: unsynced commit: event %s: %w", e.EventID, s.classified(err))
+	if _, err := s.unsynced.writes.ExecContext(ctx, unsyncedInserts[len(evs)], args...); err != nil {
+		if len(evs) == 1 {
+			return fmt.Errorf("sqlstore: unsynced commit: event %s: %w", evs[0].EventID, s.classified(err))
+		}
+		return fmt.Errorf("sqlstore: unsynced commit of %d events from %s: %w", len(evs), evs[0].EventID, s.classified(err))
 	}
 	s.unsynced.committed(s)
 	return nil
 }
 
+// maxRowsUnsynced bounds the events appendRowsUnsynced stores in one
+// statement (each a prepared statement of its own, kept by the stmtCache).
+const maxRowsUnsynced = 16
+
+// eventColCount is the number of columns in eventCols.
+const eventColCount = 13
+
 // unsyncedInsert is the insert of an event (SQLite: no rebinding).
 const unsyncedInsert = "INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+// unsyncedInserts[n] inserts n events in one statement (1 ≤ n ≤
+// maxRowsUnsynced).
+var unsyncedInserts = func() (q [maxRowsUnsynced + 1]string) {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	for n := 1; n <= maxRowsUnsynced; n++ {
+		q[n] = "INSERT INTO events (" + eventCols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+	}
+	return q
+}()
 
 // committed counts an unsynced commit and schedules the sync of the log.
 func (u *unsyncedLog) committed(s *Store) {
