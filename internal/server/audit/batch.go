@@ -325,7 +325,7 @@ type unsyncedAppender interface {
 // change nothing a crash could undo, and the store still cannot lose
 // them to a crash of this process.
 func (b *Batcher) append(evs []store.Event) error {
-	if ua, ok := b.st.(unsyncedAppender); ok && allReadOnly(evs) {
+	if ua, ok := b.st.(unsyncedAppender); ok && mayCommitUnsynced(evs) {
 		err := ua.AppendEventsUnsynced(context.Background(), evs)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return err
@@ -341,6 +341,26 @@ func (b *Batcher) append(evs []store.Event) error {
 func allReadOnly(evs []store.Event) bool {
 	for i := range evs {
 		if !readOnlyRecord(&evs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// mayCommitUnsynced reports whether evs may commit without waiting for the
+// disk: records of read-only calls and tunnels' CloseTunnel records. A
+// close is no answer anybody waits for, and what a crash of the machine
+// could lose of it within the store's bound (SQLite: UnsyncedWindow) is
+// made up by recovery: its journal row, removed in the same commit, is
+// lost with it, so recovery records the tunnel's close (CloseUnclosedTunnels).
+// Committed without its fsync it no longer delays the next tunnel's
+// OpenTunnel commit, which waited for it (sequential opens: one fsync
+// each instead of two). An OpenTunnel record never may: it is on the disk
+// before its tunnel's first byte.
+func mayCommitUnsynced(evs []store.Event) bool {
+	for i := range evs {
+		e := &evs[i]
+		if !readOnlyRecord(e) && (e.EventName != store.EventNameCloseTunnel || e.TunnelID == "") {
 			return false
 		}
 	}

@@ -284,3 +284,29 @@ func TestWriterCommitted(t *testing.T) {
 		t.Fatal("a nil Writer's signal is not nil")
 	}
 }
+
+// A tunnel's CloseTunnel record (alone, or with read-only calls' records)
+// may commit without waiting for the disk; an OpenTunnel record, a
+// write's, or a close without a tunnel never may.
+func TestMayCommitUnsynced(t *testing.T) {
+	closeRec := store.Event{EventName: EventCloseTunnel, TunnelID: "t"}
+	for _, tc := range []struct {
+		name string
+		evs  []store.Event
+		want bool
+	}{
+		{"read-only calls", []store.Event{{ReadOnly: true, EventName: "DescribeThings"}}, true},
+		{"a tunnel's close", []store.Event{closeRec}, true},
+		{"a close and a read-only call", []store.Event{closeRec, {ReadOnly: true, EventName: "DescribeThings"}}, true},
+		{"a close and a write", []store.Event{closeRec, {EventName: "CreateThing"}}, false},
+		{"a close and an open", []store.Event{closeRec, {EventName: EventOpenTunnel, TunnelID: "u"}}, false},
+		{"an open marked read-only", []store.Event{{ReadOnly: true, EventName: EventOpenTunnel, TunnelID: "t"}}, false},
+		{"a close without a tunnel", []store.Event{{EventName: EventCloseTunnel}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mayCommitUnsynced(tc.evs); got != tc.want {
+				t.Fatalf("mayCommitUnsynced = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -87,25 +87,36 @@ func (u *unsyncedLog) cover(seq uint64) {
 // with synchronous=NORMAL), so the operating system holds it and a crash of
 // this process cannot lose it; the log reaches the disk within
 // UnsyncedWindow, synced by the next synchronous commit or by the Store
-// itself. Postern uses it for the records of read-only API calls. With
-// PostgreSQL, or when evs holds a tunnel record the journal follows
-// (store.Event.Journalled: it must be durable, with its journal row), it
-// returns errors.ErrUnsupported and stores nothing: the caller appends
-// with AppendEvents.
+// itself. Postern uses it for the records of read-only API calls and for
+// tunnels' CloseTunnel records, whose journal rows it removes in the same
+// commit (AppendEvents' journalEvent: a late close is refused with
+// store.CloseRecoveredError as there). A close that a crash of the
+// machine (not of the process) loses within UnsyncedWindow loses its
+// journal row's removal with it: the tunnel is still in the journal, and
+// recovery records its close, so the trail never shows an open tunnel
+// without a CloseTunnel. With PostgreSQL, or when evs holds an OpenTunnel
+// record the journal follows (store.Event.Journalled: it must be on the
+// disk before the tunnel's first byte), it returns errors.ErrUnsupported
+// and stores nothing: the caller appends with AppendEvents.
 func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (err error) {
 	if s.unsynced.db == nil {
 		return errors.ErrUnsupported
 	}
+	closes := false
 	for i := range evs {
-		if evs[i].Journalled() {
+		if !evs[i].Journalled() {
+			continue
+		}
+		if evs[i].EventName != store.EventNameCloseTunnel {
 			return fmt.Errorf("sqlstore: unsynced commit of %s record %s of tunnel %s: %w",
 				evs[i].EventName, evs[i].EventID, evs[i].TunnelID, errors.ErrUnsupported)
 		}
+		closes = true
 	}
 	if len(evs) == 0 {
 		return nil
 	}
-	if len(evs) <= maxRowsUnsynced {
+	if len(evs) <= maxRowsUnsynced && !closes {
 		err := s.appendRowsUnsynced(ctx, evs)
 		if s.d.classify(err) != errBusy {
 			return err
@@ -134,6 +145,11 @@ func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (er
 			e.Username, e.AccessKeyID, e.ResourceType, e.ResourceName, e.ErrorCode, e.TunnelID, e.RequestID, e.Body); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("sqlstore: unsynced commit: event %s: %w", e.EventID, s.classified(err))
+		}
+		// A tunnel's close: its journal row goes in the same commit.
+		if err := s.repo.journalEvent(ctx, ctq, &e); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("sqlstore: unsynced commit: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
