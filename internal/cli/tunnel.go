@@ -192,8 +192,13 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	// A connection to the server is kept ready for the next local
 	// connection's tunnel (client.Dialer.KeepSpares); the look-up's, when
 	// it was made, is the first. What a spare's handshake left goes back
-	// as a burst's does.
+	// as a burst's does; and once spareWarm after the last open the last
+	// spare is closed with none in its place, what that close and the
+	// spares before it mapped goes too (once per stop: no release
+	// follows it until a tunnel opens again), rather than staying with an
+	// idle client for good.
 	d.OnSpareMade(rel.Active)
+	d.OnSparesStopped(rel.Active)
 	d.KeepSpares(t.DNSName)
 	// What the start and the look-up left (the SDK's client, its answers)
 	// goes too, unless a connection comes first.

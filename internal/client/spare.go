@@ -39,7 +39,7 @@ import (
 //     closed and replaced before the server's header timeout
 //     (http.header_timeout_seconds, 10 s by default) would close it,
 //     and only while tunnels were opened within spareWarm: an idle client
-//     holds none after that.
+//     holds none after that (and is told, OnSparesStopped).
 //
 // A spare found closed by the server when it is taken (its socket has
 // the server's close, or anything but a session ticket) is dropped and
@@ -92,6 +92,7 @@ type sparePool struct {
 	cancel  context.CancelFunc
 	closed  bool
 	made    func() // OnSpareMade's
+	stopped func() // OnSparesStopped's
 }
 
 // OnSpareMade makes d call f each time a spare connection's handshake is
@@ -102,6 +103,21 @@ func (d *Dialer) OnSpareMade(f func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.made = f
+}
+
+// OnSparesStopped makes d call f (on the goroutine of a spare's timer)
+// once each time it stops keeping spares (KeepSpares): no tunnel was
+// opened for spareWarm, and its last spare expired and was closed with
+// none made in its place. The handshakes and closes of the spares it
+// kept until then mapped code and left garbage an otherwise idle client
+// would hold for good; f is the moment to give that back (package
+// idlemem). It is not called again until a tunnel opens (which starts
+// spares again) and they stop once more, nor after CloseSpares.
+func (d *Dialer) OnSparesStopped(f func()) {
+	p := d.pool()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = f
 }
 
 // KeepSpares makes d keep spare connections for the names it opens
@@ -217,10 +233,18 @@ func (d *Dialer) startSpareLocked(p *sparePool, key spareKey, dialAddr string) {
 }
 
 // expire closes a spare that was not used within its lifetime and, while
-// tunnels are still being opened (spareWarm), makes a new one.
+// tunnels are still being opened (spareWarm), makes a new one; once they
+// no longer are and it was the last, it calls OnSparesStopped's function
+// (with p.mu released: the function may take time or call back into d).
 func (d *Dialer) expire(p *sparePool, s *spareConn, dialAddr string) {
+	var stopped func() // OnSparesStopped's, when this ends spare-keeping
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer func() {
+		p.mu.Unlock()
+		if stopped != nil {
+			stopped()
+		}
+	}()
 	i := slices.Index(p.list, s)
 	if i < 0 {
 		return // taken
@@ -236,8 +260,21 @@ func (d *Dialer) expire(p *sparePool, s *spareConn, dialAddr string) {
 	if p.want > 1 {
 		p.want-- // more than needed: one went unused
 	}
-	if p.keep && !p.closed && !s.resolved && time.Since(p.lastUse) < spareWarm && p.countLocked(s.key) < p.want {
-		d.startSpareLocked(p, s.key, dialAddr)
+	if !p.keep || p.closed {
+		return
+	}
+	if time.Since(p.lastUse) < spareWarm {
+		if !s.resolved && p.countLocked(s.key) < p.want {
+			d.startSpareLocked(p, s.key, dialAddr)
+		}
+		return
+	}
+	// Spare-keeping is over (OnSparesStopped) once the last spare is
+	// gone: with several, only the expiry that empties the list calls
+	// it, and spares start again only with a tunnel's open, which makes
+	// spareWarm begin again: one call per stop.
+	if len(p.list) == 0 {
+		stopped = p.stopped
 	}
 }
 
