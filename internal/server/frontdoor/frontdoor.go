@@ -486,6 +486,14 @@ func (f *FrontDoor) decide(r *http.Request, req *request) (pending *pendingDial,
 	}
 	// The dial runs while the guard's write commits; the guard's refusal
 	// (its goroutine ends the dial at once) still wins.
+	if dialCtx.Err() != nil {
+		// The guard may have refused already (its refusal ends the dial's
+		// context): then no agent is asked to connect the target.
+		if ref := replay(); ref != nil {
+			f.release(req)
+			return nil, ref
+		}
+	}
 	pd := f.startDial(dialCtx, endDial, ep.EndpointID, dial)
 	if ref := replay(); ref != nil {
 		pd.abandon()
@@ -662,6 +670,17 @@ func signatureRefusal(e *sigv4.Error) *Refusal {
 // before it answers. The goroutine reads only req.at, req.sourceIP and
 // res, which no later check changes.
 func (f *FrontDoor) startReplayCheck(ctx context.Context, req *request, res *sigv4.Result, onRefuse func()) func() *Refusal {
+	if m, ok := f.cfg.Store.(presignMemory); ok {
+		if sum := sha256.Sum256([]byte(res.Signature)); m.KnowsPresignUse(sum[:], req.at.UTC()) {
+			// The store answers from memory: the answer is known now,
+			// before any agent is asked to dial (decide looks first).
+			ref := f.checkReplay(ctx, req, res)
+			if ref != nil {
+				onRefuse()
+			}
+			return func() *Refusal { return ref }
+		}
+	}
 	done := make(chan *Refusal, 1)
 	go func() {
 		ref := f.checkReplay(ctx, req, res)
@@ -676,6 +695,12 @@ func (f *FrontDoor) startReplayCheck(ctx context.Context, req *request, res *sig
 		once.Do(func() { ref = <-done })
 		return ref
 	}
+}
+
+// presignMemory is a store that can tell whether it answers a presigned
+// URL's replay guard from memory (sqlstore.Store.KnowsPresignUse).
+type presignMemory interface {
+	KnowsPresignUse(hash []byte, now time.Time) bool
 }
 
 // checkReplay records the URL's first use and refuses replays: from

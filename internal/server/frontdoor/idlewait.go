@@ -98,12 +98,14 @@ func (t *tunnel) stopPoll() {
 // (keepalive's sweep) as its read deadline did while a goroutine waited
 // for the client: ClientTimeout, without a close frame, the agent's side
 // ended with the reason. Its reader then stops at once (the read
-// deadline in the past).
+// deadline in the past). A tunnel whose end was decided already is left
+// as it is, but for its reader (stopReader).
 func (t *tunnel) timeOut() {
 	const reason, msg = "ClientTimeout", "The client stopped answering"
 	t.mu.Lock()
 	if t.ended {
 		t.mu.Unlock()
+		t.stopReader()
 		return
 	}
 	t.ended = true
@@ -114,6 +116,41 @@ func (t *tunnel) timeOut() {
 	t.mu.Unlock()
 	_ = t.stream.SendEnd(reason, msg)
 	t.stopPoll()
+}
+
+// stopReader stops the reading of the client of a tunnel whose end was
+// decided without a close frame to answer (code 0, no close grace set:
+// clientGone, after agentToClient's write to the client failed), which
+// nothing else ends while the client stays silent: a reader armed in the
+// Poller sees no read deadline, and one on a goroutine had the deadline
+// of its last frame (none when the Poller woke it after the end). A
+// client that cannot be written to is not waited for. A tunnel closing
+// with a close frame keeps the grace finish gave it (or is about to).
+func (t *tunnel) stopReader() {
+	t.mu.Lock()
+	if !t.ended || t.code != 0 || !t.closeBy.IsZero() {
+		t.mu.Unlock()
+		return
+	}
+	t.closeBy = longAgo
+	_ = t.conn.SetReadDeadline(longAgo)
+	t.mu.Unlock()
+	t.stopPoll()
+}
+
+// ping writes keepalive's pings, each sweep's in turn, until the front
+// door is done.
+func (f *FrontDoor) ping(pings <-chan []*tunnel) {
+	for {
+		select {
+		case <-f.done:
+			return
+		case ts := <-pings:
+			for _, t := range ts {
+				_ = t.wr.Ping([]byte("postern"))
+			}
+		}
+	}
 }
 
 // clientLinger is how long clientToAgent, having read data frames, waits

@@ -231,6 +231,13 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 			stream.Close()
 		}
 		f.release(req)
+		// A failed dial or a client that left is counted as failedOpen
+		// counts it when the record committed (tunnels_refused_total).
+		if gone != nil {
+			f.cfg.Metrics.TunnelRefused(clientGoneRefusal(gone).Reason)
+		} else if err != nil {
+			f.cfg.Metrics.TunnelRefused(dialRefusal(err, req.endpoint.EndpointID).Reason)
+		}
 		if gone != nil {
 			_ = conn.Close()
 			return false
@@ -516,11 +523,15 @@ func (req *request) detach() {
 
 // finish decides how the tunnel ends (the first decision wins): it sends
 // the client a close frame with code and message and, when abort is set,
-// ends the agent's side with the reason.
+// ends the agent's side with the reason. A tunnel ended already without a
+// close frame (its client could not be written to) has its reader
+// stopped (stopReader): Terminate, shutdown and the maximum duration end
+// it at once.
 func (t *tunnel) finish(code int, reason, message string, abort bool) {
 	t.mu.Lock()
 	if t.ended {
 		t.mu.Unlock()
+		t.stopReader()
 		return
 	}
 	t.ended = true
@@ -553,9 +564,18 @@ func (t *tunnel) isEnded() bool {
 // interval (one goroutine for every tunnel), and ends the tunnels of
 // clients silent for three intervals (timeOut): an idle client's reader
 // waits in the sockwait.Poller, which sees no read deadline.
+//
+// The pings are written by a goroutine of their own (ping): a ping to a
+// client that stopped reading waits for the write deadline
+// (wsframe.WriteTimeout, 60 s, longer than a ping interval), and the
+// sweep that ends silent clients must not wait with it (each reader's
+// read deadline did not). A sweep whose pings find it still busy with
+// the last ones leaves its own to the next.
 func (f *FrontDoor) keepalive() {
 	tick := time.NewTicker(f.cfg.PingInterval)
 	defer tick.Stop()
+	pings := make(chan []*tunnel, 1)
+	go f.ping(pings)
 	for {
 		select {
 		case <-f.done:
@@ -569,13 +589,22 @@ func (f *FrontDoor) keepalive() {
 			f.mu.Unlock()
 			idle := now.Add(-f.cfg.PingInterval).UnixNano()
 			silent := now.Add(-3 * f.cfg.PingInterval).UnixNano()
+			var quiet []*tunnel
 			for _, t := range ts {
 				switch last := t.lastRead.Load(); {
-				case t.isEnded():
 				case last <= silent:
+					// Also for an ended tunnel: one ended without a close
+					// frame may have its reader armed in the Poller still.
 					t.timeOut()
+				case t.isEnded():
 				case last <= idle:
-					_ = t.wr.Ping([]byte("postern"))
+					quiet = append(quiet, t)
+				}
+			}
+			if len(quiet) > 0 {
+				select {
+				case pings <- quiet:
+				default: // the pinger still waits on an earlier sweep's
 				}
 			}
 		}

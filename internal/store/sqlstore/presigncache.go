@@ -59,8 +59,11 @@ func (c *presignCache) put(u store.PresignUse, now time.Time) {
 		c.m = make(map[string]store.PresignUse)
 	}
 	if len(c.m) >= presignCacheMax {
+		// A scan must free a quarter of the cache, or the next puts scan
+		// it again, each under the lock gets wait on: past that, forget
+		// all (a miss asks the database).
 		c.forgetLocked(now)
-		if len(c.m) >= presignCacheMax {
+		if len(c.m) > presignCacheMax*3/4 {
 			clear(c.m)
 		}
 	}
@@ -81,4 +84,16 @@ func (c *presignCache) forgetLocked(t time.Time) {
 			delete(c.m, k)
 		}
 	}
+}
+
+// KnowsPresignUse reports whether RecordPresignUse, called outside a
+// transaction at now, would answer the URL whose signature hashes to hash
+// from memory: its first use is remembered and unexpired. The front door
+// asks, so that a replay's refusal is known before an agent is asked to
+// dial its target (and the answer needs no goroutine of its own).
+func (s *Store) KnowsPresignUse(hash []byte, now time.Time) bool {
+	s.presignUses.mu.Lock()
+	u, ok := s.presignUses.m[string(hash)]
+	s.presignUses.mu.Unlock()
+	return ok && now.Before(u.ExpiresAt)
 }
