@@ -185,7 +185,7 @@ func (s *Store) appendRowsUnsynced(ctx context.Context, evs []store.Event) error
 	// The unsynced pool's one connection is free while this goroutine
 	// holds the turn: its other users (AppendEventsUnsynced, the unsynced
 	// group) take the turn first.
-	if _, err := s.unsynced.writes.ExecContext(ctx, unsyncedInserts[len(evs)], args...); err != nil {
+	if _, err := s.unsynced.writes.ExecContext(ctx, unsyncedInserts()[len(evs)], args...); err != nil {
 		if len(evs) == 1 {
 			return fmt.Errorf("sqlstore: unsynced commit: event %s: %w", evs[0].EventID, s.classified(err))
 		}
@@ -205,15 +205,17 @@ const eventColCount = 13
 // unsyncedInsert is the insert of an event (SQLite: no rebinding).
 const unsyncedInsert = "INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-// unsyncedInserts[n] inserts n events in one statement (1 ≤ n ≤
-// maxRowsUnsynced).
-var unsyncedInserts = func() (q [maxRowsUnsynced + 1]string) {
+// unsyncedInserts()[n] inserts n events in one statement (1 ≤ n ≤
+// maxRowsUnsynced). Built on first use, not at init: every process that
+// links the store (the CLI's included) would pay for it at start
+// (TestPackageInitsAllocateLittle).
+var unsyncedInserts = sync.OnceValue(func() (q [maxRowsUnsynced + 1]string) {
 	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	for n := 1; n <= maxRowsUnsynced; n++ {
 		q[n] = "INSERT INTO events (" + eventCols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 	}
 	return q
-}()
+})
 
 // committed counts an unsynced commit and schedules the sync of the log.
 func (u *unsyncedLog) committed(s *Store) {
