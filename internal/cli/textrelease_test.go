@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/pem"
@@ -11,14 +10,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/postern/postern/internal/util/textpages"
 )
 
 // TestReleaseMemoryReleasesBinaryPages: releaseMemory, the idle client's
@@ -82,9 +81,9 @@ func TestReleaseMemoryReleasesBinaryPages(t *testing.T) {
 	first := tunnel("before the release")
 	kept := bytes.Repeat([]byte{0x5a}, 1<<16)
 	buf := make([]byte, 1<<20)
-	before := binaryResidentKiB(t, smapsNow(t, buf))
+	before := resident(t, buf)
 	releaseMemory()
-	after := binaryResidentKiB(t, smapsNow(t, buf))
+	after := resident(t, buf)
 	t.Logf("the binary's resident pages: %d KiB before releaseMemory, %d after", before, after)
 	if before < 1024 {
 		t.Fatalf("the binary has %d KiB resident before the release: are its mappings found?", before)
@@ -101,57 +100,13 @@ func TestReleaseMemoryReleasesBinaryPages(t *testing.T) {
 	}
 }
 
-// smapsNow reads /proc/self/smaps into buf with bare system calls: the
-// less code the reading runs, the fewer of the binary's pages it maps
-// again right after a release.
-func smapsNow(t *testing.T, buf []byte) []byte {
+// resident is the binary's resident memory, in KiB, in its read-only
+// mappings (textpages.Resident: found by path, smaps read into buf).
+func resident(t *testing.T, buf []byte) int64 {
 	t.Helper()
-	fd, err := syscall.Open("/proc/self/smaps", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	kib, err := textpages.Resident(buf)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	n := 0
-	for n < len(buf) {
-		m, err := syscall.Read(fd, buf[n:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m == 0 {
-			return buf[:n]
-		}
-		n += m
-	}
-	t.Fatalf("/proc/self/smaps is longer than %d bytes", len(buf))
-	return nil
-}
-
-// binaryResidentKiB sums the resident memory (Rss) of the read-only
-// mappings of this process's executable (by path) in smaps.
-func binaryResidentKiB(t *testing.T, smaps []byte) int64 {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
-		t.Fatal(err)
-	}
-	var kib int64
-	in := false // in a mapping of exe's that is not writable
-	sc := bufio.NewScanner(bytes.NewReader(smaps))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		switch {
-		case len(f) >= 5 && !strings.HasSuffix(f[0], ":"):
-			in = len(f) >= 6 && strings.Join(f[5:], " ") == exe && !strings.Contains(f[1], "w")
-		case in && len(f) >= 2 && f[0] == "Rss:":
-			n, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("smaps: %q: %v", sc.Text(), err)
-			}
-			kib += n
-		}
 	}
 	return kib
 }

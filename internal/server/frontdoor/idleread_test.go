@@ -27,18 +27,9 @@ import (
 func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 	_, noPoller := sockwait.Default()
 	e := startAll(t)
-	echo := tunneltest.Echo(t)
 	const n = 6
 	lent0 := bufpool.Lent()
-	tuns := make([]*client.Tunnel, n)
-	for i := range tuns {
-		tun, err := e.Dialer(e.Admin).Dial(context.Background(), e.Local(echo.Port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tun.Close()
-		tuns[i] = tun
-	}
+	tuns := echoTunnels(t, e, n)
 	cases := []struct {
 		name string
 		size int

@@ -1,19 +1,13 @@
 package frontdoor
 
 import (
-	"context"
 	"net"
-	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/postern/postern/internal/server/audit"
-	"github.com/postern/postern/internal/server/relay"
-	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/goroutines"
 	"github.com/postern/postern/internal/util/sockwait"
 	"github.com/postern/postern/internal/wire/wsframe"
@@ -108,70 +102,16 @@ func TestWriteFailureEndsAnIdleTunnel(t *testing.T) {
 					t.Fatalf("Terminate ended %d tunnels, want 1", n)
 				}
 			}
-			done := make(chan struct{})
-			go func() { f.wg.Wait(); close(done) }()
-			if !goroutines.Eventually(func() bool {
-				select {
-				case <-done:
-					return true
-				default:
-					return false
-				}
-			}) {
-				t.Fatal("the tunnel's run did not end")
-			}
+			waitRuns(t, f)
 			if reason, code := closeReason(t, st, id); reason != c.want || code != 0 {
 				t.Errorf("close record: reason %q, code %d; want %s, 0", reason, code, c.want)
 			}
 			if got := s.ended(); got != c.want {
 				t.Errorf("the agent's side was ended with %q, want %s", got, c.want)
 			}
-			for _, fn := range []string{"frontdoor.(*tunnel).", "frontdoor.(*clientIdler)."} {
-				if !goroutines.Eventually(func() bool { return len(goroutines.Running(t, fn)) == 0 }) {
-					t.Errorf("goroutines left in %s after the end:\n%s", fn, strings.Join(goroutines.Running(t, fn), "\n\n"))
-				}
-			}
+			noTunnelGoroutines(t)
 		})
 	}
-}
-
-// openWith starts a tunnel of f as openIdle does, with the agent's
-// stream s, whose frames to the client are written to wrap(conn).
-func openWith(t *testing.T, f *FrontDoor, id string, waits bool, wrap func(net.Conn) net.Conn, s relay.Stream) (net.Conn, *tunnel) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	conn, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &request{id: "req-" + id, tunnelID: id, at: time.Now(), sourceIP: "127.0.0.1", endpoint: store.Endpoint{EndpointID: "eice-0123456789abcdef0"},
-		addr: netip.MustParseAddr("10.0.0.5"), port: 22, duration: time.Hour, agentID: "agent-1"}
-	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: id, AgentID: req.agentID}, "", "")
-	if err := f.audit.Write(context.Background(), rec, id, req.endpoint.EndpointID); err != nil {
-		t.Fatal(err)
-	}
-	tun := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(wrap(conn), false), stream: s, started: time.Now(), log: f.log, finished: make(chan struct{})}
-	tun.in = clientReader{src: conn, conn: conn}
-	if waits {
-		tun.in.setRaw(conn)
-	}
-	tun.rd = wsframe.NewReader(&tun.in, true)
-	tun.lastRead.Store(time.Now().UnixNano())
-	f.mu.Lock()
-	f.tunnels[id] = tun
-	f.byEndpoint[req.endpoint.EndpointID]++
-	f.mu.Unlock()
-	f.wg.Add(1)
-	go f.run(tun, rec.EventID)
-	return client, tun
 }
 
 // blockWrites is a client connection that stopped reading: its writes
@@ -231,16 +171,5 @@ func TestStuckPingDoesNotDelayTimeouts(t *testing.T) {
 	// The stuck tunnel ends too once its writes fail.
 	unstick()
 	f.Terminate(func(TunnelInfo) bool { return true }, wsframe.CloseGoingAway, "TestEnd", "ended by the test")
-	done := make(chan struct{})
-	go func() { f.wg.Wait(); close(done) }()
-	if !goroutines.Eventually(func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	}) {
-		t.Fatal("the tunnels' runs did not end")
-	}
+	waitRuns(t, f)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/postern/postern/internal/server/audit"
+	"github.com/postern/postern/internal/server/relay"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/testutil/goroutines"
 	"github.com/postern/postern/internal/testutil/sqlitetest"
@@ -69,8 +70,18 @@ func idleDoor(t *testing.T, ping time.Duration) (*FrontDoor, store.Store) {
 
 // openIdle starts a tunnel of f over a loopback TCP connection (plain
 // WebSocket frames, no TLS: the reader waits on the socket all the same,
-// or on a goroutine with waits false) and returns the client's end.
+// or on a goroutine with waits false), whose agent's side is an
+// idleStream, and returns the client's end.
 func openIdle(t *testing.T, f *FrontDoor, st store.Store, id string, waits bool) (net.Conn, *idleStream) {
+	s := newIdleStream()
+	client, _ := openWith(t, f, id, waits, nil, s)
+	return client, s
+}
+
+// openWith starts a tunnel of f as openIdle does, with the agent's
+// stream s, whose frames to the client are written to wrap(conn) (to conn
+// itself with wrap nil).
+func openWith(t *testing.T, f *FrontDoor, id string, waits bool, wrap func(net.Conn) net.Conn, s relay.Stream) (net.Conn, *tunnel) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +102,11 @@ func openIdle(t *testing.T, f *FrontDoor, st store.Store, id string, waits bool)
 	if err := f.audit.Write(context.Background(), rec, id, req.endpoint.EndpointID); err != nil {
 		t.Fatal(err)
 	}
-	s := newIdleStream()
-	tun := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(conn, false), stream: s, started: time.Now(), log: f.log, finished: make(chan struct{})}
+	out := conn
+	if wrap != nil {
+		out = wrap(conn)
+	}
+	tun := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(out, false), stream: s, started: time.Now(), log: f.log, finished: make(chan struct{})}
 	tun.in = clientReader{src: conn, conn: conn}
 	if waits {
 		tun.in.setRaw(conn)
@@ -105,7 +119,35 @@ func openIdle(t *testing.T, f *FrontDoor, st store.Store, id string, waits bool)
 	f.mu.Unlock()
 	f.wg.Add(1)
 	go f.run(tun, rec.EventID)
-	return client, s
+	return client, tun
+}
+
+// waitRuns fails t unless every tunnel run of f ends (bounded wait).
+func waitRuns(t *testing.T, f *FrontDoor) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f.wg.Wait(); close(done) }()
+	if !goroutines.Eventually(func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}) {
+		t.Fatal("the tunnels' runs did not end")
+	}
+}
+
+// noTunnelGoroutines reports an error unless no goroutine of a tunnel or
+// of the clientIdler is left running (bounded wait).
+func noTunnelGoroutines(t *testing.T) {
+	t.Helper()
+	for _, fn := range []string{"frontdoor.(*tunnel).", "frontdoor.(*clientIdler)."} {
+		if !goroutines.Eventually(func() bool { return len(goroutines.Running(t, fn)) == 0 }) {
+			t.Errorf("goroutines left in %s after the end:\n%s", fn, strings.Join(goroutines.Running(t, fn), "\n\n"))
+		}
+	}
 }
 
 // closeReason reads the CloseTunnel record of id, waiting (bounded) for
@@ -205,23 +247,8 @@ func TestSilentClientTimesOut(t *testing.T) {
 					t.Errorf("the client's connection after the timeout: %v", err)
 				}
 			}
-			done := make(chan struct{})
-			go func() { f.wg.Wait(); close(done) }()
-			if !goroutines.Eventually(func() bool {
-				select {
-				case <-done:
-					return true
-				default:
-					return false
-				}
-			}) {
-				t.Fatal("the tunnel's run did not end")
-			}
-			for _, fn := range []string{"frontdoor.(*tunnel).", "frontdoor.(*clientIdler)."} {
-				if !goroutines.Eventually(func() bool { return len(goroutines.Running(t, fn)) == 0 }) {
-					t.Errorf("goroutines left in %s after the end:\n%s", fn, strings.Join(goroutines.Running(t, fn), "\n\n"))
-				}
-			}
+			waitRuns(t, f)
+			noTunnelGoroutines(t)
 			f.mu.Lock()
 			left := len(f.tunnels)
 			f.mu.Unlock()

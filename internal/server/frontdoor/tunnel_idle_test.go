@@ -25,17 +25,8 @@ func TestIdleReaderHoldsNoGoroutine(t *testing.T) {
 		t.Skipf("no sockwait.Poller here (%v): idle readers wait on goroutines (TestIdleTunnelsHoldNoBuffers)", err)
 	}
 	e := startAll(t)
-	echo := tunneltest.Echo(t)
 	const n = 4
-	tuns := make([]*client.Tunnel, n)
-	for i := range tuns {
-		tun, err := e.Dialer(e.Admin).Dial(context.Background(), e.Local(echo.Port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tun.Close()
-		tuns[i] = tun
-	}
+	tuns := echoTunnels(t, e, n)
 	readers := func() []string { return goroutines.Running(t, "frontdoor.(*tunnel).clientToAgent") }
 	idle := func(when string) {
 		t.Helper()
@@ -89,4 +80,21 @@ func TestIdleReaderHoldsNoGoroutine(t *testing.T) {
 			t.Errorf("goroutines left in %s after every tunnel closed:\n%s", fn, strings.Join(goroutines.Running(t, fn), "\n\n"))
 		}
 	}
+}
+
+// echoTunnels opens n tunnels of e's admin to a loopback echo server of
+// their own; the test's end closes them.
+func echoTunnels(t *testing.T, e *tunneltest.Env, n int) []*client.Tunnel {
+	t.Helper()
+	echo := tunneltest.Echo(t)
+	tuns := make([]*client.Tunnel, n)
+	for i := range tuns {
+		tun, err := e.Dialer(e.Admin).Dial(context.Background(), e.Local(echo.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tun.Close() })
+		tuns[i] = tun
+	}
+	return tuns
 }

@@ -7,64 +7,19 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-// smapsNow reads /proc/self/smaps into buf with bare system calls: the
-// less code a reading runs, the fewer pages of the executable it maps
-// again right after a release.
-func smapsNow(t *testing.T, buf []byte) []byte {
+// resident is the executable's resident memory, in KiB, in its
+// read-only mappings (Resident: found by path, not as Release finds them;
+// smaps read into buf).
+func resident(t *testing.T, buf []byte) int64 {
 	t.Helper()
-	fd, err := syscall.Open("/proc/self/smaps", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	kib, err := Resident(buf)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	n := 0
-	for n < len(buf) {
-		m, err := syscall.Read(fd, buf[n:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m == 0 {
-			return buf[:n]
-		}
-		n += m
-	}
-	t.Fatalf("/proc/self/smaps is longer than %d bytes", len(buf))
-	return nil
-}
-
-// exeResidentKiB sums the resident memory (Rss) of the read-only
-// mappings of this process's executable in smaps, found by path (not as
-// Release finds them).
-func exeResidentKiB(t *testing.T, smaps []byte) int64 {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if exe, err = filepath.EvalSymlinks(exe); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := parseSmaps(bytes.NewReader(smaps))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kib int64
-	i := -1
-	for line := range strings.Lines(string(smaps)) {
-		f := strings.Fields(line)
-		if len(f) >= 5 && !strings.HasSuffix(f[0], ":") {
-			i++
-			if len(f) >= 6 && strings.Join(f[5:], " ") == exe && !strings.Contains(f[1], "w") {
-				kib += ms[i].rss
-			}
-		}
 	}
 	return kib
 }
@@ -86,9 +41,9 @@ func TestRelease(t *testing.T) {
 	initialized[100], zeroed[200] = 41, 42
 
 	buf := make([]byte, 1<<20)
-	before := exeResidentKiB(t, smapsNow(t, buf))
+	before := resident(t, buf)
 	released, err := Release()
-	after := exeResidentKiB(t, smapsNow(t, buf))
+	after := resident(t, buf)
 	t.Logf("the executable's resident pages: %d KiB before, %d after; Release says %d KiB", before, after, released)
 	if err != nil {
 		t.Fatalf("Release: %v", err)
@@ -156,5 +111,16 @@ func TestDontneedOnPrivateFileMapping(t *testing.T) {
 	}
 	if !bytes.Equal(rw, content) {
 		t.Errorf("a written private page reads %q… after MADV_DONTNEED, want the file's %q… (the write discarded)", rw[:8], content[:8])
+	}
+}
+
+// Resident fails, rather than count part of the executable, when smaps
+// does not fit in its buffer, and counts a resident executable otherwise.
+func TestResident(t *testing.T) {
+	if _, err := Resident(make([]byte, 64)); err == nil {
+		t.Error("Resident with a 64-byte buffer: no error")
+	}
+	if kib, err := Resident(make([]byte, 1<<20)); err != nil || kib < 256 {
+		t.Errorf("Resident: %d KiB, %v; want 256 or more, no error", kib, err)
 	}
 }
