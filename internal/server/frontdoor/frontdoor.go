@@ -670,11 +670,13 @@ func signatureRefusal(e *sigv4.Error) *Refusal {
 // before it answers. The goroutine reads only req.at, req.sourceIP and
 // res, which no later check changes.
 func (f *FrontDoor) startReplayCheck(ctx context.Context, req *request, res *sigv4.Result, onRefuse func()) func() *Refusal {
+	// The guard's key: the signature's hash, made once per request.
+	sum := sha256.Sum256([]byte(res.Signature))
 	if m, ok := f.cfg.Store.(presignMemory); ok {
-		if sum := sha256.Sum256([]byte(res.Signature)); m.KnowsPresignUse(sum[:], req.at.UTC()) {
+		if m.KnowsPresignUse(sum[:], req.at.UTC()) {
 			// The store answers from memory: the answer is known now,
 			// before any agent is asked to dial (decide looks first).
-			ref := f.checkReplay(ctx, req, res)
+			ref := f.checkReplay(ctx, req, res, sum[:])
 			if ref != nil {
 				onRefuse()
 			}
@@ -683,7 +685,7 @@ func (f *FrontDoor) startReplayCheck(ctx context.Context, req *request, res *sig
 	}
 	done := make(chan *Refusal, 1)
 	go func() {
-		ref := f.checkReplay(ctx, req, res)
+		ref := f.checkReplay(ctx, req, res, sum[:])
 		if ref != nil {
 			onRefuse()
 		}
@@ -703,15 +705,15 @@ type presignMemory interface {
 	KnowsPresignUse(hash []byte, now time.Time) bool
 }
 
-// checkReplay records the URL's first use and refuses replays: from
-// another address (source-ip mode) or at all (single-use mode).
-func (f *FrontDoor) checkReplay(ctx context.Context, req *request, res *sigv4.Result) *Refusal {
-	sum := sha256.Sum256([]byte(res.Signature))
+// checkReplay records the URL's first use (hash: its signature's SHA-256)
+// and refuses replays: from another address (source-ip mode) or at all
+// (single-use mode).
+func (f *FrontDoor) checkReplay(ctx context.Context, req *request, res *sigv4.Result, hash []byte) *Refusal {
 	expires := res.Expires
 	if expires.IsZero() {
 		expires = req.at.Add(15 * time.Minute)
 	}
-	u := store.PresignUse{SignatureHash: sum[:], SourceIP: req.sourceIP, FirstUsedAt: req.at.UTC(), ExpiresAt: expires.UTC()}
+	u := store.PresignUse{SignatureHash: hash, SourceIP: req.sourceIP, FirstUsedAt: req.at.UTC(), ExpiresAt: expires.UTC()}
 	record := f.cfg.Store.RecordPresignUse
 	if us, ok := f.cfg.Store.(store.UnsyncedPresignUses); ok {
 		// The guard's write need not wait for the disk: the attempt's
