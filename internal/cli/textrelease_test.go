@@ -5,11 +5,8 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,20 +46,7 @@ func TestReleaseMemoryReleasesBinaryPages(t *testing.T) {
 	}))
 	srv.StartTLS()
 	defer srv.Close()
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("HOME", dir)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEXTRELEASE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	for _, v := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "POSTERN_ALLOW_AWS"} {
-		t.Setenv(v, "")
-	}
+	ca := isolatedAWSEnv(t, "AKIDTEXTRELEASE", srv.Certificate())
 	addr := srv.Listener.Addr().String()
 	tunnel := func(in string) string {
 		t.Helper()

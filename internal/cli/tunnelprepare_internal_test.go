@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -110,20 +107,7 @@ func TestTunnelConnPreparedDuringLookup(t *testing.T) {
 			other.StartTLS()
 			defer other.Close()
 
-			dir := t.TempDir()
-			ca := filepath.Join(dir, "ca.pem")
-			if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv("HOME", dir)
-			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDPREPARE")
-			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-			t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-			for _, v := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CA_BUNDLE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "POSTERN_ALLOW_AWS"} {
-				t.Setenv(v, "")
-			}
+			ca := isolatedAWSEnv(t, "AKIDPREPARE", srv.Certificate())
 			args := []string{"--region", "us-east-1", "--endpoint-url", "https://" + addr, "--ca-bundle", ca,
 				"ec2-instance-connect", "open-tunnel", "--instance-id", "i-0123456789abcdef0"}
 			want := &accepted
