@@ -109,7 +109,17 @@ func TestRevokedAgentIsDroppedByEveryReplica(t *testing.T) {
 	if got := b.Server.Relay().Connected(ep); len(got) != 0 {
 		t.Fatalf("B lists the revoked agent as connected: %+v", got)
 	}
-	// B recorded the end as a revocation.
+	// B recorded the end as a revocation: the CloseTunnel of the tunnel
+	// opened first (the attempt after the revocation, whose dial the relay
+	// refused, has a CloseTunnel of its own).
+	opens, err := b.Server.Store.ListEvents(ctx, store.EventQuery{EventName: "OpenTunnel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opens) == 0 || opens[len(opens)-1].TunnelID == "" {
+		t.Fatalf("B's OpenTunnel records %+v: the first tunnel's is missing", opens)
+	}
+	firstTunnel := opens[len(opens)-1].TunnelID  // newest first
 	deadline := time.Now().Add(30 * time.Second) // a hang guard
 	var rec struct {
 		ServiceEventDetails struct {
@@ -118,7 +128,7 @@ func TestRevokedAgentIsDroppedByEveryReplica(t *testing.T) {
 		}
 	}
 	for {
-		evs, err := b.Server.Store.ListEvents(ctx, store.EventQuery{EventName: "CloseTunnel"})
+		evs, err := b.Server.Store.ListEvents(ctx, store.EventQuery{EventName: "CloseTunnel", TunnelID: firstTunnel})
 		if err != nil {
 			t.Fatal(err)
 		}
