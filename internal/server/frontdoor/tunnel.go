@@ -232,11 +232,15 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		}
 		f.release(req)
 		// A failed dial or a client that left is counted as failedOpen
-		// counts it when the record committed (tunnels_refused_total).
+		// counts it when the record committed (tunnels_refused_total); a
+		// dial that succeeded is refused for the record, an internal
+		// error (the client gets 1011), and counted so.
 		if gone != nil {
 			f.cfg.Metrics.TunnelRefused(clientGoneRefusal(gone).Reason)
 		} else if err != nil {
 			f.cfg.Metrics.TunnelRefused(dialRefusal(err, req.endpoint.EndpointID).Reason)
+		} else {
+			f.cfg.Metrics.TunnelRefused(ReasonInternal)
 		}
 		if gone != nil {
 			_ = conn.Close()

@@ -77,6 +77,16 @@ func (p *PostgresStore) RecordPresignUseUnsynced(ctx context.Context, u store.Pr
 	return p.s.RecordPresignUseUnsynced(ctx, u)
 }
 
+// KnowsPresignUse tells the front door whether the replay guard of the
+// URL whose signature hashes to hash is answered from this replica's
+// memory (Store.KnowsPresignUse), so that a replay it knows is refused
+// before an agent dials, as on SQLite. Sharing the database with other
+// replicas changes nothing: a use this replica saw committed, its own or
+// one it read back, never changes, and a miss still asks the database.
+func (p *PostgresStore) KnowsPresignUse(hash []byte, now time.Time) bool {
+	return p.s.KnowsPresignUse(hash, now)
+}
+
 // ReplicasChanged receives a value when a replica (this one included)
 // called NotifyReplicas; several notices may arrive as one.
 func (p *PostgresStore) ReplicasChanged() <-chan struct{} { return p.feed.replicas }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -19,6 +21,8 @@ import (
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/util/sdkreq"
+	"github.com/postern/postern/internal/wire/tunnelproto"
+	"github.com/postern/postern/internal/wire/wsframe"
 )
 
 // The API calls a terminal session makes as the caller: real AWS SDK
@@ -106,8 +110,9 @@ func (t *Terminal) dial(ctx context.Context, c *Caller, tg client.Target) (*clie
 // failure, before it closes the WebSocket. An attempt refused outright
 // is one OpenTunnel record with errorCode and errorMessage. ok is false
 // when neither is there (the tunnel carried bytes, or its records could
-// not be written).
-func (t *Terminal) refusal(ctx context.Context, c *Caller, requestID string, since time.Time) (code, message string, ok bool) {
+// not be written). closed is the close the terminal read: only the
+// record of that close counts (closedUnopened).
+func (t *Terminal) refusal(ctx context.Context, c *Caller, requestID string, since time.Time, closed *client.ClosedError) (code, message string, ok bool) {
 	if requestID == "" {
 		return "", "", false
 	}
@@ -129,16 +134,27 @@ func (t *Terminal) refusal(ctx context.Context, c *Caller, requestID string, sin
 			return e.ErrorCode, rec.ErrorMessage, true
 		}
 		if e.TunnelID != "" {
-			return t.closedUnopened(ctx, requestID, e.TunnelID)
+			return t.closedUnopened(ctx, requestID, e.TunnelID, closed)
 		}
 	}
 	return "", "", false
 }
 
-// closedUnopened reads the CloseTunnel record of a tunnel that ended
-// before its first byte (no byte either way, not a normal close): its
-// reason (the dial's failure: ConnectionRefused, …) and message.
-func (t *Terminal) closedUnopened(ctx context.Context, requestID, tunnelID string) (code, message string, ok bool) {
+// closedUnopened reads the CloseTunnel record of a tunnel the front door
+// ended at its dial (its failedOpen): its reason (the dial's failure:
+// ConnectionRefused, …) and message. Such a record is told precisely from
+// the end of a tunnel that was open, which is no refusal even when it
+// carried no byte (the target reset it, its agent was lost, it was
+// revoked, the server stopped, a recovery closed it): the front door
+// gives a failed dial the close code 1011 and a close frame whose reason
+// is the record's message, and commits the record before it writes the
+// frame; the reason is a dial failure's, not one of the ends of an open
+// tunnel that also close with 1011; and the close the terminal read
+// (closed) is that frame.
+func (t *Terminal) closedUnopened(ctx context.Context, requestID, tunnelID string, closed *client.ClosedError) (code, message string, ok bool) {
+	if closed == nil || closed.Code != wsframe.CloseInternalError {
+		return "", "", false
+	}
 	evs, err := t.cfg.Store.ListEvents(ctx, store.EventQuery{EventName: "CloseTunnel", TunnelID: tunnelID, Limit: 1})
 	if err != nil {
 		t.log.Warn("could not read the tunnel's close record", "request_id", requestID, "tunnel", tunnelID, "error", err)
@@ -147,19 +163,49 @@ func (t *Terminal) closedUnopened(ctx context.Context, requestID, tunnelID strin
 	for _, e := range evs {
 		var rec struct {
 			D struct {
-				Reason   string `json:"reason"`
-				Message  string `json:"message"`
-				BytesIn  int64  `json:"bytesIn"`
-				BytesOut int64  `json:"bytesOut"`
+				Reason    string `json:"reason"`
+				Message   string `json:"message"`
+				CloseCode int    `json:"closeCode"`
+				BytesIn   int64  `json:"bytesIn"`
+				BytesOut  int64  `json:"bytesOut"`
 			} `json:"serviceEventDetails"`
 		}
 		if json.Unmarshal([]byte(e.Body), &rec) != nil || rec.D.BytesIn != 0 || rec.D.BytesOut != 0 ||
-			rec.D.Reason == "" || rec.D.Reason == "Normal" {
+			rec.D.CloseCode != wsframe.CloseInternalError || !dialFailure(rec.D.Reason) ||
+			!closeFrameOf(closed.Reason, rec.D.Message) {
 			return "", "", false
 		}
 		return rec.D.Reason, rec.D.Message, true
 	}
 	return "", "", false
+}
+
+// dialFailure reports whether reason, a CloseTunnel's, can be a failed
+// dial's: the dial's code (ConnectionRefused, …, or InternalError when
+// the agent gave none) or the front door's EndpointUnavailable, not Normal
+// nor one of the ends of an open tunnel that close it with 1011 as well.
+func dialFailure(reason string) bool {
+	switch reason {
+	case "", "Normal", tunnelproto.CodeTargetReset, tunnelproto.CodeTargetError, tunnelproto.CodeAgentLost:
+		return false
+	}
+	return true
+}
+
+// maxCloseReason is the most of a reason a close frame holds (125 bytes
+// of payload less the code's 2); wsframe cuts a longer one there, at a
+// character's boundary.
+const maxCloseReason = 123
+
+// closeFrameOf reports whether reason, read in a close frame, is message
+// as a close frame carries it: all of it, or its first maxCloseReason
+// bytes, less the end of a character cut there.
+func closeFrameOf(reason, message string) bool {
+	if reason == message {
+		return true
+	}
+	return len(message) > maxCloseReason && len(reason) > maxCloseReason-utf8.UTFMax &&
+		strings.HasPrefix(message, reason)
 }
 
 // tunnelID finds the id of the tunnel the front door opened for request

@@ -176,7 +176,7 @@ func (s *session) run(r *http.Request) (websocket.StatusCode, string) {
 		// code (ConnectionRefused, …), not as the end of a session.
 		var ce *client.ClosedError
 		if errors.As(tc.readError(), &ce) {
-			if code, msg, ok := s.t.refusal(s.ctx, s.caller, tun.RequestID, start); ok {
+			if code, msg, ok := s.t.refusal(s.ctx, s.caller, tun.RequestID, start, ce); ok {
 				s.t.log.Info("terminal session refused", "instance", s.open.InstanceID, "principal", s.caller.Principal.ARN, "code", code, "message", msg)
 				s.sendError(code, msg)
 				return websocket.StatusNormalClosure, ""

@@ -1,0 +1,121 @@
+package webterm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/server/audit"
+	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/wire/tunnelproto"
+)
+
+// TestQGRefusalOnlyForAFailedOpen: the terminal tells the page of a
+// refusal, after a tunnel closed before its SSH handshake, only when the
+// trail shows the front door's record of a tunnel ended at its dial
+// (failedOpen): a CloseTunnel with no byte either way, the close code a
+// failed dial gets (1011) and a dial failure's reason, whose message is
+// the close frame's reason the terminal read (all of it, or the 123 bytes
+// a close frame holds). A zero-byte close of a tunnel that was open (the
+// target reset it, its agent was lost, it was revoked, the server
+// stopped, a recovery closed it) is the end of a session, not a refusal
+// (before, any zero-byte close whose reason was not Normal was one).
+func TestQGRefusalOnlyForAFailedOpen(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "postern.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	term := &Terminal{cfg: Config{Store: st}, log: slog.New(slog.DiscardHandler)}
+	w := audit.NewWriter(st, nil)
+	caller := &Caller{Credentials: aws.Credentials{AccessKeyID: "ASIAQGTESTKEY0000001"}}
+	since := time.Now()
+	long := "Could not connect to 10.0.0.5:22: " + strings.Repeat("a very long explanation ", 10)
+
+	type closeRec struct {
+		reason, message string
+		code            int
+		in, out         int64
+	}
+	cases := []struct {
+		name     string
+		refused  string // errorCode of an attempt refused outright
+		close    *closeRec
+		seen     client.ClosedError // the close the terminal read
+		want     bool
+		wantCode string
+	}{
+		{name: "dial refused by the target",
+			close: &closeRec{tunnelproto.CodeRefused, "Connection refused by 10.0.0.5:22", 1011, 0, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: "Connection refused by 10.0.0.5:22"}, want: true, wantCode: tunnelproto.CodeRefused},
+		{name: "dial failed, its message longer than a close frame holds",
+			close: &closeRec{tunnelproto.CodeUnreachable, long, 1011, 0, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: long[:123]}, want: true, wantCode: tunnelproto.CodeUnreachable},
+		{name: "dial failed without a code of the agent's",
+			close: &closeRec{tunnelproto.CodeInternal, "the agent failed", 1011, 0, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: "the agent failed"}, want: true, wantCode: tunnelproto.CodeInternal},
+		{name: "refused outright", refused: "AccessDeniedException", want: true, wantCode: "AccessDeniedException"},
+		{name: "open tunnel, the target reset it before a byte",
+			close: &closeRec{tunnelproto.CodeTargetReset, "The target reset the connection", 1011, 0, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: "The target reset the connection"}},
+		{name: "open tunnel, its agent lost before a byte",
+			close: &closeRec{tunnelproto.CodeAgentLost, "The endpoint agent's link was lost", 1011, 0, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: "The endpoint agent's link was lost"}},
+		{name: "open tunnel, revoked before a byte",
+			close: &closeRec{tunnelproto.CodeRevoked, "Access was revoked", 1008, 0, 0},
+			seen:  client.ClosedError{Code: 1008, Reason: "Access was revoked"}},
+		{name: "open tunnel, the server stopped before a byte",
+			close: &closeRec{tunnelproto.CodeServerStop, "The Postern server is shutting down", 1001, 0, 0},
+			seen:  client.ClosedError{Code: 1001, Reason: "The Postern server is shutting down"}},
+		{name: "open tunnel, closed by recovery",
+			close: &closeRec{"ReplicaLost", "closed by recovery", 1006, 0, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: "Connection refused by 10.0.0.5:22"}},
+		{name: "open tunnel, a normal close",
+			close: &closeRec{"Normal", "", 1000, 0, 0},
+			seen:  client.ClosedError{Code: 1000}},
+		{name: "a dial failure's record, another close read",
+			close: &closeRec{tunnelproto.CodeRefused, "Connection refused by 10.0.0.5:22", 1011, 0, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: "The tunnel could not be recorded; try again."}},
+		{name: "a dial failure's record, bytes carried",
+			close: &closeRec{tunnelproto.CodeRefused, "Connection refused by 10.0.0.5:22", 1011, 21, 0},
+			seen:  client.ClosedError{Code: 1011, Reason: "Connection refused by 10.0.0.5:22"}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			requestID := fmt.Sprintf("qg-request-%d", i)
+			tunnelID := fmt.Sprintf("tnl-0qg%013d", i)
+			m := audit.Meta{AccountID: "123456789012", Region: "eu-west-1", AccessKeyID: caller.Credentials.AccessKeyID,
+				RequestID: requestID, Time: time.Now()}
+			if c.refused != "" {
+				rec := audit.OpenTunnel(m, audit.OpenTunnelParams{}, "", audit.OpenTunnelData{}, c.refused, "refused by the test")
+				if err := w.Write(ctx, rec, "", ""); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				rec := audit.OpenTunnel(m, audit.OpenTunnelParams{}, "", audit.OpenTunnelData{TunnelID: tunnelID}, "", "")
+				if err := w.Write(ctx, rec, tunnelID, ""); err != nil {
+					t.Fatal(err)
+				}
+				m.Time = time.Now()
+				d := audit.CloseDetails{TunnelID: tunnelID, Reason: c.close.reason, CloseCode: c.close.code, Message: c.close.message,
+					BytesIn: c.close.in, BytesOut: c.close.out, OpenEventID: rec.EventID}
+				if err := w.Write(ctx, audit.CloseTunnel(m, d, ""), tunnelID, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			seen := c.seen
+			code, _, ok := term.refusal(ctx, caller, requestID, since, &seen)
+			if ok != c.want || code != c.wantCode {
+				t.Fatalf("refusal: %q, %v; want %q, %v", code, ok, c.wantCode, c.want)
+			}
+		})
+	}
+}
