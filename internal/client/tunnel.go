@@ -60,6 +60,9 @@ type Dialer struct {
 	// uniqueURLs: the server refused a URL as used already (Dial), so
 	// this Dialer's URLs carry a nonce (PresignUniqueURL).
 	uniqueURLs atomic.Bool
+	// urls is the last URL without a nonce, reused within its second
+	// (presigncache.go).
+	urls urlCache
 
 	// configs are the TLS configurations of the names dialed, made once
 	// per name: every tunnel's connection keeps its configuration, and a
@@ -153,7 +156,9 @@ func (e *ClosedError) Error() string {
 	return "the tunnel was closed: " + e.Reason
 }
 
-// Dial presigns the URL and opens the tunnel's WebSocket.
+// Dial presigns the URL and opens the tunnel's WebSocket. An open in the
+// same second as the last, to the same target with the same credentials,
+// reuses its URL (the same bytes a signing would make: urlCache).
 func (d *Dialer) Dial(ctx context.Context, t Target) (*Tunnel, error) {
 	creds, err := d.Credentials.Retrieve(ctx)
 	if err != nil {
@@ -190,7 +195,7 @@ func (d *Dialer) presign(ctx context.Context, creds aws.Credentials, t Target, n
 	if unique {
 		return PresignUniqueURL(ctx, creds, d.Region, t, now)
 	}
-	return PresignURL(ctx, creds, d.Region, t, now)
+	return d.urls.get(ctx, creds, d.Region, t, now)
 }
 
 // DialURL opens a tunnel's WebSocket at a presigned URL.
