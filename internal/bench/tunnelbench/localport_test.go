@@ -199,12 +199,22 @@ func cpuOf(ps map[string]*proc) time.Duration {
 	return d
 }
 
+// cpuEach is the CPU time each of the processes has used so far, by name.
+func cpuEach(ps map[string]*proc) map[string]time.Duration {
+	m := make(map[string]time.Duration, len(ps))
+	for name, p := range ps {
+		m[name] = procstat.CPUTime(p.Cmd.Process.Pid)
+	}
+	return m
+}
+
 // BenchmarkTunnelThroughputCLI is BenchmarkTunnelThroughput on the
 // binaries as a user runs them: b.N × 64 KiB through one connection to a
 // running `open-tunnel --local-port` (postern1: the server's embedded
 // agent; postern2: a separate `postern endpoint-agent`), beside direct
 // TCP and an `ssh -L` forward. For the Postern paths it also reports the
-// CPU the path's processes (client, server, agent) spent per GB moved.
+// CPU the path's processes (client, server, agent) spent per GB moved,
+// in all and each.
 func BenchmarkTunnelThroughputCLI(b *testing.B) {
 	sinkPort := listen(b, sink)
 	sourcePort := listen(b, source)
@@ -231,10 +241,16 @@ func BenchmarkTunnelThroughputCLI(b *testing.B) {
 				defer c.Close()
 				b.SetBytes(chunk)
 				cpu0 := cpuOf(procs)
+				each0 := cpuEach(procs)
 				moveBytes(b, c, dir)
 				if procs != nil {
 					gb := float64(b.N) * chunk / 1e9
 					b.ReportMetric((cpuOf(procs)-cpu0).Seconds()/gb, "cpu-s/GB")
+					// Each process's share: a change to one process
+					// shows there, above the others' noise.
+					for name, d := range cpuEach(procs) {
+						b.ReportMetric((d-each0[name]).Seconds()/gb, name+"-cpu-s/GB")
+					}
 				}
 			})
 		}

@@ -57,37 +57,23 @@ func peekFD(fd uintptr, p []byte) syscall.Errno {
 }
 
 func (s Socket) read(p []byte) (int, error) {
-	return s.readBorrowed(func() []byte { return p }, func() {})
+	o := getOp()
+	o.p = p
+	return s.readOp(o)
 }
 
 func (s Socket) readBorrowed(borrow func() []byte, giveBack func()) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := s.rc.Read(func(fd uintptr) bool {
-		p := borrow()
-		if len(p) == 0 {
-			return true // nothing to read into: n = 0, as for a Read of nothing
-		}
-		for {
-			r, e := readFD(fd, p)
-			switch e {
-			case 0:
-				n = r
-				if n == 0 {
-					n = -1 // the peer's end
-				}
-				return true
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				giveBack()
-				return false // the poller waits for readability, then calls again
-			default:
-				errno = e
-				return true
-			}
-		}
-	})
+	o := getOp()
+	o.borrow, o.giveBack = borrow, giveBack
+	return s.readOp(o)
+}
+
+// readOp makes o's read (op.readFD) once the socket has something, and
+// returns o to the pool.
+func (s Socket) readOp(o *op) (int, error) {
+	err := s.rc.Read(o.read)
+	n, errno := o.n, o.errno
+	o.put()
 	switch {
 	case err != nil:
 		return 0, err // closed, or a deadline: already a *net.OpError
@@ -100,23 +86,10 @@ func (s Socket) readBorrowed(borrow func() []byte, giveBack func()) (int, error)
 }
 
 func (s Socket) wait() error {
-	var peek [1]byte
-	var errno syscall.Errno
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			switch e := peekFD(fd, peek[:]); e {
-			case 0:
-				return true
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-	})
+	o := getOp()
+	err := s.rc.Read(o.wait)
+	errno := o.errno
+	o.put()
 	if err != nil {
 		return err
 	}
@@ -138,24 +111,11 @@ func writeFD(fd uintptr, p []byte) (int, syscall.Errno) {
 }
 
 func (s Socket) write(p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := s.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, e := writeFD(fd, p[n:])
-			switch e {
-			case 0:
-				n += r
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // the poller waits for room, then calls again
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	o := getOp()
+	o.p = p
+	err := s.rc.Write(o.write)
+	n, errno := o.n, o.errno
+	o.put()
 	switch {
 	case err != nil:
 		return n, err

@@ -17,23 +17,11 @@ const WriteNowWorks = true
 // agent writes a tunnel's bytes to its target with it from the link's
 // receive loop, which must never wait.
 func WriteNow(rc syscall.RawConn, p []byte) (n int, err error) {
-	var errno syscall.Errno
-	cerr := rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, e := sendNowFD(fd, p[n:])
-			switch e {
-			case 0:
-				n += r
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return true // full: do not wait
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	o := getOp()
+	o.p = p
+	cerr := rc.Write(o.sendNow)
+	n, errno := o.n, o.errno
+	o.put()
 	switch {
 	case cerr != nil:
 		return n, cerr // closed

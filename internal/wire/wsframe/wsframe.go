@@ -186,7 +186,8 @@ type Writer struct {
 	masked   bool // this side is a client: frames are masked
 	closed   bool // a close frame was written
 	deadline func(time.Time) error
-	armed    time.Time // the write deadline last set (mu)
+	armed    time.Time       // the write deadline last set (mu)
+	hdr      [MaxHeader]byte // writeParts' header (mu): one on the stack escapes, an allocation per frame
 }
 
 // NewWriter writes frames to w; toServer says this side is a client whose
@@ -319,14 +320,9 @@ func (w *Writer) WriteDataParts(p []byte, max int) error {
 	if max <= 0 {
 		return fmt.Errorf("wsframe: frames of at most %d bytes", max)
 	}
-	var hb [MaxHeader]byte
 	for off := 0; off < len(p); {
 		n := min(len(p)-off, max)
-		start, err := w.headerInto(hb[:], len(hb), ws.OpBinary, n)
-		if err != nil {
-			return err
-		}
-		if err := w.writeParts(hb[start:], p[off:off+n]); err != nil {
+		if err := w.writeParts(p[off : off+n]); err != nil {
 			return err
 		}
 		off += n
@@ -334,19 +330,23 @@ func (w *Writer) WriteDataParts(p []byte, max int) error {
 	return nil
 }
 
-// writeParts writes a data frame's header and payload, one after the
-// other under the writer's lock.
-func (w *Writer) writeParts(header, payload []byte) error {
+// writeParts writes a binary frame's header (made in w.hdr) and its
+// payload, one after the other under the writer's lock.
+func (w *Writer) writeParts(payload []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return ErrClosed
 	}
-	w.arm()
-	if _, err := w.w.Write(header); err != nil {
+	start, err := w.headerInto(w.hdr[:], len(w.hdr), ws.OpBinary, len(payload))
+	if err != nil {
 		return err
 	}
-	_, err := w.w.Write(payload)
+	w.arm()
+	if _, err := w.w.Write(w.hdr[start:]); err != nil {
+		return err
+	}
+	_, err = w.w.Write(payload)
 	return err
 }
 
