@@ -279,6 +279,9 @@ func TestVersion(t *testing.T) {
 		{"ec2", "--version"}, {"ec2", "describe-vpcs", "--version"}, {"iam", "--version"},
 		{"tunnels", "list", "--version"}, {"ec2", "wait", "--version"}, {"configure", "--version"},
 		{"ec2-instance-connect", "open-tunnel", "--instance-id", "i-0123456789abcdef0", "--version"},
+		// Before a missing required option or options that exclude each
+		// other, as cobra's own --version answered (versionFirst).
+		{"instance", "init", "--version"}, {"login", "--configure", "--credential-process", "x", "--version"},
 	} {
 		code, stdout, stderr := runMain(t, args...)
 		if code != ExitOK || !re.MatchString(stdout) {

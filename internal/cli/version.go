@@ -23,14 +23,52 @@ func versionString() string {
 
 // addVersionFlag gives root the AWS CLI's --version option (no -v), a
 // global one: the AWS CLI takes it after any command too (`aws ec2
-// --version`), so every command gets the version (finishTree), which is
-// what makes cobra print it for the command it ran.
+// --version`), so every command answers it (finishTree, versionFirst).
 func addVersionFlag(root *cobra.Command) {
-	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().Bool("version", false, "display the version of this tool")
 }
 
-// finishTree gives every command in the tree the version (--version) and
+// versionFirst makes c, when --version is given, print the version line
+// and do nothing else, before it checks its arguments (as cobra's own
+// --version does for a command with a Version, which Postern does not
+// use: cobra prints "NAME version VERSION" unless given a text/template
+// layout, and a program that can execute a template keeps every exported
+// method of the SDK's clients: servedOperations says what that costs).
+// The root keeps its nil arguments check (cobra then refuses an unknown
+// command before it parses the flags, as before), so its run does it.
+func versionFirst(c *cobra.Command, version string) {
+	given := func(cmd *cobra.Command) bool {
+		v, err := cmd.Flags().GetBool("version")
+		return err == nil && v
+	}
+	show := func(cmd *cobra.Command) error {
+		fmt.Fprintln(cmd.OutOrStdout(), version)
+		return &exitError{code: ExitOK} // printed; exit 0
+	}
+	if !c.HasParent() {
+		if run := c.RunE; run != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if given(cmd) {
+					return show(cmd)
+				}
+				return run(cmd, args)
+			}
+		}
+		return
+	}
+	check := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if given(cmd) {
+			return show(cmd)
+		}
+		if check == nil { // cobra's own for a command that is not the root
+			return nil
+		}
+		return check(cmd, args)
+	}
+}
+
+// finishTree makes every command in the tree answer --version and
 // makes every command that only groups others — the root, a service, `ec2
 // wait`, `tunnels` — refuse to run without one, as the AWS CLI's do: its
 // usage and "the following arguments are required" or "too few arguments",
@@ -40,7 +78,6 @@ func finishTree(root *cobra.Command) {
 	version := versionString()
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
-		c.Version = version
 		if c.HasSubCommands() && !c.DisableFlagParsing {
 			switch {
 			case c == root:
@@ -52,6 +89,9 @@ func finishTree(root *cobra.Command) {
 		}
 		if !c.HasSubCommands() && c.Runnable() && !c.DisableFlagParsing && c.Args != nil && c.Args(c, []string{"probe"}) != nil {
 			helpWord(c)
+		}
+		if !c.DisableFlagParsing {
+			versionFirst(c, version)
 		}
 		for _, sub := range c.Commands() {
 			walk(sub)
