@@ -15,8 +15,17 @@ const sweepInterval = 10 * time.Minute
 // not that their token is unknown.
 const sessionKeep = 24 * time.Hour
 
+// presignUseKeep is how long the sweep keeps a presigned URL's first use
+// after the URL expired. Each replica judges a URL's expiry by its own
+// clock: were a replica whose clock runs ahead to delete the use at its
+// "now", a replica whose clock runs behind would still take the URL as
+// live and accept its replay as a new first use. Kept this long, clocks
+// may differ by up to SigV4's own tolerance (15 minutes) without that.
+const presignUseKeep = 15 * time.Minute
+
 // sweep deletes, every sweepInterval until stop closes, what expired:
-// pushed SSH keys, presigned-URL uses (their URLs can no longer be used),
+// pushed SSH keys, presigned-URL uses presignUseKeep after their URLs
+// expired (by then no replica's clock takes the URLs as live),
 // join tokens a day after their expiry (kept a while for operators) and
 // role sessions sessionKeep after theirs, and browser terminal recordings
 // past console.recording_retention_days. It also finishes endpoint
@@ -41,7 +50,7 @@ func (s *Server) sweep(stop <-chan struct{}) {
 // sweepOnce deletes what expired by now; see sweep.
 func (s *Server) sweepOnce(ctx context.Context, now time.Time) {
 	keys, err1 := s.Store.DeleteExpiredPushedKeys(ctx, now)
-	uses, err2 := s.Store.DeleteExpiredPresignUses(ctx, now)
+	uses, err2 := s.Store.DeleteExpiredPresignUses(ctx, now.Add(-presignUseKeep))
 	toks, err3 := s.Store.DeleteExpiredJoinTokens(ctx, now.Add(-24*time.Hour))
 	sess, err4 := s.Store.DeleteExpiredSessions(ctx, now.Add(-sessionKeep))
 	recs, err5 := s.console.SweepRecordings(now)
