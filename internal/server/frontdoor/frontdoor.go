@@ -301,6 +301,16 @@ func (p *pendingDial) firstAgent() string {
 	}
 }
 
+// answered tells whether the dial has answered (wait would not block).
+func (p *pendingDial) answered() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // wait returns the dial's answer (every call the same).
 func (p *pendingDial) wait() (relay.Stream, string, error) {
 	<-p.done

@@ -10,3 +10,5 @@ import "net"
 const canWatchGone = false
 
 func waitPeerGone(net.Conn) error { return nil }
+
+func peerGone(net.Conn) error { return nil }

@@ -138,6 +138,18 @@ func watchGone(conn net.Conn, onGone func()) *goneWatch {
 	return w
 }
 
+// clientGoneNow tells, without waiting, whether the client of conn has
+// closed or reset its connection by now (nil: not, or it cannot be told
+// here): serveTunnel's look in place of a watch (watchGone) when the
+// dial answered before the record committed.
+func clientGoneNow(conn net.Conn) error {
+	raw := netutil.TCPBeneath(conn)
+	if !canWatchGone || raw == nil {
+		return nil
+	}
+	return peerGone(raw)
+}
+
 // stop ends the watch and reports why the client is gone, or nil. It
 // leaves the connection without a read deadline, as the upgrader did.
 func (w *goneWatch) stop() error {

@@ -153,8 +153,9 @@ func (f *FrontDoor) ping(pings <-chan []*tunnel) {
 	}
 }
 
-// clientLinger is how long clientToAgent, having read data frames, waits
-// for the client's next bytes on its own goroutine before it leaves the
+// clientLinger is how long clientToAgent, having read data frames (or at
+// the tunnel's first reading, for its first bytes), waits for the
+// client's next bytes on its own goroutine before it leaves the
 // wait to the Poller: in a transfer they are usually a moment away, and a
 // hand-off through the Poller (an epoll_ctl and a new goroutine, which
 // grows its stack again in crypto/tls) for every burst costs CPU per
@@ -162,5 +163,6 @@ func (f *FrontDoor) ping(pings <-chan []*tunnel) {
 // slower than a goroutine that always waits, on a loaded machine where
 // the sender is often off the CPU for longer; 50 ms measured the same as
 // it (BenchmarkTunnelThroughputCLI/up/postern2, s11 QA notes). An idle
-// tunnel pays it once, after its last data.
+// tunnel pays it once, after its last data (and one whose client is
+// silent at first, once after its 101).
 const clientLinger = 50 * time.Millisecond

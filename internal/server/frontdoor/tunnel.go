@@ -53,7 +53,8 @@ type tunnel struct {
 	targetEOF   bool   // the target half-closed
 	finished    chan struct{}
 
-	closeBy time.Time // the read deadline for the client's answer to our close (mu)
+	closeBy time.Time     // the read deadline for the client's answer to our close (mu)
+	grace   time.Duration // how long the client has to answer our close (Config.CloseGrace)
 	// poll is the Waiter of the client's socket (beneath TLS) in the
 	// process's sockwait.Poller, while the client's frames are read
 	// without a goroutine parked between them (clientIdler); nil: a
@@ -134,11 +135,12 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 
 // serveTunnel upgrades the connection (the 101 leaves while the agent's
 // dial may still run), records the attempt durably while the dial runs,
-// waits for both, and only then hands the tunnel to goroutines of its
-// own, which carry the bytes: before that no byte is read from the client
-// or from the target. The HTTP handler then returns, so that net/http's
-// state for the connection and the handler's grown stack are freed while
-// the tunnel lives (about 23 KiB per idle tunnel, measured in
+// waits for both, and only then starts carrying the bytes (run): before
+// that no byte is read from the client or from the target. The client's
+// first frames are read on the handler's goroutine; the HTTP handler
+// returns once the client is idle (its wait armed in the Poller), so that
+// net/http's state for the connection and the handler's grown stack are
+// freed while the tunnel lives (about 23 KiB per idle tunnel, measured in
 // internal/bench/wsbench).
 //
 // Once the 101 left, the attempt is on record as one that opened (its
@@ -150,10 +152,11 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 // gets when its target fails (1011) and the dial's message. A record
 // that cannot be committed closes it with 1011 and no byte flows.
 //
-// While the dial runs, the client's connection is watched (watchGone:
-// whether the client closed or reset it, without reading a byte of it): a
-// client that leaves ends the dial at once and frees the endpoint's slot,
-// and its tunnel is closed on record (CloseTunnel ClientGone). A
+// While the dial runs on once the record committed, the client's
+// connection is watched (watchGone: whether the client closed or reset
+// it, without reading a byte of it): a client that leaves ends the dial
+// at once and frees the endpoint's slot, and its tunnel is closed on
+// record (CloseTunnel ClientGone). A
 // handshake that cannot be upgraded never comes here (handshakeRefusal);
 // an upgrade that fails all the same (the client left before the 101
 // could be written, or the connection could not be taken over) is
@@ -200,8 +203,6 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		_, _ = io.ReadFull(brw.Reader, buffered)
 		rd = io.MultiReader(bytes.NewReader(buffered), conn)
 	}
-	// A client that leaves while the dial runs ends it (dial.end).
-	watch := watchGone(conn, dial.end)
 	// Every check and the replay guard passed: the attempt's record is
 	// committed while the agent dials (a round trip on a separate
 	// agent's link), both awaited before any byte flows. The record names
@@ -213,18 +214,33 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	upgraded := f.cfg.Now()
 	chosen := dial.firstAgent()
 	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: chosen}, "", "")
-	committed := make(chan error, 1)
-	go func() {
-		committed <- f.audit.Write(context.WithoutCancel(r.Context()), rec, req.tunnelID, req.endpoint.EndpointID)
-	}()
+	// The record commits on this goroutine while the dial runs on its own
+	// (startDial): no goroutine of its own for the write, and no hand-off
+	// of its answer (each was a goroutine start, a stack grown for the
+	// record's encoding and a wake-up per open).
+	cerr := f.audit.Write(context.WithoutCancel(r.Context()), rec, req.tunnelID, req.endpoint.EndpointID)
+	// A client that leaves while the dial still runs ends it (dial.end).
+	// The watch (a goroutine) starts once the commit returned, and only
+	// for a dial that has not answered by then (on loopback and in most
+	// networks the dial answers before the commit's fsync): a client gone
+	// during the commit is seen at once then (its FIN or reset stays
+	// readable). Otherwise one look, without a goroutine, tells whether
+	// the client left before its tunnel opened.
+	var watch *goneWatch
+	if !dial.answered() {
+		watch = watchGone(conn, dial.end)
+	}
 	stream, agentID, err := dial.wait()
 	gone := watch.stop()
+	if watch == nil {
+		gone = clientGoneNow(conn)
+	}
 	req.agentID = agentID
 	if err == nil && gone != nil {
 		_ = stream.SendEnd(codeClientGone, "the client left before the tunnel opened")
 		_ = stream.Close()
 	}
-	if cerr := <-committed; cerr != nil {
+	if cerr != nil {
 		log.Error("could not record the tunnel; refusing it", "error", cerr)
 		if err == nil && gone == nil {
 			_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
@@ -276,7 +292,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	}
 	req.detach()
 	t := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(conn, false),
-		stream: stream, started: f.cfg.Now(), log: f.log, finished: make(chan struct{})}
+		stream: stream, started: f.cfg.Now(), log: f.log, finished: make(chan struct{}), grace: f.cfg.CloseGrace}
 	t.in = clientReader{src: rd, conn: conn}
 	if rd == io.Reader(conn) {
 		t.in.setRaw(netutil.TCPBeneath(conn))
@@ -298,10 +314,15 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	f.mu.Unlock()
 	memRelease.Active()
 	f.cfg.Metrics.TunnelOpened(f.cfg.Now().Sub(req.at))
-	go f.run(t, openEventID)
 	if stopping {
 		t.finish(wsframe.CloseGoingAway, tunnelproto.CodeServerStop, "The Postern server is shutting down", true)
 	}
+	// The tunnel's first reading of the client runs here, on the
+	// handler's goroutine, whose stack crypto/tls has grown already: run
+	// returns once the client's next bytes are waited for in the Poller
+	// (or hands the reading to a goroutine of its own where there is
+	// none), so the handler still returns while the tunnel lives.
+	f.run(t, openEventID)
 	return true
 }
 
@@ -403,11 +424,12 @@ func (f *FrontDoor) closeUnopened(conn net.Conn, rd io.Reader, code int, reason 
 }
 
 // run carries the tunnel's bytes until it ends, then records its close.
-// It returns once the client's frames are read without a goroutine
-// (clientIdler: an idle client's wait is armed in the process's
-// sockwait.Poller); the goroutine that reads the client's last frame then
-// ends the tunnel and records its close. Without a Poller, run reads the
-// client's frames itself until the end.
+// It reads the client's frames on the caller's goroutine until the client
+// has nothing more for now, and returns once their next wait is armed in
+// the process's sockwait.Poller (clientIdler) or the tunnel ended; the
+// goroutine that reads the client's last frame ends the tunnel and
+// records its close. Without a Poller, the client's frames are read on a
+// goroutine of its own until the end, and run returns at once.
 func (f *FrontDoor) run(t *tunnel, openEventID string) {
 	req, stream, conn := t.req, t.stream, t.conn
 	principal := ""
@@ -458,9 +480,26 @@ func (f *FrontDoor) run(t *tunnel, openEventID string) {
 		memRelease.Active()
 		f.recordClose(req, openEventID, t)
 	}
+	// The tunnel's first reading (on serveTunnel's goroutine) waits for
+	// the client's first bytes up to clientLinger before it leaves the
+	// wait to the Poller: they are usually a moment behind the 101 (the
+	// client sends once answered), and the hand-off (an epoll_ctl, the
+	// Poller's wake-up and a new goroutine whose stack grows again in
+	// crypto/tls) cost every short tunnel ~2–4 % of the server's CPU per
+	// open (RESULTS.md, s12 QE).
+	first := true
 	d := &clientIdler{poll: poll, end: end, work: func(park, woke bool) bool {
-		return t.clientToAgent(f.cfg.PingInterval, f.cfg.CloseGrace, agentDone, park, woke)
+		lingerFirst := first
+		first = false
+		return t.clientToAgent(f.cfg.PingInterval, f.cfg.CloseGrace, agentDone, park, woke, lingerFirst)
 	}}
+	if poll == nil {
+		// The reading waits on its goroutine until the tunnel ends: not
+		// the caller's (serveTunnel's HTTP handler, which would hold
+		// net/http's state for the connection as long).
+		go d.step(false)
+		return
+	}
 	d.step(false)
 }
 
@@ -552,7 +591,7 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 	// The client has CloseGrace to answer our close frame: a deadline,
 	// which a wait in the Poller does not see, so the reader leaves it.
 	t.mu.Lock()
-	t.closeBy = time.Now().Add(5 * time.Second)
+	t.closeBy = time.Now().Add(t.grace)
 	_ = t.conn.SetReadDeadline(t.closeBy)
 	t.mu.Unlock()
 	t.stopPoll()
@@ -621,8 +660,11 @@ func (f *FrontDoor) keepalive() {
 // clientIdler). Without park it waits for the client's bytes itself. woke
 // says the Poller saw the socket readable: the first frame is read at
 // once (a read with the deadline in the past, as held makes, fails
-// before it reads the socket).
-func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan struct{}, park, woke bool) bool {
+// before it reads the socket). With lingerFirst (the tunnel's first
+// reading) a parked reading waits up to clientLinger for the client's
+// first bytes on its own goroutine before it leaves the wait to the
+// Poller.
+func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan struct{}, park, woke, lingerFirst bool) bool {
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
@@ -641,7 +683,9 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 		}
 		t.mu.Unlock()
 	}
-	copied := false // data was read since the last wait (clientLinger)
+	// copied: data was read since the last wait (clientLinger); the
+	// tunnel's first wait lingers as if it had been (lingerFirst).
+	copied := lingerFirst
 	for {
 		if !t.isEnded() {
 			readBy = time.Now().Add(3 * pingEvery)
