@@ -106,7 +106,8 @@ func openWith(t *testing.T, f *FrontDoor, id string, waits bool, wrap func(net.C
 	if wrap != nil {
 		out = wrap(conn)
 	}
-	tun := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(out, false), stream: s, started: time.Now(), log: f.log, finished: make(chan struct{})}
+	tun := &tunnel{req: req, conn: conn, wr: wsframe.NewWriter(out, false), stream: s, started: time.Now(), log: f.log,
+		finished: make(chan struct{}), grace: f.cfg.CloseGrace}
 	tun.in = clientReader{src: conn, conn: conn}
 	if waits {
 		tun.in.setRaw(conn)
