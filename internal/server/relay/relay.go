@@ -585,8 +585,14 @@ func (t *tracked) SendData(frame []byte) error { return t.revoked(t.Stream.SendD
 func (t *tracked) SendEOF() error { return t.revoked(t.Stream.SendEOF()) }
 
 func (t *tracked) revoked(err error) error {
+	if err == nil {
+		// Before er is declared: errors.As makes it escape, an
+		// allocation on every successful send and receive of a bulk
+		// transfer (~10 % of them, s12 QD).
+		return nil
+	}
 	var er *tunnelproto.EndReason
-	if err == nil || errors.Is(err, io.EOF) || errors.As(err, &er) {
+	if errors.Is(err, io.EOF) || errors.As(err, &er) {
 		return err
 	}
 	t.l.mu.Lock()
