@@ -152,6 +152,11 @@ func clientGoneNow(conn net.Conn) error {
 
 // stop ends the watch and reports why the client is gone, or nil. It
 // leaves the connection without a read deadline, as the upgrader did.
+// A watch stopped before its goroutine first looked (the dial answered
+// at once) has looked at nothing: the read deadline in the past fails
+// the wait before it asks the socket. So stop looks once more itself
+// (peerGone), and a client that left before the watch began is not taken
+// for present.
 func (w *goneWatch) stop() error {
 	if w == nil {
 		return nil
@@ -159,5 +164,8 @@ func (w *goneWatch) stop() error {
 	_ = w.raw.SetReadDeadline(longAgo) // ends the wait
 	<-w.done
 	_ = w.raw.SetReadDeadline(time.Time{})
+	if w.gone == nil {
+		w.gone = peerGone(w.raw)
+	}
 	return w.gone
 }
