@@ -226,8 +226,15 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	// during the commit is seen at once then (its FIN or reset stays
 	// readable). Otherwise one look, without a goroutine, tells whether
 	// the client left before its tunnel opened.
+	// A record that could not be committed refuses the attempt: a dial
+	// still running is ended at once, not awaited to its timeout with the
+	// endpoint's slot and the client held for nothing.
+	endedUnrecorded := cerr != nil && !dial.answered()
+	if endedUnrecorded {
+		dial.end()
+	}
 	var watch *goneWatch
-	if !dial.answered() {
+	if !endedUnrecorded && !dial.answered() {
 		watch = watchGone(conn, dial.end)
 	}
 	stream, agentID, err := dial.wait()
@@ -249,11 +256,12 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		f.release(req)
 		// A failed dial or a client that left is counted as failedOpen
 		// counts it when the record committed (tunnels_refused_total); a
-		// dial that succeeded is refused for the record, an internal
-		// error (the client gets 1011), and counted so.
+		// dial that succeeded, or that was ended for the record, is
+		// refused for the record, an internal error (the client gets
+		// 1011), and counted so.
 		if gone != nil {
 			f.cfg.Metrics.TunnelRefused(clientGoneRefusal(gone).Reason)
-		} else if err != nil {
+		} else if err != nil && !endedUnrecorded {
 			f.cfg.Metrics.TunnelRefused(dialRefusal(err, req.endpoint.EndpointID).Reason)
 		} else {
 			f.cfg.Metrics.TunnelRefused(ReasonInternal)
