@@ -127,12 +127,12 @@ func (b *Batcher) flush() {
 	// held, busy whether it had company (company.go); deadline ends the
 	// company wait of the batch being formed.
 	var last, deadline time.Time
-	lastN, busy := 0, false
+	lastN, busy, queuedDuring := 0, false, false
 	for {
 		b.mu.Lock()
 		n := min(len(b.queue), maxBatch)
 		if lastN > 0 { // the first look after a commit
-			busy, lastN = lastN > 1 || n > 0, 0
+			busy, lastN = lastN > 1 || queuedDuring, 0
 		}
 		if n == 0 {
 			if !b.waitForWork(&t) {
@@ -153,7 +153,7 @@ func (b *Batcher) flush() {
 		batch := b.queue[:n:n]
 		b.queue = b.queue[n:]
 		b.mu.Unlock()
-		b.commit(batch)
+		queuedDuring = b.commit(batch)
 		last, lastN = b.now(), n
 	}
 }
@@ -165,8 +165,11 @@ func (b *Batcher) flush() {
 // sweep ends many tunnels at once) has the rest committed in one
 // transaction, each record in a savepoint of its own (commitEach).
 // Another failure has each record retried alone, so that one bad record
-// does not fail its neighbours.
-func (b *Batcher) commit(batch []*pending) {
+// does not fail its neighbours. others reports whether records queued
+// while the store committed, before any caller was answered: a caller
+// that appends again once answered (a lone caller, one record after the
+// other) is not company (company.go).
+func (b *Batcher) commit(batch []*pending) (others bool) {
 	errs := make([]error, len(batch)) // of the records dropped
 	live := make([]int, len(batch))   // the records still in the batch
 	for i := range live {
@@ -186,6 +189,9 @@ func (b *Batcher) commit(batch []*pending) {
 	if b.observe != nil {
 		b.observe(time.Since(start))
 	}
+	b.mu.Lock()
+	others = len(b.queue) > 0
+	b.mu.Unlock()
 	// alone: err is not the outcome of the records in live (they were
 	// not committed: each is tried alone).
 	alone := false
@@ -247,6 +253,7 @@ func (b *Batcher) commit(batch []*pending) {
 	for i, p := range batch {
 		p.done <- errs[i]
 	}
+	return others
 }
 
 // commitEach commits evs in one transaction, each record in a savepoint
