@@ -197,6 +197,9 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		f.noteRefusal(r, req, ref, log)
 		return false
 	}
+	// From here net/http no longer owns the connection: a panic must end
+	// the process, not be recovered by net/http (crashOnPanic).
+	defer crashOnPanic()
 	var rd io.Reader = conn
 	if brw != nil && brw.Reader.Buffered() > 0 {
 		buffered := make([]byte, brw.Reader.Buffered())
