@@ -3,17 +3,11 @@ package webterm
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/audit"
-	"github.com/postern/postern/internal/store/sqlstore"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
@@ -29,15 +23,7 @@ import (
 // (before, any zero-byte close whose reason was not Normal was one).
 func TestQGRefusalOnlyForAFailedOpen(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "postern.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	term := &Terminal{cfg: Config{Store: st}, log: slog.New(slog.DiscardHandler)}
-	w := audit.NewWriter(st, nil)
-	caller := &Caller{Credentials: aws.Credentials{AccessKeyID: "ASIAQGTESTKEY0000001"}}
-	since := time.Now()
+	r := newRefusalTrail(t, "ASIAQGTESTKEY0000001")
 	long := "Could not connect to 10.0.0.5:22: " + strings.Repeat("a very long explanation ", 10)
 
 	type closeRec struct {
@@ -92,27 +78,17 @@ func TestQGRefusalOnlyForAFailedOpen(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			requestID := fmt.Sprintf("qg-request-%d", i)
 			tunnelID := fmt.Sprintf("tnl-0qg%013d", i)
-			m := audit.Meta{AccountID: "123456789012", Region: "eu-west-1", AccessKeyID: caller.Credentials.AccessKeyID,
-				RequestID: requestID, Time: time.Now()}
 			if c.refused != "" {
-				rec := audit.OpenTunnel(m, audit.OpenTunnelParams{}, "", audit.OpenTunnelData{}, c.refused, "refused by the test")
-				if err := w.Write(ctx, rec, "", ""); err != nil {
+				rec := audit.OpenTunnel(r.meta(requestID), audit.OpenTunnelParams{}, "", audit.OpenTunnelData{}, c.refused, "refused by the test")
+				if err := r.w.Write(ctx, rec, "", ""); err != nil {
 					t.Fatal(err)
 				}
 			} else {
-				rec := audit.OpenTunnel(m, audit.OpenTunnelParams{}, "", audit.OpenTunnelData{TunnelID: tunnelID}, "", "")
-				if err := w.Write(ctx, rec, tunnelID, ""); err != nil {
-					t.Fatal(err)
-				}
-				m.Time = time.Now()
-				d := audit.CloseDetails{TunnelID: tunnelID, Reason: c.close.reason, CloseCode: c.close.code, Message: c.close.message,
-					BytesIn: c.close.in, BytesOut: c.close.out, OpenEventID: rec.EventID}
-				if err := w.Write(ctx, audit.CloseTunnel(m, d, ""), tunnelID, ""); err != nil {
-					t.Fatal(err)
-				}
+				r.openAndClose(t, requestID, audit.CloseDetails{TunnelID: tunnelID, Reason: c.close.reason, CloseCode: c.close.code,
+					Message: c.close.message, BytesIn: c.close.in, BytesOut: c.close.out})
 			}
 			seen := c.seen
-			code, _, ok := term.refusal(ctx, caller, requestID, since, &seen)
+			code, _, ok := r.term.refusal(ctx, r.caller, requestID, r.since, &seen)
 			if ok != c.want || code != c.wantCode {
 				t.Fatalf("refusal: %q, %v; want %q, %v", code, ok, c.wantCode, c.want)
 			}

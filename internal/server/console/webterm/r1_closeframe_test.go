@@ -4,17 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/server/audit"
-	"github.com/postern/postern/internal/store/sqlstore"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 	"github.com/postern/postern/internal/wire/wsframe"
 )
@@ -29,15 +23,7 @@ import (
 // one no longer than the frame holds but not the reason read, is not.
 func TestR1RefusalOfACutMultibyteMessage(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "postern.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	term := &Terminal{cfg: Config{Store: st}, log: slog.New(slog.DiscardHandler)}
-	w := audit.NewWriter(st, nil)
-	caller := &Caller{Credentials: aws.Credentials{AccessKeyID: "ASIAR1TESTKEY0000001"}}
-	since := time.Now()
+	r := newRefusalTrail(t, "ASIAR1TESTKEY0000001")
 
 	// pad makes a message whose character ch starts at byte at.
 	pad := func(at int, ch string) string {
@@ -72,19 +58,10 @@ func TestR1RefusalOfACutMultibyteMessage(t *testing.T) {
 			}
 			requestID := fmt.Sprintf("r1-request-%d", i)
 			tunnelID := fmt.Sprintf("tnl-0r1%013d", i)
-			m := audit.Meta{AccountID: "123456789012", Region: "eu-west-1", AccessKeyID: caller.Credentials.AccessKeyID,
-				RequestID: requestID, Time: time.Now()}
-			rec := audit.OpenTunnel(m, audit.OpenTunnelParams{}, "", audit.OpenTunnelData{TunnelID: tunnelID}, "", "")
-			if err := w.Write(ctx, rec, tunnelID, ""); err != nil {
-				t.Fatal(err)
-			}
-			d := audit.CloseDetails{TunnelID: tunnelID, Reason: tunnelproto.CodeUnreachable, CloseCode: wsframe.CloseInternalError,
-				Message: c.recorded, OpenEventID: rec.EventID}
-			if err := w.Write(ctx, audit.CloseTunnel(m, d, ""), tunnelID, ""); err != nil {
-				t.Fatal(err)
-			}
+			r.openAndClose(t, requestID, audit.CloseDetails{TunnelID: tunnelID, Reason: tunnelproto.CodeUnreachable,
+				CloseCode: wsframe.CloseInternalError, Message: c.recorded})
 			seen := client.ClosedError{Code: f.Code, Reason: f.Reason}
-			code, msg, ok := term.refusal(ctx, caller, requestID, since, &seen)
+			code, msg, ok := r.term.refusal(ctx, r.caller, requestID, r.since, &seen)
 			if ok != c.want {
 				t.Fatalf("refusal for the close %q (%d bytes): %q, %v; want %v", f.Reason, len(f.Reason), code, ok, c.want)
 			}
