@@ -201,43 +201,48 @@ func TestCompanyWaitSparesLoneAndDurable(t *testing.T) {
 			st := &oneCommitter{}
 			w := NewWriter(st, nil)
 			w.b.clock = tc.clock
-			done := make(chan error, 1)
-			go func() {
+			withinGuard(t, "a record waited for company it should not have waited for", func() error {
 				var waiting []chan error
 				if tc.busy {
 					var err error
 					if waiting, err = makeBusy(w, st); err != nil {
-						done <- err
-						return
+						return err
 					}
 				}
 				for i, ro := range tc.readOnly {
 					if err := w.b.Append(context.Background(), store.Event{EventID: "e" + strconv.Itoa(i), ReadOnly: ro}); err != nil {
-						done <- err
-						return
+						return err
 					}
 				}
 				for _, c := range waiting {
 					if err := <-c; err != nil {
-						done <- err
-						return
+						return err
 					}
 				}
-				done <- nil
-			}()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(time.Minute): // a guard against a hang, not a measurement
-				t.Fatal("a record waited for company it should not have waited for")
-			}
+				return nil
+			})
 			st.mu.Lock()
 			defer st.mu.Unlock()
 			if !slices.Equal(st.unsynced, tc.wantUnsynced) || !slices.Equal(st.synced, tc.wantSynced) {
 				t.Fatalf("unsynced batches %v, synced %v; want %v and %v", st.unsynced, st.synced, tc.wantUnsynced, tc.wantSynced)
 			}
 		})
+	}
+}
+
+// withinGuard runs fn on a goroutine of its own and fails the test with
+// its error, or with hung when fn has not returned within a minute (a
+// guard against a hang, not a measurement).
+func withinGuard(t *testing.T, hung string, fn func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal(hung)
 	}
 }

@@ -27,24 +27,14 @@ func TestLoneCallerNextRecordIsNotCompany(t *testing.T) {
 		}
 		return fixedClock()
 	}
-	done := make(chan error, 1)
-	go func() {
+	withinGuard(t, "a lone caller's next record waited for company", func() error {
 		for _, id := range []string{"e0", "e1"} {
 			if err := w.b.Append(context.Background(), store.Event{EventID: id, ReadOnly: true}); err != nil {
-				done <- err
-				return
+				return err
 			}
 		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute): // a guard against a hang, not a measurement
-		t.Fatal("a lone caller's next record waited for company")
-	}
+		return nil
+	})
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if want := []int{1, 1}; len(st.unsynced) != 2 || st.unsynced[0] != 1 || st.unsynced[1] != 1 {
