@@ -75,12 +75,24 @@ func Dial(ctx context.Context, policy egress.Policy, req tunnelproto.DialRequest
 		return nil, tunnelproto.DialResult{Code: code, Message: msg}
 	}
 	if req.ProxyProtocol == tunnelproto.ProxyV2 {
-		if err := writeProxyHeader(conn, client, timeout); err != nil {
-			conn.Close()
-			return nil, tunnelproto.DialResult{Code: tunnelproto.CodeTargetError, Message: fmt.Sprintf("Could not send the PROXY protocol header to %s: %v", target, err)}
+		if res := sendProxyHeader(conn, client, target, timeout); !res.OK {
+			return nil, res
 		}
 	}
 	return conn, tunnelproto.DialResult{OK: true}
+}
+
+// sendProxyHeader writes the PROXY protocol v2 header to the connected
+// target, closing conn when it cannot. Such a failure is the dial's
+// (CodeProxyHeaderFailed: no byte of the tunnel flowed), not TargetError,
+// which ends an open tunnel: the server and the console's terminal tell
+// a dial's failure as a refusal and an end as a session that ended.
+func sendProxyHeader(conn net.Conn, client netip.AddrPort, target string, timeout time.Duration) tunnelproto.DialResult {
+	if err := writeProxyHeader(conn, client, timeout); err != nil {
+		conn.Close()
+		return tunnelproto.DialResult{Code: tunnelproto.CodeProxyHeaderFailed, Message: fmt.Sprintf("Could not send the PROXY protocol header to %s: %v", target, err)}
+	}
+	return tunnelproto.DialResult{OK: true}
 }
 
 // forgeable says why the agent must not connect from a claimed client

@@ -465,6 +465,12 @@ const (
 	// CodeProxyUnavailable: the endpoint sends PROXY protocol headers and
 	// no agent can.
 	CodeProxyUnavailable = "ProxyProtocolUnavailable"
+	// CodeProxyHeaderFailed: the agent connected the target but could not
+	// write the PROXY protocol header to it (the target reset or closed
+	// the connection at once): a failed dial, which no byte of the
+	// tunnel followed. Agents before it sent CodeTargetError, an end's
+	// code, for this.
+	CodeProxyHeaderFailed = "ProxyHeaderFailed"
 	// Ends.
 	CodeTargetReset   = "TargetReset"   // the target reset the connection
 	CodeTargetError   = "TargetError"   // another I/O error on the target side
