@@ -138,6 +138,7 @@ type FrontDoor struct {
 
 	mu         sync.Mutex
 	tunnels    map[string]*tunnel
+	dialing    map[string]*dialingTunnel // answered 101, their dial running (dialing.go)
 	byEndpoint map[string]int
 	stopping   bool
 	pinging    bool          // the keepalive goroutine runs

@@ -81,9 +81,16 @@ func (f *FrontDoor) expireSessions(now time.Time) {
 	}
 }
 
-// recheck re-decides every open tunnel and ends those no longer allowed.
+// recheck re-decides every open tunnel and ends those no longer allowed,
+// the tunnels whose dial still runs too (on record as open already; they
+// then end before their first byte, revokeDialing).
 func (f *FrontDoor) recheck(now time.Time) {
 	ts := f.openTunnels()
+	for _, req := range f.dialingRequests() {
+		// A stand-in, told apart by its nil conn: decided as an open
+		// tunnel, ended by revokeDialing.
+		ts = append(ts, &tunnel{req: req})
+	}
 	if len(ts) == 0 {
 		return
 	}
@@ -120,7 +127,9 @@ func (f *FrontDoor) recheck(now time.Time) {
 				decisions[key] = why
 			}
 		}
-		if why != "" {
+		if why != "" && t.conn == nil {
+			f.revokeDialing(req.tunnelID, why)
+		} else if why != "" {
 			t.logInfo("tunnel revoked", "reason", why)
 			t.revoke(why)
 		}

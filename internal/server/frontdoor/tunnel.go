@@ -21,7 +21,6 @@ import (
 	"github.com/postern/postern/internal/server/relay"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/util/bufpool"
-	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/util/sockwait"
 	"github.com/postern/postern/internal/wire/tlsbatch"
@@ -89,26 +88,37 @@ func (f *FrontDoor) Tunnels() []TunnelInfo {
 			Principal: p, SourceIP: t.req.sourceIP, Address: t.req.addr.String(), Port: t.req.port, Started: t.started,
 			Deadline: t.started.Add(t.req.duration), BytesIn: t.bytesIn.Load(), BytesOut: t.bytesOut.Load()})
 	}
+	for _, d := range f.dialing { // on record as open already
+		out = append(out, d.info())
+	}
 	return out
 }
 
 // Terminate ends open tunnels that match, with a close code and reason.
-// It returns how many it ended.
+// A tunnel whose dial still runs has its dial ended and closes before its
+// first byte, with the close code closeCodeFor(reason) gives. It returns
+// how many it ended.
 func (f *FrontDoor) Terminate(match func(TunnelInfo) bool, code int, reason, message string) int {
 	var ts []*tunnel
+	var dials []*pendingDial
 	for _, info := range f.Tunnels() {
 		if match(info) {
 			f.mu.Lock()
 			if t := f.tunnels[info.TunnelID]; t != nil {
 				ts = append(ts, t)
+			} else if d := f.terminateDialingLocked(info.TunnelID, reason, message); d != nil {
+				dials = append(dials, d)
 			}
 			f.mu.Unlock()
 		}
 	}
+	for _, d := range dials {
+		d.end()
+	}
 	for _, t := range ts {
 		t.finish(code, reason, message, true)
 	}
-	return len(ts)
+	return len(ts) + len(dials)
 }
 
 // Shutdown refuses new tunnels, ends the open ones with 1001 and waits for
@@ -216,6 +226,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	// CloseTunnel.
 	upgraded := f.cfg.Now()
 	chosen := dial.firstAgent()
+	f.addDialing(req, chosen, upgraded, dial) // on record as open from its commit: Terminate must find it
 	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: chosen}, "", "")
 	// The record commits on this goroutine while the dial runs on its own
 	// (startDial): no goroutine of its own for the write, and no hand-off
@@ -251,6 +262,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 		_ = stream.Close()
 	}
 	if cerr != nil {
+		f.takeDialing(req.tunnelID)
 		log.Error("could not record the tunnel; refusing it", "error", cerr)
 		if err == nil && gone == nil {
 			_ = stream.SendEnd(tunnelproto.CodeInternal, "audit failure")
@@ -292,6 +304,9 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 			ref = dialRefusal(err, req.endpoint.EndpointID)
 			code = closeCodeFor(ref.Code)
 		}
+		if term := f.takeDialing(req.tunnelID); term != nil && gone == nil {
+			ref, code = term, closeCodeFor(term.Code) // Terminate ended its dial
+		}
 		f.release(req)
 		f.failedOpen(r, req, openEventID, upgraded, code, ref, log)
 		if gone != nil {
@@ -311,17 +326,21 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	t.rd = wsframe.NewReader(&t.in, true)
 	t.lastRead.Store(time.Now().UnixNano())
 	f.mu.Lock()
+	if term := f.takeDialingLocked(req.tunnelID); term != nil {
+		// Terminated while it dialled: it ends before its first byte.
+		f.mu.Unlock()
+		_ = stream.SendEnd(term.Code, term.Message)
+		_ = stream.Close()
+		f.release(req)
+		f.failedOpen(r, req, openEventID, upgraded, closeCodeFor(term.Code), term, log)
+		f.closeUnopened(conn, rd, closeCodeFor(term.Code), term.Message)
+		return false
+	}
 	f.tunnels[req.tunnelID] = t
 	// Shutdown may have begun while this tunnel was being decided: its
 	// Terminate did not see it, so it ends here the same way.
 	stopping := f.stopping
-	if !f.pinging {
-		f.pinging = true
-		go f.keepalive()
-		go f.revalidate()
-		f.memRelease = idlemem.New(0, 0, bufpool.Lends, nil)
-	}
-	memRelease := f.memRelease
+	memRelease := f.memRelease // made by addDialing (startSweepsLocked)
 	f.mu.Unlock()
 	memRelease.Active()
 	f.cfg.Metrics.TunnelOpened(f.cfg.Now().Sub(req.at))

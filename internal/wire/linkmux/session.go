@@ -1440,19 +1440,36 @@ func (st *Stream) isShutdown() bool {
 }
 
 // Close closes this side of the stream: the peer gets a FIN, and this
-// side reads no more (bytes still buffered are dropped; bytes the peer
-// sends afterwards reset the stream). The stream leaves the session when
+// side reads no more (bytes the peer sends afterwards reset the stream).
+// Bytes of the peer's still unread (buffered, or a frame whose body is
+// still arriving) are dropped and reset the stream at once, as TCP's
+// close does: the peer's writer may be waiting for the window they hold,
+// which a FIN does not end. Otherwise the stream leaves the session when
 // the peer's FIN arrives, or after the close timeout.
 func (st *Stream) Close() error {
 	held := st.lockForFlags() // a SYN or ACK still due rides with the FIN
 	if held {
 		defer st.s.wmu.Unlock()
 	}
+	unread := !st.readClosed && st.buffered+st.inflight > 0
 	st.readClosed = true
 	st.releaseLocked()
 	var fin, gone bool
 	switch st.state {
 	case stateInit, stateSYNSent, stateSYNReceived, stateEstablished:
+		if unread {
+			st.state = stateReset
+			st.stopTimers()
+			flags := st.sendFlags() | flagRST
+			st.mu.Unlock()
+			notify(st.recvNotify)
+			notify(st.sendNotify)
+			st.s.forget(st.id)
+			if err := st.s.writeHeld(held, typeWindowUpdate, flags, st.id, 0, nil, 0); err != nil && !errors.Is(err, ErrSessionShutdown) {
+				return err
+			}
+			return nil
+		}
 		st.state = stateLocalClose
 		fin = true
 	case stateRemoteClose:

@@ -1,0 +1,124 @@
+package frontdoor
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/postern/postern/internal/util/bufpool"
+	"github.com/postern/postern/internal/util/idlemem"
+	"github.com/postern/postern/internal/wire/tunnelproto"
+)
+
+// ReasonTerminated labels (metrics) a tunnel ended while its dial ran,
+// before its first byte, by Terminate (TerminateTunnel, shutdown) or by
+// the re-check of its access (revokeDialing).
+const ReasonTerminated = "terminated"
+
+// dialingTunnel is a tunnel answered 101 whose agent still dials: its
+// OpenTunnel record (with its tunnel id) commits meanwhile, so it is on
+// record as open and must be listed and terminable (Tunnels, Terminate)
+// before it joins f.tunnels. Otherwise a TerminateTunnel in that window
+// answers "not found" and the tunnel then opens and carries bytes.
+type dialingTunnel struct {
+	req      *request // its fields Tunnels reads are set before, and not written while, it dials
+	agentID  string   // the agent its record names
+	upgraded time.Time
+	dial     *pendingDial
+	end      *Refusal // why Terminate ended it (f.mu); nil while it was not
+}
+
+// info describes the tunnel as Tunnels lists it: no byte flowed yet.
+func (d *dialingTunnel) info() TunnelInfo {
+	p := ""
+	if d.req.principal != nil {
+		p = d.req.principal.ARN
+	}
+	return TunnelInfo{TunnelID: d.req.tunnelID, EndpointID: d.req.endpoint.EndpointID, AgentID: d.agentID, Principal: p,
+		SourceIP: d.req.sourceIP, Address: d.req.addr.String(), Port: d.req.port, Started: d.upgraded,
+		Deadline: d.upgraded.Add(d.req.duration)}
+}
+
+// addDialing lists req's tunnel, answered 101 at upgraded and named after
+// agentID (the agent its record names), while its dial runs.
+func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time, dial *pendingDial) {
+	d := &dialingTunnel{req: req, agentID: agentID, upgraded: upgraded, dial: dial}
+	f.mu.Lock()
+	if f.dialing == nil {
+		f.dialing = map[string]*dialingTunnel{}
+	}
+	f.dialing[req.tunnelID] = d
+	f.startSweepsLocked() // the re-check must see it while it dials
+	f.mu.Unlock()
+}
+
+// startSweepsLocked starts, with the first tunnel, the keep-alive sweep,
+// the re-check of access (revalidate) and the release of idle memory.
+// f.mu is held.
+func (f *FrontDoor) startSweepsLocked() {
+	if !f.pinging {
+		f.pinging = true
+		go f.keepalive()
+		go f.revalidate()
+		f.memRelease = idlemem.New(0, 0, bufpool.Lends, nil)
+	}
+}
+
+// dialingRequests returns the requests of the tunnels whose dial runs
+// and that no Terminate ended, for the re-check of access (recheck).
+func (f *FrontDoor) dialingRequests() []*request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*request
+	for _, d := range f.dialing {
+		if d.end == nil {
+			out = append(out, d.req)
+		}
+	}
+	return out
+}
+
+// revokeDialing ends a dialing tunnel whose access went away (recheck):
+// its dial ends and it closes before its first byte, Revoked.
+func (f *FrontDoor) revokeDialing(id, why string) {
+	f.mu.Lock()
+	d := f.terminateDialingLocked(id, tunnelproto.CodeRevoked, "Access was revoked: "+why)
+	f.mu.Unlock()
+	if d != nil {
+		d.end()
+	}
+}
+
+// takeDialingLocked unlists a dialing tunnel and returns why Terminate
+// ended it (nil: it did not). f.mu is held: the tunnel joins f.tunnels
+// under the same hold, so no Terminate misses it in between.
+func (f *FrontDoor) takeDialingLocked(id string) *Refusal {
+	d := f.dialing[id]
+	if d == nil {
+		return nil
+	}
+	delete(f.dialing, id)
+	return d.end
+}
+
+// takeDialing is takeDialingLocked for a tunnel that ends at its dial.
+func (f *FrontDoor) takeDialing(id string) *Refusal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.takeDialingLocked(id)
+}
+
+// terminateDialingLocked marks a dialing tunnel ended (the first end
+// wins: the close's reason and message) and returns its dial, which the
+// caller ends once f.mu is released: its tunnel then ends before its
+// first byte, on record with that reason (failedOpen). Nil when id is not
+// dialing. f.mu is held.
+func (f *FrontDoor) terminateDialingLocked(id, reason, message string) *pendingDial {
+	d := f.dialing[id]
+	if d == nil {
+		return nil
+	}
+	if d.end == nil {
+		d.end = refuse(http.StatusForbidden, reason, ReasonTerminated, "%s", message)
+	}
+	return d.dial
+}
