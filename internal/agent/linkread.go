@@ -181,9 +181,7 @@ func linkToTargetDirect(t *tunnel, st directStream, rc syscall.RawConn) {
 		switch {
 		case ferr == nil:
 		case errors.Is(ferr, io.EOF):
-			if tc, ok := t.target.(interface{ CloseWrite() error }); ok {
-				_ = tc.CloseWrite()
-			}
+			_ = sockio.CloseWrite(t.target) // a raw shutdown
 		default:
 			var er *tunnelproto.EndReason
 			if errors.As(ferr, &er) {

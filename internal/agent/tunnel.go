@@ -223,9 +223,7 @@ func linkToTarget(t *tunnel) {
 		}
 		switch {
 		case errors.Is(err, io.EOF):
-			if tc, ok := t.target.(interface{ CloseWrite() error }); ok {
-				_ = tc.CloseWrite()
-			}
+			_ = sockio.CloseWrite(t.target) // a raw shutdown
 		default:
 			var er *tunnelproto.EndReason
 			if errors.As(err, &er) {

@@ -116,15 +116,7 @@ func (s *localStream) SendData(frame []byte) error {
 	return err
 }
 
-func (s *localStream) SendEOF() error { return closeWrite(s.conn) }
-
-// closeWriteOf half-closes c through its CloseWrite, if it has one.
-func closeWriteOf(c net.Conn) error {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+func (s *localStream) SendEOF() error { return sockio.CloseWrite(s.conn) }
 
 func (s *localStream) SendEnd(code, message string) error {
 	if tc, ok := s.conn.(*net.TCPConn); ok {

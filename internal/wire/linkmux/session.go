@@ -125,6 +125,9 @@ type Session struct {
 	wmu  sync.Mutex          // serialises frames on conn
 	hdr  [2 * headerLen]byte // the frame's header and a trailing window update's, under wmu
 	wbuf []byte              // headers and small body, under wmu
+	// wdlAt is when conn's write deadline was last moved, under wmu
+	// (moveWriteDeadline).
+	wdlAt time.Time
 
 	mu           sync.Mutex
 	streams      map[uint32]*Stream
@@ -222,6 +225,23 @@ func (s *Session) writeFrames(typ byte, flags uint16, id, length uint32, body []
 	return s.writeFramesLocked(typ, flags, id, length, body, window)
 }
 
+// moveWriteDeadline keeps the link's write deadline between nine tenths
+// of the write timeout and the whole of it ahead of a frame's write,
+// moving it at most once per tenth of the timeout rather than before
+// every frame: each move re-arms the runtime's timer of the socket, and a
+// timer re-armed while no thread waits in the network poller has the
+// runtime wake an idle thread to look at it (wakeNetPoller), a thread
+// wake-up and two context switches for a deadline seconds away — about
+// one per two tunnel opens on the agent. Called with wmu held.
+func (s *Session) moveWriteDeadline() {
+	now := time.Now()
+	if now.Sub(s.wdlAt) < s.wtime/10 {
+		return
+	}
+	s.wdlAt = now
+	_ = s.conn.SetWriteDeadline(now.Add(s.wtime))
+}
+
 // writeFramesLocked is writeFrames with the write lock held.
 func (s *Session) writeFramesLocked(typ byte, flags uint16, id, length uint32, body []byte, window uint32) error {
 	h := (*header)(s.hdr[:headerLen])
@@ -236,7 +256,7 @@ func (s *Session) writeFramesLocked(typ byte, flags uint16, id, length uint32, b
 		return ErrSessionShutdown
 	default:
 	}
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.wtime))
+	s.moveWriteDeadline()
 	var err error
 	switch {
 	case len(body) <= coalesceMax:
