@@ -107,26 +107,38 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	if err != nil {
 		return err
 	}
-	// The look-up's API calls and the tunnels share one trust: the tunnel's
+	// The look-up's API calls and the tunnels share one trust: a tunnel's
 	// handshake resumes the API connection's TLS session (tlsresume.go).
-	sessions := &preparingSessions{sharedSessions: newSharedSessions()}
-	cfg, _ = withSessionCache(cfg, sessions)
+	cfg, _ = withSessionCache(cfg, newSharedSessions())
 	d := &client.Dialer{Credentials: cfg.Credentials, Region: cfg.Region, TLS: tlsConfigOf(cfg, env.g.noVerifySSL),
 		UserAgent: "postern/" + Version + " command/ec2-instance-connect.open-tunnel"}
 	defer d.CloseSpares()
 	t := client.Target{InstanceID: o.instanceID, EndpointID: o.endpointID, DNSName: o.dnsName, PrivateIP: o.privateIP,
 		RemotePort: o.remotePort, MaxTunnelDuration: o.maxDuration}
 	if t.PrivateIP == "" || t.DNSName == "" {
-		// The look-up's API connections are closed once it is done: a
-		// kept-alive one would hold its TLS state, buffers and two
-		// goroutines (and the SDK client they reach) here, and a
-		// connection in the server, for the tunnel's whole life.
+		// The look-up's calls go over one connection of their own
+		// (lookupClient), which the tunnel then takes (HandOff). Those
+		// of the SDK's client (a proxy's, plain HTTP) are closed once
+		// it is done: a kept-alive one would hold its TLS state,
+		// buffers and two goroutines (and the SDK client they reach)
+		// here, and a connection in the server, for the tunnel's whole
+		// life.
 		var apiConns connSet
-		prepareTunnelConn(sessions, &apiConns, d, o.dnsName)
 		lcfg := withConnSet(cfg, &apiConns)
+		one := lookupClient(lcfg, d)
+		if one != nil {
+			lcfg.HTTPClient = one
+		}
 		api := ec2.NewFromConfig(lcfg, func(eo *ec2.Options) { setEndpoint(&eo.BaseEndpoint, env.g.endpointURL) })
 		err := client.Resolve(ctx, api, &t)
 		apiConns.closeAll()
+		if one != nil {
+			if err == nil {
+				one.HandOff()
+			} else {
+				one.Close()
+			}
+		}
 		if err != nil {
 			var re *client.ResolveError
 			if errors.As(err, &re) {
@@ -213,69 +225,28 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 type connSet struct {
 	mu    sync.Mutex
 	conns []net.Conn
-	addrs []string // the address each of conns was dialed by
 }
 
-func (s *connSet) add(addr string, c net.Conn) {
+func (s *connSet) add(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conns = append(s.conns, c)
-	s.addrs = append(s.addrs, addr)
 }
 
-// dialed returns the address (host:port) a connection to host was dialed
-// by and the address it reached (the resolved one).
-func (s *connSet) dialed(host string) (addr, remote string, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, a := range s.addrs {
-		if h, _, err := net.SplitHostPort(a); err == nil && h == host {
-			return a, s.conns[i].RemoteAddr().String(), true
-		}
+// lookupClient is the look-up's HTTP client: a client.APIClient on the
+// tunnel's Dialer (its TLS settings are the SDK client's: tlsConfigOf),
+// with cfg's SDK client for what it does not carry, bound by the same
+// timeouts; nil when cfg's HTTP client is of another kind.
+func lookupClient(cfg aws.Config, d *client.Dialer) *client.APIClient {
+	bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		return nil
 	}
-	return "", "", false
-}
-
-// prepareTunnelConn makes the tunnel's connection ready while the
-// look-up goes on: once the API connection has a TLS session to resume
-// (its first answer brought the ticket), d prepares a connection to the
-// address the API connection reached (no second resolution), for the API's
-// name: Postern serves the API and the endpoints' dnsName on one listener.
-// The tunnel uses it only if the endpoint's dnsName names that server
-// (client.Dialer.Prepare). dnsName, when the user gave it, must name the
-// same address.
-func prepareTunnelConn(sessions *preparingSessions, apiConns *connSet, d *client.Dialer, dnsName string) {
-	sessions.onFirst = func(host string) {
-		addr, remote, ok := apiConns.dialed(host)
-		if !ok || dnsName != "" && !sameDialAddr(dnsName, addr) {
-			return
-		}
-		d.Prepare(addr, remote)
+	c := &client.APIClient{Dialer: d, Fallback: bc}
+	if tr := bc.GetTransport(); tr != nil {
+		c.Proxy, c.ConnectTimeout, c.ReadTimeout = tr.Proxy, tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout
 	}
-}
-
-// sameDialAddr tells whether dnsName (an endpoint's) is dialed at addr
-// (host:port).
-func sameDialAddr(dnsName, addr string) bool {
-	_, _, a := client.HostPort(dnsName)
-	return a == addr
-}
-
-// preparingSessions is open-tunnel's TLS session cache (sharedSessions)
-// that calls onFirst, once, with the name of the first session stored:
-// from then on a connection to that server resumes (the tunnel's is made
-// ready then).
-type preparingSessions struct {
-	*sharedSessions
-	once    sync.Once
-	onFirst func(host string)
-}
-
-func (c *preparingSessions) Put(key string, s *tls.ClientSessionState) {
-	c.sharedSessions.Put(key, s)
-	if s != nil && c.onFirst != nil {
-		c.once.Do(func() { c.onFirst(key) })
-	}
+	return c
 }
 
 // closeAll closes every connection dialed so far.
@@ -285,7 +256,7 @@ func (s *connSet) closeAll() {
 	for _, c := range s.conns {
 		_ = c.Close()
 	}
-	s.conns, s.addrs = nil, nil
+	s.conns = nil
 }
 
 // withConnSet returns cfg with its SDK HTTP client's connections noted in
@@ -303,7 +274,7 @@ func withConnSet(cfg aws.Config, s *connSet) aws.Config {
 		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dial(ctx, network, addr)
 			if err == nil {
-				s.add(addr, c)
+				s.add(c)
 			}
 			return c, err
 		}

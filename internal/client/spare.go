@@ -25,13 +25,15 @@ import (
 // for two tunnels. A spare is verified as any connection (the Dialer's TLS
 // configuration for its name), and it is used for the name and address it
 // was made for; the one Prepare made at an address the caller had resolved
-// also for another name of the same server (sameServer: same address and
-// port, and a certificate valid for that name too).
+// (or an APIClient handed over) also for another name of the same server
+// (sameServer: same address and port, and a certificate valid for that
+// name too).
 //
-// Two uses:
+// Three uses:
+//   - APIClient.HandOff: the connection open-tunnel's look-up went over,
+//     for the tunnel that follows (apiconn.go).
 //   - Prepare: one connection made early, while something else is still
-//     in flight (open-tunnel's second look-up), for the tunnel that
-//     follows.
+//     in flight, for the tunnel that follows.
 //   - KeepSpares (--local-port): once each tunnel had its first answer
 //     (Tunnel.answered), a spare for the next; its number adapts (1 to
 //     maxSpares: a tunnel that found none ready raises it, one that
