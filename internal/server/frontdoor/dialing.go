@@ -39,7 +39,10 @@ func (d *dialingTunnel) info() TunnelInfo {
 }
 
 // addDialing lists req's tunnel, answered 101 at upgraded and named after
-// agentID (the agent its record names), while its dial runs.
+// agentID (the agent its record names), while its dial runs. Listed once
+// Shutdown began (decided just before it), it is in none of the lists
+// Shutdown's Terminate ended: its dial ends here, as that Terminate ends
+// a dialing tunnel, rather than hold Shutdown up to its timeout.
 func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time, dial *pendingDial) {
 	d := &dialingTunnel{req: req, agentID: agentID, upgraded: upgraded, dial: dial}
 	f.mu.Lock()
@@ -47,8 +50,16 @@ func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time,
 		f.dialing = map[string]*dialingTunnel{}
 	}
 	f.dialing[req.tunnelID] = d
-	f.startSweepsLocked() // the re-check must see it while it dials
+	stopping := f.stopping
+	if stopping {
+		d.end = refuse(http.StatusForbidden, tunnelproto.CodeServerStop, ReasonTerminated, "The Postern server is shutting down")
+	} else {
+		f.startSweepsLocked() // the re-check must see it while it dials
+	}
 	f.mu.Unlock()
+	if stopping {
+		dial.end()
+	}
 }
 
 // startSweepsLocked starts, with the first tunnel, the keep-alive sweep,
@@ -63,28 +74,40 @@ func (f *FrontDoor) startSweepsLocked() {
 	}
 }
 
-// dialingRequests returns the requests of the tunnels whose dial runs
-// and that no Terminate ended, for the re-check of access (recheck).
-func (f *FrontDoor) dialingRequests() []*request {
+// recheckList returns what the re-check of access (recheck) decides: the
+// open tunnels, and a stand-in (nil conn) for each tunnel whose dial runs
+// and that no Terminate ended. One f.mu hold: a tunnel that joined
+// f.tunnels between a look at each would be in neither.
+func (f *FrontDoor) recheckList() []*tunnel {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []*request
+	out := make([]*tunnel, 0, len(f.tunnels)+len(f.dialing))
+	for _, t := range f.tunnels {
+		out = append(out, t)
+	}
 	for _, d := range f.dialing {
 		if d.end == nil {
-			out = append(out, d.req)
+			out = append(out, &tunnel{req: d.req})
 		}
 	}
 	return out
 }
 
-// revokeDialing ends a dialing tunnel whose access went away (recheck):
-// its dial ends and it closes before its first byte, Revoked.
+// revokeDialing ends a tunnel whose access went away and that was dialing
+// when recheck listed it: its dial ends and it closes before its first
+// byte, Revoked. A tunnel whose dial answered while it was decided is
+// open by now, and is revoked as open ones are.
 func (f *FrontDoor) revokeDialing(id, why string) {
 	f.mu.Lock()
 	d := f.terminateDialingLocked(id, tunnelproto.CodeRevoked, "Access was revoked: "+why)
+	t := f.tunnels[id]
 	f.mu.Unlock()
-	if d != nil {
+	switch {
+	case d != nil:
 		d.end()
+	case t != nil:
+		t.logInfo("tunnel revoked", "reason", why)
+		t.revoke(why)
 	}
 }
 

@@ -85,12 +85,9 @@ func (f *FrontDoor) expireSessions(now time.Time) {
 // the tunnels whose dial still runs too (on record as open already; they
 // then end before their first byte, revokeDialing).
 func (f *FrontDoor) recheck(now time.Time) {
-	ts := f.openTunnels()
-	for _, req := range f.dialingRequests() {
-		// A stand-in, told apart by its nil conn: decided as an open
-		// tunnel, ended by revokeDialing.
-		ts = append(ts, &tunnel{req: req})
-	}
+	// A dialing tunnel is a stand-in, told apart by its nil conn: decided
+	// as an open tunnel, ended by revokeDialing.
+	ts := f.recheckList()
 	if len(ts) == 0 {
 		return
 	}
