@@ -55,28 +55,23 @@ func (f *FrontDoor) revalidate() {
 	}
 }
 
-// openTunnels returns the open tunnels.
-func (f *FrontDoor) openTunnels() []*tunnel {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]*tunnel, 0, len(f.tunnels))
-	for _, t := range f.tunnels {
-		out = append(out, t)
-	}
-	return out
-}
-
 // revoke ends a tunnel whose access went away.
 func (t *tunnel) revoke(why string) {
 	t.finish(wsframe.ClosePolicyViolation, tunnelproto.CodeRevoked, "Access was revoked: "+why, true)
 }
 
 // expireSessions ends the tunnels of role and console sessions that
-// expired.
+// expired, the tunnels whose dial still runs too (recheckList's
+// stand-ins, nil conn: they end before their first byte, revokeDialing).
 func (f *FrontDoor) expireSessions(now time.Time) {
-	for _, t := range f.openTunnels() {
+	for _, t := range f.recheckList() {
 		if p := t.req.principal; p != nil && p.Temporary() && !p.SessionExpires.IsZero() && !now.Before(p.SessionExpires) {
-			t.revoke("the " + sessionNoun(p) + " that opened the tunnel expired")
+			why := "the " + sessionNoun(p) + " that opened the tunnel expired"
+			if t.conn == nil {
+				f.revokeDialing(t.req.tunnelID, why)
+			} else {
+				t.revoke(why)
+			}
 		}
 	}
 }
