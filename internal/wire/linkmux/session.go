@@ -653,6 +653,7 @@ type Stream struct {
 	direct     func([]byte) int // SetDirect's taker, or nil
 	delivering bool             // the receive loop is handing rq[0] to direct
 	readClosed bool             // Close was called: no more reads
+	draining   bool             // closed with the peer's bytes unread: later ones are dropped and credited (Close)
 	recvWindow uint32           // what the peer may still send
 	sendWindow uint32           // what this side may still send
 	pend       uint16           // the SYN or ACK the stream's first frame carries, until it left
@@ -913,8 +914,13 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 	st.recvWindow -= length
 	if st.readClosed || st.state == stateReset {
 		// Nobody will read them: drop the bytes. A stream closed here
-		// while the peer still sends is reset, so its writer stops.
-		reset := st.readClosed && !gone && st.state != stateReset
+		// while the peer still sends is reset, so its writer stops;
+		// one closed with the peer's bytes unread drains instead (see
+		// Close): their window goes back to the peer at once, so its
+		// writer goes on until it sees the FIN, and no reset overtakes
+		// the bytes this side sent before its close.
+		drain := st.readClosed && !gone && st.state == stateLocalClose && st.draining
+		reset := st.readClosed && !gone && st.state != stateReset && !drain
 		if reset {
 			st.state = stateReset
 			st.stopTimers()
@@ -928,6 +934,9 @@ func (st *Stream) readData(flags uint16, length uint32) error {
 		}
 		if err := st.s.discard(int(length)); err != nil {
 			return fmt.Errorf("linkmux: read: %w", err)
+		}
+		if drain {
+			st.updateWindowFromLoop() // never waits on a write, never drops the update
 		}
 		return nil
 	}
@@ -1139,6 +1148,11 @@ func (st *Stream) updateWindowFromLoop() {
 // window; after, once half the stream's window can be given back. Called
 // with st.mu held.
 func (st *Stream) windowUpdateWantedLocked() bool {
+	if st.draining {
+		// Closed with bytes unread: every dropped byte goes back at
+		// once (readData), whatever the threshold.
+		return st.recvWindow < st.s.window
+	}
 	if st.pend != 0 {
 		return st.recvWindow < initialWindow/2
 	}
@@ -1151,7 +1165,7 @@ func (st *Stream) windowUpdateWantedLocked() bool {
 func (st *Stream) queuedWindowUpdate() (delta uint32, flags uint16, ok bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.readClosed || st.state == stateReset || st.state == stateClosed {
+	if st.readClosed && !st.draining || st.state == stateReset || st.state == stateClosed {
 		return 0, 0, false
 	}
 	return st.windowUpdateDueLocked()
@@ -1461,11 +1475,19 @@ func (st *Stream) isShutdown() bool {
 
 // Close closes this side of the stream: the peer gets a FIN, and this
 // side reads no more (bytes the peer sends afterwards reset the stream).
+// The stream leaves the session when the peer's FIN (or RST) arrives, or
+// after the close timeout.
+//
 // Bytes of the peer's still unread (buffered, or a frame whose body is
-// still arriving) are dropped and reset the stream at once, as TCP's
-// close does: the peer's writer may be waiting for the window they hold,
-// which a FIN does not end. Otherwise the stream leaves the session when
-// the peer's FIN arrives, or after the close timeout.
+// still arriving) are dropped, and the FIN gives their window back: the
+// peer's writer may be waiting for it, which a FIN alone does not end
+// (it waited for the close timeout). From then on the stream drains:
+// what the peer sends until its FIN is dropped as it arrives and its
+// window given back at once (readData), never buffered, so the writer
+// never waits. Why not reset the stream, as TCP's close does: upstream
+// yamux's reader returns the reset as soon as it arrives and drops the
+// bytes it has not read, so the frame this side wrote just before its
+// close (an agent's End) would be lost to a peer on upstream yamux.
 func (st *Stream) Close() error {
 	held := st.lockForFlags() // a SYN or ACK still due rides with the FIN
 	if held {
@@ -1475,23 +1497,20 @@ func (st *Stream) Close() error {
 	st.readClosed = true
 	st.releaseLocked()
 	var fin, gone bool
+	var credit uint32 // the window the dropped bytes held, given back with the FIN
 	switch st.state {
 	case stateInit, stateSYNSent, stateSYNReceived, stateEstablished:
-		if unread {
-			st.state = stateReset
-			st.stopTimers()
-			flags := st.sendFlags() | flagRST
-			st.mu.Unlock()
-			notify(st.recvNotify)
-			notify(st.sendNotify)
-			st.s.forget(st.id)
-			if err := st.s.writeHeld(held, typeWindowUpdate, flags, st.id, 0, nil, 0); err != nil && !errors.Is(err, ErrSessionShutdown) {
-				return err
-			}
-			return nil
-		}
 		st.state = stateLocalClose
 		fin = true
+		if unread {
+			// The whole window, the frame still arriving included (its
+			// rest is dropped as it comes): a draining stream buffers
+			// nothing, so from here on recvWindow is the window minus
+			// the bytes dropped and not yet given back.
+			st.draining = true
+			credit = st.s.window - st.recvWindow
+			st.recvWindow = st.s.window
+		}
 	case stateRemoteClose:
 		st.state = stateClosed
 		fin, gone = true, true
@@ -1513,7 +1532,7 @@ func (st *Stream) Close() error {
 	if !fin {
 		return nil
 	}
-	if err := st.s.writeHeld(held, typeWindowUpdate, flags, st.id, 0, nil, 0); err != nil && !errors.Is(err, ErrSessionShutdown) {
+	if err := st.s.writeHeld(held, typeWindowUpdate, flags, st.id, credit, nil, 0); err != nil && !errors.Is(err, ErrSessionShutdown) {
 		return err
 	}
 	return nil
