@@ -154,6 +154,9 @@ type service struct {
 	// epDesc is describeEndpoints' describer, built once; read-only.
 	epDescOnce sync.Once
 	epDesc     describer[store.Endpoint]
+	// instances caches DescribeInstances' reads (instancecache.go); nil
+	// in services made otherwise than by newService.
+	instances *instanceCache
 	// iamActions maps each action name to its IAM action ("ec2:" + name),
 	// built once by NewEC2; read-only (nil in services made otherwise).
 	iamActions map[string]string
@@ -171,7 +174,7 @@ func newService(cfg Config) (*service, error) {
 			return nil, err
 		}
 	}
-	return &service{cfg: cfg, st: cfg.Store, eps: eps}, nil
+	return &service{cfg: cfg, st: cfg.Store, eps: eps, instances: newInstanceCache(cfg.Store)}, nil
 }
 
 // NewEC2 returns the EC2 service for the API dispatcher.

@@ -215,6 +215,7 @@ var instanceFilters = newFilterSpec(true, "instance-id", "vpc-id", "subnet-id", 
 // not with InstanceId), NextToken.
 func (s *service) describeInstances(c *api.Call) (any, error) {
 	var names groupNames
+	var snap *instanceSnapshot // the cached reads, when they may be used
 	return describe(s, c, describer[store.Instance]{
 		describeParams: describeParams{idParam: "InstanceId", kind: kindInstance, filters: instanceFilters, minPage: 5, maxPage: 1000,
 			check: func(p awsproto.Params, ids []string) error {
@@ -223,10 +224,24 @@ func (s *service) describeInstances(c *api.Call) (any, error) {
 				}
 				return nil
 			}},
-		id:      func(i store.Instance) string { return i.InstanceID },
-		list:    func(c *api.Call, _ describeQuery) ([]store.Instance, error) { return s.st.ListInstances(ctx(c)) },
+		id: func(i store.Instance) string { return i.InstanceID },
+		list: func(c *api.Call, q describeQuery) ([]store.Instance, error) {
+			cached, ok, err := s.instanceSnapshot(c)
+			if !ok {
+				return s.st.ListInstances(ctx(c))
+			}
+			if err != nil {
+				return nil, err
+			}
+			snap = cached
+			return snap.instances(q.ids), nil
+		},
 		listing: "list instances",
 		prepare: func(c *api.Call, insts []store.Instance) (_ []store.Instance, err error) {
+			if snap != nil {
+				names = snap.names
+				return insts, snap.namesErr
+			}
 			names, err = s.groupNames(c)
 			return insts, err
 		},
