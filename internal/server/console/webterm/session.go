@@ -117,11 +117,27 @@ type session struct {
 
 	wmu sync.Mutex // one message to the browser at a time
 
-	trust     chan string // fingerprints the person accepted
-	input     chan []byte // keystrokes, once the shell runs
-	resize    chan [2]int // cols, rows
-	connected atomic.Bool
-	signer    ssh.Signer // the ephemeral key
+	trust chan string // fingerprints the person accepted
+	// events carries the page's keystrokes and resizes, once the shell
+	// runs, in the order the page sent them: one goroutine applies them
+	// (relayInput), so a resize reaches sshd before the keystrokes typed
+	// after it.
+	events chan termEvent
+	signer ssh.Signer // the ephemeral key
+
+	mu        sync.Mutex // guards the following fields
+	connected bool       // the shell runs: the page's events go to events
+	size      [2]int     // cols, rows: the latest size the page sent before the shell ran
+	sized     bool       // size is set and not yet applied
+	ending    bool       // the session's end is closing the tunnel (endTunnel)
+	finishRec func()     // finishes the running recording, once; nil before it starts
+}
+
+// termEvent is one message of the page for the shell: keystrokes, or a
+// new terminal size when input is nil.
+type termEvent struct {
+	input      []byte
+	cols, rows int
 }
 
 // serveTerminal serves GET /console/api/terminal.
@@ -146,7 +162,7 @@ func (t *Terminal) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
 	s := &session{t: t, caller: c, ws: ws, ctx: ctx, cancel: cancel,
-		trust: make(chan string, 1), input: make(chan []byte, 256), resize: make(chan [2]int, 1)}
+		trust: make(chan string, 1), events: make(chan termEvent, 256)}
 	code, reason := s.run(r)
 	_ = ws.Close(code, reason)
 }
@@ -249,12 +265,7 @@ func (s *session) readBrowser() {
 			return
 		}
 		if typ == websocket.MessageBinary {
-			if !s.connected.Load() || len(b) == 0 {
-				continue // nothing to type into yet
-			}
-			select {
-			case s.input <- b:
-			case <-s.ctx.Done():
+			if len(b) > 0 && !s.queue(termEvent{input: b}) {
 				return
 			}
 			continue
@@ -268,17 +279,110 @@ func (s *session) readBrowser() {
 			if m.Cols < 1 || m.Cols > maxCols || m.Rows < 1 || m.Rows > maxRows {
 				continue
 			}
-			select { // the latest size wins
-			case <-s.resize:
-			default:
+			if !s.queue(termEvent{cols: m.Cols, rows: m.Rows}) {
+				return
 			}
-			s.resize <- [2]int{m.Cols, m.Rows}
+			s.hook("handled resize")
 		case "trust-host-key":
 			select {
 			case <-s.trust:
 			default:
 			}
 			s.trust <- m.Fingerprint
+		}
+	}
+}
+
+// queue passes ev on to the shell in the order the page sent it, waiting
+// while the shell is behind (back-pressure, as for a typist who outruns
+// it). Before the shell runs there is nothing to type into: keystrokes
+// are dropped, and of the sizes only the latest is kept (no keystroke
+// can come between them), for the pty or, if it comes after the pty's
+// request, as the first event (startInput). False when the session ended.
+func (s *session) queue(ev termEvent) bool {
+	s.mu.Lock()
+	if !s.connected {
+		if ev.input == nil {
+			s.size, s.sized = [2]int{ev.cols, ev.rows}, true
+		}
+		s.mu.Unlock()
+		return true
+	}
+	s.mu.Unlock()
+	select {
+	case s.events <- ev:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// takeSize returns the latest size the page sent before the shell ran,
+// if there is one not taken yet.
+func (s *session) takeSize() (cols, rows int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.sized {
+		return 0, 0, false
+	}
+	s.sized = false
+	return s.size[0], s.size[1], true
+}
+
+// startInput lets the page's events through to the shell from now on; a
+// size the page sent after the pty's request (and before now) goes first.
+func (s *session) startInput() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.connected = true
+	if s.sized {
+		s.sized = false
+		// events is empty (nothing was queued before): this does not wait.
+		s.events <- termEvent{cols: s.size[0], rows: s.size[1]}
+	}
+}
+
+// relayInput applies the page's events, one at a time in the order the
+// page sent them: keystrokes to stdin (and to recIn, the recording of
+// input, when there is one), sizes as window-change requests (and to
+// rec). Sizes queued one right after another are coalesced: the latest
+// wins, as no keystroke came between them. It returns when the session
+// ends or stdin fails.
+func (s *session) relayInput(stdin io.Writer, windowChange func(rows, cols int) error, rec, recIn *recorder) {
+	var ahead *termEvent // an event taken while coalescing sizes, applied next
+	for {
+		var ev termEvent
+		if ahead != nil {
+			ev, ahead = *ahead, nil
+		} else {
+			select {
+			case ev = <-s.events:
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		if ev.input != nil {
+			recIn.input(ev.input)
+			if _, err := stdin.Write(ev.input); err != nil {
+				return
+			}
+			continue
+		}
+	coalesce:
+		for {
+			select {
+			case later := <-s.events:
+				if later.input != nil {
+					ahead = &later
+					break coalesce
+				}
+				ev = later
+			default:
+				break coalesce
+			}
+		}
+		if err := windowChange(ev.rows, ev.cols); err == nil {
+			rec.resize(ev.cols, ev.rows)
 		}
 	}
 }
@@ -317,7 +421,7 @@ func (s *session) connect() (client.Target, *client.Tunnel, time.Time, error) {
 // handshake runs the SSH handshake over the tunnel, checking the host key
 // against the instance's pin.
 func (s *session) handshake(tc *tunnelConn, tg client.Target) (*ssh.Client, error) {
-	context.AfterFunc(s.ctx, func() { tc.Close() })
+	context.AfterFunc(s.ctx, func() { s.endTunnel(tc) })
 	// An instance that never answers ends the attempt; the wait for the
 	// person to accept a new key is part of the bound.
 	timer := time.AfterFunc(connectTimeout+trustTimeout, func() { tc.Close() })
@@ -345,15 +449,14 @@ func (s *session) shell(sshc *ssh.Client, tc *tunnelConn, tg client.Target, tunn
 	}
 	defer sess.Close()
 	cols, rows := s.open.Cols, s.open.Rows
-	select {
-	case sz := <-s.resize:
-		cols, rows = sz[0], sz[1]
-	default:
+	if c, r, ok := s.takeSize(); ok {
+		cols, rows = c, r
 	}
 	modes := ssh.TerminalModes{ssh.ECHO: 1, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
 	if err := sess.RequestPty(Term, rows, cols, modes); err != nil {
 		return s.closeWith(tc, err)
 	}
+	s.hook("pty-requested")
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		return s.closeWith(tc, err)
@@ -367,6 +470,7 @@ func (s *session) shell(sshc *ssh.Client, tc *tunnelConn, tg client.Target, tunn
 		return s.closeWith(tc, err)
 	}
 	var rec *recorder
+	finishRec := func() {}
 	if s.t.cfg.Console.RecordSessions {
 		p := s.caller.Principal
 		meta := recordingMeta{
@@ -380,18 +484,21 @@ func (s *session) shell(sshc *ssh.Client, tc *tunnelConn, tg client.Target, tunn
 			SourceIP:    s.caller.Remote.Addr().String(),
 			Start:       opened.UTC(),
 		}
-		rec, err = s.t.startRecording(meta, cols, rows)
+		rec, finishRec, err = s.record(meta, cols, rows)
+		if errors.Is(err, errSessionEnding) {
+			return s.closeWith(tc, err)
+		}
 		if err != nil {
 			s.t.log.Error("could not start the session's recording; ending it", "tunnel", tunnelID, "error", err)
 			s.sendError("RecordingFailed", "The session could not be recorded, and recording is required here.")
 			return websocket.StatusInternalError, ""
 		}
-		defer rec.finish()
+		defer finishRec()
 	}
 	if err := sess.Shell(); err != nil {
 		return s.closeWith(tc, err)
 	}
-	s.connected.Store(true)
+	s.startInput()
 	s.sendJSON(connectedMessage{Type: "connected", TunnelID: tunnelID, Recording: rec != nil})
 
 	var pumps sync.WaitGroup
@@ -414,44 +521,90 @@ func (s *session) shell(sshc *ssh.Client, tc *tunnelConn, tg client.Target, tunn
 	pumps.Add(2)
 	go pump(stdout)
 	go pump(stderr)
-	go func() {
-		for {
-			select {
-			case b := <-s.input:
-				if s.t.cfg.Console.RecordInput {
-					rec.input(b)
-				}
-				if _, err := stdin.Write(b); err != nil {
-					return
-				}
-			case <-s.ctx.Done():
-				return
-			}
-		}
-	}()
+	var recIn *recorder // nil records nothing
+	if s.t.cfg.Console.RecordInput {
+		recIn = rec
+	}
+	go s.relayInput(stdin, sess.WindowChange, rec, recIn)
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
-	for {
-		select {
-		case sz := <-s.resize:
-			if err := sess.WindowChange(sz[1], sz[0]); err == nil {
-				rec.resize(sz[0], sz[1])
-			}
-		case <-waited:
-			pumps.Wait() // the channel is closed: the pumps have read its last output
-			return s.closeWith(tc, nil)
-		case <-s.ctx.Done():
-			// The browser went (or the server stops): end the shell and the
-			// tunnel, so that the front door records the CloseTunnel.
-			_ = sess.Close()
-			_ = sshc.Close()
-			_ = tc.Close()
-			if s.t.ctx.Err() != nil {
-				s.sendJSONNow(closedMessage{Type: "closed", Reason: ReasonError, Message: "The Postern server is shutting down."})
-				return websocket.StatusGoingAway, ""
-			}
-			return websocket.StatusNormalClosure, ""
+	// The session's own goroutine waits for the end only: the page's
+	// events do not go through it (when it is slow to run, keystrokes
+	// must not overtake a resize, as they could when it applied resizes).
+	s.hook("waiting")
+	select {
+	case <-waited:
+		pumps.Wait() // the channel is closed: the pumps have read its last output
+		return s.closeWith(tc, nil)
+	case <-s.ctx.Done():
+		// The browser went (or the server stops): end the shell and the
+		// tunnel, so that the front door records the CloseTunnel. As in
+		// endTunnel (which runs now too), the recording is finished before
+		// the tunnel closes (closing the SSH client closes it); finishRec
+		// returns only once it is, whoever runs it first.
+		_ = sess.Close()
+		finishRec()
+		_ = sshc.Close()
+		_ = tc.Close()
+		s.hook("tunnel-closed")
+		if s.t.ctx.Err() != nil {
+			s.sendJSONNow(closedMessage{Type: "closed", Reason: ReasonError, Message: "The Postern server is shutting down."})
+			return websocket.StatusGoingAway, ""
 		}
+		return websocket.StatusNormalClosure, ""
+	}
+}
+
+// errSessionEnding refuses to start a recording once the session's end
+// closes the tunnel.
+var errSessionEnding = errors.New("webterm: the session is ending")
+
+// record starts the session's recording, unless the session's end is
+// already closing the tunnel, and returns it with the function that
+// finishes it (once). endTunnel finishes it before it closes the tunnel:
+// the lock makes a recording either finished before the tunnel closes or
+// never started.
+func (s *session) record(meta recordingMeta, cols, rows int) (*recorder, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ending {
+		return nil, nil, errSessionEnding
+	}
+	rec, err := s.t.startRecording(meta, cols, rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.finishRec = sync.OnceFunc(rec.finish)
+	return rec, s.finishRec, nil
+}
+
+// endTunnel closes the tunnel when the session's context ends (the page
+// went or the server stops), which unblocks whatever waits on the SSH
+// connection. The recording, if one runs, is finished first: whoever sees
+// the tunnel's CloseTunnel record (the front door commits it as the
+// tunnel closes) finds the recording complete, not live, as when the
+// shell exits.
+func (s *session) endTunnel(tc *tunnelConn) {
+	s.mu.Lock()
+	s.ending = true
+	finish := s.finishRec
+	s.mu.Unlock()
+	if finish != nil {
+		finish()
+	}
+	_ = tc.Close()
+	s.hook("tunnel-closed")
+}
+
+// testHook, set by tests only, runs at named points of every session
+// (with the session's Terminal): a test holds a session there to make
+// certain an interleaving that only timing decides otherwise.
+var testHook atomic.Pointer[func(t *Terminal, point string)]
+
+// hook runs the test hook, if any, at point.
+func (s *session) hook(point string) {
+	if h := testHook.Load(); h != nil {
+		(*h)(s.t, point)
 	}
 }
 

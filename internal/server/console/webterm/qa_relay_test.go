@@ -1,0 +1,196 @@
+package webterm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postern/postern/internal/server/config"
+)
+
+// qaShell is the shell's side of relayInput: it notes each keystroke
+// write and window-change in the order they come.
+type qaShell struct {
+	got      []string
+	complete chan struct{} // closed at the keystroke qaEndMark
+	stdinErr error
+}
+
+// qaEndMark is the keystroke a test sends last: the relay applied all
+// before it once the shell sees it.
+const qaEndMark = ".end"
+
+func (f *qaShell) note(s string) {
+	if s == "type "+qaEndMark {
+		close(f.complete)
+		return
+	}
+	f.got = append(f.got, s)
+}
+
+func (f *qaShell) Write(p []byte) (int, error) {
+	if f.stdinErr != nil {
+		return 0, f.stdinErr
+	}
+	f.note("type " + string(p))
+	return len(p), nil
+}
+
+func (f *qaShell) windowChange(rows, cols int) error {
+	f.note(fmt.Sprintf("size %dx%d", cols, rows))
+	return nil
+}
+
+// qaStep is one step of the page (or of the session): "type x" and
+// "size CxR" are the page's messages, "pty" takes the size for the pty
+// request (takeSize), "shell" starts the shell (startInput).
+func (s *session) qaStep(t *testing.T, step string) (pty string) {
+	t.Helper()
+	var ok bool
+	switch kind, arg, _ := strings.Cut(step, " "); kind {
+	case "type":
+		ok = s.queue(termEvent{input: []byte(arg)})
+	case "size":
+		var c, r int
+		if _, err := fmt.Sscanf(arg, "%dx%d", &c, &r); err != nil {
+			t.Fatal(err)
+		}
+		ok = s.queue(termEvent{cols: c, rows: r})
+	case "pty":
+		if c, r, took := s.takeSize(); took {
+			return fmt.Sprintf("%dx%d", c, r)
+		}
+		return "open"
+	case "shell":
+		s.startInput()
+		return ""
+	default:
+		t.Fatalf("step %q", step)
+	}
+	if !ok {
+		t.Fatalf("%s: the session ended", step)
+	}
+	return ""
+}
+
+// TestQARelayInputOrder: the page's keystrokes and resizes reach the
+// shell, and the recording, in the order the page sent them, one at a
+// time; sizes queued one right after another are coalesced (the latest
+// wins), keystrokes before the shell runs are dropped, the latest size
+// sent before the pty's request sizes the pty and one sent after it goes
+// before any keystroke.
+func TestQARelayInputOrder(t *testing.T) {
+	for i, tc := range []struct {
+		name    string
+		steps   []string
+		wantPty string   // the size takeSize gave the pty ("open": the open message's)
+		want    []string // what the shell sees, in order
+	}{
+		{"no resize", []string{"pty", "shell", "type a", "type b"}, "open", []string{"type a", "type b"}},
+		{"sizes and keystrokes keep their order, sizes in a row coalesce",
+			[]string{"pty", "shell", "size 100x33", "type a", "size 90x30", "size 120x40", "type b", "size 1x1"}, "open",
+			[]string{"size 100x33", "type a", "size 120x40", "type b", "size 1x1"}},
+		{"before the shell: keystrokes dropped, the latest size sizes the pty",
+			[]string{"type x", "size 100x33", "size 90x30", "pty", "shell", "type a"}, "90x30",
+			[]string{"type a"}},
+		{"a size after the pty's request goes first",
+			[]string{"size 100x33", "pty", "type x", "size 90x30", "size 120x40", "shell", "type a", "size 1x1"}, "100x33",
+			[]string{"size 120x40", "type a", "size 1x1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
+			id := fmt.Sprintf("tnl-%017x", i+1)
+			rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s := &session{t: term, ctx: ctx, cancel: cancel, events: make(chan termEvent, 256)}
+			pty := ""
+			for _, step := range tc.steps {
+				if p := s.qaStep(t, step); p != "" {
+					pty = p
+				}
+			}
+			if pty != tc.wantPty {
+				t.Errorf("pty size %s, want %s", pty, tc.wantPty)
+			}
+			// Every event is queued before the relay starts: what it
+			// coalesces does not depend on timing.
+			s.qaStep(t, "type "+qaEndMark)
+			f := &qaShell{complete: make(chan struct{})}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				s.relayInput(f, f.windowChange, rec, rec)
+			}()
+			qaWithin(t, f.complete, "end mark at the shell")
+			cancel()
+			qaWithin(t, done, "end of the relay after the session's end")
+			rec.finish()
+			if strings.Join(f.got, "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("the shell saw %q, want %q", f.got, tc.want)
+			}
+			var recorded []string
+			for _, ev := range events(t, filepath.Join(term.dir, id+".cast")) {
+				switch ev[1] {
+				case "i":
+					if ev[2] != qaEndMark {
+						recorded = append(recorded, fmt.Sprint("type ", ev[2]))
+					}
+				case "r":
+					recorded = append(recorded, fmt.Sprint("size ", ev[2]))
+				}
+			}
+			if strings.Join(recorded, "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("recorded %q, want %q", recorded, tc.want)
+			}
+		})
+	}
+}
+
+// TestQARelayInputEnds: the relay returns when stdin fails, and the
+// page's reader is not held by a full queue once the session ended.
+func TestQARelayInputEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &session{ctx: ctx, cancel: cancel, events: make(chan termEvent, 256)}
+	s.startInput()
+	if !s.queue(termEvent{input: []byte("a")}) {
+		t.Fatal("queue refused a keystroke of a running session")
+	}
+	f := &qaShell{stdinErr: errors.New("channel closed")}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.relayInput(f, f.windowChange, nil, nil)
+	}()
+	qaWithin(t, done, "end of the relay after stdin failed")
+
+	for len(s.events) < cap(s.events) { // the relay is gone: nothing takes them
+		if !s.queue(termEvent{input: []byte("b")}) {
+			t.Fatal("queue refused a keystroke of a running session")
+		}
+	}
+	cancel()
+	if s.queue(termEvent{input: []byte("c")}) || s.queue(termEvent{cols: 1, rows: 1}) {
+		t.Fatal("queue took an event into a full queue of an ended session")
+	}
+}
+
+// qaWithin waits for ch (a value or its close), failing the test after 30 s.
+func qaWithin(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-ch:
+	case <-timer.C:
+		t.Fatalf("no %s in 30 s", what)
+	}
+}
