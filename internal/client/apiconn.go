@@ -229,6 +229,13 @@ func (c *APIClient) exchange(ctx context.Context, ac *apiConn, req *http.Request
 		}
 	}
 	resp, err := http.ReadResponse(ac.br, req)
+	// Informational answers (100 Continue, 103 Early Hints: a proxy may
+	// send them unasked) come before the final one on the same
+	// connection: skipped, as net/http's Transport does (up to 5), rather
+	// than failing the call (the SDK then sent it again on a new one).
+	for n := 0; err == nil && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols && n < 5; n++ {
+		resp, err = http.ReadResponse(ac.br, req)
+	}
 	if err != nil {
 		return fail(err)
 	}

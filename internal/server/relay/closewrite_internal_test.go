@@ -13,7 +13,8 @@ import (
 )
 
 // TestLocalStreamSendEOF: the embedded agent's stream half-closes the
-// target's connection (TCP through the raw shutdown, others through
+// target's connection through sockio.CloseWrite, which the endpoint
+// agent uses too (TCP through the raw shutdown, others through
 // CloseWrite): the target reads the bytes sent, then EOF, and its answer
 // still comes back through Recv, then EOF; after Close, SendEOF fails
 // without a panic.
