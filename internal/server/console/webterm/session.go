@@ -387,6 +387,21 @@ func (s *session) relayInput(stdin io.Writer, windowChange func(rows, cols int) 
 	}
 }
 
+// relayEvents applies the page's events until the session ends
+// (relayInput). A failed stdin write does not end it: x/crypto/ssh fails
+// a channel write once the channel is closed (or the connection is
+// gone), and the shell's end then comes through Wait, with its last
+// output still buffered for the pumps. Until then the page's events are
+// still taken, keystrokes dropped (nothing takes them any more, so they
+// are not recorded either) and sizes still applied and recorded: were
+// they left in the queue, the page's reader would block once it is full
+// and stop reading the WebSocket, and a page that leaves would go
+// unnoticed.
+func (s *session) relayEvents(stdin io.Writer, windowChange func(rows, cols int) error, rec, recIn *recorder) {
+	s.relayInput(stdin, windowChange, rec, recIn)
+	s.relayInput(io.Discard, windowChange, rec, nil) // io.Discard never fails: runs until the session ends
+}
+
 // connect looks the instance up, pushes an ephemeral key and opens the
 // tunnel, all as the caller.
 func (s *session) connect() (client.Target, *client.Tunnel, time.Time, error) {
@@ -525,7 +540,7 @@ func (s *session) shell(sshc *ssh.Client, tc *tunnelConn, tg client.Target, tunn
 	if s.t.cfg.Console.RecordInput {
 		recIn = rec
 	}
-	go s.relayInput(stdin, sess.WindowChange, rec, recIn)
+	go s.relayEvents(stdin, sess.WindowChange, rec, recIn)
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
 	// The session's own goroutine waits for the end only: the page's

@@ -1,0 +1,184 @@
+package webterm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/postern/postern/internal/server/config"
+)
+
+// r5Events is more than the queue holds: a relay that stopped taking
+// events would leave the page's reader blocked before the last.
+const r5Events = 300
+
+// r5Shell is a shell whose stdin fails: it notes the window-changes it
+// gets, and closes last when it gets the size 7x7.
+type r5Shell struct {
+	mu     sync.Mutex
+	writes int
+	sizes  []string
+	last   chan struct{}
+}
+
+func (f *r5Shell) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writes++
+	return 0, errors.New("ssh: channel closed")
+}
+
+func (f *r5Shell) windowChange(rows, cols int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sizes = append(f.sizes, fmt.Sprintf("%dx%d", cols, rows))
+	if cols == 7 && rows == 7 {
+		close(f.last)
+	}
+	return nil
+}
+
+// TestR5RelayAfterStdinFails: once stdin fails, relayEvents (what the
+// shell runs) keeps taking the page's events, more than the queue holds,
+// so that queue (the page's reader) is never held: keystrokes are dropped
+// (neither written nor recorded), sizes still become window-changes and
+// are recorded, in order; the relay ends with the session.
+func TestR5RelayAfterStdinFails(t *testing.T) {
+	term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
+	const id = "tnl-000000000000000f5"
+	rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &session{t: term, ctx: ctx, cancel: cancel, events: make(chan termEvent, 256)}
+	s.startInput()
+	f := &r5Shell{last: make(chan struct{})}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.relayEvents(f, f.windowChange, rec, rec)
+	}()
+
+	// A keystroke between sizes keeps them from being coalesced.
+	queued := make(chan struct{})
+	refused := false // read after queued closes
+	var want []string
+	go func() {
+		defer close(queued)
+		for i := range r5Events {
+			c := 10 + i
+			if i == r5Events-1 {
+				c = 7
+			}
+			if !s.queue(termEvent{input: []byte("k")}) || !s.queue(termEvent{cols: c, rows: c}) {
+				refused = true
+				return
+			}
+		}
+	}()
+	for i := range r5Events {
+		c := 10 + i
+		if i == r5Events-1 {
+			c = 7
+		}
+		want = append(want, fmt.Sprintf("%dx%d", c, c))
+	}
+	qaWithin(t, queued, "return of queue for every event after stdin failed")
+	if refused {
+		t.Fatal("queue refused an event of a running session")
+	}
+	qaWithin(t, f.last, "last size at the shell")
+	cancel()
+	qaWithin(t, done, "end of the relay after the session's end")
+	rec.finish()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.writes != 1 {
+		t.Errorf("stdin written %d times, want 1 (keystrokes after its failure dropped)", f.writes)
+	}
+	if strings.Join(f.sizes, "|") != strings.Join(want, "|") {
+		t.Errorf("window-changes %q, want %q", f.sizes, want)
+	}
+	var inputs int
+	var sizes []string
+	for _, ev := range events(t, filepath.Join(term.dir, id+".cast")) {
+		switch ev[1] {
+		case "i":
+			inputs++
+		case "r":
+			sizes = append(sizes, fmt.Sprint(ev[2]))
+		}
+	}
+	if inputs != 1 {
+		t.Errorf("%d keystrokes recorded, want 1 (the one written)", inputs)
+	}
+	if strings.Join(sizes, "|") != strings.Join(want, "|") {
+		t.Errorf("recorded sizes %q, want %q", sizes, want)
+	}
+}
+
+// TestR5PageLeavesAfterStdinFails: with stdin failed and more messages
+// from the page than the queue holds, the page's reader still reads the
+// WebSocket, so a page that leaves ends the session (and the relay).
+func TestR5PageLeavesAfterStdinFails(t *testing.T) {
+	ended := make(chan struct{})
+	relayDone := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := &session{ws: ws, ctx: ctx, cancel: cancel, events: make(chan termEvent, 256)}
+		s.startInput()
+		f := &r5Shell{last: make(chan struct{})}
+		go func() {
+			defer close(relayDone)
+			s.relayEvents(f, f.windowChange, nil, nil)
+		}()
+		s.readBrowser()
+		<-ctx.Done() // readBrowser ended the session
+		close(ended)
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for i := range r5Events {
+		if err := c.Write(ctx, websocket.MessageBinary, []byte("k")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"resize","cols":%d,"rows":24}`, 10+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The page leaves: Close waits for the server's answer to its close
+	// frame, which only a reading server gives.
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		_ = c.Close(websocket.StatusGoingAway, "")
+	}()
+	qaWithin(t, ended, "end of the session after the page left")
+	qaWithin(t, relayDone, "end of the relay after the session's end")
+	qaWithin(t, closed, "return of the page's close")
+}
