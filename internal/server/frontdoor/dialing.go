@@ -14,6 +14,10 @@ import (
 // the re-check of its access (revokeDialing).
 const ReasonTerminated = "terminated"
 
+// shuttingDown is the close message of the tunnels Shutdown ends, open or
+// still dialling.
+const shuttingDown = "The Postern server is shutting down"
+
 // dialingTunnel is a tunnel answered 101 whose agent still dials: its
 // OpenTunnel record (with its tunnel id) commits meanwhile, so it is on
 // record as open and must be listed and terminable (Tunnels, Terminate)
@@ -52,7 +56,7 @@ func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time,
 	f.dialing[req.tunnelID] = d
 	stopping := f.stopping
 	if stopping {
-		d.end = refuse(http.StatusForbidden, tunnelproto.CodeServerStop, ReasonTerminated, "The Postern server is shutting down")
+		d.end = refuse(http.StatusForbidden, tunnelproto.CodeServerStop, ReasonTerminated, shuttingDown)
 	} else {
 		f.startSweepsLocked() // the re-check must see it while it dials
 	}

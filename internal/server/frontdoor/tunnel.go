@@ -132,7 +132,7 @@ func (f *FrontDoor) Shutdown(ctx context.Context) error {
 		close(f.done)
 	}
 	f.mu.Unlock()
-	f.Terminate(func(TunnelInfo) bool { return true }, wsframe.CloseGoingAway, tunnelproto.CodeServerStop, "The Postern server is shutting down")
+	f.Terminate(func(TunnelInfo) bool { return true }, wsframe.CloseGoingAway, tunnelproto.CodeServerStop, shuttingDown)
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()
 	select {
@@ -345,7 +345,7 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	memRelease.Active()
 	f.cfg.Metrics.TunnelOpened(f.cfg.Now().Sub(req.at))
 	if stopping {
-		t.finish(wsframe.CloseGoingAway, tunnelproto.CodeServerStop, "The Postern server is shutting down", true)
+		t.finish(wsframe.CloseGoingAway, tunnelproto.CodeServerStop, shuttingDown, true)
 	}
 	// The tunnel's first reading of the client runs here, on the
 	// handler's goroutine, whose stack crypto/tls has grown already: run
