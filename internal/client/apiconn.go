@@ -67,11 +67,30 @@ type apiConn struct {
 	key  spareKey  // the URL's host name and dial address
 	read int64     // bytes read from tc so far
 	used time.Time // when its last answer was read
+	// headerEnd, while an answer's header is read, is the count of read
+	// past which the header is too large (0: no bound).
+	headerEnd int64
 }
+
+// maxAPIHeader bounds an answer's header (with its informational answers
+// before it), as net/http's Transport bounds MaxResponseHeaderBytes by
+// default: a server that sends header lines without end fails the call
+// instead of growing the client's memory.
+const maxAPIHeader = 10 << 20
+
+// errHeaderTooLarge is the error of an answer whose header passed
+// maxAPIHeader.
+var errHeaderTooLarge = errors.New("the server's answer header is larger than 10 MiB")
 
 // Read reads from the TLS connection, counting what it read (a failed
 // request that read nothing of its answer may be sent again).
 func (c *apiConn) Read(p []byte) (int, error) {
+	if c.headerEnd > 0 {
+		if c.read >= c.headerEnd {
+			return 0, errHeaderTooLarge
+		}
+		p = p[:min(int64(len(p)), c.headerEnd-c.read)]
+	}
 	n, err := c.tc.Read(p)
 	c.read += int64(n)
 	return n, err
@@ -228,6 +247,7 @@ func (c *APIClient) exchange(ctx context.Context, ac *apiConn, req *http.Request
 			_ = ac.tc.SetReadDeadline(at)
 		}
 	}
+	ac.headerEnd = ac.read + int64(ac.br.Buffered()) + maxAPIHeader
 	resp, err := http.ReadResponse(ac.br, req)
 	// Informational answers (100 Continue, 103 Early Hints: a proxy may
 	// send them unasked) come before the final one on the same
@@ -236,6 +256,7 @@ func (c *APIClient) exchange(ctx context.Context, ac *apiConn, req *http.Request
 	for n := 0; err == nil && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols && n < 5; n++ {
 		resp, err = http.ReadResponse(ac.br, req)
 	}
+	ac.headerEnd = 0
 	if err != nil {
 		return fail(err)
 	}

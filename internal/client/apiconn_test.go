@@ -237,3 +237,38 @@ func TestAPIClientBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIClientBoundsTheAnswerHeader: a server whose answer header runs
+// past 10 MiB (net/http's Transport's default bound) fails the call with
+// a clear error instead of growing the client's memory without end; an
+// answer just under the bound is read.
+func TestAPIClientBoundsTheAnswerHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		wantErr bool
+	}{
+		{"under the bound", 9 << 20, false},
+		{"past the bound", 11 << 20, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newAPIServer(t, func(_ *apiServer, w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("X-Big", strings.Repeat("a", tc.size))
+				w.WriteHeader(http.StatusOK)
+			})
+			c := apiClient(t, s, nil)
+			defer c.Close()
+			resp, err := post(t, c, context.Background(), s.URL+"/", "x")
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "larger than 10 MiB") {
+					t.Fatalf("a %d-byte header: error %v; want the header bound's", tc.size, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("a %d-byte header: %v", tc.size, err)
+			}
+			resp.Body.Close()
+		})
+	}
+}
