@@ -118,17 +118,13 @@ type session struct {
 	wmu sync.Mutex // one message to the browser at a time
 
 	trust chan string // fingerprints the person accepted
-	// events carries the page's keystrokes and resizes, once the shell
-	// runs, in the order the page sent them: one goroutine applies them
-	// (relayInput), so a resize reaches sshd before the keystrokes typed
-	// after it.
-	events chan termEvent
+	// in holds the page's keystrokes and sizes, once the shell runs, until
+	// they are applied (input.go): the page's reader never waits for the
+	// shell.
+	in     termInput
 	signer ssh.Signer // the ephemeral key
 
 	mu        sync.Mutex // guards the following fields
-	connected bool       // the shell runs: the page's events go to events
-	size      [2]int     // cols, rows: the latest size the page sent before the shell ran
-	sized     bool       // size is set and not yet applied
 	ending    bool       // the session's end is closing the tunnel (endTunnel)
 	finishRec func()     // finishes the running recording, once; nil before it starts
 }
@@ -162,7 +158,7 @@ func (t *Terminal) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
 	s := &session{t: t, caller: c, ws: ws, ctx: ctx, cancel: cancel,
-		trust: make(chan string, 1), events: make(chan termEvent, 256)}
+		trust: make(chan string, 1)}
 	code, reason := s.run(r)
 	_ = ws.Close(code, reason)
 }
@@ -256,7 +252,8 @@ func (s *session) readOpen(r *http.Request) error {
 }
 
 // readBrowser reads the browser's messages until it goes, then ends the
-// session.
+// session. It never waits for the shell (queue does not block), so a page
+// that leaves is noticed whatever the shell does with its input.
 func (s *session) readBrowser() {
 	defer s.cancel()
 	for {
@@ -265,8 +262,10 @@ func (s *session) readBrowser() {
 			return
 		}
 		if typ == websocket.MessageBinary {
-			if len(b) > 0 && !s.queue(termEvent{input: b}) {
-				return
+			if len(b) > 0 && s.queue(termEvent{input: b}) {
+				// Not from this goroutine: a page that does not read its
+				// messages must not stop this one from reading.
+				go s.sendJSON(inputDropped)
 			}
 			continue
 		}
@@ -279,9 +278,7 @@ func (s *session) readBrowser() {
 			if m.Cols < 1 || m.Cols > maxCols || m.Rows < 1 || m.Rows > maxRows {
 				continue
 			}
-			if !s.queue(termEvent{cols: m.Cols, rows: m.Rows}) {
-				return
-			}
+			s.queue(termEvent{cols: m.Cols, rows: m.Rows})
 			s.hook("handled resize")
 		case "trust-host-key":
 			select {
@@ -291,115 +288,6 @@ func (s *session) readBrowser() {
 			s.trust <- m.Fingerprint
 		}
 	}
-}
-
-// queue passes ev on to the shell in the order the page sent it, waiting
-// while the shell is behind (back-pressure, as for a typist who outruns
-// it). Before the shell runs there is nothing to type into: keystrokes
-// are dropped, and of the sizes only the latest is kept (no keystroke
-// can come between them), for the pty or, if it comes after the pty's
-// request, as the first event (startInput). False when the session ended.
-func (s *session) queue(ev termEvent) bool {
-	s.mu.Lock()
-	if !s.connected {
-		if ev.input == nil {
-			s.size, s.sized = [2]int{ev.cols, ev.rows}, true
-		}
-		s.mu.Unlock()
-		return true
-	}
-	s.mu.Unlock()
-	select {
-	case s.events <- ev:
-		return true
-	case <-s.ctx.Done():
-		return false
-	}
-}
-
-// takeSize returns the latest size the page sent before the shell ran,
-// if there is one not taken yet.
-func (s *session) takeSize() (cols, rows int, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.sized {
-		return 0, 0, false
-	}
-	s.sized = false
-	return s.size[0], s.size[1], true
-}
-
-// startInput lets the page's events through to the shell from now on; a
-// size the page sent after the pty's request (and before now) goes first.
-func (s *session) startInput() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.connected = true
-	if s.sized {
-		s.sized = false
-		// events is empty (nothing was queued before): this does not wait.
-		s.events <- termEvent{cols: s.size[0], rows: s.size[1]}
-	}
-}
-
-// relayInput applies the page's events, one at a time in the order the
-// page sent them: keystrokes to stdin (and to recIn, the recording of
-// input, when there is one), sizes as window-change requests (and to
-// rec). Sizes queued one right after another are coalesced: the latest
-// wins, as no keystroke came between them. It returns when the session
-// ends or stdin fails.
-func (s *session) relayInput(stdin io.Writer, windowChange func(rows, cols int) error, rec, recIn *recorder) {
-	var ahead *termEvent // an event taken while coalescing sizes, applied next
-	for {
-		var ev termEvent
-		if ahead != nil {
-			ev, ahead = *ahead, nil
-		} else {
-			select {
-			case ev = <-s.events:
-			case <-s.ctx.Done():
-				return
-			}
-		}
-		if ev.input != nil {
-			recIn.input(ev.input)
-			if _, err := stdin.Write(ev.input); err != nil {
-				return
-			}
-			continue
-		}
-	coalesce:
-		for {
-			select {
-			case later := <-s.events:
-				if later.input != nil {
-					ahead = &later
-					break coalesce
-				}
-				ev = later
-			default:
-				break coalesce
-			}
-		}
-		if err := windowChange(ev.rows, ev.cols); err == nil {
-			rec.resize(ev.cols, ev.rows)
-		}
-	}
-}
-
-// relayEvents applies the page's events until the session ends
-// (relayInput). A failed stdin write does not end it: x/crypto/ssh fails
-// a channel write once the channel is closed (or the connection is
-// gone), and the shell's end then comes through Wait, with its last
-// output still buffered for the pumps. Until then the page's events are
-// still taken, keystrokes dropped (nothing takes them any more, so they
-// are not recorded either) and sizes still applied and recorded: were
-// they left in the queue, the page's reader would block once it is full
-// and stop reading the WebSocket, and a page that leaves would go
-// unnoticed.
-func (s *session) relayEvents(stdin io.Writer, windowChange func(rows, cols int) error, rec, recIn *recorder) {
-	s.relayInput(stdin, windowChange, rec, recIn)
-	s.relayInput(io.Discard, windowChange, rec, nil) // io.Discard never fails: runs until the session ends
 }
 
 // connect looks the instance up, pushes an ephemeral key and opens the

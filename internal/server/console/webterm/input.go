@@ -1,0 +1,239 @@
+package webterm
+
+import (
+	"io"
+	"sync"
+)
+
+// The page's keystrokes and sizes on their way to the shell.
+//
+// The page's reader (readBrowser) never waits for the shell: it must keep
+// reading the WebSocket, to notice a page that leaves and to take its
+// resizes, whatever the shell does with its stdin. A shell that does not
+// read its stdin fills the pty's buffer, then sshd's, then the SSH
+// channel's window, and a stdin write then blocks (x/crypto/ssh waits for
+// window; it does not fail). So keystrokes wait in a bounded backlog, which
+// one goroutine writes to stdin one page message at a time, and sizes are
+// applied by another goroutine as window-change requests, a separate SSH
+// channel request that needs no window: a resize is applied at once, ahead
+// of keystrokes still waiting for stdin, as a local terminal's resize
+// overtakes the type-ahead the program has not read. Keystrokes the page
+// sent after a resize are written only once it is applied (and recorded),
+// so sshd and the recording see a resize before the keystrokes typed after
+// it, and the recording's order is the order they were handed to the SSH
+// channel.
+
+// maxPendingInput bounds the keystrokes the page sent that wait for stdin.
+// The backlog also fills, for a moment, when the page sends faster than
+// the tunnel carries (a few pastes in a row: one message is at most
+// maxMessage), so it holds many messages; it stays full only when the
+// remote program does not read (the SSH window, 2 MB with OpenSSH, is
+// full). Before, a queue of 256 messages could hold 16 MiB.
+const maxPendingInput = 1 << 20
+
+// inputDroppedMessage tells the page that keystrokes were dropped because
+// the remote program does not read its input. Sent once per episode: the
+// next one comes after the backlog was handed to stdin.
+type inputDroppedMessage struct {
+	Type    string `json:"type"` // input-dropped
+	Message string `json:"message"`
+}
+
+// inputDropped is the notice the page shows.
+var inputDropped = inputDroppedMessage{Type: "input-dropped",
+	Message: "The instance is not reading input: keystrokes are dropped until it reads what was typed before."}
+
+// termInput holds the page's keystrokes and sizes until they are applied.
+// Its zero value is ready (the wake channels are made on first use).
+type termInput struct {
+	mu       sync.Mutex
+	running  bool          // the shell runs: keystrokes are taken (startInput)
+	failed   bool          // stdin failed: keystrokes are dropped, sizes still applied
+	keys     []pendingKeys // keystrokes not yet written, in the page's order
+	keyBytes int           // bytes in keys
+	dropping bool          // keystrokes are dropped until the backlog is handed to stdin (the page was told)
+	size     [2]int        // cols, rows: the latest size the page sent, not yet applied
+	sized    bool          // size is set and not yet applied
+	sizes    uint64        // the number of sizes the page sent so far
+	applied  uint64        // the number of the last size applied (by the pty request or a window-change)
+	keyWake  chan struct{} // cap 1: keys or applied changed
+	sizeWake chan struct{} // cap 1: a size to apply
+}
+
+// pendingKeys is one message of keystrokes from the page.
+type pendingKeys struct {
+	b     []byte
+	after uint64 // the number of the page's last size before them: they wait until it is applied
+}
+
+// wakes returns the wake channels, making them on first use; in.mu is held.
+func (in *termInput) wakes() (keys, sizes chan struct{}) {
+	if in.keyWake == nil {
+		in.keyWake, in.sizeWake = make(chan struct{}, 1), make(chan struct{}, 1)
+	}
+	return in.keyWake, in.sizeWake
+}
+
+// signal wakes the goroutine waiting on ch, if it does not already have a
+// wake-up pending.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// queue takes ev from the page without waiting. Before the shell runs
+// there is nothing to type into: keystrokes are dropped, and of the sizes
+// only the latest is kept, for the pty (takeSize) or, if it comes after
+// the pty's request, applied first (startInput). Keystrokes that do not
+// fit the backlog are dropped, with those that follow, until the backlog
+// is handed to stdin (no gap in what the shell gets); tell is true for the first dropped one of such an
+// episode (the page is to be told).
+func (s *session) queue(ev termEvent) (tell bool) {
+	in := &s.in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	keyWake, sizeWake := in.wakes()
+	if ev.input == nil {
+		in.sizes++
+		in.size, in.sized = [2]int{ev.cols, ev.rows}, true
+		if in.running {
+			signal(sizeWake)
+		}
+		return false
+	}
+	if !in.running || in.failed {
+		return false
+	}
+	if in.dropping || in.keyBytes+len(ev.input) > maxPendingInput {
+		tell = !in.dropping
+		in.dropping = true
+		return tell
+	}
+	in.keys = append(in.keys, pendingKeys{b: ev.input, after: in.sizes})
+	in.keyBytes += len(ev.input)
+	signal(keyWake)
+	return false
+}
+
+// takeSize returns the latest size the page sent before the shell ran,
+// if there is one not taken yet: the pty's request applies it.
+func (s *session) takeSize() (cols, rows int, ok bool) {
+	in := &s.in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.sized {
+		return 0, 0, false
+	}
+	in.sized, in.applied = false, in.sizes
+	return in.size[0], in.size[1], true
+}
+
+// startInput lets the page's events through to the shell from now on; a
+// size the page sent after the pty's request (and before now) is applied
+// first.
+func (s *session) startInput() {
+	in := &s.in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	_, sizeWake := in.wakes()
+	in.running = true
+	if in.sized {
+		signal(sizeWake)
+	}
+}
+
+// relayEvents applies the page's events until the session ends:
+// keystrokes to stdin (and to recIn, the recording of input, when there is
+// one), sizes as window-change requests (and to rec). A failed stdin write
+// does not end it: x/crypto/ssh fails a channel write once the channel is
+// closed (or the connection is gone), and the shell's end then comes
+// through Wait, with its last output still buffered for the pumps; until
+// then keystrokes are dropped (nothing takes them, so they are not
+// recorded either) and sizes are still applied and recorded. A stdin write
+// blocked by a remote that does not read is given up when the session's
+// end closes the SSH connection.
+func (s *session) relayEvents(stdin io.Writer, windowChange func(rows, cols int) error, rec, recIn *recorder) {
+	sized := make(chan struct{})
+	go func() {
+		defer close(sized)
+		s.applySizes(windowChange, rec)
+	}()
+	s.writeKeys(stdin, recIn)
+	<-sized
+}
+
+// applySizes applies the latest size the page sent, at once, until the
+// session ends; the keystrokes sent after it wait until it is applied and
+// recorded.
+func (s *session) applySizes(windowChange func(rows, cols int) error, rec *recorder) {
+	in := &s.in
+	for {
+		in.mu.Lock()
+		keyWake, sizeWake := in.wakes()
+		size, n, ok := in.size, in.sizes, in.sized
+		in.sized = false
+		in.mu.Unlock()
+		if !ok {
+			select {
+			case <-sizeWake:
+				continue
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		if err := windowChange(size[1], size[0]); err == nil {
+			rec.resize(size[0], size[1])
+		}
+		in.mu.Lock()
+		in.applied = n
+		in.mu.Unlock()
+		signal(keyWake)
+	}
+}
+
+// writeKeys writes the page's keystrokes to stdin, one message at a time
+// in the page's order, each once the sizes sent before it are applied,
+// until the session ends or stdin fails.
+func (s *session) writeKeys(stdin io.Writer, recIn *recorder) {
+	in := &s.in
+	for {
+		in.mu.Lock()
+		keyWake, _ := in.wakes()
+		var next []byte
+		ok := len(in.keys) > 0 && in.keys[0].after <= in.applied
+		if ok {
+			next = in.keys[0].b
+			in.keys[0] = pendingKeys{}
+			in.keys = in.keys[1:]
+			in.keyBytes -= len(next)
+			if len(in.keys) == 0 {
+				in.dropping = false // the backlog is handed to stdin: the page may type again
+			}
+		}
+		in.mu.Unlock()
+		if !ok {
+			select {
+			case <-keyWake:
+				continue
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		recIn.input(next)
+		_, err := stdin.Write(next)
+		if err != nil {
+			in.mu.Lock()
+			in.failed, in.keys, in.keyBytes = true, nil, 0
+			in.mu.Unlock()
+			return
+		}
+	}
+}
