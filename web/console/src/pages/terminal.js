@@ -149,6 +149,13 @@ export function renderTerminal(view, instanceId, q) {
       case 'closed':
         endBanner(m.reason || 'closed', m.message);
         return;
+      case 'input-dropped':
+        // The instance stopped reading its input and the server's backlog
+        // is full: what is typed now is lost until it reads again.
+        mount(banner, h('div.alert.alert-warn', { testid: 'input-dropped', role: 'status' },
+          h('div.alert-text', m.message),
+          h('div.alert-actions', button('Dismiss', () => clear(banner), { testid: 'input-dropped-dismiss' }))));
+        return;
       default:
     }
   }
