@@ -207,7 +207,7 @@ func (c *APIClient) dial(ctx context.Context, key spareKey) (*apiConn, error) {
 	}
 	// Gated, as a spare's: HandOff's connection is then probed as one
 	// when the tunnel takes it (spareAlive).
-	conn, err := c.Dialer.dialTLS(ctx, "tcp", key.addr, c.Dialer.tlsConfigs(key.sni), true)
+	conn, err := c.Dialer.dialTLS(ctx, "tcp", key.addr, c.Dialer.tlsConfigs(key), true)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +343,7 @@ func (c *APIClient) release(ac *apiConn) {
 
 // HandOff ends the client's own use of its connection: a kept one that is
 // still open goes to the Dialer for the next tunnel, as a connection made
-// ready at an address resolved already (Prepare's kind): the tunnel takes
+// ready at an address resolved already: the tunnel takes
 // it for its dnsName when that is the connection's own name and address,
 // or another name the connection's certificate is valid for that
 // resolves to the very address it reached (sameServer); otherwise it is
@@ -387,6 +387,6 @@ func (d *Dialer) adopt(conn *tls.Conn, key spareKey, made time.Time) {
 	}
 	s := &spareConn{key: key, ready: make(chan struct{}), conn: conn, made: made, resolved: true}
 	close(s.ready)
-	s.timer = time.AfterFunc(p.ttl, func() { d.expire(p, s, key.addr) })
+	s.timer = time.AfterFunc(p.ttl, func() { d.expire(p, s) })
 	p.list = append(p.list, s)
 }

@@ -24,16 +24,13 @@ import (
 // URL, signed when the tunnel is opened (Dial), never before and never
 // for two tunnels. A spare is verified as any connection (the Dialer's TLS
 // configuration for its name), and it is used for the name and address it
-// was made for; the one Prepare made at an address the caller had resolved
-// (or an APIClient handed over) also for another name of the same server
-// (sameServer: same address and port, and a certificate valid for that
-// name too).
+// was made for; the one an APIClient handed over also for another name
+// of the same server (sameServer: same address and port, and a
+// certificate valid for that name too).
 //
-// Three uses:
+// Two uses:
 //   - APIClient.HandOff: the connection open-tunnel's look-up went over,
 //     for the tunnel that follows (apiconn.go).
-//   - Prepare: one connection made early, while something else is still
-//     in flight, for the tunnel that follows.
 //   - KeepSpares (--local-port): once each tunnel had its first answer
 //     (Tunnel.answered), a spare for the next; its number adapts (1 to
 //     maxSpares: a tunnel that found none ready raises it, one that
@@ -76,9 +73,9 @@ type spareConn struct {
 	err   error
 	made  time.Time // when its handshake completed
 	timer *time.Timer
-	// resolved: made to an address the caller had resolved (Prepare's
-	// dialAddr), so also usable for another name of the same server
-	// (takeSpare).
+	// resolved: handed over by an APIClient (adopt), made to the address
+	// its URL's host resolved to, so also usable for another name of the
+	// same server (takeSpare), and not replaced when it expires.
 	resolved bool
 }
 
@@ -123,8 +120,8 @@ func (d *Dialer) OnSparesStopped(f func()) {
 }
 
 // KeepSpares makes d keep spare connections for the names it opens
-// tunnels to, starting with dnsName's now (unless one is being made
-// already, see Prepare): once a tunnel had its first answer, a
+// tunnels to, starting with dnsName's now (unless it holds one already:
+// an APIClient's, HandOff): once a tunnel had its first answer, a
 // connection for the next one is made ready. For a long-running client
 // of many tunnels (--local-port); CloseSpares ends it.
 func (d *Dialer) KeepSpares(dnsName string) {
@@ -145,34 +142,6 @@ func (d *Dialer) KeepSpares(dnsName string) {
 		addr = d.DialAddr
 	}
 	d.replenish(spareKey{sni, addr})
-}
-
-// Prepare starts making a connection to the server of dnsName (as a
-// tunnel's dnsName: host or host:port) ready for the next tunnel to that
-// name: TCP connect and TLS handshake, verified as any tunnel's. dialAddr,
-// when not empty, is the address to connect to (an address the caller
-// already resolved for the same name); otherwise dnsName's. It returns at
-// once; a connection that fails is simply not used.
-func (d *Dialer) Prepare(dnsName, dialAddr string) {
-	if d.NetDial != nil {
-		return
-	}
-	_, sni, addr := HostPort(dnsName)
-	if d.DialAddr != "" {
-		addr = d.DialAddr
-	}
-	resolved := dialAddr != ""
-	if !resolved {
-		dialAddr = addr
-	}
-	p := d.pool()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	d.startSpareLocked(p, spareKey{sni, addr}, dialAddr)
-	p.list[len(p.list)-1].resolved = resolved
 }
 
 // CloseSpares closes d's spares and stops making new ones.
@@ -198,16 +167,16 @@ func (d *Dialer) pool() *sparePool {
 	return &d.spares
 }
 
-// startSpareLocked makes a spare for key on its own goroutine; p.mu is
-// held.
-func (d *Dialer) startSpareLocked(p *sparePool, key spareKey, dialAddr string) {
+// startSpareLocked makes a spare for key (at key.addr) on its own
+// goroutine; p.mu is held.
+func (d *Dialer) startSpareLocked(p *sparePool, key spareKey) {
 	s := &spareConn{key: key, ready: make(chan struct{})}
 	p.list = append(p.list, s)
-	cfgs := d.tlsConfigs(key.sni)
+	cfgs := d.tlsConfigs(key)
 	go func() {
 		ctx, cancel := context.WithTimeout(p.ctx, spareDialTimeout)
 		defer cancel()
-		c, err := d.dialTLS(ctx, "tcp", dialAddr, cfgs, true)
+		c, err := d.dialTLS(ctx, "tcp", key.addr, cfgs, true)
 		p.mu.Lock()
 		if made := p.made; made != nil {
 			defer made() // after the unlock
@@ -229,7 +198,7 @@ func (d *Dialer) startSpareLocked(p *sparePool, key spareKey, dialAddr string) {
 			s.discard()
 		default:
 			ttl := p.ttl
-			s.timer = time.AfterFunc(ttl, func() { d.expire(p, s, dialAddr) })
+			s.timer = time.AfterFunc(ttl, func() { d.expire(p, s) })
 		}
 	}()
 }
@@ -238,7 +207,7 @@ func (d *Dialer) startSpareLocked(p *sparePool, key spareKey, dialAddr string) {
 // tunnels are still being opened (spareWarm), makes a new one; once they
 // no longer are and it was the last, it calls OnSparesStopped's function
 // (with p.mu released: the function may take time or call back into d).
-func (d *Dialer) expire(p *sparePool, s *spareConn, dialAddr string) {
+func (d *Dialer) expire(p *sparePool, s *spareConn) {
 	var stopped func() // OnSparesStopped's, when this ends spare-keeping
 	p.mu.Lock()
 	defer func() {
@@ -267,7 +236,7 @@ func (d *Dialer) expire(p *sparePool, s *spareConn, dialAddr string) {
 	}
 	if time.Since(p.lastUse) < spareWarm {
 		if !s.resolved && p.countLocked(s.key) < p.want {
-			d.startSpareLocked(p, s.key, dialAddr)
+			d.startSpareLocked(p, s.key)
 		}
 		return
 	}
@@ -342,9 +311,9 @@ func (d *Dialer) takeSpare(ctx context.Context, key spareKey) net.Conn {
 			s.timer.Stop()
 		}
 	}
-	// Without one for key, one prepared for another name of the server
-	// at an address resolved already (the API's name, when the
-	// endpoint's dnsName is another one) may do (sameServer).
+	// Without one for key, one an APIClient handed over for another name
+	// of the server (the API's name, when the endpoint's dnsName is
+	// another one) may do (sameServer).
 	var other *spareConn
 	if s == nil {
 		if i := slices.IndexFunc(p.list, func(c *spareConn) bool { return c.resolved }); i >= 0 {
@@ -422,7 +391,7 @@ func (d *Dialer) sameServer(ctx context.Context, s *spareConn, key spareKey) net
 		return nil
 	}
 	cs := s.conn.ConnectionState()
-	if cfg := d.tlsConfigs(key.sni).full; !cfg.InsecureSkipVerify {
+	if cfg := d.tlsConfigs(key).full; !cfg.InsecureSkipVerify {
 		if len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0].VerifyHostname(key.sni) != nil {
 			return nil
 		}
@@ -463,7 +432,7 @@ func (d *Dialer) replenish(key spareKey) {
 		return
 	}
 	for n := p.countLocked(key); n < p.want; n++ {
-		d.startSpareLocked(p, key, key.addr)
+		d.startSpareLocked(p, key)
 	}
 }
 

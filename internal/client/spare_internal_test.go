@@ -54,6 +54,17 @@ func newSpareServer(t *testing.T, tickets bool) *spareServer {
 // (nil: httptest's, which the test's roots trust).
 func newSpareServerWith(t *testing.T, tickets bool, cert *tls.Certificate) *spareServer {
 	t.Helper()
+	cfg := &tls.Config{SessionTicketsDisabled: !tickets}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return newSpareServerTLS(t, cfg)
+}
+
+// newSpareServerTLS is newSpareServer with cfg as its TLS configuration
+// (httptest's certificate unless cfg names one).
+func newSpareServerTLS(t *testing.T, cfg *tls.Config) *spareServer {
+	t.Helper()
 	s := &spareServer{accepted: make(chan net.Conn, 64), closed: make(chan string, 64), requests: make(chan *http.Request, 64)}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests <- r
@@ -76,10 +87,7 @@ func newSpareServerWith(t *testing.T, tickets bool, cert *tls.Certificate) *spar
 		}
 	}
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.srv.TLS = &tls.Config{SessionTicketsDisabled: !tickets}
-	if cert != nil {
-		s.srv.TLS.Certificates = []tls.Certificate{*cert}
-	}
+	s.srv.TLS = cfg
 	s.srv.StartTLS()
 	t.Cleanup(s.srv.Close)
 	s.roots = x509.NewCertPool()
@@ -294,63 +302,67 @@ const (
 	tcpCloseWait = 8
 )
 
-// A prepared connection is verified as any tunnel's connection, and only
-// used for the name and address it was made for: one made to a server
-// whose certificate the client does not trust is never used (the tunnel
-// goes to the right server, or fails on the certificate when that is the
-// only server); one made for another name is closed, unused.
-func TestPreparedConnectionVerifiedAsAnyTunnel(t *testing.T) {
+// handOff does what an APIClient does for a look-up at dnsName whose
+// host resolved to dialAddr, then HandOff: a connection made and verified
+// for dnsName's name (Dialer.dialTLS, gated) at dialAddr, adopted by d as
+// a spare for dnsName's name and address (d.DialAddr when set). A
+// connection that fails (an untrusted certificate) is not handed over,
+// as an APIClient's failed look-up hands nothing over. It returns the
+// client's address of the connection handed over ("" for none).
+func handOff(t *testing.T, d *Dialer, dnsName, dialAddr string) string {
+	t.Helper()
+	_, sni, addr := HostPort(dnsName)
+	if d.DialAddr != "" {
+		addr = d.DialAddr
+	}
+	key := spareKey{sni, addr}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := d.dialTLS(ctx, "tcp", dialAddr, d.tlsConfigs(key), true)
+	if err != nil {
+		return ""
+	}
+	d.adopt(c.(*tls.Conn), key, time.Now())
+	return c.LocalAddr().String()
+}
+
+// A handed-over connection is verified as any tunnel's connection, and
+// used for the name and address it was made for: one to a server whose
+// certificate the client does not trust is never made (the tunnel goes
+// to the right server, or fails on the certificate when that is the only
+// server).
+func TestHandedOffConnectionVerifiedAsAnyTunnel(t *testing.T) {
 	tests := []struct {
 		name     string
-		prepare  func(good, evil *spareServer) (dnsName, dialAddr string)
+		handOff  func(good, evil *spareServer) (dnsName, dialAddr string)
 		dialAt   func(good, evil *spareServer) string // the tunnel's DialAddr
 		wantErr  bool
-		wantUsed bool // the tunnel came on the prepared connection
+		wantUsed bool // the tunnel came on the handed-over connection
 	}{
-		{"prepared at an untrusted server, tunnel to the trusted one",
+		{"made at an untrusted server, tunnel to the trusted one",
 			func(good, evil *spareServer) (string, string) {
 				return "example.com", evil.srv.Listener.Addr().String()
 			},
 			func(good, evil *spareServer) string { return good.srv.Listener.Addr().String() }, false, false},
 		{"only an untrusted server",
-			func(good, evil *spareServer) (string, string) { return "example.com", "" },
+			func(good, evil *spareServer) (string, string) {
+				return "example.com", evil.srv.Listener.Addr().String()
+			},
 			func(good, evil *spareServer) string { return evil.srv.Listener.Addr().String() }, true, false},
-		{"prepared for the tunnel's name and address",
-			func(good, evil *spareServer) (string, string) { return "example.com", "" },
+		{"made for the tunnel's name and address",
+			func(good, evil *spareServer) (string, string) {
+				return "example.com", good.srv.Listener.Addr().String()
+			},
 			func(good, evil *spareServer) string { return good.srv.Listener.Addr().String() }, false, true},
-		{"prepared for another name",
-			func(good, evil *spareServer) (string, string) { return "other.example.com", "" },
-			func(good, evil *spareServer) string { return good.srv.Listener.Addr().String() }, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			good, evil := newSpareServer(t, true), newSpareServerWith(t, true, selfSigned(t, "example.com"))
 			d := good.dialer()
 			d.DialAddr = tc.dialAt(good, evil)
-			name, at := tc.prepare(good, evil)
-			d.Prepare(name, at)
+			name, at := tc.handOff(good, evil)
+			prepared := handOff(t, d, name, at)
 			defer d.CloseSpares()
-			// A prepared connection that fails (the untrusted server's
-			// certificate) leaves the list as soon as its handshake
-			// ends, which may be before this look.
-			p := d.pool()
-			p.mu.Lock()
-			var s *spareConn
-			if len(p.list) > 0 {
-				s = p.list[0]
-			}
-			p.mu.Unlock()
-			var prepared string
-			if s != nil {
-				select {
-				case <-s.ready:
-				case <-time.After(waitTimeout):
-					t.Fatal("the prepared connection was never made")
-				}
-				if s.conn != nil {
-					prepared = s.conn.LocalAddr().String()
-				}
-			}
 			tun, err := d.Dial(context.Background(), target)
 			if tc.wantErr {
 				var ve *tls.CertificateVerificationError
@@ -369,14 +381,9 @@ func TestPreparedConnectionVerifiedAsAnyTunnel(t *testing.T) {
 			}
 			r := good.nextRequest(t)
 			if used := prepared != "" && r.RemoteAddr == prepared; used != tc.wantUsed {
-				t.Errorf("the tunnel came on the prepared connection: %v, want %v", used, tc.wantUsed)
+				t.Errorf("the tunnel came on the handed-over connection: %v, want %v", used, tc.wantUsed)
 			}
 			readTunnel(t, tun)
-			if name != "example.com" {
-				// The connection prepared for another name is closed, unused.
-				for got := ""; got != prepared; got = good.nextClosed(t) {
-				}
-			}
 		})
 	}
 }
@@ -460,12 +467,13 @@ func selfSigned(t *testing.T, names ...string) *tls.Certificate {
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// A connection prepared at the address the API's name resolved to is
-// used for a tunnel to another name of that server only when that name
+// A connection an APIClient made at the address the API's name resolved
+// to (HandOff) is used for a tunnel to another name of that server only
+// when that name
 // reaches the same address and port and the certificate the connection
 // verified is valid for it as well; otherwise the tunnel dials afresh,
 // and a certificate that does not cover its name fails it.
-func TestPreparedForAnotherNameOfTheServer(t *testing.T) {
+func TestHandedOffForAnotherNameOfTheServer(t *testing.T) {
 	tests := []struct {
 		name      string
 		cert      *tls.Certificate // nil: httptest's (example.com and 127.0.0.1)
@@ -496,7 +504,9 @@ func TestPreparedForAnotherNameOfTheServer(t *testing.T) {
 			d := api.dialer()
 			d.DialAddr = ""
 			apiAddr := api.srv.Listener.Addr().(*net.TCPAddr)
-			d.Prepare("example.com:"+strconv.Itoa(apiAddr.Port), apiAddr.String())
+			if handOff(t, d, "example.com:"+strconv.Itoa(apiAddr.Port), apiAddr.String()) == "" {
+				t.Fatal("no connection to hand over")
+			}
 			defer d.CloseSpares()
 			prepared := api.nextAccepted(t)
 			readSpare(t, d)

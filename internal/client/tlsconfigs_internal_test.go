@@ -6,10 +6,11 @@ import (
 	"testing"
 )
 
-// A Dialer makes the TLS configurations of a name once (every tunnel's
-// connection keeps its own otherwise): the same for every tunnel to that
-// name, each name its own, the classical one only when the caller left
-// the key exchanges to the default, and at most maxConfigs names kept.
+// A Dialer makes the TLS configurations of a server (name and address)
+// once (every tunnel's connection keeps its own otherwise): the same for
+// every tunnel to that server, each server its own, the classical one
+// only when the caller left the key exchanges to the default, and at
+// most maxConfigs servers kept.
 func TestTLSConfigsMadeOncePerName(t *testing.T) {
 	cases := []struct {
 		name          string
@@ -23,7 +24,7 @@ func TestTLSConfigsMadeOncePerName(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &Dialer{TLS: tc.base}
-			a, b, other := d.tlsConfigs("a.example"), d.tlsConfigs("a.example"), d.tlsConfigs("b.example")
+			a, b, other := d.tlsConfigs(spareKey{"a.example", "a.example:443"}), d.tlsConfigs(spareKey{"a.example", "a.example:443"}), d.tlsConfigs(spareKey{"b.example", "b.example:443"})
 			if a != b {
 				t.Error("two tunnels to one name got two configurations")
 			}
@@ -51,7 +52,7 @@ func TestTLSConfigsMadeOncePerName(t *testing.T) {
 	}
 	d := &Dialer{}
 	for i := range maxConfigs + 10 {
-		d.tlsConfigs("n" + strconv.Itoa(i) + ".example")
+		d.tlsConfigs(spareKey{"n" + strconv.Itoa(i) + ".example", "n.example:443"})
 	}
 	if n := len(d.configs); n != maxConfigs {
 		t.Errorf("%d names kept, want at most %d", n, maxConfigs)

@@ -64,11 +64,11 @@ type Dialer struct {
 	// (presigncache.go).
 	urls urlCache
 
-	// configs are the TLS configurations of the names dialed, made once
-	// per name: every tunnel's connection keeps its configuration, and a
-	// clone per tunnel cost memory and time.
+	// configs are the TLS configurations of the servers dialed (name and
+	// address), made once per server: every tunnel's connection keeps its
+	// configuration, and a clone per tunnel cost memory and time.
 	configsMu sync.Mutex
-	configs   map[string]*tunnelTLS
+	configs   map[spareKey]*tunnelTLS
 
 	// spares are connections made ready before a tunnel needs them
 	// (spare.go).
@@ -77,43 +77,48 @@ type Dialer struct {
 	spares     sparePool
 }
 
-// tunnelTLS are the TLS configurations of one server name: full has the
-// default key exchanges, classical offers X25519 alone (dialTLS).
+// tunnelTLS are the TLS configurations of one server (name and address):
+// full has the default key exchanges, classical offers X25519 alone
+// (dialTLS). Both keep their sessions under the name and the port
+// (serverSessions).
 type tunnelTLS struct {
 	full, classical *tls.Config
 }
 
-// maxConfigs bounds the names whose TLS configurations a Dialer keeps;
+// maxConfigs bounds the servers whose TLS configurations a Dialer keeps;
 // others get new ones per tunnel.
 const maxConfigs = 64
 
-// tlsConfigs returns the TLS configurations for tunnels to sni, made from
-// d.TLS on first use (d.TLS must not change once the Dialer is used).
-func (d *Dialer) tlsConfigs(sni string) *tunnelTLS {
+// tlsConfigs returns the TLS configurations for tunnels to key's server
+// (key.sni at key.addr), made from d.TLS on first use (d.TLS must not
+// change once the Dialer is used).
+func (d *Dialer) tlsConfigs(key spareKey) *tunnelTLS {
 	d.configsMu.Lock()
 	defer d.configsMu.Unlock()
-	if c, ok := d.configs[sni]; ok {
+	if c, ok := d.configs[key]; ok {
 		return c
 	}
 	full := &tls.Config{MinVersion: tls.VersionTLS12}
 	if d.TLS != nil {
 		full = d.TLS.Clone()
 	}
-	full.ServerName = sni
+	full.ServerName = key.sni
 	full.NextProtos = []string{"http/1.1"}
-	if full.ClientSessionCache == nil {
-		full.ClientSessionCache = d.sessionCache()
+	cache := full.ClientSessionCache
+	if cache == nil {
+		cache = d.sessionCache()
 	}
+	full.ClientSessionCache = newServerSessions(cache, key.addr)
 	c := &tunnelTLS{full: full}
 	if full.CurvePreferences == nil {
 		c.classical = full.Clone()
 		c.classical.CurvePreferences = []tls.CurveID{tls.X25519}
 	}
 	if d.configs == nil {
-		d.configs = map[string]*tunnelTLS{}
+		d.configs = map[spareKey]*tunnelTLS{}
 	}
 	if len(d.configs) < maxConfigs {
-		d.configs[sni] = c
+		d.configs[key] = c
 	}
 	return c
 }
@@ -204,7 +209,7 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	if d.DialAddr != "" {
 		addr = d.DialAddr
 	}
-	tcfg := d.tlsConfigs(sni)
+	tcfg := d.tlsConfigs(spareKey{sni, addr})
 	var refused *RefusedError
 	var requestID string
 	hdr := http.Header{}

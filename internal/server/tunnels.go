@@ -84,6 +84,7 @@ func (s *Server) buildTunnels(ctx context.Context, authn *identity.Authenticator
 		AccountID: s.AccountID, Region: s.Config.Region, Ports: ports,
 		MaxDuration: time.Duration(s.Config.Tunnel.MaxDurationSeconds) * time.Second, MaxURLLifetime: time.Duration(s.Config.Tunnel.MaxURLLifetimeSeconds) * time.Second,
 		Concurrency: s.Config.Tunnel.ConcurrencyPerEndpoint, Replay: s.Config.Tunnel.Replay,
+		CloseGrace:         time.Duration(s.Config.Tunnel.CloseGraceSeconds) * time.Second,
 		EndOnSessionExpiry: s.Config.Tunnel.EndOnSessionExpiry, Audit: s.audit, Metrics: s.metrics, Now: s.Config.TunnelClock,
 		Logger: s.logger.With("component", "frontdoor"),
 	})

@@ -186,6 +186,12 @@ type Tunnel struct {
 	// it expires (default false: as AWS, a tunnel runs to its maximum
 	// duration whatever happens to the credentials' expiry).
 	EndOnSessionExpiry bool `yaml:"end_on_session_expiry"`
+	// CloseGraceSeconds is how long a tunnel that one side has ended may
+	// go on: the client's answer to the server's close frame, and what is
+	// still in flight the other way, are waited for this long before the
+	// connection is closed (default 5; from 1 to 600). Bounded, because
+	// each tunnel in its grace holds a connection and its buffers.
+	CloseGraceSeconds int `yaml:"close_grace_seconds"`
 }
 
 // Agent configures the endpoint agent embedded in the server.
@@ -314,7 +320,7 @@ func Default() Server {
 		TLS:        TLS{SANs: []string{"localhost", "127.0.0.1", "::1"}},
 		EC2:        EC2{EndpointsPerVPC: 1, EndpointsPerSubnet: 1},
 		Tunnel: Tunnel{Ports: []string{"22", "3389"}, MaxDurationSeconds: 3600, MaxURLLifetimeSeconds: 300, ConcurrencyPerEndpoint: 10000,
-			Replay: "source-ip", JoinTokenTTLSeconds: 900},
+			Replay: "source-ip", JoinTokenTTLSeconds: 900, CloseGraceSeconds: 5},
 		SSH:   SSH{KeyTTLSeconds: 60},
 		Audit: Audit{File: "audit.jsonl", FileMaxMB: 100, FileKeep: 10},
 		HTTP:  HTTP{HeaderTimeoutSeconds: 10, BodyTimeoutSeconds: 30, IdleTimeoutSeconds: 120, WriteTimeoutSeconds: 60, MaxUnauthenticatedPerSource: 128},
@@ -434,6 +440,9 @@ func (c *Server) Validate() error {
 	}
 	if c.Tunnel.JoinTokenTTLSeconds < 60 || c.Tunnel.JoinTokenTTLSeconds > 86400 {
 		errs = append(errs, errors.New("tunnel.join_token_ttl_seconds must be from 60 to 86400"))
+	}
+	if c.Tunnel.CloseGraceSeconds < 1 || c.Tunnel.CloseGraceSeconds > 600 {
+		errs = append(errs, errors.New("tunnel.close_grace_seconds must be from 1 to 600"))
 	}
 	if c.Audit.FileMaxMB < 1 || c.Audit.FileKeep < 0 {
 		errs = append(errs, errors.New("audit.file_max_mb must be at least 1 and audit.file_keep at least 0"))
