@@ -200,8 +200,18 @@ type OpenTunnelData struct {
 
 // CloseDetails are a CloseTunnel event's serviceEventDetails.
 type CloseDetails struct {
-	TunnelID        string  `json:"tunnelId"`
-	AgentID         string  `json:"agentId,omitempty"`
+	TunnelID string `json:"tunnelId"`
+	// AgentID is the agent that carried the tunnel, or whose answer to
+	// its dial ended it; the one asked first when none answered, and in
+	// a close recovery recorded (it cannot know the carrier).
+	AgentID string `json:"agentId,omitempty"`
+	// OpenAgentID is the agent the tunnel's OpenTunnel record names
+	// (additionalEventData.agentId): the first the relay asked, named
+	// before its answer because that record commits while it dials. It
+	// differs from AgentID when that agent failed before it answered
+	// (drained, its link broke) and another carried the tunnel; an
+	// auditor joins the two records on the tunnel id and sees both.
+	OpenAgentID     string  `json:"openAgentId,omitempty"`
 	BytesIn         int64   `json:"bytesIn"`  // client → target
 	BytesOut        int64   `json:"bytesOut"` // target → client
 	DurationSeconds float64 `json:"durationSeconds"`

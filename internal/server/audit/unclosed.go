@@ -195,7 +195,7 @@ func unclosedEvent(t store.UnclosedTunnel, u Unclosed, now time.Time) (store.Eve
 		end = opened
 	}
 	p := open.RequestParameters
-	d := CloseDetails{TunnelID: t.TunnelID, AgentID: open.AdditionalData.AgentID, BytesIn: t.BytesIn, BytesOut: t.BytesOut,
+	d := CloseDetails{TunnelID: t.TunnelID, AgentID: open.AdditionalData.AgentID, OpenAgentID: open.AdditionalData.AgentID, BytesIn: t.BytesIn, BytesOut: t.BytesOut,
 		DurationSeconds: end.Sub(opened).Seconds(), Reason: u.Reason, CloseCode: closeCodeAbnormal, Message: unclosedMessage,
 		OpenEventID: t.Open.EventID, OpenedAt: opened.UTC().Format(time.RFC3339Nano), RemotePort: p.RemotePort,
 		PrivateIP: p.PrivateIPAddress, EndpointID: p.InstanceConnectEndpointID}

@@ -103,7 +103,7 @@ func TestCloseUnclosedTunnels(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.Body), &rec); err != nil {
 		t.Fatal(err)
 	}
-	want := CloseDetails{TunnelID: "tun-r2", AgentID: "agent-1", DurationSeconds: 5, Reason: ReasonServerRestart,
+	want := CloseDetails{TunnelID: "tun-r2", AgentID: "agent-1", OpenAgentID: "agent-1", DurationSeconds: 5, Reason: ReasonServerRestart,
 		CloseCode: 1006, Message: unclosedMessage, OpenEventID: open2.EventID, OpenedAt: opened.Format(time.RFC3339Nano),
 		RemotePort: "22", PrivateIP: "10.0.1.10", EndpointID: params.InstanceConnectEndpointID}
 	if rec.ServiceEventDetails != want {

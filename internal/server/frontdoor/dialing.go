@@ -2,8 +2,10 @@ package frontdoor
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/wire/tunnelproto"
@@ -47,7 +49,19 @@ func (d *dialingTunnel) info() TunnelInfo {
 // Shutdown began (decided just before it), it is in none of the lists
 // Shutdown's Terminate ended: its dial ends here, as that Terminate ends
 // a dialing tunnel, rather than hold Shutdown up to its timeout.
-func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time, dial *pendingDial) {
+//
+// A change the store counted since the open's checks began (req.changes)
+// may be a revocation those checks did not see and that the re-check
+// (revalidate) saw before the tunnel was listed here, and so without it:
+// nothing would re-decide the tunnel until the next change or
+// RecheckInterval (30 s). The tunnel is then re-decided at once, on a
+// goroutine of its own while its record commits and its agent dials, and
+// the wait addDialing returns (never nil) waits for that decision: the
+// caller waits before the tunnel's first byte, so that a revoked tunnel
+// ends before it (revokeDialing). A change counted after the count read
+// here finds the tunnel listed, and revalidate re-decides it.
+func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time, dial *pendingDial) (wait func()) {
+	hook("listing")
 	d := &dialingTunnel{req: req, agentID: agentID, upgraded: upgraded, dial: dial}
 	f.mu.Lock()
 	if f.dialing == nil {
@@ -63,6 +77,47 @@ func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time,
 	f.mu.Unlock()
 	if stopping {
 		dial.end()
+		return noWait
+	}
+	if f.changes() == req.changes {
+		return noWait
+	}
+	decided := make(chan struct{})
+	go func() {
+		defer close(decided)
+		f.decideAgain([]*tunnel{{req: req}}, f.cfg.Now()) // a stand-in, as recheckList's
+		hook("rechecked-at-listing")
+	}()
+	return func() { <-decided }
+}
+
+// noWait is addDialing's wait when nothing is re-decided.
+func noWait() {}
+
+// changes returns the store's change count (store.ChangeCounter, the
+// count revalidate watches), 0 for a store without one: its re-check
+// runs every RevalidateInterval*5 whatever changed.
+func (f *FrontDoor) changes() uint64 {
+	if cc, ok := f.cfg.Store.(store.ChangeCounter); ok {
+		return cc.Changes()
+	}
+	return 0
+}
+
+// testHook, set by tests only, runs at named points of the open and of
+// the re-check ("listing": a tunnel whose checks passed is about to be
+// listed; "recheck": revalidate found a re-check due (the change count
+// moved, or RecheckInterval passed) and starts it; "rechecked": it
+// re-decided the listed tunnels;
+// "rechecked-at-listing": addDialing re-decided a tunnel): a test holds
+// the front door there to make certain an interleaving that only timing
+// decides otherwise.
+var testHook atomic.Pointer[func(point string)]
+
+// hook runs the test hook, if any, at point.
+func hook(point string) {
+	if h := testHook.Load(); h != nil {
+		(*h)(point)
 	}
 }
 

@@ -218,6 +218,14 @@ type request struct {
 	duration   time.Duration
 	agentID    string
 	endpointRN string
+	// openAgentID is the agent the OpenTunnel record names (the first
+	// asked); a close names it beside agentID, the carrier, which
+	// differs after a fail-over.
+	openAgentID string
+	// changes is the store's change count as the checks began
+	// (FrontDoor.changes): addDialing compares it with the count once
+	// the tunnel is listed.
+	changes uint64
 }
 
 // ServeHTTP serves GET /openTunnel.
@@ -347,6 +355,9 @@ func (p *pendingDial) abandon() {
 // PROXY protocol header waits for the guard instead.)
 func (f *FrontDoor) decide(r *http.Request, req *request) (pending *pendingDial, ref *Refusal) {
 	ctx := r.Context()
+	// Read before any check reads the store: a change counted after it
+	// is re-decided once the tunnel is listed (addDialing).
+	req.changes = f.changes()
 	// One parse of the query: url.ParseQuery keeps the pairs it could
 	// parse (what r.URL.Query() returns) and reports the first bad one.
 	q, qerr := url.ParseQuery(r.URL.RawQuery)

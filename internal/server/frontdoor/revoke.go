@@ -48,6 +48,7 @@ func (f *FrontDoor) revalidate() {
 		}
 		now := f.cfg.Now()
 		if watch.Due(now, false) {
+			hook("recheck")
 			f.recheck(now)
 		} else if f.cfg.EndOnSessionExpiry {
 			f.expireSessions(now)
@@ -86,6 +87,14 @@ func (f *FrontDoor) recheck(now time.Time) {
 	if len(ts) == 0 {
 		return
 	}
+	f.decideAgain(ts, now)
+	hook("rechecked")
+}
+
+// decideAgain re-decides tunnels (open ones, and stand-ins with a nil
+// conn for tunnels whose dial runs) at now and ends those no longer
+// allowed.
+func (f *FrontDoor) decideAgain(ts []*tunnel, now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	creds := map[string]string{}     // access key id → why it is no longer valid ("" when it is)

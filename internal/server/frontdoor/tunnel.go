@@ -226,7 +226,9 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	// CloseTunnel.
 	upgraded := f.cfg.Now()
 	chosen := dial.firstAgent()
-	f.addDialing(req, chosen, upgraded, dial) // on record as open from its commit: Terminate must find it
+	// Every close names it (openAgentId) beside the carrier.
+	req.openAgentID = chosen
+	decided := f.addDialing(req, chosen, upgraded, dial) // on record as open from its commit: Terminate must find it
 	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: chosen}, "", "")
 	// The record commits on this goroutine while the dial runs on its own
 	// (startDial): no goroutine of its own for the write, and no hand-off
@@ -325,6 +327,9 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	}
 	t.rd = wsframe.NewReader(&t.in, true)
 	t.lastRead.Store(time.Now().UnixNano())
+	// A change counted since the checks began is re-decided before the
+	// first byte (addDialing): a revocation it missed ends the tunnel here.
+	decided()
 	f.mu.Lock()
 	if term := f.takeDialingLocked(req.tunnelID); term != nil {
 		// Terminated while it dialled: it ends before its first byte.
@@ -390,8 +395,8 @@ func clientGoneRefusal(err error) *Refusal {
 // never an opened or closed tunnel.
 func (f *FrontDoor) failedOpen(r *http.Request, req *request, openEventID string, opened time.Time, code int, ref *Refusal, log *slog.Logger) {
 	end := f.cfg.Now()
-	d := audit.CloseDetails{TunnelID: req.tunnelID, AgentID: req.agentID, DurationSeconds: end.Sub(opened).Seconds(),
-		Reason: ref.Code, CloseCode: code, Message: ref.Message, OpenEventID: openEventID,
+	d := audit.CloseDetails{TunnelID: req.tunnelID, AgentID: req.agentID, OpenAgentID: req.openAgentID,
+		DurationSeconds: end.Sub(opened).Seconds(), Reason: ref.Code, CloseCode: code, Message: ref.Message, OpenEventID: openEventID,
 		OpenedAt: opened.UTC().Format(time.RFC3339Nano), RemotePort: strconv.Itoa(req.port), PrivateIP: req.addr.String(),
 		EndpointID: req.endpoint.EndpointID}
 	m := f.meta(req)
@@ -542,7 +547,8 @@ func (f *FrontDoor) recordClose(req *request, openEventID string, t *tunnel) {
 		reason = "Normal"
 	}
 	end := f.cfg.Now()
-	d := audit.CloseDetails{TunnelID: req.tunnelID, AgentID: req.agentID, BytesIn: t.bytesIn.Load(), BytesOut: t.bytesOut.Load(),
+	d := audit.CloseDetails{TunnelID: req.tunnelID, AgentID: req.agentID, OpenAgentID: req.openAgentID,
+		BytesIn: t.bytesIn.Load(), BytesOut: t.bytesOut.Load(),
 		DurationSeconds: end.Sub(t.started).Seconds(), Reason: reason, CloseCode: code, Message: msg, OpenEventID: openEventID,
 		OpenedAt: t.started.UTC().Format(time.RFC3339Nano), RemotePort: strconv.Itoa(req.port), PrivateIP: req.addr.String(),
 		EndpointID: req.endpoint.EndpointID}
