@@ -39,9 +39,17 @@ type tunnel struct {
 	started time.Time
 	log     *slog.Logger // the front door's, shared (see logInfo)
 
+	// bytesIn counts the client's bytes handed to the agent's stream (the
+	// bytes the endpoint carried), not those read after the agent's side
+	// ended and dropped (upGone).
 	bytesIn  atomic.Int64 // client → target
 	bytesOut atomic.Int64 // target → client
 	lastRead atomic.Int64 // unix nanoseconds of the client's last frame
+	// upGone: the agent's side takes no more of the client's bytes (it
+	// ended the tunnel, its stream broke, or a send to it failed): what
+	// the client still sends until it answers our close is read and
+	// dropped, not carried for the close grace. (Beside mu: no growth.)
+	upGone atomic.Bool
 
 	mu          sync.Mutex
 	ended       bool   // the outcome is decided
@@ -763,15 +771,14 @@ func (t *tunnel) clientToAgent(pingEvery, grace time.Duration, agentDone <-chan 
 				}
 				buf := *bp
 				n, err := t.rd.ReadPayload(buf[tunnelproto.HeaderLen : tunnelproto.HeaderLen+bufpool.ChunkOf(bp)])
-				if n > 0 {
-					t.bytesIn.Add(int64(n))
-					if werr := t.stream.SendData(buf[:tunnelproto.HeaderLen+n]); werr != nil && !t.isEnded() {
-						var er *tunnelproto.EndReason
-						if errors.As(werr, &er) { // e.g. the agent was revoked
-							t.finish(closeCodeFor(er.Code), er.Code, er.Message, false)
-						} else {
-							t.finish(wsframe.CloseInternalError, tunnelproto.CodeAgentLost, "The connection to the endpoint agent was lost", false)
-						}
+				// Once the agent's side is gone (upGone) the bytes are
+				// read (the client's close frame follows them) and dropped.
+				if n > 0 && !t.upGone.Load() {
+					if werr := t.stream.SendData(buf[:tunnelproto.HeaderLen+n]); werr == nil {
+						t.bytesIn.Add(int64(n))
+					} else {
+						t.upGone.Store(true)
+						t.sendFailed(werr, agentDone)
 					}
 				}
 				if err != nil {
@@ -892,6 +899,9 @@ func (t *tunnel) agentToClient() {
 		}
 		return send(data)
 	}
+	if h := testHookAgentFirstRecv.Load(); h != nil {
+		(*h)()
+	}
 	for {
 		err := recv()
 		if bp != nil {
@@ -922,9 +932,13 @@ func (t *tunnel) agentToClient() {
 			}
 			return
 		case errors.As(err, &er):
+			// The target is gone: the client's bytes still coming stop
+			// here (upGone), before the client hears of the end.
+			t.upGone.Store(true)
 			t.finish(closeCodeFor(er.Code), er.Code, er.Message, false)
 			return
 		default:
+			t.upGone.Store(true)
 			if !t.isEnded() {
 				t.finish(wsframe.CloseInternalError, tunnelproto.CodeAgentLost, "The connection to the endpoint agent was lost", false)
 			}

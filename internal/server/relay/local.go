@@ -55,10 +55,13 @@ type localStream struct {
 	sock  sockio.Socket // reads and writes conn
 	owner *localAgent
 
-	mu       sync.Mutex
-	ended    *tunnelproto.EndReason // set by abort
-	pending  error                  // an error to report after data
-	full     bool                   // the last read brought 64 KiB or more: a bulk transfer
+	mu    sync.Mutex
+	ended *tunnelproto.EndReason // set by abort
+	// wrote: why a write to the target failed (TargetWriteError), said
+	// by Recv in place of the EOF that follows it.
+	wrote    *tunnelproto.EndReason
+	pending  error // an error to report after data
+	full     bool  // the last read brought 64 KiB or more: a bulk transfer
 	closeOne sync.Once
 }
 
@@ -104,6 +107,9 @@ func (s *localStream) mapErr(err error) error {
 	}
 	switch {
 	case errors.Is(err, io.EOF):
+		if r := s.wroteReason(); r != nil {
+			return r
+		}
 		return io.EOF
 	case netutil.Classify(err) == netutil.KindReset:
 		return &tunnelproto.EndReason{Code: tunnelproto.CodeTargetReset, Message: "The target reset the connection"}
@@ -113,8 +119,46 @@ func (s *localStream) mapErr(err error) error {
 
 func (s *localStream) SendData(frame []byte) error {
 	_, err := s.sock.Write(frame[tunnelproto.HeaderLen:])
-	return err
+	if err == nil {
+		return nil
+	}
+	mapped := s.mapErr(err)
+	r, ok := mapped.(*tunnelproto.EndReason)
+	if !ok || s.endReason() != nil {
+		return mapped // abort's reason (revocation, shutdown)
+	}
+	// The target's failure. A write to a target that reset takes the
+	// socket's error, and the reader then sees its last bytes and only
+	// EOF: Recv says r after them, as an agent's End follows its last
+	// Data, so that the target's answer before its reset reaches the
+	// client (the reader decides; TargetWriteError).
+	s.mu.Lock()
+	if s.wrote == nil {
+		s.wrote = r
+	}
+	s.mu.Unlock()
+	return &TargetWriteError{Reason: r, Err: err}
 }
+
+func (s *localStream) wroteReason() *tunnelproto.EndReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wrote
+}
+
+// TargetWriteError is the embedded agent's write to the target that
+// failed. It is not a *tunnelproto.EndReason: the stream's reader still
+// gets the target's last bytes and then Reason (Recv), and decides the
+// end; Reason is the end when the reader cannot say it in time.
+type TargetWriteError struct {
+	Reason *tunnelproto.EndReason
+	Err    error // the socket's
+}
+
+func (e *TargetWriteError) Error() string { return "writing to the target: " + e.Err.Error() }
+
+// Unwrap returns the socket's error.
+func (e *TargetWriteError) Unwrap() error { return e.Err }
 
 func (s *localStream) SendEOF() error { return sockio.CloseWrite(s.conn) }
 
