@@ -1,8 +1,10 @@
 package webterm
 
 import (
+	"bytes"
 	"io"
 	"sync"
+	"unsafe"
 )
 
 // The page's keystrokes and sizes on their way to the shell.
@@ -29,7 +31,15 @@ import (
 // maxMessage), so it holds many messages; it stays full only when the
 // remote program does not read (the SSH window, 2 MB with OpenSSH, is
 // full). Before, a queue of 256 messages could hold 16 MiB.
+//
+// It bounds memory, not only the bytes typed (keyCost): a page may send one
+// byte per message, and each message is a buffer of its own plus a slot.
 const maxPendingInput = 1 << 20
+
+// keyCost is what one message of keystrokes holds while it waits: its
+// buffer and its slot in the backlog (twice, as the slice grows by
+// doubling).
+func keyCost(b []byte) int { return cap(b) + 2*int(unsafe.Sizeof(pendingKeys{})) }
 
 // inputDroppedMessage tells the page that keystrokes were dropped because
 // the remote program does not read its input. Sent once per episode: the
@@ -50,7 +60,7 @@ type termInput struct {
 	running  bool          // the shell runs: keystrokes are taken (startInput)
 	failed   bool          // stdin failed: keystrokes are dropped, sizes still applied
 	keys     []pendingKeys // keystrokes not yet written, in the page's order
-	keyBytes int           // bytes in keys
+	keyBytes int           // what keys holds (keyCost)
 	dropping bool          // keystrokes are dropped until the backlog is handed to stdin (the page was told)
 	size     [2]int        // cols, rows: the latest size the page sent, not yet applied
 	sized    bool          // size is set and not yet applied
@@ -103,16 +113,21 @@ func (s *session) queue(ev termEvent) (tell bool) {
 		}
 		return false
 	}
-	if !in.running || in.failed {
+	if !in.running || in.failed || in.dropping {
 		return false
 	}
-	if in.dropping || in.keyBytes+len(ev.input) > maxPendingInput {
-		tell = !in.dropping
-		in.dropping = true
-		return tell
+	b := ev.input
+	if cap(b) > 2*len(b) {
+		// websocket.Conn.Read's buffer (io.ReadAll's) is 512 bytes at
+		// least: a keystroke would hold 512.
+		b = bytes.Clone(b)
 	}
-	in.keys = append(in.keys, pendingKeys{b: ev.input, after: in.sizes})
-	in.keyBytes += len(ev.input)
+	if in.keyBytes+keyCost(b) > maxPendingInput {
+		in.dropping = true
+		return true
+	}
+	in.keys = append(in.keys, pendingKeys{b: b, after: in.sizes})
+	in.keyBytes += keyCost(b)
 	signal(keyWake)
 	return false
 }
@@ -210,7 +225,7 @@ func (s *session) writeKeys(stdin io.Writer, recIn *recorder) {
 			next = in.keys[0].b
 			in.keys[0] = pendingKeys{}
 			in.keys = in.keys[1:]
-			in.keyBytes -= len(next)
+			in.keyBytes -= keyCost(next)
 			if len(in.keys) == 0 {
 				in.dropping = false // the backlog is handed to stdin: the page may type again
 			}

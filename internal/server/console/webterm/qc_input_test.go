@@ -93,6 +93,12 @@ func TestQCResizeWhileStdinBlocked(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// A viewer of the recording sees the resize recorded (R1).
+	_, v, leave, err := rec.join()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
 	s := &session{t: term, ctx: ctx, cancel: cancel}
 	s.startInput()
 	f := newQCShell(ctx)
@@ -109,6 +115,25 @@ func TestQCResizeWhileStdinBlocked(t *testing.T) {
 	qcQueue(t, s, termEvent{input: []byte("c")})
 	if got := qcRecv(t, f.sized, "window-change while stdin is blocked"); got != "100x33" {
 		t.Fatalf("window-change %s, want 100x33", got)
+	}
+	// b was typed before the resize: it waits for nothing, and once a's
+	// write returns, its record could race the resize's, which comes
+	// after the window-change returns (R1: 6 runs in 100 recorded
+	// a|b|r|c). The rule is only that c is recorded after the resize; b's
+	// place is made certain here by waiting for the resize's record.
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	for recorded := false; !recorded; {
+		select {
+		case line, ok := <-v.ch:
+			if !ok {
+				t.Fatal("the recording ended before the resize was recorded")
+			}
+			v.got(line)
+			recorded = strings.Contains(string(line), `"r","100x33"`)
+		case <-timer.C:
+			t.Fatal("the resize was not recorded in 30 s")
+		}
 	}
 	close(f.release)
 	qcRecv(t, f.writing, "write of b")
@@ -158,7 +183,7 @@ func TestQCInputBacklog(t *testing.T) {
 	qcQueue(t, s, termEvent{input: []byte("first")})
 	qcRecv(t, f.writing, "first write") // blocked from now on
 	msg := []byte(strings.Repeat("k", 16<<10))
-	fit := maxPendingInput / len(msg)
+	fit := maxPendingInput / keyCost(msg) // what a message holds, with its slot
 	for i := range fit {
 		if qcQueue(t, s, termEvent{input: msg}) {
 			t.Fatalf("keystrokes %d of %d dropped, within the backlog", i+1, fit)

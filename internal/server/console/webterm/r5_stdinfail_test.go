@@ -29,12 +29,16 @@ type r5Shell struct {
 	writes int
 	sizes  []string
 	last   chan struct{}
+	wrote  chan struct{} // closed at the first write, when not nil
 }
 
 func (f *r5Shell) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes++
+	if f.writes == 1 && f.wrote != nil {
+		close(f.wrote)
+	}
 	return 0, errors.New("ssh: channel closed")
 }
 
@@ -65,7 +69,7 @@ func TestR5RelayAfterStdinFails(t *testing.T) {
 	defer cancel()
 	s := &session{t: term, ctx: ctx, cancel: cancel}
 	s.startInput()
-	f := &r5Shell{last: make(chan struct{})}
+	f := &r5Shell{last: make(chan struct{}), wrote: make(chan struct{})}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -94,6 +98,10 @@ func TestR5RelayAfterStdinFails(t *testing.T) {
 	}
 	qaWithin(t, queued, "return of queue for every event after stdin failed")
 	qaWithin(t, f.last, "last size at the shell")
+	// Sizes do not wait for keystrokes typed before them (s14): the last
+	// size can be applied before the first keystroke's write begins, and
+	// the session's end would then drop it (R1: 9 runs in 200 wrote 0).
+	qaWithin(t, f.wrote, "write of the first keystroke")
 	cancel()
 	qaWithin(t, done, "end of the relay after the session's end")
 	rec.finish()
