@@ -151,7 +151,10 @@ export function renderTerminal(view, instanceId, q) {
         return;
       case 'input-dropped':
         // The instance stopped reading its input and the server's backlog
-        // is full: what is typed now is lost until it reads again.
+        // is full: what is typed now is lost until it reads again. Sent
+        // from its own goroutine, it can come after 'closed': the end's
+        // banner (with Reconnect) stays.
+        if (ended) return;
         mount(banner, h('div.alert.alert-warn', { testid: 'input-dropped', role: 'status' },
           h('div.alert-text', m.message),
           h('div.alert-actions', button('Dismiss', () => clear(banner), { testid: 'input-dropped-dismiss' }))));
