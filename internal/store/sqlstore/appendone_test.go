@@ -98,7 +98,7 @@ func TestAppendOneUnsynced(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, path := openTemp(t, defaultSQLiteOptions())
+			s, path := openTemp(t, directOptions()) // the caller's own commit, as without the record journal
 			c.run(t, s, path)
 		})
 	}

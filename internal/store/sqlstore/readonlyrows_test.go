@@ -47,7 +47,7 @@ func TestAppendRowsUnsynced(t *testing.T) {
 		{"an id stored before, in a transaction", maxRowsUnsynced + 3, 5, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := openTemp(t, defaultSQLiteOptions())
+			s, _ := openTemp(t, directOptions()) // the caller's own commit, as without the record journal
 			evs := batch("b", tc.n)
 			if tc.dupOf >= 0 {
 				if tc.dupStored {

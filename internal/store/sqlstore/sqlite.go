@@ -54,6 +54,9 @@ type sqliteOptions struct {
 	writers int
 	// readers is the size of the read pool.
 	readers int
+	// noRecordJournal: every read-only record commits in its caller
+	// (AppendEventsUnsynced), as without the journal (recordjournal.go).
+	noRecordJournal bool
 }
 
 func defaultSQLiteOptions() sqliteOptions {
@@ -186,6 +189,14 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 	s.unsyncedGroup.h = &writeHandle{db: unsynced, writes: s.unsynced.writes, plain: plain}
 	s.unsyncedGroup.after = func() { s.unsynced.committed(s) }
 	s.unsynced.durableWriter = o.synchronous == "FULL"
+	if !o.noRecordJournal {
+		j, err := openRecordJournal(ctx, s, abs+recordJournalSuffix)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
+		}
+		s.journal = j
+	}
 	s.log.Debug("sqlstore: opened sqlite", "path", abs, "synchronous", o.synchronous,
 		"writers", o.writers, "readers", o.readers)
 	s.unlock, opened = unlock, true

@@ -134,6 +134,9 @@ type Store struct {
 	endpoints endpointCache
 	// unsynced syncs the log of unsynced commits (unsynced.go).
 	unsynced unsyncedLog
+	// journal holds the read-only records not yet committed (SQLite;
+	// recordjournal.go), nil when there is none.
+	journal *recordJournal
 	// group commits quiet writes together (groupcommit.go); unsyncedGroup
 	// those that need not wait for the disk (unsynced.go).
 	group, unsyncedGroup groupCommit
@@ -186,12 +189,16 @@ func (s *Store) InTx(ctx context.Context, fn func(tx store.Repo) error) error {
 // query planner's statistics). It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		var errs []error
+		if s.journal != nil { // its last commits first
+			errs = append(errs, s.journal.close())
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if err := s.d.beforeClose(ctx, s.writer); err != nil {
 			s.log.Debug("sqlstore: before close", "dialect", s.d.name(), "err", err)
 		}
 		cancel()
-		errs := []error{s.reads.Close(), s.writes.Close()}
+		errs = append(errs, s.reads.Close(), s.writes.Close())
 		if u := s.unsynced.db; u != nil {
 			// The unsynced writer (unsynced.go) closes before the
 			// writer, with nothing left to commit.

@@ -441,6 +441,14 @@ func (r *repo) ListEvents(ctx context.Context, eq store.EventQuery) ([]store.Eve
 	if eq.Limit > 0 {
 		query, args = query+" LIMIT ?", append(args, eq.Limit)
 	}
+	// The records journalled before this call are listed too
+	// (recordjournal.go). Inside a transaction, which holds the write
+	// turn the journal's commits need, they are not waited for.
+	if j := r.s.journal; j != nil && r.tx == nil && r.s.bound(ctx) == nil {
+		if err := j.drain(ctx); err != nil {
+			return nil, r.fail(err, "list events")
+		}
+	}
 	// The filters make many distinct statements: run them unprepared.
 	rows, err := r.readAdHoc().QueryContext(ctx, r.q(query), args...)
 	if err != nil {

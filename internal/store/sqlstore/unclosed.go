@@ -191,6 +191,11 @@ func (s *Store) CloseUnclosedTunnel(ctx context.Context, tunnelID string, e stor
 // LastEventTime implements store.TunnelJournal (events_by_time serves it).
 func (s *Store) LastEventTime(ctx context.Context, before time.Time) (time.Time, error) {
 	r := &s.repo
+	if s.journal != nil && s.bound(ctx) == nil { // the journalled records too (recordjournal.go)
+		if err := s.journal.drain(ctx); err != nil {
+			return time.Time{}, r.fail(err, "last event time")
+		}
+	}
 	var us sql.NullInt64
 	err := r.readAdHoc().QueryRowContext(ctx, r.q("SELECT MAX(event_time) FROM events WHERE event_time < ?"), toMicros(before)).Scan(&us)
 	if err != nil {

@@ -98,6 +98,14 @@ func (u *unsyncedLog) cover(seq uint64) {
 // record the journal follows (store.Event.Journalled: it must be on the
 // disk before the tunnel's first byte), it returns errors.ErrUnsupported
 // and stores nothing: the caller appends with AppendEvents.
+//
+// Records of read-only calls (evs without a CloseTunnel record) do not
+// even wait for their commit: they are written to the record journal (one
+// write(2), as safe from a crash of this process as the commit) and
+// committed by the journal's goroutine, many at a time, at once
+// (recordjournal.go). A repeated event id is then no error: the record
+// stored first is kept. When the journal cannot take them, they commit
+// here as before.
 func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (err error) {
 	if s.unsynced.db == nil {
 		return errors.ErrUnsupported
@@ -117,6 +125,14 @@ func (s *Store) AppendEventsUnsynced(ctx context.Context, evs []store.Event) (er
 		return nil
 	}
 	if len(evs) <= maxRowsUnsynced && !closes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Journalled, committed by the journal's goroutine
+		// (recordjournal.go).
+		if s.journal != nil && s.journal.append(evs) {
+			return nil
+		}
 		err := s.appendRowsUnsynced(ctx, evs)
 		if s.d.classify(err) != errBusy {
 			return err

@@ -90,7 +90,7 @@ func TestUnsyncedCrashHelper(t *testing.T) {
 // SQLite's write lock, and goes through once it is free.
 func TestUnsyncedConnection(t *testing.T) {
 	ctx := t.Context()
-	s, _ := openTemp(t, defaultSQLiteOptions())
+	s, _ := openTemp(t, directOptions()) // the caller's own commit, as without the record journal
 	for _, c := range []struct {
 		name string
 		db   interface {
