@@ -94,11 +94,14 @@ func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time,
 // noWait is addDialing's wait when nothing is re-decided.
 func noWait() {}
 
-// changes returns the store's change count (store.ChangeCounter, the
-// count revalidate watches), 0 for a store without one: its re-check
-// runs every RevalidateInterval*5 whatever changed.
+// changes returns the store's change count (the count revalidate
+// watches, as store.CacheCounter gives it for ChangeFeed freshness: on a
+// store shared by replicas it follows their writes through the change
+// feed and moves at every read while the feed is down), 0 for a store
+// without one: its re-check runs every RevalidateInterval*5 whatever
+// changed.
 func (f *FrontDoor) changes() uint64 {
-	if cc, ok := f.cfg.Store.(store.ChangeCounter); ok {
+	if cc := store.CacheCounter(f.cfg.Store, store.ChangeFeed); cc != nil {
 		return cc.Changes()
 	}
 	return 0
