@@ -80,6 +80,7 @@ func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time,
 		return noWait
 	}
 	if f.changes() == req.changes {
+		hook("listed")
 		return noWait
 	}
 	decided := make(chan struct{})
@@ -109,10 +110,12 @@ func (f *FrontDoor) changes() uint64 {
 
 // testHook, set by tests only, runs at named points of the open and of
 // the re-check ("listing": a tunnel whose checks passed is about to be
-// listed; "recheck": revalidate found a re-check due (the change count
-// moved, or RecheckInterval passed) and starts it; "rechecked": it
-// re-decided the listed tunnels;
-// "rechecked-at-listing": addDialing re-decided a tunnel): a test holds
+// listed; "listed": it was listed, nothing counted since its checks
+// began; "revalidate": the re-check's goroutine starts; "recheck":
+// revalidate found a re-check due (the change count moved, or
+// RecheckInterval passed) and starts it; "rechecked": it re-decided the
+// listed tunnels; "rechecked-at-listing": addDialing re-decided a
+// tunnel): a test holds
 // the front door there to make certain an interleaving that only timing
 // decides otherwise.
 var testHook atomic.Pointer[func(point string)]
@@ -131,7 +134,12 @@ func (f *FrontDoor) startSweepsLocked() {
 	if !f.pinging {
 		f.pinging = true
 		go f.keepalive()
-		go f.revalidate()
+		// The watch starts here, under f.mu and before the caller reads
+		// the change count again: a change counted after that read is
+		// one it sees. Started on the goroutine, it could start after
+		// such a change, and then neither that read nor revalidate would
+		// re-decide the tunnel before RecheckInterval.
+		go f.revalidate(store.NewChangeWatch(f.cfg.Store, f.cfg.Now(), RecheckInterval, RevalidateInterval*5))
 		f.memRelease = idlemem.New(0, 0, bufpool.Lends, nil)
 	}
 }

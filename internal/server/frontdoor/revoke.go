@@ -34,10 +34,10 @@ const (
 	RecheckInterval    = 30 * time.Second
 )
 
-// revalidate runs until Shutdown.
-func (f *FrontDoor) revalidate() {
-	// Without a change counter: every second.
-	watch := store.NewChangeWatch(f.cfg.Store, f.cfg.Now(), RecheckInterval, RevalidateInterval*5)
+// revalidate runs until Shutdown, watching the store's changes with watch
+// (without a change counter: a re-check every second).
+func (f *FrontDoor) revalidate(watch *store.ChangeWatch) {
+	hook("revalidate")
 	tick := time.NewTicker(RevalidateInterval)
 	defer tick.Stop()
 	for {
