@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -246,10 +247,22 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 	var br *bufio.Reader
 	// One bound from here for the connect and the upgrade together.
 	deadline := time.Now().Add(upgradeTimeout)
-	conn, err := d.connect(ctx, deadline, secure, sni, addr, tcfg)
+	conn, kept, err := d.connect(ctx, deadline, secure, sni, addr, tcfg, true)
 	if err == nil {
 		if br, err = upgrade(ctx, deadline, dialer, conn, u); err != nil {
 			conn.Close()
+		}
+		// A kept connection (a spare, the look-up's) that the server
+		// closed as the upgrade went out (its idle timeout, a restart:
+		// spareAlive saw it open, the server's end came after) failed
+		// before an answer: once more on a new connection, as net/http
+		// sends a request again that failed so on a kept connection.
+		if err != nil && kept && refused == nil && keptConnGone(err) {
+			if conn, _, err = d.connect(ctx, deadline, secure, sni, addr, tcfg, false); err == nil {
+				if br, err = upgrade(ctx, deadline, dialer, conn, u); err != nil {
+					conn.Close()
+				}
+			}
 		}
 	}
 	keepSpares := secure && d.NetDial == nil && d.hasPool()
@@ -281,25 +294,35 @@ func (d *Dialer) DialURL(ctx context.Context, rawURL, dnsName string) (*Tunnel, 
 const upgradeTimeout = 30 * time.Second
 
 // connect returns the connection a tunnel's upgrade goes on: NetDial's,
-// a spare made ready for the name and address (spare.go), or a new one
-// (plain TCP unless secure, otherwise TLS), made by deadline.
-func (d *Dialer) connect(ctx context.Context, deadline time.Time, secure bool, sni, addr string, tcfg *tunnelTLS) (net.Conn, error) {
-	if d.NetDial == nil && secure {
+// a spare made ready for the name and address (spare.go; only with
+// spares set, and then kept is true), or a new one (plain TCP unless
+// secure, otherwise TLS), made by deadline.
+func (d *Dialer) connect(ctx context.Context, deadline time.Time, secure bool, sni, addr string, tcfg *tunnelTLS, spares bool) (conn net.Conn, kept bool, err error) {
+	if spares && d.NetDial == nil && secure {
 		// A spare carries the upgrade as a fresh connection would; one
 		// being made is waited for (its own making is bounded).
 		if c := d.takeSpare(ctx, spareKey{sni, addr}); c != nil {
-			return c, nil
+			return c, true, nil
 		}
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	switch {
 	case d.NetDial != nil:
-		return d.NetDial(ctx)
+		conn, err = d.NetDial(ctx)
 	case !secure:
-		return d.dialTCP(ctx, "tcp", addr)
+		conn, err = d.dialTCP(ctx, "tcp", addr)
+	default:
+		conn, err = d.dialTLS(ctx, "tcp", addr, tcfg, false)
 	}
-	return d.dialTLS(ctx, "tcp", addr, tcfg, false)
+	return conn, false, err
+}
+
+// keptConnGone tells whether an upgrade's err is its connection closed or
+// reset by the server before any answer (not a deadline, not ctx's end,
+// not an answer cut short).
+func keptConnGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // aLongTimeAgo is a deadline that has passed: I/O with it fails at once.
