@@ -625,13 +625,18 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 	t.code, t.reason, t.message = code, reason, message
 	t.mu.Unlock()
 	close(t.finished)
+	if abort {
+		// The agent's side first, and the client's later bytes dropped
+		// (upGone): the close frame's write may wait on a client that
+		// stopped reading (up to wsframe.WriteTimeout), and a revoked or
+		// terminated tunnel must not carry bytes meanwhile.
+		t.upGone.Store(true)
+		_ = t.stream.SendEnd(reason, message)
+	}
 	if code == wsframe.CloseNormal {
 		message = ""
 	}
 	_ = t.wr.Close(code, message)
-	if abort {
-		_ = t.stream.SendEnd(reason, message)
-	}
 	// The client has CloseGrace to answer our close frame: a deadline,
 	// which a wait in the Poller does not see, so the reader leaves it.
 	t.mu.Lock()
