@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postern/postern/internal/store"
@@ -70,6 +71,13 @@ type recordJournal struct {
 
 	// retry is the wait after a failed commit (tests shorten it).
 	retry time.Duration
+
+	// lateSync syncs the file while a commit takes longer than
+	// UnsyncedWindow (syncWhileLate); committing is set while one runs.
+	lateSync   *time.Timer
+	committing atomic.Bool
+	// sync puts the file on the disk (f.Sync; tests count the calls).
+	sync func() error
 }
 
 // openRecordJournal commits the records a previous process left in the
@@ -108,7 +116,9 @@ func openRecordJournal(ctx context.Context, s *Store, path string) (*recordJourn
 		return nil, fmt.Errorf("record journal: %w", err)
 	}
 	j := &recordJournal{f: f, log: s.log, progress: make(chan struct{}), wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{}), retry: 100 * time.Millisecond}
+		stop: make(chan struct{}), done: make(chan struct{}), retry: 100 * time.Millisecond, sync: f.Sync}
+	j.lateSync = time.AfterFunc(time.Hour, j.syncWhileLate)
+	j.lateSync.Stop()
 	go j.run(s)
 	return j, nil
 }
@@ -166,8 +176,12 @@ func (j *recordJournal) run(s *Store) {
 // j.retry (appends commit themselves meanwhile); stopping, it is left for
 // the next open.
 func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
+	locked := false // held from the last batch: the file is being emptied
 	for {
-		j.mu.Lock()
+		if !locked {
+			j.mu.Lock()
+		}
+		locked = false
 		if len(j.pending) == 0 {
 			if j.size > 0 {
 				if err := j.f.Truncate(0); err != nil {
@@ -186,7 +200,15 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 		if !hold {
 			j.mu.Unlock()
 		}
+		// A commit that waits (the writer held by a long transaction, a
+		// slow disk) would leave answered records in the file, not on the
+		// disk, for as long: past UnsyncedWindow the file is synced, and
+		// again each UnsyncedWindow until the commit returns.
+		j.committing.Store(true)
+		j.lateSync.Reset(UnsyncedWindow)
 		err := j.commit(s, batch)
+		j.committing.Store(false)
+		j.lateSync.Stop()
 		if !hold {
 			j.mu.Lock()
 		}
@@ -194,9 +216,12 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 			if !j.failing {
 				// The records wait in the file for longer than a commit:
 				// put them on the disk (the bound UnsyncedWindow gives).
-				if serr := j.f.Sync(); serr != nil {
+				if serr := j.sync(); serr != nil {
 					j.log.Warn("sqlstore: record journal: syncing the file", "err", serr)
 				}
+				// Readers waiting for these records (drain) stop waiting.
+				close(j.progress)
+				j.progress = make(chan struct{})
 			}
 			j.failing = true
 			j.mu.Unlock()
@@ -218,6 +243,13 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 		j.committed += uint64(n)
 		close(j.progress)
 		j.progress = make(chan struct{})
+		if hold {
+			// Appends stay held until the file is emptied: released
+			// between batches, they would take each batch's place and
+			// the file would grow without end under a steady flow.
+			locked = true
+			continue
+		}
 		j.mu.Unlock()
 	}
 }
@@ -244,12 +276,25 @@ func (j *recordJournal) commit(s *Store, batch []store.Event) error {
 	})
 }
 
+// syncWhileLate, the lateSync timer's function, syncs the file and, while
+// the commit still runs, arms the timer again.
+func (j *recordJournal) syncWhileLate() {
+	if err := j.sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		j.log.Warn("sqlstore: record journal: syncing the file", "err", err)
+	}
+	if j.committing.Load() {
+		j.lateSync.Reset(UnsyncedWindow)
+	}
+}
+
 // drain waits until every record journalled before it was called is
-// committed (or the committer stopped).
+// committed (or the committer stopped). While the commits fail it does
+// not wait: the records stay in the journal, and a reader (LookupEvents,
+// the console) would otherwise hang until the disk recovers.
 func (j *recordJournal) drain(ctx context.Context) error {
 	j.mu.Lock()
 	target := j.written
-	for j.committed < target && !j.closed {
+	for j.committed < target && !j.closed && !j.failing {
 		ch := j.progress
 		j.mu.Unlock()
 		select {
@@ -275,6 +320,7 @@ func (j *recordJournal) close() error {
 	j.mu.Unlock()
 	close(j.stop)
 	<-j.done
+	j.lateSync.Stop()
 	return j.f.Close()
 }
 
