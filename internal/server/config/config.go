@@ -189,8 +189,11 @@ type Tunnel struct {
 	// CloseGraceSeconds is how long a tunnel that one side has ended may
 	// go on: the client's answer to the server's close frame, and what is
 	// still in flight the other way, are waited for this long before the
-	// connection is closed (default 5; from 1 to 600). Bounded, because
-	// each tunnel in its grace holds a connection and its buffers.
+	// connection is closed (default 5; from 1 to 10). Bounded, because
+	// each tunnel in its grace holds a connection and its buffers, and
+	// below the server's 15 s for a shutdown: tunnels ended by a shutdown
+	// get this grace too, and their CloseTunnel records must be written
+	// before the process exits.
 	CloseGraceSeconds int `yaml:"close_grace_seconds"`
 }
 
@@ -441,8 +444,8 @@ func (c *Server) Validate() error {
 	if c.Tunnel.JoinTokenTTLSeconds < 60 || c.Tunnel.JoinTokenTTLSeconds > 86400 {
 		errs = append(errs, errors.New("tunnel.join_token_ttl_seconds must be from 60 to 86400"))
 	}
-	if c.Tunnel.CloseGraceSeconds < 1 || c.Tunnel.CloseGraceSeconds > 600 {
-		errs = append(errs, errors.New("tunnel.close_grace_seconds must be from 1 to 600"))
+	if c.Tunnel.CloseGraceSeconds < 1 || c.Tunnel.CloseGraceSeconds > 10 {
+		errs = append(errs, errors.New("tunnel.close_grace_seconds must be from 1 to 10"))
 	}
 	if c.Audit.FileMaxMB < 1 || c.Audit.FileKeep < 0 {
 		errs = append(errs, errors.New("audit.file_max_mb must be at least 1 and audit.file_keep at least 0"))
