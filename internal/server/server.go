@@ -188,6 +188,10 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		cfg.Advertise = net.JoinHostPort(cfg.PublicHost, port)
 	}
+	if l := exposedListen(cfg.Advertise, cfg.Listen); l != "" {
+		logger.Warn("the server listens where other hosts reach it but advertises a loopback address they cannot use: set public_host (and tls.sans for its other names)",
+			"listen", l, "advertise", cfg.Advertise)
+	}
 	s, err := New(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
@@ -728,6 +732,7 @@ func (s *Server) PrintWelcome(out io.Writer, addr net.Addr) {
 	dir, _ := filepath.Abs(s.Config.DataDir)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Postern is running on %s (account %s, region %s)\n", s.EndpointURL(addr), s.AccountID, s.Config.Region)
+	b.WriteString(exposedNote(s.advertise(), append([]string{addr.String()}, s.Config.Listen...)))
 	fmt.Fprintf(&b, "  data directory: %s\n", dir)
 	for _, f := range s.Created {
 		fmt.Fprintf(&b, "  created: %s\n", f)

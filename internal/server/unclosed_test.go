@@ -14,6 +14,7 @@ import (
 	"github.com/postern/postern/internal/server/audit"
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/store/storetest"
 )
 
 // lockedBuffer is a log destination safe for the server's goroutines.
@@ -82,7 +83,7 @@ func TestStartClosesUnclosedTunnelsPastAFailure(t *testing.T) {
 	}
 	defer s.Close()
 	j := s.Store.(store.TunnelJournal)
-	us, err := j.UnclosedTunnels(ctx, nil, time.Time{}, 0)
+	us, err := storetest.UnclosedTunnels(ctx, j, nil, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

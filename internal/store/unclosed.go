@@ -106,15 +106,14 @@ type TunnelJournal interface {
 	// TunnelCarrier returns the name SetTunnelCarrier set (or the
 	// store's own).
 	TunnelCarrier() string
-	// UnclosedTunnels returns the journalled tunnels whose carrier is
-	// not in keep and has not announced itself as a replica at or after
-	// seenSince (the zero time: whatever it announced), oldest first, at
-	// most limit (all when limit <= 0).
-	UnclosedTunnels(ctx context.Context, keep []string, seenSince time.Time, limit int) ([]UnclosedTunnel, error)
-	// UnclosedTunnelsAfter is UnclosedTunnels in tunnel id order, from
-	// the first tunnel id greater than after (all when after is empty):
-	// a caller pages through the journal with the last id of each page,
-	// reading each row once.
+	// UnclosedTunnelsAfter returns the journalled tunnels whose carrier
+	// is not in keep and has not announced itself as a replica at or
+	// after seenSince (the zero time: whatever it announced), in tunnel
+	// id order from the first tunnel id greater than after (all when
+	// after is empty), at most limit (all when limit <= 0): a caller
+	// pages through the journal with the last id of each page, reading
+	// each row once. (Tests list it oldest first with
+	// storetest.UnclosedTunnels.)
 	UnclosedTunnelsAfter(ctx context.Context, keep []string, seenSince time.Time, after string, limit int) ([]UnclosedTunnel, error)
 	// CloseUnclosedTunnel commits e, the CloseTunnel record of a
 	// journalled tunnel, and removes the tunnel from the journal in one

@@ -15,6 +15,7 @@ import (
 
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/store/storetest"
 	"github.com/postern/postern/internal/testutil/pgtest"
 )
 
@@ -69,7 +70,7 @@ func openTunnels(t *testing.T, w *Writer, st journalStore, carrier string, opene
 // journalled lists the journal's tunnels.
 func journalled(t *testing.T, st journalStore) []string {
 	t.Helper()
-	us, err := st.UnclosedTunnels(context.Background(), nil, time.Time{}, 0)
+	us, err := storetest.UnclosedTunnels(context.Background(), st, nil, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

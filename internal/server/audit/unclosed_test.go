@@ -14,6 +14,7 @@ import (
 
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
+	"github.com/postern/postern/internal/store/storetest"
 )
 
 // openRec is the OpenTunnel record of a tunnel opened at at by the role
@@ -114,7 +115,7 @@ func TestCloseUnclosedTunnels(t *testing.T) {
 		t.Fatalf("recovered record: %+v", rec)
 	}
 	// tun-r3 (kept carrier) is still open, tun-r1 closed once.
-	left, err := st.UnclosedTunnels(ctx, nil, time.Time{}, 0)
+	left, err := storetest.UnclosedTunnels(ctx, st, nil, time.Time{}, 0)
 	if err != nil || len(left) != 1 || left[0].TunnelID != "tun-r3" {
 		t.Fatalf("left in the journal: %+v, %v", left, err)
 	}

@@ -73,6 +73,12 @@ func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time,
 		d.end = refuse(http.StatusForbidden, tunnelproto.CodeServerStop, ReasonTerminated, shuttingDown)
 	} else {
 		f.startSweepsLocked() // the re-check must see it while it dials
+		// The re-check below, if it runs, counts in f.wg: the open may
+		// leave without waiting for it (dial failed, client gone), and
+		// Shutdown must not return (the server then closes the store)
+		// while it reads the store. Counted here, under f.mu where
+		// Shutdown sets stopping, so the Add cannot race with its Wait.
+		f.wg.Add(1)
 	}
 	f.mu.Unlock()
 	if stopping {
@@ -80,11 +86,13 @@ func (f *FrontDoor) addDialing(req *request, agentID string, upgraded time.Time,
 		return noWait
 	}
 	if f.changes() == req.changes {
+		f.wg.Done()
 		hook("listed")
 		return noWait
 	}
 	decided := make(chan struct{})
 	go func() {
+		defer f.wg.Done()
 		defer close(decided)
 		f.decideAgain([]*tunnel{{req: req}}, f.cfg.Now()) // a stand-in, as recheckList's
 		hook("rechecked-at-listing")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/store/storetest"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -59,7 +60,7 @@ func journalled(t *testing.T, e *tunneltest.Env) []string {
 	if !ok {
 		t.Fatal("the test store keeps no journal of open tunnels")
 	}
-	uts, err := j.UnclosedTunnels(context.Background(), nil, time.Time{}, 0)
+	uts, err := storetest.UnclosedTunnels(context.Background(), j, nil, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

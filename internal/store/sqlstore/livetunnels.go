@@ -73,7 +73,7 @@ func (r *repo) RequestTunnelTermination(ctx context.Context, tunnelID, message s
 // DeleteLiveTunnels implements store.LiveTunnels. A row whose tunnel is
 // still in the journal of open tunnels (open_tunnels, carried by the
 // row's replica) stays: its byte counts and time are what the recovered
-// CloseTunnel record says (UnclosedTunnels), and CloseUnclosedTunnel
+// CloseTunnel record says (UnclosedTunnelsAfter), and CloseUnclosedTunnel
 // deletes it with the journal row.
 func (r *repo) DeleteLiveTunnels(ctx context.Context, keep []string) (int, error) {
 	var n int64

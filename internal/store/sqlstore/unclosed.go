@@ -86,20 +86,9 @@ func (r *repo) lateClose(ctx context.Context, q querier, e *store.Event) error {
 	return &store.CloseRecoveredError{EventID: e.EventID, TunnelID: e.TunnelID, EventTime: e.EventTime}
 }
 
-// UnclosedTunnels implements store.TunnelJournal.
-func (s *Store) UnclosedTunnels(ctx context.Context, keep []string, seenSince time.Time, limit int) ([]store.UnclosedTunnel, error) {
-	return s.unclosedTunnels(ctx, keep, seenSince, nil, limit)
-}
-
 // UnclosedTunnelsAfter implements store.TunnelJournal: a range of the
 // journal's primary key.
 func (s *Store) UnclosedTunnelsAfter(ctx context.Context, keep []string, seenSince time.Time, after string, limit int) ([]store.UnclosedTunnel, error) {
-	return s.unclosedTunnels(ctx, keep, seenSince, &after, limit)
-}
-
-// unclosedTunnels lists the journal's tunnels as UnclosedTunnels does,
-// or, when after is not nil, as UnclosedTunnelsAfter does.
-func (s *Store) unclosedTunnels(ctx context.Context, keep []string, seenSince time.Time, after *string, limit int) ([]store.UnclosedTunnel, error) {
 	r := &s.repo
 	query := "SELECT o.tunnel_id, o.carrier, e.event_id, e.event_time, e.event_source, e.event_name, e.read_only, e.username," +
 		" e.access_key_id, e.resource_type, e.resource_name, e.error_code, e.tunnel_id, e.request_id, e.body," +
@@ -114,11 +103,7 @@ func (s *Store) unclosedTunnels(ctx context.Context, keep []string, seenSince ti
 	if !seenSince.IsZero() {
 		query, args = query+" AND (rp.last_seen IS NULL OR rp.last_seen < ?)", append(args, toMicros(seenSince))
 	}
-	if after != nil {
-		query, args = query+" AND o.tunnel_id > ? ORDER BY o.tunnel_id", append(args, *after)
-	} else {
-		query += " ORDER BY o.opened_at, o.tunnel_id"
-	}
+	query, args = query+" AND o.tunnel_id > ? ORDER BY o.tunnel_id", append(args, after)
 	if limit > 0 {
 		query, args = query+" LIMIT ?", append(args, limit)
 	}
@@ -212,11 +197,6 @@ func (p *PostgresStore) SetTunnelCarrier(carrier string) { p.s.SetTunnelCarrier(
 
 // TunnelCarrier implements store.TunnelJournal.
 func (p *PostgresStore) TunnelCarrier() string { return p.s.TunnelCarrier() }
-
-// UnclosedTunnels implements store.TunnelJournal.
-func (p *PostgresStore) UnclosedTunnels(ctx context.Context, keep []string, seenSince time.Time, limit int) ([]store.UnclosedTunnel, error) {
-	return p.s.UnclosedTunnels(ctx, keep, seenSince, limit)
-}
 
 // UnclosedTunnelsAfter implements store.TunnelJournal.
 func (p *PostgresStore) UnclosedTunnelsAfter(ctx context.Context, keep []string, seenSince time.Time, after string, limit int) ([]store.UnclosedTunnel, error) {

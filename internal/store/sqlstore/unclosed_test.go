@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/store/storetest"
 	"github.com/postern/postern/internal/testutil/pgtest"
 )
 
@@ -45,7 +46,7 @@ func tunnelEvent(name, tunnelID, errCode string, at time.Time) store.Event {
 
 func unclosedIDs(t *testing.T, s *Store, keep []string, seenSince time.Time) []string {
 	t.Helper()
-	us, err := s.UnclosedTunnels(context.Background(), keep, seenSince, 0)
+	us, err := storetest.UnclosedTunnels(context.Background(), s, keep, seenSince, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +112,9 @@ func TestTunnelJournalFollowsTheRecords(t *testing.T) {
 					BytesIn: 11, BytesOut: 22, Updated: t0.Add(30 * time.Second)}}, nil)
 				return err
 			}())
-			us, err := s.UnclosedTunnels(ctx, nil, time.Time{}, 1)
+			us, err := storetest.UnclosedTunnels(ctx, s, nil, time.Time{}, 1)
 			if err != nil || len(us) != 1 {
-				t.Fatalf("UnclosedTunnels limit 1: %d, %v", len(us), err)
+				t.Fatalf("storetest.UnclosedTunnels limit 1: %d, %v", len(us), err)
 			}
 			u := us[0]
 			open := tunnelEvent("OpenTunnel", "tun-2", "", t0.Add(2*time.Second))

@@ -57,9 +57,9 @@ func TestUnclosedTunnelsAfterPages(t *testing.T) {
 					t.Fatalf("%s: %q, want %q", tc.name, got, tc.want)
 				}
 			}
-			// UnclosedTunnels keeps its order: oldest first.
+			// storetest.UnclosedTunnels lists them oldest first.
 			if got := unclosedIDs(t, s, []string{"kept"}, time.Time{}); !slices.Equal(got, []string{"tun-e", "tun-d", "tun-c", "tun-b", "tun-a"}) {
-				t.Fatalf("UnclosedTunnels: %q, want the oldest first", got)
+				t.Fatalf("storetest.UnclosedTunnels: %q, want the oldest first", got)
 			}
 		})
 	}

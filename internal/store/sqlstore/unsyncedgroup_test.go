@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/store/storetest"
 )
 
 // AppendEventsUnsynced calls that queue while the unsynced connection
@@ -96,7 +97,7 @@ func TestUnsyncedClosesShareAGroup(t *testing.T) {
 	if evs, err := s.ListEvents(ctx, store.EventQuery{EventID: readOnly.EventID}); err != nil || len(evs) != 1 {
 		t.Errorf("the read-only record: %d stored, %v", len(evs), err)
 	}
-	open, err := s.UnclosedTunnels(ctx, nil, time.Time{}, 100)
+	open, err := storetest.UnclosedTunnels(ctx, s, nil, time.Time{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

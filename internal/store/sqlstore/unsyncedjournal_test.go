@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/store/storetest"
 )
 
 // AppendEventsUnsynced does not wait for the disk, so it refuses a
@@ -87,7 +88,7 @@ func TestUnsyncedClosesTheJournalRow(t *testing.T) {
 	if n := closeCount(t, s, "tun-a"); n != 1 {
 		t.Fatalf("%d CloseTunnel records of tun-a, want 1", n)
 	}
-	got, err := s.UnclosedTunnels(ctx, nil, time.Time{}, 100)
+	got, err := storetest.UnclosedTunnels(ctx, s, nil, time.Time{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
