@@ -56,9 +56,10 @@ func (f *FrontDoor) revalidate(watch *store.ChangeWatch) {
 	}
 }
 
-// revoke ends a tunnel whose access went away.
+// revoke ends a tunnel whose access went away. A re-check ends many in
+// turn: the close frame is written aside (finishAside).
 func (t *tunnel) revoke(why string) {
-	t.finish(wsframe.ClosePolicyViolation, tunnelproto.CodeRevoked, "Access was revoked: "+why, true)
+	t.finishAside(wsframe.ClosePolicyViolation, tunnelproto.CodeRevoked, "Access was revoked: "+why)
 }
 
 // expireSessions ends the tunnels of role and console sessions that

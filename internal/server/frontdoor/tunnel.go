@@ -124,7 +124,7 @@ func (f *FrontDoor) Terminate(match func(TunnelInfo) bool, code int, reason, mes
 		d.end()
 	}
 	for _, t := range ts {
-		t.finish(code, reason, message, true)
+		t.finishAside(code, reason, message)
 	}
 	return len(ts) + len(dials)
 }
@@ -614,12 +614,51 @@ func (req *request) detach() {
 // close frame (its client could not be written to) has its reader
 // stopped (stopReader): Terminate, shutdown and the maximum duration end
 // it at once.
+//
+// An aborted tunnel's close frame is written by the close grace at the
+// latest (closeAborted), so that a client that stopped reading holds the
+// caller no longer than that; finishAside does not hold it at all.
 func (t *tunnel) finish(code int, reason, message string, abort bool) {
+	if !t.decide(code, reason, message, abort) {
+		return
+	}
+	if abort {
+		t.closeAborted(code, message, t.closeGrace())
+		return
+	}
+	if code == wsframe.CloseNormal {
+		message = ""
+	}
+	_ = t.wr.Close(code, message)
+	// The client has CloseGrace to answer our close frame: a deadline,
+	// which a wait in the Poller does not see, so the reader leaves it.
+	t.closeGrace()
+}
+
+// finishAside ends the tunnel as finish does with abort, for a caller
+// that ends many tunnels in turn (Terminate: TerminateTunnel, shutdown;
+// revocation): the close frame is written on a goroutine of its own,
+// which lives at most the close grace, because the write may wait on a
+// client that stopped reading (for its TCP window), and the tunnels after
+// this one must not wait with it. The outcome and the agent's side are
+// decided before it returns.
+func (t *tunnel) finishAside(code int, reason, message string) {
+	if !t.decide(code, reason, message, true) {
+		return
+	}
+	by := t.closeGrace()
+	go t.closeAborted(code, message, by)
+}
+
+// decide records the tunnel's outcome unless one was decided already
+// (then it stops the reader of a tunnel ended without a close frame,
+// stopReader, and reports false). With abort it ends the agent's side.
+func (t *tunnel) decide(code int, reason, message string, abort bool) bool {
 	t.mu.Lock()
 	if t.ended {
 		t.mu.Unlock()
 		t.stopReader()
-		return
+		return false
 	}
 	t.ended = true
 	t.code, t.reason, t.message = code, reason, message
@@ -628,22 +667,39 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 	if abort {
 		// The agent's side first, and the client's later bytes dropped
 		// (upGone): the close frame's write may wait on a client that
-		// stopped reading (up to wsframe.WriteTimeout), and a revoked or
-		// terminated tunnel must not carry bytes meanwhile.
+		// stopped reading, and a revoked or terminated tunnel must not
+		// carry bytes meanwhile.
 		t.upGone.Store(true)
 		_ = t.stream.SendEnd(reason, message)
 	}
+	return true
+}
+
+// closeGrace gives the client CloseGrace from now to answer our close
+// frame (the reader's deadline, which a wait in the Poller does not see,
+// so the reader leaves it) and returns that deadline.
+func (t *tunnel) closeGrace() time.Time {
+	t.mu.Lock()
+	t.closeBy = time.Now().Add(t.grace)
+	by := t.closeBy
+	_ = t.conn.SetReadDeadline(by)
+	t.mu.Unlock()
+	t.stopPoll()
+	return by
+}
+
+// closeAborted writes an aborted tunnel's close frame by the time its
+// client must have answered it (by): a write to a client that stopped
+// reading, the close frame's or the target's bytes before it, ends then
+// (wsframe.Writer.CloseBy), not at wsframe.WriteTimeout. Such a client
+// gets no close frame: its connection is closed (end) when its reader's
+// deadline, the same by, passes; AWS's clients see the connection end
+// without a close (WebSocket 1006, abnormal closure).
+func (t *tunnel) closeAborted(code int, message string, by time.Time) {
 	if code == wsframe.CloseNormal {
 		message = ""
 	}
-	_ = t.wr.Close(code, message)
-	// The client has CloseGrace to answer our close frame: a deadline,
-	// which a wait in the Poller does not see, so the reader leaves it.
-	t.mu.Lock()
-	t.closeBy = time.Now().Add(t.grace)
-	_ = t.conn.SetReadDeadline(t.closeBy)
-	t.mu.Unlock()
-	t.stopPoll()
+	_ = t.wr.CloseBy(code, message, by)
 }
 
 func (t *tunnel) isEnded() bool {

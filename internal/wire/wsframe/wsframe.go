@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -180,14 +181,21 @@ func (r *Reader) Remaining() int64 { return r.remain }
 
 // Writer writes frames to one peer; it is safe for concurrent use (each
 // frame is one write).
+//
+// Its fields are in this order so that it stays 80 bytes (a size class):
+// one per open tunnel.
 type Writer struct {
 	mu       sync.Mutex
 	w        io.Writer
-	masked   bool // this side is a client: frames are masked
-	closed   bool // a close frame was written
 	deadline func(time.Time) error
 	armed    time.Time       // the write deadline last set (mu)
 	hdr      [MaxHeader]byte // writeParts' header (mu): one on the stack escapes, an allocation per frame
+	masked   bool            // this side is a client: frames are masked
+	closed   bool            // a close frame was written
+	// limit (unix nanoseconds, 0: none) is the deadline CloseBy set:
+	// every write from then on ends by it, however long ago the write
+	// deadline was armed. Atomic: CloseBy sets it while a write holds mu.
+	limit atomic.Int64
 }
 
 // NewWriter writes frames to w; toServer says this side is a client whose
@@ -218,7 +226,24 @@ func (w *Writer) arm() {
 	if w.deadline == nil {
 		return
 	}
+	if l := w.limit.Load(); l != 0 {
+		w.armLimit(l)
+		return
+	}
 	if d := time.Now().Add(WriteTimeout); d.Sub(w.armed) >= RearmSlack {
+		_ = w.deadline(d)
+		w.armed = d
+		// CloseBy may have set its limit (and the deadline) between the
+		// load above and this write's deadline, which then undid it.
+		if l := w.limit.Load(); l != 0 {
+			w.armLimit(l)
+		}
+	}
+}
+
+// armLimit sets the write deadline to CloseBy's limit l. w.mu is held.
+func (w *Writer) armLimit(l int64) {
+	if d := time.Unix(0, l); !d.Equal(w.armed) {
 		_ = w.deadline(d)
 		w.armed = d
 	}
@@ -395,6 +420,24 @@ func (w *Writer) Close(code int, reason string) error {
 	binary.BigEndian.PutUint16(p, uint16(code))
 	copy(p[2:], reason)
 	return w.control(ws.OpClose, p)
+}
+
+// CloseBy writes a close frame as Close does, but waits for the peer no
+// later than by, whatever the writer is doing: a write in progress (one
+// to a peer that stopped reading holds the writer for up to
+// WriteTimeout) has its deadline moved to by, and so does every write
+// after it, the close frame's too. It returns by then with the write's
+// error if the frame could not be written (a timed-out write may have
+// left part of a frame, so the connection must then be closed without
+// one). A writer that is not over a net.Conn has no deadline to move.
+func (w *Writer) CloseBy(code int, reason string, by time.Time) error {
+	if w.deadline != nil {
+		w.limit.Store(by.UnixNano())
+		// Not under mu, which the write in progress holds; that write's
+		// arm has run already or sees the limit (arm).
+		_ = w.deadline(by)
+	}
+	return w.Close(code, reason)
 }
 
 // Closed reports whether a close frame was written.
