@@ -226,7 +226,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, logger *slog.Logger) 
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownBudget(s.Config.Tunnel.CloseGraceSeconds))
 	defer cancel()
 	if err := s.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
@@ -784,4 +784,14 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// shutdownBudget is how long Run gives Shutdown on SIGTERM: the tunnels'
+// close grace (a client that does not answer its close frame is waited
+// for that long) and 10 s for the rest (the tunnels' CloseTunnel records,
+// the agents, the stores), at least 15 s. With the largest grace the
+// configuration allows (10 s) it stays under the systemd unit's
+// TimeoutStopSec (60 s).
+func shutdownBudget(closeGraceSeconds int) time.Duration {
+	return max(15*time.Second, time.Duration(closeGraceSeconds)*time.Second+10*time.Second)
 }
