@@ -191,9 +191,9 @@ type Tunnel struct {
 	// still in flight the other way, are waited for this long before the
 	// connection is closed (default 5; from 1 to 10). Bounded, because
 	// each tunnel in its grace holds a connection and its buffers, and
-	// below the server's 15 s for a shutdown: tunnels ended by a shutdown
-	// get this grace too, and their CloseTunnel records must be written
-	// before the process exits.
+	// because tunnels ended by a shutdown get this grace too: the server
+	// gives a shutdown the grace and 10 s more, which must stay under a
+	// service manager's stop timeout (the systemd unit's 60 s).
 	CloseGraceSeconds int `yaml:"close_grace_seconds"`
 }
 
