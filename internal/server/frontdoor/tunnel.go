@@ -58,6 +58,7 @@ type tunnel struct {
 	message     string // reason text sent to the client
 	clientClose bool   // the client sent its close frame
 	targetEOF   bool   // the target half-closed
+	aside       bool   // finishAside left the close frame to a goroutine (closeLeft)
 	finished    chan struct{}
 
 	closeBy time.Time     // the read deadline for the client's answer to our close (mu)
@@ -514,6 +515,7 @@ func (f *FrontDoor) run(t *tunnel, openEventID string) {
 		}
 		stream.Close()
 		<-agentDone
+		t.closeLeft()
 		t.stopPoll() // before the connection: sockwait does not see its close
 		conn.Close()
 		f.mu.Lock()
@@ -623,7 +625,7 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 		return
 	}
 	if abort {
-		t.closeAborted(code, message, t.closeGrace())
+		t.closeAborted(code, message, t.closeGrace(false))
 		return
 	}
 	if code == wsframe.CloseNormal {
@@ -632,7 +634,7 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 	_ = t.wr.Close(code, message)
 	// The client has CloseGrace to answer our close frame: a deadline,
 	// which a wait in the Poller does not see, so the reader leaves it.
-	t.closeGrace()
+	t.closeGrace(false)
 }
 
 // finishAside ends the tunnel as finish does with abort, for a caller
@@ -642,12 +644,19 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 // client that stopped reading (for its TCP window), and the tunnels after
 // this one must not wait with it. The outcome and the agent's side are
 // decided before it returns.
+//
+// A tunnel whose own goroutines decided its end already (the target's
+// EOF or failure, the client's close) may be writing its close frame, or
+// the target's bytes before it, to a client that stopped reading, for up
+// to wsframe.WriteTimeout: that write is cut at the close grace
+// (LimitBy), and so is the wait for the client's answer (closeGrace),
+// so that Shutdown keeps its budget.
 func (t *tunnel) finishAside(code int, reason, message string) {
 	if !t.decide(code, reason, message, true) {
+		t.wr.LimitBy(time.Now().Add(t.grace))
 		return
 	}
-	by := t.closeGrace()
-	go t.closeAborted(code, message, by)
+	go t.closeAborted(code, message, t.closeGrace(true))
 }
 
 // decide records the tunnel's outcome unless one was decided already
@@ -677,11 +686,17 @@ func (t *tunnel) decide(code int, reason, message string, abort bool) bool {
 
 // closeGrace gives the client CloseGrace from now to answer our close
 // frame (the reader's deadline, which a wait in the Poller does not see,
-// so the reader leaves it) and returns that deadline.
-func (t *tunnel) closeGrace() time.Time {
+// so the reader leaves it), no later than the writer's limit (a tunnel
+// ended while its close frame waited: finishAside), and returns that
+// deadline. aside: the close frame is left to a goroutine (finishAside).
+func (t *tunnel) closeGrace(aside bool) time.Time {
+	by := time.Now().Add(t.grace)
+	if l := t.wr.Limit(); !l.IsZero() && l.Before(by) {
+		by = l
+	}
 	t.mu.Lock()
-	t.closeBy = time.Now().Add(t.grace)
-	by := t.closeBy
+	t.closeBy = by
+	t.aside = aside // with closeBy: closeLeft reads both
 	_ = t.conn.SetReadDeadline(by)
 	t.mu.Unlock()
 	t.stopPoll()
@@ -700,6 +715,20 @@ func (t *tunnel) closeAborted(code int, message string, by time.Time) {
 		message = ""
 	}
 	_ = t.wr.CloseBy(code, message, by)
+}
+
+// closeLeft writes, before end closes the connection, the close frame
+// finishAside left to a goroutine of its own that has not written it yet
+// (a client that reads would otherwise see the connection end without
+// it): by the close grace at the latest, as that goroutine would. A
+// frame written already is not written again (ErrClosed).
+func (t *tunnel) closeLeft() {
+	t.mu.Lock()
+	aside, code, message, by := t.aside, t.code, t.message, t.closeBy
+	t.mu.Unlock()
+	if aside {
+		t.closeAborted(code, message, by)
+	}
 }
 
 func (t *tunnel) isEnded() bool {

@@ -431,13 +431,40 @@ func (w *Writer) Close(code int, reason string) error {
 // left part of a frame, so the connection must then be closed without
 // one). A writer that is not over a net.Conn has no deadline to move.
 func (w *Writer) CloseBy(code int, reason string, by time.Time) error {
-	if w.deadline != nil {
-		w.limit.Store(by.UnixNano())
-		// Not under mu, which the write in progress holds; that write's
-		// arm has run already or sees the limit (arm).
-		_ = w.deadline(by)
-	}
+	w.LimitBy(by)
 	return w.Close(code, reason)
+}
+
+// LimitBy makes every write end by by at the latest, the one in progress
+// too (its deadline moved at once) and the close frame's: CloseBy's
+// limit, for a writer whose close frame another goroutine writes (or is
+// waiting to). A limit is never moved later. A writer that is not over a
+// net.Conn has no deadline to move.
+func (w *Writer) LimitBy(by time.Time) {
+	if w.deadline == nil {
+		return
+	}
+	n := by.UnixNano()
+	for {
+		old := w.limit.Load()
+		if old != 0 && old <= n {
+			return
+		}
+		if w.limit.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	// Not under mu, which the write in progress holds; that write's arm
+	// has run already or sees the limit (arm).
+	_ = w.deadline(by)
+}
+
+// Limit is the deadline LimitBy or CloseBy set (zero: none).
+func (w *Writer) Limit() time.Time {
+	if l := w.limit.Load(); l != 0 {
+		return time.Unix(0, l)
+	}
+	return time.Time{}
 }
 
 // Closed reports whether a close frame was written.
