@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -691,7 +692,10 @@ func TestProtocolErrors(t *testing.T) {
 			srv, _ := Acceptor(b, Config{})
 			defer srv.Close()
 			go silentPeer(a)
-			if _, err := a.Write(in); err != nil {
+			// The session may end, and reset the connection, before all
+			// of a long case ("window": 1 MiB) is written: that is the
+			// outcome under test, not a failure of the write.
+			if _, err := a.Write(in); err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 				t.Fatal(err)
 			}
 			select {
