@@ -420,10 +420,12 @@ func eventTexts(e *store.Event) [11]*string {
 // does not check; good is the length of data those frames take.
 func parseJournal(data []byte) (evs []store.Event, good int) {
 	for rest := data; len(rest) >= 8; {
-		n := int(binary.BigEndian.Uint32(rest))
-		if n > len(rest)-8 {
+		// Compared as uint64: a length near 4 GiB must not wrap an int
+		// on a 32-bit build and panic the open that replays the file.
+		if uint64(binary.BigEndian.Uint32(rest)) > uint64(len(rest)-8) {
 			break
 		}
+		n := int(binary.BigEndian.Uint32(rest))
 		payload := rest[4 : 4+n]
 		if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rest[4+n:]) {
 			break
