@@ -88,37 +88,7 @@ func TestQAEndBeforeAResetIsTheRecordedReason(t *testing.T) {
 	}{{"embedded agent", false}, {"remote agent", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startAll(t)
-			target, ln, agentClosed := qaTarget(t, e, tc.remote)
-			sendFailed := make(chan struct{})
-			var once sync.Once
-			restore := frontdoor.SetQATestHooks(func() {
-				select { // bounded: a run that never fails a send fails below
-				case <-sendFailed:
-				case <-time.After(tunneltest.EventBound):
-				}
-			}, func() { once.Do(func() { close(sendFailed) }) })
-			defer restore()
-
-			accepted := make(chan *net.TCPConn, 1)
-			go func() {
-				if c, err := ln.Accept(); err == nil {
-					accepted <- c.(*net.TCPConn)
-				}
-			}()
-			tun, err := e.Dialer(e.Admin).Dial(context.Background(), target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tun.Close()
-			c := <-accepted
-			// A byte through first: the dial, which overlaps the 101, is
-			// done (a reset before it ends the tunnel at its dial).
-			if _, err := tun.Write([]byte("x")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-				t.Fatal(err)
-			}
+			tun, c, agentClosed, sendFailed := qaHeldTunnel(t, e, tc.remote)
 			// The target resets with nothing unread: the agent sends End,
 			// closes its stream (FIN), and resets it when the client's
 			// next frame lands.
@@ -161,4 +131,45 @@ func TestQAEndBeforeAResetIsTheRecordedReason(t *testing.T) {
 			}
 		})
 	}
+}
+
+// qaHeldTunnel opens a tunnel through e to a qaTarget (see qaTarget for
+// remote) while the test holds the server's reader of the agent's stream
+// until a send to the agent failed (bounded by tunneltest.EventBound; the
+// hooks are restored at the test's end), and sends one byte through, so
+// that the dial, which overlaps the 101, is done. It returns the tunnel,
+// the target's side of it, qaTarget's agentClosed, and a channel closed
+// once a send to the agent failed.
+func qaHeldTunnel(t *testing.T, e *tunneltest.Env, remote bool) (tun *client.Tunnel, c *net.TCPConn, agentClosed, failed chan struct{}) {
+	t.Helper()
+	target, ln, agentClosed := qaTarget(t, e, remote)
+	sendFailed := make(chan struct{})
+	var once sync.Once
+	restore := frontdoor.SetQATestHooks(func() {
+		select { // bounded: a run that never fails a send fails in its test
+		case <-sendFailed:
+		case <-time.After(tunneltest.EventBound):
+		}
+	}, func() { once.Do(func() { close(sendFailed) }) })
+	t.Cleanup(restore)
+
+	accepted := make(chan *net.TCPConn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c.(*net.TCPConn)
+		}
+	}()
+	tun, err := e.Dialer(e.Admin).Dial(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tun.Close() })
+	c = <-accepted
+	if _, err := tun.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	return tun, c, agentClosed, sendFailed
 }

@@ -1,14 +1,10 @@
 package frontdoor_test
 
 import (
-	"context"
 	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/postern/postern/internal/server/frontdoor"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
@@ -28,37 +24,7 @@ func TestR2TargetsLastBytesBeforeItsResetReachTheClient(t *testing.T) {
 	}{{"embedded agent", false}, {"remote agent", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startAll(t)
-			target, ln, agentClosed := qaTarget(t, e, tc.remote)
-			sendFailed := make(chan struct{})
-			var once sync.Once
-			restore := frontdoor.SetQATestHooks(func() {
-				select { // bounded: a run that never fails a send fails below
-				case <-sendFailed:
-				case <-time.After(tunneltest.EventBound):
-				}
-			}, func() { once.Do(func() { close(sendFailed) }) })
-			defer restore()
-
-			accepted := make(chan *net.TCPConn, 1)
-			go func() {
-				if c, err := ln.Accept(); err == nil {
-					accepted <- c.(*net.TCPConn)
-				}
-			}()
-			tun, err := e.Dialer(e.Admin).Dial(context.Background(), target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tun.Close()
-			c := <-accepted
-			// A byte through first: the dial, which overlaps the 101, is
-			// done.
-			if _, err := tun.Write([]byte("x")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-				t.Fatal(err)
-			}
+			tun, c, agentClosed, sendFailed := qaHeldTunnel(t, e, tc.remote)
 			// The target answers and resets.
 			if _, err := c.Write([]byte(answer)); err != nil {
 				t.Fatal(err)
