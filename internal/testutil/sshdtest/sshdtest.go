@@ -346,6 +346,12 @@ func (s *Server) config(opts Options) string {
 	} else {
 		b.WriteString("AuthorizedKeysFile none\n")
 	}
+	// SetEnv SHLVL=1: bash reads ~/.bashrc for a command run by sshd only
+	// when it believes it is the top-level shell (SHLVL unset or 0), so
+	// this keeps the host user's dotfiles out of the test's remote
+	// commands. A CI host's root ~/.bashrc ran `pyenv init`, whose
+	// concurrent rehashes printed to stderr and failed tests that compare
+	// a command's output. Interactive (pty) shells still read it.
 	b.WriteString(`UsePAM no
 StrictModes no
 PubkeyAuthentication yes
@@ -362,6 +368,7 @@ PrintLastLog no
 UseDNS no
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
+SetEnv SHLVL=1
 `)
 	for _, l := range tail {
 		b.WriteString(l + "\n")
