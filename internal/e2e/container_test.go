@@ -230,17 +230,32 @@ type containerProc struct {
 }
 
 // containerCmd returns the command that runs args in root as user (UID:GID)
-// with the image's environment plus env, in distroless's WORKDIR.
+// with the image's environment plus env, in distroless's WORKDIR (which
+// the runtime enters before it drops to user, as runc does: an arbitrary
+// UID keeps a working directory it cannot read).
 func containerCmd(root, user string, env []string, args ...string) *exec.Cmd {
 	uid, gid, _ := strings.Cut(user, ":")
 	unshare := append([]string{"--mount", "--mount-proc=/proc", "--root=" + root, "--wd=/home/nonroot",
 		"--setgid", gid, "--setuid", uid, "--"}, args...)
 	cmd := exec.Command("unshare", unshare...)
 	// The image's environment (distroless sets PATH and SSL_CERT_FILE) and
-	// what the runtime adds (HOME from /etc/passwd, HOSTNAME).
+	// what the runtime adds (HOME, HOSTNAME).
 	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "HOME=/home/nonroot", "HOSTNAME=postern-container"}, env...)
+		"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "HOME=" + runtimeHome(root, uid), "HOSTNAME=postern-container"}, env...)
 	return cmd
+}
+
+// runtimeHome is the HOME a container runtime sets for uid: its home in
+// the image's /etc/passwd, "/" when the image has no entry for it (docker
+// and CRI-O both do so; OpenShift's arbitrary UIDs have none).
+func runtimeHome(root, uid string) string {
+	b, _ := os.ReadFile(filepath.Join(root, "etc", "passwd"))
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Split(line, ":"); len(f) >= 6 && f[2] == uid {
+			return f[5]
+		}
+	}
+	return "/"
 }
 
 // startContainer starts args in root (see containerCmd), stopped with
@@ -342,12 +357,23 @@ func withListen(t *testing.T, cmd []string, addr string) []string {
 	return nil
 }
 
+// publicFiles are the files in the server's volume that hold no secret
+// (the CA and server certificates, the SSH signer's public key): the
+// server writes them readable by all, behind the volume's mode.
+var publicFiles = map[string]bool{"ca.pem": true, "server.pem": true, "ssh-signer.pub": true}
+
+// arbitraryUID is a UID such as OpenShift's restricted policy picks from a
+// project's range to run an image as, whatever its USER says: in group 0,
+// with no entry in the image's /etc/passwd.
+const arbitraryUID = 1000870000
+
 // TestContainerImage runs the image's two targets as a container runtime
 // would, in root filesystems assembled like distroless/static:nonroot from
 // the Containerfile's own lines (the base images cannot be pulled here):
 // the server answers /healthz over TLS and the AWS SDK for Go v2 with the
 // credentials it created; the agent joins it with a join token from it;
-// each keeps its state in its VOLUME and writes nothing elsewhere.
+// each keeps its state in its VOLUME and writes nothing elsewhere. Each
+// runs as the image's USER and as an arbitrary UID in group 0 (OpenShift).
 func TestContainerImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the image's binary")
@@ -360,13 +386,28 @@ func TestContainerImage(t *testing.T) {
 	}
 	cf := parseContainerfile(t, filepath.Join(repoRoot(t), "packaging", "Containerfile"))
 	out := buildContainerStage(t, cf)
-	server, agent := cf.stage(t, "server"), cf.stage(t, "agent")
-	for _, s := range []*stage{server, agent} {
+	for _, s := range []*stage{cf.stage(t, "server"), cf.stage(t, "agent")} {
 		if got, want := s.last("USER"), fmt.Sprintf("%d:%d", nonrootID, nonrootID); got != want {
 			t.Fatalf("Containerfile: USER %q, want %q (distroless's nonroot, which owns the volumes)", got, want)
 		}
 	}
-	user := server.last("USER")
+	for _, c := range []struct{ name, user string }{
+		{"USER", cf.stage(t, "server").last("USER")},
+		{"arbitrary_uid_gid_0", fmt.Sprintf("%d:0", arbitraryUID)},
+	} {
+		t.Run(c.name, func(t *testing.T) { runImage(t, cf, out, c.user) })
+	}
+}
+
+// runImage runs the server and the agent (assembled from the build
+// stage's output out) as user (UID:GID), as TestContainerImage tells.
+func runImage(t *testing.T, cf *containerfile, out, user string) {
+	server, agent := cf.stage(t, "server"), cf.stage(t, "agent")
+	uidStr, _, _ := strings.Cut(user, ":")
+	uid, err := strconv.Atoi(uidStr)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The server, as `docker run IMAGE --listen 127.0.0.1:0`.
 	serverRoot, serverVolumes := imageRoot(t, cf, "server", out)
@@ -454,7 +495,7 @@ func TestContainerImage(t *testing.T) {
 	// The agent, as `docker run -e POSTERN_JOIN_TOKEN=… IMAGE`.
 	agentRoot, agentVolumes := imageRoot(t, cf, "agent", out)
 	agentBefore := snapshot(t, agentRoot)
-	ag := startContainer(t, agentRoot, agent.last("USER"), []string{"POSTERN_JOIN_TOKEN=" + tok.JoinToken},
+	ag := startContainer(t, agentRoot, user, []string{"POSTERN_JOIN_TOKEN=" + tok.JoinToken},
 		append(agent.jsonList(t, "ENTRYPOINT"), agent.jsonList(t, "CMD")...)...)
 	logs := func() string { return "server:\n" + srv.output() + "agent:\n" + ag.output() }
 	waitUntil(t, 60*time.Second, "the agent's endpoint to be create-complete", logs, func() (bool, string) {
@@ -479,15 +520,15 @@ func TestContainerImage(t *testing.T) {
 		}
 		return agents.EndpointAgents[0].State == "connected", agents.EndpointAgents[0].State
 	}
-	if ok, state := agentState(); !ok {
-		t.Fatalf("the agent's state: %s", state)
-	}
+	// Joined is not yet connected: the agent dials again with the identity
+	// it saved (create-complete comes with the join).
+	waitUntil(t, 60*time.Second, "the agent to connect", logs, agentState)
 	ag.stop(t)
 	waitUntil(t, 60*time.Second, "the agent to be disconnected", logs, func() (bool, string) {
 		ok, state := agentState()
 		return !ok, state
 	})
-	ag = startContainer(t, agentRoot, agent.last("USER"), nil,
+	ag = startContainer(t, agentRoot, user, nil,
 		append(agent.jsonList(t, "ENTRYPOINT"), agent.jsonList(t, "CMD")...)...)
 	waitUntil(t, 60*time.Second, "the restarted agent to connect", logs, agentState)
 	ag.stop(t)
@@ -504,6 +545,11 @@ func TestContainerImage(t *testing.T) {
 		{"agent", agentRoot, agentVolumes, agentBefore, ""},
 	} {
 		after := snapshot(t, c.root)
+		for _, v := range c.volumes {
+			if st, ok := after[v]; !ok || !st.mode.IsDir() || st.mode.Perm()&0o007 != 0 {
+				t.Errorf("%s: volume %s is %v, want a directory others cannot enter", c.name, v, st.mode)
+			}
+		}
 		if outside := changedOutside(c.before, after, c.volumes); len(outside) > 0 {
 			t.Errorf("%s: written outside its volumes %v: %v", c.name, c.volumes, outside)
 		}
@@ -518,8 +564,15 @@ func TestContainerImage(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if sys := info.Sys().(*syscall.Stat_t); sys.Uid != nonrootID {
-					t.Errorf("%s: %s (%v) owned by uid %d, want %d", c.name, p, st.mode, sys.Uid, nonrootID)
+				sys := info.Sys().(*syscall.Stat_t)
+				if int(sys.Uid) != uid {
+					t.Errorf("%s: %s (%v) owned by uid %d, want %d", c.name, p, st.mode, sys.Uid, uid)
+				}
+				// The volume gives group 0 the owner's access (an arbitrary
+				// UID is in it): what the process writes there must keep
+				// that group, like others, away from its secrets.
+				if st.mode.Perm()&0o077 != 0 && !publicFiles[filepath.Base(p)] {
+					t.Errorf("%s: %s is %v: readable or writable by its group (%d) or others", c.name, p, st.mode, sys.Gid)
 				}
 			}
 		}
