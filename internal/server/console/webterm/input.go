@@ -2,6 +2,7 @@ package webterm
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sync"
 	"unsafe"
@@ -22,8 +23,9 @@ import (
 // overtakes the type-ahead the program has not read. Keystrokes the page
 // sent after a resize are written only once it is applied (and recorded),
 // so sshd and the recording see a resize before the keystrokes typed after
-// it, and the recording's order is the order they were handed to the SSH
-// channel.
+// it (keystrokes typed before a resize may be recorded on either side of
+// it). Keystrokes are recorded as they are handed to stdin, before the
+// write; a write that fails is marked in the recording after them.
 
 // maxPendingInput bounds the keystrokes the page sent that wait for stdin.
 // The backlog also fills, for a moment, when the page sends faster than
@@ -242,13 +244,39 @@ func (s *session) writeKeys(stdin io.Writer, recIn *recorder) {
 		if s.ctx.Err() != nil {
 			return
 		}
+		// Recorded before it is written, so that nothing reaches the shell
+		// unrecorded (a crash between the two loses no keystroke from the
+		// recording); a write that fails is marked after it.
 		recIn.input(next)
-		_, err := stdin.Write(next)
+		n, err := stdin.Write(next)
 		if err != nil {
+			recIn.inputFailed(n, len(next), err)
 			in.mu.Lock()
 			in.failed, in.keys, in.keyBytes = true, nil, 0
 			in.mu.Unlock()
 			return
 		}
 	}
+}
+
+// inputFailed marks, in a recording of input, that the keystrokes recorded
+// last did not all reach the shell: their stdin write failed after n of
+// their bytes, and what the page sends after them is dropped, unrecorded.
+// Without it a failed write would read as typed into the shell. A marker
+// ("m"), not a rewrite, because the input was recorded before its write. A
+// nil recorder records nothing; neither does a finished one (a write that
+// fails because the session's end closed the connection comes after it).
+func (r *recorder) inputFailed(n, of int, err error) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pendI) > 0 {
+		// The end of an incomplete character, held back: it belongs to the
+		// keystrokes the marker is about.
+		r.writeEvent("i", string(r.pendI))
+		r.pendI = nil
+	}
+	r.writeEvent("m", fmt.Sprintf("Postern: input not delivered: the instance's stdin failed (%v); %d of the last %d bytes of input recorded did not reach it, and input after them is dropped, not recorded", err, of-n, of))
 }

@@ -15,6 +15,11 @@ const REASONS = {
   disconnected: 'The connection to the server was lost.',
 };
 
+/** The most bytes of keystrokes in one WebSocket message: well under the
+ * server's limit of 64 KiB per message (a larger one ends the session),
+ * and a small part of its 1 MiB backlog of keystrokes. */
+const MAX_INPUT = 16 << 10;
+
 export function wsURL(path) {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
 }
@@ -84,11 +89,20 @@ export function renderTerminal(view, instanceId, q) {
       h('div.alert-actions', reconnectBtn)));
   };
 
-  t.term.onData((d) => send(enc.encode(d)));
+  // Keystrokes go out in messages of at most MAX_INPUT bytes, in order: a
+  // paste is one onData call, and one message over the server's limit
+  // (64 KiB) would end the session. The server writes the messages to the
+  // shell's stdin one after another, as one stream of bytes (its recording
+  // holds back an incomplete character until the next message), so a split
+  // within a character does no harm.
+  const sendInput = (b) => {
+    for (let i = 0; i < b.length; i += MAX_INPUT) send(b.subarray(i, i + MAX_INPUT));
+  };
+  t.term.onData((d) => sendInput(enc.encode(d)));
   t.term.onBinary((d) => {
     const b = new Uint8Array(d.length);
     for (let i = 0; i < d.length; i++) b[i] = d.charCodeAt(i) & 0xff;
-    send(b);
+    sendInput(b);
   });
   t.term.onResize(({ cols, rows }) => send({ type: 'resize', cols, rows }));
 
