@@ -188,6 +188,10 @@ func TestPostgresMigrationsMatchSQLite(t *testing.T) {
 	liteCols := rows(lite.reader, `SELECT m.name, p.name FROM sqlite_schema m, pragma_table_info(m.name) p
 		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'`)
 	pgCols := rows(pg.s.reader, `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()`)
+	// The one deliberate difference: PostgreSQL's 0033 keeps
+	// open_tunnels.opened_at (nullable, unwritten) for replicas of an older
+	// version still running during a rolling upgrade; SQLite's drops it.
+	pgCols = slices.DeleteFunc(pgCols, func(c string) bool { return c == "open_tunnels.opened_at" })
 	if !slices.Equal(liteCols, pgCols) {
 		t.Errorf("columns differ:\n sqlite only: %v\n postgres only: %v", minus(liteCols, pgCols), minus(pgCols, liteCols))
 	}

@@ -159,7 +159,7 @@ func newQueries(d dialect) *queries {
 		getSession:            r("SELECT " + sessionCols + " FROM sessions WHERE access_key_id = ?"),
 		deleteExpiredSessions: r("DELETE FROM sessions WHERE expiration < ?"),
 
-		journalOpen: r("INSERT INTO open_tunnels (tunnel_id, carrier, open_event_id, opened_at) VALUES (?, ?, ?, ?) " +
+		journalOpen: r("INSERT INTO open_tunnels (tunnel_id, carrier, open_event_id) VALUES (?, ?, ?) " +
 			d.onConflictIgnore([]string{"tunnel_id"})),
 		journalClose:   r("DELETE FROM open_tunnels WHERE tunnel_id = ?"),
 		recoveredClose: r("SELECT 1 FROM events WHERE event_id = ?"),

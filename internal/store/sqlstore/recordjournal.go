@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,18 @@ import (
 // When the journal cannot take a record (its commits fail, the file
 // cannot be written, too many records wait, the Store is closing),
 // AppendEventsUnsynced commits the record itself, as before, and its
-// caller hears of a failure.
+// caller hears of a failure. So the next open must commit exactly the
+// records the journal took: a write that fails part-way is cut off, and
+// when the cut fails too, the frames of that write that reached the file
+// still do not count, for the next open commits an append's frames only
+// when its last frame is whole (the frame format, below); until the cut
+// works, appends commit themselves (a later frame behind a torn one would
+// not be found). Why not a header holding the good length: one more
+// write per append, for a case that needs two I/O failures in a row.
+//
+// The open syncs the file's directory once the file exists, before any
+// record is taken: without it, a power loss could take away a file
+// created by this run, with the answered records in it.
 
 // recordJournalSuffix names the journal beside the database file.
 const recordJournalSuffix = "-records"
@@ -74,6 +86,7 @@ type recordJournal struct {
 	committed uint64        // of those, committed
 	size      int64         // the file's length
 	failing   bool          // the last commit failed: appends commit themselves
+	torn      bool          // past size, the file holds a failed write's part, which a cut failed to remove
 	closed    bool
 	progress  chan struct{} // closed (and replaced) when committed grows or the committer stops
 
@@ -100,6 +113,9 @@ type recordJournal struct {
 	committing atomic.Bool
 	// sync puts the file on the disk (f.Sync; tests count the calls).
 	sync func() error
+	// write and truncate are f.Write and f.Truncate (tests make them fail).
+	write    func([]byte) (int, error)
+	truncate func(int64) error
 }
 
 // openRecordJournal commits the records a previous process left in the
@@ -107,6 +123,15 @@ type recordJournal struct {
 // can leave) with s's durable writer, empties the file and starts the
 // committer.
 func openRecordJournal(ctx context.Context, s *Store, path string) (*recordJournal, error) {
+	return openRecordJournalWith(ctx, s, path, syncFile)
+}
+
+// openRecordJournalWith is openRecordJournal with the directory's sync
+// (syncFile; tests inject a failing or counting one). When the directory
+// cannot be synced it returns no journal and no error: the Store commits
+// each record in its caller, as without a journal, rather than answer
+// from a file that a power loss could take away.
+func openRecordJournalWith(ctx context.Context, s *Store, path string, syncDir func(string) error) (*recordJournal, error) {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("record journal: %w", err)
@@ -137,9 +162,19 @@ func openRecordJournal(ctx context.Context, s *Store, path string) (*recordJourn
 	if err != nil {
 		return nil, fmt.Errorf("record journal: %w", err)
 	}
+	// At every open, not only when the file is new: one left by a run
+	// that did not sync its directory (before s15) may not be on the disk
+	// either. One sync per start.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		s.log.Warn("sqlstore: record journal: cannot sync its directory; read-only calls' records commit before their answers", "dir", filepath.Dir(path), "err", err)
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("record journal: %w", err)
+		}
+		return nil, nil
+	}
 	j := &recordJournal{f: f, log: s.log, progress: make(chan struct{}), wake: make(chan struct{}, 1),
 		hurry: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		retry: 100 * time.Millisecond, gatherWait: recordGatherWait, sync: f.Sync}
+		retry: 100 * time.Millisecond, gatherWait: recordGatherWait, sync: f.Sync, write: f.Write, truncate: f.Truncate}
 	j.lateSync = time.AfterFunc(time.Hour, j.syncWhileLate)
 	j.lateSync.Stop()
 	go j.run(s)
@@ -154,22 +189,37 @@ func (j *recordJournal) append(evs []store.Event) bool {
 	if j.closed || j.failing || len(j.pending)+len(evs) > maxJournalPending {
 		return false
 	}
+	if j.torn {
+		// A failed write's part would hide these frames from the next
+		// open: cut it off first.
+		if err := j.truncate(j.size); err != nil {
+			return false
+		}
+		j.torn = false
+	}
 	buf := j.buf[:0]
 	for i := range evs {
-		buf = appendFrame(buf, &evs[i])
+		buf = appendFrameOf(buf, &evs[i], i < len(evs)-1)
 	}
 	j.buf = buf
-	n, err := j.f.Write(buf)
-	if err != nil {
+	n, err := j.write(buf)
+	if err != nil && n < len(buf) {
 		// A part written is a torn frame, which would hide the frames
-		// after it from the next open: cut it off. Until the file is
-		// emptied, appends commit themselves.
-		if n > 0 && j.f.Truncate(j.size) != nil {
-			j.failing = true
+		// after it from the next open: cut it off. When the cut fails,
+		// the whole frames of the part still do not count (the last
+		// frame of the append is torn), and appends commit themselves
+		// until a cut works.
+		if n > 0 {
+			if terr := j.truncate(j.size); terr != nil {
+				j.torn = true
+				j.log.Warn("sqlstore: record journal: cutting off a failed write", "err", terr)
+			}
 		}
 		j.log.Warn("sqlstore: record journal: write failed; committing records directly", "err", err)
 		return false
 	}
+	// (An error with every byte written: the frames are whole, so the
+	// next open would commit them; the journal takes them.)
 	j.size += int64(n)
 	j.pending = append(j.pending, evs...)
 	j.written += uint64(len(evs))
@@ -244,12 +294,12 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 		}
 		locked = false
 		if len(j.pending) == 0 {
-			if j.size > 0 {
-				if err := j.f.Truncate(0); err != nil {
+			if j.size > 0 || j.torn {
+				if err := j.truncate(0); err != nil {
 					j.log.Warn("sqlstore: record journal: emptying the file", "err", err)
 				} else {
 					j.size = 0
-					j.failing = false
+					j.failing, j.torn = false, false
 				}
 			}
 			j.mu.Unlock()
@@ -393,11 +443,25 @@ func (j *recordJournal) close() error {
 
 // A frame: the payload's length (4 bytes, big-endian), the payload (the
 // event's text fields, each as a uvarint length and its bytes, then its
-// time in microseconds as a varint and read_only as one byte), and the
-// payload's CRC-32 (IEEE, 4 bytes).
+// time in microseconds as a varint and a flags byte), and the payload's
+// CRC-32 (IEEE, 4 bytes). The flags: read_only (1) and, since s15, "more"
+// (2): the next frame is of the same append. The reader commits an
+// append's frames only with its last (the one without "more"), so the
+// whole frames of a write that failed part-way do not count; a journal
+// written before s15 has no "more" flags, each frame counting alone.
 
-// appendFrame appends e's frame to buf.
-func appendFrame(buf []byte, e *store.Event) []byte {
+// Frame flags.
+const (
+	frameReadOnly = 1 << iota
+	frameMore
+)
+
+// appendFrame appends e's frame, the last of its append, to buf.
+func appendFrame(buf []byte, e *store.Event) []byte { return appendFrameOf(buf, e, false) }
+
+// appendFrameOf appends e's frame to buf; more: another frame of the same
+// append follows.
+func appendFrameOf(buf []byte, e *store.Event, more bool) []byte {
 	start := len(buf)
 	buf = binary.BigEndian.AppendUint32(buf, 0)
 	for _, f := range eventTexts(e) {
@@ -405,7 +469,11 @@ func appendFrame(buf []byte, e *store.Event) []byte {
 		buf = append(buf, *f...)
 	}
 	buf = binary.AppendVarint(buf, optMicros(e.EventTime))
-	buf = append(buf, byte(boolInt(e.ReadOnly)))
+	flags := byte(boolInt(e.ReadOnly))
+	if more {
+		flags |= frameMore
+	}
+	buf = append(buf, flags)
 	binary.BigEndian.PutUint32(buf[start:], uint32(len(buf)-start-4))
 	return binary.BigEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf[start+4:]))
 }
@@ -417,8 +485,10 @@ func eventTexts(e *store.Event) [11]*string {
 }
 
 // parseJournal reads the frames of data up to the first that is torn or
-// does not check; good is the length of data those frames take.
+// does not check, and returns the records of the appends whose last frame
+// it read; good is the length of data those appends take.
 func parseJournal(data []byte) (evs []store.Event, good int) {
+	whole := 0 // evs[:whole] are of appends read to their last frame
 	for rest := data; len(rest) >= 8; {
 		// Compared as uint64: a length near 4 GiB must not wrap an int
 		// on a 32-bit build and panic the open that replays the file.
@@ -430,31 +500,36 @@ func parseJournal(data []byte) (evs []store.Event, good int) {
 		if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rest[4+n:]) {
 			break
 		}
-		e, ok := parseFrame(payload)
+		e, more, ok := parseFrame(payload)
 		if !ok {
 			break
 		}
 		evs = append(evs, e)
 		rest = rest[8+n:]
-		good = len(data) - len(rest)
+		if !more {
+			whole, good = len(evs), len(data)-len(rest)
+		}
 	}
-	return evs, good
+	if whole == 0 {
+		return nil, good
+	}
+	return evs[:whole:whole], good
 }
 
-// parseFrame decodes a frame's payload.
-func parseFrame(p []byte) (store.Event, bool) {
-	var e store.Event
+// parseFrame decodes a frame's payload; more: the next frame is of the
+// same append.
+func parseFrame(p []byte) (e store.Event, more, ok bool) {
 	for _, f := range eventTexts(&e) {
 		l, k := binary.Uvarint(p)
 		if k <= 0 || l > uint64(len(p)-k) {
-			return e, false
+			return e, false, false
 		}
 		*f, p = string(p[k:k+int(l)]), p[k+int(l):]
 	}
 	us, k := binary.Varint(p)
-	if k <= 0 || len(p) != k+1 {
-		return e, false
+	if k <= 0 || len(p) != k+1 || p[k]&^(frameReadOnly|frameMore) != 0 {
+		return e, false, false
 	}
-	e.EventTime, e.ReadOnly = fromOptMicros(us), p[k] != 0
-	return e, true
+	e.EventTime, e.ReadOnly = fromOptMicros(us), p[k]&frameReadOnly != 0
+	return e, p[k]&frameMore != 0, true
 }

@@ -48,7 +48,7 @@ func (r *repo) journalEvent(ctx context.Context, q querier, e *store.Event) erro
 	}
 	switch {
 	case e.EventName == store.EventNameOpenTunnel && e.ErrorCode == "":
-		_, err := q.ExecContext(ctx, r.s.q.journalOpen, e.TunnelID, r.s.TunnelCarrier(), e.EventID, optMicros(e.EventTime))
+		_, err := q.ExecContext(ctx, r.s.q.journalOpen, e.TunnelID, r.s.TunnelCarrier(), e.EventID)
 		if err != nil {
 			return fmt.Errorf("journal the open of tunnel %s: %w", e.TunnelID, err)
 		}
