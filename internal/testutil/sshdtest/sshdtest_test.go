@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/internal/testutil/hostenv"
 	"github.com/postern/postern/internal/testutil/netns"
 	"github.com/postern/postern/internal/testutil/sshdtest"
 )
@@ -31,7 +32,13 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(proxyToEnv); addr != "" {
 		os.Exit(runProxy(addr))
 	}
-	os.Exit(m.Run())
+	// ssh runs the ProxyCommand with the user's shell, which warns on
+	// stderr about a locale the machine lacks (LC_ALL): the tests'
+	// environment is their own.
+	restore := hostenv.Isolate()
+	code := m.Run()
+	restore()
+	os.Exit(code)
 }
 
 func runProxy(addr string) int {

@@ -34,6 +34,7 @@ import (
 	"github.com/postern/postern/internal/server/identity"
 	"github.com/postern/postern/internal/server/inproc"
 	"github.com/postern/postern/internal/store"
+	"github.com/postern/postern/internal/testutil/hostenv"
 	"github.com/postern/postern/internal/testutil/sshdtest"
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
@@ -45,7 +46,14 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "authorized-keys" {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// The helper config the sshd's AuthorizedKeysCommandUser reads is
+	// written with the process's umask: a developer's 077 made it
+	// unreadable and every terminal test fail. The tests' environment is
+	// their own.
+	restore := hostenv.Isolate()
+	code := m.Run()
+	restore()
+	os.Exit(code)
 }
 
 const (
@@ -314,7 +322,13 @@ func (b *browser) expect(typ string) map[string]any {
 	b.t.Helper()
 	v := b.next()
 	if v == nil || v["type"] != typ {
-		b.t.Fatalf("got %v (WebSocket end: %v), want a %q message; output:\n%s", v, b.end, typ, b.out.String())
+		// b.end is the reader's to write until it closes msgs (next
+		// returned nil): read it only then.
+		end := "still open"
+		if v == nil {
+			end = fmt.Sprint(b.end)
+		}
+		b.t.Fatalf("got %v (WebSocket end: %v), want a %q message; output:\n%s", v, end, typ, b.out.String())
 	}
 	return v
 }

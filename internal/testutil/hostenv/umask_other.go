@@ -1,0 +1,6 @@
+//go:build !unix
+
+package hostenv
+
+// setUmask: no umask outside Unix.
+func setUmask() {}
