@@ -1,6 +1,8 @@
 package frontdoor
 
 import (
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -138,19 +140,141 @@ func (t *tunnel) stopReader() {
 	t.stopPoll()
 }
 
-// ping writes keepalive's pings, each sweep's in turn, until the front
-// door is done.
+// pingStall is how long one ping's write may go without returning before
+// the sweep's later pings go on without it (ping): a ping returns in
+// microseconds unless its client stopped reading.
+const pingStall = time.Second
+
+// pingPayload is every keepalive ping's payload.
+var pingPayload = []byte("postern")
+
+// ping writes keepalive's pings until the front door is done, each
+// sweep's in turn on a goroutine of the sweep's own (pingRun). A ping
+// that has not returned after a pingStall, or two (its client stopped
+// reading: the ping's write, or a data write before it that holds the
+// client's writer, waits up to wsframe.WriteTimeout, 60 s), is left to
+// that goroutine, and the sweep's later pings go on on a new one: one
+// stuck client delays the others' pings by a pingStall or two, not by
+// 60 s. The tunnel whose ping is left waiting is left out of the later
+// sweeps until that ping returns (stuckPings), so that a stuck client
+// holds one goroutine at most, not one per sweep; an idle tunnel holds
+// none.
 func (f *FrontDoor) ping(pings <-chan []*tunnel) {
+	stall := min(pingStall, f.cfg.PingInterval)
+	stuck := &stuckPings{ts: map[*tunnel]struct{}{}}
 	for {
 		select {
 		case <-f.done:
 			return
 		case ts := <-pings:
-			for _, t := range ts {
-				_ = t.wr.Ping([]byte("postern"))
+			f.pingSweep(ts, stall, stuck)
+		}
+	}
+}
+
+// pingSweep writes the pings of ts (pingRun) and returns when they are
+// written, when the front door is done, or when only a stuck ping is
+// left: it watches the sweep's progress every stall, and a ping that
+// made none for a whole stall is left to its goroutine while a new one
+// takes the pings after it.
+func (f *FrontDoor) pingSweep(ts []*tunnel, stall time.Duration, stuck *stuckPings) {
+	tick := time.NewTicker(stall)
+	defer tick.Stop()
+	for len(ts) > 0 {
+		r := &pingRun{ts: ts, done: make(chan struct{})}
+		go r.run(stuck)
+		last := int64(-1)
+	watch:
+		for {
+			select {
+			case <-f.done:
+				return
+			case <-r.done:
+				return
+			case <-tick.C:
+				i := r.pos.Load()
+				if i >= int64(len(ts)) {
+					continue // written: r.done is about to close
+				}
+				if i != last {
+					last = i
+					continue
+				}
+				// ts[i]'s ping made no progress for a whole stall. It is
+				// left out of later sweeps (stuck) before it is left to
+				// its goroutine, which takes it out when the ping returns
+				// (run); unless it returned meanwhile (the CAS fails).
+				stuck.add(ts[i])
+				if !r.pos.CompareAndSwap(i, -1) {
+					stuck.remove(ts[i])
+					continue
+				}
+				ts = ts[i+1:]
+				break watch
 			}
 		}
 	}
+}
+
+// pingRun writes a sweep's pings in turn on a goroutine of its own.
+type pingRun struct {
+	ts []*tunnel
+	// pos is the index in ts of the ping being written; -1 once the
+	// sweep went on without this run (pingSweep), which then stops after
+	// that ping.
+	pos  atomic.Int64
+	done chan struct{} // closed when the run has written its pings
+}
+
+// run writes r's pings, but for those of tunnels whose ping is stuck.
+func (r *pingRun) run(stuck *stuckPings) {
+	for {
+		i := r.pos.Load()
+		if i >= int64(len(r.ts)) {
+			close(r.done)
+			return
+		}
+		t := r.ts[i]
+		if !stuck.has(t) {
+			_ = t.wr.Ping(pingPayload)
+		}
+		if !r.pos.CompareAndSwap(i, i+1) {
+			// Left behind: later sweeps may ping t again.
+			stuck.remove(t)
+			return
+		}
+	}
+}
+
+// stuckPings is the set of tunnels whose ping a sweep left waiting.
+type stuckPings struct {
+	n  atomic.Int32 // len(ts): the sweeps look at the set only when it is not empty
+	mu sync.Mutex
+	ts map[*tunnel]struct{}
+}
+
+func (s *stuckPings) add(t *tunnel) {
+	s.mu.Lock()
+	s.ts[t] = struct{}{}
+	s.n.Store(int32(len(s.ts)))
+	s.mu.Unlock()
+}
+
+func (s *stuckPings) remove(t *tunnel) {
+	s.mu.Lock()
+	delete(s.ts, t)
+	s.n.Store(int32(len(s.ts)))
+	s.mu.Unlock()
+}
+
+func (s *stuckPings) has(t *tunnel) bool {
+	if s.n.Load() == 0 {
+		return false
+	}
+	s.mu.Lock()
+	_, ok := s.ts[t]
+	s.mu.Unlock()
+	return ok
 }
 
 // clientLinger is how long clientToAgent, having read data frames (or at

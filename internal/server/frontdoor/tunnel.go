@@ -58,7 +58,7 @@ type tunnel struct {
 	message     string // reason text sent to the client
 	clientClose bool   // the client sent its close frame
 	targetEOF   bool   // the target half-closed
-	aside       bool   // finishAside left the close frame to a goroutine (closeLeft)
+	aside       bool   // an aborted end owes the client its close frame (closeLeft)
 	finished    chan struct{}
 
 	closeBy time.Time     // the read deadline for the client's answer to our close (mu)
@@ -483,9 +483,7 @@ func (f *FrontDoor) run(t *tunnel, openEventID string) {
 	t.logInfo("tunnel open", "principal", principal, "source", req.sourceIP, "endpoint", req.endpoint.EndpointID,
 		"agent", req.agentID, "target", net.JoinHostPort(req.addr.String(), strconv.Itoa(req.port)), "max_duration", req.duration)
 
-	maxTimer := time.AfterFunc(req.duration, func() {
-		t.finish(wsframe.ClosePolicyViolation, tunnelproto.CodeMaxDuration, tunnelproto.MaxDurationCloseReason(req.duration), true)
-	})
+	maxTimer := time.AfterFunc(req.duration, t.atMaxDuration)
 	agentDone := make(chan struct{})
 	go func() {
 		defer close(agentDone)
@@ -625,7 +623,7 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 		return
 	}
 	if abort {
-		t.closeAborted(code, message, t.closeGrace(false))
+		t.closeAborted(code, message, t.closeGrace())
 		return
 	}
 	if code == wsframe.CloseNormal {
@@ -634,12 +632,13 @@ func (t *tunnel) finish(code int, reason, message string, abort bool) {
 	_ = t.wr.Close(code, message)
 	// The client has CloseGrace to answer our close frame: a deadline,
 	// which a wait in the Poller does not see, so the reader leaves it.
-	t.closeGrace(false)
+	t.closeGrace()
 }
 
 // finishAside ends the tunnel as finish does with abort, for a caller
 // that ends many tunnels in turn (Terminate: TerminateTunnel, shutdown;
-// revocation): the close frame is written on a goroutine of its own,
+// revocation) or that must not wait on one client (the maximum
+// duration's timer, atMaxDuration): the close frame is written on a goroutine of its own,
 // which lives at most the close grace, because the write may wait on a
 // client that stopped reading (for its TCP window), and the tunnels after
 // this one must not wait with it. The outcome and the agent's side are
@@ -656,12 +655,27 @@ func (t *tunnel) finishAside(code int, reason, message string) {
 		t.wr.LimitBy(time.Now().Add(t.grace))
 		return
 	}
-	go t.closeAborted(code, message, t.closeGrace(true))
+	go t.closeAborted(code, message, t.closeGrace())
+}
+
+// atMaxDuration ends the tunnel at its maximum duration (run's timer) as
+// Terminate and revocation do (finishAside): the timer's goroutine is not
+// held by a client that stopped reading, and a tunnel already ending on
+// its own whose close frame waits on such a client is cut at the close
+// grace, so that the maximum duration bounds every tunnel's life to it
+// plus the grace. A client that reads gets close 1008 with the reason
+// (closeLeft, should the run end first).
+func (t *tunnel) atMaxDuration() {
+	t.finishAside(wsframe.ClosePolicyViolation, tunnelproto.CodeMaxDuration, tunnelproto.MaxDurationCloseReason(t.req.duration))
 }
 
 // decide records the tunnel's outcome unless one was decided already
 // (then it stops the reader of a tunnel ended without a close frame,
-// stopReader, and reports false). With abort it ends the agent's side.
+// stopReader, and reports false). With abort it ends the agent's side,
+// and the close frame is owed from the decision on (aside, in the same
+// critical section): the agent's side ended, the run may end and close
+// the connection before the deciding goroutine writes the frame, and
+// closeLeft then writes it first.
 func (t *tunnel) decide(code int, reason, message string, abort bool) bool {
 	t.mu.Lock()
 	if t.ended {
@@ -671,6 +685,7 @@ func (t *tunnel) decide(code int, reason, message string, abort bool) bool {
 	}
 	t.ended = true
 	t.code, t.reason, t.message = code, reason, message
+	t.aside = abort
 	t.mu.Unlock()
 	close(t.finished)
 	if abort {
@@ -688,15 +703,14 @@ func (t *tunnel) decide(code int, reason, message string, abort bool) bool {
 // frame (the reader's deadline, which a wait in the Poller does not see,
 // so the reader leaves it), no later than the writer's limit (a tunnel
 // ended while its close frame waited: finishAside), and returns that
-// deadline. aside: the close frame is left to a goroutine (finishAside).
-func (t *tunnel) closeGrace(aside bool) time.Time {
+// deadline.
+func (t *tunnel) closeGrace() time.Time {
 	by := time.Now().Add(t.grace)
 	if l := t.wr.Limit(); !l.IsZero() && l.Before(by) {
 		by = l
 	}
 	t.mu.Lock()
 	t.closeBy = by
-	t.aside = aside // with closeBy: closeLeft reads both
 	_ = t.conn.SetReadDeadline(by)
 	t.mu.Unlock()
 	t.stopPoll()
@@ -717,18 +731,23 @@ func (t *tunnel) closeAborted(code int, message string, by time.Time) {
 	_ = t.wr.CloseBy(code, message, by)
 }
 
-// closeLeft writes, before end closes the connection, the close frame
-// finishAside left to a goroutine of its own that has not written it yet
-// (a client that reads would otherwise see the connection end without
-// it): by the close grace at the latest, as that goroutine would. A
-// frame written already is not written again (ErrClosed).
+// closeLeft writes, before end closes the connection, the close frame an
+// aborted end owes (decide) that its goroutine has not written yet
+// (finishAside's, or one still between its decision and its write: a
+// client that reads would otherwise see the connection end without it):
+// by the close grace at the latest, as that goroutine would. A frame
+// written already is not written again (ErrClosed).
 func (t *tunnel) closeLeft() {
 	t.mu.Lock()
 	aside, code, message, by := t.aside, t.code, t.message, t.closeBy
 	t.mu.Unlock()
-	if aside {
-		t.closeAborted(code, message, by)
+	if !aside {
+		return
 	}
+	if by.IsZero() { // the deciding goroutine has not given the grace yet
+		by = time.Now().Add(t.grace)
+	}
+	t.closeAborted(code, message, by)
 }
 
 func (t *tunnel) isEnded() bool {
@@ -746,8 +765,9 @@ func (t *tunnel) isEnded() bool {
 // client that stopped reading waits for the write deadline
 // (wsframe.WriteTimeout, 60 s, longer than a ping interval), and the
 // sweep that ends silent clients must not wait with it (each reader's
-// read deadline did not). A sweep whose pings find it still busy with
-// the last ones leaves its own to the next.
+// read deadline did not); nor do the other clients' pings (ping goes on
+// without a stuck one). A sweep whose pings find it still busy with the
+// last ones leaves its own to the next.
 func (f *FrontDoor) keepalive() {
 	tick := time.NewTicker(f.cfg.PingInterval)
 	defer tick.Stop()
