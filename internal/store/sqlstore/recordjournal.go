@@ -294,12 +294,16 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 		}
 		locked = false
 		if len(j.pending) == 0 {
+			// Every record is committed: the commits work again, even
+			// when the emptying below fails (the next pass retries it).
+			// Left set, failing would keep the journal off for good: no
+			// append wakes this goroutine while it refuses them.
+			j.failing = false
 			if j.size > 0 || j.torn {
 				if err := j.truncate(0); err != nil {
 					j.log.Warn("sqlstore: record journal: emptying the file", "err", err)
 				} else {
-					j.size = 0
-					j.failing, j.torn = false, false
+					j.size, j.torn = 0, false
 				}
 			}
 			j.mu.Unlock()
