@@ -25,7 +25,8 @@ import (
 // so sshd and the recording see a resize before the keystrokes typed after
 // it (keystrokes typed before a resize may be recorded on either side of
 // it). Keystrokes are recorded as they are handed to stdin, before the
-// write; a write that fails is marked in the recording after them.
+// write; a write that fails is marked in the recording after them, and so
+// is one that has not returned when the recording finishes.
 
 // maxPendingInput bounds the keystrokes the page sent that wait for stdin.
 // The backlog also fills, for a moment, when the page sends faster than
@@ -249,7 +250,9 @@ func (s *session) writeKeys(stdin io.Writer, recIn *recorder) {
 		// recording); a write that fails is marked after it.
 		recIn.input(next)
 		n, err := stdin.Write(next)
-		if err != nil {
+		if err == nil {
+			recIn.inputWritten()
+		} else {
 			recIn.inputFailed(n, len(next), err)
 			in.mu.Lock()
 			in.failed, in.keys, in.keyBytes = true, nil, 0
@@ -265,13 +268,15 @@ func (s *session) writeKeys(stdin io.Writer, recIn *recorder) {
 // Without it a failed write would read as typed into the shell. A marker
 // ("m"), not a rewrite, because the input was recorded before its write. A
 // nil recorder records nothing; neither does a finished one (a write that
-// fails because the session's end closed the connection comes after it).
+// fails because the session's end closed the connection comes after it:
+// markInFlight marked it).
 func (r *recorder) inputFailed(n, of int, err error) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.inFlight = 0
 	if len(r.pendI) > 0 {
 		// The end of an incomplete character, held back: it belongs to the
 		// keystrokes the marker is about.
@@ -279,4 +284,30 @@ func (r *recorder) inputFailed(n, of int, err error) {
 		r.pendI = nil
 	}
 	r.writeEvent("m", fmt.Sprintf("Postern: input not delivered: the instance's stdin failed (%v); %d of the last %d bytes of input recorded did not reach it, and input after them is dropped, not recorded", err, of-n, of))
+}
+
+// inputWritten notes that the stdin write of the keystrokes recorded last
+// returned: they are no longer in flight.
+func (r *recorder) inputWritten() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.inFlight = 0
+	r.mu.Unlock()
+}
+
+// markInFlight marks, as the recording finishes (r.mu held, the held-back
+// input already written), keystrokes recorded whose stdin write has not
+// returned: a page that leaves while the instance does not read ends the
+// session with that write blocked, and it fails only once the SSH
+// connection closes, after the recording is finished (session.go), so
+// inputFailed would come too late and the keystrokes would read as typed
+// into the shell.
+func (r *recorder) markInFlight() {
+	if r.inFlight == 0 {
+		return
+	}
+	r.writeEvent("m", fmt.Sprintf("Postern: input may not have been delivered: the session ended while the last %d bytes of input recorded were still being written to the instance's stdin; some or all of them may not have reached it", r.inFlight))
+	r.inFlight = 0
 }

@@ -23,7 +23,8 @@ import (
 // the list shows (who, where, when). Both are 0600 in the recordings
 // directory. Events are written as the browser is sent them: "o" output,
 // "i" input (only with console.record_input), "r" resizes ("COLSxROWS"),
-// and one "m" marker when the size cap stops the recording.
+// and "m" markers: when the size cap stops the recording, and when input
+// recorded did not (or may not) reach the instance (input.go).
 
 // DefaultRecordingMaxMB is the size cap when the configuration sets none.
 const DefaultRecordingMaxMB = 100
@@ -87,6 +88,7 @@ type recorder struct {
 	done      bool
 	pendO     []byte // an incomplete UTF-8 sequence at the end of the last output
 	pendI     []byte
+	inFlight  int // bytes of the input recorded last whose stdin write has not returned
 	viewers   map[*viewer]struct{}
 	lastWrite time.Duration
 }
@@ -148,10 +150,17 @@ func (r *recorder) output(p []byte) {
 	}
 }
 
-// input records keystrokes.
+// input records keystrokes about to be written to stdin: they are in
+// flight until the write returns (inputWritten, inputFailed), and a
+// recording finished before then marks them (markInFlight).
 func (r *recorder) input(p []byte) {
 	if r != nil {
-		r.event("i", p, &r.pendI)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.eventLocked("i", p, &r.pendI)
+		if !r.done {
+			r.inFlight = len(p)
+		}
 	}
 }
 
@@ -169,6 +178,11 @@ func (r *recorder) resize(cols, rows int) {
 func (r *recorder) event(kind string, p []byte, pend *[]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.eventLocked(kind, p, pend)
+}
+
+// eventLocked is event with r.mu held.
+func (r *recorder) eventLocked(kind string, p []byte, pend *[]byte) {
 	data := append(*pend, p...)
 	cut := len(data)
 	for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
@@ -264,6 +278,7 @@ func (r *recorder) finish() {
 			r.writeEvent(p.kind, string(*p.pend))
 		}
 	}
+	r.markInFlight()
 	r.done = true
 	for v := range r.viewers {
 		close(v.ch)
