@@ -27,25 +27,33 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/postern/postern/internal/testutil/hostenv"
 	"github.com/postern/postern/internal/testutil/pgtest"
 )
 
 var binPath string
 
 func TestMain(m *testing.M) {
-	// A developer's own AWS settings must not leak into the tests.
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
-			os.Unsetenv(k)
-		}
-	}
+	// The tests' environment is their own, before postern is built: a
+	// developer's or CI host's AWS settings, proxies (the AWS CLI and
+	// botocore send even loopback calls through HTTPS_PROXY unless
+	// NO_PROXY names it), POSTERN_SSH, NODE_OPTIONS, locale, umask (a
+	// helper config the sshd's AuthorizedKeysCommandUser could not read)
+	// and ~/.aws must not change what the tests see.
+	restoreEnv := hostenv.Isolate()
 	dir, err := os.MkdirTemp("", "postern-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "postern")
+	// Static, as the release and internal/testutil/posternbin build it:
+	// the tests run the binary users run (Go's own resolver and user
+	// lookups), and the build shares the go build cache with posternbin's
+	// builds and `make vet` (also CGO_ENABLED=0) instead of compiling the
+	// dependency tree once more with cgo.
 	build := exec.Command("go", "build", "-o", binPath, "github.com/postern/postern/cmd/postern")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building postern:", err)
@@ -55,6 +63,7 @@ func TestMain(m *testing.M) {
 	// replica tests start.
 	code := pgtest.Run(m)
 	os.RemoveAll(dir)
+	restoreEnv()
 	os.Exit(code)
 }
 
