@@ -53,7 +53,8 @@ const qc15Ended = `!!document.querySelector('[data-testid="session-ended"]')`
 //     Before s15 the page sent a paste as one WebSocket message, and one
 //     over the server's 64 KiB limit ended the session.
 //   - "input dropped": pastes into a program that does not read its
-//     input, past the server's 1 MiB backlog, make the page show the
+//     input, past what the page holds for it (16 MiB once the server's
+//     acknowledgements stop; s15 QH), make the page show the
 //     input-dropped notice while the session stays connected; Dismiss
 //     removes the notice.
 func TestQC15ConsoleInput(t *testing.T) {
@@ -107,7 +108,9 @@ func TestQC15ConsoleInput(t *testing.T) {
 			until(`/(^|\n)SLEEPING/.test(`+termText+`)`))
 		// Pastes of 32 KiB (each under the server's message limit, with
 		// or without the page splitting them) until the notice shows,
-		// bounded at 64 MiB; the notice came after 2–6 MiB in s14's runs.
+		// bounded at 64 MiB; the notice came after 2–6 MiB in s14's runs
+		// (the server's backlog), after about 19 MiB with s15's flow
+		// control (the page's own bound).
 		const flood = `(async () => {
 			const ta = document.querySelector('.xterm-helper-textarea');
 			const text = ('k'.repeat(1023) + '\n').repeat(32);

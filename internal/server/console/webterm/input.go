@@ -27,6 +27,14 @@ import (
 // it). Keystrokes are recorded as they are handed to stdin, before the
 // write; a write that fails is marked in the recording after them, and so
 // is one that has not returned when the recording finishes.
+//
+// Flow control: a page that asks for it (inputAcks in its open message)
+// is told, every ackEvery bytes, how many bytes of keystrokes the server
+// has taken so far (written to stdin or dropped), and keeps at most a
+// window of them un-acknowledged, holding the rest of a large paste itself:
+// so a paste of many MiB into a program that reads it all arrives whole,
+// where the backlog alone would drop what does not fit. The backlog's bound
+// stays, for a page that ignores the acknowledgements (hostile or old).
 
 // maxPendingInput bounds the keystrokes the page sent that wait for stdin.
 // The backlog also fills, for a moment, when the page sends faster than
@@ -52,6 +60,21 @@ type inputDroppedMessage struct {
 	Message string `json:"message"`
 }
 
+// ackEvery is how many more bytes of keystrokes the server takes before
+// it tells the page again (inputTakenMessage): far less than the page's
+// window (512 KiB), so a page that waits for it never stalls, and far more
+// than typing sends, so typing causes no extra messages.
+const ackEvery = 64 << 10
+
+// inputTakenMessage tells a page that asked for it (openMessage.InputAcks)
+// how many bytes of keystrokes the server has taken so far: written to
+// stdin or dropped. The page counts what it sent; the difference is what
+// is still on its way, which it bounds.
+type inputTakenMessage struct {
+	Type  string `json:"type"` // input-taken
+	Bytes int64  `json:"bytes"`
+}
+
 // inputDropped is the notice the page shows.
 var inputDropped = inputDroppedMessage{Type: "input-dropped",
 	Message: "The instance is not reading input: keystrokes are dropped until it reads what was typed before."}
@@ -71,6 +94,9 @@ type termInput struct {
 	applied  uint64        // the number of the last size applied (by the pty request or a window-change)
 	keyWake  chan struct{} // cap 1: keys or applied changed
 	sizeWake chan struct{} // cap 1: a size to apply
+	taken    int64         // bytes of keystrokes written to stdin or dropped so far
+	acked    int64         // taken as last told to the page (sendAcks)
+	ackWake  chan struct{} // cap 1: taken grew by ackEvery or more since acked
 }
 
 // pendingKeys is one message of keystrokes from the page.
@@ -82,9 +108,19 @@ type pendingKeys struct {
 // wakes returns the wake channels, making them on first use; in.mu is held.
 func (in *termInput) wakes() (keys, sizes chan struct{}) {
 	if in.keyWake == nil {
-		in.keyWake, in.sizeWake = make(chan struct{}, 1), make(chan struct{}, 1)
+		in.keyWake, in.sizeWake, in.ackWake = make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)
 	}
 	return in.keyWake, in.sizeWake
+}
+
+// took counts n more bytes of keystrokes taken (written to stdin or
+// dropped), waking sendAcks when the page is due to be told; in.mu is
+// held and the wake channels are made.
+func (in *termInput) took(n int) {
+	in.taken += int64(n)
+	if in.taken-in.acked >= ackEvery {
+		signal(in.ackWake)
+	}
 }
 
 // signal wakes the goroutine waiting on ch, if it does not already have a
@@ -117,6 +153,7 @@ func (s *session) queue(ev termEvent) (tell bool) {
 		return false
 	}
 	if !in.running || in.failed || in.dropping {
+		in.took(len(ev.input))
 		return false
 	}
 	b := ev.input
@@ -127,6 +164,7 @@ func (s *session) queue(ev termEvent) (tell bool) {
 	}
 	if in.keyBytes+keyCost(b) > maxPendingInput {
 		in.dropping = true
+		in.took(len(b))
 		return true
 	}
 	in.keys = append(in.keys, pendingKeys{b: b, after: in.sizes})
@@ -178,8 +216,48 @@ func (s *session) relayEvents(stdin io.Writer, windowChange func(rows, cols int)
 		defer close(sized)
 		s.applySizes(windowChange, rec)
 	}()
+	acks := make(chan struct{})
+	if s.open.InputAcks {
+		go func() {
+			defer close(acks)
+			s.sendAcks(s.sendJSON)
+		}()
+	} else {
+		close(acks)
+	}
 	s.writeKeys(stdin, recIn)
 	<-sized
+	<-acks
+}
+
+// sendAcks tells the page, with send, how many bytes of keystrokes the
+// server has taken, each time ackEvery more were, until the session ends.
+// From its own goroutine: a page slow to read its messages holds up
+// neither stdin nor the page's reader. Coalesced: one message carries the
+// total, however many messages of keystrokes made it up.
+func (s *session) sendAcks(send func(v any) bool) {
+	in := &s.in
+	for {
+		in.mu.Lock()
+		in.wakes()
+		wake, n := in.ackWake, in.taken
+		due := n-in.acked >= ackEvery
+		if due {
+			in.acked = n
+		}
+		in.mu.Unlock()
+		if !due {
+			select {
+			case <-wake:
+				continue
+			case <-s.ctx.Done():
+				return
+			}
+		}
+		if !send(inputTakenMessage{Type: "input-taken", Bytes: n}) {
+			return
+		}
+	}
 }
 
 // applySizes applies the latest size the page sent, at once, until the
@@ -219,9 +297,12 @@ func (s *session) applySizes(windowChange func(rows, cols int) error, rec *recor
 // until the session ends or stdin fails.
 func (s *session) writeKeys(stdin io.Writer, recIn *recorder) {
 	in := &s.in
+	written := 0 // the bytes of the last write, not yet counted as taken
 	for {
 		in.mu.Lock()
 		keyWake, _ := in.wakes()
+		in.took(written)
+		written = 0
 		var next []byte
 		ok := len(in.keys) > 0 && in.keys[0].after <= in.applied
 		if ok {
@@ -252,9 +333,15 @@ func (s *session) writeKeys(stdin io.Writer, recIn *recorder) {
 		n, err := stdin.Write(next)
 		if err == nil {
 			recIn.inputWritten()
+			written = len(next)
 		} else {
 			recIn.inputFailed(n, len(next), err)
 			in.mu.Lock()
+			// What failed and what waited behind it are dropped: taken.
+			in.took(len(next))
+			for _, k := range in.keys {
+				in.took(len(k.b))
+			}
 			in.failed, in.keys, in.keyBytes = true, nil, 0
 			in.mu.Unlock()
 			return

@@ -63,6 +63,9 @@ type openMessage struct {
 	Port       int    `json:"port"`
 	Cols       int    `json:"cols"`
 	Rows       int    `json:"rows"`
+	// InputAcks asks for flow control of keystrokes: input-taken messages
+	// (input.go), which the page waits for before it sends more.
+	InputAcks bool `json:"inputAcks"`
 }
 
 // controlMessage is a text message from the browser after the first.

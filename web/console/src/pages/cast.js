@@ -16,3 +16,11 @@ export function parseCast(text) {
   }
   return { header, events };
 }
+
+/** The label of a marker ("m" event: a recording cut at its size cap,
+ * input that did not reach the instance) as the console shows it: as
+ * text, without control characters (C0, DEL, C1), so that a label can
+ * neither move the cursor nor change what else is shown. */
+export function markerLabel(label) {
+  return String(label).replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+}

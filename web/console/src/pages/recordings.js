@@ -4,7 +4,7 @@ import * as api from '../api.js';
 import { h, mount, table, button, pageHeader, errorBox, loading, mono, fmtTime, fmtBytes, fmtDuration, badge } from '../dom.js';
 import { createTerminal } from '../term.js';
 import { wsURL } from './terminal.js';
-import { parseCast } from './cast.js';
+import { parseCast, markerLabel } from './cast.js';
 import { shortArn } from './tunnels.js';
 
 let seenRecordings = false;
@@ -84,7 +84,8 @@ function renderPlayer(view, id) {
   const controls = h('div.player-controls');
   const box = h('div.term-box.fixed', { testid: 'terminal' });
   const err = h('div.term-banner');
-  mount(view, bar, err, controls, box);
+  const markers = h('ol.term-markers', { testid: 'recording-markers' });
+  mount(view, bar, err, controls, markers, box);
   const t = createTerminal(box, { readOnly: true, fit: false });
   let timer = 0;
   const cleanup = () => {
@@ -100,6 +101,11 @@ function renderPlayer(view, id) {
     const height = Number(header.height) || 24;
     t.term.resize(width, height);
     const total = events.length ? events[events.length - 1][0] : 0;
+    // Markers are not output: they are listed above the terminal, each
+    // with its time, whatever point is played.
+    for (const e of events) {
+      if (e[1] === 'm') markers.append(markerItem(fmtClock(e[0]), e[2]));
+    }
     let pos = 0; // index of the next event
     let clock = 0; // recording time shown
     let speed = 1;
@@ -176,6 +182,11 @@ function renderPlayer(view, id) {
   return cleanup;
 }
 
+/** One marker of a recording, as a line of the list above the terminal. */
+function markerItem(time, label) {
+  return h('li', { testid: 'recording-marker' }, h('span.mono.small', time), ' ', h('span', markerLabel(label)));
+}
+
 function fmtClock(s) {
   s = Math.max(0, s);
   const m = Math.floor(s / 60);
@@ -187,9 +198,10 @@ function renderLive(view, id) {
   const status = h('span');
   const banner = h('div.term-banner');
   const box = h('div.term-box.fixed', { testid: 'terminal' });
+  const markers = h('ol.term-markers', { testid: 'recording-markers' });
   mount(view,
     h('div.term-bar', h('a.back', { href: '#/recordings' }, '← Recordings'), h('strong.mono', `Live ${id}`), status, h('span.dim', 'read-only')),
-    banner, box);
+    banner, markers, box);
   const t = createTerminal(box, { readOnly: true, fit: false });
   const setState = (state, label, kind) => {
     box.dataset.state = state;
@@ -223,6 +235,7 @@ function renderLive(view, id) {
       try { m = JSON.parse(line); } catch { continue; }
       if (Array.isArray(m)) {
         if (m[1] === 'o') t.term.write(String(m[2]));
+        else if (m[1] === 'm') markers.append(markerItem(fmtClock(Number(m[0]) || 0), m[2]));
         else if (m[1] === 'r') {
           const r = /^(\d+)x(\d+)$/.exec(String(m[2]));
           if (r) t.term.resize(Number(r[1]), Number(r[2]));

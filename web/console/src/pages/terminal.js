@@ -20,6 +20,18 @@ const REASONS = {
  * and a small part of its 1 MiB backlog of keystrokes. */
 const MAX_INPUT = 16 << 10;
 
+/** Flow control of keystrokes: the server says (input-taken) how many bytes
+ * it has taken, every 64 KiB; the page keeps at most INPUT_WINDOW bytes
+ * sent and not yet taken (well under the server's 1 MiB backlog, so it
+ * never drops them) and holds the rest of a paste itself, up to
+ * INPUT_HOLD bytes; past that, keystrokes are dropped until what it holds
+ * is sent, and it says so. */
+const INPUT_WINDOW = 512 << 10;
+const INPUT_HOLD = 16 << 20;
+
+/** What the page says when it drops keystrokes, as the server does. */
+const INPUT_DROPPED = 'The instance is not reading input: keystrokes are dropped until it reads what was typed before.';
+
 export function wsURL(path) {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
 }
@@ -69,7 +81,9 @@ export function renderTerminal(view, instanceId, q) {
     mount(status, h(`span.badge.badge-${kind || 'neutral'}`, { testid: 'terminal-state', 'data-state': state }, label));
   };
   const send = (obj) => {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(typeof obj === 'string' || obj instanceof Uint8Array ? obj : JSON.stringify(obj));
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(typeof obj === 'string' || obj instanceof Uint8Array ? obj : JSON.stringify(obj));
+    return true;
   };
   const endBanner = (reason, message) => {
     if (ended) return;
@@ -95,8 +109,43 @@ export function renderTerminal(view, instanceId, q) {
   // shell's stdin one after another, as one stream of bytes (its recording
   // holds back an incomplete character until the next message), so a split
   // within a character does no harm.
+  //
+  // At most INPUT_WINDOW bytes are on their way (sent, not yet taken);
+  // the rest waits in held, in order, for input-taken. Resizes do not wait:
+  // they may overtake held type-ahead, as the server lets them overtake
+  // its own backlog.
+  let sentBytes = 0; // keystrokes sent on this connection
+  let takenBytes = 0; // of them, taken by the server (input-taken)
+  let held = []; // messages waiting for room, in order
+  let heldBytes = 0;
+  let dropping = false; // dropping keystrokes until held is sent
+  const showDropped = (message) => {
+    if (ended) return;
+    mount(banner, h('div.alert.alert-warn', { testid: 'input-dropped', role: 'status' },
+      h('div.alert-text', message),
+      h('div.alert-actions', button('Dismiss', () => clear(banner), { testid: 'input-dropped-dismiss' }))));
+  };
+  const flushInput = () => {
+    while (held.length && (sentBytes === takenBytes || sentBytes - takenBytes + held[0].length <= INPUT_WINDOW)) {
+      const b = held.shift();
+      heldBytes -= b.length;
+      if (send(b)) sentBytes += b.length;
+    }
+    if (!held.length) dropping = false;
+  };
   const sendInput = (b) => {
-    for (let i = 0; i < b.length; i += MAX_INPUT) send(b.subarray(i, i + MAX_INPUT));
+    if (dropping) return;
+    for (let i = 0; i < b.length; i += MAX_INPUT) {
+      const part = b.subarray(i, i + MAX_INPUT);
+      if (heldBytes + part.length > INPUT_HOLD) {
+        dropping = true;
+        showDropped(INPUT_DROPPED);
+        break;
+      }
+      held.push(part);
+      heldBytes += part.length;
+    }
+    flushInput();
   };
   t.term.onData((d) => sendInput(enc.encode(d)));
   t.term.onBinary((d) => {
@@ -167,11 +216,14 @@ export function renderTerminal(view, instanceId, q) {
         // The instance stopped reading its input and the server's backlog
         // is full: what is typed now is lost until it reads again. Sent
         // from its own goroutine, it can come after 'closed': the end's
-        // banner (with Reconnect) stays.
-        if (ended) return;
-        mount(banner, h('div.alert.alert-warn', { testid: 'input-dropped', role: 'status' },
-          h('div.alert-text', m.message),
-          h('div.alert-actions', button('Dismiss', () => clear(banner), { testid: 'input-dropped-dismiss' }))));
+        // banner (with Reconnect) stays (showDropped).
+        showDropped(m.message);
+        return;
+      case 'input-taken':
+        // How many bytes of keystrokes the server has written to the
+        // shell's stdin or dropped: room for what is held.
+        if (Number.isFinite(m.bytes) && m.bytes > takenBytes) takenBytes = Math.min(m.bytes, sentBytes);
+        flushInput();
         return;
       default:
     }
@@ -184,6 +236,11 @@ export function renderTerminal(view, instanceId, q) {
     disconnectBtn.disabled = false;
     clear(banner);
     clear(info);
+    sentBytes = 0;
+    takenBytes = 0;
+    held = [];
+    heldBytes = 0;
+    dropping = false;
     t.term.reset();
     setState('connecting', 'Connecting…', 'warn');
     const s = api.currentSession();
@@ -192,7 +249,7 @@ export function renderTerminal(view, instanceId, q) {
     sock.binaryType = 'arraybuffer';
     sock.onopen = () => {
       t.fit();
-      sock.send(JSON.stringify({ csrf: s ? s.csrfToken : '', instanceId, osUser, port, cols: t.term.cols, rows: t.term.rows }));
+      sock.send(JSON.stringify({ csrf: s ? s.csrfToken : '', instanceId, osUser, port, cols: t.term.cols, rows: t.term.rows, inputAcks: true }));
     };
     sock.onmessage = (ev) => {
       if (sock !== ws) return;
