@@ -61,7 +61,7 @@ is looked up as "--help". Flags go before "--" (or before USER); nothing after U
 	}
 	// Flags only before the first argument: after USER everything is data.
 	cmd.Flags().SetInterspersed(false)
-	cmd.Flags().StringVar(&configPath, "config", helper.DefaultConfigPath, "the helper's configuration (written by `postern instance init`)")
+	cmd.Flags().StringVar(&configPath, "config", helper.DefaultConfigPath, "the helper's configuration `FILE`, as postern instance init writes it")
 	cmd.Flags().BoolVar(&printConfig, "print-sshd-config", false, "print the sshd_config lines that run this helper")
 	cmd.Flags().StringVar(&runAs, "run-as", "nobody", "with --print-sshd-config: the user sshd runs the helper as")
 	return cmd

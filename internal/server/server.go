@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"crypto/ed25519"
@@ -312,6 +313,42 @@ type Server struct {
 	consoleLink string
 }
 
+// dataDirOwnerHint adds to a permission error on path, a file of the data
+// directory, who owns it (or, when it does not exist, the directory) when
+// that is not this process's user, and what to do. Why: the server writes
+// its files 0600, so a data directory stays with the UID that first wrote
+// it, and a container platform that runs the image as a new UID (another
+// OpenShift project, a changed runAsUser) or a host folder owned by root
+// otherwise meets a bare "permission denied".
+func dataDirOwnerHint(err error, path string) error {
+	if !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	fi, serr := os.Stat(path)
+	if errors.Is(serr, fs.ErrNotExist) {
+		path = filepath.Dir(path)
+		fi, serr = os.Stat(path)
+	}
+	st, ok := statOwner(fi, serr)
+	if !ok || st == os.Geteuid() {
+		return err
+	}
+	return fmt.Errorf("%w (%s belongs to uid %d and this server runs as uid %d: a data directory stays with the user that wrote it first; run the server as uid %d, or give the directory and its files to uid %d)",
+		err, path, st, os.Geteuid(), st, os.Geteuid())
+}
+
+// statOwner is the owner's uid of a file os.Stat described.
+func statOwner(fi fs.FileInfo, err error) (int, bool) {
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
 // New prepares the data directory and builds the handlers.
 func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, error) {
 	began := time.Now()
@@ -322,7 +359,7 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	keyPath := filepath.Join(cfg.DataDir, SecretKeyFile)
 	key, created, err := sealer.LoadOrCreateKeyFile(keyPath)
 	if err != nil {
-		return nil, err
+		return nil, dataDirOwnerHint(err, keyPath)
 	}
 	if created {
 		s.Created = append(s.Created, keyPath)
@@ -336,14 +373,16 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	if err := s.loadSigner(); err != nil {
 		return nil, err
 	}
+	// Whether the SQLite database is new is known only before the store is
+	// opened: opening it creates the file.
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	newDB := (cfg.Database == "" || cfg.Database == "sqlite") && !fileExists(dbPath)
 	st, err := OpenStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Database == "" || cfg.Database == "sqlite" {
-		if dbPath := filepath.Join(cfg.DataDir, DatabaseFile); !fileExists(dbPath) {
-			s.Created = append(s.Created, dbPath)
-		}
+	if newDB {
+		s.Created = append(s.Created, dbPath)
 	}
 	s.Store = st
 	if err := s.bootstrap(ctx); err != nil {
