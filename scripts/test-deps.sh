@@ -16,6 +16,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v scp >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)
+command -v pgrep >/dev/null || need+=(procps)
 # nss_wrapper gives a test's sshd users the host does not have (user names
 # that look like flags, for the instance helper's test).
 compgen -G '/usr/lib/*/libnss_wrapper.so' >/dev/null || need+=(libnss-wrapper)
