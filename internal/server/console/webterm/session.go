@@ -92,6 +92,11 @@ type (
 		Type      string `json:"type"` // connected
 		TunnelID  string `json:"tunnelId"`
 		Recording bool   `json:"recording"`
+		// InputAcks confirms that this server sends input-taken (the
+		// page asked, openMessage.InputAcks): a page waits for them only
+		// then, so that a server that does not know them (an older
+		// replica) never leaves it holding keystrokes for good.
+		InputAcks bool `json:"inputAcks,omitempty"`
 	}
 	errorMessage struct {
 		Type    string `json:"type"` // error
@@ -405,7 +410,7 @@ func (s *session) shell(sshc *ssh.Client, tc *tunnelConn, tg client.Target, tunn
 		return s.closeWith(tc, err)
 	}
 	s.startInput()
-	s.sendJSON(connectedMessage{Type: "connected", TunnelID: tunnelID, Recording: rec != nil})
+	s.sendJSON(connectedMessage{Type: "connected", TunnelID: tunnelID, Recording: rec != nil, InputAcks: s.open.InputAcks})
 
 	var pumps sync.WaitGroup
 	pump := func(r io.Reader) {

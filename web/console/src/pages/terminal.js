@@ -113,7 +113,13 @@ export function renderTerminal(view, instanceId, q) {
   // At most INPUT_WINDOW bytes are on their way (sent, not yet taken);
   // the rest waits in held, in order, for input-taken. Resizes do not wait:
   // they may overtake held type-ahead, as the server lets them overtake
-  // its own backlog.
+  // its own backlog. Only once the server's 'connected' confirms it sends
+  // input-taken (acks): before, the server drops keystrokes (no shell to
+  // type into), and a page that held them would type the tail of a paste
+  // made during the host-key prompt into the shell once it runs; and a
+  // server that does not send input-taken (an older replica) would leave
+  // every keystroke past the first INPUT_WINDOW held for good.
+  let acks = false; // the server confirmed it sends input-taken
   let sentBytes = 0; // keystrokes sent on this connection
   let takenBytes = 0; // of them, taken by the server (input-taken)
   let held = []; // messages waiting for room, in order
@@ -126,7 +132,7 @@ export function renderTerminal(view, instanceId, q) {
       h('div.alert-actions', button('Dismiss', () => clear(banner), { testid: 'input-dropped-dismiss' }))));
   };
   const flushInput = () => {
-    while (held.length && (sentBytes === takenBytes || sentBytes - takenBytes + held[0].length <= INPUT_WINDOW)) {
+    while (held.length && (!acks || sentBytes === takenBytes || sentBytes - takenBytes + held[0].length <= INPUT_WINDOW)) {
       const b = held.shift();
       heldBytes -= b.length;
       if (send(b)) sentBytes += b.length;
@@ -196,6 +202,7 @@ export function renderTerminal(view, instanceId, q) {
             }, { kind: 'danger', testid: 'hostkey-reset' }))));
         return;
       case 'connected':
+        acks = m.inputAcks === true;
         setState('connected', 'Connected', 'ok');
         clear(banner);
         if (m.recording) info.append(h('span.badge.badge-bad', { testid: 'recording' }, '● recording'));
@@ -236,6 +243,7 @@ export function renderTerminal(view, instanceId, q) {
     disconnectBtn.disabled = false;
     clear(banner);
     clear(info);
+    acks = false;
     sentBytes = 0;
     takenBytes = 0;
     held = [];

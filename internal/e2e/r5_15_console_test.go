@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/postern/postern/internal/testutil/browser"
+)
+
+// TestR515PasteBeforeConnected pastes 768 KiB into the console's terminal
+// in Chromium while it shows the host-key prompt (a real sshd, its first
+// connection), before any shell runs: the server drops keystrokes that
+// come before the shell, so none of the paste may reach the shell once the
+// person trusts the key. Each line of the paste counts itself in a shell
+// variable; a command typed after connecting prints the count.
+//
+// Before s15 R5 the page's flow control (s15 QH) applied from the
+// WebSocket's open: it sent the paste's first 512 KiB (which the server
+// dropped) and held the rest until the server's first input-taken, which
+// comes once the shell runs: the paste's tail, cut mid-line, was typed
+// into the shell (about 21,000 lines of it ran). Now the page holds
+// keystrokes only once the server's connected message confirms it sends
+// input-taken.
+func TestR515PasteBeforeConnected(t *testing.T) {
+	e := startConsoleEnv(t)
+	e.run(t, "open the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(browser.TestID("signin-form")))
+	e.signIn(t, "alice", consolePassword)
+	e.signedInAs(t, "alice")
+	e.run(t, "the host-key prompt", 60*time.Second,
+		chromedp.Navigate(e.srv.url+"/console/#/instances"),
+		chromedp.WaitVisible(browser.TestID("row-"+e.instance)),
+		chromedp.Navigate(e.srv.url+"/console/#/connect/"+e.instance+"?user="+e.osUser+"&port="+strconv.Itoa(e.sshd.Port)),
+		chromedp.WaitVisible(browser.TestID("hostkey-trust")))
+	// 65,536 lines of 12 bytes: 768 KiB, more than the page's window
+	// (512 KiB), each line a complete command if it ever reached a shell.
+	const paste = `(() => {
+		const dt = new DataTransfer();
+		dt.setData('text/plain', 'L=$((L+1))\n'.repeat(65536));
+		document.querySelector('.xterm-helper-textarea').dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));
+		return true;
+	})()`
+	e.run(t, "paste during the prompt", 30*time.Second, chromedp.Evaluate[chromedp.Void](paste))
+	e.run(t, "trust the host key", 60*time.Second,
+		chromedp.Click(browser.TestID("hostkey-trust")),
+		until(`document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
+	leaks := regexp.MustCompile(`LEAKS=(\d+)`)
+	e.run(t, "count what reached the shell", 180*time.Second,
+		typeInTerminal(`echo LE""AKS=$((L+0))`+"\r"),
+		until(`/LEAKS=\d+/.test(`+termText+`) || `+qc15Ended))
+	text := evalIn[string](t, e, termText)
+	m := leaks.FindStringSubmatch(text)
+	if m == nil {
+		e.b.Screenshot("r5-15-paste-before-connected")
+		t.Fatalf("no count shown (the session ended?); the terminal shows:\n%s", text)
+	}
+	if m[1] != "0" {
+		e.b.Screenshot("r5-15-paste-before-connected")
+		t.Fatalf("%s lines of a paste made before the shell ran were typed into it, want none", m[1])
+	}
+	if state := evalIn[string](t, e, `document.querySelector('[data-testid="terminal"]').dataset.state`); state != "connected" {
+		t.Errorf("terminal state %q, want connected", state)
+	}
+}
