@@ -192,57 +192,95 @@ func (f *FrontDoor) pingSweep(ts []*tunnel, stall time.Duration, stuck *stuckPin
 			case <-r.done:
 				return
 			case <-tick.C:
-				i := r.pos.Load()
-				if i >= int64(len(ts)) {
-					continue // written: r.done is about to close
+				if next, left := r.leaveIfStuck(&last, stuck); left {
+					ts = ts[next:]
+					break watch
 				}
-				if i != last {
-					last = i
-					continue
-				}
-				// ts[i]'s ping made no progress for a whole stall. It is
-				// left out of later sweeps (stuck) before it is left to
-				// its goroutine, which takes it out when the ping returns
-				// (run); unless it returned meanwhile (the CAS fails).
-				stuck.add(ts[i])
-				if !r.pos.CompareAndSwap(i, -1) {
-					stuck.remove(ts[i])
-					continue
-				}
-				ts = ts[i+1:]
-				break watch
 			}
 		}
 	}
 }
 
+// leaveIfStuck is pingSweep's look at r's progress, every stall: if the
+// ping being written made none since the last look (last), it is left
+// to r's goroutine (left) and next is the index in r.ts of the first
+// ping a new run takes.
+func (r *pingRun) leaveIfStuck(last *int64, stuck *stuckPings) (next int, left bool) {
+	p := r.pos.Load()
+	if p >= 2*int64(len(r.ts)) {
+		return 0, false // written: r.done is about to close
+	}
+	if p != *last {
+		*last = p
+		return 0, false
+	}
+	if p%2 == 0 {
+		// Between pings, or skipping a stuck one: the run is off the CPU,
+		// not waiting on a client. Left here, it could skip a healthy
+		// tunnel marked by the add below, or take out an earlier sweep's
+		// mark while that ping still waits.
+		return 0, false
+	}
+	// ts[k]'s ping made no progress for a whole stall. It is left out of
+	// later sweeps (stuck) before it is left to its goroutine, which
+	// takes it out when the ping returns (run); unless it returned
+	// meanwhile (the CAS fails). Either way the mark taken out is this
+	// add's: the run looked ts[k] up before its write and found none.
+	k := p / 2
+	stuck.add(r.ts[k])
+	if !r.pos.CompareAndSwap(p, -1) {
+		stuck.remove(r.ts[k])
+		return 0, false
+	}
+	return int(k) + 1, true
+}
+
 // pingRun writes a sweep's pings in turn on a goroutine of its own.
 type pingRun struct {
 	ts []*tunnel
-	// pos is the index in ts of the ping being written; -1 once the
-	// sweep went on without this run (pingSweep), which then stops after
-	// that ping.
+	// pos is 2k between the pings (or skipping ts[k]'s) and 2k+1 while
+	// ts[k]'s ping is written: the sweep leaves only a run inside a
+	// write (leaveIfStuck). -1 once the sweep went on without this run
+	// (pingSweep), which then stops after that ping.
 	pos  atomic.Int64
 	done chan struct{} // closed when the run has written its pings
+	// paused, set by tests only, is called where run may be descheduled
+	// between two steps: before (checked false) and after (true) it looks
+	// ts[k] up in the stuck set.
+	paused func(k int64, checked bool)
 }
 
 // run writes r's pings, but for those of tunnels whose ping is stuck.
 func (r *pingRun) run(stuck *stuckPings) {
 	for {
-		i := r.pos.Load()
-		if i >= int64(len(r.ts)) {
+		p := r.pos.Load() // even: only run moves it from there
+		k := p / 2
+		if k >= int64(len(r.ts)) {
 			close(r.done)
 			return
 		}
-		t := r.ts[i]
-		if !stuck.has(t) {
-			_ = t.wr.Ping(pingPayload)
+		t := r.ts[k]
+		r.pause(k, false)
+		skip := stuck.has(t)
+		r.pause(k, true)
+		if skip {
+			r.pos.Store(p + 2)
+			continue
 		}
-		if !r.pos.CompareAndSwap(i, i+1) {
+		r.pos.Store(p + 1)
+		_ = t.wr.Ping(pingPayload)
+		if !r.pos.CompareAndSwap(p+1, p+2) {
 			// Left behind: later sweeps may ping t again.
 			stuck.remove(t)
 			return
 		}
+	}
+}
+
+// pause calls the test's paused hook, if any.
+func (r *pingRun) pause(k int64, checked bool) {
+	if r.paused != nil {
+		r.paused(k, checked)
 	}
 }
 
