@@ -17,18 +17,21 @@ import (
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
-// messageSignal is a slog.Handler that closes ch when a record with the
-// message msg is logged (a readiness signal from inside an agent).
-type messageSignal struct {
-	msg  string
+// messageSignal is a slog.Handler that closes a channel when a record
+// with its message is logged, the first time (readiness signals from
+// inside an agent).
+type messageSignal map[string]*signalOnce
+
+// signalOnce is a channel closed once.
+type signalOnce struct {
 	ch   chan struct{}
-	once *sync.Once
+	once sync.Once
 }
 
 func (h messageSignal) Enabled(context.Context, slog.Level) bool { return true }
 func (h messageSignal) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		h.once.Do(func() { close(h.ch) })
+	if s := h[r.Message]; s != nil {
+		s.once.Do(func() { close(s.ch) })
 	}
 	return nil
 }
@@ -58,6 +61,15 @@ func qaCloseDetails(t *testing.T, e *tunneltest.Env) (reason string, bytesIn int
 // at once for the embedded agent, which has no stream of its own).
 func qaTarget(t *testing.T, e *tunneltest.Env, remote bool) (target client.Target, ln net.Listener, agentClosed chan struct{}) {
 	t.Helper()
+	target, ln, _, agentClosed = qaTargetSignals(t, e, remote)
+	return target, ln, agentClosed
+}
+
+// qaTargetSignals is qaTarget, with agentOpened too: closed once a
+// remote agent's dial of the target succeeded and its answer was written
+// (its "tunnel open" log), nil for the embedded agent.
+func qaTargetSignals(t *testing.T, e *tunneltest.Env, remote bool) (target client.Target, ln net.Listener, agentOpened, agentClosed chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,13 +79,14 @@ func qaTarget(t *testing.T, e *tunneltest.Env, remote bool) (target client.Targe
 	agentClosed = make(chan struct{})
 	if !remote {
 		close(agentClosed)
-		return e.Local(port), ln, agentClosed
+		return e.Local(port), ln, nil, agentClosed
 	}
+	agentOpened = make(chan struct{})
 	_, _, ep, _ := e.Network("127.0.0.0/16", "127.0.0.0/24")
-	log := slog.New(messageSignal{msg: "tunnel closed", ch: agentClosed, once: new(sync.Once)})
+	log := slog.New(messageSignal{"tunnel open": {ch: agentOpened}, "tunnel closed": {ch: agentClosed}})
 	a := e.StartAgent(ep, agent.Config{AllowLoopback: true, Logger: log})
 	e.WaitConnected(a.ID.AgentID, 10*time.Second)
-	return client.Target{EndpointID: ep, DNSName: e.DNSName(), PrivateIP: "127.0.0.1", RemotePort: port}, ln, agentClosed
+	return client.Target{EndpointID: ep, DNSName: e.DNSName(), PrivateIP: "127.0.0.1", RemotePort: port}, ln, agentOpened, agentClosed
 }
 
 // A target that resets while the client uploads ends the tunnel as
@@ -136,13 +149,23 @@ func TestQAEndBeforeAResetIsTheRecordedReason(t *testing.T) {
 // qaHeldTunnel opens a tunnel through e to a qaTarget (see qaTarget for
 // remote) while the test holds the server's reader of the agent's stream
 // until a send to the agent failed (bounded by tunneltest.EventBound; the
-// hooks are restored at the test's end), and sends one byte through, so
-// that the dial, which overlaps the 101, is done. It returns the tunnel,
-// the target's side of it, qaTarget's agentClosed, and a channel closed
-// once a send to the agent failed.
+// hooks are restored at the test's end), and waits until the agent's
+// dial of the target, which overlaps the 101, is done. It returns the
+// tunnel, the target's side of it, qaTarget's agentClosed, and a channel
+// closed once a send to the agent failed.
+//
+// Why no byte goes through to a remote agent first (the embedded agent
+// gets one, and its arrival says the dial is done): the agent must close
+// its stream with none of the server's bytes unread, so that the
+// client's next frame resets it (linkmux; an unread byte makes the
+// closed stream drain the client's bytes instead, and no send ever
+// fails). The agent's link reader writes a byte to the target a moment
+// before it marks the byte read, and a target that reset in between
+// (under load) left it unread: the test failed about 1 run in 25 at load
+// 9 (s15 R6). The agent's "tunnel open" log says its dial is done.
 func qaHeldTunnel(t *testing.T, e *tunneltest.Env, remote bool) (tun *client.Tunnel, c *net.TCPConn, agentClosed, failed chan struct{}) {
 	t.Helper()
-	target, ln, agentClosed := qaTarget(t, e, remote)
+	target, ln, agentOpened, agentClosed := qaTargetSignals(t, e, remote)
 	sendFailed := make(chan struct{})
 	var once sync.Once
 	restore := frontdoor.SetQATestHooks(func() {
@@ -165,6 +188,14 @@ func qaHeldTunnel(t *testing.T, e *tunneltest.Env, remote bool) (tun *client.Tun
 	}
 	t.Cleanup(func() { tun.Close() })
 	c = <-accepted
+	if remote {
+		select {
+		case <-agentOpened:
+		case <-time.After(tunneltest.EventBound):
+			t.Fatal("the agent did not answer its dial")
+		}
+		return tun, c, agentClosed, sendFailed
+	}
 	if _, err := tun.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
