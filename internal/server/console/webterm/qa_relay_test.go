@@ -1,14 +1,11 @@
 package webterm
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/postern/postern/internal/server/config"
 )
 
 // qaShell is the shell's side of relayEvents: it notes each keystroke
@@ -101,15 +98,8 @@ func TestQARelayInputOrder(t *testing.T) {
 			[]string{"size 1x1", "type a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
 			id := fmt.Sprintf("tnl-%017x", i+1)
-			rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			s := &session{t: term, ctx: ctx, cancel: cancel}
+			term, rec, s := recordedSession(t, id)
 			pty := ""
 			for _, step := range tc.steps {
 				if p := s.qaStep(t, step); p != "" {
@@ -129,7 +119,7 @@ func TestQARelayInputOrder(t *testing.T) {
 				s.relayEvents(f, f.windowChange, rec, rec)
 			}()
 			qaWithin(t, f.complete, "end mark at the shell")
-			cancel()
+			s.cancel()
 			qaWithin(t, done, "end of the relay after the session's end")
 			rec.finish()
 			if strings.Join(f.got, "|") != strings.Join(tc.want, "|") {

@@ -1,16 +1,12 @@
 package webterm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/postern/postern/internal/server/config"
 )
 
 // qc15Stdin is a stdin that takes its writes as told: results[i] is how
@@ -81,15 +77,8 @@ func TestQC15RecordingMarksFailedInput(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
 			id := fmt.Sprintf("tnl-%020x", 0xc15)
-			rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			s := &session{t: term, ctx: ctx, cancel: cancel}
+			term, rec, s := recordedSession(t, id)
 			s.startInput()
 			for _, m := range tc.sent {
 				s.queue(termEvent{input: []byte(m)})
@@ -101,7 +90,7 @@ func TestQC15RecordingMarksFailedInput(t *testing.T) {
 				s.relayEvents(f, func(int, int) error { return nil }, rec, rec)
 			}()
 			qaWithin(t, f.failed, "failed stdin write")
-			cancel()
+			s.cancel()
 			qaWithin(t, done, "end of the relay after the session's end")
 			rec.finish()
 

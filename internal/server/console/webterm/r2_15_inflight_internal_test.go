@@ -1,16 +1,12 @@
 package webterm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/postern/postern/internal/server/config"
 )
 
 // r2Stdin is a stdin whose writes take everything, except the write
@@ -61,15 +57,8 @@ func TestR215RecordingMarksInputInFlightAtEnd(t *testing.T) {
 		{"the write fails before the end", []string{"ls\r", "hello"}, 2, true, []string{"i ls\r", "i hello", "m 5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
 			id := fmt.Sprintf("tnl-%020x", 0x215)
-			rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			s := &session{t: term, ctx: ctx, cancel: cancel}
+			term, rec, s := recordedSession(t, id)
 			s.startInput()
 			f := &r2Stdin{block: tc.block, entered: make(chan struct{}), release: make(chan struct{})}
 			done := make(chan struct{})
@@ -85,14 +74,14 @@ func TestR215RecordingMarksInputInFlightAtEnd(t *testing.T) {
 				// The write fails (the channel closed) and is marked; the
 				// session's end follows.
 				close(f.release)
-				cancel()
+				s.cancel()
 				qaWithin(t, done, "end of the relay after the session's end")
 				rec.finish()
 			} else {
 				// The session's order when the page leaves: its context
 				// ends, the recording is finished, then the SSH connection
 				// closes and the blocked write fails.
-				cancel()
+				s.cancel()
 				rec.finish()
 				close(f.release)
 				qaWithin(t, done, "end of the relay after the session's end")

@@ -2,17 +2,13 @@ package webterm
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 	"unicode/utf8"
-
-	"github.com/postern/postern/internal/server/config"
 )
 
 // r2Sink is a stdin that keeps what it is written and says when it holds
@@ -59,15 +55,8 @@ func TestR215PasteSplitWithinCharacters(t *testing.T) {
 			if utf8.RuneStart(paste[maxInput]) {
 				t.Fatalf("the first boundary does not cut a character: the case tests nothing")
 			}
-			term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
 			id := fmt.Sprintf("tnl-%020x", 0x2158)
-			rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			s := &session{t: term, ctx: ctx, cancel: cancel}
+			term, rec, s := recordedSession(t, id)
 			s.startInput()
 			f := &r2Sink{want: len(paste), full: make(chan struct{})}
 			done := make(chan struct{})
@@ -79,7 +68,7 @@ func TestR215PasteSplitWithinCharacters(t *testing.T) {
 				s.queue(termEvent{input: bytes.Clone(paste[i:min(i+maxInput, len(paste))])})
 			}
 			qaWithin(t, f.full, "the whole paste at stdin")
-			cancel()
+			s.cancel()
 			qaWithin(t, done, "end of the relay")
 			rec.finish()
 

@@ -10,11 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/postern/postern/internal/server/config"
 )
 
 // r5Events is more than the 256-event queue held before s14: a relay that
@@ -59,15 +56,8 @@ func (f *r5Shell) windowChange(rows, cols int) error {
 // order (sizes not applied yet coalesce, the last is applied); the relay
 // ends with the session.
 func TestR5RelayAfterStdinFails(t *testing.T) {
-	term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
 	const id = "tnl-000000000000000f5"
-	rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s := &session{t: term, ctx: ctx, cancel: cancel}
+	term, rec, s := recordedSession(t, id)
 	s.startInput()
 	f := &r5Shell{last: make(chan struct{}), wrote: make(chan struct{})}
 	done := make(chan struct{})
@@ -102,7 +92,7 @@ func TestR5RelayAfterStdinFails(t *testing.T) {
 	// size can be applied before the first keystroke's write begins, and
 	// the session's end would then drop it (R1: 9 runs in 200 wrote 0).
 	qaWithin(t, f.wrote, "write of the first keystroke")
-	cancel()
+	s.cancel()
 	qaWithin(t, done, "end of the relay after the session's end")
 	rec.finish()
 

@@ -1,6 +1,7 @@
 package webterm
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -172,4 +173,19 @@ func TestCloseReason(t *testing.T) {
 			t.Errorf("closeReason(%v) = %s, want %s", tt.err, got, tt.want)
 		}
 	}
+}
+
+// recordedSession is a session of a new test terminal that records
+// sessions and input, with its recording started under id; the session's
+// context ends with the test.
+func recordedSession(t *testing.T, id string) (*Terminal, *recorder, *session) {
+	t.Helper()
+	term := newTestTerminal(t, config.Console{RecordSessions: true, RecordInput: true})
+	rec, err := term.startRecording(recordingMeta{TunnelID: id, Start: time.Now()}, 80, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return term, rec, &session{t: term, ctx: ctx, cancel: cancel}
 }
