@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postern/postern/internal/testutil/refused"
 )
 
 // hostileMarker is set in the environment of a test binary that RunHostile
@@ -15,21 +17,22 @@ import (
 const hostileMarker = "HOSTENV_HOSTILE_CHILD"
 
 // hostileFiles are dotfiles a developer or a CI host may have, each
-// pointing somewhere no test should go.
+// pointing somewhere no test should go (DEADADDR: HostileEnv's refused
+// address).
 var hostileFiles = map[string]string{
 	".aws/config": `[default]
 region = xx-hostile-1
 output = text
-endpoint_url = https://127.0.0.1:9
+endpoint_url = https://DEADADDR
 ca_bundle = /nonexistent/hostenv/ca.pem
 cli_pager = /bin/false
 [profile hostile]
 region = xx-hostile-2
-endpoint_url = https://127.0.0.1:9
+endpoint_url = https://DEADADDR
 credential_process = /bin/false hostenv
 [profile postern]
 region = xx-hostile-3
-endpoint_url = https://127.0.0.1:9
+endpoint_url = https://DEADADDR
 `,
 	".aws/credentials": `[default]
 aws_access_key_id = AKIAHOSTENVDEFAULT00
@@ -40,7 +43,7 @@ aws_secret_access_key = hostenvhostenvhostenvhostenvhostenv00000
 `,
 	".postern/login/postern.json": `{"AccessKeyId":"AKIAHOSTENV`,
 	".config/postern/config.yaml": "hostile: [\n",
-	".npmrc":                      "registry=http://127.0.0.1:9/\noffline=true\n",
+	".npmrc":                      "registry=http://DEADADDR/\noffline=true\n",
 }
 
 // HostileEnv returns the test's environment with what a hostile host adds:
@@ -52,8 +55,13 @@ aws_secret_access_key = hostenvhostenvhostenvhostenvhostenv00000
 // and PATH led by a python3 that only fails.
 func HostileEnv(t testing.TB, dir string) []string {
 	t.Helper()
+	// Where the hostile settings point: a loopback port this test holds
+	// bound and never listens on, so a connection there is refused (not
+	// a fixed port another service on the host might answer).
+	dead := refused.Addr(t)
 	home := filepath.Join(dir, "hostile-home")
 	for name, text := range hostileFiles {
+		text = strings.ReplaceAll(text, "DEADADDR", dead)
 		p := filepath.Join(home, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			t.Fatal(err)
@@ -94,13 +102,13 @@ func HostileEnv(t testing.TB, dir string) []string {
 		"AWS_SESSION_TOKEN=hostenv-token",
 		"AWS_CONFIG_FILE="+filepath.Join(home, ".aws", "config"),
 		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, ".aws", "credentials"),
-		"AWS_ENDPOINT_URL=https://127.0.0.1:9", "AWS_ENDPOINT_URL_STS=https://127.0.0.1:9",
+		"AWS_ENDPOINT_URL=https://"+dead, "AWS_ENDPOINT_URL_STS=https://"+dead,
 		"AWS_CA_BUNDLE=/nonexistent/hostenv/env-ca.pem",
 		"AWS_DEFAULT_OUTPUT=text", "AWS_PAGER=/bin/false", "AWS_USE_FIPS_ENDPOINT=true",
 		"AWS_USE_DUALSTACK_ENDPOINT=true", "AWS_MAX_ATTEMPTS=1", "AWS_CLI_AUTO_PROMPT=on",
-		"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9",
-		"http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9",
-		"ALL_PROXY=socks5://127.0.0.1:9", "NO_PROXY=", "no_proxy=",
+		"HTTP_PROXY=http://"+dead, "HTTPS_PROXY=http://"+dead,
+		"http_proxy=http://"+dead, "https_proxy=http://"+dead,
+		"ALL_PROXY=socks5://"+dead, "NO_PROXY=", "no_proxy=",
 		"SSH_AUTH_SOCK=/nonexistent/hostenv/agent.sock",
 		"POSTERN_SSH=/bin/false", "POSTERN_JOIN_TOKEN=hostenv-join-token", "POSTERN_ALLOW_AWS=true",
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "xdg-config"), "XDG_STATE_HOME="+filepath.Join(dir, "xdg-state"),
