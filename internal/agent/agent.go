@@ -296,7 +296,12 @@ func (a *Agent) checkFeatures() {
 	a.features = []string{tunnelproto.FeatureProxyV2}
 	if err := a.cfg.CheckPreserve(); err != nil {
 		a.preserveProblem = err.Error()
-		a.log.Warn("this agent cannot preserve client IP addresses; endpoints with PreserveClientIp refuse tunnels through it", "problem", err)
+		// At Info, not Warn: most endpoints do not preserve client
+		// addresses, and the agent is not told whether its endpoint does.
+		// Where preservation is asked for, the server says what this
+		// host lacks: the endpoint's StateMessage,
+		// describe-endpoint-agents, and the refusal its clients see.
+		a.log.Info("this agent cannot preserve client IP addresses; endpoints with PreserveClientIp refuse tunnels through it", "problem", err)
 		return
 	}
 	a.features = append(a.features, tunnelproto.FeaturePreserveClientIP)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,7 +47,7 @@ func serverCommand(env *Env) *cobra.Command {
 		opts.LogLevel, opts.LogLevelGiven = lv, cmd.Flags().Changed("log-level")
 		opts.Version = Version
 		if err := server.Run(ctx, opts, env.Stdout, logger); err != nil {
-			return &exitError{code: ExitOther, msg: "postern server: " + err.Error()}
+			return commandFailed(ExitOther, "server", err)
 		}
 		return nil
 	})
@@ -64,7 +65,7 @@ func migrateCommand(env *Env) *cobra.Command {
 	cmd := actionCommand("migrate", "Create or bring up to date the store's schema, then exit (servers also migrate on start)", func(ctx context.Context) error {
 		logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		if err := server.Migrate(ctx, opts, logger); err != nil {
-			return &exitError{code: ExitOther, msg: "postern migrate: " + err.Error()}
+			return commandFailed(ExitOther, "migrate", err)
 		}
 		fmt.Fprintln(env.Stdout, "The store's schema is up to date.")
 		return nil
@@ -73,6 +74,44 @@ func migrateCommand(env *Env) *cobra.Command {
 	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "config file (default DATA_DIR/postern.yaml when present)")
 	cmd.Flags().StringVar(&opts.Database, "database", "", "sqlite (default) or a postgres:// URL")
 	return cmd
+}
+
+// commandFailed is the failure of a server-side command as the user reads
+// it: "postern COMMAND: " and the error's message without the package name
+// the server and agent packages begin their errors with (trimPackage).
+// Why: those packages prefix their errors with their name, as Go packages
+// do, for their callers and logs; on the terminal the command already
+// says what failed, and the two prefixes read "postern server: server:
+// open database: …" (s16).
+func commandFailed(code int, command string, err error) error {
+	return &exitError{code: code, msg: "postern " + command + ": " + trimPackage(err.Error())}
+}
+
+// ownPackagePrefixes are the prefixes commandFailed drops: the packages
+// the server-side commands run (server.Run, server.Migrate, package
+// agent).
+var ownPackagePrefixes = []string{"server: ", "agent: "}
+
+// trimPackage returns msg without its leading package name (one of
+// ownPackagePrefixes).
+func trimPackage(msg string) string {
+	for _, p := range ownPackagePrefixes {
+		if rest, ok := strings.CutPrefix(msg, p); ok {
+			return rest
+		}
+	}
+	return msg
+}
+
+// joinFailed is err, the failure of a join, with the join named once:
+// agent.Join's own errors begin "agent: join SERVER: …", its refusals do
+// not name the join.
+func joinFailed(err error) error {
+	msg := trimPackage(err.Error())
+	if strings.HasPrefix(msg, "join ") {
+		return err
+	}
+	return errors.New("join: " + msg)
 }
 
 // defaultAgentStateDir is where an agent keeps its identity.
@@ -107,7 +146,7 @@ func endpointAgentCommand(env *Env) *cobra.Command {
 		// take each other's link in turns.
 		unlock, err := agent.LockStateDir(cfg.StateDir)
 		if err != nil {
-			return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+			return commandFailed(ExitConfig, "endpoint-agent", agent.StateDirOwnerHint(err, cfg.StateDir))
 		}
 		defer unlock()
 		id, joined, err := agent.LoadOrJoin(ctx, token, cfg)
@@ -115,18 +154,18 @@ func endpointAgentCommand(env *Env) *cobra.Command {
 		case errors.Is(err, agent.ErrNoIdentity):
 			return usageErr("this agent has not joined an endpoint yet: pass --join-token (from `postern ec2 create-endpoint-join-token`)")
 		case errors.Is(err, agent.ErrOtherEndpoint):
-			return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+			return commandFailed(ExitConfig, "endpoint-agent", err)
 		case err != nil && joined:
-			return &exitError{code: ExitOther, msg: "postern endpoint-agent: join: " + err.Error()}
+			return commandFailed(ExitOther, "endpoint-agent", joinFailed(err))
 		case err != nil:
-			return &exitError{code: ExitConfig, msg: "postern endpoint-agent: " + err.Error()}
+			return commandFailed(ExitConfig, "endpoint-agent", err)
 		case joined:
 			fmt.Fprintf(env.Stderr, "Joined endpoint %s as %s; identity saved in %s\n", id.EndpointID, id.AgentID, cfg.StateDir)
 		case token != "":
 			cfg.Logger.Info("already joined this endpoint; the join token was not used", "agent", id.AgentID, "endpoint", id.EndpointID)
 		}
 		if err := agent.New(id, cfg).Run(ctx); err != nil {
-			return &exitError{code: ExitOther, msg: "postern endpoint-agent: " + err.Error()}
+			return commandFailed(ExitOther, "endpoint-agent", err)
 		}
 		return nil
 	})

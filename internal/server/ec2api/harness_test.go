@@ -74,7 +74,19 @@ type exchange struct {
 	body   string
 }
 
-// recorder is an http.RoundTripper that keeps every response body.
+// recorder is an http.RoundTripper that keeps every response body (when
+// keep is set), and hands net/http request bodies without io.WriterTo.
+//
+// Why the latter: the SDK's request body (smithy-go's closer) answers
+// io.EOF from WriteTo once the SDK has closed it, which it does as soon as
+// the response's headers are in; net/http reads the body once more after
+// its Content-Length bytes, through WriteTo when there is one, and took
+// that EOF for a write error and closed the connection under the response
+// being read ("use of closed network connection": the in-process bench
+// hit it, see benchClient and sdkreq.BodyWithoutWriteTo, which Postern's
+// own clients add). With keep set the recorder sends a copy of the body,
+// which never closes early; without it, every client of the harness, not
+// only those that add the SDK option, must be safe too.
 type recorder struct {
 	next http.RoundTripper
 	mu   sync.Mutex // guards log
@@ -94,6 +106,9 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		if form, err := url.ParseQuery(string(raw)); err == nil {
 			action = form.Get("Action")
 		}
+	}
+	if _, wt := req.Body.(io.WriterTo); wt && !r.keep {
+		req.Body = struct{ io.ReadCloser }{req.Body}
 	}
 	resp, err := r.next.RoundTrip(req)
 	if err != nil || !r.keep {
