@@ -31,6 +31,11 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 command -v openssl >/dev/null || need+=(openssl)
 /usr/bin/python3 -c 'import awscrt.auth, awscrt.io, awscrt.websocket' 2>/dev/null || need+=(python3-awscrt)
 /usr/bin/python3 -c 'import botocore.session' 2>/dev/null || need+=(python3-botocore)
+# Debian's AWS CLI v2 (bookworm: 2.9.19, with its own copy of botocore;
+# it uses python3-awscrt), at /usr/bin/aws, where the AWS CLI tests look
+# first: another `aws` on PATH (pyenv's v1, AWS's installer) does not do.
+# 20 packages, 11 MB to fetch, 100 MB installed.
+[ -x /usr/bin/aws ] || need+=(awscli)
 # Debian's Chromium, headless, for the console's browser tests
 # (internal/testutil/browser drives it over the DevTools protocol).
 command -v chromium >/dev/null || need+=(chromium)

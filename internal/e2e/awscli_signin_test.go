@@ -13,21 +13,16 @@ import (
 	"github.com/postern/postern/internal/server/totp"
 )
 
-// TestAWSCLISignInOperations drives the real AWS CLI (when installed)
-// through the console-password and virtual-MFA operations: its parsers
-// accept Postern's answers, and its create-virtual-mfa-device
+// TestAWSCLISignInOperations drives the real AWS CLI (Debian's, see
+// findAWSCLI) through the console-password and virtual-MFA operations: its
+// parsers accept Postern's answers, and its create-virtual-mfa-device
 // customization writes the seed and the QR code it decodes from them.
 func TestAWSCLISignInOperations(t *testing.T) {
-	awsBin, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the AWS CLI is not installed on this machine")
-	}
-	if out, err := exec.Command(awsBin, "--version").CombinedOutput(); err != nil {
-		t.Skipf("the AWS CLI does not run here: %v %s", err, out)
-	}
+	aws := findAWSCLI(t)
 	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
+	endpoint := aws.endpointArgs(t, srv.url)
 	run := func(args ...string) (string, string, int) {
-		cmd := exec.Command(awsBin, args...)
+		cmd := exec.Command(aws.bin, append(append([]string{}, endpoint...), args...)...)
 		cmd.Env = append(cleanEnv(), srv.env()...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e

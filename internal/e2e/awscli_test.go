@@ -9,21 +9,19 @@ import (
 	"testing"
 )
 
-// TestAWSCLI drives the real AWS CLI (when it is installed) against a
+// TestAWSCLI drives the real AWS CLI (Debian's, see findAWSCLI) against a
 // server with nothing but the three environment variables: the CLI reads
-// endpoint_url and ca_bundle from the config file the server wrote.
+// endpoint_url and ca_bundle from the config file the server wrote (a CLI
+// older than endpoint_url in a profile gets --endpoint-url). Every call
+// the installed version's model has runs; the ones it lacks skip by name.
 func TestAWSCLI(t *testing.T) {
-	awsBin, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the AWS CLI is not installed on this machine")
-	}
-	if out, err := exec.Command(awsBin, "--version").CombinedOutput(); err != nil {
-		t.Skipf("the AWS CLI does not run here: %v %s", err, out)
-	}
+	aws := findAWSCLI(t)
 	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
-	run := func(args ...string) (string, string, int) {
-		cmd := exec.Command(awsBin, args...)
-		cmd.Env = append(cleanEnv(), srv.env()...)
+	endpoint := aws.endpointArgs(t, srv.url)
+	run := func(extraEnv []string, args ...string) (string, string, int) {
+		t.Helper()
+		cmd := exec.Command(aws.bin, append(append([]string{}, endpoint...), args...)...)
+		cmd.Env = append(append(cleanEnv(), srv.env()...), extraEnv...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
@@ -35,7 +33,7 @@ func TestAWSCLI(t *testing.T) {
 		}
 		return o.String(), e.String(), code
 	}
-	out, errOut, code := run("sts", "get-caller-identity")
+	out, errOut, code := run(nil, "sts", "get-caller-identity")
 	if code != 0 {
 		t.Fatalf("aws sts get-caller-identity: exit %d\n%s", code, errOut)
 	}
@@ -43,15 +41,45 @@ func TestAWSCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &ident); err != nil || !strings.HasSuffix(ident.Arn, ":user/admin") {
 		t.Fatalf("identity %q: %v", out, err)
 	}
-	if _, errOut, code = run("iam", "create-user", "--user-name", "cli-user"); code != 0 {
+	if _, errOut, code = run(nil, "iam", "create-user", "--user-name", "cli-user"); code != 0 {
 		t.Fatalf("aws iam create-user: exit %d\n%s", code, errOut)
 	}
-	out, errOut, code = run("iam", "list-users")
+	out, errOut, code = run(nil, "iam", "list-users")
 	if code != 0 || !strings.Contains(out, `"UserName": "cli-user"`) {
 		t.Fatalf("aws iam list-users: exit %d\n%s%s", code, out, errOut)
 	}
-	_, errOut, code = run("iam", "get-user", "--user-name", "nobody")
-	if code == 0 || !strings.Contains(errOut, "NoSuchEntity") {
-		t.Fatalf("aws iam get-user nobody: exit %d\n%s", code, errOut)
+
+	// Calls the CLI parses, and errors it must print with the code AWS
+	// gives: the key the environment gives overrides the profile's.
+	akid := iniSection(t, filepath.Join(srv.dataDir, "credentials"), "postern")["aws_access_key_id"]
+	wrongSecret := []string{"AWS_ACCESS_KEY_ID=" + akid, "AWS_SECRET_ACCESS_KEY=wrong-wrong-wrong-wrong-wrong-wrong-0000"}
+	unknownKey := []string{"AWS_ACCESS_KEY_ID=AKIAQE16UNKNOWNKEY00", "AWS_SECRET_ACCESS_KEY=wrong-wrong-wrong-wrong-wrong-wrong-0000"}
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		args    []string
+		want    string // in stdout; with wantErr, in stderr
+		wantErr bool
+	}{
+		{name: "iam get-user unknown", args: []string{"iam", "get-user", "--user-name", "nobody"}, want: "NoSuchEntity", wantErr: true},
+		{name: "sts wrong secret", env: wrongSecret, args: []string{"sts", "get-caller-identity"}, want: "SignatureDoesNotMatch", wantErr: true},
+		{name: "iam wrong secret", env: wrongSecret, args: []string{"iam", "list-users"}, want: "SignatureDoesNotMatch", wantErr: true},
+		{name: "ec2 wrong secret", env: wrongSecret, args: []string{"ec2", "describe-vpcs"}, want: "SignatureDoesNotMatch", wantErr: true},
+		{name: "sts unknown key", env: unknownKey, args: []string{"sts", "get-caller-identity"}, want: "InvalidClientTokenId", wantErr: true},
+		{name: "ec2 unknown key", env: unknownKey, args: []string{"ec2", "describe-vpcs"}, want: "AuthFailure", wantErr: true},
+		{name: "ec2 describe-vpcs", args: []string{"ec2", "describe-vpcs"}, want: `"Vpcs"`},
+		{name: "ec2 describe-instances", args: []string{"ec2", "describe-instances"}, want: `"Reservations"`},
+		{name: "ec2 describe-instance-connect-endpoints", args: []string{"ec2", "describe-instance-connect-endpoints"}, want: `"InstanceConnectEndpoints"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			aws.needOperation(t, tc.args[0], tc.args[1])
+			out, errOut, code := run(tc.env, tc.args...)
+			switch {
+			case tc.wantErr && (code == 0 || !strings.Contains(errOut, tc.want)):
+				t.Errorf("aws %s: exit %d, want an error with %s\n%s%s", strings.Join(tc.args, " "), code, tc.want, out, errOut)
+			case !tc.wantErr && (code != 0 || !strings.Contains(out, tc.want)):
+				t.Errorf("aws %s: exit %d, want output with %s\n%s%s", strings.Join(tc.args, " "), code, tc.want, out, errOut)
+			}
+		})
 	}
 }

@@ -123,14 +123,18 @@ func TestLoginAWSCLI(t *testing.T) {
 	}
 
 	wantArn := "arn:aws:sts::" + acct + ":assumed-role/developer/alice"
+	// Each client: the program, then what it needs before the command
+	// (Debian's AWS CLI, older than endpoint_url in a profile: the URL).
 	clients := [][]string{{binPath}}
-	if awsBin, err := exec.LookPath("aws"); err == nil {
-		clients = append(clients, []string{awsBin})
-	} else {
+	if bin, err := lookupAWSCLI(); err != nil {
 		t.Logf("the AWS CLI is not installed: postern only")
+	} else if aws, err := awsCLIAt(bin); err != nil {
+		t.Errorf("the AWS CLI: %v", err)
+	} else {
+		clients = append(clients, append([]string{aws.bin}, aws.endpointArgs(t, srv.url)...))
 	}
 	for _, c := range clients {
-		out, errOut, code := run(c[0], "sts", "get-caller-identity")
+		out, errOut, code := run(c[0], append(append([]string{}, c[1:]...), "sts", "get-caller-identity")...)
 		var ident struct{ Arn string }
 		if code != 0 || json.Unmarshal([]byte(out), &ident) != nil || ident.Arn != wantArn {
 			t.Errorf("%s sts get-caller-identity as the signed-in person: exit %d %q %s; want %s", filepath.Base(c[0]), code, out, errOut, wantArn)
@@ -141,7 +145,7 @@ func TestLoginAWSCLI(t *testing.T) {
 		t.Errorf("postern logout: %d %q", code, out)
 	}
 	for _, c := range clients {
-		if _, errOut, code := run(c[0], "sts", "get-caller-identity"); code == 0 || !strings.Contains(errOut, "postern login") {
+		if _, errOut, code := run(c[0], append(append([]string{}, c[1:]...), "sts", "get-caller-identity")...); code == 0 || !strings.Contains(errOut, "postern login") {
 			t.Errorf("%s after logout: exit %d %s; want a refusal saying to run postern login", filepath.Base(c[0]), code, errOut)
 		}
 	}

@@ -142,12 +142,28 @@ func TestCLIPagingLikeAWSCLI(t *testing.T) {
 		json.Unmarshal([]byte(run("ec2", "create-subnet", "--vpc-id", vpc.Vpc.VpcId, "--cidr-block", strings.Replace(cidr, "0.0/16", "1.0/24", 1))), &sn)
 		run("ec2", "create-instance-connect-endpoint", "--subnet-id", sn.Subnet.SubnetId)
 	}
-	awsBin, _ := exec.LookPath("aws")
+	// The AWS CLI (Debian's, see findAWSCLI), when installed, and the
+	// listing its model may lack (Debian 12's has no EC2 Instance Connect
+	// Endpoint operations; IAM's and CloudTrail's are years older).
+	var awsBin string
+	var awsEndpoint []string
+	awsLacks := map[string]bool{}
+	if bin, err := lookupAWSCLI(); err == nil {
+		if aws, err := awsCLIAt(bin); err != nil {
+			t.Errorf("the AWS CLI: %v", err)
+		} else {
+			awsBin, awsEndpoint = aws.bin, aws.endpointArgs(t, srv.url)
+			if !aws.hasOperation(t, "ec2", "describe-instance-connect-endpoints") {
+				awsLacks["ec2 describe-instance-connect-endpoints"] = true
+				t.Logf("aws-cli/%s has no `aws ec2 describe-instance-connect-endpoints`: that listing is not compared with it", aws.version)
+			}
+		}
+	}
 	awsRun := func(args ...string) (string, bool) {
-		if awsBin == "" {
+		if awsBin == "" || awsLacks[args[0]+" "+args[1]] {
 			return "", false
 		}
-		cmd := exec.Command(awsBin, args...)
+		cmd := exec.Command(awsBin, append(append([]string{}, awsEndpoint...), args...)...)
 		cmd.Env = append(cleanEnv(), srv.env()...)
 		out, err := cmd.Output()
 		if err != nil {
