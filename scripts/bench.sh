@@ -60,7 +60,13 @@ tbench() { go test -run '^$' -timeout 20m "$@" "$tb" | tee -a "$out" || status=1
 # The binaries as a user runs them (`postern server`, `postern
 # endpoint-agent`, `open-tunnel --local-port` or stdin/stdout), each
 # beside direct TCP and an ssh -L bastion of the same run.
+# TunnelThroughputCLI's floor (RelayFloorCLI): the same transfers through
+# a bare crypto/tls relay chain in separate processes (no Postern code),
+# one round before Postern's three and two after, so that its median
+# spans the same minutes.
+tbench -bench 'RelayFloorCLI' -benchtime 4096x -count 1
 tbench -bench 'TunnelThroughputCLI' -benchtime 4096x -count 3
+tbench -bench 'RelayFloorCLI' -benchtime 4096x -count 2
 tbench -bench 'TunnelOpenLocalPort' -benchtime 300x -count 3
 tbench -bench 'TunnelOpenCLI' -benchtime 100x
 # The ProxyCommand path and the cold start, full build against the client
@@ -106,6 +112,14 @@ for dir in up down; do
   t1=n/a; [ -n "$p1" ] && t1=$(ok "$p1 >= 1200")
   tc=n/a; [ -n "$c2" ] && tc=$(ok "$c2 <= 2")
   printf '  targets (docs/performance.md §1): two hops ≥1.5x ssh -L: %s; two hops ≤2 CPU s/GB: %s; one hop ≥1,200 MB/s: %s\n' "$t2s" "$tc" "$t1"
+  f1=$(median "BenchmarkRelayFloorCLI/one-hop/$dir" MB/s); fc1=$(median "BenchmarkRelayFloorCLI/one-hop/$dir" cpu-s/GB)
+  f2=$(median "BenchmarkRelayFloorCLI/two-hops/$dir" MB/s); fc2=$(median "BenchmarkRelayFloorCLI/two-hops/$dir" cpu-s/GB)
+  g1=$(median "BenchmarkRelayFloorCLI/one-hop-batched/$dir" MB/s); gc1=$(median "BenchmarkRelayFloorCLI/one-hop-batched/$dir" cpu-s/GB)
+  g2=$(median "BenchmarkRelayFloorCLI/two-hops-batched/$dir" MB/s); gc2=$(median "BenchmarkRelayFloorCLI/two-hops-batched/$dir" cpu-s/GB)
+  fe=$(median "BenchmarkRelayFloorCLI/two-hops/$dir" ends-cpu-s/GB)
+  printf '  floor: a bare crypto/tls relay chain, separate processes, no Postern code (TLS 1.3 AES-128-GCM, 256 KiB copies): one hop %s MB/s, %s CPU s/GB (postern ÷ floor: %s MB/s, %s CPU); two hops %s MB/s, %s CPU s/GB (postern ÷ floor: %s MB/s, %s CPU); with batched system calls: one hop %s MB/s, %s s/GB; two hops %s MB/s, %s s/GB; the two ends (sender; sink or source), besides: %s\n' \
+    "$(num "$f1" %.0f)" "$(num "$fc1" %.2f)" "$(x "$p1" "$f1")" "$(x "$c1" "$fc1")" "$(num "$f2" %.0f)" "$(num "$fc2" %.2f)" "$(x "$p2" "$f2")" "$(x "$c2" "$fc2")" \
+    "$(num "$g1" %.0f)" "$(num "$gc1" %.2f)" "$(num "$g2" %.0f)" "$(num "$gc2" %.2f)" "$(num "$fe" "%.2f CPU s/GB")"
 done
 printf 'open through a running open-tunnel --local-port (new local connection → first echoed byte, p50 / p99, 3 × 300): direct TCP %s; ssh -L %s; postern one hop %s; postern two hops %s\n' \
   "$(pp BenchmarkTunnelOpenLocalPort/direct)" "$(pp BenchmarkTunnelOpenLocalPort/ssh)" "$(pp BenchmarkTunnelOpenLocalPort/postern1)" "$(pp BenchmarkTunnelOpenLocalPort/postern2)"

@@ -62,6 +62,21 @@
 //	                           (two hops: 4 × AES-GCM + 3 hops; one hop:
 //	                           2 × AES-GCM + 2 hops). Run it in the same
 //	                           session (-benchtime 1s).
+//	BenchmarkRelayFloorCLI     TunnelThroughputCLI's transfers (MB/s,
+//	                           cpu-s/GB in all and per process) through a
+//	                           bare crypto/tls relay chain with none of
+//	                           Postern's code: the test binary re-executed
+//	                           as client (TCP→TLS), server (TLS→TLS for
+//	                           two hops) and agent or server (TLS→TCP)
+//	                           processes, Go's TLS 1.3 defaults, 256 KiB
+//	                           copies; one-hop and two-hops, plain and
+//	                           -batched (one write(2) per copy, reads of
+//	                           every record crypto/tls holds). The
+//	                           measured floor beside Postern's figures;
+//	                           ends-cpu-s/GB is the sender's and sink's
+//	                           (or source's) CPU, which shares the cores.
+//	                           TestRelayFloorChain checks the chains carry
+//	                           bytes intact (-benchtime 4096x -count 3).
 //	BenchmarkConcurrentTunnels the server and the agent as separate processes
 //	                           of the built binary; N tunnels to an echo
 //	                           target held by a helper process, each

@@ -24,12 +24,16 @@ import (
 
 // helperEnv makes the test binary a helper process instead of running
 // benchmarks: "echo" serves a TCP echo on 127.0.0.1:0, prints its address
-// and runs until its stdin ends.
+// and runs until its stdin ends; "relay" is one hop of a bare crypto/tls
+// relay chain (relayHelper, BenchmarkRelayFloorCLI).
 const helperEnv = "POSTERN_TUNNELBENCH_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "echo" {
+	switch os.Getenv(helperEnv) {
+	case "echo":
 		os.Exit(echoHelper())
+	case "relay":
+		os.Exit(relayHelper())
 	}
 	os.Exit(posternbin.Run(m))
 }
