@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/postern/postern/internal/util/sockio"
@@ -20,10 +21,11 @@ type directStream interface {
 
 // linkReader reads a tunnel's frames from its link stream and writes the
 // Data frames' payloads to the target. Two parties use it in turn, never
-// at once (linkmux.Stream.SetDirect): the link's receive loop (take),
-// which writes what the target's socket takes without waiting, and the
-// tunnel's goroutine (feed), which takes over whenever take left bytes
-// (the target's socket was full, a frame other than Data is next) and
+// at once (linkmux.Stream.SetDirect): the link's receive loop (take, in
+// takeOnLoop, which also applies an EOF), which writes what the target's
+// socket takes without waiting, and the tunnel's goroutine (feed), which
+// takes over whenever take left bytes (the target's socket was full, a
+// frame other than Data or EOF is next) and
 // waits for the target as long as it must. Both go through the same
 // state, so every byte is written once and in order.
 type linkReader struct {
@@ -77,6 +79,30 @@ func (r *linkReader) take(p []byte) int {
 		}
 	}
 	return n
+}
+
+// takeOnLoop is take as the link's receive loop runs it: it also applies
+// an EOF frame (the server's half-close of the tunnel) there, with a raw
+// shutdown(2) of the target's socket (it never waits), and goes on with
+// the frames after it. Left to feed, each tunnel's EOF woke the tunnel's
+// goroutine only to half-close the target, and the runtime a thread for
+// it: a wake-up per tunnel, which its FIN then repeats to end it. The
+// receive loop hands it bytes only when every byte before them was
+// written (SetDirect), so the target still gets its bytes, then its EOF.
+func (r *linkReader) takeOnLoop(p []byte) int {
+	n := 0
+	for {
+		n += r.take(p[n:])
+		if r.werr != nil || r.end != nil || r.hn != 0 || r.remain != 0 || len(p)-n < tunnelproto.HeaderLen {
+			return n
+		}
+		t, size, err := tunnelproto.ParseHeader([tunnelproto.HeaderLen]byte(p[n : n+tunnelproto.HeaderLen]))
+		if err != nil || t != tunnelproto.FrameEOF || size != 0 {
+			return n // feed reads it (and reports it, if it is wrong)
+		}
+		n += tunnelproto.HeaderLen
+		_ = sockio.CloseWrite(r.target) // a raw shutdown, as feed's caller does
+	}
 }
 
 // feed is take for the tunnel's goroutine: it writes Data payloads to the
@@ -160,8 +186,11 @@ const maxBorrow = 1 << 30
 func linkToTargetDirect(t *tunnel, st directStream, rc syscall.RawConn) {
 	r := &linkReader{target: t.target, rc: rc}
 	sock := sockio.Of(t.target)
-	st.SetDirect(r.take)
+	st.SetDirect(r.takeOnLoop)
 	defer st.SetDirect(nil)
+	if h := testHookDirectSet.Load(); h != nil {
+		(*h)()
+	}
 	for {
 		p, err := st.Borrow(maxBorrow)
 		if err != nil {
@@ -198,6 +227,12 @@ func linkToTargetDirect(t *tunnel, st directStream, rc syscall.RawConn) {
 		}
 	}
 }
+
+// testHookDirectSet, set by tests only, runs on the tunnel's goroutine
+// once the link's receive loop may write to the target, before the
+// goroutine first waits for the stream's bytes: a test that holds it
+// there sees what the receive loop does alone.
+var testHookDirectSet atomic.Pointer[func()]
 
 // directOf returns the stream and the target's raw socket when the
 // tunnel's bytes can be written to the target from the link's receive
