@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
-	"syscall"
 
+	"github.com/postern/postern/internal/util/ownerhint"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
@@ -65,7 +62,7 @@ func (e *OtherEndpointError) Is(target error) bool { return target == ErrOtherEn
 // silently ignored, and one that cannot be read an error. The
 // caller should hold LockStateDir.
 func LoadOrJoin(ctx context.Context, token string, cfg Config) (id *Identity, joined bool, err error) {
-	defer func() { err = StateDirOwnerHint(err, cfg.StateDir) }()
+	defer func() { err = stateDirHint(err, cfg.StateDir) }()
 	id, err = LoadIdentity(cfg.StateDir)
 	switch {
 	case errors.Is(err, ErrNoIdentity):
@@ -89,57 +86,14 @@ func LoadOrJoin(ctx context.Context, token string, cfg Config) (id *Identity, jo
 	return id, false, nil
 }
 
-// StateDirOwnerHint adds to a permission error on a file of the state
-// directory dir (an *fs.PathError) who owns that file, or the nearest of
-// its directories this process can look at, when that is not this
-// process's user, and what to do; other errors, and errors that say so
-// already, it returns as they are. Why: the agent writes its files 0600 in
-// a directory it makes 0700, so a state directory stays with the user that
-// first ran the agent there (a first `sudo postern endpoint-agent`, then a
-// systemd unit with User=; a container image run as another UID), which
-// otherwise meets a bare "permission denied". The server says the same of
-// its data directory.
-func StateDirOwnerHint(err error, dir string) error {
-	var pe *fs.PathError
-	var told *ownerHintError
-	if !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || errors.As(err, &told) {
-		return err
-	}
-	stop := filepath.Dir(filepath.Clean(dir)) // look no higher than dir's parent
-	inside := func(path string) bool { return path != stop || path == filepath.Clean(dir) }
-	for path := filepath.Clean(pe.Path); ; path = filepath.Dir(path) {
-		if fi, serr := os.Stat(path); serr == nil {
-			st, ok := fi.Sys().(*syscall.Stat_t)
-			if !ok || int(st.Uid) == os.Geteuid() {
-				return err
-			}
-			return &ownerHintError{err: err, path: path, dir: dir, owner: int(st.Uid), uid: os.Geteuid(), outside: !inside(path)}
-		}
-		if path == stop || filepath.Dir(path) == path {
-			return err
-		}
-	}
+// stateDirHint adds to a permission error on the state directory dir
+// (or a file of it, or a parent it was to be made in) who owns it when
+// that is another user, and what to do (package ownerhint, which says the
+// same of the server's data directory). Why: the agent writes its files
+// 0600 in a directory it makes 0700, so a state directory stays with the
+// user that first ran the agent there (a first `sudo postern
+// endpoint-agent`, then a systemd unit with User=; an image run as another
+// uid), which otherwise meets a bare "permission denied".
+func stateDirHint(err error, dir string) error {
+	return ownerhint.Wrap(err, ownerhint.Dir{Path: dir, Noun: "state directory", Program: "agent", Flag: "--state-dir"})
 }
-
-// ownerHintError is a permission error with the owner of the file it met
-// (StateDirOwnerHint).
-type ownerHintError struct {
-	err        error
-	path, dir  string
-	owner, uid int
-	// outside: path is the directory dir is to be made in, not dir or
-	// one of its files.
-	outside bool
-}
-
-func (e *ownerHintError) Error() string {
-	if e.outside {
-		return fmt.Sprintf("%v (%s belongs to uid %d and this agent runs as uid %d: make the state directory for uid %d "+
-			"(install -d -o %d -m 700 %s), or choose another --state-dir)", e.err, e.path, e.owner, e.uid, e.uid, e.uid, e.dir)
-	}
-	return fmt.Sprintf("%v (%s belongs to uid %d and this agent runs as uid %d: a state directory stays with the user "+
-		"that wrote it first; run the agent as uid %d, or give the directory and its files to uid %d: chown -R %d %s)",
-		e.err, e.path, e.owner, e.uid, e.owner, e.uid, e.uid, e.dir)
-}
-
-func (e *ownerHintError) Unwrap() error { return e.err }

@@ -146,7 +146,7 @@ func endpointAgentCommand(env *Env) *cobra.Command {
 		// take each other's link in turns.
 		unlock, err := agent.LockStateDir(cfg.StateDir)
 		if err != nil {
-			return commandFailed(ExitConfig, "endpoint-agent", agent.StateDirOwnerHint(err, cfg.StateDir))
+			return commandFailed(ExitConfig, "endpoint-agent", err)
 		}
 		defer unlock()
 		id, joined, err := agent.LoadOrJoin(ctx, token, cfg)

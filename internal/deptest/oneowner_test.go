@@ -45,6 +45,12 @@ var ownedRules = []owned{
 		found: func(n ast.Node) bool { return stringHas(n, "Maximum tunnel duration") },
 		fix:   "use tunnelproto.MaxDurationCloseReason / IsMaxDurationCloseReason",
 	},
+	{
+		what:  `the hint on a directory another user owns ("… belongs to uid N and this … runs as uid M …")`,
+		owner: "internal/util/ownerhint",
+		found: func(n ast.Node) bool { return stringHas(n, "belongs to uid") },
+		fix:   "use ownerhint.Wrap with the directory's words (ownerhint.Dir)",
+	},
 }
 
 // stringHas reports whether n is a string literal containing s.
@@ -128,6 +134,7 @@ func TestOneOwnerFails(t *testing.T) {
 
 func f(st any) (string, bool) {
 	_, ok := st.(store.ChangeCounter)
+	_ = "/srv belongs to uid 0"
 	return "Maximum tunnel duration of 60 seconds reached", ok
 }
 `
@@ -143,6 +150,7 @@ func f(st any) (string, bool) {
 		{"internal/server/frontdoor/x.go", len(ownedRules)},
 		{"internal/store/x.go", len(ownedRules) - 1},
 		{"internal/wire/tunnelproto/x.go", len(ownedRules) - 1},
+		{"internal/util/ownerhint/x.go", len(ownedRules) - 1},
 	}
 	for _, tt := range tests {
 		if got := ownerViolations(fset, tt.rel, f); len(got) != tt.want {

@@ -56,6 +56,14 @@ func TestDataDirOfAnotherUser(t *testing.T) {
 		{"directory of another uid", func(t *testing.T, dir string) {
 			mustChown(t, dir, 0, 0, 0o755)
 		}, 0},
+		{"closed directory of another uid", func(t *testing.T, dir string) {
+			// Its postern.yaml is the first file the server reads (s16).
+			if err := os.WriteFile(filepath.Join(dir, "postern.yaml"), []byte("{}\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			mustChown(t, filepath.Join(dir, "postern.yaml"), owner, owner, 0o600)
+			mustChown(t, dir, owner, owner, 0o700)
+		}, owner},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(base, strings.ReplaceAll(c.name, " ", "-"))

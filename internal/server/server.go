@@ -24,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"crypto/ed25519"
@@ -52,6 +51,7 @@ import (
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/store/sqlstore"
 	"github.com/postern/postern/internal/util/atomicfile"
+	"github.com/postern/postern/internal/util/ownerhint"
 	"github.com/postern/postern/internal/wire/agentkey"
 	"github.com/postern/postern/internal/wire/awsid"
 	"github.com/postern/postern/internal/wire/keyservice"
@@ -250,7 +250,8 @@ func resolveConfig(opts Options) (config.Server, error) {
 	if path != "" {
 		var err error
 		if cfg, err = config.Load(path); err != nil {
-			return cfg, err
+			// The default file is the first of the data directory's read.
+			return cfg, dataDirHint(err, opts.DataDir)
 		}
 	}
 	if opts.DataDir != "" {
@@ -313,40 +314,16 @@ type Server struct {
 	consoleLink string
 }
 
-// dataDirOwnerHint adds to a permission error on path, a file of the data
-// directory, who owns it (or, when it does not exist, the directory) when
-// that is not this process's user, and what to do. Why: the server writes
-// its files 0600, so a data directory stays with the UID that first wrote
-// it, and a container platform that runs the image as a new UID (another
-// OpenShift project, a changed runAsUser) or a host folder owned by root
-// otherwise meets a bare "permission denied".
-func dataDirOwnerHint(err error, path string) error {
-	if !errors.Is(err, fs.ErrPermission) {
-		return err
-	}
-	fi, serr := os.Stat(path)
-	if errors.Is(serr, fs.ErrNotExist) {
-		path = filepath.Dir(path)
-		fi, serr = os.Stat(path)
-	}
-	st, ok := statOwner(fi, serr)
-	if !ok || st == os.Geteuid() {
-		return err
-	}
-	return fmt.Errorf("%w (%s belongs to uid %d and this server runs as uid %d: a data directory stays with the user that wrote it first; run the server as uid %d, or give the directory and its files to uid %d)",
-		err, path, st, os.Geteuid(), st, os.Geteuid())
-}
-
-// statOwner is the owner's uid of a file os.Stat described.
-func statOwner(fi fs.FileInfo, err error) (int, bool) {
-	if err != nil {
-		return 0, false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
+// dataDirHint adds to a permission error on the data directory dir (or a
+// file of it, or a parent it was to be made in) who owns it when that is
+// another user, and what to do (package ownerhint, which says the same of
+// an agent's state directory). Why: the server writes its files 0600, so a
+// data directory stays with the UID that first wrote it, and a container
+// platform that runs the image as a new UID (another OpenShift project, a
+// changed runAsUser) or a host folder owned by root otherwise meets a bare
+// "permission denied".
+func dataDirHint(err error, dir string) error {
+	return ownerhint.Wrap(err, ownerhint.Dir{Path: dir, Noun: "data directory", Program: "server", Flag: "--data-dir"})
 }
 
 // New prepares the data directory and builds the handlers.
@@ -354,12 +331,12 @@ func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, 
 	began := time.Now()
 	s := &Server{Config: cfg, logger: logger}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("server: data directory: %w", err)
+		return nil, fmt.Errorf("server: data directory: %w", dataDirHint(err, cfg.DataDir))
 	}
 	keyPath := filepath.Join(cfg.DataDir, SecretKeyFile)
 	key, created, err := sealer.LoadOrCreateKeyFile(keyPath)
 	if err != nil {
-		return nil, dataDirOwnerHint(err, keyPath)
+		return nil, dataDirHint(err, cfg.DataDir)
 	}
 	if created {
 		s.Created = append(s.Created, keyPath)

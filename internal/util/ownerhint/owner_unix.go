@@ -1,0 +1,21 @@
+//go:build unix
+
+package ownerhint
+
+import (
+	"os"
+	"syscall"
+)
+
+// ownerOf is the uid that owns path, when this process may look at it.
+func ownerOf(path string) (int, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}

@@ -1,0 +1,108 @@
+// Package ownerhint explains a permission error on a directory a Postern
+// program keeps its files in (the server's data directory, an endpoint
+// agent's state directory) when the cause is that the directory, or the
+// file, belongs to another user: it names that user's uid, the program's
+// and what to do. Why: both programs write their files 0600 in a
+// directory they make 0700, so such a directory stays with the user that
+// first wrote it; a first run with sudo, then a systemd unit with User=, or
+// a container platform that runs the image as a new uid (another OpenShift
+// project, a changed runAsUser), otherwise meets a bare "permission
+// denied". One package says it so that both programs say it alike.
+package ownerhint
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Dir is the directory a hint is about, and the words it names it with.
+type Dir struct {
+	// Path is the directory.
+	Path string
+	// Noun is what the program calls it: "data directory".
+	Noun string
+	// Program is who runs, as in "this server runs as uid N": "server".
+	Program string
+	// Flag is the option that chooses another directory: "--data-dir".
+	Flag string
+}
+
+// Wrap returns err, a permission error (*fs.PathError) met on a file of
+// d.Path, on d.Path itself or, while making d.Path, on one of its parents,
+// with who owns it (or the nearest directory above it this process may look
+// at: a 0700 directory hides its files) when that is not this process's
+// user, and what to do: run as the owner or hand the files over, or, when
+// the directory is still to be made in another user's directory, make it
+// for this user or choose another one. It looks no higher than the parent
+// of d.Path (or of the failed parent). Other errors, errors on files
+// elsewhere, and errors that carry the hint already are returned as they
+// are; the result still matches errors.Is(err, fs.ErrPermission) and
+// errors.As for what err matched.
+func Wrap(err error, d Dir) error {
+	var pe *fs.PathError
+	var told *hintError
+	if err == nil || !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || errors.As(err, &told) {
+		return err
+	}
+	dir, path := filepath.Clean(d.Path), filepath.Clean(pe.Path)
+	top := dir // the hint names nothing above top's parent
+	switch {
+	case within(path, dir):
+	case within(dir, path):
+		top = path // making dir failed on a parent (os.MkdirAll)
+	default:
+		return err // a file elsewhere: its owner says nothing of dir
+	}
+	stop, uid := filepath.Dir(top), os.Geteuid()
+	for p := path; ; p = filepath.Dir(p) {
+		if owner, ok := ownerOf(p); ok {
+			if owner == uid {
+				return err
+			}
+			return &hintError{err: err, d: d, path: p, owner: owner, uid: uid, toMake: !within(p, dir)}
+		}
+		if p == stop || filepath.Dir(p) == p {
+			return err
+		}
+	}
+}
+
+// within reports whether path is dir or lies under it (both clean).
+func within(path, dir string) bool {
+	if path == dir {
+		return true
+	}
+	if !strings.HasSuffix(dir, string(filepath.Separator)) {
+		dir += string(filepath.Separator)
+	}
+	return strings.HasPrefix(path, dir)
+}
+
+// hintError is a permission error with the owner of what it met (Wrap).
+type hintError struct {
+	err        error
+	d          Dir
+	path       string
+	owner, uid int
+	// toMake: path is above the directory, which is still to be made
+	// there; otherwise path is the directory or one of its files.
+	toMake bool
+}
+
+func (e *hintError) Error() string {
+	d := e.d
+	if e.toMake {
+		return fmt.Sprintf("%v (%s belongs to uid %d and this %s runs as uid %d: make the %s for uid %d "+
+			"(install -d -o %d -m 700 %s), or choose another %s)",
+			e.err, e.path, e.owner, d.Program, e.uid, d.Noun, e.uid, e.uid, d.Path, d.Flag)
+	}
+	return fmt.Sprintf("%v (%s belongs to uid %d and this %s runs as uid %d: a %s stays with the user "+
+		"that wrote it first; run the %s as uid %d, or give the directory and its files to uid %d: chown -R %d %s)",
+		e.err, e.path, e.owner, d.Program, e.uid, d.Noun, d.Program, e.owner, e.uid, e.uid, d.Path)
+}
+
+func (e *hintError) Unwrap() error { return e.err }
