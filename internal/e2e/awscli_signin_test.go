@@ -11,18 +11,19 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/server/totp"
+	"github.com/postern/postern/internal/testutil/awscli"
 )
 
 // TestAWSCLISignInOperations drives the real AWS CLI (Debian's, see
-// findAWSCLI) through the console-password and virtual-MFA operations: its
+// awscli.Find) through the console-password and virtual-MFA operations: its
 // parsers accept Postern's answers, and its create-virtual-mfa-device
 // customization writes the seed and the QR code it decodes from them.
 func TestAWSCLISignInOperations(t *testing.T) {
-	aws := findAWSCLI(t)
+	aws := awscli.Find(t, cleanEnv())
 	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
-	endpoint := aws.endpointArgs(t, srv.url)
+	endpoint := aws.EndpointArgs(t, srv.url)
 	run := func(args ...string) (string, string, int) {
-		cmd := exec.Command(aws.bin, append(append([]string{}, endpoint...), args...)...)
+		cmd := exec.Command(aws.Path, append(append([]string{}, endpoint...), args...)...)
 		cmd.Env = append(cleanEnv(), srv.env()...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e

@@ -7,20 +7,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postern/postern/internal/testutil/awscli"
 )
 
-// TestAWSCLI drives the real AWS CLI (Debian's, see findAWSCLI) against a
+// TestAWSCLI drives the real AWS CLI (Debian's, see awscli.Find) against a
 // server with nothing but the three environment variables: the CLI reads
 // endpoint_url and ca_bundle from the config file the server wrote (a CLI
 // older than endpoint_url in a profile gets --endpoint-url). Every call
 // the installed version's model has runs; the ones it lacks skip by name.
 func TestAWSCLI(t *testing.T) {
-	aws := findAWSCLI(t)
+	aws := awscli.Find(t, cleanEnv())
 	srv := startBareServer(t, filepath.Join(t.TempDir(), "data"))
-	endpoint := aws.endpointArgs(t, srv.url)
+	endpoint := aws.EndpointArgs(t, srv.url)
 	run := func(extraEnv []string, args ...string) (string, string, int) {
 		t.Helper()
-		cmd := exec.Command(aws.bin, append(append([]string{}, endpoint...), args...)...)
+		cmd := exec.Command(aws.Path, append(append([]string{}, endpoint...), args...)...)
 		cmd.Env = append(append(cleanEnv(), srv.env()...), extraEnv...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
@@ -72,7 +74,7 @@ func TestAWSCLI(t *testing.T) {
 		{name: "ec2 describe-instance-connect-endpoints", args: []string{"ec2", "describe-instance-connect-endpoints"}, want: `"InstanceConnectEndpoints"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			aws.needOperation(t, tc.args[0], tc.args[1])
+			aws.NeedOperation(t, tc.args[0], tc.args[1])
 			out, errOut, code := run(tc.env, tc.args...)
 			switch {
 			case tc.wantErr && (code == 0 || !strings.Contains(errOut, tc.want)):

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/postern/postern/internal/testutil/awscli"
 	"github.com/postern/postern/internal/testutil/oidcop"
 )
 
@@ -126,12 +127,12 @@ func TestLoginAWSCLI(t *testing.T) {
 	// Each client: the program, then what it needs before the command
 	// (Debian's AWS CLI, older than endpoint_url in a profile: the URL).
 	clients := [][]string{{binPath}}
-	if bin, err := lookupAWSCLI(); err != nil {
+	if bin, err := awscli.Lookup(); err != nil {
 		t.Logf("the AWS CLI is not installed: postern only")
-	} else if aws, err := awsCLIAt(bin); err != nil {
+	} else if aws, err := awscli.At(bin, cleanEnv()); err != nil {
 		t.Errorf("the AWS CLI: %v", err)
 	} else {
-		clients = append(clients, append([]string{aws.bin}, aws.endpointArgs(t, srv.url)...))
+		clients = append(clients, append([]string{aws.Path}, aws.EndpointArgs(t, srv.url)...))
 	}
 	for _, c := range clients {
 		out, errOut, code := run(c[0], append(append([]string{}, c[1:]...), "sts", "get-caller-identity")...)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/postern/postern/internal/testutil/awscli"
 )
 
 // TestCLIPaging: the postern CLI follows NextToken/Marker as the AWS CLI
@@ -142,20 +144,20 @@ func TestCLIPagingLikeAWSCLI(t *testing.T) {
 		json.Unmarshal([]byte(run("ec2", "create-subnet", "--vpc-id", vpc.Vpc.VpcId, "--cidr-block", strings.Replace(cidr, "0.0/16", "1.0/24", 1))), &sn)
 		run("ec2", "create-instance-connect-endpoint", "--subnet-id", sn.Subnet.SubnetId)
 	}
-	// The AWS CLI (Debian's, see findAWSCLI), when installed, and the
+	// The AWS CLI (Debian's, see awscli.Find), when installed, and the
 	// listing its model may lack (Debian 12's has no EC2 Instance Connect
 	// Endpoint operations; IAM's and CloudTrail's are years older).
 	var awsBin string
 	var awsEndpoint []string
 	awsLacks := map[string]bool{}
-	if bin, err := lookupAWSCLI(); err == nil {
-		if aws, err := awsCLIAt(bin); err != nil {
+	if bin, err := awscli.Lookup(); err == nil {
+		if aws, err := awscli.At(bin, cleanEnv()); err != nil {
 			t.Errorf("the AWS CLI: %v", err)
 		} else {
-			awsBin, awsEndpoint = aws.bin, aws.endpointArgs(t, srv.url)
-			if !aws.hasOperation(t, "ec2", "describe-instance-connect-endpoints") {
+			awsBin, awsEndpoint = aws.Path, aws.EndpointArgs(t, srv.url)
+			if !aws.HasOperation(t, "ec2", "describe-instance-connect-endpoints") {
 				awsLacks["ec2 describe-instance-connect-endpoints"] = true
-				t.Logf("aws-cli/%s has no `aws ec2 describe-instance-connect-endpoints`: that listing is not compared with it", aws.version)
+				t.Logf("aws-cli/%s has no `aws ec2 describe-instance-connect-endpoints`: that listing is not compared with it", aws.Version)
 			}
 		}
 	}

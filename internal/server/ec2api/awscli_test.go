@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/postern/postern/internal/testutil/awscli"
 )
 
 // TestAWSCLITutorial runs the AWS CLI commands of the EC2 Instance Connect
 // Endpoint tutorial (set up a VPC, a subnet, the two security groups and
-// an endpoint) with the real AWS CLI (Debian's, see findAWSCLI): the exact
+// an endpoint) with the real AWS CLI (Debian's, see awscli.Find): the exact
 // commands it shows, including the --protocol/--port/--cidr and
 // --source-group shorthands and --ip-permissions with UserIdGroupPairs,
 // then lists endpoints one per page. The endpoint steps skip, by name,
@@ -33,10 +35,10 @@ func TestAWSCLITutorial(t *testing.T) {
 		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
 		"HOME=" + dir, "PATH=" + os.Getenv("PATH"),
 	}
-	aws := findAWSCLI(t, env)
+	aws := awscli.Find(t, env)
 	run := func(t *testing.T, args ...string) map[string]any {
 		t.Helper()
-		cmd := exec.Command(aws.bin, append([]string{"--endpoint-url", h.url, "--output", "json", "ec2"}, args...)...)
+		cmd := exec.Command(aws.Path, append([]string{"--endpoint-url", h.url, "--output", "json", "ec2"}, args...)...)
 		cmd.Env = env
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
@@ -77,7 +79,7 @@ func TestAWSCLITutorial(t *testing.T) {
 	}
 	// Step 5, and the listing.
 	t.Run("endpoint", func(t *testing.T) {
-		aws.needOperation(t, "ec2", "create-instance-connect-endpoint")
+		aws.NeedOperation(t, "ec2", "create-instance-connect-endpoint")
 		e := run(t, "create-instance-connect-endpoint", "--subnet-id", subnet, "--security-group-ids", endpointSG)
 		eid := str(e, "InstanceConnectEndpoint", "InstanceConnectEndpointId")
 		if str(e, "InstanceConnectEndpoint", "State") != "create-in-progress" || str(e, "ClientToken") == "" {
