@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -26,31 +25,18 @@ import (
 // keystrokes only once the server's connected message confirms it sends
 // input-taken.
 func TestR515PasteBeforeConnected(t *testing.T) {
-	e := startConsoleEnv(t)
-	e.run(t, "open the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(browser.TestID("signin-form")))
-	e.signIn(t, "alice", consolePassword)
-	e.signedInAs(t, "alice")
-	e.run(t, "the host-key prompt", 60*time.Second,
-		chromedp.Navigate(e.srv.url+"/console/#/instances"),
-		chromedp.WaitVisible(browser.TestID("row-"+e.instance)),
-		chromedp.Navigate(e.srv.url+"/console/#/connect/"+e.instance+"?user="+e.osUser+"&port="+strconv.Itoa(e.sshd.Port)),
-		chromedp.WaitVisible(browser.TestID("hostkey-trust")))
+	e := startConsoleSignedIn(t)
+	e.openTerminalPage(t, "the host-key prompt", chromedp.WaitVisible(browser.TestID("hostkey-trust")))
 	// 65,536 lines of 12 bytes: 768 KiB, more than the page's window
 	// (512 KiB), each line a complete command if it ever reached a shell.
-	const paste = `(() => {
-		const dt = new DataTransfer();
-		dt.setData('text/plain', 'L=$((L+1))\n'.repeat(65536));
-		document.querySelector('.xterm-helper-textarea').dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));
-		return true;
-	})()`
-	e.run(t, "paste during the prompt", 30*time.Second, chromedp.Evaluate[chromedp.Void](paste))
+	e.run(t, "paste during the prompt", 30*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(`'L=$((L+1))\n'.repeat(65536)`)))
 	e.run(t, "trust the host key", 60*time.Second,
 		chromedp.Click(browser.TestID("hostkey-trust")),
-		until(`document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
+		until(terminalState+` === 'connected'`))
 	leaks := regexp.MustCompile(`LEAKS=(\d+)`)
 	e.run(t, "count what reached the shell", 180*time.Second,
 		typeInTerminal(`echo LE""AKS=$((L+0))`+"\r"),
-		until(`/LEAKS=\d+/.test(`+termText+`) || `+qc15Ended))
+		until(`/LEAKS=\d+/.test(`+termText+`) || `+consoleEnded))
 	text := evalIn[string](t, e, termText)
 	m := leaks.FindStringSubmatch(text)
 	if m == nil {
@@ -61,7 +47,5 @@ func TestR515PasteBeforeConnected(t *testing.T) {
 		e.b.Screenshot("r5-15-paste-before-connected")
 		t.Fatalf("%s lines of a paste made before the shell ran were typed into it, want none", m[1])
 	}
-	if state := evalIn[string](t, e, `document.querySelector('[data-testid="terminal"]').dataset.state`); state != "connected" {
-		t.Errorf("terminal state %q, want connected", state)
-	}
+	e.wantConnected(t, "after the count")
 }

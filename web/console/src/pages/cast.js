@@ -20,7 +20,11 @@ export function parseCast(text) {
 /** The label of a marker ("m" event: a recording cut at its size cap,
  * input that did not reach the instance) as the console shows it: as
  * text, without control characters (C0, DEL, C1), so that a label can
- * neither move the cursor nor change what else is shown. */
+ * neither move the cursor nor change what else is shown; and without
+ * Unicode's bidirectional controls (embeddings and overrides U+202A–U+202E,
+ * isolates U+2066–U+2069, the marks U+200E, U+200F and U+061C), which
+ * would reorder how the label reads (a label that shows a different text
+ * than it holds) and, unclosed, the text after it. */
 export function markerLabel(label) {
-  return String(label).replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+  return String(label).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '');
 }

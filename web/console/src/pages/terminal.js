@@ -29,8 +29,18 @@ const MAX_INPUT = 16 << 10;
 const INPUT_WINDOW = 512 << 10;
 const INPUT_HOLD = 16 << 20;
 
-/** What the page says when it drops keystrokes, as the server does. */
-const INPUT_DROPPED = 'The instance is not reading input: keystrokes are dropped until it reads what was typed before.';
+/** A count of bytes as the page shows it ("1,048,576 bytes"). */
+const fmtBytes = (n) => `${n.toLocaleString('en-US')} ${n === 1 ? 'byte' : 'bytes'}`;
+
+/** What the page says when it drops keystrokes because it holds
+ * INPUT_HOLD already. Not "the instance is not reading": a paste larger
+ * than INPUT_HOLD into a program that reads it all gets here too, so the
+ * notice names both causes and counts what was dropped. */
+const inputDroppedText = (dropped) => `More than ${INPUT_HOLD >> 20} MiB typed or pasted is waiting to be sent: the instance reads slower than you paste, or not at all. ${fmtBytes(dropped)} were dropped; what you type is dropped until what waits is sent.`;
+
+/** What the end banner adds when keystrokes were never sent: those the
+ * page still held when the session ended, and those it dropped before. */
+const unsentText = (held, dropped) => `${fmtBytes(held + dropped)} you typed or pasted ${held + dropped === 1 ? 'was' : 'were'} not sent${dropped ? ` (${fmtBytes(dropped)} of them dropped when more than ${INPUT_HOLD >> 20} MiB waited)` : ''}.`;
 
 export function wsURL(path) {
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
@@ -88,6 +98,11 @@ export function renderTerminal(view, instanceId, q) {
   const endBanner = (reason, message) => {
     if (ended) return;
     ended = true;
+    // What the page held is lost with the session: say how much, instead
+    // of dropping it without a word.
+    const unsent = heldBytes + droppedBytes ? unsentText(heldBytes, droppedBytes) : '';
+    held = [];
+    heldBytes = 0;
     setState('closed', 'Disconnected', 'bad');
     disconnectBtn.disabled = true;
     // The session is over: it was recorded, it is no longer recording.
@@ -99,7 +114,8 @@ export function renderTerminal(view, instanceId, q) {
     mount(banner, h(`div.alert.${reason === 'closed' ? 'alert-info' : 'alert-error'}.session-ended`, { testid: 'session-ended', 'data-reason': reason, role: 'status' },
       h('div.alert-text',
         h('strong', 'Session ended: '), h('span', { testid: 'session-ended-reason' }, reason), '. ',
-        h('span', { testid: 'session-ended-message' }, message || REASONS[reason] || '')),
+        h('span', { testid: 'session-ended-message' }, message || REASONS[reason] || ''),
+        unsent ? h('div', { testid: 'session-ended-unsent' }, unsent) : null),
       h('div.alert-actions', reconnectBtn)));
   };
 
@@ -125,11 +141,26 @@ export function renderTerminal(view, instanceId, q) {
   let held = []; // messages waiting for room, in order
   let heldBytes = 0;
   let dropping = false; // dropping keystrokes until held is sent
+  let droppedBytes = 0; // keystrokes the page dropped on this connection (INPUT_HOLD)
+  let droppedText = null; // the count in the page's own input-dropped notice, while it shows
   const showDropped = (message) => {
     if (ended) return;
+    droppedText = null;
     mount(banner, h('div.alert.alert-warn', { testid: 'input-dropped', role: 'status' },
       h('div.alert-text', message),
-      h('div.alert-actions', button('Dismiss', () => clear(banner), { testid: 'input-dropped-dismiss' }))));
+      h('div.alert-actions', button('Dismiss', () => { droppedText = null; clear(banner); }, { testid: 'input-dropped-dismiss' }))));
+  };
+  // The page's own notice counts what it dropped, and the count follows
+  // what is dropped after it shows.
+  const pageDropped = (n) => {
+    droppedBytes += n;
+    if (ended) return;
+    if (droppedText && droppedText.isConnected) {
+      droppedText.textContent = inputDroppedText(droppedBytes);
+      return;
+    }
+    showDropped(inputDroppedText(droppedBytes));
+    droppedText = banner.querySelector('[data-testid="input-dropped"] .alert-text');
   };
   const flushInput = () => {
     while (held.length && (!acks || sentBytes === takenBytes || sentBytes - takenBytes + held[0].length <= INPUT_WINDOW)) {
@@ -140,12 +171,16 @@ export function renderTerminal(view, instanceId, q) {
     if (!held.length) dropping = false;
   };
   const sendInput = (b) => {
-    if (dropping) return;
+    if (ended) return;
+    if (dropping) {
+      pageDropped(b.length);
+      return;
+    }
     for (let i = 0; i < b.length; i += MAX_INPUT) {
       const part = b.subarray(i, i + MAX_INPUT);
       if (heldBytes + part.length > INPUT_HOLD) {
         dropping = true;
-        showDropped(INPUT_DROPPED);
+        pageDropped(b.length - i);
         break;
       }
       held.push(part);
@@ -249,6 +284,8 @@ export function renderTerminal(view, instanceId, q) {
     held = [];
     heldBytes = 0;
     dropping = false;
+    droppedBytes = 0;
+    droppedText = null;
     t.term.reset();
     setState('connecting', 'Connecting…', 'warn');
     const s = api.currentSession();
