@@ -216,6 +216,10 @@ type Agent struct {
 	// HeaderPreserveProblem), set by Run's start-up check.
 	features        []string
 	preserveProblem string
+	// endpointPreserves is whether the agent's endpoint preserves client
+	// addresses, as the server last said (a link's answer or a
+	// ControlPreserveClientIP on any link); false until one says so.
+	endpointPreserves atomic.Bool
 
 	mu       sync.Mutex
 	draining bool
@@ -297,15 +301,29 @@ func (a *Agent) checkFeatures() {
 	if err := a.cfg.CheckPreserve(); err != nil {
 		a.preserveProblem = err.Error()
 		// At Info, not Warn: most endpoints do not preserve client
-		// addresses, and the agent is not told whether its endpoint does.
-		// Where preservation is asked for, the server says what this
-		// host lacks: the endpoint's StateMessage,
-		// describe-endpoint-agents, and the refusal its clients see.
-		a.log.Info("this agent cannot preserve client IP addresses; endpoints with PreserveClientIp refuse tunnels through it", "problem", err)
+		// addresses, and the agent does not know yet whether its own
+		// does. The server says so on the link; heardPreserve warns
+		// then. Kept at start so that an operator setting a host up for
+		// preservation sees what it lacks before any endpoint asks.
+		a.log.Info(cannotPreserve, "problem", err)
 		return
 	}
 	a.features = append(a.features, tunnelproto.FeaturePreserveClientIP)
 	a.log.Info("client IP preservation available: targets can see the client's address")
+}
+
+// cannotPreserve is the line an agent whose host cannot preserve client
+// addresses logs: at Info at start, at Warn when its endpoint asks.
+const cannotPreserve = "this agent cannot preserve client IP addresses; endpoints with PreserveClientIp refuse tunnels through it"
+
+// heardPreserve records whether the agent's endpoint preserves client
+// addresses, as the server said on a link, and warns when it has just
+// started to and this host cannot: once per change to true, not at every
+// (re)connection of each link to each replica, which all say the same.
+func (a *Agent) heardPreserve(on bool) {
+	if was := a.endpointPreserves.Swap(on); on && !was && a.preserveProblem != "" {
+		a.log.Warn(cannotPreserve, "problem", a.preserveProblem)
+	}
 }
 
 // linkLoop keeps one link up: to replica id, or for id "" to the address
@@ -419,6 +437,10 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 	if err != nil {
 		conn.Close()
 		return err
+	}
+	// An older server does not say: the agent's view stays as it was.
+	if on, known := tunnelproto.ParseEndpointPreserve(resp.Header.Get(tunnelproto.HeaderEndpointPreserveClientIP)); known {
+		a.heardPreserve(on)
 	}
 	reached := resp.Header.Get(tunnelproto.HeaderReplicaID)
 	var replicas []tunnelproto.Replica
@@ -558,6 +580,10 @@ func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string, vpcNets chan [
 				}
 			}
 			m.setReplicas(valid)
+		case tunnelproto.ControlPreserveClientIP:
+			if msg.PreserveClientIP != nil {
+				a.heardPreserve(*msg.PreserveClientIP)
+			}
 		case tunnelproto.ControlVPC:
 			if len(msg.VpcCIDRs) == 0 {
 				continue

@@ -154,6 +154,11 @@ type link struct {
 	// (joined with ","; guarded by mu, sent under ctrlMu): at the link's
 	// start, then by ControlVPC (syncVPCs).
 	vpcCIDRs string
+	// preserveTold is what the agent was last told of whether its
+	// endpoint preserves client addresses (guarded by mu, sent under
+	// ctrlMu): in the link's answer, then by ControlPreserveClientIP
+	// (syncVPCs).
+	preserveTold bool
 }
 
 // has reports whether the agent announced a feature.
@@ -849,9 +854,10 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 			tunnelproto.HeaderReplicas, tunnelproto.FormatReplicas(r.replicas))
 		r.mu.Unlock()
 	}
-	resp := fmt.Sprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n%s: %s\r\n%s\r\n",
+	resp := fmt.Sprintf("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s: %s\r\n%s: %s\r\n%s: %s\r\n%s: %t\r\n%s\r\n",
 		tunnelproto.UpgradeProtocol, tunnelproto.HeaderVPCCIDRs, strings.Join(VPCCIDRs(vpc), ","),
-		tunnelproto.HeaderAgentID, a.AgentID, tunnelproto.HeaderEndpointID, a.EndpointID, replicas)
+		tunnelproto.HeaderAgentID, a.AgentID, tunnelproto.HeaderEndpointID, a.EndpointID,
+		tunnelproto.HeaderEndpointPreserveClientIP, ep.PreserveClientIP, replicas)
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
 	if _, err := io.WriteString(conn, resp); err != nil {
 		conn.Close()
@@ -872,7 +878,7 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 	_ = conn.SetDeadline(time.Time{})
 	l := &link{agentID: a.AgentID, endpointID: a.EndpointID, name: name, version: version, addr: req.RemoteAddr,
 		since: now, sess: sess, ctrl: ctrl, features: features, preserveProblem: preserveProblem,
-		vpcCIDRs: strings.Join(VPCCIDRs(vpc), ",")}
+		vpcCIDRs: strings.Join(VPCCIDRs(vpc), ","), preserveTold: ep.PreserveClientIP}
 	if err := r.add(l, stale); err != nil {
 		if errors.Is(err, errDuplicate) {
 			r.log.Warn("refused a second link of a connected agent: two processes share its identity", "agent", a.AgentID,

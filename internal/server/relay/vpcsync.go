@@ -15,6 +15,12 @@ import (
 // DisassociateVpcCidrBlock, through any replica), syncVPCs, run with the
 // revocation checks whenever the store changed, tells it the new list
 // (tunnelproto.ControlVPC) without breaking its link or its tunnels.
+// Likewise whether its endpoint preserves client addresses
+// (ModifyInstanceConnectEndpoint's PreserveClientIp; told in the link's
+// answer, then by tunnelproto.ControlPreserveClientIP), so that an agent
+// whose host cannot preserve them warns when its endpoint starts asking.
+// Every replica runs the same check for the agents linked to it, so the
+// agent hears it on each of its links (it warns once per change).
 
 // syncVPCs sends every linked remote agent whose VPC's networks differ
 // from what it was told the current list: one read of each endpoint and
@@ -39,6 +45,14 @@ func (r *Relay) syncVPCs() {
 		if err != nil {
 			r.log.Warn("vpc sync: read the endpoint", "endpoint", ep, "error", err)
 			continue
+		}
+		for _, l := range links {
+			l.mu.Lock()
+			told := l.preserveTold
+			l.mu.Unlock()
+			if told != e.PreserveClientIP {
+				go r.tellPreserve(l) // a slow agent must not hold up the others
+			}
 		}
 		joined, ok := vpcs[e.VpcID]
 		if !ok {
@@ -92,4 +106,38 @@ func (r *Relay) tellVPC(l *link, vpcID string) {
 	l.vpcCIDRs = joined
 	l.mu.Unlock()
 	r.log.Info("told an agent its VPC's networks changed", "agent", l.agentID, "endpoint", l.endpointID, "networks", joined)
+}
+
+// tellPreserve sends l whether its endpoint preserves client addresses
+// unless it has been told already. It reads the endpoint while holding
+// the link's control lock, so that of two sends racing the later one
+// carries the newer setting.
+func (r *Relay) tellPreserve(l *link) {
+	l.ctrlMu.Lock()
+	defer l.ctrlMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := r.cfg.Store.GetEndpoint(ctx, l.endpointID)
+	if err != nil {
+		r.log.Warn("preserve sync: read the endpoint", "agent", l.agentID, "endpoint", l.endpointID, "error", err)
+		return
+	}
+	on := e.PreserveClientIP
+	l.mu.Lock()
+	told := l.preserveTold
+	l.mu.Unlock()
+	if told == on {
+		return
+	}
+	line, _ := json.Marshal(tunnelproto.Control{Type: tunnelproto.ControlPreserveClientIP, PreserveClientIP: &on})
+	_ = l.ctrl.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := l.ctrl.Write(append(line, '\n')); err != nil {
+		r.log.Warn("preserve sync: could not tell the agent whether its endpoint preserves client addresses; it learns it at its next link",
+			"agent", l.agentID, "error", err)
+		return
+	}
+	l.mu.Lock()
+	l.preserveTold = on
+	l.mu.Unlock()
+	r.log.Info("told an agent whether its endpoint preserves client addresses", "agent", l.agentID, "endpoint", l.endpointID, "preserve_client_ip", on)
 }

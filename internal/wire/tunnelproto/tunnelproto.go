@@ -20,7 +20,11 @@
 // (HeaderAgentFeatures) and, when it cannot preserve client addresses,
 // why (HeaderPreserveProblem); the server sends a DialRequest that needs
 // a feature only to agents that listed it, so an older agent, which
-// ignores the DialRequest fields it does not know, is never asked.
+// ignores the DialRequest fields it does not know, is never asked. The
+// 101 answer tells the agent its VPC's networks, its ids, the replicas and
+// whether its endpoint preserves client addresses; Control messages tell
+// it of later changes. An agent ignores headers and Control types it does
+// not know (a newer server's).
 //
 // # A tunnel stream
 //
@@ -83,7 +87,21 @@ const (
 	// preserve client addresses (what its host is missing), when it
 	// cannot.
 	HeaderPreserveProblem = "Postern-Agent-Preserve-Problem"
+	// HeaderEndpointPreserveClientIP says, in the 101 answer, whether the
+	// agent's endpoint preserves client addresses (PreserveClientIp):
+	// "true" or "false". The agent warns about what its host lacks only
+	// when its endpoint asks for preservation; a server that does not send
+	// it (an older one) leaves the agent's view unchanged.
+	HeaderEndpointPreserveClientIP = "Postern-Endpoint-Preserve-Client-Ip"
 )
+
+// ParseEndpointPreserve decodes a HeaderEndpointPreserveClientIP value:
+// known is false when the header is missing (an older server) or not a
+// boolean.
+func ParseEndpointPreserve(s string) (preserve, known bool) {
+	v, err := strconv.ParseBool(strings.TrimSpace(s))
+	return v, err == nil
+}
 
 // Agent features (HeaderAgentFeatures).
 const (
@@ -142,13 +160,16 @@ type ErrorResponse struct {
 
 // Control is one JSON line on the control stream.
 type Control struct {
-	Type string `json:"type"` // ControlDrain, ControlRevoked, ControlReplicas, ControlVPC
+	Type string `json:"type"` // ControlDrain, ControlRevoked, ControlReplicas, ControlVPC, ControlPreserveClientIP
 	// Message says why, for ControlRevoked.
 	Message string `json:"message,omitempty"`
 	// Replicas lists the live server replicas, for ControlReplicas.
 	Replicas []Replica `json:"replicas,omitempty"`
 	// VpcCIDRs lists the networks of the agent's VPC, for ControlVPC.
 	VpcCIDRs []string `json:"vpcCidrs,omitempty"`
+	// PreserveClientIP says whether the agent's endpoint preserves client
+	// addresses, for ControlPreserveClientIP (a pointer: false is sent).
+	PreserveClientIP *bool `json:"preserveClientIp,omitempty"`
 }
 
 // Control message types.
@@ -169,6 +190,12 @@ const (
 	// the link's HeaderVPCCIDRs. Agents that do not know it ignore it and
 	// learn the list at their next link.
 	ControlVPC = "vpc"
+	// ControlPreserveClientIP (server → agent): whether the agent's
+	// endpoint preserves client addresses changed
+	// (modify-instance-connect-endpoint), as if it had been in the link's
+	// HeaderEndpointPreserveClientIP. Agents that do not know it ignore
+	// it.
+	ControlPreserveClientIP = "preserve-client-ip"
 )
 
 // Replica is a running server replica as agents see it: its id and the
