@@ -69,11 +69,14 @@ func relayHelper() int {
 	defer ln.Close()
 	serverCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
 	clientCfg := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13, ServerName: "127.0.0.1"}
-	batched := relayBatched()
-	if in == "tls" && !batched {
+	batched, tuned := relayBatched(), relayTuned()
+	if in == "tls" && !batched && !tuned {
 		ln = tls.NewListener(ln, serverCfg)
 	}
 	dial := func() (net.Conn, error) {
+		if tuned {
+			return dialTuned(next, out == "tls", clientCfg)
+		}
 		if out != "tls" {
 			return net.Dial("tcp", next)
 		}
@@ -103,6 +106,14 @@ func relayHelper() int {
 			}
 			go func() {
 				defer c.Close()
+				if tuned {
+					tc, err := wrapTuned(c, in == "tls", serverCfg, true)
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "relay helper: handshake:", err)
+						return
+					}
+					c = tc
+				}
 				if in == "tls" && batched {
 					bc, err := newBatchedTLS(c, serverCfg, true)
 					if err != nil {
@@ -145,6 +156,9 @@ func relayCopy(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if err == nil && bsrc != nil {
 			n = drainHeld(bsrc, buf, n)
+		}
+		if tsrc, ok := src.(*tunedTLS); ok && err == nil {
+			n = drainHeldTuned(tsrc, buf, n)
 		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -198,14 +212,14 @@ type relayHop struct {
 }
 
 // startRelayHop starts the test binary as a relay hop (mode: relayModeEnv)
-// that dials next, batched or not (relayBatchEnv); it stops at the test's
-// end.
-func startRelayHop(tb testing.TB, certPEM, mode, next string, batched bool) *relayHop {
+// that dials next, batched ("1"), tuned ("tuned") or plain ("") as batch
+// says (relayBatchEnv); it stops at the test's end.
+func startRelayHop(tb testing.TB, certPEM, mode, next, batch string) *relayHop {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=relay", relayModeEnv+"="+mode, relayNextEnv+"="+next, relayCertEnv+"="+certPEM)
-	if batched {
-		cmd.Env = append(cmd.Env, relayBatchEnv+"=1")
+	if batch != "" {
+		cmd.Env = append(cmd.Env, relayBatchEnv+"="+batch)
 	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -246,9 +260,9 @@ type relayChain struct {
 	procs map[string]*relayHop
 }
 
-// startRelayChain starts a chain of hops (1 or 2 TLS hops, batched or
-// not) to the target address, last hop first.
-func startRelayChain(tb testing.TB, certPEM string, hops int, batched bool, target string) *relayChain {
+// startRelayChain starts a chain of hops (1 or 2 TLS hops; batched as
+// startRelayHop's batch) to the target address, last hop first.
+func startRelayChain(tb testing.TB, certPEM string, hops int, batched string, target string) *relayChain {
 	tb.Helper()
 	ch := &relayChain{procs: map[string]*relayHop{}}
 	last := "server"
@@ -281,8 +295,9 @@ func (ch *relayChain) cpu() map[string]time.Duration {
 var relayVariants = []struct {
 	name    string
 	hops    int
-	batched bool
-}{{"one-hop", 1, false}, {"two-hops", 2, false}, {"one-hop-batched", 1, true}, {"two-hops-batched", 2, true}}
+	batched string // relayBatchEnv
+}{{"one-hop", 1, ""}, {"two-hops", 2, ""}, {"one-hop-batched", 1, "1"}, {"two-hops-batched", 2, "1"},
+	{"one-hop-tuned", 1, "tuned"}, {"two-hops-tuned", 2, "tuned"}} // r2_16_tuned_test.go
 
 // BenchmarkRelayFloorCLI is BenchmarkTunnelThroughputCLI's transfer (b.N ×
 // 64 KiB through one connection, into the sink or from the source) through
@@ -298,7 +313,9 @@ var relayVariants = []struct {
 // one-hop-batched and two-hops-batched are the same chains with what any
 // crypto/tls relay can do about system calls (relayfloor_batch_test.go):
 // the records of one write leave in one write(2), and a TLS read takes
-// every record crypto/tls already holds.
+// every record crypto/tls already holds. one-hop-tuned and
+// two-hops-tuned add the socket tools Postern's own path uses (tlsbatch,
+// sockio: r2_16_tuned_test.go): the floor to hold Postern's CPU against.
 //
 // It reports MB/s and, as the CLI benchmark does, the chain's CPU per GB
 // moved (cpu-s/GB) and each process's (client-, server-, agent-cpu-s/GB):
