@@ -120,6 +120,9 @@ for dir in up down; do
   printf '  floor: a bare crypto/tls relay chain, separate processes, no Postern code (TLS 1.3 AES-128-GCM, 256 KiB copies): one hop %s MB/s, %s CPU s/GB (postern ÷ floor: %s MB/s, %s CPU); two hops %s MB/s, %s CPU s/GB (postern ÷ floor: %s MB/s, %s CPU); with batched system calls: one hop %s MB/s, %s s/GB; two hops %s MB/s, %s s/GB; the two ends (sender; sink or source), besides: %s\n' \
     "$(num "$f1" %.0f)" "$(num "$fc1" %.2f)" "$(x "$p1" "$f1")" "$(x "$c1" "$fc1")" "$(num "$f2" %.0f)" "$(num "$fc2" %.2f)" "$(x "$p2" "$f2")" "$(x "$c2" "$fc2")" \
     "$(num "$g1" %.0f)" "$(num "$gc1" %.2f)" "$(num "$g2" %.0f)" "$(num "$gc2" %.2f)" "$(num "$fe" "%.2f CPU s/GB")"
+  t1=$(median "BenchmarkRelayFloorCLI/one-hop-tuned/$dir" cpu-s/GB); t2=$(median "BenchmarkRelayFloorCLI/two-hops-tuned/$dir" cpu-s/GB)
+  printf '  floor with Postern'"'"'s own socket tools (tlsbatch, sockio; still no Postern protocol code): one hop %s CPU s/GB (postern ÷ it: %s); two hops %s CPU s/GB (postern ÷ it: %s)\n' \
+    "$(num "$t1" %.2f)" "$(x "$c1" "$t1")" "$(num "$t2" %.2f)" "$(x "$c2" "$t2")"
 done
 printf 'open through a running open-tunnel --local-port (new local connection → first echoed byte, p50 / p99, 3 × 300): direct TCP %s; ssh -L %s; postern one hop %s; postern two hops %s\n' \
   "$(pp BenchmarkTunnelOpenLocalPort/direct)" "$(pp BenchmarkTunnelOpenLocalPort/ssh)" "$(pp BenchmarkTunnelOpenLocalPort/postern1)" "$(pp BenchmarkTunnelOpenLocalPort/postern2)"

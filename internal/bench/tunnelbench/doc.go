@@ -71,12 +71,17 @@
 //	                           processes, Go's TLS 1.3 defaults, 256 KiB
 //	                           copies; one-hop and two-hops, plain and
 //	                           -batched (one write(2) per copy, reads of
-//	                           every record crypto/tls holds). The
+//	                           every record crypto/tls holds), and
+//	                           -tuned with Postern's own socket tools
+//	                           (tlsbatch, sockio), the floor Postern's
+//	                           CPU is held against. The
 //	                           measured floor beside Postern's figures;
 //	                           ends-cpu-s/GB is the sender's and sink's
 //	                           (or source's) CPU, which shares the cores.
 //	                           TestRelayFloorChain checks the chains carry
 //	                           bytes intact (-benchtime 4096x -count 3).
+//	BenchmarkRelayFloorSocat   the same chains with socat and OpenSSL
+//	                           (TLS 1.3, AES-128-GCM); skipped without socat.
 //	BenchmarkConcurrentTunnels the server and the agent as separate processes
 //	                           of the built binary; N tunnels to an echo
 //	                           target held by a helper process, each
