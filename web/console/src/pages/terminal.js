@@ -36,7 +36,7 @@ const fmtBytes = (n) => `${n.toLocaleString('en-US')} ${n === 1 ? 'byte' : 'byte
  * INPUT_HOLD already. Not "the instance is not reading": a paste larger
  * than INPUT_HOLD into a program that reads it all gets here too, so the
  * notice names both causes and counts what was dropped. */
-const inputDroppedText = (dropped) => `More than ${INPUT_HOLD >> 20} MiB typed or pasted is waiting to be sent: the instance reads slower than you paste, or not at all. ${fmtBytes(dropped)} were dropped; what you type is dropped until what waits is sent.`;
+const inputDroppedText = (dropped) => `More than ${INPUT_HOLD >> 20} MiB typed or pasted is waiting to be sent: the instance reads slower than you paste, or not at all. ${fmtBytes(dropped)} ${dropped === 1 ? 'was' : 'were'} dropped; what you type is dropped until what waits is sent.`;
 
 /** What the end banner adds when keystrokes were never sent: those the
  * page still held when the session ended, and those it dropped before. */
@@ -136,6 +136,7 @@ export function renderTerminal(view, instanceId, q) {
   // server that does not send input-taken (an older replica) would leave
   // every keystroke past the first INPUT_WINDOW held for good.
   let acks = false; // the server confirmed it sends input-taken
+  let shell = false; // the server's connected came: keystrokes reach a shell
   let sentBytes = 0; // keystrokes sent on this connection
   let takenBytes = 0; // of them, taken by the server (input-taken)
   let held = []; // messages waiting for room, in order
@@ -171,7 +172,11 @@ export function renderTerminal(view, instanceId, q) {
     if (!held.length) dropping = false;
   };
   const sendInput = (b) => {
-    if (ended) return;
+    // Before connected the server drops keystrokes (no shell yet): so does
+    // the page, without holding or counting them, so that a large paste
+    // during the host-key prompt neither fills the socket nor replaces the
+    // prompt with the input-dropped notice.
+    if (ended || !shell) return;
     if (dropping) {
       pageDropped(b.length);
       return;
@@ -238,6 +243,7 @@ export function renderTerminal(view, instanceId, q) {
         return;
       case 'connected':
         acks = m.inputAcks === true;
+        shell = true;
         setState('connected', 'Connected', 'ok');
         clear(banner);
         if (m.recording) info.append(h('span.badge.badge-bad', { testid: 'recording' }, '● recording'));
@@ -279,6 +285,7 @@ export function renderTerminal(view, instanceId, q) {
     clear(banner);
     clear(info);
     acks = false;
+    shell = false;
     sentBytes = 0;
     takenBytes = 0;
     held = [];
