@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,8 +50,9 @@ func TestQD16EOFAppliedOnTheReceiveLoop(t *testing.T) {
 			tun := &tunnel{id: "qd16", link: tunnelproto.NewConn(as), stream: as, target: c}
 
 			held, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once // another tunnel's goroutine may run the hook too
 			hook := func() {
-				close(held)
+				once.Do(func() { close(held) })
 				<-release
 			}
 			testHookDirectSet.Store(&hook)
