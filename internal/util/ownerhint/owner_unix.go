@@ -3,6 +3,7 @@
 package ownerhint
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -19,3 +20,7 @@ func ownerOf(path string) (int, bool) {
 	}
 	return int(st.Uid), true
 }
+
+// notModes reports an error a file's mode does not cause (EPERM: an
+// immutable file, a read-only mount, a sandbox): its owner is no cause.
+func notModes(err error) bool { return errors.Is(err, syscall.EPERM) }

@@ -40,15 +40,26 @@ type Dir struct {
 // for this user or choose another one. It looks no higher than the parent
 // of d.Path (or of the failed parent). Other errors, errors on files
 // elsewhere, and errors that carry the hint already are returned as they
-// are; the result still matches errors.Is(err, fs.ErrPermission) and
-// errors.As for what err matched.
+// are, as are those a file's mode does not cause (EPERM); the result
+// still matches errors.Is(err, fs.ErrPermission) and errors.As for what
+// err matched. The command it gives is safe to paste into a shell
+// anywhere: the path absolute and quoted.
 func Wrap(err error, d Dir) error {
 	var pe *fs.PathError
 	var told *hintError
-	if err == nil || !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || errors.As(err, &told) {
+	if err == nil || !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || errors.As(err, &told) || notModes(err) {
 		return err
 	}
-	dir, path := filepath.Clean(d.Path), filepath.Clean(pe.Path)
+	dir, path := absolute(d.Path), absolute(pe.Path)
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// A file symlinked out of the directory is a file elsewhere
+		// (chown -R of the directory does not follow the link).
+		target, rerr := filepath.EvalSymlinks(path)
+		rdir, derr := filepath.EvalSymlinks(dir)
+		if rerr != nil || derr != nil || !within(target, rdir) {
+			return err
+		}
+	}
 	top := dir // the hint names nothing above top's parent
 	switch {
 	case within(path, dir):
@@ -63,12 +74,35 @@ func Wrap(err error, d Dir) error {
 			if owner == uid {
 				return err
 			}
-			return &hintError{err: err, d: d, path: p, owner: owner, uid: uid, toMake: !within(p, dir)}
+			arg := dir
+			if fi, lerr := os.Lstat(dir); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				arg += string(filepath.Separator) // chown -R changes a symlink it is given, not its directory
+			}
+			return &hintError{err: err, d: d, path: p, arg: shellQuote(arg), owner: owner, uid: uid, toMake: !within(p, dir)}
 		}
 		if p == stop || filepath.Dir(p) == p {
 			return err
 		}
 	}
+}
+
+// absolute is path made absolute (from this process's working directory,
+// which the shell the hint is pasted in need not share) and clean.
+func absolute(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return filepath.Clean(path)
+}
+
+// shellQuote is s as one word of a POSIX shell: as it is when every
+// character is safe, else in single quotes.
+func shellQuote(s string) string {
+	const safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:@,%"
+	if s != "" && s[0] != '-' && strings.Trim(s, safe) == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // within reports whether path is dir or lies under it (both clean).
@@ -87,6 +121,7 @@ type hintError struct {
 	err        error
 	d          Dir
 	path       string
+	arg        string // the directory as the command's argument
 	owner, uid int
 	// toMake: path is above the directory, which is still to be made
 	// there; otherwise path is the directory or one of its files.
@@ -98,11 +133,11 @@ func (e *hintError) Error() string {
 	if e.toMake {
 		return fmt.Sprintf("%v (%s belongs to uid %d and this %s runs as uid %d: make the %s for uid %d "+
 			"(install -d -o %d -m 700 %s), or choose another %s)",
-			e.err, e.path, e.owner, d.Program, e.uid, d.Noun, e.uid, e.uid, d.Path, d.Flag)
+			e.err, e.path, e.owner, d.Program, e.uid, d.Noun, e.uid, e.uid, e.arg, d.Flag)
 	}
 	return fmt.Sprintf("%v (%s belongs to uid %d and this %s runs as uid %d: a %s stays with the user "+
 		"that wrote it first; run the %s as uid %d, or give the directory and its files to uid %d: chown -R %d %s)",
-		e.err, e.path, e.owner, d.Program, e.uid, d.Noun, d.Program, e.owner, e.uid, e.uid, d.Path)
+		e.err, e.path, e.owner, d.Program, e.uid, d.Noun, d.Program, e.owner, e.uid, e.uid, e.arg)
 }
 
 func (e *hintError) Unwrap() error { return e.err }
