@@ -43,15 +43,6 @@ const (
 	gcBurstHeadroom = 12 << 20 // the heap's least headroom in a burst
 	gcBurstRate     = 16 << 20 // bytes allocated per second that make a burst
 	gcBurstPoll     = 100 * time.Millisecond
-	// releaseLiveBursts: a burst's end gives the heap's free memory back
-	// while the live heap is below this many times the burst's headroom
-	// (checkBurst).
-	releaseLiveBursts = 4
-	// releaseCost: a burst's release waits this many times the collector
-	// CPU the last one took, so that bursts ending every second cost at
-	// most 2 % of a core (~9, 18, 26 ms each at 10, 30, 47 MiB live). No
-	// floor as idlemem's 10 s: it put off the 1,000 tunnels' release.
-	releaseCost = 50
 )
 
 // gcPercent is the GOGC that gives live bytes of heap a headroom of floor
@@ -94,11 +85,6 @@ type gcTuner struct {
 	allocsAt    uint64                      // bytes allocated when last measured
 	at          time.Time                   // when last measured
 	bursts      int                         // bursts begun
-	gcCPU       func() float64              // the collector's CPU seconds so far; nil: not known
-	nextRelease time.Time                   // no release before this (releaseDue)
-	owed        bool                        // a burst's end owes a release
-	waiting     bool                        // a timer calls releaseDue
-	releasing   bool                        // a release runs
 }
 
 // startGCTuner sets GOGC from the live heap now and after every
@@ -122,8 +108,6 @@ func newGCTuner(floor uint64, lo, hi int) *gcTuner {
 		now:    time.Now, release: debug.FreeOSMemory,
 		afterFunc: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 	t.read = t.readMetrics
-	cpu := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/scavenge/total:cpu-seconds"}}
-	t.gcCPU = func() float64 { metrics.Read(cpu); return cpu[0].Value.Float64() + cpu[1].Value.Float64() }
 	return t
 }
 
@@ -215,7 +199,7 @@ func (t *gcTuner) setPercent(live uint64) {
 // checkBurst runs every poll interval in a burst: while the program still
 // allocates at least a quarter of rate it looks again later; then it puts
 // the usual percentage back and gives the burst's memory back (when the
-// burst's headroom was still in force, or the live heap is small).
+// burst's headroom was still in force).
 func (t *gcTuner) checkBurst() {
 	t.mu.Lock()
 	if t.stopped || !t.busy {
@@ -228,58 +212,17 @@ func (t *gcTuner) checkBurst() {
 		t.mu.Unlock()
 		return
 	}
-	// A burst whose headroom is still in force left more memory than
-	// the usual percentage would have. One whose live heap outgrew it
-	// left the usual percentage's garbage: with nothing allocated after
-	// the burst no collection takes it, and the runtime keeps it mapped
-	// (it returns only what lies above the heap's goal), up to half the
-	// live heap at GOGC 50, kept for as long as the server stays idle.
-	// It is given back too while the live heap is below
-	// releaseLiveBursts bursts' headroom (48 MiB), so
-	// the release's collection stays small; a larger heap's is left to
-	// the scavenger, as before.
-	// Measured (s16, tunnelbench BenchmarkConcurrentLocalPort, two
-	// hops, alternated runs): 1,000 connections opened 64 at once, the
-	// server's PSS per tunnel 16.7–41.6 KiB from run to run (4 of 20
-	// runs ≥ 37; one traced: 39 MB live at the end, no release)
-	// → 20.7–25.1 (10 runs); 1,500 opened 32 at once 17.6–25.5 →
-	// 17.2–20.8 (6 runs each); 1,000 at 32 at once (live heap mostly
-	// still within the burst's headroom) unchanged, 20.7 median, and so
-	// the time to open them (faster in 10 of 18 pairs).
+	// Only a burst whose headroom is still in force left more memory
+	// than the usual percentage would have: one whose live heap outgrew
+	// it (the usual headroom is larger now) ends without a collection.
 	raised := t.last > gcPercent(t.liveAtGC, t.floor, t.lo, t.hi)
-	small := t.liveAtGC < releaseLiveBursts*t.burst
 	t.busy = false
 	t.setPercent(t.liveAtGC)
-	t.owed = raised || small
-	t.releaseDue()
-}
-
-// releaseDue gives the heap's free memory back when a burst's end owes it,
-// none runs and the last is long enough ago (else it looks again then).
-// Called with mu held; it unlocks mu.
-func (t *gcTuner) releaseDue() {
-	start := t.now()
-	if wait := t.nextRelease.Sub(start); wait > 0 && t.owed && !t.waiting {
-		t.waiting = true
-		t.afterFunc(wait, func() { t.mu.Lock(); t.waiting = false; t.releaseDue() })
-	}
-	if t.stopped || t.busy || t.releasing || !t.owed || start.Before(t.nextRelease) {
-		t.mu.Unlock()
-		return
-	}
-	t.owed, t.releasing = false, true
-	cpu := t.gcCPU
-	if cpu == nil {
-		cpu = func() float64 { return 0 }
-	}
 	t.mu.Unlock()
-	before := cpu()
-	t.release() // outside mu: the collection it runs calls tune
-	spent := cpu() - before
-	t.mu.Lock()
-	t.releasing = false
-	t.nextRelease = start.Add(time.Duration(spent * releaseCost * float64(time.Second)))
-	t.releaseDue() // one owed meanwhile
+	if raised {
+		// Outside mu: the collection it runs calls tune.
+		t.release()
+	}
 }
 
 // Bursts is how many bursts began, and whether one runs now.
