@@ -102,7 +102,9 @@
 //
 //	go test -run '^$' -bench TunnelThroughput -benchtime 4096x ./internal/bench/tunnelbench/
 //
-// The package has no non-test code and no Test functions; the binary it
-// needs is built on demand (or taken from POSTERN_BIN). RESULTS.md records
+// The package has no non-test code; its few Test functions check the
+// benchmarks' own helpers (TestRelayFloorChain: the floor's relay chains
+// carry bytes intact), so `make test` runs them. The binary it needs is
+// built on demand (or taken from POSTERN_BIN). RESULTS.md records
 // runs and where each target stands.
 package tunnelbench
