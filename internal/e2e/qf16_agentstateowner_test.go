@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,25 +18,7 @@ import (
 // open …/agent.json: permission denied" and "… agent: lock the state
 // directory: filelock: open …/agent.lock: permission denied".
 func TestQF16AgentStateDirOfAnotherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the files belong to one user, the agent runs as another")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv(1) (util-linux) to run the agent as another user")
-	}
-	// Everything under a 0755 directory of its own: the other user must
-	// reach the binary and the state directory (t.TempDir's parent is 0700).
-	base, err := os.MkdirTemp("", "qf16-agent-owner-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(base, "postern")
-	copyExecutable(t, binPath, bin)
+	ou := newOtherUID(t, "qf16-agent-owner-", "agent")
 	const owner, other = 65532, 1000870000
 	for _, c := range []struct {
 		name     string
@@ -64,14 +45,9 @@ func TestQF16AgentStateDirOfAnotherUser(t *testing.T) {
 		}, func(dir string) string { return filepath.Join(dir, "agent") }, 0, fmt.Sprintf("install -d -o %d -m 700 ", other)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := filepath.Join(base, strings.ReplaceAll(c.name, " ", "-"))
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
+			dir := ou.caseDir(t, c.name)
 			c.setup(t, dir)
-			cmd := exec.Command(setpriv, fmt.Sprintf("--reuid=%d", other), "--regid=0", "--clear-groups",
-				bin, "endpoint-agent", "--state-dir", c.stateDir(dir))
-			cmd.Env = append(cleanEnv(), "HOME=/")
+			cmd := ou.command(other, "endpoint-agent", "--state-dir", c.stateDir(dir))
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			err := cmd.Run()

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,25 +17,7 @@ import (
 // denied". Two cases: the data directory itself is to be made; a parent
 // of it is too (os.MkdirAll fails higher up).
 func TestQG16DataDirToMakeInAnotherUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the directory belongs to one user, the server runs as another")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv(1) (util-linux) to run the server as another user")
-	}
-	// Everything under a 0755 directory of its own: the other user must
-	// reach the binary (t.TempDir's parent is 0700).
-	base, err := os.MkdirTemp("", "qg16-data-owner-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(base, "postern")
-	copyExecutable(t, binPath, bin)
+	ou := newOtherUID(t, "qg16-data-owner-", "server")
 	const other = 1000870000
 	for _, c := range []struct {
 		name string
@@ -47,15 +27,10 @@ func TestQG16DataDirToMakeInAnotherUsers(t *testing.T) {
 		{"parents to be made too", []string{"srv", "postern", "data"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := filepath.Join(base, strings.ReplaceAll(c.name, " ", "-"))
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
+			dir := ou.caseDir(t, c.name)
 			mustChown(t, dir, 0, 0, 0o755)
 			data := filepath.Join(append([]string{dir}, c.data...)...)
-			cmd := exec.Command(setpriv, fmt.Sprintf("--reuid=%d", other), "--regid=0", "--clear-groups",
-				bin, "server", "--data-dir", data, "--listen", "127.0.0.1:0")
-			cmd.Env = append(cleanEnv(), "HOME=/")
+			cmd := ou.command(other, "server", "--data-dir", data, "--listen", "127.0.0.1:0")
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			if err := cmd.Run(); err == nil {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -39,16 +38,8 @@ func TestQJ16ConsoleUnsentInput(t *testing.T) {
 		{"dropped past 16 MiB", 20, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e.connectTerminal(t)
-			// The shell waits for a file without reading its input, then
-			// exits: the session ends from the instance, when the test says.
-			// Echo off, so the page gets no output back; lines, because a
-			// tty in canonical mode holds back more than a line's worth only
-			// when it is made of lines (it throws away the rest of a line).
 			exitFile := filepath.Join(dir, "exit-"+strconv.Itoa(i))
-			e.run(t, "a program that does not read", 30*time.Second,
-				typeInTerminal(`stty -echo; echo WA""ITING; while [ ! -e `+exitFile+` ]; do sleep 0.1; done; exit`+"\r"),
-				until(`/(^|\n)WAITING/.test(`+termText+`)`))
+			e.startNotReading(t, exitFile)
 			size := c.mib << 20
 			e.run(t, "paste", 60*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(`('k'.repeat(1023) + '\n').repeat(`+strconv.Itoa(size>>10)+`)`)))
 			var dropped int
@@ -79,21 +70,10 @@ func TestQJ16ConsoleUnsentInput(t *testing.T) {
 			}
 			e.wantConnected(t, "after the paste")
 
-			if err := os.WriteFile(exitFile, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			e.run(t, "the session's end", 60*time.Second, until(consoleEnded))
+			e.endFromInstance(t, exitFile)
 			e.b.Screenshot("qj16-unsent-" + strconv.Itoa(i))
-			unsent := `document.querySelector('[data-testid="session-ended-unsent"]')`
-			if !evalIn[bool](t, e, `!!`+unsent) {
-				t.Fatalf("the end banner does not say that keystrokes were not sent: %q", evalIn[string](t, e, consoleEndedText))
-			}
-			text := evalIn[string](t, e, unsent+`.innerText`)
 			t.Logf("the end banner: %q", evalIn[string](t, e, consoleEndedText))
-			m := unsentRe.FindStringSubmatch(text)
-			if m == nil {
-				t.Fatalf("the end banner says %q, want it to match %s", text, unsentRe)
-			}
+			text, m := e.unsentLine(t, unsentRe)
 			// Of the paste, the SSH channel's window (2 MiB with OpenSSH),
 			// the pty's buffer and the page's 512 KiB in flight left the page:
 			// the rest it held or dropped.

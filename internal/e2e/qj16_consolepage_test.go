@@ -3,6 +3,8 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,4 +126,48 @@ func (e *consoleEnv) stillRunsCommands(t *testing.T, when string) {
 		typeInTerminal(`echo AL""IVE$((6*7))`+"\r"),
 		until(termText+`.includes('ALIVE42')`))
 	e.wantConnected(t, when)
+}
+
+// startNotReading connects the terminal and runs a shell command that
+// waits for exitFile without reading its input, then exits: the session
+// ends from the instance when the test says (endFromInstance). Echo off,
+// so the page gets no output back; a paste should be made of lines,
+// because a tty in canonical mode holds back more than a line's worth
+// only when it is made of lines (it throws away the rest of a line).
+func (e *consoleEnv) startNotReading(t *testing.T, exitFile string) {
+	t.Helper()
+	e.connectTerminal(t)
+	e.run(t, "a program that does not read", 30*time.Second,
+		typeInTerminal(`stty -echo; echo WA""ITING; while [ ! -e `+exitFile+` ]; do sleep 0.1; done; exit`+"\r"),
+		until(`/(^|\n)WAITING/.test(`+termText+`)`))
+}
+
+// endFromInstance makes startNotReading's shell exit and waits for the
+// page's end banner.
+func (e *consoleEnv) endFromInstance(t *testing.T, exitFile string) {
+	t.Helper()
+	if err := os.WriteFile(exitFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, "the session's end", 60*time.Second, until(consoleEnded))
+}
+
+// consoleUnsent is the end banner's line that counts the bytes typed or
+// pasted that were not sent.
+const consoleUnsent = `document.querySelector('[data-testid="session-ended-unsent"]')`
+
+// unsentLine fails t at once unless the end banner has a line counting
+// the bytes not sent that matches re; it returns the line and re's
+// submatches.
+func (e *consoleEnv) unsentLine(t *testing.T, re *regexp.Regexp) (string, []string) {
+	t.Helper()
+	if !evalIn[bool](t, e, `!!`+consoleUnsent) {
+		t.Fatalf("the end banner does not count the bytes typed or pasted that were not sent: %q", evalIn[string](t, e, consoleEndedText))
+	}
+	line := evalIn[string](t, e, consoleUnsent+`.innerText`)
+	m := re.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("the end banner says %q, want it to match %s", line, re)
+	}
+	return line, m
 }

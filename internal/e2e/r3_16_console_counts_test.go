@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -31,7 +30,6 @@ func TestR316ConsoleDropCounts(t *testing.T) {
 	e := startConsoleSignedIn(t)
 	dir := t.TempDir()
 	notice := `document.querySelector('[data-testid="input-dropped"]')`
-	unsent := `document.querySelector('[data-testid="session-ended-unsent"]')`
 	unsentRe := regexp.MustCompile(`^([\d,]+) bytes you typed or pasted were not sent \(([\d,]+) bytes? of them dropped when more than 16 MiB waited\)\.$`)
 	for i, c := range []struct {
 		name        string
@@ -56,11 +54,8 @@ func TestR316ConsoleDropCounts(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e.connectTerminal(t)
 			exitFile := filepath.Join(dir, "exit-"+strconv.Itoa(i))
-			e.run(t, "a program that does not read", 30*time.Second,
-				typeInTerminal(`stty -echo; echo WA""ITING; while [ ! -e `+exitFile+` ]; do sleep 0.1; done; exit`+"\r"),
-				until(`/(^|\n)WAITING/.test(`+termText+`)`))
+			e.startNotReading(t, exitFile)
 			e.run(t, "paste", 60*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(c.paste)))
 			e.run(t, "the input-dropped notice", 30*time.Second, until(notice))
 			text := evalIn[string](t, e, notice+`.innerText`)
@@ -78,18 +73,8 @@ func TestR316ConsoleDropCounts(t *testing.T) {
 			}
 			e.wantConnected(t, "after the pastes")
 
-			if err := os.WriteFile(exitFile, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			e.run(t, "the session's end", 60*time.Second, until(consoleEnded))
-			if !evalIn[bool](t, e, `!!`+unsent) {
-				t.Fatalf("the end banner does not count the bytes not sent: %q", evalIn[string](t, e, consoleEndedText))
-			}
-			line := evalIn[string](t, e, unsent+`.innerText`)
-			m := unsentRe.FindStringSubmatch(line)
-			if m == nil {
-				t.Fatalf("the end banner says %q, want it to match %s", line, unsentRe)
-			}
+			e.endFromInstance(t, exitFile)
+			line, m := e.unsentLine(t, unsentRe)
 			if got := atoiCommas(t, m[2]); got != dropped {
 				t.Errorf("the end banner says %q: %d dropped, want %d", line, got, dropped)
 			}
@@ -113,8 +98,8 @@ func TestR316ConsoleDropCounts(t *testing.T) {
 			e.connectTerminal(t)
 		}
 		e.run(t, "exit", 30*time.Second, typeInTerminal("exit\r"), until(consoleEnded))
-		if evalIn[bool](t, e, `!!`+unsent) {
-			t.Errorf("the end banner counts bytes not sent when the page held none: %q", evalIn[string](t, e, unsent+`.innerText`))
+		if evalIn[bool](t, e, `!!`+consoleUnsent) {
+			t.Errorf("the end banner counts bytes not sent when the page held none: %q", evalIn[string](t, e, consoleUnsent+`.innerText`))
 		}
 		if got, want := evalIn[string](t, e, `document.querySelector('[data-testid="session-ended"] .alert-text').innerText`), "Session ended: closed. The session ended."; got != want {
 			t.Errorf("the end banner says %q, want %q", got, want)
@@ -147,8 +132,8 @@ func TestR316ConsolePasteDuringHostKeyPrompt(t *testing.T) {
 		until(terminalState+` === 'connected'`))
 	e.stillRunsCommands(t, "after a paste during the prompt")
 	e.run(t, "exit", 30*time.Second, typeInTerminal("exit\r"), until(consoleEnded))
-	if evalIn[bool](t, e, `!!document.querySelector('[data-testid="session-ended-unsent"]')`) {
+	if evalIn[bool](t, e, `!!`+consoleUnsent) {
 		t.Errorf("the end banner counts a paste made before the session connected: %q",
-			evalIn[string](t, e, `document.querySelector('[data-testid="session-ended-unsent"]').innerText`))
+			evalIn[string](t, e, consoleUnsent+`.innerText`))
 	}
 }

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,25 +16,7 @@ import (
 // denied". Two cases: the key file is another user's; the directory is
 // (a bind-mounted host folder the server cannot create its files in).
 func TestDataDirOfAnotherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the files belong to one user, the server runs as another")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("needs setpriv(1) (util-linux) to run the server as another user")
-	}
-	// Everything under a 0755 directory of its own: the other user must
-	// reach the binary and the data directory (t.TempDir's parent is 0700).
-	base, err := os.MkdirTemp("", "r4-15-owner-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(base, "postern")
-	copyExecutable(t, binPath, bin)
+	ou := newOtherUID(t, "r4-15-owner-", "server")
 	const owner, other = 65532, 1000870000
 	for _, c := range []struct {
 		name  string
@@ -66,14 +46,9 @@ func TestDataDirOfAnotherUser(t *testing.T) {
 		}, owner},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := filepath.Join(base, strings.ReplaceAll(c.name, " ", "-"))
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
+			dir := ou.caseDir(t, c.name)
 			c.setup(t, dir)
-			cmd := exec.Command(setpriv, fmt.Sprintf("--reuid=%d", other), "--regid=0", "--clear-groups",
-				bin, "server", "--data-dir", dir, "--listen", "127.0.0.1:0")
-			cmd.Env = append(cleanEnv(), "HOME=/")
+			cmd := ou.command(other, "server", "--data-dir", dir, "--listen", "127.0.0.1:0")
 			out, err := cmd.CombinedOutput()
 			if err == nil {
 				t.Fatalf("the server ran as uid %d on a data directory it cannot use:\n%s", other, out)
@@ -84,37 +59,5 @@ func TestDataDirOfAnotherUser(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func mustChown(t *testing.T, path string, uid, gid int, mode os.FileMode) {
-	t.Helper()
-	if err := os.Chown(path, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func copyExecutable(t *testing.T, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dst, 0o755); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -214,25 +214,28 @@ func startEchoProcess(b testing.TB) int {
 	return startEchoProcessAll(b)[0].Port
 }
 
-// startEchoProcessAll starts the echo helper and returns its addresses
-// (127.0.0.1 first).
-func startEchoProcessAll(b testing.TB) []*net.TCPAddr {
-	b.Helper()
+// startHelperProcess starts this test binary as a helper process, its
+// environment this one's and env (helperEnv names the helper), and
+// returns it and the first line it prints (its addresses); what names it
+// in a failure. It is stopped at the test's end: its stdin closed, then
+// killed after 10 s.
+func startHelperProcess(tb testing.TB, what string, env ...string) (*exec.Cmd, string) {
+	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=echo")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		stdin.Close()
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -245,8 +248,16 @@ func startEchoProcessAll(b testing.TB) []*net.TCPAddr {
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		b.Fatalf("echo helper: %v", err)
+		tb.Fatalf("%s: %v", what, err)
 	}
+	return cmd, line
+}
+
+// startEchoProcessAll starts the echo helper and returns its addresses
+// (127.0.0.1 first).
+func startEchoProcessAll(b testing.TB) []*net.TCPAddr {
+	b.Helper()
+	_, line := startHelperProcess(b, "echo helper", helperEnv+"=echo")
 	var out []*net.TCPAddr
 	for _, f := range strings.Fields(line) {
 		addr, err := net.ResolveTCPAddr("tcp", f)

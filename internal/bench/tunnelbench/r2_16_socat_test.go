@@ -2,8 +2,6 @@ package tunnelbench
 
 import (
 	"bufio"
-	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -202,33 +200,7 @@ func TestRelayFloorSocatChain(t *testing.T) {
 	for _, h := range relayVariants[:2] {
 		t.Run(h.name, func(t *testing.T) {
 			ch := startSocatChain(t, dir, h.hops, target)
-			c, err := net.Dial("tcp", ch.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// A bound on a broken chain, not a timing.
-			_ = c.SetDeadline(time.Now().Add(time.Minute))
-			sent := make([]byte, 4<<20)
-			_, _ = rand.Read(sent)
-			werr := make(chan error, 1)
-			go func() {
-				_, err := c.Write(sent)
-				if err == nil {
-					err = c.(*net.TCPConn).CloseWrite()
-				}
-				werr <- err
-			}()
-			got, err := io.ReadAll(c)
-			c.Close()
-			if err != nil {
-				t.Fatalf("read back %d bytes, then: %v", len(got), err)
-			}
-			if err := <-werr; err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(sent) || sha256.Sum256(got) != sha256.Sum256(sent) {
-				t.Fatalf("read back %d bytes, sent %d (SHA-256 differs or length)", len(got), len(sent))
-			}
+			wantEchoed(t, ch.addr)
 			// Every hop's log is complete once its process ended: the
 			// stream's end went through, so each one exits.
 			for name, p := range ch.procs {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"net"
 	"os"
-	"time"
 
 	"github.com/postern/postern/internal/util/sockio"
 	"github.com/postern/postern/internal/wire/tlsbatch"
@@ -15,7 +14,7 @@ import (
 // code (no WebSocket, no link multiplexer, no authentication, no
 // records): tlsbatch beneath every tls.Conn (the records of one write in
 // one write(2)), sockio for the plain TCP sides (raw non-blocking system
-// calls, which do not wake the runtime's sysmon), and drainHeldTuned on
+// calls, which do not wake the runtime's sysmon), and drainHeld on
 // TLS reads. Without them the chain pays system-call and wake-up costs
 // that Postern does not, and is no floor for it: s16 R2 measured Postern
 // below the plain and the batched chain's CPU per GB, and 1.12–1.19x the
@@ -80,22 +79,4 @@ func dialTuned(next string, isTLS bool, cfg *tls.Config) (net.Conn, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// drainHeldTuned is drainHeld for a tuned TLS side: after a first read
-// brought n bytes into buf, it reads what crypto/tls holds without
-// waiting, and returns the new total.
-func drainHeldTuned(c *tunedTLS, buf []byte, n int) int {
-	if c.SetReadDeadline(past) != nil {
-		return n
-	}
-	for n < len(buf) {
-		m, err := c.Read(buf[n:])
-		n += m
-		if err != nil {
-			break // a timeout (nothing held), or an error the next read gets again
-		}
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	return n
 }

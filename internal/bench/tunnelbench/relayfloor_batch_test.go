@@ -93,8 +93,10 @@ func (c *batchedTLS) CloseWrite() error {
 var past = time.Unix(1, 0)
 
 // drainHeld reads, after a first read brought n bytes into buf, what the
-// connection holds without waiting, and returns the new total.
-func drainHeld(c *batchedTLS, buf []byte, n int) int {
+// connection holds without waiting, and returns the new total. c is a
+// batched or a tuned TLS side (batchedTLS, tunedTLS): a past read
+// deadline makes crypto/tls return what it holds.
+func drainHeld(c net.Conn, buf []byte, n int) int {
 	if c.SetReadDeadline(past) != nil {
 		return n
 	}

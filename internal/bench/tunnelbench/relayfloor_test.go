@@ -1,7 +1,6 @@
 package tunnelbench
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -146,19 +145,19 @@ func relayBoth(a, b net.Conn) {
 }
 
 // relayCopy copies src to dst with one 256 KiB buffer, read by read (a
-// TLS read brings at most one record; a batched one what crypto/tls
-// holds too: drainHeld), then half-closes dst (a TLS connection sends
-// close_notify) so the end travels down the chain.
+// TLS read brings at most one record; a batched or tuned one what
+// crypto/tls holds too: drainHeld), then half-closes dst (a TLS
+// connection sends close_notify) so the end travels down the chain.
 func relayCopy(dst, src net.Conn) {
 	buf := make([]byte, relayBuf)
-	bsrc, _ := src.(*batchedTLS)
+	_, drains := src.(*batchedTLS)
+	if _, tuned := src.(*tunedTLS); tuned {
+		drains = true
+	}
 	for {
 		n, err := src.Read(buf)
-		if err == nil && bsrc != nil {
-			n = drainHeld(bsrc, buf, n)
-		}
-		if tsrc, ok := src.(*tunedTLS); ok && err == nil {
-			n = drainHeldTuned(tsrc, buf, n)
+		if err == nil && drains {
+			n = drainHeld(src, buf, n)
 		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -216,38 +215,11 @@ type relayHop struct {
 // says (relayBatchEnv); it stops at the test's end.
 func startRelayHop(tb testing.TB, certPEM, mode, next, batch string) *relayHop {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=relay", relayModeEnv+"="+mode, relayNextEnv+"="+next, relayCertEnv+"="+certPEM)
+	env := []string{helperEnv + "=relay", relayModeEnv + "=" + mode, relayNextEnv + "=" + next, relayCertEnv + "=" + certPEM}
 	if batch != "" {
-		cmd.Env = append(cmd.Env, relayBatchEnv+"="+batch)
+		env = append(env, relayBatchEnv+"="+batch)
 	}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("relay hop %s: %v", mode, err)
-	}
+	cmd, line := startHelperProcess(tb, "relay hop "+mode, env...)
 	return &relayHop{cmd: cmd, addr: strings.TrimSpace(line)}
 }
 
@@ -369,34 +341,42 @@ func TestRelayFloorChain(t *testing.T) {
 	for _, h := range relayVariants {
 		t.Run(h.name, func(t *testing.T) {
 			ch := startRelayChain(t, certPEM, h.hops, h.batched, target)
-			c, err := net.Dial("tcp", ch.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			// A bound on a broken chain, not a timing: the test fails
-			// instead of hanging.
-			_ = c.SetDeadline(time.Now().Add(time.Minute))
-			sent := make([]byte, 4<<20)
-			_, _ = rand.Read(sent)
-			werr := make(chan error, 1)
-			go func() {
-				_, err := c.Write(sent)
-				if err == nil {
-					err = c.(*net.TCPConn).CloseWrite()
-				}
-				werr <- err
-			}()
-			got, err := io.ReadAll(c)
-			if err != nil {
-				t.Fatalf("read back %d bytes, then: %v", len(got), err)
-			}
-			if err := <-werr; err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(sent) || sha256.Sum256(got) != sha256.Sum256(sent) {
-				t.Fatalf("read back %d bytes (SHA-256 %x), sent %d (SHA-256 %x)", len(got), sha256.Sum256(got), len(sent), sha256.Sum256(sent))
-			}
+			wantEchoed(t, ch.addr)
 		})
+	}
+}
+
+// wantEchoed sends 4 MiB of random bytes to addr, a chain to an echo
+// target, half-closes, and fails t unless it reads back what it sent,
+// then the end of the stream; the connection is closed when it returns.
+func wantEchoed(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A bound on a broken chain, not a timing: the test fails instead of
+	// hanging.
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	sent := make([]byte, 4<<20)
+	_, _ = rand.Read(sent)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(sent)
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		werr <- err
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read back %d bytes, then: %v", len(got), err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(sent) || sha256.Sum256(got) != sha256.Sum256(sent) {
+		t.Fatalf("read back %d bytes (SHA-256 %x), sent %d (SHA-256 %x)", len(got), sha256.Sum256(got), len(sent), sha256.Sum256(sent))
 	}
 }
