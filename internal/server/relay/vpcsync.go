@@ -111,33 +111,46 @@ func (r *Relay) tellVPC(l *link, vpcID string) {
 // tellPreserve sends l whether its endpoint preserves client addresses
 // unless it has been told already. It reads the endpoint while holding
 // the link's control lock, so that of two sends racing the later one
-// carries the newer setting.
+// carries the newer setting, and reads it again after each send until
+// what was told is current: a change made while a send was in flight
+// found preserveTold not yet updated, so syncVPCs started no send for it.
 func (r *Relay) tellPreserve(l *link) {
 	l.ctrlMu.Lock()
 	defer l.ctrlMu.Unlock()
+	for {
+		if !r.tellPreserveOnce(l) {
+			return
+		}
+	}
+}
+
+// tellPreserveOnce is one read and, if it differs from what l was told,
+// one send; it reports whether it sent.
+func (r *Relay) tellPreserveOnce(l *link) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e, err := r.cfg.Store.GetEndpoint(ctx, l.endpointID)
 	if err != nil {
 		r.log.Warn("preserve sync: read the endpoint", "agent", l.agentID, "endpoint", l.endpointID, "error", err)
-		return
+		return false
 	}
 	on := e.PreserveClientIP
 	l.mu.Lock()
 	told := l.preserveTold
 	l.mu.Unlock()
 	if told == on {
-		return
+		return false
 	}
 	line, _ := json.Marshal(tunnelproto.Control{Type: tunnelproto.ControlPreserveClientIP, PreserveClientIP: &on})
 	_ = l.ctrl.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := l.ctrl.Write(append(line, '\n')); err != nil {
 		r.log.Warn("preserve sync: could not tell the agent whether its endpoint preserves client addresses; it learns it at its next link",
 			"agent", l.agentID, "error", err)
-		return
+		return false
 	}
 	l.mu.Lock()
 	l.preserveTold = on
 	l.mu.Unlock()
 	r.log.Info("told an agent whether its endpoint preserves client addresses", "agent", l.agentID, "endpoint", l.endpointID, "preserve_client_ip", on)
+	return true
 }
