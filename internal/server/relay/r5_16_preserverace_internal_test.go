@@ -50,7 +50,7 @@ func (s *r516Store) GetVpc(context.Context, string) (store.Vpc, error) {
 
 // TestR516PreserveChangeDuringASendIsNotLost: the endpoint's
 // PreserveClientIp turns off, then on again while the send of "false" is
-// in flight (tellPreserve has read false; the link's record still says
+// in flight (tellLink has read false; the link's record still says
 // true, so the store change's sync sees nothing to do). The agent must end
 // up told "true". Before the fix: the link said "false" last and nothing
 // more was sent until the next change or the 30 s full recheck (the agent
@@ -65,7 +65,7 @@ func TestR516PreserveChangeDuringASendIsNotLost(t *testing.T) {
 	r.byAgent[l.agentID] = l
 
 	st.set(false) // modify → false
-	r.syncVPCs()  // read 1; told true ≠ false: starts tellPreserve, whose read (2) is…
+	r.syncVPCs()  // read 1; told true ≠ false: starts tellLink, whose read (2) is…
 	<-st.read     // …held here, having read false
 	st.set(true)  // modify → true while "false" is in flight
 	r.syncVPCs()  // the link still records true: nothing to send

@@ -899,6 +899,9 @@ func (r *Relay) HandleLink(w http.ResponseWriter, req *http.Request) {
 	r.log.Info("agent connected", "agent", a.AgentID, "endpoint", a.EndpointID, "address", req.RemoteAddr, "version", version,
 		"features", strings.Join(features, ","), "preserve_problem", preserveProblem)
 	go r.readControl(l)
+	// A store change synced (syncVPCs) after the look-ups above but before
+	// r.add did not see this link: check it once.
+	go r.tellLink(l)
 	if r.cfg.ReplicaID != "" {
 		r.mu.Lock()
 		now := r.replicas

@@ -46,111 +46,95 @@ func (r *Relay) syncVPCs() {
 			r.log.Warn("vpc sync: read the endpoint", "endpoint", ep, "error", err)
 			continue
 		}
-		for _, l := range links {
-			l.mu.Lock()
-			told := l.preserveTold
-			l.mu.Unlock()
-			if told != e.PreserveClientIP {
-				go r.tellPreserve(l) // a slow agent must not hold up the others
-			}
-		}
-		joined, ok := vpcs[e.VpcID]
-		if !ok {
-			vpc, err := r.cfg.Store.GetVpc(ctx, e.VpcID)
-			if err != nil {
+		joined, known := vpcs[e.VpcID]
+		if !known {
+			if vpc, err := r.cfg.Store.GetVpc(ctx, e.VpcID); err != nil {
 				r.log.Warn("vpc sync: read the endpoint's vpc", "endpoint", ep, "vpc", e.VpcID, "error", err)
-				continue
+			} else {
+				joined, known = strings.Join(VPCCIDRs(vpc), ","), true
+				vpcs[e.VpcID] = joined
 			}
-			joined = strings.Join(VPCCIDRs(vpc), ",")
-			vpcs[e.VpcID] = joined
 		}
 		for _, l := range links {
 			l.mu.Lock()
-			told := l.vpcCIDRs
+			stale := l.preserveTold != e.PreserveClientIP || known && l.vpcCIDRs != joined
 			l.mu.Unlock()
-			if told != joined {
-				go r.tellVPC(l, e.VpcID) // a slow agent must not hold up the others
+			if stale {
+				go r.tellLink(l) // a slow agent must not hold up the others
 			}
 		}
 	}
 }
 
-// tellVPC sends l its VPC's networks unless it has them already. It reads
-// them while holding the link's control lock, so that of two sends racing
-// the later one carries the newer list.
-func (r *Relay) tellVPC(l *link, vpcID string) {
+// tellLink sends l what it was not told yet of its endpoint's setting and
+// its VPC's networks. It reads them while holding the link's control lock,
+// so that of two sends racing the later one carries the newer values, and
+// reads them again after each send until what was told is current: a
+// change made while a send was in flight found the link's record not yet
+// updated, so syncVPCs started no send for it. HandleLink runs it once
+// for a new link, for a change synced before the link was registered.
+func (r *Relay) tellLink(l *link) {
 	l.ctrlMu.Lock()
 	defer l.ctrlMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	vpc, err := r.cfg.Store.GetVpc(ctx, vpcID)
-	if err != nil {
-		r.log.Warn("vpc sync: read the endpoint's vpc", "agent", l.agentID, "vpc", vpcID, "error", err)
-		return
-	}
-	cidrs := VPCCIDRs(vpc)
-	joined := strings.Join(cidrs, ",")
-	l.mu.Lock()
-	told := l.vpcCIDRs
-	l.mu.Unlock()
-	if told == joined {
-		return
-	}
-	line, _ := json.Marshal(tunnelproto.Control{Type: tunnelproto.ControlVPC, VpcCIDRs: cidrs})
-	_ = l.ctrl.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := l.ctrl.Write(append(line, '\n')); err != nil {
-		r.log.Warn("vpc sync: could not tell the agent its VPC's networks; it learns them at its next link", "agent", l.agentID, "error", err)
-		return
-	}
-	l.mu.Lock()
-	l.vpcCIDRs = joined
-	l.mu.Unlock()
-	r.log.Info("told an agent its VPC's networks changed", "agent", l.agentID, "endpoint", l.endpointID, "networks", joined)
-}
-
-// tellPreserve sends l whether its endpoint preserves client addresses
-// unless it has been told already. It reads the endpoint while holding
-// the link's control lock, so that of two sends racing the later one
-// carries the newer setting, and reads it again after each send until
-// what was told is current: a change made while a send was in flight
-// found preserveTold not yet updated, so syncVPCs started no send for it.
-func (r *Relay) tellPreserve(l *link) {
-	l.ctrlMu.Lock()
-	defer l.ctrlMu.Unlock()
-	for {
-		if !r.tellPreserveOnce(l) {
-			return
-		}
+	for r.tellLinkOnce(l) {
 	}
 }
 
-// tellPreserveOnce is one read and, if it differs from what l was told,
-// one send; it reports whether it sent.
-func (r *Relay) tellPreserveOnce(l *link) bool {
+// tellLinkOnce is one read of l's endpoint and VPC and a send of each
+// value that differs from what l was told; it reports whether it sent.
+func (r *Relay) tellLinkOnce(l *link) (sent bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e, err := r.cfg.Store.GetEndpoint(ctx, l.endpointID)
 	if err != nil {
-		r.log.Warn("preserve sync: read the endpoint", "agent", l.agentID, "endpoint", l.endpointID, "error", err)
+		r.log.Warn("link sync: read the endpoint", "agent", l.agentID, "endpoint", l.endpointID, "error", err)
 		return false
 	}
 	on := e.PreserveClientIP
 	l.mu.Lock()
 	told := l.preserveTold
 	l.mu.Unlock()
-	if told == on {
-		return false
+	if told != on {
+		if !r.tellControl(l, tunnelproto.Control{Type: tunnelproto.ControlPreserveClientIP, PreserveClientIP: &on}) {
+			return false
+		}
+		l.mu.Lock()
+		l.preserveTold = on
+		l.mu.Unlock()
+		sent = true
+		r.log.Info("told an agent whether its endpoint preserves client addresses", "agent", l.agentID, "endpoint", l.endpointID, "preserve_client_ip", on)
 	}
-	line, _ := json.Marshal(tunnelproto.Control{Type: tunnelproto.ControlPreserveClientIP, PreserveClientIP: &on})
+	vpc, err := r.cfg.Store.GetVpc(ctx, e.VpcID)
+	if err != nil {
+		r.log.Warn("link sync: read the endpoint's vpc", "agent", l.agentID, "vpc", e.VpcID, "error", err)
+		return sent
+	}
+	cidrs := VPCCIDRs(vpc)
+	joined := strings.Join(cidrs, ",")
+	l.mu.Lock()
+	toldVPC := l.vpcCIDRs
+	l.mu.Unlock()
+	if toldVPC != joined {
+		if !r.tellControl(l, tunnelproto.Control{Type: tunnelproto.ControlVPC, VpcCIDRs: cidrs}) {
+			return false
+		}
+		l.mu.Lock()
+		l.vpcCIDRs = joined
+		l.mu.Unlock()
+		sent = true
+		r.log.Info("told an agent its VPC's networks changed", "agent", l.agentID, "endpoint", l.endpointID, "networks", joined)
+	}
+	return sent
+}
+
+// tellControl writes m on l's control stream (the caller holds ctrlMu);
+// on failure the agent learns the values at its next link.
+func (r *Relay) tellControl(l *link, m tunnelproto.Control) bool {
+	line, _ := json.Marshal(m)
 	_ = l.ctrl.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := l.ctrl.Write(append(line, '\n')); err != nil {
-		r.log.Warn("preserve sync: could not tell the agent whether its endpoint preserves client addresses; it learns it at its next link",
-			"agent", l.agentID, "error", err)
+		r.log.Warn("link sync: could not tell the agent; it learns it at its next link", "agent", l.agentID, "type", m.Type, "error", err)
 		return false
 	}
-	l.mu.Lock()
-	l.preserveTold = on
-	l.mu.Unlock()
-	r.log.Info("told an agent whether its endpoint preserves client addresses", "agent", l.agentID, "endpoint", l.endpointID, "preserve_client_ip", on)
 	return true
 }
