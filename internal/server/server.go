@@ -251,7 +251,12 @@ func resolveConfig(opts Options) (config.Server, error) {
 		var err error
 		if cfg, err = config.Load(path); err != nil {
 			// The default file is the first of the data directory's read.
-			return cfg, dataDirHint(err, opts.DataDir)
+			// Without --data-dir there is no directory yet to explain
+			// (Wrap would take the working directory for it).
+			if opts.DataDir != "" {
+				err = dataDirHint(err, opts.DataDir)
+			}
+			return cfg, err
 		}
 	}
 	if opts.DataDir != "" {

@@ -40,14 +40,15 @@ type Dir struct {
 // for this user or choose another one. It looks no higher than the parent
 // of d.Path (or of the failed parent). Other errors, errors on files
 // elsewhere, and errors that carry the hint already are returned as they
-// are, as are those a file's mode does not cause (EPERM); the result
+// are, as are those a file's mode does not cause (EPERM) and any with no
+// d.Path (no directory to explain, not the working directory); the result
 // still matches errors.Is(err, fs.ErrPermission) and errors.As for what
 // err matched. The command it gives is safe to paste into a shell
 // anywhere: the path absolute and quoted.
 func Wrap(err error, d Dir) error {
 	var pe *fs.PathError
 	var told *hintError
-	if err == nil || !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || errors.As(err, &told) || notModes(err) {
+	if err == nil || d.Path == "" || !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || errors.As(err, &told) || notModes(err) {
 		return err
 	}
 	dir, path := absolute(d.Path), absolute(pe.Path)
