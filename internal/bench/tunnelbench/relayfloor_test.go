@@ -2,18 +2,14 @@ package tunnelbench
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postern/postern/internal/server/pki"
 	"github.com/postern/postern/internal/testutil/procstat"
 )
 
@@ -173,34 +170,21 @@ func relayCopy(dst, src net.Conn) {
 	}
 }
 
-// relayCert returns a self-signed ECDSA P-256 certificate for 127.0.0.1
-// and its key, PEM, for every TLS hop of the chain.
+// relayCert returns a server certificate for 127.0.0.1, the CA that
+// issued it and its key, PEM, for every TLS hop of the chain: issued by
+// the server's own package (pki), so the hops present what Postern's
+// server does (an ECDSA P-256 leaf and its CA).
 func relayCert(tb testing.TB) string {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	b, err := pki.LoadOrCreate(tb.TempDir(), []string{"127.0.0.1"}, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "relay floor"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	kder, err := x509.MarshalPKCS8PrivateKey(b.ServerTLS.PrivateKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) +
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b.ServerTLS.Leaf.Raw})) + string(b.CAPEM) +
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
 }
 
