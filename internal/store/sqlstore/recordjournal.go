@@ -197,6 +197,16 @@ func (j *recordJournal) append(evs []store.Event) bool {
 		}
 		j.torn = false
 	}
+	if j.size > maxJournalBytes && len(j.pending) == 0 {
+		// Every record is committed but the committer could not empty
+		// the file (truncate failed): cut it here, or leave the records
+		// to their callers, so that a file that cannot be emptied stops
+		// growing at maxJournalBytes instead of filling the disk.
+		if err := j.truncate(0); err != nil {
+			return false
+		}
+		j.size = 0
+	}
 	buf := j.buf[:0]
 	for i := range evs {
 		buf = appendFrameOf(buf, &evs[i], i < len(evs)-1)
