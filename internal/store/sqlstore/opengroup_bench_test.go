@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -134,7 +135,14 @@ func BenchmarkTunnelOpenStore(b *testing.B) {
 				if err := s.AppendEvents(ctx, opens); err != nil {
 					b.Fatal(err)
 				}
-				if err := s.AppendEvents(ctx, closes); err != nil {
+				// As the server does (audit's Batcher.append): a tunnel's
+				// CloseTunnel does not wait for the disk where the store
+				// allows it (SQLite), and is committed durably elsewhere.
+				err := s.AppendEventsUnsynced(ctx, closes)
+				if errors.Is(err, errors.ErrUnsupported) {
+					err = s.AppendEvents(ctx, closes)
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
