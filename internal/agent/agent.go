@@ -217,9 +217,15 @@ type Agent struct {
 	features        []string
 	preserveProblem string
 	// endpointPreserves is whether the agent's endpoint preserves client
-	// addresses, as the server last said (a link's answer or a
-	// ControlPreserveClientIP on any link); false until one says so.
+	// addresses, as its live links said (a link's answer or a
+	// ControlPreserveClientIP; see linkSaidPreserve); false until one says
+	// so.
 	endpointPreserves atomic.Bool
+	// linkPreserve is what each live link said of it, keyed by the link's
+	// control stream, under preserveMu (which also orders the view's
+	// changes).
+	preserveMu   sync.Mutex
+	linkPreserve map[net.Conn]bool
 
 	mu       sync.Mutex
 	draining bool
@@ -317,9 +323,10 @@ func (a *Agent) checkFeatures() {
 const cannotPreserve = "this agent cannot preserve client IP addresses; endpoints with PreserveClientIp refuse tunnels through it"
 
 // heardPreserve records whether the agent's endpoint preserves client
-// addresses, as the server said on a link, and warns when it has just
-// started to and this host cannot: once per change to true, not at every
-// (re)connection of each link to each replica, which all say the same.
+// addresses, as its links say (linkSaidPreserve), and warns when it has
+// just started to and this host cannot: once per change to true, not at
+// every (re)connection of each link to each replica, which all say the
+// same.
 func (a *Agent) heardPreserve(on bool) {
 	if was := a.endpointPreserves.Swap(on); on && !was && a.preserveProblem != "" {
 		a.log.Warn(cannotPreserve, "problem", a.preserveProblem)
@@ -438,10 +445,7 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 		conn.Close()
 		return err
 	}
-	// An older server does not say: the agent's view stays as it was.
-	if on, known := tunnelproto.ParseEndpointPreserve(resp.Header.Get(tunnelproto.HeaderEndpointPreserveClientIP)); known {
-		a.heardPreserve(on)
-	}
+	preserve, preserveKnown := tunnelproto.ParseEndpointPreserve(resp.Header.Get(tunnelproto.HeaderEndpointPreserveClientIP))
 	reached := resp.Header.Get(tunnelproto.HeaderReplicaID)
 	var replicas []tunnelproto.Replica
 	if reached != "" {
@@ -471,12 +475,16 @@ func (a *Agent) connect(ctx context.Context, addr, id string, m *linkSet) error 
 		return err
 	}
 	defer sess.Close()
-	a.log.Info("connected to server", "server", addr, "replica", reached)
-
 	ctrl, err := sess.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("open control stream: %w", err)
 	}
+	// What the answer said counts while the link lives (readControl ends
+	// it); an older server does not say: the agent's view stays as it was.
+	if preserveKnown {
+		a.linkSaidPreserve(ctrl, preserve)
+	}
+	a.log.Info("connected to server", "server", addr, "replica", reached)
 	m.up(id, reached)
 	defer m.down(id)
 	if replicas != nil {
@@ -558,7 +566,9 @@ func (a *Agent) drain(ctrl net.Conn, linkDone <-chan struct{}) error {
 
 // readControl reads the server's control messages. A new list of the
 // VPC's networks goes to vpcNets (buffered 1), replacing one not yet taken.
+// When the stream ends, so does what its link said of PreserveClientIp.
 func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string, vpcNets chan []string, m *linkSet) {
+	defer a.linkEnded(ctrl)
 	sc := bufio.NewScanner(ctrl)
 	sc.Buffer(make([]byte, 4096), 64<<10)
 	for sc.Scan() {
@@ -582,7 +592,7 @@ func (a *Agent) readControl(ctrl net.Conn, revoked chan<- string, vpcNets chan [
 			m.setReplicas(valid)
 		case tunnelproto.ControlPreserveClientIP:
 			if msg.PreserveClientIP != nil {
-				a.heardPreserve(*msg.PreserveClientIP)
+				a.linkSaidPreserve(ctrl, *msg.PreserveClientIP)
 			}
 		case tunnelproto.ControlVPC:
 			if len(msg.VpcCIDRs) == 0 {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net"
 	"sync"
 
 	"github.com/postern/postern/internal/wire/tunnelproto"
@@ -142,4 +143,54 @@ func (m *linkSet) close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
+}
+
+// What the links said of the endpoint's PreserveClientIp. Every replica
+// tells its own link (in the link's answer, then by a control message when
+// a modify changes it), and a link's answer may have been written before a
+// modify that another link was already told of: a stale value, read last.
+// A single value for the agent let such a word outlive its link: a stale
+// "true" on a link that then died left the agent believing its endpoint
+// preserves while it did not, so the warning was missed when the endpoint
+// was then modified to preserve. The agent keeps what each live link said
+// (keyed by the link's control stream, which lives as long as the link)
+// and believes its endpoint preserves while any of them says so; a link's
+// word is forgotten when its control stream ends. With no live link left
+// that said anything the view stays: a link re-established to the same
+// endpoint says the same and must not warn again.
+
+// linkSaidPreserve records that the link whose control stream is ctrl
+// said whether the endpoint preserves client addresses, and updates the
+// agent's view (heardPreserve warns when it turns true).
+func (a *Agent) linkSaidPreserve(ctrl net.Conn, on bool) {
+	a.preserveMu.Lock()
+	defer a.preserveMu.Unlock()
+	if a.linkPreserve == nil {
+		a.linkPreserve = map[net.Conn]bool{}
+	}
+	a.linkPreserve[ctrl] = on
+	a.heardPreserve(anyTrue(a.linkPreserve))
+}
+
+// linkEnded forgets what the link whose control stream is ctrl said; the
+// view follows the live links that said something, if any.
+func (a *Agent) linkEnded(ctrl net.Conn) {
+	a.preserveMu.Lock()
+	defer a.preserveMu.Unlock()
+	if _, said := a.linkPreserve[ctrl]; !said {
+		return
+	}
+	delete(a.linkPreserve, ctrl)
+	if len(a.linkPreserve) > 0 {
+		a.heardPreserve(anyTrue(a.linkPreserve))
+	}
+}
+
+func anyTrue[K comparable](m map[K]bool) bool {
+	for _, v := range m {
+		if v {
+			return true
+		}
+	}
+	return false
 }

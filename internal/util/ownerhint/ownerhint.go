@@ -44,14 +44,20 @@ type Dir struct {
 // d.Path (no directory to explain, not the working directory); the result
 // still matches errors.Is(err, fs.ErrPermission) and errors.As for what
 // err matched. The command it gives is safe to paste into a shell
-// anywhere: the path absolute and quoted.
+// anywhere: the path absolute and quoted, and, when it had a "..", the
+// directory the kernel reached (after a symlink: the link's target's
+// parent); with a ".." this process cannot follow, there is no hint.
 func Wrap(err error, d Dir) error {
 	var pe *fs.PathError
 	var told *hintError
 	if err == nil || d.Path == "" || !errors.Is(err, fs.ErrPermission) || !errors.As(err, &pe) || errors.As(err, &told) || notModes(err) {
 		return err
 	}
-	dir, path := absolute(d.Path), absolute(pe.Path)
+	dir, dok := absolute(d.Path)
+	path, pok := absolute(pe.Path)
+	if !dok || !pok {
+		return err // where the kernel went is not known: no hint rather than a wrong one
+	}
 	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		// A file symlinked out of the directory is a file elsewhere
 		// (chown -R of the directory does not follow the link).
@@ -88,12 +94,38 @@ func Wrap(err error, d Dir) error {
 }
 
 // absolute is path made absolute (from this process's working directory,
-// which the shell the hint is pasted in need not share) and clean.
-func absolute(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		return abs
+// which the shell the hint is pasted in need not share) and clean, naming
+// what the kernel names: a ".." after a symlink leads to the parent of the
+// link's target, not of the link, so the part up to the last ".." is
+// resolved (filepath.EvalSymlinks) rather than cleaned as text (which is
+// exact where no ".." follows). ok is false when that part cannot be
+// resolved (a component missing or hidden from this process).
+func absolute(path string) (abs string, ok bool) {
+	if !filepath.IsAbs(path) {
+		// Not filepath.Abs: it cleans, and the working directory itself
+		// may be a symlink ($PWD) that a ".." in path leaves.
+		if wd, err := os.Getwd(); err == nil {
+			path = wd + string(filepath.Separator) + path
+		}
 	}
-	return filepath.Clean(path)
+	elems := strings.Split(path, string(filepath.Separator))
+	last := -1
+	for i, e := range elems {
+		if e == ".." {
+			last = i
+		}
+	}
+	if last < 0 {
+		return filepath.Clean(path), true
+	}
+	head, err := filepath.EvalSymlinks(strings.Join(elems[:last+1], string(filepath.Separator)))
+	if err != nil {
+		return "", false
+	}
+	if head, err = filepath.Abs(head); err != nil {
+		return "", false
+	}
+	return filepath.Join(head, strings.Join(elems[last+1:], string(filepath.Separator))), true
 }
 
 // shellQuote is s as one word of a POSIX shell: as it is when every
