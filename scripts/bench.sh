@@ -67,13 +67,21 @@ tbench() { go test -run '^$' -timeout 20m "$@" "$tb" | tee -a "$out" || status=1
 tbench -bench 'RelayFloorCLI' -benchtime 4096x -count 1
 tbench -bench 'TunnelThroughputCLI' -benchtime 4096x -count 3
 tbench -bench 'RelayFloorCLI' -benchtime 4096x -count 2
+# TunnelOpenLocalPort's floor (OpenFloorCLI/open): the same opens through a
+# chain of Postern's shape doing only what a tunnel physically needs (no
+# Postern code), one round before Postern's three and two after.
+tbench -bench 'OpenFloorCLI/open' -benchtime 300x -count 1
 tbench -bench 'TunnelOpenLocalPort' -benchtime 300x -count 3
+tbench -bench 'OpenFloorCLI/open' -benchtime 300x -count 2
 tbench -bench 'TunnelOpenCLI' -benchtime 100x
 # The ProxyCommand path and the cold start, full build against the client
 # build workstations run (make client), exec by exec alternated.
 tbench -bench 'ProxyCommandBuilds' -benchtime 100x
 tbench -bench 'SSHSessionOpen' -benchtime 20x
 tbench -bench 'ConcurrentLocalPort' -benchtime 1x
+# Its floor (OpenFloorCLI/burst): 1,000 connections at once through the
+# same floor chains.
+tbench -bench 'OpenFloorCLI/burst' -benchtime 1x
 POSTERN_BENCH_TUNNELS=$tunnels tbench -bench 'ConcurrentTunnels' -benchtime 1x
 # In process (client, server and agent in the test process): a guide only.
 tbench -bench 'TunnelOpen$' -benchtime 500x
@@ -137,6 +145,27 @@ for h in postern1 postern2; do
   lo="$lo $h p50 ≤1.5 ms: $r50, p99 ≤5 ms: $r99;"
 done
 echo "  targets:$lo"
+# cpusum BENCH UNIT-SUFFIX: the sum of the client's, server's and agent's
+# medians (the agent's when measured), or empty.
+cpusum() {
+  local c s a; c=$(median "$1" "client-$2"); s=$(median "$1" "server-$2"); a=$(median "$1" "agent-$2")
+  [ -n "$c" ] && [ -n "$s" ] && awk -v c="$c" -v s="$s" -v a="${a:-0}" 'BEGIN { print c+s+a }'
+}
+# fcpu BENCH UNIT-SUFFIX FORMAT: "client c, server s[, agent a]" of a floor.
+fcpu() {
+  local a; a=$(median "$1" "agent-$2")
+  printf 'client %s, server %s' "$(num "$(median "$1" "client-$2")" "$3")" "$(num "$(median "$1" "server-$2")" "$3")"
+  [ -n "$a" ] && printf ', agent %s' "$(num "$a" "$3")"
+  return 0
+}
+of=BenchmarkOpenFloorCLI/open
+printf '  floor (OpenFloorCLI: the same opens through a chain of Postern'"'"'s shape that does only what a tunnel physically needs: TCP, a resumed TLS 1.3 handshake, an upgrade request of Postern'"'"'s bytes and its 101, the target dialed or a stream opened on one TLS link; no Postern code; medians of 3 rounds), p50 / p99: one hop %s, two hops %s (postern ÷ floor, p50: %s one hop, %s two hops); each attempt fsync'"'"'d to disk first: one hop %s, two hops %s\n' \
+  "$(pp $of/one-hop)" "$(pp $of/two-hops)" "$(x "$(median BenchmarkTunnelOpenLocalPort/postern1 p50-ms)" "$(median $of/one-hop p50-ms)")" \
+  "$(x "$(median BenchmarkTunnelOpenLocalPort/postern2 p50-ms)" "$(median $of/two-hops p50-ms)")" "$(pp $of/one-hop-record)" "$(pp $of/two-hops-record)"
+printf '  floor CPU per open (µs): one hop %s; two hops %s; with the record: one hop %s; two hops %s (postern ÷ floor with the record, all processes: one hop %s, two hops %s)\n' \
+  "$(fcpu $of/one-hop cpu-us/open %.0f)" "$(fcpu $of/two-hops cpu-us/open %.0f)" "$(fcpu $of/one-hop-record cpu-us/open %.0f)" "$(fcpu $of/two-hops-record cpu-us/open %.0f)" \
+  "$(x "$(cpusum BenchmarkTunnelOpenLocalPort/postern1 cpu-us/open)" "$(cpusum $of/one-hop-record cpu-us/open)")" \
+  "$(x "$(cpusum BenchmarkTunnelOpenLocalPort/postern2 cpu-us/open)" "$(cpusum $of/two-hops-record cpu-us/open)")"
 cs=$(median BenchmarkTunnelOpenCLI/postern1-lookup-local p50-ms); px=$(median BenchmarkTunnelOpenCLI/postern1-lookup p50-ms)
 printf 'full build: cold start (exec open-tunnel --instance-id --local-port → first echoed byte, p50 / p99, 100 runs): %s; ProxyCommand path (exec open-tunnel --instance-id, stdin/stdout → first echoed byte): %s\n' \
   "$(pp BenchmarkTunnelOpenCLI/postern1-lookup-local)" "$(pp BenchmarkTunnelOpenCLI/postern1-lookup)"
@@ -161,6 +190,13 @@ cp1=$(median BenchmarkConcurrentLocalPort/postern1 open-s); cp2=$(median Benchma
 cf1=$(median BenchmarkConcurrentLocalPort/postern1 failures); cf2=$(median BenchmarkConcurrentLocalPort/postern2 failures)
 printf '1,000 connections at once through one client, time until all echoed: direct TCP %s s; ssh -L %s s; postern one hop %s s (%s failures); postern two hops %s s (%s failures)\n' \
   "$(num "$cd0" %.2f)" "$(num "$css" %.2f)" "$(num "$cp1" %.2f)" "$(num "$cf1" %.0f)" "$(num "$cp2" %.2f)" "$(num "$cf2" %.0f)"
+fb=BenchmarkOpenFloorCLI/burst
+printf '  floor (OpenFloorCLI, the same chains, one burst): one hop %s s, two hops %s s; each attempt fsync'"'"'d first: one hop %s s, two hops %s s (postern ÷ floor with the record: one hop %s, two hops %s); CPU per connection (ms), with the record: one hop %s; two hops %s (postern ÷ floor, all processes: one hop %s, two hops %s)\n' \
+  "$(num "$(median $fb/one-hop open-s)" %.2f)" "$(num "$(median $fb/two-hops open-s)" %.2f)" "$(num "$(median $fb/one-hop-record open-s)" %.2f)" "$(num "$(median $fb/two-hops-record open-s)" %.2f)" \
+  "$(x "$cp1" "$(median $fb/one-hop-record open-s)")" "$(x "$cp2" "$(median $fb/two-hops-record open-s)")" \
+  "$(fcpu $fb/one-hop-record cpu-ms/conn %.2f)" "$(fcpu $fb/two-hops-record cpu-ms/conn %.2f)" \
+  "$(x "$(cpusum BenchmarkConcurrentLocalPort/postern1 cpu-ms/conn)" "$(cpusum $fb/one-hop-record cpu-ms/conn)")" \
+  "$(x "$(cpusum BenchmarkConcurrentLocalPort/postern2 cpu-ms/conn)" "$(cpusum $fb/two-hops-record cpu-ms/conn)")"
 m1=$(median BenchmarkConcurrentLocalPort/postern1 path-KiB/conn); m2=$(median BenchmarkConcurrentLocalPort/postern2 path-KiB/conn)
 i1=$(median BenchmarkConcurrentLocalPort/postern1 idle-path-KiB); i2=$(median BenchmarkConcurrentLocalPort/postern2 idle-path-KiB)
 # The idle client of each step: one hop's is started as the AWS tutorial

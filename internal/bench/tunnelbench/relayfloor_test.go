@@ -38,6 +38,9 @@ const relayBuf = 256 << 10
 // prints its address and, for each connection, dials the next hop and
 // copies both ways with 256 KiB buffers, until its stdin ends.
 func relayHelper() int {
+	if m := os.Getenv(relayModeEnv); strings.HasPrefix(m, "open-") {
+		return openFloorHelper(m) // the open floor's processes (openfloor_helper_test.go)
+	}
 	in, out, ok := strings.Cut(os.Getenv(relayModeEnv), "-")
 	next := os.Getenv(relayNextEnv)
 	if !ok || next == "" {
