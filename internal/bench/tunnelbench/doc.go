@@ -82,6 +82,21 @@
 //	                           bytes intact (-benchtime 4096x -count 3).
 //	BenchmarkRelayFloorSocat   the same chains with socat and OpenSSL
 //	                           (TLS 1.3, AES-128-GCM); skipped without socat.
+//	BenchmarkOpenFloorCLI      the floor under TunnelOpenLocalPort and
+//	                           ConcurrentLocalPort: the test binary
+//	                           re-executed as client, server and agent
+//	                           processes that do per connection only what a
+//	                           tunnel needs (TCP, a resumed TLS 1.3
+//	                           handshake with X25519, Postern's 612-byte
+//	                           signed upgrade request and a 101, the target
+//	                           dial or a stream on one TLS link to the
+//	                           agent; -record: the attempt fsync'd first,
+//	                           group commit). open/VARIANT: p50-ms, p99-ms,
+//	                           CPU per open (-benchtime 300x); burst/VARIANT:
+//	                           1,000 at once, open-s and CPU per connection
+//	                           of each process, the dialers' and the
+//	                           target's (-benchtime 1x). TestOpenFloorChain
+//	                           checks the chains open, echo and record.
 //	BenchmarkConcurrentTunnels the server and the agent as separate processes
 //	                           of the built binary; N tunnels to an echo
 //	                           target held by a helper process, each
@@ -103,8 +118,8 @@
 //	go test -run '^$' -bench TunnelThroughput -benchtime 4096x ./internal/bench/tunnelbench/
 //
 // The package has no non-test code; its few Test functions check the
-// benchmarks' own helpers (TestRelayFloorChain: the floor's relay chains
-// carry bytes intact), so `make test` runs them. The binary it needs is
+// benchmarks' own helpers (TestRelayFloorChain, TestOpenFloorChain: the
+// floors' chains carry bytes intact), so `make test` runs them. The binary it needs is
 // built on demand (or taken from POSTERN_BIN). RESULTS.md records
 // runs and where each target stands.
 package tunnelbench
