@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -44,9 +45,11 @@ type Dir struct {
 // d.Path (no directory to explain, not the working directory); the result
 // still matches errors.Is(err, fs.ErrPermission) and errors.As for what
 // err matched. The command it gives is safe to paste into a shell
-// anywhere: the path absolute and quoted, and, when it had a "..", the
-// directory the kernel reached (after a symlink: the link's target's
-// parent); with a ".." this process cannot follow, there is no hint.
+// anywhere: the path absolute and quoted, and, when the failed path had a
+// "..", the directory the kernel reached (after a symlink: the link's
+// target's parent); with a ".." this process cannot follow, there is no
+// hint. A failed path with no ".." is taken to be named as the programs
+// name their files (filepath.Join(d.Path, name): cleaned as text).
 func Wrap(err error, d Dir) error {
 	var pe *fs.PathError
 	var told *hintError
@@ -54,6 +57,12 @@ func Wrap(err error, d Dir) error {
 		return err
 	}
 	dir, dok := absolute(d.Path)
+	if !slices.Contains(strings.Split(pe.Path, string(filepath.Separator)), "..") {
+		// The programs name their files filepath.Join(d.Path, name),
+		// which cleans a ".." as text: such a file is in the directory
+		// the text names, whatever the kernel made of d.Path itself.
+		dir, dok = absolute(filepath.Clean(d.Path))
+	}
 	path, pok := absolute(pe.Path)
 	if !dok || !pok {
 		return err // where the kernel went is not known: no hint rather than a wrong one
