@@ -104,7 +104,7 @@ const (
 func OpenStore(ctx context.Context, cfg config.Server, logger *slog.Logger) (store.Store, error) {
 	switch {
 	case cfg.Database == "" || cfg.Database == "sqlite":
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Clean(cfg.DataDir), 0o700); err != nil { // as filepath.Join names its files
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
 		st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile), logger)
@@ -335,7 +335,10 @@ func dataDirHint(err error, dir string) error {
 func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, error) {
 	began := time.Now()
 	s := &Server{Config: cfg, logger: logger}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	// Cleaned as filepath.Join cleans the names of the files in it: a ".."
+	// after a symlink would otherwise make one directory (the kernel's) and
+	// keep the files in another (the text's).
+	if err := os.MkdirAll(filepath.Clean(cfg.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", dataDirHint(err, cfg.DataDir))
 	}
 	keyPath := filepath.Join(cfg.DataDir, SecretKeyFile)
