@@ -166,7 +166,7 @@ func parseRule(b []byte) (rule, error) {
 			r.chain = ad.String()
 		case unix.NFTA_RULE_EXPRESSIONS:
 			ad.Nested(func(list *netlink.AttributeDecoder) error {
-				imm1 := map[uint32]bool{}
+				regs := map[uint32]int{}
 				for list.Next() {
 					list.Nested(func(e *netlink.AttributeDecoder) error {
 						name, data := "", []byte(nil)
@@ -178,7 +178,7 @@ func parseRule(b []byte) (rule, error) {
 								data = e.Bytes()
 							}
 						}
-						inspect(&r, name, data, imm1)
+						inspect(&r, name, data, regs)
 						return nil
 					})
 				}
@@ -192,19 +192,30 @@ func parseRule(b []byte) (rule, error) {
 // Attributes of expressions, from linux/netfilter/nf_tables.h.
 const (
 	nftaSocketKey   = 1 // NFTA_SOCKET_KEY
+	nftaSocketDreg  = 2 // NFTA_SOCKET_DREG
+	nftaCmpSreg     = 1 // NFTA_CMP_SREG
+	nftaCmpOp       = 2 // NFTA_CMP_OP
+	nftaCmpData     = 3 // NFTA_CMP_DATA
+	nftCmpEq        = 0 // NFT_CMP_EQ
 	nftSocketTransp = 0 // NFT_SOCKET_TRANSPARENT
 	nftaMatchName   = 1 // NFTA_MATCH_NAME
 	nftaTargetName  = 1 // NFTA_TARGET_NAME
 	nftaImmDreg     = 1 // NFTA_IMMEDIATE_DREG
 	nftaImmData     = 2 // NFTA_IMMEDIATE_DATA
 	nftaDataValue   = 1 // NFTA_DATA_VALUE
+	nftaMetaDreg    = 1 // NFTA_META_DREG
 	nftaMetaKey     = 2 // NFTA_META_KEY
 	nftaMetaSreg    = 3 // NFTA_META_SREG
 	nftMetaMark     = 3 // NFT_META_MARK
 )
 
+// What inspect's regs say a register holds (0: anything else):
+// "socket transparent 1" loads the bit and compares it with 1, "meta mark
+// set 1" loads the immediate 1 and stores it in the mark.
+const regOne, regTransparent = 1, 2
+
 // inspect notes what one expression of a rule does.
-func inspect(r *rule, name string, data []byte, imm1 map[uint32]bool) {
+func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 	attrs := map[uint16][]byte{}
 	if ad, err := netlink.NewAttributeDecoder(data); err == nil {
 		for ad.Next() {
@@ -219,7 +230,21 @@ func inspect(r *rule, name string, data []byte, imm1 map[uint32]bool) {
 	}
 	switch name {
 	case "socket":
-		if k, ok := u32(nftaSocketKey); ok && k == nftSocketTransp {
+		k, ok := u32(nftaSocketKey)
+		reg, _ := u32(nftaSocketDreg)
+		regs[reg] = 0
+		if ok && k == nftSocketTransp {
+			regs[reg] = regTransparent
+		}
+	case "cmp": // the transparent bit (1 byte, in a zeroed register) equal to 1
+		reg, _ := u32(nftaCmpSreg)
+		op, _ := u32(nftaCmpOp)
+		var val []byte
+		if ad, err := netlink.NewAttributeDecoder(attrs[nftaCmpData]); err == nil && ad.Next() && ad.Type() == nftaDataValue {
+			val = ad.Bytes()
+		}
+		if regs[reg] == regTransparent && op == nftCmpEq && len(val) >= 1 && len(val) <= 4 && val[0] == 1 &&
+			strings.Trim(string(val[1:]), "\x00") == "" {
 			r.socket = true
 		}
 	case "match": // iptables-nft: -m socket
@@ -227,10 +252,7 @@ func inspect(r *rule, name string, data []byte, imm1 map[uint32]bool) {
 	case "target": // iptables-nft: -j MARK
 		r.mark = r.mark || strings.TrimRight(string(attrs[nftaTargetName]), "\x00") == "MARK"
 	case "immediate":
-		reg, ok := u32(nftaImmDreg)
-		if !ok {
-			return
-		}
+		reg, _ := u32(nftaImmDreg)
 		var val []byte
 		if ad, err := netlink.NewAttributeDecoder(attrs[nftaImmData]); err == nil {
 			for ad.Next() {
@@ -239,12 +261,17 @@ func inspect(r *rule, name string, data []byte, imm1 map[uint32]bool) {
 				}
 			}
 		}
-		imm1[reg] = len(val) == 4 && (binary.NativeEndian.Uint32(val) == 1)
+		regs[reg] = 0
+		if len(val) == 4 && binary.NativeEndian.Uint32(val) == 1 {
+			regs[reg] = regOne
+		}
 	case "meta":
-		key, ok1 := u32(nftaMetaKey)
-		sreg, ok2 := u32(nftaMetaSreg)
-		if ok1 && ok2 && key == nftMetaMark && imm1[sreg] {
-			r.mark = true
+		key, _ := u32(nftaMetaKey)
+		if sreg, ok := u32(nftaMetaSreg); ok {
+			r.mark = r.mark || (key == nftMetaMark && regs[sreg] == regOne)
+		} else {
+			dreg, _ := u32(nftaMetaDreg)
+			regs[dreg] = 0
 		}
 	}
 }
