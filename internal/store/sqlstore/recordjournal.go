@@ -71,7 +71,9 @@ const maxJournalPending = 4096
 
 // maxJournalBytes is the file's size beyond which the committer commits
 // every waiting record with appends held, to empty the file, when a steady
-// flow of records never leaves it empty by itself.
+// flow of records never leaves it empty by itself; and beyond which, when
+// the file cannot be emptied (its truncate fails), append leaves records
+// to their callers rather than let it grow until the disk is full.
 const maxJournalBytes = 4 << 20
 
 // recordJournal is the Store's journal of records not yet committed.
@@ -87,6 +89,7 @@ type recordJournal struct {
 	size      int64         // the file's length
 	failing   bool          // the last commit failed: appends commit themselves
 	torn      bool          // past size, the file holds a failed write's part, which a cut failed to remove
+	cutFails  bool          // the file's emptying failed (logged once) and has not worked since
 	closed    bool
 	progress  chan struct{} // closed (and replaced) when committed grows or the committer stops
 
@@ -203,9 +206,11 @@ func (j *recordJournal) append(evs []store.Event) bool {
 		// to their callers, so that a file that cannot be emptied stops
 		// growing at maxJournalBytes instead of filling the disk.
 		if err := j.truncate(0); err != nil {
+			j.cutFailed(err)
 			return false
 		}
 		j.size = 0
+		j.cutWorked()
 	}
 	buf := j.buf[:0]
 	for i := range evs {
@@ -241,6 +246,27 @@ func (j *recordJournal) append(evs []store.Event) bool {
 		j.hurryUp()
 	}
 	return true
+}
+
+// cutFailed logs (j.mu held) that the file cannot be emptied, once until
+// it can: at every commit, a failing disk logged a line per
+// recordGatherWait until the file reached maxJournalBytes, and then
+// nothing while every record commits in its caller.
+func (j *recordJournal) cutFailed(err error) {
+	if !j.cutFails {
+		j.cutFails = true
+		j.log.Warn("sqlstore: record journal: cannot empty the file; past its bound read-only calls' records commit in their callers until it can",
+			"bound_bytes", maxJournalBytes, "err", err)
+	}
+}
+
+// cutWorked logs (j.mu held) that the file is emptied again after
+// cutFailed.
+func (j *recordJournal) cutWorked() {
+	if j.cutFails {
+		j.cutFails = false
+		j.log.Info("sqlstore: record journal: the file is emptied again")
+	}
 }
 
 // hurryUp ends the committer's wait for company, now or, when it does not
@@ -311,9 +337,10 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 			j.failing = false
 			if j.size > 0 || j.torn {
 				if err := j.truncate(0); err != nil {
-					j.log.Warn("sqlstore: record journal: emptying the file", "err", err)
+					j.cutFailed(err)
 				} else {
 					j.size, j.torn = 0, false
+					j.cutWorked()
 				}
 			}
 			j.mu.Unlock()
