@@ -108,13 +108,11 @@ func writeINI(path, sect, key, value string) error {
 	if strings.ContainsAny(sect+key+value, "\r\n") {
 		return fmt.Errorf("%q: a setting's value, name and profile cannot span lines", key)
 	}
-	// A name with these would read back as a section header, a comment, a
-	// continuation line or another key: it would not be the setting asked for.
-	if key == "" || strings.ContainsAny(key, "[]=#; \t") {
+	if !settingName(key) {
 		return fmt.Errorf("%q is not a setting name (letters, digits, '_', '-' and '.')", key)
 	}
-	if strings.ContainsAny(sect, "[]") {
-		return fmt.Errorf("%q is not a profile name: it cannot hold '[' or ']'", sect)
+	if err := checkSection(sect); err != nil {
+		return err
 	}
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
@@ -124,43 +122,78 @@ func writeINI(path, sect, key, value string) error {
 	if len(b) == 0 {
 		lines = nil
 	}
-	start, end := -1, len(lines)
+	// The section and the key, each found once: readINI reads every
+	// section of that name and the last of a key, and the AWS CLI
+	// (botocore's strict configparser) refuses a file naming either
+	// twice, so editing the first would change nothing anyone reads.
+	start, end, at := -1, len(lines), -1
 	for i, line := range lines {
 		l := strings.TrimSpace(line)
 		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
-			if start >= 0 {
+			if start >= 0 && end == len(lines) {
 				end = i
-				break
 			}
 			if strings.TrimSpace(l[1:len(l)-1]) == sect {
+				if start >= 0 {
+					return fmt.Errorf("%s: lines %d and %d both name the profile [%s] (a profile twice, which the AWS CLI refuses too): merge them, then try again", path, start+1, i+1, sect)
+				}
 				start = i
 			}
+			continue
+		}
+		if k, _, ok := strings.Cut(l, "="); ok && start >= 0 && end == len(lines) && strings.TrimSpace(k) == key {
+			if at >= 0 {
+				return fmt.Errorf("%s: lines %d and %d both set %s in [%s] (a setting twice, which the AWS CLI refuses too): remove one, then try again", path, at+1, i+1, key, sect)
+			}
+			at = i
 		}
 	}
 	entry := key + " = " + value
 	switch {
 	case start < 0:
 		lines = append(lines, "["+sect+"]", entry)
-	default:
-		done := false
-		for i := start + 1; i < end; i++ {
-			if k, _, ok := strings.Cut(lines[i], "="); ok && strings.TrimSpace(k) == key {
-				lines[i], done = entry, true
-				break
-			}
+	case at >= 0:
+		lines[at] = entry
+	default: // after the section's last non-blank line
+		at = end
+		for at > start+1 && strings.TrimSpace(lines[at-1]) == "" {
+			at--
 		}
-		if !done {
-			at := end
-			for at > start+1 && strings.TrimSpace(lines[at-1]) == "" {
-				at--
-			}
-			lines = append(lines[:at], append([]string{entry}, lines[at:]...)...)
-		}
+		lines = append(lines[:at], append([]string{entry}, lines[at:]...)...)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	return replaceFile(path, []byte(strings.Join(lines, "\n")+"\n"))
+}
+
+// settingName reports whether key is a setting name writeINI writes:
+// letters, digits, '_', '-' and '.' (every setting the AWS CLI and
+// Postern know is one). Anything else may read back as another name:
+// readINI trims Unicode white space at the ends, botocore also splits at
+// ':' and treats '[', '#' and ';' lines apart.
+func settingName(key string) bool {
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return key != ""
+}
+
+// checkSection refuses a section name that would not read back as
+// itself: empty ("[]" is no header for the AWS CLI), holding '[' or ']',
+// or with white space at an end (readINI trims it).
+func checkSection(sect string) error {
+	switch {
+	case sect == "":
+		return fmt.Errorf("the profile name is empty")
+	case strings.ContainsAny(sect, "[]"):
+		return fmt.Errorf("%q is not a profile name: it cannot hold '[' or ']'", sect)
+	case strings.TrimSpace(sect) != sect:
+		return fmt.Errorf("%q is not a profile name: it begins or ends with white space, and the files would name it %q", sect, strings.TrimSpace(sect))
+	}
+	return nil
 }
 
 // replaceFile writes data to path with mode 0600 (also when path existed
@@ -191,6 +224,11 @@ func configValue(profileFlag, key string) (string, bool) {
 // setConfigValue writes one setting of profile to its file.
 func setConfigValue(profileFlag, key, value string) error {
 	p := profileName(profileFlag)
+	// Checked apart from the section: "profile  dev" has no blank at an
+	// end, but the AWS CLI splits the header and reads profile dev.
+	if err := checkSection(p); err != nil {
+		return err
+	}
 	if credentialKeys[key] {
 		return writeINI(credentialsFilePath(), section(p, true), key, value)
 	}
