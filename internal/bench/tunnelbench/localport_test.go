@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,26 +89,11 @@ func BenchmarkTunnelOpenLocalPort(b *testing.B) {
 				b.Skip(c.skip)
 			}
 			ctx := context.Background()
-			buf := []byte{'x'}
-			once := func() time.Duration {
-				start := time.Now()
-				conn, err := c.dial(ctx, port)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := conn.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-				if d, ok := conn.(net.Conn); ok {
-					_ = d.SetReadDeadline(time.Now().Add(30 * time.Second))
-				}
-				if _, err := io.ReadFull(conn, buf); err != nil {
-					b.Fatalf("%s: no echo: %v\nserver:\n%s\nclients:\n%s\n%s", c.name, err, s.server.Out.String(), one.p.Out.String(), two.p.Out.String())
-				}
-				d := time.Since(start)
-				closeGracefully(conn)
-				return d
+			dial := func() (io.ReadWriteCloser, error) { return c.dial(ctx, port) }
+			said := func() string {
+				return fmt.Sprintf("\nserver:\n%s\nclients:\n%s\n%s", s.server.Out.String(), one.p.Out.String(), two.p.Out.String())
 			}
+			once := func() time.Duration { return openEchoOnce(b, c.name, dial, said) }
 			once() // warm-up: the first tunnel of a process pays its one-time costs
 			procs := map[string]*proc{"server": s.server, "agent": s.agent, "client": one.p}
 			if c.name == "postern2" {
@@ -272,13 +256,7 @@ func BenchmarkTunnelThroughputCLI(b *testing.B) {
 // echo-p99-ms) and the longest time in which no connection had its echo
 // (max-stall-ms, see burstTimes).
 func BenchmarkConcurrentLocalPort(b *testing.B) {
-	n := 1000
-	if v := os.Getenv("POSTERN_BENCH_CONNS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("POSTERN_BENCH_CONNS=%q is not a positive number", v)
-		}
-	}
+	n := burstConns(b)
 	if lim := raiseNoFile(uint64(n)*4 + 1024); lim < uint64(n)*2+512 {
 		b.Fatalf("RLIMIT_NOFILE is %d; %d connections need about %d", lim, n, n*2+512)
 	}
@@ -311,43 +289,8 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			// done[i] is when connection i had its echo (zero: it failed).
 			var done []time.Time
 			openAll := func(count int) ([]net.Conn, int, time.Duration) {
-				conns := make([]net.Conn, count)
-				errs := make(chan error, count)
-				done = make([]time.Time, count)
-				start := time.Now()
-				var wg sync.WaitGroup
-				for i := range count {
-					wg.Go(func() {
-						c, err := dial(ctx, echoPort)
-						if err != nil {
-							errs <- err
-							return
-						}
-						nc := c.(net.Conn)
-						_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
-						buf := []byte{'x'}
-						if _, err = nc.Write(buf); err == nil {
-							_, err = io.ReadFull(nc, buf)
-						}
-						_ = nc.SetDeadline(time.Time{})
-						if err != nil {
-							nc.Close()
-							errs <- err
-							return
-						}
-						done[i] = time.Now()
-						conns[i] = nc
-					})
-				}
-				wg.Wait()
-				close(errs)
-				failed := 0
-				for err := range errs {
-					if failed == 0 {
-						b.Logf("first failure: %v", err)
-					}
-					failed++
-				}
+				conns, failed, took, d := openBurst(b, count, func() (io.ReadWriteCloser, error) { return dial(ctx, echoPort) })
+				done = d
 				if failed > 0 && lc != nil {
 					var lines []string
 					for _, l := range strings.Split(lc.p.Out.String(), "\n") {
@@ -357,14 +300,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 					}
 					b.Logf("the client said: %s", strings.Join(lines, "\n"))
 				}
-				return conns, failed, time.Since(start)
-			}
-			closeAll := func(conns []net.Conn) {
-				for _, c := range conns {
-					if c != nil {
-						c.Close()
-					}
-				}
+				return conns, failed, took
 			}
 			waitTunnels := func(want int) {
 				pbp.s.server.WaitFor(b, fmt.Sprintf("the client to hold %d tunnels", want), 60*time.Second, func() bool {
@@ -373,13 +309,13 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			}
 			if lc == nil { // a baseline: only the time
 				conns, failed, took := openAll(n)
-				closeAll(conns)
+				closeConns(conns)
 				b.ReportMetric(float64(failed), "failures")
 				b.ReportMetric(took.Seconds(), "open-s")
 				return
 			}
 			warm, _, _ := openAll(64)
-			closeAll(warm)
+			closeConns(warm)
 			waitTunnels(0)
 			pss := func() map[string]int64 {
 				m := map[string]int64{}
@@ -410,8 +346,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 			start := time.Now()
 			conns, failed, took := openAll(n)
 			b.StopTimer()
-			p50, p99, stall := burstTimes(start, done)
-			defer closeAll(conns)
+			defer closeConns(conns)
 			for k, p := range procs {
 				// CPU per connection opened, each process of the path
 				// (clock ticks of 10 ms over all N opens).
@@ -434,12 +369,7 @@ func BenchmarkConcurrentLocalPort(b *testing.B) {
 				}
 			}
 			open := float64(n - failed)
-			b.ReportMetric(float64(n), "conns")
-			b.ReportMetric(float64(failed), "failures")
-			b.ReportMetric(took.Seconds(), "open-s")
-			b.ReportMetric(float64(p50)/float64(time.Millisecond), "echo-p50-ms")
-			b.ReportMetric(float64(p99)/float64(time.Millisecond), "echo-p99-ms")
-			b.ReportMetric(float64(stall)/float64(time.Millisecond), "max-stall-ms")
+			reportBurst(b, n, failed, took, start, done)
 			b.ReportMetric(float64(before["client"]), "idle-client-KiB")
 			b.ReportMetric(float64(idleClient.anon), "idle-client-anon-KiB")
 			b.ReportMetric(float64(idleClient.file), "idle-client-file-KiB")

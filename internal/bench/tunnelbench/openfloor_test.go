@@ -3,13 +3,11 @@ package tunnelbench
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -57,9 +55,11 @@ func openFloorRequest(tb testing.TB) string {
 //
 //	one hop:  bench → client → server → target
 //	two hops: bench → client → server ⇒ agent → target (⇒: a stream on one TLS link)
+//
+// It is a relayChain (addr: the client helper's local port; procs and
+// cpu: the same CPU reading as the relay floor's) with the record file.
 type openFloorChain struct {
-	addr       string // the client helper's local port's address
-	procs      map[string]*relayHop
+	relayChain
 	recordFile string // the server's record file, or ""
 }
 
@@ -77,7 +77,7 @@ func startOpenFloorChain(tb testing.TB, certPEM, req string, hops int, record bo
 		}
 		return &relayHop{cmd: cmd, addr: addr}
 	}
-	ch := &openFloorChain{procs: map[string]*relayHop{}}
+	ch := &openFloorChain{relayChain: relayChain{procs: map[string]*relayHop{}}}
 	var rec []string
 	if record {
 		ch.recordFile = filepath.Join(tb.TempDir(), "attempts")
@@ -96,15 +96,6 @@ func startOpenFloorChain(tb testing.TB, certPEM, req string, hops int, record bo
 	return ch
 }
 
-// cpu is the CPU time each of the chain's processes used so far.
-func (ch *openFloorChain) cpu() map[string]time.Duration {
-	m := make(map[string]time.Duration, len(ch.procs))
-	for name, h := range ch.procs {
-		m[name] = procstat.CPUTime(h.cmd.Process.Pid)
-	}
-	return m
-}
-
 // openFloorVariants are the open floor's chains: one and two hops, with
 // no record and with each attempt durably recorded before its first byte.
 var openFloorVariants = []struct {
@@ -112,76 +103,6 @@ var openFloorVariants = []struct {
 	hops   int
 	record bool
 }{{"one-hop", 1, false}, {"two-hops", 2, false}, {"one-hop-record", 1, true}, {"two-hops-record", 2, true}}
-
-// openEchoOnce is one open as BenchmarkTunnelOpenLocalPort times it: a
-// new connection by dial, one byte written, its echo read (timed from
-// the dial's start to here), then a graceful close (not timed). what
-// names the path in a failure.
-func openEchoOnce(b testing.TB, what string, dial func() (io.ReadWriteCloser, error)) time.Duration {
-	buf := []byte{'x'}
-	start := time.Now()
-	conn, err := dial()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := conn.Write(buf); err != nil {
-		b.Fatal(err)
-	}
-	if d, ok := conn.(net.Conn); ok {
-		_ = d.SetReadDeadline(time.Now().Add(30 * time.Second))
-	}
-	if _, err := io.ReadFull(conn, buf); err != nil {
-		b.Fatalf("%s: no echo: %v", what, err)
-	}
-	d := time.Since(start)
-	closeGracefully(conn)
-	return d
-}
-
-// openBurst opens count connections at once as BenchmarkConcurrentLocalPort
-// does (each: dial, one byte, its echo; a 60 s bound on a broken path),
-// and returns them (nil: failed), how many failed, the time until the
-// last had its echo and when each had it (zero: failed).
-func openBurst(b testing.TB, count int, dial func() (io.ReadWriteCloser, error)) ([]net.Conn, int, time.Duration, []time.Time) {
-	conns := make([]net.Conn, count)
-	errs := make(chan error, count)
-	done := make([]time.Time, count)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range count {
-		wg.Go(func() {
-			c, err := dial()
-			if err != nil {
-				errs <- err
-				return
-			}
-			nc := c.(net.Conn)
-			_ = nc.SetDeadline(time.Now().Add(60 * time.Second))
-			buf := []byte{'x'}
-			if _, err = nc.Write(buf); err == nil {
-				_, err = io.ReadFull(nc, buf)
-			}
-			_ = nc.SetDeadline(time.Time{})
-			if err != nil {
-				nc.Close()
-				errs <- err
-				return
-			}
-			done[i] = time.Now()
-			conns[i] = nc
-		})
-	}
-	wg.Wait()
-	close(errs)
-	failed := 0
-	for err := range errs {
-		if failed == 0 {
-			b.Logf("first failure: %v", err)
-		}
-		failed++
-	}
-	return conns, failed, time.Since(start), done
-}
 
 // BenchmarkOpenFloorCLI is the floor under the open benchmarks on the
 // binaries (BenchmarkTunnelOpenLocalPort, BenchmarkConcurrentLocalPort):
@@ -213,13 +134,7 @@ func openBurst(b testing.TB, count int, dial func() (io.ReadWriteCloser, error))
 // TunnelOpenLocalPort's), the echo helper process for burst (as
 // ConcurrentLocalPort's).
 func BenchmarkOpenFloorCLI(b *testing.B) {
-	n := 1000
-	if v := os.Getenv("POSTERN_BENCH_CONNS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("POSTERN_BENCH_CONNS=%q is not a positive number", v)
-		}
-	}
+	n := burstConns(b)
 	certPEM := relayCert(b)
 	req := openFloorRequest(b)
 	b.Run("open", func(b *testing.B) {
@@ -228,12 +143,12 @@ func BenchmarkOpenFloorCLI(b *testing.B) {
 			b.Run(v.name, func(b *testing.B) {
 				ch := startOpenFloorChain(b, certPEM, req, v.hops, v.record, target)
 				dial := func() (io.ReadWriteCloser, error) { return net.Dial("tcp", ch.addr) }
-				openEchoOnce(b, v.name, dial) // warm-up: the full handshake, the link's first stream
+				openEchoOnce(b, v.name, dial, nil) // warm-up: the full handshake, the link's first stream
 				cpu0 := ch.cpu()
 				lat := make(latencies, 0, b.N)
 				b.ResetTimer()
 				for range b.N {
-					lat = append(lat, openEchoOnce(b, v.name, dial))
+					lat = append(lat, openEchoOnce(b, v.name, dial, nil))
 				}
 				b.StopTimer()
 				lat.report(b)
@@ -255,16 +170,9 @@ func BenchmarkOpenFloorCLI(b *testing.B) {
 			b.Run(v.name, func(b *testing.B) {
 				ch := startOpenFloorChain(b, certPEM, req, v.hops, v.record, target)
 				dial := func() (io.ReadWriteCloser, error) { return net.Dial("tcp", ch.addr) }
-				closeAll := func(conns []net.Conn) {
-					for _, c := range conns {
-						if c != nil {
-							c.Close()
-						}
-					}
-				}
 				idleFDs := fdCount(ch.procs["client"].cmd.Process.Pid)
 				warm, _, _, _ := openBurst(b, 64, dial)
-				closeAll(warm)
+				closeConns(warm)
 				// The warm-up's connections gone from the client (its
 				// descriptors back to what they were), as
 				// ConcurrentLocalPort waits for its client's tunnels.
@@ -281,7 +189,7 @@ func BenchmarkOpenFloorCLI(b *testing.B) {
 				start := time.Now()
 				conns, failed, took, done := openBurst(b, n, dial)
 				b.StopTimer()
-				defer closeAll(conns)
+				defer closeConns(conns)
 				for k, d := range ch.cpu() {
 					b.ReportMetric(float64(d-cpu0[k])/float64(time.Millisecond)/float64(n), k+"-cpu-ms/conn")
 				}
@@ -290,13 +198,7 @@ func BenchmarkOpenFloorCLI(b *testing.B) {
 				// is not left for the path.
 				b.ReportMetric(float64(procstat.CPUTime(os.Getpid())-ends0)/float64(time.Millisecond)/float64(n), "ends-cpu-ms/conn")
 				b.ReportMetric(float64(procstat.CPUTime(echoCmd.Process.Pid)-echo0)/float64(time.Millisecond)/float64(n), "target-cpu-ms/conn")
-				p50, p99, stall := burstTimes(start, done)
-				b.ReportMetric(float64(n), "conns")
-				b.ReportMetric(float64(failed), "failures")
-				b.ReportMetric(took.Seconds(), "open-s")
-				b.ReportMetric(float64(p50)/float64(time.Millisecond), "echo-p50-ms")
-				b.ReportMetric(float64(p99)/float64(time.Millisecond), "echo-p99-ms")
-				b.ReportMetric(float64(stall)/float64(time.Millisecond), "max-stall-ms")
+				reportBurst(b, n, failed, took, start, done)
 			})
 		}
 	})
@@ -315,36 +217,7 @@ func TestOpenFloorChain(t *testing.T) {
 	for _, v := range openFloorVariants {
 		t.Run(v.name, func(t *testing.T) {
 			ch := startOpenFloorChain(t, certPEM, req, v.hops, v.record, target)
-			echoOnce := func() error {
-				c, err := net.Dial("tcp", ch.addr)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				// A bound on a broken chain, not a timing.
-				_ = c.SetDeadline(time.Now().Add(time.Minute))
-				sent := make([]byte, 64<<10)
-				_, _ = rand.Read(sent)
-				werr := make(chan error, 1)
-				go func() {
-					_, err := c.Write(sent)
-					if err == nil {
-						err = c.(*net.TCPConn).CloseWrite()
-					}
-					werr <- err
-				}()
-				got, err := io.ReadAll(c)
-				if err != nil {
-					return fmt.Errorf("read back %d bytes, then: %w", len(got), err)
-				}
-				if err := <-werr; err != nil {
-					return err
-				}
-				if string(got) != string(sent) {
-					return fmt.Errorf("read back %d bytes, not the %d sent", len(got), len(sent))
-				}
-				return nil
-			}
+			echoOnce := func() error { return echoed(ch.addr, 64<<10) }
 			opens := 0
 			for range 3 {
 				if err := echoOnce(); err != nil {

@@ -338,15 +338,25 @@ func TestRelayFloorChain(t *testing.T) {
 // then the end of the stream; the connection is closed when it returns.
 func wantEchoed(t *testing.T, addr string) {
 	t.Helper()
+	if err := echoed(addr, 4<<20); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// echoed sends size random bytes to addr, a chain to an echo target,
+// half-closes, and returns an error unless it reads back what it sent,
+// then the end of the stream; the connection is closed when it returns.
+// It returns, not fails, so that tests can call it from many goroutines.
+func echoed(addr string, size int) error {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close()
 	// A bound on a broken chain, not a timing: the test fails instead of
 	// hanging.
 	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	sent := make([]byte, 4<<20)
+	sent := make([]byte, size)
 	_, _ = rand.Read(sent)
 	werr := make(chan error, 1)
 	go func() {
@@ -358,12 +368,13 @@ func wantEchoed(t *testing.T, addr string) {
 	}()
 	got, err := io.ReadAll(c)
 	if err != nil {
-		t.Fatalf("read back %d bytes, then: %v", len(got), err)
+		return fmt.Errorf("read back %d bytes, then: %w", len(got), err)
 	}
 	if err := <-werr; err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if len(got) != len(sent) || sha256.Sum256(got) != sha256.Sum256(sent) {
-		t.Fatalf("read back %d bytes (SHA-256 %x), sent %d (SHA-256 %x)", len(got), sha256.Sum256(got), len(sent), sha256.Sum256(sent))
+		return fmt.Errorf("read back %d bytes (SHA-256 %x), sent %d (SHA-256 %x)", len(got), sha256.Sum256(got), len(sent), sha256.Sum256(sent))
 	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,13 +81,7 @@ func TestQF17JournalBoundedWhenItCannotBeEmptied(t *testing.T) {
 			if size > 2*frame {
 				t.Errorf("once it can be emptied, the journal holds %d bytes after a record, want at most %d", size, 2*frame)
 			}
-			if err := j.drain(ctx); err != nil {
-				t.Fatal(err)
-			}
-			var count, distinct int
-			if err := s.reads.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT event_id) FROM events WHERE event_id LIKE 'qf17-%'").Scan(&count, &distinct); err != nil {
-				t.Fatal(err)
-			}
+			count, distinct := committedEvents(t, s, "qf17-")
 			if count != n+1 || distinct != count {
 				t.Errorf("%d records committed (%d distinct), want %d", count, distinct, n+1)
 			}
@@ -98,18 +91,7 @@ func TestQF17JournalBoundedWhenItCannotBeEmptied(t *testing.T) {
 
 // qf17InjectCutFailure makes j's truncate fail until mended.
 func qf17InjectCutFailure(_ *testing.T, j *recordJournal) func() {
-	var fails atomic.Bool
-	fails.Store(true)
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	truncate := j.truncate
-	j.truncate = func(size int64) error {
-		if fails.Load() {
-			return errQB15Injected
-		}
-		return truncate(size)
-	}
-	return func() { fails.Store(false) }
+	return injectCutFailure(j, errQB15Injected)
 }
 
 // qf17AppendFL is FS_APPEND_FL of linux/fs.h (x/sys/unix does not name it).

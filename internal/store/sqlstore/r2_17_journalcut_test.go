@@ -120,6 +120,38 @@ func TestR2_17NoAnsweredRecordLostWhenKilledAroundTheCut(t *testing.T) {
 // errR2_17Cut is the injected failure of the journal's truncate.
 var errR2_17Cut = errors.New("r2_17: injected truncate failure")
 
+// injectCutFailure makes j's truncate fail with err until mend is called
+// (the journal's own truncate runs again after).
+func injectCutFailure(j *recordJournal, err error) (mend func()) {
+	var fails atomic.Bool
+	fails.Store(true)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	truncate := j.truncate
+	j.truncate = func(size int64) error {
+		if fails.Load() {
+			return err
+		}
+		return truncate(size)
+	}
+	return func() { fails.Store(false) }
+}
+
+// committedEvents drains s's record journal (every record journalled
+// committed) and counts the stored events whose id starts with prefix:
+// all, and distinct ids.
+func committedEvents(t *testing.T, s *Store, prefix string) (count, distinct int) {
+	t.Helper()
+	ctx := t.Context()
+	if err := s.journal.drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.reads.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT event_id) FROM events WHERE event_id LIKE ?", prefix+"%").Scan(&count, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	return count, distinct
+}
+
 // TestR2_17JournalCutCrashHelper is the child process of
 // TestR2_17NoAnsweredRecordLostWhenKilledAroundTheCut: without its
 // environment variable it has nothing to do.
@@ -242,17 +274,7 @@ func TestR2_17ConcurrentCallersWhileTheCutFails(t *testing.T) {
 	ctx := t.Context()
 	s, _ := openTemp(t, defaultSQLiteOptions())
 	j := s.journal
-	var broken atomic.Bool
-	broken.Store(true)
-	j.mu.Lock()
-	cut := j.truncate
-	j.truncate = func(size int64) error {
-		if broken.Load() {
-			return errR2_17Cut
-		}
-		return cut(size)
-	}
-	j.mu.Unlock()
+	mend := injectCutFailure(j, errR2_17Cut)
 	refused, _ := r2_17Counts()
 	const callers = 4
 	per := refused / 2 // 1.25 times maxJournalBytes in all, bounded
@@ -282,7 +304,7 @@ func TestR2_17ConcurrentCallersWhileTheCutFails(t *testing.T) {
 	if written >= uint64(callers*per) {
 		t.Errorf("with its truncate failing the journal took all %d records: want those past maxJournalBytes refused", written)
 	}
-	broken.Store(false)
+	mend()
 	total := callers * per
 	if err := s.AppendEventsUnsynced(ctx, []store.Event{r2_17Event(total)}); err != nil {
 		t.Fatal(err)
@@ -294,13 +316,7 @@ func TestR2_17ConcurrentCallersWhileTheCutFails(t *testing.T) {
 	if frame := int64(len(appendFrame(nil, &ev))); !taken || size > 2*frame {
 		t.Errorf("once the truncate works: record taken %v, the file %d bytes; want taken, at most %d bytes", taken, size, 2*frame)
 	}
-	if err := j.drain(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var count, distinct int
-	if err := s.reads.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT event_id) FROM events WHERE event_id LIKE 'r2-17-%'").Scan(&count, &distinct); err != nil {
-		t.Fatal(err)
-	}
+	count, distinct := committedEvents(t, s, "r2-17-")
 	if count != total+1 || distinct != count {
 		t.Errorf("%d records stored (%d distinct), want %d, each once", count, distinct, total+1)
 	}
@@ -322,17 +338,7 @@ func TestR2_17JournalCutFailureLoggedOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	j := s.journal
-	var broken atomic.Bool
-	broken.Store(true)
-	j.mu.Lock()
-	cut := j.truncate
-	j.truncate = func(size int64) error {
-		if broken.Load() {
-			return errR2_17Cut
-		}
-		return cut(size)
-	}
-	j.mu.Unlock()
+	mend := injectCutFailure(j, errR2_17Cut)
 	// lines counts the journal's log lines at level since the last call.
 	seen := 0
 	lines := func(level string) (n int) {
@@ -361,7 +367,7 @@ func TestR2_17JournalCutFailureLoggedOnce(t *testing.T) {
 	if n := lines("WARN"); n != 1 {
 		t.Errorf("while the file could not be emptied (%d records, 2.5 times maxJournalBytes): %d warnings, want 1", refused, n)
 	}
-	broken.Store(false)
+	mend()
 	if err := s.AppendEventsUnsynced(ctx, []store.Event{r2_17Event(refused)}); err != nil {
 		t.Fatal(err)
 	}

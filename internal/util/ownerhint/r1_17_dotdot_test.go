@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,63 +13,6 @@ import (
 
 	"github.com/postern/postern/internal/util/ownerhint"
 )
-
-// r1Tree is base with link → a/b, so that base/link/../data is base/a/data
-// to the kernel and base/data as text; both directories exist, this uid's.
-func r1Tree(t *testing.T, linkName string) (base, reached, text string) {
-	t.Helper()
-	base = t.TempDir()
-	reached, text = filepath.Join(base, "a", "data"), filepath.Join(base, "data")
-	for _, d := range []string{filepath.Join(base, "a", "b"), reached, text} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink(filepath.Join(base, "a", "b"), filepath.Join(base, linkName)); err != nil {
-		t.Fatal(err)
-	}
-	return base, reached, text
-}
-
-// r1Theirs gives dir and a 0600 secret.key in it to uid other.
-func r1Theirs(t *testing.T, dir string, other int) string {
-	t.Helper()
-	key := filepath.Join(dir, "secret.key")
-	if err := os.WriteFile(key, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{dir, key} {
-		if err := os.Chown(p, other, other); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return key
-}
-
-// r1PasteChown runs the hint's chown -R in another directory and checks
-// that it handed want (and the files in it) to this uid.
-func r1PasteChown(t *testing.T, msg string, want ...string) {
-	t.Helper()
-	_, cmd, ok := strings.Cut(msg, "chown -R ")
-	if !ok || !strings.HasSuffix(cmd, ")") {
-		t.Fatalf("no chown -R … at the end of %q", msg)
-	}
-	cmd = "chown -R " + strings.TrimSuffix(cmd, ")")
-	sh := exec.Command("sh", "-c", cmd)
-	sh.Dir = t.TempDir()
-	if out, err := sh.CombinedOutput(); err != nil {
-		t.Fatalf("the hint's %q failed: %v: %s", cmd, err, out)
-	}
-	for _, p := range want {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != os.Geteuid() {
-			t.Fatalf("after %q, %s belongs to uid %d; want %d", cmd, p, uid, os.Geteuid())
-		}
-	}
-}
 
 // TestR117FileJoinedAsTheProgramsDo: the server and the agent name their
 // files filepath.Join(dir, name) (server.go: the key, the database, the
@@ -82,9 +24,7 @@ func r1PasteChown(t *testing.T, msg string, want ...string) {
 // resolved directory and the hint was gone). The same for a path with
 // spaces and a quote, and a relative one.
 func TestR117FileJoinedAsTheProgramsDo(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another uid")
-	}
+	needRoot(t)
 	const other = 65532
 	for _, tc := range []struct {
 		name, link string
@@ -95,19 +35,19 @@ func TestR117FileJoinedAsTheProgramsDo(t *testing.T) {
 		{"relative, from the base", "link", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base, _, text := r1Tree(t, tc.link)
-			key := r1Theirs(t, text, other)
+			base, _, text := dotDotTree(t, tc.link)
+			key := giveAway(t, text, other)
 			dataDir := filepath.Join(base, tc.link) + "/../data"
 			if tc.relative {
 				t.Chdir(base)
 				dataDir = tc.link + "/../data"
 			}
 			in := &fs.PathError{Op: "open", Path: filepath.Join(dataDir, "secret.key"), Err: syscall.EACCES}
-			msg := ownerhint.Wrap(fmt.Errorf("server: %w", in), ownerhint.Dir{Path: dataDir, Noun: "data directory", Program: "server", Flag: "--data-dir"}).Error()
+			msg := ownerhint.Wrap(fmt.Errorf("server: %w", in), serverDir(dataDir)).Error()
 			if want := fmt.Sprintf("%s belongs to uid %d", key, other); !strings.Contains(msg, want) {
 				t.Fatalf("hint %q; want it to say %q", msg, want)
 			}
-			r1PasteChown(t, msg, text, key)
+			pasteChown(t, msg, text, key)
 		})
 	}
 }
@@ -118,9 +58,7 @@ func TestR117FileJoinedAsTheProgramsDo(t *testing.T) {
 // quotes. The expected text is built here from filepath.Abs, as the
 // package did before; the test passes on 33e9098~1 too.
 func TestR117NoDotDotAsBefore(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another uid")
-	}
+	needRoot(t)
 	const other = 65532
 	me := os.Geteuid()
 	for _, tc := range []struct {
@@ -140,13 +78,13 @@ func TestR117NoDotDotAsBefore(t *testing.T) {
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			key := r1Theirs(t, dir, other)
+			key := giveAway(t, dir, other)
 			dataDir := strings.Replace(tc.dataDir, "@", base, 1)
 			if tc.relative {
 				t.Chdir(base)
 			}
 			in := &fs.PathError{Op: "open", Path: filepath.Join(dataDir, "secret.key"), Err: syscall.EACCES}
-			got := ownerhint.Wrap(fmt.Errorf("server: %w", in), ownerhint.Dir{Path: dataDir, Noun: "data directory", Program: "server", Flag: "--data-dir"}).Error()
+			got := ownerhint.Wrap(fmt.Errorf("server: %w", in), serverDir(dataDir)).Error()
 			abs, err := filepath.Abs(dataDir)
 			if err != nil {
 				t.Fatal(err)
@@ -172,30 +110,28 @@ func TestR117NoDotDotAsBefore(t *testing.T) {
 // parent (another uid's), and the hint says so (os.MkdirAll's error names
 // "../new", the part it failed on).
 func TestR117DotDotCases(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another uid")
-	}
+	needRoot(t)
 	const other = 65532
 	t.Run("root", func(t *testing.T) {
-		base, _, text := r1Tree(t, "link")
-		key := r1Theirs(t, text, other)
+		base, _, text := dotDotTree(t, "link")
+		key := giveAway(t, text, other)
 		dataDir := "/../.." + base + "/link/../../data"
 		in := &fs.PathError{Op: "open", Path: dataDir + "/secret.key", Err: syscall.EACCES}
-		msg := ownerhint.Wrap(in, ownerhint.Dir{Path: dataDir, Noun: "data directory", Program: "server", Flag: "--data-dir"}).Error()
+		msg := ownerhint.Wrap(in, serverDir(dataDir)).Error()
 		if want := fmt.Sprintf("%s belongs to uid %d", key, other); !strings.Contains(msg, want) {
 			t.Fatalf("hint %q; want it to say %q", msg, want)
 		}
-		r1PasteChown(t, msg, text, key)
+		pasteChown(t, msg, text, key)
 	})
 	t.Run("to-make", func(t *testing.T) {
-		base, _, _ := r1Tree(t, "link")
+		base, _, _ := dotDotTree(t, "link")
 		parent := filepath.Join(base, "a") // the kernel's base/link/..
 		if err := os.Chown(parent, other, other); err != nil {
 			t.Fatal(err)
 		}
 		t.Chdir(filepath.Join(base, "link"))
 		in := &fs.PathError{Op: "mkdir", Path: "../new", Err: syscall.EACCES}
-		msg := ownerhint.Wrap(in, ownerhint.Dir{Path: "../new/data", Noun: "data directory", Program: "server", Flag: "--data-dir"}).Error()
+		msg := ownerhint.Wrap(in, serverDir("../new/data")).Error()
 		if want := fmt.Sprintf("%s belongs to uid %d", parent, other); !strings.Contains(msg, want) {
 			t.Fatalf("hint %q; want it to say %q", msg, want)
 		}

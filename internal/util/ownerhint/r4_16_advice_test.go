@@ -24,9 +24,7 @@ import (
 // with .. in it (the shell it is pasted in need not share the program's
 // working directory). The commands run for real (root: chown to others).
 func TestR4HintAdviceWorksWhenPasted(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another uid")
-	}
+	needRoot(t)
 	for _, tool := range []string{"sh", "chown", "install"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("no %s: %v", tool, err)
@@ -34,17 +32,6 @@ func TestR4HintAdviceWorksWhenPasted(t *testing.T) {
 	}
 	const other = 65532
 	me := os.Geteuid()
-	server := func(dir string) ownerhint.Dir {
-		return ownerhint.Dir{Path: dir, Noun: "data directory", Program: "server", Flag: "--data-dir"}
-	}
-	owner := func(t *testing.T, p string) int {
-		t.Helper()
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return int(fi.Sys().(*syscall.Stat_t).Uid)
-	}
 	// theirs makes dir (and dir/secret.key) of the other uid; the real
 	// directory, when dir is to be a symlink to it.
 	theirs := func(t *testing.T, dir string) {
@@ -52,15 +39,7 @@ func TestR4HintAdviceWorksWhenPasted(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		key := filepath.Join(dir, "secret.key")
-		if err := os.WriteFile(key, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range []string{dir, key} {
-			if err := os.Chown(p, other, other); err != nil {
-				t.Fatal(err)
-			}
-		}
+		giveAway(t, dir, other)
 	}
 	for _, tc := range []struct {
 		name string
@@ -111,7 +90,7 @@ func TestR4HintAdviceWorksWhenPasted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()
 			dataDir, failed, real := tc.setup(t, base)
-			err := ownerhint.Wrap(fmt.Errorf("server: %w", &fs.PathError{Op: "open", Path: failed, Err: syscall.EACCES}), server(dataDir))
+			err := ownerhint.Wrap(fmt.Errorf("server: %w", &fs.PathError{Op: "open", Path: failed, Err: syscall.EACCES}), serverDir(dataDir))
 			msg := err.Error()
 			var cmd string
 			if tc.toMake {
@@ -134,11 +113,11 @@ func TestR4HintAdviceWorksWhenPasted(t *testing.T) {
 			if out, err := sh.CombinedOutput(); err != nil {
 				t.Fatalf("the hint's %q failed: %v: %s\n(hint %q)", cmd, err, out, msg)
 			}
-			if got := owner(t, real); got != me {
+			if got := uidOf(t, real); got != me {
 				t.Fatalf("after %q the directory %s belongs to uid %d, want %d (hint %q)", cmd, real, got, me, msg)
 			}
 			if !tc.toMake {
-				if got := owner(t, filepath.Join(real, "secret.key")); got != me {
+				if got := uidOf(t, filepath.Join(real, "secret.key")); got != me {
 					t.Fatalf("after %q its file belongs to uid %d, want %d (hint %q)", cmd, got, me, msg)
 				}
 			}
@@ -156,9 +135,7 @@ func TestR4HintAdviceWorksWhenPasted(t *testing.T) {
 // immutable file, a read-only mount, root on another uid's file): a hint
 // would name an owner that is not the cause.
 func TestR4NoHintWhenOwnersAreNotTheCause(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another uid")
-	}
+	needRoot(t)
 	const other = 65532
 	base := t.TempDir()
 	dir := filepath.Join(base, "data")
@@ -192,7 +169,7 @@ func TestR4NoHintWhenOwnersAreNotTheCause(t *testing.T) {
 			fmt.Errorf("x: %w", fmt.Errorf("y: %w", &fs.PathError{Op: "open", Path: filepath.Join(theirDir, "a"), Err: syscall.EPERM}))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := ownerhint.Wrap(tc.err, ownerhint.Dir{Path: tc.dir, Noun: "data directory", Program: "server", Flag: "--data-dir"})
+			got := ownerhint.Wrap(tc.err, serverDir(tc.dir))
 			if got != tc.err {
 				t.Fatalf("got %q, want the error unchanged", got)
 			}
@@ -200,7 +177,7 @@ func TestR4NoHintWhenOwnersAreNotTheCause(t *testing.T) {
 	}
 	// The control: EACCES, wrapped twice, on the same directory is hinted.
 	err := fmt.Errorf("x: %w", fmt.Errorf("y: %w", &fs.PathError{Op: "open", Path: filepath.Join(theirDir, "a"), Err: syscall.EACCES}))
-	if got := ownerhint.Wrap(err, ownerhint.Dir{Path: theirDir, Noun: "data directory", Program: "server", Flag: "--data-dir"}); got == err {
+	if got := ownerhint.Wrap(err, serverDir(theirDir)); got == err {
 		t.Fatalf("EACCES wrapped twice on another uid's directory: no hint")
 	}
 }
