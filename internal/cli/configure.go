@@ -81,17 +81,17 @@ func readINI(path, sect string) map[string]string {
 		return nil
 	}
 	var out map[string]string
-	in := false
+	in, nest := false, -1
 	for _, line := range strings.Split(string(b), "\n") {
 		l := strings.TrimSpace(line)
 		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
-			in = strings.TrimSpace(l[1:len(l)-1]) == sect
+			in, nest = strings.TrimSpace(l[1:len(l)-1]) == sect, -1
 			if in && out == nil {
 				out = map[string]string{}
 			}
 			continue
 		}
-		if !in || l == "" || l[0] == '#' || l[0] == ';' {
+		if !in || l == "" || l[0] == '#' || l[0] == ';' || subSetting(line, &nest) {
 			continue
 		}
 		if k, v, ok := strings.Cut(l, "="); ok {
@@ -126,10 +126,11 @@ func writeINI(path, sect, key, value string) error {
 	// section of that name and the last of a key, and the AWS CLI
 	// (botocore's strict configparser) refuses a file naming either
 	// twice, so editing the first would change nothing anyone reads.
-	start, end, at := -1, len(lines), -1
+	start, end, at, nest := -1, len(lines), -1, -1
 	for i, line := range lines {
 		l := strings.TrimSpace(line)
 		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
+			nest = -1
 			if start >= 0 && end == len(lines) {
 				end = i
 			}
@@ -141,11 +142,27 @@ func writeINI(path, sect, key, value string) error {
 			}
 			continue
 		}
+		if l == "" || l[0] == '#' || l[0] == ';' || subSetting(line, &nest) {
+			continue
+		}
 		if k, _, ok := strings.Cut(l, "="); ok && start >= 0 && end == len(lines) && strings.TrimSpace(k) == key {
 			if at >= 0 {
 				return fmt.Errorf("%s: lines %d and %d both set %s in [%s] (a setting twice, which the AWS CLI refuses too): remove one, then try again", path, at+1, i+1, key, sect)
 			}
 			at = i
+		}
+	}
+	// Nor may the edit change which lines are nested settings: the line
+	// replaced holds some, or the entry, empty, would adopt those after it.
+	if at >= 0 {
+		_, old, _ := strings.Cut(lines[at], "=")
+		for _, l := range lines[at+1 : end] {
+			if t := strings.TrimSpace(l); t != "" && t[0] != '#' && t[0] != ';' {
+				if (l[0] == ' ' || l[0] == '\t') && (strings.TrimSpace(old) == "" || strings.TrimSpace(value) == "") {
+					return fmt.Errorf("%s: line %d sets %s in [%s] above indented lines, which the AWS CLI reads as its nested settings when it has no value: edit it by hand", path, at+1, key, sect)
+				}
+				break
+			}
 		}
 	}
 	entry := key + " = " + value
@@ -165,6 +182,25 @@ func writeINI(path, sect, key, value string) error {
 		return err
 	}
 	return replaceFile(path, []byte(strings.Join(lines, "\n")+"\n"))
+}
+
+// subSetting reports whether line (not blank, not a comment) is one of
+// the AWS CLI's nested settings: after "s3 =", the lines indented deeper
+// ("aws configure set s3.addressing_style path" writes them) are for
+// botocore's configparser the value of s3, not settings of the section, so
+// they are neither edited nor read nor counted as duplicates. parent is
+// the indent of the last such "NAME =" line, -1 when there is none (and
+// at each section header).
+func subSetting(line string, parent *int) bool {
+	indent := len(line) - len(strings.TrimLeft(line, " \t"))
+	if *parent >= 0 && indent > *parent {
+		return true
+	}
+	*parent = -1
+	if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) != "" && strings.TrimSpace(v) == "" {
+		*parent = indent
+	}
+	return false
 }
 
 // settingName reports whether key is a setting name writeINI writes:

@@ -125,7 +125,7 @@ var qg17Programs = [][]byte{
 	{0, 0, 0, 1, 0, 0, 0, 1, 2, 0, 1, 3, 0, 0, 0}, // socket transparent 1 meta mark set 1
 	{4, 0, 5, 0}, // -m socket -j MARK
 	{0, 0, 1, 1, 0, 1, 0, 1, 2, 2, 1, 3, 0, 0, 2},          // the same in registers 8 and 9
-	{0, 0, 0, 1, 1, 0, 0, 0, 2, 0, 1, 3, 0, 0, 0},          // socket transparent != 0 meta mark set 1 (not the documented form)
+	{0, 0, 0, 1, 1, 0, 0, 0, 2, 0, 1, 3, 0, 0, 0},          // socket transparent != 0 meta mark set 1 (the same rule)
 	{0, 0, 0, 1, 0, 0, 3, 1, 2, 0, 1, 3, 0, 0, 0},          // compared as 4 bytes
 	{0, 0, 0, 1, 0, 0, 0, 0, 2, 0, 1, 3, 0, 0, 0},          // socket transparent 0 meta mark set 1
 	{0, 1, 0, 1, 0, 0, 0, 1, 2, 0, 1, 3, 0, 0, 0},          // socket mark 1 meta mark set 1
@@ -312,7 +312,7 @@ func qg17Want(exprs []expr.Any) (socket, mark bool) {
 			if regs[e.Register] != transparentBit || len(e.Data) == 0 || len(e.Data) > 4 {
 				break
 			}
-			if e.Op == expr.CmpOpEq && e.Data[0] == 1 && strings.Trim(string(e.Data[1:]), "\x00") == "" {
+			if (e.Op == expr.CmpOpEq && e.Data[0] == 1 || e.Op == expr.CmpOpNeq && e.Data[0] == 0) && strings.Trim(string(e.Data[1:]), "\x00") == "" {
 				socket = true
 			}
 		case *expr.Immediate:

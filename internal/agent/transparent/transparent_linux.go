@@ -197,6 +197,7 @@ const (
 	nftaCmpOp       = 2 // NFTA_CMP_OP
 	nftaCmpData     = 3 // NFTA_CMP_DATA
 	nftCmpEq        = 0 // NFT_CMP_EQ
+	nftCmpNeq       = 1 // NFT_CMP_NEQ
 	nftSocketTransp = 0 // NFT_SOCKET_TRANSPARENT
 	nftaMatchName   = 1 // NFTA_MATCH_NAME
 	nftaTargetName  = 1 // NFTA_TARGET_NAME
@@ -243,8 +244,9 @@ func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 		if ad, err := netlink.NewAttributeDecoder(attrs[nftaCmpData]); err == nil && ad.Next() && ad.Type() == nftaDataValue {
 			val = ad.Bytes()
 		}
-		if regs[reg] == regTransparent && op == nftCmpEq && len(val) >= 1 && len(val) <= 4 && val[0] == 1 &&
-			strings.Trim(string(val[1:]), "\x00") == "" {
+		// "!= 0" too: the bit is 0 or 1 (nft writes "socket transparent 1" as eq 1).
+		if regs[reg] == regTransparent && len(val) >= 1 && len(val) <= 4 && strings.Trim(string(val[1:]), "\x00") == "" &&
+			(op == nftCmpEq && val[0] == 1 || op == nftCmpNeq && val[0] == 0) {
 			r.socket = true
 		}
 	case "match": // iptables-nft: -m socket
