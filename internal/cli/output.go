@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -302,7 +303,14 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case float64:
-		b.WriteString(pyFloat(x))
+		switch {
+		case math.IsInf(x, 1): // as Python's json.dumps writes them
+			b.WriteString("Infinity")
+		case math.IsInf(x, -1):
+			b.WriteString("-Infinity")
+		default:
+			b.WriteString(pyFloat(x))
+		}
 	case bool:
 		b.WriteString(strconv.FormatBool(x))
 	case nil:
@@ -310,10 +318,19 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 	}
 }
 
+// minEpoch and maxEpoch are 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z
+// in epoch seconds: the times the CLI's time text can carry.
+const minEpoch, maxEpoch = -62135596800, 253402300799
+
 // pyFloat formats a float as Python's repr, which the AWS CLI prints.
 func pyFloat(f float64) string {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
 	}
 	s := strconv.FormatFloat(f, 'f', -1, 64)
 	if abs := math.Abs(f); abs != 0 && (abs >= 1e16 || abs < 1e-4) {
@@ -551,7 +568,9 @@ func decodeJSONValue(dec *json.Decoder, key string) (any, error) {
 		}
 	case json.Number:
 		if timeKey(key) {
-			if f, err := t.Float64(); err == nil {
+			// Only seconds the time text can carry (years 1-9999): past
+			// them the conversion to int64 overflowed into a wrong date.
+			if f, err := t.Float64(); err == nil && f >= minEpoch && f <= maxEpoch {
 				sec, frac := math.Modf(f)
 				return formatTime(time.Unix(int64(sec), int64(math.Round(frac*1e6))*1000)), nil
 			}
@@ -560,6 +579,11 @@ func decodeJSONValue(dec *json.Decoder, key string) (any, error) {
 			return i, nil
 		}
 		f, err := t.Float64()
+		if errors.Is(err, strconv.ErrRange) {
+			// Valid JSON beyond float64 (1e400): ±inf, as botocore's
+			// Python reads it, not an error for the whole output.
+			return f, nil
+		}
 		return f, err
 	case string:
 		if timeKey(key) {
