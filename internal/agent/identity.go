@@ -78,7 +78,7 @@ func NewKey(name string, now time.Time) (tls.Certificate, error) {
 // Save writes the identity into dir (created with mode 0700), each file
 // mode 0600, atomically.
 func (id *Identity) Save(dir string) error {
-	if err := os.MkdirAll(filepath.Clean(dir), 0o700); err != nil { // as filepath.Join names its files
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("agent: state directory: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(id.Cert.PrivateKey)

@@ -19,9 +19,7 @@ import (
 // owns the directory when that is another user (stateDirHint): this
 // is where an agent run as another user than the first meets it.
 func LockStateDir(dir string) (unlock func(), err error) {
-	// Cleaned as filepath.Join cleans the lock's and the identity's names
-	// (a ".." after a symlink: one directory, not two).
-	if err := os.MkdirAll(filepath.Clean(dir), 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: state directory: %w", stateDirHint(err, dir))
 	}
 	unlock, err = filelock.Lock(filepath.Join(dir, lockFile))

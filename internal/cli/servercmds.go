@@ -142,6 +142,10 @@ func endpointAgentCommand(env *Env) *cobra.Command {
 		if token == "" {
 			token = os.Getenv("POSTERN_JOIN_TOKEN")
 		}
+		// Cleaned once, here, as filepath.Join cleans the names of the
+		// files in it: a ".." after a symlink would otherwise make one
+		// directory (the kernel's) and keep the files in another.
+		cfg.StateDir = filepath.Clean(cfg.StateDir)
 		// One agent per state directory: two with one identity would
 		// take each other's link in turns.
 		unlock, err := agent.LockStateDir(cfg.StateDir)

@@ -6,11 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/postern/postern/internal/server/config"
 )
 
-// TestDataDirDotDotAfterASymlinkIsOneDirectory: a --data-dir with a ".."
+// TestDataDirDotDotAfterASymlinkIsOneDirectory: a --data-dir (read by
+// resolveConfig, as `postern server` reads it) with a ".."
 // after a symlink (base/link/../data, link → a/b) names one directory for
 // the server, the one its files are opened in (filepath.Join cleans ".."
 // as text: base/data). Before, the directory was made where the kernel
@@ -23,14 +22,16 @@ func TestDataDirDotDotAfterASymlinkIsOneDirectory(t *testing.T) {
 	if err := os.Symlink(filepath.Join("a", "b"), filepath.Join(base, "link")); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.DataDir = base + "/link/../data"
-	cfg.Listen, cfg.Advertise = config.ParseAddrs("127.0.0.1:0"), "localhost:8443"
+	cfg, err := resolveConfig(Options{DataDir: base + "/link/../data", Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Advertise = "localhost:8443"
 	off := false
 	cfg.Agent.Embedded = &off
 	s, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("start with --data-dir %s: %v", cfg.DataDir, err)
+		t.Fatalf("start with --data-dir base/link/../data: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ const (
 func OpenStore(ctx context.Context, cfg config.Server, logger *slog.Logger) (store.Store, error) {
 	switch {
 	case cfg.Database == "" || cfg.Database == "sqlite":
-		if err := os.MkdirAll(filepath.Clean(cfg.DataDir), 0o700); err != nil { // as filepath.Join names its files
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("server: data directory: %w", err)
 		}
 		st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile), logger)
@@ -262,6 +262,13 @@ func resolveConfig(opts Options) (config.Server, error) {
 	if opts.DataDir != "" {
 		cfg.DataDir = opts.DataDir
 	}
+	// Cleaned once, here, as filepath.Join cleans the names of the files
+	// in it: a ".." after a symlink would otherwise make one directory
+	// (the kernel's, at MkdirAll) and keep the files in another (the
+	// text's).
+	if cfg.DataDir != "" {
+		cfg.DataDir = filepath.Clean(cfg.DataDir)
+	}
 	if opts.Listen != "" {
 		cfg.Listen = config.ParseAddrs(opts.Listen)
 	}
@@ -335,10 +342,7 @@ func dataDirHint(err error, dir string) error {
 func New(ctx context.Context, cfg config.Server, logger *slog.Logger) (*Server, error) {
 	began := time.Now()
 	s := &Server{Config: cfg, logger: logger}
-	// Cleaned as filepath.Join cleans the names of the files in it: a ".."
-	// after a symlink would otherwise make one directory (the kernel's) and
-	// keep the files in another (the text's).
-	if err := os.MkdirAll(filepath.Clean(cfg.DataDir), 0o700); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data directory: %w", dataDirHint(err, cfg.DataDir))
 	}
 	keyPath := filepath.Join(cfg.DataDir, SecretKeyFile)
