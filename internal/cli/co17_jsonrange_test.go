@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -35,5 +37,36 @@ func TestJSONOutputNumbersOutOfRange(t *testing.T) {
 				t.Errorf("text output %q, want it to hold %q", x.String(), c.text)
 			}
 		})
+	}
+}
+
+// TestJSONOutputOutOfRangeAsPython: the JSON output of numbers beyond
+// float64 is what the AWS CLI's own formatter (Python's json.dump with
+// indent=4) prints for the same document, run through the python3 that
+// the AWS CLI runs on.
+func TestJSONOutputOutOfRangeAsPython(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3, the AWS CLI's runtime, is not installed: %v", err)
+		}
+		t.Skip("no python3")
+	}
+	for _, in := range []string{`{"a": 1e400}`, `{"a": -1e400, "b": [1e999, 2.5]}`, `[1e400]`} {
+		cmd := exec.Command(py, "-c", "import json,sys; json.dump(json.loads(sys.stdin.read()), sys.stdout, indent=4, ensure_ascii=False)")
+		cmd.Stdin = strings.NewReader(in)
+		want, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("python3 on %s: %v", in, err)
+		}
+		v, err := fromJSON([]byte(in))
+		if err != nil {
+			t.Fatalf("fromJSON(%s): %v", in, err)
+		}
+		var got bytes.Buffer
+		writeJSON(&got, v, 0)
+		if strings.TrimSpace(got.String()) != strings.TrimSpace(string(want)) {
+			t.Errorf("%s: postern prints %q, the AWS CLI's Python %q", in, got.String(), want)
+		}
 	}
 }
