@@ -1,3 +1,5 @@
+//go:build !postern_client
+
 package cli_test
 
 import (
