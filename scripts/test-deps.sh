@@ -17,6 +17,12 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v scp >/dev/null || need+=(openssh-client)
 command -v ip >/dev/null || need+=(iproute2)
 command -v pgrep >/dev/null || need+=(procps)
+# nft and iptables (Debian's is iptables-nft) for the transparent-proxy
+# check's test with the real tools (internal/agent/transparent): it makes
+# the README's and the kernel documentation's marking rules with them in a
+# network namespace.
+command -v nft >/dev/null || need+=(nftables)
+command -v iptables >/dev/null || need+=(iptables)
 # nss_wrapper gives a test's sshd users the host does not have (user names
 # that look like flags, for the instance helper's test).
 compgen -G '/usr/lib/*/libnss_wrapper.so' >/dev/null || need+=(libnss-wrapper)

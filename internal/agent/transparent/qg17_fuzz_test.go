@@ -84,8 +84,8 @@ func FuzzParseRule(f *testing.F) {
 			// compare; TestQG17ParseRuleMalformed has such rules.
 			return
 		}
-		socket, mark := qg17Want(exprs)
-		want := rule{table: table, chain: chain, socket: socket, mark: mark}
+		socket, mark, jump := qg17Want(exprs)
+		want := rule{table: table, chain: chain, socket: socket, mark: mark, jump: jump}
 		if got != want {
 			t.Fatalf("parseRule(%x) = %+v, want %+v (expressions %s)", b, got, want, qg17Describe(exprs))
 		}
@@ -111,8 +111,8 @@ func FuzzRuleExprs(f *testing.F) {
 		if err != nil {
 			t.Fatalf("parseRule(%s): %v", qg17Describe(exprs), err)
 		}
-		socket, mark := qg17Want(exprs)
-		want := rule{table: table, chain: chain, socket: socket, mark: mark}
+		socket, mark, jump := qg17Want(exprs)
+		want := rule{table: table, chain: chain, socket: socket, mark: mark, jump: jump}
 		if got != want {
 			t.Fatalf("parseRule(%s) = %+v, want %+v", qg17Describe(exprs), got, want)
 		}
@@ -120,7 +120,8 @@ func FuzzRuleExprs(f *testing.F) {
 }
 
 // qg17Programs are rules in qg17Build's encoding: the documented one, its
-// iptables-nft form, and near misses.
+// iptables-nft form, and near misses (sf18: and their jumps and MARK
+// values).
 var qg17Programs = [][]byte{
 	{0, 0, 0, 1, 0, 0, 0, 1, 2, 0, 1, 3, 0, 0, 0}, // socket transparent 1 meta mark set 1
 	{4, 0, 5, 0}, // -m socket -j MARK
@@ -133,6 +134,12 @@ var qg17Programs = [][]byte{
 	{0, 0, 0, 2, 0, 1, 1, 0, 0, 0, 1, 2, 0, 1, 3, 0, 0, 0}, // the socket's register overwritten before its cmp
 	{0, 0, 0, 1, 0, 0, 0, 1, 2, 0, 1, 3, 0, 1, 0},          // meta mark (a load, not a set)
 	{2, 0, 1, 3, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 6, 7},    // meta mark set 1, then socket transparent 1, counter, accept
+	{4, 0, 5, 0, 1},                // -m socket -j MARK --set-mark 2
+	{4, 0, 5, 0, 2},                // -m socket -j MARK --or-mark 1
+	{4, 0, 5, 0, 3},                // -j MARK with revision 0's info
+	{4, 0, 6, 7, 1},                // -m socket, counter, jump divert
+	{0, 0, 0, 1, 0, 0, 0, 1, 7, 2}, // socket transparent 1 goto divert
+	{7, 1, 7, 0},                   // jump divert, then accept (the later verdict stands)
 }
 
 // qg17Regs are the registers qg17Build uses: NFT_REG_1 and two of the
@@ -177,11 +184,28 @@ func qg17Build(table, chain string, prog []byte) ([]byte, []expr.Any) {
 			exprs = append(exprs, &expr.Match{Name: names[next()%len(names)], Rev: 3, Info: &xt.Unknown{1, 0}})
 		case 5:
 			names := []string{"MARK", "ACCEPT", "TPROXY"}
-			exprs = append(exprs, &expr.Target{Name: names[next()%len(names)], Rev: 2, Info: &xt.Unknown{0, 0, 0, 0}})
+			name := names[next()%len(names)]
+			// xt_mark_tginfo2 {mark, mask} in host order: --set-mark 1,
+			// --set-mark 2, --or-mark 1; and a revision 0 info.
+			ne := binary.NativeEndian.AppendUint32
+			infos := []struct {
+				rev  uint32
+				info xt.Unknown
+			}{
+				{2, ne(ne(nil, 1), 0xffffffff)},
+				{2, ne(ne(nil, 2), 0xffffffff)},
+				{2, ne(ne(nil, 1), 1)},
+				{0, ne(nil, 1)},
+			}
+			i := infos[next()%len(infos)]
+			exprs = append(exprs, &expr.Target{Name: name, Rev: i.rev, Info: &i.info})
 		case 6:
 			exprs = append(exprs, &expr.Counter{})
 		case 7:
-			exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictAccept})
+			verdicts := []expr.Verdict{{Kind: expr.VerdictAccept}, {Kind: expr.VerdictJump, Chain: "divert"},
+				{Kind: expr.VerdictGoto, Chain: "divert"}, {Kind: expr.VerdictDrop}}
+			v := verdicts[next()%len(verdicts)]
+			exprs = append(exprs, &v)
 		}
 	}
 	var list []netlink.Attribute
@@ -252,6 +276,21 @@ func qg17Decode(b []byte) (table, chain string, exprs []expr.Any, ok bool) {
 							x = &expr.Cmp{}
 						case "immediate":
 							x = &expr.Immediate{}
+							if err := expr.Unmarshal(unix.NFPROTO_IPV4, data, x); err != nil {
+								ok = false
+								return nil
+							}
+							// A verdict, as the library's rule decoder
+							// tells them apart; its verdict decoder reads
+							// fixed offsets, so only the kernel's layout
+							// (code, then chain) is judged.
+							if imm := x.(*expr.Immediate); imm.Register == unix.NFT_REG_VERDICT && len(imm.Data) == 0 {
+								if !qg17CanonicalVerdict(data) {
+									ok = false
+									return nil
+								}
+								x = &expr.Verdict{}
+							}
 						case "meta":
 							x = &expr.Meta{}
 						case "match":
@@ -276,6 +315,51 @@ func qg17Decode(b []byte) (table, chain string, exprs []expr.Any, ok bool) {
 	return table, chain, exprs, ok && ad.Err() == nil
 }
 
+// qg17CanonicalVerdict reports whether immediate expression data b holds
+// verdicts as the kernel writes them: each a 4-byte code, then, if
+// any, one chain name ending in its only NUL (the library's decoder
+// reads them at fixed offsets and panics on an empty verdict).
+func qg17CanonicalVerdict(b []byte) bool {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return false
+	}
+	good := true
+	for ad.Next() {
+		if ad.Type() != unix.NFTA_IMMEDIATE_DATA {
+			continue
+		}
+		data, err := netlink.NewAttributeDecoder(ad.Bytes())
+		if err != nil {
+			return false
+		}
+		for data.Next() {
+			if data.Type() != unix.NFTA_DATA_VERDICT {
+				continue
+			}
+			raw := data.Bytes()
+			v, err := netlink.NewAttributeDecoder(raw)
+			if err != nil {
+				return false
+			}
+			i := 0
+			for ; v.Next(); i++ {
+				switch {
+				case i == 0 && v.Type() == unix.NFTA_VERDICT_CODE && len(v.Bytes()) == 4:
+				case i == 1 && v.Type() == unix.NFTA_VERDICT_CHAIN && len(v.Bytes()) > 0 && bytes.IndexByte(v.Bytes(), 0) == len(v.Bytes())-1 &&
+					len(raw) > 12 && bytes.Equal(bytes.Trim(raw[12:], "\x00"), v.Bytes()[:len(v.Bytes())-1]):
+					// (and its padding zeros: the library reads past it)
+				default:
+					good = false
+				}
+			}
+			good = good && i > 0 && v.Err() == nil
+		}
+		good = good && data.Err() == nil
+	}
+	return good && ad.Err() == nil
+}
+
 // qg17Has reports whether attributes b hold one of type typ.
 func qg17Has(b []byte, typ uint16) bool {
 	ad, err := netlink.NewAttributeDecoder(b)
@@ -294,8 +378,9 @@ func qg17Has(b []byte, typ uint16) bool {
 // following what each register holds: socket is a "socket transparent"
 // load compared equal to 1 (in 1 to 4 bytes), or iptables' socket match;
 // mark is "meta mark set" from a register holding the immediate 1, or
-// iptables' MARK target.
-func qg17Want(exprs []expr.Any) (socket, mark bool) {
+// iptables' MARK target (revision 2) setting 1 in all 32 bits; jump is
+// the chain of the last verdict, if it jumps or goes to one.
+func qg17Want(exprs []expr.Any) (socket, mark bool, jump string) {
 	const (
 		transparentBit = 1
 		one            = 2
@@ -329,10 +414,20 @@ func qg17Want(exprs []expr.Any) (socket, mark bool) {
 		case *expr.Match:
 			socket = socket || strings.TrimRight(e.Name, "\x00") == "socket"
 		case *expr.Target:
-			mark = mark || strings.TrimRight(e.Name, "\x00") == "MARK"
+			info, _ := e.Info.(*xt.Unknown)
+			if strings.TrimRight(e.Name, "\x00") == "MARK" && e.Rev == 2 && info != nil &&
+				bytes.Equal(*info, binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, 1), 0xffffffff)) {
+				mark = true
+			}
+		case *expr.Verdict:
+			regs[unix.NFT_REG_VERDICT] = 0
+			jump = ""
+			if e.Kind == expr.VerdictJump || e.Kind == expr.VerdictGoto {
+				jump = e.Chain
+			}
 		}
 	}
-	return socket, mark
+	return socket, mark, jump
 }
 
 // qg17Describe writes expressions for a failure message.
@@ -355,7 +450,13 @@ func qg17Describe(exprs []expr.Any) string {
 		case *expr.Match:
 			s = append(s, "match "+e.Name)
 		case *expr.Target:
-			s = append(s, "target "+e.Name)
+			info := ""
+			if u, ok := e.Info.(*xt.Unknown); ok {
+				info = " " + hex.EncodeToString(*u)
+			}
+			s = append(s, "target "+e.Name+" rev "+itoa(e.Rev)+info)
+		case *expr.Verdict:
+			s = append(s, "verdict "+strconv.FormatInt(int64(e.Kind), 10)+" "+e.Chain)
 		default:
 			s = append(s, "other")
 		}

@@ -17,8 +17,10 @@
 //	nft add rule ip postern prerouting socket transparent 1 meta mark set 1
 //
 // (or, with iptables-nft: iptables -t mangle -A PREROUTING -m socket
-// --transparent -j MARK --set-mark 1). Check verifies each piece and says
-// which is missing.
+// --transparent -j MARK --set-mark 1). The marking may also happen in a
+// chain a prerouting rule jumps or goes to, as in the kernel's tproxy
+// documentation (-m socket -j DIVERT; -A DIVERT -j MARK --set-mark 1).
+// Check verifies each piece and says which is missing.
 package transparent
 
 import (

@@ -79,7 +79,7 @@ func checkRouting() []string {
 
 // checkMark looks, in the nftables rule set (where iptables-nft rules
 // are too), for a rule in a prerouting chain that matches transparent
-// sockets and sets mark 1.
+// sockets and sets mark 1, itself or in a chain it jumps or goes to.
 func checkMark() error {
 	c, err := nftables.New()
 	if err != nil {
@@ -89,11 +89,11 @@ func checkMark() error {
 	if err != nil {
 		return fmt.Errorf("%s (could not read the nftables rule set: %v)", missingMark, err)
 	}
-	prerouting := map[[2]string]bool{}
+	var prerouting []chainKey
 	for _, ch := range chains {
 		if ch.Hooknum != nil && *ch.Hooknum == *nftables.ChainHookPrerouting && ch.Table != nil &&
 			(ch.Table.Family == nftables.TableFamilyIPv4 || ch.Table.Family == nftables.TableFamilyINet) {
-			prerouting[[2]string{ch.Table.Name, ch.Name}] = true
+			prerouting = append(prerouting, chainKey{byte(ch.Table.Family), ch.Table.Name, ch.Name})
 		}
 	}
 	if len(prerouting) == 0 {
@@ -105,19 +105,82 @@ func checkMark() error {
 	if err != nil {
 		return fmt.Errorf("%s (could not read the nftables rules: %v)", missingMark, err)
 	}
+	if !marked(prerouting, rules) {
+		return errors.New(missingMark)
+	}
+	return nil
+}
+
+// chainKey names a chain: jumps and gotos stay inside their table, and an
+// ip and an inet table may have the same name.
+type chainKey struct {
+	family       byte
+	table, chain string
+}
+
+// maxJumpDepth bounds how many jumps and gotos marked follows from a
+// prerouting chain: the kernel's own jump stack holds 16
+// (NFT_JUMP_STACK_SIZE), so it refuses deeper rule sets.
+const maxJumpDepth = 16
+
+// marked reports whether a packet of a transparent socket entering one of
+// the prerouting chains gets mark 1: a rule there, or in a chain reached
+// from there by jumps and gotos (a path of at most maxJumpDepth), that
+// sets the mark once a rule on the way has matched transparent sockets
+// (the kernel documentation's iptables recipe matches in PREROUTING and
+// marks in the DIVERT chain it jumps to). It reads only each rule's socket
+// match, mark and jump: a rule's other matches (a protocol, an interface)
+// and verdicts that end a chain before the marking rule are not weighed,
+// so it can say "set up" for a rule set that marks only some of those
+// packets, never "missing" for one that marks them all.
+func marked(prerouting []chainKey, rules []rule) bool {
+	byChain := map[chainKey][]rule{}
 	for _, r := range rules {
-		if prerouting[[2]string{r.table, r.chain}] && r.socket && r.mark {
-			return nil
+		k := chainKey{r.family, r.table, r.chain}
+		byChain[k] = append(byChain[k], r)
+	}
+	type visit struct {
+		chainKey
+		socket bool
+	}
+	// The shallowest depth each chain was walked at, with or without the
+	// socket matched: walking it again there or deeper finds nothing new,
+	// which also ends loops (the kernel refuses them anyway); shallower, a
+	// path the depth bound cut may reach further.
+	seen := map[visit]int{}
+	var walk func(k chainKey, socket bool, depth int) bool
+	walk = func(k chainKey, socket bool, depth int) bool {
+		v := visit{k, socket}
+		if d, ok := seen[v]; depth > maxJumpDepth || ok && d <= depth {
+			return false
+		}
+		seen[v] = depth
+		for _, r := range byChain[k] {
+			s := socket || r.socket
+			if s && r.mark {
+				return true
+			}
+			if r.jump != "" && walk(chainKey{k.family, k.table, r.jump}, s, depth+1) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range prerouting {
+		if walk(k, false, 0) {
+			return true
 		}
 	}
-	return errors.New(missingMark)
+	return false
 }
 
 // rule is what checkMark needs of an nftables rule.
 type rule struct {
+	family       byte // the table's (NFPROTO_*); dumpRules sets it
 	table, chain string
-	socket       bool // matches transparent sockets
-	mark         bool // sets mark 1 (or, iptables' MARK target, a mark)
+	socket       bool   // matches transparent sockets
+	mark         bool   // sets mark 1
+	jump         string // the chain its verdict jumps or goes to
 }
 
 // dumpRules reads every IPv4 and inet rule over netlink.
@@ -145,6 +208,7 @@ func dumpRules() ([]rule, error) {
 			if err != nil {
 				return nil, err
 			}
+			r.family = m.Data[0]
 			out = append(out, r)
 		}
 	}
@@ -210,6 +274,19 @@ const (
 	nftMetaMark     = 3 // NFT_META_MARK
 )
 
+// Verdicts and iptables targets, from the same header: a jump or goto is
+// an immediate into the verdict register.
+const (
+	nftaTargetRev   = 2          // NFTA_TARGET_REV
+	nftaTargetInfo  = 3          // NFTA_TARGET_INFO
+	nftaDataVerdict = 2          // NFTA_DATA_VERDICT
+	nftaVerdictCode = 1          // NFTA_VERDICT_CODE
+	nftaVerdictName = 2          // NFTA_VERDICT_CHAIN
+	nftRegVerdict   = 0          // NFT_REG_VERDICT
+	nftJump         = 0xfffffffd // NFT_JUMP (-3)
+	nftGoto         = 0xfffffffc // NFT_GOTO (-4)
+)
+
 // What inspect's regs say a register holds (0: anything else):
 // "socket transparent 1" loads the bit and compares it with 1, "meta mark
 // set 1" loads the immediate 1 and stores it in the mark.
@@ -249,21 +326,50 @@ func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 			(op == nftCmpEq && val[0] == 1 || op == nftCmpNeq && val[0] == 0) {
 			r.socket = true
 		}
-	case "match": // iptables-nft: -m socket
+	case "match":
+		// iptables-nft: -m socket, with or without --transparent. Every
+		// form matches a packet of a transparent socket the agent
+		// connected: --transparent only narrows it to transparent
+		// sockets, --nowildcard concerns listeners bound to 0.0.0.0, and
+		// none can be negated. Without --transparent (the kernel
+		// documentation's recipe) it also matches other local sockets'
+		// packets, which the local route delivers where they were going.
 		r.socket = r.socket || strings.TrimRight(string(attrs[nftaMatchName]), "\x00") == "socket"
-	case "target": // iptables-nft: -j MARK
-		r.mark = r.mark || strings.TrimRight(string(attrs[nftaTargetName]), "\x00") == "MARK"
+	case "target":
+		// iptables-nft: -j MARK --set-mark 1 (or --set-xmark 1/0xffffffff,
+		// the same): revision 2's xt_mark_tginfo2, the new mark being
+		// (mark & ^mask) ^ value, so value 1 in all 32 bits is mark 1
+		// whatever the packet had; --set-mark 2 or --or-mark 1 is not what
+		// the routing rule (fwmark 1) looks for.
+		rev, _ := u32(nftaTargetRev)
+		info := attrs[nftaTargetInfo]
+		r.mark = r.mark || strings.TrimRight(string(attrs[nftaTargetName]), "\x00") == "MARK" && rev == 2 && len(info) == 8 &&
+			binary.NativeEndian.Uint32(info[0:4]) == 1 && binary.NativeEndian.Uint32(info[4:8]) == 0xffffffff
 	case "immediate":
 		reg, _ := u32(nftaImmDreg)
-		var val []byte
+		var val, verdict []byte
 		if ad, err := netlink.NewAttributeDecoder(attrs[nftaImmData]); err == nil {
 			for ad.Next() {
-				if ad.Type() == nftaDataValue {
+				switch ad.Type() {
+				case nftaDataValue:
 					val = ad.Bytes()
+				case nftaDataVerdict:
+					verdict = ad.Bytes()
 				}
 			}
 		}
 		regs[reg] = 0
+		if reg == nftRegVerdict && len(val) == 0 {
+			// A verdict (the kernel's: into the verdict register, with
+			// no value); jump and goto name a chain (iptables-nft's -j to
+			// a user chain is one too). A later verdict replaces it.
+			r.jump = ""
+			code, chain := verdictOf(verdict)
+			if code == nftJump || code == nftGoto {
+				r.jump = chain
+			}
+			break
+		}
 		if len(val) == 4 && binary.NativeEndian.Uint32(val) == 1 {
 			regs[reg] = regOne
 		}
@@ -276,6 +382,26 @@ func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 			regs[dreg] = 0
 		}
 	}
+}
+
+// verdictOf reads a verdict's code and chain (empty but for jump and goto).
+func verdictOf(b []byte) (code uint32, chain string) {
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		return 0, ""
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		switch ad.Type() {
+		case nftaVerdictCode:
+			if len(ad.Bytes()) == 4 {
+				code = ad.Uint32()
+			}
+		case nftaVerdictName:
+			chain = ad.String()
+		}
+	}
+	return code, chain
 }
 
 // Control sets IP_TRANSPARENT (IPV6_TRANSPARENT for IPv6 sockets) on a
