@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -73,50 +74,121 @@ func section(profile string, credentials bool) string {
 	return "profile " + profile
 }
 
-// readINI returns the keys of section sect in the file at path (nil when
-// the file or section is absent).
-func readINI(path, sect string) map[string]string {
+// scanINI reads the keys of section sect in the file at path (nil when
+// the file or section is absent) as botocore, the AWS CLI's library,
+// reads them with Python's configparser: names in lower case (its
+// optionxform), '=' or ':' between name and value, whichever comes
+// first, and a line indented deeper than a setting continuing its value
+// (blank lines inside kept), or, after "s3 =", being one of its nested
+// settings. Sections are looked up trimmed, as readINI and the AWS SDK
+// for Go look them up.
+//
+// The error names the first line that makes botocore's strict
+// configparser refuse the whole file ("Unable to parse config file"): a
+// section, or a setting within one, given twice; a setting before any
+// section; a line that is neither. The settings still come with it,
+// merged as the AWS SDK for Go merges them (the last wins), for callers
+// that read on as the SDK does.
+func scanINI(path, sect string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var out map[string]string
-	in, nest := false, -1
-	for _, line := range strings.Split(string(b), "\n") {
+	var bad error
+	fail := func(format string, args ...any) {
+		if bad == nil {
+			bad = fmt.Errorf("%s: "+format+", which the AWS CLI refuses (Unable to parse config file)", append([]any{path}, args...)...)
+		}
+	}
+	sects := map[string]int{} // section, as written → its first line
+	var keys map[string]int   // setting (lower case) → its line, in the current section
+	in, last, indent, blanks := false, "", -1, 0
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, "\r")
 		l := strings.TrimSpace(line)
-		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
-			in, nest = strings.TrimSpace(l[1:len(l)-1]) == sect, -1
+		if l == "" {
+			blanks++
+			continue
+		}
+		if l[0] == '#' || l[0] == ';' {
+			continue
+		}
+		ind := len(line) - len(strings.TrimLeft(line, " \t"))
+		if last != "" && ind > indent {
+			// A continuation: of the value, or a nested setting ("s3 =").
+			if in && out[last] != "" {
+				out[last] += strings.Repeat("\n", blanks+1) + l
+			}
+			blanks = 0
+			continue
+		}
+		last, indent, blanks = "", ind, 0
+		// configparser's header: '[', then up to the line's last ']'.
+		if e := strings.LastIndexByte(l, ']'); l[0] == '[' && e > 1 {
+			raw := l[1:e]
+			if first, ok := sects[raw]; ok {
+				fail("lines %d and %d both name the profile [%s]", first+1, i+1, raw)
+			} else {
+				sects[raw] = i
+			}
+			keys, in = map[string]int{}, strings.TrimSpace(raw) == sect
 			if in && out == nil {
 				out = map[string]string{}
 			}
 			continue
 		}
-		if !in || l == "" || l[0] == '#' || l[0] == ';' || subSetting(line, &nest) {
+		d := strings.IndexAny(l, "=:")
+		switch {
+		case keys == nil:
+			fail("line %d is a setting outside any profile's [section]", i+1)
+			continue
+		case d < 0 || strings.TrimSpace(l[:d]) == "":
+			fail("line %d is neither a [profile] nor a NAME = VALUE setting", i+1)
 			continue
 		}
-		if k, v, ok := strings.Cut(l, "="); ok {
-			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		k := strings.ToLower(strings.TrimSpace(l[:d]))
+		if first, ok := keys[k]; ok {
+			fail("lines %d and %d both set %s (names are not case-sensitive)", first+1, i+1, k)
+		}
+		keys[k], last = i, k
+		if in {
+			out[k] = strings.TrimSpace(l[d+1:])
 		}
 	}
-	return out
+	return out, bad
 }
 
 // writeINI sets key = value in section sect of the file at path, creating
 // the file (0600), its folder and the section as needed, and keeping
 // everything else as it was.
 func writeINI(path, sect, key, value string) error {
-	if strings.ContainsAny(sect+key+value, "\r\n") {
-		return fmt.Errorf("%q: a setting's value, name and profile cannot span lines", key)
-	}
-	if !settingName(key) {
-		return fmt.Errorf("%q is not a setting name (letters, digits, '_', '-' and '.')", key)
-	}
-	if err := checkSection(sect); err != nil {
-		return err
-	}
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
+	}
+	b, err = editINI(path, b, sect, key, value)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return replaceFile(path, b)
+}
+
+// editINI is writeINI's edit of the file's content b (path names it in
+// errors), done in memory so that a command writing several settings
+// and files can check every edit before it writes any.
+func editINI(path string, b []byte, sect, key, value string) ([]byte, error) {
+	if strings.ContainsAny(sect+key+value, "\r\n") {
+		return nil, fmt.Errorf("%q: a setting's value, name and profile cannot span lines", key)
+	}
+	if !settingName(key) {
+		return nil, fmt.Errorf("%q is not a setting name (letters, digits, '_', '-' and '.')", key)
+	}
+	if err := checkSection(sect); err != nil {
+		return nil, err
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(b) == 0 {
@@ -136,7 +208,7 @@ func writeINI(path, sect, key, value string) error {
 			}
 			if strings.TrimSpace(l[1:len(l)-1]) == sect {
 				if start >= 0 {
-					return fmt.Errorf("%s: lines %d and %d both name the profile [%s] (a profile twice, which the AWS CLI refuses too): merge them, then try again", path, start+1, i+1, sect)
+					return nil, fmt.Errorf("%s: lines %d and %d both name the profile [%s] (a profile twice, which the AWS CLI refuses too): merge them, then try again", path, start+1, i+1, sect)
 				}
 				start = i
 			}
@@ -145,9 +217,15 @@ func writeINI(path, sect, key, value string) error {
 		if l == "" || l[0] == '#' || l[0] == ';' || subSetting(line, &nest) {
 			continue
 		}
-		if k, _, ok := strings.Cut(l, "="); ok && start >= 0 && end == len(lines) && strings.TrimSpace(k) == key {
+		// Names are not case-sensitive to the AWS CLI and the SDKs
+		// (Region is region): a line spelling the key otherwise is the
+		// same setting, which writing key beside it would give twice.
+		if k, _, ok := strings.Cut(l, "="); ok && start >= 0 && end == len(lines) && strings.EqualFold(strings.TrimSpace(k), key) {
 			if at >= 0 {
-				return fmt.Errorf("%s: lines %d and %d both set %s in [%s] (a setting twice, which the AWS CLI refuses too): remove one, then try again", path, at+1, i+1, key, sect)
+				return nil, fmt.Errorf("%s: lines %d and %d both set %s in [%s] (a setting twice, which the AWS CLI refuses too): remove one, then try again", path, at+1, i+1, key, sect)
+			}
+			if k = strings.TrimSpace(k); k != key {
+				return nil, fmt.Errorf("%s: line %d sets %s in [%s], which the AWS CLI and the AWS SDKs read as %s (names are not case-sensitive): edit it by hand", path, i+1, k, sect, key)
 			}
 			at = i
 		}
@@ -159,7 +237,7 @@ func writeINI(path, sect, key, value string) error {
 		for _, l := range lines[at+1 : end] {
 			if t := strings.TrimSpace(l); t != "" && t[0] != '#' && t[0] != ';' {
 				if (l[0] == ' ' || l[0] == '\t') && (strings.TrimSpace(old) == "" || strings.TrimSpace(value) == "") {
-					return fmt.Errorf("%s: line %d sets %s in [%s] above indented lines, which the AWS CLI reads as its nested settings when it has no value: edit it by hand", path, at+1, key, sect)
+					return nil, fmt.Errorf("%s: line %d sets %s in [%s] above indented lines, which the AWS CLI reads as its nested settings when it has no value: edit it by hand", path, at+1, key, sect)
 				}
 				break
 			}
@@ -178,10 +256,7 @@ func writeINI(path, sect, key, value string) error {
 		}
 		lines = append(lines[:at], append([]string{entry}, lines[at:]...)...)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return replaceFile(path, []byte(strings.Join(lines, "\n")+"\n"))
+	return []byte(strings.Join(lines, "\n") + "\n"), nil
 }
 
 // subSetting reports whether line (not blank, not a comment) is one of
@@ -243,26 +318,57 @@ func replaceFile(path string, data []byte) error {
 	return atomicfile.WriteFile(path, data, 0o600)
 }
 
-// configValue reads one setting of profile from the files.
+// configValue reads one setting of profile from the files, as the AWS
+// SDK for Go (postern's own calls) reads them: a file the AWS CLI would
+// refuse for a name given twice still gives its last value.
 func configValue(profileFlag, key string) (string, bool) {
+	v, ok, _ := configValueErr(profileFlag, key)
+	return v, ok
+}
+
+// configValueErr reads one setting of profile from the files as the AWS
+// CLI does (`aws configure get`): key as given against the files' names
+// in lower case, and an error for a file the AWS CLI refuses (a profile
+// or a setting twice), with the value configValue reads.
+func configValueErr(profileFlag, key string) (string, bool, error) {
 	p := profileName(profileFlag)
-	cred := credentialKeys[key]
-	path := configFilePath()
-	if cred {
-		if v, ok := readINI(credentialsFilePath(), section(p, true))[key]; ok {
-			return v, true
+	// Both files are read, as botocore loads both before answering.
+	creds, cerr := scanINI(credentialsFilePath(), section(p, true))
+	conf, err := scanINI(configFilePath(), section(p, false))
+	if err == nil {
+		err = cerr
+	}
+	if credentialKeys[key] {
+		if v, ok := creds[key]; ok {
+			return v, true, err
 		}
 	}
-	v, ok := readINI(path, section(p, false))[key]
-	return v, ok
+	v, ok := conf[key]
+	return v, ok, err
+}
+
+// checkProfile refuses a profile name that the config file cannot hold
+// so that both the AWS CLI and postern read it back: the section rules
+// (checkSection), and no white space anywhere. "profile  dev" has no
+// blank at an end, but both split the header and read profile dev; and
+// for a name with white space inside the two disagree: the AWS CLI
+// (botocore) ignores [profile my dev] and reads only the quoted
+// [profile 'my dev'], the AWS SDK for Go, which postern's calls use,
+// reads [profile my dev] and takes the quotes for part of the name.
+func checkProfile(p string) error {
+	if err := checkSection(p); err != nil {
+		return err
+	}
+	if i := strings.IndexFunc(p, unicode.IsSpace); i >= 0 {
+		return fmt.Errorf("%q is not a profile name: it holds white space, which the AWS CLI ([profile 'my dev']) and the AWS SDKs ([profile my dev]) write differently; use '-' or '_'", p)
+	}
+	return nil
 }
 
 // setConfigValue writes one setting of profile to its file.
 func setConfigValue(profileFlag, key, value string) error {
 	p := profileName(profileFlag)
-	// Checked apart from the section: "profile  dev" has no blank at an
-	// end, but the AWS CLI splits the header and reads profile dev.
-	if err := checkSection(p); err != nil {
+	if err := checkProfile(p); err != nil {
 		return err
 	}
 	if credentialKeys[key] {
@@ -302,7 +408,10 @@ refused, except with --endpoint-url or "postern_allow_aws = true" in the profile
 	cmd.AddCommand(
 		&cobra.Command{Use: "get VARNAME", Short: "Print a setting of the profile", Args: positional("varname"),
 			RunE: func(_ *cobra.Command, args []string) error {
-				v, ok := configValue(env.g.profile, args[0])
+				v, ok, err := configValueErr(env.g.profile, args[0])
+				if err != nil {
+					return &exitError{code: ExitOther, msg: "postern configure get: " + err.Error()}
+				}
 				if !ok {
 					return &exitError{code: 1}
 				}
@@ -317,7 +426,14 @@ refused, except with --endpoint-url or "postern_allow_aws = true" in the profile
 				return nil
 			}},
 		&cobra.Command{Use: "list", Short: "List the profile's settings and where each comes from", Args: cobra.NoArgs,
-			RunE: func(*cobra.Command, []string) error { configureList(env); return nil }},
+			RunE: func(*cobra.Command, []string) error {
+				// A file the AWS CLI refuses is refused, not listed.
+				if _, _, err := configValueErr(env.g.profile, "region"); err != nil {
+					return &exitError{code: ExitOther, msg: "postern configure list: " + err.Error()}
+				}
+				configureList(env)
+				return nil
+			}},
 	)
 	return cmd
 }
@@ -331,7 +447,10 @@ func configurePrompts(env *Env, in *bufio.Reader) error {
 		{"output", "Default output format"},
 	}
 	for _, p := range prompts {
-		cur, _ := configValue(env.g.profile, p.key)
+		cur, _, err := configValueErr(env.g.profile, p.key)
+		if err != nil { // as `aws configure`, before the first prompt
+			return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+		}
 		shown := "None"
 		if cur != "" {
 			shown = cur
@@ -435,6 +554,10 @@ func configureServer(ctx context.Context, env *Env, in *bufio.Reader, server, wa
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return usageErr("--server %q: give the server's URL as https://HOST:PORT", server)
 	}
+	// Every refusal comes before anything is written (ca.pem included).
+	if err := checkProfile(profileName(env.g.profile)); err != nil {
+		return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+	}
 	host := u.Host
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "443")
@@ -461,21 +584,31 @@ func configureServer(ctx context.Context, env *Env, in *bufio.Reader, server, wa
 	if p := profileName(env.g.profile); p != "default" {
 		caPath = filepath.Join(filepath.Dir(configFilePath()), p+"-ca.pem")
 	}
+	endpoint := "https://" + u.Host
+	settings := [][2]string{{"endpoint_url", endpoint}, {"ca_bundle", caPath}}
+	if env.g.region != "" {
+		settings = append(settings, [2]string{"region", env.g.region})
+	}
+	// The profile's edits, all made in memory first: a file the edit
+	// refuses (a setting twice, …) leaves no ca.pem behind either.
+	cfgPath := configFilePath()
+	conf, err := os.ReadFile(cfgPath)
+	if err != nil && !os.IsNotExist(err) {
+		return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+	}
+	for _, kv := range settings {
+		if conf, err = editINI(cfgPath, conf, section(profileName(env.g.profile), false), kv[0], kv[1]); err != nil {
+			return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(caPath), 0o700); err != nil {
 		return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
 	}
 	if err := os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644); err != nil {
 		return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
 	}
-	endpoint := "https://" + u.Host
-	settings := [][2]string{{"endpoint_url", endpoint}, {"ca_bundle", caPath}}
-	if env.g.region != "" {
-		settings = append(settings, [2]string{"region", env.g.region})
-	}
-	for _, kv := range settings {
-		if err := setConfigValue(env.g.profile, kv[0], kv[1]); err != nil {
-			return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
-		}
+	if err := replaceFile(cfgPath, conf); err != nil {
+		return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
 	}
 	fmt.Fprintf(env.Stdout, "Wrote %s and the profile %s in %s (endpoint_url = %s, ca_bundle = %s).\n",
 		caPath, profileName(env.g.profile), configFilePath(), endpoint, caPath)

@@ -46,7 +46,7 @@ func printResult(w io.Writer, g *globals, title string, out any) error {
 		if format, err := g.outputFormat(); err == nil && format == "text" && x.pages != nil {
 			return printPagedText(w, g, v, x.pages)
 		}
-	case ordered, []any, string, int64, float64, bool, nil:
+	case ordered, []any, string, int64, bigInt, float64, bool, nil:
 		v = x
 	default:
 		v = toGeneric(reflect.ValueOf(x))
@@ -302,6 +302,8 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 		b.Truncate(b.Len() - 1) // Encode adds a newline
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
+	case bigInt:
+		b.WriteString(string(x))
 	case float64:
 		switch {
 		case math.IsInf(x, 1): // as Python's json.dumps writes them
@@ -361,6 +363,8 @@ func pyStr(v any) string {
 		return "None"
 	case int64:
 		return strconv.FormatInt(x, 10)
+	case bigInt:
+		return string(x)
 	case float64:
 		return pyFloat(x)
 	}
@@ -578,6 +582,9 @@ func decodeJSONValue(dec *json.Decoder, key string) (any, error) {
 		if i, err := t.Int64(); err == nil {
 			return i, nil
 		}
+		if !timeKey(key) && !strings.ContainsAny(t.String(), ".eE") {
+			return bigInt(t), nil // an integer beyond int64, as written
+		}
 		f, err := t.Float64()
 		if errors.Is(err, strconv.ErrRange) {
 			// Valid JSON beyond float64 (1e400): ±inf, as botocore's
@@ -597,6 +604,13 @@ func decodeJSONValue(dec *json.Decoder, key string) (any, error) {
 	}
 	return nil, nil
 }
+
+// bigInt is an integer from a server's JSON answer beyond int64, kept as
+// its literal (JSON allows no other spelling of it): the AWS CLI's Python
+// reads it as an int, which has no bound and prints exactly, where a
+// float64 would print 12345678901234567890 as 1.2345678901234567e+19.
+// JMESPath queries see it as a float64 (toJMES).
+type bigInt string
 
 // timeKey says whether a member named key holds a timestamp.
 func timeKey(key string) bool {

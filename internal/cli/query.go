@@ -127,6 +127,11 @@ func toJMES(v any, order map[uintptr][]string) any {
 		return list
 	case int64:
 		return float64(x)
+	case bigInt:
+		// A number to compare and sort, as Python's int is to the AWS
+		// CLI's JMESPath (exact digits past 2^53 aside).
+		f, _ := strconv.ParseFloat(string(x), 64)
+		return f
 	}
 	return v
 }

@@ -198,6 +198,8 @@ func yamlScalar(v any) (string, bool) {
 		return strconv.FormatBool(x), true
 	case int64:
 		return strconv.FormatInt(x, 10), true
+	case bigInt:
+		return string(x), true
 	case float64:
 		return pyFloat(x), true
 	case string:
