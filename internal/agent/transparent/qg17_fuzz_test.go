@@ -416,7 +416,7 @@ func qg17Want(exprs []expr.Any) (socket, mark bool, jump string) {
 		case *expr.Target:
 			info, _ := e.Info.(*xt.Unknown)
 			if strings.TrimRight(e.Name, "\x00") == "MARK" && e.Rev == 2 && info != nil &&
-				bytes.Equal(*info, binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, 1), 0xffffffff)) {
+				len(*info) == 8 && binary.NativeEndian.Uint32((*info)[:4]) == 1 {
 				mark = true
 			}
 		case *expr.Verdict:

@@ -46,7 +46,8 @@ const (
 // user chain) and the goto of the kernel's dumps, and takes a MARK target
 // only when it sets mark 1. Before jumps were read, the PREROUTING rule of
 // the DIVERT recipe had nothing to follow; before the MARK target's value
-// was read, --set-mark 2 and --or-mark 1 counted as marking.
+// was read, --set-mark 2 counted as marking (--or-mark 1 marks the
+// unmarked packets coming back to the agent, and counts).
 func TestSF18KernelRules(t *testing.T) {
 	for _, tc := range []struct {
 		name, hex string
@@ -56,7 +57,7 @@ func TestSF18KernelRules(t *testing.T) {
 		{"DIVERT recipe: -j MARK --set-mark 1", sf18DivertMark1, rule{table: "mangle", chain: "DIVERT", mark: true}},
 		{"DIVERT recipe: -j ACCEPT", sf18DivertAccept, rule{table: "mangle", chain: "DIVERT"}},
 		{"-j MARK --set-mark 2", sf18DivertMark2, rule{table: "mangle", chain: "DIVERT"}},
-		{"-j MARK --or-mark 1", sf18DivertOrMark1, rule{table: "mangle", chain: "DIVERT"}},
+		{"-j MARK --or-mark 1", sf18DivertOrMark1, rule{table: "mangle", chain: "DIVERT", mark: true}},
 		{"nft socket transparent 1 goto divert", sf18NftGoto, rule{table: "postern", chain: "prerouting", socket: true, jump: "divert"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

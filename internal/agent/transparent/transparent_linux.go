@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"strings"
 	"syscall"
@@ -79,7 +80,9 @@ func checkRouting() []string {
 
 // checkMark looks, in the nftables rule set (where iptables-nft rules
 // are too), for a rule in a prerouting chain that matches transparent
-// sockets and sets mark 1, itself or in a chain it jumps or goes to.
+// sockets and sets mark 1, itself or in a chain it jumps or goes to. Only
+// chains that see those packets count: not nat chains, not chains of a
+// dormant table.
 func checkMark() error {
 	c, err := nftables.New()
 	if err != nil {
@@ -89,10 +92,28 @@ func checkMark() error {
 	if err != nil {
 		return fmt.Errorf("%s (could not read the nftables rule set: %v)", missingMark, err)
 	}
+	// A dormant table's chains are not on their hooks: they see no packet.
+	tables, err := c.ListTables()
+	if err != nil {
+		return fmt.Errorf("%s (could not read the nftables rule set: %v)", missingMark, err)
+	}
+	dormant := map[chainKey]bool{}
+	for _, t := range tables {
+		// nftables v0.3.0 reads NFTA_TABLE_FLAGS (network order) in host
+		// order; either order is taken so that a fixed release reads the
+		// same (no flag has bit 24).
+		if (t.Flags|bits.ReverseBytes32(t.Flags))&unix.NFT_TABLE_F_DORMANT != 0 {
+			dormant[chainKey{family: byte(t.Family), table: t.Name}] = true
+		}
+	}
 	var prerouting []chainKey
 	for _, ch := range chains {
-		if ch.Hooknum != nil && *ch.Hooknum == *nftables.ChainHookPrerouting && ch.Table != nil &&
-			(ch.Table.Family == nftables.TableFamilyIPv4 || ch.Table.Family == nftables.TableFamilyINet) {
+		// Not nat chains: the kernel walks them only for a connection's
+		// first packet, and the packets coming back to the agent's
+		// transparent socket belong to a connection it opened.
+		if ch.Hooknum != nil && *ch.Hooknum == *nftables.ChainHookPrerouting && ch.Type != nftables.ChainTypeNAT && ch.Table != nil &&
+			(ch.Table.Family == nftables.TableFamilyIPv4 || ch.Table.Family == nftables.TableFamilyINet) &&
+			!dormant[chainKey{family: byte(ch.Table.Family), table: ch.Table.Name}] {
 			prerouting = append(prerouting, chainKey{byte(ch.Table.Family), ch.Table.Name, ch.Name})
 		}
 	}
@@ -336,15 +357,17 @@ func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 		// packets, which the local route delivers where they were going.
 		r.socket = r.socket || strings.TrimRight(string(attrs[nftaMatchName]), "\x00") == "socket"
 	case "target":
-		// iptables-nft: -j MARK --set-mark 1 (or --set-xmark 1/0xffffffff,
-		// the same): revision 2's xt_mark_tginfo2, the new mark being
-		// (mark & ^mask) ^ value, so value 1 in all 32 bits is mark 1
-		// whatever the packet had; --set-mark 2 or --or-mark 1 is not what
-		// the routing rule (fwmark 1) looks for.
+		// iptables-nft: -j MARK --set-mark 1: revision 2's
+		// xt_mark_tginfo2, the new mark being (mark & ^mask) ^ value. The
+		// packets coming back to the agent's socket carry no mark, so
+		// value 1 gives them mark 1 whatever the mask: --set-mark 1,
+		// --set-xmark 1/0xffffffff, --set-mark 1/1, --or-mark 1 and
+		// --xor-mark 1 all work (tried with a real transparent connection);
+		// --set-mark 2 is not what the routing rule (fwmark 1) looks for.
 		rev, _ := u32(nftaTargetRev)
 		info := attrs[nftaTargetInfo]
 		r.mark = r.mark || strings.TrimRight(string(attrs[nftaTargetName]), "\x00") == "MARK" && rev == 2 && len(info) == 8 &&
-			binary.NativeEndian.Uint32(info[0:4]) == 1 && binary.NativeEndian.Uint32(info[4:8]) == 0xffffffff
+			binary.NativeEndian.Uint32(info[0:4]) == 1
 	case "immediate":
 		reg, _ := u32(nftaImmDreg)
 		var val, verdict []byte
