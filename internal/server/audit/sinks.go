@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/postern/postern/internal/store"
@@ -44,6 +45,18 @@ type Sink interface {
 // returned by that Write. Either way the lines stay due for a sync, and
 // the timer tries again an interval later, up to maxTimerSyncRetries
 // times in a row (then the next Write or Close syncs them).
+//
+// A failed sync is not repeated by the next one: on Linux the kernel
+// marks the pages whose writeback failed clean, and the next fsync
+// returns 0 though they never reached the disk. So the sink keeps a copy
+// of the lines written since the last sync that succeeded (up to
+// maxRewriteBytes) and, after a sync fails, writes them again where they
+// are (the same bytes at the same offsets: the file's content does not
+// change, its pages are dirty again), so that the sync that succeeds next
+// covers them. A sync that fails because the file cannot be synced at all
+// (EINVAL: a pipe, a terminal) loses nothing and writes nothing again. A
+// rotation or Close whose sync fails syncs once more after the rewrite; a
+// rotation that still fails writes the lines again in the new file.
 type FileSink struct {
 	Path     string
 	MaxBytes int64
@@ -71,6 +84,14 @@ type FileSink struct {
 	// retries counts the timer's syncs that failed in a row (reset by
 	// any sync that succeeds).
 	retries int
+	// unsynced (under mu) is a copy of the bytes written since the last
+	// sync that succeeded, written again after a sync fails; overflow is
+	// set when they were more than maxRewriteBytes (the copy is then
+	// dropped until a sync succeeds); rewrites counts the times they were
+	// written again since the last sync that succeeded.
+	unsynced []byte
+	overflow bool
+	rewrites int
 	// timers counts armed timers whose function has not returned (or
 	// that were not stopped): Close waits for it, so that no timer or
 	// its goroutine outlives the sink.
@@ -92,6 +113,11 @@ type stopper interface{ Stop() bool }
 
 // maxKeptLines bounds the buffer a FileSink keeps between writes.
 const maxKeptLines = 256 << 10
+
+// maxRewriteBytes bounds the copy of unsynced lines a FileSink keeps to
+// write again after a failed sync: one FileSyncInterval of lines at 40
+// MB/s. Past it, a failed sync reports the lines it could not write again.
+const maxRewriteBytes = 4 << 20
 
 // NewFileSink opens (creating) the file at path, mode 0600.
 func NewFileSink(path string, maxBytes int64, keep int) (*FileSink, error) {
@@ -152,6 +178,7 @@ func (s *FileSink) Write(evs []store.Event) error {
 	if s.torn { // the torn record stays torn; these lines stay whole
 		if k, err := s.f.Write([]byte{'\n'}); k == 1 {
 			s.size, s.torn, s.dirty = s.size+1, false, true
+			s.keepUnsynced([]byte{'\n'})
 		} else if err != nil {
 			return fmt.Errorf("audit: write %s: %w", s.Path, err)
 		}
@@ -161,6 +188,7 @@ func (s *FileSink) Write(evs []store.Event) error {
 	if n > 0 {
 		s.dirty = true
 		s.torn = b[n-1] != '\n'
+		s.keepUnsynced(b[:n])
 	}
 	if werr != nil {
 		werr = fmt.Errorf("audit: write %s: %w", s.Path, werr)
@@ -188,8 +216,33 @@ func (s *FileSink) Write(evs []store.Event) error {
 	return err
 }
 
-// syncLocked syncs the file if lines were written since the last sync.
+// keepUnsynced adds p, just written, to the copy of the unsynced lines
+// (under mu; a copy in memory, no system call).
+func (s *FileSink) keepUnsynced(p []byte) {
+	if s.overflow {
+		return
+	}
+	if len(s.unsynced)+len(p) > maxRewriteBytes {
+		s.unsynced, s.overflow = nil, true
+		return
+	}
+	s.unsynced = append(s.unsynced, p...)
+}
+
+// syncLocked syncs the file if lines were written since the last sync;
+// when the sync fails, it writes the unsynced lines again (rewriteLocked)
+// for the next sync to cover.
 func (s *FileSink) syncLocked(now time.Time) error {
+	err := s.syncOnlyLocked(now)
+	if err != nil {
+		err = errors.Join(err, s.rewriteLocked(err))
+	}
+	return err
+}
+
+// syncOnlyLocked syncs the file if lines were written since the last
+// sync; a sync that succeeds drops the copy of the unsynced lines.
+func (s *FileSink) syncOnlyLocked(now time.Time) error {
 	if !s.dirty {
 		return nil
 	}
@@ -204,6 +257,79 @@ func (s *FileSink) syncLocked(now time.Time) error {
 		return fmt.Errorf("audit: sync %s: %w", s.Path, err)
 	}
 	s.dirty, s.retries = false, 0
+	s.unsynced, s.overflow, s.rewrites = s.unsynced[:0], false, 0
+	if cap(s.unsynced) > maxKeptLines {
+		s.unsynced = nil
+	}
+	return nil
+}
+
+// rewriteLocked writes the unsynced lines again after their sync failed
+// with serr: the kernel may have dropped them from its dirty pages, and
+// the next sync, returning 0, would count them as on the disk. It returns
+// what kept them from being written again.
+func (s *FileSink) rewriteLocked(serr error) error {
+	if errors.Is(serr, syscall.EINVAL) || errors.Is(serr, errors.ErrUnsupported) {
+		return nil // the file cannot be synced at all: nothing was dropped
+	}
+	if s.overflow {
+		return fmt.Errorf("audit: %s: more than %d bytes of lines were unsynced when the sync failed; they may not be on the disk", s.Path, maxRewriteBytes)
+	}
+	if len(s.unsynced) == 0 {
+		return nil
+	}
+	s.rewrites++
+	return s.writeCopyLocked()
+}
+
+// writeCopyLocked writes the copy of the unsynced lines again at their
+// offsets, the file's last len(unsynced) bytes, through a descriptor of
+// its own: s.f appends (O_APPEND), and pwrite on such a descriptor
+// appends too on Linux. The file must still be s.f.
+func (s *FileSink) writeCopyLocked() error {
+	f, err := os.OpenFile(s.Path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("audit: write %s again: %w", s.Path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("audit: write %s again: %w", s.Path, err)
+	}
+	if cur, err := s.f.Stat(); err != nil || !os.SameFile(st, cur) {
+		return fmt.Errorf("audit: write %s again: the file at the path is not the sink's any more", s.Path)
+	}
+	if _, err := f.WriteAt(s.unsynced, s.size-int64(len(s.unsynced))); err != nil {
+		return fmt.Errorf("audit: write %s again: %w", s.Path, err)
+	}
+	s.dirty = true
+	return nil
+}
+
+// appendCopyLocked appends the copy of the unsynced lines to a new file
+// (a rotation's), after a newline if the file ends within a line.
+func (s *FileSink) appendCopyLocked() error {
+	if len(s.unsynced) == 0 {
+		return nil
+	}
+	if s.torn {
+		if k, err := s.f.Write([]byte{'\n'}); k != 1 {
+			return fmt.Errorf("audit: write %s: %w", s.Path, err)
+		}
+		s.size, s.torn = s.size+1, false
+	}
+	n, err := s.f.Write(s.unsynced)
+	s.size += int64(n)
+	if n > 0 {
+		s.dirty = true
+		s.torn = s.unsynced[n-1] != '\n'
+	}
+	if n < len(s.unsynced) {
+		s.unsynced, s.overflow = nil, true // not all of them are in this file
+	}
+	if err != nil {
+		return fmt.Errorf("audit: write %s: %w", s.Path, err)
+	}
 	return nil
 }
 
@@ -259,8 +385,19 @@ func (s *FileSink) syncLater() {
 // sync does not stop the rotation (the lines are with the operating
 // system; a new file keeps the next ones): the Write reports it.
 func (s *FileSink) rotate() error {
-	if err := s.syncLocked(s.clock()); err != nil && s.syncErr == nil {
-		s.syncErr = err
+	// A failed sync's lines are written again and synced once more;
+	// failing again, they are written in the new file too, as the file
+	// closed here is synced no more.
+	carry := false
+	rewrites := s.rewrites
+	if err := s.syncLocked(s.clock()); err != nil {
+		if s.rewrites > rewrites {
+			err = errors.Join(err, s.syncOnlyLocked(s.clock()))
+		}
+		if s.syncErr == nil {
+			s.syncErr = err
+		}
+		carry = s.dirty && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported)
 	}
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("audit: rotate %s: %w", s.Path, err)
@@ -275,6 +412,14 @@ func (s *FileSink) rotate() error {
 	if err := s.open(); err != nil {
 		s.f = nil
 		return err
+	}
+	if carry {
+		if err := s.appendCopyLocked(); err != nil {
+			s.syncErr = errors.Join(s.syncErr, err)
+		}
+	} else {
+		// The copy was of the old file's lines.
+		s.unsynced, s.overflow, s.rewrites = s.unsynced[:0], false, 0
 	}
 	if s.Keep > 0 {
 		old, _ := filepath.Glob(base + "-*" + ext)
@@ -305,7 +450,15 @@ func (s *FileSink) Close() error {
 	}
 	err := s.syncErr
 	s.syncErr = nil
-	err = errors.Join(err, s.syncLocked(s.clock()))
+	rewrites := s.rewrites
+	if serr := s.syncLocked(s.clock()); serr != nil {
+		err = errors.Join(err, serr)
+		if s.rewrites > rewrites {
+			// The lines were written again (syncLocked): one more sync
+			// before the file is closed for good.
+			err = errors.Join(err, s.syncOnlyLocked(s.clock()))
+		}
+	}
 	if cerr := s.f.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("audit: close %s: %w", s.Path, cerr))
 	}

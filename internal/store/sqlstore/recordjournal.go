@@ -114,6 +114,9 @@ type recordJournal struct {
 	// UnsyncedWindow (syncWhileLate); committing is set while one runs.
 	lateSync   *time.Timer
 	committing atomic.Bool
+	// rewriteDue: a sync of the file failed, and the file has not been
+	// written again since (syncFile).
+	rewriteDue atomic.Bool
 	// sync puts the file on the disk (f.Sync; tests count the calls).
 	sync func() error
 	// write and truncate are f.Write and f.Truncate (tests make them fail).
@@ -195,7 +198,7 @@ func (j *recordJournal) append(evs []store.Event) bool {
 	if j.torn {
 		// A failed write's part would hide these frames from the next
 		// open: cut it off first.
-		if err := j.truncate(j.size); err != nil {
+		if err := j.cut(j.size); err != nil {
 			return false
 		}
 		j.torn = false
@@ -205,7 +208,7 @@ func (j *recordJournal) append(evs []store.Event) bool {
 		// the file (truncate failed): cut it here, or leave the records
 		// to their callers, so that a file that cannot be emptied stops
 		// growing at maxJournalBytes instead of filling the disk.
-		if err := j.truncate(0); err != nil {
+		if err := j.cut(0); err != nil {
 			j.cutFailed(err)
 			return false
 		}
@@ -225,7 +228,7 @@ func (j *recordJournal) append(evs []store.Event) bool {
 		// frame of the append is torn), and appends commit themselves
 		// until a cut works.
 		if n > 0 {
-			if terr := j.truncate(j.size); terr != nil {
+			if terr := j.cut(j.size); terr != nil {
 				j.torn = true
 				j.log.Warn("sqlstore: record journal: cutting off a failed write", "err", terr)
 			}
@@ -246,6 +249,29 @@ func (j *recordJournal) append(evs []store.Event) bool {
 		j.hurryUp()
 	}
 	return true
+}
+
+// cut truncates the file to size (j.mu held). A truncate that reports an
+// error may still have taken effect (an error raised after the length
+// changed, on a network or FUSE file system): the file's length is read
+// back, and a cut that took effect counts as done. Counted as failed, it
+// left size at the old length while appends went on at the real one, and
+// a later cut of a torn write to that size extended the file with zeros
+// after the torn part, hiding every frame appended after from the next
+// open. Only a failed truncate pays for the Stat.
+func (j *recordJournal) cut(size int64) error {
+	err := j.truncate(size)
+	if err != nil {
+		fi, serr := j.f.Stat()
+		if serr != nil || fi.Size() != size {
+			return err
+		}
+		j.log.Warn("sqlstore: record journal: a truncate reported an error but took effect", "size", size, "err", err)
+	}
+	if size == 0 {
+		j.rewriteDue.Store(false) // nothing left to write again
+	}
+	return nil
 }
 
 // cutFailed logs (j.mu held) that the file cannot be emptied, once until
@@ -336,7 +362,7 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 			// append wakes this goroutine while it refuses them.
 			j.failing = false
 			if j.size > 0 || j.torn {
-				if err := j.truncate(0); err != nil {
+				if err := j.cut(0); err != nil {
 					j.cutFailed(err)
 				} else {
 					j.size, j.torn = 0, false
@@ -368,7 +394,7 @@ func (j *recordJournal) commitWaiting(s *Store, stopping bool) {
 			if !j.failing {
 				// The records wait in the file for longer than a commit:
 				// put them on the disk (the bound UnsyncedWindow gives).
-				if serr := j.sync(); serr != nil {
+				if serr := j.syncFile(true); serr != nil {
 					j.log.Warn("sqlstore: record journal: syncing the file", "err", serr)
 				}
 				// Readers waiting for these records (drain) stop waiting.
@@ -434,12 +460,76 @@ func (j *recordJournal) commit(s *Store, batch []store.Event) error {
 // syncWhileLate, the lateSync timer's function, syncs the file and, while
 // the commit still runs, arms the timer again.
 func (j *recordJournal) syncWhileLate() {
-	if err := j.sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+	if err := j.syncFile(false); err != nil && !errors.Is(err, os.ErrClosed) {
 		j.log.Warn("sqlstore: record journal: syncing the file", "err", err)
 	}
 	if j.committing.Load() {
 		j.lateSync.Reset(UnsyncedWindow)
 	}
+}
+
+// syncFile syncs the file (j.sync); locked says whether the caller holds
+// j.mu. A failed sync is not repeated by the next one: on Linux the
+// kernel marks the pages it failed to write clean, and the next fsync
+// returns 0 without them. So after a failed sync the file is written
+// again over itself (rewriteLocked: its pages dirty again), at once when
+// j.mu can be had (no append or cut may run meanwhile), else before the
+// next sync that can have it; the sync that follows covers the records.
+// Emptying the file (cut) makes the rewrite moot.
+func (j *recordJournal) syncFile(locked bool) error {
+	rewrite := func() {
+		if !locked && !j.mu.TryLock() {
+			return // a commit holds the appends (hold): the next sync
+		}
+		if err := j.rewriteLocked(); err == nil {
+			j.rewriteDue.Store(false)
+		} else {
+			j.log.Warn("sqlstore: record journal: writing the file again after a failed sync", "err", err)
+		}
+		if !locked {
+			j.mu.Unlock()
+		}
+	}
+	if j.rewriteDue.Load() {
+		rewrite()
+	}
+	err := j.sync()
+	if err != nil && !errors.Is(err, os.ErrClosed) {
+		if !j.rewriteDue.Swap(true) {
+			j.log.Warn("sqlstore: record journal: a sync of the file failed; the file is written again for the next sync", "err", err)
+		}
+		rewrite()
+	}
+	return err
+}
+
+// rewriteLocked writes the journal's frames (j.size bytes) again at their
+// offsets, through a descriptor of its own (j.f appends). j.mu is held.
+func (j *recordJournal) rewriteLocked() error {
+	f, err := os.OpenFile(j.f.Name(), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return err
+	} else if cur, err := j.f.Stat(); err != nil || !os.SameFile(st, cur) {
+		return fmt.Errorf("%s is not the journal's file any more", j.f.Name())
+	}
+	buf := make([]byte, min(j.size, 1<<20))
+	for off := int64(0); off < j.size; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), j.size-off)], off)
+		if n > 0 {
+			if _, err := f.WriteAt(buf[:n], off); err != nil {
+				return err
+			}
+			off += int64(n)
+		}
+		if err != nil {
+			return err // io.EOF too: the file is shorter than the journal counts
+		}
+	}
+	return nil
 }
 
 // drain waits until every record journalled before it was called is

@@ -43,7 +43,15 @@ type recordingMeta struct {
 	SourceIP    string    `json:"sourceIp"`
 	Start       time.Time `json:"start"`
 	End         time.Time `json:"end,omitzero"`
-	Truncated   bool      `json:"truncated,omitempty"`
+	// Truncated: the recording does not hold the whole session: it
+	// reached its size cap, or (Incomplete says so) a write or the final
+	// sync to the disk failed.
+	Truncated bool `json:"truncated,omitempty"`
+	// Incomplete is why a recording that did not reach its cap may miss
+	// part of the session: its write failed, or its sync did, after which
+	// the kernel may have dropped lines it had not written to the disk
+	// (on Linux a later sync does not write them again).
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
 // castHeader is an asciicast v2 header line.
@@ -91,6 +99,8 @@ type recorder struct {
 	inFlight  int // bytes of the input recorded last whose stdin write has not returned
 	viewers   map[*viewer]struct{}
 	lastWrite time.Duration
+	// syncFile is f.Sync (tests make it fail).
+	syncFile func(*os.File) error
 }
 
 // startRecording creates the recording of a session (its header written)
@@ -221,6 +231,7 @@ func (r *recorder) writeEvent(kind, data string) {
 	if _, err := r.f.Write(line); err != nil {
 		r.t.log.Error("recording write failed; the recording stops", "tunnel", r.meta.TunnelID, "error", err)
 		r.stopped = true
+		r.meta.Truncated, r.meta.Incomplete = true, "a write failed: "+err.Error()
 		return
 	}
 	r.size += int64(len(line))
@@ -284,8 +295,19 @@ func (r *recorder) finish() {
 		close(v.ch)
 	}
 	r.viewers = nil
-	if err := r.f.Sync(); err != nil {
-		r.t.log.Error("recording sync failed", "tunnel", r.meta.TunnelID, "error", err)
+	sync := (*os.File).Sync
+	if r.syncFile != nil {
+		sync = r.syncFile
+	}
+	if err := sync(r.f); err != nil {
+		// Not synced again: the kernel marks the pages it failed to
+		// write clean, so a second sync would succeed without them. The
+		// metadata says the recording may miss part of the session.
+		r.t.log.Error("recording sync failed; the recording is marked incomplete", "tunnel", r.meta.TunnelID, "error", err)
+		if r.meta.Incomplete == "" {
+			r.meta.Incomplete = "its sync to the disk failed: " + err.Error()
+		}
+		r.meta.Truncated = true
 	}
 	_ = r.f.Close()
 	r.meta.End = r.t.cfg.Now().UTC()
