@@ -159,6 +159,19 @@ func scanINI(path, sect string) (map[string]string, error) {
 	return out, bad
 }
 
+// checkConfigFiles returns what makes botocore's strict parser refuse the
+// config or the credentials file (a profile or a setting twice, a line
+// that is neither): the AWS CLI then runs no command at all ("Unable to
+// parse config file", exit 255), where the AWS SDK for Go, which
+// postern's calls use, would merge the file and run with its last values.
+func checkConfigFiles() error {
+	if _, err := scanINI(configFilePath(), ""); err != nil {
+		return err
+	}
+	_, err := scanINI(credentialsFilePath(), "")
+	return err
+}
+
 // writeINI sets key = value in section sect of the file at path, creating
 // the file (0600), its folder and the section as needed, and keeping
 // everything else as it was.

@@ -44,6 +44,9 @@ func setEndpoint(dst **string, ep string) {
 // LoadAWSConfig loads the AWS configuration as AWS tools do: environment,
 // shared config and credentials files, and the global options.
 func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
+	if err := checkConfigFiles(); err != nil {
+		return aws.Config{}, &exitError{code: ExitOther, msg: "postern: error: " + err.Error()}
+	}
 	var opts []func(*awsconfig.LoadOptions) error
 	if env.g.profile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(env.g.profile))
