@@ -239,10 +239,12 @@ func (f *FrontDoor) serveTunnel(w http.ResponseWriter, r *http.Request, req *req
 	req.openAgentID = chosen
 	decided := f.addDialing(req, chosen, upgraded, dial) // on record as open from its commit: Terminate must find it
 	rec := audit.OpenTunnel(f.meta(req), req.params, req.endpointRN, audit.OpenTunnelData{TunnelID: req.tunnelID, AgentID: chosen}, "", "")
-	// The record commits on this goroutine while the dial runs on its own
-	// (startDial): no goroutine of its own for the write, and no hand-off
-	// of its answer (each was a goroutine start, a stack grown for the
-	// record's encoding and a wake-up per open).
+	// This goroutine waits for the record's commit (the audit batcher's
+	// flush goroutine commits it, with other callers' records when busy)
+	// while the dial runs on its own (startDial): no goroutine of the
+	// front door's own for the write, and no hand-off of its answer (each
+	// was a goroutine start, a stack grown for the record's encoding and a
+	// wake-up per open).
 	cerr := f.audit.Write(context.WithoutCancel(r.Context()), rec, req.tunnelID, req.endpoint.EndpointID)
 	// A client that leaves while the dial still runs ends it (dial.end).
 	// The watch (a goroutine) starts once the commit returned, and only
