@@ -43,13 +43,24 @@ func (t *tunnel) end(code, msg string) {
 	})
 }
 
-// serveStream handles one tunnel stream: the dial request, the dial, then
-// the bytes. The dial and the request's decoding grow this goroutine's
-// stack (to 8 KiB and more), which a goroutine keeps until collections
-// shrink it; an open tunnel's bytes are therefore carried by two fresh
-// goroutines (pump) and this one ends, so that an idle tunnel costs two
-// small stacks (internal/bench/tunnelbench, BenchmarkConcurrentTunnels).
+// serveStream handles one tunnel stream: the dial request and the dial,
+// on the goroutine the link's receive loop started for the stream. The
+// dial and the request's decoding need an 8 KiB stack, which a goroutine
+// keeps until collections shrink it; an open tunnel's bytes are therefore
+// carried by two fresh goroutines (carry, pump) and this one ends, so that
+// an idle tunnel costs two small stacks (internal/bench/tunnelbench,
+// BenchmarkConcurrentTunnels).
 func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Policy) {
+	growStack()
+	if t := a.openTunnel(ctx, s, policy); t != nil {
+		go a.carry(t, s)
+	}
+}
+
+// openTunnel reads a stream's dial request and dials its target, and
+// returns the open tunnel, registered, once the server was told; or nil,
+// the stream closed, when the tunnel is refused or failed.
+func (a *Agent) openTunnel(ctx context.Context, s net.Conn, policy egress.Policy) *tunnel {
 	handedOff := false
 	defer func() {
 		if !handedOff {
@@ -61,7 +72,7 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 	if err := tunnelproto.ReadJSON(s, tunnelproto.FrameDial, &req); err != nil {
 		a.log.Warn("bad dial request", "error", err)
 		_ = tunnelproto.WriteJSON(s, tunnelproto.FrameDialResult, tunnelproto.DialResult{Code: tunnelproto.CodeBadRequest, Message: err.Error()})
-		return
+		return nil
 	}
 	_ = s.SetReadDeadline(time.Time{})
 	// No logger derived per tunnel (slog's With formats its attributes
@@ -74,7 +85,7 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 	t := &tunnel{id: req.TunnelID, link: tunnelproto.NewConn(s), stream: s, dialing: true}
 	if !a.register(t) {
 		refuse(tunnelproto.CodeDraining, "The endpoint agent is shutting down")
-		return
+		return nil
 	}
 	defer func() {
 		if !handedOff {
@@ -84,19 +95,51 @@ func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Polic
 	conn, res := targetdial.Dial(ctx, policy, req, a.cfg.DialTimeout)
 	if conn == nil {
 		refuse(res.Code, res.Message)
-		return
+		return nil
 	}
 	t.target = conn
 	if _, err := s.Write(dialOK); err != nil {
 		conn.Close()
-		return
+		return nil
 	}
 	if a.log.Enabled(ctx, slog.LevelDebug) { // the address is formatted only when it is logged
 		a.log.Debug("tunnel open", "tunnel", req.TunnelID, "target", conn.RemoteAddr().String())
 	}
 	handedOff = true
-	go a.carry(t, s)
+	return t
 }
+
+// growStack grows the calling goroutine's stack to 8 KiB at once, while
+// it is still shallow. A stream's goroutine starts with the runtime's
+// 2 KiB, and the dial request's decoding and the dial need 8 KiB: left to
+// itself the stack grew twice, each time deep inside them, and each
+// growth copies the stack and adjusts every frame on it (a tenth of the
+// agent's CPU in a burst of opens went to such growths). The runtime
+// grows a stack as far as the function that overflows it needs, so a
+// call with a 5 KiB frame here does it in one copy of a few small frames.
+// (The trick of CockroachDB's growstack package.)
+//
+//go:noinline
+func growStack() byte {
+	var buf [5 << 10]byte
+	buf[growIndex] = 1 // a real array in the frame, not optimised away
+	return buf[growIndex]
+}
+
+// growStackHalf is growStack to 4 KiB: what a tunnel's carry goroutine
+// grows to anyway, at its first wait for the link's bytes (deeper, so a
+// costlier copy). It holds no more memory than before.
+//
+//go:noinline
+func growStackHalf() byte {
+	var buf [5 << 9]byte
+	buf[growIndex] = 1
+	return buf[growIndex]
+}
+
+// growIndex is always 0; the grow functions index their arrays with it
+// so that the compiler keeps the arrays.
+var growIndex int
 
 // dialOK is the frame of a successful dial's result, encoded once: the
 // bytes tunnelproto.WriteJSON writes for DialResult{OK: true}, without
@@ -110,6 +153,7 @@ var dialOK = func() []byte {
 // carry pumps an open tunnel's bytes until it ends, then forgets it. It
 // keeps no logger of its own (one per tunnel would be held while idle).
 func (a *Agent) carry(t *tunnel, s net.Conn) {
+	growStackHalf()
 	defer s.Close()
 	defer a.unregister(t)
 	pump(t)
