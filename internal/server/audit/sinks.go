@@ -299,6 +299,12 @@ func (s *FileSink) writeCopyLocked() error {
 	if cur, err := s.f.Stat(); err != nil || !os.SameFile(st, cur) {
 		return fmt.Errorf("audit: write %s again: the file at the path is not the sink's any more", s.Path)
 	}
+	// The offsets are the sink's count: a file whose length changed
+	// under it would get its lines twice or NUL bytes (logrotate's
+	// copytruncate), or lines over another writer's.
+	if st.Size() != s.size {
+		return fmt.Errorf("audit: write %s again: the file is %d bytes, not the %d the sink wrote; its unsynced lines may not be on the disk", s.Path, st.Size(), s.size)
+	}
 	if _, err := f.WriteAt(s.unsynced, s.size-int64(len(s.unsynced))); err != nil {
 		return fmt.Errorf("audit: write %s again: %w", s.Path, err)
 	}

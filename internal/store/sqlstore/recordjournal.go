@@ -516,20 +516,22 @@ func (j *recordJournal) rewriteLocked() error {
 	} else if cur, err := j.f.Stat(); err != nil || !os.SameFile(st, cur) {
 		return fmt.Errorf("%s is not the journal's file any more", j.f.Name())
 	}
-	buf := make([]byte, min(j.size, 1<<20))
-	for off := int64(0); off < j.size; {
-		n, err := f.ReadAt(buf[:min(int64(len(buf)), j.size-off)], off)
-		if n > 0 {
-			if _, err := f.WriteAt(buf[:n], off); err != nil {
-				return err
-			}
-			off += int64(n)
-		}
-		if err != nil {
-			return err // io.EOF too: the file is shorter than the journal counts
-		}
+	// Read whole and checked before anything is written: after a failed
+	// writeback the kernel may have dropped the pages, and the read then
+	// returns what the disk holds (stale bytes, zeros). Written over and
+	// synced, that would count as the records on the disk, while the next
+	// open stops at the first frame that does not check. (A buffer of
+	// the file's size, on a failed sync only.)
+	buf := make([]byte, j.size)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return err // io.EOF too: the file is shorter than the journal counts
 	}
-	return nil
+	if _, good := parseJournal(buf); int64(good) != j.size {
+		return fmt.Errorf("%s reads back other than the journal's frames (%d of %d bytes check): "+
+			"its records may not reach the disk before their commit", j.f.Name(), good, j.size)
+	}
+	_, err = f.WriteAt(buf, 0)
+	return err
 }
 
 // drain waits until every record journalled before it was called is
