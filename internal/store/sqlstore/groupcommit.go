@@ -334,6 +334,14 @@ func (s *Store) plainWriteTx(ctx context.Context, h *writeHandle, fn func(tx gro
 		return err
 	}
 	defer release()
+	if err := s.syncFor(ctx, h.normal); err != nil {
+		return err
+	}
+	if !h.normal {
+		if err := s.unsynced.refuse(); err != nil {
+			return err
+		}
+	}
 	c := h.writes
 	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlstore: begin transaction: %w", s.classified(err))
@@ -366,6 +374,9 @@ func (s *Store) plainWriteTx(ctx context.Context, h *writeHandle, fn func(tx gro
 		// A COMMIT that failed (SQLITE_BUSY) leaves the transaction
 		// open: undo it, nothing of it is stored.
 		rollback()
+		if !h.normal {
+			s.unsynced.commitFailed(s, err)
+		}
 		return fmt.Errorf("sqlstore: commit: %w", s.classified(err))
 	}
 	return nil

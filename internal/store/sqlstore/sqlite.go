@@ -148,34 +148,48 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 	reader.SetConnMaxLifetime(0)
 	reader.SetConnMaxIdleTime(0)
 
-	// The connection of unsynced commits (unsynced.go): a writer with
-	// synchronous=NORMAL, taken in turn with the writer connection.
-	unsynced, err := sql.Open("sqlite", sqliteDSN(abs, url.Values{
-		"_busy_timeout": {busy},
-		"_foreign_keys": {"1"},
-		"_journal_mode": {"WAL"},
-		"_synchronous":  {"NORMAL"},
-		"_txlock":       {"immediate"},
-	}))
-	if err != nil {
-		writer.Close()
-		reader.Close()
-		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
+	// The connection of unsynced commits (unsynced.go). With FULL and
+	// one writer, the writer connection itself, switched to
+	// synchronous=NORMAL for them (syncSwitch, sa18_syncswitch.go);
+	// otherwise a writer of its own with synchronous=NORMAL, taken in
+	// turn with the writer connection.
+	shared := o.synchronous == "FULL" && o.writers == 1
+	unsynced := writer
+	if !shared {
+		unsynced, err = sql.Open("sqlite", sqliteDSN(abs, url.Values{
+			"_busy_timeout": {busy},
+			"_foreign_keys": {"1"},
+			"_journal_mode": {"WAL"},
+			"_synchronous":  {"NORMAL"},
+			"_txlock":       {"immediate"},
+		}))
+		if err != nil {
+			writer.Close()
+			reader.Close()
+			return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
+		}
+		unsynced.SetMaxOpenConns(1)
+		unsynced.SetMaxIdleConns(1)
+		unsynced.SetConnMaxLifetime(0)
+		unsynced.SetConnMaxIdleTime(0)
 	}
-	unsynced.SetMaxOpenConns(1)
-	unsynced.SetMaxIdleConns(1)
-	unsynced.SetConnMaxLifetime(0)
-	unsynced.SetConnMaxIdleTime(0)
 
 	s, err := newStore(ctx, sqliteDialect{}, writer, reader, o.writers, logger)
 	if err != nil {
 		writer.Close()
 		reader.Close()
-		unsynced.Close()
+		if !shared {
+			unsynced.Close()
+		}
 		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
 	}
 	s.localChanges = true
-	s.unsynced.db, s.unsynced.writes = unsynced, newStmtCache(unsynced)
+	if shared {
+		s.unsynced.db, s.unsynced.writes = writer, s.writes
+		s.syncMode = &syncSwitch{db: writer}
+	} else {
+		s.unsynced.db, s.unsynced.writes = unsynced, newStmtCache(unsynced)
+	}
 	if err := s.unsynced.learnPath(ctx, unsynced); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlstore: open sqlite %q: %w", path, err)
@@ -186,7 +200,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 	// transaction (plainWriteTx). (More writers: database/sql's.)
 	plain := o.writers == 1
 	s.group.h = &writeHandle{db: writer, writes: s.writes, plain: plain}
-	s.unsyncedGroup.h = &writeHandle{db: unsynced, writes: s.unsynced.writes, plain: plain}
+	s.unsyncedGroup.h = &writeHandle{db: unsynced, writes: s.unsynced.writes, plain: plain, normal: true}
 	s.unsyncedGroup.after = func() { s.unsynced.committed(s) }
 	s.unsynced.durableWriter = o.synchronous == "FULL"
 	if !o.noRecordJournal {

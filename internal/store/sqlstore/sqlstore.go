@@ -48,8 +48,11 @@
 // returns only once the commit holding its write is durable, and a
 // failed commit fails every write in it. A lone write is a transaction of
 // its own, as before. With SQLite, read-only API calls' records commit
-// on a third connection with synchronous=NORMAL (unsynced.go), taken in
-// turn with the writer connection; so do the replay guard's writes
+// with synchronous=NORMAL (unsynced.go): on the writer connection,
+// switched to NORMAL for them and back to FULL for the next durable
+// commit (sa18_syncswitch.go), or, with synchronous=NORMAL or several
+// writers, on a third connection taken in turn with the writer
+// connection; so do the replay guard's writes
 // (RecordPresignUseUnsynced), in group commits of their own, made
 // durable by the durable commit of the attempt's record that follows
 // them (with PostgreSQL: synchronous_commit off for those transactions).
@@ -134,6 +137,10 @@ type Store struct {
 	endpoints endpointCache
 	// unsynced syncs the log of unsynced commits (unsynced.go).
 	unsynced unsyncedLog
+	// syncMode, when not nil (SQLite, synchronous=FULL, one writer),
+	// switches the one write connection between the durable and the
+	// unsynced commits (sa18_syncswitch.go).
+	syncMode *syncSwitch
 	// journal holds the read-only records not yet committed (SQLite;
 	// recordjournal.go), nil when there is none.
 	journal *recordJournal
@@ -194,14 +201,26 @@ func (s *Store) Close() error {
 			errs = append(errs, s.journal.close())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if s.syncMode != nil {
+			// The last statements (PRAGMA optimize may commit the
+			// planner's statistics) run with synchronous=FULL, as
+			// every commit but the unsynced ones.
+			if release, err := s.writeTurn(ctx); err == nil {
+				if err := s.syncFor(ctx, false); err != nil {
+					s.log.Debug("sqlstore: before close", "err", err)
+				}
+				release()
+			}
+		}
 		if err := s.d.beforeClose(ctx, s.writer); err != nil {
 			s.log.Debug("sqlstore: before close", "dialect", s.d.name(), "err", err)
 		}
 		cancel()
 		errs = append(errs, s.reads.Close(), s.writes.Close())
-		if u := s.unsynced.db; u != nil {
+		if u := s.unsynced.db; u != nil && u != s.writer {
 			// The unsynced writer (unsynced.go) closes before the
-			// writer, with nothing left to commit.
+			// writer, with nothing left to commit. (With a syncSwitch
+			// it is the writer.)
 			errs = append(errs, s.unsynced.writes.Close(), u.Close())
 		}
 		errs = append(errs, s.writer.Close())
@@ -453,6 +472,10 @@ type writeHandle struct {
 	// turn holders use (SQLite with one writer); group commits run on it
 	// without a database/sql transaction (plainWriteTx, groupcommit.go).
 	plain bool
+	// normal: its commits need not wait for the disk; on the Store's
+	// one write connection (syncSwitch) they run with
+	// synchronous=NORMAL.
+	normal bool
 }
 
 // writeTxOn is writeTxMode on the handle h (nil: the write handle).
@@ -494,7 +517,7 @@ func (s *Store) writeTxOnce(ctx context.Context, h *writeHandle, opts *sql.TxOpt
 	if h != nil {
 		db, writes = h.db, h.writes
 	}
-	conn, release, err := s.writeConnOn(ctx, db)
+	conn, release, err := s.writeConnOn(ctx, db, h != nil && h.normal)
 	if err != nil {
 		return false, err
 	}
@@ -551,6 +574,9 @@ func (s *Store) writeTxOnce(ctx context.Context, h *writeHandle, opts *sql.TxOpt
 	}
 	finished = true
 	if err := tx.Commit(); err != nil {
+		if h == nil || !h.normal {
+			s.unsynced.commitFailed(s, err)
+		}
 		return ct.retry || s.d.classify(err) == errRetry, fmt.Errorf("sqlstore: commit: %w", s.classified(err))
 	}
 	if counted {
@@ -569,7 +595,7 @@ func (s *Store) Changes() uint64 { return s.changes.Load() }
 // s.writeWait for it (SQLite has one, shared by every writer). release
 // returns it.
 func (s *Store) writeConn(ctx context.Context) (conn *sql.Conn, release func(), err error) {
-	return s.writeConnOn(ctx, s.writer)
+	return s.writeConnOn(ctx, s.writer, false)
 }
 
 // writeTurn waits, at most s.writeWait, for a token of the write queue
@@ -599,8 +625,11 @@ func (s *Store) writeTurn(ctx context.Context) (release func(), err error) {
 
 // writeConnOn is writeConn on the pool db, which shares the write
 // handle's queue (writeGate): with SQLite, the writer connection or the
-// unsynced writer (unsynced.go), never both at once.
-func (s *Store) writeConnOn(ctx context.Context, db *sql.DB) (conn *sql.Conn, release func(), err error) {
+// unsynced writer (unsynced.go), never both at once. normal says that the
+// connection's commits need not wait for the disk: with one connection
+// for both (syncSwitch) it is switched to synchronous=NORMAL, else to
+// FULL, before it is handed out.
+func (s *Store) writeConnOn(ctx context.Context, db *sql.DB, normal bool) (conn *sql.Conn, release func(), err error) {
 	busy := func(err error) error {
 		return fmt.Errorf("sqlstore: no write connection free after %v"+
 			" (is the Store used inside its own InTx?): %w", s.writeWait, err)
@@ -616,6 +645,18 @@ func (s *Store) writeConnOn(ctx context.Context, db *sql.DB) (conn *sql.Conn, re
 			}
 			return nil, nil, busy(wctx.Err())
 		}
+	}
+	// The switch runs on the pool's one connection before the caller
+	// holds it (the turn keeps every other writer off it).
+	err = s.syncFor(ctx, normal)
+	if err == nil && !normal {
+		err = s.unsynced.refuse()
+	}
+	if err != nil {
+		if s.writeGate != nil {
+			<-s.writeGate
+		}
+		return nil, nil, err
 	}
 	conn, err = db.Conn(wctx)
 	if err != nil {

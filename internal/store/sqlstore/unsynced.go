@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/postern/postern/internal/store"
 )
 
@@ -22,14 +24,17 @@ const UnsyncedWindow = 100 * time.Millisecond
 // unsyncedLog is the connection of unsynced commits, and syncs the
 // write-ahead log after them.
 type unsyncedLog struct {
-	// db (SQLite only) is a pool of one write connection with
-	// synchronous=NORMAL, used in turn with the writer connection (they
-	// share the Store's writeGate, so they never contend for SQLite's
-	// write lock); writes are its prepared statements. A connection of
-	// its own saves the two PRAGMA statements per commit that switching
-	// the writer connection to NORMAL and back cost (a fifth of the
-	// commit's CPU), and no connection that commits with FULL is ever
-	// left at NORMAL.
+	// db (SQLite only) is where the unsynced commits run; writes are its
+	// prepared statements. With synchronous=FULL and one writer (the
+	// defaults) it is the writer pool itself, its one connection switched
+	// to synchronous=NORMAL for these commits and back to FULL for the
+	// next durable one, each PRAGMA only when the mode changes
+	// (syncSwitch, sa18_syncswitch.go): one connection keeps its page
+	// cache, which two connections taking turns dropped at every turn.
+	// Otherwise (NORMAL, or more writers) it is a pool of one write
+	// connection of its own with synchronous=NORMAL, used in turn with
+	// the writer connection (they share the Store's writeGate, so they
+	// never contend for SQLite's write lock).
 	db     *sql.DB
 	writes *stmtCache
 
@@ -49,6 +54,42 @@ type unsyncedLog struct {
 	// every unsynced commit covered has nothing left to do.
 	commits, covered atomic.Uint64
 	durableWriter    bool
+
+	// failed is set by the first failed fsync of the log (refuse).
+	failed atomic.Pointer[error]
+}
+
+// errLogFsync marks a failed fsync of the log (not a failed open: that
+// synced nothing, and the pages are still dirty).
+var errLogFsync = errors.New("sync of the write-ahead log failed")
+
+// fail makes every later durable commit fail (refuse), until the database
+// is opened again: Linux marks the pages whose writeback failed clean, so a
+// later fsync (a FULL commit's) returns 0 although the log's earlier frames
+// may never reach the disk, and after a power loss recovery drops every
+// frame after them (the log's checksums chain), durable commits included.
+// PostgreSQL stops after a failed fsync of its WAL for the same reason.
+func (u *unsyncedLog) fail(s *Store, err error) {
+	if u.failed.CompareAndSwap(nil, &err) {
+		s.log.Error("sqlstore: durable commits refused until the database is opened again", "err", err)
+	}
+}
+
+// refuse is the error of a durable commit after fail, nil before.
+func (u *unsyncedLog) refuse() error {
+	if p := u.failed.Load(); p != nil {
+		return fmt.Errorf("sqlstore: durable commit refused: %w", *p)
+	}
+	return nil
+}
+
+// commitFailed calls fail when a durable commit failed because SQLite's
+// own fsync of the log failed (SQLITE_IOERR_FSYNC).
+func (u *unsyncedLog) commitFailed(s *Store, err error) {
+	var ce interface{ Code() int }
+	if errors.As(err, &ce) && ce.Code() == sqlite3.SQLITE_IOERR_FSYNC {
+		u.fail(s, fmt.Errorf("%w: %w", errLogFsync, err))
+	}
 }
 
 // cover records that a durable commit, begun after the first seq unsynced
@@ -188,6 +229,9 @@ func (s *Store) appendRowsUnsynced(ctx context.Context, evs []store.Event) error
 		return err
 	}
 	defer release()
+	if err := s.syncFor(ctx, true); err != nil {
+		return fmt.Errorf("sqlstore: unsynced commit: %w", err)
+	}
 	args := make([]any, 0, len(evs)*eventColCount)
 	for _, e := range evs {
 		args = append(args, e.EventID, optMicros(e.EventTime), e.EventSource, e.EventName, boolInt(e.ReadOnly),
@@ -294,6 +338,9 @@ func (s *Store) syncLog() {
 	if err != nil {
 		s.log.Error("sqlstore: sync the write-ahead log", "path", path, "err", err)
 	}
+	if errors.Is(err, errLogFsync) {
+		u.fail(s, err)
+	}
 	if onSync != nil {
 		onSync(err)
 	}
@@ -305,5 +352,8 @@ func syncFile(path string) error {
 		return err
 	}
 	defer f.Close()
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("%w: %w", errLogFsync, err)
+	}
+	return nil
 }
