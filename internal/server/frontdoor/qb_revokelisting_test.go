@@ -59,7 +59,15 @@ func testQBRevokedAtListing(t *testing.T, beside, revoke bool) {
 	creds := e.NewUser("dora", tunnelPolicy)
 
 	var once sync.Once
-	var revoked, reDecided atomic.Bool
+	var reDecided, recheckSaw atomic.Bool
+	// keyInactive: the deactivation is committed (the SDK's answer may
+	// come later: a re-check that a change counted before it reached
+	// the test must count as after the deactivation, or the wait below
+	// misses it under load and no other change starts another).
+	keyInactive := func() bool {
+		k, err := e.Server.Store.GetAccessKey(context.Background(), creds.AccessKeyID)
+		return err == nil && k.Status == store.KeyInactive
+	}
 	rechecking := make(chan struct{}, 1) // a re-check began after the deactivation
 	rechecked := make(chan struct{}, 1)
 	hookErr := make(chan error, 1)
@@ -73,7 +81,6 @@ func testQBRevokedAtListing(t *testing.T, beside, revoke bool) {
 				}
 				_, err := iam.NewFromConfig(e.AWS(e.Admin)).UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("dora"),
 					AccessKeyId: aws.String(creds.AccessKeyID), Status: iamtypes.StatusTypeInactive})
-				revoked.Store(true)
 				if err == nil && beside {
 					// Hold the open until revalidate re-checked the listed
 					// tunnels, seeing the change without this one.
@@ -87,14 +94,15 @@ func testQBRevokedAtListing(t *testing.T, beside, revoke bool) {
 				hookErr <- err
 			})
 		case "recheck":
-			if revoked.Load() {
+			if revoke && keyInactive() {
+				recheckSaw.Store(true)
 				select {
 				case rechecking <- struct{}{}:
 				default:
 				}
 			}
 		case "rechecked":
-			if revoked.Load() {
+			if recheckSaw.Load() {
 				select {
 				case rechecked <- struct{}{}:
 				default:
