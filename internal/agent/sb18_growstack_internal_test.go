@@ -12,13 +12,14 @@ import (
 
 	"github.com/postern/postern/internal/agent/egress"
 	"github.com/postern/postern/internal/agent/targetdial"
+	"github.com/postern/postern/internal/util/stackgrow"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
 // TestSB18StackGrowsOnceBeforeTheDial: a stream's goroutine grows its
-// stack once, at its start (growStack, a copy of a few small frames),
+// stack once, at its start (stackgrow.To8K, a copy of a few small frames),
 // and the dial request's decoding and the target's dial then run without
-// growing it again. Without growStack the same work grew a fresh
+// growing it again. Without it the same work grew a fresh
 // goroutine's stack twice, deep inside it (seen on the agent with a
 // uprobe on runtime.copystack: per tunnel one copy in encoding/json to
 // 8 KiB and one to 4 KiB before it). A stack that is copied moves: the
@@ -84,15 +85,15 @@ func TestSB18StackGrowsOnceBeforeTheDial(t *testing.T) {
 	if _, moved := run(nil); !moved {
 		t.Skip("the runtime starts goroutines with a stack that holds the decoding and the dial: nothing to grow")
 	}
-	grew, moved := run(growStack)
+	grew, moved := run(stackgrow.To8K)
 	if !grew {
-		t.Error("growStack did not grow the stack")
+		t.Error("stackgrow.To8K did not grow the stack")
 	}
 	if moved {
-		t.Error("the decoding and the dial grew the stack again after growStack")
+		t.Error("the decoding and the dial grew the stack again after stackgrow.To8K")
 	}
-	// growStackHalf grows a fresh goroutine's stack, once.
-	if grew, _ := run(growStackHalf); !grew {
-		t.Error("growStackHalf did not grow the stack")
+	// stackgrow.To4K grows a fresh goroutine's stack, once.
+	if grew, _ := run(stackgrow.To4K); !grew {
+		t.Error("stackgrow.To4K did not grow the stack")
 	}
 }

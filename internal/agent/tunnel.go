@@ -16,6 +16,7 @@ import (
 	"github.com/postern/postern/internal/util/bufpool"
 	"github.com/postern/postern/internal/util/netutil"
 	"github.com/postern/postern/internal/util/sockio"
+	"github.com/postern/postern/internal/util/stackgrow"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
 
@@ -51,7 +52,9 @@ func (t *tunnel) end(code, msg string) {
 // an idle tunnel costs two small stacks (internal/bench/tunnelbench,
 // BenchmarkConcurrentTunnels).
 func (a *Agent) serveStream(ctx context.Context, s net.Conn, policy egress.Policy) {
-	growStack()
+	// The decoding and the dial need 8 KiB of stack: grown once here, in a
+	// shallow copy, not twice deep inside them (package stackgrow).
+	stackgrow.To8K()
 	if t := a.openTunnel(ctx, s, policy); t != nil {
 		go a.carry(t, s)
 	}
@@ -109,38 +112,6 @@ func (a *Agent) openTunnel(ctx context.Context, s net.Conn, policy egress.Policy
 	return t
 }
 
-// growStack grows the calling goroutine's stack to 8 KiB at once, while
-// it is still shallow. A stream's goroutine starts with the runtime's
-// 2 KiB, and the dial request's decoding and the dial need 8 KiB: left to
-// itself the stack grew twice, each time deep inside them, and each
-// growth copies the stack and adjusts every frame on it (a tenth of the
-// agent's CPU in a burst of opens went to such growths). The runtime
-// grows a stack as far as the function that overflows it needs, so a
-// call with a 5 KiB frame here does it in one copy of a few small frames.
-// (The trick of CockroachDB's growstack package.)
-//
-//go:noinline
-func growStack() byte {
-	var buf [5 << 10]byte
-	buf[growIndex] = 1 // a real array in the frame, not optimised away
-	return buf[growIndex]
-}
-
-// growStackHalf is growStack to 4 KiB: what a tunnel's carry goroutine
-// grows to anyway, at its first wait for the link's bytes (deeper, so a
-// costlier copy). It holds no more memory than before.
-//
-//go:noinline
-func growStackHalf() byte {
-	var buf [5 << 9]byte
-	buf[growIndex] = 1
-	return buf[growIndex]
-}
-
-// growIndex is always 0; the grow functions index their arrays with it
-// so that the compiler keeps the arrays.
-var growIndex int
-
 // dialOK is the frame of a successful dial's result, encoded once: the
 // bytes tunnelproto.WriteJSON writes for DialResult{OK: true}, without
 // an encoding and two allocations per open. Writers only read it.
@@ -153,7 +124,9 @@ var dialOK = func() []byte {
 // carry pumps an open tunnel's bytes until it ends, then forgets it. It
 // keeps no logger of its own (one per tunnel would be held while idle).
 func (a *Agent) carry(t *tunnel, s net.Conn) {
-	growStackHalf()
+	// carry reaches 4 KiB anyway at its first wait for the link's bytes,
+	// deeper: grown here in a shallow copy, no more memory than before.
+	stackgrow.To4K()
 	defer s.Close()
 	defer a.unregister(t)
 	pump(t)

@@ -56,6 +56,7 @@ import (
 	"github.com/postern/postern/internal/store"
 	"github.com/postern/postern/internal/util/idlemem"
 	"github.com/postern/postern/internal/util/lazyattr"
+	"github.com/postern/postern/internal/util/stackgrow"
 	"github.com/postern/postern/internal/wire/awsid"
 	"github.com/postern/postern/internal/wire/awsproto"
 	"github.com/postern/postern/internal/wire/sigv4"
@@ -230,6 +231,11 @@ type request struct {
 
 // ServeHTTP serves GET /openTunnel.
 func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The checks (the presigned URL's parsing and signature) take
+	// net/http's connection goroutine from 8 KiB to 16 KiB of stack: grown
+	// here first, in a copy of a few frames, not deep inside them. The
+	// goroutine ends with the upgrade (the tunnel runs on its own).
+	stackgrow.To16K()
 	req := &request{id: awsproto.NewRequestID(), at: f.cfg.Now(), sourceIP: remoteIP(r), userAgent: r.UserAgent()}
 	req.tunnelID = awsid.EC2("tnl")
 	log := lazyattr.With(f.log, slog.String("request_id", req.id))
@@ -284,11 +290,21 @@ func (f *FrontDoor) startDial(ctx context.Context, end context.CancelFunc, endpo
 			close(p.chosen)
 		})
 	}
-	go func() {
-		p.stream, p.agentID, p.err = f.cfg.Relay.OpenTold(ctx, endpointID, dial, chose)
-		close(p.done)
-	}()
+	go p.dial(func() (relay.Stream, string, error) {
+		return f.cfg.Relay.OpenTold(ctx, endpointID, dial, chose)
+	})
 	return p
+}
+
+// dial runs open, the dial, on startDial's goroutine and keeps its
+// answer. The dial request's write to the agent (crypto/tls's seal) takes
+// the goroutine's stack to 8 KiB: grown here first, in one shallow copy,
+// not in two deep inside the write. The goroutine ends with the answer,
+// so no open tunnel holds the larger stack.
+func (p *pendingDial) dial(open func() (relay.Stream, string, error)) {
+	stackgrow.To8K()
+	p.stream, p.agentID, p.err = open()
+	close(p.done)
 }
 
 // firstAgent waits until the relay chose the agent that dials, or the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/util/sockwait"
+	"github.com/postern/postern/internal/util/stackgrow"
 )
 
 // clientIdler runs the reading of a tunnel's client frames
@@ -55,8 +56,23 @@ func (d *clientIdler) step(woke bool) {
 func (d *clientIdler) woken(err error) {
 	if err != nil {
 		d.poll = nil
+		go d.step(false)
+		return
 	}
-	go d.step(err == nil)
+	go d.stepWoken()
+}
+
+// stepWoken is step for a wake-up of the Poller, on a new goroutine that
+// grows its stack to 8 KiB first, in one shallow copy: the reading of the
+// client's frames and their write to the agent (crypto/tls's seal), or
+// the tunnel's end and its record, took a new goroutine's stack there
+// anyway, in two or three copies deep inside them. The goroutine ends
+// once the client has nothing more for now (its next wait armed), so no
+// idle tunnel holds the larger stack; the reading that waits on its
+// goroutine until the tunnel ends (woken with an error) is not grown.
+func (d *clientIdler) stepWoken() {
+	stackgrow.To8K()
+	d.step(true)
 }
 
 // clientWaiter returns a Waiter for the socket beneath in's connection in
