@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -315,14 +314,7 @@ const groupCrashEnv = "POSTERN_SQLSTORE_GROUP_CRASH_DB"
 // run loses no record whose append had returned.
 func TestGroupCommitCrash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestGroupCommitCrashHelper$")
-	cmd.Env = append(os.Environ(), groupCrashEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the helper did not die by SIGKILL: %v\n%s\n%s", err, out, stderr.Bytes())
-	}
+	out, stderr := killedChild(t, "TestGroupCommitCrashHelper", groupCrashEnv, path)
 	var acked []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -331,7 +323,7 @@ func TestGroupCommitCrash(t *testing.T) {
 		}
 	}
 	if len(acked) < 100 {
-		t.Fatalf("the helper acknowledged %d appends, want at least 100:\n%s", len(acked), stderr.Bytes())
+		t.Fatalf("the helper acknowledged %d appends, want at least 100:\n%s", len(acked), stderr)
 	}
 	s, err := OpenSQLite(t.Context(), path, testLogger(t))
 	if err != nil {

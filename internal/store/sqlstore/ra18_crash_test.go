@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,14 +31,7 @@ const ra18CrashEnv = "POSTERN_SQLSTORE_RA18_CRASH_DB"
 // synchronous inside its own transaction).
 func TestRA18CrashWithReplacedConnections(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRA18CrashHelper$")
-	cmd.Env = append(os.Environ(), ra18CrashEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the helper did not die by SIGKILL: %v\n%s\n%s", err, out, stderr.Bytes())
-	}
+	out, stderr := killedChild(t, "TestRA18CrashHelper", ra18CrashEnv, path)
 	var events []string
 	writerTx := 0
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -56,7 +48,7 @@ func TestRA18CrashWithReplacedConnections(t *testing.T) {
 		}
 	}
 	if len(events) < 100 || writerTx < 10 {
-		t.Fatalf("the helper acknowledged %d records, %d of writer transactions, want at least 100 and 10:\n%s", len(events), writerTx, stderr.Bytes())
+		t.Fatalf("the helper acknowledged %d records, %d of writer transactions, want at least 100 and 10:\n%s", len(events), writerTx, stderr)
 	}
 	s, err := OpenSQLite(t.Context(), path, testLogger(t))
 	if err != nil {

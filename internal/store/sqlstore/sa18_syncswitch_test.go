@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -281,14 +280,7 @@ const sa18CrashEnv = "POSTERN_SQLSTORE_SA18_CRASH_DB"
 // none that returned, and leaves a database that opens and checks whole.
 func TestSA18MixedCommitsSurviveACrash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSA18CrashHelper$")
-	cmd.Env = append(os.Environ(), sa18CrashEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the helper did not die by SIGKILL: %v\n%s\n%s", err, out, stderr.Bytes())
-	}
+	out, stderr := killedChild(t, "TestSA18CrashHelper", sa18CrashEnv, path)
 	var acked []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -297,7 +289,7 @@ func TestSA18MixedCommitsSurviveACrash(t *testing.T) {
 		}
 	}
 	if len(acked) < 100 {
-		t.Fatalf("the helper acknowledged %d commits, want at least 100:\n%s", len(acked), stderr.Bytes())
+		t.Fatalf("the helper acknowledged %d commits, want at least 100:\n%s", len(acked), stderr)
 	}
 	s, err := OpenSQLite(t.Context(), path, testLogger(t))
 	if err != nil {
