@@ -17,7 +17,7 @@ import (
 )
 
 // Hostile review (RA, s18) of the one write connection whose synchronous
-// is switched per transaction (sa18_syncswitch.go): no durable commit may
+// is switched per transaction (syncswitch.go): no durable commit may
 // run at synchronous=NORMAL, whatever happens to the connection between
 // the switch and the commit.
 

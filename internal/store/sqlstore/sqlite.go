@@ -150,7 +150,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger, o sqliteO
 
 	// The connection of unsynced commits (unsynced.go). With FULL and
 	// one writer, the writer connection itself, switched to
-	// synchronous=NORMAL for them (syncSwitch, sa18_syncswitch.go);
+	// synchronous=NORMAL for them (syncSwitch, syncswitch.go);
 	// otherwise a writer of its own with synchronous=NORMAL, taken in
 	// turn with the writer connection.
 	shared := o.synchronous == "FULL" && o.writers == 1

@@ -50,7 +50,7 @@
 // its own, as before. With SQLite, read-only API calls' records commit
 // with synchronous=NORMAL (unsynced.go): on the writer connection,
 // switched to NORMAL for them and back to FULL for the next durable
-// commit (sa18_syncswitch.go), or, with synchronous=NORMAL or several
+// commit (syncswitch.go), or, with synchronous=NORMAL or several
 // writers, on a third connection taken in turn with the writer
 // connection; so do the replay guard's writes
 // (RecordPresignUseUnsynced), in group commits of their own, made
@@ -139,7 +139,7 @@ type Store struct {
 	unsynced unsyncedLog
 	// syncMode, when not nil (SQLite, synchronous=FULL, one writer),
 	// switches the one write connection between the durable and the
-	// unsynced commits (sa18_syncswitch.go).
+	// unsynced commits (syncswitch.go).
 	syncMode *syncSwitch
 	// journal holds the read-only records not yet committed (SQLite;
 	// recordjournal.go), nil when there is none.

@@ -29,7 +29,7 @@ type unsyncedLog struct {
 	// defaults) it is the writer pool itself, its one connection switched
 	// to synchronous=NORMAL for these commits and back to FULL for the
 	// next durable one, each PRAGMA only when the mode changes
-	// (syncSwitch, sa18_syncswitch.go): one connection keeps its page
+	// (syncSwitch, syncswitch.go): one connection keeps its page
 	// cache, which two connections taking turns dropped at every turn.
 	// Otherwise (NORMAL, or more writers) it is a pool of one write
 	// connection of its own with synchronous=NORMAL, used in turn with
