@@ -6,13 +6,11 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/postern/postern/internal/agent/transparent"
-	"github.com/postern/postern/internal/testutil/ci"
 	"github.com/postern/postern/internal/testutil/netns"
 )
 
@@ -28,17 +26,7 @@ import (
 // were "set up" while the connection timed out, so a PreserveClientIp
 // endpoint took tunnels its agent could not open.
 func TestRF18InactiveChains(t *testing.T) {
-	netns.Require(t)
-	for _, tool := range []string{"nft", "iptables"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			ci.Need(t, "%s not found (Debian packages nftables and iptables): %v", tool, err)
-		}
-	}
-	// The check reads the nftables rule set: iptables-legacy rules are not
-	// in it (the README says so), so the iptables cases need iptables-nft.
-	if out, err := exec.Command("iptables", "--version").Output(); err != nil || !strings.Contains(string(out), "nf_tables") {
-		ci.Need(t, "iptables is not iptables-nft (iptables --version: %q, %v)", out, err)
-	}
+	sf18NeedRealTools(t)
 	chain := func(typ, prio string) string {
 		return "nft add table ip t; nft add chain ip t pre '{ type " + typ + " hook prerouting priority " + prio + "; }'; " +
 			"nft add rule ip t pre socket transparent 1 meta mark set 1"

@@ -31,17 +31,7 @@ var sf18Routing = []string{
 // DIVERT recipe and the nft goto forms got "not set up"; before the MARK
 // target's value was read, --set-mark 2 passed.
 func TestSF18RealTools(t *testing.T) {
-	netns.Require(t)
-	for _, tool := range []string{"nft", "iptables"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			ci.Need(t, "%s not found (Debian packages nftables and iptables): %v", tool, err)
-		}
-	}
-	// Which iptables this is: the check reads the nftables rule set, so
-	// iptables-legacy rules would not be seen (and the README says so).
-	if out, err := exec.Command("iptables", "--version").Output(); err != nil || !strings.Contains(string(out), "nf_tables") {
-		ci.Need(t, "iptables is not iptables-nft (iptables --version: %q, %v)", out, err)
-	}
+	sf18NeedRealTools(t)
 	const nftDivert = "nft add table ip postern; " +
 		"nft add chain ip postern prerouting '{ type filter hook prerouting priority mangle; }'; " +
 		"nft add chain ip postern divert; "
@@ -132,5 +122,22 @@ func TestSF18RealTools(t *testing.T) {
 				t.Fatalf("Check: %v, want exactly the marking rule missing", err)
 			}
 		})
+	}
+}
+
+// sf18NeedRealTools skips t (fails it under CI) unless it can make
+// network namespaces and the real nft and iptables are here, iptables
+// being iptables-nft: the check reads the nftables rule set, so
+// iptables-legacy rules would not be seen (and the README says so).
+func sf18NeedRealTools(t *testing.T) {
+	t.Helper()
+	netns.Require(t)
+	for _, tool := range []string{"nft", "iptables"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			ci.Need(t, "%s not found (Debian packages nftables and iptables): %v", tool, err)
+		}
+	}
+	if out, err := exec.Command("iptables", "--version").Output(); err != nil || !strings.Contains(string(out), "nf_tables") {
+		ci.Need(t, "iptables is not iptables-nft (iptables --version: %q, %v)", out, err)
 	}
 }
