@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"bytes"
+	"github.com/postern/postern/internal/store"
 	"os"
 	"os/exec"
 	"syscall"
@@ -23,4 +24,29 @@ func killedChild(t *testing.T, helper, env, path string) (out, stderr []byte) {
 		t.Fatalf("the helper did not die by SIGKILL: %v\n%s\n%s", err, out, errb.Bytes())
 	}
 	return out, errb.Bytes()
+}
+
+// reopenChecked opens the database at path a killed child left (closed at
+// cleanup), fails t unless SQLite's integrity_check passes, and counts
+// the stored records by event id.
+func reopenChecked(t *testing.T, path string) (*Store, map[string]int) {
+	t.Helper()
+	s, err := OpenSQLite(t.Context(), path, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var check string
+	if err := s.reader.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check: %q, %v", check, err)
+	}
+	evs, err := s.ListEvents(t.Context(), store.EventQuery{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := make(map[string]int, len(evs))
+	for _, e := range evs {
+		stored[e.EventID]++
+	}
+	return s, stored
 }
