@@ -84,8 +84,8 @@ func FuzzParseRule(f *testing.F) {
 			// compare; TestQG17ParseRuleMalformed has such rules.
 			return
 		}
-		socket, mark, jump := qg17Want(exprs)
-		want := rule{table: table, chain: chain, socket: socket, mark: mark, jump: jump}
+		want := qg17Want(exprs)
+		want.table, want.chain = table, chain
 		if got != want {
 			t.Fatalf("parseRule(%x) = %+v, want %+v (expressions %s)", b, got, want, qg17Describe(exprs))
 		}
@@ -111,8 +111,8 @@ func FuzzRuleExprs(f *testing.F) {
 		if err != nil {
 			t.Fatalf("parseRule(%s): %v", qg17Describe(exprs), err)
 		}
-		socket, mark, jump := qg17Want(exprs)
-		want := rule{table: table, chain: chain, socket: socket, mark: mark, jump: jump}
+		want := qg17Want(exprs)
+		want.table, want.chain = table, chain
 		if got != want {
 			t.Fatalf("parseRule(%s) = %+v, want %+v", qg17Describe(exprs), got, want)
 		}
@@ -170,20 +170,20 @@ func qg17Build(table, chain string, prog []byte) ([]byte, []expr.Any) {
 			op := ops[next()%len(ops)]
 			reg := qg17Regs[next()%len(qg17Regs)]
 			data := make([]byte, 1+next()%4)
-			data[0] = byte(next() % 3)
+			data[0] = []byte{0, 1, 2, 6}[next()%4] // 6: TCP, for meta l4proto
 			exprs = append(exprs, &expr.Cmp{Op: op, Register: reg, Data: data})
 		case 2:
 			reg := qg17Regs[next()%len(qg17Regs)]
 			exprs = append(exprs, &expr.Immediate{Register: reg, Data: binaryutil.NativeEndian.PutUint32(uint32(next() % 3))})
 		case 3:
-			keys := []expr.MetaKey{expr.MetaKeyMARK, expr.MetaKeyIIF}
+			keys := []expr.MetaKey{expr.MetaKeyMARK, expr.MetaKeyIIF, expr.MetaKeyL4PROTO, expr.MetaKeyIIFNAME}
 			key := keys[next()%len(keys)]
 			exprs = append(exprs, &expr.Meta{Key: key, SourceRegister: next()%2 == 0, Register: qg17Regs[next()%len(qg17Regs)]})
 		case 4:
 			names := []string{"socket", "conntrack", "mark"}
 			exprs = append(exprs, &expr.Match{Name: names[next()%len(names)], Rev: 3, Info: &xt.Unknown{1, 0}})
 		case 5:
-			names := []string{"MARK", "ACCEPT", "TPROXY"}
+			names := []string{"MARK", "ACCEPT", "TPROXY", "REJECT", "CONNMARK"}
 			name := names[next()%len(names)]
 			// xt_mark_tginfo2 {mark, mask} in host order: --set-mark 1,
 			// --set-mark 2, --or-mark 1; and a revision 0 info.
@@ -196,6 +196,13 @@ func qg17Build(table, chain string, prog []byte) ([]byte, []expr.Any) {
 				{2, ne(ne(nil, 2), 0xffffffff)},
 				{2, ne(ne(nil, 1), 1)},
 				{0, ne(nil, 1)},
+				// xt_tproxy_target_info_v1 {mask, value, laddr, lport}:
+				// --tproxy-mark 1/1 --on-port 50080.
+				{1, append(ne(ne(nil, 1), 1), make([]byte, 20)...)},
+				// xt_connmark_tginfo2 {ctmark, ctmask, nfmask, shift_dir,
+				// shift_bits, mode}: --set-mark 1, --restore-mark.
+				{2, append(ne(ne(ne(nil, 1), 0xffffffff), 0xffffffff), 0, 0, 0, 0)},
+				{2, append(ne(ne(ne(nil, 0), 0xffffffff), 0xffffffff), 0, 0, 2, 0)},
 			}
 			i := infos[next()%len(infos)]
 			exprs = append(exprs, &expr.Target{Name: name, Rev: i.rev, Info: &i.info})
@@ -203,7 +210,7 @@ func qg17Build(table, chain string, prog []byte) ([]byte, []expr.Any) {
 			exprs = append(exprs, &expr.Counter{})
 		case 7:
 			verdicts := []expr.Verdict{{Kind: expr.VerdictAccept}, {Kind: expr.VerdictJump, Chain: "divert"},
-				{Kind: expr.VerdictGoto, Chain: "divert"}, {Kind: expr.VerdictDrop}}
+				{Kind: expr.VerdictGoto, Chain: "divert"}, {Kind: expr.VerdictDrop}, {Kind: expr.VerdictReturn}, {Kind: expr.VerdictBreak}}
 			v := verdicts[next()%len(verdicts)]
 			exprs = append(exprs, &v)
 		}
@@ -297,7 +304,13 @@ func qg17Decode(b []byte) (table, chain string, exprs []expr.Any, ok bool) {
 							x = &expr.Match{}
 						case "target":
 							x = &expr.Target{}
+						case "counter", "log":
+							return nil // nothing to the rule's meaning
 						default:
+							// parseRule takes any other expression for
+							// a match it does not evaluate; the
+							// reference above does not read them.
+							ok = false
 							return nil
 						}
 						if err := expr.Unmarshal(unix.NFPROTO_IPV4, data, x); err != nil {
@@ -316,7 +329,7 @@ func qg17Decode(b []byte) (table, chain string, exprs []expr.Any, ok bool) {
 }
 
 // qg17CanonicalVerdict reports whether immediate expression data b holds
-// verdicts as the kernel writes them: each a 4-byte code, then, if
+// a verdict, and verdicts as the kernel writes them: each a 4-byte code, then, if
 // any, one chain name ending in its only NUL (the library's decoder
 // reads them at fixed offsets and panics on an empty verdict).
 func qg17CanonicalVerdict(b []byte) bool {
@@ -324,7 +337,7 @@ func qg17CanonicalVerdict(b []byte) bool {
 	if err != nil {
 		return false
 	}
-	good := true
+	good, seen := true, false
 	for ad.Next() {
 		if ad.Type() != unix.NFTA_IMMEDIATE_DATA {
 			continue
@@ -354,10 +367,13 @@ func qg17CanonicalVerdict(b []byte) bool {
 				}
 			}
 			good = good && i > 0 && v.Err() == nil
+			seen = true
 		}
 		good = good && data.Err() == nil
 	}
-	return good && ad.Err() == nil
+	// (an immediate without a verdict at all the library reads as drop;
+	// parseRule, as no verdict)
+	return good && seen && ad.Err() == nil
 }
 
 // qg17Has reports whether attributes b hold one of type typ.
@@ -374,60 +390,164 @@ func qg17Has(b []byte, typ uint16) bool {
 	return false
 }
 
-// qg17Want evaluates a rule's expressions by the documented grammar,
-// following what each register holds: socket is a "socket transparent"
-// load compared equal to 1 (in 1 to 4 bytes), or iptables' socket match;
-// mark is "meta mark set" from a register holding the immediate 1, or
-// iptables' MARK target (revision 2) setting 1 in all 32 bits; jump is
-// the chain of the last verdict, if it jumps or goes to one.
-func qg17Want(exprs []expr.Any) (socket, mark bool, jump string) {
+// qg17Want evaluates a rule's expressions by the documented grammar, in
+// order as the kernel runs them (the first verdict ends the rule), for a
+// packet coming back to a transparent socket, following what each 32-bit
+// register holds (NFT_REG_1 is NFT_REG32_00 to 03): socket is a "socket
+// transparent" load compared equal to 1 (in 1 to 4 bytes), iptables'
+// socket match, or a TPROXY target before any other match; a comparison
+// of that load with 0 means the rule never applies; mark is the last mark
+// the rule sets being 1 ("meta mark set" from a register holding the
+// immediate 1, or iptables' MARK target revision 2 setting value 1, or
+// TPROXY's mark 1) unless it drops the packet; cond is a match other than
+// those or "meta l4proto tcp" before the verdict; verdict and jump are
+// the first verdict's.
+func qg17Want(exprs []expr.Any) rule {
 	const (
-		transparentBit = 1
-		one            = 2
+		one = 1 + iota
+		transparentBit
+		l4proto
 	)
-	regs := map[uint32]int{}
+	const markRestored = 2
+	var regs [20]int
+	at := func(reg uint32) int {
+		switch {
+		case reg <= 4:
+			return int(reg) * 4
+		case reg >= 8 && reg <= 23:
+			return int(reg) - 4
+		}
+		return -1
+	}
+	write := func(reg uint32, n, kind int) {
+		i := at(reg)
+		if i < 0 || n <= 0 {
+			return
+		}
+		for j := i; j < i+n && j < len(regs); j++ {
+			regs[j] = 0
+		}
+		regs[i] = kind
+	}
+	read := func(reg uint32) int {
+		if i := at(reg); i >= 0 {
+			return regs[i]
+		}
+		return 0
+	}
+	var r rule
+	mark := 0
+	setMark := func(v int) {
+		if v > 0 || !r.cond {
+			mark = v
+		}
+	}
+loop:
 	for _, e := range exprs {
 		switch e := e.(type) {
 		case *expr.Socket:
-			regs[e.Register] = 0
-			if e.Key == expr.SocketKeyTransparent {
-				regs[e.Register] = transparentBit
-			}
-		case *expr.Cmp:
-			if regs[e.Register] != transparentBit || len(e.Data) == 0 || len(e.Data) > 4 {
+			if e.Key > 2 {
+				regs = [20]int{}
 				break
 			}
-			if (e.Op == expr.CmpOpEq && e.Data[0] == 1 || e.Op == expr.CmpOpNeq && e.Data[0] == 0) && strings.Trim(string(e.Data[1:]), "\x00") == "" {
-				socket = true
+			kind := 0
+			if e.Key == expr.SocketKeyTransparent {
+				kind = transparentBit
+			}
+			write(e.Register, 1, kind)
+		case *expr.Cmp:
+			small := len(e.Data) >= 1 && len(e.Data) <= 4 && strings.Trim(string(e.Data[1:]), "\x00") == ""
+			kind := read(e.Register)
+			switch {
+			case kind == transparentBit && small && (e.Op == expr.CmpOpEq && e.Data[0] == 1 || e.Op == expr.CmpOpNeq && e.Data[0] == 0):
+				r.socket = true
+			case kind == transparentBit && small && (e.Op == expr.CmpOpEq && e.Data[0] == 0 || e.Op == expr.CmpOpNeq && e.Data[0] == 1):
+				return rule{cond: true}
+			case kind == l4proto && small && e.Op == expr.CmpOpEq && e.Data[0] == 6:
+			default:
+				r.cond = true
 			}
 		case *expr.Immediate:
-			regs[e.Register] = 0
+			kind := 0
 			if len(e.Data) == 4 && binary.NativeEndian.Uint32(e.Data) == 1 {
-				regs[e.Register] = one
+				kind = one
 			}
+			write(e.Register, (len(e.Data)+3)/4, kind)
 		case *expr.Meta:
-			if !e.SourceRegister {
-				regs[e.Register] = 0
-			} else if e.Key == expr.MetaKeyMARK && regs[e.Register] == one {
-				mark = true
+			switch {
+			case e.SourceRegister && e.Key == expr.MetaKeyMARK && read(e.Register) == one:
+				setMark(1)
+			case e.SourceRegister && e.Key == expr.MetaKeyMARK:
+				setMark(-1)
+			case e.SourceRegister:
+			case e.Key == expr.MetaKeyL4PROTO:
+				write(e.Register, 1, l4proto)
+			case e.Key <= expr.MetaKeyL4PROTO && e.Key != expr.MetaKeyIIFNAME && e.Key != expr.MetaKeyOIFNAME:
+				write(e.Register, 1, 0)
+			default:
+				regs = [20]int{}
 			}
 		case *expr.Match:
-			socket = socket || strings.TrimRight(e.Name, "\x00") == "socket"
+			if strings.TrimRight(e.Name, "\x00") == "socket" {
+				r.socket = true
+			} else {
+				r.cond = true
+			}
 		case *expr.Target:
 			info, _ := e.Info.(*xt.Unknown)
-			if strings.TrimRight(e.Name, "\x00") == "MARK" && e.Rev == 2 && info != nil &&
-				len(*info) == 8 && binary.NativeEndian.Uint32((*info)[:4]) == 1 {
-				mark = true
+			switch strings.TrimRight(e.Name, "\x00") {
+			case "MARK":
+				if e.Rev == 2 && info != nil && len(*info) == 8 && binary.NativeEndian.Uint32((*info)[:4]) == 1 {
+					setMark(1)
+				} else {
+					setMark(-1)
+				}
+			case "TPROXY":
+				if !r.cond && e.Rev <= 1 && info != nil && len(*info) >= 8 {
+					r.socket = true
+					if binary.NativeEndian.Uint32((*info)[4:8]) == 1 {
+						setMark(1)
+					}
+				}
+				r.verdict = verdictEnd
+				break loop
+			case "CONNMARK":
+				if info == nil || len(*info) < 13 {
+					break
+				}
+				in := *info
+				switch ctmask := binary.NativeEndian.Uint32(in[4:8]); {
+				case e.Rev == 1 && in[12] == 0 || e.Rev == 2 && len(in) >= 15 && in[14] == 0:
+					r.ctMark = r.ctMark || binary.NativeEndian.Uint32(in[:4]) == 1
+				case (e.Rev == 1 && in[12] == 2 || e.Rev == 2 && len(in) >= 15 && in[14] == 2 && in[13] == 0) && ctmask&1 == 1:
+					setMark(markRestored)
+				}
+			case "REJECT":
+				r.verdict = verdictDrop
+				break loop
 			}
 		case *expr.Verdict:
-			regs[unix.NFT_REG_VERDICT] = 0
-			jump = ""
-			if e.Kind == expr.VerdictJump || e.Kind == expr.VerdictGoto {
-				jump = e.Chain
+			switch {
+			case e.Kind == expr.VerdictJump:
+				r.verdict, r.jump = verdictJump, e.Chain
+			case e.Kind == expr.VerdictGoto:
+				r.verdict, r.jump = verdictGoto, e.Chain
+			case e.Kind == expr.VerdictReturn:
+				r.verdict = verdictReturn
+			case e.Kind == expr.VerdictBreak:
+			case e.Kind < 0:
+				continue
+			case e.Kind&0xff == 0:
+				r.verdict = verdictDrop
+			default:
+				r.verdict = verdictEnd
 			}
+			break loop
 		}
 	}
-	return socket, mark, jump
+	r.mark = mark == 1 && r.verdict != verdictDrop
+	r.restore = mark == markRestored && r.verdict != verdictDrop
+	return r
 }
 
 // qg17Describe writes expressions for a failure message.
@@ -497,14 +617,14 @@ func TestQG17ParseRuleMalformed(t *testing.T) {
 		{"documented", append([]netlink.Attribute{e("socket", nested(one(nftaSocketKey, u32(nftSocketTransp)), one(nftaSocketDreg, u32(1)))), cmp1}, mark1...),
 			rule{socket: true, mark: true}},
 		{"socket without a key", append([]netlink.Attribute{e("socket", nested(one(nftaSocketDreg, u32(1)))), cmp1}, mark1...),
-			rule{mark: true}},
+			rule{mark: true, cond: true}},
 		{"socket key cut short", append([]netlink.Attribute{e("socket", append(nested(one(nftaSocketDreg, u32(1))), 8, 0, 1, 0, 0))}, cmp1),
-			rule{}},
+			rule{cond: true}},
 		{"socket without its cmp", append([]netlink.Attribute{e("socket", nested(one(nftaSocketKey, u32(nftSocketTransp)), one(nftaSocketDreg, u32(1))))}, mark1...),
 			rule{mark: true}},
 		{"meta mark set without an immediate", []netlink.Attribute{mark1[1]}, rule{}},
 		{"cmp data not nested", []netlink.Attribute{e("socket", nested(one(nftaSocketKey, u32(nftSocketTransp)), one(nftaSocketDreg, u32(1)))),
-			e("cmp", nested(one(nftaCmpSreg, u32(1)), one(nftaCmpOp, u32(nftCmpEq)), one(nftaCmpData, []byte{1, 0, 0, 0})))}, rule{}},
+			e("cmp", nested(one(nftaCmpSreg, u32(1)), one(nftaCmpOp, u32(nftCmpEq)), one(nftaCmpData, []byte{1, 0, 0, 0})))}, rule{cond: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,9 +52,9 @@ func TestR4KernelRules(t *testing.T) {
 		want      rule
 	}{
 		{"README nft", qg17KernelRule, rule{table: "postern", chain: "prerouting", socket: true, mark: true}},
-		{"kernel documentation nft", r4KernelDoc, rule{table: "filter", chain: "divert", socket: true, mark: true}},
+		{"kernel documentation nft", r4KernelDoc, rule{table: "filter", chain: "divert", socket: true, mark: true, verdict: verdictEnd}},
 		{"README iptables-nft", r4IptablesNft, rule{table: "mangle", chain: "PREROUTING", socket: true, mark: true}},
-		{"socket transparent 0", r4Transparent0, rule{table: "postern", chain: "prerouting", mark: true}},
+		{"socket transparent 0", r4Transparent0, rule{table: "postern", chain: "prerouting", cond: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := hex.DecodeString(tc.hex)

@@ -20,7 +20,7 @@ func TestRF18MarkedHostile(t *testing.T) {
 	const ip = unix.NFPROTO_IPV4
 	pre := chainKey{ip, "t", "pre"}
 	r := func(chain string, socket, mark bool, jump string) rule {
-		return rule{family: ip, table: "t", chain: chain, socket: socket, mark: mark, jump: jump}
+		return sd19Rule(rule{family: ip, table: "t", chain: chain, socket: socket, mark: mark, jump: jump})
 	}
 	// ladder: pre jumps (socket matched) to the 8 chains of layer 1; every
 	// chain of layer l jumps to all 8 of layer l+1, up to layer `layers`;

@@ -53,12 +53,12 @@ func TestSF18KernelRules(t *testing.T) {
 		name, hex string
 		want      rule
 	}{
-		{"DIVERT recipe: PREROUTING -p tcp -m socket -j DIVERT", sf18DivertJump, rule{table: "mangle", chain: "PREROUTING", socket: true, jump: "DIVERT"}},
+		{"DIVERT recipe: PREROUTING -p tcp -m socket -j DIVERT", sf18DivertJump, rule{table: "mangle", chain: "PREROUTING", socket: true, verdict: verdictJump, jump: "DIVERT"}},
 		{"DIVERT recipe: -j MARK --set-mark 1", sf18DivertMark1, rule{table: "mangle", chain: "DIVERT", mark: true}},
-		{"DIVERT recipe: -j ACCEPT", sf18DivertAccept, rule{table: "mangle", chain: "DIVERT"}},
+		{"DIVERT recipe: -j ACCEPT", sf18DivertAccept, rule{table: "mangle", chain: "DIVERT", verdict: verdictEnd}},
 		{"-j MARK --set-mark 2", sf18DivertMark2, rule{table: "mangle", chain: "DIVERT"}},
 		{"-j MARK --or-mark 1", sf18DivertOrMark1, rule{table: "mangle", chain: "DIVERT", mark: true}},
-		{"nft socket transparent 1 goto divert", sf18NftGoto, rule{table: "postern", chain: "prerouting", socket: true, jump: "divert"}},
+		{"nft socket transparent 1 goto divert", sf18NftGoto, rule{table: "postern", chain: "prerouting", socket: true, verdict: verdictGoto, jump: "divert"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := hex.DecodeString(tc.hex)
@@ -81,7 +81,7 @@ func TestSF18Marked(t *testing.T) {
 	const ip, inet = unix.NFPROTO_IPV4, unix.NFPROTO_INET
 	pre := chainKey{ip, "mangle", "PREROUTING"}
 	r := func(chain string, socket, mark bool, jump string) rule {
-		return rule{family: ip, table: "mangle", chain: chain, socket: socket, mark: mark, jump: jump}
+		return sd19Rule(rule{family: ip, table: "mangle", chain: chain, socket: socket, mark: mark, jump: jump})
 	}
 	// chainOf makes a path of n jumps from PREROUTING (which matches the
 	// socket) to a chain that marks.

@@ -19,7 +19,11 @@
 // (or, with iptables-nft: iptables -t mangle -A PREROUTING -m socket
 // --transparent -j MARK --set-mark 1). The marking may also happen in a
 // chain a prerouting rule jumps or goes to, as in the kernel's tproxy
-// documentation (-m socket -j DIVERT; -A DIVERT -j MARK --set-mark 1).
+// documentation (-m socket -j DIVERT; -A DIVERT -j MARK --set-mark 1),
+// through a TPROXY target with --tproxy-mark 1, from a map, or from the
+// connection's mark (CONNMARK --restore-mark, meta mark set ct mark) once
+// a rule sets that to 1; a verdict every such packet meets first (accept,
+// drop, return) leaves the marking rule unreached.
 // Check verifies each piece and says which is missing.
 package transparent
 

@@ -80,7 +80,9 @@ func checkRouting() []string {
 
 // checkMark looks, in the nftables rule set (where iptables-nft rules
 // are too), for a rule in a prerouting chain that matches transparent
-// sockets and sets mark 1, itself or in a chain it jumps or goes to. Only
+// sockets and sets mark 1, itself or in a chain it jumps or goes to, and
+// that such a packet reaches (see marked); or one that sets it from the
+// connection's mark, when a rule sets that to 1 (see markedVia). Only
 // chains that see those packets count: not nat chains, not chains of a
 // dormant table.
 func checkMark() error {
@@ -106,15 +108,27 @@ func checkMark() error {
 			dormant[chainKey{family: byte(t.Family), table: t.Name}] = true
 		}
 	}
-	var prerouting []chainKey
+	var prerouting, outgoing []chainKey
 	for _, ch := range chains {
-		// Not nat chains: the kernel walks them only for a connection's
-		// first packet, and the packets coming back to the agent's
-		// transparent socket belong to a connection it opened.
-		if ch.Hooknum != nil && *ch.Hooknum == *nftables.ChainHookPrerouting && ch.Type != nftables.ChainTypeNAT && ch.Table != nil &&
-			(ch.Table.Family == nftables.TableFamilyIPv4 || ch.Table.Family == nftables.TableFamilyINet) &&
-			!dormant[chainKey{family: byte(ch.Table.Family), table: ch.Table.Name}] {
-			prerouting = append(prerouting, chainKey{byte(ch.Table.Family), ch.Table.Name, ch.Name})
+		if ch.Hooknum == nil || ch.Table == nil || ch.Table.Family != nftables.TableFamilyIPv4 && ch.Table.Family != nftables.TableFamilyINet ||
+			dormant[chainKey{family: byte(ch.Table.Family), table: ch.Table.Name}] {
+			continue
+		}
+		k := chainKey{byte(ch.Table.Family), ch.Table.Name, ch.Name}
+		switch *ch.Hooknum {
+		case *nftables.ChainHookPrerouting:
+			// Not nat chains: the kernel walks them only for a
+			// connection's first packet, and the packets coming back
+			// to the agent's transparent socket belong to a connection
+			// it opened.
+			if ch.Type != nftables.ChainTypeNAT {
+				prerouting = append(prerouting, k)
+			}
+		case *nftables.ChainHookOutput, *nftables.ChainHookPostrouting:
+			// The agent's connection's first packet leaves through
+			// these (nat chains too): a connection mark set there is
+			// on the connection when the answers come back.
+			outgoing = append(outgoing, k)
 		}
 	}
 	if len(prerouting) == 0 {
@@ -126,7 +140,15 @@ func checkMark() error {
 	if err != nil {
 		return fmt.Errorf("%s (could not read the nftables rules: %v)", missingMark, err)
 	}
-	if !marked(prerouting, rules) {
+	rules = resolveMaps(rules, func(family byte, table, set string) []nftables.SetElement {
+		s, err := c.GetSetByName(&nftables.Table{Name: table, Family: nftables.TableFamily(family)}, set)
+		if err != nil {
+			return nil
+		}
+		elems, _ := c.GetSetElements(s)
+		return elems
+	})
+	if !markedVia(prerouting, outgoing, rules) {
 		return errors.New(missingMark)
 	}
 	return nil
@@ -149,59 +171,201 @@ const maxJumpDepth = 16
 // from there by jumps and gotos (a path of at most maxJumpDepth), that
 // sets the mark once a rule on the way has matched transparent sockets
 // (the kernel documentation's iptables recipe matches in PREROUTING and
-// marks in the DIVERT chain it jumps to). It reads only each rule's socket
-// match, mark and jump: a rule's other matches (a protocol, an interface)
-// and verdicts that end a chain before the marking rule are not weighed,
-// so it can say "set up" for a rule set that marks only some of those
-// packets, never "missing" for one that marks them all.
+// marks in the DIVERT chain it jumps to). It follows the chains as the
+// kernel runs them for such a packet: a rule whose verdict (accept, drop,
+// return, goto, or a jump to a chain that accepts or drops) applies to
+// every such packet ends the chain there, so a marking rule after it is
+// never reached. A rule's matches that the check does not evaluate (an
+// address, a port) are taken to let the packet through to the mark but not
+// to its verdict, so it can say "set up" for a rule set that marks only
+// some of those packets, never "missing" for one that marks them all.
 func marked(prerouting []chainKey, rules []rule) bool {
+	return markedVia(prerouting, nil, rules)
+}
+
+// markedVia is marked, where the mark may also come from the connection's
+// mark ("meta mark set ct mark", iptables' CONNMARK --restore-mark): it
+// counts when a rule sets the connection's mark to 1 on the way of the
+// agent's packets out (outgoing: output and postrouting chains) or, once
+// transparent sockets were matched, on the way of the answers in (where
+// the rule that restores the mark may come first: the answers after the
+// one that set it are marked, and the kernel resends a lost SYN-ACK).
+func markedVia(prerouting, outgoing []chainKey, rules []rule) bool {
 	byChain := map[chainKey][]rule{}
 	for _, r := range rules {
 		k := chainKey{r.family, r.table, r.chain}
 		byChain[k] = append(byChain[k], r)
 	}
+	ct := reaches(byChain, outgoing, func(r rule, _ bool) bool { return r.ctMark }) ||
+		reaches(byChain, prerouting, func(r rule, socket bool) bool { return socket && r.ctMark })
+	return reaches(byChain, prerouting, func(r rule, socket bool) bool { return socket && r.mark || ct && r.restore })
+}
+
+// reaches reports whether a packet of a transparent socket entering one of
+// the chains from meets a rule for which hit says yes (given whether a
+// rule on the way, or this one, matched transparent sockets).
+func reaches(byChain map[chainKey][]rule, from []chainKey, hit func(r rule, socket bool) bool) bool {
 	type visit struct {
 		chainKey
 		socket bool
 	}
-	// The shallowest depth each chain was walked at, with or without the
-	// socket matched: walking it again there or deeper finds nothing new,
-	// which also ends loops (the kernel refuses them anyway); shallower, a
-	// path the depth bound cut may reach further.
-	seen := map[visit]int{}
-	var walk func(k chainKey, socket bool, depth int) bool
-	walk = func(k chainKey, socket bool, depth int) bool {
-		v := visit{k, socket}
-		if d, ok := seen[v]; depth > maxJumpDepth || ok && d <= depth {
-			return false
-		}
-		seen[v] = depth
-		for _, r := range byChain[k] {
-			s := socket || r.socket
-			if s && r.mark {
-				return true
-			}
-			if r.jump != "" && walk(chainKey{k.family, k.table, r.jump}, s, depth+1) {
-				return true
-			}
-		}
-		return false
+	// What walking a chain found, at the shallowest depth it was walked
+	// at, with or without the socket matched: walking it again there or
+	// deeper finds nothing new, which also ends loops (the kernel refuses
+	// them anyway: a chain met again while it is being walked reads
+	// "nothing found, does not end"); shallower, a path the depth bound cut
+	// may reach further.
+	type result struct {
+		depth       int
+		found, ends bool
 	}
-	for _, k := range prerouting {
-		if walk(k, false, 0) {
+	memo := map[visit]*result{}
+	// walk reports whether the chain has a hit (found) and whether every
+	// such packet that enters it ends there, accepted or dropped, instead
+	// of coming back to the rule that jumped to it (ends).
+	var walk func(k chainKey, socket bool, depth int) (found, ends bool)
+	walk = func(k chainKey, socket bool, depth int) (bool, bool) {
+		v := visit{k, socket}
+		if depth > maxJumpDepth {
+			return false, false
+		}
+		if m, ok := memo[v]; ok && m.depth <= depth {
+			return m.found, m.ends
+		}
+		m := &result{depth: depth}
+		memo[v] = m
+		m.found, m.ends = walkRules(byChain[k], k, socket, hit, func(to chainKey, s bool) (bool, bool) { return walk(to, s, depth+1) })
+		return m.found, m.ends
+	}
+	for _, k := range from {
+		if found, _ := walk(k, false, 0); found {
 			return true
 		}
 	}
 	return false
 }
 
-// rule is what checkMark needs of an nftables rule.
+// walkRules is reaches' walk of one chain's rules, in order; next walks
+// the chain a jump or goto names.
+func walkRules(rules []rule, k chainKey, socket bool, hit func(rule, bool) bool, next func(chainKey, bool) (bool, bool)) (found, ends bool) {
+	for _, r := range rules {
+		s := socket || r.socket
+		if hit(r, s) {
+			return true, false
+		}
+		switch r.verdict {
+		case verdictJump:
+			found, ends := next(chainKey{k.family, k.table, r.jump}, s)
+			if found {
+				return true, false
+			}
+			if ends && !r.cond {
+				return false, true
+			}
+		case verdictGoto:
+			// The chain gone to returns to this chain's caller.
+			found, ends := next(chainKey{k.family, k.table, r.jump}, s)
+			if found {
+				return true, false
+			}
+			if !r.cond {
+				return false, ends
+			}
+		case verdictReturn:
+			if !r.cond {
+				return false, false
+			}
+		case verdictEnd, verdictDrop:
+			if !r.cond {
+				return false, true
+			}
+		}
+	}
+	return false, false
+}
+
+// rule is what checkMark needs of an nftables rule, for a packet coming
+// back to a transparent socket (a TCP packet without a mark).
 type rule struct {
 	family       byte // the table's (NFPROTO_*); dumpRules sets it
 	table, chain string
-	socket       bool   // matches transparent sockets
-	mark         bool   // sets mark 1
-	jump         string // the chain its verdict jumps or goes to
+	socket       bool    // matches transparent sockets
+	mark         bool    // leaves mark 1 on the packets it applies to, and lets them live
+	restore      bool    // leaves them the connection's mark (masked to keep mark 1), and lets them live
+	ctMark       bool    // sets the connection's mark to 1
+	markMap      string  // sets the mark from this map (resolveMaps reads it)
+	vmap         string  // takes its verdict from this verdict map (resolveMaps reads it)
+	mapKeyTCP    bool    // the map's key is the layer 4 protocol: only its tcp element applies
+	cond         bool    // has a match before its verdict that the check does not evaluate
+	verdict      verdict // what it then does with the packet
+	jump         string  // the chain its verdict jumps or goes to
+}
+
+// verdict is what a rule does with the packets it applies to.
+type verdict uint8
+
+const (
+	verdictNone   verdict = iota // the next rule sees them
+	verdictJump                  // the chain named runs, then the next rule
+	verdictGoto                  // the chain named runs, then the caller's next rule
+	verdictReturn                // the caller's next rule
+	verdictEnd                   // accept, queue: this base chain ends
+	verdictDrop                  // dropped: this base chain ends, and the mark is moot
+)
+
+// resolveMaps completes the rules that take their mark or verdict from a
+// map, with the map's elements (elems, nil when it cannot read them): a
+// mark from a map counts when the map holds the value 1 (which key the
+// packet has is not evaluated, but for a map on the layer 4 protocol,
+// where only tcp's applies); a verdict map's jumps and gotos are followed
+// as rules of their own, each for some packets, after the rule.
+func resolveMaps(rules []rule, elems func(family byte, table, set string) []nftables.SetElement) []rule {
+	type setKey struct {
+		family     byte
+		table, set string
+	}
+	cache := map[setKey][]nftables.SetElement{}
+	get := func(r rule, set string) []nftables.SetElement {
+		k := setKey{r.family, r.table, set}
+		e, ok := cache[k]
+		if !ok {
+			e = elems(r.family, r.table, set)
+			cache[k] = e
+		}
+		return e
+	}
+	applies := func(r rule, e nftables.SetElement) bool {
+		return !r.mapKeyTCP || len(e.Key) >= 1 && e.Key[0] == unix.IPPROTO_TCP && strings.Trim(string(e.Key[1:]), "\x00") == ""
+	}
+	out := make([]rule, 0, len(rules))
+	for _, r := range rules {
+		if r.markMap != "" {
+			for _, e := range get(r, r.markMap) {
+				r.mark = r.mark || applies(r, e) && len(e.Val) == 4 && binary.NativeEndian.Uint32(e.Val) == 1
+			}
+		}
+		out = append(out, r)
+		if r.vmap == "" {
+			continue
+		}
+		for _, e := range get(r, r.vmap) {
+			// google/nftables v0.3.0 leaves a verdict map's data in Val
+			// (the NFTA_DATA_VERDICT attributes) when it does not decode
+			// it into VerdictData.
+			code, chain := verdictOf(e.Val)
+			if v := e.VerdictData; v != nil {
+				code, chain = uint32(v.Kind), v.Chain
+			}
+			if applies(r, e) && (code == nftJump || code == nftGoto) {
+				j := rule{family: r.family, table: r.table, chain: r.chain, socket: r.socket, cond: true, verdict: verdictJump, jump: chain}
+				if code == nftGoto {
+					j.verdict = verdictGoto
+				}
+				out = append(out, j)
+			}
+		}
+	}
+	return out
 }
 
 // dumpRules reads every IPv4 and inet rule over netlink.
@@ -251,7 +415,7 @@ func parseRule(b []byte) (rule, error) {
 			r.chain = ad.String()
 		case unix.NFTA_RULE_EXPRESSIONS:
 			ad.Nested(func(list *netlink.AttributeDecoder) error {
-				regs := map[uint32]int{}
+				rr := ruleReader{}
 				for list.Next() {
 					list.Nested(func(e *netlink.AttributeDecoder) error {
 						name, data := "", []byte(nil)
@@ -263,10 +427,13 @@ func parseRule(b []byte) (rule, error) {
 								data = e.Bytes()
 							}
 						}
-						inspect(&r, name, data, regs)
+						rr.inspect(name, data)
 						return nil
 					})
 				}
+				table, chain := r.table, r.chain
+				r = rr.rule()
+				r.table, r.chain = table, chain
 				return nil
 			})
 		}
@@ -276,23 +443,32 @@ func parseRule(b []byte) (rule, error) {
 
 // Attributes of expressions, from linux/netfilter/nf_tables.h.
 const (
-	nftaSocketKey   = 1 // NFTA_SOCKET_KEY
-	nftaSocketDreg  = 2 // NFTA_SOCKET_DREG
-	nftaCmpSreg     = 1 // NFTA_CMP_SREG
-	nftaCmpOp       = 2 // NFTA_CMP_OP
-	nftaCmpData     = 3 // NFTA_CMP_DATA
-	nftCmpEq        = 0 // NFT_CMP_EQ
-	nftCmpNeq       = 1 // NFT_CMP_NEQ
-	nftSocketTransp = 0 // NFT_SOCKET_TRANSPARENT
-	nftaMatchName   = 1 // NFTA_MATCH_NAME
-	nftaTargetName  = 1 // NFTA_TARGET_NAME
-	nftaImmDreg     = 1 // NFTA_IMMEDIATE_DREG
-	nftaImmData     = 2 // NFTA_IMMEDIATE_DATA
-	nftaDataValue   = 1 // NFTA_DATA_VALUE
-	nftaMetaDreg    = 1 // NFTA_META_DREG
-	nftaMetaKey     = 2 // NFTA_META_KEY
-	nftaMetaSreg    = 3 // NFTA_META_SREG
-	nftMetaMark     = 3 // NFT_META_MARK
+	nftaSocketKey   = 1  // NFTA_SOCKET_KEY
+	nftaSocketDreg  = 2  // NFTA_SOCKET_DREG
+	nftaCmpSreg     = 1  // NFTA_CMP_SREG
+	nftaCmpOp       = 2  // NFTA_CMP_OP
+	nftaCmpData     = 3  // NFTA_CMP_DATA
+	nftCmpEq        = 0  // NFT_CMP_EQ
+	nftCmpNeq       = 1  // NFT_CMP_NEQ
+	nftSocketTransp = 0  // NFT_SOCKET_TRANSPARENT
+	nftaMatchName   = 1  // NFTA_MATCH_NAME
+	nftaTargetName  = 1  // NFTA_TARGET_NAME
+	nftaImmDreg     = 1  // NFTA_IMMEDIATE_DREG
+	nftaImmData     = 2  // NFTA_IMMEDIATE_DATA
+	nftaDataValue   = 1  // NFTA_DATA_VALUE
+	nftaMetaDreg    = 1  // NFTA_META_DREG
+	nftaMetaKey     = 2  // NFTA_META_KEY
+	nftaMetaSreg    = 3  // NFTA_META_SREG
+	nftMetaMark     = 3  // NFT_META_MARK
+	nftMetaL4proto  = 16 // NFT_META_L4PROTO
+	nftaCtDreg      = 1  // NFTA_CT_DREG
+	nftaCtKey       = 2  // NFTA_CT_KEY
+	nftaCtSreg      = 4  // NFTA_CT_SREG
+	nftCtMark       = 3  // NFT_CT_MARK
+	nftaPayloadSreg = 5  // NFTA_PAYLOAD_SREG
+	nftaLookupSet   = 1  // NFTA_LOOKUP_SET
+	nftaLookupSreg  = 2  // NFTA_LOOKUP_SREG
+	nftaLookupDreg  = 3  // NFTA_LOOKUP_DREG
 )
 
 // Verdicts and iptables targets, from the same header: a jump or goto is
@@ -304,17 +480,124 @@ const (
 	nftaVerdictCode = 1          // NFTA_VERDICT_CODE
 	nftaVerdictName = 2          // NFTA_VERDICT_CHAIN
 	nftRegVerdict   = 0          // NFT_REG_VERDICT
+	nftContinue     = 0xffffffff // NFT_CONTINUE (-1)
+	nftBreak        = 0xfffffffe // NFT_BREAK (-2)
 	nftJump         = 0xfffffffd // NFT_JUMP (-3)
 	nftGoto         = 0xfffffffc // NFT_GOTO (-4)
+	nftReturn       = 0xfffffffb // NFT_RETURN (-5)
 )
 
-// What inspect's regs say a register holds (0: anything else):
+// What ruleReader's regs say a register holds (0: anything else):
 // "socket transparent 1" loads the bit and compares it with 1, "meta mark
-// set 1" loads the immediate 1 and stores it in the mark.
-const regOne, regTransparent = 1, 2
+// set 1" loads the immediate 1 and stores it in the mark, "meta l4proto
+// tcp" (iptables' -p tcp) loads the protocol and compares it with 6.
+const (
+	regOne = 1 + iota
+	regTransparent
+	regL4proto
+	regCtMark // "ct mark": "meta mark set ct mark" restores it
+	regMap    // a value of the map ruleReader.maps names
+)
 
-// inspect notes what one expression of a rule does.
-func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
+// ruleReader follows a rule's expressions in order, as the kernel runs
+// them on a packet coming back to a transparent socket.
+type ruleReader struct {
+	r rule
+	// regs is what each 32-bit register holds, by the kernel's index
+	// (nft_parse_register: 0-3 the verdict, 4-19 the data; NFT_REG_1 to
+	// NFT_REG_4 are 16 bytes each, the same bytes as NFT_REG32_00 to 15):
+	// registers keep what earlier expressions left, so every expression
+	// that writes one is followed, or forgets them all.
+	regs    [20]int
+	maps    [20]string // the map a regMap register's value comes from
+	mark    int        // the mark the rule has set: 0 none, 1, -1 another, markRestored, markFromMap
+	markMap string     // the map of markFromMap
+	done    bool       // a verdict, a break, or a match it fails: no later expression runs
+	dead    bool       // it never applies to such a packet
+}
+
+// regIndex is register reg's index in regs, -1 if there is none.
+func regIndex(reg uint32) int {
+	switch {
+	case reg <= 4:
+		return int(reg) * 4
+	case reg >= 8 && reg <= 23:
+		return int(reg) - 4
+	}
+	return -1
+}
+
+// write notes that n 32-bit registers from reg now hold kind (the first)
+// and anything else (the rest).
+func (rr *ruleReader) write(reg uint32, n int, kind int) {
+	i := regIndex(reg)
+	if i < 0 || n <= 0 {
+		return
+	}
+	for j := i; j < i+n && j < len(rr.regs); j++ {
+		rr.regs[j] = 0
+	}
+	rr.regs[i] = kind
+	rr.maps[i] = ""
+}
+
+// forget notes that any register may now hold anything.
+func (rr *ruleReader) forget() { rr.regs = [20]int{} }
+
+func (rr *ruleReader) read(reg uint32) int {
+	if i := regIndex(reg); i >= 0 {
+		return rr.regs[i]
+	}
+	return 0
+}
+
+// ruleReader.mark for a mark set from the connection's, and from a map.
+const (
+	markRestored = 2
+	markFromMap  = 3
+)
+
+// setMark notes a mark set to 1 (v 1), to the connection's
+// (markRestored) or to another value (v -1): after a match the check does
+// not evaluate, another value is not taken to undo the others (the packets
+// that match may not be the agent's).
+func (rr *ruleReader) setMark(v int) {
+	if v > 0 || !rr.r.cond {
+		rr.mark = v
+	}
+}
+
+func (rr *ruleReader) setVerdict(v verdict, chain string) {
+	rr.r.verdict, rr.r.jump, rr.done = v, chain, true
+}
+
+// rule is what the rule does, once its expressions are read.
+func (rr *ruleReader) rule() rule {
+	if rr.dead {
+		return rule{cond: true}
+	}
+	r := rr.r
+	r.mark = rr.mark == 1 && r.verdict != verdictDrop
+	r.restore = rr.mark == markRestored && r.verdict != verdictDrop
+	if rr.mark == markFromMap && r.verdict != verdictDrop {
+		r.markMap = rr.markMap
+	}
+	return r
+}
+
+// Meta keys whose value fits one 32-bit register (linux/netfilter/
+// nf_tables.h's nft_meta_keys): len, protocol, priority, mark, iif, oif,
+// iiftype, oiftype, skuid, skgid, nftrace, rtclassid, secmark, nfproto,
+// l4proto.
+var metaKeys32 = map[uint32]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true, 8: true, 9: true,
+	10: true, 11: true, 12: true, 13: true, 14: true, 15: true, 16: true}
+
+// inspect follows one expression of a rule.
+func (rr *ruleReader) inspect(name string, data []byte) {
+	if rr.done {
+		return
+	}
+	r := &rr.r
 	attrs := map[uint16][]byte{}
 	if ad, err := netlink.NewAttributeDecoder(data); err == nil {
 		for ad.Next() {
@@ -328,24 +611,38 @@ func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 		return 0, false
 	}
 	switch name {
+	case "counter", "log":
 	case "socket":
 		k, ok := u32(nftaSocketKey)
 		reg, _ := u32(nftaSocketDreg)
-		regs[reg] = 0
-		if ok && k == nftSocketTransp {
-			regs[reg] = regTransparent
+		if ok && k <= 2 { // transparent, mark, wildcard: 32 bits
+			kind := 0
+			if k == nftSocketTransp {
+				kind = regTransparent
+			}
+			rr.write(reg, 1, kind)
+		} else {
+			rr.forget()
 		}
-	case "cmp": // the transparent bit (1 byte, in a zeroed register) equal to 1
+	case "cmp":
 		reg, _ := u32(nftaCmpSreg)
 		op, _ := u32(nftaCmpOp)
 		var val []byte
 		if ad, err := netlink.NewAttributeDecoder(attrs[nftaCmpData]); err == nil && ad.Next() && ad.Type() == nftaDataValue {
 			val = ad.Bytes()
 		}
-		// "!= 0" too: the bit is 0 or 1 (nft writes "socket transparent 1" as eq 1).
-		if regs[reg] == regTransparent && len(val) >= 1 && len(val) <= 4 && strings.Trim(string(val[1:]), "\x00") == "" &&
-			(op == nftCmpEq && val[0] == 1 || op == nftCmpNeq && val[0] == 0) {
+		// A byte in a zeroed register (the transparent bit, the protocol)
+		// compared in 1 to 4 bytes.
+		small := len(val) >= 1 && len(val) <= 4 && strings.Trim(string(val[1:]), "\x00") == ""
+		switch kind := rr.read(reg); {
+		case kind == regTransparent && small && (op == nftCmpEq && val[0] == 1 || op == nftCmpNeq && val[0] == 0):
+			// "!= 0" too: the bit is 0 or 1 (nft writes "socket transparent 1" as eq 1).
 			r.socket = true
+		case kind == regTransparent && small && (op == nftCmpEq && val[0] == 0 || op == nftCmpNeq && val[0] == 1):
+			rr.dead, rr.done = true, true
+		case kind == regL4proto && small && op == nftCmpEq && val[0] == unix.IPPROTO_TCP:
+		default:
+			r.cond = true
 		}
 	case "match":
 		// iptables-nft: -m socket, with or without --transparent. Every
@@ -355,19 +652,81 @@ func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 		// none can be negated. Without --transparent (the kernel
 		// documentation's recipe) it also matches other local sockets'
 		// packets, which the local route delivers where they were going.
-		r.socket = r.socket || strings.TrimRight(string(attrs[nftaMatchName]), "\x00") == "socket"
+		// Other matches are not evaluated.
+		if strings.TrimRight(string(attrs[nftaMatchName]), "\x00") == "socket" {
+			r.socket = true
+		} else {
+			r.cond = true
+		}
 	case "target":
-		// iptables-nft: -j MARK --set-mark 1: revision 2's
-		// xt_mark_tginfo2, the new mark being (mark & ^mask) ^ value. The
-		// packets coming back to the agent's socket carry no mark, so
-		// value 1 gives them mark 1 whatever the mask: --set-mark 1,
-		// --set-xmark 1/0xffffffff, --set-mark 1/1, --or-mark 1 and
-		// --xor-mark 1 all work (tried with a real transparent connection);
-		// --set-mark 2 is not what the routing rule (fwmark 1) looks for.
 		rev, _ := u32(nftaTargetRev)
 		info := attrs[nftaTargetInfo]
-		r.mark = r.mark || strings.TrimRight(string(attrs[nftaTargetName]), "\x00") == "MARK" && rev == 2 && len(info) == 8 &&
-			binary.NativeEndian.Uint32(info[0:4]) == 1
+		switch strings.TrimRight(string(attrs[nftaTargetName]), "\x00") {
+		case "MARK":
+			// -j MARK --set-mark 1: revision 2's xt_mark_tginfo2, the
+			// new mark being (mark & ^mask) ^ value. The packets coming
+			// back to the agent's socket carry no mark, so value 1 gives
+			// them mark 1 whatever the mask: --set-mark 1, --set-xmark
+			// 1/0xffffffff, --set-mark 1/1, --or-mark 1 and --xor-mark 1
+			// all work (tried with a real transparent connection);
+			// --set-mark 2 is not what the routing rule (fwmark 1) looks
+			// for.
+			if rev == 2 && len(info) == 8 && binary.NativeEndian.Uint32(info[0:4]) == 1 {
+				rr.setMark(1)
+			} else {
+				rr.setMark(-1)
+			}
+		case "TPROXY":
+			// -j TPROXY --tproxy-mark value/mask (revisions 0 and 1:
+			// xt_tproxy_target_info{,_v1}, mask then value): it finds the
+			// packet's established socket first, and for a transparent
+			// one sets the mark as MARK does and accepts. Its recipes put
+			// it behind a port match for the proxy's listener, which the
+			// agent's packets do not pass: after a match the check does
+			// not evaluate it is taken for neither.
+			if !r.cond && rev <= 1 && len(info) >= 8 {
+				r.socket = true
+				if binary.NativeEndian.Uint32(info[4:8]) == 1 {
+					rr.setMark(1)
+				}
+			}
+			rr.setVerdict(verdictEnd, "")
+		case "CONNMARK":
+			// xt_connmark_tginfo1 and 2: ctmark, ctmask, nfmask (host
+			// order), then revision 2's shift_dir and shift_bits, then
+			// the mode. --set-mark 1 (XT_CONNMARK_SET: the connection's
+			// mark, 0 before, becomes (0 & ^ctmask) ^ ctmark) and
+			// --restore-mark (XT_CONNMARK_RESTORE: the packet's mark
+			// becomes (0 & ^nfmask) ^ (ctmark & ctmask), unshifted).
+			ne := binary.NativeEndian.Uint32
+			var mode, shift byte
+			known := false
+			switch {
+			case rev == 1 && len(info) >= 13:
+				mode, known = info[12], true
+			case rev == 2 && len(info) >= 15:
+				mode, shift, known = info[14], info[13], true
+			}
+			switch {
+			case !known:
+			case mode == 0 && ne(info[0:4]) == 1:
+				r.ctMark = true
+			case mode == 2 && shift == 0 && ne(info[4:8])&1 != 0:
+				rr.setMark(markRestored)
+			}
+		case "REJECT":
+			rr.setVerdict(verdictDrop, "")
+		}
+	case "tproxy":
+		// nft's tproxy: the packet goes on (to "meta mark set 1", as its
+		// recipes write) only if its socket is transparent. As for
+		// iptables' TPROXY, only when nothing before it was a match the
+		// check does not evaluate.
+		if !r.cond {
+			r.socket = true
+		}
+	case "reject":
+		rr.setVerdict(verdictDrop, "")
 	case "immediate":
 		reg, _ := u32(nftaImmDreg)
 		var val, verdict []byte
@@ -381,37 +740,120 @@ func inspect(r *rule, name string, data []byte, regs map[uint32]int) {
 				}
 			}
 		}
-		regs[reg] = 0
 		if reg == nftRegVerdict && len(val) == 0 {
 			// A verdict (the kernel's: into the verdict register, with
-			// no value); jump and goto name a chain (iptables-nft's -j to
-			// a user chain is one too). A later verdict replaces it.
-			r.jump = ""
-			code, chain := verdictOf(verdict)
-			if code == nftJump || code == nftGoto {
-				r.jump = chain
+			// no value): the kernel runs none of the rule's later
+			// expressions. Jump and goto name a chain (iptables-nft's -j
+			// to a user chain is one too).
+			switch code, chain := verdictOf(verdict); {
+			case code == nftJump:
+				rr.setVerdict(verdictJump, chain)
+			case code == nftGoto:
+				rr.setVerdict(verdictGoto, chain)
+			case code == nftReturn:
+				rr.setVerdict(verdictReturn, "")
+			case code == nftBreak:
+				rr.done = true
+			case code == nftContinue || int32(code) < 0:
+			case code&0xff == 0: // NF_DROP
+				rr.setVerdict(verdictDrop, "")
+			default: // NF_ACCEPT, NF_QUEUE (with its queue number), NF_STOLEN
+				rr.setVerdict(verdictEnd, "")
 			}
 			break
 		}
+		kind := 0
 		if len(val) == 4 && binary.NativeEndian.Uint32(val) == 1 {
-			regs[reg] = regOne
+			kind = regOne
 		}
+		rr.write(reg, (len(val)+3)/4, kind)
 	case "meta":
 		key, _ := u32(nftaMetaKey)
 		if sreg, ok := u32(nftaMetaSreg); ok {
-			r.mark = r.mark || (key == nftMetaMark && regs[sreg] == regOne)
-		} else {
-			dreg, _ := u32(nftaMetaDreg)
-			regs[dreg] = 0
+			if key == nftMetaMark {
+				switch rr.read(sreg) {
+				case regOne:
+					rr.setMark(1)
+				case regCtMark:
+					rr.setMark(markRestored)
+				case regMap:
+					rr.setMark(markFromMap)
+					if rr.mark == markFromMap {
+						rr.markMap = rr.maps[regIndex(sreg)]
+					}
+				default:
+					rr.setMark(-1)
+				}
+			}
+			break
 		}
+		dreg, _ := u32(nftaMetaDreg)
+		switch {
+		case key == nftMetaL4proto:
+			rr.write(dreg, 1, regL4proto)
+		case metaKeys32[key]:
+			rr.write(dreg, 1, 0)
+		default:
+			rr.forget()
+		}
+	case "ct":
+		key, _ := u32(nftaCtKey)
+		if sreg, ok := u32(nftaCtSreg); ok {
+			if key == nftCtMark && rr.read(sreg) == regOne {
+				r.ctMark = true
+			}
+			break
+		}
+		if dreg, _ := u32(nftaCtDreg); key == nftCtMark {
+			rr.write(dreg, 1, regCtMark)
+		} else {
+			rr.forget()
+		}
+	case "payload":
+		if _, ok := u32(nftaPayloadSreg); !ok {
+			rr.forget()
+		}
+	case "bitwise", "byteorder":
+		rr.forget()
+	case "lookup":
+		// A set lookup is a match; a map's (a destination register) and
+		// a verdict map's (the verdict register) too, as a key that is
+		// not in the map ends the rule: the value is one of the map's,
+		// which resolveMaps reads.
+		set := strings.TrimRight(string(attrs[nftaLookupSet]), "\x00")
+		r.cond = true
+		sreg, _ := u32(nftaLookupSreg)
+		tcp := rr.read(sreg) == regL4proto
+		dreg, ok := u32(nftaLookupDreg)
+		switch {
+		case !ok:
+		case dreg == nftRegVerdict:
+			r.vmap, r.mapKeyTCP = set, tcp
+			rr.done = true
+		case regIndex(dreg) < 0:
+			rr.forget()
+		default:
+			rr.forget()
+			rr.write(dreg, 1, regMap)
+			rr.maps[regIndex(dreg)] = set
+			r.mapKeyTCP = tcp
+		}
+	default:
+		// Anything else (a set lookup, a map, a limit, a route or fib
+		// lookup) may end the rule for the packet and may write any
+		// register.
+		rr.forget()
+		r.cond = true
 	}
 }
 
-// verdictOf reads a verdict's code and chain (empty but for jump and goto).
+// verdictOf reads a verdict's code (NFT_CONTINUE when it has none) and
+// chain (empty but for jump and goto).
 func verdictOf(b []byte) (code uint32, chain string) {
+	code = nftContinue
 	ad, err := netlink.NewAttributeDecoder(b)
 	if err != nil {
-		return 0, ""
+		return code, ""
 	}
 	ad.ByteOrder = binary.BigEndian
 	for ad.Next() {
