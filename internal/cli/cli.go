@@ -31,7 +31,33 @@ const (
 	ExitConfig      = 253 // configuration, e.g. no credentials
 	ExitServiceFail = 254 // the service returned an error
 	ExitOther       = 255
+	ExitInterrupted = 130 // Ctrl-C: 128 + SIGINT, as the AWS CLI's KeyboardInterrupt
 )
+
+// Signalled is the cause with which cmd/postern cancels a command's
+// context when a signal arrives, so that Main can tell Ctrl-C from
+// SIGTERM or SIGHUP.
+type Signalled struct{ Signal os.Signal }
+
+func (s Signalled) Error() string { return s.Signal.String() + " signal received" }
+
+// interrupted reports whether ctx ended with SIGINT while cmd ran a client
+// command. The server and the endpoint agent shut down gracefully on it
+// and exit as usual; any other command ends as the AWS CLI does on
+// Ctrl-C: whatever it was doing (a waiter's sleep, a tunnel), exit 130
+// with a newline on stdout and no error message.
+func interrupted(ctx context.Context, cmd *cobra.Command) bool {
+	var s Signalled
+	if !errors.As(context.Cause(ctx), &s) || s.Signal != os.Interrupt {
+		return false
+	}
+	for c := cmd; c != nil && c.HasParent(); c = c.Parent() {
+		if !c.Parent().HasParent() && (c.Name() == "server" || c.Name() == "endpoint-agent") {
+			return false
+		}
+	}
+	return true
+}
 
 // Version is the build's version, set by the linker when released.
 var Version = "0.1.0-dev"
@@ -102,7 +128,11 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	if interrupted(ctx, cmd) {
+		fmt.Fprintln(stdout)
+		return ExitInterrupted
+	}
 	if err == nil {
 		return ExitOK
 	}

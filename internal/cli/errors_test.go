@@ -203,8 +203,8 @@ func TestSDKQuietUnlessDebug(t *testing.T) {
 	}
 
 	code, _, stderr = runCLI("--profile", "nosuch", "--region", e.Region, "--endpoint-url", e.URL, "sts", "get-caller-identity")
-	if want := "\nThe config profile (nosuch) could not be found. Set it up with \"postern configure --profile nosuch\" (and --server for its Postern server).\n"; code != cli.ExitConfig || stderr != want {
-		t.Errorf("unknown profile: exit %d, stderr %q; want exit %d, stderr %q", code, stderr, cli.ExitConfig, want)
+	if want := "\nThe config profile (nosuch) could not be found. Set it up with \"postern configure --profile nosuch\" (and --server for its Postern server).\n"; code != cli.ExitOther || stderr != want {
+		t.Errorf("unknown profile: exit %d, stderr %q; want exit %d, stderr %q", code, stderr, cli.ExitOther, want)
 	}
 
 	cliEnv(t, e.Admin)

@@ -76,7 +76,9 @@ func (env *Env) LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	var noProfile awsconfig.SharedConfigProfileNotExistError
 	if errors.As(err, &noProfile) {
-		return aws.Config{}, &exitError{code: ExitConfig, msg: fmt.Sprintf("\nThe config profile (%s) could not be found. "+
+		// 255, as the AWS CLI: botocore's ProfileNotFound is none of the
+		// configuration errors it maps to 253.
+		return aws.Config{}, &exitError{code: ExitOther, msg: fmt.Sprintf("\nThe config profile (%s) could not be found. "+
 			"Set it up with \"postern configure --profile %s\" (and --server for its Postern server).", noProfile.Profile, noProfile.Profile)}
 	}
 	if err != nil {
