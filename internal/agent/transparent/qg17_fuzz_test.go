@@ -525,6 +525,10 @@ loop:
 			case "REJECT":
 				r.verdict = verdictDrop
 				break loop
+			case "CT":
+				if !r.cond && e.Rev <= 2 && info != nil && len(*info) >= 2 && binary.NativeEndian.Uint16((*info)[:2])&1 == 1 {
+					r.notrack = true
+				}
 			}
 		case *expr.Verdict:
 			switch {

@@ -109,6 +109,9 @@ func TestSD19ResolveMaps(t *testing.T) {
 	jump := func(v verdict, chain string) rule {
 		return rule{family: ip, table: "t", chain: "pre", socket: true, cond: true, verdict: v, jump: chain}
 	}
+	inMap := func(set string, tcp bool, v verdict, chain string) rule {
+		return rule{family: ip, table: "t", chain: vmapChain(set, tcp), cond: true, verdict: v, jump: chain}
+	}
 	tests := []struct {
 		name string
 		in   rule
@@ -121,10 +124,13 @@ func TestSD19ResolveMaps(t *testing.T) {
 			[]rule{with(func(r *rule) { r.markMap, r.mapKeyTCP = "udp1", true })}},
 		{"mark map not readable", with(func(r *rule) { r.markMap = "missing" }), []rule{with(func(r *rule) { r.markMap = "missing" })}},
 		{"mark map with malformed elements", with(func(r *rule) { r.markMap = "broken" }), []rule{with(func(r *rule) { r.markMap = "broken" })}},
-		{"verdict map", with(func(r *rule) { r.vmap = "vmap" }), []rule{with(func(r *rule) { r.vmap = "vmap" }), jump(verdictJump, "d"), jump(verdictGoto, "u")}},
+		// rd19: the map's jumps are a chain of their own (vmapChain).
+		{"verdict map", with(func(r *rule) { r.vmap = "vmap" }), []rule{with(func(r *rule) { r.vmap = "vmap" }), jump(verdictJump, vmapChain("vmap", false)),
+			inMap("vmap", false, verdictJump, "d"), inMap("vmap", false, verdictGoto, "u")}},
 		{"verdict map on tcp", with(func(r *rule) { r.vmap, r.mapKeyTCP = "vmap", true }),
-			[]rule{with(func(r *rule) { r.vmap, r.mapKeyTCP = "vmap", true }), jump(verdictJump, "d")}},
-		{"verdict map the library decoded", with(func(r *rule) { r.vmap = "lib" }), []rule{with(func(r *rule) { r.vmap = "lib" }), jump(verdictGoto, "g")}},
+			[]rule{with(func(r *rule) { r.vmap, r.mapKeyTCP = "vmap", true }), jump(verdictJump, vmapChain("vmap", true)), inMap("vmap", true, verdictJump, "d")}},
+		{"verdict map the library decoded", with(func(r *rule) { r.vmap = "lib" }), []rule{with(func(r *rule) { r.vmap = "lib" }), jump(verdictJump, vmapChain("lib", false)),
+			inMap("lib", false, verdictGoto, "g")}},
 		{"verdict map with malformed elements", with(func(r *rule) { r.vmap = "broken" }), []rule{with(func(r *rule) { r.vmap = "broken" })}},
 		{"verdict map of another table", rule{family: ip, table: "x", chain: "pre", vmap: "vmap"}, []rule{{family: ip, table: "x", chain: "pre", vmap: "vmap"}}},
 	}

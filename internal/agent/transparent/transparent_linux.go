@@ -109,12 +109,17 @@ func checkMark() error {
 		}
 	}
 	var prerouting, outgoing []chainKey
+	// Chains the kernel runs before connection tracking (NF_IP_PRI_CONNTRACK,
+	// -200: iptables' raw table, nft's priority raw): a packet has no
+	// connection there, so no connection mark to set or restore.
+	early := map[chainKey]bool{}
 	for _, ch := range chains {
 		if ch.Hooknum == nil || ch.Table == nil || ch.Table.Family != nftables.TableFamilyIPv4 && ch.Table.Family != nftables.TableFamilyINet ||
 			dormant[chainKey{family: byte(ch.Table.Family), table: ch.Table.Name}] {
 			continue
 		}
 		k := chainKey{byte(ch.Table.Family), ch.Table.Name, ch.Name}
+		early[k] = ch.Priority != nil && *ch.Priority < -200
 		switch *ch.Hooknum {
 		case *nftables.ChainHookPrerouting:
 			// Not nat chains: the kernel walks them only for a
@@ -148,7 +153,7 @@ func checkMark() error {
 		elems, _ := c.GetSetElements(s)
 		return elems
 	})
-	if !markedVia(prerouting, outgoing, rules) {
+	if !markedEarly(prerouting, outgoing, early, rules) {
 		return errors.New(missingMark)
 	}
 	return nil
@@ -191,14 +196,41 @@ func marked(prerouting []chainKey, rules []rule) bool {
 // the rule that restores the mark may come first: the answers after the
 // one that set it are marked, and the kernel resends a lost SYN-ACK).
 func markedVia(prerouting, outgoing []chainKey, rules []rule) bool {
+	return markedEarly(prerouting, outgoing, nil, rules)
+}
+
+// markedEarly is markedVia, where the base chains early says yes for run
+// before connection tracking: neither they nor the chains they jump to
+// set or restore a connection's mark.
+func markedEarly(prerouting, outgoing []chainKey, early map[chainKey]bool, rules []rule) bool {
 	byChain := map[chainKey][]rule{}
 	for _, r := range rules {
 		k := chainKey{r.family, r.table, r.chain}
 		byChain[k] = append(byChain[k], r)
 	}
-	ct := reaches(byChain, outgoing, func(r rule, _ bool) bool { return r.ctMark }) ||
-		reaches(byChain, prerouting, func(r rule, socket bool) bool { return socket && r.ctMark })
-	return reaches(byChain, prerouting, func(r rule, socket bool) bool { return socket && r.mark || ct && r.restore })
+	var preCT, outCT, preEarly, outEarly []chainKey
+	for _, k := range prerouting {
+		if early[k] {
+			preEarly = append(preEarly, k)
+		} else {
+			preCT = append(preCT, k)
+		}
+	}
+	for _, k := range outgoing {
+		if early[k] {
+			outEarly = append(outEarly, k)
+		} else {
+			outCT = append(outCT, k)
+		}
+	}
+	// notrack (iptables' CT --notrack) before connection tracking, on
+	// the agent's packets' way out or the answers' way in: no connection.
+	notrack := func(r rule, _ bool) bool { return r.notrack }
+	ct := !reaches(byChain, outEarly, notrack) && !reaches(byChain, preEarly, notrack) &&
+		(reaches(byChain, outCT, func(r rule, _ bool) bool { return r.ctMark }) ||
+			reaches(byChain, preCT, func(r rule, socket bool) bool { return socket && r.ctMark }))
+	return reaches(byChain, prerouting, func(r rule, socket bool) bool { return socket && r.mark }) ||
+		ct && reaches(byChain, preCT, func(r rule, _ bool) bool { return r.restore })
 }
 
 // reaches reports whether a packet of a transparent socket entering one of
@@ -234,7 +266,12 @@ func reaches(byChain map[chainKey][]rule, from []chainKey, hit func(r rule, sock
 		}
 		m := &result{depth: depth}
 		memo[v] = m
-		m.found, m.ends = walkRules(byChain[k], k, socket, hit, func(to chainKey, s bool) (bool, bool) { return walk(to, s, depth+1) })
+		m.found, m.ends = walkRules(byChain[k], k, socket, hit, func(to chainKey, s bool) (bool, bool) {
+			if strings.HasPrefix(to.chain, "\x00") { // a verdict map's (vmapChain): its rule's own jumps
+				return walk(to, s, depth)
+			}
+			return walk(to, s, depth+1)
+		})
 		return m.found, m.ends
 	}
 	for _, k := range from {
@@ -293,6 +330,7 @@ type rule struct {
 	mark         bool    // leaves mark 1 on the packets it applies to, and lets them live
 	restore      bool    // leaves them the connection's mark (masked to keep mark 1), and lets them live
 	ctMark       bool    // sets the connection's mark to 1
+	notrack      bool    // stops connection tracking for them (before any match the check does not evaluate)
 	markMap      string  // sets the mark from this map (resolveMaps reads it)
 	vmap         string  // takes its verdict from this verdict map (resolveMaps reads it)
 	mapKeyTCP    bool    // the map's key is the layer 4 protocol: only its tcp element applies
@@ -317,38 +355,61 @@ const (
 // map, with the map's elements (elems, nil when it cannot read them): a
 // mark from a map counts when the map holds the value 1 (which key the
 // packet has is not evaluated, but for a map on the layer 4 protocol,
-// where only tcp's applies); a verdict map's jumps and gotos are followed
-// as rules of their own, each for some packets, after the rule.
+// where only tcp's applies); a verdict map's jumps and gotos, each for
+// some packets, are the rules of a chain of their own (vmapChain), after
+// the rules, which a rule using the map jumps to for some packets: the
+// rules made grow with the rules plus the maps' elements, however many
+// rules use a map.
 func resolveMaps(rules []rule, elems func(family byte, table, set string) []nftables.SetElement) []rule {
 	type setKey struct {
 		family     byte
 		table, set string
+		tcp        bool
 	}
-	cache := map[setKey][]nftables.SetElement{}
-	get := func(r rule, set string) []nftables.SetElement {
-		k := setKey{r.family, r.table, set}
-		e, ok := cache[k]
-		if !ok {
-			e = elems(r.family, r.table, set)
-			cache[k] = e
+	type resolved struct{ one, jumps bool }
+	done := map[setKey]*resolved{}
+	var chains []rule
+	// get reads a map once for each of its uses (all keys, tcp's only).
+	get := func(r rule, set string) *resolved {
+		k := setKey{r.family, r.table, set, r.mapKeyTCP}
+		if m, ok := done[k]; ok {
+			return m
 		}
-		return e
-	}
-	applies := func(r rule, e nftables.SetElement) bool {
-		return !r.mapKeyTCP || len(e.Key) >= 1 && e.Key[0] == unix.IPPROTO_TCP && strings.Trim(string(e.Key[1:]), "\x00") == ""
-	}
-	out := make([]rule, 0, len(rules))
-	for _, r := range rules {
-		if r.markMap != "" {
-			for _, e := range get(r, r.markMap) {
-				r.mark = r.mark || applies(r, e) && len(e.Val) == 4 && binary.NativeEndian.Uint32(e.Val) == 1
+		m := &resolved{}
+		done[k] = m
+		all := elems(r.family, r.table, set)
+		// On the protocol, in an interval map (one with interval ends):
+		// tcp's is the interval whose start is the greatest key up to tcp,
+		// when no end comes between (a start wins a tie).
+		proto := func(e nftables.SetElement) int {
+			if len(e.Key) < 1 || strings.Trim(string(e.Key[1:]), "\x00") != "" {
+				return -1
+			}
+			return int(e.Key[0])
+		}
+		interval := false
+		for _, e := range all {
+			interval = interval || e.IntervalEnd
+		}
+		if r.mapKeyTCP && interval {
+			best := -1
+			for i, e := range all {
+				if p := proto(e); p >= 0 && p <= unix.IPPROTO_TCP && (best < 0 || p > proto(all[best]) || p == proto(all[best]) && !e.IntervalEnd) {
+					best = i
+				}
+			}
+			if best >= 0 && !all[best].IntervalEnd {
+				all = []nftables.SetElement{all[best]}
+				all[0].Key = []byte{unix.IPPROTO_TCP}
+			} else {
+				all = nil
 			}
 		}
-		out = append(out, r)
-		if r.vmap == "" {
-			continue
-		}
-		for _, e := range get(r, r.vmap) {
+		for _, e := range all {
+			if r.mapKeyTCP && (len(e.Key) < 1 || e.Key[0] != unix.IPPROTO_TCP || strings.Trim(string(e.Key[1:]), "\x00") != "") {
+				continue
+			}
+			m.one = m.one || len(e.Val) == 4 && binary.NativeEndian.Uint32(e.Val) == 1
 			// google/nftables v0.3.0 leaves a verdict map's data in Val
 			// (the NFTA_DATA_VERDICT attributes) when it does not decode
 			// it into VerdictData.
@@ -356,16 +417,37 @@ func resolveMaps(rules []rule, elems func(family byte, table, set string) []nfta
 			if v := e.VerdictData; v != nil {
 				code, chain = uint32(v.Kind), v.Chain
 			}
-			if applies(r, e) && (code == nftJump || code == nftGoto) {
-				j := rule{family: r.family, table: r.table, chain: r.chain, socket: r.socket, cond: true, verdict: verdictJump, jump: chain}
+			if code == nftJump || code == nftGoto {
+				j := rule{family: r.family, table: r.table, chain: vmapChain(set, r.mapKeyTCP), cond: true, verdict: verdictJump, jump: chain}
 				if code == nftGoto {
 					j.verdict = verdictGoto
 				}
-				out = append(out, j)
+				chains, m.jumps = append(chains, j), true
 			}
 		}
+		return m
 	}
-	return out
+	out := make([]rule, 0, len(rules))
+	for _, r := range rules {
+		if r.markMap != "" {
+			r.mark = r.mark || get(r, r.markMap).one
+		}
+		out = append(out, r)
+		if r.vmap != "" && get(r, r.vmap).jumps {
+			out = append(out, rule{family: r.family, table: r.table, chain: r.chain, socket: r.socket, cond: true, verdict: verdictJump, jump: vmapChain(r.vmap, r.mapKeyTCP)})
+		}
+	}
+	return append(out, chains...)
+}
+
+// vmapChain names the chain resolveMaps makes of verdict map set's jumps
+// (tcp: its tcp element's only): no nftables chain has a NUL in its name,
+// and reaches does not count it in a path's jumps.
+func vmapChain(set string, tcp bool) string {
+	if tcp {
+		return "\x00tcp\x00" + set
+	}
+	return "\x00all\x00" + set
 }
 
 // dumpRules reads every IPv4 and inet rule over netlink.
@@ -469,6 +551,11 @@ const (
 	nftaLookupSet   = 1  // NFTA_LOOKUP_SET
 	nftaLookupSreg  = 2  // NFTA_LOOKUP_SREG
 	nftaLookupDreg  = 3  // NFTA_LOOKUP_DREG
+	nftaBitwiseSreg = 1  // NFTA_BITWISE_SREG
+	nftaBitwiseDreg = 2  // NFTA_BITWISE_DREG
+	nftaBitwiseLen  = 3  // NFTA_BITWISE_LEN
+	nftaBitwiseXor  = 5  // NFTA_BITWISE_XOR
+	nftaBitwiseOp   = 6  // NFTA_BITWISE_OP (absent or 0: NFT_BITWISE_BOOL, mask then xor)
 )
 
 // Verdicts and iptables targets, from the same header: a jump or goto is
@@ -497,6 +584,7 @@ const (
 	regL4proto
 	regCtMark // "ct mark": "meta mark set ct mark" restores it
 	regMap    // a value of the map ruleReader.maps names
+	regZero   // the packet's mark before the rule set one: 0 (the answers carry none)
 )
 
 // ruleReader follows a rule's expressions in order, as the kernel runs
@@ -512,6 +600,7 @@ type ruleReader struct {
 	maps    [20]string // the map a regMap register's value comes from
 	mark    int        // the mark the rule has set: 0 none, 1, -1 another, markRestored, markFromMap
 	markMap string     // the map of markFromMap
+	setAny  bool       // a mark was set, of any value (the packet's is no longer 0)
 	done    bool       // a verdict, a break, or a match it fails: no later expression runs
 	dead    bool       // it never applies to such a packet
 }
@@ -562,6 +651,7 @@ const (
 // not evaluate, another value is not taken to undo the others (the packets
 // that match may not be the agent's).
 func (rr *ruleReader) setMark(v int) {
+	rr.setAny = true
 	if v > 0 || !rr.r.cond {
 		rr.mark = v
 	}
@@ -716,6 +806,16 @@ func (rr *ruleReader) inspect(name string, data []byte) {
 			}
 		case "REJECT":
 			rr.setVerdict(verdictDrop, "")
+		case "CT":
+			// -j CT --notrack: xt_ct_target_info{,_v1}'s flags (host
+			// order) first, XT_CT_NOTRACK bit 0.
+			if !r.cond && rev <= 2 && len(info) >= 2 && binary.NativeEndian.Uint16(info[0:2])&1 != 0 {
+				r.notrack = true
+			}
+		}
+	case "notrack":
+		if !r.cond {
+			r.notrack = true
 		}
 	case "tproxy":
 		// nft's tproxy: the packet goes on (to "meta mark set 1", as its
@@ -791,6 +891,8 @@ func (rr *ruleReader) inspect(name string, data []byte) {
 		switch {
 		case key == nftMetaL4proto:
 			rr.write(dreg, 1, regL4proto)
+		case key == nftMetaMark && !rr.setAny:
+			rr.write(dreg, 1, regZero)
 		case metaKeys32[key]:
 			rr.write(dreg, 1, 0)
 		default:
@@ -813,7 +915,24 @@ func (rr *ruleReader) inspect(name string, data []byte) {
 		if _, ok := u32(nftaPayloadSreg); !ok {
 			rr.forget()
 		}
-	case "bitwise", "byteorder":
+	case "bitwise":
+		// "meta mark set meta mark or 1" (xor 1 too): the packet's mark,
+		// 0, masked, then xored with 1: 1.
+		sreg, _ := u32(nftaBitwiseSreg)
+		dreg, _ := u32(nftaBitwiseDreg)
+		op, _ := u32(nftaBitwiseOp)
+		var xor []byte
+		if ad, err := netlink.NewAttributeDecoder(attrs[nftaBitwiseXor]); err == nil && ad.Next() && ad.Type() == nftaDataValue {
+			xor = ad.Bytes()
+		}
+		one := len(xor) == 4 && binary.NativeEndian.Uint32(xor) == 1
+		if l, _ := u32(nftaBitwiseLen); rr.read(sreg) == regZero && op == 0 && l == 4 && one {
+			rr.forget()
+			rr.write(dreg, 1, regOne)
+			break
+		}
+		rr.forget()
+	case "byteorder":
 		rr.forget()
 	case "lookup":
 		// A set lookup is a match; a map's (a destination register) and
