@@ -8,10 +8,10 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/postern/postern/internal/agent/egress"
 	"github.com/postern/postern/internal/agent/targetdial"
+	"github.com/postern/postern/internal/testutil/stackmove"
 	"github.com/postern/postern/internal/util/stackgrow"
 	"github.com/postern/postern/internal/wire/tunnelproto"
 )
@@ -22,8 +22,8 @@ import (
 // growing it again. Without it the same work grew a fresh
 // goroutine's stack twice, deep inside it (seen on the agent with a
 // uprobe on runtime.copystack: per tunnel one copy in encoding/json to
-// 8 KiB and one to 4 KiB before it). A stack that is copied moves: the
-// address of a local variable tells.
+// 8 KiB and one to 4 KiB before it). The stack moves exactly once
+// (stackmove.GrowsOnce).
 func TestSB18StackGrowsOnceBeforeTheDial(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,43 +57,20 @@ func TestSB18StackGrowsOnceBeforeTheDial(t *testing.T) {
 		}
 		return conn.Close()
 	}
-	// run does the work on a fresh goroutine, after grow when it is set,
-	// and reports whether grow and the work moved the stack.
-	run := func(grow func() byte) (grew, moved bool) {
-		t.Helper()
-		var werr error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			var x byte
-			p0 := uintptr(unsafe.Pointer(&x))
-			if grow != nil {
-				grow()
-			}
-			p1 := uintptr(unsafe.Pointer(&x))
-			werr = work()
-			p2 := uintptr(unsafe.Pointer(&x))
-			grew, moved = p0 != p1, p1 != p2
-		}()
-		<-done
-		if werr != nil {
-			t.Fatal(werr)
+	var werr error
+	doWork := func() {
+		if err := work(); err != nil && werr == nil {
+			werr = err
 		}
-		return grew, moved
 	}
-
-	if _, moved := run(nil); !moved {
-		t.Skip("the runtime starts goroutines with a stack that holds the decoding and the dial: nothing to grow")
-	}
-	grew, moved := run(stackgrow.To8K)
-	if !grew {
-		t.Error("stackgrow.To8K did not grow the stack")
-	}
-	if moved {
-		t.Error("the decoding and the dial grew the stack again after stackgrow.To8K")
+	stackmove.GrowsOnce(t, "stackgrow.To8K", func() { stackgrow.To8K() }, doWork)
+	if werr != nil {
+		t.Fatal(werr)
 	}
 	// stackgrow.To4K grows a fresh goroutine's stack, once.
-	if grew, _ := run(stackgrow.To4K); !grew {
+	var grew bool
+	stackmove.OnNewGoroutine(func() { grew = stackmove.Moved(func() { stackgrow.To4K() }) })
+	if !grew {
 		t.Error("stackgrow.To4K did not grow the stack")
 	}
 }

@@ -6,37 +6,19 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/postern/postern/internal/server/relay"
+	"github.com/postern/postern/internal/testutil/stackmove"
 )
 
-// sh18Deep uses about n × 0.5 KiB of stack in small frames, as the real
-// work does (the dial request's write through crypto/tls, a woken
-// reading's frames and their write to the agent).
-//
-//go:noinline
-func sh18Deep(n int) byte {
-	var buf [512]byte
-	buf[n%len(buf)] = byte(n)
-	if n <= 0 {
-		return buf[0]
-	}
-	return sh18Deep(n-1) + buf[n%len(buf)]
-}
-
 // sh18Moved runs 5 KiB of work and reports whether the stack moved
-// meanwhile (a stack that grows is copied: the address of a local
-// variable tells).
+// meanwhile (stackmove).
 func sh18Moved() bool { return sh18MovedBy(10) }
 
-// sh18MovedBy is sh18Moved with n × 0.5 KiB of work.
-func sh18MovedBy(n int) bool {
-	var x byte
-	p := uintptr(unsafe.Pointer(&x))
-	sh18Deep(n)
-	return p != uintptr(unsafe.Pointer(&x))
-}
+// sh18MovedBy is sh18Moved with n × 0.5 KiB of work, in small frames as
+// the real work's (the dial request's write through crypto/tls, a woken
+// reading's frames and their write to the agent).
+func sh18MovedBy(n int) bool { return stackmove.Moved(func() { stackmove.Deep(n) }) }
 
 // TestSH18GoroutinesGrowTheirStackFirst: the dial's goroutine
 // (pendingDial.dial) and the goroutine of a Poller's wake-up
@@ -46,11 +28,7 @@ func sh18MovedBy(n int) bool {
 // or three times inside crypto/tls, the audit record or the link write
 // (seen on the server with a uprobe on runtime.copystack).
 func TestSH18GoroutinesGrowTheirStackFirst(t *testing.T) {
-	control := make(chan bool, 1)
-	go func() { control <- sh18Moved() }()
-	if !<-control {
-		t.Skip("the runtime starts goroutines with a stack that holds 5 KiB: nothing to grow")
-	}
+	stackmove.SkipUnlessWorkGrows(t, func() { stackmove.Deep(10) })
 	for _, tc := range []struct {
 		name string
 		// start starts the goroutine under test, whose work is work.
@@ -105,11 +83,7 @@ type sh18Stop struct{}
 // then stops the request.
 func TestSH18ServeHTTPGrowsTheStackFirst(t *testing.T) {
 	const n = 18 // ~9.5 KiB of frames
-	control := make(chan bool, 1)
-	go func() { control <- sh18MovedBy(n) }()
-	if !<-control {
-		t.Skip("the runtime starts goroutines with a stack that holds the work: nothing to grow")
-	}
+	stackmove.SkipUnlessWorkGrows(t, func() { stackmove.Deep(n) })
 	moved := make(chan bool, 1)
 	f := &FrontDoor{cfg: Config{Now: func() time.Time {
 		moved <- sh18MovedBy(n)

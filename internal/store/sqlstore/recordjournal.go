@@ -126,8 +126,9 @@ type recordJournal struct {
 
 // openRecordJournal commits the records a previous process left in the
 // journal at path (up to a torn last frame, which a crash of the machine
-// can leave) with s's durable writer, empties the file and starts the
-// committer.
+// can leave; past a frame damaged in the middle of the file, logged as an
+// error: replayJournal) with s's durable writer, empties the file and
+// starts the committer.
 func openRecordJournal(ctx context.Context, s *Store, path string) (*recordJournal, error) {
 	return openRecordJournalWith(ctx, s, path, syncFile)
 }
@@ -142,7 +143,7 @@ func openRecordJournalWith(ctx context.Context, s *Store, path string, syncDir f
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("record journal: %w", err)
 	}
-	evs, good := parseJournal(data)
+	evs, dropped := replayJournal(data)
 	if len(evs) > 0 {
 		// INSERT OR IGNORE: a record whose commit the crash did not stop
 		// is in the database already.
@@ -161,8 +162,14 @@ func openRecordJournalWith(ctx context.Context, s *Store, path string, syncDir f
 			return nil, fmt.Errorf("record journal: committing %d records left by the last run: %w", len(evs), err)
 		}
 	}
-	if good < len(data) || len(evs) > 0 {
-		s.log.Info("sqlstore: committed the records journalled before the last stop", "records", len(evs), "torn_bytes", len(data)-good)
+	switch {
+	case dropped.middle:
+		// Not a torn last write: the file was damaged where frames
+		// that may hold records answered to clients had been written.
+		s.log.Error("sqlstore: record journal: frames that do not check in the middle of the journal; their records are lost",
+			"path", path, "records", len(evs), "dropped_bytes", dropped.droppedBytes, "dropped_frames", dropped.droppedFrames)
+	case dropped.droppedBytes > 0 || len(evs) > 0:
+		s.log.Info("sqlstore: committed the records journalled before the last stop", "records", len(evs), "torn_bytes", dropped.droppedBytes)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -581,7 +588,14 @@ func (j *recordJournal) close() error {
 // (2): the next frame is of the same append. The reader commits an
 // append's frames only with its last (the one without "more"), so the
 // whole frames of a write that failed part-way do not count; a journal
-// written before s15 has no "more" flags, each frame counting alone.
+// written before s15 has no "more" flags, each frame counting alone. (The
+// open's reader, replayJournal, also keeps the frames of an append whose
+// frame in the middle of the file does not check: frames follow it, so
+// its write was whole.)
+
+// minFramePayload is the smallest payload the writer frames: eleven empty
+// texts, a time and the flags.
+const minFramePayload = 11 + 1 + 1
 
 // Frame flags.
 const (
@@ -622,23 +636,13 @@ func eventTexts(e *store.Event) [11]*string {
 // it read; good is the length of data those appends take.
 func parseJournal(data []byte) (evs []store.Event, good int) {
 	whole := 0 // evs[:whole] are of appends read to their last frame
-	for rest := data; len(rest) >= 8; {
-		// Compared as uint64: a length near 4 GiB must not wrap an int
-		// on a 32-bit build and panic the open that replays the file.
-		if uint64(binary.BigEndian.Uint32(rest)) > uint64(len(rest)-8) {
-			break
-		}
-		n := int(binary.BigEndian.Uint32(rest))
-		payload := rest[4 : 4+n]
-		if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rest[4+n:]) {
-			break
-		}
-		e, more, ok := parseFrame(payload)
-		if !ok {
+	for rest := data; ; {
+		e, more, size, st := readFrame(rest)
+		if st != frameChecks {
 			break
 		}
 		evs = append(evs, e)
-		rest = rest[8+n:]
+		rest = rest[size:]
 		if !more {
 			whole, good = len(evs), len(data)-len(rest)
 		}
@@ -647,6 +651,150 @@ func parseJournal(data []byte) (evs []store.Event, good int) {
 		return nil, good
 	}
 	return evs[:whole:whole], good
+}
+
+// What readFrame found at the start of its bytes.
+const (
+	frameChecks = iota // a whole frame, whose payload checks and parses
+	frameBad           // a frame whose length fits in the bytes but whose payload does not check or parse
+	frameTorn          // fewer bytes than a frame's header, or a length past them
+)
+
+// readFrame reads the frame at the start of rest: its record, whether
+// another frame of the same append follows, its size (with the length and
+// the CRC) and what it found. size is set unless the frame is torn.
+func readFrame(rest []byte) (e store.Event, more bool, size int, state int) {
+	// Compared as uint64: a length near 4 GiB must not wrap an int on a
+	// 32-bit build and panic the open that replays the file.
+	if len(rest) < 8 || uint64(binary.BigEndian.Uint32(rest)) > uint64(len(rest)-8) {
+		return e, false, 0, frameTorn
+	}
+	n := int(binary.BigEndian.Uint32(rest))
+	payload := rest[4 : 4+n]
+	if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rest[4+n:]) {
+		return e, false, 8 + n, frameBad
+	}
+	e, more, ok := parseFrame(payload)
+	if !ok {
+		return e, false, 8 + n, frameBad
+	}
+	return e, more, 8 + n, frameChecks
+}
+
+// journalReplay is what the open's reading of the journal left out
+// (replayJournal).
+type journalReplay struct {
+	droppedBytes int // bytes of the file whose records are not committed
+	// droppedFrames are the frames known among them: that do not check,
+	// of an append that did not end, found in the tail (a frame whose
+	// length was lost, zeroed, cannot be counted).
+	droppedFrames int
+	// middle: frames that may hold records answered to clients were
+	// dropped, not a torn tail alone.
+	middle bool
+}
+
+// maxReplayScan bounds the bytes that replayJournal's search of the tail
+// checksums (a diagnosis only; ~10 ms of CRC-32): past it, the tail
+// counts as hiding frames.
+const maxReplayScan = 64 << 20
+
+// replayJournal reads the records of data for the open, past frames that
+// do not check (corrupt in the middle of the file, not cut short by a
+// crash): such a frame is skipped by its length, where the next frame
+// starts, and the records of the frames after it are kept, with those
+// before it in the same append (an append followed by more frames was
+// written whole). What follows the last whole append is the tail, dropped:
+// the part of a torn last write (a crash of the machine), or what lies
+// past a length that cannot be trusted (one past the end of the file).
+//
+// Why skip only by a frame's length, never by searching the bytes for the
+// next frame: the format has no marker between frames, and a record's
+// text fields hold what clients sent, so a search could take bytes inside
+// a record for a frame of their own. The length is not covered by the
+// CRC: a corrupt one leads into the middle of a frame, where no frame
+// checks (a CRC-32 matches by chance once in 2^32) and the rest is tail.
+// The search serves only to tell a torn tail (no whole frame in it, after
+// the unended append's: the quiet case) from one that hides frames
+// (records answered to clients were lost: middle).
+func replayJournal(data []byte) (evs []store.Event, r journalReplay) {
+	whole, keptBytes := 0, 0 // evs[:whole] are kept; their frames' bytes
+	var unendedBytes int     // the bytes of evs[whole:]'s frames
+	var tailStarts []int     // where evs[whole:]'s frames start
+	bad, firstBad := 0, -1   // frames that do not check since the last append's end; where the first starts
+	badSeen := false         // since the last append's end, a frame that does not check (or zeros)
+	badThenWhole := false    // since the last append's end, a frame that checks followed one that does not
+	pos := 0
+	for pos < len(data) { // each frame moves pos on by 8 bytes or more
+		e, more, size, st := readFrame(data[pos:])
+		if st == frameTorn {
+			break
+		}
+		if st == frameBad {
+			if firstBad < 0 {
+				firstBad = pos
+			}
+			if size-8 >= minFramePayload { // not a run of zeros: a frame of the writer's
+				bad++
+			}
+			badSeen = true
+			pos += size
+			continue
+		}
+		badThenWhole = badThenWhole || badSeen
+		evs = append(evs, e)
+		tailStarts = append(tailStarts, pos)
+		unendedBytes += size
+		pos += size
+		if !more {
+			whole, keptBytes = len(evs), keptBytes+unendedBytes
+			r.droppedFrames += bad
+			r.middle = r.middle || badSeen
+			unendedBytes, tailStarts, bad, firstBad, badSeen, badThenWhole = 0, tailStarts[:0], 0, -1, false, false
+		}
+	}
+	r.droppedBytes = len(data) - keptBytes
+	r.droppedFrames += bad + len(evs) - whole
+	// The tail from its first frame that does not check (or the torn
+	// end): a frame that checks anywhere in it, other than the unended
+	// append's frames read above, was lost behind a corrupt length.
+	from := pos
+	if firstBad >= 0 {
+		from = firstBad
+	}
+	found, complete := framesIn(data, from, tailStarts)
+	r.droppedFrames += found
+	r.middle = r.middle || found > 0 || !complete || badThenWhole
+	return evs[:whole:whole], r
+}
+
+// framesIn counts the frames that check at any offset of data from from
+// on, but those starting at skip (ascending); a frame found is passed over
+// whole. complete is false when the search stopped at maxReplayScan.
+func framesIn(data []byte, from int, skip []int) (found int, complete bool) {
+	budget := maxReplayScan
+	for at := from; at+8 <= len(data); {
+		for len(skip) > 0 && skip[0] < at {
+			skip = skip[1:]
+		}
+		n := binary.BigEndian.Uint32(data[at:])
+		if uint64(n) > uint64(len(data)-at-8) {
+			at++
+			continue
+		}
+		if budget -= int(n); budget < 0 {
+			return found, false
+		}
+		if _, _, size, st := readFrame(data[at:]); st == frameChecks {
+			if len(skip) == 0 || skip[0] != at {
+				found++
+			}
+			at += size
+			continue
+		}
+		at++
+	}
+	return found, true
 }
 
 // parseFrame decodes a frame's payload; more: the next frame is of the

@@ -33,6 +33,11 @@ type recordingInfo struct {
 	Size       int64     `json:"size"`     // bytes of the .cast file
 	Live       bool      `json:"live"`
 	Truncated  bool      `json:"truncated"`
+	// Incomplete is why a truncated recording that did not reach its size
+	// cap may miss part of the session (a write or the final sync to the
+	// disk failed; recordingMeta.Incomplete), without the recordings
+	// directory's path; absent otherwise.
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
 // serveListRecordings serves GET /console/api/recordings: the recordings
@@ -64,7 +69,8 @@ func (t *Terminal) serveListRecordings(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		info := recordingInfo{TunnelID: m.TunnelID, InstanceID: m.InstanceID, EndpointID: m.EndpointID, User: m.User, UserName: m.UserName,
-			OSUser: m.OSUser, SourceIP: m.SourceIP, Start: m.Start, Truncated: m.Truncated, Live: t.liveRecorder(id) != nil}
+			OSUser: m.OSUser, SourceIP: m.SourceIP, Start: m.Start, Truncated: m.Truncated, Live: t.liveRecorder(id) != nil,
+			Incomplete: t.incompleteReason(m.Incomplete)}
 		end := m.End
 		if end.IsZero() {
 			end = now
@@ -77,6 +83,16 @@ func (t *Terminal) serveListRecordings(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.SortFunc(out, func(a, b recordingInfo) int { return b.Start.Compare(a.Start) })
 	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
+}
+
+// incompleteReason is a recording's Incomplete as the list shows it: the
+// error's text names the file by its path on the server, which a caller
+// allowed to replay the recording needs no more than its name.
+func (t *Terminal) incompleteReason(reason string) string {
+	if reason == "" || t.dir == "" {
+		return reason
+	}
+	return strings.ReplaceAll(reason, filepath.Clean(t.dir)+string(filepath.Separator), "")
 }
 
 // unknownEndpoint names no endpoint: the resource a request for a tunnel
