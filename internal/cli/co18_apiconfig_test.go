@@ -28,6 +28,10 @@ func TestCO18APICommandsRefuseWhatTheAWSCLIRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, config, creds, refuse string }{
 		{"intact", "[default]\nregion = us-east-1\n", "[default]\naws_access_key_id = A\naws_secret_access_key = B\n", ""},
 		{"config: a setting twice", "[default]\nregion = us-east-1\nRegion = eu-west-1\n", "[default]\naws_access_key_id = A\naws_secret_access_key = B\n", "config: lines 2 and 3 both set region"},
+		// s19: [DEFAULT] twice is no profile twice to botocore (it runs);
+		// one of its settings twice is, across them.
+		{"intact: DEFAULT twice", "[DEFAULT]\noutput = json\n[default]\nregion = us-east-1\n[DEFAULT]\nk = 1\n", "[default]\naws_access_key_id = A\naws_secret_access_key = B\n", ""},
+		{"config: a DEFAULT setting twice", "[DEFAULT]\nk = 1\n[default]\nregion = us-east-1\n[DEFAULT]\nk = 2\n", "[default]\naws_access_key_id = A\naws_secret_access_key = B\n", "config: lines 2 and 6 both set k in [DEFAULT]"},
 		{"credentials: a profile twice", "[default]\nregion = us-east-1\n", "[default]\naws_access_key_id = A\n[default]\naws_secret_access_key = B\n", "credentials: lines 1 and 3 both name the profile [default]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -76,87 +78,245 @@ func section(profile string, credentials bool) string {
 
 // scanINI reads the keys of section sect in the file at path (nil when
 // the file or section is absent) as botocore, the AWS CLI's library,
-// reads them with Python's configparser: names in lower case (its
-// optionxform), '=' or ':' between name and value, whichever comes
-// first, and a line indented deeper than a setting continuing its value
-// (blank lines inside kept), or, after "s3 =", being one of its nested
-// settings. Sections are looked up trimmed, as readINI and the AWS SDK
-// for Go look them up.
+// reads them with Python's strict configparser (parseINI): sect is the
+// header's text as written, "[ a]" being the section " a", not "a", and
+// the settings of a [DEFAULT] section are every section's too.
 //
-// The error names the first line that makes botocore's strict
-// configparser refuse the whole file ("Unable to parse config file"): a
-// section, or a setting within one, given twice; a setting before any
-// section; a line that is neither. The settings still come with it,
-// merged as the AWS SDK for Go merges them (the last wins), for callers
-// that read on as the SDK does.
+// The error is the one botocore refuses the whole file with ("Unable to
+// parse config file"), naming its line (parseINI). The settings still
+// come with it, merged as the AWS SDK for Go merges them (the last wins),
+// for callers that read on as the SDK does.
 func scanINI(path, sect string) (map[string]string, error) {
+	doc, err := parseINI(path)
+	if doc == nil {
+		return nil, err
+	}
+	return doc.section(sect), err
+}
+
+// iniDoc is a file as configparser reads it.
+type iniDoc struct {
+	names    []string                     // the sections, in the order they first appear ([DEFAULT] apart)
+	sects    map[string]map[string]string // section, as written → its own settings
+	trimmed  map[string]map[string]string // section, trimmed → its settings merged (the last wins), as the AWS SDK for Go reads them
+	defaults map[string]string            // the settings under [DEFAULT]
+}
+
+// section returns sect's settings with [DEFAULT]'s under them, as
+// configparser gives them; nil when there is no section sect.
+func (d *iniDoc) section(sect string) map[string]string {
+	if d == nil {
+		return nil
+	}
+	own, ok := d.sects[sect]
+	if !ok {
+		return nil
+	}
+	out := maps.Clone(d.defaults)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, own)
+	return out
+}
+
+// profile returns the settings botocore reads for profile p from a config
+// file (credentials false: the last section named "profile P" once split
+// as a shell splits words, or "default" for default) or a credentials
+// file (the section named P exactly); nil when there is none.
+func (d *iniDoc) profile(p string, credentials bool) map[string]string {
+	if d == nil {
+		return nil
+	}
+	if credentials {
+		return d.section(p)
+	}
+	var out map[string]string
+	for _, name := range d.names {
+		if strings.HasPrefix(name, "profile") {
+			if parts, ok := shlexSplit(name); ok && len(parts) == 2 && parts[1] == p {
+				out = d.section(name)
+			}
+		} else if name == "default" && p == "default" {
+			out = d.section(name)
+		}
+	}
+	return out
+}
+
+// pySpace is Python's str.isspace: Unicode white space and the
+// separators U+001C to U+001F.
+func pySpace(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f }
+
+// parseINI reads the file at path (nil, nil when there is none) as
+// Python's configparser.RawConfigParser does in botocore
+// (configloader.raw_config_parse): lines split at "\n", "\r\n" and "\r";
+// white space Python's; a line starting (once trimmed) with '#' or ';' a
+// comment; a line indented deeper than the last setting's continuing its
+// value (blank lines inside kept), also after a line that is neither a
+// header nor a setting; "[", then up to the line's last "]", a header;
+// names in lower case, '=' or ':' between name and value, whichever comes
+// first. A nested block ("s3 =", then deeper lines) reads as "": it is
+// not one of the profile's values.
+//
+// Its error is the one botocore's strict parser stops at: a section
+// (other than [DEFAULT]) or a setting within one given twice, or a line
+// before any section, at once; else, at the end, the first line that is
+// neither a header nor a setting (or a setting without a name).
+func parseINI(path string) (*iniDoc, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil
 	}
-	var out map[string]string
-	var bad error
-	fail := func(format string, args ...any) {
-		if bad == nil {
-			bad = fmt.Errorf("%s: "+format+", which the AWS CLI refuses (Unable to parse config file)", append([]any{path}, args...)...)
-		}
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("%s: "+format+", which the AWS CLI refuses (Unable to parse config file)", append([]any{path}, args...)...)
 	}
-	sects := map[string]int{} // section, as written → its first line
-	var keys map[string]int   // setting (lower case) → its line, in the current section
-	in, last, indent, blanks := false, "", -1, 0
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		l := strings.TrimSpace(line)
-		if l == "" {
-			blanks++
+	doc := &iniDoc{sects: map[string]map[string]string{}, trimmed: map[string]map[string]string{}}
+	text := strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\r", "\n")
+	var (
+		stop     error                 // the first error botocore stops at, at once (the file is read on, merged, for configValue)
+		deferred error                 // the first line that is neither, reported at the end
+		added    = map[[2]string]int{} // (section, setting) → its line
+		sectLine = map[string]int{}    // section → its line
+		cur      map[string]string     // the current section's settings (nil before any)
+		merged   map[string]string     // the same, in trimmed
+		sect     string                // the current section's name
+		opt      string                // the last setting's name ("" for none)
+		indent   int                   // the last header's, setting's or other line's indent
+		blanks   int                   // blank lines since opt's last line
+	)
+	for i, line := range strings.Split(text, "\n") {
+		l := strings.TrimFunc(line, pySpace)
+		if l == "" || l[0] == '#' || l[0] == ';' {
+			if l == "" {
+				blanks++
+			}
 			continue
 		}
-		if l[0] == '#' || l[0] == ';' {
-			continue
-		}
-		ind := len(line) - len(strings.TrimLeft(line, " \t"))
-		if last != "" && ind > indent {
+		ind := utf8.RuneCountInString(line) - utf8.RuneCountInString(strings.TrimLeftFunc(line, pySpace))
+		if cur != nil && opt != "" && ind > indent {
 			// A continuation: of the value, or a nested setting ("s3 =").
-			if in && out[last] != "" {
-				out[last] += strings.Repeat("\n", blanks+1) + l
+			if v := cur[opt]; v != "" {
+				cur[opt] = v + strings.Repeat("\n", blanks+1) + l
+				merged[opt] = cur[opt]
 			}
 			blanks = 0
 			continue
 		}
-		last, indent, blanks = "", ind, 0
-		// configparser's header: '[', then up to the line's last ']'.
+		indent, blanks = ind, 0
 		if e := strings.LastIndexByte(l, ']'); l[0] == '[' && e > 1 {
-			raw := l[1:e]
-			if first, ok := sects[raw]; ok {
-				fail("lines %d and %d both name the profile [%s]", first+1, i+1, raw)
-			} else {
-				sects[raw] = i
+			name := l[1:e]
+			first, twice := sectLine[name]
+			if twice && stop == nil {
+				stop = refuse("lines %d and %d both name the profile [%s]", first+1, i+1, name)
 			}
-			keys, in = map[string]int{}, strings.TrimSpace(raw) == sect
-			if in && out == nil {
-				out = map[string]string{}
+			sect, opt = name, ""
+			if name == "DEFAULT" {
+				if doc.defaults == nil {
+					doc.defaults = map[string]string{}
+				}
+				cur = doc.defaults
+			} else if twice { // read on, merged, for configValue
+				cur = doc.sects[name]
+			} else {
+				sectLine[name] = i
+				cur = map[string]string{}
+				doc.sects[name] = cur
+				doc.names = append(doc.names, name)
+			}
+			t := strings.TrimFunc(name, unicode.IsSpace)
+			if doc.trimmed[t] == nil {
+				doc.trimmed[t] = map[string]string{}
+			}
+			merged = doc.trimmed[t]
+			continue
+		}
+		if cur == nil {
+			if stop == nil {
+				stop = refuse("line %d is a setting outside any profile's [section]", i+1)
 			}
 			continue
 		}
 		d := strings.IndexAny(l, "=:")
+		if d < 0 {
+			if deferred == nil {
+				deferred = refuse("line %d is neither a [profile] nor a NAME = VALUE setting", i+1)
+			}
+			continue // the last setting's continuation lines go on
+		}
+		k := strings.ToLower(strings.TrimRightFunc(l[:d], pySpace))
+		if k == "" && deferred == nil {
+			deferred = refuse("line %d is a setting without a name", i+1)
+		}
+		if first, ok := added[[2]string{sect, k}]; ok && stop == nil {
+			stop = refuse("lines %d and %d both set %s in [%s] (names are not case-sensitive)", first+1, i+1, k, sect)
+		}
+		added[[2]string{sect, k}] = i
+		opt = k
+		cur[k] = strings.TrimFunc(l[d+1:], pySpace)
+		merged[k] = cur[k]
+	}
+	if stop != nil {
+		return doc, stop
+	}
+	return doc, deferred
+}
+
+// shlexSplit splits s into words as Python's shlex.split does (botocore
+// splits "profile NAME" headers with it): at blanks, with '…' and "…"
+// quoting and '\' escaping; false where shlex raises (an open quote, a
+// '\' at the end).
+func shlexSplit(s string) ([]string, bool) {
+	var words []string
+	var w strings.Builder
+	inWord := false
+	var quote rune
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
 		switch {
-		case keys == nil:
-			fail("line %d is a setting outside any profile's [section]", i+1)
-			continue
-		case d < 0 || strings.TrimSpace(l[:d]) == "":
-			fail("line %d is neither a [profile] nor a NAME = VALUE setting", i+1)
-			continue
-		}
-		k := strings.ToLower(strings.TrimSpace(l[:d]))
-		if first, ok := keys[k]; ok {
-			fail("lines %d and %d both set %s (names are not case-sensitive)", first+1, i+1, k)
-		}
-		keys[k], last = i, k
-		if in {
-			out[k] = strings.TrimSpace(l[d+1:])
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			} else {
+				w.WriteRune(c)
+			}
+		case quote == '"':
+			switch {
+			case c == '"':
+				quote = 0
+			case c == '\\' && i+1 < len(rs) && (rs[i+1] == '"' || rs[i+1] == '\\'):
+				i++
+				w.WriteRune(rs[i])
+			default:
+				w.WriteRune(c)
+			}
+		case c == '\\':
+			if i+1 == len(rs) {
+				return nil, false
+			}
+			i++
+			w.WriteRune(rs[i])
+			inWord = true
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			if inWord {
+				words, inWord = append(words, w.String()), false
+				w.Reset()
+			}
+		default:
+			w.WriteRune(c)
+			inWord = true
 		}
 	}
-	return out, bad
+	if quote != 0 {
+		return nil, false
+	}
+	if inWord {
+		words = append(words, w.String())
+	}
+	return words, true
 }
 
 // checkConfigFiles returns what makes botocore's strict parser refuse the
@@ -331,33 +491,51 @@ func replaceFile(path string, data []byte) error {
 	return atomicfile.WriteFile(path, data, 0o600)
 }
 
-// configValue reads one setting of profile from the files, as the AWS
-// SDK for Go (postern's own calls) reads them: a file the AWS CLI would
-// refuse for a name given twice still gives its last value.
+// configValue reads one setting of profile from the files as the AWS
+// SDK for Go (postern's own calls) reads them: sections trimmed ("[ a]"
+// is a), a section or a setting given twice merged (the last wins), so a
+// file the AWS CLI would refuse still gives its last value.
 func configValue(profileFlag, key string) (string, bool) {
-	v, ok, _ := configValueErr(profileFlag, key)
+	p := profileName(profileFlag)
+	if credentialKeys[key] {
+		if d, _ := parseINI(credentialsFilePath()); d != nil {
+			if v, ok := d.trimmed[section(p, true)][key]; ok {
+				return v, true
+			}
+		}
+	}
+	d, _ := parseINI(configFilePath())
+	if d == nil {
+		return "", false
+	}
+	v, ok := d.trimmed[section(p, false)][key]
 	return v, ok
 }
 
 // configValueErr reads one setting of profile from the files as the AWS
 // CLI does (`aws configure get`): key as given against the files' names
-// in lower case, and an error for a file the AWS CLI refuses (a profile
-// or a setting twice), with the value configValue reads.
+// in lower case; the profile's section as botocore finds it
+// (iniDoc.profile: "[ default]" is none, "[profile  a ]" is a, the last
+// of several wins, [DEFAULT]'s settings under each); the credentials
+// file's settings over the config file's; and an error for a file the
+// AWS CLI refuses, with the value configValue reads.
 func configValueErr(profileFlag, key string) (string, bool, error) {
 	p := profileName(profileFlag)
 	// Both files are read, as botocore loads both before answering.
-	creds, cerr := scanINI(credentialsFilePath(), section(p, true))
-	conf, err := scanINI(configFilePath(), section(p, false))
+	cd, cerr := parseINI(credentialsFilePath())
+	d, err := parseINI(configFilePath())
 	if err == nil {
 		err = cerr
 	}
-	if credentialKeys[key] {
-		if v, ok := creds[key]; ok {
-			return v, true, err
-		}
+	if err != nil {
+		v, ok := configValue(profileFlag, key)
+		return v, ok, err
 	}
-	v, ok := conf[key]
-	return v, ok, err
+	if v, ok := cd.profile(p, true)[key]; ok {
+		return v, true, nil
+	}
+	v, ok := d.profile(p, false)[key]
+	return v, ok, nil
 }
 
 // checkProfile refuses a profile name that the config file cannot hold
@@ -526,7 +704,7 @@ func configureList(env *Env) {
 			}
 			return v, "env", envVar
 		}
-		v, ok := configValue(env.g.profile, key)
+		v, ok, _ := configValueErr(env.g.profile, key)
 		if !ok || v == "" {
 			return "", "", ""
 		}

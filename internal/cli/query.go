@@ -99,22 +99,27 @@ func legacyLiterals(expr string) string {
 // search evaluates the query on a generic value and returns a generic one.
 func (q *jmesQuery) search(v any) (any, error) {
 	order := map[uintptr][]string{}
-	res, err := q.compiled.Search(toJMES(v, order))
+	big := map[float64]any{}
+	res, err := q.compiled.Search(toJMES(v, order, big))
 	if err != nil {
 		return nil, fmt.Errorf("--query %s: %w", q.expr, err)
 	}
-	return q.fromJMES(res, order), nil
+	return q.fromJMES(res, order, big), nil
 }
 
 // toJMES converts a generic value to the maps, slices and float64s that
-// go-jmespath evaluates, noting each object's key order.
-func toJMES(v any, order map[uintptr][]string) any {
+// go-jmespath evaluates, noting each object's key order, and in big each
+// integer a float64 cannot hold exactly (a bigInt, an int64 past 2^53)
+// under the float64 it becomes, for fromJMES to print its digits as the
+// AWS CLI's Python int does; nil under a float64 that two integers
+// become, which fromJMES cannot tell apart.
+func toJMES(v any, order map[uintptr][]string, big map[float64]any) any {
 	switch x := v.(type) {
 	case ordered:
 		m := make(map[string]any, len(x))
 		keys := make([]string, 0, len(x))
 		for _, mb := range x {
-			m[mb.key] = toJMES(mb.value, order)
+			m[mb.key] = toJMES(mb.value, order, big)
 			keys = append(keys, mb.key)
 		}
 		order[reflect.ValueOf(m).Pointer()] = keys
@@ -122,21 +127,35 @@ func toJMES(v any, order map[uintptr][]string) any {
 	case []any:
 		list := make([]any, len(x))
 		for i, e := range x {
-			list[i] = toJMES(e, order)
+			list[i] = toJMES(e, order, big)
 		}
 		return list
 	case int64:
-		return float64(x)
+		f := float64(x)
+		if math.Abs(f) >= 1<<53 {
+			noteBig(big, f, x)
+		}
+		return f
 	case bigInt:
 		// A number to compare and sort, as Python's int is to the AWS
-		// CLI's JMESPath (exact digits past 2^53 aside).
+		// CLI's JMESPath; its digits come back through big.
 		f, _ := strconv.ParseFloat(string(x), 64)
+		noteBig(big, f, x)
 		return f
 	}
 	return v
 }
 
-func (q *jmesQuery) fromJMES(v any, order map[uintptr][]string) any {
+// noteBig notes in big that the integer n became f: nil when another
+// integer became f too.
+func noteBig(big map[float64]any, f float64, n any) {
+	if prev, ok := big[f]; ok && prev != n {
+		n = nil
+	}
+	big[f] = n
+}
+
+func (q *jmesQuery) fromJMES(v any, order map[uintptr][]string, big map[float64]any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		keys, ok := order[reflect.ValueOf(x).Pointer()]
@@ -146,19 +165,22 @@ func (q *jmesQuery) fromJMES(v any, order map[uintptr][]string) any {
 		o := ordered{}
 		for _, k := range keys {
 			if e, ok := x[k]; ok {
-				o = append(o, member{k, q.fromJMES(e, order)})
+				o = append(o, member{k, q.fromJMES(e, order, big)})
 			}
 		}
 		return o
 	case []any:
 		list := make([]any, len(x))
 		for i, e := range x {
-			list[i] = q.fromJMES(e, order)
+			list[i] = q.fromJMES(e, order, big)
 		}
 		return list
 	case float64:
 		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
 			return int64(x)
+		}
+		if n := big[x]; n != nil {
+			return n
 		}
 		return x
 	case int:

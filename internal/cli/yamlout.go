@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -201,6 +202,14 @@ func yamlScalar(v any) (string, bool) {
 	case bigInt:
 		return string(x), true
 	case float64:
+		switch { // YAML's spellings (1.1 and 1.2), as the AWS CLI's ruamel.yaml writes them
+		case math.IsInf(x, 1):
+			return ".inf", true
+		case math.IsInf(x, -1):
+			return "-.inf", true
+		case math.IsNaN(x):
+			return ".nan", true
+		}
 		return pyFloat(x), true
 	case string:
 		return yamlString(x)

@@ -380,7 +380,7 @@ func (f *fixture) openSSH(b *testing.B) *sshSession {
 		b.Fatalf("postern ssh: %v", err)
 	}
 	// ssh put the pty in raw mode: what comes back is the remote echo.
-	if tio, err := unix.IoctlGetTermios(int(p.Fd()), unix.TCGETS); err != nil || tio.Lflag&unix.ECHO != 0 {
+	if tio, err := unix.IoctlGetTermios(int(p.Fd()), ioctlGetTermios); err != nil || tio.Lflag&unix.ECHO != 0 {
 		b.Fatalf("the local pty echoes (or: %v): the measure would be local", err)
 	}
 	f.ssh = s

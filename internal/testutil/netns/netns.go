@@ -576,14 +576,14 @@ func (n *NS) Do(fn func() error) error {
 			errc <- err
 			return
 		}
-		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+		err = setns(int(f.Fd()))
 		f.Close()
 		if err != nil {
 			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
 			return
 		}
 		err = fn()
-		if rerr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); rerr != nil && err == nil {
+		if rerr := setns(int(orig.Fd())); rerr != nil && err == nil {
 			err = fmt.Errorf("netns: returning from %s: %w", n.Name, rerr)
 		}
 		errc <- err
