@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package tproxyhost sets a test's network namespace up as the host of an
 // endpoint agent that preserves client addresses (package
 // internal/agent/transparent): the policy routing rule, the local route,
