@@ -656,8 +656,12 @@ func parseJournal(data []byte) (evs []store.Event, good int) {
 // What readFrame found at the start of its bytes.
 const (
 	frameChecks = iota // a whole frame, whose payload checks and parses
-	frameBad           // a frame whose length fits in the bytes but whose payload does not check or parse
+	frameBad           // a frame whose payload parses at its length but does not check: damaged where its length is right
 	frameTorn          // fewer bytes than a frame's header, or a length past them
+	// frameUnsized: a length that fits in the bytes but whose payload does
+	// not parse at it (zeros, a damaged length, or damaged field lengths):
+	// the length cannot be trusted to lead to the next frame (RF19).
+	frameUnsized
 )
 
 // readFrame reads the frame at the start of rest: its record, whether
@@ -672,13 +676,34 @@ func readFrame(rest []byte) (e store.Event, more bool, size int, state int) {
 	n := int(binary.BigEndian.Uint32(rest))
 	payload := rest[4 : 4+n]
 	if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rest[4+n:]) {
+		// The CRC does not cover the length: one that is not the frame's
+		// own (its fields end elsewhere) would skip into the middle of a
+		// record, whose text (what a client sent) may hold a frame that
+		// checks.
+		if !framePayloadFits(payload) {
+			return e, false, 8 + n, frameUnsized
+		}
 		return e, false, 8 + n, frameBad
 	}
 	e, more, ok := parseFrame(payload)
 	if !ok {
-		return e, false, 8 + n, frameBad
+		return e, false, 8 + n, frameUnsized
 	}
 	return e, more, 8 + n, frameChecks
+}
+
+// framePayloadFits reports whether p's fields, as parseFrame reads them,
+// end exactly at its end (without copying them).
+func framePayloadFits(p []byte) bool {
+	for range 11 {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l > uint64(len(p)-k) {
+			return false
+		}
+		p = p[k+int(l):]
+	}
+	_, k := binary.Varint(p)
+	return k > 0 && len(p) == k+1 && p[k]&^(frameReadOnly|frameMore) == 0
 }
 
 // journalReplay is what the open's reading of the journal left out
@@ -708,12 +733,17 @@ const maxReplayScan = 64 << 20
 // the part of a torn last write (a crash of the machine), or what lies
 // past a length that cannot be trusted (one past the end of the file).
 //
+// A frame is skipped only when its payload's fields end exactly at its
+// length (the damage is in the payload or the CRC, not in the length);
+// otherwise (zeros, a damaged length) the rest is tail (RF19).
+//
 // Why skip only by a frame's length, never by searching the bytes for the
 // next frame: the format has no marker between frames, and a record's
 // text fields hold what clients sent, so a search could take bytes inside
 // a record for a frame of their own. The length is not covered by the
-// CRC: a corrupt one leads into the middle of a frame, where no frame
-// checks (a CRC-32 matches by chance once in 2^32) and the rest is tail.
+// CRC: a corrupt one is not followed (its payload's fields do not end
+// there), for it leads into the middle of a frame, whose text may hold a
+// frame that checks.
 // The search serves only to tell a torn tail (no whole frame in it, after
 // the unended append's: the quiet case) from one that hides frames
 // (records answered to clients were lost: middle).
@@ -727,7 +757,10 @@ func replayJournal(data []byte) (evs []store.Event, r journalReplay) {
 	pos := 0
 	for pos < len(data) { // each frame moves pos on by 8 bytes or more
 		e, more, size, st := readFrame(data[pos:])
-		if st == frameTorn {
+		if st == frameTorn || st == frameUnsized {
+			if st == frameUnsized && size-8 >= minFramePayload { // likely a frame of the writer's, its length damaged
+				bad++
+			}
 			break
 		}
 		if st == frameBad {
