@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -338,6 +339,12 @@ func printSkeleton(env *Env, s *skeletonOptions, service string, op operation) e
 	}
 	if o, ok := v.(ordered); ok && len(o) == 0 {
 		_, err := fmt.Fprintln(env.Stdout, "{}")
+		return err
+	}
+	if s.generate == "yaml-input" { // the model's order, not the yaml output's sorted keys
+		var b bytes.Buffer
+		writeYAMLInOrder(&b, v)
+		_, err := env.Stdout.Write(b.Bytes())
 		return err
 	}
 	return printResult(env.Stdout, g, "", v)

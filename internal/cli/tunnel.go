@@ -45,6 +45,9 @@ var instanceIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustComp
 type tunnelOptions struct {
 	instanceID, endpointID, dnsName, privateIP   string
 	remotePort, localPort, maxDuration, maxConns int
+	// maxDurationSet: --max-tunnel-duration was given (its 0 is refused,
+	// not taken as unset).
+	maxDurationSet bool
 }
 
 func openTunnelCommand(env *Env) *cobra.Command {
@@ -60,7 +63,10 @@ With --local-port it listens on localhost and opens one tunnel per connection, e
 or a database (when the server allows the port):
   postern ec2-instance-connect open-tunnel --instance-id i-0123456789abcdef0 --remote-port 3389 --local-port 13389`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runOpenTunnel(cmd.Context(), env, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.maxDurationSet = cmd.Flags().Changed("max-tunnel-duration")
+			return runOpenTunnel(cmd.Context(), env, o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.instanceID, "instance-id", "", "the instance to connect to (its IP, VPC and endpoint are looked up)")
@@ -69,7 +75,7 @@ or a database (when the server allows the port):
 	f.StringVar(&o.privateIP, "private-ip-address", "", "the private IPv4 or IPv6 address to connect to (skips the instance lookup; needs --instance-connect-endpoint-id)")
 	f.IntVar(&o.remotePort, "remote-port", 22, "the port to connect to on the instance")
 	f.IntVar(&o.localPort, "local-port", 0, "listen on this local port instead of using stdin/stdout (0: stdin/stdout)")
-	f.IntVar(&o.maxDuration, "max-tunnel-duration", 0, "close the tunnel after this many seconds (1-3600 with AWS; default 3600)")
+	f.IntVar(&o.maxDuration, "max-tunnel-duration", 0, "close the tunnel after this many seconds, 1 to 3600 as with the AWS CLI (default 3600)")
 	f.IntVar(&o.maxConns, "max-websocket-connections", 10, "with --local-port, the most tunnels open at once")
 	return cmd
 }
@@ -86,7 +92,10 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 		return usageErr("--instance-connect-endpoint-dns-name needs --instance-connect-endpoint-id")
 	case o.remotePort < 1 || o.remotePort > 65535:
 		return usageErr("--remote-port %d is not a port", o.remotePort)
-	case o.maxDuration < 0:
+	case o.maxDurationSet && (o.maxDuration < 1 || o.maxDuration > 3600):
+		// The AWS CLI's bounds, refused before any call (as `ssh
+		// --eice-options maxTunnelDuration`): 1 to 3600 inclusive,
+		// whatever the server's tunnel.max_duration_seconds.
 		return usageErr("Invalid max connection timeout specified. Value must be greater than 1 and less than 3600.")
 	case o.maxConns < 1:
 		return usageErr("--max-websocket-connections must be at least 1")

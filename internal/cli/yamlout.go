@@ -10,7 +10,7 @@ import (
 	"unicode"
 )
 
-// The AWS CLI v2's yaml output: block style, keys in the response's order,
+// The AWS CLI v2's yaml output: block style, each mapping's keys sorted,
 // sequences under a key not indented ("Users:\n- UserName: …"), scalars
 // plain where YAML would read them back as the same string and quoted
 // otherwise, long plain or single-quoted strings folded at 80 columns, as
@@ -21,9 +21,16 @@ import (
 
 const yamlWidth = 80
 
-// writeYAML writes v as a YAML document.
-func writeYAML(b *bytes.Buffer, v any) {
-	e := yamlEmitter{b: b}
+// writeYAML writes v as a YAML document, each mapping's keys sorted.
+func writeYAML(b *bytes.Buffer, v any) { emitYAML(b, v, false) }
+
+// writeYAMLInOrder writes v as a YAML document with its keys in v's order:
+// --generate-cli-skeleton yaml-input, which the AWS CLI writes in the
+// model's order, not through its yaml output.
+func writeYAMLInOrder(b *bytes.Buffer, v any) { emitYAML(b, v, true) }
+
+func emitYAML(b *bytes.Buffer, v any, inOrder bool) {
+	e := yamlEmitter{b: b, inOrder: inOrder}
 	switch x := v.(type) {
 	case ordered:
 		if len(x) == 0 {
@@ -51,8 +58,9 @@ func writeYAML(b *bytes.Buffer, v any) {
 }
 
 type yamlEmitter struct {
-	b   *bytes.Buffer
-	col int
+	b       *bytes.Buffer
+	col     int
+	inOrder bool // keys as given, not sorted
 }
 
 func (e *yamlEmitter) write(s string) {
@@ -73,7 +81,13 @@ func (e *yamlEmitter) newline(indent int) {
 // mapping writes o's members at indent; inline says the cursor already
 // stands at indent (after a sequence's "- ").
 func (e *yamlEmitter) mapping(o ordered, indent int, inline bool) {
-	for i, m := range o {
+	// Keys sorted, as ruamel.yaml's safe representer sorts a dict's items
+	// (Python compares str by code point; Go's < on UTF-8 agrees).
+	members := o
+	if !e.inOrder {
+		members = sortedMembers(o)
+	}
+	for i, m := range members {
 		if i > 0 || !inline {
 			if e.col != 0 || i > 0 {
 				e.newline(indent)

@@ -549,7 +549,7 @@ func (l *Listener) serveConn(ctx context.Context, c net.Conn, n int64, atOnce in
 	l.opened(atOnce)
 	if err != nil {
 		c.Close()
-		l.finish(n, err)
+		l.finish(ctx, n, err)
 		return
 	}
 	l.changed()
@@ -595,8 +595,10 @@ func (l *Listener) changed() {
 	}
 }
 
-// finish reports a connection's end.
-func (l *Listener) finish(n int64, err error) {
+// finish reports a connection's end: err, unless the Listener's own
+// shutdown (ctx ended: Ctrl-C) or a close of this side ended the tunnel,
+// as the AWS CLI reports none then.
+func (l *Listener) finish(ctx context.Context, n int64, err error) {
 	defer l.wg.Done()
 	defer func() {
 		l.changed()
@@ -604,7 +606,7 @@ func (l *Listener) finish(n int64, err error) {
 			l.Idle()
 		}
 	}()
-	if err != nil {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosedByClient) {
 		fmt.Fprintf(l.Out, "[%d] %s\n", n, ErrorLine(err))
 	}
 	fmt.Fprintf(l.Out, "[%d] Closing tcp connection.\n", n)
@@ -630,6 +632,7 @@ func (l *Listener) carry(ctx context.Context, c net.Conn, tun *Tunnel, n int64) 
 	// Each Waiter is closed before its connection: the Poller does not
 	// see a socket closed under it, and its armed wait must end.
 	closeAll := func() {
+		tun.closing.Store(true) // before the Waiter's close wakes the read
 		inW.Close()
 		outW.Close()
 		tun.Close()
@@ -645,7 +648,7 @@ func (l *Listener) carry(ctx context.Context, c net.Conn, tun *Tunnel, n int64) 
 		}
 		stop()
 		closeAll()
-		l.finish(n, err)
+		l.finish(ctx, n, err)
 	})
 	copyIn(tun, c, inW, func() {
 		inW.Close()

@@ -149,6 +149,11 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("the tunnel was refused (HTTP %d): %s", e.Status, e.Message)
 }
 
+// ErrClosedByClient is what Read returns once the tunnel was closed by
+// this side (Close) rather than by the server or the network: no closure
+// reason to report. It is a net.ErrClosed.
+var ErrClosedByClient = fmt.Errorf("the tunnel was closed by this client: %w", net.ErrClosed)
+
 // ClosedError is a tunnel the server closed with a code other than 1000.
 type ClosedError struct {
 	Code   int
@@ -538,6 +543,10 @@ type Tunnel struct {
 
 	rmu    sync.Mutex
 	closed error // what Read returns once the server closed
+	// closing: this side closes the tunnel (Close, or a Listener's
+	// shutdown about to close it): a read that fails from then on ends
+	// with ErrClosedByClient, not as a server lost.
+	closing atomic.Bool
 
 	// next, when set, is called once the tunnel had its first answer:
 	// the first wait after the server's first data was read (the bytes
@@ -659,6 +668,10 @@ func (t *Tunnel) awaitData(block, woke bool, failed error) error {
 				t.closed = io.EOF // we closed; the server went
 				return io.EOF
 			}
+			if t.closing.Load() {
+				t.closed = ErrClosedByClient // our own close, not the server's end
+				return t.closed
+			}
 			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				return err // a read deadline; the tunnel may go on
 			}
@@ -717,8 +730,10 @@ func (t *Tunnel) CloseWrite() error {
 	return err
 }
 
-// Close closes the connection.
+// Close closes the connection. Read then returns ErrClosedByClient (or
+// what ended the tunnel before).
 func (t *Tunnel) Close() error {
+	t.closing.Store(true)
 	t.answered()
 	return t.conn.Close()
 }

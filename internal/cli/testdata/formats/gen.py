@@ -7,8 +7,9 @@ Postern, members in the SDK's order) and the cases' titles and queries in
 cases.tsv. This script then lays each response out with the installed AWS
 CLI v1's formatters (awscli.formatter: JSONFormatter, TextFormatter,
 TableFormatter with --color off, the layouts v2 shares) and with PyYAML's
-safe dumper in block style, keys in response order (the layout of AWS CLI
-v2's yaml output, whose ruamel dumper is PyYAML's fork), writing
+safe dumper in block style, each mapping's keys sorted (the layout of AWS
+CLI v2's yaml output, whose ruamel dumper, PyYAML's fork, sorts a dict's
+keys), writing
 NAME.json, NAME.text, NAME.table, NAME.yaml and NAME.yaml-stream.
 
 The text and table layouts were also checked byte for byte against the
@@ -44,7 +45,7 @@ class Dumper(yaml.SafeDumper):
 
 Dumper.add_representer(
     collections.OrderedDict,
-    lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v.items()))
+    lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", sorted(v.items())))
 
 
 def main():
