@@ -538,6 +538,14 @@ func configValueErr(profileFlag, key string) (string, bool, error) {
 	return v, ok, nil
 }
 
+// profileKnown reports whether either file holds profile p as botocore
+// finds it (iniDoc.profile).
+func profileKnown(p string) bool {
+	cd, _ := parseINI(credentialsFilePath())
+	d, _ := parseINI(configFilePath())
+	return cd.profile(p, true) != nil || d.profile(p, false) != nil
+}
+
 // checkProfile refuses a profile name that the config file cannot hold
 // so that both the AWS CLI and postern read it back: the section rules
 // (checkSection), and no white space anywhere. "profile  dev" has no
@@ -604,6 +612,13 @@ refused, except with --endpoint-url or "postern_allow_aws = true" in the profile
 					return &exitError{code: ExitOther, msg: "postern configure get: " + err.Error()}
 				}
 				if !ok {
+					if p := profileName(env.g.profile); (env.g.profile != "" || os.Getenv("AWS_PROFILE") != "") && !profileKnown(p) {
+						// As the AWS CLI: a profile named (--profile,
+						// AWS_PROFILE) that neither file holds is
+						// botocore's ProfileNotFound, 255; the default
+						// profile unnamed and absent is a setting unset, 1.
+						return &exitError{code: ExitOther, msg: "\nThe config profile (" + p + ") could not be found"}
+					}
 					return &exitError{code: 1}
 				}
 				fmt.Fprintln(env.Stdout, v)

@@ -159,6 +159,10 @@ func TestSE19ConfigureGetAsAWSCLI(t *testing.T) {
 		{name: "padded default is none", config: "[ default]\nregion = r\n", key: "region", code: 1},
 		{name: "padded profile a", config: "[profile  a ]\nregion = r\n", profile: "a", key: "region", code: 0, value: "r"},
 		{name: "the last of default and profile default", config: "[profile default]\nregion = r\n[default]\nregion = q\n", key: "region", code: 0, value: "q"},
+		{name: "a named profile neither file holds", config: "[default]\nregion = r\n", profile: "nosuch", key: "region", code: ExitOther},
+		{name: "default named and absent", config: "", profile: "default", key: "region", code: ExitOther},
+		{name: "default unnamed and absent", config: "[profile a]\n", key: "region", code: 1},
+		{name: "a profile only in the credentials file", creds: "[c]\nx = 1\n", profile: "c", key: "region", code: 1},
 		{name: "credentials over config", config: "[default]\nregion = a\n", creds: "[default]\nregion = b\n", key: "region", code: 0, value: "b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
