@@ -26,6 +26,12 @@ type localAgent struct {
 
 	mu      sync.Mutex
 	streams map[*localStream]struct{}
+	// ended is closeAll's reason once it ran. Its agent is then out of
+	// the relay for good (a new AddLocal makes a new localAgent), but an
+	// open that chose it before, or whose dial was running meanwhile,
+	// registers its stream after closeAll collected the others: open
+	// ends such a stream at once, as closeAll ended those.
+	ended *tunnelproto.EndReason
 }
 
 func (a *localAgent) open(ctx context.Context, req tunnelproto.DialRequest) (Stream, error) {
@@ -36,12 +42,19 @@ func (a *localAgent) open(ctx context.Context, req tunnelproto.DialRequest) (Str
 	s := &localStream{conn: conn, sock: sockio.Of(conn), owner: a}
 	a.mu.Lock()
 	a.streams[s] = struct{}{}
+	ended := a.ended
 	a.mu.Unlock()
+	if ended != nil {
+		s.abort(ended) // closeAll ran while it dialled: not one byte flows
+	}
 	return s, nil
 }
 
 func (a *localAgent) closeAll(code, msg string) {
 	a.mu.Lock()
+	if a.ended == nil {
+		a.ended = &tunnelproto.EndReason{Code: code, Message: msg}
+	}
 	ss := slices.Collect(maps.Keys(a.streams))
 	a.mu.Unlock()
 	for _, s := range ss {
