@@ -3,11 +3,7 @@
 package transparent_test
 
 import (
-	"errors"
-	"strings"
 	"testing"
-
-	"github.com/postern/postern/internal/agent/transparent"
 )
 
 // TestRD19Truth: rule sets that restore the mark from the connection's
@@ -81,20 +77,7 @@ func TestRD19Truth(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each case has its own namespaces
-			checkErr, dialErr := sd19Truth(t, tc.rules)
-			if works := dialErr == nil; works != tc.works {
-				t.Fatalf("transparent connection: %v, want it to open: %v (the case is wrong, not the check)", dialErr, tc.works)
-			}
-			if tc.works {
-				if checkErr != nil {
-					t.Fatalf("Check: %v, want nil (the transparent connection opens)", checkErr)
-				}
-				return
-			}
-			var me *transparent.MissingError
-			if !errors.As(checkErr, &me) || len(me.Items) != 1 || !strings.Contains(me.Items[0], "socket transparent 1 meta mark set 1") {
-				t.Fatalf("Check: %v, want exactly the marking rule missing (the transparent connection does not open)", checkErr)
-			}
+			sd19WantTruth(t, tc.rules, tc.works)
 		})
 	}
 }

@@ -63,6 +63,28 @@ func sd19Truth(t *testing.T, rules string) (checkErr, dialErr error) {
 	return checkErr, dialErr
 }
 
+// sd19WantTruth runs sd19Truth on rules and checks that the transparent
+// connection opens when works says it should (else the case is wrong,
+// not the check), and that Check agrees: nil when it opens, exactly the
+// marking rule missing when it does not.
+func sd19WantTruth(t *testing.T, rules string, works bool) {
+	t.Helper()
+	checkErr, dialErr := sd19Truth(t, rules)
+	if opened := dialErr == nil; opened != works {
+		t.Fatalf("transparent connection: %v, want it to open: %v (the case is wrong, not the check)", dialErr, works)
+	}
+	if works {
+		if checkErr != nil {
+			t.Fatalf("Check: %v, want nil (the transparent connection opens)", checkErr)
+		}
+		return
+	}
+	var me *transparent.MissingError
+	if !errors.As(checkErr, &me) || len(me.Items) != 1 || !strings.Contains(me.Items[0], "socket transparent 1 meta mark set 1") {
+		t.Fatalf("Check: %v, want exactly the marking rule missing (the transparent connection does not open)", checkErr)
+	}
+}
+
 // TestSD19Truth: rule sets where the check read the marking rule wrongly,
 // each with a real transparent connection that shows what the kernel
 // does, and Check must agree with it.
@@ -149,20 +171,7 @@ func TestSD19Truth(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each case has its own namespaces
-			checkErr, dialErr := sd19Truth(t, tc.rules)
-			if works := dialErr == nil; works != tc.works {
-				t.Fatalf("transparent connection: %v, want it to open: %v (the case is wrong, not the check)", dialErr, tc.works)
-			}
-			if tc.works {
-				if checkErr != nil {
-					t.Fatalf("Check: %v, want nil (the transparent connection opens)", checkErr)
-				}
-				return
-			}
-			var me *transparent.MissingError
-			if !errors.As(checkErr, &me) || len(me.Items) != 1 || !strings.Contains(me.Items[0], "socket transparent 1 meta mark set 1") {
-				t.Fatalf("Check: %v, want exactly the marking rule missing (the transparent connection does not open)", checkErr)
-			}
+			sd19WantTruth(t, tc.rules, tc.works)
 		})
 	}
 }
