@@ -2,12 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 )
 
 // The AWS CLI v2's yaml output: block style, each mapping's keys sorted,
@@ -45,16 +45,59 @@ func emitYAML(b *bytes.Buffer, v any, inOrder bool) {
 		}
 		e.sequence(x, 0, false)
 	default:
-		s, plain := yamlScalar(v)
-		if v == nil {
-			s, plain = "null", true
+		// A scalar result (--query Account): the AWS CLI's yaml formatter
+		// writes it with json.dump(ensure_ascii=False), not as a YAML
+		// document ("123", not '123' or a plain scalar and "...").
+		switch x := v.(type) {
+		case string:
+			b.WriteString(pyJSONUnicode(x))
+		case float64:
+			if math.IsNaN(x) {
+				b.WriteString("NaN")
+			} else {
+				writeJSON(b, x, 0)
+			}
+		case nil, bool, int64, bigInt:
+			writeJSON(b, x, 0)
+		default:
+			b.WriteString(pyJSONUnicode(pyStr(x)))
 		}
-		e.write(s)
 		b.WriteByte('\n')
-		if plain {
-			b.WriteString("...\n")
+	}
+}
+
+// pyJSONUnicode quotes s as Python's json.dumps(ensure_ascii=False) does:
+// '"', '\\' and C0 controls escaped, everything else (U+007F, U+2028,
+// non-ASCII) as it is.
+func pyJSONUnicode(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
 		}
 	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 type yamlEmitter struct {
@@ -96,6 +139,17 @@ func (e *yamlEmitter) mapping(o ordered, indent int, inline bool) {
 			}
 		}
 		k, _ := yamlScalar(m.key)
+		if len(m.key) > 128 || strings.ContainsFunc(m.key, yamlBreak) {
+			// libyaml's complex key: longer than 128 bytes or on several
+			// lines, written after "? ", its value after ": " as a
+			// sequence's item is.
+			e.write("? ")
+			e.scalar(k, indent+2)
+			e.newline(indent)
+			e.write(":")
+			e.value(m.value, indent, indent+2, false)
+			continue
+		}
 		e.write(k + ":")
 		e.value(m.value, indent, indent+2, true)
 	}
@@ -161,48 +215,168 @@ func (e *yamlEmitter) sequence(list []any, indent int, inline bool) {
 }
 
 // scalar writes a plain or single-quoted string, folding it at a lone
-// space past the width as the dumper does.
+// space past the width, and writing a single-quoted string's line breaks
+// as libyaml does (a run starting with \n doubled, the next line indented).
 func (e *yamlEmitter) scalar(s string, indent int) {
-	if s == "" || (s[0] == '"') {
-		e.write(s)
+	if s == "" {
 		return
 	}
 	runes := []rune(s)
-	start := 0
-	for i := 0; i < len(runes); i++ {
-		if runes[i] != ' ' {
-			continue
-		}
-		lone := (i == 0 || runes[i-1] != ' ') && i+1 < len(runes) && runes[i+1] != ' '
-		if !lone {
-			continue
-		}
-		e.write(string(runes[start:i]))
-		if e.col > yamlWidth && i+1 < len(runes) && !(s[0] == '\'' && i+1 == len(runes)-1) {
-			e.newline(indent)
-		} else {
-			e.write(" ")
-		}
-		start = i + 1
+	if runes[0] == '"' {
+		e.doubleQuoted(runes, indent)
+		return
 	}
-	e.write(string(runes[start:]))
+	quoted := runes[0] == '\''
+	breaks := false
+	for i, c := range runes {
+		switch {
+		case c == ' ':
+			lone := (i == 0 || runes[i-1] != ' ') && i+1 < len(runes) && runes[i+1] != ' '
+			if lone && e.col > yamlWidth && !(quoted && i+1 == len(runes)-1) {
+				e.newline(indent)
+			} else {
+				e.b.WriteByte(' ')
+				e.col++
+			}
+		case quoted && yamlBreak(c):
+			if !breaks && c == '\n' {
+				e.b.WriteByte('\n')
+			}
+			e.b.WriteRune(c)
+			e.col = 0
+			breaks = true
+		default:
+			if breaks {
+				e.b.WriteString(strings.Repeat(" ", indent))
+				e.col = indent
+				breaks = false
+			}
+			e.b.WriteRune(c)
+			e.col++
+		}
+	}
 }
 
+// doubleQuoted writes an escaped double-quoted string, folding it as
+// libyaml does: at a space past the width that follows no space and is
+// neither the first nor the last character inside the quotes, a backslash
+// starting the next line when a space follows.
+func (e *yamlEmitter) doubleQuoted(runes []rune, indent int) {
+	for i, c := range runes {
+		if c == ' ' && e.col > yamlWidth && runes[i-1] != ' ' && i != 1 && i != len(runes)-2 {
+			e.newline(indent)
+			if runes[i+1] == ' ' {
+				e.b.WriteByte('\\')
+				e.col++
+			}
+			continue
+		}
+		e.b.WriteRune(c)
+		e.col++
+	}
+}
+
+// The AWS CLI's ruamel.yaml resolves plain scalars by YAML 1.2's rules
+// (its VersionedResolver's default): yes/no/on/off and sexagesimals such as
+// 1:20 are strings there and stand plain. Each pattern applies only to a
+// string starting with one of its first characters, as the resolver looks
+// them up.
 var (
 	yamlIntRe = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
+		return regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+)$`)
 	})
 	yamlFloatRe = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
+		return regexp.MustCompile(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)|[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
 	})
 	yamlTimeRe = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$`)
 	})
 	yamlWords = map[string]bool{"": true, "~": true, "null": true, "Null": true, "NULL": true,
 		"true": true, "True": true, "TRUE": true, "false": true, "False": true, "FALSE": true,
-		"yes": true, "Yes": true, "YES": true, "no": true, "No": true, "NO": true,
-		"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true, "<<": true, "=": true}
+		"<<": true, "=": true}
 )
+
+// yamlResolves says whether YAML 1.2 would read the plain scalar s as
+// something other than a string.
+func yamlResolves(s string) bool {
+	if yamlWords[s] {
+		return true
+	}
+	if s == "" || !strings.ContainsRune("-+.0123456789", rune(s[0])) {
+		return false
+	}
+	if s[0] != '.' && yamlIntRe().MatchString(s) {
+		return true
+	}
+	return yamlFloatRe().MatchString(s) || yamlTimeRe().MatchString(s)
+}
+
+// yamlPrintable is libyaml's printable set (the AWS CLI's ruamel.yaml
+// emits through libyaml): characters outside it are escaped in double
+// quotes. Characters past U+FFFF are outside it.
+func yamlPrintable(r rune) bool {
+	return r == '\n' || (r >= 0x20 && r <= 0x7e) || (r >= 0xa0 && r <= 0xd7ff) ||
+		(r >= 0xe000 && r <= 0xfffd && r != 0xfeff)
+}
+
+func yamlBreak(r rune) bool {
+	return r == '\n' || r == '\r' || r == 0x85 || r == 0x2028 || r == 0x2029
+}
+
+// yamlDoubleQuoted writes s in double quotes with libyaml's escapes.
+func yamlDoubleQuoted(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if yamlPrintable(r) && !yamlBreak(r) && r != '"' && r != '\\' {
+			b.WriteRune(r)
+			continue
+		}
+		switch r {
+		case 0:
+			b.WriteString(`\0`)
+		case 7:
+			b.WriteString(`\a`)
+		case 8:
+			b.WriteString(`\b`)
+		case 9:
+			b.WriteString(`\t`)
+		case 10:
+			b.WriteString(`\n`)
+		case 11:
+			b.WriteString(`\v`)
+		case 12:
+			b.WriteString(`\f`)
+		case 13:
+			b.WriteString(`\r`)
+		case 0x1b:
+			b.WriteString(`\e`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case 0x85:
+			b.WriteString(`\N`)
+		case 0xa0:
+			b.WriteString(`\_`)
+		case 0x2028:
+			b.WriteString(`\L`)
+		case 0x2029:
+			b.WriteString(`\P`)
+		default:
+			switch {
+			case r <= 0xff:
+				fmt.Fprintf(&b, `\x%02X`, r)
+			case r <= 0xffff:
+				fmt.Fprintf(&b, `\u%04X`, r)
+			default:
+				fmt.Fprintf(&b, `\U%08X`, r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
 
 // yamlScalar renders a scalar and says whether it is plain.
 func yamlScalar(v any) (string, bool) {
@@ -235,10 +409,15 @@ func yamlString(s string) (string, bool) {
 	if yamlPlainOK(s) {
 		return s, true
 	}
+	// libyaml's choice: double quotes for a character outside its
+	// printable set (\r and U+0085 among them) or a space beside a line
+	// break; single quotes, line breaks and all, otherwise.
+	prev := 'x'
 	for _, r := range s {
-		if r == '\n' || r == '\r' || r == '\t' || !unicode.IsPrint(r) {
-			return strconv.Quote(s), false
+		if !yamlPrintable(r) || (yamlBreak(r) && prev == ' ') || (r == ' ' && yamlBreak(prev)) {
+			return yamlDoubleQuoted(s), false
 		}
+		prev = r
 	}
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'", false
 }
@@ -246,7 +425,7 @@ func yamlString(s string) (string, bool) {
 // yamlPlainOK says whether s may stand unquoted: it reads back as the same
 // string, and has no indicator that a plain scalar may not have.
 func yamlPlainOK(s string) bool {
-	if yamlWords[s] || yamlIntRe().MatchString(s) || yamlFloatRe().MatchString(s) || yamlTimeRe().MatchString(s) {
+	if yamlResolves(s) {
 		return false
 	}
 	if strings.HasPrefix(s, "---") || strings.HasPrefix(s, "...") {
@@ -276,7 +455,7 @@ func yamlPlainOK(s string) bool {
 				return false
 			}
 		}
-		if c == '\n' || c == '\r' || c == '\t' || !unicode.IsPrint(c) || c == '\ufeff' {
+		if yamlBreak(c) || !yamlPrintable(c) {
 			return false
 		}
 	}

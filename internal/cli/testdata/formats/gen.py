@@ -6,10 +6,9 @@ each case's response as NAME.response.json (the SDK output printed by
 Postern, members in the SDK's order) and the cases' titles and queries in
 cases.tsv. This script then lays each response out with the installed AWS
 CLI v1's formatters (awscli.formatter: JSONFormatter, TextFormatter,
-TableFormatter with --color off, the layouts v2 shares) and with PyYAML's
-safe dumper in block style, each mapping's keys sorted (the layout of AWS
-CLI v2's yaml output, whose ruamel dumper, PyYAML's fork, sorts a dict's
-keys), writing
+TableFormatter with --color off, the layouts v2 shares) and with AWS CLI
+v2's own yaml formatter (/usr/bin/aws's awscli.formatter.YAMLDumper, run by
+/usr/bin/python3), writing
 NAME.json, NAME.text, NAME.table, NAME.yaml and NAME.yaml-stream.
 
 The text and table layouts were also checked byte for byte against the
@@ -31,21 +30,32 @@ import collections
 import io
 import json
 import os
+import subprocess
 
 import jmespath
-import yaml
 from awscli.formatter import get_formatter
 
 here = os.path.dirname(os.path.abspath(__file__))
 
 
-class Dumper(yaml.SafeDumper):
-    pass
+# The yaml layouts come from AWS CLI v2's own yaml formatter
+# (awscli.formatter.YAMLDumper: ruamel.yaml's safe dumper over libyaml, YAML
+# 1.2 scalars, keys sorted; a scalar result as JSON), run by the Python that
+# /usr/bin/aws (v2 2.9.19, Debian) uses.
+V2_PYTHON = "/usr/bin/python3"
+V2_DUMP = """
+import io, json, sys
+sys.path.insert(0, "/usr/lib/python3/dist-packages")
+from awscli.formatter import YAMLDumper
+out = io.StringIO()
+YAMLDumper().dump(json.load(sys.stdin), out)
+sys.stdout.write(out.getvalue())
+"""
 
 
-Dumper.add_representer(
-    collections.OrderedDict,
-    lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", sorted(v.items())))
+def v2_yaml(doc):
+    return subprocess.run([V2_PYTHON, "-c", V2_DUMP], input=json.dumps(doc), capture_output=True,
+                          text=True, check=True).stdout
 
 
 def main():
@@ -63,7 +73,7 @@ def main():
                 f.write(out.getvalue())
         data = compiled.search(response, jmespath.Options(dict_cls=collections.OrderedDict)) if compiled else response
         for fmt, doc in (("yaml", data), ("yaml-stream", [data])):
-            text = "" if doc == {} else yaml.dump(doc, Dumper=Dumper, default_flow_style=False, allow_unicode=True, sort_keys=False)
+            text = "" if doc == {} else v2_yaml(doc)
             with open(os.path.join(here, name + "." + fmt), "w") as f:
                 f.write(text)
 

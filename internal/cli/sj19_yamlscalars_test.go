@@ -1,0 +1,116 @@
+//go:build !postern_client
+
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/postern/postern/internal/testutil/ci"
+	"github.com/postern/postern/internal/testutil/tunneltest"
+)
+
+// sj19Tricky are strings whose YAML form is easy to get wrong: words and
+// numbers YAML 1.1 would read as booleans or sexagesimals (plain in YAML
+// 1.2, which the AWS CLI's ruamel.yaml writes), numbers and nulls YAML 1.2
+// reads (quoted), indicators, spaces and tabs at the ends, line breaks,
+// characters outside libyaml's printable set (escaped in double quotes),
+// non-ASCII, empty and long strings (folded at 80 columns).
+var sj19Tricky = []string{
+	"yes", "no", "on", "off", "y", "n", "Yes", "NO", "On", "OFF", "true", "False", "null", "NULL", "~", "",
+	"1:20", "-1:20", "190:20:30", "12:34:56.7", "0x1F", "0o17", "017", "0b101", "1_000", "_1", "1e3", "1E3",
+	".5", "-.5", "+.5", "5.", ".inf", "-.Inf", ".nan", "NaN", "2001-12-14", "2001-12-14t21:59:43.10-05:00",
+	"=", "<<", "-", "- a", "-a", "#", "a #b", "a#b", ": ", ":a", "a:", "a: b", "?", "? a", "---", "... a",
+	"!a", "&a", "*a", "|", ">a", "%a", "@a", "`a", "'a", `"a`, "a'b", `a\b`, "[a", "{a", ",a",
+	" a", "a ", " ", "\t", "a\tb", "a\nb", "a\n\nb", "yes\n", "\na", "a \nb", "a\n b", "a\r\nb",
+	"a\u2028b", "a\u00a0b", "\u0085", "\ufeff", "\x7f", "\x00", "\x1b", "é", "日本", "😀",
+	strings.Repeat("word ", 30), strings.Repeat("tab\there ", 15), strings.Repeat("x  ", 40) + "\x01",
+	strings.Repeat("a\nb ", 20)[:79], strings.Repeat("long ", 20) + "  double" + strings.Repeat(" end", 10),
+}
+
+// TestSJ19YAMLScalarsAsAWSCLI: --output yaml quotes, escapes and folds
+// strings byte for byte as /usr/bin/aws (AWS CLI v2 2.9.19, ruamel.yaml's
+// safe dumper over libyaml) does, on the same --query results: every
+// sj19Tricky string as a list item, as a map value, and as a map key (a
+// key on several lines or longer than 128 bytes is written after "? ");
+// and a scalar result (root*), which the AWS CLI writes as JSON. Before,
+// postern quoted yes/no/on/off and 1:20 ('yes'), escaped as Go does
+// ("\x7f", "\u00a0"), wrote line breaks as "\n" escapes, never folded a
+// double-quoted string, and wrote a scalar result as a YAML document
+// ('123', "2\n...").
+func TestSJ19YAMLScalarsAsAWSCLI(t *testing.T) {
+	const awsBin = "/usr/bin/aws" // Debian's AWS CLI v2 (scripts/test-deps.sh)
+	if out, err := exec.Command(awsBin, "--version").CombinedOutput(); err != nil {
+		ci.Need(t, "%s: %v: %s", awsBin, err, bytes.TrimSpace(out))
+	}
+	e := tunneltest.Start(t, tunneltest.Options{})
+	cliEnv(t, e.Admin)
+	var awsEnv []string
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "AWS_") || v != "" {
+			awsEnv = append(awsEnv, kv)
+		}
+	}
+	common := []string{"--region", e.Region, "--endpoint-url", e.URL, "--ca-bundle", filepath.Join(e.Dir, "ca.pem")}
+	// A JMESPath JSON literal (`...`) carries any string; a quoted
+	// identifier ("...", JSON escapes) any key.
+	jsonText := func(s string) string {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	literal := func(s string) string { return "`" + strings.ReplaceAll(jsonText(s), "`", "\\`") + "`" }
+	var items, values, keys []string
+	for i, s := range sj19Tricky {
+		items = append(items, literal(s))
+		values = append(values, jsonText("k"+string(rune('A'+i/26))+string(rune('a'+i%26)))+": "+literal(s))
+		if s != "" { // JMESPath has no empty identifier
+			keys = append(keys, jsonText(s)+": "+literal(s))
+		}
+	}
+	for name, query := range map[string]string{
+		"items":    "[" + strings.Join(items, ", ") + "]",
+		"values":   "{" + strings.Join(values, ", ") + "}",
+		"keys":     "{" + strings.Join(keys, ", ") + "}",
+		"nested":   "{a: [{b: [" + strings.Join(items, ", ") + "]}]}",
+		"root":     "Account",
+		"rootyes":  "`\"yes\"`",
+		"rootnum":  "`2.5`",
+		"rootnull": "`null`",
+		"roottrue": "`true`",
+		"rootesc":  literal("a\u00e9\n\x01\"<&\u2028"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			args := append(common, "sts", "get-caller-identity", "--output", "yaml", "--query", query)
+			cmd := exec.Command(awsBin, args...)
+			cmd.Env = awsEnv
+			var awsErr bytes.Buffer
+			cmd.Stderr = &awsErr
+			want, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("aws --query %s: %v: %s", query, err, awsErr.Bytes())
+			}
+			code, got, stderr := runCLI(args...)
+			if code != 0 {
+				t.Fatalf("postern --query %s: exit %d: %s", query, code, stderr)
+			}
+			if got != string(want) {
+				gl, wl := strings.SplitAfter(got, "\n"), strings.SplitAfter(string(want), "\n")
+				for i := 0; i < len(gl) && i < len(wl); i++ {
+					if gl[i] != wl[i] {
+						t.Errorf("line %d: postern %q, the AWS CLI %q", i+1, gl[i], wl[i])
+						break
+					}
+				}
+				t.Errorf("postern prints\n%s\nthe AWS CLI\n%s", got, want)
+			}
+		})
+	}
+}
