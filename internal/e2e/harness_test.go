@@ -91,6 +91,17 @@ func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	return p
 }
 
+// startServerWithEcho starts an echo target on loopback and a server on a
+// fresh data directory that allows tunnels to port 22 and to the echo's
+// port; it returns the server and the echo's port.
+func startServerWithEcho(t *testing.T) (*serverProc, int) {
+	t.Helper()
+	echoPort := echoServer(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\n", echoPort))
+	return startServer(t, dataDir), echoPort
+}
+
 // tryStartServer is startServer returning an error (with the server's
 // output) instead of failing t, for callers that retry, e.g. when a fixed
 // port they picked was taken in the meantime.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,10 +20,7 @@ import (
 // canceled" and exited 255, and open-tunnel exited 0 as if the tunnel had
 // ended normally. The server itself still exits 0 on SIGINT (graceful).
 func TestCtrlCEndsClientCommandsAsTheAWSCLI(t *testing.T) {
-	echoPort := echoServer(t)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\n", echoPort))
-	srv := startServer(t, dataDir)
+	srv, echoPort := startServerWithEcho(t)
 
 	var vpc struct{ Vpc struct{ VpcId string } }
 	srv.mustJSON(t, &vpc, "ec2", "create-vpc", "--cidr-block", "10.9.0.0/16")

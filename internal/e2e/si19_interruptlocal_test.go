@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,10 +22,7 @@ import (
 // close as "[1] Websocket Closure Reason: The connection to the Postern
 // server was lost: … use of closed network connection".
 func TestCtrlCLocalPortMidTransferNoClosureReason(t *testing.T) {
-	echoPort := echoServer(t)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\n", echoPort))
-	srv := startServer(t, dataDir)
+	srv, echoPort := startServerWithEcho(t)
 	instance := localInstance(t, srv)
 
 	// The client listens on a port the kernel just had free; another

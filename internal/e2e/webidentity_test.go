@@ -27,7 +27,6 @@ import (
 
 	"github.com/postern/postern/internal/client"
 	"github.com/postern/postern/internal/testutil/oidcop"
-	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
 // webIdentitySetup is a server that trusts a real OpenID provider, a role
@@ -55,10 +54,8 @@ const ciClient = "postern-ci"
 func newWebIdentitySetup(t *testing.T) *webIdentitySetup {
 	t.Helper()
 	ctx := context.Background()
-	echo := tunneltest.Echo(t)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	writeServerConfig(t, dataDir, fmt.Sprintf("version: 1\ntunnel:\n  ports: [\"22\", \"%d\"]\n", echo.Port))
-	s := &webIdentitySetup{srv: startServer(t, dataDir), echoPort: echo.Port}
+	srv, echoPort := startServerWithEcho(t)
+	s := &webIdentitySetup{srv: srv, echoPort: echoPort}
 	admin, acct := s.srv.adminAccount(t)
 	s.acct = acct
 	s.op = oidcop.Start(t, oidcop.Options{
