@@ -14,6 +14,29 @@ import (
 	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
+// awsBin is Debian's AWS CLI v2 (scripts/test-deps.sh).
+const awsBin = "/usr/bin/aws"
+
+// awsCLIBeside starts a server in the test's process for postern and
+// /usr/bin/aws to ask side by side: the server, the environment to run
+// aws with (cliEnv's credentials; the AWS CLI reads an empty AWS_PROFILE
+// as the profile "", so only the variables cliEnv set to a value), and
+// the options both take (region, endpoint, CA bundle).
+func awsCLIBeside(t *testing.T) (e *tunneltest.Env, awsEnv, common []string) {
+	t.Helper()
+	if out, err := exec.Command(awsBin, "--version").CombinedOutput(); err != nil {
+		ci.Need(t, "%s: %v: %s", awsBin, err, bytes.TrimSpace(out))
+	}
+	e = tunneltest.Start(t, tunneltest.Options{})
+	cliEnv(t, e.Admin)
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "AWS_") || v != "" {
+			awsEnv = append(awsEnv, kv)
+		}
+	}
+	return e, awsEnv, []string{"--region", e.Region, "--endpoint-url", e.URL, "--ca-bundle", filepath.Join(e.Dir, "ca.pem")}
+}
+
 // TestSI19YAMLKeysSortedAsAWSCLI: --output yaml and yaml-stream print
 // each mapping's keys sorted (by code point), at every depth (maps in
 // maps, maps in lists), as the AWS CLI v2 does (ruamel.yaml's safe
@@ -22,21 +45,7 @@ import (
 // keys in the response's order ("UserId, Account, Arn" where aws prints
 // "Account, Arn, UserId").
 func TestSI19YAMLKeysSortedAsAWSCLI(t *testing.T) {
-	const awsBin = "/usr/bin/aws" // Debian's AWS CLI v2 (scripts/test-deps.sh)
-	if out, err := exec.Command(awsBin, "--version").CombinedOutput(); err != nil {
-		ci.Need(t, "%s: %v: %s", awsBin, err, bytes.TrimSpace(out))
-	}
-	e := tunneltest.Start(t, tunneltest.Options{})
-	cliEnv(t, e.Admin)
-	// The AWS CLI reads an empty AWS_PROFILE as the profile "": only the
-	// variables cliEnv set to a value.
-	var awsEnv []string
-	for _, kv := range os.Environ() {
-		if k, v, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "AWS_") || v != "" {
-			awsEnv = append(awsEnv, kv)
-		}
-	}
-	common := []string{"--region", e.Region, "--endpoint-url", e.URL, "--ca-bundle", filepath.Join(e.Dir, "ca.pem")}
+	_, awsEnv, common := awsCLIBeside(t)
 	if code, _, stderr := runCLI(append(common, "ec2", "create-vpc", "--cidr-block", "10.61.0.0/16",
 		"--tag-specifications", "ResourceType=vpc,Tags=[{Key=zeta,Value=1},{Key=Alpha,Value=2}]")...); code != 0 {
 		t.Fatalf("create-vpc: exit %d: %s", code, stderr)

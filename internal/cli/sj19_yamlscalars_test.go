@@ -5,14 +5,9 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/postern/postern/internal/testutil/ci"
-	"github.com/postern/postern/internal/testutil/tunneltest"
 )
 
 // sj19Tricky are strings whose YAML form is easy to get wrong: words and
@@ -44,19 +39,7 @@ var sj19Tricky = []string{
 // double-quoted string, and wrote a scalar result as a YAML document
 // ('123', "2\n...").
 func TestSJ19YAMLScalarsAsAWSCLI(t *testing.T) {
-	const awsBin = "/usr/bin/aws" // Debian's AWS CLI v2 (scripts/test-deps.sh)
-	if out, err := exec.Command(awsBin, "--version").CombinedOutput(); err != nil {
-		ci.Need(t, "%s: %v: %s", awsBin, err, bytes.TrimSpace(out))
-	}
-	e := tunneltest.Start(t, tunneltest.Options{})
-	cliEnv(t, e.Admin)
-	var awsEnv []string
-	for _, kv := range os.Environ() {
-		if k, v, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "AWS_") || v != "" {
-			awsEnv = append(awsEnv, kv)
-		}
-	}
-	common := []string{"--region", e.Region, "--endpoint-url", e.URL, "--ca-bundle", filepath.Join(e.Dir, "ca.pem")}
+	_, awsEnv, common := awsCLIBeside(t)
 	// A JMESPath JSON literal (`...`) carries any string; a quoted
 	// identifier ("...", JSON escapes) any key.
 	jsonText := func(s string) string {
