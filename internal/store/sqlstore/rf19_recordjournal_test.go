@@ -92,24 +92,7 @@ func TestRF19DamageDoesNotCommitAFrameInsideARecord(t *testing.T) {
 		{"zeros up to the frame inside", zeroed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := t.Context()
-			s0, path := openTemp(t, directOptions())
-			if err := s0.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path+recordJournalSuffix, tc.journal(t), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			var log sf19Log
-			s, err := OpenSQLite(ctx, path, slog.New(slog.NewJSONHandler(&log, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			got, err := s.ListEvents(ctx, store.EventQuery{Limit: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, log, _ := sf19ReplayFile(t, tc.journal(t))
 			for _, e := range got {
 				if e.EventID == forged.EventID {
 					t.Errorf("committed %+v: bytes inside a record's body, never journalled as a record", e)

@@ -25,6 +25,32 @@ func (l *sf19Log) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// sf19ReplayFile opens a new SQLite store whose record journal holds
+// journal, as a crash left it, and returns the events the open committed,
+// what it logged, and the database's path. The store closes when t ends.
+func sf19ReplayFile(t *testing.T, journal []byte) ([]store.Event, *sf19Log, string) {
+	t.Helper()
+	ctx := t.Context()
+	s0, path := openTemp(t, directOptions())
+	if err := s0.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+recordJournalSuffix, journal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := &sf19Log{}
+	s, err := OpenSQLite(ctx, path, slog.New(slog.NewJSONHandler(log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	got, err := s.ListEvents(ctx, store.EventQuery{Limit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, log, path
+}
+
 // lines are the log's lines whose message contains msg.
 func (l *sf19Log) lines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
@@ -120,24 +146,7 @@ func TestSF19JournalFrameDamagedInTheMiddle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := t.Context()
-			s0, path := openTemp(t, directOptions())
-			if err := s0.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path+recordJournalSuffix, tc.journal, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			var log sf19Log
-			s, err := OpenSQLite(ctx, path, slog.New(slog.NewJSONHandler(&log, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			got, err := s.ListEvents(ctx, store.EventQuery{Limit: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, log, path := sf19ReplayFile(t, tc.journal)
 			var want []store.Event
 			for _, i := range tc.want {
 				want = append(want, evs[i])
