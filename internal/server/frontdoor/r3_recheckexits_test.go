@@ -131,6 +131,11 @@ func TestR3EveryExitOfAReDecidedTunnel(t *testing.T) {
 				_ = tun.SetReadDeadline(time.Now().Add(10 * time.Second))
 				_, _ = tun.Write([]byte("probe"))
 				_, err = io.ReadFull(tun, make([]byte, 5))
+				if err == nil && tc.bytes {
+					// It opened (Shutdown begun once it did): it ends
+					// as Shutdown closes it.
+					_, err = io.Copy(io.Discard, tun)
+				}
 				var ce *client.ClosedError
 				switch {
 				case err == nil && !tc.bytes:
