@@ -123,6 +123,12 @@ func (t *Terminal) startRecording(meta recordingMeta, cols, rows int) (*recorder
 		return nil, fmt.Errorf("webterm: create recording: %w", err)
 	}
 	rec.f = f
+	// Held until the file is closed, after the metadata got its end: a
+	// listing tells a recording cut by the server's end (killed, or the
+	// machine lost power) from one being written (cutShort).
+	if err := lockRecording(f); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		t.log.Warn("recording not locked: if the server stops during it, the list will not say it was cut short", "tunnel", meta.TunnelID, "error", err)
+	}
 	if err := writeMeta(t.dir, meta); err != nil {
 		f.Close()
 		os.Remove(rec.path)
@@ -309,13 +315,15 @@ func (r *recorder) finish() {
 		}
 		r.meta.Truncated = true
 	}
-	_ = r.f.Close()
 	r.meta.End = r.t.cfg.Now().UTC()
 	meta := r.meta
 	r.mu.Unlock()
 	if err := writeMeta(r.t.dir, meta); err != nil {
 		r.t.log.Error("recording metadata not updated", "tunnel", meta.TunnelID, "error", err)
 	}
+	// Closed (its lock released) once the metadata has its end, so that
+	// no listing takes the recording for one cut short (cutShort).
+	_ = r.f.Close()
 	r.t.mu.Lock()
 	delete(r.t.live, meta.TunnelID)
 	r.t.mu.Unlock()

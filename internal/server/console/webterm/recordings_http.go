@@ -72,9 +72,18 @@ func (t *Terminal) serveListRecordings(w http.ResponseWriter, r *http.Request) {
 			OSUser: m.OSUser, SourceIP: m.SourceIP, Start: m.Start, Truncated: m.Truncated, Live: t.liveRecorder(id) != nil,
 			Incomplete: t.incompleteReason(m.Incomplete)}
 		end := m.End
+		if end.IsZero() && !info.Live {
+			if cut, last, finished := t.cutShort(id); finished != nil {
+				m = *finished // finished since it was read
+				info.Truncated, info.Incomplete, end = m.Truncated, t.incompleteReason(m.Incomplete), m.End
+			} else if cut {
+				info.Truncated, info.Incomplete, end = true, serverStopped, last
+			}
+		}
 		if end.IsZero() {
 			end = now
 		}
+		end = maxTime(end, m.Start)
 		info.Duration = end.Sub(m.Start).Seconds()
 		if st, err := os.Stat(filepath.Join(t.dir, id+".cast")); err == nil {
 			info.Size = st.Size()
@@ -83,6 +92,47 @@ func (t *Terminal) serveListRecordings(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.SortFunc(out, func(a, b recordingInfo) int { return b.Start.Compare(a.Start) })
 	writeJSON(w, http.StatusOK, map[string]any{"recordings": out})
+}
+
+// serverStopped is the incomplete of a recording the server did not
+// finish: it stopped (killed, crashed, or the machine lost power) while
+// the session was being recorded.
+const serverStopped = "the server stopped before the recording ended"
+
+// cutShort tells of a recording whose metadata has no end and which no
+// session of this server is writing whether it was cut short: no process
+// holds its file's lock (lockRecording; a session that another server
+// sharing the directory records holds it), and its metadata still has no
+// end once that is known. last is then its file's last write. finished is
+// the metadata when it got its end in the meantime (its session ended).
+func (t *Terminal) cutShort(id string) (cut bool, last time.Time, finished *recordingMeta) {
+	f, err := os.Open(filepath.Join(t.dir, id+".cast"))
+	if err != nil {
+		return false, time.Time{}, nil
+	}
+	defer f.Close()
+	if held, known := recordingHeld(f); held || !known {
+		return false, time.Time{}, nil
+	}
+	m, err := t.readMeta(id)
+	if err != nil {
+		return false, time.Time{}, nil
+	}
+	if !m.End.IsZero() {
+		return false, time.Time{}, &m
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false, time.Time{}, nil
+	}
+	return true, st.ModTime(), nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // incompleteReason is a recording's Incomplete as the list shows it: the

@@ -27,6 +27,7 @@ function normalize(r) {
     osUser: pick(r, 'osUser', 'OsUser', 'InstanceOSUser'),
     principal: pick(r, 'user', 'principal', 'Principal', 'userArn', 'arn', 'userName'),
     truncated: !!pick(r, 'truncated', 'Truncated'),
+    incomplete: pick(r, 'incomplete', 'Incomplete'),
     sourceIp: pick(r, 'sourceIp', 'SourceIp', 'sourceIPAddress'),
     start: pick(r, 'startedAt', 'StartedAt', 'startTime', 'start'),
     end: pick(r, 'endedAt', 'EndedAt', 'endTime', 'end'),
@@ -60,7 +61,7 @@ export function renderRecordings(view, id, live) {
         { label: 'Who / from', value: (r) => [h('div.mono.small', { title: r.principal }, shortArn(r.principal)), h('div.mono.small.dim', r.sourceIp)] },
         { label: 'Started', value: (r) => fmtTime(r.start) },
         { label: 'Length', value: (r) => (r.live ? badge('live') : r.duration !== undefined ? fmtDuration(r.duration) : ''), class: 'num' },
-        { label: 'Size', value: (r) => [r.size !== undefined ? fmtBytes(r.size) : '', r.truncated ? [' ', badge('truncated')] : null], class: 'num' },
+        { label: 'Size', value: (r) => [r.size !== undefined ? fmtBytes(r.size) : '', r.truncated ? [' ', badge('truncated')] : null, truncatedWhy(r)], class: 'num' },
         { label: '', class: 'row-actions', value: (r) => h('div.btn-row',
           h('a.btn', { href: `#/recordings/${encodeURIComponent(r.id)}`, testid: `replay-${r.id}` }, 'Replay'),
           r.live ? h('a.btn.btn-primary', { href: `#/recordings/${encodeURIComponent(r.id)}/live`, testid: `join-${r.id}` }, 'Join live') : null) },
@@ -75,6 +76,16 @@ export function renderRecordings(view, id, live) {
     body));
   refresh();
   return () => { alive = false; };
+}
+
+/** Why a truncated recording misses part of the session, as text under
+ * its badge (the server's incomplete: a write or the final sync failed,
+ * or the server stopped before the recording ended), without control or
+ * bidirectional characters; nothing when the server gives no reason (the
+ * size cap, which the recording's own marker tells). */
+function truncatedWhy(r) {
+  if (!r.truncated || r.incomplete === undefined || r.incomplete === '') return null;
+  return h('div.small.dim.truncated-why', { testid: `incomplete-${r.id}` }, markerLabel(r.incomplete));
 }
 
 function renderPlayer(view, id) {
