@@ -19,6 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/spf13/cobra"
 
 	"github.com/postern/postern/internal/util/atomicfile"
@@ -56,15 +57,24 @@ func credentialsFilePath() string {
 }
 
 // profileName is the profile the command works on: --profile, else
-// AWS_PROFILE, else default.
+// AWS_PROFILE, else AWS_DEFAULT_PROFILE, else default.
 func profileName(flag string) string {
 	if flag != "" {
 		return flag
 	}
-	if p := os.Getenv("AWS_PROFILE"); p != "" {
+	if p := profileEnv(); p != "" {
 		return p
 	}
 	return "default"
+}
+
+// profileEnv is the profile the environment names: AWS_PROFILE, else
+// AWS_DEFAULT_PROFILE, as botocore and the AWS SDK for Go read them.
+func profileEnv() string {
+	if p := os.Getenv("AWS_PROFILE"); p != "" {
+		return p
+	}
+	return os.Getenv("AWS_DEFAULT_PROFILE")
 }
 
 // section is the file's section header for profile: the config file says
@@ -612,7 +622,7 @@ refused, except with --endpoint-url or "postern_allow_aws = true" in the profile
 					return &exitError{code: ExitOther, msg: "postern configure get: " + err.Error()}
 				}
 				if !ok {
-					if p := profileName(env.g.profile); (env.g.profile != "" || os.Getenv("AWS_PROFILE") != "") && !profileKnown(p) {
+					if p := profileName(env.g.profile); (env.g.profile != "" || profileEnv() != "") && !profileKnown(p) {
 						// As the AWS CLI: a profile named (--profile,
 						// AWS_PROFILE) that neither file holds is
 						// botocore's ProfileNotFound, 255; the default
@@ -632,13 +642,12 @@ refused, except with --endpoint-url or "postern_allow_aws = true" in the profile
 				return nil
 			}},
 		&cobra.Command{Use: "list", Short: "List the profile's settings and where each comes from", Args: cobra.NoArgs,
-			RunE: func(*cobra.Command, []string) error {
+			RunE: func(cmd *cobra.Command, _ []string) error {
 				// A file the AWS CLI refuses is refused, not listed.
 				if _, _, err := configValueErr(env.g.profile, "region"); err != nil {
 					return &exitError{code: ExitOther, msg: "postern configure list: " + err.Error()}
 				}
-				configureList(env)
-				return nil
+				return configureList(cmd.Context(), env)
 			}},
 	)
 	return cmd
@@ -653,12 +662,14 @@ func configurePrompts(env *Env, in *bufio.Reader) error {
 		{"output", "Default output format"},
 	}
 	for _, p := range prompts {
-		cur, _, err := configValueErr(env.g.profile, p.key)
+		cur, ok, err := configValueErr(env.g.profile, p.key)
 		if err != nil { // as `aws configure`, before the first prompt
 			return &exitError{code: ExitOther, msg: "postern configure: " + err.Error()}
 		}
+		// As the AWS CLI: None when unset; a value set empty shows as
+		// it is ("[]", a key as 16 stars).
 		shown := "None"
-		if cur != "" {
+		if ok {
 			shown = cur
 			if credentialKeys[p.key] {
 				shown = mask(cur)
@@ -682,76 +693,152 @@ func configurePrompts(env *Env, in *bufio.Reader) error {
 	return nil
 }
 
-// mask shows the last four characters, as the AWS CLI does.
+// mask shows the last four characters (code points, as Python slices
+// text) after 16 stars, as the AWS CLI's mask_value: all of a shorter
+// value.
 func mask(s string) string {
-	if len(s) <= 4 {
-		return strings.Repeat("*", 16)
-	}
-	return strings.Repeat("*", 16) + s[len(s)-4:]
+	r := []rune(s)
+	return strings.Repeat("*", 16) + string(r[max(0, len(r)-4):])
 }
 
-// configureList prints the profile's settings as `aws configure list`.
-func configureList(env *Env) {
+// The Location `aws configure list` gives a value from the environment:
+// the Python list of the variables botocore reads it from.
+const (
+	profileEnvVars = "['AWS_PROFILE', 'AWS_DEFAULT_PROFILE']"
+	regionEnvVars  = "['AWS_REGION', 'AWS_DEFAULT_REGION']"
+)
+
+// configFileVar is the config file as `aws configure list` names it:
+// AWS_CONFIG_FILE as given, else ~/.aws/config unexpanded (botocore's
+// config_file variable).
+func configFileVar() string {
+	if f := os.Getenv("AWS_CONFIG_FILE"); f != "" {
+		return f
+	}
+	return "~/.aws/config"
+}
+
+// configureList prints the profile's settings as `aws configure list`
+// (AWS CLI v2, awscli/customizations/configure/list.py) with Postern's
+// endpoint after them: the profile (--profile "manual", AWS_PROFILE or
+// AWS_DEFAULT_PROFILE "env"); the keys as the credential chain finds
+// them, its method as the Type and no Location (botocore does not say
+// which variable or file); the region from the environment, then from
+// either file (the AWS CLI calls it "config-file" wherever it is: it
+// merges the credentials file into the profile), then --region, which
+// the AWS CLI, seeing it only at its last look, calls "imds". A named
+// profile that neither file holds, and a key without its secret, are
+// the AWS CLI's errors, after the rows it printed.
+func configureList(ctx context.Context, env *Env) error {
 	p := profileName(env.g.profile)
-	fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "Name", "Value", "Type", "Location")
-	fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "----", "-----", "----", "--------")
 	row := func(name, value, typ, loc string) {
 		if value == "" {
 			value, typ, loc = "<not set>", "None", "None"
 		}
 		fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", name, value, typ, loc)
 	}
-	profType, profLoc := "None", "None"
-	if env.g.profile != "" {
-		profType, profLoc = "manual", "--profile"
-	} else if os.Getenv("AWS_PROFILE") != "" {
-		profType, profLoc = "env", "AWS_PROFILE"
+	fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "Name", "Value", "Type", "Location")
+	fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "----", "-----", "----", "--------")
+	named := true
+	switch {
+	case env.g.profile != "":
+		row("profile", p, "manual", "--profile")
+	case profileEnv() != "":
+		row("profile", p, "env", profileEnvVars)
+	default:
+		row("profile", "", "", "")
+		named = false
 	}
-	if profType == "None" {
-		fmt.Fprintf(env.Stdout, "%10s %24s %16s    %s\n", "profile", "<not set>", "None", "None")
-	} else {
-		row("profile", p, profType, profLoc)
+	if named && !profileKnown(p) {
+		return &exitError{code: ExitOther, msg: "\nThe config profile (" + p + ") could not be found"}
 	}
-	fromFile := func(key, envVar string, secret bool) (string, string, string) {
-		if v := os.Getenv(envVar); envVar != "" && v != "" {
-			if secret {
-				v = mask(v)
-			}
-			return v, "env", envVar
-		}
-		v, ok, _ := configValueErr(env.g.profile, key)
-		if !ok || v == "" {
-			return "", "", ""
-		}
-		loc := configFilePath()
-		if credentialKeys[key] {
-			loc = credentialsFilePath()
-		}
-		if secret {
-			v = mask(v)
-		}
-		typ := "config-file"
-		if credentialKeys[key] {
-			typ = "shared-credentials-file"
-		}
-		return v, typ, loc
+	key, secret, method, err := listedCredentials(ctx, p)
+	if err != nil {
+		return err
 	}
-	v, t, l := fromFile("aws_access_key_id", "AWS_ACCESS_KEY_ID", true)
-	row("access_key", v, t, l)
-	v, t, l = fromFile("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", true)
-	row("secret_key", v, t, l)
-	if env.g.region != "" {
-		row("region", env.g.region, "manual", "--region")
-	} else {
-		v, t, l = fromFile("region", "AWS_REGION", false)
-		row("region", v, t, l)
+	if key != "" {
+		key, secret = mask(key), mask(secret)
 	}
+	row("access_key", key, method, "")
+	row("secret_key", secret, method, "")
+	v, _, _ := configValueErr(env.g.profile, "region")
+	switch {
+	case os.Getenv("AWS_REGION") != "":
+		row("region", os.Getenv("AWS_REGION"), "env", regionEnvVars)
+	case os.Getenv("AWS_DEFAULT_REGION") != "":
+		row("region", os.Getenv("AWS_DEFAULT_REGION"), "env", regionEnvVars)
+	case v != "":
+		row("region", v, "config-file", configFileVar())
+	default:
+		row("region", env.g.region, "imds", "")
+	}
+	// Postern's: where the server is.
 	if env.g.endpointURL != "" {
 		row("endpoint", env.g.endpointURL, "manual", "--endpoint-url")
+	} else if v := os.Getenv("AWS_ENDPOINT_URL"); v != "" {
+		row("endpoint", v, "env", "AWS_ENDPOINT_URL")
 	} else {
-		v, t, l = fromFile("endpoint_url", "AWS_ENDPOINT_URL", false)
-		row("endpoint", v, t, l)
+		v, _, _ := configValueErr(env.g.profile, "endpoint_url")
+		row("endpoint", v, "config-file", configFileVar())
 	}
+	return nil
+}
+
+// listedCredentials are the access key and secret of profile p as
+// botocore's credential chain finds them for `aws configure list`, with
+// the chain's method: the environment ("env"), the credentials file
+// ("shared-credentials-file"), the profile's credential_process, run as
+// the AWS CLI runs it ("custom-process"), the config file
+// ("config-file"); none when none holds a key. An access key without its
+// secret is botocore's PartialCredentialsError.
+func listedCredentials(ctx context.Context, p string) (key, secret, method string, err error) {
+	partial := func(method, missing string) error {
+		return &exitError{code: ExitOther, msg: "\nPartial credentials found in " + method + ", missing: " + missing}
+	}
+	if key := os.Getenv("AWS_ACCESS_KEY_ID"); key != "" {
+		secret := os.Getenv("AWS_SECRET_ACCESS_KEY")
+		if secret == "" {
+			return "", "", "", partial("env", "AWS_SECRET_ACCESS_KEY")
+		}
+		return key, secret, "env", nil
+	}
+	cd, _ := parseINI(credentialsFilePath())
+	d, _ := parseINI(configFilePath())
+	for _, src := range []struct {
+		settings map[string]string
+		method   string
+	}{
+		{cd.profile(p, true), "shared-credentials-file"},
+		{nil, "custom-process"},
+		{d.profile(p, false), "config-file"},
+	} {
+		if src.method == "custom-process" {
+			// The profile's, from either file (botocore merges the
+			// credentials file into the profile, over the config file).
+			proc, ok := cd.profile(p, true)["credential_process"]
+			if !ok {
+				proc, ok = d.profile(p, false)["credential_process"]
+			}
+			if !ok || proc == "" {
+				continue
+			}
+			c, err := processcreds.NewProvider(proc).Retrieve(ctx)
+			if err != nil {
+				return "", "", "", &exitError{code: ExitOther, msg: "\nError when retrieving credentials from custom-process: " + err.Error()}
+			}
+			return c.AccessKeyID, c.SecretAccessKey, src.method, nil
+		}
+		key, ok := src.settings["aws_access_key_id"]
+		if !ok {
+			continue
+		}
+		secret, ok := src.settings["aws_secret_access_key"]
+		if !ok {
+			return "", "", "", partial(src.method, "aws_secret_access_key")
+		}
+		return key, secret, src.method, nil
+	}
+	return "", "", "", nil
 }
 
 // configureServer fetches server's CA and writes a profile for it.

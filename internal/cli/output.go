@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The AWS CLI's output: a response becomes a generic value (ordered
@@ -210,6 +211,9 @@ func toGenericModel(m *skeletonModel, shape string, v reflect.Value) any {
 			if g == nil {
 				continue
 			}
+			if s, ok := g.(string); ok && policyDocumentMember(t, sf.Name) {
+				g = decodePolicyDocument(s)
+			}
 			o = append(o, member{sf.Name, g})
 		}
 		if o == nil {
@@ -251,6 +255,148 @@ func toGenericModel(m *skeletonModel, shape string, v reflect.Value) any {
 	return nil
 }
 
+// policyDocuments are the IAM members that hold a policy document (the
+// model's policyDocumentType) in an answer, by structure: as botocore's
+// json_decode_policies (awscli/botocore/handlers.py) finds them.
+var policyDocuments = map[string]string{
+	"GetGroupPolicyOutput": "PolicyDocument",
+	"GetRolePolicyOutput":  "PolicyDocument",
+	"GetUserPolicyOutput":  "PolicyDocument",
+	"PolicyDetail":         "PolicyDocument",
+	"PolicyVersion":        "Document",
+	"Role":                 "AssumeRolePolicyDocument",
+	"RoleDetail":           "AssumeRolePolicyDocument",
+}
+
+// policyDocumentMember says whether the member name of the SDK structure
+// t holds an IAM policy document.
+func policyDocumentMember(t reflect.Type, name string) bool {
+	pkg := t.PkgPath()
+	if !strings.HasSuffix(pkg, "/service/iam") && !strings.HasSuffix(pkg, "/service/iam/types") {
+		return false
+	}
+	return policyDocuments[t.Name()] == name
+}
+
+// decodePolicyDocument is an IAM policy document (URL-encoded JSON) as the
+// AWS CLI prints it: botocore's decode_quoted_jsondoc decodes it with
+// Python's unquote and json.loads into an object, members in the
+// document's order, null members kept, numbers an int or a float as
+// written; a document that does not decode stays the string it was.
+func decodePolicyDocument(s string) any {
+	dec := json.NewDecoder(strings.NewReader(pyUnquote(s)))
+	dec.UseNumber()
+	v, err := decodePolicyValue(dec, 0)
+	if err != nil {
+		return s
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return s // more after the document: json.loads refuses it
+	}
+	return v
+}
+
+// maxPolicyDepth bounds a policy document's nesting, as Python's
+// recursion limit bounds json.loads (which then leaves the string).
+const maxPolicyDepth = 500
+
+// decodePolicyValue decodes one JSON value as Python's json.loads reads
+// it; a key given twice keeps its first place and its last value.
+func decodePolicyValue(dec *json.Decoder, depth int) (any, error) {
+	if depth > maxPolicyDepth {
+		return nil, errors.New("policy document nested too deep")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			o := ordered{}
+			at := map[string]int{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				v, err := decodePolicyValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				if i, ok := at[k]; ok {
+					o[i].value = v
+					continue
+				}
+				at[k] = len(o)
+				o = append(o, member{k, v})
+			}
+			_, err := dec.Token()
+			return o, err
+		case '[':
+			list := []any{}
+			for dec.More() {
+				v, err := decodePolicyValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				list = append(list, v)
+			}
+			_, err := dec.Token()
+			return list, err
+		}
+		return nil, fmt.Errorf("unexpected %v", t)
+	case json.Number:
+		if !strings.ContainsAny(string(t), ".eE") {
+			if i, err := t.Int64(); err == nil {
+				return i, nil
+			}
+			return bigInt(t), nil
+		}
+		f, err := t.Float64()
+		if errors.Is(err, strconv.ErrRange) {
+			return f, nil // ±inf or 0, as Python's float reads it
+		}
+		return f, err
+	}
+	return tok, nil // string, bool or nil
+}
+
+// pyUnquote is Python's urllib.parse.unquote: each %XX (hex) is that byte,
+// the bytes read as UTF-8 with each bad sequence U+FFFD; a '%' without
+// two hex digits stays, and '+' is a plus.
+func pyUnquote(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			n, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			b = append(b, byte(n))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	var out strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		out.WriteRune(r) // utf8.RuneError for each byte that is not UTF-8
+		b = b[size:]
+	}
+	return out.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 func formatFraction(t time.Time) string {
 	if ns := t.Nanosecond(); ns != 0 {
 		return fmt.Sprintf(".%06d", ns/1000)
@@ -288,18 +434,14 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 	switch x := v.(type) {
 	case ordered:
 		items('{', '}', len(x), func(i int) {
-			k, _ := json.Marshal(x[i].key)
-			b.Write(k)
+			writeJSONString(b, x[i].key)
 			b.WriteString(": ")
 			writeJSON(b, x[i].value, depth+1)
 		})
 	case []any:
 		items('[', ']', len(x), func(i int) { writeJSON(b, x[i], depth+1) })
 	case string:
-		enc := json.NewEncoder(b)
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(x)
-		b.Truncate(b.Len() - 1) // Encode adds a newline
+		writeJSONString(b, x)
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case bigInt:
@@ -318,6 +460,62 @@ func writeJSON(b *bytes.Buffer, v any, depth int) {
 	case nil:
 		b.WriteString("null")
 	}
+}
+
+// writeJSONString writes s as a JSON string as the AWS CLI's Python
+// writes it (json.dumps with ensure_ascii=False): '"' and '\\' escaped,
+// \b \f \n \r \t by name, the other control characters below U+0020 as
+// \u00XX (lower-case hex), everything else as it is: '<', '>', '&', DEL,
+// U+2028 and U+2029 too, which Go's encoding/json escapes. Bytes that are
+// not UTF-8 (Python's text never holds them) become U+FFFD, written as
+// the character, where encoding/json writes the escape \ufffd.
+func writeJSONString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			b.WriteString(s[start:i])
+			b.WriteRune(utf8.RuneError)
+			i++
+			start = i
+			continue
+		}
+		b.WriteString(s[start:i])
+		switch c {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }
 
 // minEpoch and maxEpoch are 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z

@@ -24,16 +24,24 @@ type jmesQuery struct {
 	compiled *jmespath.JMESPath
 	// keys are the expression's multi-select hash keys, in its order.
 	keys []string
+	// numbers are the numbers of the expression's JSON literals as the
+	// AWS CLI's Python reads them (see noteNumber): go-jmespath reads
+	// every number as a float64.
+	numbers map[float64]any
 }
 
 // compileQuery parses expr; a bad expression is a usage error, reported
 // before any call as the AWS CLI does.
 func compileQuery(expr string) (*jmesQuery, error) {
-	c, err := jmespath.Compile(legacyLiterals(expr))
+	jexpr, literals := legacyLiterals(expr)
+	c, err := jmespath.Compile(jexpr)
 	if err != nil {
 		return nil, fmt.Errorf("Bad value for --query %s: %v", expr, err)
 	}
-	q := &jmesQuery{expr: expr, compiled: c}
+	q := &jmesQuery{expr: expr, compiled: c, numbers: map[float64]any{}}
+	for _, lit := range literals {
+		noteLiteralNumbers(q.numbers, lit)
+	}
 	for _, m := range hashKeyRe().FindAllStringSubmatch(expr, -1) {
 		k := m[1]
 		if uq, err := strconv.Unquote(k); err == nil {
@@ -52,8 +60,8 @@ var hashKeyRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 // (`running`), which the AWS CLI's JMESPath reads as strings (as JMESPath
 // did before literals had to be JSON) and AWS's examples use; go-jmespath
 // takes only JSON. Raw strings ('…') and quoted names ("…") are left as
-// they are.
-func legacyLiterals(expr string) string {
+// they are. literals are the JSON of every literal, as go-jmespath gets it.
+func legacyLiterals(expr string) (jexpr string, literals []string) {
 	var b strings.Builder
 	for i := 0; i < len(expr); i++ {
 		c := expr[i]
@@ -79,11 +87,12 @@ func legacyLiterals(expr string) string {
 			}
 			if j >= len(expr) {
 				b.WriteString(expr[i:]) // unterminated: the parser says so
-				return b.String()
+				return b.String(), literals
 			}
 			lit := strings.ReplaceAll(expr[i+1:j], "\\`", "`")
 			if json.Valid([]byte(lit)) {
 				b.WriteString(expr[i : j+1])
+				literals = append(literals, lit)
 			} else {
 				q, _ := json.Marshal(strings.TrimLeft(lit, " \t\n"))
 				b.WriteString("`" + strings.ReplaceAll(string(q), "`", "\\`") + "`")
@@ -93,13 +102,59 @@ func legacyLiterals(expr string) string {
 			b.WriteByte(c)
 		}
 	}
-	return b.String()
+	return b.String(), literals
+}
+
+// noteLiteralNumbers notes in numbers each number of the JSON literal lit
+// as Python's json.loads reads it: an int when written without '.', 'e'
+// or 'E' (its digits kept past 2^53), else a float, which the AWS CLI
+// prints as one (`1.0` is 1.0, `-0.0` is -0.0, where go-jmespath's
+// float64 would print as the integer).
+func noteLiteralNumbers(numbers map[float64]any, lit string) {
+	dec := json.NewDecoder(strings.NewReader(lit))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case json.Number:
+			f, err := x.Float64()
+			if err != nil {
+				return
+			}
+			switch {
+			case strings.ContainsAny(string(x), ".eE"):
+				noteNumber(numbers, f, f)
+			default:
+				if i, err := x.Int64(); err == nil {
+					noteNumber(numbers, f, i)
+				} else {
+					noteNumber(numbers, f, bigInt(x))
+				}
+			}
+		}
+	}
+	walk(v)
 }
 
 // search evaluates the query on a generic value and returns a generic one.
 func (q *jmesQuery) search(v any) (any, error) {
 	order := map[uintptr][]string{}
-	big := map[float64]any{}
+	big := make(map[float64]any, len(q.numbers))
+	for f, n := range q.numbers {
+		big[f] = n
+	}
 	res, err := q.compiled.Search(toJMES(v, order, big))
 	if err != nil {
 		return nil, fmt.Errorf("--query %s: %w", q.expr, err)
@@ -109,10 +164,10 @@ func (q *jmesQuery) search(v any) (any, error) {
 
 // toJMES converts a generic value to the maps, slices and float64s that
 // go-jmespath evaluates, noting each object's key order, and in big each
-// integer a float64 cannot hold exactly (a bigInt, an int64 past 2^53)
-// under the float64 it becomes, for fromJMES to print its digits as the
-// AWS CLI's Python int does; nil under a float64 that two integers
-// become, which fromJMES cannot tell apart.
+// number under the float64 it becomes (noteNumber): an integer, whose
+// digits fromJMES prints as the AWS CLI's Python int does past 2^53, and
+// a whole float64, which it prints as a float (2.0), not as the integer
+// go-jmespath's float64 looks like.
 func toJMES(v any, order map[uintptr][]string, big map[float64]any) any {
 	switch x := v.(type) {
 	case ordered:
@@ -132,23 +187,27 @@ func toJMES(v any, order map[uintptr][]string, big map[float64]any) any {
 		return list
 	case int64:
 		f := float64(x)
-		if math.Abs(f) >= 1<<53 {
-			noteBig(big, f, x)
-		}
+		noteNumber(big, f, x)
 		return f
 	case bigInt:
 		// A number to compare and sort, as Python's int is to the AWS
 		// CLI's JMESPath; its digits come back through big.
 		f, _ := strconv.ParseFloat(string(x), 64)
-		noteBig(big, f, x)
+		noteNumber(big, f, x)
 		return f
+	case float64:
+		if x == math.Trunc(x) {
+			noteNumber(big, x, x)
+		}
+		return x
 	}
 	return v
 }
 
-// noteBig notes in big that the integer n became f: nil when another
-// integer became f too.
-func noteBig(big map[float64]any, f float64, n any) {
+// noteNumber notes in big that the number n (an int64, a bigInt, or a
+// float64 that Python holds as a float) became f: nil when another number
+// became f too, which fromJMES cannot tell apart.
+func noteNumber(big map[float64]any, f float64, n any) {
 	if prev, ok := big[f]; ok && prev != n {
 		n = nil
 	}
@@ -176,11 +235,14 @@ func (q *jmesQuery) fromJMES(v any, order map[uintptr][]string, big map[float64]
 		}
 		return list
 	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int64(x)
+		if x == 0 && math.Signbit(x) {
+			return x // -0.0: only a float is negative zero
 		}
 		if n := big[x]; n != nil {
 			return n
+		}
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x)
 		}
 		return x
 	case int:

@@ -118,7 +118,7 @@ func caBundle(ctx context.Context, g *globals) ([]byte, error) {
 	}
 	profile := g.profile
 	if profile == "" {
-		profile = os.Getenv("AWS_PROFILE")
+		profile = profileEnv()
 	}
 	if profile == "" {
 		profile = "default"
