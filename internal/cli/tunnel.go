@@ -198,10 +198,16 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	// (burstGC).
 	gc := newBurstGC()
 	l.Queued = gc.begin
+	// One P while the client uses little CPU (procsGovernor).
+	var procs *procsGovernor
 	l.Changed = func() {
 		rel.Active()
 		gc.opened()
+		procs.poke()
 	}
+	// A bulk transfer on a connection opened long before, with nothing
+	// accepted, opened or closed since, is seen too.
+	l.Bulk = func() { procs.poke() }
 	// And at once when a burst of opens is over, connections still open
 	// (with GOGC's percent back first).
 	released, stopReleased := releaseAfterBurst(l.Opening, releaseMemory, time.Now)
@@ -224,6 +230,8 @@ func runOpenTunnel(ctx context.Context, env *Env, o tunnelOptions) error {
 	// What the start and the look-up left (the SDK's client, its answers)
 	// goes too, unless a connection comes first.
 	l.Idle()
+	procs = startProcsGovernor()
+	defer procs.stop()
 	if err := l.Serve(ctx, ln); err != nil {
 		return &exitError{code: ExitOther, msg: err.Error()}
 	}

@@ -111,6 +111,9 @@ func copyInSteps(tun *Tunnel, in io.Reader, onFail func()) copySteps {
 	step := func() bool {
 		n, err := read()
 		full = n >= bufpool.Chunk
+		if full && tun.bulk != nil {
+			tun.bulk()
+		}
 		if n > 0 {
 			if werr := tun.writeOwned((*bp)[:bufpool.Headroom+n]); werr != nil {
 				if onFail != nil {
@@ -361,6 +364,7 @@ const linger = 5 * time.Millisecond
 // (true, and nil for a normal close).
 func copyFrames(w io.Writer, tun *Tunnel, block, woke bool, failed error) (end bool, err error) {
 	copied := false // bytes were copied since the last wait (linger)
+	moved := 0      // bytes copied in this call, up to a chunk (tun.bulk)
 	for {
 		if err := tun.wait(block, woke, failed); err != nil {
 			if errors.Is(err, errIdle) {
@@ -382,6 +386,11 @@ func copyFrames(w io.Writer, tun *Tunnel, block, woke bool, failed error) (end b
 		bp := bufpool.Get()
 		n, err := tun.Read((*bp)[:bufpool.Chunk])
 		copied = copied || n > 0
+		if moved < bufpool.Chunk {
+			if moved += n; moved >= bufpool.Chunk && tun.bulk != nil {
+				tun.bulk()
+			}
+		}
 		if n > 0 {
 			if _, werr := w.Write((*bp)[:n]); werr != nil {
 				bufpool.Put(bp)
@@ -432,6 +441,10 @@ type Listener struct {
 	// (on that connection's goroutine), e.g. to give memory back once a
 	// burst of opens is over (package idlemem).
 	Changed func()
+	// Bulk, when set, is called when a connection's copy moves a full
+	// chunk at once, either way (a bulk transfer), on the copy's
+	// goroutine: it must be quick. It may be called often during one.
+	Bulk func()
 	// Drained, when set, is called once a burst of opens is over: no
 	// tunnel is being opened or waits to be (Opening is 0), and more
 	// connections came in the burst than MaxOpening lets open at once
@@ -628,6 +641,7 @@ func (l *Listener) open(ctx context.Context) (*Tunnel, error) {
 // the process's sockwait.Poller where there is one: an idle connection
 // holds no goroutine.
 func (l *Listener) carry(ctx context.Context, c net.Conn, tun *Tunnel, n int64) {
+	tun.bulk = l.Bulk
 	inW, outW := waiters(c, tun)
 	// Each Waiter is closed before its connection: the Poller does not
 	// see a socket closed under it, and its armed wait must end.

@@ -555,6 +555,10 @@ type Tunnel struct {
 	next atomic.Pointer[func()]
 	// gotData: a data frame with bytes was read; under rmu.
 	gotData bool
+	// bulk, when set (before the copies start: Listener.Bulk), is called
+	// by a copy of the tunnel's bytes that moved a full chunk at once,
+	// either way: a bulk transfer.
+	bulk func()
 }
 
 // setNext sets what the tunnel calls once it had its first answer (next).
