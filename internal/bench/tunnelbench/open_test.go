@@ -2,6 +2,7 @@ package tunnelbench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -263,7 +264,7 @@ func openCLI(bin string, env, args []string) (time.Duration, *os.ProcessState, e
 // openCLILocal runs one open-tunnel process with --local-port (a port the
 // kernel just had free): exec, wait until the process says it listens
 // (bounded polling of its output), connect, write one byte, time until it
-// comes back; then interrupt the process, which must exit 0. If the
+// comes back; then interrupt the process, which must exit 130. If the
 // process exits before it listens (someone took the port between the
 // check and its bind), it is run again on another port, at most three
 // times; the port is never dialled before our process holds it, so a
@@ -325,6 +326,10 @@ func openCLILocalOnce(bin string, env, args []string) (d time.Duration, ps *os.P
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	<-exited
+	// Interrupted, it exits 130, as the AWS CLI does after Ctrl-C.
+	if ee := (*exec.ExitError)(nil); errors.As(werr, &ee) && ee.ExitCode() == 130 {
+		werr = nil
+	}
 	if err != nil || werr != nil {
 		return 0, nil, listened, fmt.Errorf("postern %v: %v / %v\n%s", args, err, werr, out.String())
 	}
