@@ -61,21 +61,7 @@ func TestSI19YAMLKeysSortedAsAWSCLI(t *testing.T) {
 			`{b: Account, A: Arn, a: UserId, "é": Account, Z: Arn, "_x": Account, "10": Arn, "9": Arn, l: [{y: Account, x: {d: Arn, c: UserId}}]}`},
 	} {
 		t.Run(strings.Join(args[:4], " "), func(t *testing.T) {
-			cmd := exec.Command(awsBin, append(common, args...)...)
-			cmd.Env = awsEnv
-			var awsErr bytes.Buffer
-			cmd.Stderr = &awsErr
-			want, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("aws %v: %v: %s", args, err, awsErr.Bytes())
-			}
-			code, got, stderr := runCLI(append(common, args...)...)
-			if code != 0 {
-				t.Fatalf("postern %v: exit %d: %s", args, code, stderr)
-			}
-			if got != string(want) {
-				t.Errorf("postern %v prints\n%s\nthe AWS CLI\n%s", args, got, want)
-			}
+			outputAsAWSCLI(t, awsEnv, append(common, args...)...)
 		})
 	}
 }

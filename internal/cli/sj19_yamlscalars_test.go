@@ -3,9 +3,7 @@
 package cli_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -72,28 +70,7 @@ func TestSJ19YAMLScalarsAsAWSCLI(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := append(common, "sts", "get-caller-identity", "--output", "yaml", "--query", query)
-			cmd := exec.Command(awsBin, args...)
-			cmd.Env = awsEnv
-			var awsErr bytes.Buffer
-			cmd.Stderr = &awsErr
-			want, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("aws --query %s: %v: %s", query, err, awsErr.Bytes())
-			}
-			code, got, stderr := runCLI(args...)
-			if code != 0 {
-				t.Fatalf("postern --query %s: exit %d: %s", query, code, stderr)
-			}
-			if got != string(want) {
-				gl, wl := strings.SplitAfter(got, "\n"), strings.SplitAfter(string(want), "\n")
-				for i := 0; i < len(gl) && i < len(wl); i++ {
-					if gl[i] != wl[i] {
-						t.Errorf("line %d: postern %q, the AWS CLI %q", i+1, gl[i], wl[i])
-						break
-					}
-				}
-				t.Errorf("postern prints\n%s\nthe AWS CLI\n%s", got, want)
-			}
+			outputAsAWSCLI(t, awsEnv, args...)
 		})
 	}
 }

@@ -20,9 +20,9 @@ var tc20Strings = []string{
 	"\ud7ff\ue000\ufffd\uffff", "None", "True", "", " ", "a\tb", "a\nb", "\U0010ffff", "</script>", `\u2028`,
 }
 
-// tc20AsAWSCLI runs args with postern and /usr/bin/aws (awsEnv) and
+// outputAsAWSCLI runs args with postern and /usr/bin/aws (awsEnv) and
 // says where their standard outputs differ.
-func tc20AsAWSCLI(t *testing.T, awsEnv []string, args ...string) {
+func outputAsAWSCLI(t *testing.T, awsEnv []string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(awsBin, args...)
 	cmd.Env = awsEnv
@@ -92,7 +92,7 @@ func TestTC20JSONAndTextAsAWSCLI(t *testing.T) {
 			{"rootlist", "`[]`"},
 		} {
 			t.Run(format+"/"+q.name, func(t *testing.T) {
-				tc20AsAWSCLI(t, awsEnv, append(common, "sts", "get-caller-identity", "--output", format, "--query", q.query)...)
+				outputAsAWSCLI(t, awsEnv, append(common, "sts", "get-caller-identity", "--output", format, "--query", q.query)...)
 			})
 		}
 	}
@@ -155,7 +155,7 @@ func TestTC20JSONAndTextAsAWSCLI(t *testing.T) {
 	} {
 		for _, format := range strings.Fields(c.formats) {
 			t.Run(format+"/"+c.args[1], func(t *testing.T) {
-				tc20AsAWSCLI(t, awsEnv, append(append(common, c.args...), "--output", format)...)
+				outputAsAWSCLI(t, awsEnv, append(append(common, c.args...), "--output", format)...)
 			})
 		}
 	}
