@@ -50,7 +50,7 @@ func emitYAML(b *bytes.Buffer, v any, inOrder bool) {
 		// document ("123", not '123' or a plain scalar and "...").
 		switch x := v.(type) {
 		case string:
-			b.WriteString(pyJSONUnicode(x))
+			writeJSONString(b, x)
 		case float64:
 			if math.IsNaN(x) {
 				b.WriteString("NaN")
@@ -60,44 +60,10 @@ func emitYAML(b *bytes.Buffer, v any, inOrder bool) {
 		case nil, bool, int64, bigInt:
 			writeJSON(b, x, 0)
 		default:
-			b.WriteString(pyJSONUnicode(pyStr(x)))
+			writeJSONString(b, pyStr(x))
 		}
 		b.WriteByte('\n')
 	}
-}
-
-// pyJSONUnicode quotes s as Python's json.dumps(ensure_ascii=False) does:
-// '"', '\\' and C0 controls escaped, everything else (U+007F, U+2028,
-// non-ASCII) as it is.
-func pyJSONUnicode(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 type yamlEmitter struct {
