@@ -64,8 +64,11 @@ func TestEndpointAgentStateDir(t *testing.T) {
 	_, _, ep2, _ := e.Network("10.41.0.0/16", "10.41.1.0/24")
 	dir := filepath.Join(t.TempDir(), "agent")
 
-	first := runAgentCLI(t, time.Minute, "--state-dir", dir, "--join-token", e.JoinToken(ep1))
-	deadline := time.Now().Add(20 * time.Second)
+	// Time limits and waits are guards against a hang, far above what
+	// the agents take: a starved 2-core CI machine under -race may take
+	// more than 10 s over a start or an exit.
+	first := runAgentCLI(t, 5*time.Minute, "--state-dir", dir, "--join-token", e.JoinToken(ep1))
+	deadline := time.Now().Add(time.Minute)
 	for len(e.Server.Relay().Connected(ep1)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the first agent did not connect; stderr:\n%s", first.stderr.String())
@@ -82,8 +85,8 @@ func TestEndpointAgentStateDir(t *testing.T) {
 	}
 
 	t.Run("second agent on the same state directory", func(t *testing.T) {
-		second := runAgentCLI(t, 15*time.Second, "--state-dir", dir)
-		code := second.wait(t, 10*time.Second, "a second agent on a state directory in use")
+		second := runAgentCLI(t, 2*time.Minute, "--state-dir", dir)
+		code := second.wait(t, time.Minute, "a second agent on a state directory in use")
 		msg := second.stderr.String()
 		if code != cli.ExitConfig || !strings.Contains(msg, "in use") || !strings.Contains(msg, "pid "+strconv.Itoa(os.Getpid())) ||
 			!strings.Contains(msg, "--state-dir") {
@@ -96,14 +99,14 @@ func TestEndpointAgentStateDir(t *testing.T) {
 	})
 
 	first.cancel()
-	if code := first.wait(t, 10*time.Second, "the first agent after SIGTERM"); code != 0 {
+	if code := first.wait(t, time.Minute, "the first agent after SIGTERM"); code != 0 {
 		t.Fatalf("the first agent exited %d:\n%s", code, first.stderr.String())
 	}
 
 	t.Run("join token of another endpoint", func(t *testing.T) {
 		tok2 := e.JoinToken(ep2)
-		r := runAgentCLI(t, 15*time.Second, "--state-dir", dir, "--join-token", tok2)
-		code := r.wait(t, 10*time.Second, "an agent of "+ep1+" given a token of "+ep2)
+		r := runAgentCLI(t, 2*time.Minute, "--state-dir", dir, "--join-token", tok2)
+		code := r.wait(t, time.Minute, "an agent of "+ep1+" given a token of "+ep2)
 		msg := r.stderr.String()
 		for _, want := range []string{ep1, ep2, id.AgentID, "--state-dir"} {
 			if code != cli.ExitConfig || !strings.Contains(msg, want) {
@@ -117,10 +120,10 @@ func TestEndpointAgentStateDir(t *testing.T) {
 	})
 
 	t.Run("join token of its own endpoint", func(t *testing.T) {
-		r := runAgentCLI(t, time.Minute, "--state-dir", dir, "--join-token", e.JoinToken(ep1))
-		e.WaitConnected(id.AgentID, 20*time.Second)
+		r := runAgentCLI(t, 2*time.Minute, "--state-dir", dir, "--join-token", e.JoinToken(ep1))
+		e.WaitConnected(id.AgentID, time.Minute)
 		r.cancel()
-		if code := r.wait(t, 10*time.Second, "the agent after SIGTERM"); code != 0 {
+		if code := r.wait(t, time.Minute, "the agent after SIGTERM"); code != 0 {
 			t.Fatalf("exit %d:\n%s", code, r.stderr.String())
 		}
 	})

@@ -31,10 +31,12 @@ func TestEndpointWaiters(t *testing.T) {
 		t.Fatalf("before an agent: exit %d, stderr %q", code, stderr)
 	}
 
-	// The waiter polls while the agent joins.
+	// The waiter polls while the agent joins. Its attempts (20 ms apart,
+	// at least 200 s in all) are a guard, not a measure: 1,000 of them
+	// (20 s) could run out on a starved CI machine before the agent joined.
 	done := make(chan int, 1)
 	go func() {
-		code, _ := wait("instance-connect-endpoint-available", "--instance-connect-endpoint-ids", endpoint, "--delay", "20ms", "--max-attempts", "1000")
+		code, _ := wait("instance-connect-endpoint-available", "--instance-connect-endpoint-ids", endpoint, "--delay", "20ms", "--max-attempts", "10000")
 		done <- code
 	}()
 	e.StartAgent(endpoint, agent.Config{AllowLoopback: true, DrainTimeout: 100 * time.Millisecond})
@@ -52,7 +54,7 @@ func TestEndpointWaiters(t *testing.T) {
 		code   int
 		stderr string // contained
 	}{
-		{"deleted", []string{"instance-connect-endpoint-deleted", "--instance-connect-endpoint-ids", endpoint, "--delay", "20ms", "--max-attempts", "1000"}, 0, ""},
+		{"deleted", []string{"instance-connect-endpoint-deleted", "--instance-connect-endpoint-ids", endpoint, "--delay", "20ms", "--max-attempts", "10000"}, 0, ""},
 		{"deleted, unknown id", []string{"instance-connect-endpoint-deleted", "--instance-connect-endpoint-ids", "eice-0123456789abcdef0", "--max-attempts", "1"}, 0, ""},
 		{"available, but deleted", []string{"instance-connect-endpoint-available", "--instance-connect-endpoint-ids", endpoint, "--max-attempts", "3", "--delay", "1ms"}, cli.ExitOther,
 			"Waiter InstanceConnectEndpointAvailable failed: Waiter encountered a terminal failure state: For expression \"InstanceConnectEndpoints[].State\" we matched expected path: \"delete-"},

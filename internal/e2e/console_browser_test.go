@@ -122,7 +122,7 @@ func startConsoleEnv(t *testing.T, extraConfig ...string) *consoleEnv {
 		t.Fatal(err)
 	}
 
-	e.b = browser.Start(t, browser.Options{TrustCert: leaf, Timeout: 5 * time.Minute})
+	e.b = browser.Start(t, browser.Options{TrustCert: leaf, Timeout: 10 * time.Minute})
 	return e
 }
 
@@ -137,9 +137,12 @@ func (e *consoleEnv) totpAt(step int64) string {
 }
 
 // mfaCode is a code the server takes now: of a step after the one used
-// to enable the device, within a step of now.
+// to enable the device, within a step of now. It is the next step's
+// (when that is after the enabling one): the server takes it for at least
+// 60 s from now, not the at least 30 s of the current step's, which a
+// starved machine could spend between this call and the server's check.
 func (e *consoleEnv) mfaCode() string {
-	return e.totpAt(max(e.mfaStep+1, time.Now().Unix()/30))
+	return e.totpAt(max(e.mfaStep+1, time.Now().Unix()/30+1))
 }
 
 // wrongMFACode is a code of an hour ago that is none of the codes the
@@ -178,7 +181,7 @@ func (e *consoleEnv) run(t *testing.T, what string, d time.Duration, actions ...
 // it is a promise).
 func evalIn[T any](t *testing.T, e *consoleEnv, expr string) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(e.b.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(e.b.Context(), time.Minute)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -230,7 +233,7 @@ func setValue(testid, v string) chromedp.Action[chromedp.Void] {
 // signIn fills the sign-in form and submits it.
 func (e *consoleEnv) signIn(t *testing.T, name, password string) {
 	t.Helper()
-	e.run(t, "sign in as "+name, 20*time.Second,
+	e.run(t, "sign in as "+name, time.Minute,
 		chromedp.WaitVisible(browser.TestID("signin-form")),
 		setValue("signin-username", ""), chromedp.SendKeys(browser.TestID("signin-username"), name),
 		setValue("signin-password", ""), chromedp.SendKeys(browser.TestID("signin-password"), password),
@@ -240,7 +243,7 @@ func (e *consoleEnv) signIn(t *testing.T, name, password string) {
 // signOut uses the account menu's Sign out and waits for the sign-in page.
 func (e *consoleEnv) signOut(t *testing.T) {
 	t.Helper()
-	e.run(t, "sign out", 20*time.Second,
+	e.run(t, "sign out", time.Minute,
 		chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("signout")),
 		chromedp.WaitVisible(browser.TestID("signin-form")))
 }
@@ -248,7 +251,7 @@ func (e *consoleEnv) signOut(t *testing.T) {
 // signedInAs waits for the console's layout under name.
 func (e *consoleEnv) signedInAs(t *testing.T, name string) {
 	t.Helper()
-	e.run(t, "signed in as "+name, 20*time.Second,
+	e.run(t, "signed in as "+name, time.Minute,
 		chromedp.WaitVisible(browser.TestID("nav")),
 		until(`document.querySelector('[data-testid="identity-name"]') && document.querySelector('[data-testid="identity-name"]').textContent === `+strconv.Quote(name)))
 }
@@ -281,14 +284,14 @@ func TestConsoleBrowser(t *testing.T) {
 	ctx := context.Background()
 
 	if !t.Run("sign in", func(t *testing.T) {
-		e.run(t, "open the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(browser.TestID("signin-form")))
+		e.run(t, "open the console", time.Minute, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(browser.TestID("signin-form")))
 		if loc := evalIn[string](t, e, "location.pathname"); loc != "/console/" {
 			t.Errorf("the server's address led to %s, want /console/", loc)
 		}
 		b.Screenshot("signin")
 
 		e.signIn(t, "alice", "not-"+consolePassword)
-		e.run(t, "wrong password refused", 20*time.Second, chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-banner"][data-code="SignInFailed"]`)))
+		e.run(t, "wrong password refused", time.Minute, chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-banner"][data-code="SignInFailed"]`)))
 		msg := evalIn[string](t, e, `document.querySelector('[data-testid="error-message"]').textContent`)
 		if !strings.Contains(msg, "Your authentication information is incorrect") {
 			t.Errorf("wrong password: message %q", msg)
@@ -297,13 +300,13 @@ func TestConsoleBrowser(t *testing.T) {
 
 		// MFA: the password is right, the code is asked for.
 		e.signIn(t, "mallory", consolePassword)
-		e.run(t, "MFA code asked", 20*time.Second, chromedp.WaitVisible(browser.TestID("signin-mfa-required")), chromedp.WaitVisible(browser.TestID("signin-mfa")))
+		e.run(t, "MFA code asked", time.Minute, chromedp.WaitVisible(browser.TestID("signin-mfa-required")), chromedp.WaitVisible(browser.TestID("signin-mfa")))
 		b.Screenshot("signin-mfa-asked")
-		e.run(t, "wrong MFA code", 20*time.Second,
+		e.run(t, "wrong MFA code", time.Minute,
 			chromedp.SendKeys(browser.TestID("signin-mfa"), e.wrongMFACode()), chromedp.Click(browser.TestID("signin-submit")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-banner"][data-code="MFAInvalid"]`)))
 		b.Screenshot("signin-mfa-wrong")
-		e.run(t, "right MFA code", 20*time.Second,
+		e.run(t, "right MFA code", time.Minute,
 			setValue("signin-mfa", ""), chromedp.SendKeys(browser.TestID("signin-mfa"), e.mfaCode()), chromedp.Click(browser.TestID("signin-submit")))
 		e.signedInAs(t, "mallory")
 		if badge := evalIn[string](t, e, `Array.from(document.querySelectorAll('[data-testid="identity"] .badge')).map((x) => x.textContent).join(',')`); !strings.Contains(badge, "MFA") {
@@ -320,18 +323,18 @@ func TestConsoleBrowser(t *testing.T) {
 
 	if !t.Run("endpoint and instance", func(t *testing.T) {
 		state := fmt.Sprintf(`[data-testid="state-%s"]`, e.endpoint)
-		e.run(t, "endpoint listed", 30*time.Second,
+		e.run(t, "endpoint listed", time.Minute,
 			chromedp.Navigate(e.srv.url+"/console/#/endpoints"),
 			until(`document.querySelector('`+state+`') && document.querySelector('`+state+`').textContent === 'create-complete'`))
 		b.Screenshot("endpoints")
 		detail := fmt.Sprintf(`[data-testid="detail-%s"]`, e.endpoint)
-		e.run(t, "endpoint detail with a connected agent", 30*time.Second,
+		e.run(t, "endpoint detail with a connected agent", time.Minute,
 			chromedp.Click(browser.TestID("row-"+e.endpoint)),
 			chromedp.WaitVisible(chromedp.CSS(detail)),
 			until(`Array.from(document.querySelectorAll('`+detail+` .badge')).some((x) => x.textContent === 'connected')`))
 		b.Screenshot("endpoint-detail")
 
-		e.run(t, "instance listed", 30*time.Second,
+		e.run(t, "instance listed", time.Minute,
 			chromedp.Click(browser.TestID("nav-instances")),
 			chromedp.WaitVisible(browser.TestID("row-"+e.instance)),
 			until(`document.querySelector('[data-testid="ipv4-`+e.instance+`"]').textContent === '127.0.0.1'`))
@@ -342,12 +345,12 @@ func TestConsoleBrowser(t *testing.T) {
 
 	var tunnelID string
 	if !t.Run("terminal", func(t *testing.T) {
-		e.run(t, "connect dialog", 30*time.Second,
+		e.run(t, "connect dialog", time.Minute,
 			chromedp.Navigate(e.srv.url+"/console/#/instances"),
 			chromedp.Click(browser.TestID("connect-"+e.instance)),
 			chromedp.WaitVisible(browser.TestID("connect-dialog")))
 		b.Screenshot("connect-dialog")
-		e.run(t, "connect", 30*time.Second,
+		e.run(t, "connect", time.Minute,
 			setValue("connect-user", e.osUser),
 			setValue("connect-port", strconv.Itoa(e.sshd.Port)),
 			chromedp.Click(browser.TestID("connect-dialog-submit")),
@@ -357,7 +360,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("host key fingerprint shown: %q, sshd's is %q", fp, want)
 		}
 		b.Screenshot("terminal-hostkey")
-		e.run(t, "trust the host key", 30*time.Second,
+		e.run(t, "trust the host key", time.Minute,
 			chromedp.Click(browser.TestID("hostkey-trust")),
 			until(`document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		tunnelID = evalIn[string](t, e, `document.querySelector('[data-testid="tunnel-id"]').textContent`)
@@ -368,7 +371,7 @@ func TestConsoleBrowser(t *testing.T) {
 		// echo of a random marker: the output (marker then 42) differs from
 		// the typed command line.
 		marker := "m" + randomHex(t, 6)
-		e.run(t, "echo", 30*time.Second,
+		e.run(t, "echo", time.Minute,
 			typeInTerminal("echo "+marker+"$((6*7))\r"),
 			until(termText+`.includes(`+strconv.Quote(marker+"42")+`)`))
 		b.Screenshot("terminal-echo")
@@ -378,7 +381,7 @@ func TestConsoleBrowser(t *testing.T) {
 		size := func(tag string) (int, int) {
 			t.Helper()
 			re := tag + `=(\d+) (\d+)`
-			e.run(t, "stty size "+tag, 30*time.Second,
+			e.run(t, "stty size "+tag, time.Minute,
 				typeInTerminal("stty size | sed 's/^/"+tag+"=/'\r"),
 				until(`new RegExp(`+strconv.Quote(re)+`).test(`+termText+`)`))
 			m := regexp.MustCompile(re).FindStringSubmatch(evalIn[string](t, e, termText))
@@ -391,7 +394,7 @@ func TestConsoleBrowser(t *testing.T) {
 		if n := evalIn[int](t, e, domRows); n != rowsBefore {
 			t.Errorf("stty size says %d rows, the page shows %d", rowsBefore, n)
 		}
-		e.run(t, "resize the window", 30*time.Second,
+		e.run(t, "resize the window", time.Minute,
 			windowSize(960, 640),
 			until(domRows+` !== `+strconv.Itoa(rowsBefore)))
 		rowsAfter, colsAfter := size("SZB")
@@ -405,13 +408,13 @@ func TestConsoleBrowser(t *testing.T) {
 
 		// Revocation: the administrator terminates the tunnel.
 		e.srv.mustCLI(t, "tunnels", "terminate", "--tunnel-id", tunnelID)
-		e.run(t, "session ended: revoked", 30*time.Second,
+		e.run(t, "session ended: revoked", time.Minute,
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-ended"][data-reason="revoked"]`)))
 		if reason := evalIn[string](t, e, `document.querySelector('[data-testid="session-ended-reason"]').textContent`); reason != "revoked" {
 			t.Errorf("end-of-session reason %q", reason)
 		}
 		b.Screenshot("terminal-revoked")
-		e.run(t, "window back", 10*time.Second, windowSize(1280, 800))
+		e.run(t, "window back", time.Minute, windowSize(1280, 800))
 	}) {
 		return
 	}
@@ -438,13 +441,13 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 		other.StartTLS()
 		defer other.Close()
 
-		e.run(t, "fetch from another origin", 30*time.Second,
+		e.run(t, "fetch from another origin", time.Minute,
 			chromedp.Navigate(other.URL+"/fetch"), until(`document.title.startsWith('done:')`))
 		if title := evalIn[string](t, e, "document.title"); title != "done:blocked" && title != "done:403" {
 			t.Errorf("the cross-origin fetch ended with %q", title)
 		}
-		e.run(t, "form page", 30*time.Second, chromedp.Navigate(other.URL+"/form"), chromedp.WaitVisible(chromedp.ID("go")))
-		rctx, cancel := context.WithTimeout(b.Context(), 30*time.Second)
+		e.run(t, "form page", time.Minute, chromedp.Navigate(other.URL+"/form"), chromedp.WaitVisible(chromedp.ID("go")))
+		rctx, cancel := context.WithTimeout(b.Context(), time.Minute)
 		resp, err := chromedp.RunResponse(rctx, chromedp.Click(chromedp.ID("go")))
 		cancel()
 		if err != nil {
@@ -470,7 +473,7 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 		}
 		// Sanity: the same call from the console itself is not refused,
 		// so the refusal above is the origin's, not the call's.
-		e.run(t, "back to the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/console/#/endpoints"), chromedp.WaitVisible(browser.TestID("nav")))
+		e.run(t, "back to the console", time.Minute, chromedp.Navigate(e.srv.url+"/console/#/endpoints"), chromedp.WaitVisible(browser.TestID("nav")))
 		status := evalIn[float64](t, e, `(async () => {
   const s = await (await fetch('/console/api/session')).json();
   const r = await fetch('/console/api/call/ec2', {method: 'POST', headers: {'X-Postern-CSRF': s.csrfToken, 'Content-Type': 'application/x-www-form-urlencoded'},
@@ -487,7 +490,7 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 	if !t.Run("audit trail", func(t *testing.T) {
 		for _, name := range []string{"ConsoleLogin", "SendSSHPublicKey", "OpenTunnel", "CloseTunnel"} {
 			var last string
-			waitUntil(t, 20*time.Second, name+" by alice from the browser", func() string { return e.srv.output() }, func() (bool, string) {
+			waitUntil(t, time.Minute, name+" by alice from the browser", func() string { return e.srv.output() }, func() (bool, string) {
 				for _, ev := range lookupEvents(t, e.admin, cttypes.LookupAttributeKeyEventName, name) {
 					if ev.userName() != "alice" {
 						continue
@@ -518,7 +521,7 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 		if !failed {
 			t.Error("alice's wrong password has no ConsoleLogin record")
 		}
-		e.run(t, "event history page", 30*time.Second,
+		e.run(t, "event history page", time.Minute,
 			chromedp.Navigate(e.srv.url+"/console/#/audit"),
 			until(`document.querySelector('[data-testid="view"]').innerText.includes('CloseTunnel')`))
 		b.Screenshot("audit")
@@ -539,7 +542,7 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 		if code := e.sessionWithCookie(t, cookie); code != http.StatusUnauthorized {
 			t.Errorf("the old cookie after sign-out: status %d, want 401", code)
 		}
-		e.run(t, "reload shows sign-in", 30*time.Second, chromedp.Reload(), chromedp.WaitVisible(browser.TestID("signin-form")))
+		e.run(t, "reload shows sign-in", time.Minute, chromedp.Reload(), chromedp.WaitVisible(browser.TestID("signin-form")))
 	}) {
 		return
 	}
@@ -547,7 +550,7 @@ fetch(%q, {method: "POST", credentials: "include", body: new URLSearchParams({Ac
 	t.Run("refused tunnel", func(t *testing.T) {
 		e.signIn(t, "bob", consolePassword)
 		e.signedInAs(t, "bob")
-		e.run(t, "connect as bob", 30*time.Second,
+		e.run(t, "connect as bob", time.Minute,
 			chromedp.Navigate(e.srv.url+"/console/#/instances"),
 			chromedp.Click(browser.TestID("connect-"+e.instance)),
 			chromedp.WaitVisible(browser.TestID("connect-dialog")),
@@ -575,7 +578,7 @@ func (e *consoleEnv) sessionWithCookie(t *testing.T, c *network.Cookie) int {
 		t.Fatal(err)
 	}
 	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: insecureTLS()}, Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: insecureTLS()}, Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,10 +83,10 @@ func TestConsoleBrowserFederatedSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := browser.Start(t, browser.Options{TrustCert: leaf, AlsoTrust: []*x509.Certificate{op.CACert}, Timeout: 3 * time.Minute})
+	b := browser.Start(t, browser.Options{TrustCert: leaf, AlsoTrust: []*x509.Certificate{op.CACert}, Timeout: 10 * time.Minute})
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		rctx, cancel := context.WithTimeout(b.Context(), 30*time.Second)
+		rctx, cancel := context.WithTimeout(b.Context(), time.Minute)
 		defer cancel()
 		if err := chromedp.Do(rctx, actions...); err != nil {
 			b.Screenshot("failed-" + what)
@@ -144,7 +144,7 @@ func TestConsoleBrowserFederatedSignIn(t *testing.T) {
 	// Cancel drops it: the sign-in page, and no role picker on reload.
 	run("cancel the role picker", chromedp.Click(browser.TestID("signin-role-cancel")), chromedp.WaitVisible(browser.TestID("signin-form")),
 		chromedp.Reload(), chromedp.WaitVisible(browser.TestID("signin-idp-pick")))
-	pctx, pcancel := context.WithTimeout(b.Context(), 10*time.Second)
+	pctx, pcancel := context.WithTimeout(b.Context(), time.Minute)
 	pending, err := chromedp.Run(pctx, chromedp.Evaluate[string](`fetch('/console/api/signin-oidc/pending').then((r) => r.text())`, chromedp.EvalAwaitPromise))
 	pcancel()
 	if err != nil || strings.TrimSpace(pending) != "{}" {

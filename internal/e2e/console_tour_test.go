@@ -43,7 +43,7 @@ func (tb *tourTab) run(t *testing.T, what string, d time.Duration, actions ...ch
 // shot brings the tab to the front and saves its screenshot.
 func (tb *tourTab) shot(t *testing.T, name string) {
 	t.Helper()
-	tb.run(t, "activate tab 2", 10*time.Second, activate())
+	tb.run(t, "activate tab 2", time.Minute, activate())
 	tb.e.b.ScreenshotTab(tb.ctx, name)
 }
 
@@ -135,7 +135,7 @@ func TestConsoleTour(t *testing.T) {
 	start := time.Now()
 	// Screenshots at 1280×800 of the page (the window is that size with
 	// its frame).
-	e.run(t, "open the console", 30*time.Second,
+	e.run(t, "open the console", time.Minute,
 		chromedp.EmulateViewport(1280, 800),
 		chromedp.Navigate(e.srv.url+"/console/"), chromedp.WaitVisible(browser.TestID("signin-form")))
 	e.signIn(t, "alice", consolePassword)
@@ -148,52 +148,52 @@ func TestConsoleTour(t *testing.T) {
 
 	t.Run("endpoints", func(t *testing.T) {
 		state := fmt.Sprintf(`[data-testid="state-%s"]`, e.endpoint)
-		e.run(t, "endpoint listed", 30*time.Second,
+		e.run(t, "endpoint listed", time.Minute,
 			chromedp.Click(browser.TestID("nav-endpoints")),
 			heading("Instance Connect Endpoints"),
 			until(`document.querySelector('`+state+`') && document.querySelector('`+state+`').textContent === 'create-complete'`))
 		b.Screenshot("endpoints")
 		detail := fmt.Sprintf(`[data-testid="detail-%s"]`, e.endpoint)
-		e.run(t, "endpoint detail", 30*time.Second,
+		e.run(t, "endpoint detail", time.Minute,
 			chromedp.Click(browser.TestID("row-"+e.endpoint)),
 			chromedp.WaitVisible(chromedp.CSS(detail)),
 			until(`Array.from(document.querySelectorAll('`+detail+` .badge')).some((x) => x.textContent === 'connected')`))
 		b.Screenshot("endpoint-detail")
-		e.run(t, "add agent", 30*time.Second,
+		e.run(t, "add agent", time.Minute,
 			chromedp.Click(browser.TestID("add-agent-"+e.endpoint)),
 			chromedp.WaitVisible(browser.TestID("join-token-dialog")))
 		b.Screenshot("endpoint-add-agent")
-		e.run(t, "join command", 30*time.Second,
+		e.run(t, "join command", time.Minute,
 			chromedp.Click(browser.TestID("join-token-dialog-submit")),
 			chromedp.WaitVisible(browser.TestID("join-command")),
 			until(textOf("join-command")+`.startsWith('postern endpoint-agent --join-token ')`))
 		b.Screenshot("endpoint-join-command")
-		e.run(t, "close the join command", 10*time.Second, closeDialog)
+		e.run(t, "close the join command", time.Minute, closeDialog)
 	})
 
 	t.Run("instances", func(t *testing.T) {
-		e.run(t, "instance listed", 30*time.Second,
+		e.run(t, "instance listed", time.Minute,
 			chromedp.Click(browser.TestID("nav-instances")),
 			heading("Instances"),
 			chromedp.WaitVisible(browser.TestID("row-"+e.instance)),
 			until(textOf("ipv4-"+e.instance)+` === '127.0.0.1'`))
 		b.Screenshot("instances")
-		e.run(t, "register dialog", 30*time.Second,
+		e.run(t, "register dialog", time.Minute,
 			chromedp.Click(browser.TestID("register-instance")),
 			chromedp.WaitVisible(browser.TestID("register-dialog")),
 			until(`document.querySelectorAll('[data-testid="register-subnet"] option').length > 0`))
 		b.Screenshot("instance-register")
-		e.run(t, "close the register dialog", 10*time.Second, closeDialog)
+		e.run(t, "close the register dialog", time.Minute, closeDialog)
 	})
 
 	t.Run("network", func(t *testing.T) {
-		e.run(t, "VPCs", 30*time.Second, chromedp.Click(browser.TestID("nav-vpcs")), heading("VPCs"), chromedp.WaitVisible(browser.TestID("row-"+vpcID)))
+		e.run(t, "VPCs", time.Minute, chromedp.Click(browser.TestID("nav-vpcs")), heading("VPCs"), chromedp.WaitVisible(browser.TestID("row-"+vpcID)))
 		b.Screenshot("vpcs")
-		e.run(t, "subnets", 30*time.Second, chromedp.Click(browser.TestID("nav-subnets")), heading("Subnets"), chromedp.WaitVisible(browser.TestID("row-"+subnetID)))
+		e.run(t, "subnets", time.Minute, chromedp.Click(browser.TestID("nav-subnets")), heading("Subnets"), chromedp.WaitVisible(browser.TestID("row-"+subnetID)))
 		b.Screenshot("subnets")
-		e.run(t, "security groups", 30*time.Second, chromedp.Click(browser.TestID("nav-security-groups")), heading("Security groups"), chromedp.WaitVisible(browser.TestID("row-"+groupID)))
+		e.run(t, "security groups", time.Minute, chromedp.Click(browser.TestID("nav-security-groups")), heading("Security groups"), chromedp.WaitVisible(browser.TestID("row-"+groupID)))
 		b.Screenshot("security-groups")
-		e.run(t, "a group's rules", 30*time.Second,
+		e.run(t, "a group's rules", time.Minute,
 			chromedp.Click(browser.TestID("row-"+groupID)),
 			chromedp.WaitVisible(browser.TestID("detail-"+groupID)),
 			until(`document.querySelector('[data-testid="detail-`+groupID+`"]').innerText.includes('10.20.0.0/16')`))
@@ -211,7 +211,7 @@ func TestConsoleTour(t *testing.T) {
 	tab2 := &tourTab{e: e, ctx: tab2ctx}
 	var tunnelID string
 	if !t.Run("live tunnels", func(t *testing.T) {
-		e.run(t, "connect", 30*time.Second,
+		e.run(t, "connect", time.Minute,
 			chromedp.Click(browser.TestID("nav-instances")),
 			chromedp.Click(browser.TestID("connect-"+e.instance)),
 			chromedp.WaitVisible(browser.TestID("connect-dialog")),
@@ -224,13 +224,13 @@ func TestConsoleTour(t *testing.T) {
 			chromedp.WaitVisible(browser.TestID("recording")))
 		tunnelID = evalIn[string](t, e, textOf("tunnel-id"))
 		marker := "t" + randomHex(t, 6)
-		e.run(t, "echo", 30*time.Second,
+		e.run(t, "echo", time.Minute,
 			typeInTerminal("echo "+marker+"$((6*7))\r"),
 			until(termText+`.includes(`+strconv.Quote(marker+"42")+`)`))
 		b.Screenshot("terminal-recording")
 
 		row := `document.querySelector('[data-testid="row-` + tunnelID + `"]')`
-		tab2.run(t, "tunnel listed", 30*time.Second,
+		tab2.run(t, "tunnel listed", time.Minute,
 			chromedp.EmulateViewport(1280, 800),
 			chromedp.Navigate(e.srv.url+"/console/#/tunnels"),
 			heading("Live tunnels"),
@@ -246,15 +246,15 @@ func TestConsoleTour(t *testing.T) {
 			}
 		}
 		tab2.shot(t, "tunnels-live")
-		tab2.run(t, "terminate", 30*time.Second,
+		tab2.run(t, "terminate", time.Minute,
 			chromedp.Click(browser.TestID("terminate-"+tunnelID)),
 			chromedp.WaitVisible(browser.TestID("confirm")))
 		tab2.shot(t, "tunnels-terminate-confirm")
-		tab2.run(t, "terminated", 30*time.Second,
+		tab2.run(t, "terminated", time.Minute,
 			chromedp.Click(browser.TestID("confirm")),
 			until(`!`+row))
 		tab2.shot(t, "tunnels-after-terminate")
-		e.run(t, "the terminal's banner", 30*time.Second,
+		e.run(t, "the terminal's banner", time.Minute,
 			activate(),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-ended"][data-reason="revoked"]`)),
 			until(textOf("recording")+` === 'recorded'`))
@@ -264,13 +264,13 @@ func TestConsoleTour(t *testing.T) {
 	}
 
 	t.Run("recordings", func(t *testing.T) {
-		e.run(t, "recording listed", 30*time.Second,
+		e.run(t, "recording listed", time.Minute,
 			chromedp.Click(browser.TestID("nav-recordings")),
 			heading("Session recordings"),
 			chromedp.WaitVisible(browser.TestID("row-"+tunnelID)))
 		b.Screenshot("recordings")
 		seek := `Number(document.querySelector('[data-testid="player-seek"]').value)`
-		e.run(t, "replay at 2x", 30*time.Second,
+		e.run(t, "replay at 2x", time.Minute,
 			chromedp.Click(browser.TestID("replay-"+tunnelID)),
 			chromedp.WaitVisible(browser.TestID("player-seek")),
 			chromedp.Click(browser.TestID("player-speed-2")),
@@ -283,7 +283,7 @@ func TestConsoleTour(t *testing.T) {
 		b.Screenshot("recording-replay-2x")
 
 		// A running session, joined live from the other tab.
-		e.run(t, "connect again", 30*time.Second,
+		e.run(t, "connect again", time.Minute,
 			chromedp.Click(browser.TestID("nav-instances")),
 			chromedp.Click(browser.TestID("connect-"+e.instance)),
 			chromedp.WaitVisible(browser.TestID("connect-dialog")),
@@ -292,36 +292,36 @@ func TestConsoleTour(t *testing.T) {
 			chromedp.Click(browser.TestID("connect-dialog-submit")),
 			until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		live := evalIn[string](t, e, textOf("tunnel-id"))
-		tab2.run(t, "join live", 30*time.Second,
+		tab2.run(t, "join live", time.Minute,
 			chromedp.Navigate(e.srv.url+"/console/#/recordings"),
 			chromedp.WaitVisible(browser.TestID("join-"+live)),
 			chromedp.Click(browser.TestID("join-"+live)),
 			until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		marker := "j" + randomHex(t, 6)
-		e.run(t, "type in the watched session", 30*time.Second,
+		e.run(t, "type in the watched session", time.Minute,
 			activate(),
 			typeInTerminal("echo "+marker+"$((6*7))\r"),
 			until(termText+`.includes(`+strconv.Quote(marker+"42")+`)`))
-		tab2.run(t, "the viewer sees it", 30*time.Second, until(termText+`.includes(`+strconv.Quote(marker+"42")+`)`))
+		tab2.run(t, "the viewer sees it", time.Minute, until(termText+`.includes(`+strconv.Quote(marker+"42")+`)`))
 		tab2.shot(t, "recording-join-live")
-		e.run(t, "disconnect", 30*time.Second,
+		e.run(t, "disconnect", time.Minute,
 			activate(),
 			chromedp.Click(browser.TestID("disconnect")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-ended"][data-reason="closed"]`)))
-		tab2.run(t, "the viewer sees the end", 30*time.Second, chromedp.WaitVisible(browser.TestID("session-ended")))
+		tab2.run(t, "the viewer sees the end", time.Minute, chromedp.WaitVisible(browser.TestID("session-ended")))
 		tab2.shot(t, "recording-join-live-ended")
-		e.run(t, "front tab", 10*time.Second, activate())
+		e.run(t, "front tab", time.Minute, activate())
 	})
 
 	t.Run("event history", func(t *testing.T) {
-		e.run(t, "events", 30*time.Second,
+		e.run(t, "events", time.Minute,
 			chromedp.Click(browser.TestID("nav-audit")),
 			heading("Event history"),
 			until(`Array.from(document.querySelectorAll('[data-testid="view"] tr.clickable')).some((r) => r.innerText.includes('OpenTunnel'))`))
 		b.Screenshot("audit")
 		row := evalIn[string](t, e, `Array.from(document.querySelectorAll('[data-testid="view"] tr.clickable')).find((r) => r.innerText.includes('OpenTunnel')).dataset.testid`)
 		id := strings.TrimPrefix(row, "row-")
-		e.run(t, "an event's record", 30*time.Second,
+		e.run(t, "an event's record", time.Minute,
 			chromedp.Click(browser.TestID(row)),
 			chromedp.WaitVisible(browser.TestID("event-"+id)),
 			until(`document.querySelector('[data-testid="event-`+id+`"]').innerText.includes('"eventName": "OpenTunnel"')`))
@@ -338,26 +338,26 @@ func TestConsoleTour(t *testing.T) {
 	})
 
 	t.Run("iam", func(t *testing.T) {
-		e.run(t, "users", 30*time.Second, chromedp.Click(browser.TestID("nav-users")), heading("Users"), chromedp.WaitVisible(browser.TestID("row-alice")))
+		e.run(t, "users", time.Minute, chromedp.Click(browser.TestID("nav-users")), heading("Users"), chromedp.WaitVisible(browser.TestID("row-alice")))
 		b.Screenshot("iam-users")
-		e.run(t, "create user dialog", 30*time.Second,
+		e.run(t, "create user dialog", time.Minute,
 			chromedp.Click(browser.TestID("create-user")),
 			chromedp.WaitVisible(browser.TestID("create-user-dialog")),
 			setValue("create-user-name", "carol"),
 			setValue("create-user-password", "Tour-Password-42-x"))
 		b.Screenshot("iam-create-user")
-		e.run(t, "user created with a password", 30*time.Second,
+		e.run(t, "user created with a password", time.Minute,
 			chromedp.Click(browser.TestID("create-user-dialog-submit")),
 			heading("User carol"),
 			until(textOf("login-profile")+`.includes('Console password set')`))
 		b.Screenshot("iam-user-carol")
-		e.run(t, "groups", 30*time.Second, chromedp.Click(browser.TestID("nav-groups")), heading("Groups"), chromedp.WaitVisible(browser.TestID("row-"+groupName)))
+		e.run(t, "groups", time.Minute, chromedp.Click(browser.TestID("nav-groups")), heading("Groups"), chromedp.WaitVisible(browser.TestID("row-"+groupName)))
 		b.Screenshot("iam-groups")
-		e.run(t, "roles", 30*time.Second, chromedp.Click(browser.TestID("nav-roles")), heading("Roles"), chromedp.WaitVisible(browser.TestID("row-"+roleName)))
+		e.run(t, "roles", time.Minute, chromedp.Click(browser.TestID("nav-roles")), heading("Roles"), chromedp.WaitVisible(browser.TestID("row-"+roleName)))
 		b.Screenshot("iam-roles")
-		e.run(t, "policies", 30*time.Second, chromedp.Click(browser.TestID("nav-policies")), heading("Policies"), chromedp.WaitVisible(browser.TestID("row-"+policyName)))
+		e.run(t, "policies", time.Minute, chromedp.Click(browser.TestID("nav-policies")), heading("Policies"), chromedp.WaitVisible(browser.TestID("row-"+policyName)))
 		b.Screenshot("iam-policies")
-		e.run(t, "a policy document", 30*time.Second,
+		e.run(t, "a policy document", time.Minute,
 			chromedp.Click(browser.TestID("row-"+policyName)),
 			heading("Policy "+policyName),
 			chromedp.WaitVisible(browser.TestID("policy-document")),
@@ -366,56 +366,56 @@ func TestConsoleTour(t *testing.T) {
 	})
 
 	t.Run("account menu", func(t *testing.T) {
-		e.run(t, "menu", 10*time.Second, chromedp.Click(browser.TestID("identity")), chromedp.WaitVisible(browser.TestID("change-password")))
+		e.run(t, "menu", time.Minute, chromedp.Click(browser.TestID("identity")), chromedp.WaitVisible(browser.TestID("change-password")))
 		b.Screenshot("account-menu")
-		e.run(t, "change password", 10*time.Second, chromedp.Click(browser.TestID("change-password")), chromedp.WaitVisible(browser.TestID("change-password-dialog")))
+		e.run(t, "change password", time.Minute, chromedp.Click(browser.TestID("change-password")), chromedp.WaitVisible(browser.TestID("change-password-dialog")))
 		b.Screenshot("account-change-password")
-		e.run(t, "close change password", 10*time.Second, closeDialog)
-		e.run(t, "MFA QR code", 30*time.Second,
+		e.run(t, "close change password", time.Minute, closeDialog)
+		e.run(t, "MFA QR code", time.Minute,
 			chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("mfa-setup")),
 			chromedp.WaitVisible(browser.TestID("mfa-start")), chromedp.Click(browser.TestID("mfa-start")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="mfa-dialog"] img.qr`)),
 			until(`document.querySelector('[data-testid="mfa-dialog"] img.qr').complete && document.querySelector('[data-testid="mfa-dialog"] img.qr').naturalWidth > 0`),
 			until(textOf("mfa-uri")+`.startsWith('otpauth://totp/')`))
 		b.Screenshot("account-mfa-setup")
-		e.run(t, "cancel MFA set-up", 10*time.Second,
+		e.run(t, "cancel MFA set-up", time.Minute,
 			chromedp.Click(chromedp.CSS(`[data-testid="mfa-dialog"] .form-actions button[type=button]`)),
 			until(`!document.querySelector('dialog[open]')`))
 	})
 
 	t.Run("switch role", func(t *testing.T) {
-		e.run(t, "switch role dialog", 10*time.Second,
+		e.run(t, "switch role dialog", time.Minute,
 			chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("switch-role")),
 			chromedp.WaitVisible(browser.TestID("switch-role-dialog")),
 			until(`!document.querySelector('[data-testid="account-menu"]').open`),
 			setValue("switch-role-arn", aws.ToString(role.Role.Arn)),
 			setValue("switch-role-session", "tour"))
 		b.Screenshot("switch-role-dialog")
-		e.run(t, "as the role", 30*time.Second,
+		e.run(t, "as the role", time.Minute,
 			chromedp.Click(browser.TestID("switch-role-dialog-submit")),
 			chromedp.WaitVisible(browser.TestID("role-banner")),
 			until(textOf("role-banner")+` === 'Role `+roleName+`'`),
 			until(textOf("identity-name")+` === 'tour @ `+roleName+`'`),
 			chromedp.WaitVisible(browser.TestID("nav")))
 		b.Screenshot("switched-role")
-		e.run(t, "back", 30*time.Second,
+		e.run(t, "back", time.Minute,
 			chromedp.Click(browser.TestID("identity")), chromedp.Click(browser.TestID("switch-back")),
 			until(`!document.querySelector('[data-testid="role-banner"]')`),
 			until(textOf("identity-name")+` === 'alice'`))
 	})
 
 	t.Run("960 px wide", func(t *testing.T) {
-		e.run(t, "narrow", 10*time.Second, chromedp.EmulateViewport(960, 800), until(`window.innerWidth === 960`))
+		e.run(t, "narrow", time.Minute, chromedp.EmulateViewport(960, 800), until(`window.innerWidth === 960`))
 		if cut := evalIn[string](t, e, `Array.from(document.querySelectorAll('[data-testid="nav"] a:not([hidden])')).filter((a) => a.scrollWidth > a.clientWidth).map((a) => a.textContent).join(', ')`); cut != "" {
 			t.Errorf("at 960 px the navigation cuts off: %s", cut)
 		}
-		defer e.run(t, "wide again", 10*time.Second, chromedp.EmulateViewport(1280, 800), until(`window.innerWidth === 1280`))
+		defer e.run(t, "wide again", time.Minute, chromedp.EmulateViewport(1280, 800), until(`window.innerWidth === 1280`))
 		// A tunnel open in the other tab, for the tunnels page to show.
-		tab2.run(t, "a terminal for the tunnels page", 30*time.Second,
+		tab2.run(t, "a terminal for the tunnels page", time.Minute,
 			chromedp.Navigate(e.srv.url+"/console/#/connect/"+e.instance+"?user="+e.osUser+"&port="+strconv.Itoa(e.sshd.Port)),
 			until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 		open := evalIn2[string](t, tab2, textOf("tunnel-id"))
-		defer tab2.run(t, "close the terminal", 30*time.Second,
+		defer tab2.run(t, "close the terminal", time.Minute,
 			chromedp.Click(browser.TestID("disconnect")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-ended"][data-reason="closed"]`)))
 		for _, p := range []struct{ nav, heading, row, name string }{
@@ -436,7 +436,7 @@ func TestConsoleTour(t *testing.T) {
 			if p.row != "" {
 				wait = chromedp.WaitVisible(browser.TestID(p.row))
 			}
-			e.run(t, p.name, 30*time.Second, chromedp.Click(browser.TestID(p.nav)), heading(p.heading), wait)
+			e.run(t, p.name, time.Minute, chromedp.Click(browser.TestID(p.nav)), heading(p.heading), wait)
 			if w := evalIn[int](t, e, `document.documentElement.scrollWidth`); w > 960 {
 				t.Errorf("%s at 960 px: the page is %d px wide (scrolls sideways)", p.name, w)
 			}
@@ -448,7 +448,7 @@ func TestConsoleTour(t *testing.T) {
 		e.signOut(t)
 		e.signIn(t, "bob", consolePassword)
 		e.signedInAs(t, "bob")
-		e.run(t, "users page refused", 30*time.Second,
+		e.run(t, "users page refused", time.Minute,
 			chromedp.Click(browser.TestID("nav-users")),
 			chromedp.WaitVisible(browser.TestID("error-banner")))
 		code := evalIn[string](t, e, textOf("error-code"))
@@ -464,7 +464,7 @@ func TestConsoleTour(t *testing.T) {
 // evalIn2 is evalIn in another tab.
 func evalIn2[T any](t *testing.T, tb *tourTab, expr string) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, time.Minute)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {

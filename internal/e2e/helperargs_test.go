@@ -128,7 +128,7 @@ func TestHelperArgumentsAreData(t *testing.T) {
 
 	login := func(user string) error {
 		c, err := ssh.Dial("tcp", sshd.Addr, &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.PublicKeys(sshd.UserSigner)},
-			HostKeyCallback: ssh.FixedHostKey(sshd.HostKey), Timeout: 10 * time.Second})
+			HostKeyCallback: ssh.FixedHostKey(sshd.HostKey), Timeout: time.Minute})
 		if err != nil {
 			return err
 		}

@@ -73,7 +73,7 @@ func TestClientIPPreservation(t *testing.T) {
 	})
 	proxyLn := target.Listen(t, "tcp", "0.0.0.0:"+proxyPort)
 	go serve(proxyLn, func(c net.Conn) {
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 		h, err := proxyproto.Read(bufio.NewReader(c))
 		if err != nil {
 			fmt.Fprintf(c, "proxy-error=%v peer=%s\n", err, c.RemoteAddr())
@@ -149,7 +149,7 @@ func TestClientIPPreservation(t *testing.T) {
 	// and tunnels are refused rather than silently not preserved.
 	agentProc = startAgent("--join-token", tok.JoinToken)
 	since := srv.waitAgentConnected(t, endpointID, "", logs)
-	agentProc.WaitFor(t, "ip rule add fwmark 1 lookup 100", 10*time.Second)
+	agentProc.WaitFor(t, "ip rule add fwmark 1 lookup 100", time.Minute)
 	agents := describeAgents(t, srv, endpointID)
 	if len(agents) != 1 || agents[0].PreserveClientIp == nil || *agents[0].PreserveClientIp ||
 		!strings.Contains(agents[0].PreserveClientIpMessage, "ip rule add fwmark 1 lookup 100") ||

@@ -46,7 +46,7 @@ func TestQC15ConsoleInput(t *testing.T) {
 		// then the server's backlog fill. Echo off, so the page gets no
 		// output back; lines, because a tty in canonical mode takes more
 		// than one line's worth only when it is made of lines.
-		e.run(t, "a program that does not read", 30*time.Second,
+		e.run(t, "a program that does not read", time.Minute,
 			typeInTerminal(`stty -echo; echo SLE""EPING; sleep 600`+"\r"),
 			until(`/(^|\n)SLEEPING/.test(`+termText+`)`))
 		// Pastes of 32 KiB (each under the server's message limit, with
@@ -83,7 +83,7 @@ func TestQC15ConsoleInput(t *testing.T) {
 		t.Logf("the notice showed after %d KiB of pastes: %q", sent>>10,
 			evalIn[string](t, e, `document.querySelector('[data-testid="input-dropped"]').innerText`))
 		e.wantConnected(t, "with the notice shown")
-		e.run(t, "dismiss the notice", 30*time.Second,
+		e.run(t, "dismiss the notice", time.Minute,
 			chromedp.Click(browser.TestID("input-dropped-dismiss")),
 			until(`!document.querySelector('[data-testid="input-dropped"]')`))
 		e.wantConnected(t, "after Dismiss")

@@ -59,7 +59,7 @@ func TestQH15RecordingMarkers(t *testing.T) {
 		t.Fatalf("second tab: %v", err)
 	}
 	tab2 := &tourTab{e: e, ctx: tab2ctx}
-	tab2.run(t, "join live", 30*time.Second,
+	tab2.run(t, "join live", time.Minute,
 		chromedp.Navigate(e.srv.url+"/console/#/recordings/"+tunnelID+"/live"),
 		until(`document.querySelector('[data-testid="terminal"]') && document.querySelector('[data-testid="terminal"]').dataset.state === 'connected'`))
 
@@ -77,7 +77,7 @@ func TestQH15RecordingMarkers(t *testing.T) {
 		t.Errorf("the live view lists markers %q, want one: its time then %q", got, want)
 	}
 	tab2.shot(t, "qh15-live-marker")
-	e.run(t, "disconnect", 30*time.Second,
+	e.run(t, "disconnect", time.Minute,
 		activate(),
 		chromedp.Click(browser.TestID("disconnect")),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-ended"][data-reason="closed"]`)))

@@ -44,7 +44,7 @@ func TestQJ16ConsoleUnsentInput(t *testing.T) {
 			e.run(t, "paste", 60*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(`('k'.repeat(1023) + '\n').repeat(`+strconv.Itoa(size>>10)+`)`)))
 			var dropped int
 			if c.dropped {
-				e.run(t, "the input-dropped notice", 30*time.Second, until(notice))
+				e.run(t, "the input-dropped notice", time.Minute, until(notice))
 				text := evalIn[string](t, e, notice+`.innerText`)
 				t.Logf("the notice: %q", text)
 				if strings.Contains(text, "not reading") {

@@ -37,7 +37,7 @@ const (
 func startConsoleSignedIn(t *testing.T, extraConfig ...string) *consoleEnv {
 	t.Helper()
 	e := startConsoleEnv(t, extraConfig...)
-	e.run(t, "open the console", 30*time.Second, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(browser.TestID("signin-form")))
+	e.run(t, "open the console", time.Minute, chromedp.Navigate(e.srv.url+"/"), chromedp.WaitVisible(browser.TestID("signin-form")))
 	e.signIn(t, "alice", consolePassword)
 	e.signedInAs(t, "alice")
 	return e
@@ -63,9 +63,9 @@ func (e *consoleEnv) connectTerminal(t *testing.T) {
 	e.openTerminalPage(t, "open the terminal",
 		until(`document.querySelector('[data-testid="hostkey-trust"]') || (document.querySelector('[data-testid="terminal"]') && `+terminalState+` === 'connected')`))
 	if evalIn[bool](t, e, `!!document.querySelector('[data-testid="hostkey-trust"]')`) {
-		e.run(t, "trust the host key", 30*time.Second, chromedp.Click(browser.TestID("hostkey-trust")))
+		e.run(t, "trust the host key", time.Minute, chromedp.Click(browser.TestID("hostkey-trust")))
 	}
-	e.run(t, "connected", 30*time.Second, until(terminalState+` === 'connected'`))
+	e.run(t, "connected", time.Minute, until(terminalState+` === 'connected'`))
 }
 
 // pasteJS is JavaScript that pastes text (a JavaScript string expression)
@@ -91,10 +91,10 @@ func (e *consoleEnv) pasteToSHA256(t *testing.T, payload, orUntil string) {
 	// The marker is printed once the terminal is raw: what is pasted after
 	// it reaches head unchanged. Its command line shows RE""ADY, its
 	// output READY.
-	e.run(t, "raw terminal reading", 30*time.Second,
+	e.run(t, "raw terminal reading", time.Minute,
 		typeInTerminal(`stty raw -echo opost; echo RE""ADY; head -c `+strconv.Itoa(len(payload))+` | sha256sum | sed 's/^/SUM=/'; stty sane`+"\r"),
 		until(`/(^|\n)READY/.test(`+termText+`)`))
-	e.run(t, "paste", 30*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(strconv.Quote(payload))))
+	e.run(t, "paste", time.Minute, chromedp.Evaluate[chromedp.Void](pasteJS(strconv.Quote(payload))))
 	e.run(t, "the paste's checksum or the session's end", 180*time.Second,
 		until(`/SUM=[0-9a-f]{64}/.test(`+termText+`) || `+consoleEnded+` || (`+orUntil+`)`))
 }
@@ -122,7 +122,7 @@ func (e *consoleEnv) wantConnected(t *testing.T, when string) {
 // that the terminal is still connected; when says after what.
 func (e *consoleEnv) stillRunsCommands(t *testing.T, when string) {
 	t.Helper()
-	e.run(t, "a command "+when, 30*time.Second,
+	e.run(t, "a command "+when, time.Minute,
 		typeInTerminal(`echo AL""IVE$((6*7))`+"\r"),
 		until(termText+`.includes('ALIVE42')`))
 	e.wantConnected(t, when)
@@ -137,7 +137,7 @@ func (e *consoleEnv) stillRunsCommands(t *testing.T, when string) {
 func (e *consoleEnv) startNotReading(t *testing.T, exitFile string) {
 	t.Helper()
 	e.connectTerminal(t)
-	e.run(t, "a program that does not read", 30*time.Second,
+	e.run(t, "a program that does not read", time.Minute,
 		typeInTerminal(`stty -echo; echo WA""ITING; while [ ! -e `+exitFile+` ]; do sleep 0.1; done; exit`+"\r"),
 		until(`/(^|\n)WAITING/.test(`+termText+`)`))
 }

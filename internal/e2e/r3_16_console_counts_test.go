@@ -57,14 +57,14 @@ func TestR316ConsoleDropCounts(t *testing.T) {
 			exitFile := filepath.Join(dir, "exit-"+strconv.Itoa(i))
 			e.startNotReading(t, exitFile)
 			e.run(t, "paste", 60*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(c.paste)))
-			e.run(t, "the input-dropped notice", 30*time.Second, until(notice))
+			e.run(t, "the input-dropped notice", time.Minute, until(notice))
 			text := evalIn[string](t, e, notice+`.innerText`)
 			if !strings.Contains(text, c.wantDropped) {
 				t.Errorf("after a paste of %d bytes the notice says %q, want %q", c.pasteBytes, text, c.wantDropped)
 			}
 			dropped, total := c.pasteBytes-16<<20, c.pasteBytes
 			if c.after != "" {
-				e.run(t, "paste after the notice", 30*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(c.after)))
+				e.run(t, "paste after the notice", time.Minute, chromedp.Evaluate[chromedp.Void](pasteJS(c.after)))
 				dropped += c.afterBytes
 				total += c.afterBytes
 				if text := evalIn[string](t, e, notice+`.innerText`); !strings.Contains(text, c.wantAfter) {
@@ -97,7 +97,7 @@ func TestR316ConsoleDropCounts(t *testing.T) {
 		} else {
 			e.connectTerminal(t)
 		}
-		e.run(t, "exit", 30*time.Second, typeInTerminal("exit\r"), until(consoleEnded))
+		e.run(t, "exit", time.Minute, typeInTerminal("exit\r"), until(consoleEnded))
 		if evalIn[bool](t, e, `!!`+consoleUnsent) {
 			t.Errorf("the end banner counts bytes not sent when the page held none: %q", evalIn[string](t, e, consoleUnsent+`.innerText`))
 		}
@@ -131,7 +131,7 @@ func TestR316ConsolePasteDuringHostKeyPrompt(t *testing.T) {
 		chromedp.Click(browser.TestID("hostkey-trust")),
 		until(terminalState+` === 'connected'`))
 	e.stillRunsCommands(t, "after a paste during the prompt")
-	e.run(t, "exit", 30*time.Second, typeInTerminal("exit\r"), until(consoleEnded))
+	e.run(t, "exit", time.Minute, typeInTerminal("exit\r"), until(consoleEnded))
 	if evalIn[bool](t, e, `!!`+consoleUnsent) {
 		t.Errorf("the end banner counts a paste made before the session connected: %q",
 			evalIn[string](t, e, consoleUnsent+`.innerText`))

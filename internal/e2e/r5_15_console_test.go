@@ -29,7 +29,7 @@ func TestR515PasteBeforeConnected(t *testing.T) {
 	e.openTerminalPage(t, "the host-key prompt", chromedp.WaitVisible(browser.TestID("hostkey-trust")))
 	// 65,536 lines of 12 bytes: 768 KiB, more than the page's window
 	// (512 KiB), each line a complete command if it ever reached a shell.
-	e.run(t, "paste during the prompt", 30*time.Second, chromedp.Evaluate[chromedp.Void](pasteJS(`'L=$((L+1))\n'.repeat(65536)`)))
+	e.run(t, "paste during the prompt", time.Minute, chromedp.Evaluate[chromedp.Void](pasteJS(`'L=$((L+1))\n'.repeat(65536)`)))
 	e.run(t, "trust the host key", 60*time.Second,
 		chromedp.Click(browser.TestID("hostkey-trust")),
 		until(terminalState+` === 'connected'`))

@@ -344,11 +344,11 @@ func TestReplicaKilled(t *testing.T) {
 	var errA error
 	select {
 	case errA = <-endedA:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the tunnel through A still open 10 s after A was killed\n%s", logs())
+	case <-time.After(time.Minute): // a guard against a hang: A's sockets closed with it
+		t.Fatalf("the tunnel through A still open a minute after A was killed\n%s", logs())
 	}
 	t.Logf("the tunnel through A ended %v after the kill: client.Tunnel.Read: %v", time.Since(killedAt).Round(time.Millisecond), errA)
-	code, stderr := cliA.wait(t, 10*time.Second, logs)
+	code, stderr := cliA.wait(t, time.Minute, logs)
 	t.Logf("postern open-tunnel through A exited %d after the kill; stderr %q", code, stderr)
 	if errors.Is(errA, io.EOF) || code == 0 || strings.TrimSpace(stderr) == "" {
 		t.Errorf("a tunnel whose replica was killed ends like a normal close: Read returned %v, postern open-tunnel exited %d with stderr %q", errA, code, stderr)
@@ -519,9 +519,12 @@ func leadsTo(advertised, listen string) bool {
 	return err == nil && slices.Contains(ips, lhost)
 }
 
-// echoThrough writes msg through the tunnel and reads it back, within 10 s.
+// echoThrough writes msg through the tunnel and reads it back, within a
+// minute: a guard against a tunnel that carries nothing, not a measure (a
+// starved 2-core CI machine under -race, with the test's own load, may
+// take more than 10 s over an echo).
 func echoThrough(tun *client.Tunnel, msg string) error {
-	if err := tun.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := tun.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
 		return err
 	}
 	defer tun.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort

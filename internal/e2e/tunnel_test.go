@@ -407,7 +407,7 @@ func markedBinary(t *testing.T) string {
 // which holds the ProxyCommand, does not count).
 func waitNoProcess(t *testing.T, path string, logs func() string) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, "no process running "+path, logs, func() (bool, string) {
+	waitUntil(t, time.Minute, "no process running "+path, logs, func() (bool, string) {
 		out, err := exec.Command("pgrep", "-a", "-f", "^"+regexp.QuoteMeta(path)+"( |$)").Output()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() == 1 {

@@ -183,7 +183,7 @@ func TestCrashRecordsTheCloseOfOpenTunnels(t *testing.T) {
 					}
 				}()
 			}
-			killUnderLoad(t, srv, 20, func() int { mu.Lock(); defer mu.Unlock(); return cycled }, stop, &wg)
+			killUnderLoad(t, srv, atLeast("tunnels cycled", 20, func() int { mu.Lock(); defer mu.Unlock(); return cycled }), stop, &wg)
 
 			// The trail as the killed server left it: the held tunnels
 			// are open in it.

@@ -60,7 +60,10 @@ func (r *recorder) last() []tunnelproto.Replica {
 	return r.lists[len(r.lists)-1]
 }
 
-// waitFor waits, at most limit, for a list with n replicas.
+// waitFor waits, at most limit, for a list with n replicas. limit is a
+// guard against a hang (far below the tests' hour-long heartbeats, which
+// a notice that came only with the next heartbeat would need), not a
+// measure: a starved CI machine under -race may take seconds over it.
 func (r *recorder) waitFor(t *testing.T, n int, limit time.Duration) []tunnelproto.Replica {
 	t.Helper()
 	timeout := time.After(limit)
@@ -223,18 +226,18 @@ func TestReplicasNoticeEachOtherAtOnce(t *testing.T) {
 	a := replicas.New(replicas.Config{Store: open(), Address: "127.0.0.1:8443", Heartbeat: time.Hour, OnChange: recA.onChange})
 	a.Start(ctx)
 	t.Cleanup(a.Stop)
-	recA.waitFor(t, 1, 10*time.Second)
+	recA.waitFor(t, 1, time.Minute)
 	b := replicas.New(replicas.Config{Store: open(), Address: "127.0.0.2:8443", Heartbeat: time.Hour})
 	b.Start(ctx)
 	t.Cleanup(b.Stop)
-	got := recA.waitFor(t, 2, 10*time.Second)
+	got := recA.waitFor(t, 2, time.Minute)
 	if !slices.ContainsFunc(got, func(r tunnelproto.Replica) bool { return r.ID == b.ID() && r.Addr == b.Address() }) {
 		t.Errorf("A lists %v, without B (%s)", got, b.ID())
 	}
 	if err := b.Withdraw(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := recA.waitFor(t, 1, 10*time.Second); got[0].ID != a.ID() {
+	if got := recA.waitFor(t, 1, time.Minute); got[0].ID != a.ID() {
 		t.Errorf("A lists %v after B withdrew", got)
 	}
 }
@@ -250,7 +253,7 @@ func TestAloneStoreIsNotShared(t *testing.T) {
 	m := replicas.New(replicas.Config{Store: st, Address: selfAddr, Heartbeat: time.Hour, OnChange: rec.onChange})
 	m.Start(t.Context())
 	defer m.Stop()
-	if got := rec.waitFor(t, 1, 10*time.Second); got[0].ID != m.ID() {
+	if got := rec.waitFor(t, 1, time.Minute); got[0].ID != m.ID() {
 		t.Errorf("OnChange got %v, want this replica %s", got, m.ID())
 	}
 }

@@ -24,6 +24,10 @@ import (
 func TestR4JournalSyncedWhileTheCommitWaits(t *testing.T) {
 	ctx := t.Context()
 	s, path := openTemp(t, defaultSQLiteOptions())
+	// The commit waits for the writer far longer than the guard below:
+	// a commit that gave up (after writeWait) would sync the file anyway,
+	// and must not be taken for the sync that comes while it waits.
+	s.writeWait = 10 * time.Minute
 	j := s.journal
 	synced := make(chan struct{}, 1)
 	j.sync = func() error {
@@ -43,10 +47,12 @@ func TestR4JournalSyncedWhileTheCommitWaits(t *testing.T) {
 		t.Fatalf("append while the writer was held: %v, want it taken at once", err)
 	}
 	// The writer stays held until the sync is seen; the guard is below
-	// writeWait (10 s), after which the commit would fail and sync anyway.
+	// writeWait (set above), after which the commit would fail and sync
+	// anyway, and far above UnsyncedWindow: a starved 2-core CI machine
+	// under -race may run the journal's timer seconds late.
 	select {
 	case <-synced:
-	case <-time.After(busyTimeout / 2): // a guard against a hang, not a measurement
+	case <-time.After(2 * time.Minute): // a guard against a hang, not a measurement
 		release()
 		t.Fatal("the journal was not synced while its commit waited for the writer")
 	}
@@ -90,7 +96,11 @@ func TestR4ListEventsDoesNotHangWhileCommitsFail(t *testing.T) {
 	if err := s.AppendEventsUnsynced(ctx, evs); err != nil {
 		t.Fatalf("append: %v, want it taken by the journal", err)
 	}
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a guard against a hang, not a measurement
+	// A guard against a hang (the wait until the disk recovers: forever
+	// here), not a measurement: a starved CI machine under -race, with
+	// the journal retrying its commit each millisecond, can take more
+	// than a few seconds to answer.
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	_, err := s.ListEvents(lctx, store.EventQuery{Limit: -1})
 	cancel()
 	if err != nil {

@@ -73,7 +73,10 @@ func TestRecordJournalDoesNotWaitForTheWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := journalEvents("held")
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a guard against a hang, not a measurement
+	// A guard against a hang, not a measurement: the writer stays held,
+	// so an append that waited for it fails (at writeWait) whatever the
+	// guard; 5 s could expire on a starved CI machine under -race.
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	err = s.AppendEventsUnsynced(wctx, evs[:2])
 	if err == nil {
 		err = s.AppendEventsUnsynced(wctx, evs[2:])
@@ -142,7 +145,9 @@ func TestRecordJournalCrashHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A guard against a hang: the appends do not wait for the held
+	// writer (a starved machine may still take seconds over them).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	evs := journalEvents("crash")
 	for i := range evs {

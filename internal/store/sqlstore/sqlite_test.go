@@ -423,16 +423,15 @@ func TestStoreInsideInTxFailsInsteadOfHanging(t *testing.T) {
 	ctx := t.Context()
 	s, _ := openTemp(t, defaultSQLiteOptions())
 	s.writeWait = 200 * time.Millisecond
-	start := time.Now()
 	err := s.InTx(ctx, func(tx store.Repo) error {
 		// Wrong: the Store, not tx. Must not deadlock.
 		return s.PutSetting(ctx, "k", "v")
 	})
-	if err == nil || !strings.Contains(err.Error(), "InTx") {
-		t.Errorf("err = %v, want a hint at InTx misuse", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took %v", d)
+	// The wait it gave up after is writeWait's (the error names it), not
+	// a longer one: checked by the error, not by the clock (a starved CI
+	// machine under -race may take seconds over 200 ms).
+	if err == nil || !strings.Contains(err.Error(), "InTx") || !strings.Contains(err.Error(), "after 200ms") {
+		t.Errorf("err = %v, want a hint at InTx misuse after writeWait (200ms)", err)
 	}
 	// Reads through the Store inside InTx work (they use the read pool).
 	err = s.InTx(ctx, func(tx store.Repo) error {

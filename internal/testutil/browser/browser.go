@@ -58,7 +58,10 @@ type Options struct {
 	// AlsoTrust are more such certificates (another site the test
 	// serves, e.g. an OpenID provider with its own self-signed one).
 	AlsoTrust []*x509.Certificate
-	// Timeout bounds the whole browser session (default 3 minutes).
+	// Timeout bounds the whole browser session (default 10 minutes): a
+	// guard against a hang, not a measure. A session of a few dozen
+	// steps took 2 minutes of a 3-minute bound on a loaded 2-core
+	// machine under -race.
 	Timeout time.Duration
 }
 
@@ -71,7 +74,7 @@ func Start(t testing.TB, opts Options) *Browser {
 		ci.Need(t, "browser: Chromium is not installed (apt-get install chromium): %v", err)
 	}
 	if opts.Timeout == 0 {
-		opts.Timeout = 3 * time.Minute
+		opts.Timeout = 10 * time.Minute
 	}
 	alloc := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
