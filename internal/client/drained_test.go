@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/postern/postern/internal/client"
+	"github.com/postern/postern/internal/testutil/goroutines"
 )
 
 // Listener.Drained is called once a burst of opens is over — after the
@@ -101,8 +102,11 @@ func TestListenerDrained(t *testing.T) {
 				if n := queued.Load(); n != c.want {
 					t.Fatalf("Queued called %d times with %d connections accepted and %d slots, want %d", n, conns, c.limit, c.want)
 				}
-				if n := l.Opening(); n != conns {
-					t.Errorf("Opening is %d with %d connections accepted and none opened", n, conns)
+				// The Listener writes a connection's "Accepted" message
+				// before it counts the connection as opening: the last
+				// one's count may come a moment after its message.
+				if !goroutines.Eventually(func() bool { return l.Opening() == conns }) {
+					t.Errorf("Opening is %d with %d connections accepted and none opened", l.Opening(), conns)
 				}
 				close(release)
 				for i, lc := range locals {

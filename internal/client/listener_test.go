@@ -72,10 +72,13 @@ func TestListenerMode(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("the connection over the limit was served: %d %v", n, err)
 	}
-	// When one ends, a new one is served.
+	// When one ends, a new one is served. The Listener writes the
+	// "Closing" message before it frees the connection's place among the
+	// Max: wait for both, or the next connection may come in between and
+	// be refused.
 	a.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "[1] Closing tcp connection.") {
+	for !strings.Contains(out.String(), "[1] Closing tcp connection.") || l.Active() != 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the first tunnel did not end:\n%s", out.String())
 		}

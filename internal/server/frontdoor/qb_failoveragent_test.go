@@ -56,9 +56,13 @@ func qbStartCutProxy(t *testing.T, server string) *qbCutProxy {
 						p.armed = false
 						p.mu.Unlock()
 						if cut {
+							// cut is closed first: once the server sees
+							// the link go it may fail over, and the
+							// tunnel carry its bytes, before this
+							// goroutine runs again.
+							close(p.cut)
 							c.Close()
 							s.Close()
-							close(p.cut)
 							return
 						}
 						if _, werr := c.Write(buf[:n]); werr != nil {

@@ -21,7 +21,11 @@ func TestWriteDeadline(t *testing.T) {
 	const d = 300 * time.Millisecond
 	big := strings.Repeat("x", 32<<20) // more than the sockets buffer
 	mux := http.NewServeMux()
-	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, big) })
+	bigEnded := make(chan error, 1)
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.WriteString(w, big)
+		bigEnded <- err
+	})
 	mux.HandleFunc("/upgrade", func(w http.ResponseWriter, r *http.Request) {
 		c, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -53,7 +57,15 @@ func TestWriteDeadline(t *testing.T) {
 		if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
-		<-time.After(d + time.Second) // reading nothing
+		// Reading nothing until the server's write ended: a wait of d
+		// and a margin is not enough where the handler itself may start
+		// late (a starved machine), and then the client, reading, would
+		// take the whole response within the deadline.
+		select {
+		case <-bigEnded:
+		case <-time.After(15 * time.Second): // hang guard, far past d
+			t.Fatal("the server's write to a client that reads nothing did not end")
+		}
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		n, err := io.Copy(io.Discard, c)
 		if errors.Is(err, os.ErrDeadlineExceeded) || n >= int64(len(big)) {
