@@ -10,11 +10,11 @@ export AWS_EC2_METADATA_DISABLED=true
 GO=${GO:-go}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-"$GO" test -race -count=1 -timeout "${UNIT_TIMEOUT:-20m}" ./... 2>&1 | tee "$log"
+"$GO" test -race -count=1 -timeout "${UNIT_TIMEOUT:-30m}" ./... 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The client build (-tags postern_client, `make client`): its own command
 # tree (the server-only commands left out) and the packages it links.
-"$GO" test -race -count=1 -timeout "${UNIT_TIMEOUT:-20m}" -tags postern_client ./internal/cli/ 2>&1 | tee -a "$log"
+"$GO" test -race -count=1 -timeout "${UNIT_TIMEOUT:-30m}" -tags postern_client ./internal/cli/ 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" -ne 0 ] && [ "$status" -eq 0 ] && status=1
 if [ "$status" -ne 0 ]; then
   echo
