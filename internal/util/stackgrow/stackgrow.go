@@ -31,6 +31,19 @@ func To16K() byte {
 	return buf[index]
 }
 
+// To64K grows the calling goroutine's stack to 64 KiB, as To8K does,
+// from a stack of at most ~20 KiB in use: for a goroutine that goes
+// through the AWS SDK's middleware chain (the CLI's open, whose look-up
+// grew it 16 → 32 → 64 KiB deep inside that chain: three copies of many
+// frames).
+//
+//go:noinline
+func To64K() byte {
+	var buf [40 << 10]byte
+	buf[index] = 1
+	return buf[index]
+}
+
 // To8K grows the calling goroutine's stack to 8 KiB (from the runtime's
 // 2 KiB), in one copy when called first thing in the goroutine.
 //

@@ -7,9 +7,9 @@ import (
 	"github.com/postern/postern/internal/testutil/stackmove"
 )
 
-// TestGrowsOnceAtTheStart: after To16K (To8K, To4K) a fresh goroutine's
-// stack has moved (it was copied to a larger one) and work that needs a
-// little less than 16 KiB (8 KiB, 4 KiB) then runs without moving it
+// TestGrowsOnceAtTheStart: after To64K (To16K, To8K, To4K) a fresh
+// goroutine's stack has moved (it was copied to a larger one) and work
+// that needs a little less than 64 KiB (16, 8, 4 KiB) then runs without moving it
 // again (stackmove.GrowsOnce).
 func TestGrowsOnceAtTheStart(t *testing.T) {
 	for _, tc := range []struct {
@@ -17,6 +17,7 @@ func TestGrowsOnceAtTheStart(t *testing.T) {
 		grow func() byte
 		kib  int // work that fits in the grown stack
 	}{
+		{"To64K", To64K, 40},
 		{"To16K", To16K, 10},
 		{"To8K", To8K, 5},
 		{"To4K", To4K, 2},
