@@ -65,18 +65,32 @@ function httpError(res, text) {
     || new ApiError(`HTTP${res.status}`, text.trim().slice(0, 300) || res.statusText || 'The server refused the request.', res.status);
 }
 
+// A GET that fails at the network level (fetch rejects with a TypeError)
+// is sent again after these pauses. A browser fails every request still
+// connecting when the machine's network changes (an interface or address
+// comes or goes: a VPN, a container's veth; Chromium's ERR_NETWORK_CHANGED),
+// though the server is there; a read is safe to repeat. A write is not
+// repeated: the server may have acted on it.
+const GET_RETRY_PAUSES_MS = [250, 1000];
+
 async function send(method, path, { body, headers = {}, allowed401 = false } = {}) {
   let res;
-  try {
-    res = await fetch(path, {
-      method,
-      headers: { ...(method !== 'GET' ? csrfHeaders() : {}), ...headers },
-      body,
-      credentials: 'same-origin',
-      cache: 'no-store',
-    });
-  } catch (e) {
-    throw new ApiError('NetworkError', `The server could not be reached (${e.message}).`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch(path, {
+        method,
+        headers: { ...(method !== 'GET' ? csrfHeaders() : {}), ...headers },
+        body,
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      break;
+    } catch (e) {
+      if (method !== 'GET' || !(e instanceof TypeError) || attempt >= GET_RETRY_PAUSES_MS.length) {
+        throw new ApiError('NetworkError', `The server could not be reached (${e.message}).`);
+      }
+      await new Promise((resolve) => { setTimeout(resolve, GET_RETRY_PAUSES_MS[attempt]); });
+    }
   }
   const text = await res.text();
   if (!res.ok) {
