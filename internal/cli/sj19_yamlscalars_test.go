@@ -38,22 +38,14 @@ var sj19Tricky = []string{
 // ('123', "2\n...").
 func TestSJ19YAMLScalarsAsAWSCLI(t *testing.T) {
 	_, awsEnv, common := awsCLIBeside(t)
-	// A JMESPath JSON literal (`...`) carries any string; a quoted
-	// identifier ("...", JSON escapes) any key.
-	jsonText := func(s string) string {
-		b, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	literal := func(s string) string { return "`" + strings.ReplaceAll(jsonText(s), "`", "\\`") + "`" }
+	// A JMESPath JSON literal (`...`, jmesLiteral) carries any string; a quoted
+	// identifier (jmesText) any key.
 	var items, values, keys []string
 	for i, s := range sj19Tricky {
-		items = append(items, literal(s))
-		values = append(values, jsonText("k"+string(rune('A'+i/26))+string(rune('a'+i%26)))+": "+literal(s))
+		items = append(items, jmesLiteral(t, s))
+		values = append(values, jmesText(t, "k"+string(rune('A'+i/26))+string(rune('a'+i%26)))+": "+jmesLiteral(t, s))
 		if s != "" { // JMESPath has no empty identifier
-			keys = append(keys, jsonText(s)+": "+literal(s))
+			keys = append(keys, jmesText(t, s)+": "+jmesLiteral(t, s))
 		}
 	}
 	for name, query := range map[string]string{
@@ -66,11 +58,29 @@ func TestSJ19YAMLScalarsAsAWSCLI(t *testing.T) {
 		"rootnum":  "`2.5`",
 		"rootnull": "`null`",
 		"roottrue": "`true`",
-		"rootesc":  literal("a\u00e9\n\x01\"<&\u2028"),
+		"rootesc":  jmesLiteral(t, "a\u00e9\n\x01\"<&\u2028"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := append(common, "sts", "get-caller-identity", "--output", "yaml", "--query", query)
 			outputAsAWSCLI(t, awsEnv, args...)
 		})
 	}
+}
+
+// jmesText is s as a JSON string, which a JMESPath quoted identifier
+// ("...", JSON escapes) takes.
+func jmesText(t *testing.T, s string) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// jmesLiteral is s as a JMESPath JSON literal (`...`), which carries any
+// string.
+func jmesLiteral(t *testing.T, s string) string {
+	t.Helper()
+	return "`" + strings.ReplaceAll(jmesText(t, s), "`", "\\`") + "`"
 }

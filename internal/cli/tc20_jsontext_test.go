@@ -60,24 +60,16 @@ func outputAsAWSCLI(t *testing.T, awsEnv []string, args ...string) {
 // '>' and '&' (as \u003c, \u003e, \u0026).
 func TestTC20JSONAndTextAsAWSCLI(t *testing.T) {
 	_, awsEnv, common := awsCLIBeside(t)
-	jsonText := func(s string) string {
-		b, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	// A JMESPath JSON literal (`...`) carries any string; a quoted
-	// identifier ("...", JSON escapes) any key but the empty one.
-	literal := func(s string) string { return "`" + strings.ReplaceAll(jsonText(s), "`", "\\`") + "`" }
+	// A JMESPath JSON literal (`...`, jmesLiteral) carries any string; a quoted
+	// identifier (jmesText) any key but the empty one.
 	var items, values []string
 	for i, s := range tc20Strings {
-		items = append(items, literal(s))
+		items = append(items, jmesLiteral(t, s))
 		key := "k" + string(rune('a'+i))
 		if s != "" {
 			key = s
 		}
-		values = append(values, jsonText(key)+": "+literal(s))
+		values = append(values, jmesText(t, key)+": "+jmesLiteral(t, s))
 	}
 	all := "{items: [" + strings.Join(items, ", ") + "], values: {" + strings.Join(values, ", ") + "}," +
 		" maplist: [{" + strings.Join(values, ", ") + "}, {a: `\"x\"`}], nested: [{b: [" + strings.Join(items[:4], ", ") + "]}]," +
@@ -86,7 +78,7 @@ func TestTC20JSONAndTextAsAWSCLI(t *testing.T) {
 	for _, format := range []string{"json", "text"} {
 		for _, q := range []struct{ name, query string }{
 			{"all", all},
-			{"root", literal("a<\u2028\x01\"")},
+			{"root", jmesLiteral(t, "a<\u2028\x01\"")},
 			{"rootnull", "`null`"},
 			{"rootempty", "`{}`"},
 			{"rootlist", "`[]`"},
