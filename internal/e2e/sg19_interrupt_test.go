@@ -81,18 +81,7 @@ func TestCtrlCEndsClientCommandsAsTheAWSCLI(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer stdin.Close()
-			outPipe, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			errPipe, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			stdout, stderr := bufio.NewReader(outPipe), bufio.NewReader(errPipe)
+			stdout, stderr := startPiped(t, cmd)
 			tc.ready(t, stdin, stdout, stderr)
 			if err := cmd.Process.Signal(os.Interrupt); err != nil {
 				t.Fatal(err)
@@ -121,4 +110,21 @@ func TestCtrlCEndsClientCommandsAsTheAWSCLI(t *testing.T) {
 	if srv.exitErr != nil {
 		t.Fatalf("server after SIGINT: %v\n%s", srv.exitErr, srv.output())
 	}
+}
+
+// startPiped starts cmd with its standard output and error to read.
+func startPiped(t *testing.T, cmd *exec.Cmd) (stdout, stderr *bufio.Reader) {
+	t.Helper()
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return bufio.NewReader(outPipe), bufio.NewReader(errPipe)
 }

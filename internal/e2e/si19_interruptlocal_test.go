@@ -46,18 +46,7 @@ func TestCtrlCLocalPortMidTransferNoClosureReason(t *testing.T) {
 		c := exec.Command(binPath, "ec2-instance-connect", "open-tunnel", "--instance-id", instance,
 			"--remote-port", strconv.Itoa(echoPort), "--local-port", strconv.Itoa(port))
 		c.Env = append(cleanEnv(), srv.env()...)
-		outPipe, err := c.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		errPipe, err := c.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		o, e := bufio.NewReader(outPipe), bufio.NewReader(errPipe)
+		o, e := startPiped(t, c)
 		line, err := o.ReadString('\n')
 		if err == nil && line == fmt.Sprintf("Listening for connections on port %d.\n", port) {
 			cmd, stdout, stderr = c, o, e
