@@ -83,19 +83,7 @@ func TestCtrlCEndsClientCommandsAsTheAWSCLI(t *testing.T) {
 			defer stdin.Close()
 			stdout, stderr := startPiped(t, cmd)
 			tc.ready(t, stdin, stdout, stderr)
-			if err := cmd.Process.Signal(os.Interrupt); err != nil {
-				t.Fatal(err)
-			}
-			restOut, _ := io.ReadAll(stdout)
-			restErr, _ := io.ReadAll(stderr)
-			err = cmd.Wait()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			restOut, restErr, code := interrupt(t, cmd, stdout, stderr)
 			if code != 130 || string(restOut) != "\n" || bytes.Contains(restErr, []byte("canceled")) || bytes.Contains(restErr, []byte("Waiter ")) {
 				t.Fatalf("after Ctrl-C: exit %d (want 130), stdout %q (want a newline), stderr %q\n%s", code, restOut, restErr, srv.output())
 			}
@@ -127,4 +115,23 @@ func startPiped(t *testing.T, cmd *exec.Cmd) (stdout, stderr *bufio.Reader) {
 		t.Fatal(err)
 	}
 	return bufio.NewReader(outPipe), bufio.NewReader(errPipe)
+}
+
+// interrupt sends cmd SIGINT (Ctrl-C) and returns what it wrote after
+// that and its exit code.
+func interrupt(t *testing.T, cmd *exec.Cmd, stdout, stderr io.Reader) (restOut, restErr []byte, code int) {
+	t.Helper()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	restOut, _ = io.ReadAll(stdout)
+	restErr, _ = io.ReadAll(stderr)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return restOut, restErr, ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return restOut, restErr, 0
 }

@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -100,19 +98,7 @@ func TestCtrlCLocalPortMidTransferNoClosureReason(t *testing.T) {
 	if got.Load() < 4<<20 {
 		t.Fatalf("the echo ended after %d bytes", got.Load())
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	restOut, _ := io.ReadAll(stdout)
-	restErr, _ := io.ReadAll(stderr)
-	err = cmd.Wait()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	restOut, restErr, code := interrupt(t, cmd, stdout, stderr)
 	// What the AWS CLI's KeyboardInterrupt leaves (a newline, exit 130)
 	// and at most the connection's "Closing" line: nothing else.
 	rest := strings.Replace(string(restOut), "[1] Closing tcp connection.\n", "", 1)
